@@ -1,0 +1,70 @@
+// What every command gets: its environment and output streams, and shared option helpers.
+import { Command, Option } from "commander";
+import { Bus } from "../engine/bus.ts";
+import { type Env, locateTransport, type TransportLocation } from "../engine/paths.ts";
+
+export { Command, Option };
+
+/** The world a command runs in; tests pass their own. */
+export interface CliContext {
+  env: Env;
+  /** Writes to standard output. */
+  out(text: string): void;
+  /** Writes to standard error. */
+  err(text: string): void;
+  /** Reads all of standard input, or undefined when it is a terminal. */
+  readStdin(): Promise<string | undefined>;
+  /** The exit code the command asks for (0 unless set). */
+  exitCode: number;
+}
+
+/** Options every transport command accepts. */
+export interface TransportFlags {
+  path?: string;
+  containername?: string;
+  state?: string;
+  json?: boolean;
+}
+
+/** Adds `--path`, `--containername` and `--state` to a command. */
+export function withTransportOptions(command: Command): Command {
+  return command
+    .option("--path <dir>", "the transport directory")
+    .option("--containername <name>", "a named transport in the default storage")
+    .option(
+      "--state <dir>",
+      "machine-local state dir (default beside the transport; env CROSSTALK_STATE_DIR)",
+    );
+}
+
+/** Adds `--json` to a command that reads. */
+export function withJson(command: Command): Command {
+  return command.option("--json", "print JSON instead of text");
+}
+
+/** Where the command's transport is. */
+export function locationOf(flags: TransportFlags, ctx: CliContext): TransportLocation {
+  return locateTransport({
+    path: flags.path,
+    containername: flags.containername,
+    state: flags.state,
+  }, ctx.env);
+}
+
+/** Opens the command's transport. */
+export function openBus(flags: TransportFlags, ctx: CliContext): Promise<Bus> {
+  return Bus.open(locationOf(flags, ctx), { env: ctx.env });
+}
+
+/** Prints a value as indented JSON. */
+export function printJson(ctx: CliContext, value: unknown): void {
+  ctx.out(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Prints rows as an aligned table with a header. */
+export function printTable(ctx: CliContext, header: string[], rows: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd();
+  ctx.out(`${[line(header), ...rows.map(line)].join("\n")}\n`);
+}

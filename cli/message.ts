@@ -1,0 +1,203 @@
+// `crosstalk message send | list | show | replies`.
+import { readTextFile } from "../transports/mod.ts";
+import type { Message } from "../transports/mod.ts";
+import { CrosstalkError } from "../schema/errors.ts";
+import {
+  type CliContext,
+  Command,
+  openBus,
+  printJson,
+  type TransportFlags,
+  withJson,
+  withTransportOptions,
+} from "./_context.ts";
+
+interface SendFlags extends TransportFlags {
+  to: string[];
+  channel?: string;
+  from?: string;
+  as?: string;
+  re?: string[];
+  file?: string;
+}
+
+/** The `message` noun. */
+export function messageCommand(ctx: CliContext): Command {
+  const message = new Command("message").description("send and read messages");
+
+  withJson(withTransportOptions(message.command("send")))
+    .description("send a message; prints its id")
+    .requiredOption(
+      "--to <refs>",
+      "addressees: model, provider/model, either @alias, all, a username (comma-separated or repeated)",
+      collect,
+    )
+    .option("--channel <channel>", "channel name, uuid or unique prefix (default: general)")
+    .option("--from <address>", "sender (default: $USER)")
+    .option("--as <actor>", "actor persona from local/actors/<actor>.md")
+    .option("--re <id>", "the message id this replies to (repeatable)", collect)
+    .option("--file <path>", "read the body from a file")
+    .argument("[body...]", "the body; otherwise --file or standard input")
+    .action(async (words: string[], flags: SendFlags) => {
+      await using bus = await openBus(flags, ctx);
+      const body = await readBody(words, flags.file, ctx, bus.config.limits.message_bytes);
+      const sent = await bus.send({
+        to: flags.to,
+        body,
+        channel: flags.channel,
+        from: flags.from,
+        as: flags.as,
+        re: flags.re,
+      });
+      if (flags.json) return printJson(ctx, sent);
+      ctx.out(`${sent.id}\n`);
+    });
+
+  withJson(withTransportOptions(message.command("list")))
+    .description("list a channel's messages in order")
+    .option("--channel <channel>", "channel name, uuid or unique prefix (default: general)")
+    .option("--since <id>", "only messages after this id")
+    .option("--limit <n>", "at most this many", parseCount)
+    .action(
+      async (flags: TransportFlags & { channel?: string; since?: string; limit?: number }) => {
+        await using bus = await openBus(flags, ctx);
+        const { channel, messages, skipped } = await bus.listMessages(flags.channel, {
+          since: flags.since,
+          limit: flags.limit,
+        });
+        if (flags.json) return printJson(ctx, messages);
+        for (const m of messages) ctx.out(`${summary(m)}\n`);
+        if (skipped > 0) {
+          ctx.err(
+            `warning: ${skipped} invalid message files skipped (run "crosstalk transport check")\n`,
+          );
+        }
+        if (messages.length === 0) ctx.err(`No messages in "${channel.name}"\n`);
+      },
+    );
+
+  withJson(withTransportOptions(message.command("show")))
+    .description("show one message")
+    .argument("<id>", "message id (YYYY/MM/DD/…md), optionally <channel-uuid>/<id>")
+    .option("--channel <channel>", "the channel to look in (default: search all)")
+    .action(async (id: string, flags: TransportFlags & { channel?: string }) => {
+      await using bus = await openBus(flags, ctx);
+      const found = await bus.findMessage(id, flags.channel);
+      if (flags.json) return printJson(ctx, found);
+      ctx.out(`${render(found)}\n`);
+    });
+
+  withJson(withTransportOptions(message.command("replies")))
+    .description("show the replies to messages; --wait blocks until each has one")
+    .argument("<ids...>", "message ids")
+    .option("--channel <channel>", "the channel to look in (default: search all)")
+    .option("--wait", "wait until every message has a reply")
+    .option(
+      "--timeout <seconds>",
+      "with --wait: give up after this long (default 600)",
+      parseSeconds,
+    )
+    .action(
+      async (
+        ids: string[],
+        flags: TransportFlags & { channel?: string; wait?: boolean; timeout?: number },
+      ) => {
+        await using bus = await openBus(flags, ctx);
+        const targets = await Promise.all(ids.map((id) => bus.findMessage(id, flags.channel)));
+        const replies = flags.wait
+          ? await bus.waitForReplies(targets, (flags.timeout ?? 600) * 1000)
+          : (await Promise.all(targets.map((t) => bus.replies(t)))).flat();
+        const unanswered = targets.filter((t) => !replies.some((r) => r.re?.includes(t.id)));
+        if (flags.json) printJson(ctx, replies);
+        else for (const r of replies) ctx.out(`${render(r)}\n\n`);
+        if (flags.wait && unanswered.length > 0) {
+          ctx.err(
+            `No reply within ${flags.timeout ?? 600}s to ${
+              unanswered.map((t) => t.id).join(", ")
+            }\n`,
+          );
+          ctx.exitCode = 75;
+        }
+      },
+    );
+  return message;
+}
+
+async function readBody(
+  words: string[],
+  file: string | undefined,
+  ctx: CliContext,
+  limit: number,
+): Promise<string> {
+  if (words.length > 0 && file !== undefined) {
+    throw new CrosstalkError("ERR_USAGE", "Give the body as arguments or with --file, not both");
+  }
+  if (words.length > 0) return words.join(" ");
+  if (file !== undefined) {
+    try {
+      return await readTextFile(file, limit, "ERR_MESSAGE_INVALID", file);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) {
+        throw new CrosstalkError("ERR_USAGE", `Cannot read --file "${file}": it does not exist`);
+      }
+      throw error;
+    }
+  }
+  const stdin = await ctx.readStdin();
+  if (stdin === undefined) {
+    throw new CrosstalkError(
+      "ERR_USAGE",
+      "No message body: give it as an argument, with --file, or on standard input",
+    );
+  }
+  return stdin;
+}
+
+function summary(m: Message): string {
+  const re = m.re?.length ? ` re ${m.re.join(",")}` : "";
+  const failed = m.failed ? " FAILED" : "";
+  const first = m.body.split("\n")[0] ?? "";
+  const text = first.length > 80 ? `${first.slice(0, 77)}...` : first;
+  return `${m.id}  ${m.from} -> ${m.to.join(",")}${re}${failed}  ${text}`;
+}
+
+function render(m: Message): string {
+  const head = [
+    `id:        ${m.id}`,
+    `channel:   ${m.channel}`,
+    `from:      ${m.from}`,
+    `to:        ${m.to.join(", ")}`,
+    `timestamp: ${m.timestamp}`,
+  ];
+  if (m.re?.length) head.push(`re:        ${m.re.join(", ")}`);
+  if (m.as) head.push(`as:        ${m.as}`);
+  if (m.type) head.push(`type:      ${m.type}`);
+  if (m.failed) head.push(`failed:    true${m.error ? ` (${m.error})` : ""}`);
+  return `${head.join("\n")}\n\n${m.body}`;
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), ...value.split(",").map((v) => v.trim()).filter((v) => v !== "")];
+}
+
+function parseCount(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new CrosstalkError(
+      "ERR_USAGE",
+      `Invalid count ${JSON.stringify(value)}: use a positive integer`,
+    );
+  }
+  return n;
+}
+
+function parseSeconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) {
+    throw new CrosstalkError(
+      "ERR_USAGE",
+      `Invalid timeout ${JSON.stringify(value)}: use seconds, e.g. 30`,
+    );
+  }
+  return n;
+}

@@ -1,0 +1,138 @@
+/**
+ * @module
+ * The command line: one file per noun, each building a commander `Command` that calls the
+ * engine. {@linkcode runCli} parses arguments, runs the command and maps every error to a
+ * message on stderr and a named exit code; only `main.ts` exits.
+ */
+import { CommanderError } from "commander";
+import { CrosstalkError, type ErrorCode } from "../schema/errors.ts";
+import { type CliContext, Command } from "./_context.ts";
+import { agentCommand } from "./agent.ts";
+import { channelCommand } from "./channel.ts";
+import { configCommand } from "./config.ts";
+import { messageCommand } from "./message.ts";
+import { serveCommand } from "./serve.ts";
+import { transportCommand } from "./transport.ts";
+import { versionCommand } from "./version.ts";
+
+export type { CliContext } from "./_context.ts";
+
+/** Exit codes, after sysexits.h, so scripts can tell failures apart. */
+export const EXIT = {
+  ok: 0,
+  problems: 1,
+  usage: 64,
+  dataErr: 65,
+  noInput: 66,
+  software: 70,
+  cantCreate: 73,
+  tempFail: 75,
+  config: 78,
+} as const;
+
+const EXIT_BY_CODE: Record<ErrorCode, number> = {
+  ERR_USAGE: EXIT.usage,
+  ERR_CONFIG_INVALID: EXIT.config,
+  ERR_CONFIG_MISSING: EXIT.config,
+  ERR_TRANSPORT_NOT_FOUND: EXIT.noInput,
+  ERR_TRANSPORT_INVALID: EXIT.noInput,
+  ERR_CHANNEL_NOT_FOUND: EXIT.noInput,
+  ERR_MESSAGE_NOT_FOUND: EXIT.noInput,
+  ERR_TRANSPORT_EXISTS: EXIT.cantCreate,
+  ERR_CHANNEL_EXISTS: EXIT.cantCreate,
+  ERR_CHANNEL_AMBIGUOUS: EXIT.dataErr,
+  ERR_CHANNEL_INVALID: EXIT.dataErr,
+  ERR_MESSAGE_AMBIGUOUS: EXIT.dataErr,
+  ERR_MESSAGE_INVALID: EXIT.dataErr,
+  ERR_MESSAGE_TOO_LARGE: EXIT.dataErr,
+  ERR_ID_INVALID: EXIT.dataErr,
+  ERR_UNKNOWN_MODEL: EXIT.dataErr,
+  ERR_AMBIGUOUS_MODEL: EXIT.dataErr,
+  ERR_ADDRESS_INVALID: EXIT.dataErr,
+  ERR_GIT_FAILED: EXIT.tempFail,
+  ERR_TIMEOUT: EXIT.tempFail,
+};
+
+/** The exit code for an error: from its code, never from its text. */
+export function exitCodeOf(error: unknown): number {
+  if (error instanceof CrosstalkError) return EXIT_BY_CODE[error.code];
+  return EXIT.software;
+}
+
+/** Builds the whole command tree for one run. */
+export function buildProgram(ctx: CliContext): Command {
+  const program = new Command("crosstalk")
+    .description("a message bus for humans and AI coding agents: the bus is a directory")
+    .option("--verbose", "on error, print the stack and causes")
+    .showHelpAfterError()
+    .showSuggestionAfterError();
+  for (
+    const command of [
+      serveCommand(ctx),
+      transportCommand(ctx),
+      configCommand(ctx),
+      channelCommand(ctx),
+      messageCommand(ctx),
+      agentCommand(ctx),
+      versionCommand(ctx),
+    ]
+  ) program.addCommand(command);
+  return program;
+}
+
+/** Runs the command line `args`; returns the exit code. */
+export async function runCli(args: string[], ctx: CliContext): Promise<number> {
+  const program = buildProgram(ctx);
+  const configure = (command: Command) => {
+    command.exitOverride().configureOutput({
+      writeOut: (text) => ctx.out(text),
+      writeErr: (text) => ctx.err(text),
+      outputError: (text, write) => write(text),
+    });
+    for (const sub of command.commands) configure(sub);
+  };
+  configure(program);
+  if (args.length === 0) {
+    program.outputHelp({ error: true });
+    return EXIT.usage;
+  }
+  try {
+    await program.parseAsync(args, { from: "user" });
+    return ctx.exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.code === "commander.helpDisplayed" || error.code === "commander.version") {
+        return EXIT.ok;
+      }
+      // A group named without a verb ("crosstalk channel") shows its help: a usage error.
+      if (error.code === "commander.help" || error.code === "commander.executeSubCommandAsync") {
+        return EXIT.usage;
+      }
+      return EXIT.usage;
+    }
+    const verbose = args.includes("--verbose");
+    ctx.err(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+    if (verbose) ctx.err(`${describeChain(error)}\n`);
+    return exitCodeOf(error);
+  }
+}
+
+function describeChain(error: unknown): string {
+  const lines: string[] = [];
+  let current: unknown = error;
+  let depth = 0;
+  while (current !== undefined && depth++ < 8) {
+    if (current instanceof Error) {
+      lines.push(
+        depth === 1
+          ? current.stack ?? current.message
+          : `Caused by: ${current.stack ?? current.message}`,
+      );
+      current = current.cause;
+    } else {
+      lines.push(`Caused by: ${String(current)}`);
+      break;
+    }
+  }
+  return lines.join("\n");
+}

@@ -1,0 +1,386 @@
+/**
+ * `Bus`: channels and messages as people and programs use them — names instead of uuids,
+ * validated sends, replies, waiting — on top of a `Transport` and the loaded config.
+ */
+import { join } from "node:path";
+import { CrosstalkError } from "../schema/errors.ts";
+import {
+  BusWatcher,
+  type Channel,
+  checkChannelName,
+  CLOCK_SKEW_MS,
+  DEFAULT_CHANNEL,
+  detectWatchMode,
+  exists,
+  formatMessageId,
+  GitTransport,
+  isChannelId,
+  LocalTransport,
+  type Message,
+  type MessageFields,
+  parseAddress,
+  parseMessageId,
+  type Transport,
+  tryParseMessageId,
+} from "../transports/mod.ts";
+import type { Config } from "./config.ts";
+import { validateTransportConfig } from "./setup.ts";
+import { resolveAddress } from "./models.ts";
+import type { Env, TransportLocation } from "./paths.ts";
+
+/** Options for {@linkcode Bus.open}. */
+export interface BusOpenOptions {
+  env: Env;
+  /** The clock, for tests. */
+  now?: () => Date;
+}
+
+/** What a send needs; everything but `to` and `body` has a default. */
+export interface SendOptions {
+  to: string[];
+  body: string;
+  /** A channel name, uuid or unique uuid prefix; default `general`. */
+  channel?: string | undefined;
+  /** The sender's address; default the user running the command. */
+  from?: string | undefined;
+  as?: string | undefined;
+  /** Ids (in the same channel) this message replies to. */
+  re?: string[] | undefined;
+  /** Frontmatter keys beyond the protocol's, e.g. an idempotency key. */
+  extra?: Record<string, unknown>;
+}
+
+/** A reference to a message as a user types it, before it is looked up. */
+export interface MessageHandle {
+  channel?: string;
+  id: string;
+}
+
+/** A transport with its config, ready for channel and message operations. */
+export class Bus implements AsyncDisposable {
+  readonly location: TransportLocation;
+  readonly config: Config;
+  readonly transport: Transport;
+  #env: Env;
+  #now: () => Date;
+
+  private constructor(
+    location: TransportLocation,
+    config: Config,
+    transport: Transport,
+    options: BusOpenOptions,
+  ) {
+    this.location = location;
+    this.config = config;
+    this.transport = transport;
+    this.#env = options.env;
+    this.#now = options.now ?? (() => new Date());
+  }
+
+  /**
+   * Opens the transport at `location` and loads its config.
+   *
+   * @throws {CrosstalkError} `ERR_TRANSPORT_NOT_FOUND`, `ERR_TRANSPORT_INVALID`,
+   *   `ERR_CONFIG_MISSING`, `ERR_CONFIG_INVALID`
+   */
+  static async open(location: TransportLocation, options: BusOpenOptions): Promise<Bus> {
+    const config = await validateTransportConfig(location, options.env);
+    const transportOptions = options.now ? { now: options.now } : {};
+    const transport = config.transport === "git"
+      ? new GitTransport(location.root, transportOptions)
+      : new LocalTransport(location.root, transportOptions);
+    return new Bus(location, config, transport, options);
+  }
+
+  /** Every channel, sorted by name then id. */
+  async listChannels(): Promise<Channel[]> {
+    const channels = await this.transport.listChannels();
+    return channels.sort((a, b) => a.name.localeCompare(b.name) || (a.id < b.id ? -1 : 1));
+  }
+
+  /**
+   * Finds a channel by uuid, name, or unique uuid prefix (at least 4 characters).
+   *
+   * @throws {CrosstalkError} `ERR_CHANNEL_NOT_FOUND`, `ERR_CHANNEL_AMBIGUOUS`
+   */
+  async resolveChannel(handle: string): Promise<Channel> {
+    if (isChannelId(handle)) return await this.transport.getChannel(handle);
+    const channels = await this.transport.listChannels();
+    const byName = channels.filter((c) => c.name === handle);
+    if (byName.length === 1) return byName[0]!;
+    if (byName.length > 1) {
+      throw new CrosstalkError(
+        "ERR_CHANNEL_AMBIGUOUS",
+        `Channel name "${handle}" is ambiguous: ${byName.map((c) => c.id).join(", ")} (use the id)`,
+      );
+    }
+    const lower = handle.toLowerCase();
+    const byPrefix = /^[0-9a-f-]{4,}$/.test(lower)
+      ? channels.filter((c) => c.id.startsWith(lower))
+      : [];
+    if (byPrefix.length === 1) return byPrefix[0]!;
+    if (byPrefix.length > 1) {
+      throw new CrosstalkError(
+        "ERR_CHANNEL_AMBIGUOUS",
+        `Channel prefix "${handle}" matches ${byPrefix.length} channels: ${
+          byPrefix.map((c) => `${c.id} (${c.name})`).join(", ")
+        }`,
+      );
+    }
+    throw new CrosstalkError(
+      "ERR_CHANNEL_NOT_FOUND",
+      `No channel named "${handle}" (run "crosstalk channel list", or "crosstalk channel create ${
+        JSON.stringify(handle)
+      }")`,
+    );
+  }
+
+  /**
+   * Creates a channel with a unique name.
+   *
+   * @throws {CrosstalkError} `ERR_CHANNEL_INVALID`, `ERR_CHANNEL_EXISTS`, `ERR_CHANNEL_NOT_FOUND`
+   */
+  async createChannel(name: string, parent?: string): Promise<Channel> {
+    checkChannelName(name);
+    await this.#refuseTakenName(name);
+    const parentChannel = parent === undefined ? undefined : await this.resolveChannel(parent);
+    return await this.transport.createChannel({
+      name,
+      created: this.#now().toISOString(),
+      ...(parentChannel ? { parent: parentChannel.id } : {}),
+    });
+  }
+
+  /** Renames a channel. @throws {CrosstalkError} `ERR_CHANNEL_INVALID`, `ERR_CHANNEL_EXISTS` */
+  async renameChannel(handle: string, name: string): Promise<Channel> {
+    checkChannelName(name);
+    const channel = await this.resolveChannel(handle);
+    if (channel.name === name) return channel;
+    await this.#refuseTakenName(name);
+    return await this.transport.updateChannel({ ...channel, name });
+  }
+
+  /**
+   * Deletes a channel and its messages. A channel with children is refused.
+   *
+   * @throws {CrosstalkError} `ERR_CHANNEL_NOT_FOUND`, `ERR_CHANNEL_INVALID` (has children)
+   */
+  async deleteChannel(handle: string): Promise<Channel> {
+    const channel = await this.resolveChannel(handle);
+    const children = (await this.transport.listChannels()).filter((c) => c.parent === channel.id);
+    if (children.length > 0) {
+      throw new CrosstalkError(
+        "ERR_CHANNEL_INVALID",
+        `Cannot delete channel "${channel.name}": it is the parent of ${
+          children.map((c) => `"${c.name}"`).join(", ")
+        } (delete those first)`,
+      );
+    }
+    await this.transport.deleteChannel(channel.id);
+    return channel;
+  }
+
+  /**
+   * Writes a new message after checking every field.
+   *
+   * @throws {CrosstalkError} `ERR_ADDRESS_INVALID`, `ERR_UNKNOWN_MODEL`, `ERR_AMBIGUOUS_MODEL`,
+   *   `ERR_CHANNEL_NOT_FOUND`, `ERR_MESSAGE_NOT_FOUND` (a `re` that does not exist),
+   *   `ERR_MESSAGE_TOO_LARGE`, `ERR_MESSAGE_INVALID`
+   */
+  async send(options: SendOptions): Promise<Message> {
+    const to = options.to.flatMap((t) => t.split(",")).map((t) => t.trim()).filter((t) => t !== "");
+    if (to.length === 0) {
+      throw new CrosstalkError(
+        "ERR_ADDRESS_INVALID",
+        "A message needs at least one addressee (--to)",
+      );
+    }
+    for (const address of to) resolveAddress(address, this.config);
+    const from = options.from ?? defaultSender(this.#env);
+    parseAddress(from);
+    if (options.body.trim() === "") {
+      throw new CrosstalkError("ERR_MESSAGE_INVALID", "Cannot send an empty message");
+    }
+    const channel = await this.resolveChannel(options.channel ?? DEFAULT_CHANNEL);
+    const re = options.re ?? [];
+    for (const id of re) {
+      parseMessageId(id);
+      if (!(await this.transport.hasMessage(channel.id, id))) {
+        throw new CrosstalkError(
+          "ERR_MESSAGE_NOT_FOUND",
+          `Cannot reply to "${id}": no such message in channel "${channel.name}"`,
+        );
+      }
+    }
+    if (options.as !== undefined) {
+      parseAddress(options.as);
+      if (!(await exists(join(this.location.root, "local", "actors", `${options.as}.md`)))) {
+        throw new CrosstalkError(
+          "ERR_MESSAGE_INVALID",
+          `No actor "${options.as}": "local/actors/${options.as}.md" does not exist`,
+        );
+      }
+    }
+    const fields: MessageFields = {
+      from,
+      to,
+      timestamp: this.#now().toISOString(),
+      body: options.body,
+    };
+    if (re.length > 0) fields.re = re;
+    if (options.as !== undefined) fields.as = options.as;
+    if (options.extra) fields.extra = options.extra;
+    return await this.transport.writeMessage(channel.id, fields, {
+      maxBodyBytes: this.config.limits.message_bytes,
+    });
+  }
+
+  /** A channel's messages in order, after `since` (exclusive), at most `limit`. */
+  async listMessages(
+    channelHandle: string | undefined,
+    options: { since?: string | undefined; limit?: number | undefined } = {},
+  ): Promise<{ channel: Channel; messages: Message[]; skipped: number }> {
+    const channel = await this.resolveChannel(channelHandle ?? DEFAULT_CHANNEL);
+    const ids = await this.transport.listMessageIds(channel.id, {
+      ...(options.since === undefined ? {} : { since: options.since }),
+      ...(options.limit === undefined ? {} : { limit: options.limit }),
+    });
+    const { messages, skipped } = await this.#readMany(channel.id, ids);
+    return { channel, messages, skipped };
+  }
+
+  /**
+   * Finds one message by id (searching every channel when none is given), `<channel>/<id>`, or
+   * `data/channels/<channel>/<id>`.
+   *
+   * @throws {CrosstalkError} `ERR_ID_INVALID`, `ERR_MESSAGE_NOT_FOUND`, `ERR_MESSAGE_AMBIGUOUS`
+   */
+  async findMessage(ref: string, channelHandle?: string): Promise<Message> {
+    const handle = parseMessageHandle(ref);
+    if (handle.channel !== undefined || channelHandle !== undefined) {
+      const channel = handle.channel ?? (await this.resolveChannel(channelHandle!)).id;
+      return await this.transport.readMessage(channel, handle.id);
+    }
+    const channels = await this.transport.listChannels();
+    const found: string[] = [];
+    for (const channel of channels) {
+      if (await this.transport.hasMessage(channel.id, handle.id)) found.push(channel.id);
+    }
+    if (found.length === 0) {
+      throw new CrosstalkError("ERR_MESSAGE_NOT_FOUND", `No message "${handle.id}" in any channel`);
+    }
+    if (found.length > 1) {
+      throw new CrosstalkError(
+        "ERR_MESSAGE_AMBIGUOUS",
+        `Message id "${handle.id}" is in ${found.length} channels: name one with --channel`,
+      );
+    }
+    return await this.transport.readMessage(found[0]!, handle.id);
+  }
+
+  /** The replies to `message` so far: messages in its channel whose `re` names it. */
+  async replies(message: Message): Promise<Message[]> {
+    const since = formatMessageId({
+      time: new Date(new Date(tryParseMessageId(message.id)!.time).getTime() - CLOCK_SKEW_MS),
+      random: "00000000",
+    });
+    const ids = await this.transport.listMessageIds(message.channel, { since });
+    const { messages } = await this.#readMany(
+      message.channel,
+      ids.filter((id) => id !== message.id),
+    );
+    return messages.filter((m) => m.re?.includes(message.id));
+  }
+
+  /**
+   * Waits until every message in `messages` has at least one reply, or the time is up; returns
+   * the replies found (possibly none). Works with or without an engine: it watches the files.
+   */
+  async waitForReplies(messages: Message[], timeoutMs: number): Promise<Message[]> {
+    const collect = async () => (await Promise.all(messages.map((m) => this.replies(m)))).flat();
+    const done = (replies: Message[]) =>
+      messages.every((m) => replies.some((r) => r.re?.includes(m.id)));
+    let replies = await collect();
+    if (done(replies) || timeoutMs <= 0) return replies;
+    const mode = this.config.engine.watch === "auto"
+      ? await detectWatchMode(this.transport.channelsDir)
+      : this.config.engine.watch;
+    const { promise, resolve } = Promise.withResolvers<void>();
+    const watcher = new BusWatcher(this.transport.channelsDir, async () => {
+      replies = await collect();
+      if (done(replies)) resolve();
+    }, { mode, pollIntervalMs: mode === "poll" ? this.config.engine.poll_interval_ms : 0 });
+    watcher.start();
+    // A reply may have landed between the first look and the watcher's start.
+    watcher.rescan();
+    const timer = setTimeout(resolve, timeoutMs);
+    try {
+      await promise;
+    } finally {
+      clearTimeout(timer);
+      await watcher.close();
+    }
+    return replies;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.transport[Symbol.asyncDispose]();
+  }
+
+  async #readMany(
+    channel: string,
+    ids: string[],
+  ): Promise<{ messages: Message[]; skipped: number }> {
+    const messages: (Message | undefined)[] = new Array(ids.length);
+    let skipped = 0;
+    let next = 0;
+    const worker = async () => {
+      while (next < ids.length) {
+        const index = next++;
+        try {
+          messages[index] = await this.transport.readMessage(channel, ids[index]!);
+        } catch (error) {
+          if (!(error instanceof CrosstalkError)) throw error;
+          skipped++;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(16, ids.length) }, worker));
+    return { messages: messages.filter((m): m is Message => m !== undefined), skipped };
+  }
+
+  async #refuseTakenName(name: string): Promise<void> {
+    const taken = (await this.transport.listChannels()).find((c) => c.name === name);
+    if (taken) {
+      throw new CrosstalkError(
+        "ERR_CHANNEL_EXISTS",
+        `A channel named "${name}" already exists (${taken.id})`,
+      );
+    }
+  }
+}
+
+/**
+ * Parses what a user typed to name a message.
+ *
+ * @throws {CrosstalkError} `ERR_ID_INVALID` for anything that is not a message id, notably any
+ *   path that would leave its channel
+ */
+export function parseMessageHandle(ref: string): MessageHandle {
+  const trimmed = ref.trim().replace(/^data\/channels\//, "");
+  const parts = trimmed.split("/");
+  if (parts.length === 5 && isChannelId(parts[0]!)) {
+    const id = parts.slice(1).join("/");
+    parseMessageId(id);
+    return { channel: parts[0]!, id };
+  }
+  parseMessageId(trimmed);
+  return { id: trimmed };
+}
+
+/** The address of the person running a command: `$USER`, or `human`. */
+export function defaultSender(env: Env): string {
+  const user = env.CROSSTALK_FROM ?? env.USER ?? env.LOGNAME ?? env.USERNAME ?? "human";
+  const clean = user.replace(/[^A-Za-z0-9._-]/g, "").replace(/^[._-]+/, "");
+  return clean === "" ? "human" : clean.slice(0, 64);
+}

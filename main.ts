@@ -1,0 +1,30 @@
+/**
+ * @module
+ * crosstalk: a message bus for humans and AI coding agents. Entry point: parse the command
+ * line, run it, exit with the code it maps to. The only module that exits.
+ */
+import { type CliContext, runCli } from "./cli/mod.ts";
+
+const encoder = new TextEncoder();
+
+function write(stream: { writeSync(p: Uint8Array): number }, text: string): void {
+  const bytes = encoder.encode(text);
+  let written = 0;
+  while (written < bytes.length) written += stream.writeSync(bytes.subarray(written));
+}
+
+async function readStdin(): Promise<string | undefined> {
+  if (Deno.stdin.isTerminal()) return undefined;
+  return await new Response(Deno.stdin.readable).text();
+}
+
+if (import.meta.main) {
+  const ctx: CliContext = {
+    env: Deno.env.toObject(),
+    out: (text) => write(Deno.stdout, text),
+    err: (text) => write(Deno.stderr, text),
+    readStdin,
+    exitCode: 0,
+  };
+  Deno.exit(await runCli(Deno.args, ctx));
+}

@@ -1,0 +1,75 @@
+/** Error codes a caller must handle. Exit codes and HTTP statuses map from these, never from text. */
+export type ErrorCode =
+  | "ERR_CONFIG_INVALID"
+  | "ERR_CONFIG_MISSING"
+  | "ERR_TRANSPORT_NOT_FOUND"
+  | "ERR_TRANSPORT_EXISTS"
+  | "ERR_TRANSPORT_INVALID"
+  | "ERR_CHANNEL_NOT_FOUND"
+  | "ERR_CHANNEL_AMBIGUOUS"
+  | "ERR_CHANNEL_EXISTS"
+  | "ERR_CHANNEL_INVALID"
+  | "ERR_MESSAGE_NOT_FOUND"
+  | "ERR_MESSAGE_AMBIGUOUS"
+  | "ERR_MESSAGE_INVALID"
+  | "ERR_MESSAGE_TOO_LARGE"
+  | "ERR_ID_INVALID"
+  | "ERR_UNKNOWN_MODEL"
+  | "ERR_AMBIGUOUS_MODEL"
+  | "ERR_ADDRESS_INVALID"
+  | "ERR_GIT_FAILED"
+  | "ERR_TIMEOUT"
+  | "ERR_USAGE";
+
+/** The one base of every error a caller of crosstalk is expected to handle. */
+export class CrosstalkError extends Error {
+  /** A stable identifier of the condition, e.g. `ERR_CONFIG_INVALID`. */
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "CrosstalkError";
+    this.code = code;
+  }
+}
+
+/** One problem found in a document, with its position when known. */
+export interface Problem {
+  /** The file the problem is in, relative to the transport when possible. */
+  file: string;
+  /** 1-based line, 0 when unknown. */
+  line: number;
+  /** 1-based column, 0 when unknown. */
+  column: number;
+  /** The path inside the document, e.g. `providers.openrouter.models.qwen`. */
+  path: string;
+  /** What is wrong, as a sentence fragment. */
+  message: string;
+}
+
+/** Formats a problem the way every crosstalk error names a position: `file 12:5: path must be …`. */
+export function formatProblem(problem: Problem): string {
+  const where = problem.line > 0 ? ` ${problem.line}:${problem.column}` : "";
+  const path = problem.path ? `${problem.path} ` : "";
+  return `"${problem.file}"${where}: ${path}${problem.message}`;
+}
+
+/** A config or message document that failed validation; carries every problem found. */
+export class InvalidDocumentError extends CrosstalkError {
+  readonly problems: Problem[];
+
+  constructor(
+    code: ErrorCode,
+    what: string,
+    problems: Problem[],
+    options?: ErrorOptions,
+  ) {
+    const lines = problems.map(formatProblem);
+    const head = problems.length === 1
+      ? `Cannot load ${lines[0]}`
+      : `Cannot load ${what}: ${problems.length} problems\n  ${lines.join("\n  ")}`;
+    super(code, head, options);
+    this.name = "InvalidDocumentError";
+    this.problems = problems;
+  }
+}

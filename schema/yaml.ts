@@ -1,0 +1,105 @@
+/**
+ * The one module that touches the `yaml` package: parse with source positions, stringify.
+ */
+import { isMap, isScalar, LineCounter, parseDocument, stringify } from "yaml";
+import { type ErrorCode, InvalidDocumentError, type Problem } from "./errors.ts";
+
+/** A parsed YAML document that can say where any of its values came from. */
+export interface YamlDocument {
+  /** The document as plain JSON-like data. */
+  value: unknown;
+  /** 1-based line and column of the value (or, with `key`, the key) at `path`. */
+  positionOf(path: readonly (string | number)[], key?: boolean): { line: number; column: number };
+}
+
+/** Options for {@linkcode parseYaml}. */
+export interface ParseYamlOptions {
+  /** The file name used in error messages. */
+  file: string;
+  /** The error code thrown for unparseable text. */
+  code: ErrorCode;
+  /** What the document is, for the error head (`"data/crosstalk.yaml"`). */
+  what?: string;
+  /** Added to every reported line (frontmatter starts after the `---` line). */
+  lineOffset?: number;
+}
+
+/**
+ * Parses one YAML document, keeping positions.
+ *
+ * @throws {InvalidDocumentError} `options.code` when the text is not valid YAML
+ */
+export function parseYaml(text: string, options: ParseYamlOptions): YamlDocument {
+  const lineOffset = options.lineOffset ?? 0;
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, {
+    lineCounter,
+    prettyErrors: false,
+    uniqueKeys: true,
+    strict: true,
+    schema: "core",
+  });
+  const problems: Problem[] = [...doc.errors, ...doc.warnings].map((error) => {
+    const pos = error.linePos?.[0] ?? lineCounter.linePos(error.pos[0]);
+    return {
+      file: options.file,
+      line: pos.line + lineOffset,
+      column: pos.col,
+      path: "",
+      message: firstLine(error.message),
+    };
+  });
+  if (problems.length > 0) {
+    throw new InvalidDocumentError(options.code, options.what ?? `"${options.file}"`, problems);
+  }
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    throw new InvalidDocumentError(options.code, options.what ?? `"${options.file}"`, [{
+      file: options.file,
+      line: 0,
+      column: 0,
+      path: "",
+      message: error instanceof Error ? firstLine(error.message) : String(error),
+    }]);
+  }
+  return {
+    value,
+    positionOf(path, key = false) {
+      let node: unknown = doc.contents;
+      let keyNode: unknown;
+      for (const segment of path) {
+        if (!isMap(node) && !(node && typeof node === "object" && "items" in node)) break;
+        const collection = node as { items: unknown[] };
+        let next: unknown;
+        if (isMap(node)) {
+          const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === segment);
+          keyNode = pair?.key;
+          next = pair?.value;
+        } else if (typeof segment === "number") {
+          next = collection.items[segment];
+          keyNode = next;
+        }
+        if (next === undefined || next === null) {
+          node = key ? keyNode : node;
+          break;
+        }
+        node = next;
+      }
+      const target = (key ? keyNode ?? node : node) as { range?: [number, number, number] };
+      const offset = target?.range?.[0] ?? 0;
+      const pos = lineCounter.linePos(offset);
+      return { line: pos.line + lineOffset, column: pos.col };
+    },
+  };
+}
+
+/** Renders a value as YAML in crosstalk's house style (block style, plain scalars when safe). */
+export function stringifyYaml(value: unknown): string {
+  return stringify(value, { lineWidth: 0, defaultKeyType: "PLAIN" });
+}
+
+function firstLine(text: string): string {
+  return (text.split("\n")[0] ?? text).replace(/\s+at line \d+, column \d+:?$/, "").trim();
+}

@@ -1,0 +1,130 @@
+// Filesystem helpers private to transports/: atomic writes and safe reads.
+import { dirname, join } from "node:path";
+import { CrosstalkError } from "../schema/errors.ts";
+
+/** The prefix of every temp file; readers and watchers skip names that start with a dot. */
+export const TEMP_PREFIX = ".crosstalk-tmp-";
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+const encoder = new TextEncoder();
+
+/** Options for {@linkcode writeFileAtomic}. */
+export interface WriteAtomicOptions {
+  /** Flush the data to disk before it becomes visible (survives a power cut). */
+  sync?: boolean;
+  /** Refuse to replace an existing file: the write fails with `Deno.errors.AlreadyExists`. */
+  exclusive?: boolean;
+  /** File mode of the new file. */
+  mode?: number;
+}
+
+/**
+ * Writes `data` to `path` so that no reader ever sees a partial file: a temp file in the same
+ * folder, then a rename (or, when `exclusive`, a hard link that fails if the name is taken).
+ */
+export async function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+  options: WriteAtomicOptions = {},
+): Promise<void> {
+  const dir = dirname(path);
+  const temp = join(dir, `${TEMP_PREFIX}${randomHex(8)}`);
+  const bytes = typeof data === "string" ? encoder.encode(data) : data;
+  try {
+    await writeTemp(temp, bytes, options);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    await Deno.mkdir(dir, { recursive: true });
+    await writeTemp(temp, bytes, options);
+  }
+  try {
+    if (options.exclusive) {
+      try {
+        await Deno.link(temp, path);
+      } catch (error) {
+        if (error instanceof Deno.errors.AlreadyExists) throw error;
+        // Filesystems without hard links (some SMB mounts): check, then rename.
+        if (await exists(path)) throw new Deno.errors.AlreadyExists(path);
+        await Deno.rename(temp, path);
+        return;
+      }
+      await Deno.remove(temp);
+    } else {
+      await Deno.rename(temp, path);
+    }
+  } catch (error) {
+    await Deno.remove(temp).catch(() => {});
+    throw error;
+  }
+}
+
+async function writeTemp(temp: string, bytes: Uint8Array, options: WriteAtomicOptions) {
+  const file = await Deno.open(temp, {
+    write: true,
+    createNew: true,
+    ...(options.mode === undefined ? {} : { mode: options.mode }),
+  });
+  try {
+    let written = 0;
+    while (written < bytes.length) written += await file.write(bytes.subarray(written));
+    if (options.sync) await file.syncData();
+  } finally {
+    file.close();
+  }
+}
+
+/** True when `path` exists (any kind of entry). */
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+/**
+ * Reads a UTF-8 text file of at most `maxBytes`.
+ *
+ * @throws {CrosstalkError} `errorCode` when the file is too large or not UTF-8
+ */
+export async function readTextFile(
+  path: string,
+  maxBytes: number,
+  errorCode: "ERR_MESSAGE_INVALID" | "ERR_CHANNEL_INVALID" | "ERR_CONFIG_INVALID",
+  label: string,
+): Promise<string> {
+  const bytes = await Deno.readFile(path);
+  if (bytes.length > maxBytes) {
+    throw new CrosstalkError(
+      errorCode,
+      `Cannot read "${label}": ${bytes.length} bytes is over the limit of ${maxBytes}`,
+    );
+  }
+  try {
+    return decoder.decode(bytes);
+  } catch {
+    throw new CrosstalkError(errorCode, `Cannot read "${label}": it is not valid UTF-8 text`);
+  }
+}
+
+/** Lists the names in a folder, or nothing when it does not exist. */
+export async function readDirNames(path: string): Promise<Deno.DirEntry[]> {
+  const entries: Deno.DirEntry[] = [];
+  try {
+    for await (const entry of Deno.readDir(path)) entries.push(entry);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
+      return [];
+    }
+    throw error;
+  }
+  return entries;
+}
+
+/** `n` random lowercase hex digits. */
+export function randomHex(n: number): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(Math.ceil(n / 2)));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("").slice(0, n);
+}

@@ -1,0 +1,173 @@
+/**
+ * `MessageFeed`: delivers every new message on the bus to a handler exactly once per cursor,
+ * at once when the watcher sees it, and after a restart from where the cursor left off.
+ */
+import { join, relative, sep as SEPARATOR } from "node:path";
+import { CrosstalkError } from "../schema/errors.ts";
+import type { Cursor } from "./cursor.ts";
+import { badFilesOf } from "./local.ts";
+import type { Message } from "./message.ts";
+import { isChannelId, tryParseMessageId } from "./names.ts";
+import type { BadFile, MessageRef, Transport } from "./transport.ts";
+import { BusWatcher, type WatchBatch } from "./watcher.ts";
+import { readDirNames } from "./_fs.ts";
+
+/** Options for {@linkcode MessageFeed}. */
+export interface MessageFeedOptions {
+  /** Where handled messages are recorded. */
+  cursor: Cursor;
+  /** `events` (OS watcher) or `poll`. */
+  mode: "events" | "poll";
+  /** Polling interval in poll mode; a safety rescan interval in events mode (0 = none). */
+  pollIntervalMs: number;
+  /** Told once about each file that is not a valid message. */
+  onBad?: (bad: BadFile) => void;
+  /** Told about failures of the watcher or the handler. */
+  onError?: (error: unknown) => void;
+}
+
+/** New messages, in channel and id order, handed to one handler that never runs twice at once. */
+export class MessageFeed implements AsyncDisposable {
+  #transport: Transport;
+  #handler: (messages: Message[]) => Promise<void>;
+  #options: MessageFeedOptions;
+  #watcher: BusWatcher;
+
+  constructor(
+    transport: Transport,
+    handler: (messages: Message[]) => Promise<void>,
+    options: MessageFeedOptions,
+  ) {
+    this.#transport = transport;
+    this.#handler = handler;
+    this.#options = options;
+    this.#watcher = new BusWatcher(transport.channelsDir, (batch) => this.#onBatch(batch), {
+      mode: options.mode,
+      pollIntervalMs: options.pollIntervalMs,
+      ignore: (path) => path.split(SEPARATOR).at(-1)!.startsWith("."),
+      ...(options.onError ? { onError: options.onError } : {}),
+    });
+  }
+
+  /** Starts watching, then delivers everything the cursor has not seen. */
+  async start(): Promise<void> {
+    await Deno.mkdir(this.#transport.channelsDir, { recursive: true });
+    this.#watcher.start();
+    this.#watcher.rescan();
+    await this.#watcher.flush();
+  }
+
+  /** Looks at the whole bus again (e.g. after a git fetch). */
+  rescan(): void {
+    this.#watcher.rescan();
+  }
+
+  /** Resolves when every change seen so far has been delivered. */
+  flush(): Promise<void> {
+    return this.#watcher.flush();
+  }
+
+  /** Stops watching; waits for a delivery in progress. */
+  close(): Promise<void> {
+    return this.#watcher.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  async #onBatch(batch: WatchBatch): Promise<void> {
+    const candidates = new Map<string, MessageRef>();
+    const add = (ref: MessageRef) => candidates.set(`${ref.channel}/${ref.id}`, ref);
+    if (batch.rescan) {
+      for (const ref of await this.#scanAll()) add(ref);
+    } else {
+      const channelsToScan = new Set<string>();
+      for (const path of batch.paths) {
+        const rel = relative(this.#transport.channelsDir, path).split(SEPARATOR).join("/");
+        if (rel.startsWith("..")) continue;
+        const [channel, ...rest] = rel.split("/");
+        if (!channel || !isChannelId(channel)) continue;
+        const id = rest.join("/");
+        if (rest.length === 4 && tryParseMessageId(id)) {
+          if (this.#options.cursor.isNew({ channel, id }) === true) add({ channel, id });
+        } else if (rest.length < 4 && rest.every((part) => /^\d+$/.test(part))) {
+          // A new folder: files may have landed in it before the OS watcher saw it.
+          channelsToScan.add(channel);
+        }
+      }
+      for (const channel of channelsToScan) {
+        for (const ref of await this.#scanChannel(channel)) add(ref);
+      }
+    }
+    if (candidates.size === 0) return;
+    await this.#deliver([...candidates.values()]);
+  }
+
+  async #deliver(refs: MessageRef[]): Promise<void> {
+    refs.sort((a, b) => cmp(a.channel, b.channel) || cmp(a.id, b.id));
+    const messages: Message[] = [];
+    const handled: MessageRef[] = [];
+    for (const ref of refs) {
+      try {
+        messages.push(await this.#transport.readMessage(ref.channel, ref.id));
+        handled.push(ref);
+      } catch (error) {
+        if (error instanceof CrosstalkError && error.code === "ERR_MESSAGE_NOT_FOUND") continue;
+        if (!(error instanceof CrosstalkError)) throw error;
+        const file = `data/channels/${ref.channel}/${ref.id}`;
+        for (const bad of badFilesOf(error, file, ref)) this.#options.onBad?.(bad);
+        handled.push(ref);
+      }
+    }
+    if (messages.length > 0) await this.#handler(messages);
+    await this.#options.cursor.mark(handled);
+  }
+
+  async #scanAll(): Promise<MessageRef[]> {
+    const out: MessageRef[] = [];
+    const entries = await readDirNames(this.#transport.channelsDir);
+    for (const entry of entries) {
+      if (entry.isDirectory && isChannelId(entry.name)) {
+        out.push(...await this.#scanChannel(entry.name));
+      }
+    }
+    return out;
+  }
+
+  /** The unseen ids of one channel; folders untouched since the cursor's horizon are skipped. */
+  async #scanChannel(channel: string): Promise<MessageRef[]> {
+    const cursor = this.#options.cursor;
+    const out: MessageRef[] = [];
+    const base = join(this.#transport.channelsDir, channel);
+    const walk = async (dir: string, prefix: string, depth: number): Promise<void> => {
+      for (const entry of await readDirNames(dir)) {
+        if (entry.name.startsWith(".")) continue;
+        const rel = prefix + entry.name;
+        const path = join(dir, entry.name);
+        if (depth < 3) {
+          if (!entry.isDirectory || !/^\d+$/.test(entry.name)) continue;
+          if (depth === 2 && cursor.horizon !== undefined) {
+            const info = await Deno.stat(path);
+            if (!cursor.mayHoldNew(`${rel}/`, info.mtime?.getTime() ?? Date.now())) continue;
+          }
+          await walk(path, `${rel}/`, depth + 1);
+          continue;
+        }
+        if (!entry.isFile || !tryParseMessageId(rel)) continue;
+        const ref = { channel, id: rel };
+        const fresh = await cursor.isNew(ref, async () => {
+          const info = await Deno.stat(path);
+          return Math.max(info.ctime?.getTime() ?? 0, info.mtime?.getTime() ?? 0);
+        });
+        if (fresh) out.push(ref);
+      }
+    };
+    await walk(base, "", 0);
+    return out;
+  }
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

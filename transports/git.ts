@@ -1,0 +1,94 @@
+/**
+ * `GitTransport`: the bus as a git working tree. Every write is the local transport's atomic
+ * write followed by a commit of exactly the written paths. Sync with a remote (pull, push,
+ * nudges) belongs to the multi-machine work (TODO(#5)).
+ */
+import { join, relative } from "node:path";
+import { CrosstalkError } from "../schema/errors.ts";
+import type { Channel } from "./channel.ts";
+import { LocalTransport, type LocalTransportOptions } from "./local.ts";
+import type { Message, MessageFields } from "./message.ts";
+import type { TransportKind, WriteMessageOptions } from "./transport.ts";
+import { ensureIdentity, git } from "./_git.ts";
+
+/** The bus as a git repository: each write becomes one commit. */
+export class GitTransport extends LocalTransport {
+  override readonly kind: TransportKind = "git";
+  #queue: Promise<unknown> = Promise.resolve();
+  #identityChecked = false;
+
+  constructor(root: string, options: LocalTransportOptions = {}) {
+    super(root, options);
+  }
+
+  override async createChannel(channel: Omit<Channel, "id"> & { id?: string }): Promise<Channel> {
+    const created = await super.createChannel(channel);
+    await this.#commit(
+      [this.#channelDir(created.id)],
+      `crosstalk: create channel "${created.name}" (${created.id})`,
+    );
+    return created;
+  }
+
+  override async updateChannel(channel: Channel): Promise<Channel> {
+    const updated = await super.updateChannel(channel);
+    await this.#commit(
+      [this.#channelDir(channel.id)],
+      `crosstalk: update channel "${channel.name}" (${channel.id})`,
+    );
+    return updated;
+  }
+
+  override async deleteChannel(id: string): Promise<void> {
+    await super.deleteChannel(id);
+    await this.#commit([this.#channelDir(id)], `crosstalk: delete channel ${id}`);
+  }
+
+  override async writeMessage(
+    channel: string,
+    fields: MessageFields,
+    options: WriteMessageOptions = {},
+  ): Promise<Message> {
+    const message = await super.writeMessage(channel, fields, options);
+    const path = relative(this.root, this.messagePath(message));
+    await this.#commit([path], commitMessage(message));
+    return message;
+  }
+
+  #channelDir(id: string): string {
+    return relative(this.root, join(this.channelsDir, id));
+  }
+
+  /** Commits `paths` only; serialized in this process, retried while another process holds the index. */
+  #commit(paths: string[], message: string): Promise<void> {
+    const run = async () => {
+      if (!this.#identityChecked) {
+        await ensureIdentity(this.root);
+        this.#identityChecked = true;
+      }
+      for (let attempt = 0;; attempt++) {
+        try {
+          await git(["add", "-A", "--", ...paths], { cwd: this.root });
+          await git(["commit", "-q", "--no-verify", "-m", message, "--", ...paths], {
+            cwd: this.root,
+          });
+          return;
+        } catch (error) {
+          const locked = error instanceof CrosstalkError && /index\.lock/.test(error.message);
+          if (!locked || attempt >= 100) throw error;
+          await new Promise((r) => setTimeout(r, 5 + Math.random() * 20));
+        }
+      }
+    };
+    const next = this.#queue.then(run, run);
+    this.#queue = next.catch(() => {});
+    return next;
+  }
+}
+
+/** The documented commit message of a message: who, to whom, which file. */
+export function commitMessage(message: Message): string {
+  const kind = message.re?.length ? "reply" : "message";
+  return `crosstalk: ${kind} from ${message.from} to ${message.to.join(", ")}\n\n` +
+    `channel: ${message.channel}\nid: ${message.id}\n`;
+}

@@ -1,0 +1,259 @@
+/**
+ * `LocalTransport`: the bus as a plain directory on a local disk or a network mount.
+ */
+import { join, resolve } from "node:path";
+import { CrosstalkError, InvalidDocumentError } from "../schema/errors.ts";
+import { type Channel, formatChannelFile, parseChannelFile } from "./channel.ts";
+import { formatMessage, type Message, type MessageFields, parseMessage } from "./message.ts";
+import {
+  isChannelId,
+  newChannelId,
+  newMessageId,
+  parseMessageId,
+  tryParseMessageId,
+} from "./names.ts";
+import { exists, readDirNames, readTextFile, TEMP_PREFIX, writeFileAtomic } from "./_fs.ts";
+import type {
+  BadFile,
+  ListOptions,
+  MessageRef,
+  Transport,
+  TransportKind,
+  WriteMessageOptions,
+} from "./transport.ts";
+
+/** Largest message file a reader accepts; bigger files are reported, not loaded. */
+export const MAX_MESSAGE_FILE_BYTES = 64 * 1024 * 1024;
+const MAX_CHANNEL_FILE_BYTES = 64 * 1024;
+const encoder = new TextEncoder();
+
+/** Options for {@linkcode LocalTransport}. */
+export interface LocalTransportOptions {
+  /** Flush each message to disk before it becomes visible. Default true. */
+  sync?: boolean;
+  /** The clock, for tests. */
+  now?: () => Date;
+}
+
+/** The bus as a directory: atomic writes, validated reads. */
+export class LocalTransport implements Transport {
+  readonly kind: TransportKind = "local";
+  readonly root: string;
+  readonly channelsDir: string;
+  #sync: boolean;
+  #now: () => Date;
+
+  constructor(root: string, options: LocalTransportOptions = {}) {
+    this.root = resolve(root);
+    this.channelsDir = join(this.root, "data", "channels");
+    this.#sync = options.sync ?? true;
+    this.#now = options.now ?? (() => new Date());
+  }
+
+  async listChannels(bad?: BadFile[]): Promise<Channel[]> {
+    const channels: Channel[] = [];
+    const entries = await readDirNames(this.channelsDir);
+    const ids = entries.filter((e) => e.isDirectory && isChannelId(e.name)).map((e) => e.name);
+    ids.sort();
+    await Promise.all(ids.map(async (id) => {
+      try {
+        channels.push(await this.getChannel(id));
+      } catch (error) {
+        if (!(error instanceof CrosstalkError)) throw error;
+        bad?.push(...badFilesOf(error, `data/channels/${id}/CHANNEL.md`));
+      }
+    }));
+    return channels.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  async getChannel(id: string): Promise<Channel> {
+    checkChannelId(id);
+    const label = `data/channels/${id}/CHANNEL.md`;
+    let text: string;
+    try {
+      text = await readTextFile(
+        join(this.channelsDir, id, "CHANNEL.md"),
+        MAX_CHANNEL_FILE_BYTES,
+        "ERR_CHANNEL_INVALID",
+        label,
+      );
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) {
+        throw new CrosstalkError("ERR_CHANNEL_NOT_FOUND", `No channel "${id}" in this transport`);
+      }
+      throw error;
+    }
+    return parseChannelFile(id, text, label);
+  }
+
+  async createChannel(channel: Omit<Channel, "id"> & { id?: string }): Promise<Channel> {
+    const id = channel.id ?? newChannelId();
+    checkChannelId(id);
+    const created: Channel = {
+      ...channel,
+      id,
+      created: channel.created ?? this.#now().toISOString(),
+    };
+    const dir = join(this.channelsDir, id);
+    try {
+      await Deno.mkdir(dir, { recursive: false });
+    } catch (error) {
+      if (error instanceof Deno.errors.AlreadyExists) {
+        throw new CrosstalkError("ERR_CHANNEL_EXISTS", `Channel "${id}" already exists`);
+      }
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      await Deno.mkdir(this.channelsDir, { recursive: true });
+      await Deno.mkdir(dir);
+    }
+    await writeFileAtomic(join(dir, "CHANNEL.md"), formatChannelFile(created), {
+      sync: this.#sync,
+    });
+    return created;
+  }
+
+  async updateChannel(channel: Channel): Promise<Channel> {
+    await this.getChannel(channel.id);
+    await writeFileAtomic(
+      join(this.channelsDir, channel.id, "CHANNEL.md"),
+      formatChannelFile(channel),
+      {
+        sync: this.#sync,
+      },
+    );
+    return channel;
+  }
+
+  async deleteChannel(id: string): Promise<void> {
+    await this.getChannel(id);
+    // Rename first so that no reader sees a half-deleted channel, then remove at leisure.
+    const trash = join(this.channelsDir, `${TEMP_PREFIX}deleted-${id}`);
+    await Deno.rename(join(this.channelsDir, id), trash);
+    await Deno.remove(trash, { recursive: true });
+  }
+
+  async writeMessage(
+    channel: string,
+    fields: MessageFields,
+    options: WriteMessageOptions = {},
+  ): Promise<Message> {
+    checkChannelId(channel);
+    const bodyBytes = encoder.encode(fields.body).length;
+    if (options.maxBodyBytes !== undefined && bodyBytes > options.maxBodyBytes) {
+      throw new CrosstalkError(
+        "ERR_MESSAGE_TOO_LARGE",
+        `Cannot send a message of ${bodyBytes} bytes: the limit is ${options.maxBodyBytes} (limits.message_bytes)`,
+      );
+    }
+    if (!(await exists(join(this.channelsDir, channel, "CHANNEL.md")))) {
+      throw new CrosstalkError(
+        "ERR_CHANNEL_NOT_FOUND",
+        `No channel "${channel}" in this transport`,
+      );
+    }
+    const text = formatMessage(fields);
+    const time = new Date(fields.timestamp);
+    for (let attempt = 0;; attempt++) {
+      const id = options.id ?? newMessageId(Number.isNaN(time.getTime()) ? this.#now() : time);
+      parseMessageId(id);
+      try {
+        await writeFileAtomic(join(this.channelsDir, channel, id), text, {
+          sync: this.#sync,
+          exclusive: true,
+        });
+        return { ...fields, body: fields.body.trimEnd(), channel, id };
+      } catch (error) {
+        // Two writers drew the same 32 random bits in the same millisecond: draw again.
+        if (!(error instanceof Deno.errors.AlreadyExists) || options.id || attempt > 8) throw error;
+      }
+    }
+  }
+
+  async listMessageIds(channel: string, options: ListOptions = {}): Promise<string[]> {
+    checkChannelId(channel);
+    const since = options.since;
+    if (since !== undefined) parseMessageId(since);
+    const limit = options.limit ?? Infinity;
+    const base = join(this.channelsDir, channel);
+    if (!(await exists(base))) {
+      throw new CrosstalkError(
+        "ERR_CHANNEL_NOT_FOUND",
+        `No channel "${channel}" in this transport`,
+      );
+    }
+    const out: string[] = [];
+    // Walk YYYY/MM/DD in order, skipping whole folders that end before `since`.
+    const walk = async (dir: string, prefix: string, depth: number): Promise<void> => {
+      const names = (await readDirNames(dir))
+        .filter((e) => !e.name.startsWith("."))
+        .map((e) => e.name)
+        .sort();
+      for (const name of names) {
+        if (out.length >= limit) return;
+        const rel = prefix + name;
+        if (depth < 3) {
+          if (!/^\d+$/.test(name)) continue;
+          if (since !== undefined && rel < since.slice(0, rel.length)) continue;
+          await walk(join(dir, name), `${rel}/`, depth + 1);
+        } else if (tryParseMessageId(rel) && (since === undefined || rel > since)) {
+          out.push(rel);
+        }
+      }
+    };
+    await walk(base, "", 0);
+    return out;
+  }
+
+  async readMessage(channel: string, id: string): Promise<Message> {
+    checkChannelId(channel);
+    parseMessageId(id);
+    const label = `data/channels/${channel}/${id}`;
+    let text: string;
+    try {
+      text = await readTextFile(
+        join(this.channelsDir, channel, id),
+        MAX_MESSAGE_FILE_BYTES,
+        "ERR_MESSAGE_INVALID",
+        label,
+      );
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) {
+        throw new CrosstalkError(
+          "ERR_MESSAGE_NOT_FOUND",
+          `No message "${id}" in channel "${channel}"`,
+        );
+      }
+      throw error;
+    }
+    return { ...parseMessage(text, { file: label }), channel, id };
+  }
+
+  hasMessage(channel: string, id: string): Promise<boolean> {
+    checkChannelId(channel);
+    parseMessageId(id);
+    return exists(join(this.channelsDir, channel, id));
+  }
+
+  messagePath(ref: MessageRef): string {
+    return join(this.channelsDir, ref.channel, ref.id);
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** Turns an error from reading a file into the bad-file records `transport check` shows. */
+export function badFilesOf(error: CrosstalkError, file: string, ref?: MessageRef): BadFile[] {
+  const withRef = (bad: BadFile): BadFile => (ref ? { ...bad, ref } : bad);
+  if (error instanceof InvalidDocumentError) return error.problems.map(withRef);
+  return [withRef({ file, line: 0, column: 0, path: "", message: error.message })];
+}
+
+function checkChannelId(id: string): void {
+  if (!isChannelId(id)) {
+    throw new CrosstalkError(
+      "ERR_ID_INVALID",
+      `Invalid channel id ${JSON.stringify(id)}: expected a lowercase uuid`,
+    );
+  }
+}

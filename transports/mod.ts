@@ -1,0 +1,31 @@
+/**
+ * @module
+ * The bus itself: a directory of channels and message files, read and written through the
+ * `Transport` interface (`local.ts` on a plain or shared folder, `git.ts` on a git working tree),
+ * with a watcher and a durable cursor that deliver each new message once per engine.
+ */
+export * from "./transport.ts";
+export * from "./message.ts";
+export * from "./channel.ts";
+export * from "./names.ts";
+export {
+  badFilesOf,
+  LocalTransport,
+  type LocalTransportOptions,
+  MAX_MESSAGE_FILE_BYTES,
+} from "./local.ts";
+export { commitMessage, GitTransport } from "./git.ts";
+export { CLOCK_SKEW_MS, Cursor, type CursorOptions, LATE_WINDOW_MS } from "./cursor.ts";
+export { BusWatcher, type BusWatcherOptions, detectWatchMode, type WatchBatch } from "./watcher.ts";
+export { MessageFeed, type MessageFeedOptions } from "./feed.ts";
+export {
+  checkTransportDir,
+  DEFAULT_CHANNEL,
+  PROTOCOL_VERSION,
+  type ScaffoldOptions,
+  type ScaffoldResult,
+  scaffoldTransport,
+  templateFiles,
+  VERSION_FILE,
+} from "./scaffold.ts";
+export { exists, readTextFile, writeFileAtomic } from "./_fs.ts";

@@ -1,0 +1,153 @@
+/**
+ * `BusWatcher`: tells its handler which paths under a folder may have changed.
+ *
+ * One `Deno.watchFs` per root; paths coalesce in a `Set`; the handler never runs twice at once:
+ * the first event is handled at once, and what arrives meanwhile becomes the next batch (no
+ * debounce delay on the hot path). Every event only means "re-stat this path", because event
+ * kinds differ between operating systems. On a network mount, or when asked, it polls instead,
+ * and the handler is told to rescan.
+ */
+
+/** A batch of changes: the paths to re-stat, or `rescan` to look at everything. */
+export type WatchBatch = { paths: Set<string>; rescan: boolean };
+
+/** Options for {@linkcode BusWatcher}. */
+export interface BusWatcherOptions {
+  /** `events` uses the OS file watcher, `poll` rescans every `pollIntervalMs`. */
+  mode: "events" | "poll";
+  /** Polling interval; in events mode, the interval of a safety rescan (0 = none). */
+  pollIntervalMs: number;
+  /** Names to ignore (temp files start with a dot). */
+  ignore?: (path: string) => boolean;
+  /** Called when the handler or the watcher fails; the watcher keeps going. */
+  onError?: (error: unknown) => void;
+}
+
+/** Watches one folder tree and feeds coalesced batches to a handler, one at a time. */
+export class BusWatcher implements AsyncDisposable {
+  readonly root: string;
+  #handler: (batch: WatchBatch) => Promise<void>;
+  #options: BusWatcherOptions;
+  #pending: WatchBatch = { paths: new Set(), rescan: false };
+  #running: Promise<void> | undefined;
+  #fsWatcher: Deno.FsWatcher | undefined;
+  #loop: Promise<void> | undefined;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #closed = false;
+
+  constructor(
+    root: string,
+    handler: (batch: WatchBatch) => Promise<void>,
+    options: BusWatcherOptions,
+  ) {
+    this.root = root;
+    this.#handler = handler;
+    this.#options = options;
+  }
+
+  /** Starts watching. Changes made before this call are the caller's to scan. */
+  start(): void {
+    if (this.#options.mode === "events") {
+      this.#fsWatcher = Deno.watchFs(this.root, { recursive: true });
+      this.#loop = this.#readEvents(this.#fsWatcher);
+    }
+    const interval = this.#options.pollIntervalMs;
+    if (interval > 0) {
+      this.#timer = setInterval(() => this.#push(undefined, true), interval);
+    }
+  }
+
+  /** Queues a rescan, as if the poll timer had fired. */
+  rescan(): void {
+    this.#push(undefined, true);
+  }
+
+  /** Resolves when every change noticed so far has been handled. */
+  async flush(): Promise<void> {
+    while (this.#running) await this.#running;
+  }
+
+  /** Stops watching and waits for the running batch. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#fsWatcher?.close();
+    await this.#loop;
+    await this.flush();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  async #readEvents(watcher: Deno.FsWatcher): Promise<void> {
+    try {
+      for await (const event of watcher) {
+        if (event.flag === "rescan") {
+          this.#push(undefined, true);
+          continue;
+        }
+        for (const path of event.paths) {
+          if (!this.#options.ignore?.(path)) this.#push(path, false);
+        }
+      }
+    } catch (error) {
+      if (!this.#closed) {
+        this.#options.onError?.(error);
+        this.#push(undefined, true);
+      }
+    }
+  }
+
+  #push(path: string | undefined, rescan: boolean): void {
+    if (this.#closed) return;
+    if (path !== undefined) this.#pending.paths.add(path);
+    if (rescan) this.#pending.rescan = true;
+    this.#running ??= this.#drain();
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while (this.#pending.paths.size > 0 || this.#pending.rescan) {
+        const batch = this.#pending;
+        this.#pending = { paths: new Set(), rescan: false };
+        try {
+          await this.#handler(batch);
+        } catch (error) {
+          this.#options.onError?.(error);
+        }
+      }
+    } finally {
+      this.#running = undefined;
+    }
+  }
+}
+
+/**
+ * Picks `events` or `poll` for a folder: polling on network filesystems (NFS, SMB, sshfs, 9p…),
+ * where inotify does not see other machines' writes.
+ */
+export async function detectWatchMode(path: string): Promise<"events" | "poll"> {
+  if (Deno.build.os !== "linux") return "events";
+  let mountinfo: string;
+  try {
+    mountinfo = await Deno.readTextFile("/proc/self/mountinfo");
+  } catch {
+    return "events";
+  }
+  let best = { point: "", type: "" };
+  for (const line of mountinfo.split("\n")) {
+    const fields = line.split(" ");
+    const sep = fields.indexOf("-");
+    if (sep < 0) continue;
+    const point = (fields[4] ?? "").replace(/\\040/g, " ");
+    const type = fields[sep + 1] ?? "";
+    const inside = path === point || path.startsWith(point.endsWith("/") ? point : `${point}/`);
+    if (inside && point.length >= best.point.length) best = { point, type };
+  }
+  return /^(nfs|nfs4|cifs|smb3?|smbfs|9p|ceph|glusterfs|fuse\.sshfs|fuse\.rclone|afs|lustre|gpfs|virtiofs)$/
+      .test(best.type)
+    ? "poll"
+    : "events";
+}
