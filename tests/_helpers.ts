@@ -1,0 +1,74 @@
+// Shared test helpers: temp folders that clean up, and the real CLI as a subprocess.
+import { fileURLToPath } from "node:url";
+
+/** The repository's main.ts. */
+export const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
+
+/** A temp folder removed at the end of the scope (`await using dir = await tempDir()`). */
+export async function tempDir(
+  prefix = "crosstalk-test-",
+): Promise<AsyncDisposable & { path: string }> {
+  const path = await Deno.makeTempDir({ prefix });
+  return {
+    path,
+    async [Symbol.asyncDispose]() {
+      await Deno.remove(path, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+/** What a CLI run printed and returned. */
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Options for {@linkcode runCrosstalk}. */
+export interface RunOptions {
+  /** A home for the run: XDG dirs and HOME point inside it, so the real home is never touched. */
+  home: string;
+  /** Text for standard input (default: none, stdin closed). */
+  stdin?: string;
+  /** Extra environment. */
+  env?: Record<string, string>;
+  cwd?: string;
+}
+
+/** Runs `deno run -A main.ts <args>` as a real subprocess. */
+export async function runCrosstalk(args: string[], options: RunOptions): Promise<CliResult> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", MAIN, ...args],
+    cwd: options.cwd ?? options.home,
+    clearEnv: true,
+    env: {
+      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+      HOME: options.home,
+      USER: "tester",
+      XDG_DATA_HOME: `${options.home}/.local/share`,
+      XDG_STATE_HOME: `${options.home}/.local/state`,
+      XDG_CONFIG_HOME: `${options.home}/.config`,
+      DENO_DIR: denoDir(),
+      NO_COLOR: "1",
+      ...(options.env ?? {}),
+    },
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (options.stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(options.stdin));
+    await writer.close();
+  }
+  const out = await child.output();
+  const decoder = new TextDecoder();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+function denoDir(): string {
+  const explicit = Deno.env.get("DENO_DIR");
+  if (explicit) return explicit;
+  const cache = Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME")}/.cache`;
+  return `${cache}/deno`;
+}
