@@ -1,0 +1,33 @@
+/**
+ * Builds release binaries with `deno compile` for every supported target into `dist/`.
+ * Needs Deno's `denort` runtime download, so it runs on release machines, not in our CI
+ * (which proves the program is self-contained with `deno task bundle` instead).
+ *
+ * Run: `deno task compile [target…]`.
+ */
+const TARGETS = [
+  "x86_64-unknown-linux-gnu",
+  "aarch64-unknown-linux-gnu",
+  "x86_64-apple-darwin",
+  "aarch64-apple-darwin",
+  "x86_64-pc-windows-msvc",
+];
+
+const targets = Deno.args.length > 0 ? Deno.args : TARGETS;
+for (const target of targets) {
+  if (!TARGETS.includes(target)) {
+    console.error(`error: unknown target ${JSON.stringify(target)} (known: ${TARGETS.join(", ")})`);
+    Deno.exit(64);
+  }
+  const output = `dist/crosstalk-${target}${target.includes("windows") ? ".exe" : ""}`;
+  const { code } = await new Deno.Command(Deno.execPath(), {
+    args: ["compile", "-A", "--target", target, "--output", output, "main.ts"],
+    stdout: "inherit",
+    stderr: "inherit",
+  }).output();
+  if (code !== 0) {
+    console.error(`error: deno compile for ${target} failed (exit ${code})`);
+    Deno.exit(code);
+  }
+  console.log(`built ${output}`);
+}

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs what the test suite drives for real, when it is missing: git (and, as later suites
+# need them, tmux and chromium). Uses apt-get as root; elsewhere it only reports what is missing.
+set -euo pipefail
+need=()
+command -v git >/dev/null 2>&1 || need+=(git)
+if [ "${#need[@]}" -eq 0 ]; then exit 0; fi
+if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+else
+  echo "missing test tools: ${need[*]} (install them, then rerun)" >&2
+  exit 1
+fi

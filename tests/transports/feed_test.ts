@@ -1,0 +1,137 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  type BadFile,
+  Cursor,
+  LocalTransport,
+  type Message,
+  MessageFeed,
+  scaffoldTransport,
+} from "../../transports/mod.ts";
+import { tempDir } from "../_helpers.ts";
+
+/** A feed whose deliveries can be awaited one by one. */
+async function openFeed(root: string, stateDir: string, mode: "events" | "poll") {
+  const transport = new LocalTransport(root);
+  const cursor = await Cursor.open(join(stateDir, "cursor"));
+  const delivered: Message[] = [];
+  const bad: BadFile[] = [];
+  let waiters: { count: number; resolve: () => void }[] = [];
+  const feed = new MessageFeed(transport, (messages) => {
+    delivered.push(...messages);
+    waiters = waiters.filter((w) => (delivered.length >= w.count ? (w.resolve(), false) : true));
+    return Promise.resolve();
+  }, { cursor, mode, pollIntervalMs: mode === "poll" ? 50 : 0, onBad: (b) => bad.push(b) });
+  await feed.start();
+  return {
+    transport,
+    delivered,
+    bad,
+    feed,
+    /** Resolves when at least `count` messages have been delivered in all. */
+    until(count: number): Promise<void> {
+      if (delivered.length >= count) return Promise.resolve();
+      const { promise, resolve } = Promise.withResolvers<void>();
+      waiters.push({ count, resolve });
+      return promise;
+    },
+    async close() {
+      await feed.close();
+      cursor.close();
+    },
+  };
+}
+
+const fields = (body: string, timestamp = new Date().toISOString()) => ({
+  from: "steve",
+  to: ["sonnet"],
+  timestamp,
+  body,
+});
+
+for (const mode of ["events", "poll"] as const) {
+  Deno.test(`MessageFeed (${mode}) delivers each new message once, at once`, async () => {
+    await using dir = await tempDir();
+    await scaffoldTransport(join(dir.path, "bus"), { kind: "local" });
+    const feed = await openFeed(join(dir.path, "bus"), dir.path, mode);
+    try {
+      const channel = (await feed.transport.listChannels())[0]!;
+      const a = await feed.transport.writeMessage(channel.id, fields("one"));
+      await feed.until(1);
+      const b = await feed.transport.writeMessage(channel.id, fields("two"));
+      await feed.until(2);
+      await feed.feed.flush();
+      assert.deepEqual(feed.delivered.map((m) => m.id), [a.id, b.id]);
+      assert.equal(feed.delivered[1]!.body, "two");
+    } finally {
+      await feed.close();
+    }
+  });
+}
+
+Deno.test("MessageFeed after a restart delivers what arrived while down, and nothing twice", async () => {
+  await using dir = await tempDir();
+  const root = join(dir.path, "bus");
+  await scaffoldTransport(root, { kind: "local" });
+  const first = await openFeed(root, dir.path, "events");
+  const channel = (await first.transport.listChannels())[0]!;
+  const seen = await first.transport.writeMessage(channel.id, fields("seen"));
+  await first.until(1);
+  await first.close();
+
+  const transport = new LocalTransport(root);
+  const whileDown = await transport.writeMessage(channel.id, fields("while down"));
+  // A slow writer's file lands late, named for a time before everything else.
+  const late = await transport.writeMessage(channel.id, fields("late", "2020-01-01T00:00:00.000Z"));
+
+  const second = await openFeed(root, dir.path, "events");
+  try {
+    await second.feed.flush();
+    assert.deepEqual(second.delivered.map((m) => m.id).sort(), [late.id, whileDown.id].sort());
+    assert.ok(!second.delivered.some((m) => m.id === seen.id));
+  } finally {
+    await second.close();
+  }
+});
+
+Deno.test("MessageFeed finds files written into a folder created after the watch began", async () => {
+  await using dir = await tempDir();
+  const root = join(dir.path, "bus");
+  await scaffoldTransport(root, { kind: "local" });
+  const feed = await openFeed(root, dir.path, "events");
+  try {
+    const channel = await feed.transport.createChannel({ name: "fresh" });
+    const days = ["2027-03-01", "2027-03-02", "2027-04-05"];
+    for (const day of days) {
+      await feed.transport.writeMessage(channel.id, fields(day, `${day}T00:00:00.000Z`));
+    }
+    await feed.until(3);
+    assert.deepEqual(feed.delivered.map((m) => m.body), days);
+  } finally {
+    await feed.close();
+  }
+});
+
+Deno.test("MessageFeed reports an invalid file once and keeps delivering the rest", async () => {
+  await using dir = await tempDir();
+  const root = join(dir.path, "bus");
+  await scaffoldTransport(root, { kind: "local" });
+  const feed = await openFeed(root, dir.path, "events");
+  try {
+    const channel = (await feed.transport.listChannels())[0]!;
+    const dayDir = join(feed.transport.channelsDir, channel.id, "2026", "11", "22");
+    await Deno.mkdir(dayDir, { recursive: true });
+    await Deno.writeTextFile(join(dayDir, "000000000Z-deadbeef.md"), "---\nfrom: [unclosed\n---\n");
+    const good = await feed.transport.writeMessage(channel.id, fields("good"));
+    await feed.until(1);
+    await feed.feed.flush();
+    assert.deepEqual(feed.delivered.map((m) => m.id), [good.id]);
+    assert.equal(feed.bad.length, 1);
+    assert.match(feed.bad[0]!.file, /000000000Z-deadbeef\.md$/);
+    feed.feed.rescan();
+    await feed.feed.flush();
+    assert.equal(feed.bad.length, 1, "not reported again on a rescan");
+  } finally {
+    await feed.close();
+  }
+});

@@ -1,0 +1,130 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { CrosstalkError, InvalidDocumentError } from "../../schema/errors.ts";
+import { LocalTransport, type MessageFields, scaffoldTransport } from "../../transports/mod.ts";
+import { tempDir } from "../_helpers.ts";
+
+const fields = (body: string, extra: Partial<MessageFields> = {}): MessageFields => ({
+  from: "steve",
+  to: ["sonnet"],
+  timestamp: "2026-11-22T03:15:22.123Z",
+  body,
+  ...extra,
+});
+
+async function withTransport(fn: (t: LocalTransport, root: string) => Promise<void>) {
+  await using dir = await tempDir();
+  await scaffoldTransport(dir.path, { kind: "local" });
+  await fn(new LocalTransport(dir.path), dir.path);
+}
+
+Deno.test("LocalTransport writes a message under its timestamp's name and reads it back", async () => {
+  await withTransport(async (t) => {
+    const channel = await t.createChannel({ name: "work" });
+    const written = await t.writeMessage(channel.id, fields("hello\n\n"));
+    assert.match(written.id, /^2026\/11\/22\/031522123Z-[0-9a-f]{8}\.md$/);
+    const read = await t.readMessage(channel.id, written.id);
+    assert.deepEqual(read, { ...fields("hello"), channel: channel.id, id: written.id });
+    const names = [...Deno.readDirSync(join(t.channelsDir, channel.id, "2026/11/22"))].map((e) =>
+      e.name
+    );
+    assert.deepEqual(names, [written.id.split("/").at(-1)], "no temp file is left behind");
+  });
+});
+
+Deno.test("LocalTransport lists a channel's ids in time order, after since, up to limit", async () => {
+  await withTransport(async (t) => {
+    const channel = await t.createChannel({ name: "work" });
+    const times = [
+      "2026-01-02T00:00:00.000Z",
+      "2025-12-31T23:59:59.999Z",
+      "2026-01-01T10:00:00.000Z",
+    ];
+    const ids = [];
+    for (const timestamp of times) {
+      ids.push((await t.writeMessage(channel.id, fields("x", { timestamp }))).id);
+    }
+    const sorted = [...ids].sort();
+    assert.deepEqual(await t.listMessageIds(channel.id), sorted);
+    assert.deepEqual(await t.listMessageIds(channel.id, { since: sorted[0]! }), sorted.slice(1));
+    assert.deepEqual(await t.listMessageIds(channel.id, { since: sorted[0]!, limit: 1 }), [
+      sorted[1],
+    ]);
+    assert.deepEqual(await t.listMessageIds(channel.id, { since: sorted[2]! }), []);
+  });
+});
+
+Deno.test("LocalTransport never overwrites a message that already has the id", async () => {
+  await withTransport(async (t) => {
+    const channel = await t.createChannel({ name: "work" });
+    const first = await t.writeMessage(channel.id, fields("first"));
+    await assert.rejects(
+      () => t.writeMessage(channel.id, fields("second"), { id: first.id }),
+      Deno.errors.AlreadyExists,
+    );
+    assert.equal((await t.readMessage(channel.id, first.id)).body, "first");
+  });
+});
+
+Deno.test("LocalTransport refuses bodies over the limit and writes nothing", async () => {
+  await withTransport(async (t) => {
+    const channel = await t.createChannel({ name: "work" });
+    await assert.rejects(
+      () => t.writeMessage(channel.id, fields("x".repeat(101)), { maxBodyBytes: 100 }),
+      (e: unknown) => e instanceof CrosstalkError && e.code === "ERR_MESSAGE_TOO_LARGE",
+    );
+    assert.deepEqual(await t.listMessageIds(channel.id), []);
+  });
+});
+
+Deno.test("LocalTransport rejects ids and channels that would leave the channels folder", async () => {
+  await withTransport(async (t) => {
+    const channel = await t.createChannel({ name: "work" });
+    for (const id of ["../../../CROSSTALK-VERSION", "2026/11/22/../../x.md", "/etc/passwd"]) {
+      await assert.rejects(
+        () => t.readMessage(channel.id, id),
+        (e: unknown) => e instanceof CrosstalkError && e.code === "ERR_ID_INVALID",
+      );
+    }
+    await assert.rejects(
+      () => t.writeMessage("../data", fields("x")),
+      (e: unknown) => e instanceof CrosstalkError && e.code === "ERR_ID_INVALID",
+    );
+  });
+});
+
+Deno.test("LocalTransport reports an invalid message file with its position", async () => {
+  await withTransport(async (t) => {
+    const channel = await t.createChannel({ name: "work" });
+    const id = "2026/11/22/031522123Z-0000abcd.md";
+    await Deno.mkdir(join(t.channelsDir, channel.id, "2026/11/22"), { recursive: true });
+    await Deno.writeTextFile(
+      join(t.channelsDir, channel.id, id),
+      "---\nfrom: steve\ntimestamp: 2026-11-22T03:15:22.123Z\n---\nno to\n",
+    );
+    await assert.rejects(() => t.readMessage(channel.id, id), (e: unknown) => {
+      assert.ok(e instanceof InvalidDocumentError);
+      assert.equal(e.code, "ERR_MESSAGE_INVALID");
+      assert.equal(e.problems[0]?.path, "to");
+      assert.match(e.message, /to is required/);
+      return true;
+    });
+  });
+});
+
+Deno.test("LocalTransport creates, renames and deletes channels", async () => {
+  await withTransport(async (t) => {
+    const before = (await t.listChannels()).length;
+    const parent = await t.createChannel({ name: "parent" });
+    const child = await t.createChannel({ name: "child", parent: parent.id });
+    assert.equal((await t.getChannel(child.id)).parent, parent.id);
+    await t.updateChannel({ ...child, name: "renamed" });
+    assert.equal((await t.getChannel(child.id)).name, "renamed");
+    await t.deleteChannel(child.id);
+    await assert.rejects(
+      () => t.getChannel(child.id),
+      (e: unknown) => e instanceof CrosstalkError && e.code === "ERR_CHANNEL_NOT_FOUND",
+    );
+    assert.equal((await t.listChannels()).length, before + 1);
+  });
+});
