@@ -11,7 +11,7 @@ import { agentCommand } from "./agent.ts";
 import { channelCommand } from "./channel.ts";
 import { configCommand } from "./config.ts";
 import { messageCommand } from "./message.ts";
-import { serveCommand } from "./serve.ts";
+import { daemonCommand, serveCommand } from "./serve.ts";
 import { transportCommand } from "./transport.ts";
 import { versionCommand } from "./version.ts";
 
@@ -24,6 +24,7 @@ export const EXIT = {
   usage: 64,
   dataErr: 65,
   noInput: 66,
+  unavailable: 69,
   software: 70,
   cantCreate: 73,
   tempFail: 75,
@@ -51,6 +52,8 @@ const EXIT_BY_CODE: Record<ErrorCode, number> = {
   ERR_ADDRESS_INVALID: EXIT.dataErr,
   ERR_GIT_FAILED: EXIT.tempFail,
   ERR_TIMEOUT: EXIT.tempFail,
+  ERR_ENGINE_RUNNING: EXIT.cantCreate,
+  ERR_ENGINE_NOT_RUNNING: EXIT.unavailable,
 };
 
 /** The exit code for an error: from its code, never from its text. */
@@ -69,6 +72,7 @@ export function buildProgram(ctx: CliContext): Command {
   for (
     const command of [
       serveCommand(ctx),
+      daemonCommand(ctx),
       transportCommand(ctx),
       configCommand(ctx),
       channelCommand(ctx),

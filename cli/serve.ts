@@ -1,6 +1,6 @@
-// `crosstalk serve`: run the engine in the foreground until SIGINT or SIGTERM.
-import { Engine, type EngineEvent } from "../engine/engine.ts";
-import { formatProblem } from "../schema/errors.ts";
+// `crosstalk serve` and `crosstalk daemon dispatch`: run the engine in the foreground.
+import { Engine } from "../engine/engine.ts";
+import { formatRecord, type LogSink } from "../engine/log.ts";
 import {
   type CliContext,
   Command,
@@ -9,57 +9,66 @@ import {
   withTransportOptions,
 } from "./_context.ts";
 
+interface ServeFlags extends TransportFlags {
+  alias?: string;
+}
+
 /** The `serve` command. */
 export function serveCommand(ctx: CliContext): Command {
   return withTransportOptions(new Command("serve"))
-    .description("run the engine in the foreground: watch the bus and report every new message")
+    .description("run the engine in the foreground: watch the bus, run agent CLIs, write replies")
     .option("--alias <name>", "this machine's name on the bus (default: the transport name)")
-    .action(async (flags: TransportFlags & { alias?: string }) => {
-      const location = locationOf(flags, ctx);
-      const alias = flags.alias ?? location.name;
-      const engine = await Engine.start(location, {
-        env: ctx.env,
-        createIfMissing: location.isDefault,
-        onEvent: (event) => ctx.err(`${formatEvent(event, alias)}\n`),
-      });
-      const { promise, resolve } = Promise.withResolvers<void>();
-      const signals: Deno.Signal[] = Deno.build.os === "windows"
-        ? ["SIGINT"]
-        : ["SIGINT", "SIGTERM"];
-      for (const signal of signals) Deno.addSignalListener(signal, resolve);
-      try {
-        await promise;
-      } finally {
-        for (const signal of signals) Deno.removeSignalListener(signal, resolve);
-        await engine.close();
-        ctx.err(`${stamp()} stopped\n`);
-      }
-    });
+    .action((flags: ServeFlags) => runEngine(flags, ctx));
 }
 
-function formatEvent(event: EngineEvent, alias: string): string {
-  switch (event.type) {
-    case "ready":
-      return `${stamp()} ready: ${event.root} as "${alias}" (${event.channels} channels, watching by ${event.watch}; state in ${event.stateDir})`;
-    case "message": {
-      const m = event.message;
-      const re = m.re?.length ? ` re ${m.re.join(",")}` : "";
-      const first = (m.body.split("\n")[0] ?? "").slice(0, 80);
-      return `${stamp()} message #${event.channelName} ${m.id} ${m.from} -> ${
-        m.to.join(",")
-      }${re}: ${first}`;
-    }
-    case "bad-file":
-      return `${stamp()} skipped invalid file ${formatProblem(event.bad)}`;
-    case "warning":
-      return `${stamp()} ${event.message}`;
-    case "error":
-      return `${stamp()} error: ${
-        event.error instanceof Error ? event.error.message : String(event.error)
-      }`;
+/** The `daemon` noun: `daemon dispatch` is `serve` under the reference engine's name. */
+export function daemonCommand(ctx: CliContext): Command {
+  const daemon = new Command("daemon").description("the engine loop under Crosstalk 8's names");
+  withTransportOptions(daemon.command("dispatch"))
+    .description("the dispatch loop (same as serve)")
+    .option("--alias <name>", "this machine's name on the bus (default: the transport name)")
+    .action((flags: ServeFlags) => runEngine(flags, ctx));
+  return daemon;
+}
+
+async function runEngine(flags: ServeFlags, ctx: CliContext): Promise<void> {
+  const location = locationOf(flags, ctx);
+  const engine = await Engine.start(location, {
+    env: ctx.env,
+    alias: flags.alias,
+    createIfMissing: location.isDefault,
+    sinks: [stderrSink(ctx)],
+  });
+  const { promise: stopped, resolve: stop } = Promise.withResolvers<void>();
+  let signals = 0;
+  const onStop = () => {
+    signals++;
+    // The first signal drains (running CLIs get the grace period); a second one forces.
+    if (signals === 1) engine.stop().then(stop, stop);
+    else engine.dispatcher.abortRuns();
+  };
+  const onReload = () => void engine.reload();
+  const stopSignals: Deno.Signal[] = Deno.build.os === "windows"
+    ? ["SIGINT"]
+    : ["SIGINT", "SIGTERM"];
+  for (const signal of stopSignals) Deno.addSignalListener(signal, onStop);
+  if (Deno.build.os !== "windows") Deno.addSignalListener("SIGHUP", onReload);
+  try {
+    await stopped;
+  } finally {
+    for (const signal of stopSignals) Deno.removeSignalListener(signal, onStop);
+    if (Deno.build.os !== "windows") Deno.removeSignalListener("SIGHUP", onReload);
   }
 }
 
-function stamp(): string {
-  return new Date().toISOString();
+function stderrSink(ctx: CliContext): LogSink {
+  const pretty = Deno.stderr.isTerminal() && !ctx.env.CROSSTALK_LOG_JSON;
+  return {
+    write: (record) =>
+      ctx.err(`${pretty ? formatRecord(record) : JSON.stringify(record, errorsAsText)}\n`),
+  };
+}
+
+function errorsAsText(_key: string, value: unknown): unknown {
+  return value instanceof Error ? { name: value.name, message: value.message } : value;
 }

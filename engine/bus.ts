@@ -59,7 +59,7 @@ export interface MessageHandle {
 /** A transport with its config, ready for channel and message operations. */
 export class Bus implements AsyncDisposable {
   readonly location: TransportLocation;
-  readonly config: Config;
+  #config: Config;
   readonly transport: Transport;
   #env: Env;
   #now: () => Date;
@@ -71,7 +71,7 @@ export class Bus implements AsyncDisposable {
     options: BusOpenOptions,
   ) {
     this.location = location;
-    this.config = config;
+    this.#config = config;
     this.transport = transport;
     this.#env = options.env;
     this.#now = options.now ?? (() => new Date());
@@ -90,6 +90,16 @@ export class Bus implements AsyncDisposable {
       ? new GitTransport(location.root, transportOptions)
       : new LocalTransport(location.root, transportOptions);
     return new Bus(location, config, transport, options);
+  }
+
+  /** The transport's loaded config. */
+  get config(): Config {
+    return this.#config;
+  }
+
+  /** Swaps in a newly loaded config (SIGHUP); the caller validated it. */
+  replaceConfig(config: Config): void {
+    this.#config = config;
   }
 
   /** Every channel, sorted by name then id. */

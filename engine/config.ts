@@ -153,7 +153,11 @@ export async function parseConfig(
   return {
     root,
     transport: document.transport ?? "git",
-    engine: { ...DEFAULT_ENGINE, ...(document.engine ?? {}) },
+    engine: {
+      ...DEFAULT_ENGINE,
+      ...(document.engine ?? {}),
+      loop_guard: { ...DEFAULT_ENGINE.loop_guard, ...(document.engine?.loop_guard ?? {}) },
+    },
     limits: { ...DEFAULT_LIMITS, ...(document.limits ?? {}) },
     providers,
     problems,

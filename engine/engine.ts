@@ -1,136 +1,345 @@
 /**
- * `Engine`: one per machine and transport. It owns the bus, the cursor in the state dir and the
- * feed of new messages. Today it watches and reports every message and every invalid file;
- * dispatching to agent CLIs plugs into {@linkcode Engine.onMessages} (TODO(#3)).
+ * `Engine`: one per machine and transport. It owns the bus, the machine-local state dir (pid,
+ * cursor, status, logs), the feed of new messages and the dispatcher that runs agent CLIs on
+ * them, and the timers that keep claims and the registry alive.
  */
 import { join } from "node:path";
 import { CrosstalkError } from "../schema/errors.ts";
 import {
-  type BadFile,
   Cursor,
   detectWatchMode,
+  exists,
+  type Holder,
+  LATE_WINDOW_MS,
   type Message,
   MessageFeed,
+  tryParseMessageId,
+  writeFileAtomic,
 } from "../transports/mod.ts";
+import { randomHex } from "../transports/_fs.ts";
 import { Bus } from "./bus.ts";
+import { loadConfig } from "./config.ts";
+import { Dispatcher, traceOf } from "./dispatcher.ts";
+import { Logger, type LogSink } from "./log.ts";
 import type { Env, TransportLocation } from "./paths.ts";
+import { removeRegistry, touchRegistry, writeRegistry } from "./registry.ts";
 import { initTransport } from "./setup.ts";
+import { VERSION } from "./version.ts";
+import { isProcessAlive } from "./_process.ts";
 
-/** What the engine tells its owner. */
-export type EngineEvent =
-  | { type: "ready"; root: string; watch: "events" | "poll"; channels: number; stateDir: string }
-  | { type: "message"; message: Message; channelName: string }
-  | { type: "bad-file"; bad: BadFile }
-  | { type: "warning"; message: string }
-  | { type: "error"; error: unknown };
+/** How often the engine proves it is alive (registry mtime, status file). */
+export const HEARTBEAT_SECONDS = 10;
 
 /** Options for {@linkcode Engine.start}. */
 export interface EngineOptions {
   env: Env;
-  /** Receives every engine event. */
-  onEvent: (event: EngineEvent) => void;
+  /** This machine's name on the bus; default the transport's name. */
+  alias?: string | undefined;
+  /** Where log records go besides the state dir's log file (e.g. stderr). */
+  sinks?: LogSink[];
   /** Create the transport when it does not exist yet (the built-in default does). */
   createIfMissing?: boolean;
+}
+
+/** The engine's own view of itself, written to `status.json` in the state dir. */
+export interface EngineStatus {
+  alias: string;
+  root: string;
+  pid: number;
+  host: string;
+  version: string;
+  started: string;
+  heartbeat: string;
+  stopped: boolean;
+  watch: "events" | "poll";
+  claimed: string[];
+  unclaimed: { model: string; reason: string }[];
+  queued: number;
+  running: { model: string; channel: string; ids: string[]; pid?: number; since: string }[];
 }
 
 /** The engine of one transport on this machine. */
 export class Engine implements AsyncDisposable {
   readonly bus: Bus;
   readonly cursor: Cursor;
+  readonly dispatcher: Dispatcher;
+  readonly log: Logger;
+  readonly location: TransportLocation;
+  readonly alias: string;
   #feed: MessageFeed;
-  #options: EngineOptions;
-  #channelNames = new Map<string, string>();
+  #watch: "events" | "poll";
+  #env: Env;
+  #started = new Date();
+  #timers: ReturnType<typeof setInterval>[] = [];
+  #statusTimer: ReturnType<typeof setTimeout> | undefined;
+  #baseline: boolean;
+  #stopping: Promise<void> | undefined;
 
-  private constructor(bus: Bus, cursor: Cursor, mode: "events" | "poll", options: EngineOptions) {
-    this.bus = bus;
-    this.cursor = cursor;
-    this.#options = options;
-    this.#feed = new MessageFeed(bus.transport, (messages) => this.onMessages(messages), {
-      cursor,
-      mode,
-      pollIntervalMs: mode === "poll" ? bus.config.engine.poll_interval_ms : 0,
-      onBad: (bad) => options.onEvent({ type: "bad-file", bad }),
-      onError: (error) => options.onEvent({ type: "error", error }),
+  private constructor(
+    parts: { bus: Bus; cursor: Cursor; log: Logger; location: TransportLocation; alias: string },
+    holder: Holder,
+    watch: "events" | "poll",
+    baseline: boolean,
+    env: Env,
+  ) {
+    this.bus = parts.bus;
+    this.cursor = parts.cursor;
+    this.log = parts.log;
+    this.location = parts.location;
+    this.alias = parts.alias;
+    this.#watch = watch;
+    this.#baseline = baseline;
+    this.#env = env;
+    this.dispatcher = new Dispatcher({
+      bus: parts.bus,
+      alias: parts.alias,
+      stateDir: parts.location.stateDir,
+      env,
+      log: parts.log,
+      holder,
+      onChange: () => this.#scheduleStatus(),
+    });
+    this.#feed = new MessageFeed(parts.bus.transport, (messages) => this.onMessages(messages), {
+      cursor: parts.cursor,
+      mode: watch,
+      pollIntervalMs: watch === "poll" ? parts.bus.config.engine.poll_interval_ms : 0,
+      onBad: (bad) =>
+        this.log.warn("file.invalid", {
+          file: bad.file,
+          line: bad.line,
+          column: bad.column,
+          reason: bad.message,
+        }),
+      onError: (error) => this.log.error("feed.error", { error }),
     });
   }
 
   /**
-   * Opens the transport, loads the cursor and delivers what arrived while the engine was down.
+   * Opens the transport and the state dir, claims models, and delivers what arrived while the
+   * engine was down.
    *
-   * @throws {CrosstalkError} the errors of {@linkcode Bus.open}
+   * @throws {CrosstalkError} `ERR_ENGINE_RUNNING` when another engine uses this state dir, and
+   *   the errors of {@linkcode Bus.open}
    */
   static async start(location: TransportLocation, options: EngineOptions): Promise<Engine> {
-    if (options.createIfMissing) {
-      try {
-        await Deno.stat(join(location.root, "CROSSTALK-VERSION"));
-      } catch (error) {
-        if (!(error instanceof Deno.errors.NotFound)) throw error;
-        await initTransport(location, { kind: "git" });
-        options.onEvent({
-          type: "warning",
-          message: `Created the default transport at ${location.root}`,
-        });
-      }
+    if (options.createIfMissing && !(await exists(join(location.root, "CROSSTALK-VERSION")))) {
+      await initTransport(location, { kind: "git" });
     }
     const bus = await Bus.open(location, { env: options.env });
-    for (const p of bus.config.problems) {
-      options.onEvent({
-        type: "warning",
-        message: `${p.severity}: ${p.file} ${p.line}:${p.column}: ${p.path} ${p.message}`,
-      });
-    }
     await Deno.mkdir(location.stateDir, { recursive: true, mode: 0o700 });
-    const cursor = await Cursor.open(join(location.stateDir, "cursor"));
-    const setting = bus.config.engine.watch;
-    const mode = setting === "auto" ? await detectWatchMode(bus.transport.channelsDir) : setting;
-    const engine = new Engine(bus, cursor, mode, options);
+    await claimPidFile(location.stateDir);
+    const log = await Logger.open(location.stateDir, options.sinks ?? []);
     try {
-      await engine.#feed.start();
+      const alias = options.alias ?? location.name;
+      for (const p of bus.config.problems) {
+        log.warn("config.problem", {
+          severity: p.severity,
+          file: p.file,
+          line: p.line,
+          column: p.column,
+          path: p.path,
+          reason: p.message,
+        });
+      }
+      const holder: Holder = {
+        alias,
+        host: Deno.hostname(),
+        pid: Deno.pid,
+        instance: randomHex(16),
+      };
+      const cursorPath = join(location.stateDir, "cursor");
+      const baseline = !(await exists(cursorPath));
+      const cursor = await Cursor.open(cursorPath);
+      const setting = bus.config.engine.watch;
+      const watch = setting === "auto" ? await detectWatchMode(bus.transport.channelsDir) : setting;
+      const engine = new Engine(
+        { bus, cursor, log, location, alias },
+        holder,
+        watch,
+        baseline,
+        options.env,
+      );
+      await engine.#begin();
+      return engine;
     } catch (error) {
-      await engine.close();
+      log.error("engine.start_failed", { error });
+      log.close();
+      await Deno.remove(join(location.stateDir, "engine.pid")).catch(() => {});
       throw error;
     }
-    const channels = await bus.listChannels();
-    options.onEvent({
-      type: "ready",
-      root: location.root,
-      watch: mode,
-      channels: channels.length,
-      stateDir: location.stateDir,
+  }
+
+  async #begin(): Promise<void> {
+    await this.dispatcher.claimModels();
+    await writeRegistry(this.bus.transport.root, this.#registryEntry());
+    await this.dispatcher.sweep();
+    await this.#feed.start();
+    this.#baseline = false;
+    const leaseMs = this.bus.config.engine.lease_seconds * 1000;
+    this.#timers.push(setInterval(() => {
+      this.dispatcher.sweep().catch((error) => this.log.error("sweep.failed", { error }));
+    }, Math.max(200, Math.floor(leaseMs / 2))));
+    this.#timers.push(setInterval(() => {
+      touchRegistry(this.bus.transport.root, this.alias).catch(() => {});
+      this.#writeStatus().catch(() => {});
+    }, HEARTBEAT_SECONDS * 1000));
+    await this.#writeStatus();
+    this.log.info("engine.ready", {
+      root: this.location.root,
+      alias: this.alias,
+      watch: this.#watch,
+      state: this.location.stateDir,
+      models: this.dispatcher.claimed.map((m) => `${m.spec.provider}/${m.spec.name}`),
     });
-    return engine;
   }
 
   /** Handles a batch of new messages, in channel and id order. */
   async onMessages(messages: Message[]): Promise<void> {
+    const fresh: Message[] = [];
+    const horizon = this.#started.getTime() - LATE_WINDOW_MS;
     for (const message of messages) {
-      let name = this.#channelNames.get(message.channel);
-      if (name === undefined) {
-        try {
-          name = (await this.bus.transport.getChannel(message.channel)).name;
-        } catch (error) {
-          if (!(error instanceof CrosstalkError)) throw error;
-          name = message.channel;
-        }
-        this.#channelNames.set(message.channel, name);
-      }
-      this.#options.onEvent({ type: "message", message, channelName: name });
+      this.log.info("message.new", {
+        trace: traceOf(message),
+        from: message.from,
+        to: message.to,
+        ...(message.re ? { re: message.re } : {}),
+      });
+      // An engine that starts with no cursor leaves old history alone instead of running it.
+      const time = tryParseMessageId(message.id)?.time.getTime() ?? 0;
+      if (this.#baseline && time < horizon) continue;
+      fresh.push(message);
+    }
+    await this.dispatcher.handle(fresh);
+  }
+
+  /** Rereads `data/crosstalk.yaml`; an invalid file is reported and the old config kept. */
+  async reload(): Promise<boolean> {
+    try {
+      const config = await loadConfig(this.location.root, { env: this.#env });
+      this.bus.replaceConfig(config);
+      await this.dispatcher.claimModels(config);
+      await writeRegistry(this.bus.transport.root, this.#registryEntry());
+      this.log.info("config.reloaded", { problems: config.problems.length });
+      await this.#writeStatus();
+      return true;
+    } catch (error) {
+      if (!(error instanceof CrosstalkError)) throw error;
+      this.log.error("config.reload_failed", { reason: error.message });
+      return false;
     }
   }
 
-  /** Resolves when every change seen so far has been handled. */
-  flush(): Promise<void> {
-    return this.#feed.flush();
+  /** Resolves when every change seen so far has been handled and no run is in progress. */
+  async flush(): Promise<void> {
+    await this.#feed.flush();
+    await this.dispatcher.idle();
   }
 
-  /** Stops watching and releases the cursor and the transport. */
-  async close(): Promise<void> {
+  /**
+   * Stops: no new work, running CLIs get `grace_seconds` to finish, then their process groups
+   * are killed; the registry entry and pid file are removed.
+   */
+  stop(graceMs = this.bus.config.engine.grace_seconds * 1000): Promise<void> {
+    this.#stopping ??= this.#stop(graceMs);
+    return this.#stopping;
+  }
+
+  async #stop(graceMs: number): Promise<void> {
+    this.log.info("engine.stopping", {
+      running: this.dispatcher.running.length,
+      grace_ms: graceMs,
+    });
+    for (const timer of this.#timers) clearInterval(timer);
+    if (this.#statusTimer !== undefined) clearTimeout(this.#statusTimer);
     await this.#feed.close();
+    await this.dispatcher.drain(graceMs);
+    await removeRegistry(this.bus.transport.root, this.alias);
+    await this.#writeStatus(true);
+    if (this.#statusTimer !== undefined) clearTimeout(this.#statusTimer);
     this.cursor.close();
     await this.bus[Symbol.asyncDispose]();
+    await Deno.remove(join(this.location.stateDir, "engine.pid")).catch(() => {});
+    this.log.info("engine.stopped");
+    this.log.close();
+  }
+
+  /** Stops at once (no grace period). */
+  close(): Promise<void> {
+    return this.stop(0);
   }
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+
+  #registryEntry() {
+    return {
+      alias: this.alias,
+      models: this.dispatcher.claimed.map((m) => `${m.spec.provider}/${m.spec.name}`),
+      version: VERSION,
+      host: Deno.hostname(),
+      pid: Deno.pid,
+      started: this.#started.toISOString(),
+      heartbeat_seconds: HEARTBEAT_SECONDS,
+    };
+  }
+
+  #scheduleStatus(): void {
+    if (this.#statusTimer !== undefined || this.#stopping) return;
+    this.#statusTimer = setTimeout(() => {
+      this.#statusTimer = undefined;
+      this.#writeStatus().catch(() => {});
+    }, 100);
+  }
+
+  async #writeStatus(stopped = false): Promise<void> {
+    const status: EngineStatus = {
+      alias: this.alias,
+      root: this.location.root,
+      pid: Deno.pid,
+      host: Deno.hostname(),
+      version: VERSION,
+      started: this.#started.toISOString(),
+      heartbeat: new Date().toISOString(),
+      stopped,
+      watch: this.#watch,
+      claimed: this.dispatcher.claimed.map((m) => `${m.spec.provider}/${m.spec.name}`),
+      unclaimed: this.dispatcher.unclaimed.map((m) => ({
+        model: `${m.spec.provider}/${m.spec.name}`,
+        reason: m.reason,
+      })),
+      queued: this.dispatcher.queued,
+      running: this.dispatcher.running,
+    };
+    await writeFileAtomic(
+      join(this.location.stateDir, "status.json"),
+      `${JSON.stringify(status, null, 2)}\n`,
+    );
+  }
+}
+
+/**
+ * Takes the state dir's pid file, refusing when a live engine holds it.
+ *
+ * @throws {CrosstalkError} `ERR_ENGINE_RUNNING`
+ */
+async function claimPidFile(stateDir: string): Promise<void> {
+  const path = join(stateDir, "engine.pid");
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await writeFileAtomic(path, `${Deno.pid}\n`, { exclusive: true });
+      return;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    }
+    const pid = Number((await Deno.readTextFile(path).catch(() => "")).trim());
+    if (pid > 0 && pid !== Deno.pid && isProcessAlive(pid)) {
+      throw new CrosstalkError(
+        "ERR_ENGINE_RUNNING",
+        `Another engine (pid ${pid}) is running with the state dir "${stateDir}" (stop it, or use another --state)`,
+      );
+    }
+    // A pid file left by a crashed engine.
+    await Deno.remove(path).catch(() => {});
   }
 }

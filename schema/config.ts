@@ -12,6 +12,9 @@ export interface EngineSettings {
   timeout_seconds: number;
   concurrency: number;
   model_concurrency: number;
+  lease_seconds: number;
+  grace_seconds: number;
+  loop_guard: { replies: number; window_seconds: number };
 }
 
 /** Size limits, every field filled with its default. */
@@ -30,8 +33,12 @@ export interface ProviderDocument {
 /** `data/crosstalk.yaml` as written. */
 export interface ConfigDocument {
   transport?: "git" | "local";
-  engine?: Partial<EngineSettings>;
-  limits?: Partial<Limits>;
+  engine?:
+    | Partial<Omit<EngineSettings, "loop_guard">> & {
+      loop_guard?: Partial<EngineSettings["loop_guard"]>;
+    }
+    | null;
+  limits?: Partial<Limits> | null;
   providers?: Record<string, ProviderDocument> | null;
 }
 

@@ -19,6 +19,14 @@ export { CLOCK_SKEW_MS, Cursor, type CursorOptions, LATE_WINDOW_MS } from "./cur
 export { BusWatcher, type BusWatcherOptions, detectWatchMode, type WatchBatch } from "./watcher.ts";
 export { MessageFeed, type MessageFeedOptions } from "./feed.ts";
 export {
+  type ClaimKey,
+  type ClaimState,
+  ClaimStore,
+  type Holder,
+  type Lease,
+  type Outcome,
+} from "./claims.ts";
+export {
   checkTransportDir,
   DEFAULT_CHANNEL,
   PROTOCOL_VERSION,

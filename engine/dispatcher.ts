@@ -1,0 +1,603 @@
+/**
+ * `Dispatcher`: decides which new messages this engine runs, claims them, runs the agent CLIs in
+ * batches within the concurrency limits, and writes their replies — exactly once across every
+ * engine that shares the transport (see transports/claims.ts for the mechanism).
+ */
+import { join } from "node:path";
+import { CrosstalkError } from "../schema/errors.ts";
+import {
+  type Channel,
+  type ClaimKey,
+  ClaimStore,
+  formatMessage,
+  type Holder,
+  type Lease,
+  type Message,
+  type MessageFields,
+  newMessageId,
+  type Outcome,
+  parseAddress,
+  parseMessage,
+} from "../transports/mod.ts";
+import type { Bus } from "./bus.ts";
+import { type Config, type ModelSpec, providerEnv } from "./config.ts";
+import { invoke, type InvokeResult } from "./invoke.ts";
+import type { Logger } from "./log.ts";
+import { resolveAddress } from "./models.ts";
+import type { Env } from "./paths.ts";
+import { renderPrompt } from "./prompt.ts";
+import { resolveCommand } from "./which.ts";
+import { isProcessAlive } from "./_process.ts";
+
+/** A run is attempted at most this many times (claims taken over after crashes), then failed. */
+export const MAX_ATTEMPTS = 3;
+
+/** A model this engine can run. */
+export interface ClaimedModel {
+  spec: ModelSpec;
+  /** The command line to spawn, resolved. */
+  argv: string[];
+}
+
+/** A model in the yaml this engine cannot run, and why. */
+export interface UnclaimedModel {
+  spec: ModelSpec;
+  reason: string;
+}
+
+/** One (message, model) this engine holds a claim on. */
+interface Job {
+  message: Message;
+  model: ClaimedModel;
+  key: ClaimKey;
+  generation: number;
+}
+
+/** A run in progress, for status. */
+export interface RunningInfo {
+  model: string;
+  channel: string;
+  ids: string[];
+  pid?: number;
+  since: string;
+}
+
+/** Options for {@linkcode Dispatcher}. */
+export interface DispatcherOptions {
+  bus: Bus;
+  alias: string;
+  stateDir: string;
+  env: Env;
+  log: Logger;
+  holder: Holder;
+  /** Called whenever the queue or the running set changes (for the heartbeat file). */
+  onChange?: () => void;
+}
+
+/** Runs agent CLIs on the messages addressed to the models this engine has. */
+export class Dispatcher {
+  readonly claims: ClaimStore;
+  #bus: Bus;
+  #config: Config;
+  #alias: string;
+  #stateDir: string;
+  #env: Env;
+  #log: Logger;
+  #holder: Holder;
+  #onChange: () => void;
+  #claimed = new Map<string, ClaimedModel>();
+  #unclaimed: UnclaimedModel[] = [];
+  #queues = new Map<string, Job[]>();
+  #activeQueues = new Set<string>();
+  #runningPerModel = new Map<string, number>();
+  #running = new Map<Promise<void>, RunningInfo>();
+  #inFlight = new Set<string>();
+  #replyTimes = new Map<string, number[]>();
+  #channels = new Map<string, Channel>();
+  #accepting = true;
+  #abort = new AbortController();
+  #sweeping: Promise<void> | undefined;
+
+  constructor(options: DispatcherOptions) {
+    this.#bus = options.bus;
+    this.#config = options.bus.config;
+    this.#alias = options.alias;
+    this.#stateDir = options.stateDir;
+    this.#env = options.env;
+    this.#log = options.log;
+    this.#holder = options.holder;
+    this.#onChange = options.onChange ?? (() => {});
+    this.claims = new ClaimStore(options.bus.transport.root);
+  }
+
+  /** The models this engine runs. */
+  get claimed(): ClaimedModel[] {
+    return [...this.#claimed.values()];
+  }
+
+  /** The models in the yaml this engine does not run, with the reason. */
+  get unclaimed(): UnclaimedModel[] {
+    return [...this.#unclaimed];
+  }
+
+  /** Messages waiting for a run slot. */
+  get queued(): number {
+    let n = 0;
+    for (const q of this.#queues.values()) n += q.length;
+    return n;
+  }
+
+  /** Runs in progress. */
+  get running(): RunningInfo[] {
+    return [...this.#running.values()];
+  }
+
+  /** Decides which models this engine claims: those whose CLI is found here. */
+  async claimModels(config: Config = this.#config): Promise<void> {
+    this.#config = config;
+    const claimed = new Map<string, ClaimedModel>();
+    const unclaimed: UnclaimedModel[] = [];
+    for (const provider of config.providers.values()) {
+      for (const spec of provider.models.values()) {
+        const resolved = await resolveCommand(spec.argv, config.root, this.#env);
+        const name = `${spec.provider}/${spec.name}`;
+        if (resolved.found) {
+          claimed.set(name, { spec, argv: resolved.argv });
+        } else {
+          unclaimed.push({ spec, reason: resolved.reason });
+          this.#log.warn("model.unclaimed", { model: name, reason: resolved.reason });
+        }
+      }
+    }
+    this.#claimed = claimed;
+    this.#unclaimed = unclaimed;
+    this.#log.info("models.claimed", { models: [...claimed.keys()] });
+  }
+
+  /** Claims and queues every (message, model) pair that the new messages wake here. */
+  async handle(messages: Message[]): Promise<void> {
+    if (!this.#accepting) return;
+    for (const message of messages) {
+      for (const model of await this.#wakes(message)) {
+        const key: ClaimKey = {
+          channel: message.channel,
+          id: message.id,
+          model: nameOf(model.spec),
+        };
+        const generation = await this.claims.acquire(key, this.#holder);
+        if (generation === undefined) {
+          this.#log.info("claim.lost", { trace: traceOf(message), model: key.model });
+          continue;
+        }
+        this.#log.info("claim.won", { trace: traceOf(message), model: key.model, generation });
+        this.#enqueue({ message, model, key, generation });
+      }
+    }
+    this.#pump();
+  }
+
+  /**
+   * Looks at every unfinished claim: writes replies a crash left staged, and takes over claims
+   * whose holder died or stopped renewing its lease.
+   */
+  sweep(): Promise<void> {
+    this.#sweeping ??= this.#sweep().finally(() => (this.#sweeping = undefined));
+    return this.#sweeping;
+  }
+
+  /** Stops taking new work; lets runs finish for `graceMs`, then kills their process groups. */
+  async drain(graceMs: number): Promise<void> {
+    this.#accepting = false;
+    this.#queues.clear();
+    const all = Promise.all(this.#running.keys());
+    const timer = setTimeout(() => this.#abort.abort(), graceMs);
+    try {
+      await all;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (this.#sweeping) await this.#sweeping;
+  }
+
+  /** Kills every running CLI's process group now (a second stop signal). */
+  abortRuns(): void {
+    this.#accepting = false;
+    this.#abort.abort();
+  }
+
+  /** Resolves when nothing is queued or running (for tests and benchmarks). */
+  async idle(): Promise<void> {
+    while (this.#running.size > 0) await Promise.all(this.#running.keys());
+  }
+
+  /** The models of this engine that `message` wakes (DESIGN.md §3). */
+  async #wakes(message: Message): Promise<ClaimedModel[]> {
+    const out = new Map<string, ClaimedModel>();
+    for (const address of message.to) {
+      let target;
+      try {
+        target = resolveAddress(address, this.#config);
+      } catch (error) {
+        if (!(error instanceof CrosstalkError)) throw error;
+        this.#log.warn("address.unresolved", {
+          trace: traceOf(message),
+          address,
+          reason: error.message,
+        });
+        continue;
+      }
+      if (target.alias !== undefined && target.alias !== this.#alias) continue;
+      if (target.kind === "all") {
+        for (const [name, model] of this.#claimed) out.set(name, model);
+      } else if (target.kind === "model") {
+        const name = nameOf(target.model);
+        const model = this.#claimed.get(name);
+        if (model) out.set(name, model);
+      }
+    }
+    const woken: ClaimedModel[] = [];
+    for (const model of out.values()) {
+      if (isSelf(message.from, model.spec)) continue;
+      if (!message.re?.length || await this.#repliesTo(message, model.spec)) woken.push(model);
+    }
+    return woken;
+  }
+
+  /** True when one of the messages `message` replies to was sent by `spec`. */
+  async #repliesTo(message: Message, spec: ModelSpec): Promise<boolean> {
+    for (const id of message.re ?? []) {
+      try {
+        const target = await this.#bus.transport.readMessage(message.channel, id);
+        if (isSelf(target.from, spec)) return true;
+      } catch (error) {
+        if (!(error instanceof CrosstalkError)) throw error;
+      }
+    }
+    return false;
+  }
+
+  #enqueue(job: Job): void {
+    const queueKey = `${job.key.model}|${job.message.channel}|${job.message.as ?? ""}`;
+    const queue = this.#queues.get(queueKey) ?? [];
+    queue.push(job);
+    this.#queues.set(queueKey, queue);
+    this.#inFlight.add(flightKey(job.key));
+    this.#onChange();
+  }
+
+  #pump(): void {
+    if (!this.#accepting) return;
+    const engine = this.#config.engine;
+    for (const [queueKey, queue] of this.#queues) {
+      if (this.#running.size >= engine.concurrency) return;
+      if (queue.length === 0 || this.#activeQueues.has(queueKey)) continue;
+      const model = queue[0]!.model;
+      const name = nameOf(model.spec);
+      const perModel = this.#runningPerModel.get(name) ?? 0;
+      if (perModel >= engine.model_concurrency) continue;
+      const batch = queue.splice(0, queue.length);
+      this.#queues.delete(queueKey);
+      this.#activeQueues.add(queueKey);
+      this.#runningPerModel.set(name, perModel + 1);
+      const info: RunningInfo = {
+        model: name,
+        channel: batch[0]!.message.channel,
+        ids: batch.map((j) => j.message.id),
+        since: new Date().toISOString(),
+      };
+      const run = this.#run(batch, info).catch((error) => {
+        this.#log.error("run.crashed", { model: name, ids: info.ids, error });
+      }).finally(() => {
+        this.#running.delete(run);
+        this.#activeQueues.delete(queueKey);
+        this.#runningPerModel.set(name, (this.#runningPerModel.get(name) ?? 1) - 1);
+        for (const job of batch) this.#inFlight.delete(flightKey(job.key));
+        this.#onChange();
+        this.#pump();
+      });
+      this.#running.set(run, info);
+      this.#onChange();
+    }
+  }
+
+  async #run(batch: Job[], info: RunningInfo): Promise<void> {
+    const first = batch[0]!;
+    const model = first.model;
+    const name = nameOf(model.spec);
+    const channel = await this.#channel(first.message.channel);
+    const trace = batch.map((j) => traceOf(j.message));
+
+    if (this.#loopGuardTripped(channel.id)) {
+      const guard = this.#config.engine.loop_guard;
+      const detail =
+        `loop guard: ${guard.replies} automatic replies in this channel within ${guard.window_seconds}s`;
+      this.#log.warn("run.skipped", { trace, model: name, reason: detail });
+      for (const job of batch) {
+        await this.claims.finish(job.key, {
+          status: "skipped",
+          detail,
+          holder: this.#holder,
+          at: new Date().toISOString(),
+        });
+        await this.claims.close(job.key);
+      }
+      return;
+    }
+
+    const leaseMs = this.#config.engine.lease_seconds * 1000;
+    const renewal = setInterval(() => {
+      for (const job of batch) {
+        this.claims.renew(job.key, job.generation).catch((error) =>
+          this.#log.warn("claim.renew_failed", { trace: traceOf(job.message), error })
+        );
+      }
+    }, Math.max(100, Math.floor(leaseMs / 3)));
+
+    let result: InvokeResult | undefined;
+    let spawnError: string | undefined;
+    try {
+      const prompt = await this.#prompt(channel, batch.map((j) => j.message));
+      const env = await this.#envFor(model, first.message, batch.at(-1)!.message);
+      const cwd = join(this.#stateDir, "workspace");
+      await Deno.mkdir(cwd, { recursive: true });
+      this.#log.info("run.start", { trace, model: name, messages: batch.length });
+      result = await invoke({
+        argv: model.argv,
+        prompt,
+        env,
+        cwd,
+        timeoutMs: this.#config.engine.timeout_seconds * 1000,
+        maxOutputBytes: this.#config.limits.output_bytes,
+        signal: this.#abort.signal,
+        onSpawn: (pid) => {
+          info.pid = pid;
+          this.#log.info("run.spawned", { trace, model: name, pid });
+        },
+      });
+    } catch (error) {
+      spawnError = error instanceof Error ? error.message : String(error);
+    } finally {
+      clearInterval(renewal);
+    }
+    if (result?.aborted) {
+      // Shutdown: the claim stays open and is run again by whoever takes it over.
+      this.#log.warn("run.interrupted", { trace, model: name });
+      return;
+    }
+
+    const held: Job[] = [];
+    for (const job of batch) {
+      if (await this.claims.renew(job.key, job.generation)) held.push(job);
+      else this.#log.warn("claim.taken_over", { trace: traceOf(job.message), model: name });
+    }
+    if (held.length === 0) return;
+    await this.#finish(held, name, result, spawnError);
+  }
+
+  async #finish(
+    held: Job[],
+    name: string,
+    result: InvokeResult | undefined,
+    spawnError: string | undefined,
+  ): Promise<void> {
+    const now = new Date();
+    const trace = held.map((j) => traceOf(j.message));
+    const channel = held[0]!.message.channel;
+    const failed = spawnError !== undefined || result === undefined || result.code !== 0;
+    const stdout = result?.stdout.trim() ?? "";
+    let outcome: Outcome;
+    let fields: MessageFields | undefined;
+    if (!failed && stdout === "") {
+      outcome = { status: "empty", holder: this.#holder, at: now.toISOString() };
+    } else {
+      fields = {
+        from: `${name}@${this.#alias}`,
+        to: unique(held.map((j) => j.message.from)),
+        timestamp: now.toISOString(),
+        re: held.map((j) => j.message.id),
+        body: failed ? failureBody(result, spawnError) : stdout,
+      };
+      if (failed) {
+        fields.failed = true;
+        fields.error = failureDetail(result, spawnError);
+      }
+      const reply = newMessageId(now);
+      outcome = {
+        status: failed ? "failed" : "replied",
+        reply,
+        text: formatMessage(fields),
+        holder: this.#holder,
+        at: now.toISOString(),
+      };
+    }
+    let won = 0;
+    for (const job of held) if (await this.claims.finish(job.key, outcome)) won++;
+    if (won > 0 && fields && outcome.reply) {
+      await this.#writeReply(channel, fields, outcome.reply);
+      this.#recordReply(channel);
+    }
+    for (const job of held) await this.claims.close(job.key);
+    this.#log.info(`run.${outcome.status}`, {
+      trace,
+      model: name,
+      code: result?.code ?? null,
+      ms: result ? Math.round(result.durationMs) : null,
+      ...(outcome.reply ? { reply: outcome.reply } : {}),
+      ...(failed ? { error: fields?.error } : {}),
+    });
+  }
+
+  async #writeReply(channel: string, fields: MessageFields, id: string): Promise<void> {
+    try {
+      await this.#bus.transport.writeMessage(channel, fields, { id });
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    }
+  }
+
+  async #sweep(): Promise<void> {
+    const leaseMs = this.#config.engine.lease_seconds * 1000;
+    for (const key of await this.claims.listOpen()) {
+      if (this.#inFlight.has(flightKey(key))) continue;
+      const outcome = await this.claims.outcome(key);
+      if (outcome) {
+        if (outcome.reply && outcome.text) {
+          const fields = parseMessage(outcome.text, { file: outcome.reply });
+          await this.#writeReply(key.channel, fields, outcome.reply);
+          this.#log.info("reply.repaired", {
+            trace: `${key.channel.slice(0, 8)}/${key.id}`,
+            reply: outcome.reply,
+          });
+        }
+        await this.claims.close(key);
+        continue;
+      }
+      if (!this.#accepting) continue;
+      const lease = await this.claims.lease(key);
+      if (!lease || !this.#isDead(lease, leaseMs)) continue;
+      const model = this.#claimed.get(key.model);
+      if (!model) continue;
+      let message: Message;
+      try {
+        message = await this.#bus.transport.readMessage(key.channel, key.id);
+      } catch (error) {
+        if (!(error instanceof CrosstalkError)) throw error;
+        continue;
+      }
+      if (!(await this.#wakes(message)).some((m) => nameOf(m.spec) === key.model)) continue;
+      const generation = await this.claims.takeOver(key, lease, this.#holder);
+      if (generation === undefined) continue;
+      this.#log.warn("claim.takeover", {
+        trace: traceOf(message),
+        model: key.model,
+        generation,
+        from: `${lease.holder.alias}@${lease.holder.host}:${lease.holder.pid}`,
+      });
+      const job: Job = { message, model, key, generation };
+      if (generation > MAX_ATTEMPTS) {
+        await this.#finish(
+          [job],
+          key.model,
+          undefined,
+          `abandoned after ${MAX_ATTEMPTS} attempts (each engine that ran it stopped before it finished)`,
+        );
+        continue;
+      }
+      this.#enqueue(job);
+    }
+    this.#pump();
+  }
+
+  #isDead(lease: Lease, leaseMs: number): boolean {
+    if (lease.holder.instance === this.#holder.instance) return true;
+    if (lease.holder.host === this.#holder.host && !isProcessAlive(lease.holder.pid)) return true;
+    return Date.now() - lease.renewedAt > leaseMs;
+  }
+
+  #loopGuardTripped(channel: string): boolean {
+    const guard = this.#config.engine.loop_guard;
+    const since = Date.now() - guard.window_seconds * 1000;
+    const times = (this.#replyTimes.get(channel) ?? []).filter((t) => t > since);
+    this.#replyTimes.set(channel, times);
+    return times.length >= guard.replies;
+  }
+
+  #recordReply(channel: string): void {
+    const times = this.#replyTimes.get(channel) ?? [];
+    times.push(Date.now());
+    this.#replyTimes.set(channel, times);
+  }
+
+  async #channel(id: string): Promise<Channel> {
+    let channel = this.#channels.get(id);
+    if (!channel) {
+      channel = await this.#bus.transport.getChannel(id);
+      this.#channels.set(id, channel);
+    }
+    return channel;
+  }
+
+  async #prompt(channel: Channel, messages: Message[]): Promise<string> {
+    const root = this.#bus.transport.root;
+    const protocol = await Deno.readTextFile(join(root, "PROTOCOL.md")).catch(() => "");
+    const as = messages[0]!.as;
+    let actor: { name: string; text: string } | undefined;
+    if (as) {
+      try {
+        parseAddress(as);
+        actor = {
+          name: as,
+          text: await Deno.readTextFile(join(root, "local", "actors", `${as}.md`)),
+        };
+      } catch {
+        this.#log.warn("actor.missing", { actor: as, trace: messages.map(traceOf) });
+      }
+    }
+    return renderPrompt({ protocol, channel, messages, ...(actor ? { actor } : {}) });
+  }
+
+  async #envFor(
+    model: ClaimedModel,
+    first: Message,
+    last: Message,
+  ): Promise<Record<string, string>> {
+    const provider = this.#config.providers.get(model.spec.provider);
+    const base: Record<string, string> = {};
+    for (const [k, v] of Object.entries(this.#env)) if (v !== undefined) base[k] = v;
+    const secrets = provider ? await providerEnv(this.#config, provider, this.#env) : {};
+    return {
+      ...base,
+      ...secrets,
+      CROSSTALK_CHANNEL: first.channel,
+      CROSSTALK_MESSAGE: last.id,
+      CROSSTALK_ALIAS: this.#alias,
+      CROSSTALK_MODEL: nameOf(model.spec),
+      CROSSTALK_TRANSPORT: this.#bus.transport.root,
+    };
+  }
+}
+
+/** `provider/model`. */
+export function nameOf(spec: ModelSpec): string {
+  return `${spec.provider}/${spec.name}`;
+}
+
+/** True when `address` (a sender) is the model `spec`, on any machine. */
+export function isSelf(address: string, spec: ModelSpec): boolean {
+  try {
+    const parsed = parseAddress(address);
+    return parsed.name === spec.name &&
+      (parsed.provider === undefined || parsed.provider === spec.provider);
+  } catch {
+    return false;
+  }
+}
+
+/** A short id that ties every log record about one message together. */
+export function traceOf(message: { channel: string; id: string }): string {
+  return `${message.channel.slice(0, 8)}/${message.id}`;
+}
+
+function flightKey(key: ClaimKey): string {
+  return `${key.channel}/${key.id}/${key.model}`;
+}
+
+function unique(values: string[]): string[] {
+  return [...new Set(values)];
+}
+
+function failureDetail(result: InvokeResult | undefined, spawnError: string | undefined): string {
+  if (spawnError !== undefined) return `could not start the CLI: ${spawnError}`;
+  if (!result) return "no result";
+  const head = result.timedOut ? `timed out (exit ${result.code})` : `exit ${result.code}`;
+  const tail = result.stderr.trim().slice(-2000);
+  return tail ? `${head}: ${tail}` : head;
+}
+
+function failureBody(result: InvokeResult | undefined, spawnError: string | undefined): string {
+  const detail = failureDetail(result, spawnError);
+  const out = result?.stdout.trim() ?? "";
+  return out
+    ? `The agent CLI failed (${detail.split(":")[0]}). Its output:\n\n${out}`
+    : `The agent CLI failed: ${detail}`;
+}

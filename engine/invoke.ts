@@ -1,0 +1,149 @@
+/**
+ * Running one agent CLI: no shell, the prompt as the last argument (on stdin above 64 KiB), its
+ * own process group so that a timeout or a shutdown kills everything it started, and output
+ * captured up to a cap.
+ */
+
+/** Prompts larger than this go on stdin instead of the command line. */
+export const STDIN_THRESHOLD = 64 * 1024;
+/** The exit code recorded for a run killed by its timeout, as `timeout(1)` does. */
+export const TIMEOUT_EXIT = 124;
+
+/** Options for {@linkcode invoke}. */
+export interface InvokeOptions {
+  /** The resolved command line, without the prompt. */
+  argv: string[];
+  prompt: string;
+  env: Record<string, string>;
+  cwd: string;
+  timeoutMs: number;
+  /** Largest stdout or stderr kept, in bytes; the rest is counted and dropped. */
+  maxOutputBytes: number;
+  /** Aborting kills the process group (shutdown after the grace period). */
+  signal?: AbortSignal;
+  /** Called once the process exists. */
+  onSpawn?: (pid: number) => void;
+}
+
+/** What a run produced. */
+export interface InvokeResult {
+  code: number;
+  timedOut: boolean;
+  aborted: boolean;
+  stdout: string;
+  stderr: string;
+  /** Bytes dropped past the cap, per stream. */
+  droppedStdout: number;
+  droppedStderr: number;
+  durationMs: number;
+}
+
+/**
+ * Runs a CLI and waits for it.
+ *
+ * @throws {Deno.errors.NotFound} when the executable does not exist
+ */
+export async function invoke(options: InvokeOptions): Promise<InvokeResult> {
+  const [cmd, ...args] = options.argv;
+  if (cmd === undefined) throw new TypeError("invoke needs a command");
+  const viaStdin = new TextEncoder().encode(options.prompt).length > STDIN_THRESHOLD;
+  const started = performance.now();
+  const child = new Deno.Command(cmd, {
+    args: viaStdin ? args : [...args, options.prompt],
+    cwd: options.cwd,
+    env: options.env,
+    clearEnv: true,
+    detached: Deno.build.os !== "windows",
+    stdin: viaStdin ? "piped" : "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  options.onSpawn?.(child.pid);
+  let timedOut = false;
+  let aborted = false;
+  const killGroup = () => killProcessGroup(child.pid);
+  const timer = setTimeout(() => {
+    timedOut = true;
+    killGroup();
+  }, options.timeoutMs);
+  const onAbort = () => {
+    aborted = true;
+    killGroup();
+  };
+  options.signal?.addEventListener("abort", onAbort);
+  if (options.signal?.aborted) onAbort();
+  try {
+    const stdinDone = viaStdin ? writeAll(child.stdin, options.prompt) : Promise.resolve();
+    const status = child.status.then((s) => {
+      // The CLI is done; anything it left running in its group goes too, or its open pipes
+      // would keep us waiting.
+      killGroup();
+      return s;
+    });
+    const [out, err, s] = await Promise.all([
+      capture(child.stdout, options.maxOutputBytes),
+      capture(child.stderr, options.maxOutputBytes),
+      status,
+      stdinDone,
+    ]);
+    return {
+      code: timedOut ? TIMEOUT_EXIT : s.code,
+      timedOut,
+      aborted,
+      stdout: out.text,
+      stderr: err.text,
+      droppedStdout: out.dropped,
+      droppedStderr: err.dropped,
+      durationMs: performance.now() - started,
+    };
+  } finally {
+    clearTimeout(timer);
+    options.signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+/** Sends SIGKILL to a process group, ignoring one that is already gone. */
+export function killProcessGroup(pid: number, signal: Deno.Signal = "SIGKILL"): void {
+  try {
+    Deno.kill(Deno.build.os === "windows" ? pid : -pid, signal);
+  } catch {
+    // Already gone.
+  }
+}
+
+async function writeAll(stream: WritableStream<Uint8Array>, text: string): Promise<void> {
+  const writer = stream.getWriter();
+  try {
+    await writer.write(new TextEncoder().encode(text));
+    await writer.close();
+  } catch {
+    // The CLI closed stdin early; what it read is what it gets.
+  }
+}
+
+async function capture(
+  stream: ReadableStream<Uint8Array>,
+  max: number,
+): Promise<{ text: string; dropped: number }> {
+  const chunks: Uint8Array[] = [];
+  let kept = 0;
+  let dropped = 0;
+  for await (const chunk of stream) {
+    const room = max - kept;
+    if (room >= chunk.length) {
+      chunks.push(chunk);
+      kept += chunk.length;
+    } else {
+      if (room > 0) chunks.push(chunk.subarray(0, room));
+      kept += Math.max(room, 0);
+      dropped += chunk.length - Math.max(room, 0);
+    }
+  }
+  const all = new Uint8Array(kept);
+  let offset = 0;
+  for (const c of chunks) {
+    all.set(c, offset);
+    offset += c.length;
+  }
+  return { text: new TextDecoder().decode(all), dropped };
+}

@@ -1,0 +1,93 @@
+/**
+ * Structured logs: one JSON object per line, to a file in the state dir and to stderr (as text
+ * when stderr is a terminal). Every record about a message carries its trace id.
+ */
+import { join } from "node:path";
+
+/** Severity of a record. */
+export type Level = "debug" | "info" | "warn" | "error";
+
+/** One log record. */
+export interface LogRecord {
+  ts: string;
+  level: Level;
+  event: string;
+  [key: string]: unknown;
+}
+
+/** Where records go. */
+export interface LogSink {
+  write(record: LogRecord): void;
+}
+
+/** The log file inside a state dir. */
+export function logFile(stateDir: string): string {
+  return join(stateDir, "logs", "engine.log");
+}
+
+/** A logger writing to sinks; `close()` flushes and closes the file. */
+export class Logger {
+  #sinks: LogSink[];
+  #file: Deno.FsFile | undefined;
+  #encoder = new TextEncoder();
+
+  constructor(sinks: LogSink[] = []) {
+    this.#sinks = sinks;
+  }
+
+  /** Opens the state dir's log file for appending. */
+  static async open(stateDir: string, sinks: LogSink[]): Promise<Logger> {
+    const logger = new Logger(sinks);
+    const path = logFile(stateDir);
+    await Deno.mkdir(join(stateDir, "logs"), { recursive: true });
+    logger.#file = await Deno.open(path, { append: true, create: true, mode: 0o600 });
+    return logger;
+  }
+
+  log(level: Level, event: string, fields: Record<string, unknown> = {}): void {
+    const record: LogRecord = { ts: new Date().toISOString(), level, event, ...fields };
+    if (this.#file) {
+      try {
+        this.#file.writeSync(this.#encoder.encode(`${JSON.stringify(record, replacer)}\n`));
+      } catch {
+        // A full disk must not stop the engine; stderr still gets the record.
+      }
+    }
+    for (const sink of this.#sinks) sink.write(record);
+  }
+
+  info(event: string, fields?: Record<string, unknown>): void {
+    this.log("info", event, fields);
+  }
+
+  warn(event: string, fields?: Record<string, unknown>): void {
+    this.log("warn", event, fields);
+  }
+
+  error(event: string, fields?: Record<string, unknown>): void {
+    this.log("error", event, fields);
+  }
+
+  close(): void {
+    this.#file?.close();
+    this.#file = undefined;
+  }
+}
+
+/** Renders a record as one readable line. */
+export function formatRecord(record: LogRecord): string {
+  const { ts, level, event, ...rest } = record;
+  const fields = Object.entries(rest)
+    .map(([k, v]) =>
+      `${k}=${
+        typeof v === "string" ? (/\s/.test(v) ? JSON.stringify(v) : v) : JSON.stringify(v, replacer)
+      }`
+    )
+    .join(" ");
+  return `${ts} ${level.padEnd(5)} ${event}${fields ? ` ${fields}` : ""}`;
+}
+
+function replacer(_key: string, value: unknown): unknown {
+  if (value instanceof Error) return { name: value.name, message: value.message };
+  return value;
+}

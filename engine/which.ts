@@ -1,0 +1,64 @@
+/**
+ * Finding agent CLIs: PATH lookup, and `crosstalk` itself (the built-in echo agent and any
+ * `crosstalk …` model run this very program, whether compiled, bundled or from source).
+ */
+import { delimiter, isAbsolute, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Env } from "./paths.ts";
+
+/** Where a model's CLI was found, or why not. */
+export type Resolved = { found: true; argv: string[] } | { found: false; reason: string };
+
+/** The command line that runs this program: the binary, or `deno run -A <main>` from source. */
+export function selfCommand(): string[] {
+  const exe = Deno.execPath();
+  const main = Deno.mainModule.startsWith("file:") ? fileURLToPath(Deno.mainModule) : undefined;
+  const isDeno = /^deno(\.exe)?$/.test(exe.split(/[\\/]/).at(-1) ?? "");
+  if (isDeno && main) return [exe, "run", "-A", "--quiet", main];
+  return [exe];
+}
+
+/**
+ * Resolves a model's command line to what will be spawned. `crosstalk` is this program; a word
+ * with a slash is a path (relative ones against `root`, the transport); anything else is
+ * looked up on PATH.
+ */
+export async function resolveCommand(argv: string[], root: string, env: Env): Promise<Resolved> {
+  const [cli, ...rest] = argv;
+  if (cli === undefined) return { found: false, reason: "the command line is empty" };
+  if (cli === "crosstalk") return { found: true, argv: [...selfCommand(), ...rest] };
+  if (cli.includes("/") || cli.includes("\\")) {
+    const path = isAbsolute(cli) ? cli : resolve(root, cli);
+    return await isExecutable(path)
+      ? { found: true, argv: [path, ...rest] }
+      : { found: false, reason: `"${path}" is not an executable file` };
+  }
+  const found = await which(cli, env);
+  return found
+    ? { found: true, argv: [found, ...rest] }
+    : { found: false, reason: `"${cli}" is not on PATH` };
+}
+
+/** The first executable named `name` on `env.PATH`. */
+export async function which(name: string, env: Env): Promise<string | undefined> {
+  const dirs = (env.PATH ?? "").split(delimiter).filter((d) => d !== "");
+  const exts = Deno.build.os === "windows" ? (env.PATHEXT ?? ".EXE;.CMD;.BAT").split(";") : [""];
+  for (const dir of dirs) {
+    for (const ext of exts) {
+      const path = join(dir, name + ext);
+      if (await isExecutable(path)) return path;
+    }
+  }
+  return undefined;
+}
+
+async function isExecutable(path: string): Promise<boolean> {
+  try {
+    const info = await Deno.stat(path);
+    if (!info.isFile) return false;
+    if (Deno.build.os === "windows") return true;
+    return ((info.mode ?? 0) & 0o111) !== 0;
+  } catch {
+    return false;
+  }
+}
