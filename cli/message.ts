@@ -2,6 +2,7 @@
 import { readTextFile } from "../transports/mod.ts";
 import type { Message } from "../transports/mod.ts";
 import { CrosstalkError } from "../schema/errors.ts";
+import { deliveryStatus } from "../engine/status.ts";
 import {
   type CliContext,
   Command,
@@ -87,6 +88,26 @@ export function messageCommand(ctx: CliContext): Command {
       ctx.out(`${render(found)}\n`);
     });
 
+  withJson(withTransportOptions(message.command("status")))
+    .description("where a message is: written, claimed by whom, running, replied or failed")
+    .argument("<id>", "message id")
+    .option("--channel <channel>", "the channel to look in (default: search all)")
+    .action(async (id: string, flags: TransportFlags & { channel?: string }) => {
+      await using bus = await openBus(flags, ctx);
+      const found = await bus.findMessage(id, flags.channel);
+      const status = await deliveryStatus(bus, found);
+      if (flags.json) return printJson(ctx, status);
+      ctx.out(`${found.id}  written ${found.timestamp} by ${found.from}\n`);
+      for (const d of status.deliveries) {
+        const parts = [d.to.padEnd(24), d.state];
+        if (d.by) parts.push(`by ${d.by}`);
+        if (d.attempt && d.attempt > 1) parts.push(`attempt ${d.attempt}`);
+        if (d.reply) parts.push(`reply ${d.reply}`);
+        if (d.detail) parts.push(`(${d.detail})`);
+        ctx.out(`  ${parts.join("  ")}\n`);
+      }
+    });
+
   withJson(withTransportOptions(message.command("replies")))
     .description("show the replies to messages; --wait blocks until each has one")
     .argument("<ids...>", "message ids")
@@ -139,6 +160,9 @@ async function readBody(
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) {
         throw new CrosstalkError("ERR_USAGE", `Cannot read --file "${file}": it does not exist`);
+      }
+      if (error instanceof Deno.errors.IsADirectory) {
+        throw new CrosstalkError("ERR_USAGE", `Cannot read --file "${file}": it is a folder`);
       }
       throw error;
     }

@@ -12,6 +12,7 @@ import { channelCommand } from "./channel.ts";
 import { configCommand } from "./config.ts";
 import { messageCommand } from "./message.ts";
 import { daemonCommand, serveCommand } from "./serve.ts";
+import { logsCommand, statusCommand } from "./status.ts";
 import { transportCommand } from "./transport.ts";
 import { versionCommand } from "./version.ts";
 
@@ -78,6 +79,8 @@ export function buildProgram(ctx: CliContext): Command {
       channelCommand(ctx),
       messageCommand(ctx),
       agentCommand(ctx),
+      statusCommand(ctx),
+      logsCommand(ctx),
       versionCommand(ctx),
     ]
   ) program.addCommand(command);
@@ -88,7 +91,7 @@ export function buildProgram(ctx: CliContext): Command {
 export async function runCli(args: string[], ctx: CliContext): Promise<number> {
   const program = buildProgram(ctx);
   const configure = (command: Command) => {
-    command.exitOverride().configureOutput({
+    command.exitOverride().showHelpAfterError().configureOutput({
       writeOut: (text) => ctx.out(text),
       writeErr: (text) => ctx.err(text),
       outputError: (text, write) => write(text),
@@ -108,10 +111,8 @@ export async function runCli(args: string[], ctx: CliContext): Promise<number> {
       if (error.code === "commander.helpDisplayed" || error.code === "commander.version") {
         return EXIT.ok;
       }
-      // A group named without a verb ("crosstalk channel") shows its help: a usage error.
-      if (error.code === "commander.help" || error.code === "commander.executeSubCommandAsync") {
-        return EXIT.usage;
-      }
+      // `crosstalk help …` exits 0; a group named without a verb shows its help as an error.
+      if (error.code === "commander.help") return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
       return EXIT.usage;
     }
     const verbose = args.includes("--verbose");

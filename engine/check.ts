@@ -152,10 +152,15 @@ async function checkChannelFiles(
         }
         continue;
       }
-      const what = entry.name.endsWith(".md")
-        ? "is a .md file that is not a message; reference engines would try to read it"
-        : "is not a message file (expected YYYY/MM/DD/HHMMSSmmmZ-<8 hex>.md)";
-      warn(file, what);
+      if (entry.name.endsWith(".md")) {
+        error({
+          file,
+          line: 0,
+          column: 0,
+          path: "",
+          message: "is a .md file that is not a message; reference engines would try to read it",
+        });
+      } else warn(file, "is not a message file (expected YYYY/MM/DD/HHMMSSmmmZ-<8 hex>.md)");
     }
   };
   await walk(base, "", 0);

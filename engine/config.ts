@@ -212,7 +212,28 @@ async function checkProvider(
       });
     } else {
       const file = join(root, rel);
-      if (!(await exists(file))) {
+      let info: Deno.FileInfo | undefined;
+      try {
+        info = await Deno.stat(file);
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound)) {
+          problems.push({
+            ...base,
+            path,
+            severity: "error",
+            message: `cannot be read: ${error instanceof Error ? error.message : String(error)}`,
+          });
+          return problems;
+        }
+      }
+      if (info && !info.isFile) {
+        problems.push({
+          ...base,
+          path,
+          severity: "error",
+          message: `names "${rel}", which is not a file`,
+        });
+      } else if (!info) {
         problems.push({
           ...base,
           path,

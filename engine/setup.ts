@@ -1,7 +1,7 @@
 /**
  * Creating, listing and removing transports in their places on this machine.
  */
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { CrosstalkError } from "../schema/errors.ts";
 import {
   checkTransportDir,
@@ -74,10 +74,15 @@ export async function removeTransport(location: TransportLocation): Promise<stri
   const removed: string[] = [];
   await Deno.remove(location.root, { recursive: true });
   removed.push(location.root);
-  if (await exists(location.stateDir)) {
-    await Deno.remove(location.stateDir, { recursive: true });
-    removed.push(location.stateDir);
+  // Only the state dir of the default layout: a --state or CROSSTALK_STATE_DIR folder is the
+  // user's, never ours to delete.
+  const container = dirname(location.root);
+  const state = join(container, "crosstalk-state");
+  if (await exists(state)) {
+    await Deno.remove(state, { recursive: true });
+    removed.push(state);
   }
+  await Deno.remove(container).catch(() => {});
   return removed;
 }
 

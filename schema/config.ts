@@ -128,6 +128,9 @@ function describe(error: AjvError): SchemaViolation | undefined {
             : "must be a name of letters, digits, '.', '_' or '-' (at most 64)",
         };
       }
+      if (path.at(-1) === "env_file") {
+        return { path, atKey: false, message: "must be a file path without control characters" };
+      }
       if (path.at(-2) === "env") {
         return {
           path,
@@ -145,6 +148,8 @@ function describe(error: AjvError): SchemaViolation | undefined {
       };
     case "minLength":
       return { path, atKey: false, message: "must not be empty" };
+    case "maxLength":
+      return { path, atKey: false, message: `must be at most ${params.limit} characters` };
     default:
       return { path, atKey: false, message: error.message ?? `fails "${error.keyword}"` };
   }

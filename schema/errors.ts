@@ -52,7 +52,10 @@ export interface Problem {
 /** Formats a problem the way every crosstalk error names a position: `file 12:5: path must be …`. */
 export function formatProblem(problem: Problem): string {
   const where = problem.line > 0 ? ` ${problem.line}:${problem.column}` : "";
-  const path = problem.path ? `${problem.path} ` : "";
+  // A fragment ("must be a string") reads on from the path; a sentence (a YAML syntax error)
+  // gets the path as a label.
+  const sentence = /^[A-Z]/.test(problem.message);
+  const path = problem.path ? (sentence ? `${problem.path}: ` : `${problem.path} `) : "";
   return `"${problem.file}"${where}: ${path}${problem.message}`;
 }
 

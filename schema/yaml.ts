@@ -1,7 +1,7 @@
 /**
  * The one module that touches the `yaml` package: parse with source positions, stringify.
  */
-import { isMap, isScalar, LineCounter, parseDocument, stringify } from "yaml";
+import { isMap, isPair, isScalar, LineCounter, parseDocument, stringify } from "yaml";
 import { type ErrorCode, InvalidDocumentError, type Problem } from "./errors.ts";
 
 /** A parsed YAML document that can say where any of its values came from. */
@@ -45,7 +45,7 @@ export function parseYaml(text: string, options: ParseYamlOptions): YamlDocument
       file: options.file,
       line: pos.line + lineOffset,
       column: pos.col,
-      path: "",
+      path: pathAt(doc.contents, error.pos[0]).join("."),
       message: firstLine(error.message),
     };
   });
@@ -98,6 +98,31 @@ export function parseYaml(text: string, options: ParseYamlOptions): YamlDocument
 /** Renders a value as YAML in crosstalk's house style (block style, plain scalars when safe). */
 export function stringifyYaml(value: unknown): string {
   return stringify(value, { lineWidth: 0, defaultKeyType: "PLAIN" });
+}
+
+/** The keys leading to the deepest node whose source range holds `offset`. */
+function pathAt(node: unknown, offset: number, depth = 0): (string | number)[] {
+  if (depth > 64 || !node || typeof node !== "object" || !("items" in node)) return [];
+  const items = (node as { items: unknown[] }).items;
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i];
+    if (isPair(item)) {
+      const key = item.key as { range?: number[]; value?: unknown } | null;
+      const value = item.value as { range?: number[] } | null;
+      const start = key?.range?.[0] ?? value?.range?.[0] ?? -1;
+      const end = value?.range?.[2] ?? key?.range?.[2] ?? -1;
+      if (offset >= start && offset < end) {
+        const name = isScalar(key) ? String(key.value) : String(i);
+        return [name, ...pathAt(item.value, offset, depth + 1)];
+      }
+    } else {
+      const range = (item as { range?: number[] } | null)?.range;
+      if (range && offset >= range[0]! && offset < range[2]!) {
+        return [i, ...pathAt(item, offset, depth + 1)];
+      }
+    }
+  }
+  return [];
 }
 
 function firstLine(text: string): string {

@@ -55,9 +55,25 @@ export async function git(args: string[], options: GitOptions): Promise<GitResul
     throw new CrosstalkError(
       "ERR_GIT_FAILED",
       `git ${args[0]} failed in "${options.cwd}": ${detail}`,
+      { cause: new GitLockedError(/index\.lock|\.lock': File exists/.test(result.stderr)) },
     );
   }
   return result;
+}
+
+/** The cause of a git failure: whether another git process held a lock (worth a retry). */
+export class GitLockedError extends Error {
+  readonly locked: boolean;
+  constructor(locked: boolean) {
+    super(locked ? "another git process holds the lock" : "git failed");
+    this.locked = locked;
+  }
+}
+
+/** True when a git failure was another process holding the index lock. */
+export function isLockError(error: unknown): boolean {
+  return error instanceof CrosstalkError && error.cause instanceof GitLockedError &&
+    error.cause.locked;
 }
 
 /** Makes sure commits in `cwd` have an author, without touching the user's global config. */

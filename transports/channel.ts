@@ -3,6 +3,7 @@
  */
 import { InvalidDocumentError, type Problem } from "../schema/errors.ts";
 import { parseYaml, stringifyYaml } from "../schema/yaml.ts";
+import { closingFence } from "./message.ts";
 import { isChannelId } from "./names.ts";
 
 /** A channel: its folder (uuid), name and optional parent. */
@@ -24,14 +25,25 @@ export interface Channel {
  * @throws {InvalidDocumentError} `ERR_CHANNEL_INVALID`
  */
 export function parseChannelFile(id: string, text: string, file: string): Channel {
-  const match = /^---[ \t]*\r?\n([\s\S]*?)^---[ \t]*(\r?\n|$)/m.exec(text);
   const fail = (problem: Omit<Problem, "file">): never => {
     throw new InvalidDocumentError("ERR_CHANNEL_INVALID", `"${file}"`, [{ file, ...problem }]);
   };
-  if (!match || match.index !== 0) {
-    fail({ line: 1, column: 1, path: "", message: "must start with '---' frontmatter" });
+  const open = /^---[ \t]*\r?\n/.exec(text);
+  const rest = open ? text.slice(open[0].length) : "";
+  const close = open ? closingFence(rest) : undefined;
+  if (!open || !close) {
+    fail({
+      line: 1,
+      column: 1,
+      path: "",
+      message: "must start with '---' frontmatter and close it",
+    });
   }
-  const doc = parseYaml(match![1]!, { file, code: "ERR_CHANNEL_INVALID", lineOffset: 1 });
+  const doc = parseYaml(rest.slice(0, close!.index), {
+    file,
+    code: "ERR_CHANNEL_INVALID",
+    lineOffset: 1,
+  });
   const data = doc.value as Record<string, unknown> | null;
   if (!data || typeof data !== "object" || Array.isArray(data)) {
     return fail({ line: 2, column: 1, path: "", message: "frontmatter must be a mapping" });
@@ -64,7 +76,16 @@ export function formatChannelFile(channel: Channel): string {
   const head: Record<string, unknown> = { name: channel.name };
   if (channel.parent) head.parent = channel.parent;
   if (channel.created) head.created = channel.created;
-  for (const [k, v] of Object.entries(channel.extra ?? {})) if (!(k in head)) head[k] = v;
+  for (const [k, v] of Object.entries(channel.extra ?? {})) {
+    if (!Object.hasOwn(head, k)) {
+      Object.defineProperty(head, k, {
+        value: v,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
+  }
   return `---\n${stringifyYaml(head)}---\n`;
 }
 

@@ -4,12 +4,11 @@
  * nudges) belongs to the multi-machine work (TODO(#5)).
  */
 import { join, relative } from "node:path";
-import { CrosstalkError } from "../schema/errors.ts";
 import type { Channel } from "./channel.ts";
 import { LocalTransport, type LocalTransportOptions } from "./local.ts";
 import type { Message, MessageFields } from "./message.ts";
 import type { TransportKind, WriteMessageOptions } from "./transport.ts";
-import { ensureIdentity, git } from "./_git.ts";
+import { ensureIdentity, git, isLockError } from "./_git.ts";
 
 /** The bus as a git repository: each write becomes one commit. */
 export class GitTransport extends LocalTransport {
@@ -51,7 +50,14 @@ export class GitTransport extends LocalTransport {
   ): Promise<Message> {
     const message = await super.writeMessage(channel, fields, options);
     const path = relative(this.root, this.messagePath(message));
-    await this.#commit([path], commitMessage(message));
+    try {
+      await this.#commit([path], commitMessage(message));
+    } catch (error) {
+      // The sender is told the send failed, so the message must not stay behind uncommitted.
+      await Deno.remove(this.messagePath(message)).catch(() => {});
+      await git(["reset", "-q", "--", path], { cwd: this.root }).catch(() => {});
+      throw error;
+    }
     return message;
   }
 
@@ -74,8 +80,7 @@ export class GitTransport extends LocalTransport {
           });
           return;
         } catch (error) {
-          const locked = error instanceof CrosstalkError && /index\.lock/.test(error.message);
-          if (!locked || attempt >= 100) throw error;
+          if (!isLockError(error) || attempt >= 200) throw error;
           await new Promise((r) => setTimeout(r, 5 + Math.random() * 20));
         }
       }

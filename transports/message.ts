@@ -58,11 +58,11 @@ export function parseMessage(text: string, options: ParseMessageOptions): Messag
   const open = /^---[ \t]*\r?\n/.exec(normalized);
   if (!open) fail(1, 1, "", "must start with a '---' frontmatter line");
   const rest = normalized.slice(open![0].length);
-  const close = /^---[ \t]*(\r?\n|$)/m.exec(rest);
+  const close = closingFence(rest);
   if (!close) fail(1, 1, "", "has no closing '---' frontmatter line");
   const yamlText = rest.slice(0, close!.index);
   // deno-lint-ignore no-control-regex
-  const control = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F\uFFFD]/.exec(yamlText);
+  const control = /[\u0000-\u0008\u000B\u000C\u000E-\u001F]/.exec(yamlText);
   if (control) {
     const before = yamlText.slice(0, control.index);
     const line = before.split("\n").length + 1;
@@ -109,7 +109,10 @@ export function parseMessage(text: string, options: ParseMessageOptions): Messag
     problem("as", "must be an actor name (letters, digits, . _ -)");
   }
   if (record.type !== undefined && record.type !== "workflow") {
-    problem("type", `must be "workflow" when present, not ${JSON.stringify(record.type)}`);
+    const shown = typeof record.type === "string"
+      ? JSON.stringify(record.type)
+      : `a ${typeof record.type}`;
+    problem("type", `must be "workflow" when present, not ${shown}`);
   }
   if (record.failed !== undefined && typeof record.failed !== "boolean") {
     problem("failed", "must be true or false");
@@ -121,7 +124,7 @@ export function parseMessage(text: string, options: ParseMessageOptions): Messag
     throw new InvalidDocumentError("ERR_MESSAGE_INVALID", `"${file}"`, problems);
   }
 
-  let body = rest.slice(close!.index + close![0].length);
+  let body = rest.slice(close!.index + close!.length);
   if (body.startsWith("\r\n")) body = body.slice(2);
   else if (body.startsWith("\n")) body = body.slice(1);
   const fields: MessageFields = {
@@ -170,9 +173,34 @@ export function formatMessage(fields: MessageFields): string {
   if (fields.failed !== undefined) head.failed = fields.failed;
   if (fields.error !== undefined) head.error = fields.error;
   for (const [key, value] of Object.entries(fields.extra ?? {})) {
-    if (!(key in head) && !(KNOWN_KEYS as readonly string[]).includes(key)) head[key] = value;
+    if (!Object.hasOwn(head, key) && !(KNOWN_KEYS as readonly string[]).includes(key)) {
+      Object.defineProperty(head, key, {
+        value,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
   }
   return `---\n${stringifyYaml(head)}---\n\n${fields.body.trimEnd()}\n`;
+}
+
+/**
+ * Finds the closing `---` line: only `\n` ends a line here (the `m` flag of a RegExp would also
+ * end lines at U+2028, which YAML writes unescaped inside values).
+ */
+export function closingFence(text: string): { index: number; length: number } | undefined {
+  let start = 0;
+  while (start <= text.length) {
+    const end = text.indexOf("\n", start);
+    const line = end < 0 ? text.slice(start) : text.slice(start, end);
+    if (/^---[ \t]*\r?$/.test(line)) {
+      return { index: start, length: line.length + (end < 0 ? 0 : 1) };
+    }
+    if (end < 0) return undefined;
+    start = end + 1;
+  }
+  return undefined;
 }
 
 function asStringList(value: unknown): string[] | undefined {

@@ -32,7 +32,7 @@ export function checkChannelName(name: string): string {
       `Invalid channel name ${JSON.stringify(name)}: it must not contain "/", "\\" or ".."`,
     );
   }
-  if (isChannelId(name)) {
+  if (isChannelId(name.toLowerCase())) {
     throw new CrosstalkError(
       "ERR_CHANNEL_INVALID",
       `Invalid channel name ${JSON.stringify(name)}: a name must not look like a channel id`,
@@ -84,6 +84,7 @@ export function tryParseMessageId(id: string): MessageIdParts | undefined {
   const m = MESSAGE_ID_RE.exec(id);
   if (!m) return undefined;
   const [, y, mo, d, h, mi, s, ms, random] = m as unknown as string[];
+  if (+y! < 1000) return undefined;
   const time = new Date(Date.UTC(+y!, +mo! - 1, +d!, +h!, +mi!, +s!, +ms!));
   // Reject dates that JavaScript would roll over (2026/02/31 -> March 3rd).
   if (formatMessageId({ time, random: random! }) !== id) return undefined;

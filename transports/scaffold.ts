@@ -61,10 +61,12 @@ export async function scaffoldTransport(
       );
     }
   }
-  if (options.kind === "git" && options.remote && await remoteHasBranches(options.remote, root)) {
-    await Deno.mkdir(dirname(root), { recursive: true });
-    await cloneInto(options.remote, root);
-    return { root, kind: "git", cloned: true, files: [] };
+  if (options.kind === "git" && options.remote) {
+    const branch = await remoteBranch(options.remote, dirname(root));
+    if (branch !== undefined) {
+      await cloneInto(options.remote, root, branch);
+      return { root, kind: "git", cloned: true, files: [] };
+    }
   }
   await Deno.mkdir(root, { recursive: true });
   for (const [name, text] of Object.entries(files)) {
@@ -136,20 +138,31 @@ export async function checkTransportDir(root: string): Promise<void> {
   }
 }
 
-async function remoteHasBranches(remote: string, cwd: string): Promise<boolean> {
-  await Deno.mkdir(cwd, { recursive: true });
-  const result = await git(["ls-remote", "--heads", remote], { cwd, readOnly: true });
-  return result.stdout.trim() !== "";
+/** The branch to clone from `remote` (`main` when it has one), or undefined when it is empty. */
+async function remoteBranch(remote: string, parent: string): Promise<string | undefined> {
+  await Deno.mkdir(parent, { recursive: true });
+  const result = await git(["ls-remote", "--heads", remote], { cwd: parent, readOnly: true });
+  const heads = result.stdout.trim().split("\n").filter((l) => l !== "")
+    .map((l) => l.split("\t")[1]!.replace(/^refs\/heads\//, ""));
+  if (heads.length === 0) return undefined;
+  return heads.includes("main") ? "main" : heads[0];
 }
 
-async function cloneInto(remote: string, root: string): Promise<void> {
-  // `root` may exist (empty, or made by remoteHasBranches); git clone accepts an empty folder.
-  await git(["clone", "-q", remote, root], { cwd: dirname(root) });
-  if (!(await exists(join(root, VERSION_FILE)))) {
-    throw new CrosstalkError(
-      "ERR_TRANSPORT_INVALID",
-      `Cloned "${remote}" into "${root}", but it is not a crosstalk transport (no ${VERSION_FILE})`,
-    );
+async function cloneInto(remote: string, root: string, branch: string): Promise<void> {
+  const existed = await exists(root);
+  try {
+    await git(["clone", "-q", "-b", branch, remote, root], { cwd: dirname(root) });
+    if (!(await exists(join(root, VERSION_FILE)))) {
+      throw new CrosstalkError(
+        "ERR_TRANSPORT_INVALID",
+        `Cloned "${remote}" into "${root}", but it is not a crosstalk transport (no ${VERSION_FILE})`,
+      );
+    }
+    await ensureIdentity(root);
+  } catch (error) {
+    // Leave nothing behind that would block a second try.
+    if (!existed) await Deno.remove(root, { recursive: true }).catch(() => {});
+    else await Deno.remove(join(root, ".git"), { recursive: true }).catch(() => {});
+    throw error;
   }
-  await ensureIdentity(root);
 }
