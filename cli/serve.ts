@@ -33,27 +33,31 @@ export function daemonCommand(ctx: CliContext): Command {
 
 async function runEngine(flags: ServeFlags, ctx: CliContext): Promise<void> {
   const location = locationOf(flags, ctx);
-  const engine = await Engine.start(location, {
-    env: ctx.env,
-    alias: flags.alias,
-    createIfMissing: location.isDefault,
-    sinks: [stderrSink(ctx)],
-  });
-  const { promise: stopped, resolve: stop } = Promise.withResolvers<void>();
+  // Listen before starting, so that a signal during start-up still means a clean stop.
+  let engine: Engine | undefined;
   let signals = 0;
+  const { promise: stopped, resolve: stop } = Promise.withResolvers<void>();
   const onStop = () => {
     signals++;
+    if (!engine) return;
     // The first signal drains (running CLIs get the grace period); a second one forces.
     if (signals === 1) engine.stop().then(stop, stop);
     else engine.dispatcher.abortRuns();
   };
-  const onReload = () => void engine.reload();
+  const onReload = () => void engine?.reload();
   const stopSignals: Deno.Signal[] = Deno.build.os === "windows"
     ? ["SIGINT"]
     : ["SIGINT", "SIGTERM"];
   for (const signal of stopSignals) Deno.addSignalListener(signal, onStop);
   if (Deno.build.os !== "windows") Deno.addSignalListener("SIGHUP", onReload);
   try {
+    engine = await Engine.start(location, {
+      env: ctx.env,
+      alias: flags.alias,
+      createIfMissing: location.isDefault,
+      sinks: [stderrSink(ctx)],
+    });
+    if (signals > 0) engine.stop().then(stop, stop);
     await stopped;
   } finally {
     for (const signal of stopSignals) Deno.removeSignalListener(signal, onStop);

@@ -290,10 +290,7 @@ export class Bus implements AsyncDisposable {
 
   /** The replies to `message` so far: messages in its channel whose `re` names it. */
   async replies(message: Message): Promise<Message[]> {
-    const since = formatMessageId({
-      time: new Date(new Date(tryParseMessageId(message.id)!.time).getTime() - CLOCK_SKEW_MS),
-      random: "00000000",
-    });
+    const since = idBefore(message.id);
     const ids = await this.transport.listMessageIds(message.channel, { since });
     const { messages } = await this.#readMany(
       message.channel,
@@ -304,21 +301,46 @@ export class Bus implements AsyncDisposable {
 
   /**
    * Waits until every message in `messages` has at least one reply, or the time is up; returns
-   * the replies found (possibly none). Works with or without an engine: it watches the files.
+   * the replies found (possibly none). Works with or without an engine: it watches the files,
+   * and reads each new file once.
    */
   async waitForReplies(messages: Message[], timeoutMs: number): Promise<Message[]> {
-    const collect = async () => (await Promise.all(messages.map((m) => this.replies(m)))).flat();
-    const done = (replies: Message[]) =>
-      messages.every((m) => replies.some((r) => r.re?.includes(m.id)));
-    let replies = await collect();
-    if (done(replies) || timeoutMs <= 0) return replies;
+    const targets = new Set(messages.map((m) => `${m.channel}/${m.id}`));
+    const replies = new Map<string, Message>();
+    const read = new Set<string>();
+    const answered = new Set<string>();
+    const channels = new Map<string, string>();
+    for (const m of messages) {
+      const since = idBefore(m.id);
+      const current = channels.get(m.channel);
+      if (current === undefined || since < current) channels.set(m.channel, since);
+    }
+    const collect = async () => {
+      for (const [channel, since] of channels) {
+        const ids = await this.transport.listMessageIds(channel, { since });
+        const fresh = ids.filter((id) => !read.has(`${channel}/${id}`));
+        const { messages: found } = await this.#readMany(channel, fresh);
+        for (const id of fresh) read.add(`${channel}/${id}`);
+        for (const m of found) {
+          const hits = (m.re ?? []).filter((id) => targets.has(`${channel}/${id}`));
+          if (hits.length === 0) continue;
+          replies.set(`${channel}/${m.id}`, m);
+          for (const id of hits) answered.add(`${channel}/${id}`);
+        }
+      }
+    };
+    const done = () => answered.size === targets.size;
+    const sorted = () =>
+      [...replies.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    await collect();
+    if (done() || timeoutMs <= 0) return sorted();
     const mode = this.config.engine.watch === "auto"
       ? await detectWatchMode(this.transport.channelsDir)
       : this.config.engine.watch;
     const { promise, resolve } = Promise.withResolvers<void>();
     const watcher = new BusWatcher(this.transport.channelsDir, async () => {
-      replies = await collect();
-      if (done(replies)) resolve();
+      await collect();
+      if (done()) resolve();
     }, { mode, pollIntervalMs: mode === "poll" ? this.config.engine.poll_interval_ms : 0 });
     watcher.start();
     // A reply may have landed between the first look and the watcher's start.
@@ -330,7 +352,7 @@ export class Bus implements AsyncDisposable {
       clearTimeout(timer);
       await watcher.close();
     }
-    return replies;
+    return sorted();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -368,6 +390,12 @@ export class Bus implements AsyncDisposable {
       );
     }
   }
+}
+
+/** An id that sorts before every message a replier could have written after `id` (clock skew). */
+function idBefore(id: string): string {
+  const time = tryParseMessageId(id)?.time.getTime() ?? 0;
+  return formatMessageId({ time: new Date(Math.max(0, time - CLOCK_SKEW_MS)), random: "00000000" });
 }
 
 /**

@@ -307,7 +307,9 @@ export class Dispatcher {
     const channel = await this.#channel(first.message.channel);
     const trace = batch.map((j) => traceOf(j.message));
 
-    if (this.#loopGuardTripped(channel.id)) {
+    // Only replies to agents count: people may talk to a model as much as they like.
+    const automatic = batch.some((j) => this.#isAgent(j.message.from));
+    if (automatic && this.#loopGuardTripped(channel.id)) {
       const guard = this.#config.engine.loop_guard;
       const detail =
         `loop guard: ${guard.replies} automatic replies in this channel within ${guard.window_seconds}s`;
@@ -414,7 +416,7 @@ export class Dispatcher {
     for (const job of held) if (await this.claims.finish(job.key, outcome)) won++;
     if (won > 0 && fields && outcome.reply) {
       await this.#writeReply(channel, fields, outcome.reply);
-      this.#recordReply(channel);
+      if (held.some((j) => this.#isAgent(j.message.from))) this.#recordReply(channel);
     }
     for (const job of held) await this.claims.close(job.key);
     this.#log.info(`run.${outcome.status}`, {
@@ -500,6 +502,15 @@ export class Dispatcher {
     const times = (this.#replyTimes.get(channel) ?? []).filter((t) => t > since);
     this.#replyTimes.set(channel, times);
     return times.length >= guard.replies;
+  }
+
+  /** True when `address` is a model of this transport (an agent), not a person. */
+  #isAgent(address: string): boolean {
+    try {
+      return resolveAddress(address, this.#config).kind === "model";
+    } catch {
+      return false;
+    }
   }
 
   #recordReply(channel: string): void {

@@ -174,15 +174,17 @@ export class RunningCli implements AsyncDisposable {
    * Reads standard error until a line matches `pattern`; returns that line. Fails after
    * `timeoutMs`, or when the process closes its standard error first.
    */
-  async waitForLine(pattern: RegExp, timeoutMs = 15_000): Promise<string> {
+  async waitForLine(
+    pattern: RegExp | ((line: string) => boolean),
+    timeoutMs = 15_000,
+  ): Promise<string> {
+    const matches = typeof pattern === "function" ? pattern : (line: string) => pattern.test(line);
     const deadline = Date.now() + timeoutMs;
     let scanned = 0;
     while (true) {
       const lines = this.stderr.split("\n");
       for (let i = scanned; i < lines.length - 1; i++) {
-        if (pattern.test(lines[i]!)) {
-          return lines[i]!;
-        }
+        if (matches(lines[i]!)) return lines[i]!;
       }
       scanned = Math.max(0, lines.length - 1);
       if (this.#done) {

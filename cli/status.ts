@@ -1,0 +1,117 @@
+// `crosstalk status` and `crosstalk logs [-f]`.
+import { formatRecord, logFile, type LogRecord } from "../engine/log.ts";
+import { engineReport } from "../engine/status.ts";
+import {
+  type CliContext,
+  Command,
+  locationOf,
+  printJson,
+  printTable,
+  type TransportFlags,
+  withJson,
+  withTransportOptions,
+} from "./_context.ts";
+
+/** The `status` command. */
+export function statusCommand(ctx: CliContext): Command {
+  return withJson(withTransportOptions(new Command("status")))
+    .description(
+      "the engine's heartbeat, claimed models, pending work, and every engine on the transport",
+    )
+    .action(async (flags: TransportFlags) => {
+      const location = locationOf(flags, ctx);
+      const report = await engineReport(location);
+      if (flags.json) return printJson(ctx, report);
+      const s = report.status;
+      const lines = [`transport: ${location.root}`, `state dir: ${location.stateDir}`];
+      if (!s) lines.push("engine:    never started with this state dir");
+      else {
+        lines.push(
+          `engine:    ${report.state} (alias ${s.alias}, pid ${s.pid}, heartbeat ${
+            Math.round(report.heartbeatAge ?? 0)
+          }s ago)`,
+          `claimed:   ${s.claimed.join(", ") || "none"}`,
+        );
+        for (const u of s.unclaimed) lines.push(`unclaimed: ${u.model}: ${u.reason}`);
+        lines.push(
+          `pending:   ${s.queued} queued, ${s.running.length} running, ${report.openClaims} open claims on the transport`,
+        );
+        for (const r of s.running) {
+          lines.push(
+            `  running ${r.model} on ${r.ids.join(", ")} since ${r.since}${
+              r.pid ? ` (pid ${r.pid})` : ""
+            }`,
+          );
+        }
+      }
+      ctx.out(`${lines.join("\n")}\n`);
+      if (report.dispatchers.length > 0) {
+        ctx.out("\n");
+        printTable(
+          ctx,
+          ["ALIAS", "HOST", "PID", "STATE", "MODELS"],
+          report.dispatchers.map((
+            d,
+          ) => [d.alias, d.host, String(d.pid), d.stale ? "stale" : "alive", d.models.join(",")]),
+        );
+      }
+    });
+}
+
+/** The `logs` command. */
+export function logsCommand(ctx: CliContext): Command {
+  return withJson(withTransportOptions(new Command("logs")))
+    .description("the engine's structured log (JSON lines in the state dir)")
+    .option("-f, --follow", "keep printing new records")
+    .option("-n, --lines <n>", "only the last n records", (v: string) => Number(v))
+    .action(async (flags: TransportFlags & { follow?: boolean; lines?: number }) => {
+      const path = logFile(locationOf(flags, ctx).stateDir);
+      const print = (line: string) => {
+        if (line.trim() === "") return;
+        if (flags.json) return ctx.out(`${line}\n`);
+        try {
+          ctx.out(`${formatRecord(JSON.parse(line) as LogRecord)}\n`);
+        } catch {
+          ctx.out(`${line}\n`);
+        }
+      };
+      let text = "";
+      try {
+        text = await Deno.readTextFile(path);
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+        if (!flags.follow) return ctx.err(`No log yet at ${path}\n`);
+      }
+      const lines = text.split("\n");
+      const tail = flags.lines && flags.lines > 0 ? lines.slice(-(flags.lines + 1)) : lines;
+      tail.forEach(print);
+      if (!flags.follow) return;
+      let offset = new TextEncoder().encode(text).length;
+      let partial = "";
+      using watcher = Deno.watchFs(path.slice(0, path.lastIndexOf("/")));
+      for await (const _event of watcher) {
+        const file = await Deno.open(path, { read: true }).catch(() => undefined);
+        if (!file) continue;
+        try {
+          const size = (await file.stat()).size;
+          if (size < offset) offset = 0;
+          if (size === offset) continue;
+          await file.seek(offset, Deno.SeekMode.Start);
+          const buf = new Uint8Array(size - offset);
+          let read = 0;
+          while (read < buf.length) {
+            const n = await file.read(buf.subarray(read));
+            if (n === null) break;
+            read += n;
+          }
+          offset += read;
+          const chunk = partial + new TextDecoder().decode(buf.subarray(0, read));
+          const parts = chunk.split("\n");
+          partial = parts.pop() ?? "";
+          parts.forEach(print);
+        } finally {
+          file.close();
+        }
+      }
+    });
+}

@@ -1,0 +1,149 @@
+/**
+ * What `crosstalk status`, `agent list` and `message status` show: the engine's own status
+ * file, the dispatcher registry, the agent CLIs installed here, and a message's delivery state.
+ */
+import { join } from "node:path";
+import { ClaimStore, type Message } from "../transports/mod.ts";
+import type { Bus } from "./bus.ts";
+import type { EngineStatus } from "./engine.ts";
+import { resolveAddress } from "./models.ts";
+import type { Env, TransportLocation } from "./paths.ts";
+import { type DispatcherStatus, listRegistry } from "./registry.ts";
+import { isProcessAlive } from "./_process.ts";
+import { resolveCommand, which } from "./which.ts";
+
+/** Agent CLIs crosstalk knows by name. */
+export const KNOWN_AGENT_CLIS = [
+  "claude",
+  "codex",
+  "gemini",
+  "qwen",
+  "opencode",
+  "aider",
+  "agy",
+  "cursor-agent",
+];
+
+/** The engine as its state dir tells it. */
+export interface EngineReport {
+  /** `running` (pid alive, heartbeat fresh), `stopped` (clean stop), `dead` (crashed), `never`. */
+  state: "running" | "stopped" | "dead" | "never";
+  status?: EngineStatus;
+  /** Seconds since the last heartbeat. */
+  heartbeatAge?: number;
+  dispatchers: DispatcherStatus[];
+  /** Claims not yet finished on the transport (all engines). */
+  openClaims: number;
+}
+
+/** Reads the engine's status file and the registry. */
+export async function engineReport(location: TransportLocation): Promise<EngineReport> {
+  let status: EngineStatus | undefined;
+  try {
+    status = JSON.parse(
+      await Deno.readTextFile(join(location.stateDir, "status.json")),
+    ) as EngineStatus;
+  } catch {
+    status = undefined;
+  }
+  const dispatchers = await listRegistry(location.root);
+  const openClaims = (await new ClaimStore(location.root).listOpen()).length;
+  if (!status) return { state: "never", dispatchers, openClaims };
+  const heartbeatAge = (Date.now() - Date.parse(status.heartbeat)) / 1000;
+  const state = status.stopped ? "stopped" : isProcessAlive(status.pid) ? "running" : "dead";
+  return { state, status, heartbeatAge, dispatchers, openClaims };
+}
+
+/** One model in the yaml, seen from this machine. */
+export interface AgentRow {
+  model: string;
+  command: string;
+  /** The executable found, when found. */
+  path?: string;
+  /** Why it cannot run here. */
+  reason?: string;
+  /** Claimed by this machine's running engine. */
+  claimed: boolean;
+}
+
+/** Installed agent CLIs and the yaml's models, with what the running engine claims. */
+export async function agentReport(
+  bus: Bus,
+  env: Env,
+): Promise<{ installed: { name: string; path: string }[]; models: AgentRow[] }> {
+  const installed: { name: string; path: string }[] = [];
+  for (const name of KNOWN_AGENT_CLIS) {
+    const path = await which(name, env);
+    if (path) installed.push({ name, path });
+  }
+  const report = await engineReport(bus.location);
+  const claimed = new Set(report.state === "running" ? report.status?.claimed ?? [] : []);
+  const models: AgentRow[] = [];
+  for (const provider of bus.config.providers.values()) {
+    for (const spec of provider.models.values()) {
+      const name = `${spec.provider}/${spec.name}`;
+      const resolved = await resolveCommand(spec.argv, bus.location.root, env);
+      models.push({
+        model: name,
+        command: spec.command,
+        ...(resolved.found ? { path: resolved.argv[0]! } : { reason: resolved.reason }),
+        claimed: claimed.has(name),
+      });
+    }
+  }
+  return { installed, models };
+}
+
+/** The delivery state of one message for one addressee. */
+export interface DeliveryRow {
+  /** The addressee: a model (`provider/model`) or a person or live agent. */
+  to: string;
+  state: "written" | "claimed" | "running" | "stalled" | "replied" | "failed" | "empty" | "skipped";
+  by?: string;
+  attempt?: number;
+  reply?: string;
+  detail?: string;
+}
+
+/** Where a message is on its way: written, claimed by whom, running, replied or failed. */
+export async function deliveryStatus(
+  bus: Bus,
+  message: Message,
+): Promise<{ message: Message; deliveries: DeliveryRow[]; replies: Message[] }> {
+  const claims = new ClaimStore(bus.location.root);
+  const states = await claims.states(message);
+  const leaseMs = bus.config.engine.lease_seconds * 1000;
+  const rows: DeliveryRow[] = [];
+  const seen = new Set<string>();
+  for (const s of states) {
+    seen.add(s.key.model);
+    const by = s.outcome?.holder ?? s.lease?.holder;
+    const row: DeliveryRow = {
+      to: s.key.model,
+      state: "claimed",
+      ...(by ? { by: `${by.alias}@${by.host}` } : {}),
+      ...(s.lease ? { attempt: s.lease.generation } : {}),
+    };
+    if (s.outcome) {
+      row.state = s.outcome.status;
+      if (s.outcome.reply) row.reply = s.outcome.reply;
+      if (s.outcome.detail) row.detail = s.outcome.detail;
+    } else if (s.lease) {
+      row.state = Date.now() - s.lease.renewedAt > leaseMs ? "stalled" : "running";
+    }
+    rows.push(row);
+  }
+  for (const address of message.to) {
+    let label = address;
+    try {
+      const target = resolveAddress(address, bus.config);
+      if (target.kind === "model") label = `${target.model.provider}/${target.model.name}`;
+      if (target.kind === "all" && states.length > 0) continue;
+    } catch {
+      // An address that no longer resolves is shown as written.
+    }
+    if (!seen.has(label)) rows.push({ to: label, state: "written" });
+  }
+  const replies = await bus.replies(message);
+  return { message, deliveries: rows, replies };
+}

@@ -1,0 +1,170 @@
+// Running real engines as subprocesses on temp transports, and waiting for what they log.
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { LogRecord } from "../../engine/log.ts";
+import { Bus } from "../../engine/bus.ts";
+import { locateTransport } from "../../engine/paths.ts";
+import { scaffoldTransport } from "../../transports/mod.ts";
+import { MAIN } from "../_helpers.ts";
+
+/** The test agents (small scripts that behave like agent CLIs). */
+export const AGENTS = fileURLToPath(new URL("../testdata/agents/", import.meta.url));
+
+/** Writes a local transport at `root` whose yaml has `providers` (and optional engine settings). */
+export async function makeTransport(root: string, yaml: string): Promise<void> {
+  await scaffoldTransport(root, { kind: "local" });
+  await Deno.writeTextFile(join(root, "data", "crosstalk.yaml"), `transport: local\n${yaml}`);
+}
+
+/** Opens a bus on `root` for sending and reading in the test process. */
+export function openBus(root: string, env: Record<string, string> = {}): Promise<Bus> {
+  return Bus.open(locateTransport({ path: root }, { HOME: "/nonexistent", ...env }), {
+    env: { USER: "tester", ...env },
+  });
+}
+
+/** A real `crosstalk serve` subprocess. */
+export class EngineProcess implements AsyncDisposable {
+  readonly alias: string;
+  readonly records: LogRecord[] = [];
+  #child: Deno.ChildProcess;
+  #waiters: { pred: (r: LogRecord) => boolean; resolve: (r: LogRecord) => void }[] = [];
+  #reading: Promise<void>;
+  #status: Promise<Deno.CommandStatus>;
+  stderrText = "";
+
+  private constructor(alias: string, child: Deno.ChildProcess) {
+    this.alias = alias;
+    this.#child = child;
+    this.#status = child.status;
+    this.#reading = this.#read();
+  }
+
+  /** Starts an engine and waits until it is ready. */
+  static async start(
+    root: string,
+    options: { alias: string; state: string; env?: Record<string, string> },
+  ): Promise<EngineProcess> {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--quiet",
+        MAIN,
+        "serve",
+        "--path",
+        root,
+        "--alias",
+        options.alias,
+        "--state",
+        options.state,
+      ],
+      env: { CROSSTALK_LOG_JSON: "1", NO_COLOR: "1", USER: "tester", ...(options.env ?? {}) },
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const engine = new EngineProcess(options.alias, child);
+    await engine.waitFor((r) => r.event === "engine.ready", 20_000);
+    return engine;
+  }
+
+  get pid(): number {
+    return this.#child.pid;
+  }
+
+  /** Resolves with the first record (past or future) that matches, or rejects after `timeoutMs`. */
+  waitFor(pred: (r: LogRecord) => boolean, timeoutMs = 15_000): Promise<LogRecord> {
+    const found = this.records.find(pred);
+    if (found) return Promise.resolve(found);
+    const { promise, resolve, reject } = Promise.withResolvers<LogRecord>();
+    const waiter = { pred, resolve };
+    this.#waiters.push(waiter);
+    const timer = setTimeout(() => {
+      this.#waiters = this.#waiters.filter((w) => w !== waiter);
+      reject(
+        new Error(
+          `engine ${this.alias}: no matching log record within ${timeoutMs} ms\n${
+            this.stderrText.slice(-3000)
+          }`,
+        ),
+      );
+    }, timeoutMs);
+    return promise.finally(() => clearTimeout(timer));
+  }
+
+  /** Records matching `pred` so far. */
+  count(pred: (r: LogRecord) => boolean): number {
+    return this.records.filter(pred).length;
+  }
+
+  /** Sends a signal. */
+  signal(signal: Deno.Signal): void {
+    this.#child.kill(signal);
+  }
+
+  /** Waits for the process to exit. */
+  async exit(): Promise<Deno.CommandStatus> {
+    const status = await this.#status;
+    await this.#reading;
+    return status;
+  }
+
+  /** SIGTERM, then wait. */
+  async stop(): Promise<Deno.CommandStatus> {
+    try {
+      this.#child.kill("SIGTERM");
+    } catch {
+      // Already gone.
+    }
+    return await this.exit();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    try {
+      this.#child.kill("SIGKILL");
+    } catch {
+      // Already gone.
+    }
+    await this.exit();
+  }
+
+  async #read(): Promise<void> {
+    const decoder = new TextDecoder();
+    let buffer = "";
+    for await (const chunk of this.#child.stderr) {
+      const text = decoder.decode(chunk, { stream: true });
+      this.stderrText += text;
+      buffer += text;
+      const lines = buffer.split("\n");
+      buffer = lines.pop() ?? "";
+      for (const line of lines) {
+        let record: LogRecord;
+        try {
+          record = JSON.parse(line) as LogRecord;
+        } catch {
+          continue;
+        }
+        this.records.push(record);
+        this.#waiters = this.#waiters.filter((
+          w,
+        ) => (w.pred(record) ? (w.resolve(record), false) : true));
+      }
+    }
+  }
+}
+
+/** The ids of processes whose command line contains `marker` (Linux). */
+export async function processesWith(marker: string): Promise<number[]> {
+  const pids: number[] = [];
+  for await (const entry of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const cmdline = await Deno.readTextFile(`/proc/${entry.name}/cmdline`);
+      if (cmdline.includes(marker)) pids.push(Number(entry.name));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return pids;
+}

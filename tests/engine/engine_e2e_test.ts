@@ -1,0 +1,308 @@
+// The real engine as a subprocess, on temp transports, with small scripts as agent CLIs.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { tempDir } from "../_helpers.ts";
+import { AGENTS, EngineProcess, makeTransport, openBus, processesWith } from "./_harness.ts";
+
+const a = (name: string) => join(AGENTS, name);
+
+Deno.test("Engine replies with the documented frontmatter and records the delivery", async () => {
+  await using dir = await tempDir();
+  const root = join(dir.path, "bus");
+  await makeTransport(root, `providers:\n  test:\n    models:\n      reply: ${a("reply.sh")}\n`);
+  await using engine = await EngineProcess.start(root, {
+    alias: "a",
+    state: join(dir.path, "state"),
+  });
+  await using bus = await openBus(root);
+  const sent = await bus.send({ to: ["reply"], body: "hello there" });
+  const [reply] = await bus.waitForReplies([sent], 15_000);
+  assert.ok(reply, "a reply arrives");
+  assert.equal(reply.from, "test/reply@a");
+  assert.deepEqual(reply.to, ["tester"]);
+  assert.deepEqual(reply.re, [sent.id]);
+  assert.equal(reply.channel, sent.channel);
+  assert.equal(reply.failed, undefined);
+  assert.equal(reply.body, "reply from test/reply (1 messages) to: hello there");
+  await engine.waitFor((r) => r.event === "run.replied");
+  const { deliveryStatus } = await import("../../engine/status.ts");
+  const status = await deliveryStatus(bus, sent);
+  assert.deepEqual(status.deliveries.map((d) => [d.to, d.state, d.reply]), [[
+    "test/reply",
+    "replied",
+    reply.id,
+  ]]);
+  assert.equal((await engine.stop()).code, 0);
+});
+
+Deno.test("Engine turns a failing, a hanging and an empty agent into failed, timed-out and no replies", async () => {
+  await using dir = await tempDir();
+  const root = join(dir.path, "bus");
+  const marker = crypto.randomUUID();
+  await makeTransport(
+    root,
+    `engine:\n  timeout_seconds: 1\nproviders:\n  test:\n    models:\n` +
+      `      fail: ${a("fail.sh")}\n      hang: ${a("hang.sh")} ${marker}\n      quiet: ${
+        a("empty.sh")
+      }\n` +
+      `      orphan: ${a("orphan.sh")} ${marker}\n      huge: ${a("huge.sh")}\n` +
+      `limits:\n  output_bytes: 4096\n`,
+  );
+  await using engine = await EngineProcess.start(root, {
+    alias: "a",
+    state: join(dir.path, "state"),
+  });
+  await using bus = await openBus(root);
+
+  const failing = await bus.send({ to: ["fail"], body: "please fail" });
+  const hanging = await bus.send({ to: ["hang"], body: "please hang" });
+  const orphaning = await bus.send({ to: ["orphan"], body: "leave a child" });
+  const huge = await bus.send({ to: ["huge"], body: "say a lot" });
+  const replies = await bus.waitForReplies([failing, hanging, orphaning, huge], 20_000);
+  const to = (m: { id: string }) => replies.find((r) => r.re?.includes(m.id))!;
+
+  assert.equal(to(failing).failed, true);
+  assert.equal(to(failing).error, "exit 3: something went wrong: boom");
+  assert.match(to(failing).body, /partial output/);
+  assert.equal(to(hanging).failed, true);
+  assert.match(to(hanging).error!, /^timed out \(exit 124\)/);
+  assert.equal(to(orphaning).body, "answered");
+  assert.equal(to(huge).body.length, 4096, "output is capped at limits.output_bytes");
+  assert.deepEqual(
+    await processesWith(`agent-child-${marker}`),
+    [],
+    "agents' process groups are killed",
+  );
+
+  const quiet = await bus.send({ to: ["quiet"], body: "nothing to say?" });
+  await engine.waitFor((r) => r.event === "run.empty");
+  assert.deepEqual(await bus.replies(quiet), [], "empty output writes no reply");
+  assert.equal((await engine.stop()).code, 0);
+});
+
+Deno.test("Engine batches the messages that wait for a busy model into one run", async () => {
+  await using dir = await tempDir();
+  const root = join(dir.path, "bus");
+  await makeTransport(root, `providers:\n  test:\n    models:\n      slow: ${a("slow.sh")}\n`);
+  await using engine = await EngineProcess.start(root, {
+    alias: "a",
+    state: join(dir.path, "state"),
+    env: { SLOW_SECONDS: "0.5" },
+  });
+  await using bus = await openBus(root);
+  const first = await bus.send({ to: ["slow"], body: "first" });
+  await engine.waitFor((r) => r.event === "run.spawned");
+  const rest = [];
+  for (const body of ["second", "third", "fourth"]) {
+    rest.push(await bus.send({ to: ["slow"], body }));
+  }
+  const replies = await bus.waitForReplies([first, ...rest], 20_000);
+  assert.equal(replies.length, 2, JSON.stringify(replies.map((r) => [r.re, r.body])));
+  assert.deepEqual(replies[0]!.re, [first.id]);
+  assert.equal(replies[0]!.body, "slow reply to 1 messages");
+  assert.deepEqual(replies[1]!.re, rest.map((m) => m.id));
+  assert.equal(replies[1]!.body, "slow reply to 3 messages");
+});
+
+Deno.test("Engine follows the wake rule: replies to a model wake it, other replies and its own messages do not", async () => {
+  await using dir = await tempDir();
+  const root = join(dir.path, "bus");
+  await makeTransport(root, `providers:\n  test:\n    models:\n      reply: ${a("reply.sh")}\n`);
+  await using engine = await EngineProcess.start(root, {
+    alias: "a",
+    state: join(dir.path, "state"),
+  });
+  await using bus = await openBus(root);
+  const question = await bus.send({ to: ["reply"], body: "turn one" });
+  const [answer] = await bus.waitForReplies([question], 15_000);
+  // A second turn: a reply to the model's own message wakes it.
+  const followUp = await bus.send({ to: ["reply"], body: "turn two", re: [answer!.id] });
+  const [second] = await bus.waitForReplies([followUp], 15_000);
+  assert.equal(second!.body, "reply from test/reply (1 messages) to: turn two");
+  // A reply to a human's message does not wake the model, even when addressed to it.
+  const aside = await bus.send({ to: ["reply"], body: "just a note", re: [question.id] });
+  // The model's own message addressed to itself does not wake it.
+  const own = await bus.send({ to: ["reply"], from: "test/reply", body: "talking to myself" });
+  const marker = await bus.send({ to: ["reply"], body: "last" });
+  await bus.waitForReplies([marker], 15_000);
+  await engine.waitFor((r) =>
+    r.event === "run.replied" && JSON.stringify(r.trace).includes(marker.id)
+  );
+  assert.deepEqual(await bus.replies(aside), []);
+  assert.deepEqual(await bus.replies(own), []);
+  assert.equal(engine.count((r) => r.event === "run.start"), 3);
+});
+
+Deno.test("Engine's loop guard stops two models that keep answering each other", async () => {
+  await using dir = await tempDir();
+  const root = join(dir.path, "bus");
+  await makeTransport(
+    root,
+    `engine:\n  loop_guard:\n    replies: 4\n    window_seconds: 600\n` +
+      `providers:\n  test:\n    models:\n      ping: ${a("reply.sh")}\n      pong: ${
+        a("reply.sh")
+      }\n`,
+  );
+  await using engine = await EngineProcess.start(root, {
+    alias: "a",
+    state: join(dir.path, "state"),
+  });
+  await using bus = await openBus(root);
+  // pong asks ping; every automatic reply answers the other model's message and so wakes it.
+  await bus.send({ to: ["ping"], from: "test/pong", body: "serve" });
+  await engine.waitFor((r) => r.event === "run.skipped", 20_000);
+  const { messages } = await bus.listMessages(undefined);
+  assert.equal(
+    messages.filter((m) => m.from.endsWith("@a")).length,
+    4,
+    "exactly the cap of automatic replies",
+  );
+});
+
+Deno.test("Engine runs a message pinned with @alias only on that engine", async () => {
+  await using dir = await tempDir();
+  const root = join(dir.path, "bus");
+  await makeTransport(root, `providers:\n  test:\n    models:\n      reply: ${a("reply.sh")}\n`);
+  await using engineA = await EngineProcess.start(root, {
+    alias: "a",
+    state: join(dir.path, "sa"),
+  });
+  await using engineB = await EngineProcess.start(root, {
+    alias: "b",
+    state: join(dir.path, "sb"),
+  });
+  await using bus = await openBus(root);
+  const toB = await bus.send({ to: ["reply@b"], body: "for b" });
+  const toA = await bus.send({ to: ["test/reply@a"], body: "for a" });
+  const replies = await bus.waitForReplies([toB, toA], 15_000);
+  assert.equal(replies.find((r) => r.re?.includes(toB.id))!.from, "test/reply@b");
+  assert.equal(replies.find((r) => r.re?.includes(toA.id))!.from, "test/reply@a");
+  assert.equal(engineA.count((r) => r.event === "claim.won"), 1);
+  assert.equal(engineB.count((r) => r.event === "claim.won"), 1);
+});
+
+Deno.test("Engine runs each bare-addressed message exactly once across three engines", async () => {
+  await using dir = await tempDir();
+  const root = join(dir.path, "bus");
+  const record = join(dir.path, "runs.txt");
+  await makeTransport(
+    root,
+    `engine:\n  concurrency: 8\n  model_concurrency: 8\nproviders:\n  test:\n    env:\n      RECORD_FILE: "\${RECORD_FILE}"\n    models:\n      rec: ${
+      a("record.sh")
+    }\n`,
+  );
+  const env = { RECORD_FILE: record };
+  await using e1 = await EngineProcess.start(root, {
+    alias: "a",
+    state: join(dir.path, "s1"),
+    env,
+  });
+  await using e2 = await EngineProcess.start(root, {
+    alias: "b",
+    state: join(dir.path, "s2"),
+    env,
+  });
+  await using e3 = await EngineProcess.start(root, {
+    alias: "c",
+    state: join(dir.path, "s3"),
+    env,
+  });
+  await using bus = await openBus(root);
+  const sent = [];
+  for (let i = 0; i < 300; i++) sent.push(await bus.send({ to: ["rec"], body: `job ${i}` }));
+  const replies = await bus.waitForReplies(sent, 120_000);
+  const answered = replies.flatMap((r) => r.re ?? []);
+  assert.equal(new Set(answered).size, 300, "every message answered");
+  assert.equal(answered.length, 300, "no message answered twice");
+  const runs = (await Deno.readTextFile(record)).trim().split("\n");
+  const ran = runs.map((line) => line.split(" ")[1]);
+  assert.equal(new Set(ran).size, ran.length, "no message run twice");
+  const byEngine = [e1, e2, e3].map((e) => e.count((r) => r.event === "claim.won"));
+  assert.equal(byEngine.reduce((x, y) => x + y, 0), 300);
+});
+
+Deno.test("Engine recovers from kill -9: another engine takes the claim over and one reply is written", async () => {
+  await using dir = await tempDir();
+  const root = join(dir.path, "bus");
+  await makeTransport(
+    root,
+    `engine:\n  lease_seconds: 2\nproviders:\n  test:\n    models:\n      slow: ${a("slow.sh")}\n`,
+  );
+  const env = { SLOW_SECONDS: "1" };
+  const victim = await EngineProcess.start(root, { alias: "a", state: join(dir.path, "sa"), env });
+  await using bus = await openBus(root);
+  const sent = await bus.send({ to: ["slow"], body: "survive this" });
+  await victim.waitFor((r) => r.event === "run.spawned");
+  victim.signal("SIGKILL");
+  await victim.exit();
+  await using rescuer = await EngineProcess.start(root, {
+    alias: "b",
+    state: join(dir.path, "sb"),
+    env,
+  });
+  const [reply] = await bus.waitForReplies([sent], 20_000);
+  assert.equal(reply!.from, "test/slow@b");
+  await rescuer.waitFor((r) => r.event === "claim.takeover");
+  // The killed engine comes back: it must not answer again.
+  await using again = await EngineProcess.start(root, {
+    alias: "a",
+    state: join(dir.path, "sa"),
+    env,
+  });
+  await again.waitFor((r) => r.event === "engine.ready");
+  await rescuer.waitFor((r) => r.event === "run.replied");
+  const sentAfter = await bus.send({ to: ["slow@a"], body: "after restart" });
+  await bus.waitForReplies([sentAfter], 20_000);
+  assert.equal((await bus.replies(sent)).length, 1, "exactly one reply");
+});
+
+Deno.test("Engine drains on SIGTERM: a running agent finishes and its reply is written", async () => {
+  await using dir = await tempDir();
+  const root = join(dir.path, "bus");
+  await makeTransport(root, `providers:\n  test:\n    models:\n      slow: ${a("slow.sh")}\n`);
+  const engine = await EngineProcess.start(root, {
+    alias: "a",
+    state: join(dir.path, "state"),
+    env: { SLOW_SECONDS: "1" },
+  });
+  await using bus = await openBus(root);
+  const sent = await bus.send({ to: ["slow"], body: "finish me" });
+  await engine.waitFor((r) => r.event === "run.spawned");
+  engine.signal("SIGTERM");
+  const status = await engine.exit();
+  assert.equal(status.code, 0);
+  const replies = await bus.replies(sent);
+  assert.equal(replies.length, 1);
+  assert.equal(replies[0]!.body, "slow reply to 1 messages");
+  const registry = await Array.fromAsync(Deno.readDir(join(root, "data", "dispatchers")));
+  assert.deepEqual(registry, [], "the registry entry is removed at a clean stop");
+});
+
+Deno.test("Engine reloads its config on SIGHUP and keeps the old one when the new one is invalid", async () => {
+  await using dir = await tempDir();
+  const root = join(dir.path, "bus");
+  await makeTransport(root, `providers:\n  test:\n    models:\n      reply: ${a("reply.sh")}\n`);
+  await using engine = await EngineProcess.start(root, {
+    alias: "a",
+    state: join(dir.path, "state"),
+  });
+  await using bus = await openBus(root);
+  const yaml = join(root, "data", "crosstalk.yaml");
+  await Deno.writeTextFile(yaml, "transport: local\nproviders: [broken\n");
+  engine.signal("SIGHUP");
+  await engine.waitFor((r) => r.event === "config.reload_failed");
+  const stillWorks = await bus.send({ to: ["test/reply"], body: "old config" });
+  assert.equal((await bus.waitForReplies([stillWorks], 15_000)).length, 1);
+  await Deno.writeTextFile(
+    yaml,
+    `transport: local\nproviders:\n  test:\n    models:\n      reply: ${
+      a("reply.sh")
+    }\n      other: ${a("reply.sh")}\n`,
+  );
+  engine.signal("SIGHUP");
+  await engine.waitFor((r) => r.event === "config.reloaded");
+  await using fresh = await openBus(root);
+  const toNew = await fresh.send({ to: ["other"], body: "new model" });
+  const [reply] = await fresh.waitForReplies([toNew], 15_000);
+  assert.equal(reply!.from, "test/other@a");
+});
