@@ -3,7 +3,7 @@
  * crosstalk: a message bus for humans and AI coding agents. Entry point: parse the command
  * line, run it, exit with the code it maps to. The only module that exits.
  */
-import { type CliContext, runCli } from "./cli/mod.ts";
+import type { CliContext } from "./cli/mod.ts";
 
 const encoder = new TextEncoder();
 
@@ -18,6 +18,15 @@ async function readStdin(): Promise<string | undefined> {
   return await new Response(Deno.stdin.readable).text();
 }
 
+if (
+  import.meta.main && Deno.args[0] === "agent" && Deno.args[1] === "echo" && Deno.args.length > 2
+) {
+  // The built-in echo agent is spawned once per message: skip loading the whole CLI.
+  const { echoReply } = await import("./engine/echo.ts");
+  write(Deno.stdout, `${echoReply(Deno.args.slice(2).join(" "))}\n`);
+  Deno.exit(0);
+}
+
 if (import.meta.main) {
   const ctx: CliContext = {
     env: Deno.env.toObject(),
@@ -26,5 +35,6 @@ if (import.meta.main) {
     readStdin,
     exitCode: 0,
   };
+  const { runCli } = await import("./cli/mod.ts");
   Deno.exit(await runCli(Deno.args, ctx));
 }

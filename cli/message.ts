@@ -38,8 +38,14 @@ export function messageCommand(ctx: CliContext): Command {
     .option("--as <actor>", "actor persona from local/actors/<actor>.md")
     .option("--re <id>", "the message id this replies to (repeatable)", collect)
     .option("--file <path>", "read the body from a file")
+    .option("--wait", "then wait for the reply and print it")
+    .option(
+      "--timeout <seconds>",
+      "with --wait: give up after this long (default 600)",
+      parseSeconds,
+    )
     .argument("[body...]", "the body; otherwise --file or standard input")
-    .action(async (words: string[], flags: SendFlags) => {
+    .action(async (words: string[], flags: SendFlags & { wait?: boolean; timeout?: number }) => {
       await using bus = await openBus(flags, ctx);
       const body = await readBody(words, flags.file, ctx, bus.config.limits.message_bytes);
       const sent = await bus.send({
@@ -50,8 +56,21 @@ export function messageCommand(ctx: CliContext): Command {
         as: flags.as,
         re: flags.re,
       });
-      if (flags.json) return printJson(ctx, sent);
-      ctx.out(`${sent.id}\n`);
+      if (!flags.wait) {
+        if (flags.json) return printJson(ctx, sent);
+        return ctx.out(`${sent.id}\n`);
+      }
+      const timeout = flags.timeout ?? 600;
+      const replies = await bus.waitForReplies([sent], timeout * 1000);
+      if (flags.json) printJson(ctx, { message: sent, replies });
+      else {
+        ctx.out(`${sent.id}\n`);
+        for (const r of replies) ctx.out(`\n${render(r)}\n`);
+      }
+      if (replies.length === 0) {
+        ctx.err(`No reply within ${timeout}s (see "crosstalk message status ${sent.id}")\n`);
+        ctx.exitCode = 75;
+      }
     });
 
   withJson(withTransportOptions(message.command("list")))

@@ -456,7 +456,7 @@ export class Dispatcher {
       }
       if (!this.#accepting) continue;
       const lease = await this.claims.lease(key);
-      if (!lease || !this.#isDead(lease, leaseMs)) continue;
+      if (lease && !this.#isDead(lease, leaseMs)) continue;
       const model = this.#claimed.get(key.model);
       if (!model) continue;
       let message: Message;
@@ -473,7 +473,7 @@ export class Dispatcher {
         trace: traceOf(message),
         model: key.model,
         generation,
-        from: `${lease.holder.alias}@${lease.holder.host}:${lease.holder.pid}`,
+        from: lease ? `${lease.holder.alias}@${lease.holder.host}:${lease.holder.pid}` : "nobody",
       });
       const job: Job = { message, model, key, generation };
       if (generation > MAX_ATTEMPTS) {

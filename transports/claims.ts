@@ -93,12 +93,13 @@ export class ClaimStore {
   }
 
   /**
-   * Takes a claim over from a holder whose lease ran out: creates the next generation. Returns
+   * Takes a claim over from a holder whose lease ran out (or that crashed before writing its
+   * lease: `from` undefined): creates the next generation. Returns
    * the generation won, or undefined when another engine was faster or the claim is finished.
    */
-  async takeOver(key: ClaimKey, from: Lease, holder: Holder): Promise<number | undefined> {
+  async takeOver(key: ClaimKey, from: Lease | undefined, holder: Holder): Promise<number | undefined> {
     if (await exists(join(this.#keyDir(key), "done"))) return undefined;
-    const next = from.generation + 1;
+    const next = (from?.generation ?? 0) + 1;
     return await this.#create(key, next, holder) ? next : undefined;
   }
 
@@ -213,14 +214,14 @@ export class ClaimStore {
     const now = Date.now();
     const body = encoder.encode(`${JSON.stringify({ holder, claimedAt: now })}\n`);
     const dir = this.#keyDir(key);
+    // The index entry first: a crash right after it leaves an open claim with no lease, which
+    // a sweep picks up, never a lease that no sweep can find.
+    if (generation === 1) await writeFileAtomic(join(this.openDir, openName(key)), "");
     try {
       await writeFileAtomic(join(dir, `${generation}.lease`), body, { exclusive: true });
     } catch (error) {
       if (error instanceof Deno.errors.AlreadyExists) return false;
       throw error;
-    }
-    if (generation === 1) {
-      await writeFileAtomic(join(this.openDir, openName(key)), "");
     }
     return true;
   }

@@ -306,3 +306,50 @@ Deno.test("Engine reloads its config on SIGHUP and keeps the old one when the ne
   const [reply] = await fresh.waitForReplies([toNew], 15_000);
   assert.equal(reply!.from, "test/other@a");
 });
+
+Deno.test("Engine answers every message exactly once while engines are killed with -9 at random moments", async () => {
+  await using dir = await tempDir();
+  const root = join(dir.path, "bus");
+  const record = join(dir.path, "runs.txt");
+  await makeTransport(
+    root,
+    `engine:\n  lease_seconds: 1\n  concurrency: 2\n  model_concurrency: 2\n` +
+      `providers:\n  test:\n    env:\n      RECORD_FILE: "\${RECORD_FILE}"\n      SLOW_SECONDS: "\${SLOW_SECONDS}"\n` +
+      `    models:\n      work: ${a("slowrec.sh")}\n`,
+  );
+  const env = { RECORD_FILE: record, SLOW_SECONDS: "0.15" };
+  // A fixed seed: the moments differ from round to round but the test is repeatable.
+  let seed = 20261122;
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  await using bus = await openBus(root);
+  const sent = [];
+  let takeovers = 0;
+  for (let round = 0; round < 5; round++) {
+    // Each round one engine (a restart of the last one's state, or a fresh one) works alone
+    // and is killed after a random number of runs have started.
+    const alias = round % 2 === 0 ? "a" : "b";
+    const victim = await EngineProcess.start(root, { alias, state: join(dir.path, alias), env });
+    for (let i = 0; i < 6; i++) {
+      sent.push(await bus.send({ to: ["work"], body: `round ${round} job ${i}` }));
+    }
+    // Kill after some claims (before any run), during the first run, or just after a reply.
+    const moments = [["claim.won", 1 + Math.floor(random() * 6)], ["run.spawned", 1], [
+      "run.replied",
+      1,
+    ]];
+    const [event, times] = moments[Math.floor(random() * moments.length)] as [string, number];
+    await victim.waitFor(() => victim.count((r) => r.event === event) >= times, 20_000);
+    victim.signal("SIGKILL");
+    await victim.exit();
+    takeovers += victim.count((r) => r.event === "claim.takeover");
+  }
+  await using a1 = await EngineProcess.start(root, { alias: "a", state: join(dir.path, "a"), env });
+  await using b1 = await EngineProcess.start(root, { alias: "b", state: join(dir.path, "b"), env });
+  const replies = await bus.waitForReplies(sent, 60_000);
+  const answered = replies.flatMap((r) => r.re ?? []);
+  assert.equal(new Set(answered).size, sent.length, "every message answered");
+  assert.equal(answered.length, sent.length, "none answered twice");
+  takeovers += a1.count((r) => r.event === "claim.takeover") +
+    b1.count((r) => r.event === "claim.takeover");
+  assert.ok(takeovers > 0, "some runs were interrupted and taken over");
+});

@@ -1,0 +1,81 @@
+// The engine's commands (status, agent list, logs, message status, send --wait) against a real engine.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { runCrosstalk, tempDir } from "../_helpers.ts";
+import { AGENTS, EngineProcess, makeTransport } from "../engine/_harness.ts";
+
+Deno.test("send --wait prints the reply; status, agent list, message status and logs describe the engine", async () => {
+  await using dir = await tempDir();
+  const root = join(dir.path, "bus");
+  const state = join(dir.path, "state");
+  await makeTransport(
+    root,
+    `providers:\n  test:\n    models:\n      reply: ${
+      join(AGENTS, "reply.sh")
+    }\n      ghost: no-such-agent-cli --flag\n`,
+  );
+  const run = (args: string[]) =>
+    runCrosstalk([...args, "--path", root, "--state", state], { home: dir.path });
+  await using engine = await EngineProcess.start(root, { alias: "a", state });
+
+  const sent = await run(["message", "send", "--to", "reply", "--wait", "--timeout", "20", "ping"]);
+  assert.equal(sent.code, 0, sent.stderr);
+  const [id] = sent.stdout.split("\n");
+  assert.match(id!, /^\d{4}\/\d{2}\/\d{2}\/\d{9}Z-[0-9a-f]{8}\.md$/);
+  assert.match(sent.stdout, /from:\s+test\/reply@a/);
+  assert.match(sent.stdout, /reply from test\/reply \(1 messages\) to: ping/);
+
+  const status = await run(["message", "status", id!, "--json"]);
+  assert.equal(status.code, 0, status.stderr);
+  const delivery = JSON.parse(status.stdout);
+  assert.equal(delivery.deliveries[0].to, "test/reply");
+  assert.equal(delivery.deliveries[0].state, "replied");
+  assert.equal(delivery.replies.length, 1);
+
+  const engineStatus = await run(["status"]);
+  assert.equal(engineStatus.code, 0, engineStatus.stderr);
+  assert.match(engineStatus.stdout, /engine:\s+running \(alias a, pid \d+/);
+  assert.match(engineStatus.stdout, /claimed:\s+test\/reply/);
+  assert.match(engineStatus.stdout, /unclaimed: test\/ghost: "no-such-agent-cli" is not on PATH/);
+  assert.match(engineStatus.stdout, /^a\s+\S+\s+\d+\s+alive\s+test\/reply$/m);
+
+  const agents = await run(["agent", "list", "--json"]);
+  assert.equal(agents.code, 0, agents.stderr);
+  const models = JSON.parse(agents.stdout).models as {
+    model: string;
+    claimed: boolean;
+    reason?: string;
+  }[];
+  assert.deepEqual(models.map((m) => [m.model, m.claimed]), [["test/reply", true], [
+    "test/ghost",
+    false,
+  ]]);
+  assert.match(models[1]!.reason!, /not on PATH/);
+
+  const logs = await run(["logs", "--json"]);
+  assert.equal(logs.code, 0, logs.stderr);
+  const events = logs.stdout.trim().split("\n").map((l) => JSON.parse(l).event);
+  for (const event of ["engine.ready", "claim.won", "run.spawned", "run.replied"]) {
+    assert.ok(events.includes(event), `${event} in the log file`);
+  }
+
+  assert.equal((await engine.stop()).code, 0);
+  const stopped = await run(["status", "--json"]);
+  assert.equal(JSON.parse(stopped.stdout).state, "stopped");
+});
+
+Deno.test("a second engine on the same state dir is refused", async () => {
+  await using dir = await tempDir();
+  const root = join(dir.path, "bus");
+  const state = join(dir.path, "state");
+  await makeTransport(
+    root,
+    `providers:\n  test:\n    models:\n      reply: ${join(AGENTS, "reply.sh")}\n`,
+  );
+  await using engine = await EngineProcess.start(root, { alias: "a", state });
+  const second = await runCrosstalk(["serve", "--path", root, "--state", state], {
+    home: dir.path,
+  });
+  assert.equal(second.code, 73);
+  assert.match(second.stderr, new RegExp(`Another engine \\(pid ${engine.pid}\\) is running`));
+});
