@@ -97,7 +97,11 @@ export class ClaimStore {
    * lease: `from` undefined): creates the next generation. Returns
    * the generation won, or undefined when another engine was faster or the claim is finished.
    */
-  async takeOver(key: ClaimKey, from: Lease | undefined, holder: Holder): Promise<number | undefined> {
+  async takeOver(
+    key: ClaimKey,
+    from: Lease | undefined,
+    holder: Holder,
+  ): Promise<number | undefined> {
     if (await exists(join(this.#keyDir(key), "done"))) return undefined;
     const next = (from?.generation ?? 0) + 1;
     return await this.#create(key, next, holder) ? next : undefined;
