@@ -25,7 +25,6 @@ export const EXIT = {
   usage: 64,
   dataErr: 65,
   noInput: 66,
-  unavailable: 69,
   software: 70,
   cantCreate: 73,
   tempFail: 75,
@@ -54,7 +53,6 @@ const EXIT_BY_CODE: Record<ErrorCode, number> = {
   ERR_GIT_FAILED: EXIT.tempFail,
   ERR_TIMEOUT: EXIT.tempFail,
   ERR_ENGINE_RUNNING: EXIT.cantCreate,
-  ERR_ENGINE_NOT_RUNNING: EXIT.unavailable,
 };
 
 /** The exit code for an error: from its code, never from its text. */

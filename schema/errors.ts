@@ -20,7 +20,6 @@ export type ErrorCode =
   | "ERR_GIT_FAILED"
   | "ERR_TIMEOUT"
   | "ERR_ENGINE_RUNNING"
-  | "ERR_ENGINE_NOT_RUNNING"
   | "ERR_USAGE";
 
 /** The one base of every error a caller of crosstalk is expected to handle. */
