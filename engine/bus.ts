@@ -63,6 +63,7 @@ export class Bus implements AsyncDisposable {
   readonly transport: Transport;
   #env: Env;
   #now: () => Date;
+  #byName = new Map<string, string>();
 
   private constructor(
     location: TransportLocation,
@@ -115,9 +116,19 @@ export class Bus implements AsyncDisposable {
    */
   async resolveChannel(handle: string): Promise<Channel> {
     if (isChannelId(handle)) return await this.transport.getChannel(handle);
+    // A name seen before: one read confirms it still names that channel (no full scan).
+    const cached = this.#byName.get(handle);
+    if (cached) {
+      const current = await this.transport.getChannel(cached).catch(() => undefined);
+      if (current?.name === handle) return current;
+      this.#byName.delete(handle);
+    }
     const channels = await this.transport.listChannels();
     const byName = channels.filter((c) => c.name === handle);
-    if (byName.length === 1) return byName[0]!;
+    if (byName.length === 1) {
+      this.#byName.set(handle, byName[0]!.id);
+      return byName[0]!;
+    }
     if (byName.length > 1) {
       throw new CrosstalkError(
         "ERR_CHANNEL_AMBIGUOUS",

@@ -412,11 +412,14 @@ export class Dispatcher {
         at: now.toISOString(),
       };
     }
-    let won = 0;
-    for (const job of held) if (await this.claims.finish(job.key, outcome)) won++;
-    if (won > 0 && fields && outcome.reply) {
+    const won: Job[] = [];
+    for (const job of held) if (await this.claims.finish(job.key, outcome)) won.push(job);
+    if (won.length > 0 && fields && outcome.reply) {
+      // The reply answers exactly the messages whose `done` names it.
+      fields.re = won.map((j) => j.message.id);
+      fields.to = unique(won.map((j) => j.message.from));
       await this.#writeReply(channel, fields, outcome.reply);
-      if (held.some((j) => this.#isAgent(j.message.from))) this.#recordReply(channel);
+      if (won.some((j) => this.#isAgent(j.message.from))) this.#recordReply(channel);
     }
     for (const job of held) await this.claims.close(job.key);
     this.#log.info(`run.${outcome.status}`, {
@@ -444,7 +447,16 @@ export class Dispatcher {
       const outcome = await this.claims.outcome(key);
       if (outcome) {
         if (outcome.reply && outcome.text) {
+          // A crash stopped the holder between staging and writing. Of the batch staged in the
+          // text, the reply answers only the messages whose `done` names this reply; the others
+          // were never finished and are run again.
           const fields = parseMessage(outcome.text, { file: outcome.reply });
+          const re: string[] = [];
+          for (const id of fields.re ?? []) {
+            const other = await this.claims.outcome({ channel: key.channel, id, model: key.model });
+            if (other?.reply === outcome.reply) re.push(id);
+          }
+          fields.re = re;
           await this.#writeReply(key.channel, fields, outcome.reply);
           this.#log.info("reply.repaired", {
             trace: `${key.channel.slice(0, 8)}/${key.id}`,
@@ -473,7 +485,9 @@ export class Dispatcher {
         trace: traceOf(message),
         model: key.model,
         generation,
-        from: lease ? `${lease.holder.alias}@${lease.holder.host}:${lease.holder.pid}` : "nobody",
+        from: lease?.holder
+          ? `${lease.holder.alias}@${lease.holder.host}:${lease.holder.pid}`
+          : "nobody",
       });
       const job: Job = { message, model, key, generation };
       if (generation > MAX_ATTEMPTS) {
@@ -491,8 +505,9 @@ export class Dispatcher {
   }
 
   #isDead(lease: Lease, leaseMs: number): boolean {
-    if (lease.holder.instance === this.#holder.instance) return true;
-    if (lease.holder.host === this.#holder.host && !isProcessAlive(lease.holder.pid)) return true;
+    const holder = lease.holder;
+    if (holder?.instance === this.#holder.instance) return true;
+    if (holder && holder.host === this.#holder.host && !isProcessAlive(holder.pid)) return true;
     return Date.now() - lease.renewedAt > leaseMs;
   }
 

@@ -6,20 +6,23 @@
  * message:
  *
  * ```
- * data/claims/<channel>/<YYYY>/<MM>/<DD>/<HHMMSSmmmZ-hex>/<provider>/<model>/
- *   1.lease, 2.lease, …   one per holder, created exclusively; the highest generation holds
- *                         the claim; its mtime is the lease, renewed while the CLI runs
- *   done                  created exclusively when the run ends: the outcome and the staged
- *                         reply; whoever creates it is the one whose reply is written
- * data/claims/open/<channel>~<YYYY>~<MM>~<DD>~<stem>~<provider>~<model>
- *                         an index of claims not yet finished, so that takeover and restart
- *                         scans cost what is in flight, not the size of the history
+ * data/claims/open/<channel>~<YYYY>~<MM>~<DD>~<stem>~<provider>~<model>~<N>.lease
+ *     generation N of an unfinished claim, created exclusively (O_EXCL); the highest generation
+ *     holds the claim; its mtime is the lease, renewed while the CLI runs
+ * data/claims/<channel>/<YYYY>/<MM>/<DD>/<stem>~<provider>~<model>~done
+ *     created exclusively (hard link) when the run ends: the outcome and the staged reply;
+ *     whoever creates it is the one whose reply is written
  * ```
  *
- * Creating `done` exclusively is the linearization point: two holders (a slow one and the one
- * that took over after its lease ran out) may both run the CLI, but only one `done` exists, and
- * the reply is written under the id staged in it, with an exclusive create, by whoever gets there
- * first. A crash between `done` and the reply is repaired by any engine that finds the open entry.
+ * Creating `done` is the linearization point: two holders (a slow one and the one that took over
+ * after its lease ran out) may both run the CLI, but only one `done` exists, and the reply is
+ * written under the id staged in it, with an exclusive create, by whoever gets there first. The
+ * lease files are removed once the reply is safely written, so the open folder holds only what is
+ * in flight and sweeps cost that, not the size of the history; an engine that claims a message
+ * after that finds `done` and stands down.
+ *
+ * Everything on the claim path is a flat file in an existing folder: on common filesystems each
+ * new folder costs about a millisecond, and this is the dispatch hot path.
  */
 import { join } from "node:path";
 import { parseMessageId } from "./names.ts";
@@ -44,11 +47,10 @@ export interface Holder {
 /** The current lease of a claim. */
 export interface Lease {
   generation: number;
-  holder: Holder;
+  /** Undefined for the moment between the lease file's creation and its first write. */
+  holder?: Holder;
   /** When the holder last renewed (ms since epoch). */
   renewedAt: number;
-  /** When the holder first claimed (ms since epoch). */
-  claimedAt: number;
 }
 
 /** How a claim ended. */
@@ -86,60 +88,65 @@ export class ClaimStore {
 
   /**
    * Tries to take generation 1 of a claim. Returns the generation won, or undefined when
-   * somebody else already claimed it.
+   * somebody else claimed it first or it is already finished.
    */
   async acquire(key: ClaimKey, holder: Holder): Promise<number | undefined> {
-    return await this.#create(key, 1, holder) ? 1 : undefined;
+    if (!(await this.#create(key, 1, holder))) return undefined;
+    if (await exists(this.#donePath(key))) {
+      // Finished and closed before we came: ours is a late claim on done work.
+      await Deno.remove(this.#leasePath(key, 1)).catch(() => {});
+      return undefined;
+    }
+    return 1;
   }
 
   /**
    * Takes a claim over from a holder whose lease ran out (or that crashed before writing its
-   * lease: `from` undefined): creates the next generation. Returns
-   * the generation won, or undefined when another engine was faster or the claim is finished.
+   * lease: `from` undefined): creates the next generation. Returns the generation won, or
+   * undefined when another engine was faster or the claim is finished.
    */
   async takeOver(
     key: ClaimKey,
     from: Lease | undefined,
     holder: Holder,
   ): Promise<number | undefined> {
-    if (await exists(join(this.#keyDir(key), "done"))) return undefined;
+    if (await exists(this.#donePath(key))) return undefined;
     const next = (from?.generation ?? 0) + 1;
     return await this.#create(key, next, holder) ? next : undefined;
   }
 
   /** Renews a lease; false when a later generation has taken the claim over. */
   async renew(key: ClaimKey, generation: number, now = new Date()): Promise<boolean> {
-    const lease = await this.lease(key);
-    if (!lease || lease.generation !== generation) return false;
-    await Deno.utime(join(this.#keyDir(key), `${generation}.lease`), now, now);
-    return true;
+    if (await exists(this.#leasePath(key, generation + 1))) return false;
+    try {
+      await Deno.utime(this.#leasePath(key, generation), now, now);
+      return true;
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return false;
+      throw error;
+    }
   }
 
-  /** The current (highest-generation) lease, if any. */
+  /** The current (highest-generation) lease, if the claim is open. */
   async lease(key: ClaimKey): Promise<Lease | undefined> {
-    const dir = this.#keyDir(key);
-    const generations = (await readDirNames(dir))
-      .map((e) => /^(\d+)\.lease$/.exec(e.name)?.[1])
-      .filter((g): g is string => g !== undefined)
-      .map(Number)
-      .sort((a, b) => b - a);
-    for (const generation of generations) {
-      const path = join(dir, `${generation}.lease`);
+    // Generations are few (one per takeover), so probing beats listing.
+    let top = 0;
+    while (await exists(this.#leasePath(key, top + 1))) top++;
+    if (top === 0) return undefined;
+    const path = this.#leasePath(key, top);
+    try {
+      const [text, info] = await Promise.all([Deno.readTextFile(path), Deno.stat(path)]);
+      const renewedAt = info.mtime?.getTime() ?? Date.now();
       try {
-        const [text, info] = await Promise.all([Deno.readTextFile(path), Deno.stat(path)]);
-        const parsed = JSON.parse(text) as { holder: Holder; claimedAt: number };
-        return {
-          generation,
-          holder: parsed.holder,
-          claimedAt: parsed.claimedAt,
-          renewedAt: info.mtime?.getTime() ?? parsed.claimedAt,
-        };
+        const parsed = JSON.parse(text) as { holder: Holder };
+        return { generation: top, holder: parsed.holder, renewedAt };
       } catch {
-        // A lease file is written before it is linked into place, so it is never partial;
-        // an unreadable one was tampered with: fall back to the generation below.
+        return { generation: top, renewedAt };
       }
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw error;
     }
-    return undefined;
   }
 
   /**
@@ -148,7 +155,7 @@ export class ClaimStore {
    */
   async finish(key: ClaimKey, outcome: Outcome): Promise<boolean> {
     try {
-      await writeFileAtomic(join(this.#keyDir(key), "done"), `${JSON.stringify(outcome)}\n`, {
+      await writeFileAtomic(this.#donePath(key), `${JSON.stringify(outcome)}\n`, {
         exclusive: true,
       });
       return true;
@@ -161,7 +168,7 @@ export class ClaimStore {
   /** The recorded outcome, if the claim is finished. */
   async outcome(key: ClaimKey): Promise<Outcome | undefined> {
     try {
-      return JSON.parse(await Deno.readTextFile(join(this.#keyDir(key), "done"))) as Outcome;
+      return JSON.parse(await Deno.readTextFile(this.#donePath(key))) as Outcome;
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return undefined;
       if (error instanceof SyntaxError) return undefined;
@@ -171,9 +178,11 @@ export class ClaimStore {
 
   /** Claims not yet closed (in flight, or finished with the reply not yet confirmed written). */
   async listOpen(): Promise<ClaimKey[]> {
-    const keys: ClaimKey[] = [];
+    const keys = new Map<string, ClaimKey>();
     for (const entry of await readDirNames(this.openDir)) {
-      const parts = entry.name.split("~");
+      const match = /^(.+)~(\d+)\.lease$/.exec(entry.name);
+      if (!match) continue;
+      const parts = match[1]!.split("~");
       if (parts.length !== 7) continue;
       const [channel, y, m, d, stem, provider, model] = parts as [string, ...string[]];
       const id = `${y}/${m}/${d}/${stem}.md`;
@@ -182,70 +191,99 @@ export class ClaimStore {
       } catch {
         continue;
       }
-      keys.push({ channel, id, model: `${provider}/${model}` });
+      keys.set(match[1]!, { channel, id, model: `${provider}/${model}` });
     }
-    return keys;
+    return [...keys.values()];
   }
 
-  /** Removes a claim from the open index once its reply is safely written. */
+  /** Removes a claim's leases once its reply is safely written. */
   async close(key: ClaimKey): Promise<void> {
-    await Deno.remove(join(this.openDir, openName(key))).catch((error) => {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-    });
+    for (let generation = 1;; generation++) {
+      try {
+        await Deno.remove(this.#leasePath(key, generation));
+      } catch (error) {
+        if (error instanceof Deno.errors.NotFound) return;
+        throw error;
+      }
+    }
   }
 
   /** Every claim on a message: one per model that claimed it. */
   async states(ref: MessageRef): Promise<ClaimState[]> {
-    const base = this.#messageDir(ref);
+    const models = new Set<string>();
+    const donePrefix = `${stemOf(ref.id)}~`;
+    for (const entry of await readDirNames(this.#dayDir(ref))) {
+      if (!entry.name.startsWith(donePrefix) || !entry.name.endsWith("~done")) continue;
+      const [, provider, model] = entry.name.split("~");
+      if (provider && model) models.add(`${provider}/${model}`);
+    }
+    const openPrefix = `${openStem(ref)}~`;
+    for (const entry of await readDirNames(this.openDir)) {
+      if (!entry.name.startsWith(openPrefix)) continue;
+      const [provider, model] = entry.name.slice(openPrefix.length).split("~");
+      if (provider && model) models.add(`${provider}/${model}`);
+    }
     const states: ClaimState[] = [];
-    for (const provider of await readDirNames(base)) {
-      if (!provider.isDirectory) continue;
-      for (const model of await readDirNames(join(base, provider.name))) {
-        if (!model.isDirectory) continue;
-        const key = { ...ref, model: `${provider.name}/${model.name}` };
-        const state: ClaimState = { key };
-        const lease = await this.lease(key);
-        if (lease) state.lease = lease;
-        const outcome = await this.outcome(key);
-        if (outcome) state.outcome = outcome;
-        states.push(state);
-      }
+    for (const model of [...models].sort()) {
+      const key = { ...ref, model };
+      const state: ClaimState = { key };
+      const lease = await this.lease(key);
+      if (lease) state.lease = lease;
+      const outcome = await this.outcome(key);
+      if (outcome) state.outcome = outcome;
+      states.push(state);
     }
     return states;
   }
 
+  /** Creates a lease file exclusively; false when that generation exists. */
   async #create(key: ClaimKey, generation: number, holder: Holder): Promise<boolean> {
-    const now = Date.now();
-    const body = encoder.encode(`${JSON.stringify({ holder, claimedAt: now })}\n`);
-    const dir = this.#keyDir(key);
-    // The index entry first: a crash right after it leaves an open claim with no lease, which
-    // a sweep picks up, never a lease that no sweep can find.
-    if (generation === 1) await writeFileAtomic(join(this.openDir, openName(key)), "");
+    const path = this.#leasePath(key, generation);
+    let file: Deno.FsFile;
     try {
-      await writeFileAtomic(join(dir, `${generation}.lease`), body, { exclusive: true });
+      file = await Deno.open(path, { write: true, createNew: true });
     } catch (error) {
       if (error instanceof Deno.errors.AlreadyExists) return false;
-      throw error;
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      await Deno.mkdir(this.openDir, { recursive: true });
+      return await this.#create(key, generation, holder);
+    }
+    try {
+      await file.write(encoder.encode(`${JSON.stringify({ holder })}\n`));
+    } finally {
+      file.close();
     }
     return true;
   }
 
-  #messageDir(ref: MessageRef): string {
+  #dayDir(ref: MessageRef): string {
     parseMessageId(ref.id);
-    return join(this.dir, ref.channel, ref.id.slice(0, -3));
+    return join(this.dir, ref.channel, ...ref.id.split("/").slice(0, 3));
   }
 
-  #keyDir(key: ClaimKey): string {
-    const [provider, model] = key.model.split("/");
-    if (!provider || !model) {
-      throw new TypeError(`A claim needs provider/model, not "${key.model}"`);
-    }
-    return join(this.#messageDir(key), provider, model);
+  #leasePath(key: ClaimKey, generation: number): string {
+    const [provider, model] = splitModel(key);
+    return join(this.openDir, `${openStem(key)}~${provider}~${model}~${generation}.lease`);
+  }
+
+  #donePath(key: ClaimKey): string {
+    const [provider, model] = splitModel(key);
+    return join(this.#dayDir(key), `${stemOf(key.id)}~${provider}~${model}~done`);
   }
 }
 
-function openName(key: ClaimKey): string {
-  const [y, m, d, file] = key.id.split("/") as [string, string, string, string];
-  const [provider, model] = key.model.split("/") as [string, string];
-  return [key.channel, y, m, d, file.slice(0, -3), provider, model].join("~");
+function splitModel(key: ClaimKey): [string, string] {
+  const [provider, model] = key.model.split("/");
+  if (!provider || !model) throw new TypeError(`A claim needs provider/model, not "${key.model}"`);
+  return [provider, model];
+}
+
+function stemOf(id: string): string {
+  return id.split("/")[3]!.slice(0, -3);
+}
+
+function openStem(ref: MessageRef): string {
+  parseMessageId(ref.id);
+  const [y, m, d, file] = ref.id.split("/") as [string, string, string, string];
+  return [ref.channel, y, m, d, file.slice(0, -3)].join("~");
 }

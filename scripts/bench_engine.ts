@@ -1,0 +1,241 @@
+/**
+ * Engine benchmarks (DESIGN.md §9): send → reply visible, message written → CLI spawned, and
+ * dispatch throughput with one and with three engines, each beside the cost of spawning the
+ * same agent script directly, measured in the same run.
+ *
+ * Run: `deno run -A scripts/bench_engine.ts [--quick] [--json]` (also part of `deno task bench`).
+ */
+import { join } from "node:path";
+import { Bus } from "../engine/bus.ts";
+import { Engine } from "../engine/engine.ts";
+import type { LogRecord } from "../engine/log.ts";
+import { locateTransport } from "../engine/paths.ts";
+import { BusWatcher, type Message, scaffoldTransport } from "../transports/mod.ts";
+
+/** The figures this benchmark produces. */
+export interface EngineBenchResult {
+  spawnBaselineMs: { p50: number; p95: number };
+  sendToReplyMs: { p50: number; p95: number; p99: number; n: number };
+  wakeMs: { p50: number; p95: number; p99: number; n: number };
+  throughput: {
+    engines: number;
+    messages: number;
+    seconds: number;
+    perSecond: number;
+    runs: number;
+  }[];
+}
+
+const AGENT = `#!/bin/sh\necho "ok"\n`;
+
+function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+function stats(values: number[]) {
+  const s = [...values].sort((a, b) => a - b);
+  return { p50: quantile(s, 0.5), p95: quantile(s, 0.95), p99: quantile(s, 0.99), n: s.length };
+}
+
+async function setup(dir: string) {
+  const root = join(dir, "bus");
+  await scaffoldTransport(root, { kind: "local" });
+  const agent = join(dir, "agent.sh");
+  await Deno.writeTextFile(agent, AGENT);
+  await Deno.chmod(agent, 0o755);
+  await Deno.writeTextFile(
+    join(root, "data", "crosstalk.yaml"),
+    `transport: local\nengine:\n  concurrency: 8\n  model_concurrency: 8\n  loop_guard:\n    replies: 100000\n` +
+      `providers:\n  bench:\n    models:\n      fast: ${agent}\n`,
+  );
+  return { root, agent };
+}
+
+async function spawnBaseline(agent: string, n: number): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await new Deno.Command(agent, { args: ["prompt"], stdout: "piped", stderr: "piped" }).output();
+    times.push(performance.now() - t0);
+  }
+  return times;
+}
+
+/** Measures one engine in this process: latency of one message at a time. */
+async function latency(dir: string, n: number) {
+  const { root } = await setup(dir);
+  const location = locateTransport({ path: root, state: join(dir, "state") }, Deno.env.toObject());
+  const spawned = new Map<string, number>();
+  const engine = await Engine.start(location, {
+    env: Deno.env.toObject(),
+    alias: "bench",
+    sinks: [{
+      write(record: LogRecord) {
+        if (record.event === "run.spawned") {
+          for (const t of record.trace as string[]) spawned.set(t.slice(9), performance.now());
+        }
+      },
+    }],
+  });
+  const bus = await Bus.open(location, { env: { USER: "bench" } });
+  const channel = (await bus.listChannels())[0]!;
+  const waiting = new Map<string, (at: number) => void>();
+  const watcher = new BusWatcher(bus.transport.channelsDir, async (batch) => {
+    const at = performance.now();
+    for (const path of batch.paths) {
+      const id = path.split(`${channel.id}/`)[1];
+      if (!id || !id.endsWith(".md")) continue;
+      let message: Message;
+      try {
+        message = await bus.transport.readMessage(channel.id, id);
+      } catch {
+        continue;
+      }
+      for (const re of message.re ?? []) waiting.get(re)?.(at);
+    }
+  }, { mode: "events", pollIntervalMs: 0 });
+  watcher.start();
+  const sendToReply: number[] = [];
+  const wake: number[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now();
+      const { promise, resolve } = Promise.withResolvers<number>();
+      const sent = await bus.send({ to: ["fast"], body: `ping ${i}` });
+      const written = performance.now();
+      waiting.set(sent.id, resolve);
+      const at = await promise;
+      waiting.delete(sent.id);
+      if (i < 5) continue; // warm-up
+      sendToReply.push(at - t0);
+      const s = spawned.get(sent.id);
+      if (s !== undefined) wake.push(s - written);
+    }
+  } finally {
+    await watcher.close();
+    await bus[Symbol.asyncDispose]();
+    await engine.close();
+  }
+  return { sendToReply: stats(sendToReply), wake: stats(wake) };
+}
+
+/** Dispatch throughput: `messages` sent at once, `engines` engine subprocesses sharing the bus. */
+async function throughput(dir: string, engines: number, messages: number) {
+  const { root } = await setup(dir);
+  const main = new URL("../main.ts", import.meta.url).pathname;
+  const children = [];
+  for (let i = 0; i < engines; i++) {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--quiet",
+        main,
+        "serve",
+        "--path",
+        root,
+        "--alias",
+        `e${i}`,
+        "--state",
+        join(dir, `s${i}`),
+      ],
+      env: { CROSSTALK_LOG_JSON: "1" },
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    while (!text.includes('"engine.ready"')) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`engine e${i} exited before it was ready`);
+      text += value;
+    }
+    // Keep draining stderr so the engine never blocks on a full pipe.
+    const drain = (async () => {
+      while (!(await reader.read()).done) { /* discard */ }
+    })();
+    children.push({ child, drain });
+  }
+  const bus = await Bus.open(locateTransport({ path: root }, Deno.env.toObject()), {
+    env: { USER: "bench" },
+  });
+  try {
+    const t0 = performance.now();
+    const sent = [];
+    for (let i = 0; i < messages; i++) {
+      sent.push(await bus.send({ to: ["fast"], body: `job ${i}` }));
+    }
+    const replies = await bus.waitForReplies(sent, 300_000);
+    const seconds = (performance.now() - t0) / 1000;
+    const answered = new Set(replies.flatMap((r) => r.re ?? []));
+    if (answered.size !== messages) {
+      throw new Error(`only ${answered.size} of ${messages} answered`);
+    }
+    return { engines, messages, seconds, perSecond: messages / seconds, runs: replies.length };
+  } finally {
+    await bus[Symbol.asyncDispose]();
+    for (const { child, drain } of children) {
+      child.kill("SIGTERM");
+      await child.status;
+      await drain;
+    }
+  }
+}
+
+/** Runs every engine benchmark in temp folders. */
+export async function benchEngine(quick: boolean): Promise<EngineBenchResult> {
+  const n = quick ? 30 : 300;
+  const dir = await Deno.makeTempDir({ prefix: "crosstalk-bench-engine-" });
+  try {
+    const { agent } = await setup(join(dir, "baseline"));
+    const baseline = stats((await spawnBaseline(agent, n)).slice(5));
+    const lat = await latency(join(dir, "latency"), n);
+    const through = [];
+    for (const engines of [1, 3]) {
+      through.push(await throughput(join(dir, `through-${engines}`), engines, quick ? 60 : 600));
+    }
+    return {
+      spawnBaselineMs: { p50: baseline.p50, p95: baseline.p95 },
+      sendToReplyMs: lat.sendToReply,
+      wakeMs: lat.wake,
+      throughput: through,
+    };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+if (import.meta.main) {
+  const result = await benchEngine(Deno.args.includes("--quick"));
+  if (Deno.args.includes("--json")) console.log(JSON.stringify(result, null, 2));
+  else {
+    const f = (x: number) => x.toFixed(2);
+    const b = result.spawnBaselineMs.p50;
+    console.log(
+      `spawn the agent directly (baseline)   p50 ${f(b)} ms   p95 ${
+        f(result.spawnBaselineMs.p95)
+      } ms`,
+    );
+    const s = result.sendToReplyMs;
+    console.log(
+      `send -> reply visible                 p50 ${f(s.p50)} ms   p95 ${f(s.p95)} ms   p99 ${
+        f(s.p99)
+      } ms   (p50 = ${f(s.p50 / b)}x spawn)`,
+    );
+    const w = result.wakeMs;
+    console.log(
+      `message written -> CLI spawned        p50 ${f(w.p50)} ms   p95 ${f(w.p95)} ms   p99 ${
+        f(w.p99)
+      } ms`,
+    );
+    for (const t of result.throughput) {
+      console.log(
+        `throughput, ${t.engines} engine(s)              ${
+          t.perSecond.toFixed(0)
+        } msg/s (${t.messages} messages in ${t.seconds.toFixed(2)} s, ${t.runs} runs)`,
+      );
+    }
+  }
+}
