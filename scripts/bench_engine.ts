@@ -207,35 +207,43 @@ export async function benchEngine(quick: boolean): Promise<EngineBenchResult> {
   }
 }
 
+/** Renders the engine figures as a table. */
+export function formatEngine(result: EngineBenchResult | undefined): string {
+  if (!result) return "";
+  const f = (x: number) => x.toFixed(2);
+  const b = result.spawnBaselineMs.p50;
+  const s = result.sendToReplyMs;
+  const w = result.wakeMs;
+  const lines = [
+    `4. The engine, with an agent script that answers at once (${s.n} messages, one at a time)`,
+    `                                                  p50      p95      p99   × spawn (p50)`,
+    `baseline: spawn the agent script directly    ${f(b).padStart(8)} ${
+      f(result.spawnBaselineMs.p95).padStart(8)
+    }`,
+    `send -> reply visible                        ${f(s.p50).padStart(8)} ${f(s.p95).padStart(8)} ${
+      f(s.p99).padStart(8)
+    } ${f(s.p50 / b).padStart(10)}`,
+    `message written -> CLI spawned (wake)        ${f(w.p50).padStart(8)} ${f(w.p95).padStart(8)} ${
+      f(w.p99).padStart(8)
+    } ${f(w.p50 / b).padStart(10)}`,
+    "",
+    "5. Dispatch throughput (messages sent at once, engines as subprocesses on one local folder)",
+  ];
+  for (const t of result.throughput) {
+    lines.push(
+      `${t.engines} engine(s): ${t.perSecond.toFixed(0)} msg/s (${t.messages} messages in ${
+        t.seconds.toFixed(2)
+      } s, ` +
+        `${t.runs} batched runs; ${
+          (t.perSecond * b / 1000).toFixed(2)
+        } × the rate of spawning the script serially)`,
+    );
+  }
+  return lines.join("\n");
+}
+
 if (import.meta.main) {
   const result = await benchEngine(Deno.args.includes("--quick"));
   if (Deno.args.includes("--json")) console.log(JSON.stringify(result, null, 2));
-  else {
-    const f = (x: number) => x.toFixed(2);
-    const b = result.spawnBaselineMs.p50;
-    console.log(
-      `spawn the agent directly (baseline)   p50 ${f(b)} ms   p95 ${
-        f(result.spawnBaselineMs.p95)
-      } ms`,
-    );
-    const s = result.sendToReplyMs;
-    console.log(
-      `send -> reply visible                 p50 ${f(s.p50)} ms   p95 ${f(s.p95)} ms   p99 ${
-        f(s.p99)
-      } ms   (p50 = ${f(s.p50 / b)}x spawn)`,
-    );
-    const w = result.wakeMs;
-    console.log(
-      `message written -> CLI spawned        p50 ${f(w.p50)} ms   p95 ${f(w.p95)} ms   p99 ${
-        f(w.p99)
-      } ms`,
-    );
-    for (const t of result.throughput) {
-      console.log(
-        `throughput, ${t.engines} engine(s)              ${
-          t.perSecond.toFixed(0)
-        } msg/s (${t.messages} messages in ${t.seconds.toFixed(2)} s, ${t.runs} runs)`,
-      );
-    }
-  }
+  else console.log(formatEngine(result));
 }
