@@ -97,6 +97,8 @@ export class Dispatcher {
   #accepting = true;
   #abort = new AbortController();
   #sweeping: Promise<void> | undefined;
+  #protocol: string | undefined;
+  #workspaceReady = false;
 
   constructor(options: DispatcherOptions) {
     this.#bus = options.bus;
@@ -135,6 +137,7 @@ export class Dispatcher {
   /** Decides which models this engine claims: those whose CLI is found here. */
   async claimModels(config: Config = this.#config): Promise<void> {
     this.#config = config;
+    this.#protocol = undefined;
     const claimed = new Map<string, ClaimedModel>();
     const unclaimed: UnclaimedModel[] = [];
     for (const provider of config.providers.values()) {
@@ -341,7 +344,10 @@ export class Dispatcher {
       const prompt = await this.#prompt(channel, batch.map((j) => j.message));
       const env = await this.#envFor(model, first.message, batch.at(-1)!.message);
       const cwd = join(this.#stateDir, "workspace");
-      await Deno.mkdir(cwd, { recursive: true });
+      if (!this.#workspaceReady) {
+        await Deno.mkdir(cwd, { recursive: true });
+        this.#workspaceReady = true;
+      }
       this.#log.info("run.start", { trace, model: name, messages: batch.length });
       result = await invoke({
         argv: model.argv,
@@ -545,7 +551,9 @@ export class Dispatcher {
 
   async #prompt(channel: Channel, messages: Message[]): Promise<string> {
     const root = this.#bus.transport.root;
-    const protocol = await Deno.readTextFile(join(root, "PROTOCOL.md")).catch(() => "");
+    // Read once per config (re)load: it is the same for every run.
+    this.#protocol ??= await Deno.readTextFile(join(root, "PROTOCOL.md")).catch(() => "");
+    const protocol = this.#protocol;
     const as = messages[0]!.as;
     let actor: { name: string; text: string } | undefined;
     if (as) {

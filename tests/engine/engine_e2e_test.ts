@@ -353,3 +353,51 @@ Deno.test("Engine answers every message exactly once while engines are killed wi
     b1.count((r) => r.event === "claim.takeover");
   assert.ok(takeovers > 0, "some runs were interrupted and taken over");
 });
+
+Deno.test("Engine gives the CLI its provider's secrets and the dispatch variables, and big prompts on stdin", async () => {
+  await using dir = await tempDir();
+  const root = join(dir.path, "bus");
+  const state = join(dir.path, "state");
+  await makeTransport(
+    root,
+    `providers:\n  test:\n    env_file: auth/test.env\n    models:\n      env: ${
+      a("envcheck.sh")
+    }\n`,
+  );
+  await Deno.writeTextFile(join(root, "auth", "test.env"), "SECRET='from the env file'\n");
+  await using engine = await EngineProcess.start(root, { alias: "a", state });
+  await using bus = await openBus(root);
+  const small = await bus.send({ to: ["env"], body: "small" });
+  const big = await bus.send({ to: ["env"], body: "x".repeat(70 * 1024) });
+  const replies = await bus.waitForReplies([small, big], 15_000);
+  const to = (m: { id: string }) => replies.find((r) => r.re?.includes(m.id))!.body;
+  assert.match(
+    to(small),
+    /^prompt via argument, \d+ bytes; secret=from the env file; model=test\/env; alias=a; cwd=/,
+  );
+  assert.ok(to(small).endsWith(`cwd=${join(state, "workspace")}`), to(small));
+  const bigSize = Number(/prompt via stdin, (\d+) bytes/.exec(to(big))?.[1]);
+  assert.ok(bigSize > 70 * 1024, to(big));
+  assert.equal((await engine.stop()).code, 0);
+});
+
+Deno.test("Engine runs a message to all once per model, even with two engines claiming every model", async () => {
+  await using dir = await tempDir();
+  const root = join(dir.path, "bus");
+  await makeTransport(
+    root,
+    `providers:\n  test:\n    models:\n      one: ${a("reply.sh")}\n      two: ${a("reply.sh")}\n`,
+  );
+  await using e1 = await EngineProcess.start(root, { alias: "a", state: join(dir.path, "sa") });
+  await using e2 = await EngineProcess.start(root, { alias: "b", state: join(dir.path, "sb") });
+  await using bus = await openBus(root);
+  const sent = await bus.send({ to: ["all"], body: "roll call" });
+  // Every engine sees every new message: wait until one of them has seen both replies.
+  const isReply = (r: { event: string; re?: unknown }) =>
+    r.event === "message.new" && Array.isArray(r.re) && r.re.includes(sent.id);
+  await e1.waitFor(() => e1.count(isReply) >= 2);
+  const replies = await bus.replies(sent);
+  assert.deepEqual(replies.map((r) => r.from.split("@")[0]).sort(), ["test/one", "test/two"]);
+  const won = e1.count((r) => r.event === "claim.won") + e2.count((r) => r.event === "claim.won");
+  assert.equal(won, 2, "one claim per model");
+});
