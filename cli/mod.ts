@@ -28,6 +28,7 @@ export const EXIT = {
   software: 70,
   cantCreate: 73,
   tempFail: 75,
+  noPerm: 77,
   config: 78,
 } as const;
 
@@ -53,6 +54,20 @@ const EXIT_BY_CODE: Record<ErrorCode, number> = {
   ERR_GIT_FAILED: EXIT.tempFail,
   ERR_TIMEOUT: EXIT.tempFail,
   ERR_ENGINE_RUNNING: EXIT.cantCreate,
+  ERR_USER_NOT_FOUND: EXIT.noInput,
+  ERR_USER_EXISTS: EXIT.cantCreate,
+  ERR_USER_INVALID: EXIT.dataErr,
+  ERR_LOGIN_FAILED: EXIT.noPerm,
+  ERR_TOKEN_INVALID: EXIT.noPerm,
+  ERR_TOKEN_EXPIRED: EXIT.noPerm,
+  ERR_TOKEN_REVOKED: EXIT.noPerm,
+  ERR_TOKEN_NOT_FOUND: EXIT.noInput,
+  ERR_UNAUTHENTICATED: EXIT.noPerm,
+  ERR_FORBIDDEN: EXIT.noPerm,
+  ERR_BODY_INVALID: EXIT.dataErr,
+  ERR_BODY_TOO_LARGE: EXIT.dataErr,
+  ERR_ROUTE_NOT_FOUND: EXIT.noInput,
+  ERR_RATE_LIMITED: EXIT.tempFail,
 };
 
 /** The exit code for an error: from its code, never from its text. */

@@ -99,6 +99,9 @@ export class Dispatcher {
   #sweeping: Promise<void> | undefined;
   #protocol: string | undefined;
   #workspaceReady = false;
+  #api:
+    | { url: string; mintAgentToken: (model: string, ttlSeconds: number) => Promise<string> }
+    | undefined;
 
   constructor(options: DispatcherOptions) {
     this.#bus = options.bus;
@@ -200,6 +203,16 @@ export class Dispatcher {
       clearTimeout(timer);
     }
     if (this.#sweeping) await this.#sweeping;
+  }
+
+  /**
+   * Lets dispatched CLIs call the HTTP API back as their model: each run gets `CROSSTALK_API`
+   * and a short-lived `CROSSTALK_TOKEN` in its environment (never in its prompt).
+   */
+  setApi(
+    api: { url: string; mintAgentToken: (model: string, ttlSeconds: number) => Promise<string> },
+  ): void {
+    this.#api = api;
   }
 
   /** Kills every running CLI's process group now (a second stop signal). */
@@ -579,9 +592,16 @@ export class Dispatcher {
     const base: Record<string, string> = {};
     for (const [k, v] of Object.entries(this.#env)) if (v !== undefined) base[k] = v;
     const secrets = provider ? await providerEnv(this.#config, provider, this.#env) : {};
+    const api: Record<string, string> = {};
+    if (this.#api) {
+      const ttl = this.#config.engine.timeout_seconds + 300;
+      api.CROSSTALK_API = this.#api.url;
+      api.CROSSTALK_TOKEN = await this.#api.mintAgentToken(nameOf(model.spec), ttl);
+    }
     return {
       ...base,
       ...secrets,
+      ...api,
       CROSSTALK_CHANNEL: first.channel,
       CROSSTALK_MESSAGE: last.id,
       CROSSTALK_ALIAS: this.#alias,

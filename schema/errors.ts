@@ -20,6 +20,20 @@ export type ErrorCode =
   | "ERR_GIT_FAILED"
   | "ERR_TIMEOUT"
   | "ERR_ENGINE_RUNNING"
+  | "ERR_USER_NOT_FOUND"
+  | "ERR_USER_EXISTS"
+  | "ERR_USER_INVALID"
+  | "ERR_LOGIN_FAILED"
+  | "ERR_TOKEN_INVALID"
+  | "ERR_TOKEN_EXPIRED"
+  | "ERR_TOKEN_REVOKED"
+  | "ERR_TOKEN_NOT_FOUND"
+  | "ERR_UNAUTHENTICATED"
+  | "ERR_FORBIDDEN"
+  | "ERR_BODY_INVALID"
+  | "ERR_BODY_TOO_LARGE"
+  | "ERR_ROUTE_NOT_FOUND"
+  | "ERR_RATE_LIMITED"
   | "ERR_USAGE";
 
 /** The one base of every error a caller of crosstalk is expected to handle. */

@@ -1,0 +1,81 @@
+// What every route gets: the engine's parts, the caller's identity, and body helpers.
+import type { Context } from "hono";
+import type { AuthStore, Identity } from "../engine/auth.ts";
+import type { Bus } from "../engine/bus.ts";
+import type { EngineReport } from "../engine/status.ts";
+import { CrosstalkError } from "../schema/errors.ts";
+
+/** What the HTTP API runs on. */
+export interface AppDeps {
+  bus: Bus;
+  auth: AuthStore;
+  version: string;
+  /** The engine's status, when an engine runs behind this API. */
+  report?: () => Promise<EngineReport>;
+  /** A one-time token that lets `/setup` create the first admin, while no user exists. */
+  setupToken?: { value: string | undefined };
+  /** Largest request body accepted, in bytes. */
+  maxBodyBytes?: number;
+}
+
+/** Hono's variables for this app. */
+export type Env = { Variables: { identity: Identity } };
+
+/** The caller, set by the auth middleware. */
+export function identityOf(c: Context<Env>): Identity {
+  return c.get("identity");
+}
+
+/** Refuses unless the caller is an admin. @throws {CrosstalkError} `ERR_FORBIDDEN` */
+export function requireAdmin(c: Context<Env>): Identity {
+  const identity = identityOf(c);
+  if (!identity.admin) throw new CrosstalkError("ERR_FORBIDDEN", "Only an admin may do this");
+  return identity;
+}
+
+/**
+ * Reads a JSON object body.
+ *
+ * @throws {CrosstalkError} `ERR_BODY_INVALID` when it is not a JSON object
+ */
+export async function jsonBody(c: Context<Env>): Promise<Record<string, unknown>> {
+  let value: unknown;
+  try {
+    value = await c.req.json();
+  } catch {
+    throw new CrosstalkError("ERR_BODY_INVALID", "The request body must be a JSON object");
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new CrosstalkError("ERR_BODY_INVALID", "The request body must be a JSON object");
+  }
+  return value as Record<string, unknown>;
+}
+
+/** Checks a body's fields against a simple shape: name → "string" | "string?" | "boolean?" | "string[]?" | "number?". */
+export function checkShape(body: Record<string, unknown>, shape: Record<string, string>): void {
+  for (const key of Object.keys(body)) {
+    if (!(key in shape)) {
+      throw new CrosstalkError("ERR_BODY_INVALID", `Unknown field "${key}" in the request body`);
+    }
+  }
+  for (const [key, type] of Object.entries(shape)) {
+    const optional = type.endsWith("?");
+    const base = optional ? type.slice(0, -1) : type;
+    const value = body[key];
+    if (value === undefined) {
+      if (!optional) {
+        throw new CrosstalkError("ERR_BODY_INVALID", `The request body needs "${key}"`);
+      }
+      continue;
+    }
+    const ok = base === "string[]"
+      ? Array.isArray(value) && value.every((v) => typeof v === "string")
+      : base === "string|string[]"
+      ? typeof value === "string" ||
+        (Array.isArray(value) && value.every((v) => typeof v === "string"))
+      : (typeof value as string) === base;
+    if (!ok) {
+      throw new CrosstalkError("ERR_BODY_INVALID", `"${key}" must be ${base.replace("|", " or ")}`);
+    }
+  }
+}

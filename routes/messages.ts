@@ -1,0 +1,98 @@
+// /api/messages: send (with Idempotency-Key), list, show, replies (long-poll), delivery status.
+import { Hono } from "hono";
+import { CrosstalkError } from "../schema/errors.ts";
+import { deliveryStatus } from "../engine/status.ts";
+import type { Message } from "../transports/mod.ts";
+import { type AppDeps, checkShape, type Env, identityOf, jsonBody } from "./_context.ts";
+
+const ID =
+  ":channel{[0-9a-f-]{36}}/:y{[0-9]{4}}/:m{[0-9]{2}}/:d{[0-9]{2}}/:file{[0-9]{9}Z-[0-9a-f]{8}\\.md}";
+const MAX_WAIT_SECONDS = 120;
+const MAX_PAGE = 500;
+
+/** The messages resource. */
+export function messageRoutes(deps: AppDeps): Hono<Env> {
+  const app = new Hono<Env>();
+  const idempotent = new Map<string, { channel: string; id: string }>();
+
+  app.post("/", async (c) => {
+    const identity = identityOf(c);
+    const body = await jsonBody(c);
+    checkShape(body, {
+      to: "string|string[]",
+      body: "string",
+      channel: "string?",
+      re: "string|string[]?",
+      as: "string?",
+      from: "string?",
+    });
+    // A token sends as its own identity; only an admin may speak for someone else.
+    const from = body.from as string | undefined;
+    if (from !== undefined && from !== identity.subject && !identity.admin) {
+      throw new CrosstalkError(
+        "ERR_FORBIDDEN",
+        `This token sends as "${identity.subject}", not as "${from}"`,
+      );
+    }
+    const key = c.req.header("Idempotency-Key");
+    if (key !== undefined && (key.length === 0 || key.length > 200)) {
+      throw new CrosstalkError("ERR_BODY_INVALID", "Idempotency-Key must be 1 to 200 characters");
+    }
+    const scoped = key === undefined ? undefined : `${identity.subject}\u0000${key}`;
+    const previous = scoped === undefined ? undefined : idempotent.get(scoped);
+    if (previous) {
+      return c.json(await deps.bus.transport.readMessage(previous.channel, previous.id), 200);
+    }
+    const list = (
+      v: unknown,
+    ) => (v === undefined ? undefined : Array.isArray(v) ? v as string[] : [v as string]);
+    const sent = await deps.bus.send({
+      to: list(body.to)!,
+      body: body.body as string,
+      channel: body.channel as string | undefined,
+      from: from ?? identity.subject,
+      as: body.as as string | undefined,
+      re: list(body.re),
+    });
+    if (scoped !== undefined) idempotent.set(scoped, { channel: sent.channel, id: sent.id });
+    return c.json(sent, 201);
+  });
+
+  app.get("/", async (c) => {
+    const limit = Math.min(Number(c.req.query("limit") ?? 100), MAX_PAGE);
+    if (!Number.isInteger(limit) || limit < 1) {
+      throw new CrosstalkError(
+        "ERR_BODY_INVALID",
+        `limit must be an integer from 1 to ${MAX_PAGE}`,
+      );
+    }
+    const { channel, messages } = await deps.bus.listMessages(c.req.query("channel"), {
+      since: c.req.query("since"),
+      limit,
+    });
+    const next = messages.length === limit ? messages.at(-1)!.id : null;
+    return c.json({ channel: channel.id, messages, next });
+  });
+
+  const find = (c: { req: { param(name: string): string } }): Promise<Message> => {
+    const id = ["y", "m", "d", "file"].map((p) => c.req.param(p)).join("/");
+    return deps.bus.findMessage(`${c.req.param("channel")}/${id}`);
+  };
+
+  app.get(`/${ID}`, async (c) => c.json(await find(c)));
+
+  app.get(`/${ID}/replies`, async (c) => {
+    const message = await find(c);
+    const wait = Number(c.req.query("wait") ?? 0);
+    if (!Number.isFinite(wait) || wait < 0) {
+      throw new CrosstalkError("ERR_BODY_INVALID", "wait must be seconds >= 0");
+    }
+    const replies = wait > 0
+      ? await deps.bus.waitForReplies([message], Math.min(wait, MAX_WAIT_SECONDS) * 1000)
+      : await deps.bus.replies(message);
+    return c.json({ replies });
+  });
+
+  app.get(`/${ID}/status`, async (c) => c.json(await deliveryStatus(deps.bus, await find(c))));
+  return app;
+}

@@ -1,0 +1,210 @@
+/**
+ * @module
+ * The HTTP API: one Hono sub-app per resource, mounted by {@linkcode createApp}, which also sets
+ * up the error shape, body limits, bearer-token auth and the open routes. Routes call `engine/`;
+ * tests call `app.request()` without a socket.
+ */
+import { timingSafeEqual } from "node:crypto";
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { CrosstalkError, type ErrorCode } from "../schema/errors.ts";
+import { PROTOCOL_VERSION } from "../transports/mod.ts";
+import { type AppDeps, checkShape, type Env, jsonBody } from "./_context.ts";
+import { channelRoutes } from "./channels.ts";
+import { messageRoutes } from "./messages.ts";
+import { tokenRoutes } from "./tokens.ts";
+import { userRoutes } from "./users.ts";
+
+export type { AppDeps } from "./_context.ts";
+
+const STATUS_BY_CODE: Partial<Record<ErrorCode, ContentfulStatusCode>> = {
+  ERR_USAGE: 400,
+  ERR_BODY_INVALID: 400,
+  ERR_ID_INVALID: 400,
+  ERR_ADDRESS_INVALID: 400,
+  ERR_CHANNEL_INVALID: 400,
+  ERR_MESSAGE_INVALID: 400,
+  ERR_USER_INVALID: 400,
+  ERR_UNKNOWN_MODEL: 400,
+  ERR_AMBIGUOUS_MODEL: 400,
+  ERR_CHANNEL_AMBIGUOUS: 400,
+  ERR_MESSAGE_AMBIGUOUS: 400,
+  ERR_TOKEN_INVALID: 401,
+  ERR_TOKEN_EXPIRED: 401,
+  ERR_TOKEN_REVOKED: 401,
+  ERR_UNAUTHENTICATED: 401,
+  ERR_LOGIN_FAILED: 401,
+  ERR_FORBIDDEN: 403,
+  ERR_CHANNEL_NOT_FOUND: 404,
+  ERR_MESSAGE_NOT_FOUND: 404,
+  ERR_USER_NOT_FOUND: 404,
+  ERR_TOKEN_NOT_FOUND: 404,
+  ERR_ROUTE_NOT_FOUND: 404,
+  ERR_CHANNEL_EXISTS: 409,
+  ERR_USER_EXISTS: 409,
+  ERR_MESSAGE_TOO_LARGE: 413,
+  ERR_BODY_TOO_LARGE: 413,
+  ERR_RATE_LIMITED: 429,
+};
+
+/** The HTTP status for an error code (500 for anything unexpected). */
+export function statusOf(code: ErrorCode): ContentfulStatusCode {
+  return STATUS_BY_CODE[code] ?? 500;
+}
+
+const LOGIN_WINDOW_MS = 60_000;
+const LOGIN_MAX_FAILURES = 5;
+
+/** Builds the whole HTTP API. */
+export function createApp(deps: AppDeps): Hono<Env> {
+  const app = new Hono<Env>();
+  const failures = new Map<string, number[]>();
+
+  app.onError((error, c) => {
+    if (error instanceof CrosstalkError) {
+      const status = statusOf(error.code);
+      const message = status === 401 && error.code !== "ERR_LOGIN_FAILED"
+        ? `${error.message} (run "crosstalk auth login")`
+        : error.message;
+      return c.json({ error: { code: error.code, message } }, status);
+    }
+    return c.json({
+      error: { code: "ERR_INTERNAL", message: "Internal error (see the engine log)" },
+    }, 500);
+  });
+  app.notFound((c) =>
+    c.json({
+      error: { code: "ERR_ROUTE_NOT_FOUND", message: `No route ${c.req.method} ${c.req.path}` },
+    }, 404)
+  );
+  app.use(bodyLimit({
+    maxSize: deps.maxBodyBytes ?? 2 * 1024 * 1024,
+    onError: () => {
+      throw new CrosstalkError("ERR_BODY_TOO_LARGE", "The request body is too large");
+    },
+  }));
+
+  app.get("/healthz", (c) => c.json({ ok: true }));
+  app.get("/version", (c) => c.json({ version: deps.version, protocol: PROTOCOL_VERSION }));
+
+  app.post("/api/login", async (c) => {
+    const body = await jsonBody(c);
+    checkShape(body, { username: "string", passphrase: "string", token_name: "string?" });
+    const username = body.username as string;
+    const now = Date.now();
+    const recent = (failures.get(username) ?? []).filter((t) => now - t < LOGIN_WINDOW_MS);
+    if (recent.length >= LOGIN_MAX_FAILURES) {
+      throw new CrosstalkError(
+        "ERR_RATE_LIMITED",
+        "Too many failed logins; wait a minute and try again",
+      );
+    }
+    try {
+      await deps.auth.verifyPassphrase(username, body.passphrase as string);
+    } catch (error) {
+      failures.set(username, [...recent, now]);
+      throw error;
+    }
+    failures.delete(username);
+    const { token, record } = await deps.auth.mintToken(
+      username,
+      (body.token_name as string | undefined) ?? "login",
+    );
+    return c.json({ token, ...record }, 201);
+  });
+
+  app.get("/setup", (c) => {
+    if (!deps.setupToken?.value || !deps.auth.empty) {
+      return c.html(
+        "<!doctype html><title>crosstalk</title><p>Setup is done. Sign in with your account.</p>",
+        410,
+      );
+    }
+    return c.html(SETUP_PAGE);
+  });
+  app.post("/setup", async (c) => {
+    const body = await jsonBody(c);
+    checkShape(body, { token: "string", username: "string", passphrase: "string" });
+    const expected = deps.setupToken?.value;
+    if (!expected || !deps.auth.empty || !sameSecret(body.token as string, expected)) {
+      throw new CrosstalkError(
+        "ERR_FORBIDDEN",
+        "The setup token is not valid (it works once, before any user exists)",
+      );
+    }
+    deps.setupToken!.value = undefined;
+    const user = await deps.auth.createUser(
+      body.username as string,
+      body.passphrase as string,
+      true,
+    );
+    const { token, record } = await deps.auth.mintToken(user.username, "setup");
+    return c.json({ user, token, ...record }, 201);
+  });
+
+  // Everything else needs a bearer token, loopback or not.
+  app.use("*", async (c, next) => {
+    const header = c.req.header("Authorization");
+    const match = header
+      ? /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/.exec(header)
+      : null;
+    if (!match) {
+      throw new CrosstalkError(
+        "ERR_UNAUTHENTICATED",
+        "This route needs an Authorization: Bearer <token> header",
+      );
+    }
+    c.set("identity", await deps.auth.verifyToken(match[1]!));
+    await next();
+  });
+
+  for (const prefix of ["/api", ""]) {
+    app.route(`${prefix}/channels`, channelRoutes(deps));
+    app.route(`${prefix}/messages`, messageRoutes(deps));
+    app.get(
+      `${prefix}/status`,
+      async (c) => c.json(deps.report ? await deps.report() : { state: "never" }),
+    );
+  }
+  app.route("/api/tokens", tokenRoutes(deps));
+  app.route("/api/users", userRoutes(deps));
+  app.get("/api/whoami", (c) => c.json(c.get("identity")));
+  return app;
+}
+
+function sameSecret(given: string, expected: string): boolean {
+  const a = new TextEncoder().encode(given);
+  const b = new TextEncoder().encode(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+const SETUP_PAGE = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>crosstalk setup</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body>
+<h1>Create the first admin</h1>
+<form id="setup">
+  <label>Username <input name="username" required pattern="[A-Za-z0-9][A-Za-z0-9._-]{0,63}"></label><br>
+  <label>Passphrase <input name="passphrase" type="password" required minlength="8"></label><br>
+  <button>Create</button>
+</form>
+<p id="result"></p>
+<script>
+document.getElementById("setup").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  const token = new URLSearchParams(location.search).get("token");
+  const response = await fetch("/setup", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ token, username: form.get("username"), passphrase: form.get("passphrase") }),
+  });
+  const body = await response.json();
+  document.getElementById("result").textContent = response.ok
+    ? "Done. Your API token (shown once): " + body.token
+    : body.error.message;
+});
+</script>
+</body></html>
+`;

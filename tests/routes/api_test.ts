@@ -1,0 +1,326 @@
+// The HTTP API through app.request(): auth, identity, resources, and a security suite.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { importJWK, type JWK, SignJWT } from "jose";
+import { AuthStore } from "../../engine/auth.ts";
+import { Bus } from "../../engine/bus.ts";
+import { locateTransport } from "../../engine/paths.ts";
+import { createApp } from "../../routes/mod.ts";
+import { scaffoldTransport } from "../../transports/mod.ts";
+import { tempDir } from "../_helpers.ts";
+
+async function setup(root: string) {
+  await scaffoldTransport(join(root, "bus"), { kind: "local" });
+  const location = locateTransport({ path: join(root, "bus"), state: join(root, "state") }, {
+    HOME: root,
+  });
+  const bus = await Bus.open(location, { env: { USER: "tester" } });
+  const auth = await AuthStore.open(location.stateDir);
+  const setupToken = { value: "s3tup-token-for-tests" as string | undefined };
+  const app = createApp({ bus, auth, version: "0.1.0", setupToken, maxBodyBytes: 64 * 1024 });
+  const call = async (
+    method: string,
+    path: string,
+    options: { token?: string; body?: unknown; headers?: Record<string, string> } = {},
+  ) => {
+    const headers: Record<string, string> = { ...(options.headers ?? {}) };
+    if (options.token) headers.Authorization = `Bearer ${options.token}`;
+    let body: string | undefined;
+    if (options.body !== undefined) {
+      headers["content-type"] = "application/json";
+      body = typeof options.body === "string" ? options.body : JSON.stringify(options.body);
+    }
+    const response = await app.request(path, {
+      method,
+      headers,
+      ...(body === undefined ? {} : { body }),
+    });
+    const text = await response.text();
+    let json: Record<string, unknown> = {};
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = { text };
+    }
+    return { status: response.status, json };
+  };
+  const admin = await call("POST", "/setup", {
+    body: { token: "s3tup-token-for-tests", username: "root", passphrase: "correct horse battery" },
+  });
+  assert.equal(admin.status, 201, JSON.stringify(admin.json));
+  return { bus, auth, call, adminToken: admin.json.token as string, stateDir: location.stateDir };
+}
+
+const errorCode = (json: Record<string, unknown>) =>
+  (json.error as { code: string } | undefined)?.code;
+
+Deno.test("API: open routes answer without a token; everything else needs one", async () => {
+  await using dir = await tempDir();
+  const { call, bus } = await setup(dir.path);
+  try {
+    assert.deepEqual((await call("GET", "/healthz")).json, { ok: true });
+    assert.equal((await call("GET", "/version")).json.protocol, "8");
+    for (
+      const path of [
+        "/api/channels",
+        "/channels",
+        "/api/messages",
+        "/status",
+        "/api/tokens",
+        "/nope",
+      ]
+    ) {
+      const r = await call("GET", path);
+      assert.equal(r.status, 401, path);
+      assert.equal(errorCode(r.json), "ERR_UNAUTHENTICATED");
+      assert.match((r.json.error as { message: string }).message, /crosstalk auth login/);
+    }
+  } finally {
+    await bus[Symbol.asyncDispose]();
+  }
+});
+
+Deno.test("API: the setup token works once, only while no user exists", async () => {
+  await using dir = await tempDir();
+  const { call, bus } = await setup(dir.path);
+  try {
+    const again = await call("POST", "/setup", {
+      body: {
+        token: "s3tup-token-for-tests",
+        username: "mallory",
+        passphrase: "another passphrase",
+      },
+    });
+    assert.equal(again.status, 403);
+    assert.equal((await call("GET", "/setup")).status, 410);
+  } finally {
+    await bus[Symbol.asyncDispose]();
+  }
+});
+
+Deno.test("API: users send as themselves, admins may speak for others, and a retried send is not written twice", async () => {
+  await using dir = await tempDir();
+  const { call, bus, adminToken } = await setup(dir.path);
+  try {
+    assert.equal(
+      (await call("POST", "/api/users", {
+        token: adminToken,
+        body: { username: "ann", passphrase: "ann's passphrase" },
+      })).status,
+      201,
+    );
+    const login = await call("POST", "/api/login", {
+      body: { username: "ann", passphrase: "ann's passphrase" },
+    });
+    assert.equal(login.status, 201);
+    const ann = login.json.token as string;
+    const sent = await call("POST", "/api/messages", {
+      token: ann,
+      body: { to: "echo", body: "hi" },
+    });
+    assert.equal(sent.status, 201, JSON.stringify(sent.json));
+    assert.equal(sent.json.from, "ann");
+    const spoof = await call("POST", "/api/messages", {
+      token: ann,
+      body: { to: "echo", body: "hi", from: "root" },
+    });
+    assert.equal(spoof.status, 403);
+    assert.equal(errorCode(spoof.json), "ERR_FORBIDDEN");
+    const onBehalf = await call("POST", "/api/messages", {
+      token: adminToken,
+      body: { to: "echo", body: "x", from: "ann" },
+    });
+    assert.equal(onBehalf.json.from, "ann");
+
+    const headers = { "Idempotency-Key": "retry-1" };
+    const first = await call("POST", "/api/messages", {
+      token: ann,
+      headers,
+      body: { to: "echo", body: "once" },
+    });
+    const retry = await call("POST", "/api/messages", {
+      token: ann,
+      headers,
+      body: { to: "echo", body: "once" },
+    });
+    assert.equal(retry.status, 200);
+    assert.equal(retry.json.id, first.json.id);
+    const list = await call("GET", "/api/messages?limit=50", { token: ann });
+    assert.equal((list.json.messages as unknown[]).length, 3);
+
+    const path = `/api/messages/${first.json.channel}/${first.json.id}`;
+    assert.equal((await call("GET", path, { token: ann })).json.body, "once");
+    const status = await call("GET", `${path}/status`, { token: ann });
+    assert.equal((status.json.deliveries as { state: string }[])[0]!.state, "written");
+  } finally {
+    await bus[Symbol.asyncDispose]();
+  }
+});
+
+Deno.test("API: channels are created, renamed and deleted, and bad names change nothing", async () => {
+  await using dir = await tempDir();
+  const { call, bus, adminToken: token } = await setup(dir.path);
+  try {
+    const created = await call("POST", "/api/channels", { token, body: { name: "design" } });
+    assert.equal(created.status, 201);
+    assert.equal(
+      (await call("PATCH", "/api/channels/design", { token, body: { name: "plans" } })).json.name,
+      "plans",
+    );
+    for (const name of ["../etc", "a/b", "..", "x\\y"]) {
+      const bad = await call("POST", "/api/channels", { token, body: { name } });
+      assert.equal(bad.status, 400, name);
+      assert.equal(errorCode(bad.json), "ERR_CHANNEL_INVALID");
+    }
+    assert.equal((await call("GET", "/api/channels/..%2F..%2Fdata", { token })).status, 404);
+    assert.equal(
+      (await call("GET", "/api/messages/../../CROSSTALK-VERSION", { token })).status,
+      404,
+    );
+    assert.equal((await call("GET", "/api/messages?since=../../x", { token })).status, 400);
+    assert.equal((await call("DELETE", `/api/channels/${created.json.id}`, { token })).status, 200);
+    assert.deepEqual(
+      ((await call("GET", "/api/channels", { token })).json.channels as { name: string }[]).map((
+        c,
+      ) => c.name),
+      ["general"],
+    );
+  } finally {
+    await bus[Symbol.asyncDispose]();
+  }
+});
+
+Deno.test("API: malformed, unknown-field and oversized bodies are refused with a clear error", async () => {
+  await using dir = await tempDir();
+  const { call, bus, adminToken: token } = await setup(dir.path);
+  try {
+    const garbled = await call("POST", "/api/messages", { token, body: "{not json" });
+    assert.deepEqual([garbled.status, errorCode(garbled.json)], [400, "ERR_BODY_INVALID"]);
+    const extra = await call("POST", "/api/messages", {
+      token,
+      body: { to: "echo", body: "x", sneaky: 1 },
+    });
+    assert.match((extra.json.error as { message: string }).message, /Unknown field "sneaky"/);
+    const wrongType = await call("POST", "/api/messages", { token, body: { to: 5, body: "x" } });
+    assert.equal(wrongType.status, 400);
+    const huge = await call("POST", "/api/messages", {
+      token,
+      body: { to: "echo", body: "x".repeat(100 * 1024) },
+    });
+    assert.deepEqual([huge.status, errorCode(huge.json)], [413, "ERR_BODY_TOO_LARGE"]);
+    const list = await call("GET", "/api/messages", { token });
+    assert.deepEqual(list.json.messages, [], "nothing was written");
+  } finally {
+    await bus[Symbol.asyncDispose]();
+  }
+});
+
+Deno.test("API security: forged, tampered, expired, early, foreign and revoked tokens are all refused", async () => {
+  await using dir = await tempDir();
+  const { call, bus, auth, adminToken, stateDir } = await setup(dir.path);
+  try {
+    const jwk = JSON.parse(
+      await Deno.readTextFile(join(stateDir, "auth", "signing-key.json")),
+    ) as JWK;
+    const key = await importJWK(jwk, "ES256");
+    const now = Math.floor(Date.now() / 1000);
+    const sign = (claims: Record<string, unknown>, edit: (j: SignJWT) => SignJWT = (j) => j) =>
+      edit(
+        new SignJWT({ kind: "user", admin: true, ...claims }).setProtectedHeader({ alg: "ES256" })
+          .setIssuer("crosstalk").setAudience("crosstalk-api").setSubject("root").setJti(
+            crypto.randomUUID(),
+          )
+          .setIssuedAt(now),
+      ).sign(key);
+    const b64 = (v: unknown) =>
+      btoa(JSON.stringify(v)).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
+    const [header, payload, signature] = adminToken.split(".");
+    const forged: Record<string, string> = {
+      "alg none": `${b64({ alg: "none", typ: "JWT" })}.${payload}.`,
+      "HS256 with the public key": `${b64({ alg: "HS256", typ: "JWT" })}.${payload}.${signature}`,
+      "tampered payload": `${header}.${
+        b64({ ...JSON.parse(atob(payload!.replace(/-/g, "+").replace(/_/g, "/"))), sub: "ann" })
+      }.${signature}`,
+      "expired": await sign({}, (j) => j.setExpirationTime(now - 3600)),
+      "not yet valid": await sign(
+        {},
+        (j) => j.setExpirationTime(now + 3600).setNotBefore(now + 600),
+      ),
+      "wrong issuer": await sign(
+        {},
+        (j) => j.setExpirationTime(now + 3600).setIssuer("someone-else"),
+      ),
+      "wrong audience": await sign(
+        {},
+        (j) => j.setExpirationTime(now + 3600).setAudience("other-api"),
+      ),
+      "unknown token id": await sign({}, (j) => j.setExpirationTime(now + 3600)),
+    };
+    for (const [what, token] of Object.entries(forged)) {
+      const r = await call("GET", "/api/channels", { token });
+      assert.equal(r.status, 401, what);
+    }
+    for (
+      const header of [
+        "Bearer",
+        "Bearer  x.y.z",
+        "Basic cm9vdDpwdw==",
+        `bearer ${adminToken}`,
+        `Bearer ${adminToken} extra`,
+      ]
+    ) {
+      const r = await call("GET", "/api/channels", { headers: { Authorization: header } });
+      assert.equal(r.status, 401, header);
+    }
+
+    const minted = await call("POST", "/api/tokens", { token: adminToken, body: { name: "ci" } });
+    const ci = minted.json.token as string;
+    assert.equal((await call("GET", "/api/channels", { token: ci })).status, 200);
+    assert.equal(
+      (await call("DELETE", `/api/tokens/${minted.json.id}`, { token: adminToken })).status,
+      200,
+    );
+    assert.equal(
+      (await call("GET", "/api/channels", { token: ci })).status,
+      401,
+      "revocation takes effect at once",
+    );
+
+    await auth.createUser("bob", "bob's passphrase", false);
+    const { token: bob } = await auth.mintToken("bob", "cli");
+    assert.equal((await call("GET", "/api/users", { token: bob })).status, 403, "not an admin");
+    await call("DELETE", "/api/users/bob", { token: adminToken });
+    assert.equal(
+      (await call("GET", "/api/channels", { token: bob })).status,
+      401,
+      "a deleted user's token",
+    );
+  } finally {
+    await bus[Symbol.asyncDispose]();
+  }
+});
+
+Deno.test("API security: logins are rate-limited and an unknown user looks like a wrong passphrase", async () => {
+  await using dir = await tempDir();
+  const { call, bus } = await setup(dir.path);
+  try {
+    const unknown = await call("POST", "/api/login", {
+      body: { username: "nobody", passphrase: "whatever123" },
+    });
+    const wrong = await call("POST", "/api/login", {
+      body: { username: "root", passphrase: "wrong passphrase" },
+    });
+    assert.deepEqual(unknown.json, wrong.json);
+    for (let i = 0; i < 4; i++) {
+      await call("POST", "/api/login", {
+        body: { username: "root", passphrase: "wrong passphrase" },
+      });
+    }
+    const limited = await call("POST", "/api/login", {
+      body: { username: "root", passphrase: "correct horse battery" },
+    });
+    assert.deepEqual([limited.status, errorCode(limited.json)], [429, "ERR_RATE_LIMITED"]);
+  } finally {
+    await bus[Symbol.asyncDispose]();
+  }
+});

@@ -1,0 +1,76 @@
+// The HTTP API of a real engine on loopback: login, send, long-poll for the reply, and a
+// dispatched CLI calling back with its own short-lived token.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { tempDir } from "../_helpers.ts";
+import { AGENTS, EngineProcess, makeTransport } from "../engine/_harness.ts";
+
+Deno.test("a real engine serves the API on loopback: login, send, long-poll replies, agent callback", async () => {
+  await using dir = await tempDir();
+  const root = join(dir.path, "bus");
+  const state = join(dir.path, "state");
+  await makeTransport(
+    root,
+    `providers:\n  test:\n    models:\n      reply: ${join(AGENTS, "reply.sh")}\n      caller: ${
+      join(AGENTS, "callback.sh")
+    }\n`,
+  );
+  await using engine = await EngineProcess.start(root, {
+    alias: "a",
+    state,
+    env: {
+      CROSSTALK_INIT_USERNAME: "tester",
+      CROSSTALK_INIT_PASSPHRASE: "a long enough passphrase",
+    },
+  });
+  const listening = await engine.waitFor((r) => r.event === "api.listening");
+  const base = listening.url as string;
+  assert.match(base, /^http:\/\/127\.0\.0\.1:\d+$/);
+  assert.equal((await Deno.readTextFile(join(state, "api-port"))).trim(), base.split(":").at(-1));
+  const credential = JSON.parse(await Deno.readTextFile(join(state, "cli-credential.json")));
+  assert.equal((await Deno.stat(join(state, "cli-credential.json"))).mode! & 0o777, 0o600);
+  assert.equal(credential.server, base);
+
+  const health = await fetch(`${base}/healthz`);
+  assert.deepEqual(await health.json(), { ok: true });
+  const anonymous = await fetch(`${base}/api/channels`);
+  assert.equal(anonymous.status, 401);
+  await anonymous.body?.cancel();
+
+  const login = await fetch(`${base}/api/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ username: "tester", passphrase: "a long enough passphrase" }),
+  });
+  const { token } = await login.json();
+  const api = async (path: string, init: RequestInit = {}) => {
+    const response = await fetch(`${base}${path}`, {
+      ...init,
+      headers: { Authorization: `Bearer ${token}`, "content-type": "application/json" },
+    });
+    return { status: response.status, json: await response.json() };
+  };
+
+  const sent = await api("/api/messages", {
+    method: "POST",
+    body: JSON.stringify({ to: "reply", body: "over http" }),
+  });
+  assert.equal(sent.status, 201);
+  const replies = await api(`/api/messages/${sent.json.channel}/${sent.json.id}/replies?wait=15`);
+  assert.equal(replies.json.replies.length, 1);
+  assert.equal(replies.json.replies[0].body, "reply from test/reply (1 messages) to: over http");
+
+  const ask = await api("/api/messages", {
+    method: "POST",
+    body: JSON.stringify({ to: "caller", body: "call me back" }),
+  });
+  const answer = await api(`/api/messages/${ask.json.channel}/${ask.json.id}/replies?wait=15`);
+  assert.equal(answer.json.replies[0].body, "replied after calling back");
+  const list = await api(`/api/messages?channel=${ask.json.channel}&since=${ask.json.id}`);
+  const callback = list.json.messages.find((m: { body: string }) =>
+    m.body.startsWith("called back")
+  );
+  assert.equal(callback.from, "test/caller", "the agent's token speaks as its model");
+  assert.equal(callback.body, "called back as test/caller");
+  assert.equal((await engine.stop()).code, 0);
+});
