@@ -7,12 +7,13 @@ import {
 } from "../engine/api_setup.ts";
 import { AuthStore } from "../engine/auth.ts";
 import { Engine } from "../engine/engine.ts";
+import { EventHub } from "../engine/events.ts";
 import type { TransportLocation } from "../engine/paths.ts";
 import { engineReport } from "../engine/status.ts";
 import { VERSION } from "../engine/version.ts";
 import { createApp } from "../routes/mod.ts";
 import { CrosstalkError } from "../schema/errors.ts";
-import { formatRecord, type LogSink } from "../engine/log.ts";
+import { formatRecord, type LogSink, readLogTail } from "../engine/log.ts";
 import {
   type CliContext,
   Command,
@@ -76,16 +77,18 @@ async function runEngine(flags: ServeFlags, ctx: CliContext): Promise<void> {
   for (const signal of stopSignals) Deno.addSignalListener(signal, onStop);
   if (Deno.build.os !== "windows") Deno.addSignalListener("SIGHUP", onReload);
   try {
+    const events = new EventHub();
     engine = await Engine.start(location, {
       env: ctx.env,
       alias: flags.alias,
       createIfMissing: location.isDefault,
-      sinks: [stderrSink(ctx)],
+      sinks: [stderrSink(ctx), events],
     });
-    const server = await serveApi(engine, location, flags.port, ctx);
+    const server = await serveApi(engine, events, location, flags.port, ctx);
     started = true;
     if (signals > 0) engine.stop().then(stop, stop);
     await stopped;
+    events.close();
     await server.shutdown();
   } finally {
     for (const signal of stopSignals) Deno.removeSignalListener(signal, onStop);
@@ -95,6 +98,7 @@ async function runEngine(flags: ServeFlags, ctx: CliContext): Promise<void> {
 
 async function serveApi(
   engine: Engine,
+  events: EventHub,
   location: TransportLocation,
   requested: number | undefined,
   ctx: CliContext,
@@ -107,6 +111,8 @@ async function serveApi(
     auth,
     version: VERSION,
     report: () => engineReport(location),
+    events,
+    logs: (lines) => readLogTail(location.stateDir, lines),
     setupToken,
   });
   let port = await choosePort(location, requested);

@@ -74,6 +74,26 @@ export class Logger {
   }
 }
 
+/** The last `lines` records of the state dir's log file. */
+export async function readLogTail(stateDir: string, lines: number): Promise<LogRecord[]> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(logFile(stateDir));
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return [];
+    throw error;
+  }
+  const records: LogRecord[] = [];
+  for (const line of text.split("\n").slice(-(lines + 1))) {
+    try {
+      if (line.trim() !== "") records.push(JSON.parse(line) as LogRecord);
+    } catch {
+      // A torn last line (the engine is writing it right now).
+    }
+  }
+  return records.slice(-lines);
+}
+
 /** Renders a record as one readable line. */
 export function formatRecord(record: LogRecord): string {
   const { ts, level, event, ...rest } = record;

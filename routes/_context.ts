@@ -2,6 +2,7 @@
 import type { Context } from "hono";
 import type { AuthStore, Identity } from "../engine/auth.ts";
 import type { Bus } from "../engine/bus.ts";
+import type { EventHub } from "../engine/events.ts";
 import type { EngineReport } from "../engine/status.ts";
 import { CrosstalkError } from "../schema/errors.ts";
 
@@ -14,6 +15,10 @@ export interface AppDeps {
   report?: () => Promise<EngineReport>;
   /** A one-time token that lets `/setup` create the first admin, while no user exists. */
   setupToken?: { value: string | undefined };
+  /** The engine's live bus events, for `/api/events`. */
+  events?: EventHub;
+  /** The engine's last log records, for `/api/logs`. */
+  logs?: (lines: number) => Promise<unknown[]>;
   /** Largest request body accepted, in bytes. */
   maxBodyBytes?: number;
 }

@@ -12,6 +12,7 @@ import { CrosstalkError, type ErrorCode } from "../schema/errors.ts";
 import { PROTOCOL_VERSION } from "../transports/mod.ts";
 import { type AppDeps, checkShape, type Env, jsonBody } from "./_context.ts";
 import { channelRoutes } from "./channels.ts";
+import { eventRoutes } from "./events.ts";
 import { messageRoutes } from "./messages.ts";
 import { tokenRoutes } from "./tokens.ts";
 import { userRoutes } from "./users.ts";
@@ -167,6 +168,11 @@ export function createApp(deps: AppDeps): Hono<Env> {
       async (c) => c.json(deps.report ? await deps.report() : { state: "never" }),
     );
   }
+  app.route("/api/events", eventRoutes(deps));
+  app.get("/api/logs", async (c) => {
+    const lines = Math.min(Math.max(Number(c.req.query("lines") ?? 200) || 200, 1), 10_000);
+    return c.json({ records: deps.logs ? await deps.logs(lines) : [] });
+  });
   app.route("/api/tokens", tokenRoutes(deps));
   app.route("/api/users", userRoutes(deps));
   app.get("/api/whoami", (c) => c.json(c.get("identity")));

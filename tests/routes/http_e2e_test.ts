@@ -72,5 +72,74 @@ Deno.test("a real engine serves the API on loopback: login, send, long-poll repl
   );
   assert.equal(callback.from, "test/caller", "the agent's token speaks as its model");
   assert.equal(callback.body, "called back as test/caller");
+
+  // The event stream: a reply to a new message shows up, and a reconnect resumes after an id.
+  const third = await openEvents(base, token);
+  assert.equal((await third.next()).event, "hello");
+  const watched = await api("/api/messages", {
+    method: "POST",
+    body: JSON.stringify({ to: "reply", body: "watch me" }),
+  });
+  const about = (e: SseEvent) => e.data?.includes(watched.json.id);
+  const messageEvent = await third.until((e) => e.event === "message" && about(e));
+  await third.until((e) => e.event === "replied" && about(e));
+  await third.close();
+
+  const resumed = await openEvents(base, token, messageEvent.id);
+  assert.equal((await resumed.next()).event, "hello");
+  const first = await resumed.next();
+  assert.ok(seqOf(first.id!) > seqOf(messageEvent.id!), "replay starts after the last id seen");
+  await resumed.until((e) => e.event === "replied" && about(e));
+  await resumed.close();
+
+  // A client still listening does not keep the engine from stopping.
+  const lingering = await openEvents(base, token);
+  assert.equal((await lingering.next()).event, "hello");
   assert.equal((await engine.stop()).code, 0);
+  await lingering.close().catch(() => {});
 });
+
+interface SseEvent {
+  id?: string;
+  event?: string;
+  data?: string;
+}
+
+const seqOf = (id: string) => Number(id.split("-")[1]);
+
+/** A minimal SSE reader over fetch. */
+async function openEvents(base: string, token: string, lastEventId?: string) {
+  const headers: Record<string, string> = { Authorization: `Bearer ${token}` };
+  if (lastEventId) headers["Last-Event-ID"] = lastEventId;
+  const response = await fetch(`${base}/api/events`, { headers });
+  assert.equal(response.headers.get("content-type"), "text/event-stream");
+  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  const next = async (): Promise<SseEvent> => {
+    while (!buffer.includes("\n\n")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error("the event stream ended");
+      buffer += value;
+    }
+    const end = buffer.indexOf("\n\n");
+    const chunk = buffer.slice(0, end);
+    buffer = buffer.slice(end + 2);
+    const event: SseEvent = {};
+    for (const line of chunk.split("\n")) {
+      const colon = line.indexOf(":");
+      const key = line.slice(0, colon) as keyof SseEvent;
+      event[key] = line.slice(colon + 1).trimStart();
+    }
+    return event;
+  };
+  return {
+    next,
+    async until(pred: (e: SseEvent) => boolean | undefined): Promise<SseEvent> {
+      for (;;) {
+        const e = await next();
+        if (pred(e)) return e;
+      }
+    },
+    close: () => reader.cancel(),
+  };
+}

@@ -1,0 +1,119 @@
+/**
+ * `EventHub`: the engine's bus events (message written, claimed, replied, failed, engine
+ * status) for live subscribers such as the SSE stream, with ids so that a client that reconnects
+ * with the last id it saw misses nothing the hub still remembers.
+ */
+import type { LogRecord, LogSink } from "./log.ts";
+
+/** One bus event. */
+export interface BusEvent {
+  /** `<boot>-<sequence>`: ordered within one engine process. */
+  id: string;
+  type: "message" | "claimed" | "running" | "replied" | "failed" | "empty" | "skipped" | "engine";
+  data: Record<string, unknown>;
+}
+
+const TYPE_BY_LOG_EVENT: Record<string, BusEvent["type"]> = {
+  "message.new": "message",
+  "claim.won": "claimed",
+  "claim.takeover": "claimed",
+  "run.spawned": "running",
+  "run.replied": "replied",
+  "run.failed": "failed",
+  "run.empty": "empty",
+  "run.skipped": "skipped",
+  "engine.ready": "engine",
+  "engine.stopping": "engine",
+  "config.reloaded": "engine",
+};
+
+/** Remembers the last `capacity` events and hands new ones to subscribers. */
+export class EventHub implements LogSink {
+  readonly boot = crypto.randomUUID().slice(0, 8);
+  #seq = 0;
+  #buffer: BusEvent[] = [];
+  #capacity: number;
+  #subscribers = new Set<(event: BusEvent) => void>();
+  #closers = new Set<() => void>();
+  #closed = false;
+
+  constructor(capacity = 10_000) {
+    this.#capacity = capacity;
+  }
+
+  /** Takes the engine's log records and keeps those that are bus events. */
+  write(record: LogRecord): void {
+    const type = TYPE_BY_LOG_EVENT[record.event];
+    if (!type) return;
+    const { ts: _ts, level: _level, ...data } = record;
+    this.publish(type, { ...data, at: record.ts });
+  }
+
+  /** Publishes an event. */
+  publish(type: BusEvent["type"], data: Record<string, unknown>): BusEvent {
+    const event: BusEvent = { id: `${this.boot}-${++this.#seq}`, type, data };
+    this.#buffer.push(event);
+    if (this.#buffer.length > this.#capacity) {
+      this.#buffer.splice(0, this.#buffer.length - this.#capacity);
+    }
+    for (const subscriber of this.#subscribers) subscriber(event);
+    return event;
+  }
+
+  /**
+   * The events after `lastId` still remembered (all of them when `lastId` is from another
+   * process or unknown), then every new one until `signal` aborts.
+   */
+  async *subscribe(lastId: string | undefined, signal: AbortSignal): AsyncGenerator<BusEvent> {
+    const queue: BusEvent[] = [];
+    let wake: (() => void) | undefined;
+    const subscriber = (event: BusEvent) => {
+      queue.push(event);
+      wake?.();
+    };
+    this.#subscribers.add(subscriber);
+    const onAbort = () => wake?.();
+    signal.addEventListener("abort", onAbort);
+    this.#closers.add(onAbort);
+    try {
+      if (lastId !== undefined) {
+        const [boot, seq] = lastId.split("-");
+        const after = boot === this.boot ? Number(seq) : 0;
+        for (const event of this.#buffer) if (Number(event.id.split("-")[1]) > after) yield event;
+        const last = this.#buffer.at(-1);
+        // Drop what arrived while replaying the buffer, it was already sent.
+        while (
+          queue.length > 0 && last &&
+          Number(queue[0]!.id.split("-")[1]) <= Number(last.id.split("-")[1])
+        ) {
+          queue.shift();
+        }
+      }
+      while (!signal.aborted && !this.#closed) {
+        if (queue.length === 0) {
+          const { promise, resolve } = Promise.withResolvers<void>();
+          wake = resolve;
+          await promise;
+          wake = undefined;
+          continue;
+        }
+        yield queue.shift()!;
+      }
+    } finally {
+      this.#subscribers.delete(subscriber);
+      this.#closers.delete(onAbort);
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** Ends every subscription (the engine is stopping), so that the server can close. */
+  close(): void {
+    this.#closed = true;
+    for (const close of this.#closers) close();
+  }
+
+  /** How many clients listen now. */
+  get subscribers(): number {
+    return this.#subscribers.size;
+  }
+}
