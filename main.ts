@@ -34,6 +34,7 @@ if (import.meta.main) {
     err: (text) => write(Deno.stderr, text),
     readStdin,
     exitCode: 0,
+    globals: {},
   };
   const { runCli } = await import("./cli/mod.ts");
   Deno.exit(await runCli(Deno.args, ctx));

@@ -16,6 +16,8 @@ export interface CliContext {
   readStdin(): Promise<string | undefined>;
   /** The exit code the command asks for (0 unless set). */
   exitCode: number;
+  /** Global options: `--server URL`, `--profile NAME`. */
+  globals: { server?: string; profile?: string };
 }
 
 /** Options every transport command accepts. */

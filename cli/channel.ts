@@ -1,9 +1,9 @@
 // `crosstalk channel create | list | show | rename | delete`.
 import type { Channel } from "../transports/mod.ts";
+import { openClient } from "./_client.ts";
 import {
   type CliContext,
   Command,
-  openBus,
   printJson,
   printTable,
   type TransportFlags,
@@ -22,7 +22,7 @@ export function channelCommand(ctx: CliContext): Command {
     .argument("<name>", "a unique name: letters, digits, spaces and . _ # + -")
     .option("--parent <channel>", "the parent channel")
     .action(async (name: string, flags: TransportFlags & { parent?: string }) => {
-      await using bus = await openBus(flags, ctx);
+      await using bus = await openClient(flags, ctx);
       const created = await bus.createChannel(name, flags.parent);
       if (flags.json) return printJson(ctx, created);
       ctx.out(`${created.id}\n`);
@@ -31,7 +31,7 @@ export function channelCommand(ctx: CliContext): Command {
   withJson(withTransportOptions(channel.command("list")))
     .description("list channels")
     .action(async (flags: TransportFlags) => {
-      await using bus = await openBus(flags, ctx);
+      await using bus = await openClient(flags, ctx);
       const channels = await bus.listChannels();
       if (flags.json) return printJson(ctx, channels);
       const names = new Map(channels.map((c) => [c.id, c.name]));
@@ -46,11 +46,10 @@ export function channelCommand(ctx: CliContext): Command {
     .description("show one channel")
     .argument("<channel>", "name, uuid or unique uuid prefix")
     .action(async (handle: string, flags: TransportFlags) => {
-      await using bus = await openBus(flags, ctx);
-      const found = await bus.resolveChannel(handle);
-      const ids = await bus.transport.listMessageIds(found.id);
-      if (flags.json) return printJson(ctx, { ...found, messages: ids.length });
-      printChannel(ctx, found, ids.length);
+      await using bus = await openClient(flags, ctx);
+      const { messages, ...found } = await bus.showChannel(handle);
+      if (flags.json) return printJson(ctx, { ...found, messages });
+      printChannel(ctx, found, messages);
     });
 
   withJson(withTransportOptions(channel.command("rename")))
@@ -58,7 +57,7 @@ export function channelCommand(ctx: CliContext): Command {
     .argument("<channel>", "name, uuid or unique uuid prefix")
     .argument("<new-name>", "the new unique name")
     .action(async (handle: string, name: string, flags: TransportFlags) => {
-      await using bus = await openBus(flags, ctx);
+      await using bus = await openClient(flags, ctx);
       const renamed = await bus.renameChannel(handle, name);
       if (flags.json) return printJson(ctx, renamed);
       ctx.out(`Renamed ${renamed.id} to "${renamed.name}"\n`);
@@ -68,7 +67,7 @@ export function channelCommand(ctx: CliContext): Command {
     .description("delete a channel and its messages (a parent of other channels is refused)")
     .argument("<channel>", "name, uuid or unique uuid prefix")
     .action(async (handle: string, flags: TransportFlags) => {
-      await using bus = await openBus(flags, ctx);
+      await using bus = await openClient(flags, ctx);
       const deleted = await bus.deleteChannel(handle);
       if (flags.json) return printJson(ctx, deleted);
       ctx.out(`Deleted channel "${deleted.name}" (${deleted.id})\n`);

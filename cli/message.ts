@@ -2,11 +2,11 @@
 import { readTextFile } from "../transports/mod.ts";
 import type { Message } from "../transports/mod.ts";
 import { CrosstalkError } from "../schema/errors.ts";
-import { deliveryStatus } from "../engine/status.ts";
+import type { deliveryStatus } from "../engine/status.ts";
+import { openClient } from "./_client.ts";
 import {
   type CliContext,
   Command,
-  openBus,
   printJson,
   type TransportFlags,
   withJson,
@@ -46,8 +46,8 @@ export function messageCommand(ctx: CliContext): Command {
     )
     .argument("[body...]", "the body; otherwise --file or standard input")
     .action(async (words: string[], flags: SendFlags & { wait?: boolean; timeout?: number }) => {
-      await using bus = await openBus(flags, ctx);
-      const body = await readBody(words, flags.file, ctx, bus.config.limits.message_bytes);
+      await using bus = await openClient(flags, ctx);
+      const body = await readBody(words, flags.file, ctx, bus.maxBodyBytes);
       const sent = await bus.send({
         to: flags.to,
         body,
@@ -80,7 +80,7 @@ export function messageCommand(ctx: CliContext): Command {
     .option("--limit <n>", "at most this many", parseCount)
     .action(
       async (flags: TransportFlags & { channel?: string; since?: string; limit?: number }) => {
-        await using bus = await openBus(flags, ctx);
+        await using bus = await openClient(flags, ctx);
         const { channel, messages, skipped } = await bus.listMessages(flags.channel, {
           since: flags.since,
           limit: flags.limit,
@@ -101,7 +101,7 @@ export function messageCommand(ctx: CliContext): Command {
     .argument("<id>", "message id (YYYY/MM/DD/…md), optionally <channel-uuid>/<id>")
     .option("--channel <channel>", "the channel to look in (default: search all)")
     .action(async (id: string, flags: TransportFlags & { channel?: string }) => {
-      await using bus = await openBus(flags, ctx);
+      await using bus = await openClient(flags, ctx);
       const found = await bus.findMessage(id, flags.channel);
       if (flags.json) return printJson(ctx, found);
       ctx.out(`${render(found)}\n`);
@@ -112,9 +112,9 @@ export function messageCommand(ctx: CliContext): Command {
     .argument("<id>", "message id")
     .option("--channel <channel>", "the channel to look in (default: search all)")
     .action(async (id: string, flags: TransportFlags & { channel?: string }) => {
-      await using bus = await openBus(flags, ctx);
+      await using bus = await openClient(flags, ctx);
       const found = await bus.findMessage(id, flags.channel);
-      const status = await deliveryStatus(bus, found);
+      const status = await bus.deliveryStatus(found) as Awaited<ReturnType<typeof deliveryStatus>>;
       if (flags.json) return printJson(ctx, status);
       ctx.out(`${found.id}  written ${found.timestamp} by ${found.from}\n`);
       for (const d of status.deliveries) {
@@ -142,7 +142,7 @@ export function messageCommand(ctx: CliContext): Command {
         ids: string[],
         flags: TransportFlags & { channel?: string; wait?: boolean; timeout?: number },
       ) => {
-        await using bus = await openBus(flags, ctx);
+        await using bus = await openClient(flags, ctx);
         const targets = await Promise.all(ids.map((id) => bus.findMessage(id, flags.channel)));
         const replies = flags.wait
           ? await bus.waitForReplies(targets, (flags.timeout ?? 600) * 1000)

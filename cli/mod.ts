@@ -8,6 +8,7 @@ import { CommanderError } from "commander";
 import { CrosstalkError, type ErrorCode } from "../schema/errors.ts";
 import { type CliContext, Command } from "./_context.ts";
 import { agentCommand } from "./agent.ts";
+import { authCommand, tokenCommand, userCommand } from "./auth.ts";
 import { channelCommand } from "./channel.ts";
 import { configCommand } from "./config.ts";
 import { messageCommand } from "./message.ts";
@@ -81,8 +82,14 @@ export function buildProgram(ctx: CliContext): Command {
   const program = new Command("crosstalk")
     .description("a message bus for humans and AI coding agents: the bus is a directory")
     .option("--verbose", "on error, print the stack and causes")
+    .option("--server <url>", "talk to the engine at this URL (with its saved login)")
+    .option("--profile <name>", "use this saved login (see auth list)")
     .showHelpAfterError()
-    .showSuggestionAfterError();
+    .showSuggestionAfterError()
+    .hook("preAction", () => {
+      const { server, profile } = program.opts<{ server?: string; profile?: string }>();
+      ctx.globals = { ...(server ? { server } : {}), ...(profile ? { profile } : {}) };
+    });
   for (
     const command of [
       serveCommand(ctx),
@@ -92,6 +99,9 @@ export function buildProgram(ctx: CliContext): Command {
       channelCommand(ctx),
       messageCommand(ctx),
       agentCommand(ctx),
+      authCommand(ctx),
+      tokenCommand(ctx),
+      userCommand(ctx),
       statusCommand(ctx),
       logsCommand(ctx),
       versionCommand(ctx),

@@ -1,0 +1,362 @@
+// How a command reaches the bus: directly on a transport folder, or through an engine's HTTP API
+// (so that identity and auth apply). Credentials live in ~/.config/crosstalk/credentials.json.
+import { join } from "node:path";
+import type { Bus, SendOptions } from "../engine/bus.ts";
+import type { LocalCredential } from "../engine/api_setup.ts";
+import type { Env } from "../engine/paths.ts";
+import { deliveryStatus } from "../engine/status.ts";
+import { CrosstalkError, type ErrorCode } from "../schema/errors.ts";
+import type { Channel, Message } from "../transports/mod.ts";
+import { isChannelId, writeFileAtomic } from "../transports/mod.ts";
+import { type CliContext, locationOf, openBus, type TransportFlags } from "./_context.ts";
+
+/** What the message and channel commands need, wherever the bus is. */
+export interface BusClient extends AsyncDisposable {
+  /** "direct" on a folder, or the server's URL. */
+  readonly via: string;
+  readonly maxBodyBytes: number;
+  send(options: SendOptions): Promise<Message>;
+  listMessages(
+    channel: string | undefined,
+    options: { since?: string | undefined; limit?: number | undefined },
+  ): Promise<{ channel: Channel; messages: Message[]; skipped: number }>;
+  findMessage(ref: string, channel?: string): Promise<Message>;
+  replies(message: Message): Promise<Message[]>;
+  waitForReplies(messages: Message[], timeoutMs: number): Promise<Message[]>;
+  deliveryStatus(message: Message): Promise<unknown>;
+  listChannels(): Promise<Channel[]>;
+  createChannel(name: string, parent?: string): Promise<Channel>;
+  showChannel(handle: string): Promise<Channel & { messages: number }>;
+  renameChannel(handle: string, name: string): Promise<Channel>;
+  deleteChannel(handle: string): Promise<Channel>;
+}
+
+class DirectClient implements BusClient {
+  readonly via = "direct";
+  #bus: Bus;
+  constructor(bus: Bus) {
+    this.#bus = bus;
+  }
+  get maxBodyBytes() {
+    return this.#bus.config.limits.message_bytes;
+  }
+  send(o: SendOptions) {
+    return this.#bus.send(o);
+  }
+  listMessages(
+    channel: string | undefined,
+    o: { since?: string | undefined; limit?: number | undefined },
+  ) {
+    return this.#bus.listMessages(channel, o);
+  }
+  findMessage(ref: string, channel?: string) {
+    return this.#bus.findMessage(ref, channel);
+  }
+  replies(m: Message) {
+    return this.#bus.replies(m);
+  }
+  waitForReplies(m: Message[], t: number) {
+    return this.#bus.waitForReplies(m, t);
+  }
+  deliveryStatus(m: Message) {
+    return deliveryStatus(this.#bus, m);
+  }
+  listChannels() {
+    return this.#bus.listChannels();
+  }
+  createChannel(name: string, parent?: string) {
+    return this.#bus.createChannel(name, parent);
+  }
+  async showChannel(handle: string) {
+    const channel = await this.#bus.resolveChannel(handle);
+    return { ...channel, messages: (await this.#bus.transport.listMessageIds(channel.id)).length };
+  }
+  renameChannel(handle: string, name: string) {
+    return this.#bus.renameChannel(handle, name);
+  }
+  deleteChannel(handle: string) {
+    return this.#bus.deleteChannel(handle);
+  }
+  async [Symbol.asyncDispose]() {
+    await this.#bus[Symbol.asyncDispose]();
+  }
+}
+
+/** A client of an engine's HTTP API. */
+export class HttpClient implements BusClient {
+  readonly via: string;
+  readonly maxBodyBytes = 64 * 1024 * 1024;
+  #token: string | undefined;
+
+  constructor(server: string, token: string | undefined) {
+    this.via = server.replace(/\/+$/, "");
+    this.#token = token;
+  }
+
+  /** Calls the API; an error response becomes the CrosstalkError it names. */
+  async call<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<T> {
+    let response: Response;
+    try {
+      response = await fetch(`${this.via}${path}`, {
+        method,
+        headers: {
+          ...(this.#token ? { Authorization: `Bearer ${this.#token}` } : {}),
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
+          ...headers,
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    } catch (error) {
+      throw new CrosstalkError(
+        "ERR_TIMEOUT",
+        `Cannot reach the engine at ${this.via}: ${
+          error instanceof Error ? error.message : String(error)
+        }`,
+      );
+    }
+    const text = await response.text();
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new CrosstalkError(
+        "ERR_TIMEOUT",
+        `The engine at ${this.via} answered ${response.status} with something that is not JSON`,
+      );
+    }
+    if (!response.ok) {
+      const error = (json as { error?: { code?: string; message?: string } }).error;
+      const code = (error?.code ?? "ERR_TIMEOUT") as ErrorCode;
+      throw new CrosstalkError(code, error?.message ?? `HTTP ${response.status}`);
+    }
+    return json as T;
+  }
+
+  send(o: SendOptions) {
+    const body: Record<string, unknown> = { to: o.to, body: o.body };
+    if (o.channel !== undefined) body.channel = o.channel;
+    if (o.from !== undefined) body.from = o.from;
+    if (o.as !== undefined) body.as = o.as;
+    if (o.re !== undefined) body.re = o.re;
+    return this.call<Message>("POST", "/api/messages", body, {
+      "Idempotency-Key": crypto.randomUUID(),
+    });
+  }
+  async listMessages(
+    channel: string | undefined,
+    o: { since?: string | undefined; limit?: number | undefined },
+  ) {
+    const resolved = await this.showChannel(channel ?? "general");
+    const q = new URLSearchParams({ channel: resolved.id, limit: String(o.limit ?? 500) });
+    if (o.since) q.set("since", o.since);
+    const messages: Message[] = [];
+    for (;;) {
+      const page = await this.call<{ messages: Message[]; next: string | null }>(
+        "GET",
+        `/api/messages?${q}`,
+      );
+      messages.push(...page.messages);
+      if (!page.next || o.limit !== undefined) break;
+      q.set("since", page.next);
+    }
+    return { channel: resolved, messages, skipped: 0 };
+  }
+  async findMessage(ref: string, channel?: string) {
+    const trimmed = ref.trim().replace(/^data\/channels\//, "");
+    const parts = trimmed.split("/");
+    if (parts.length === 5 && isChannelId(parts[0]!)) {
+      return this.call<Message>("GET", `/api/messages/${trimmed}`);
+    }
+    const channels = channel ? [await this.showChannel(channel)] : await this.listChannels();
+    const found: Message[] = [];
+    for (const c of channels) {
+      try {
+        found.push(await this.call<Message>("GET", `/api/messages/${c.id}/${trimmed}`));
+      } catch (error) {
+        if (!(error instanceof CrosstalkError) || !/NOT_FOUND/.test(error.code)) throw error;
+      }
+    }
+    if (found.length === 1) return found[0]!;
+    if (found.length === 0) {
+      throw new CrosstalkError("ERR_MESSAGE_NOT_FOUND", `No message "${trimmed}" in any channel`);
+    }
+    throw new CrosstalkError(
+      "ERR_MESSAGE_AMBIGUOUS",
+      `Message id "${trimmed}" is in ${found.length} channels: name one with --channel`,
+    );
+  }
+  async replies(m: Message) {
+    return (await this.call<{ replies: Message[] }>(
+      "GET",
+      `/api/messages/${m.channel}/${m.id}/replies`,
+    )).replies;
+  }
+  async waitForReplies(messages: Message[], timeoutMs: number) {
+    const deadline = Date.now() + timeoutMs;
+    const all = new Map<string, Message>();
+    for (const m of messages) {
+      for (;;) {
+        const left = Math.ceil((deadline - Date.now()) / 1000);
+        const wait = Math.max(0, Math.min(left, 120));
+        const { replies } = await this.call<{ replies: Message[] }>(
+          "GET",
+          `/api/messages/${m.channel}/${m.id}/replies?wait=${wait}`,
+        );
+        for (const r of replies) all.set(`${r.channel}/${r.id}`, r);
+        if (replies.length > 0 || wait === 0 || Date.now() >= deadline) break;
+      }
+    }
+    return [...all.values()].sort((a, b) => (a.id < b.id ? -1 : 1));
+  }
+  deliveryStatus(m: Message) {
+    return this.call<unknown>("GET", `/api/messages/${m.channel}/${m.id}/status`);
+  }
+  async listChannels() {
+    return (await this.call<{ channels: Channel[] }>("GET", "/api/channels")).channels;
+  }
+  createChannel(name: string, parent?: string) {
+    return this.call<Channel>(
+      "POST",
+      "/api/channels",
+      parent === undefined ? { name } : { name, parent },
+    );
+  }
+  showChannel(handle: string) {
+    return this.call<Channel & { messages: number }>(
+      "GET",
+      `/api/channels/${encodeURIComponent(handle)}`,
+    );
+  }
+  renameChannel(handle: string, name: string) {
+    return this.call<Channel>("PATCH", `/api/channels/${encodeURIComponent(handle)}`, { name });
+  }
+  deleteChannel(handle: string) {
+    return this.call<Channel>("DELETE", `/api/channels/${encodeURIComponent(handle)}`);
+  }
+  [Symbol.asyncDispose]() {
+    return Promise.resolve();
+  }
+}
+
+/** One saved login. */
+export interface Profile {
+  server: string;
+  username: string;
+  token: string;
+}
+
+/** `~/.config/crosstalk/credentials.json`. */
+export interface Credentials {
+  active?: string;
+  profiles: Record<string, Profile>;
+}
+
+/** Where the CLI keeps its logins. */
+export function credentialsPath(env: Env): string {
+  const config = env.XDG_CONFIG_HOME ?? join(env.HOME ?? env.USERPROFILE ?? ".", ".config");
+  return join(config, "crosstalk", "credentials.json");
+}
+
+/** Reads the saved logins (none when the file does not exist). */
+export async function loadCredentials(env: Env): Promise<Credentials> {
+  try {
+    const value = JSON.parse(await Deno.readTextFile(credentialsPath(env))) as Credentials;
+    return { profiles: value.profiles ?? {}, ...(value.active ? { active: value.active } : {}) };
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return { profiles: {} };
+    throw new CrosstalkError(
+      "ERR_CONFIG_INVALID",
+      `Cannot read "${credentialsPath(env)}": ${
+        error instanceof Error ? error.message : String(error)
+      }`,
+    );
+  }
+}
+
+/** Writes the saved logins, readable by the user only. */
+export async function saveCredentials(env: Env, credentials: Credentials): Promise<void> {
+  const path = credentialsPath(env);
+  await Deno.mkdir(join(path, ".."), { recursive: true, mode: 0o700 });
+  await writeFileAtomic(path, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600 });
+}
+
+/** The engine of this transport on this machine, when it runs and left a credential. */
+async function localEngine(flags: TransportFlags, ctx: CliContext): Promise<Profile | undefined> {
+  const location = locationOf(flags, ctx);
+  try {
+    const credential = JSON.parse(
+      await Deno.readTextFile(join(location.stateDir, "cli-credential.json")),
+    ) as LocalCredential;
+    const health = await fetch(`${credential.server}/healthz`, {
+      signal: AbortSignal.timeout(2000),
+    });
+    await health.body?.cancel();
+    return health.ok ? credential : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The API to use for this command, if any: `--server` or `--profile`, else the active profile,
+ * else the running local engine of the selected transport.
+ */
+export async function resolveApi(
+  flags: TransportFlags,
+  ctx: CliContext,
+): Promise<HttpClient | undefined> {
+  const { server, profile } = ctx.globals;
+  if (server !== undefined || profile !== undefined) {
+    const credentials = await loadCredentials(ctx.env);
+    const saved = profile !== undefined
+      ? credentials.profiles[profile]
+      : Object.values(credentials.profiles).find((p) => p.server === server?.replace(/\/+$/, ""));
+    if (profile !== undefined && !saved) {
+      throw new CrosstalkError(
+        "ERR_UNAUTHENTICATED",
+        `No profile "${profile}" (run "crosstalk auth login --profile ${profile}")`,
+      );
+    }
+    return new HttpClient(server ?? saved!.server, saved?.token);
+  }
+  if (flags.path === undefined && flags.containername === undefined) {
+    const credentials = await loadCredentials(ctx.env);
+    const active = credentials.active ? credentials.profiles[credentials.active] : undefined;
+    if (active) return new HttpClient(active.server, active.token);
+  }
+  const local = await localEngine(flags, ctx);
+  return local ? new HttpClient(local.server, local.token) : undefined;
+}
+
+/**
+ * The bus for a message or channel command: `--path` works on the folder directly; otherwise a
+ * reachable engine (or an explicit server) is used through its API, so identity and auth apply.
+ */
+export async function openClient(flags: TransportFlags, ctx: CliContext): Promise<BusClient> {
+  if (flags.path === undefined) {
+    const api = await resolveApi(flags, ctx);
+    if (api) return api;
+  }
+  return new DirectClient(await openBus(flags, ctx));
+}
+
+/**
+ * The API for commands that only exist there (tokens, users).
+ *
+ * @throws {CrosstalkError} `ERR_UNAUTHENTICATED` when no engine can be reached
+ */
+export async function openApi(flags: TransportFlags, ctx: CliContext): Promise<HttpClient> {
+  const api = await resolveApi(flags, ctx);
+  if (!api) {
+    throw new CrosstalkError(
+      "ERR_UNAUTHENTICATED",
+      'No engine to talk to: start one with "crosstalk serve", or run "crosstalk auth login --server URL"',
+    );
+  }
+  return api;
+}

@@ -1,0 +1,100 @@
+// The CLI as a client of a running engine: no login needed locally, profiles, tokens, users,
+// and identity applying to sends that go through the API.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { runCrosstalk, tempDir } from "../_helpers.ts";
+import { AGENTS, EngineProcess, makeTransport } from "../engine/_harness.ts";
+
+Deno.test("the CLI talks to a running engine: local credential, login profiles, tokens and users", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  // A named transport in the default storage, so that the CLI finds its engine without --path.
+  const root = join(home, ".local", "share", "crosstalk", "team", "transport");
+  const state = join(home, ".local", "share", "crosstalk", "team", "crosstalk-state");
+  await makeTransport(
+    root,
+    `providers:\n  test:\n    models:\n      reply: ${join(AGENTS, "reply.sh")}\n`,
+  );
+  await using engine = await EngineProcess.start(root, {
+    alias: "a",
+    state,
+    env: { CROSSTALK_INIT_USERNAME: "boss", CROSSTALK_INIT_PASSPHRASE: "the boss passphrase" },
+  });
+  const server = (await engine.waitFor((r) => r.event === "api.listening")).url as string;
+  const cli = (args: string[], stdin?: string) =>
+    runCrosstalk(args, { home, ...(stdin === undefined ? {} : { stdin }) });
+  const ok = async (args: string[], stdin?: string) => {
+    const r = await cli(args, stdin);
+    assert.equal(r.code, 0, `${args.join(" ")}\n${r.stderr}`);
+    return r;
+  };
+
+  // No login: the engine's local credential speaks as the first admin, through the API.
+  const sent = await ok([
+    "message",
+    "send",
+    "--containername",
+    "team",
+    "--to",
+    "reply",
+    "--wait",
+    "--timeout",
+    "15",
+    "hi",
+  ]);
+  assert.match(sent.stdout, /reply from test\/reply/);
+  const id = sent.stdout.split("\n")[0]!;
+  const shown = JSON.parse(
+    (await ok(["message", "show", id, "--containername", "team", "--json"])).stdout,
+  );
+  assert.equal(shown.from, "boss", "the API's identity, not $USER");
+
+  // Users and tokens exist only in the API.
+  await ok(["user", "create", "ann", "--containername", "team"], "ann's passphrase\n");
+  const users = JSON.parse(
+    (await ok(["user", "list", "--containername", "team", "--json"])).stdout,
+  );
+  assert.deepEqual(users.map((u: { username: string }) => u.username), ["boss", "ann"]);
+
+  // ann logs in as a profile, which becomes the active one.
+  await ok(
+    ["--server", server, "--profile", "ann", "auth", "login", "--username", "ann"],
+    "ann's passphrase\n",
+  );
+  const profiles = JSON.parse((await ok(["auth", "list", "--json"])).stdout);
+  assert.deepEqual(profiles.map((p: { name: string; active: boolean }) => [p.name, p.active]), [[
+    "ann",
+    true,
+  ]]);
+  const credentialFile = join(home, ".config", "crosstalk", "credentials.json");
+  assert.equal((await Deno.stat(credentialFile)).mode! & 0o777, 0o600);
+  const asAnn = JSON.parse(
+    (await ok(["message", "send", "--to", "reply", "--json", "from ann"])).stdout,
+  );
+  assert.equal(asAnn.from, "ann");
+  const spoof = await cli(["message", "send", "--to", "reply", "--from", "boss", "not me"]);
+  assert.equal(spoof.code, 77);
+  assert.match(spoof.stderr, /sends as "ann", not as "boss"/);
+  const forbidden = await cli(["user", "list"]);
+  assert.equal(forbidden.code, 77);
+
+  const minted = await ok(["token", "create", "ci", "--json"]);
+  const token = JSON.parse(minted.stdout);
+  const listed = JSON.parse((await ok(["token", "list", "--json"])).stdout);
+  assert.ok(listed.some((t: { id: string }) => t.id === token.id));
+  await ok(["token", "revoke", token.id]);
+  const revoked = await fetch(`${server}/api/channels`, {
+    headers: { Authorization: `Bearer ${token.token}` },
+  });
+  assert.equal(revoked.status, 401);
+  await revoked.body?.cancel();
+
+  await ok(["auth", "logout"]);
+  assert.deepEqual(JSON.parse((await ok(["auth", "list", "--json"])).stdout), []);
+  const bad = await cli(
+    ["--server", server, "auth", "login", "--username", "ann"],
+    "wrong passphrase\n",
+  );
+  assert.equal(bad.code, 77);
+  assert.match(bad.stderr, /Wrong username or passphrase/);
+});
