@@ -110,6 +110,7 @@ async function serveApi(
     bus: engine.bus,
     auth,
     version: VERSION,
+    env: ctx.env,
     report: () => engineReport(location),
     events,
     logs: (lines) => readLogTail(location.stateDir, lines),

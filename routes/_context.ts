@@ -15,6 +15,8 @@ export interface AppDeps {
   report?: () => Promise<EngineReport>;
   /** A one-time token that lets `/setup` create the first admin, while no user exists. */
   setupToken?: { value: string | undefined };
+  /** The engine's environment (for finding agent CLIs on its PATH). */
+  env?: Readonly<Record<string, string | undefined>>;
   /** The engine's live bus events, for `/api/events`. */
   events?: EventHub;
   /** The engine's last log records, for `/api/logs`. */

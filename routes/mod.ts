@@ -11,9 +11,11 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { CrosstalkError, type ErrorCode } from "../schema/errors.ts";
 import { PROTOCOL_VERSION } from "../transports/mod.ts";
 import { type AppDeps, checkShape, type Env, jsonBody } from "./_context.ts";
+import { agentRoutes } from "./agents.ts";
 import { channelRoutes } from "./channels.ts";
 import { eventRoutes } from "./events.ts";
 import { messageRoutes } from "./messages.ts";
+import { OPENAPI } from "./openapi.ts";
 import { tokenRoutes } from "./tokens.ts";
 import { userRoutes } from "./users.ts";
 
@@ -88,6 +90,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
 
   app.get("/healthz", (c) => c.json({ ok: true }));
   app.get("/version", (c) => c.json({ version: deps.version, protocol: PROTOCOL_VERSION }));
+  app.get("/openapi.json", (c) => c.json(OPENAPI));
 
   app.post("/api/login", async (c) => {
     const body = await jsonBody(c);
@@ -160,6 +163,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
     await next();
   });
 
+  app.route("/api", agentRoutes(deps));
+  app.route("/", agentRoutes(deps));
   for (const prefix of ["/api", ""]) {
     app.route(`${prefix}/channels`, channelRoutes(deps));
     app.route(`${prefix}/messages`, messageRoutes(deps));
@@ -172,6 +177,18 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.get("/api/logs", async (c) => {
     const lines = Math.min(Math.max(Number(c.req.query("lines") ?? 200) || 200, 1), 10_000);
     return c.json({ records: deps.logs ? await deps.logs(lines) : [] });
+  });
+  app.get("/replies", async (c) => {
+    const id = c.req.query("id");
+    if (!id) {
+      throw new CrosstalkError("ERR_BODY_INVALID", "GET /replies needs ?id=<channel>/<message id>");
+    }
+    const message = await deps.bus.findMessage(id);
+    const wait = Math.min(Math.max(Number(c.req.query("wait") ?? 0) || 0, 0), 120);
+    const replies = wait > 0
+      ? await deps.bus.waitForReplies([message], wait * 1000)
+      : await deps.bus.replies(message);
+    return c.json({ replies });
   });
   app.route("/api/tokens", tokenRoutes(deps));
   app.route("/api/users", userRoutes(deps));

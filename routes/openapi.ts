@@ -1,0 +1,308 @@
+// The OpenAPI 3.1 description of the HTTP API, served at /openapi.json. A test checks that every
+// route of the app is described here and every path described here is a route of the app.
+
+const error = { $ref: "#/components/responses/Error" };
+const json = (description: string, schema: Record<string, unknown> = { type: "object" }) => ({
+  description,
+  content: { "application/json": { schema } },
+});
+const body = (properties: Record<string, unknown>, required: string[]) => ({
+  required: true,
+  content: {
+    "application/json": {
+      schema: { type: "object", additionalProperties: false, properties, required },
+    },
+  },
+});
+const str = { type: "string" };
+const strOrList = { oneOf: [str, { type: "array", items: str }] };
+const message = { $ref: "#/components/schemas/Message" };
+const channel = { $ref: "#/components/schemas/Channel" };
+const messageId = [
+  { name: "channel", in: "path", required: true, schema: { type: "string", format: "uuid" } },
+  ...["y", "m", "d"].map((name) => ({
+    name,
+    in: "path",
+    required: true,
+    schema: { type: "string", pattern: "^[0-9]+$" },
+  })),
+  {
+    name: "file",
+    in: "path",
+    required: true,
+    schema: { type: "string", pattern: "^[0-9]{9}Z-[0-9a-f]{8}\\.md$" },
+  },
+];
+const channelParam = [{
+  name: "channel",
+  in: "path",
+  required: true,
+  description: "name, uuid or unique uuid prefix",
+  schema: str,
+}];
+const op = (
+  summary: string,
+  responses: Record<string, unknown>,
+  extra: Record<string, unknown> = {},
+) => ({
+  summary,
+  responses: { ...responses, default: error },
+  ...extra,
+});
+const open = { security: [] };
+
+const channels = {
+  get: op("List channels", {
+    200: json("Channels", {
+      type: "object",
+      properties: { channels: { type: "array", items: channel } },
+    }),
+  }),
+  post: op("Create a channel", { 201: json("The channel", channel) }, {
+    requestBody: body({ name: str, parent: str }, ["name"]),
+  }),
+};
+const oneChannel = {
+  get: op("Show a channel", { 200: json("The channel and its message count", channel) }, {
+    parameters: channelParam,
+  }),
+  patch: op("Rename a channel", { 200: json("The channel", channel) }, {
+    parameters: channelParam,
+    requestBody: body({ name: str }, ["name"]),
+  }),
+  delete: op("Delete a channel and its messages", { 200: json("The deleted channel", channel) }, {
+    parameters: channelParam,
+  }),
+};
+const messages = {
+  get: op("List a channel's messages in order (cursor pages)", {
+    200: json("A page", {
+      type: "object",
+      properties: {
+        channel: str,
+        messages: { type: "array", items: message },
+        next: { type: ["string", "null"] },
+      },
+    }),
+  }, {
+    parameters: [
+      { name: "channel", in: "query", schema: str },
+      { name: "since", in: "query", description: "a message id: only later ones", schema: str },
+      { name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: 500 } },
+    ],
+  }),
+  post: op("Send a message as the token's identity", {
+    200: json("The first message for a retried Idempotency-Key", message),
+    201: json("The new message", message),
+  }, {
+    parameters: [{
+      name: "Idempotency-Key",
+      in: "header",
+      schema: { type: "string", maxLength: 200 },
+    }],
+    requestBody: body(
+      { to: strOrList, body: str, channel: str, re: strOrList, as: str, from: str },
+      ["to", "body"],
+    ),
+  }),
+};
+const replies = op(
+  "Replies to a message; with ?wait=S, wait up to S seconds (at most 120) for one",
+  {
+    200: json("Replies", {
+      type: "object",
+      properties: { replies: { type: "array", items: message } },
+    }),
+  },
+  {
+    parameters: [...messageId, {
+      name: "wait",
+      in: "query",
+      schema: { type: "number", minimum: 0 },
+    }],
+  },
+);
+
+/** The OpenAPI document. */
+export const OPENAPI = {
+  openapi: "3.1.0",
+  info: { title: "crosstalk engine API", version: "1" },
+  servers: [{ url: "http://127.0.0.1:7000" }],
+  security: [{ bearer: [] }],
+  components: {
+    securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } },
+    responses: {
+      Error: json("An error: a stable code and a message", {
+        type: "object",
+        properties: {
+          error: {
+            type: "object",
+            properties: { code: str, message: str },
+            required: ["code", "message"],
+          },
+        },
+      }),
+    },
+    schemas: {
+      Message: {
+        type: "object",
+        properties: {
+          channel: str,
+          id: str,
+          from: str,
+          to: { type: "array", items: str },
+          timestamp: str,
+          re: { type: "array", items: str },
+          as: str,
+          type: { const: "workflow" },
+          failed: { type: "boolean" },
+          error: str,
+          body: str,
+        },
+        required: ["channel", "id", "from", "to", "timestamp", "body"],
+      },
+      Channel: {
+        type: "object",
+        properties: {
+          id: str,
+          name: str,
+          parent: str,
+          created: str,
+          messages: { type: "integer" },
+        },
+        required: ["id", "name"],
+      },
+    },
+  },
+  paths: {
+    "/healthz": { get: op("Liveness", { 200: json("ok") }, open) },
+    "/version": { get: op("Version and protocol version", { 200: json("Versions") }, open) },
+    "/openapi.json": { get: op("This document", { 200: json("OpenAPI 3.1") }, open) },
+    "/setup": {
+      get: op("The first-run page (with ?token=)", {
+        200: { description: "HTML" },
+        410: { description: "Setup is done" },
+      }, open),
+      post: op("Create the first admin with the one-time setup token", {
+        201: json("The admin and a token"),
+      }, {
+        ...open,
+        requestBody: body({ token: str, username: str, passphrase: str }, [
+          "token",
+          "username",
+          "passphrase",
+        ]),
+      }),
+    },
+    "/api/login": {
+      post: op("Exchange a username and passphrase for a token (rate-limited)", {
+        201: json("A token, shown once"),
+      }, {
+        ...open,
+        requestBody: body({ username: str, passphrase: str, token_name: str }, [
+          "username",
+          "passphrase",
+        ]),
+      }),
+    },
+    "/api/whoami": { get: op("The token's identity", { 200: json("Identity") }) },
+    "/api/channels": channels,
+    "/channels": channels,
+    "/api/channels/{channel}": oneChannel,
+    "/channels/{channel}": oneChannel,
+    "/api/messages": messages,
+    "/messages": messages,
+    "/api/messages/{channel}/{y}/{m}/{d}/{file}": {
+      get: op("Show a message", { 200: json("The message", message) }, { parameters: messageId }),
+    },
+    "/messages/{channel}/{y}/{m}/{d}/{file}": {
+      get: op("Show a message", { 200: json("The message", message) }, { parameters: messageId }),
+    },
+    "/api/messages/{channel}/{y}/{m}/{d}/{file}/replies": { get: replies },
+    "/messages/{channel}/{y}/{m}/{d}/{file}/replies": { get: replies },
+    "/api/messages/{channel}/{y}/{m}/{d}/{file}/status": {
+      get: op(
+        "Delivery state per addressee: written, claimed, running, stalled, replied, failed, empty, skipped",
+        { 200: json("Delivery") },
+        { parameters: messageId },
+      ),
+    },
+    "/messages/{channel}/{y}/{m}/{d}/{file}/status": {
+      get: op("Delivery state per addressee", { 200: json("Delivery") }, { parameters: messageId }),
+    },
+    "/replies": {
+      get: op("Replies to ?id=<channel>/<message id> (the reference engine's path)", {
+        200: json("Replies"),
+      }, {
+        parameters: [{ name: "id", in: "query", required: true, schema: str }, {
+          name: "wait",
+          in: "query",
+          schema: { type: "number" },
+        }],
+      }),
+    },
+    "/api/status": {
+      get: op("The engine: heartbeat, claimed models, pending work, dispatchers", {
+        200: json("Status"),
+      }),
+    },
+    "/status": { get: op("The engine's status", { 200: json("Status") }) },
+    "/api/models": { get: op("Models in data/crosstalk.yaml", { 200: json("Models") }) },
+    "/models": { get: op("Models in data/crosstalk.yaml", { 200: json("Models") }) },
+    "/api/agents": {
+      get: op("Installed agent CLIs and which models this machine claims", { 200: json("Agents") }),
+    },
+    "/agents": { get: op("Installed agent CLIs and claimed models", { 200: json("Agents") }) },
+    "/api/agents/installed": { get: op("Installed agent CLIs", { 200: json("Installed") }) },
+    "/agents/installed": { get: op("Installed agent CLIs", { 200: json("Installed") }) },
+    "/api/dispatchers": {
+      get: op("Engines on this transport, alive or stale", { 200: json("Dispatchers") }),
+    },
+    "/dispatchers": { get: op("Engines on this transport", { 200: json("Dispatchers") }) },
+    "/api/events": {
+      get: op(
+        "Server-Sent Events: message, claimed, running, replied, failed, empty, skipped, engine; resume with Last-Event-ID",
+        {
+          200: { description: "text/event-stream" },
+        },
+        { parameters: [{ name: "Last-Event-ID", in: "header", schema: str }] },
+      ),
+    },
+    "/api/logs": {
+      get: op("The engine's last log records", { 200: json("Records") }, {
+        parameters: [{ name: "lines", in: "query", schema: { type: "integer" } }],
+      }),
+    },
+    "/api/tokens": {
+      get: op("Your tokens (an admin's: everyone's)", { 200: json("Tokens") }),
+      post: op("Mint a token, shown once", { 201: json("The token and its record") }, {
+        requestBody: body({ name: str, ttl_seconds: { type: "number" } }, ["name"]),
+      }),
+    },
+    "/api/tokens/{id}": {
+      delete: op("Revoke a token at once", { 200: json("The revoked record") }, {
+        parameters: [{ name: "id", in: "path", required: true, schema: str }],
+      }),
+    },
+    "/api/users": {
+      get: op("Users (admins)", { 200: json("Users") }),
+      post: op("Create a user (admins)", { 201: json("The user") }, {
+        requestBody: body({ username: str, passphrase: str, admin: { type: "boolean" } }, [
+          "username",
+          "passphrase",
+        ]),
+      }),
+    },
+    "/api/users/{username}": {
+      delete: op("Delete a user and revoke their tokens (admins)", { 200: json("Deleted") }, {
+        parameters: [{ name: "username", in: "path", required: true, schema: str }],
+      }),
+    },
+    "/api/users/{username}/passphrase": {
+      post: op("Set a passphrase (yours, or anyone's as an admin)", { 200: json("Changed") }, {
+        parameters: [{ name: "username", in: "path", required: true, schema: str }],
+        requestBody: body({ passphrase: str }, ["passphrase"]),
+      }),
+    },
+  },
+} as const;
