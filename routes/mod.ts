@@ -7,6 +7,7 @@
 import { timingSafeEqual } from "node:crypto";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { CrosstalkError, type ErrorCode } from "../schema/errors.ts";
 import { PROTOCOL_VERSION } from "../transports/mod.ts";
@@ -57,6 +58,9 @@ export function statusOf(code: ErrorCode): ContentfulStatusCode {
 }
 
 const LOGIN_WINDOW_MS = 60_000;
+const SESSION_COOKIE = "crosstalk_session";
+const CSRF_COOKIE = "crosstalk_csrf";
+const SESSION_SECONDS = 12 * 3600;
 const LOGIN_MAX_FAILURES = 5;
 
 /** Builds the whole HTTP API. */
@@ -92,10 +96,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.get("/version", (c) => c.json({ version: deps.version, protocol: PROTOCOL_VERSION }));
   app.get("/openapi.json", (c) => c.json(OPENAPI));
 
-  app.post("/api/login", async (c) => {
-    const body = await jsonBody(c);
-    checkShape(body, { username: "string", passphrase: "string", token_name: "string?" });
-    const username = body.username as string;
+  /** Checks a login, at most LOGIN_MAX_FAILURES wrong tries per user per minute. */
+  const login = async (username: string, passphrase: string) => {
     const now = Date.now();
     const recent = (failures.get(username) ?? []).filter((t) => now - t < LOGIN_WINDOW_MS);
     if (recent.length >= LOGIN_MAX_FAILURES) {
@@ -105,17 +107,40 @@ export function createApp(deps: AppDeps): Hono<Env> {
       );
     }
     try {
-      await deps.auth.verifyPassphrase(username, body.passphrase as string);
+      await deps.auth.verifyPassphrase(username, passphrase);
     } catch (error) {
       failures.set(username, [...recent, now]);
       throw error;
     }
     failures.delete(username);
-    const { token, record } = await deps.auth.mintToken(
-      username,
-      (body.token_name as string | undefined) ?? "login",
-    );
+  };
+
+  app.post("/api/login", async (c) => {
+    const body = await jsonBody(c);
+    checkShape(body, { username: "string", passphrase: "string", token_name: "string?" });
+    await login(body.username as string, body.passphrase as string);
+    const name = (body.token_name as string | undefined) ?? "login";
+    const { token, record } = await deps.auth.mintToken(body.username as string, name);
     return c.json({ token, ...record }, 201);
+  });
+
+  // Web sessions: a fresh HttpOnly SameSite=Strict cookie per login (never one the client
+  // brought), and a CSRF token the page must echo in X-CSRF-Token on every state change.
+  app.post("/session", async (c) => {
+    const body = await jsonBody(c);
+    checkShape(body, { username: "string", passphrase: "string" });
+    await login(body.username as string, body.passphrase as string);
+    const { token, record } = await deps.auth.mintToken(
+      body.username as string,
+      "web session",
+      SESSION_SECONDS,
+    );
+    const csrf = randomToken();
+    const secure = c.req.url.startsWith("https:") || c.req.header("X-Forwarded-Proto") === "https";
+    const options = { path: "/", sameSite: "Strict", secure, maxAge: SESSION_SECONDS } as const;
+    setCookie(c, SESSION_COOKIE, token, { ...options, httpOnly: true });
+    setCookie(c, CSRF_COOKIE, csrf, options);
+    return c.json({ username: record.username, csrf, expires: record.expires }, 201);
   });
 
   app.get("/setup", (c) => {
@@ -147,20 +172,46 @@ export function createApp(deps: AppDeps): Hono<Env> {
     return c.json({ user, token, ...record }, 201);
   });
 
-  // Everything else needs a bearer token, loopback or not.
+  // Everything else needs a bearer token or a session cookie, loopback or not.
   app.use("*", async (c, next) => {
     const header = c.req.header("Authorization");
-    const match = header
-      ? /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/.exec(header)
-      : null;
-    if (!match) {
+    if (header !== undefined) {
+      const match = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/.exec(header);
+      if (!match) {
+        throw new CrosstalkError(
+          "ERR_UNAUTHENTICATED",
+          'The Authorization header must be "Bearer <token>"',
+        );
+      }
+      c.set("identity", await deps.auth.verifyToken(match[1]!));
+      return await next();
+    }
+    const session = getCookie(c, SESSION_COOKIE);
+    if (session === undefined) {
       throw new CrosstalkError(
         "ERR_UNAUTHENTICATED",
-        "This route needs an Authorization: Bearer <token> header",
+        "This route needs an Authorization: Bearer <token> header or a session",
       );
     }
-    c.set("identity", await deps.auth.verifyToken(match[1]!));
+    c.set("identity", await deps.auth.verifyToken(session));
+    if (!["GET", "HEAD", "OPTIONS"].includes(c.req.method)) {
+      const expected = getCookie(c, CSRF_COOKIE);
+      const given = c.req.header("X-CSRF-Token");
+      if (!expected || !given || !sameSecret(given, expected)) {
+        throw new CrosstalkError(
+          "ERR_FORBIDDEN",
+          "A change made with a session cookie needs the X-CSRF-Token header",
+        );
+      }
+    }
     await next();
+  });
+
+  app.post("/session/logout", async (c) => {
+    await deps.auth.revokeToken(c.get("identity").tokenId);
+    deleteCookie(c, SESSION_COOKIE, { path: "/" });
+    deleteCookie(c, CSRF_COOKIE, { path: "/" });
+    return c.json({ loggedOut: true });
   });
 
   app.route("/api", agentRoutes(deps));
@@ -194,6 +245,13 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.route("/api/users", userRoutes(deps));
   app.get("/api/whoami", (c) => c.json(c.get("identity")));
   return app;
+}
+
+function randomToken(): string {
+  return Array.from(
+    crypto.getRandomValues(new Uint8Array(24)),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
 }
 
 function sameSecret(given: string, expected: string): boolean {

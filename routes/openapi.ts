@@ -205,6 +205,19 @@ export const OPENAPI = {
         ]),
       }),
     },
+    "/session": {
+      post: op(
+        "Log in for the web UI: sets an HttpOnly SameSite session cookie and a CSRF cookie",
+        { 201: json("The user and the CSRF token") },
+        {
+          ...open,
+          requestBody: body({ username: str, passphrase: str }, ["username", "passphrase"]),
+        },
+      ),
+    },
+    "/session/logout": {
+      post: op("End the session (needs X-CSRF-Token)", { 200: json("Logged out") }),
+    },
     "/api/whoami": { get: op("The token's identity", { 200: json("Identity") }) },
     "/api/channels": channels,
     "/channels": channels,

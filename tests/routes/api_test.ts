@@ -324,3 +324,67 @@ Deno.test("API security: logins are rate-limited and an unknown user looks like 
     await bus[Symbol.asyncDispose]();
   }
 });
+
+Deno.test("API security: web sessions use fresh HttpOnly SameSite cookies and need the CSRF token to change anything", async () => {
+  await using dir = await tempDir();
+  const { bus, call } = await setup(dir.path);
+  try {
+    const app = createApp({
+      bus,
+      auth: await AuthStore.open(join(dir.path, "state")),
+      version: "0",
+    });
+    const planted = "planted.session.value";
+    const login = await app.request("/session", {
+      method: "POST",
+      headers: { "content-type": "application/json", Cookie: `crosstalk_session=${planted}` },
+      body: JSON.stringify({ username: "root", passphrase: "correct horse battery" }),
+    });
+    assert.equal(login.status, 201);
+    const { csrf } = await login.json();
+    const cookies = login.headers.getSetCookie();
+    const session = cookies.find((c) => c.startsWith("crosstalk_session="))!;
+    assert.match(session, /HttpOnly/);
+    assert.match(session, /SameSite=Strict/);
+    const value = /^crosstalk_session=([^;]+)/.exec(session)![1]!;
+    assert.notEqual(value, planted, "a new session, never the one the client brought");
+    const cookie = `crosstalk_session=${value}; crosstalk_csrf=${csrf}`;
+    assert.equal(
+      (await app.request("/api/channels", { headers: { Cookie: `crosstalk_session=${planted}` } }))
+        .status,
+      401,
+    );
+
+    const read = await app.request("/api/channels", { headers: { Cookie: cookie } });
+    assert.equal(read.status, 200);
+    await read.body?.cancel();
+    const post = (headers: Record<string, string>) =>
+      app.request("/api/channels", {
+        method: "POST",
+        headers: { "content-type": "application/json", Cookie: cookie, ...headers },
+        body: JSON.stringify({ name: "from-the-web" }),
+      });
+    const forged = await post({});
+    assert.equal(forged.status, 403, "a form post without its CSRF token");
+    await forged.body?.cancel();
+    const wrong = await post({ "X-CSRF-Token": "not-the-token" });
+    assert.equal(wrong.status, 403);
+    await wrong.body?.cancel();
+    const right = await post({ "X-CSRF-Token": csrf });
+    assert.equal(right.status, 201);
+    await right.body?.cancel();
+
+    const out = await app.request("/session/logout", {
+      method: "POST",
+      headers: { Cookie: cookie, "X-CSRF-Token": csrf },
+    });
+    assert.equal(out.status, 200);
+    await out.body?.cancel();
+    const after = await app.request("/api/channels", { headers: { Cookie: cookie } });
+    assert.equal(after.status, 401, "the session is revoked at logout");
+    await after.body?.cancel();
+    assert.equal((await call("GET", "/healthz")).status, 200);
+  } finally {
+    await bus[Symbol.asyncDispose]();
+  }
+});
