@@ -67,6 +67,13 @@ Deno.test("bench --quick --json reports every figure as a positive finite number
   }
   // Nothing unlisted sneaks in without being checked.
   assert.deepEqual(numberPaths(report.results).sort(), [...FIGURES].sort());
+  // The engine's figures (scripts/bench_engine.ts), when the run includes them.
+  if (report.engine !== undefined) {
+    for (const path of numberPaths(report.engine)) {
+      const value = path.split(".").reduce((node, key) => node?.[key], report.engine);
+      assertPositive(value, `engine.${path}`);
+    }
+  }
   for (const path of numberPaths(report.engine)) {
     const value = path.split(".").reduce((node, key) => node?.[key], report.engine);
     assertPositive(value, `engine.${path}`);
