@@ -306,6 +306,7 @@ export class Bus implements AsyncDisposable {
     const { messages } = await this.#readMany(
       message.channel,
       ids.filter((id) => id !== message.id),
+      [message.id],
     );
     return messages.filter((m) => m.re?.includes(message.id));
   }
@@ -330,7 +331,8 @@ export class Bus implements AsyncDisposable {
       for (const [channel, since] of channels) {
         const ids = await this.transport.listMessageIds(channel, { since });
         const fresh = ids.filter((id) => !read.has(`${channel}/${id}`));
-        const { messages: found } = await this.#readMany(channel, fresh);
+        const wanted = messages.filter((m) => m.channel === channel).map((m) => m.id);
+        const { messages: found } = await this.#readMany(channel, fresh, wanted);
         for (const id of fresh) read.add(`${channel}/${id}`);
         for (const m of found) {
           const hits = (m.re ?? []).filter((id) => targets.has(`${channel}/${id}`));
@@ -370,9 +372,14 @@ export class Bus implements AsyncDisposable {
     await this.transport[Symbol.asyncDispose]();
   }
 
+  /**
+   * Reads messages in parallel. With `mentioning`, a file whose raw text names none of those ids
+   * is skipped before its YAML is parsed (the parse is most of the cost of a read).
+   */
   async #readMany(
     channel: string,
     ids: string[],
+    mentioning?: string[],
   ): Promise<{ messages: Message[]; skipped: number }> {
     const messages: (Message | undefined)[] = new Array(ids.length);
     let skipped = 0;
@@ -381,6 +388,11 @@ export class Bus implements AsyncDisposable {
       while (next < ids.length) {
         const index = next++;
         try {
+          if (mentioning) {
+            const path = this.transport.messagePath({ channel, id: ids[index]! });
+            const text = await Deno.readTextFile(path).catch(() => "");
+            if (!mentioning.some((id) => text.includes(id))) continue;
+          }
           messages[index] = await this.transport.readMessage(channel, ids[index]!);
         } catch (error) {
           if (!(error instanceof CrosstalkError)) throw error;

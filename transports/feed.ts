@@ -82,7 +82,9 @@ export class MessageFeed implements AsyncDisposable {
     if (batch.rescan) {
       for (const ref of await this.#scanAll()) add(ref);
     } else {
-      const channelsToScan = new Set<string>();
+      // A new folder: files may have landed in it before the OS watcher saw it, so walk it (only
+      // it: rescanning the whole channel would cost a read of every day folder at midnight).
+      const foldersToScan = new Map<string, { channel: string; under: string[] }>();
       for (const path of batch.paths) {
         const rel = relative(this.#transport.channelsDir, path).split(SEPARATOR).join("/");
         if (rel.startsWith("..")) continue;
@@ -92,12 +94,11 @@ export class MessageFeed implements AsyncDisposable {
         if (rest.length === 4 && tryParseMessageId(id)) {
           if (this.#options.cursor.isNew({ channel, id }) === true) add({ channel, id });
         } else if (rest.length < 4 && rest.every((part) => /^\d+$/.test(part))) {
-          // A new folder: files may have landed in it before the OS watcher saw it.
-          channelsToScan.add(channel);
+          foldersToScan.set(rel, { channel, under: rest });
         }
       }
-      for (const channel of channelsToScan) {
-        for (const ref of await this.#scanChannel(channel)) add(ref);
+      for (const { channel, under } of foldersToScan.values()) {
+        for (const ref of await this.#scanChannel(channel, under)) add(ref);
       }
     }
     if (candidates.size === 0) return;
@@ -135,8 +136,11 @@ export class MessageFeed implements AsyncDisposable {
     return out;
   }
 
-  /** The unseen ids of one channel; folders untouched since the cursor's horizon are skipped. */
-  async #scanChannel(channel: string): Promise<MessageRef[]> {
+  /**
+   * The unseen ids of one channel (or of one of its year, month or day folders); day folders
+   * untouched since the cursor's horizon are skipped.
+   */
+  async #scanChannel(channel: string, under: string[] = []): Promise<MessageRef[]> {
     const cursor = this.#options.cursor;
     const out: MessageRef[] = [];
     const base = join(this.#transport.channelsDir, channel);
@@ -163,7 +167,7 @@ export class MessageFeed implements AsyncDisposable {
         if (fresh) out.push(ref);
       }
     };
-    await walk(base, "", 0);
+    await walk(join(base, ...under), under.map((part) => `${part}/`).join(""), under.length);
     return out;
   }
 }
