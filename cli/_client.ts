@@ -4,10 +4,10 @@ import { join } from "node:path";
 import type { Bus, SendOptions } from "../engine/bus.ts";
 import type { LocalCredential } from "../engine/api_setup.ts";
 import type { Env } from "../engine/paths.ts";
-import { deliveryStatus } from "../engine/status.ts";
 import { CrosstalkError, type ErrorCode } from "../schema/errors.ts";
 import type { Channel, Message } from "../transports/mod.ts";
-import { isChannelId, writeFileAtomic } from "../transports/mod.ts";
+import { isChannelId } from "../transports/names.ts";
+import { writeFileAtomic } from "../transports/_fs.ts";
 import { type CliContext, locationOf, openBus, type TransportFlags } from "./_context.ts";
 
 /** What the message and channel commands need, wherever the bus is. */
@@ -58,7 +58,8 @@ class DirectClient implements BusClient {
   waitForReplies(m: Message[], t: number) {
     return this.#bus.waitForReplies(m, t);
   }
-  deliveryStatus(m: Message) {
+  async deliveryStatus(m: Message) {
+    const { deliveryStatus } = await import("../engine/status.ts");
     return deliveryStatus(this.#bus, m);
   }
   listChannels() {

@@ -1,6 +1,6 @@
 // What every command gets: its environment and output streams, and shared option helpers.
 import { Command, Option } from "commander";
-import { Bus } from "../engine/bus.ts";
+import type { Bus } from "../engine/bus.ts";
 import { type Env, locateTransport, type TransportLocation } from "../engine/paths.ts";
 
 export { Command, Option };
@@ -54,8 +54,10 @@ export function locationOf(flags: TransportFlags, ctx: CliContext): TransportLoc
 }
 
 /** Opens the command's transport. */
-export function openBus(flags: TransportFlags, ctx: CliContext): Promise<Bus> {
-  return Bus.open(locationOf(flags, ctx), { env: ctx.env });
+export async function openBus(flags: TransportFlags, ctx: CliContext): Promise<Bus> {
+  // Loaded on demand: commands that talk to an engine never pay for the bus's modules.
+  const { Bus } = await import("../engine/bus.ts");
+  return await Bus.open(locationOf(flags, ctx), { env: ctx.env });
 }
 
 /** Prints a value as indented JSON. */

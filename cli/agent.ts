@@ -1,6 +1,5 @@
 // `crosstalk agent list | echo`: agent CLIs here, and the built-in echo agent.
 import { echoReply } from "../engine/echo.ts";
-import { agentReport } from "../engine/status.ts";
 import {
   type CliContext,
   Command,
@@ -20,6 +19,7 @@ export function agentCommand(ctx: CliContext): Command {
     .description("installed agent CLIs, the models in the yaml, and which this machine claims")
     .action(async (flags: TransportFlags) => {
       await using bus = await openBus(flags, ctx);
+      const { agentReport } = await import("../engine/status.ts");
       const report = await agentReport(bus, ctx.env);
       if (flags.json) return printJson(ctx, report);
       ctx.out(

@@ -1,7 +1,6 @@
 // `crosstalk auth login | list | use | logout`, `token create | list | revoke`,
 // `user create | list | delete | passwd`: logins and the engine's users and tokens.
 import { join } from "node:path";
-import { DEFAULT_PORT } from "../engine/api_setup.ts";
 import type { TokenRecord, User } from "../engine/auth.ts";
 import { CrosstalkError } from "../schema/errors.ts";
 import {
@@ -226,6 +225,7 @@ export function userCommand(ctx: CliContext): Command {
 
 /** The local engine's URL for this transport (its remembered port), or the default. */
 async function localServer(flags: TransportFlags, ctx: CliContext): Promise<string> {
+  const { DEFAULT_PORT } = await import("../engine/api_setup.ts");
   const location = locationOf(flags, ctx);
   const port = Number(
     (await Deno.readTextFile(join(location.stateDir, "api-port")).catch(() => "")).trim(),

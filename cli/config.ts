@@ -1,5 +1,4 @@
 // `crosstalk config validate`: the engine's load pipeline, stopping before anything starts.
-import { validateTransportConfig } from "../engine/setup.ts";
 import { formatProblem } from "../schema/errors.ts";
 import {
   type CliContext,
@@ -19,6 +18,7 @@ export function configCommand(ctx: CliContext): Command {
       "run exactly the engine's config pipeline and stop; exit 1 if a provider is broken",
     )
     .action(async (flags: TransportFlags) => {
+      const { validateTransportConfig } = await import("../engine/setup.ts");
       const loaded = await validateTransportConfig(locationOf(flags, ctx), ctx.env);
       const errors = loaded.problems.filter((p) => p.severity === "error");
       if (flags.json) {

@@ -1,5 +1,5 @@
 // `crosstalk message send | list | show | replies`.
-import { readTextFile } from "../transports/mod.ts";
+import { readTextFile } from "../transports/_fs.ts";
 import type { Message } from "../transports/mod.ts";
 import { CrosstalkError } from "../schema/errors.ts";
 import type { deliveryStatus } from "../engine/status.ts";

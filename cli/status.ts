@@ -1,6 +1,5 @@
 // `crosstalk status` and `crosstalk logs [-f]`.
 import { formatRecord, logFile, type LogRecord } from "../engine/log.ts";
-import { engineReport } from "../engine/status.ts";
 import {
   type CliContext,
   Command,
@@ -20,6 +19,7 @@ export function statusCommand(ctx: CliContext): Command {
     )
     .action(async (flags: TransportFlags) => {
       const location = locationOf(flags, ctx);
+      const { engineReport } = await import("../engine/status.ts");
       const report = await engineReport(location);
       if (flags.json) return printJson(ctx, report);
       const s = report.status;

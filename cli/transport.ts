@@ -1,6 +1,4 @@
 // `crosstalk transport init | rm | check | list`: create, remove and inspect transports.
-import { checkTransport } from "../engine/check.ts";
-import { initTransport, listTransports, removeTransport } from "../engine/setup.ts";
 import { CrosstalkError, formatProblem } from "../schema/errors.ts";
 import {
   type CliContext,
@@ -33,6 +31,7 @@ export function transportCommand(ctx: CliContext): Command {
         throw new CrosstalkError("ERR_USAGE", "--remote needs --transport git");
       }
       const location = locationOf(flags, ctx);
+      const { initTransport } = await import("../engine/setup.ts");
       const result = await initTransport(location, {
         kind: flags.transport,
         ...(flags.remote === undefined ? {} : { remote: flags.remote }),
@@ -52,6 +51,7 @@ export function transportCommand(ctx: CliContext): Command {
   withJson(transport.command("list"))
     .description("list the named transports in the default storage")
     .action(async (flags: { json?: boolean }) => {
+      const { listTransports } = await import("../engine/setup.ts");
       const list = await listTransports(ctx.env);
       if (flags.json) return printJson(ctx, list);
       if (list.length === 0) return ctx.out('No transports yet: run "crosstalk transport init"\n');
@@ -70,6 +70,7 @@ export function transportCommand(ctx: CliContext): Command {
           `Removing "${location.root}" deletes every message in it that is not on a remote; add --yes to confirm`,
         );
       }
+      const { removeTransport } = await import("../engine/setup.ts");
       const removed = await removeTransport(location);
       ctx.out(`Removed ${removed.join(" and ")}\n`);
     });
@@ -78,6 +79,7 @@ export function transportCommand(ctx: CliContext): Command {
     .description("list invalid messages, stray files and other problems")
     .action(async (flags: TransportFlags) => {
       const location = locationOf(flags, ctx);
+      const { checkTransport } = await import("../engine/check.ts");
       const report = await checkTransport(location.root, ctx.env);
       const errors = report.findings.filter((f) => f.severity === "error").length;
       if (flags.json) printJson(ctx, report);

@@ -1,6 +1,6 @@
 // `crosstalk version`.
 import { VERSION } from "../engine/version.ts";
-import { PROTOCOL_VERSION } from "../transports/mod.ts";
+import { PROTOCOL_VERSION } from "../transports/names.ts";
 import { type CliContext, Command, printJson, withJson } from "./_context.ts";
 
 /** The `version` command. */

@@ -1,9 +1,10 @@
 /**
- * Types of `data/crosstalk.yaml` and their validation against `crosstalk.schema.json`.
- * The one module that touches `ajv`.
+ * Types of `data/crosstalk.yaml` and their validation against `crosstalk.schema.json`, through
+ * the validator that `scripts/gen_validator.ts` compiles with ajv.
  */
-import Ajv2020 from "ajv/dist/2020.js";
 import schema from "../crosstalk.schema.json" with { type: "json" };
+// @ts-types="./_config_validator.d.ts"
+import { validate as validateConfig } from "./_config_validator.js";
 
 /** Engine settings, every field filled with its default. */
 export interface EngineSettings {
@@ -61,12 +62,9 @@ export interface SchemaViolation {
   message: string;
 }
 
-// deno-lint-ignore no-explicit-any
-const Ajv = Ajv2020 as any;
-const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
-const validate = ajv.compile(schema) as ((value: unknown) => boolean) & {
-  errors?: AjvError[] | null;
-};
+// Compiled ahead of time from the schema (scripts/gen_validator.ts): loading and compiling ajv
+// at start-up would cost every command about 100 ms.
+const validate = validateConfig as ((value: unknown) => boolean) & { errors?: AjvError[] | null };
 
 interface AjvError {
   instancePath: string;

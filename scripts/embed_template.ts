@@ -2,7 +2,7 @@
  * Embeds `transports/template/` into `transports/_template.ts`, so that the transport template
  * reaches the compiled binary and the bundle through the module graph.
  *
- * Run: `deno task embed`. A test fails when the embedded copy is stale.
+ * Run: `deno task gen`. A test fails when the embedded copy is stale.
  */
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";

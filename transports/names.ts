@@ -4,6 +4,9 @@
  */
 import { CrosstalkError } from "../schema/errors.ts";
 
+/** The protocol version this engine speaks (the transport's CROSSTALK-VERSION). */
+export const PROTOCOL_VERSION = "8";
+
 const CHANNEL_ID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const MESSAGE_ID_RE =
   /^(\d{4})\/(\d{2})\/(\d{2})\/(\d{2})(\d{2})(\d{2})(\d{3})Z-([0-9a-f]{8})\.md$/;

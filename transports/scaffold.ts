@@ -14,8 +14,7 @@ import { ensureIdentity, git } from "./_git.ts";
 
 /** The file whose presence makes a directory a transport. */
 export const VERSION_FILE = "CROSSTALK-VERSION";
-/** The protocol version this engine speaks. */
-export const PROTOCOL_VERSION = "8";
+export { PROTOCOL_VERSION } from "./names.ts";
 /** The channel created with every transport and used when a send names none. */
 export const DEFAULT_CHANNEL = "general";
 

@@ -4,7 +4,7 @@ import { TEMPLATE_FILES } from "../../transports/_template.ts";
 import { templateFiles } from "../../transports/mod.ts";
 import { renderTemplateModule } from "../../scripts/embed_template.ts";
 
-Deno.test("the embedded template matches transports/template/ (run deno task embed)", async () => {
+Deno.test("the embedded template matches transports/template/ (run deno task gen)", async () => {
   const fresh = await renderTemplateModule();
   const current = await Deno.readTextFile(
     new URL("../../transports/_template.ts", import.meta.url),
@@ -40,4 +40,12 @@ Deno.test("every commented provider in the template is valid once uncommented", 
     config.problems.every((p) => p.severity === "warning"),
     JSON.stringify(config.problems),
   );
+});
+
+Deno.test("the compiled config validator matches crosstalk.schema.json (run deno task gen)", async () => {
+  const { renderValidatorModule } = await import("../../scripts/gen_validator.ts");
+  const current = await Deno.readTextFile(
+    new URL("../../schema/_config_validator.js", import.meta.url),
+  );
+  assert.equal(current, renderValidatorModule());
 });

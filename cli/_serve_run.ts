@@ -1,0 +1,133 @@
+// The engine in the foreground, with its HTTP API: loaded only by `serve` and `daemon dispatch`,
+// so that other commands never pay for the engine's and the server's modules.
+import {
+  bootstrapUsers,
+  choosePort,
+  rememberPort,
+  writeLocalCredential,
+} from "../engine/api_setup.ts";
+import { AuthStore } from "../engine/auth.ts";
+import { Engine } from "../engine/engine.ts";
+import { EventHub } from "../engine/events.ts";
+import type { TransportLocation } from "../engine/paths.ts";
+import { engineReport } from "../engine/status.ts";
+import { VERSION } from "../engine/version.ts";
+import { createApp } from "../routes/mod.ts";
+import { CrosstalkError } from "../schema/errors.ts";
+import { formatRecord, type LogSink, readLogTail } from "../engine/log.ts";
+import { type CliContext, locationOf } from "./_context.ts";
+import type { ServeFlags } from "./serve.ts";
+
+/** Runs the engine and its API until SIGINT or SIGTERM. */
+export async function runEngine(flags: ServeFlags, ctx: CliContext): Promise<void> {
+  const location = locationOf(flags, ctx);
+  // Listen before starting, so that a signal during start-up still means a clean stop.
+  let engine: Engine | undefined;
+  let started = false;
+  let signals = 0;
+  const { promise: stopped, resolve: stop } = Promise.withResolvers<void>();
+  const onStop = () => {
+    signals++;
+    // A signal during start-up is acted on once everything has started.
+    if (!engine || !started) return;
+    // The first signal drains (running CLIs get the grace period); a second one forces.
+    if (signals === 1) engine.stop().then(stop, stop);
+    else engine.dispatcher.abortRuns();
+  };
+  const onReload = () => void engine?.reload();
+  const stopSignals: Deno.Signal[] = Deno.build.os === "windows"
+    ? ["SIGINT"]
+    : ["SIGINT", "SIGTERM"];
+  for (const signal of stopSignals) Deno.addSignalListener(signal, onStop);
+  if (Deno.build.os !== "windows") Deno.addSignalListener("SIGHUP", onReload);
+  try {
+    const events = new EventHub();
+    engine = await Engine.start(location, {
+      env: ctx.env,
+      alias: flags.alias,
+      createIfMissing: location.isDefault,
+      sinks: [stderrSink(ctx), events],
+    });
+    const server = await serveApi(engine, events, location, flags.port, ctx);
+    started = true;
+    if (signals > 0) engine.stop().then(stop, stop);
+    await stopped;
+    events.close();
+    await server.shutdown();
+  } finally {
+    for (const signal of stopSignals) Deno.removeSignalListener(signal, onStop);
+    if (Deno.build.os !== "windows") Deno.removeSignalListener("SIGHUP", onReload);
+  }
+}
+
+async function serveApi(
+  engine: Engine,
+  events: EventHub,
+  location: TransportLocation,
+  requested: number | undefined,
+  ctx: CliContext,
+): Promise<Deno.HttpServer> {
+  const auth = await AuthStore.open(location.stateDir);
+  const hostname = ctx.env.CROSSTALK_API_BIND ?? "127.0.0.1";
+  const setupToken: { value: string | undefined } = { value: undefined };
+  const app = createApp({
+    bus: engine.bus,
+    auth,
+    version: VERSION,
+    env: ctx.env,
+    report: () => engineReport(location),
+    events,
+    logs: (lines) => readLogTail(location.stateDir, lines),
+    setupToken,
+  });
+  let port = await choosePort(location, requested);
+  let server: Deno.HttpServer | undefined;
+  for (let attempt = 0; !server; attempt++) {
+    try {
+      server = Deno.serve({ hostname, port, onListen: () => {} }, app.fetch);
+    } catch (error) {
+      // Engines starting side by side may pick the same free port: the loser takes the next.
+      if (!(error instanceof Deno.errors.AddrInUse) || requested !== undefined || attempt > 50) {
+        throw new CrosstalkError(
+          "ERR_USAGE",
+          `Cannot listen on ${hostname}:${port}: ${
+            error instanceof Error ? error.message : String(error)
+          } (choose another with --port)`,
+        );
+      }
+      port++;
+    }
+  }
+  await rememberPort(location, port);
+  const url = `http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
+  engine.dispatcher.setApi({
+    url,
+    mintAgentToken: (model, ttl) => auth.mintAgentToken(model, ttl),
+  });
+  const boot = await bootstrapUsers(auth, location.stateDir, ctx.env);
+  if (boot.kind === "setup") {
+    setupToken.value = boot.token;
+    // The one-time URL goes to the terminal only, never into the log file.
+    ctx.err(
+      `First run: create the admin at ${url}/setup?token=${boot.token} (also in ${boot.file})\n`,
+    );
+    engine.log.warn("auth.first_run_setup", { file: boot.file });
+  } else if (boot.kind === "created") {
+    engine.log.info("auth.admin_created", { username: boot.username });
+  }
+  const credential = await writeLocalCredential(auth, location.stateDir, url);
+  engine.log.info("api.listening", { url, ...(credential ? { credential } : {}) });
+  return server;
+}
+
+function stderrSink(ctx: CliContext): LogSink {
+  const pretty = Deno.stderr.isTerminal() && !ctx.env.CROSSTALK_LOG_JSON;
+  return {
+    write: (record) =>
+      ctx.err(`${pretty ? formatRecord(record) : JSON.stringify(record, errorsAsText)}\n`),
+  };
+}
+
+function errorsAsText(_key: string, value: unknown): unknown {
+  return value instanceof Error ? { name: value.name, message: value.message } : value;
+}
