@@ -5,6 +5,7 @@
  *
  * Run: `deno task bench [--quick] [--json]`.
  */
+import { type ApiBenchResult, benchApi, formatApi } from "./bench_api.ts";
 import { benchEngine, type EngineBenchResult, formatEngine } from "./bench_engine.ts";
 import { basename, dirname, join } from "node:path";
 import { Bus } from "../engine/bus.ts";
@@ -153,6 +154,8 @@ export interface BenchReport {
   warnings: string[];
   /** The engine's figures (scripts/bench_engine.ts). */
   engine?: EngineBenchResult;
+  /** The HTTP API's figures (scripts/bench_api.ts). */
+  api?: ApiBenchResult;
 }
 
 const HELP = `Usage: deno task bench [--quick] [--json]
@@ -813,11 +816,13 @@ async function main(args: string[]): Promise<void> {
   report.args = args;
   console.error("engine: send -> reply, wake, throughput");
   report.engine = await benchEngine(quick);
+  console.error("api: sends, SSE fan-out, CLI wall time");
+  report.api = await benchApi(quick);
   console.error(`done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   console.log(
     json
       ? JSON.stringify(report, null, 2)
-      : `${formatTable(report)}\n\n${formatEngine(report.engine)}`,
+      : `${formatTable(report)}\n\n${formatEngine(report.engine)}\n\n${formatApi(report.api)}`,
   );
 }
 

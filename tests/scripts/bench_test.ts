@@ -79,6 +79,10 @@ Deno.test("bench --quick --json reports every figure as a positive finite number
     assertPositive(value, `engine.${path}`);
   }
   assert.deepEqual(report.engine.throughput.map((t: { engines: number }) => t.engines), [1, 3]);
+  for (const path of numberPaths(report.api)) {
+    const value = path.split(".").reduce((node, key) => node?.[key], report.api);
+    assertPositive(value, `api.${path}`);
+  }
 });
 
 function assertPositive(value: unknown, label: string): void {

@@ -1,0 +1,218 @@
+/**
+ * HTTP API benchmarks: sends through the API with keep-alive and concurrent clients (beside a
+ * trivial authenticated route), SSE fan-out to 100 subscribers, and the wall time of one
+ * `crosstalk message send` against a running engine (beside `deno eval 1`), all in one run.
+ *
+ * Run: `deno run -A scripts/bench_api.ts [--quick] [--json]` (also part of `deno task bench`).
+ */
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { scaffoldTransport } from "../transports/mod.ts";
+
+/** The figures this benchmark produces. */
+export interface ApiBenchResult {
+  clients: number;
+  requests: number;
+  trivialRoute: { perSecond: number; p50: number; p99: number };
+  send: { perSecond: number; p50: number; p99: number };
+  sse: { subscribers: number; p50: number; p99: number };
+  cli: { sendMs: number; denoEvalMs: number };
+}
+
+const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
+
+function quantile(values: number[], q: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+}
+
+async function load(n: number, clients: number, request: () => Promise<Response>) {
+  const times: number[] = [];
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: clients }, async () => {
+    while (next++ < n) {
+      const s = performance.now();
+      const response = await request();
+      await response.arrayBuffer();
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      times.push(performance.now() - s);
+    }
+  }));
+  const seconds = (performance.now() - t0) / 1000;
+  return {
+    perSecond: times.length / seconds,
+    p50: quantile(times, 0.5),
+    p99: quantile(times, 0.99),
+  };
+}
+
+async function wall(args: string[], env: Record<string, string>, runs: number): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    const out = await new Deno.Command(Deno.execPath(), {
+      args,
+      env,
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    if (out.code !== 0) throw new Error(new TextDecoder().decode(out.stderr));
+    times.push(performance.now() - t0);
+  }
+  return quantile(times, 0.5);
+}
+
+/** Runs every API benchmark against a real engine subprocess on loopback. */
+export async function benchApi(quick: boolean): Promise<ApiBenchResult> {
+  const home = await Deno.makeTempDir({ prefix: "crosstalk-bench-api-" });
+  const env = {
+    HOME: home,
+    XDG_DATA_HOME: join(home, "data"),
+    XDG_STATE_HOME: join(home, "state"),
+    XDG_CONFIG_HOME: join(home, "config"),
+    CROSSTALK_LOG_JSON: "1",
+    CROSSTALK_INIT_USERNAME: "bench",
+    CROSSTALK_INIT_PASSPHRASE: "bench passphrase",
+  };
+  const root = join(home, "data", "crosstalk", "bench", "transport");
+  await scaffoldTransport(root, { kind: "local" });
+  const engine = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", MAIN, "serve", "--containername", "bench"],
+    env,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const reader = engine.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  let url: string | undefined;
+  while (!url) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`the engine exited before listening:\n${text}`);
+    text += value;
+    url = /"event":"api\.listening","url":"([^"]+)"/.exec(text)?.[1];
+  }
+  const drain = (async () => {
+    while (!(await reader.read()).done) { /* keep the pipe empty */ }
+  })();
+  try {
+    const login = await fetch(`${url}/api/login`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ username: "bench", passphrase: "bench passphrase" }),
+    });
+    const { token } = await login.json();
+    const auth = { Authorization: `Bearer ${token}` };
+    const clients = 8;
+    const requests = quick ? 400 : 4000;
+    // Warm up the connections and the engine's caches.
+    await load(100, clients, () => fetch(`${url}/api/whoami`, { headers: auth }));
+    const trivialRoute = await load(
+      requests,
+      clients,
+      () => fetch(`${url}/api/whoami`, { headers: auth }),
+    );
+    const send = await load(requests, clients, () =>
+      fetch(`${url}/api/messages`, {
+        method: "POST",
+        headers: { ...auth, "content-type": "application/json" },
+        body: JSON.stringify({
+          to: "someone",
+          body: "a message to a person, so that no agent runs",
+        }),
+      }));
+
+    // SSE fan-out: 100 subscribers, one message, how long until each has its event.
+    const subscribers = 100;
+    const received: Promise<number>[] = [];
+    const streams: ReadableStreamDefaultReader<string>[] = [];
+    let sentAt = 0;
+    for (let i = 0; i < subscribers; i++) {
+      const response = await fetch(`${url}/api/events`, { headers: auth });
+      const r = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+      streams.push(r);
+      let buffer = "";
+      while (!buffer.includes("event: hello")) buffer += (await r.read()).value ?? "";
+      received.push((async () => {
+        for (;;) {
+          const { value, done } = await r.read();
+          if (done) throw new Error("stream ended");
+          buffer += value;
+          if (buffer.includes("event: message")) return performance.now() - sentAt;
+        }
+      })());
+    }
+    sentAt = performance.now();
+    const posted = await fetch(`${url}/api/messages`, {
+      method: "POST",
+      headers: { ...auth, "content-type": "application/json" },
+      body: JSON.stringify({ to: "someone", body: "fan out" }),
+    });
+    await posted.body?.cancel();
+    const latencies = await Promise.all(received);
+    for (const r of streams) await r.cancel();
+
+    const runs = quick ? 3 : 10;
+    const sendMs = await wall(
+      [
+        "run",
+        "-A",
+        "--quiet",
+        MAIN,
+        "message",
+        "send",
+        "--containername",
+        "bench",
+        "--to",
+        "someone",
+        "hi",
+      ],
+      env,
+      runs,
+    );
+    const denoEvalMs = await wall(["eval", "1"], env, runs);
+    return {
+      clients,
+      requests,
+      trivialRoute,
+      send,
+      sse: { subscribers, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99) },
+      cli: { sendMs, denoEvalMs },
+    };
+  } finally {
+    engine.kill("SIGTERM");
+    await engine.status;
+    await drain;
+    await Deno.remove(home, { recursive: true });
+  }
+}
+
+/** Renders the API figures as a table. */
+export function formatApi(r: ApiBenchResult | undefined): string {
+  if (!r) return "";
+  const f = (x: number) => x.toFixed(2);
+  return [
+    `6. The HTTP API on loopback (${r.clients} keep-alive clients, ${r.requests} requests each kind)`,
+    `                                              req/s       p50 ms    p99 ms`,
+    `baseline: GET /api/whoami (authenticated) ${r.trivialRoute.perSecond.toFixed(0).padStart(8)} ${
+      f(r.trivialRoute.p50).padStart(12)
+    } ${f(r.trivialRoute.p99).padStart(9)}`,
+    `POST /api/messages (local transport)      ${r.send.perSecond.toFixed(0).padStart(8)} ${
+      f(r.send.p50).padStart(12)
+    } ${f(r.send.p99).padStart(9)}   (${
+      f(r.send.perSecond / r.trivialRoute.perSecond)
+    }x the baseline's rate)`,
+    `SSE fan-out to ${r.sse.subscribers} subscribers, one event: p50 ${f(r.sse.p50)} ms, p99 ${
+      f(r.sse.p99)
+    } ms`,
+    `crosstalk message send via the engine: ${f(r.cli.sendMs)} ms wall, beside deno eval 1: ${
+      f(r.cli.denoEvalMs)
+    } ms (${f(r.cli.sendMs / r.cli.denoEvalMs)}x)`,
+  ].join("\n");
+}
+
+if (import.meta.main) {
+  const result = await benchApi(Deno.args.includes("--quick"));
+  console.log(Deno.args.includes("--json") ? JSON.stringify(result, null, 2) : formatApi(result));
+}
