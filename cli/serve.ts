@@ -1,11 +1,5 @@
 // `crosstalk serve` and `crosstalk daemon dispatch`: run the engine in the foreground.
-import {
-  type CliContext,
-  Command,
-  type locationOf,
-  type TransportFlags,
-  withTransportOptions,
-} from "./_context.ts";
+import { type CliContext, Command, type TransportFlags, withTransportOptions } from "./_context.ts";
 
 /** The options of `serve` and `daemon dispatch`. */
 export interface ServeFlags extends TransportFlags {
