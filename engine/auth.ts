@@ -13,6 +13,7 @@ import {
   generateKeyPair,
   importJWK,
   type JWK,
+  type JWTPayload,
   jwtVerify,
   SignJWT,
 } from "jose";
@@ -72,6 +73,7 @@ export class AuthStore {
   #publicKey: CryptoKey;
   #kid: string;
   #lastUseWritten = new Map<string, number>();
+  #verified = new Map<string, JWTPayload>();
 
   private constructor(
     dir: string,
@@ -239,7 +241,19 @@ export class AuthStore {
    * @throws {CrosstalkError} `ERR_TOKEN_INVALID`, `ERR_TOKEN_EXPIRED`, `ERR_TOKEN_REVOKED`
    */
   async verifyToken(token: string): Promise<Identity> {
-    let payload;
+    // A token whose signature checked out once is not checked again until it expires (the
+    // signature cannot change); revocation and the user's existence are checked every time.
+    let payload = this.#verified.get(token);
+    if (payload && payload.exp! * 1000 <= Date.now()) {
+      this.#verified.delete(token);
+      throw new CrosstalkError("ERR_TOKEN_EXPIRED", "The token has expired");
+    }
+    if (!payload) payload = await this.#verifySignature(token);
+    return await this.#identity(payload);
+  }
+
+  async #verifySignature(token: string): Promise<JWTPayload> {
+    let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, this.#publicKey, {
         algorithms: [ALGORITHM],
@@ -255,6 +269,12 @@ export class AuthStore {
       }
       throw new CrosstalkError("ERR_TOKEN_INVALID", "The token is not valid for this engine");
     }
+    if (this.#verified.size >= 10_000) this.#verified.clear();
+    this.#verified.set(token, payload);
+    return payload;
+  }
+
+  async #identity(payload: JWTPayload): Promise<Identity> {
     const subject = payload.sub!;
     const tokenId = payload.jti!;
     if (payload.kind === "agent") return { subject, kind: "agent", admin: false, tokenId };
