@@ -9,22 +9,20 @@ export interface ServeFlags extends TransportFlags {
 
 /** The `serve` command. */
 export function serveCommand(ctx: CliContext): Command {
-  return withTransportOptions(new Command("serve"))
-    .description("run the engine in the foreground: watch the bus, run agent CLIs, write replies")
-    .option("--alias <name>", "this machine's name on the bus (default: the transport name)")
-    .option(
-      "--port <port>",
-      "the HTTP API's port (default 7000, or 7001+ for named transports)",
-      Number,
-    )
-    .action(async (flags: ServeFlags) => (await import("./_serve_run.ts")).runEngine(flags, ctx));
+  return engineCommand(new Command("serve"), ctx)
+    .description("run the engine in the foreground: watch the bus, run agent CLIs, write replies");
 }
 
 /** The `daemon` noun: `daemon dispatch` is `serve` under the reference engine's name. */
 export function daemonCommand(ctx: CliContext): Command {
   const daemon = new Command("daemon").description("the engine loop under Crosstalk 8's names");
-  withTransportOptions(daemon.command("dispatch"))
-    .description("the dispatch loop (same as serve)")
+  engineCommand(daemon.command("dispatch"), ctx).description("the dispatch loop (same as serve)");
+  return daemon;
+}
+
+/** The options and action shared by `serve` and `daemon dispatch`. */
+function engineCommand(command: Command, ctx: CliContext): Command {
+  return withTransportOptions(command)
     .option("--alias <name>", "this machine's name on the bus (default: the transport name)")
     .option(
       "--port <port>",
@@ -32,5 +30,4 @@ export function daemonCommand(ctx: CliContext): Command {
       Number,
     )
     .action(async (flags: ServeFlags) => (await import("./_serve_run.ts")).runEngine(flags, ctx));
-  return daemon;
 }
