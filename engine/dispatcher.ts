@@ -99,6 +99,7 @@ export class Dispatcher {
   #sweeping: Promise<void> | undefined;
   #protocol: string | undefined;
   #workspaceReady = false;
+  #agentTokens = new Map<string, { token: string; expires: number }>();
   #api:
     | { url: string; mintAgentToken: (model: string, ttlSeconds: number) => Promise<string> }
     | undefined;
@@ -213,6 +214,20 @@ export class Dispatcher {
     api: { url: string; mintAgentToken: (model: string, ttlSeconds: number) => Promise<string> },
   ): void {
     this.#api = api;
+  }
+
+  /**
+   * A model's token, reused while it has more than a run's timeout left: signing one per run
+   * would put a signature on the path from a message to its CLI.
+   */
+  async #agentToken(model: string): Promise<string> {
+    const need = (this.#config.engine.timeout_seconds + 300) * 1000;
+    const cached = this.#agentTokens.get(model);
+    if (cached && cached.expires - Date.now() > need) return cached.token;
+    const ttlSeconds = Math.max(3600, 2 * need / 1000);
+    const token = await this.#api!.mintAgentToken(model, ttlSeconds);
+    this.#agentTokens.set(model, { token, expires: Date.now() + ttlSeconds * 1000 });
+    return token;
   }
 
   /** Kills every running CLI's process group now (a second stop signal). */
@@ -594,9 +609,8 @@ export class Dispatcher {
     const secrets = provider ? await providerEnv(this.#config, provider, this.#env) : {};
     const api: Record<string, string> = {};
     if (this.#api) {
-      const ttl = this.#config.engine.timeout_seconds + 300;
       api.CROSSTALK_API = this.#api.url;
-      api.CROSSTALK_TOKEN = await this.#api.mintAgentToken(nameOf(model.spec), ttl);
+      api.CROSSTALK_TOKEN = await this.#agentToken(nameOf(model.spec));
     }
     return {
       ...base,

@@ -7,8 +7,6 @@
  */
 import { join } from "node:path";
 import { Bus } from "../engine/bus.ts";
-import { Engine } from "../engine/engine.ts";
-import type { LogRecord } from "../engine/log.ts";
 import { locateTransport } from "../engine/paths.ts";
 import { BusWatcher, type Message, scaffoldTransport } from "../transports/mod.ts";
 
@@ -17,6 +15,8 @@ export interface EngineBenchResult {
   spawnBaselineMs: { p50: number; p95: number };
   sendToReplyMs: { p50: number; p95: number; p99: number; n: number };
   wakeMs: { p50: number; p95: number; p99: number; n: number };
+  /** Spawning the stamping script directly until its first line runs: the floor under wakeMs. */
+  wakeBaselineMs: { p50: number; p95: number };
   throughput: {
     engines: number;
     messages: number;
@@ -62,22 +62,84 @@ async function spawnBaseline(agent: string, n: number): Promise<number[]> {
   return times;
 }
 
-/** Measures one engine in this process: latency of one message at a time. */
+/** Starts an engine subprocess on `root` and waits until it is ready; stderr is drained. */
+async function startEngine(
+  root: string,
+  state: string,
+  alias: string,
+  env: Record<string, string> = {},
+) {
+  const main = new URL("../main.ts", import.meta.url).pathname;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--quiet",
+      main,
+      "serve",
+      "--path",
+      root,
+      "--alias",
+      alias,
+      "--state",
+      state,
+    ],
+    env: { CROSSTALK_LOG_JSON: "1", ...env },
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes('"engine.ready"')) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`engine ${alias} exited before it was ready:\n${text}`);
+    text += value;
+  }
+  // Keep draining stderr so the engine never blocks on a full pipe.
+  const drain = (async () => {
+    while (!(await reader.read()).done) { /* discard */ }
+  })();
+  return {
+    async stop() {
+      child.kill("SIGTERM");
+      await child.status;
+      await drain;
+    },
+  };
+}
+
+/**
+ * Latency of one message at a time, with the engine in its own process (as in real use): the
+ * agent script notes the wall-clock time it starts, and this process watches for the reply.
+ */
 async function latency(dir: string, n: number) {
   const { root } = await setup(dir);
-  const location = locateTransport({ path: root, state: join(dir, "state") }, Deno.env.toObject());
-  const spawned = new Map<string, number>();
-  const engine = await Engine.start(location, {
-    env: Deno.env.toObject(),
-    alias: "bench",
-    sinks: [{
-      write(record: LogRecord) {
-        if (record.event === "run.spawned") {
-          for (const t of record.trace as string[]) spawned.set(t.slice(9), performance.now());
-        }
-      },
-    }],
-  });
+  const spawns = join(dir, "spawns.txt");
+  const agent = join(dir, "stamp.sh");
+  await Deno.writeTextFile(
+    agent,
+    `#!/bin/bash\nprintf '%s %s\\n' "$CROSSTALK_MESSAGE" "$EPOCHREALTIME" >> "$BENCH_SPAWNS"\necho ok\n`,
+  );
+  await Deno.chmod(agent, 0o755);
+  await Deno.writeTextFile(
+    join(root, "data", "crosstalk.yaml"),
+    `transport: local\nproviders:\n  bench:\n    env:\n      BENCH_SPAWNS: "\${BENCH_SPAWNS}"\n    models:\n      fast: ${agent}\n`,
+  );
+  // Baseline: how long the stamping script itself takes from spawn to its first line.
+  const direct: number[] = [];
+  for (let i = 0; i < 25; i++) {
+    const before = performance.timeOrigin + performance.now();
+    await new Deno.Command(agent, {
+      args: ["prompt"],
+      env: { BENCH_SPAWNS: spawns, CROSSTALK_MESSAGE: `direct-${i}` },
+      stdout: "null",
+    }).output();
+    const line = (await Deno.readTextFile(spawns)).trim().split("\n").at(-1)!;
+    if (i >= 5) direct.push(Number(line.split(" ")[1]) * 1000 - before);
+  }
+  const engine = await startEngine(root, join(dir, "state"), "bench", { BENCH_SPAWNS: spawns });
+  const location = locateTransport({ path: root, state: join(dir, "sender") }, Deno.env.toObject());
   const bus = await Bus.open(location, { env: { USER: "bench" } });
   const channel = (await bus.listChannels())[0]!;
   const waiting = new Map<string, (at: number) => void>();
@@ -97,66 +159,38 @@ async function latency(dir: string, n: number) {
   }, { mode: "events", pollIntervalMs: 0 });
   watcher.start();
   const sendToReply: number[] = [];
-  const wake: number[] = [];
+  const writtenAt = new Map<string, number>();
   try {
     for (let i = 0; i < n; i++) {
       const t0 = performance.now();
       const { promise, resolve } = Promise.withResolvers<number>();
       const sent = await bus.send({ to: ["fast"], body: `ping ${i}` });
-      const written = performance.now();
+      if (i >= 5) writtenAt.set(sent.id, performance.timeOrigin + performance.now());
       waiting.set(sent.id, resolve);
       const at = await promise;
       waiting.delete(sent.id);
-      if (i < 5) continue; // warm-up
-      sendToReply.push(at - t0);
-      const s = spawned.get(sent.id);
-      if (s !== undefined) wake.push(s - written);
+      if (i >= 5) sendToReply.push(at - t0); // the first five warm up
     }
   } finally {
     await watcher.close();
     await bus[Symbol.asyncDispose]();
-    await engine.close();
+    await engine.stop();
   }
-  return { sendToReply: stats(sendToReply), wake: stats(wake) };
+  const wake: number[] = [];
+  for (const line of (await Deno.readTextFile(spawns)).trim().split("\n")) {
+    const [id, seconds] = line.split(" ");
+    const written = writtenAt.get(id!);
+    if (written !== undefined) wake.push(Number(seconds) * 1000 - written);
+  }
+  return { sendToReply: stats(sendToReply), wake: stats(wake), wakeBaseline: stats(direct) };
 }
 
 /** Dispatch throughput: `messages` sent at once, `engines` engine subprocesses sharing the bus. */
 async function throughput(dir: string, engines: number, messages: number) {
   const { root } = await setup(dir);
-  const main = new URL("../main.ts", import.meta.url).pathname;
   const children = [];
   for (let i = 0; i < engines; i++) {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "--quiet",
-        main,
-        "serve",
-        "--path",
-        root,
-        "--alias",
-        `e${i}`,
-        "--state",
-        join(dir, `s${i}`),
-      ],
-      env: { CROSSTALK_LOG_JSON: "1" },
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-    let text = "";
-    while (!text.includes('"engine.ready"')) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`engine e${i} exited before it was ready`);
-      text += value;
-    }
-    // Keep draining stderr so the engine never blocks on a full pipe.
-    const drain = (async () => {
-      while (!(await reader.read()).done) { /* discard */ }
-    })();
-    children.push({ child, drain });
+    children.push(await startEngine(root, join(dir, `s${i}`), `e${i}`));
   }
   const bus = await Bus.open(locateTransport({ path: root }, Deno.env.toObject()), {
     env: { USER: "bench" },
@@ -176,11 +210,7 @@ async function throughput(dir: string, engines: number, messages: number) {
     return { engines, messages, seconds, perSecond: messages / seconds, runs: replies.length };
   } finally {
     await bus[Symbol.asyncDispose]();
-    for (const { child, drain } of children) {
-      child.kill("SIGTERM");
-      await child.status;
-      await drain;
-    }
+    for (const child of children) await child.stop();
   }
 }
 
@@ -200,6 +230,7 @@ export async function benchEngine(quick: boolean): Promise<EngineBenchResult> {
       spawnBaselineMs: { p50: baseline.p50, p95: baseline.p95 },
       sendToReplyMs: lat.sendToReply,
       wakeMs: lat.wake,
+      wakeBaselineMs: { p50: lat.wakeBaseline.p50, p95: lat.wakeBaseline.p95 },
       throughput: through,
     };
   } finally {
@@ -226,6 +257,9 @@ export function formatEngine(result: EngineBenchResult | undefined): string {
     `message written -> CLI spawned (wake)        ${f(w.p50).padStart(8)} ${f(w.p95).padStart(8)} ${
       f(w.p99).padStart(8)
     } ${f(w.p50 / b).padStart(10)}`,
+    `baseline: spawn -> the script's first line  ${f(result.wakeBaselineMs.p50).padStart(8)} ${
+      f(result.wakeBaselineMs.p95).padStart(8)
+    }`,
     "",
     "5. Dispatch throughput (messages sent at once, engines as subprocesses on one local folder)",
   ];
