@@ -9,6 +9,7 @@ import {
 import { AuthStore } from "../engine/auth.ts";
 import { Engine } from "../engine/engine.ts";
 import { EventHub } from "../engine/events.ts";
+import { IdempotencyStore } from "../engine/idempotency.ts";
 import type { TransportLocation } from "../engine/paths.ts";
 import { engineReport } from "../engine/status.ts";
 import { VERSION } from "../engine/version.ts";
@@ -54,6 +55,7 @@ export async function runEngine(flags: ServeFlags, ctx: CliContext): Promise<voi
     await stopped;
     events.close();
     await server.shutdown();
+    server.idempotency.close();
   } finally {
     for (const signal of stopSignals) Deno.removeSignalListener(signal, onStop);
     if (Deno.build.os !== "windows") Deno.removeSignalListener("SIGHUP", onReload);
@@ -66,11 +68,13 @@ async function serveApi(
   location: TransportLocation,
   requested: number | undefined,
   ctx: CliContext,
-): Promise<Deno.HttpServer> {
+): Promise<Deno.HttpServer & { idempotency: IdempotencyStore }> {
   const auth = await AuthStore.open(location.stateDir);
   const hostname = ctx.env.CROSSTALK_API_BIND ?? "127.0.0.1";
   const setupToken: { value: string | undefined } = { value: undefined };
+  const idempotency = await IdempotencyStore.open(location.stateDir);
   const app = createApp({
+    idempotency,
     bus: engine.bus,
     auth,
     version: VERSION,
@@ -117,7 +121,7 @@ async function serveApi(
   }
   const credential = await writeLocalCredential(auth, location.stateDir, url);
   engine.log.info("api.listening", { url, ...(credential ? { credential } : {}) });
-  return server;
+  return Object.assign(server, { idempotency });
 }
 
 function stderrSink(ctx: CliContext): LogSink {

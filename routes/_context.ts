@@ -3,6 +3,7 @@ import type { Context } from "hono";
 import type { AuthStore, Identity } from "../engine/auth.ts";
 import type { Bus } from "../engine/bus.ts";
 import type { EventHub } from "../engine/events.ts";
+import type { IdempotencyStore } from "../engine/idempotency.ts";
 import type { EngineReport } from "../engine/status.ts";
 import { CrosstalkError } from "../schema/errors.ts";
 
@@ -15,6 +16,8 @@ export interface AppDeps {
   report?: () => Promise<EngineReport>;
   /** A one-time token that lets `/setup` create the first admin, while no user exists. */
   setupToken?: { value: string | undefined };
+  /** Where retried sends find their first message (in memory when absent). */
+  idempotency?: IdempotencyStore;
   /** The engine's environment (for finding agent CLIs on its PATH). */
   env?: Readonly<Record<string, string | undefined>>;
   /** The engine's live bus events, for `/api/events`. */

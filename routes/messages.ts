@@ -1,6 +1,7 @@
 // /api/messages: send (with Idempotency-Key), list, show, replies (long-poll), delivery status.
 import { Hono } from "hono";
 import { CrosstalkError } from "../schema/errors.ts";
+import { IdempotencyStore } from "../engine/idempotency.ts";
 import { deliveryStatus } from "../engine/status.ts";
 import type { Message } from "../transports/mod.ts";
 import { type AppDeps, checkShape, type Env, identityOf, jsonBody } from "./_context.ts";
@@ -13,7 +14,8 @@ const MAX_PAGE = 500;
 /** The messages resource. */
 export function messageRoutes(deps: AppDeps): Hono<Env> {
   const app = new Hono<Env>();
-  const idempotent = new Map<string, { channel: string; id: string }>();
+  let memory: IdempotencyStore | undefined;
+  const keys = async () => deps.idempotency ?? (memory ??= await IdempotencyStore.open());
 
   app.post("/", async (c) => {
     const identity = identityOf(c);
@@ -38,8 +40,7 @@ export function messageRoutes(deps: AppDeps): Hono<Env> {
     if (key !== undefined && (key.length === 0 || key.length > 200)) {
       throw new CrosstalkError("ERR_BODY_INVALID", "Idempotency-Key must be 1 to 200 characters");
     }
-    const scoped = key === undefined ? undefined : `${identity.subject}\u0000${key}`;
-    const previous = scoped === undefined ? undefined : idempotent.get(scoped);
+    const previous = key === undefined ? undefined : (await keys()).get(identity.subject, key);
     if (previous) {
       return c.json(await deps.bus.transport.readMessage(previous.channel, previous.id), 200);
     }
@@ -54,7 +55,7 @@ export function messageRoutes(deps: AppDeps): Hono<Env> {
       as: body.as as string | undefined,
       re: list(body.re),
     });
-    if (scoped !== undefined) idempotent.set(scoped, { channel: sent.channel, id: sent.id });
+    if (key !== undefined) await (await keys()).set(identity.subject, key, sent);
     return c.json(sent, 201);
   });
 

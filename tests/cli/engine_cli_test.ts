@@ -1,7 +1,7 @@
 // The engine's commands (status, agent list, logs, message status, send --wait) against a real engine.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { runCrosstalk, tempDir } from "../_helpers.ts";
+import { MAIN, runCrosstalk, tempDir } from "../_helpers.ts";
 import { AGENTS, EngineProcess, makeTransport } from "../engine/_harness.ts";
 
 Deno.test("send --wait prints the reply; status, agent list, message status and logs describe the engine", async () => {
@@ -78,4 +78,43 @@ Deno.test("a second engine on the same state dir is refused", async () => {
   });
   assert.equal(second.code, 73);
   assert.match(second.stderr, new RegExp(`Another engine \\(pid ${engine.pid}\\) is running`));
+});
+
+Deno.test("logs -f prints the engine's new records as they are written", async () => {
+  await using dir = await tempDir();
+  const root = join(dir.path, "bus");
+  const state = join(dir.path, "state");
+  await makeTransport(
+    root,
+    `providers:\n  test:\n    models:\n      reply: ${join(AGENTS, "reply.sh")}\n`,
+  );
+  await using engine = await EngineProcess.start(root, { alias: "a", state });
+  const follower = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", MAIN, "logs", "-f", "--json", "--path", root, "--state", state],
+    env: { HOME: dir.path, NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const reader = follower.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  // The existing log comes first; then a new message must show up while following.
+  while (!seen.includes('"engine.ready"')) seen += (await reader.read()).value ?? "";
+  const sent = await runCrosstalk(
+    ["message", "send", "--path", root, "--to", "reply", "follow me"],
+    { home: dir.path },
+  );
+  const id = sent.stdout.trim();
+  while (!seen.includes(`"run.replied"`) || !seen.includes(id)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    seen += value;
+  }
+  follower.kill("SIGTERM");
+  await reader.cancel();
+  await follower.status;
+  const records = seen.trim().split("\n").map((line) => JSON.parse(line));
+  assert.ok(records.some((r) => r.event === "message.new" && r.trace.endsWith(id)));
+  assert.ok(records.some((r) => r.event === "run.replied"));
+  await engine.stop();
 });
