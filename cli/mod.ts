@@ -7,15 +7,6 @@
 import { CommanderError } from "commander";
 import { CrosstalkError, type ErrorCode } from "../schema/errors.ts";
 import { type CliContext, Command } from "./_context.ts";
-import { agentCommand } from "./agent.ts";
-import { authCommand, tokenCommand, userCommand } from "./auth.ts";
-import { channelCommand } from "./channel.ts";
-import { configCommand } from "./config.ts";
-import { messageCommand } from "./message.ts";
-import { daemonCommand, serveCommand } from "./serve.ts";
-import { logsCommand, statusCommand } from "./status.ts";
-import { transportCommand } from "./transport.ts";
-import { versionCommand } from "./version.ts";
 
 export type { CliContext } from "./_context.ts";
 
@@ -77,8 +68,30 @@ export function exitCodeOf(error: unknown): number {
   return EXIT.software;
 }
 
-/** Builds the whole command tree for one run. */
-export function buildProgram(ctx: CliContext): Command {
+type CommandFactory = (ctx: CliContext) => Command;
+
+/** Each top-level command and the module that defines it, loaded only when it is used. */
+const COMMANDS: Record<string, () => Promise<CommandFactory>> = {
+  serve: async () => (await import("./serve.ts")).serveCommand,
+  daemon: async () => (await import("./serve.ts")).daemonCommand,
+  transport: async () => (await import("./transport.ts")).transportCommand,
+  config: async () => (await import("./config.ts")).configCommand,
+  channel: async () => (await import("./channel.ts")).channelCommand,
+  message: async () => (await import("./message.ts")).messageCommand,
+  agent: async () => (await import("./agent.ts")).agentCommand,
+  auth: async () => (await import("./auth.ts")).authCommand,
+  token: async () => (await import("./auth.ts")).tokenCommand,
+  user: async () => (await import("./auth.ts")).userCommand,
+  status: async () => (await import("./status.ts")).statusCommand,
+  logs: async () => (await import("./status.ts")).logsCommand,
+  version: async () => (await import("./version.ts")).versionCommand,
+};
+
+/**
+ * Builds the command tree for one run: only the command named in `args` when there is one (a
+ * CLI run pays for loading one command's modules, not all of them), else every command.
+ */
+export async function buildProgram(ctx: CliContext, args: string[] = []): Promise<Command> {
   const program = new Command("crosstalk")
     .description("a message bus for humans and AI coding agents: the bus is a directory")
     .option("--verbose", "on error, print the stack and causes")
@@ -90,29 +103,25 @@ export function buildProgram(ctx: CliContext): Command {
       const { server, profile } = program.opts<{ server?: string; profile?: string }>();
       ctx.globals = { ...(server ? { server } : {}), ...(profile ? { profile } : {}) };
     });
-  for (
-    const command of [
-      serveCommand(ctx),
-      daemonCommand(ctx),
-      transportCommand(ctx),
-      configCommand(ctx),
-      channelCommand(ctx),
-      messageCommand(ctx),
-      agentCommand(ctx),
-      authCommand(ctx),
-      tokenCommand(ctx),
-      userCommand(ctx),
-      statusCommand(ctx),
-      logsCommand(ctx),
-      versionCommand(ctx),
-    ]
-  ) program.addCommand(command);
+  const noun = firstWord(args);
+  const names = noun !== undefined && noun in COMMANDS ? [noun] : Object.keys(COMMANDS);
+  for (const name of names) program.addCommand((await COMMANDS[name]!())(ctx));
   return program;
+}
+
+/** The first argument that is neither a global option nor its value. */
+function firstWord(args: string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === "--server" || arg === "--profile") i++;
+    else if (!arg.startsWith("-")) return arg;
+  }
+  return undefined;
 }
 
 /** Runs the command line `args`; returns the exit code. */
 export async function runCli(args: string[], ctx: CliContext): Promise<number> {
-  const program = buildProgram(ctx);
+  const program = await buildProgram(ctx, args);
   const configure = (command: Command) => {
     command.exitOverride().showHelpAfterError().configureOutput({
       writeOut: (text) => ctx.out(text),
