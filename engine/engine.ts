@@ -9,11 +9,11 @@ import {
   Cursor,
   detectWatchMode,
   exists,
+  formatMessageId,
   type Holder,
   LATE_WINDOW_MS,
   type Message,
   MessageFeed,
-  tryParseMessageId,
   writeFileAtomic,
 } from "../transports/mod.ts";
 import { randomHex } from "../transports/_fs.ts";
@@ -173,7 +173,13 @@ export class Engine implements AsyncDisposable {
     await this.dispatcher.claimModels();
     await writeRegistry(this.bus.transport.root, this.#registryEntry());
     await this.dispatcher.sweep();
-    await this.#feed.start();
+    // An engine that starts with no cursor leaves old history alone: it neither reads nor runs it.
+    const horizon = new Date(this.#started.getTime() - LATE_WINDOW_MS);
+    await this.#feed.start(
+      this.#baseline
+        ? { ignoreBefore: formatMessageId({ time: horizon, random: "00000000" }) }
+        : {},
+    );
     this.#baseline = false;
     const leaseMs = this.bus.config.engine.lease_seconds * 1000;
     this.#timers.push(setInterval(() => {
@@ -195,8 +201,6 @@ export class Engine implements AsyncDisposable {
 
   /** Handles a batch of new messages, in channel and id order. */
   async onMessages(messages: Message[]): Promise<void> {
-    const fresh: Message[] = [];
-    const horizon = this.#started.getTime() - LATE_WINDOW_MS;
     for (const message of messages) {
       this.log.info("message.new", {
         trace: traceOf(message),
@@ -204,12 +208,8 @@ export class Engine implements AsyncDisposable {
         to: message.to,
         ...(message.re ? { re: message.re } : {}),
       });
-      // An engine that starts with no cursor leaves old history alone instead of running it.
-      const time = tryParseMessageId(message.id)?.time.getTime() ?? 0;
-      if (this.#baseline && time < horizon) continue;
-      fresh.push(message);
     }
-    await this.dispatcher.handle(fresh);
+    await this.dispatcher.handle(messages);
   }
 
   /** Rereads `data/crosstalk.yaml`; an invalid file is reported and the old config kept. */

@@ -32,6 +32,7 @@ export class MessageFeed implements AsyncDisposable {
   #handler: (messages: Message[]) => Promise<void>;
   #options: MessageFeedOptions;
   #watcher: BusWatcher;
+  #ignoreBefore: string | undefined;
 
   constructor(
     transport: Transport,
@@ -49,12 +50,21 @@ export class MessageFeed implements AsyncDisposable {
     });
   }
 
-  /** Starts watching, then delivers everything the cursor has not seen. */
-  async start(): Promise<void> {
+  /**
+   * Starts watching, then delivers everything the cursor has not seen. With `ignoreBefore` (an
+   * id prefix), what that first look finds older than it is recorded as handled without being
+   * read: an engine's first start on a transport with a long history.
+   */
+  async start(options: { ignoreBefore?: string } = {}): Promise<void> {
     await Deno.mkdir(this.#transport.channelsDir, { recursive: true });
+    this.#ignoreBefore = options.ignoreBefore;
     this.#watcher.start();
     this.#watcher.rescan();
-    await this.#watcher.flush();
+    try {
+      await this.#watcher.flush();
+    } finally {
+      this.#ignoreBefore = undefined;
+    }
   }
 
   /** Looks at the whole bus again (e.g. after a git fetch). */
@@ -110,6 +120,10 @@ export class MessageFeed implements AsyncDisposable {
     const messages: Message[] = [];
     const handled: MessageRef[] = [];
     for (const ref of refs) {
+      if (this.#ignoreBefore !== undefined && ref.id < this.#ignoreBefore) {
+        handled.push(ref);
+        continue;
+      }
       try {
         messages.push(await this.#transport.readMessage(ref.channel, ref.id));
         handled.push(ref);

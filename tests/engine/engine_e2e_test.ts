@@ -401,3 +401,45 @@ Deno.test("Engine runs a message to all once per model, even with two engines cl
   const won = e1.count((r) => r.event === "claim.won") + e2.count((r) => r.event === "claim.won");
   assert.equal(won, 2, "one claim per model");
 });
+
+Deno.test("Engine's first start leaves old history alone: it neither reads nor runs it, but runs what is recent", async () => {
+  await using dir = await tempDir();
+  const root = join(dir.path, "bus");
+  await makeTransport(root, `providers:\n  test:\n    models:\n      reply: ${a("reply.sh")}\n`);
+  {
+    await using bus = await openBus(root);
+    const transport = bus.transport;
+    const channel = (await transport.listChannels())[0]!;
+    const old = new Date(Date.now() - 48 * 3600 * 1000).toISOString();
+    for (let i = 0; i < 40; i++) {
+      await transport.writeMessage(channel.id, {
+        from: "tester",
+        to: ["reply"],
+        timestamp: old,
+        body: `old ${i}`,
+      });
+    }
+    // One old file is not even valid: a first start must not read it to find out.
+    const broken = await transport.writeMessage(channel.id, {
+      from: "tester",
+      to: ["reply"],
+      timestamp: old,
+      body: "x",
+    });
+    await Deno.writeTextFile(transport.messagePath(broken), "---\nfrom: [broken\n---\n");
+    await transport.writeMessage(channel.id, {
+      from: "tester",
+      to: ["reply"],
+      timestamp: new Date().toISOString(),
+      body: "recent",
+    });
+  }
+  await using engine = await EngineProcess.start(root, {
+    alias: "a",
+    state: join(dir.path, "state"),
+  });
+  await engine.waitFor((r) => r.event === "run.replied");
+  assert.equal(engine.count((r) => r.event === "message.new" && r.from === "tester"), 1);
+  assert.equal(engine.count((r) => r.event === "file.invalid"), 0);
+  assert.equal(engine.count((r) => r.event === "run.start"), 1);
+});
