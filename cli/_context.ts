@@ -1,5 +1,5 @@
 // What every command gets: its environment and output streams, and shared option helpers.
-import { Command, Option } from "commander";
+import { Command, Option } from "./_command.ts";
 import type { Bus } from "../engine/bus.ts";
 import { type Env, locateTransport, type TransportLocation } from "../engine/paths.ts";
 

@@ -1,12 +1,12 @@
 /**
  * @module
- * The command line: one file per noun, each building a commander `Command` that calls the
+ * The command line: one file per noun, each building a `Command` (cli/_command.ts) that calls the
  * engine. {@linkcode runCli} parses arguments, runs the command and maps every error to a
  * message on stderr and a named exit code; only `main.ts` exits.
  */
-import { CommanderError } from "commander";
 import { CrosstalkError, type ErrorCode } from "../schema/errors.ts";
 import { type CliContext, Command } from "./_context.ts";
+import { UsageExit } from "./_command.ts";
 
 export type { CliContext } from "./_context.ts";
 
@@ -97,8 +97,6 @@ export async function buildProgram(ctx: CliContext, args: string[] = []): Promis
     .option("--verbose", "on error, print the stack and causes")
     .option("--server <url>", "talk to the engine at this URL (with its saved login)")
     .option("--profile <name>", "use this saved login (see auth list)")
-    .showHelpAfterError()
-    .showSuggestionAfterError()
     .hook("preAction", () => {
       const { server, profile } = program.opts<{ server?: string; profile?: string }>();
       ctx.globals = { ...(server ? { server } : {}), ...(profile ? { profile } : {}) };
@@ -122,29 +120,22 @@ function firstWord(args: string[]): string | undefined {
 /** Runs the command line `args`; returns the exit code. */
 export async function runCli(args: string[], ctx: CliContext): Promise<number> {
   const program = await buildProgram(ctx, args);
-  const configure = (command: Command) => {
-    command.exitOverride().showHelpAfterError().configureOutput({
-      writeOut: (text) => ctx.out(text),
-      writeErr: (text) => ctx.err(text),
-      outputError: (text, write) => write(text),
-    });
-    for (const sub of command.commands) configure(sub);
-  };
-  configure(program);
   if (args.length === 0) {
-    program.outputHelp({ error: true });
+    ctx.err(program.helpInformation());
     return EXIT.usage;
   }
   try {
     await program.parseAsync(args, { from: "user" });
     return ctx.exitCode;
   } catch (error) {
-    if (error instanceof CommanderError) {
-      if (error.code === "commander.helpDisplayed" || error.code === "commander.version") {
+    if (error instanceof UsageExit) {
+      // Asked-for help goes to stdout; a usage error names the problem, then shows the help.
+      if (error.exitCode === 0) {
+        ctx.out(error.help);
         return EXIT.ok;
       }
-      // `crosstalk help …` exits 0; a group named without a verb shows its help as an error.
-      if (error.code === "commander.help") return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+      if (error.message !== "a command is needed") ctx.err(`error: ${error.message}\n\n`);
+      ctx.err(error.help);
       return EXIT.usage;
     }
     const verbose = args.includes("--verbose");

@@ -347,7 +347,16 @@ Deno.test("Engine answers every message exactly once while engines are killed wi
   await using b1 = await EngineProcess.start(root, { alias: "b", state: join(dir.path, "b"), env });
   const replies = await bus.waitForReplies(sent, 60_000);
   const answered = replies.flatMap((r) => r.re ?? []);
-  assert.equal(new Set(answered).size, sent.length, "every message answered");
+  const missing = sent.filter((m) => !answered.includes(m.id));
+  const { deliveryStatus } = await import("../../engine/status.ts");
+  const states = await Promise.all(
+    missing.map(async (m) => JSON.stringify((await deliveryStatus(bus, m)).deliveries)),
+  );
+  assert.equal(
+    new Set(answered).size,
+    sent.length,
+    `every message answered; missing: ${states.join("\n")}\n${a1.stderrText.slice(-4000)}`,
+  );
   assert.equal(answered.length, sent.length, "none answered twice");
   takeovers += a1.count((r) => r.event === "claim.takeover") +
     b1.count((r) => r.event === "claim.takeover");
