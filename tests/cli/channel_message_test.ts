@@ -611,7 +611,7 @@ Deno.test("help goes to stdout with exit 0; usage errors go to stderr with exit 
   assert.deepEqual(await snapshot(home), {}, "none of these touched the home folder");
 });
 
-// BUG: subcommands are added with addCommand, so they do not inherit showHelpAfterError: an
+// Regression (fixed): usage errors below the top level once printed only the error line: an
 // unknown option or command below the top level prints only the error line, without help.
 Deno.test({
   name: "usage errors below the top level print help on stderr",
@@ -633,8 +633,8 @@ Deno.test({
   },
 });
 
-// BUG: runCli maps every "commander.help" to exit 64, also the one thrown (with exitCode 0)
-// when help is asked for with the `help` command.
+// Regression (fixed): help asked for with the `help` command once exited 64
+// instead of 0.
 Deno.test({
   name: "crosstalk help [command] prints help on stdout and exits 0",
   async fn() {
@@ -648,7 +648,7 @@ Deno.test({
   },
 });
 
-// BUG: the git transport retries a commit only when the error message mentions "index.lock",
+// Regression (fixed): the git transport retries a commit only when the error message mentions "index.lock",
 // but `git()` keeps only the last 3 lines of git's stderr (the advice text), so the retry never
 // happens: concurrent senders fail with exit 75, and their message files stay on disk,
 // uncommitted, although the sender was told the send failed.
@@ -670,7 +670,7 @@ Deno.test({
   },
 });
 
-// BUG: `--file` naming a folder ends in an internal error (exit 70, "Is a directory (os error
+// Regression (fixed): `--file` naming a folder ends in an internal error (exit 70, "Is a directory (os error
 // 21)") instead of a usage error that names the option.
 Deno.test({
   name: "message send --file with a folder is a usage error",

@@ -269,7 +269,7 @@ Deno.test("serve with no transport named creates the default one and watches it"
   assert.equal(status.code, 0, serve.stderr);
 });
 
-// BUG: serve logs engine.ready from inside Engine.start, but installs its SIGTERM/SIGINT
+// Regression (fixed): serve logs engine.ready from inside Engine.start, but installs its SIGTERM/SIGINT
 // listeners only after Engine.start returns; a SIGTERM sent as soon as "ready" shows kills the
 // process with the default action (exit 143: no drain, pid file and registry entry left behind).
 Deno.test({

@@ -151,7 +151,7 @@ Deno.test("transport init --containername, list and rm keep the transport and it
   });
 });
 
-// BUG: `transport rm` removes the *overridden* state folder (CROSSTALK_STATE_DIR or --state)
+// Regression (fixed): `transport rm` removes the *overridden* state folder (CROSSTALK_STATE_DIR or --state)
 // recursively, with whatever else is in it, and leaves the container's own crosstalk-state and
 // the (then empty) container folder behind.
 Deno.test({
@@ -270,7 +270,7 @@ Deno.test("transport init --remote sets origin, and clones a remote that already
   });
 });
 
-// BUG: `git init --bare` leaves HEAD at refs/heads/master (git's default), the transport
+// Regression (fixed): `git init --bare` leaves HEAD at refs/heads/master (git's default), the transport
 // pushes `main`, and `git clone` then checks nothing out: init fails with "not a crosstalk
 // transport" and leaves a `.git` folder behind that blocks the next try.
 Deno.test({
@@ -292,7 +292,7 @@ Deno.test({
   },
 });
 
-// BUG: the folder is made before `git ls-remote` runs and is not removed when it fails.
+// Regression (fixed): the folder is made before `git ls-remote` runs and is not removed when it fails.
 Deno.test({
   name: "transport init with an unreachable remote fails and leaves no folder behind",
   async fn() {
