@@ -123,35 +123,68 @@ export async function benchApi(quick: boolean): Promise<ApiBenchResult> {
         }),
       }));
 
-    // SSE fan-out: 100 subscribers, one message, how long until each has its event.
+    // SSE fan-out: 100 subscribers, one message, how long until each has that message's event.
+    // The load above leaves the engine with a backlog of events to publish, so first wait until
+    // a barrier message's event comes through.
+    const post = async (body: string) => {
+      const response = await fetch(`${url}/api/messages`, {
+        method: "POST",
+        headers: { ...auth, "content-type": "application/json" },
+        body: JSON.stringify({ to: "someone", body }),
+      });
+      return (await response.json()).id as string;
+    };
     const subscribers = 100;
-    const received: Promise<number>[] = [];
-    const streams: ReadableStreamDefaultReader<string>[] = [];
-    let sentAt = 0;
+    const streams: { reader: ReadableStreamDefaultReader<string>; seen: Map<string, number> }[] =
+      [];
+    const watchers: Promise<void>[] = [];
+    const waiting = new Set<() => void>();
     for (let i = 0; i < subscribers; i++) {
       const response = await fetch(`${url}/api/events`, { headers: auth });
-      const r = response.body!.pipeThrough(new TextDecoderStream()).getReader();
-      streams.push(r);
+      const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = "";
-      while (!buffer.includes("event: hello")) buffer += (await r.read()).value ?? "";
-      received.push((async () => {
+      while (!buffer.includes("event: hello")) buffer += (await reader.read()).value ?? "";
+      const stream = { reader, seen: new Map<string, number>() };
+      streams.push(stream);
+      watchers.push((async () => {
         for (;;) {
-          const { value, done } = await r.read();
-          if (done) throw new Error("stream ended");
+          const { value, done } = await reader.read().catch(() => ({
+            value: undefined,
+            done: true,
+          }));
+          if (done) return;
+          const at = performance.now();
           buffer += value;
-          if (buffer.includes("event: message")) return performance.now() - sentAt;
+          // Every message event, by the message id in its trace.
+          for (
+            const match of buffer.matchAll(/event: message\ndata: .*?"trace":"[^"/]+\/([^"]+)"/g)
+          ) {
+            if (!stream.seen.has(match[1]!)) stream.seen.set(match[1]!, at);
+          }
+          buffer = buffer.slice(buffer.lastIndexOf("\n\n") + 2);
+          for (const wake of waiting) wake();
         }
       })());
     }
-    sentAt = performance.now();
-    const posted = await fetch(`${url}/api/messages`, {
-      method: "POST",
-      headers: { ...auth, "content-type": "application/json" },
-      body: JSON.stringify({ to: "someone", body: "fan out" }),
-    });
-    await posted.body?.cancel();
-    const latencies = await Promise.all(received);
-    for (const r of streams) await r.cancel();
+    const until = (done: () => boolean) =>
+      new Promise<void>((resolve) => {
+        const check = () => {
+          if (done()) {
+            waiting.delete(check);
+            resolve();
+          }
+        };
+        waiting.add(check);
+        check();
+      });
+    const barrier = await post("barrier");
+    await until(() => streams[0]!.seen.has(barrier));
+    const sentAt = performance.now();
+    const fanOut = await post("fan out");
+    await until(() => streams.every((stream) => stream.seen.has(fanOut)));
+    const latencies = streams.map((stream) => stream.seen.get(fanOut)! - sentAt);
+    for (const stream of streams) await stream.reader.cancel();
+    await Promise.all(watchers);
 
     const runs = quick ? 3 : 10;
     const sendMs = await wall(
