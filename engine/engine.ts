@@ -27,6 +27,9 @@ import { initTransport } from "./setup.ts";
 import { VERSION } from "./version.ts";
 import { isProcessAlive } from "./_process.ts";
 
+/** With OS file events, how often the engine still rescans the bus, in case a delivery failed. */
+export const SAFETY_RESCAN_MS = 30_000;
+
 /** How often the engine proves it is alive (registry mtime, status file). */
 export const HEARTBEAT_SECONDS = 10;
 
@@ -102,7 +105,10 @@ export class Engine implements AsyncDisposable {
     this.#feed = new MessageFeed(parts.bus.transport, (messages) => this.onMessages(messages), {
       cursor: parts.cursor,
       mode: watch,
-      pollIntervalMs: watch === "poll" ? parts.bus.config.engine.poll_interval_ms : 0,
+      // With OS events, a slow safety rescan still picks up anything a failed delivery left.
+      pollIntervalMs: watch === "poll"
+        ? parts.bus.config.engine.poll_interval_ms
+        : SAFETY_RESCAN_MS,
       onBad: (bad) =>
         this.log.warn("file.invalid", {
           file: bad.file,
