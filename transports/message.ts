@@ -2,7 +2,8 @@
  * The wire format of one message: markdown with YAML frontmatter (DESIGN.md §3).
  */
 import { CrosstalkError, InvalidDocumentError, type Problem } from "../schema/errors.ts";
-import { parseYaml, stringifyYaml } from "../schema/yaml.ts";
+import { parseYaml, stringifyYaml, type YamlDocument } from "../schema/yaml.ts";
+import { fastFrontmatter } from "./_frontmatter.ts";
 import { isName, tryParseAddress, tryParseMessageId } from "./names.ts";
 
 /** The keys crosstalk gives a meaning to; every other frontmatter key is kept as it is. */
@@ -70,19 +71,19 @@ export function parseMessage(text: string, options: ParseMessageOptions): Messag
     const code = control[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0");
     fail(line, column, "", `frontmatter contains the control character U+${code}`);
   }
-  const doc = parseYaml(yamlText, {
-    file,
-    code: "ERR_MESSAGE_INVALID",
-    lineOffset: 1,
-  });
-  const data = doc.value;
+  // The simple shape crosstalk writes skips the YAML parser; positions for errors still come
+  // from it, parsed only when there is an error to place.
+  let doc: YamlDocument | undefined;
+  const slow =
+    () => (doc ??= parseYaml(yamlText, { file, code: "ERR_MESSAGE_INVALID", lineOffset: 1 }));
+  const data = fastFrontmatter(yamlText) ?? slow().value;
   if (data === null || typeof data !== "object" || Array.isArray(data)) {
     fail(2, 1, "", "frontmatter must be a mapping of keys to values");
   }
   const record = data as Record<string, unknown>;
   const problems: Problem[] = [];
   const problem = (key: string, message: string) => {
-    const pos = doc.positionOf(key in record ? [key] : [], false);
+    const pos = slow().positionOf(key in record ? [key] : [], false);
     problems.push({ file, line: pos.line, column: pos.column, path: key, message });
   };
 
