@@ -480,6 +480,10 @@ export class Dispatcher {
       if (this.#inFlight.has(flightKey(key))) continue;
       const outcome = await this.claims.outcome(key);
       if (outcome) {
+        // Its holder may still be finishing the batch (creating the other `done` files, then
+        // writing the reply): repairing now would write a reply that leaves some of them out.
+        const holding = await this.claims.lease(key);
+        if (holding && !this.#isDead(holding, leaseMs)) continue;
         if (outcome.reply && outcome.text) {
           // A crash stopped the holder between staging and writing. Of the batch staged in the
           // text, the reply answers only the messages whose `done` names this reply; the others
