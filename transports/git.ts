@@ -13,7 +13,13 @@ import { ensureIdentity, git, isLockError } from "./_git.ts";
 /** The bus as a git repository: each write becomes one commit. */
 export class GitTransport extends LocalTransport {
   override readonly kind: TransportKind = "git";
-  #queue: Promise<unknown> = Promise.resolve();
+  #pending: {
+    paths: string[];
+    message: string;
+    resolve: () => void;
+    reject: (e: unknown) => void;
+  }[] = [];
+  #committing = false;
   #identityChecked = false;
 
   constructor(root: string, options: LocalTransportOptions = {}) {
@@ -65,30 +71,63 @@ export class GitTransport extends LocalTransport {
     return relative(this.root, join(this.channelsDir, id));
   }
 
-  /** Commits `paths` only; serialized in this process, retried while another process holds the index. */
+  /**
+   * Commits `paths` only. Commits are serialized in this process, and what is asked for while
+   * one runs goes into the next one together (a burst of sends becomes a few commits, with no
+   * waiting window on a quiet bus); retried while another process holds the index.
+   */
   #commit(paths: string[], message: string): Promise<void> {
-    const run = async () => {
-      if (!this.#identityChecked) {
-        await ensureIdentity(this.root);
-        this.#identityChecked = true;
-      }
-      for (let attempt = 0;; attempt++) {
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    this.#pending.push({ paths, message, resolve, reject });
+    if (!this.#committing) void this.#drain();
+    return promise;
+  }
+
+  async #drain(): Promise<void> {
+    this.#committing = true;
+    try {
+      while (this.#pending.length > 0) {
+        const batch = this.#pending.splice(0);
+        const paths = [...new Set(batch.flatMap((b) => b.paths))];
+        const message = batch.length === 1
+          ? batch[0]!.message
+          : combinedMessage(batch.map((b) => b.message));
         try {
-          await git(["add", "-A", "--", ...paths], { cwd: this.root });
-          await git(["commit", "-q", "--no-verify", "-m", message, "--", ...paths], {
-            cwd: this.root,
-          });
-          return;
+          await this.#commitNow(paths, message);
+          for (const b of batch) b.resolve();
         } catch (error) {
-          if (!isLockError(error) || attempt >= 200) throw error;
-          await new Promise((r) => setTimeout(r, 5 + Math.random() * 20));
+          for (const b of batch) b.reject(error);
         }
       }
-    };
-    const next = this.#queue.then(run, run);
-    this.#queue = next.catch(() => {});
-    return next;
+    } finally {
+      this.#committing = false;
+    }
   }
+
+  async #commitNow(paths: string[], message: string): Promise<void> {
+    if (!this.#identityChecked) {
+      await ensureIdentity(this.root);
+      this.#identityChecked = true;
+    }
+    for (let attempt = 0;; attempt++) {
+      try {
+        await git(["add", "-A", "--", ...paths], { cwd: this.root });
+        await git(["commit", "-q", "--no-verify", "-m", message, "--", ...paths], {
+          cwd: this.root,
+        });
+        return;
+      } catch (error) {
+        if (!isLockError(error) || attempt >= 200) throw error;
+        await new Promise((r) => setTimeout(r, 5 + Math.random() * 20));
+      }
+    }
+  }
+}
+
+/** One commit for several changes: a count, then each change's message on a line. */
+function combinedMessage(messages: string[]): string {
+  const lines = messages.map((m) => `- ${m.trim().split("\n").filter((l) => l !== "").join("; ")}`);
+  return `crosstalk: ${messages.length} changes\n\n${lines.join("\n")}\n`;
 }
 
 /** The documented commit message of a message: who, to whom, which file. */
