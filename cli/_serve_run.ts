@@ -54,6 +54,7 @@ export async function runEngine(flags: ServeFlags, ctx: CliContext): Promise<voi
     if (signals > 0) engine.stop().then(stop, stop);
     await stopped;
     events.close();
+    server.abortWaits();
     await server.shutdown();
     server.idempotency.close();
   } finally {
@@ -68,13 +69,15 @@ async function serveApi(
   location: TransportLocation,
   requested: number | undefined,
   ctx: CliContext,
-): Promise<Deno.HttpServer & { idempotency: IdempotencyStore }> {
+): Promise<Deno.HttpServer & { idempotency: IdempotencyStore; abortWaits: () => void }> {
   const auth = await AuthStore.open(location.stateDir);
   const hostname = ctx.env.CROSSTALK_API_BIND ?? "127.0.0.1";
   const setupToken: { value: string | undefined } = { value: undefined };
   const idempotency = await IdempotencyStore.open(location.stateDir);
+  const shutdown = new AbortController();
   const app = createApp({
     idempotency,
+    shutdown: shutdown.signal,
     bus: engine.bus,
     auth,
     version: VERSION,
@@ -121,7 +124,7 @@ async function serveApi(
   }
   const credential = await writeLocalCredential(auth, location.stateDir, url);
   engine.log.info("api.listening", { url, ...(credential ? { credential } : {}) });
-  return Object.assign(server, { idempotency });
+  return Object.assign(server, { idempotency, abortWaits: () => shutdown.abort() });
 }
 
 function stderrSink(ctx: CliContext): LogSink {

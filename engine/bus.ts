@@ -316,7 +316,11 @@ export class Bus implements AsyncDisposable {
    * the replies found (possibly none). Works with or without an engine: it watches the files,
    * and reads each new file once.
    */
-  async waitForReplies(messages: Message[], timeoutMs: number): Promise<Message[]> {
+  async waitForReplies(
+    messages: Message[],
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<Message[]> {
     const targets = new Set(messages.map((m) => `${m.channel}/${m.id}`));
     const replies = new Map<string, Message>();
     const read = new Set<string>();
@@ -359,6 +363,9 @@ export class Bus implements AsyncDisposable {
     // A reply may have landed between the first look and the watcher's start.
     watcher.rescan();
     const timer = setTimeout(resolve, timeoutMs);
+    // Stopping the engine ends the wait early, with what has arrived so far.
+    signal?.addEventListener("abort", () => resolve(), { once: true });
+    if (signal?.aborted) resolve();
     try {
       await promise;
     } finally {

@@ -24,6 +24,8 @@ export interface AppDeps {
   events?: EventHub;
   /** The engine's last log records, for `/api/logs`. */
   logs?: (lines: number) => Promise<unknown[]>;
+  /** Aborted when the engine stops: long-polls end at once instead of holding the shutdown. */
+  shutdown?: AbortSignal;
   /** Largest request body accepted, in bytes. */
   maxBodyBytes?: number;
 }

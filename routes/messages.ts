@@ -89,7 +89,11 @@ export function messageRoutes(deps: AppDeps): Hono<Env> {
       throw new CrosstalkError("ERR_BODY_INVALID", "wait must be seconds >= 0");
     }
     const replies = wait > 0
-      ? await deps.bus.waitForReplies([message], Math.min(wait, MAX_WAIT_SECONDS) * 1000)
+      ? await deps.bus.waitForReplies(
+        [message],
+        Math.min(wait, MAX_WAIT_SECONDS) * 1000,
+        deps.shutdown,
+      )
       : await deps.bus.replies(message);
     return c.json({ replies });
   });

@@ -237,7 +237,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
     const message = await deps.bus.findMessage(id);
     const wait = Math.min(Math.max(Number(c.req.query("wait") ?? 0) || 0, 0), 120);
     const replies = wait > 0
-      ? await deps.bus.waitForReplies([message], wait * 1000)
+      ? await deps.bus.waitForReplies([message], wait * 1000, deps.shutdown)
       : await deps.bus.replies(message);
     return c.json({ replies });
   });

@@ -92,10 +92,32 @@ Deno.test("a real engine serves the API on loopback: login, send, long-poll repl
   await resumed.until((e) => e.event === "replied" && about(e));
   await resumed.close();
 
-  // A client still listening does not keep the engine from stopping.
+  // Clients still listening (an event stream, a long-poll nobody will answer) do not keep the
+  // engine from stopping: both end when it stops.
   const lingering = await openEvents(base, token);
   assert.equal((await lingering.next()).event, "hello");
-  assert.equal((await engine.stop()).code, 0);
+  const unanswered = await api("/api/messages", {
+    method: "POST",
+    body: JSON.stringify({ to: "nobody", body: "wait" }),
+  });
+  const longPoll = api(
+    `/api/messages/${unanswered.json.channel}/${unanswered.json.id}/replies?wait=110`,
+  );
+  await engine.waitFor((r) =>
+    r.event === "message.new" && String(r.trace).endsWith(unanswered.json.id)
+  );
+  // Without ending the wait, the server's shutdown would hold the engine for the full 110 s.
+  let deadline: ReturnType<typeof setTimeout> | undefined;
+  const stopped = await Promise.race([
+    engine.stop(),
+    new Promise<never>((_, reject) => {
+      deadline = setTimeout(() => reject(new Error("the engine did not stop within 30 s")), 30_000);
+    }),
+  ]).finally(() => clearTimeout(deadline));
+  assert.equal(stopped.code, 0);
+  const ended = await longPoll;
+  assert.equal(ended.status, 200);
+  assert.deepEqual(ended.json.replies, []);
   await lingering.close().catch(() => {});
 });
 
