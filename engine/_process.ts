@@ -1,12 +1,2 @@
-// Process liveness, for telling a crashed engine from a slow one on the same host.
-
-/** True unless `pid` is known to be gone (only Linux can tell; elsewhere leases decide). */
-export function isProcessAlive(pid: number): boolean {
-  if (Deno.build.os !== "linux") return true;
-  try {
-    Deno.statSync(`/proc/${pid}`);
-    return true;
-  } catch {
-    return false;
-  }
-}
+// Process liveness, shared with transports/ (the repository lock needs it too).
+export { isProcessAlive } from "../transports/_process.ts";

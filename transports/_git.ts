@@ -1,7 +1,21 @@
 // Running git as a subprocess, never prompting, with failures as ERR_GIT_FAILED.
+import { dirname, join } from "node:path";
 import { CrosstalkError } from "../schema/errors.ts";
+import { isProcessAlive } from "./_process.ts";
 
 const decoder = new TextDecoder();
+
+/**
+ * git never prompts: no terminal prompt, no askpass helper, ssh in batch mode (unless the user
+ * chose an ssh command), and messages in English so that failures can be recognized.
+ */
+const GIT_ENV: Record<string, string> = {
+  GIT_TERMINAL_PROMPT: "0",
+  GIT_ASKPASS: "",
+  SSH_ASKPASS: "",
+  LC_ALL: "C",
+  ...(Deno.env.get("GIT_SSH_COMMAND") ? {} : { GIT_SSH_COMMAND: "ssh -o BatchMode=yes" }),
+};
 
 /** Options for {@linkcode git}. */
 export interface GitOptions {
@@ -10,6 +24,10 @@ export interface GitOptions {
   readOnly?: boolean;
   /** Exit codes that are not failures (e.g. 1 for `git diff --quiet`). */
   okCodes?: number[];
+  /** Kill git after this long (network commands): a hung remote must not hang the engine. */
+  timeoutMs?: number;
+  /** Extra environment (e.g. `GIT_EDITOR` for a rebase). */
+  env?: Record<string, string>;
 }
 
 /** The result of a git command. */
@@ -31,12 +49,19 @@ export async function git(args: string[], options: GitOptions): Promise<GitResul
     output = await new Deno.Command("git", {
       args: fullArgs,
       cwd: options.cwd,
-      env: { GIT_TERMINAL_PROMPT: "0", GIT_ASKPASS: "", SSH_ASKPASS: "", LC_ALL: "C" },
+      env: { ...GIT_ENV, ...options.env },
       stdin: "null",
+      ...(options.timeoutMs ? { signal: AbortSignal.timeout(options.timeoutMs) } : {}),
       stdout: "piped",
       stderr: "piped",
     }).output();
   } catch (error) {
+    if (options.timeoutMs && error instanceof DOMException && error.name === "TimeoutError") {
+      throw new CrosstalkError(
+        "ERR_GIT_FAILED",
+        `git ${args[0]} in "${options.cwd}" did not finish within ${options.timeoutMs} ms`,
+      );
+    }
     if (error instanceof Deno.errors.NotFound) {
       throw new CrosstalkError(
         "ERR_GIT_FAILED",
@@ -51,7 +76,7 @@ export async function git(args: string[], options: GitOptions): Promise<GitResul
     stderr: decoder.decode(output.stderr),
   };
   if (output.code !== 0 && !(options.okCodes ?? []).includes(output.code)) {
-    const detail = result.stderr.trim().split("\n").slice(-3).join("; ") || `exit ${output.code}`;
+    const detail = gitDetail(result.stderr) || `exit ${output.code}`;
     throw new CrosstalkError(
       "ERR_GIT_FAILED",
       `git ${args[0]} failed in "${options.cwd}": ${detail}`,
@@ -84,4 +109,129 @@ export async function ensureIdentity(cwd: string): Promise<void> {
   }
   const name = await git(["config", "user.name"], { cwd, okCodes: [1] });
   if (name.stdout.trim() === "") await git(["config", "user.name", "crosstalk"], { cwd });
+}
+
+/**
+ * A lock on one working tree, shared by every crosstalk process that uses it (engines, direct
+ * CLI commands): commits and syncs run one at a time, so a commit never lands in the middle of a
+ * rebase. Inside a process it is a queue; between processes, `.git/crosstalk.lock`, created
+ * exclusively and naming its holder, so that a lock left by a killed process is taken back.
+ */
+export class RepoLock {
+  readonly path: string;
+  #tail: Promise<void> = Promise.resolve();
+
+  constructor(root: string) {
+    this.path = join(root, ".git", "crosstalk.lock");
+  }
+
+  /** Runs `fn` holding the lock. */
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    const previous = this.#tail;
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#tail = promise;
+    await previous;
+    try {
+      await this.#acquire();
+      try {
+        return await fn();
+      } finally {
+        await Deno.remove(this.path).catch(() => {});
+      }
+    } finally {
+      resolve();
+    }
+  }
+
+  async #acquire(): Promise<void> {
+    const mine = `${JSON.stringify({ pid: Deno.pid, host: Deno.hostname() })}\n`;
+    const deadline = Date.now() + LOCK_WAIT_MS;
+    for (let wait = 1;; wait = Math.min(wait * 2, 50)) {
+      try {
+        await Deno.writeTextFile(this.path, mine, { createNew: true });
+        return;
+      } catch (error) {
+        if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+      }
+      if (await this.#holderIsGone()) {
+        await Deno.remove(this.path).catch(() => {});
+        continue;
+      }
+      if (Date.now() > deadline) {
+        throw new CrosstalkError(
+          "ERR_GIT_FAILED",
+          `The clone "${
+            dirname(dirname(this.path))
+          }" stayed locked by another crosstalk process for ${
+            LOCK_WAIT_MS / 1000
+          } s (${this.path})`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+
+  async #holderIsGone(): Promise<boolean> {
+    try {
+      const holder = JSON.parse(await Deno.readTextFile(this.path)) as {
+        pid: number;
+        host: string;
+      };
+      return holder.host === Deno.hostname() && !isProcessAlive(holder.pid);
+    } catch (error) {
+      // Half-written by a process killed between create and write: gone if it stays empty.
+      if (error instanceof SyntaxError) {
+        const info = await Deno.stat(this.path).catch(() => undefined);
+        return info !== undefined && Date.now() - (info.mtime?.getTime() ?? 0) > 2_000;
+      }
+      return error instanceof Deno.errors.NotFound;
+    }
+  }
+}
+
+/** How long a process waits for another to release a working tree. */
+const LOCK_WAIT_MS = 5 * 60_000;
+
+/**
+ * Removes git's own lock files (`index.lock`, ref locks) older than `olderThanMs`: what a git
+ * process killed mid-command leaves behind, which would otherwise block every later command.
+ * Call it only while holding the {@linkcode RepoLock}, so that no crosstalk git command is
+ * running. Returns the paths removed.
+ */
+export async function removeStaleGitLocks(root: string, olderThanMs: number): Promise<string[]> {
+  const gitDir = join(root, ".git");
+  const candidates = [
+    join(gitDir, "index.lock"),
+    join(gitDir, "HEAD.lock"),
+    join(gitDir, "packed-refs.lock"),
+    join(gitDir, "shallow.lock"),
+  ];
+  const walk = async (dir: string): Promise<void> => {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = await Array.fromAsync(Deno.readDir(dir));
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory) await walk(path);
+      else if (entry.name.endsWith(".lock")) candidates.push(path);
+    }
+  };
+  await walk(join(gitDir, "refs"));
+  const removed: string[] = [];
+  for (const path of candidates) {
+    const info = await Deno.lstat(path).catch(() => undefined);
+    if (!info || Date.now() - (info.mtime?.getTime() ?? 0) < olderThanMs) continue;
+    await Deno.remove(path).then(() => removed.push(path), () => {});
+  }
+  return removed;
+}
+
+/** The telling part of git's stderr: its `fatal:`/`error:` lines, else its last lines. */
+export function gitDetail(stderr: string): string {
+  const lines = stderr.split("\n").map((l) => l.trim()).filter((l) => l !== "");
+  const errors = lines.filter((l) => /^(fatal|error):/.test(l));
+  return (errors.length > 0 ? errors : lines).slice(-3).join("; ");
 }

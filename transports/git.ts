@@ -1,34 +1,79 @@
 /**
  * `GitTransport`: the bus as a git working tree. Every write is the local transport's atomic
- * write followed by a commit of exactly the written paths. Sync with a remote (pull, push,
- * nudges) belongs to the multi-machine work (TODO(#5)).
+ * write followed by a commit of exactly the written paths. Commits, and the syncs with a remote
+ * (git_sync.ts), hold the clone's {@linkcode RepoLock}, so a commit never lands inside a rebase,
+ * whichever crosstalk process makes it.
  */
 import { join, relative } from "node:path";
 import type { Channel } from "./channel.ts";
 import { LocalTransport, type LocalTransportOptions } from "./local.ts";
 import type { Message, MessageFields } from "./message.ts";
 import type { TransportKind, WriteMessageOptions } from "./transport.ts";
-import { ensureIdentity, git, isLockError } from "./_git.ts";
+import { ensureIdentity, git, isLockError, removeStaleGitLocks, RepoLock } from "./_git.ts";
+import { exists } from "./_fs.ts";
 
-/** The bus as a git repository: each write becomes one commit. */
+/** Options for {@linkcode GitTransport}. */
+export interface GitTransportOptions extends LocalTransportOptions {
+  /**
+   * How long a commit waits for more changes to join it (ms). 0, the default, adds no delay:
+   * what is written while a commit runs joins the next one, so a burst still makes few commits.
+   */
+  commitWindowMs?: number;
+}
+
+/** A change waiting for its commit. */
+interface PendingChange {
+  paths: string[];
+  message: string;
+  /** Edits of tracked files, made under the lock so that no sync sees them half done. */
+  apply?: () => Promise<void>;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+/** The bus as a git repository: each write becomes a commit. */
 export class GitTransport extends LocalTransport {
   override readonly kind: TransportKind = "git";
-  #pending: {
-    paths: string[];
-    message: string;
-    resolve: () => void;
-    reject: (e: unknown) => void;
-  }[] = [];
+  /** Held by every commit and sync on this clone, in every crosstalk process. */
+  readonly lock: RepoLock;
+  #pending: PendingChange[] = [];
   #committing = false;
   #identityChecked = false;
+  #commitWindowMs: number;
+  #listeners = new Set<() => void>();
 
-  constructor(root: string, options: LocalTransportOptions = {}) {
+  constructor(root: string, options: GitTransportOptions = {}) {
     super(root, options);
+    this.lock = new RepoLock(root);
+    this.#commitWindowMs = options.commitWindowMs ?? 0;
+  }
+
+  /** Calls `listener` after every commit (the sync loop pushes). Returns an unsubscribe. */
+  onCommit(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Commits a change of `paths` (relative to the root) with `message`; `apply`, if given, makes
+   * the change first, under the lock (edits and removals of tracked files need it; new files
+   * with unique names do not). Concurrent changes share a commit.
+   */
+  change(paths: string[], message: string, apply?: () => Promise<void>): Promise<void> {
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    this.#pending.push({ paths, message, resolve, reject, ...(apply ? { apply } : {}) });
+    if (!this.#committing) void this.#drain();
+    return promise;
+  }
+
+  /** Resolves when every change queued before this call is committed. */
+  flushCommits(): Promise<void> {
+    return this.change([], "");
   }
 
   override async createChannel(channel: Omit<Channel, "id"> & { id?: string }): Promise<Channel> {
     const created = await super.createChannel(channel);
-    await this.#commit(
+    await this.change(
       [this.#channelDir(created.id)],
       `crosstalk: create channel "${created.name}" (${created.id})`,
     );
@@ -36,17 +81,22 @@ export class GitTransport extends LocalTransport {
   }
 
   override async updateChannel(channel: Channel): Promise<Channel> {
-    const updated = await super.updateChannel(channel);
-    await this.#commit(
+    let updated: Channel | undefined;
+    await this.change(
       [this.#channelDir(channel.id)],
       `crosstalk: update channel "${channel.name}" (${channel.id})`,
+      async () => void (updated = await super.updateChannel(channel)),
     );
-    return updated;
+    return updated!;
   }
 
   override async deleteChannel(id: string): Promise<void> {
-    await super.deleteChannel(id);
-    await this.#commit([this.#channelDir(id)], `crosstalk: delete channel ${id}`);
+    await this.getChannel(id);
+    await this.change(
+      [this.#channelDir(id)],
+      `crosstalk: delete channel ${id}`,
+      () => super.deleteChannel(id),
+    );
   }
 
   override async writeMessage(
@@ -57,7 +107,7 @@ export class GitTransport extends LocalTransport {
     const message = await super.writeMessage(channel, fields, options);
     const path = relative(this.root, this.messagePath(message));
     try {
-      await this.#commit([path], commitMessage(message));
+      await this.change([path], commitMessage(message));
     } catch (error) {
       // The sender is told the send failed, so the message must not stay behind uncommitted.
       await Deno.remove(this.messagePath(message)).catch(() => {});
@@ -72,29 +122,19 @@ export class GitTransport extends LocalTransport {
   }
 
   /**
-   * Commits `paths` only. Commits are serialized in this process, and what is asked for while
-   * one runs goes into the next one together (a burst of sends becomes a few commits, with no
-   * waiting window on a quiet bus); retried while another process holds the index.
+   * Commits what is pending, one batch at a time: what is asked for while one commit runs goes
+   * into the next one together (a burst of sends becomes a few commits).
    */
-  #commit(paths: string[], message: string): Promise<void> {
-    const { promise, resolve, reject } = Promise.withResolvers<void>();
-    this.#pending.push({ paths, message, resolve, reject });
-    if (!this.#committing) void this.#drain();
-    return promise;
-  }
-
   async #drain(): Promise<void> {
     this.#committing = true;
     try {
       while (this.#pending.length > 0) {
+        if (this.#commitWindowMs > 0) {
+          await new Promise((r) => setTimeout(r, this.#commitWindowMs));
+        }
         const batch = this.#pending.splice(0);
-        const paths = [...new Set(batch.flatMap((b) => b.paths))];
-        const message = batch.length === 1
-          ? batch[0]!.message
-          : combinedMessage(batch.map((b) => b.message));
         try {
-          await this.#commitNow(paths, message);
-          for (const b of batch) b.resolve();
+          await this.lock.run(() => this.#commitBatch(batch));
         } catch (error) {
           for (const b of batch) b.reject(error);
         }
@@ -104,20 +144,61 @@ export class GitTransport extends LocalTransport {
     }
   }
 
+  async #commitBatch(batch: PendingChange[]): Promise<void> {
+    const applied: PendingChange[] = [];
+    for (const change of batch) {
+      try {
+        await change.apply?.();
+        applied.push(change);
+      } catch (error) {
+        change.reject(error);
+      }
+    }
+    const paths = [...new Set(applied.flatMap((b) => b.paths))];
+    if (paths.length === 0) {
+      // Only flushes (see flushCommits): everything queued before them is committed.
+      for (const b of applied) b.resolve();
+      return;
+    }
+    const changes = applied.filter((b) => b.paths.length > 0);
+    const message = changes.length === 1
+      ? changes[0]!.message
+      : combinedMessage(changes.map((b) => b.message));
+    await this.#commitNow(paths, message);
+    for (const b of applied) b.resolve();
+    for (const listener of this.#listeners) listener();
+  }
+
   async #commitNow(paths: string[], message: string): Promise<void> {
     if (!this.#identityChecked) {
       await ensureIdentity(this.root);
       this.#identityChecked = true;
     }
+    const present: string[] = [];
+    const gone: string[] = [];
+    for (const path of paths) (await exists(join(this.root, path)) ? present : gone).push(path);
     for (let attempt = 0;; attempt++) {
       try {
-        await git(["add", "-A", "--", ...paths], { cwd: this.root });
-        await git(["commit", "-q", "--no-verify", "-m", message, "--", ...paths], {
+        if (present.length > 0) await git(["add", "-A", "--", ...present], { cwd: this.root });
+        if (gone.length > 0) {
+          await git(["rm", "-r", "-q", "--cached", "--ignore-unmatch", "--", ...gone], {
+            cwd: this.root,
+          });
+        }
+        const result = await git(["commit", "-q", "--no-verify", "-m", message], {
           cwd: this.root,
+          okCodes: [1],
         });
+        if (
+          result.code === 1 && !/nothing (added )?to commit|no changes added/.test(result.stdout)
+        ) {
+          throw new Error(`git commit failed: ${result.stdout.trim() || result.stderr.trim()}`);
+        }
         return;
       } catch (error) {
         if (!isLockError(error) || attempt >= 200) throw error;
+        // Under the repository lock no crosstalk git command runs: a lock that stays is stale.
+        if (attempt % 20 === 19) await removeStaleGitLocks(this.root, 2_000);
         await new Promise((r) => setTimeout(r, 5 + Math.random() * 20));
       }
     }

@@ -14,7 +14,16 @@ export {
   type LocalTransportOptions,
   MAX_MESSAGE_FILE_BYTES,
 } from "./local.ts";
-export { commitMessage, GitTransport } from "./git.ts";
+export { commitMessage, GitTransport, type GitTransportOptions } from "./git.ts";
+export {
+  GitSync,
+  type GitSyncOptions,
+  type Presence,
+  type PresenceRecord,
+  readPresenceRefs,
+  type RewriteReport,
+  type SyncReport,
+} from "./git_sync.ts";
 export { CLOCK_SKEW_MS, Cursor, type CursorOptions, LATE_WINDOW_MS } from "./cursor.ts";
 export { BusWatcher, type BusWatcherOptions, detectWatchMode, type WatchBatch } from "./watcher.ts";
 export { MessageFeed, type MessageFeedOptions } from "./feed.ts";

@@ -1,0 +1,219 @@
+// GitSync against real git: a bare remote on disk and clones of it, as on separate machines.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { CrosstalkError } from "../../schema/errors.ts";
+import { GitSync, GitTransport, scaffoldTransport } from "../../transports/mod.ts";
+import { tempDir } from "../_helpers.ts";
+
+async function git(cwd: string, ...args: string[]): Promise<string> {
+  const out = await new Deno.Command("git", { args, cwd, stdout: "piped", stderr: "piped" })
+    .output();
+  assert.equal(out.code, 0, `git ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
+  return new TextDecoder().decode(out.stdout);
+}
+
+interface Machine {
+  transport: GitTransport;
+  sync: GitSync;
+  channel: string;
+}
+
+/** A bare remote and `n` clones of a transport, each with its own commit cursor. */
+async function network(dir: string, n: number): Promise<{ remote: string; machines: Machine[] }> {
+  const remote = join(dir, "remote.git");
+  await git(dir, "init", "-q", "--bare", "-b", "main", remote);
+  const machines: Machine[] = [];
+  for (let i = 0; i < n; i++) {
+    const root = join(dir, `m${i}`);
+    await scaffoldTransport(root, { kind: "git", remote });
+    const transport = new GitTransport(root);
+    const sync = (await GitSync.open(transport, { cursorPath: join(dir, `cursor${i}.json`) }))!;
+    if (i === 0) await sync.sync({ push: true });
+    const channel = (await transport.listChannels())[0]!.id;
+    machines.push({ transport, sync, channel });
+  }
+  return { remote, machines };
+}
+
+function send(m: Machine, body: string, options: { id?: string } = {}) {
+  return m.transport.writeMessage(m.channel, {
+    from: "tester",
+    to: ["echo"],
+    timestamp: new Date().toISOString(),
+    body,
+  }, options);
+}
+
+Deno.test("a message pushed by one clone is reported as added by the other's next sync", async () => {
+  await using dir = await tempDir();
+  const { machines: [a, b] } = await network(dir.path, 2);
+  const message = await send(a!, "hello b");
+  const pushed = await a!.sync.sync({ push: true });
+  assert.equal(pushed.pushed, true);
+  assert.equal(pushed.ahead, 0);
+  const pulled = await b!.sync.sync();
+  assert.equal(pulled.pulled, true);
+  assert.deepEqual(pulled.added, [`data/channels/${b!.channel}/${message.id}`]);
+  assert.equal((await b!.transport.readMessage(b!.channel, message.id)).body, "hello b");
+  assert.deepEqual((await b!.sync.sync()).added, [], "nothing is reported twice");
+});
+
+Deno.test("a clone without a remote has no sync", async () => {
+  await using dir = await tempDir();
+  await scaffoldTransport(dir.path, { kind: "git" });
+  assert.equal(
+    await GitSync.open(new GitTransport(dir.path), { cursorPath: join(dir.path, "c.json") }),
+    undefined,
+  );
+});
+
+Deno.test("pushes racing from three clones lose no message: each rebases and retries", async () => {
+  await using dir = await tempDir();
+  const { machines } = await network(dir.path, 3);
+  for (const m of machines) await m.sync.sync();
+  const sent = await Promise.all(
+    machines.flatMap((m, i) => Array.from({ length: 10 }, (_, j) => send(m, `m${i} #${j}`))),
+  );
+  await Promise.all(machines.map((m) => m.sync.sync({ push: true })));
+  // Whoever gave up after its attempts pushes on its next sync.
+  for (let round = 0; round < 3; round++) {
+    await Promise.all(machines.map((m) => m.sync.sync({ push: true, fetch: true })));
+  }
+  for (const m of machines) {
+    const ids = new Set(await m.transport.listMessageIds(m.channel));
+    for (const message of sent) assert.ok(ids.has(message.id), `${message.id} reached every clone`);
+    assert.equal((await git(m.transport.root, "status", "--porcelain")).trim(), "");
+  }
+});
+
+Deno.test("two clones adding the same claim file: the first push wins, the other takes its version", async () => {
+  await using dir = await tempDir();
+  const { machines: [a, b] } = await network(dir.path, 2);
+  await b!.sync.sync();
+  const lease = "data/claims/open/x.lease";
+  for (const [m, who] of [[a!, "a"], [b!, "b"]] as const) {
+    await Deno.mkdir(join(m.transport.root, "data/claims/open"), { recursive: true });
+    await Deno.writeTextFile(join(m.transport.root, lease), `${who}\n`);
+    await m.transport.change([lease], `claim by ${who}`);
+  }
+  const bMessage = await send(b!, "sent with the losing claim");
+  assert.equal((await a!.sync.sync({ push: true })).pushed, true);
+  const report = await b!.sync.sync({ push: true });
+  assert.equal(report.pushed, true, "b's other commits still reach the remote");
+  assert.deepEqual(report.conflicts, [lease]);
+  assert.equal(await Deno.readTextFile(join(b!.transport.root, lease)), "a\n");
+  await a!.sync.sync();
+  assert.equal((await a!.transport.readMessage(a!.channel, bMessage.id)).body, bMessage.body);
+  assert.equal(await Deno.readTextFile(join(a!.transport.root, lease)), "a\n");
+});
+
+Deno.test("a message that reaches the remote late with an older name is still reported", async () => {
+  await using dir = await tempDir();
+  const { machines: [a, b] } = await network(dir.path, 2);
+  await b!.sync.sync();
+  const recent = await send(a!, "recent");
+  await a!.sync.sync({ push: true });
+  await b!.sync.sync();
+  // Written a day ago on a machine that was offline, pushed only now.
+  const old = await send(a!, "old", { id: "2020/01/02/030405006Z-0badc0de.md" });
+  assert.ok(old.id < recent.id);
+  await a!.sync.sync({ push: true });
+  const report = await b!.sync.sync();
+  assert.deepEqual(report.added, [`data/channels/${b!.channel}/${old.id}`]);
+});
+
+Deno.test("a force-pushed remote is reported with what it removed, and our unpushed work survives", async () => {
+  await using dir = await tempDir();
+  const { remote, machines: [a, b] } = await network(dir.path, 2);
+  await b!.sync.sync();
+  const base = (await git(a!.transport.root, "rev-parse", "HEAD")).trim();
+  const doomed = await send(a!, "about to be rewritten away");
+  await a!.sync.sync({ push: true });
+  await b!.sync.sync();
+  // Someone rewrites the remote's history back to before that message.
+  await git(remote, "update-ref", "refs/heads/main", base);
+  const mine = await send(b!, "written on b, not yet pushed");
+  const report = await b!.sync.sync({ push: true });
+  assert.ok(report.rewritten, "the rewrite is reported");
+  assert.deepEqual(report.rewritten.removed, [`data/channels/${b!.channel}/${doomed.id}`]);
+  assert.equal(report.pushed, true);
+  const onRemote = await git(remote, "ls-tree", "-r", "--name-only", "main");
+  assert.ok(onRemote.includes(mine.id), "b's own message was replayed onto the new history");
+  assert.ok(!onRemote.includes(doomed.id), "the removed message was not pushed back");
+});
+
+Deno.test("an unreachable remote fails the sync with git's reason; when it is back, the work goes out", async () => {
+  await using dir = await tempDir();
+  const { remote, machines: [a, b] } = await network(dir.path, 2);
+  await Deno.rename(remote, `${remote}.away`);
+  const message = await send(a!, "sent while the remote is away");
+  await assert.rejects(
+    a!.sync.sync({ push: true }),
+    (e: unknown) =>
+      e instanceof CrosstalkError && e.code === "ERR_GIT_FAILED" && /remote\.git/.test(e.message),
+  );
+  assert.ok(await a!.transport.hasMessage(a!.channel, message.id), "the message is kept");
+  await Deno.rename(`${remote}.away`, remote);
+  assert.equal((await a!.sync.sync({ push: true })).pushed, true);
+  assert.deepEqual((await b!.sync.sync()).added, [`data/channels/${b!.channel}/${message.id}`]);
+});
+
+Deno.test("recovery aborts an interrupted rebase, removes stale locks and commits what a crash left", async () => {
+  await using dir = await tempDir();
+  const { machines: [a, b] } = await network(dir.path, 2);
+  await b!.sync.sync();
+  const root = b!.transport.root;
+  // A rebase stopped by a conflict, as a crash in the middle of a sync leaves it.
+  for (const [m, who] of [[a!, "a"], [b!, "b"]] as const) {
+    await Deno.writeTextFile(join(m.transport.root, "data/clash"), who);
+    await m.transport.change(["data/clash"], who);
+  }
+  await a!.sync.sync({ push: true });
+  await git(root, "fetch", "-q", "origin");
+  const rebase = await new Deno.Command("git", {
+    args: ["rebase", "-q", "origin/main"],
+    cwd: root,
+    stdout: "null",
+    stderr: "null",
+  }).output();
+  assert.notEqual(rebase.code, 0, "the rebase stopped");
+  const head = await send(b!, "x").catch((e) => e);
+  assert.ok(head instanceof Error, "a commit cannot happen in that state");
+  await Deno.writeTextFile(join(root, ".git", "index.lock"), "");
+  const stray = join(root, "data/channels", b!.channel, "2026/01/01");
+  await Deno.mkdir(stray, { recursive: true });
+  await Deno.writeTextFile(
+    join(stray, "000000000Z-00000000.md"),
+    "---\nfrom: x\nto: [y]\n---\nhi\n",
+  );
+
+  const done = await b!.sync.recover();
+  assert.ok(done.some((d) => /aborted an interrupted rebase/.test(d)), done.join("; "));
+  assert.ok(done.some((d) => /stale lock/.test(d)), done.join("; "));
+  assert.ok(done.some((d) => /uncommitted/.test(d)), done.join("; "));
+  assert.equal((await git(root, "status", "--porcelain")).trim(), "");
+  const report = await b!.sync.sync({ push: true });
+  assert.equal(report.ahead, 0);
+});
+
+Deno.test("presence travels outside the branch: published, fetched by others, withdrawn", async () => {
+  await using dir = await tempDir();
+  const { remote, machines: [a, b] } = await network(dir.path, 2);
+  const before = (await git(remote, "rev-parse", "main")).trim();
+  await a!.sync.publishPresence({
+    alias: "a",
+    instance: "i1",
+    host: "h",
+    pid: 1,
+    at: new Date().toISOString(),
+    api: "http://127.0.0.1:1",
+  });
+  assert.equal((await git(remote, "rev-parse", "main")).trim(), before, "no commit on main");
+  await b!.sync.sync();
+  const seen = await b!.sync.presence();
+  assert.equal(seen.get("a")?.instance, "i1");
+  assert.equal(seen.get("a")?.api, "http://127.0.0.1:1");
+  await a!.sync.withdrawPresence("a");
+  await b!.sync.sync();
+  assert.equal((await b!.sync.presence()).has("a"), false);
+});

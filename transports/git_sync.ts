@@ -1,0 +1,514 @@
+/**
+ * `GitSync`: a git transport's clone kept in step with its remote.
+ *
+ * - Push: our commits go to `origin`; a rejected push (someone pushed first) fetches, rebases
+ *   ours on top and tries again, with jitter, a bounded number of times per sync. Messages have
+ *   unique names and never conflict. Claim files can: two machines that claim the same message
+ *   both add the same path, and the rebase of the later one stops on it. The rule is that the
+ *   remote's version wins (the push race decides), so the loser's file now names the winner.
+ * - Fetch: `refs/heads/<branch>` and every engine's presence ref; our branch fast-forwards, or
+ *   rebases when we have commits of our own.
+ * - The commit cursor (a small JSON file in the engine's state dir) remembers the last commit
+ *   whose new files were handed on and the last remote commit seen. Files added between the
+ *   cursor and the new HEAD are reported, whatever their timestamps, so a message that reaches
+ *   the remote late with an older name is still found. A remote whose branch no longer contains
+ *   the last commit seen was rewritten (force-pushed): that is reported, with what it removed,
+ *   and only our own unpushed commits are replayed on top of it.
+ * - Presence: `refs/crosstalk/presence/<alias>` on the remote points at a tiny commit outside
+ *   the branch whose message says who is alive, pushed every few seconds: heartbeats travel
+ *   without a commit on the bus's history.
+ * - Recovery: a rebase or merge that a crash interrupted is aborted (our commits are intact in
+ *   it), git lock files left by a killed git are removed, and files a crash left uncommitted are
+ *   committed.
+ */
+import { join } from "node:path";
+import { CrosstalkError } from "../schema/errors.ts";
+import type { GitTransport } from "./git.ts";
+import { exists, writeFileAtomic } from "./_fs.ts";
+import { git, gitDetail, type GitOptions, type GitResult, removeStaleGitLocks } from "./_git.ts";
+
+/** Options for {@linkcode GitSync.open}. */
+export interface GitSyncOptions {
+  /** Where the commit cursor is kept (machine-local state). */
+  cursorPath: string;
+  /** The remote's name; default `origin`. */
+  remote?: string;
+  /** Kill a network command after this long; default 30 s. */
+  networkTimeoutMs?: number;
+  /** Push attempts per sync before giving up until the next one; default 8. */
+  pushAttempts?: number;
+  /**
+   * Runs the merge or rebase that changes the working tree: git writes files in place, so the
+   * engine holds its message feed meanwhile (a reader could see half a file).
+   */
+  guard?: <T>(fn: () => Promise<T>) => Promise<T>;
+}
+
+/** What one sync did. */
+export interface SyncReport {
+  /** Files that appeared between the commit cursor and the new HEAD, relative to the root. */
+  added: string[];
+  /** True when commits from the remote were integrated. */
+  pulled: boolean;
+  /** True when our commits reached the remote. */
+  pushed: boolean;
+  /** Commits of ours not on the remote after this sync. */
+  ahead: number;
+  /** Paths where the remote's version replaced ours in a rebase (lost claim races). */
+  conflicts: string[];
+  /** Set when the remote's branch was rewritten since the last sync. */
+  rewritten?: RewriteReport;
+}
+
+/** A force-pushed or otherwise rewritten remote branch. */
+export interface RewriteReport {
+  /** The last remote commit seen before. */
+  from: string;
+  /** The remote's commit now. */
+  to: string;
+  /** Message files that were on the old remote and are not on the new one. */
+  removed: string[];
+}
+
+/** One engine's sign of life, as published in its presence ref. */
+export interface PresenceRecord {
+  alias: string;
+  /** The engine process's random id: a restarted engine has a new one. */
+  instance: string;
+  host: string;
+  pid: number;
+  /** When it was published, by the publisher's clock. */
+  at: string;
+  /** The engine's API, for nudges, when it has one. */
+  api?: string;
+}
+
+/** A presence as seen here. */
+export interface Presence extends PresenceRecord {
+  /** When it last changed, by this machine's clock (ms since epoch). */
+  seenAt: number;
+}
+
+interface CursorState {
+  head?: string;
+  remote?: string;
+}
+
+/** What crosstalk itself writes: a crash may leave these uncommitted, never a user's edits. */
+const ENGINE_WRITTEN = ["data/channels", "data/claims", "data/dispatchers"];
+const EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
+const PRESENCE_PREFIX = "refs/crosstalk/presence/";
+
+/** Keeps one git transport's clone in step with its remote. */
+export class GitSync {
+  readonly transport: GitTransport;
+  readonly remote: string;
+  readonly branch: string;
+  /** The remote's URL, as configured. */
+  readonly url: string;
+  #cursorPath: string;
+  #cursor: CursorState;
+  #timeoutMs: number;
+  #pushAttempts: number;
+  #guard: <T>(fn: () => Promise<T>) => Promise<T>;
+  #presence = new Map<string, Presence & { sha: string }>();
+
+  private constructor(
+    transport: GitTransport,
+    parts: { remote: string; branch: string; url: string; cursor: CursorState },
+    options: GitSyncOptions,
+  ) {
+    this.transport = transport;
+    this.remote = parts.remote;
+    this.branch = parts.branch;
+    this.url = parts.url;
+    this.#cursor = parts.cursor;
+    this.#cursorPath = options.cursorPath;
+    this.#timeoutMs = options.networkTimeoutMs ?? 30_000;
+    this.#pushAttempts = options.pushAttempts ?? 8;
+    this.#guard = options.guard ?? ((fn) => fn());
+  }
+
+  /**
+   * Opens the sync of a clone, or returns undefined when it has no remote (a git transport on
+   * one machine). A missing commit cursor starts at the current HEAD: an engine's first start
+   * leaves history alone, as the message feed does.
+   */
+  static async open(
+    transport: GitTransport,
+    options: GitSyncOptions,
+  ): Promise<GitSync | undefined> {
+    const remote = options.remote ?? "origin";
+    const cwd = transport.root;
+    const url = (await git(["config", "--get", `remote.${remote}.url`], {
+      cwd,
+      okCodes: [1],
+    })).stdout.trim();
+    if (url === "") return undefined;
+    const branch = (await git(["symbolic-ref", "--short", "-q", "HEAD"], { cwd, okCodes: [1] }))
+      .stdout.trim() || "main";
+    let cursor: CursorState = {};
+    try {
+      cursor = JSON.parse(await Deno.readTextFile(options.cursorPath)) as CursorState;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound) && !(error instanceof SyntaxError)) throw error;
+    }
+    const sync = new GitSync(transport, { remote, branch, url, cursor }, options);
+    if (!cursor.head) {
+      const head = await sync.#revParse("HEAD");
+      if (head) sync.#cursor.head = head;
+      await sync.#saveCursor();
+    }
+    return sync;
+  }
+
+  /** The last commit whose new files were reported. */
+  get cursorHead(): string | undefined {
+    return this.#cursor.head;
+  }
+
+  /**
+   * Puts the clone back in a usable state after a crash: aborts an interrupted rebase or
+   * merge, removes stale git locks, and commits files left uncommitted. Returns what it did.
+   */
+  recover(): Promise<string[]> {
+    return this.transport.lock.run(() => recoverClone(this.transport.root));
+  }
+
+  /**
+   * Brings the clone and the remote together: with `push`, our commits are pushed first (one
+   * round trip when nobody else pushed); a rejected push, or `fetch`, fetches and integrates.
+   *
+   * @throws {CrosstalkError} `ERR_GIT_FAILED` when the remote cannot be reached or refuses
+   */
+  sync(options: { push?: boolean; fetch?: boolean } = {}): Promise<SyncReport> {
+    return this.transport.lock.run(() => this.#sync(options));
+  }
+
+  /** Publishes this engine's presence (outside the branch: no commit on the bus). */
+  publishPresence(record: PresenceRecord): Promise<void> {
+    return this.transport.lock.run(async () => {
+      const cwd = this.transport.root;
+      await git(["mktree"], { cwd }); // makes sure the empty tree object exists
+      const sha = (await git(["commit-tree", EMPTY_TREE, "-m", JSON.stringify(record)], {
+        cwd,
+      })).stdout.trim();
+      const ref = `${PRESENCE_PREFIX}${record.alias}`;
+      await git(["update-ref", ref, sha], { cwd });
+      await this.#network(["push", "-q", "--no-verify", this.remote, `+${sha}:${ref}`]);
+    });
+  }
+
+  /** Removes this engine's presence (a clean stop). */
+  withdrawPresence(alias: string): Promise<void> {
+    return this.transport.lock.run(async () => {
+      const cwd = this.transport.root;
+      const ref = `${PRESENCE_PREFIX}${alias}`;
+      await git(["update-ref", "-d", ref], { cwd, okCodes: [1] });
+      await this.#network(["push", "-q", "--no-verify", this.remote, `:${ref}`], [1]);
+    });
+  }
+
+  /** Every engine's presence as last fetched, by alias. */
+  async presence(): Promise<Map<string, Presence>> {
+    const now = Date.now();
+    const seen = new Map<string, Presence & { sha: string }>();
+    for (const record of await readPresenceRefs(this.transport.root)) {
+      const known = this.#presence.get(record.alias);
+      const seenAt = known?.sha === record.sha
+        ? known.seenAt
+        : known
+        ? now
+        : Math.min(now, Date.parse(record.at) || 0);
+      seen.set(record.alias, { ...record, seenAt });
+    }
+    this.#presence = seen;
+    return new Map(seen);
+  }
+
+  async #sync(options: { push?: boolean; fetch?: boolean }): Promise<SyncReport> {
+    const report: SyncReport = { added: [], pulled: false, pushed: false, ahead: 0, conflicts: [] };
+    let fetched = false;
+    if (options.fetch || !options.push) {
+      await this.#fetchAndIntegrate(report);
+      fetched = true;
+    }
+    if (options.push) {
+      for (let attempt = 1;; attempt++) {
+        const ahead = await this.#ahead();
+        if (ahead === 0) break;
+        const pushed = await this.#push();
+        if (pushed) {
+          report.pushed = true;
+          break;
+        }
+        if (attempt >= this.#pushAttempts) break;
+        // Someone pushed first: take theirs, put ours on top, try again after a little jitter.
+        if (fetched || attempt > 1) {
+          await new Promise((r) => setTimeout(r, Math.random() * 20 * attempt));
+        }
+        await this.#fetchAndIntegrate(report);
+        fetched = true;
+      }
+    }
+    report.ahead = await this.#ahead();
+    const head = await this.#revParse("HEAD");
+    if (head && head !== this.#cursor.head) {
+      if (this.#cursor.head) report.added.push(...await this.#addedSince(this.#cursor.head, head));
+      this.#cursor.head = head;
+    }
+    const remote = await this.#revParse(this.#trackingRef);
+    if (remote) this.#cursor.remote = remote;
+    await this.#saveCursor();
+    return report;
+  }
+
+  get #trackingRef(): string {
+    return `refs/remotes/${this.remote}/${this.branch}`;
+  }
+
+  async #fetchAndIntegrate(report: SyncReport): Promise<void> {
+    const cwd = this.transport.root;
+    await this.#network([
+      "fetch",
+      "-q",
+      "--no-tags",
+      "--prune",
+      this.remote,
+      `+refs/heads/${this.branch}:${this.#trackingRef}`,
+      `+${PRESENCE_PREFIX}*:${PRESENCE_PREFIX}*`,
+    ]);
+    const remote = await this.#revParse(this.#trackingRef);
+    if (!remote) return; // An empty remote: the first push creates the branch.
+    const last = this.#cursor.remote;
+    let onto: string | undefined;
+    if (last && last !== remote && !(await this.#isAncestor(last, remote))) {
+      report.rewritten = {
+        from: last,
+        to: remote,
+        removed: await this.#removedBetween(last, remote),
+      };
+      // Replay only what we committed after the last remote commit we had: the rewrite's
+      // removals are not undone by pushing the old history back.
+      if (await this.#isAncestor(last, "HEAD")) onto = last;
+    }
+    this.#cursor.remote = remote;
+    const head = await this.#revParse("HEAD");
+    if (head === remote || (!onto && await this.#isAncestor(remote, "HEAD"))) return;
+    if (!onto && await this.#isAncestor("HEAD", remote)) {
+      await this.#guard(() => git(["merge", "-q", "--ff-only", remote], { cwd }));
+      report.pulled = true;
+      return;
+    }
+    await this.#guard(() => this.#rebase(remote, onto, report));
+    report.pulled = true;
+  }
+
+  /** Rebases our commits onto `remote`; in a conflict, the remote's version of a file wins. */
+  async #rebase(remote: string, upstream: string | undefined, report: SyncReport): Promise<void> {
+    const cwd = this.transport.root;
+    const env = { GIT_EDITOR: "true" };
+    const args = upstream ? ["rebase", "-q", "--onto", remote, upstream] : ["rebase", "-q", remote];
+    let result = await git(args, { cwd, env, okCodes: [1] });
+    for (let round = 0; result.code !== 0; round++) {
+      const conflicted = (await git(["diff", "--name-only", "-z", "--diff-filter=U"], { cwd }))
+        .stdout.split("\0").filter((p) => p !== "");
+      if (!(await rebaseInProgress(cwd)) || conflicted.length === 0 || round > 1000) {
+        if (await rebaseInProgress(cwd)) {
+          await git(["rebase", "--abort"], { cwd, okCodes: [1, 128] });
+        }
+        throw new CrosstalkError(
+          "ERR_GIT_FAILED",
+          `Could not rebase onto ${this.remote}/${this.branch}: ${
+            (result.stderr || result.stdout).trim().split("\n").slice(-3).join("; ")
+          }`,
+        );
+      }
+      for (const path of conflicted) {
+        // In a rebase, "ours" is the branch being rebased onto: the remote.
+        const stages = (await git(["ls-files", "-u", "-z", "--", path], { cwd })).stdout;
+        if (/^\d+ [0-9a-f]+ 2\t/m.test(stages.replaceAll("\0", "\n"))) {
+          await git(["checkout", "--ours", "--", path], { cwd });
+          await git(["add", "--", path], { cwd });
+        } else {
+          await git(["rm", "-q", "--", path], { cwd });
+        }
+        report.conflicts.push(path);
+      }
+      result = await git(["rebase", "--continue"], { cwd, env, okCodes: [1] });
+    }
+  }
+
+  /** Pushes HEAD to the remote branch; false when the remote has commits we lack. */
+  async #push(): Promise<boolean> {
+    // Compare and swap: the remote must still be where we last saw it. A plain fast-forward
+    // check would let us push old history back onto a remote that was rewritten meanwhile.
+    const expected = (await this.#revParse(this.#trackingRef)) ?? "";
+    const result = await this.#network([
+      "push",
+      "--porcelain",
+      "--no-verify",
+      `--force-with-lease=refs/heads/${this.branch}:${expected}`,
+      this.remote,
+      `HEAD:refs/heads/${this.branch}`,
+    ], [1]);
+    if (result.code === 0) {
+      // The push moved the remote: our tracking ref follows without a fetch.
+      await git(["update-ref", this.#trackingRef, "HEAD"], { cwd: this.transport.root });
+      return true;
+    }
+    if (
+      /\[rejected\]|\(fetch first\)|non-fast-forward|\[remote rejected\].*(lock|failed to update)/
+        .test(result.stdout + result.stderr)
+    ) {
+      return false;
+    }
+    throw new CrosstalkError(
+      "ERR_GIT_FAILED",
+      `git push to ${this.remote} (${this.url}) failed: ${
+        gitDetail(result.stderr || result.stdout)
+      }`,
+    );
+  }
+
+  /** A command that talks to the remote: bounded in time, its failures naming the remote. */
+  async #network(args: string[], okCodes: number[] = []): Promise<GitResult> {
+    try {
+      return await git(args, { cwd: this.transport.root, timeoutMs: this.#timeoutMs, okCodes });
+    } catch (error) {
+      if (!(error instanceof CrosstalkError)) throw error;
+      throw new CrosstalkError(
+        "ERR_GIT_FAILED",
+        `Cannot reach the remote ${this.remote} (${this.url}): ${error.message}`,
+        { cause: error },
+      );
+    }
+  }
+
+  async #ahead(): Promise<number> {
+    const remote = await this.#revParse(this.#trackingRef);
+    const range = remote ? `${remote}..HEAD` : "HEAD";
+    const out = await git(["rev-list", "--count", range], this.#read());
+    return Number(out.stdout.trim()) || 0;
+  }
+
+  async #addedSince(from: string, to: string): Promise<string[]> {
+    const out = await git(
+      ["diff", "--name-only", "-z", "--no-renames", "--diff-filter=A", from, to, "--", "data"],
+      { ...this.#read(), okCodes: [128] },
+    );
+    if (out.code === 128) {
+      // The old commit is gone (a rewritten clone): report every file of the new HEAD.
+      const all = await git(["ls-tree", "-r", "-z", "--name-only", to, "--", "data"], this.#read());
+      return all.stdout.split("\0").filter((p) => p !== "");
+    }
+    return out.stdout.split("\0").filter((p) => p !== "");
+  }
+
+  async #removedBetween(from: string, to: string): Promise<string[]> {
+    const out = await git(
+      [
+        "diff",
+        "--name-only",
+        "-z",
+        "--no-renames",
+        "--diff-filter=D",
+        from,
+        to,
+        "--",
+        "data/channels",
+      ],
+      { ...this.#read(), okCodes: [128] },
+    );
+    return out.stdout.split("\0").filter((p) => p.endsWith(".md") && !p.endsWith("CHANNEL.md"));
+  }
+
+  async #isAncestor(a: string, b: string): Promise<boolean> {
+    const out = await git(["merge-base", "--is-ancestor", a, b], {
+      ...this.#read(),
+      okCodes: [1, 128],
+    });
+    return out.code === 0;
+  }
+
+  async #revParse(ref: string): Promise<string | undefined> {
+    const out = await git(["rev-parse", "-q", "--verify", `${ref}^{commit}`], {
+      ...this.#read(),
+      okCodes: [1, 128],
+    });
+    return out.code === 0 ? out.stdout.trim() : undefined;
+  }
+
+  #read(): GitOptions {
+    return { cwd: this.transport.root, readOnly: true };
+  }
+
+  async #saveCursor(): Promise<void> {
+    await writeFileAtomic(this.#cursorPath, `${JSON.stringify(this.#cursor)}\n`);
+  }
+}
+
+/** Every presence ref in a clone, as last fetched. */
+export async function readPresenceRefs(
+  root: string,
+): Promise<(PresenceRecord & { sha: string })[]> {
+  const out = await git(
+    ["for-each-ref", "--format=%(objectname)%00%(contents:subject)", PRESENCE_PREFIX],
+    { cwd: root, readOnly: true },
+  );
+  const records: (PresenceRecord & { sha: string })[] = [];
+  for (const line of out.stdout.split("\n")) {
+    const [sha, subject] = line.split("\0");
+    if (!sha || !subject) continue;
+    try {
+      const record = JSON.parse(subject) as PresenceRecord;
+      if (typeof record.alias === "string" && typeof record.instance === "string") {
+        records.push({ ...record, sha });
+      }
+    } catch {
+      // Not ours, or damaged: ignored.
+    }
+  }
+  return records;
+}
+
+async function rebaseInProgress(cwd: string): Promise<boolean> {
+  return await exists(join(cwd, ".git", "rebase-merge")) ||
+    await exists(join(cwd, ".git", "rebase-apply"));
+}
+
+/** See {@linkcode GitSync.recover}; the caller holds the repository lock. */
+async function recoverClone(root: string): Promise<string[]> {
+  const done: string[] = [];
+  for (const path of await removeStaleGitLocks(root, 0)) done.push(`removed stale lock ${path}`);
+  if (await rebaseInProgress(root)) {
+    await git(["rebase", "--abort"], { cwd: root, okCodes: [1, 128] });
+    done.push("aborted an interrupted rebase");
+  }
+  if (await exists(join(root, ".git", "MERGE_HEAD"))) {
+    await git(["merge", "--abort"], { cwd: root, okCodes: [1, 128] });
+    done.push("aborted an interrupted merge");
+  }
+  const status = await git(
+    ["status", "--porcelain", "-z", "--untracked-files=all", "--", ...ENGINE_WRITTEN],
+    { cwd: root },
+  );
+  const leftover = status.stdout.split("\0").filter((p) => p !== "").map((p) => p.slice(3));
+  if (leftover.length > 0) {
+    const present: string[] = [];
+    for (const path of ENGINE_WRITTEN) if (await exists(join(root, path))) present.push(path);
+    await git(["add", "-A", "--", ...present], { cwd: root });
+    await git([
+      "commit",
+      "-q",
+      "--no-verify",
+      "-m",
+      "crosstalk: recover changes a crash left uncommitted",
+    ], {
+      cwd: root,
+      okCodes: [1],
+    });
+    done.push(`committed ${leftover.length} file(s) a crash left uncommitted`);
+  }
+  return done;
+}
