@@ -60,6 +60,9 @@ const EXIT_BY_CODE: Record<ErrorCode, number> = {
   ERR_BODY_TOO_LARGE: EXIT.dataErr,
   ERR_ROUTE_NOT_FOUND: EXIT.noInput,
   ERR_RATE_LIMITED: EXIT.tempFail,
+  ERR_SERVICE_EXISTS: EXIT.cantCreate,
+  ERR_SERVICE_FAILED: EXIT.problems,
+  ERR_ENGINE_START_FAILED: EXIT.problems,
 };
 
 /** The exit code for an error: from its code, never from its text. */
@@ -85,6 +88,7 @@ const COMMANDS: Record<string, () => Promise<CommandFactory>> = {
   status: async () => (await import("./status.ts")).statusCommand,
   logs: async () => (await import("./status.ts")).logsCommand,
   version: async () => (await import("./version.ts")).versionCommand,
+  service: async () => (await import("./service.ts")).serviceCommand,
 };
 
 /**

@@ -34,6 +34,9 @@ export type ErrorCode =
   | "ERR_BODY_TOO_LARGE"
   | "ERR_ROUTE_NOT_FOUND"
   | "ERR_RATE_LIMITED"
+  | "ERR_SERVICE_EXISTS"
+  | "ERR_SERVICE_FAILED"
+  | "ERR_ENGINE_START_FAILED"
   | "ERR_USAGE";
 
 /** The one base of every error a caller of crosstalk is expected to handle. */

@@ -5,6 +5,9 @@ set -euo pipefail
 need=()
 command -v git >/dev/null 2>&1 || need+=(git)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+# `systemd-analyze verify` and `plistutil` check the rendered service units (tests/cli/service_test.ts).
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v plistutil >/dev/null 2>&1 || need+=(libplist-utils)
 if [ "${#need[@]}" -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
   apt-get update -qq
