@@ -88,6 +88,7 @@ const COMMANDS: Record<string, () => Promise<CommandFactory>> = {
   status: async () => (await import("./status.ts")).statusCommand,
   logs: async () => (await import("./status.ts")).logsCommand,
   version: async () => (await import("./version.ts")).versionCommand,
+  server: async () => (await import("./server.ts")).serverCommand,
   service: async () => (await import("./service.ts")).serviceCommand,
 };
 
