@@ -5,6 +5,8 @@
  *
  * Run: `deno task compile [target…]`.
  */
+import { BUILD_INFO, headCommit, withStamp } from "./gen_version.ts";
+
 const TARGETS = [
   "x86_64-unknown-linux-gnu",
   "aarch64-unknown-linux-gnu",
@@ -19,15 +21,23 @@ for (const target of targets) {
     console.error(`error: unknown target ${JSON.stringify(target)} (known: ${TARGETS.join(", ")})`);
     Deno.exit(64);
   }
-  const output = `dist/crosstalk-${target}${target.includes("windows") ? ".exe" : ""}`;
-  const { code } = await new Deno.Command(Deno.execPath(), {
-    args: ["compile", "-A", "--target", target, "--output", output, "main.ts"],
-    stdout: "inherit",
-    stderr: "inherit",
-  }).output();
-  if (code !== 0) {
-    console.error(`error: deno compile for ${target} failed (exit ${code})`);
-    Deno.exit(code);
-  }
-  console.log(`built ${output}`);
 }
+// The binaries report the commit they were built from (engine/build_info.ts, restored after).
+const root = new URL("..", import.meta.url).pathname;
+const failed = await withStamp(BUILD_INFO, await headCommit(root), async () => {
+  for (const target of targets) {
+    const output = `dist/crosstalk-${target}${target.includes("windows") ? ".exe" : ""}`;
+    const { code } = await new Deno.Command(Deno.execPath(), {
+      args: ["compile", "-A", "--target", target, "--output", output, "main.ts"],
+      stdout: "inherit",
+      stderr: "inherit",
+    }).output();
+    if (code !== 0) {
+      console.error(`error: deno compile for ${target} failed (exit ${code})`);
+      return code;
+    }
+    console.log(`built ${output}`);
+  }
+  return 0;
+});
+Deno.exit(failed);

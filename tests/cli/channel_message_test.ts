@@ -605,9 +605,9 @@ Deno.test("help goes to stdout with exit 0; usage errors go to stderr with exit 
   assert.match(unknown.stderr, /unknown command 'bogus'/);
 
   const version = await expectCode(0, ["version"], { home });
-  assert.equal(version.stdout, "crosstalk 0.1.0 (protocol 8)\n");
+  assert.equal(version.stdout, "crosstalk 0.1.0 (commit dev, protocol 8)\n");
   const json = await expectCode(0, ["version", "--json"], { home });
-  assert.deepEqual(JSON.parse(json.stdout), { version: "0.1.0", protocol: "8" });
+  assert.deepEqual(JSON.parse(json.stdout), { version: "0.1.0", commit: "dev", protocol: "8" });
   assert.deepEqual(await snapshot(home), {}, "none of these touched the home folder");
 });
 
