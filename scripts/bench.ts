@@ -7,6 +7,7 @@
  */
 import { type ApiBenchResult, benchApi, formatApi } from "./bench_api.ts";
 import { benchEngine, type EngineBenchResult, formatEngine } from "./bench_engine.ts";
+import { benchStart, formatStart, type StartBenchResult } from "./bench_start.ts";
 import { basename, dirname, join } from "node:path";
 import { Bus } from "../engine/bus.ts";
 import {
@@ -156,6 +157,8 @@ export interface BenchReport {
   engine?: EngineBenchResult;
   /** The HTTP API's figures (scripts/bench_api.ts). */
   api?: ApiBenchResult;
+  /** Engine start-up and idle memory (scripts/bench_start.ts). */
+  start?: StartBenchResult;
 }
 
 const HELP = `Usage: deno task bench [--quick] [--json]
@@ -818,11 +821,14 @@ async function main(args: string[]): Promise<void> {
   report.engine = await benchEngine(quick);
   console.error("api: sends, SSE fan-out, CLI wall time");
   report.api = await benchApi(quick);
+  console.error("start: engine cold start to /healthz, idle RSS");
+  report.start = await benchStart(quick);
   console.error(`done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   console.log(
     json
       ? JSON.stringify(report, null, 2)
-      : `${formatTable(report)}\n\n${formatEngine(report.engine)}\n\n${formatApi(report.api)}`,
+      : `${formatTable(report)}\n\n${formatEngine(report.engine)}\n\n${formatApi(report.api)}` +
+        `\n\n${formatStart(report.start)}`,
   );
 }
 
