@@ -43,13 +43,21 @@ export async function runEngine(flags: ServeFlags, ctx: CliContext): Promise<voi
   if (Deno.build.os !== "windows") Deno.addSignalListener("SIGHUP", onReload);
   try {
     const events = new EventHub();
-    engine = await Engine.start(location, {
-      env: ctx.env,
-      alias: flags.alias,
-      createIfMissing: location.isDefault,
-      sinks: [stderrSink(ctx), events],
-    });
-    const server = await serveApi(engine, events, location, flags.port, ctx);
+    // Listen first: the engine publishes its API's address for nudges from other machines.
+    const listener = await listen(location, flags.port, ctx);
+    try {
+      engine = await Engine.start(location, {
+        env: ctx.env,
+        alias: flags.alias,
+        createIfMissing: location.isDefault,
+        sinks: [stderrSink(ctx), events],
+        api: listener.url,
+      });
+    } catch (error) {
+      await listener.server.shutdown();
+      throw error;
+    }
+    const server = await serveApi(engine, events, location, listener, ctx);
     started = true;
     if (signals > 0) engine.stop().then(stop, stop);
     await stopped;
@@ -63,35 +71,31 @@ export async function runEngine(flags: ServeFlags, ctx: CliContext): Promise<voi
   }
 }
 
-async function serveApi(
-  engine: Engine,
-  events: EventHub,
+/** A listening server whose handler is set once the engine has started. */
+interface Listener {
+  server: Deno.HttpServer;
+  url: string;
+  port: number;
+  setHandler: (handler: (request: Request) => Response | Promise<Response>) => void;
+}
+
+async function listen(
   location: TransportLocation,
   requested: number | undefined,
   ctx: CliContext,
-): Promise<Deno.HttpServer & { idempotency: IdempotencyStore; abortWaits: () => void }> {
-  const auth = await AuthStore.open(location.stateDir);
+): Promise<Listener> {
   const hostname = ctx.env.CROSSTALK_API_BIND ?? "127.0.0.1";
-  const setupToken: { value: string | undefined } = { value: undefined };
-  const idempotency = await IdempotencyStore.open(location.stateDir);
-  const shutdown = new AbortController();
-  const app = createApp({
-    idempotency,
-    shutdown: shutdown.signal,
-    bus: engine.bus,
-    auth,
-    version: VERSION,
-    env: ctx.env,
-    report: () => engineReport(location),
-    events,
-    logs: (lines) => readLogTail(location.stateDir, lines),
-    setupToken,
-  });
+  let handler: ((request: Request) => Response | Promise<Response>) | undefined;
+  const starting = (request: Request) =>
+    handler ? handler(request) : Response.json(
+      { error: { code: "ERR_STARTING", message: "The engine is starting; try again" } },
+      { status: 503, headers: { "retry-after": "1" } },
+    );
   let port = await choosePort(location, requested);
   let server: Deno.HttpServer | undefined;
   for (let attempt = 0; !server; attempt++) {
     try {
-      server = Deno.serve({ hostname, port, onListen: () => {} }, app.fetch);
+      server = Deno.serve({ hostname, port, onListen: () => {} }, starting);
     } catch (error) {
       // Engines starting side by side may pick the same free port: the loser takes the next.
       if (!(error instanceof Deno.errors.AddrInUse) || requested !== undefined || attempt > 50) {
@@ -105,8 +109,38 @@ async function serveApi(
       port++;
     }
   }
-  await rememberPort(location, port);
   const url = `http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
+  return { server, url, port, setHandler: (h) => (handler = h) };
+}
+
+async function serveApi(
+  engine: Engine,
+  events: EventHub,
+  location: TransportLocation,
+  listener: Listener,
+  ctx: CliContext,
+): Promise<Deno.HttpServer & { idempotency: IdempotencyStore; abortWaits: () => void }> {
+  const auth = await AuthStore.open(location.stateDir);
+  const setupToken: { value: string | undefined } = { value: undefined };
+  const idempotency = await IdempotencyStore.open(location.stateDir);
+  const shutdown = new AbortController();
+  const app = createApp({
+    idempotency,
+    shutdown: shutdown.signal,
+    bus: engine.bus,
+    auth,
+    version: VERSION,
+    env: ctx.env,
+    report: () => engineReport(location),
+    events,
+    logs: (lines) => readLogTail(location.stateDir, lines),
+    nudge: (token) => engine.acceptNudge(token),
+    setupToken,
+  });
+  listener.setHandler(app.fetch);
+  const { server, url } = listener;
+  // Written only once the engine runs: a failed start leaves the state dir as it was.
+  await rememberPort(location, listener.port);
   engine.dispatcher.setApi({
     url,
     mintAgentToken: (model, ttl) => auth.mintAgentToken(model, ttl),

@@ -390,3 +390,98 @@ async function checkHash(passphrase: string, stored: string): Promise<boolean> {
 /** Compared against when the user does not exist, so a miss costs what a hit costs. */
 const DUMMY_HASH =
   `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=`;
+
+/** The audience of nudges: a token for the API is never accepted as one, nor the reverse. */
+const NUDGE_AUDIENCE = "crosstalk-nudge";
+
+/**
+ * The engine's key as it is used between engines: its public half goes into the engine's
+ * dispatcher entry on the bus (public, so nothing secret is committed), and nudges are signed
+ * with the private half (see engine/nudge.ts). It is the same key that signs API tokens; their
+ * audiences keep the two apart.
+ */
+export class EngineKey {
+  readonly publicJwk: JWK;
+  #privateKey: CryptoKey;
+  #cached: { token: string; until: number } | undefined;
+
+  private constructor(publicJwk: JWK, privateKey: CryptoKey) {
+    this.publicJwk = publicJwk;
+    this.#privateKey = privateKey;
+  }
+
+  /** Opens (creating on first use) the engine's key in `<stateDir>/auth`. */
+  static async open(stateDir: string): Promise<EngineKey> {
+    const dir = join(stateDir, "auth");
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+    const keyPath = join(dir, "signing-key.json");
+    let jwk: JWK;
+    try {
+      jwk = JSON.parse(await Deno.readTextFile(keyPath)) as JWK;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      const pair = await generateKeyPair(ALGORITHM, { extractable: true });
+      jwk = await exportJWK(pair.privateKey);
+      await writeFileAtomic(keyPath, `${JSON.stringify(jwk)}\n`, { mode: 0o600, sync: true });
+    }
+    const { d: _d, ...publicJwk } = jwk;
+    return new EngineKey(publicJwk, await importJWK(jwk, ALGORITHM) as CryptoKey);
+  }
+
+  /** A nudge from `alias`, valid for two minutes (reused for one: signing is not free). */
+  async nudgeToken(alias: string): Promise<string> {
+    const now = Date.now();
+    if (this.#cached && this.#cached.until > now) return this.#cached.token;
+    const token = await new SignJWT({})
+      .setProtectedHeader({ alg: ALGORITHM, typ: "JWT" })
+      .setIssuer(alias)
+      .setAudience(NUDGE_AUDIENCE)
+      .setIssuedAt()
+      .setExpirationTime("120s")
+      .sign(this.#privateKey);
+    this.#cached = { token, until: now + 60_000 };
+    return token;
+  }
+}
+
+/**
+ * Checks a nudge: signed (ES256 only) by the engine it names as issuer, with the public key of
+ * that engine's entry on the bus (`keyOf`). Returns the sender's alias.
+ *
+ * @throws {CrosstalkError} `ERR_TOKEN_INVALID` naming what is wrong, never the token
+ */
+export async function verifyNudge(
+  token: string,
+  keyOf: (alias: string) => Promise<JWK | undefined>,
+): Promise<string> {
+  let alias: string | undefined;
+  try {
+    const [, body] = token.split(".");
+    const claims = JSON.parse(new TextDecoder().decode(Buffer.from(body ?? "", "base64url"))) as {
+      iss?: unknown;
+    };
+    if (typeof claims.iss === "string" && isName(claims.iss)) alias = claims.iss;
+  } catch {
+    alias = undefined;
+  }
+  if (!alias) throw new CrosstalkError("ERR_TOKEN_INVALID", "The nudge names no valid engine");
+  const jwk = await keyOf(alias);
+  if (!jwk) {
+    throw new CrosstalkError(
+      "ERR_TOKEN_INVALID",
+      `No key for engine "${alias}" on this transport (its dispatcher entry has not arrived yet)`,
+    );
+  }
+  try {
+    const key = await importJWK(jwk, ALGORITHM) as CryptoKey;
+    await jwtVerify(token, key, {
+      algorithms: [ALGORITHM],
+      issuer: alias,
+      audience: NUDGE_AUDIENCE,
+      maxTokenAge: "10m",
+    });
+  } catch {
+    throw new CrosstalkError("ERR_TOKEN_INVALID", `The nudge is not signed by engine "${alias}"`);
+  }
+  return alias;
+}

@@ -88,7 +88,10 @@ export class Bus implements AsyncDisposable {
     const config = await validateTransportConfig(location, options.env);
     const transportOptions = options.now ? { now: options.now } : {};
     const transport = config.transport === "git"
-      ? new GitTransport(location.root, transportOptions)
+      ? new GitTransport(location.root, {
+        ...transportOptions,
+        commitWindowMs: config.git.commit_window_ms,
+      })
       : new LocalTransport(location.root, transportOptions);
     return new Bus(location, config, transport, options);
   }
@@ -336,8 +339,10 @@ export class Bus implements AsyncDisposable {
         const ids = await this.transport.listMessageIds(channel, { since });
         const fresh = ids.filter((id) => !read.has(`${channel}/${id}`));
         const wanted = messages.filter((m) => m.channel === channel).map((m) => m.id);
-        const { messages: found } = await this.#readMany(channel, fresh, wanted);
-        for (const id of fresh) read.add(`${channel}/${id}`);
+        const { messages: found, unsettled } = await this.#readMany(channel, fresh, wanted);
+        // What could not be read yet is read again at the next change.
+        const retry = new Set(unsettled);
+        for (const id of fresh) if (!retry.has(id)) read.add(`${channel}/${id}`);
         for (const m of found) {
           const hits = (m.re ?? []).filter((id) => targets.has(`${channel}/${id}`));
           if (hits.length === 0) continue;
@@ -387,9 +392,11 @@ export class Bus implements AsyncDisposable {
     channel: string,
     ids: string[],
     mentioning?: string[],
-  ): Promise<{ messages: Message[]; skipped: number }> {
+  ): Promise<{ messages: Message[]; skipped: number; unsettled: string[] }> {
     const messages: (Message | undefined)[] = new Array(ids.length);
     let skipped = 0;
+    // Empty or unreadable files may be mid-write: git writes the files a pull brings in place.
+    const unsettled: string[] = [];
     let next = 0;
     const worker = async () => {
       while (next < ids.length) {
@@ -398,17 +405,23 @@ export class Bus implements AsyncDisposable {
           if (mentioning) {
             const path = this.transport.messagePath({ channel, id: ids[index]! });
             const text = await Deno.readTextFile(path).catch(() => "");
+            if (text === "") unsettled.push(ids[index]!);
             if (!mentioning.some((id) => text.includes(id))) continue;
           }
           messages[index] = await this.transport.readMessage(channel, ids[index]!);
         } catch (error) {
           if (!(error instanceof CrosstalkError)) throw error;
           skipped++;
+          unsettled.push(ids[index]!);
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(16, ids.length) }, worker));
-    return { messages: messages.filter((m): m is Message => m !== undefined), skipped };
+    return {
+      messages: messages.filter((m): m is Message => m !== undefined),
+      skipped,
+      unsettled,
+    };
   }
 
   async #refuseTakenName(name: string): Promise<void> {

@@ -7,8 +7,10 @@ import { isAbsolute, join, normalize, relative } from "node:path";
 import {
   type ConfigDocument,
   DEFAULT_ENGINE,
+  DEFAULT_GIT,
   DEFAULT_LIMITS,
   type EngineSettings,
+  type GitSettings,
   type Limits,
   type ProviderDocument,
   validateConfigDocument,
@@ -56,6 +58,7 @@ export interface Config {
   root: string;
   transport: TransportKind;
   engine: EngineSettings;
+  git: GitSettings;
   limits: Limits;
   /** Providers that loaded, in file order. */
   providers: Map<string, ProviderConfig>;
@@ -158,6 +161,7 @@ export async function parseConfig(
       ...(document.engine ?? {}),
       loop_guard: { ...DEFAULT_ENGINE.loop_guard, ...(document.engine?.loop_guard ?? {}) },
     },
+    git: { ...DEFAULT_GIT, ...(document.git ?? {}) },
     limits: { ...DEFAULT_LIMITS, ...(document.limits ?? {}) },
     providers,
     problems,

@@ -8,6 +8,7 @@ import { CrosstalkError } from "../schema/errors.ts";
 import {
   type Channel,
   type ClaimKey,
+  type ClaimPublisher,
   ClaimStore,
   formatMessage,
   type Holder,
@@ -51,6 +52,14 @@ interface Job {
   model: ClaimedModel;
   key: ClaimKey;
   generation: number;
+  /** Addressed to this engine's alias: no other machine may run it, so no race to confirm. */
+  pinned: boolean;
+}
+
+/** A model a message wakes here, and whether an address pinned it to this machine. */
+interface Wake {
+  model: ClaimedModel;
+  pinned: boolean;
 }
 
 /** A run in progress, for status. */
@@ -72,6 +81,13 @@ export interface DispatcherOptions {
   holder: Holder;
   /** Called whenever the queue or the running set changes (for the heartbeat file). */
   onChange?: () => void;
+  /** How claim files reach other engines (git); none on a plain folder. */
+  publisher?: ClaimPublisher | undefined;
+  /**
+   * Whether a claim's holder on another machine is alive (git: by its presence); undefined
+   * when unknown, and then its lease's age decides.
+   */
+  liveness?: (holder: Holder) => boolean | undefined;
 }
 
 /** Runs agent CLIs on the messages addressed to the models this engine has. */
@@ -85,6 +101,7 @@ export class Dispatcher {
   #log: Logger;
   #holder: Holder;
   #onChange: () => void;
+  #liveness: (holder: Holder) => boolean | undefined;
   #claimed = new Map<string, ClaimedModel>();
   #unclaimed: UnclaimedModel[] = [];
   #queues = new Map<string, Job[]>();
@@ -113,7 +130,11 @@ export class Dispatcher {
     this.#log = options.log;
     this.#holder = options.holder;
     this.#onChange = options.onChange ?? (() => {});
-    this.claims = new ClaimStore(options.bus.transport.root);
+    this.#liveness = options.liveness ?? (() => undefined);
+    this.claims = new ClaimStore(options.bus.transport.root, {
+      publisher: options.publisher,
+      onError: (error) => this.#log.error("claim.record_failed", { error }),
+    });
   }
 
   /** The models this engine runs. */
@@ -164,23 +185,64 @@ export class Dispatcher {
   /** Claims and queues every (message, model) pair that the new messages wake here. */
   async handle(messages: Message[]): Promise<void> {
     if (!this.#accepting) return;
+    const claims: Promise<void>[] = [];
     for (const message of messages) {
-      for (const model of await this.#wakes(message)) {
-        const key: ClaimKey = {
-          channel: message.channel,
-          id: message.id,
-          model: nameOf(model.spec),
-        };
-        const generation = await this.claims.acquire(key, this.#holder);
-        if (generation === undefined) {
-          this.#log.info("claim.lost", { trace: traceOf(message), model: key.model });
-          continue;
-        }
-        this.#log.info("claim.won", { trace: traceOf(message), model: key.model, generation });
-        this.#enqueue({ message, model, key, generation });
-      }
+      for (const wake of await this.#wakes(message)) claims.push(this.#claim(message, wake));
     }
+    // Side by side: on git, concurrent claims share one commit and one push.
+    await Promise.all(claims);
     this.#pump();
+  }
+
+  async #claim(message: Message, wake: Wake): Promise<void> {
+    const key: ClaimKey = {
+      channel: message.channel,
+      id: message.id,
+      model: nameOf(wake.model.spec),
+    };
+    // In flight from before the lease exists: a sweep meanwhile must not mistake our own new
+    // claim for one that its holder (this engine) abandoned.
+    this.#inFlight.add(flightKey(key));
+    let generation: number | undefined;
+    try {
+      generation = await this.claims.acquire(key, this.#holder);
+    } finally {
+      if (generation === undefined) this.#inFlight.delete(flightKey(key));
+    }
+    if (generation === undefined) {
+      this.#log.info("claim.lost", { trace: traceOf(message), model: key.model });
+      return;
+    }
+    this.#admit({ message, model: wake.model, key, generation, pinned: wake.pinned });
+  }
+
+  /**
+   * Queues a job whose claim file is ours here; on a shared transport a claim that another
+   * machine could race for is queued only once the remote confirms it.
+   */
+  #admit(job: Job, takeover = false): void {
+    const trace = traceOf(job.message);
+    const event = takeover ? "claim.takeover_won" : "claim.won";
+    if (!this.claims.shared || job.pinned) {
+      this.#log.info(event, { trace, model: job.key.model, generation: job.generation });
+      this.#enqueue(job);
+      return;
+    }
+    this.#inFlight.add(flightKey(job.key));
+    this.claims.confirm(job.key, job.generation, this.#holder).then((won) => {
+      if (!won) {
+        this.#inFlight.delete(flightKey(job.key));
+        this.#log.info("claim.lost", { trace, model: job.key.model, race: true });
+        return;
+      }
+      this.#log.info(event, { trace, model: job.key.model, generation: job.generation });
+      this.#enqueue(job);
+      this.#pump();
+    }, (error) => {
+      // Not confirmed before the engine stopped: the claim stays open for a takeover.
+      this.#inFlight.delete(flightKey(job.key));
+      this.#log.warn("claim.unconfirmed", { trace, model: job.key.model, reason: String(error) });
+    });
   }
 
   /**
@@ -242,8 +304,10 @@ export class Dispatcher {
   }
 
   /** The models of this engine that `message` wakes (DESIGN.md §3). */
-  async #wakes(message: Message): Promise<ClaimedModel[]> {
-    const out = new Map<string, ClaimedModel>();
+  async #wakes(message: Message): Promise<Wake[]> {
+    const out = new Map<string, Wake>();
+    const add = (name: string, model: ClaimedModel, pinned: boolean) =>
+      out.set(name, { model, pinned: pinned || (out.get(name)?.pinned ?? false) });
     for (const address of message.to) {
       let target;
       try {
@@ -258,18 +322,19 @@ export class Dispatcher {
         continue;
       }
       if (target.alias !== undefined && target.alias !== this.#alias) continue;
+      const pinned = target.alias !== undefined;
       if (target.kind === "all") {
-        for (const [name, model] of this.#claimed) out.set(name, model);
+        for (const [name, model] of this.#claimed) add(name, model, pinned);
       } else if (target.kind === "model") {
         const name = nameOf(target.model);
         const model = this.#claimed.get(name);
-        if (model) out.set(name, model);
+        if (model) add(name, model, pinned);
       }
     }
-    const woken: ClaimedModel[] = [];
-    for (const model of out.values()) {
-      if (isSelf(message.from, model.spec)) continue;
-      if (!message.re?.length || await this.#repliesTo(message, model.spec)) woken.push(model);
+    const woken: Wake[] = [];
+    for (const wake of out.values()) {
+      if (isSelf(message.from, wake.model.spec)) continue;
+      if (!message.re?.length || await this.#repliesTo(message, wake.model.spec)) woken.push(wake);
     }
     return woken;
   }
@@ -306,7 +371,10 @@ export class Dispatcher {
       const name = nameOf(model.spec);
       const perModel = this.#runningPerModel.get(name) ?? 0;
       if (perModel >= engine.model_concurrency) continue;
-      const batch = queue.splice(0, queue.length);
+      // Claims confirmed by a remote may arrive out of order: a batch is in message order.
+      const batch = queue.splice(0, queue.length).sort((a, b) =>
+        a.message.id < b.message.id ? -1 : a.message.id > b.message.id ? 1 : 0
+      );
       this.#queues.delete(queueKey);
       this.#activeQueues.add(queueKey);
       this.#runningPerModel.set(name, perModel + 1);
@@ -345,17 +413,18 @@ export class Dispatcher {
       const detail =
         `loop guard: ${guard.replies} automatic replies in this channel within ${guard.window_seconds}s`;
       this.#log.warn("run.skipped", { trace, model: name, reason: detail });
-      for (const job of batch) {
-        await this.claims.finish(job.key, {
-          status: "skipped",
-          detail,
-          holder: this.#holder,
-          at: new Date().toISOString(),
-        });
-        await this.claims.close(job.key);
-      }
+      await this.claims.finishAll(batch.map((j) => j.key), {
+        status: "skipped",
+        detail,
+        holder: this.#holder,
+        at: new Date().toISOString(),
+      });
+      await this.claims.closeAll(batch.map((j) => j.key));
       return;
     }
+    // Counted when the run starts, not when it ends: runs of two models that answer each other
+    // may start side by side, and each must see the other's.
+    if (automatic) this.#recordReply(channel.id);
 
     const leaseMs = this.#config.engine.lease_seconds * 1000;
     const renewal = setInterval(() => {
@@ -446,16 +515,15 @@ export class Dispatcher {
         at: now.toISOString(),
       };
     }
-    const won: Job[] = [];
-    for (const job of held) if (await this.claims.finish(job.key, outcome)) won.push(job);
+    const finished = await this.claims.finishAll(held.map((j) => j.key), outcome);
+    const won = held.filter((_, i) => finished[i]);
     if (won.length > 0 && fields && outcome.reply) {
       // The reply answers exactly the messages whose `done` names it.
       fields.re = won.map((j) => j.message.id);
       fields.to = unique(won.map((j) => j.message.from));
       await this.#writeReply(channel, fields, outcome.reply);
-      if (won.some((j) => this.#isAgent(j.message.from))) this.#recordReply(channel);
     }
-    for (const job of held) await this.claims.close(job.key);
+    await this.claims.closeAll(held.map((j) => j.key));
     this.#log.info(`run.${outcome.status}`, {
       trace,
       model: name,
@@ -516,7 +584,8 @@ export class Dispatcher {
         if (!(error instanceof CrosstalkError)) throw error;
         continue;
       }
-      if (!(await this.#wakes(message)).some((m) => nameOf(m.spec) === key.model)) continue;
+      const wake = (await this.#wakes(message)).find((w) => nameOf(w.model.spec) === key.model);
+      if (!wake) continue;
       const generation = await this.claims.takeOver(key, lease, this.#holder);
       if (generation === undefined) continue;
       this.#log.warn("claim.takeover", {
@@ -527,7 +596,7 @@ export class Dispatcher {
           ? `${lease.holder.alias}@${lease.holder.host}:${lease.holder.pid}`
           : "nobody",
       });
-      const job: Job = { message, model, key, generation };
+      const job: Job = { message, model, key, generation, pinned: wake.pinned };
       if (generation > MAX_ATTEMPTS) {
         await this.#finish(
           [job],
@@ -537,7 +606,7 @@ export class Dispatcher {
         );
         continue;
       }
-      this.#enqueue(job);
+      this.#admit(job, true);
     }
     this.#pump();
   }
@@ -546,6 +615,8 @@ export class Dispatcher {
     const holder = lease.holder;
     if (holder?.instance === this.#holder.instance) return true;
     if (holder && holder.host === this.#holder.host && !isProcessAlive(holder.pid)) return true;
+    const alive = holder ? this.#liveness(holder) : undefined;
+    if (alive !== undefined) return !alive;
     return Date.now() - lease.renewedAt > leaseMs;
   }
 

@@ -6,29 +6,45 @@
 import { join } from "node:path";
 import { CrosstalkError } from "../schema/errors.ts";
 import {
+  type ClaimPublisher,
   Cursor,
   detectWatchMode,
   exists,
   formatMessageId,
+  GitSync,
+  GitTransport,
   type Holder,
   LATE_WINDOW_MS,
   type Message,
   MessageFeed,
+  recoverGitClone,
   writeFileAtomic,
 } from "../transports/mod.ts";
+import { EngineKey, verifyNudge } from "./auth.ts";
+import { registryKeyOf, sendNudge } from "./nudge.ts";
+import { SyncLoop, type SyncStatus } from "./sync.ts";
 import { randomHex } from "../transports/_fs.ts";
 import { Bus } from "./bus.ts";
 import { loadConfig } from "./config.ts";
 import { Dispatcher, traceOf } from "./dispatcher.ts";
 import { Logger, type LogSink } from "./log.ts";
 import type { Env, TransportLocation } from "./paths.ts";
-import { removeRegistry, touchRegistry, writeRegistry } from "./registry.ts";
+import {
+  listRegistry,
+  type RegistryCommit,
+  removeRegistry,
+  touchRegistry,
+  writeRegistry,
+} from "./registry.ts";
 import { initTransport } from "./setup.ts";
 import { VERSION } from "./version.ts";
 import { isProcessAlive } from "./_process.ts";
 
 /** With OS file events, how often the engine still rescans the bus, in case a delivery failed. */
 export const SAFETY_RESCAN_MS = 30_000;
+
+/** At most one fetch per this interval for nudges from engines whose key is not known yet. */
+const UNKNOWN_NUDGE_INTERVAL_MS = 5_000;
 
 /** How often the engine proves it is alive (registry mtime, status file). */
 export const HEARTBEAT_SECONDS = 10;
@@ -42,6 +58,8 @@ export interface EngineOptions {
   sinks?: LogSink[];
   /** Create the transport when it does not exist yet (the built-in default does). */
   createIfMissing?: boolean;
+  /** The URL of this engine's HTTP API, published for nudges from other machines. */
+  api?: string | undefined;
 }
 
 /** The engine's own view of itself, written to `status.json` in the state dir. */
@@ -59,6 +77,8 @@ export interface EngineStatus {
   unclaimed: { model: string; reason: string }[];
   queued: number;
   running: { model: string; channel: string; ids: string[]; pid?: number; since: string }[];
+  /** The git sync, on a git transport with a remote. */
+  sync?: SyncStatus;
 }
 
 /** The engine of one transport on this machine. */
@@ -77,6 +97,14 @@ export class Engine implements AsyncDisposable {
   #statusTimer: ReturnType<typeof setTimeout> | undefined;
   #baseline: boolean;
   #stopping: Promise<void> | undefined;
+  #holder: Holder;
+  #sync: SyncLoop | undefined;
+  #key: EngineKey | undefined;
+  #api: string | undefined;
+  #feedStarted = false;
+  #early: string[] = [];
+  #nudgeFailures = new Map<string, string>();
+  #unknownNudgeAt = 0;
 
   private constructor(
     parts: { bus: Bus; cursor: Cursor; log: Logger; location: TransportLocation; alias: string },
@@ -84,7 +112,29 @@ export class Engine implements AsyncDisposable {
     watch: "events" | "poll",
     baseline: boolean,
     env: Env,
+    git: { sync?: GitSync | undefined; key?: EngineKey | undefined; api?: string | undefined },
   ) {
+    this.#holder = holder;
+    this.#key = git.key;
+    this.#api = git.api;
+    if (git.sync) {
+      this.#sync = new SyncLoop({
+        sync: git.sync,
+        settings: parts.bus.config.git,
+        log: parts.log,
+        presence: () => ({
+          alias: parts.alias,
+          instance: holder.instance,
+          host: holder.host,
+          pid: holder.pid,
+          at: new Date().toISOString(),
+          ...(git.api ? { api: git.api } : {}),
+        }),
+        onAdded: (paths) => this.#delivered(paths),
+        onPushed: () => void this.#nudgePeers(),
+        onStatus: () => this.#scheduleStatus(),
+      });
+    }
     this.bus = parts.bus;
     this.cursor = parts.cursor;
     this.log = parts.log;
@@ -101,6 +151,8 @@ export class Engine implements AsyncDisposable {
       log: parts.log,
       holder,
       onChange: () => this.#scheduleStatus(),
+      publisher: this.#publisher(),
+      liveness: (h) => this.#sync?.alive(h),
     });
     this.#feed = new MessageFeed(parts.bus.transport, (messages) => this.onMessages(messages), {
       cursor: parts.cursor,
@@ -158,12 +210,28 @@ export class Engine implements AsyncDisposable {
       const cursor = await Cursor.open(cursorPath);
       const setting = bus.config.engine.watch;
       const watch = setting === "auto" ? await detectWatchMode(bus.transport.channelsDir) : setting;
-      const engine = new Engine(
+      let sync: GitSync | undefined;
+      let key: EngineKey | undefined;
+      if (bus.transport instanceof GitTransport) {
+        for (const done of await recoverGitClone(bus.transport)) {
+          log.warn("git.recovered", { done });
+        }
+        const settings = bus.config.git;
+        sync = await GitSync.open(bus.transport, {
+          cursorPath: join(location.stateDir, "git-cursor.json"),
+          networkTimeoutMs: settings.network_timeout_seconds * 1000,
+          pushAttempts: settings.push_attempts,
+          guard: (fn) => engine.#feed.exclusive(fn),
+        });
+        if (sync) key = await EngineKey.open(location.stateDir);
+      }
+      const engine: Engine = new Engine(
         { bus, cursor, log, location, alias },
         holder,
         watch,
         baseline,
         options.env,
+        { sync, key, api: options.api },
       );
       await engine.#begin();
       return engine;
@@ -177,7 +245,9 @@ export class Engine implements AsyncDisposable {
 
   async #begin(): Promise<void> {
     await this.dispatcher.claimModels();
-    await writeRegistry(this.bus.transport.root, this.#registryEntry());
+    await writeRegistry(this.bus.transport.root, this.#registryEntry(), this.#registryCommit());
+    // Before the first sweep: it needs the other engines' presence to judge their claims.
+    await this.#sync?.start();
     await this.dispatcher.sweep();
     // An engine that starts with no cursor leaves old history alone: it neither reads nor runs it.
     const horizon = new Date(this.#started.getTime() - LATE_WINDOW_MS);
@@ -187,6 +257,8 @@ export class Engine implements AsyncDisposable {
         : {},
     );
     this.#baseline = false;
+    this.#feedStarted = true;
+    if (this.#early.length > 0) this.#feed.deliver(this.#early.splice(0));
     const leaseMs = this.bus.config.engine.lease_seconds * 1000;
     this.#timers.push(setInterval(() => {
       this.dispatcher.sweep().catch((error) => this.log.error("sweep.failed", { error }));
@@ -200,6 +272,7 @@ export class Engine implements AsyncDisposable {
       root: this.location.root,
       alias: this.alias,
       watch: this.#watch,
+      ...(this.#sync ? { remote: this.#sync.sync.url } : {}),
       state: this.location.stateDir,
       models: this.dispatcher.claimed.map((m) => `${m.spec.provider}/${m.spec.name}`),
     });
@@ -215,6 +288,8 @@ export class Engine implements AsyncDisposable {
         ...(message.re ? { re: message.re } : {}),
       });
     }
+    // Written here by another process (a direct CLI send): its commit goes out now.
+    this.#sync?.pushSoon();
     await this.dispatcher.handle(messages);
   }
 
@@ -224,7 +299,7 @@ export class Engine implements AsyncDisposable {
       const config = await loadConfig(this.location.root, { env: this.#env });
       this.bus.replaceConfig(config);
       await this.dispatcher.claimModels(config);
-      await writeRegistry(this.bus.transport.root, this.#registryEntry());
+      await writeRegistry(this.bus.transport.root, this.#registryEntry(), this.#registryCommit());
       this.log.info("config.reloaded", { problems: config.problems.length });
       await this.#writeStatus();
       return true;
@@ -259,7 +334,9 @@ export class Engine implements AsyncDisposable {
     if (this.#statusTimer !== undefined) clearTimeout(this.#statusTimer);
     await this.#feed.close();
     await this.dispatcher.drain(graceMs);
-    await removeRegistry(this.bus.transport.root, this.alias);
+    await removeRegistry(this.bus.transport.root, this.alias, this.#registryCommit())
+      .catch((error) => this.log.error("registry.remove_failed", { error }));
+    await this.#sync?.stop();
     await this.#writeStatus(true);
     if (this.#statusTimer !== undefined) clearTimeout(this.#statusTimer);
     this.cursor.close();
@@ -278,6 +355,93 @@ export class Engine implements AsyncDisposable {
     return this.close();
   }
 
+  /** Asks the other engines of this transport to fetch now: a push just moved the remote. */
+  async #nudgePeers(): Promise<void> {
+    if (!this.bus.config.git.nudge || !this.#key || !this.#sync) return;
+    const token = await this.#key.nudgeToken(this.alias);
+    const ages = this.#sync.presence();
+    const timeoutMs = this.bus.config.git.presence_timeout_seconds * 1000;
+    const peers = (await listRegistry(this.bus.transport.root, Date.now(), { ages, timeoutMs }))
+      .filter((d) => d.alias !== this.alias && !d.stale && d.api);
+    this.log.debug("nudge.send", { peers: peers.map((p) => p.alias) });
+    await Promise.all(peers.map(async (peer) => {
+      try {
+        await sendNudge(peer.api!, token);
+        if (this.#nudgeFailures.delete(peer.alias)) {
+          this.log.info("nudge.recovered", { peer: peer.alias });
+        }
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        // Logged once per failure streak: polling covers a lost nudge.
+        if (!this.#nudgeFailures.has(peer.alias)) {
+          this.log.warn("nudge.failed", { peer: peer.alias, api: peer.api, reason });
+        }
+        this.#nudgeFailures.set(peer.alias, reason);
+      }
+    }));
+  }
+
+  /**
+   * A nudge from another engine: checked against the key in its dispatcher entry, then a fetch
+   * now. Returns the sender's alias.
+   *
+   * @throws {CrosstalkError} `ERR_TOKEN_INVALID` for a nudge this transport cannot verify
+   */
+  async acceptNudge(token: string): Promise<string> {
+    if (!this.#sync) {
+      throw new CrosstalkError("ERR_ROUTE_NOT_FOUND", "This engine's transport has no git remote");
+    }
+    let unknown = false;
+    const keyOf = async (alias: string) => {
+      const key = await registryKeyOf(this.bus.transport.root, alias);
+      unknown = key === undefined;
+      return key;
+    };
+    try {
+      const from = await verifyNudge(token, keyOf);
+      this.#sync.nudge();
+      this.log.debug("nudge.received", { from });
+      return from;
+    } catch (error) {
+      // A new engine's key comes with the very fetch its nudge asks for: fetch once, then check
+      // again. Rate-limited, so that unverifiable nudges cost at most one fetch per interval.
+      const now = Date.now();
+      if (!unknown || now - this.#unknownNudgeAt < UNKNOWN_NUDGE_INTERVAL_MS) throw error;
+      this.#unknownNudgeAt = now;
+      await this.#sync.syncNow();
+      return await verifyNudge(token, keyOf);
+    }
+  }
+
+  /** Fetches and pushes now (tests, `crosstalk transport sync`); a no-op without a remote. */
+  async syncNow(): Promise<void> {
+    await this.#sync?.syncNow();
+  }
+
+  #delivered(paths: string[]): void {
+    if (this.#feedStarted) this.#feed.deliver(paths);
+    else this.#early.push(...paths);
+  }
+
+  #publisher(): ClaimPublisher | undefined {
+    if (this.#sync) return this.#sync;
+    const transport = this.bus.transport;
+    if (!(transport instanceof GitTransport)) return undefined;
+    // A clone without a remote: claims are committed, and no other machine can race for them.
+    return {
+      shared: false,
+      record: (paths, message, apply) => transport.change(paths, message, apply),
+      confirm: () => Promise.resolve(),
+    };
+  }
+
+  #registryCommit(): RegistryCommit | undefined {
+    const transport = this.bus.transport;
+    return transport instanceof GitTransport
+      ? (paths, message, apply) => transport.change(paths, message, apply)
+      : undefined;
+  }
+
   #registryEntry() {
     return {
       alias: this.alias,
@@ -286,7 +450,10 @@ export class Engine implements AsyncDisposable {
       host: Deno.hostname(),
       pid: Deno.pid,
       started: this.#started.toISOString(),
-      heartbeat_seconds: HEARTBEAT_SECONDS,
+      heartbeat_seconds: this.#sync ? this.bus.config.git.presence_seconds : HEARTBEAT_SECONDS,
+      instance: this.#holder.instance,
+      ...(this.#api ? { api: this.#api } : {}),
+      ...(this.#key ? { key: this.#key.publicJwk as Record<string, string> } : {}),
     };
   }
 
@@ -316,6 +483,7 @@ export class Engine implements AsyncDisposable {
       })),
       queued: this.dispatcher.queued,
       running: this.dispatcher.running,
+      ...(this.#sync ? { sync: this.#sync.status } : {}),
     };
     await writeFileAtomic(
       join(this.location.stateDir, "status.json"),

@@ -56,6 +56,10 @@ export class Logger {
     for (const sink of this.#sinks) sink.write(record);
   }
 
+  debug(event: string, fields?: Record<string, unknown>): void {
+    this.log("debug", event, fields);
+  }
+
   info(event: string, fields?: Record<string, unknown>): void {
     this.log("info", event, fields);
   }

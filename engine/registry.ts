@@ -1,9 +1,11 @@
 /**
  * The dispatcher registry, `data/dispatchers/<alias>.yaml` (Crosstalk 8's name for it): which
  * engines serve a transport and which models each claims. Written at start, removed at a clean
- * stop; its mtime is the heartbeat on a shared folder, so a crashed engine's entry shows stale.
+ * stop. On a shared folder its mtime is the heartbeat, so a crashed engine's entry shows stale;
+ * on a git transport the entry is committed (once per start and stop) and liveness comes from
+ * the engines' presence refs instead, so that no heartbeat is ever committed.
  */
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { parseYaml, stringifyYaml } from "../schema/yaml.ts";
 import { writeFileAtomic } from "../transports/mod.ts";
 import { readDirNames } from "../transports/_fs.ts";
@@ -18,7 +20,23 @@ export interface DispatcherEntry {
   pid: number;
   started: string;
   heartbeat_seconds: number;
+  /** The engine process's random id (a restarted engine has a new one). */
+  instance?: string;
+  /** Where its HTTP API listens, for nudges from other engines. */
+  api?: string;
+  /** The public half of its key: nudges from it are checked with this. */
+  key?: Record<string, string>;
 }
+
+/** Commits a change of the registry (git transports); without it, files are enough. */
+export type RegistryCommit = (
+  paths: string[],
+  message: string,
+  apply?: () => Promise<void>,
+) => Promise<void>;
+
+/** Liveness from presence refs (git transports): alias → when its presence last changed. */
+export type PresenceAges = ReadonlyMap<string, { seenAt: number; instance: string }>;
 
 /** An entry as read back, with its liveness. */
 export interface DispatcherStatus extends DispatcherEntry {
@@ -34,8 +52,15 @@ export function registryPath(root: string, alias: string): string {
 }
 
 /** Writes (or rewrites) this engine's entry. */
-export async function writeRegistry(root: string, entry: DispatcherEntry): Promise<void> {
-  await writeFileAtomic(registryPath(root, entry.alias), stringifyYaml(entry));
+export async function writeRegistry(
+  root: string,
+  entry: DispatcherEntry,
+  commit?: RegistryCommit,
+): Promise<void> {
+  const path = registryPath(root, entry.alias);
+  const write = () => writeFileAtomic(path, stringifyYaml(entry));
+  if (!commit) return await write();
+  await commit([relative(root, path)], `crosstalk: engine ${entry.alias} started`, write);
 }
 
 /** Marks this engine alive now. */
@@ -45,12 +70,27 @@ export async function touchRegistry(root: string, alias: string): Promise<void> 
 }
 
 /** Removes this engine's entry (a clean stop). */
-export async function removeRegistry(root: string, alias: string): Promise<void> {
-  await Deno.remove(registryPath(root, alias)).catch(() => {});
+export async function removeRegistry(
+  root: string,
+  alias: string,
+  commit?: RegistryCommit,
+): Promise<void> {
+  const path = registryPath(root, alias);
+  const remove = () => Deno.remove(path).catch(() => {});
+  if (!commit) return await remove();
+  await commit([relative(root, path)], `crosstalk: engine ${alias} stopped`, remove);
 }
 
-/** Every entry, with its liveness. */
-export async function listRegistry(root: string, now = Date.now()): Promise<DispatcherStatus[]> {
+/**
+ * Every entry, with its liveness: from `presence` when given (git: stale once an engine's
+ * presence stopped changing for `presenceTimeoutMs`, or belongs to another instance), else
+ * from the file's mtime.
+ */
+export async function listRegistry(
+  root: string,
+  now = Date.now(),
+  presence?: { ages: PresenceAges; timeoutMs: number },
+): Promise<DispatcherStatus[]> {
   const dir = join(root, "data", "dispatchers");
   const out: DispatcherStatus[] = [];
   for (const entry of await readDirNames(dir)) {
@@ -63,12 +103,23 @@ export async function listRegistry(root: string, now = Date.now()): Promise<Disp
         code: "ERR_TRANSPORT_INVALID",
       })
         .value as Partial<DispatcherEntry>;
-      const seenAt = info.mtime?.getTime() ?? 0;
+      const alias = value.alias ?? entry.name.slice(0, -5);
       const period = (value.heartbeat_seconds ?? 10) * 1000;
       const sameHostDead = value.host === Deno.hostname() && typeof value.pid === "number" &&
         !isProcessAlive(value.pid);
+      let seenAt = info.mtime?.getTime() ?? 0;
+      let stale = now - seenAt > 3 * period;
+      if (presence) {
+        const seen = presence.ages.get(alias);
+        seenAt = seen?.seenAt ?? 0;
+        stale = !seen || now - seen.seenAt > presence.timeoutMs ||
+          (value.instance !== undefined && seen.instance !== value.instance);
+      }
       out.push({
-        alias: value.alias ?? entry.name.slice(0, -5),
+        ...(value.instance ? { instance: String(value.instance) } : {}),
+        ...(value.api ? { api: String(value.api) } : {}),
+        ...(value.key && typeof value.key === "object" ? { key: value.key } : {}),
+        alias,
         models: Array.isArray(value.models) ? value.models.map(String) : [],
         version: String(value.version ?? "unknown"),
         host: String(value.host ?? "unknown"),
@@ -76,7 +127,7 @@ export async function listRegistry(root: string, now = Date.now()): Promise<Disp
         started: String(value.started ?? ""),
         heartbeat_seconds: value.heartbeat_seconds ?? 10,
         seenAt,
-        stale: sameHostDead || now - seenAt > 3 * period,
+        stale: sameHostDead || stale,
       });
     } catch {
       // A Crosstalk 8 entry or a damaged one: list what the name says.

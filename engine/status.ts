@@ -3,12 +3,19 @@
  * file, the dispatcher registry, the agent CLIs installed here, and a message's delivery state.
  */
 import { join } from "node:path";
-import { ClaimStore, type Message } from "../transports/mod.ts";
+import { DEFAULT_GIT } from "../schema/config.ts";
+import {
+  ClaimStore,
+  exists,
+  type Message,
+  readPresenceRefs,
+  remoteUrl,
+} from "../transports/mod.ts";
 import type { Bus } from "./bus.ts";
 import type { EngineStatus } from "./engine.ts";
 import { resolveAddress } from "./models.ts";
 import type { Env, TransportLocation } from "./paths.ts";
-import { type DispatcherStatus, listRegistry } from "./registry.ts";
+import { type DispatcherStatus, listRegistry, type PresenceAges } from "./registry.ts";
 import { isProcessAlive } from "./_process.ts";
 import { resolveCommand, which } from "./which.ts";
 
@@ -46,12 +53,39 @@ export async function engineReport(location: TransportLocation): Promise<EngineR
   } catch {
     status = undefined;
   }
-  const dispatchers = await listRegistry(location.root);
+  const dispatchers = await listRegistry(
+    location.root,
+    Date.now(),
+    await presenceOf(location.root, status?.sync?.presenceTimeoutMs),
+  );
   const openClaims = (await new ClaimStore(location.root).listOpen()).length;
   if (!status) return { state: "never", dispatchers, openClaims };
   const heartbeatAge = (Date.now() - Date.parse(status.heartbeat)) / 1000;
   const state = status.stopped ? "stopped" : isProcessAlive(status.pid) ? "running" : "dead";
   return { state, status, heartbeatAge, dispatchers, openClaims };
+}
+
+/**
+ * On a git transport with a remote, the engines' liveness as their presence refs tell it (as
+ * last fetched into this clone); undefined elsewhere, where registry files' mtimes tell it.
+ */
+async function presenceOf(
+  root: string,
+  timeoutMs = DEFAULT_GIT.presence_timeout_seconds * 1000,
+): Promise<{ ages: PresenceAges; timeoutMs: number } | undefined> {
+  if (!(await exists(join(root, ".git")))) return undefined;
+  let records;
+  try {
+    records = await readPresenceRefs(root);
+  } catch {
+    return undefined;
+  }
+  if (records.length === 0 && !(await remoteUrl(root))) return undefined;
+  const ages = new Map<string, { seenAt: number; instance: string }>();
+  for (const r of records) {
+    ages.set(r.alias, { seenAt: Date.parse(r.at) || 0, instance: r.instance });
+  }
+  return { ages, timeoutMs };
 }
 
 /** One model in the yaml, seen from this machine. */

@@ -24,6 +24,11 @@ export interface AppDeps {
   events?: EventHub;
   /** The engine's last log records, for `/api/logs`. */
   logs?: (lines: number) => Promise<unknown[]>;
+  /**
+   * Checks a nudge from another engine of the transport (a JWT signed with that engine's key)
+   * and makes this engine fetch now; returns the sender's alias.
+   */
+  nudge?: (token: string) => Promise<string>;
   /** Aborted when the engine stops: long-polls end at once instead of holding the shutdown. */
   shutdown?: AbortSignal;
   /** Largest request body accepted, in bytes. */

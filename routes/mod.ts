@@ -96,6 +96,26 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.get("/version", (c) => c.json({ version: deps.version, protocol: PROTOCOL_VERSION }));
   app.get("/openapi.json", (c) => c.json(OPENAPI));
 
+  // Engine to engine: authenticated by the sender's own key, not by a user's token.
+  app.post("/api/nudge", async (c) => {
+    if (!deps.nudge) {
+      throw new CrosstalkError(
+        "ERR_ROUTE_NOT_FOUND",
+        "This engine takes no nudges (no git remote)",
+      );
+    }
+    const header = c.req.header("authorization") ?? "";
+    const match = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/.exec(header);
+    if (!match) {
+      throw new CrosstalkError(
+        "ERR_UNAUTHENTICATED",
+        "A nudge needs a bearer token signed by an engine",
+      );
+    }
+    const from = await deps.nudge(match[1]!);
+    return c.json({ ok: true, from }, 202);
+  });
+
   /** Checks a login, at most LOGIN_MAX_FAILURES wrong tries per user per minute. */
   const login = async (username: string, passphrase: string) => {
     const now = Date.now();

@@ -194,6 +194,16 @@ export const OPENAPI = {
         ]),
       }),
     },
+    "/api/nudge": {
+      post: op(
+        "Another engine of the transport pushed: fetch now (bearer: a JWT signed with that engine's key)",
+        {
+          202: json("Accepted; the sender's alias"),
+          401: json("Error"),
+        },
+        open,
+      ),
+    },
     "/api/login": {
       post: op("Exchange a username and passphrase for a token (rate-limited)", {
         201: json("A token, shown once"),

@@ -18,6 +18,18 @@ export interface EngineSettings {
   loop_guard: { replies: number; window_seconds: number };
 }
 
+/** Git sync settings, every field filled with its default. */
+export interface GitSettings {
+  commit_window_ms: number;
+  fetch_min_ms: number;
+  fetch_max_ms: number;
+  push_attempts: number;
+  network_timeout_seconds: number;
+  presence_seconds: number;
+  presence_timeout_seconds: number;
+  nudge: boolean;
+}
+
 /** Size limits, every field filled with its default. */
 export interface Limits {
   message_bytes: number;
@@ -39,6 +51,7 @@ export interface ConfigDocument {
       loop_guard?: Partial<EngineSettings["loop_guard"]>;
     }
     | null;
+  git?: Partial<GitSettings> | null;
   limits?: Partial<Limits> | null;
   providers?: Record<string, ProviderDocument> | null;
 }
@@ -52,6 +65,9 @@ export const DEFAULT_ENGINE: Readonly<EngineSettings> = defaultsOf(
 ) as unknown as EngineSettings;
 
 /** The defaults of the limits, read from the schema. */
+/** The git defaults from the schema. */
+export const DEFAULT_GIT: Readonly<GitSettings> = defaultsOf("git") as unknown as GitSettings;
+
 export const DEFAULT_LIMITS: Readonly<Limits> = defaultsOf("limits") as unknown as Limits;
 
 /** One schema violation: where (a path of keys) and what. */
@@ -164,7 +180,7 @@ function article(type: string): string {
   return names.join(" or ");
 }
 
-function defaultsOf(def: "engine" | "limits"): Record<string, unknown> {
+function defaultsOf(def: "engine" | "git" | "limits"): Record<string, unknown> {
   const defs =
     (schema as unknown as { $defs: Record<string, { properties: Record<string, unknown> }> })
       .$defs;

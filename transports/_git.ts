@@ -1,7 +1,6 @@
 // Running git as a subprocess, never prompting, with failures as ERR_GIT_FAILED.
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { CrosstalkError } from "../schema/errors.ts";
-import { isProcessAlive } from "./_process.ts";
 
 const decoder = new TextDecoder();
 
@@ -113,9 +112,10 @@ export async function ensureIdentity(cwd: string): Promise<void> {
 
 /**
  * A lock on one working tree, shared by every crosstalk process that uses it (engines, direct
- * CLI commands): commits and syncs run one at a time, so a commit never lands in the middle of a
- * rebase. Inside a process it is a queue; between processes, `.git/crosstalk.lock`, created
- * exclusively and naming its holder, so that a lock left by a killed process is taken back.
+ * CLI commands): commits and syncs that change the index or the working tree run one at a time,
+ * so a commit never lands in the middle of a rebase. Inside a process it is a queue; between
+ * processes, an OS lock (flock) on `.git/crosstalk.lock`, which the kernel releases when its
+ * holder dies: a killed process can never leave the clone locked.
  */
 export class RepoLock {
   readonly path: string;
@@ -132,65 +132,15 @@ export class RepoLock {
     this.#tail = promise;
     await previous;
     try {
-      await this.#acquire();
-      try {
-        return await fn();
-      } finally {
-        await Deno.remove(this.path).catch(() => {});
-      }
+      using file = await Deno.open(this.path, { read: true, write: true, create: true });
+      await file.lock(true);
+      // Closing the file releases the lock, even when `fn` throws.
+      return await fn();
     } finally {
       resolve();
     }
   }
-
-  async #acquire(): Promise<void> {
-    const mine = `${JSON.stringify({ pid: Deno.pid, host: Deno.hostname() })}\n`;
-    const deadline = Date.now() + LOCK_WAIT_MS;
-    for (let wait = 1;; wait = Math.min(wait * 2, 50)) {
-      try {
-        await Deno.writeTextFile(this.path, mine, { createNew: true });
-        return;
-      } catch (error) {
-        if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
-      }
-      if (await this.#holderIsGone()) {
-        await Deno.remove(this.path).catch(() => {});
-        continue;
-      }
-      if (Date.now() > deadline) {
-        throw new CrosstalkError(
-          "ERR_GIT_FAILED",
-          `The clone "${
-            dirname(dirname(this.path))
-          }" stayed locked by another crosstalk process for ${
-            LOCK_WAIT_MS / 1000
-          } s (${this.path})`,
-        );
-      }
-      await new Promise((r) => setTimeout(r, wait));
-    }
-  }
-
-  async #holderIsGone(): Promise<boolean> {
-    try {
-      const holder = JSON.parse(await Deno.readTextFile(this.path)) as {
-        pid: number;
-        host: string;
-      };
-      return holder.host === Deno.hostname() && !isProcessAlive(holder.pid);
-    } catch (error) {
-      // Half-written by a process killed between create and write: gone if it stays empty.
-      if (error instanceof SyntaxError) {
-        const info = await Deno.stat(this.path).catch(() => undefined);
-        return info !== undefined && Date.now() - (info.mtime?.getTime() ?? 0) > 2_000;
-      }
-      return error instanceof Deno.errors.NotFound;
-    }
-  }
 }
-
-/** How long a process waits for another to release a working tree. */
-const LOCK_WAIT_MS = 5 * 60_000;
 
 /**
  * Removes git's own lock files (`index.lock`, ref locks) older than `olderThanMs`: what a git

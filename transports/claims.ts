@@ -24,7 +24,7 @@
  * Everything on the claim path is a flat file in an existing folder: on common filesystems each
  * new folder costs about a millisecond, and this is the dispatch hot path.
  */
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { parseMessageId } from "./names.ts";
 import type { MessageRef } from "./transport.ts";
 import { exists, readDirNames, writeFileAtomic } from "./_fs.ts";
@@ -74,16 +74,78 @@ export interface ClaimState {
   outcome?: Outcome;
 }
 
+/**
+ * How claim files reach the other engines of a transport. Without one, the files are the whole
+ * story (a local folder, shared or not). The git transport commits them, and with a remote,
+ * pushes them: a claim counts only once the push race is decided.
+ */
+export interface ClaimPublisher {
+  /** True when a claim holds only once {@linkcode confirm} says it reached the remote. */
+  readonly shared: boolean;
+  /**
+   * Records a change of claim files (paths relative to the transport root); `apply`, when
+   * given, makes the change first, under the transport's lock.
+   */
+  record(paths: string[], message: string, apply?: () => Promise<void>): Promise<void>;
+  /**
+   * Resolves once everything recorded before the call is on the remote, where a race with
+   * another machine is decided: afterwards the files show who won.
+   */
+  confirm(): Promise<void>;
+}
+
+/** Options for {@linkcode ClaimStore}. */
+export interface ClaimStoreOptions {
+  publisher?: ClaimPublisher | undefined;
+  /** Told when recording a change failed (it is recorded again by the next one, or at start). */
+  onError?: (error: unknown) => void;
+}
+
 const encoder = new TextEncoder();
 
 /** Claims on one transport directory. */
 export class ClaimStore {
+  readonly root: string;
   readonly dir: string;
   readonly openDir: string;
+  #publisher: ClaimPublisher | undefined;
+  #onError: (error: unknown) => void;
 
-  constructor(root: string) {
+  constructor(root: string, options: ClaimStoreOptions = {}) {
+    this.root = root;
     this.dir = join(root, "data", "claims");
     this.openDir = join(this.dir, "open");
+    this.#publisher = options.publisher;
+    this.#onError = options.onError ?? (() => {});
+  }
+
+  /** True when claims must be confirmed on a remote before they hold (see `confirm`). */
+  get shared(): boolean {
+    return this.#publisher?.shared ?? false;
+  }
+
+  /**
+   * After {@linkcode acquire} or {@linkcode takeOver} on a shared transport: waits until the
+   * claim reached the remote and tells whether it is still ours (another machine that claimed
+   * the same generation first wins, and its lease replaces ours).
+   */
+  async confirm(key: ClaimKey, generation: number, holder: Holder): Promise<boolean> {
+    await this.#publisher?.confirm();
+    let mine = false;
+    try {
+      const text = await Deno.readTextFile(this.#leasePath(key, generation));
+      mine = (JSON.parse(text) as { holder?: Holder }).holder?.instance === holder.instance;
+    } catch {
+      mine = false;
+    }
+    if (!mine) return false;
+    if (await exists(this.#donePath(key))) {
+      // Another machine ran it and closed its claim before ours arrived, so our lease met no
+      // rival on the remote: the work is done, and our late lease is removed again.
+      await this.closeAll([key]);
+      return false;
+    }
+    return true;
   }
 
   /**
@@ -97,6 +159,10 @@ export class ClaimStore {
       await Deno.remove(this.#leasePath(key, 1)).catch(() => {});
       return undefined;
     }
+    await this.#record(
+      [this.#leasePath(key, 1)],
+      `crosstalk: claim ${describe(key)} by ${holder.alias}`,
+    );
     return 1;
   }
 
@@ -112,7 +178,12 @@ export class ClaimStore {
   ): Promise<number | undefined> {
     if (await exists(this.#donePath(key))) return undefined;
     const next = (from?.generation ?? 0) + 1;
-    return await this.#create(key, next, holder) ? next : undefined;
+    if (!(await this.#create(key, next, holder))) return undefined;
+    await this.#record(
+      [this.#leasePath(key, next)],
+      `crosstalk: take over ${describe(key)} by ${holder.alias} (attempt ${next})`,
+    );
+    return next;
   }
 
   /** Renews a lease; false when a later generation has taken the claim over. */
@@ -154,15 +225,42 @@ export class ClaimStore {
    * whose reply must be written), false when it was already finished.
    */
   async finish(key: ClaimKey, outcome: Outcome): Promise<boolean> {
-    try {
-      await writeFileAtomic(this.#donePath(key), `${JSON.stringify(outcome)}\n`, {
-        exclusive: true,
-      });
-      return true;
-    } catch (error) {
-      if (error instanceof Deno.errors.AlreadyExists) return false;
-      throw error;
+    return (await this.finishAll([key], outcome))[0]!;
+  }
+
+  /**
+   * {@linkcode finish} for a batch answered by one run, in one commit; on a shared transport
+   * it waits for the remote, so that a reply is written only by the one that finished first.
+   */
+  async finishAll(keys: ClaimKey[], outcome: Outcome): Promise<boolean[]> {
+    const created: boolean[] = [];
+    for (const key of keys) {
+      try {
+        await writeFileAtomic(this.#donePath(key), `${JSON.stringify(outcome)}\n`, {
+          exclusive: true,
+        });
+        created.push(true);
+      } catch (error) {
+        if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+        created.push(false);
+      }
     }
+    const mine = keys.filter((_, i) => created[i]);
+    if (mine.length === 0) return created;
+    await this.#record(
+      mine.map((key) => this.#donePath(key)),
+      `crosstalk: ${outcome.status} ${mine.map(describe).join(", ")}`,
+    );
+    if (!this.shared) return created;
+    await this.#publisher!.confirm();
+    const won: boolean[] = [];
+    for (const [i, key] of keys.entries()) {
+      const recorded = created[i] ? await this.outcome(key) : undefined;
+      won.push(
+        recorded?.holder.instance === outcome.holder.instance && recorded.at === outcome.at,
+      );
+    }
+    return won;
   }
 
   /** The recorded outcome, if the claim is finished. */
@@ -197,15 +295,35 @@ export class ClaimStore {
   }
 
   /** Removes a claim's leases once its reply is safely written. */
-  async close(key: ClaimKey): Promise<void> {
-    for (let generation = 1;; generation++) {
-      try {
-        await Deno.remove(this.#leasePath(key, generation));
-      } catch (error) {
-        if (error instanceof Deno.errors.NotFound) return;
-        throw error;
+  close(key: ClaimKey): Promise<void> {
+    return this.closeAll([key]);
+  }
+
+  /** {@linkcode close} for several claims, in one commit. */
+  async closeAll(keys: ClaimKey[]): Promise<void> {
+    const paths: string[] = [];
+    for (const key of keys) {
+      for (let generation = 1;; generation++) {
+        const path = this.#leasePath(key, generation);
+        if (!(await exists(path))) break;
+        paths.push(path);
       }
     }
+    if (paths.length === 0) return;
+    const remove = async () => {
+      for (const path of paths) await Deno.remove(path).catch(() => {});
+    };
+    if (!this.#publisher) return await remove();
+    await this.#record(paths, `crosstalk: close ${keys.map(describe).join(", ")}`, remove);
+  }
+
+  /** Hands a change to the publisher; awaited only where the outcome depends on it. */
+  async #record(absolute: string[], message: string, apply?: () => Promise<void>): Promise<void> {
+    if (!this.#publisher) return;
+    const paths = absolute.map((p) => relative(this.root, p));
+    const recording = this.#publisher.record(paths, message, apply);
+    if (this.shared || apply) return await recording;
+    recording.catch(this.#onError);
   }
 
   /** Every claim on a message: one per model that claimed it. */
@@ -270,6 +388,10 @@ export class ClaimStore {
     const [provider, model] = splitModel(key);
     return join(this.#dayDir(key), `${stemOf(key.id)}~${provider}~${model}~done`);
   }
+}
+
+function describe(key: ClaimKey): string {
+  return `${key.model} on ${key.channel.slice(0, 8)}/${key.id}`;
 }
 
 function splitModel(key: ClaimKey): [string, string] {

@@ -72,6 +72,17 @@ export class MessageFeed implements AsyncDisposable {
     this.#watcher.rescan();
   }
 
+  /** Delivers these files (relative to the transport root) if they are new messages. */
+  deliver(paths: Iterable<string>): void {
+    const root = this.#transport.root;
+    this.#watcher.add([...paths].map((p) => join(root, p)));
+  }
+
+  /** Runs `fn` while no message is read (see {@linkcode BusWatcher.exclusive}). */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    return this.#watcher.exclusive(fn);
+  }
+
   /** Resolves when every change seen so far has been delivered. */
   flush(): Promise<void> {
     return this.#watcher.flush();

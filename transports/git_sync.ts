@@ -140,11 +140,8 @@ export class GitSync {
   ): Promise<GitSync | undefined> {
     const remote = options.remote ?? "origin";
     const cwd = transport.root;
-    const url = (await git(["config", "--get", `remote.${remote}.url`], {
-      cwd,
-      okCodes: [1],
-    })).stdout.trim();
-    if (url === "") return undefined;
+    const url = await remoteUrl(cwd, remote);
+    if (!url) return undefined;
     const branch = (await git(["symbolic-ref", "--short", "-q", "HEAD"], { cwd, okCodes: [1] }))
       .stdout.trim() || "main";
     let cursor: CursorState = {};
@@ -172,7 +169,7 @@ export class GitSync {
    * merge, removes stale git locks, and commits files left uncommitted. Returns what it did.
    */
   recover(): Promise<string[]> {
-    return this.transport.lock.run(() => recoverClone(this.transport.root));
+    return recoverGitClone(this.transport);
   }
 
   /**
@@ -182,12 +179,12 @@ export class GitSync {
    * @throws {CrosstalkError} `ERR_GIT_FAILED` when the remote cannot be reached or refuses
    */
   sync(options: { push?: boolean; fetch?: boolean } = {}): Promise<SyncReport> {
-    return this.transport.lock.run(() => this.#sync(options));
+    return this.#sync(options);
   }
 
   /** Publishes this engine's presence (outside the branch: no commit on the bus). */
   publishPresence(record: PresenceRecord): Promise<void> {
-    return this.transport.lock.run(async () => {
+    return (async () => {
       const cwd = this.transport.root;
       await git(["mktree"], { cwd }); // makes sure the empty tree object exists
       const sha = (await git(["commit-tree", EMPTY_TREE, "-m", JSON.stringify(record)], {
@@ -196,17 +193,17 @@ export class GitSync {
       const ref = `${PRESENCE_PREFIX}${record.alias}`;
       await git(["update-ref", ref, sha], { cwd });
       await this.#network(["push", "-q", "--no-verify", this.remote, `+${sha}:${ref}`]);
-    });
+    })();
   }
 
   /** Removes this engine's presence (a clean stop). */
   withdrawPresence(alias: string): Promise<void> {
-    return this.transport.lock.run(async () => {
+    return (async () => {
       const cwd = this.transport.root;
       const ref = `${PRESENCE_PREFIX}${alias}`;
       await git(["update-ref", "-d", ref], { cwd, okCodes: [1] });
       await this.#network(["push", "-q", "--no-verify", this.remote, `:${ref}`], [1]);
-    });
+    })();
   }
 
   /** Every engine's presence as last fetched, by alias. */
@@ -235,9 +232,8 @@ export class GitSync {
     }
     if (options.push) {
       for (let attempt = 1;; attempt++) {
-        const ahead = await this.#ahead();
-        if (ahead === 0) break;
-        const pushed = await this.#push();
+        const pushed = await this.#ahead() === 0 ? undefined : await this.#push();
+        if (pushed === undefined) break;
         if (pushed) {
           report.pushed = true;
           break;
@@ -251,16 +247,30 @@ export class GitSync {
         fetched = true;
       }
     }
-    report.ahead = await this.#ahead();
-    const head = await this.#revParse("HEAD");
-    if (head && head !== this.#cursor.head) {
-      if (this.#cursor.head) report.added.push(...await this.#addedSince(this.#cursor.head, head));
-      this.#cursor.head = head;
+    {
+      report.ahead = await this.#ahead();
+      const head = await this.#revParse("HEAD");
+      if (head && head !== this.#cursor.head) {
+        if (this.#cursor.head) {
+          report.added.push(...await this.#addedSince(this.#cursor.head, head));
+        }
+        this.#cursor.head = head;
+      }
+      const remote = await this.#revParse(this.#trackingRef);
+      if (remote) this.#cursor.remote = remote;
+      await this.#saveCursor();
     }
-    const remote = await this.#revParse(this.#trackingRef);
-    if (remote) this.#cursor.remote = remote;
-    await this.#saveCursor();
     return report;
+  }
+
+  /**
+   * Only the steps that change the index or the working tree hold the repository lock; fetches
+   * and pushes touch refs alone and leave commits free to go on. A step that changes the working
+   * tree takes the guard first, then the lock: the guard waits for the message feed, which may
+   * be waiting for a commit, which needs the lock.
+   */
+  #locked<T>(fn: () => Promise<T>): Promise<T> {
+    return this.transport.lock.run(fn);
   }
 
   get #trackingRef(): string {
@@ -268,7 +278,25 @@ export class GitSync {
   }
 
   async #fetchAndIntegrate(report: SyncReport): Promise<void> {
-    const cwd = this.transport.root;
+    const fetched = await this.#fetch(report);
+    if (!fetched) return;
+    const { remote, onto } = fetched;
+    await this.#guard(() =>
+      this.#locked(async () => {
+        const head = await this.#revParse("HEAD");
+        if (head === remote || (!onto && await this.#isAncestor(remote, "HEAD"))) return;
+        if (!onto && await this.#isAncestor("HEAD", remote)) {
+          await git(["merge", "-q", "--ff-only", remote], { cwd: this.transport.root });
+        } else {
+          await this.#rebase(remote, onto, report);
+        }
+        report.pulled = true;
+      })
+    );
+  }
+
+  /** Fetches; returns the remote's commit and, after a rewrite, where our own commits start. */
+  async #fetch(report: SyncReport): Promise<{ remote: string; onto?: string } | undefined> {
     await this.#network([
       "fetch",
       "-q",
@@ -279,7 +307,7 @@ export class GitSync {
       `+${PRESENCE_PREFIX}*:${PRESENCE_PREFIX}*`,
     ]);
     const remote = await this.#revParse(this.#trackingRef);
-    if (!remote) return; // An empty remote: the first push creates the branch.
+    if (!remote) return undefined; // An empty remote: the first push creates the branch.
     const last = this.#cursor.remote;
     let onto: string | undefined;
     if (last && last !== remote && !(await this.#isAncestor(last, remote))) {
@@ -294,14 +322,8 @@ export class GitSync {
     }
     this.#cursor.remote = remote;
     const head = await this.#revParse("HEAD");
-    if (head === remote || (!onto && await this.#isAncestor(remote, "HEAD"))) return;
-    if (!onto && await this.#isAncestor("HEAD", remote)) {
-      await this.#guard(() => git(["merge", "-q", "--ff-only", remote], { cwd }));
-      report.pulled = true;
-      return;
-    }
-    await this.#guard(() => this.#rebase(remote, onto, report));
-    report.pulled = true;
+    if (head === remote || (!onto && await this.#isAncestor(remote, "HEAD"))) return undefined;
+    return onto ? { remote, onto } : { remote };
   }
 
   /** Rebases our commits onto `remote`; in a conflict, the remote's version of a file wins. */
@@ -344,17 +366,20 @@ export class GitSync {
     // Compare and swap: the remote must still be where we last saw it. A plain fast-forward
     // check would let us push old history back onto a remote that was rewritten meanwhile.
     const expected = (await this.#revParse(this.#trackingRef)) ?? "";
+    // A commit may land while the push runs: push, and record as pushed, this commit only.
+    const head = await this.#revParse("HEAD");
+    if (!head) return true;
     const result = await this.#network([
       "push",
       "--porcelain",
       "--no-verify",
       `--force-with-lease=refs/heads/${this.branch}:${expected}`,
       this.remote,
-      `HEAD:refs/heads/${this.branch}`,
+      `${head}:refs/heads/${this.branch}`,
     ], [1]);
     if (result.code === 0) {
       // The push moved the remote: our tracking ref follows without a fetch.
-      await git(["update-ref", this.#trackingRef, "HEAD"], { cwd: this.transport.root });
+      await git(["update-ref", this.#trackingRef, head], { cwd: this.transport.root });
       return true;
     }
     if (
@@ -448,6 +473,15 @@ export class GitSync {
   }
 }
 
+/** The URL of a clone's remote, or undefined when it has none. */
+export async function remoteUrl(root: string, remote = "origin"): Promise<string | undefined> {
+  const out = await git(["config", "--get", `remote.${remote}.url`], {
+    cwd: root,
+    okCodes: [1],
+  }).catch(() => undefined);
+  return out?.stdout.trim() || undefined;
+}
+
 /** Every presence ref in a clone, as last fetched. */
 export async function readPresenceRefs(
   root: string,
@@ -477,7 +511,15 @@ async function rebaseInProgress(cwd: string): Promise<boolean> {
     await exists(join(cwd, ".git", "rebase-apply"));
 }
 
-/** See {@linkcode GitSync.recover}; the caller holds the repository lock. */
+/**
+ * Puts a clone back in a usable state after a crash (with or without a remote): aborts an
+ * interrupted rebase or merge, removes stale git locks, and commits files crosstalk wrote that a
+ * crash left uncommitted. Returns what it did.
+ */
+export function recoverGitClone(transport: GitTransport): Promise<string[]> {
+  return transport.lock.run(() => recoverClone(transport.root));
+}
+
 async function recoverClone(root: string): Promise<string[]> {
   const done: string[] = [];
   for (const path of await removeStaleGitLocks(root, 0)) done.push(`removed stale lock ${path}`);

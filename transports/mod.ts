@@ -21,6 +21,8 @@ export {
   type Presence,
   type PresenceRecord,
   readPresenceRefs,
+  recoverGitClone,
+  remoteUrl,
   type RewriteReport,
   type SyncReport,
 } from "./git_sync.ts";
@@ -29,8 +31,10 @@ export { BusWatcher, type BusWatcherOptions, detectWatchMode, type WatchBatch } 
 export { MessageFeed, type MessageFeedOptions } from "./feed.ts";
 export {
   type ClaimKey,
+  type ClaimPublisher,
   type ClaimState,
   ClaimStore,
+  type ClaimStoreOptions,
   type Holder,
   type Lease,
   type Outcome,

@@ -34,6 +34,7 @@ export class BusWatcher implements AsyncDisposable {
   #loop: Promise<void> | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
+  #held: Promise<void> | undefined;
 
   constructor(
     root: string,
@@ -60,6 +61,30 @@ export class BusWatcher implements AsyncDisposable {
   /** Queues a rescan, as if the poll timer had fired. */
   rescan(): void {
     this.#push(undefined, true);
+  }
+
+  /** Queues paths to re-stat, as if the OS had reported them (e.g. files a git pull brought). */
+  add(paths: Iterable<string>): void {
+    for (const path of paths) this.#push(path, false);
+  }
+
+  /**
+   * Runs `fn` while no batch is handled: the running one finishes first, and what changes
+   * meanwhile is handled after `fn` (git writes files in place, so they are read only then).
+   */
+  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const { promise, resolve } = Promise.withResolvers<void>();
+    const previous = this.#held;
+    this.#held = promise;
+    await previous;
+    try {
+      await this.flush();
+      return await fn();
+    } finally {
+      if (this.#held === promise) this.#held = undefined;
+      resolve();
+      if (this.#pending.paths.size > 0 || this.#pending.rescan) this.#running ??= this.#drain();
+    }
   }
 
   /** Resolves when every change noticed so far has been handled. */
@@ -104,12 +129,13 @@ export class BusWatcher implements AsyncDisposable {
     if (this.#closed) return;
     if (path !== undefined) this.#pending.paths.add(path);
     if (rescan) this.#pending.rescan = true;
+    if (this.#held) return;
     this.#running ??= this.#drain();
   }
 
   async #drain(): Promise<void> {
     try {
-      while (this.#pending.paths.size > 0 || this.#pending.rescan) {
+      while (!this.#held && (this.#pending.paths.size > 0 || this.#pending.rescan)) {
         const batch = this.#pending;
         this.#pending = { paths: new Set(), rescan: false };
         try {

@@ -1,0 +1,278 @@
+// Several machines on one box: a bare git remote on disk, a clone per machine, each with its own
+// state dir and a real engine (`--alias a`, `b`, `c`), talking only through the remote.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { scaffoldTransport } from "../../transports/mod.ts";
+import { tempDir } from "../_helpers.ts";
+import { AGENTS, EngineProcess, openBus } from "./_harness.ts";
+
+const agent = (name: string) => join(AGENTS, name);
+
+async function git(cwd: string, ...args: string[]): Promise<string> {
+  const out = await new Deno.Command("git", { args, cwd, stdout: "piped", stderr: "piped" })
+    .output();
+  assert.equal(out.code, 0, `git ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
+  return new TextDecoder().decode(out.stdout);
+}
+
+/** Fast polling so that tests never wait long, unless a test asks for slow polling. */
+const FAST = "git:\n  fetch_min_ms: 100\n  fetch_max_ms: 400\n  presence_seconds: 1\n" +
+  "  presence_timeout_seconds: 4\n";
+
+/**
+ * A bare remote and one clone per alias. The first clone writes the transport with `yaml` and
+ * pushes it; the others join with `transport init --remote` (the same code path).
+ */
+async function network(
+  dir: string,
+  aliases: string[],
+  yaml: string,
+  git_settings = FAST,
+): Promise<{ remote: string; roots: Record<string, string> }> {
+  const remote = join(dir, "remote.git");
+  await git(dir, "init", "-q", "--bare", "-b", "main", remote);
+  const roots: Record<string, string> = {};
+  for (const [i, alias] of aliases.entries()) {
+    const root = join(dir, `machine-${alias}`);
+    await scaffoldTransport(root, { kind: "git", remote });
+    if (i === 0) {
+      await Deno.writeTextFile(
+        join(root, "data", "crosstalk.yaml"),
+        `transport: git\n${git_settings}${yaml}`,
+      );
+      await git(root, "add", "-A");
+      await git(root, "commit", "-q", "-m", "test config");
+      await git(root, "push", "-q", "origin", "main");
+    }
+    roots[alias] = root;
+  }
+  return { remote, roots };
+}
+
+function start(roots: Record<string, string>, dir: string, alias: string, env = {}) {
+  return EngineProcess.start(roots[alias]!, { alias, state: join(dir, `state-${alias}`), env });
+}
+
+Deno.test("a message sent on machine a to a model pinned to b runs on b, and the reply reaches a", async () => {
+  await using dir = await tempDir();
+  const { roots } = await network(
+    dir.path,
+    ["a", "b"],
+    `providers:\n  test:\n    models:\n      reply: ${agent("reply.sh")}\n`,
+  );
+  await using a = await start(roots, dir.path, "a");
+  await using b = await start(roots, dir.path, "b");
+  await using bus = await openBus(roots.a!);
+  const sent = await bus.send({ to: ["reply@b"], body: "across machines" });
+  const [reply] = await bus.waitForReplies([sent], 20_000);
+  if (!reply) console.log("A:", a.stderrText.slice(-4000), "\nB:", b.stderrText.slice(-4000));
+  assert.equal(reply!.from, "test/reply@b");
+  assert.deepEqual(reply!.re, [sent.id]);
+  assert.equal(reply!.body, "reply from test/reply (1 messages) to: across machines");
+  assert.equal(a.count((r) => r.event === "run.start"), 0, "a never ran it");
+  await a.stop();
+  await b.stop();
+  // Both clones end clean and equal to the remote.
+  for (const root of Object.values(roots)) {
+    await git(root, "fetch", "-q", "origin");
+    assert.equal((await git(root, "status", "--porcelain")).trim(), "", `${root} is clean`);
+    await git(root, "merge-base", "--is-ancestor", "HEAD", "origin/main");
+  }
+});
+
+Deno.test("three machines, 200 bare-addressed messages sent from all sides at once: each runs exactly once", async () => {
+  await using dir = await tempDir();
+  const record = join(dir.path, "runs.txt");
+  const { roots } = await network(
+    dir.path,
+    ["a", "b", "c"],
+    `engine:\n  concurrency: 8\n  model_concurrency: 8\nproviders:\n  test:\n    env:\n      RECORD_FILE: "\${RECORD_FILE}"\n    models:\n      rec: ${
+      agent("recordall.sh")
+    }\n`,
+  );
+  const env = { RECORD_FILE: record };
+  await using a = await start(roots, dir.path, "a", env);
+  await using b = await start(roots, dir.path, "b", env);
+  await using c = await start(roots, dir.path, "c", env);
+  const buses = await Promise.all(["a", "b", "c"].map((m) => openBus(roots[m]!)));
+  try {
+    const sent = (await Promise.all(buses.map(async (bus, i) => {
+      const mine = [];
+      for (let j = i; j < 200; j += 3) mine.push(await bus.send({ to: ["rec"], body: `job ${j}` }));
+      return mine;
+    }))).flat();
+    assert.equal(sent.length, 200);
+    // Every reply reaches every machine; look on one that sent only a third of the messages.
+    const replies = await buses[0]!.waitForReplies(sent, 120_000);
+    const answered = replies.flatMap((r) => r.re ?? []);
+    assert.equal(new Set(answered).size, 200, "every message answered");
+    assert.equal(answered.length, 200, "no message answered twice");
+    const ran = (await Deno.readTextFile(record)).trim().split("\n").map((l) => l.split(" ")[1]);
+    const twice = ran.filter((id, i) => ran.indexOf(id) !== i);
+    const events = (e: EngineProcess) =>
+      e.records.filter((r) => twice.some((id) => JSON.stringify(r).includes(id!)))
+        .map((r) => `${e.alias} ${r.ts} ${r.event} ${r.generation ?? ""} ${r.from ?? ""}`);
+    assert.equal(
+      ran.length,
+      200,
+      `no CLI started for a claim that lost its race; twice: ${
+        [a, b, c].flatMap(events).sort().join("\n")
+      }`,
+    );
+    assert.equal(new Set(ran).size, 200);
+    const won = [a, b, c].map((e) => e.count((r) => r.event === "claim.won"));
+    assert.equal(won.reduce((x, y) => x + y, 0), 200, `claims won per machine: ${won}`);
+  } finally {
+    for (const bus of buses) await bus[Symbol.asyncDispose]();
+  }
+});
+
+Deno.test("a message that reaches the remote late, with a name older than anything seen, still runs", async () => {
+  await using dir = await tempDir();
+  const { remote, roots } = await network(
+    dir.path,
+    ["a", "b", "offline"],
+    `providers:\n  test:\n    models:\n      reply: ${agent("reply.sh")}\n`,
+  );
+  await using a = await start(roots, dir.path, "a");
+  await using b = await start(roots, dir.path, "b");
+  await using busA = await openBus(roots.a!);
+  const first = await busA.send({ to: ["reply@b"], body: "warm up" });
+  await busA.waitForReplies([first], 20_000);
+  // A machine that was offline for a day wrote this yesterday and pushes it only now.
+  const offline = roots.offline!;
+  await git(offline, "pull", "-q", "--rebase", remote, "main");
+  await using busOffline = await openBus(offline);
+  const yesterday = new Date(Date.now() - 24 * 3600_000);
+  const channel = (await busOffline.transport.listChannels())[0]!.id;
+  const late = await busOffline.transport.writeMessage(channel, {
+    from: "tester",
+    to: ["reply@b"],
+    body: "written yesterday",
+    timestamp: yesterday.toISOString(),
+  });
+  assert.ok(late.id < first.id, "its name sorts before what b has already seen");
+  await git(offline, "pull", "-q", "--rebase", remote, "main");
+  await git(offline, "push", "-q", remote, "HEAD:main");
+  const [reply] = await busA.waitForReplies([late], 20_000);
+  assert.equal(reply!.from, "test/reply@b");
+  assert.equal(a.count((r) => r.event === "run.start"), 0);
+  assert.equal(b.count((r) => r.event === "run.start"), 2, "b ran both");
+});
+
+Deno.test("a remote that is away for a while: the error shows in the status, then everything goes through", async () => {
+  await using dir = await tempDir();
+  const { remote, roots } = await network(
+    dir.path,
+    ["a", "b"],
+    `providers:\n  test:\n    models:\n      reply: ${agent("reply.sh")}\n`,
+  );
+  await using a = await start(roots, dir.path, "a");
+  await using b = await start(roots, dir.path, "b");
+  await Deno.rename(remote, `${remote}.away`);
+  await using bus = await openBus(roots.a!);
+  const sent = await bus.send({ to: ["reply@b"], body: "sent while the remote is away" });
+  const failed = await a.waitFor((r) => r.event === "sync.failed");
+  assert.match(String(failed.reason), /remote\.git/);
+  const status = await waitUntil(async () => {
+    const text = await Deno.readTextFile(join(dir.path, "state-a", "status.json"));
+    const parsed = JSON.parse(text) as { sync?: { error?: string } };
+    return parsed.sync?.error ? parsed : undefined;
+  });
+  assert.match(String(status.sync?.error), /Cannot reach the remote/);
+  await Deno.rename(`${remote}.away`, remote);
+  const [reply] = await bus.waitForReplies([sent], 30_000);
+  assert.equal(reply!.from, "test/reply@b");
+  await a.waitFor((r) => r.event === "sync.recovered");
+  await b.waitFor((r) => r.event === "run.replied");
+});
+
+Deno.test("with slow polling, a nudge from the pushing engine makes the other fetch at once", async () => {
+  await using dir = await tempDir();
+  const slow = "git:\n  fetch_min_ms: 600000\n  fetch_max_ms: 600000\n";
+  const { roots } = await network(
+    dir.path,
+    ["a", "b"],
+    `providers:\n  test:\n    models:\n      reply: ${agent("reply.sh")}\n`,
+    slow,
+  );
+  await using b = await start(roots, dir.path, "b");
+  // a starts second, so b's entry (with its API and key) is on the remote when a fetches.
+  await using a = await start(roots, dir.path, "a");
+  // b learns a's key from a's dispatcher entry, which comes with the fetch a's nudge asks for.
+  await using bus = await openBus(roots.a!);
+  const sent = await bus.send({ to: ["reply@b"], body: "nudged" });
+  const [reply] = await bus.waitForReplies([sent], 20_000);
+  assert.ok(reply, `A:\n${a.stderrText.slice(-3000)}\nB:\n${b.stderrText.slice(-3000)}`);
+  assert.equal(reply.from, "test/reply@b");
+});
+
+Deno.test("a nudge not signed by an engine of the transport is refused and changes nothing", async () => {
+  await using dir = await tempDir();
+  const { roots } = await network(dir.path, ["a"], "");
+  await using a = await start(roots, dir.path, "a");
+  const { url } = await a.waitFor((r) => r.event === "api.listening");
+  const { EngineKey } = await import("../../engine/auth.ts");
+  const stranger = await EngineKey.open(join(dir.path, "stranger"));
+  for (
+    const [authorization, why] of [
+      [`Bearer ${await stranger.nudgeToken("a")}`, "signed by another key under a's name"],
+      [`Bearer ${await stranger.nudgeToken("nobody")}`, "from an engine with no entry"],
+      ["Bearer not.a.token", "garbled"],
+      ["", "missing"],
+    ]
+  ) {
+    const response = await fetch(`${url}/api/nudge`, {
+      method: "POST",
+      headers: authorization ? { authorization } : {},
+    });
+    const body = await response.json();
+    assert.equal(response.status, 401, why);
+    assert.match(body.error.code, /^ERR_(TOKEN_INVALID|UNAUTHENTICATED)$/, why);
+  }
+  assert.equal(a.count((r) => r.event === "sync.failed"), 0);
+});
+
+Deno.test("a crashed machine's dispatcher entry turns stale after the presence timeout, without heartbeat commits", async () => {
+  await using dir = await tempDir();
+  const { remote, roots } = await network(
+    dir.path,
+    ["a", "b"],
+    `providers:\n  test:\n    models:\n      reply: ${agent("reply.sh")}\n`,
+  );
+  await using a = await start(roots, dir.path, "a");
+  const b = await start(roots, dir.path, "b");
+  const commitsBefore = Number((await git(remote, "rev-list", "--count", "main")).trim());
+  const { engineReport } = await import("../../engine/status.ts");
+  const { locateTransport } = await import("../../engine/paths.ts");
+  const location = {
+    ...locateTransport({ path: roots.a! }, { HOME: "/nonexistent" }),
+    stateDir: join(dir.path, "state-a"),
+  };
+  const live = await waitUntil(async () => {
+    const report = await engineReport(location);
+    return report.dispatchers.find((d) => d.alias === "b" && !d.stale);
+  });
+  assert.ok(live, "b shows live on a");
+  b.signal("SIGKILL");
+  await b.exit();
+  const stale = await waitUntil(async () => {
+    const report = await engineReport(location);
+    return report.dispatchers.find((d) => d.alias === "b" && d.stale);
+  }, 20_000);
+  assert.ok(stale, "b shows stale on a");
+  const commitsAfter = Number((await git(remote, "rev-list", "--count", "main")).trim());
+  assert.ok(commitsAfter - commitsBefore <= 1, `${commitsAfter - commitsBefore} commits meanwhile`);
+  await a.stop();
+});
+
+/** Polls `probe` (a file or a report, not a timer) until it returns something, or fails. */
+async function waitUntil<T>(probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
