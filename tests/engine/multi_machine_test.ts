@@ -276,3 +276,112 @@ async function waitUntil<T>(probe: () => Promise<T | undefined>, timeoutMs = 15_
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** The parent of a process (Linux). */
+async function parentOf(pid: number): Promise<number> {
+  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+}
+
+function kill(pid: number): void {
+  try {
+    Deno.kill(pid, "SIGKILL");
+  } catch {
+    // Already gone.
+  }
+}
+
+/**
+ * Installs a git hook that, while `<dir>/block` exists, stops an update of refs/heads/main that
+ * carries a reply in its tracks: it writes its pid to `<dir>/hook.pid` and waits on a fifo.
+ */
+async function installBlockingHook(hookPath: string, dir: string, mode: "receive" | "commit") {
+  await new Deno.Command("mkfifo", { args: [join(dir, "hook.fifo")] }).output();
+  const range = mode === "commit" ? `-1 "$new"` : `"$old..$new"`;
+  await Deno.writeTextFile(
+    hookPath,
+    `#!/bin/sh\n${mode === "commit" ? '[ "$1" = prepared ] || exit 0\n' : ""}` +
+      `[ -e "${dir}/block" ] || exit 0\n` +
+      `while read old new ref; do\n  [ "$ref" = refs/heads/main ] || continue\n` +
+      `  git log --format=%B ${range} 2>/dev/null | grep -q "reply from" || continue\n` +
+      `  echo $$ > "${dir}/hook.pid"\n  read x < "${dir}/hook.fifo"\n  exit 1\ndone\nexit 0\n`,
+  );
+  await Deno.chmod(hookPath, 0o755);
+}
+
+Deno.test("kill -9 of an engine in the middle of a push: after a restart its reply goes out, once", async () => {
+  await using dir = await tempDir();
+  const { remote, roots } = await network(
+    dir.path,
+    ["a", "b"],
+    `providers:\n  test:\n    models:\n      slow: ${agent("slow.sh")}\n`,
+  );
+  await installBlockingHook(join(remote, "hooks", "pre-receive"), dir.path, "receive");
+  const env = { SLOW_SECONDS: "0.5" };
+  const victim = await start(roots, dir.path, "a", env);
+  await Deno.writeTextFile(join(dir.path, "block"), "");
+  await using b = await start(roots, dir.path, "b", env);
+  await using bus = await openBus(roots.b!);
+  const sent = await bus.send({ to: ["slow@a"], body: "answer me across a crash" });
+  const hookPid = Number(await waitUntil(() => readIfExists(join(dir.path, "hook.pid"))));
+  victim.signal("SIGKILL");
+  await victim.exit();
+  // The push dies with the machine: its receiving hook never lets it through.
+  await Deno.remove(join(dir.path, "block"));
+  kill(hookPid);
+  await using again = await start(roots, dir.path, "a", env);
+  const replies = await bus.waitForReplies([sent], 30_000);
+  assert.equal(replies.length, 1);
+  assert.equal(replies[0]!.from, "test/slow@a");
+  await again.stop();
+  await b.stop();
+  assert.equal(again.count((r) => r.event === "run.start"), 0, "not run again after the restart");
+  assert.equal((await bus.replies(sent)).length, 1, "exactly one reply");
+  assert.equal((await git(roots.a!, "status", "--porcelain")).trim(), "");
+});
+
+Deno.test("kill -9 of an engine and its git in the middle of a commit: the restart repairs the clone and replies once", async () => {
+  await using dir = await tempDir();
+  const { roots } = await network(
+    dir.path,
+    ["a", "b"],
+    `providers:\n  test:\n    models:\n      slow: ${agent("slow.sh")}\n`,
+  );
+  await installBlockingHook(
+    join(roots.a!, ".git", "hooks", "reference-transaction"),
+    dir.path,
+    "commit",
+  );
+  const env = { SLOW_SECONDS: "0.5" };
+  const victim = await start(roots, dir.path, "a", env);
+  await Deno.writeTextFile(join(dir.path, "block"), "");
+  await using b = await start(roots, dir.path, "b", env);
+  await using bus = await openBus(roots.b!);
+  const sent = await bus.send({ to: ["slow@a"], body: "answer me across a crash" });
+  const hookPid = Number(await waitUntil(() => readIfExists(join(dir.path, "hook.pid"))));
+  const gitPid = await parentOf(hookPid);
+  // The machine dies: the engine, the git commit half done, and its hook.
+  victim.signal("SIGKILL");
+  kill(gitPid);
+  kill(hookPid);
+  await victim.exit();
+  await Deno.remove(join(dir.path, "block"));
+  await using again = await start(roots, dir.path, "a", env);
+  const replies = await bus.waitForReplies([sent], 30_000);
+  assert.equal(replies.length, 1);
+  assert.equal(replies[0]!.from, "test/slow@a");
+  await again.stop();
+  await b.stop();
+  assert.ok(again.count((r) => r.event === "git.recovered") >= 1, "the restart repaired the clone");
+  assert.equal((await bus.replies(sent)).length, 1, "exactly one reply");
+  assert.equal((await git(roots.a!, "status", "--porcelain")).trim(), "");
+});
+
+async function readIfExists(path: string): Promise<string | undefined> {
+  try {
+    const text = (await Deno.readTextFile(path)).trim();
+    return text === "" ? undefined : text;
+  } catch {
+    return undefined;
+  }
+}
