@@ -131,7 +131,7 @@ async function serveApi(
     auth,
     version: VERSION,
     env: ctx.env,
-    report: () => engineReport(location),
+    report: () => engineReport(location, engine.bus),
     events,
     logs: (lines) => readLogTail(location.stateDir, lines),
     nudge: (token) => engine.acceptNudge(token),

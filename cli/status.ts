@@ -20,7 +20,15 @@ export function statusCommand(ctx: CliContext): Command {
     .action(async (flags: TransportFlags) => {
       const location = locationOf(flags, ctx);
       const { engineReport } = await import("../engine/status.ts");
-      const report = await engineReport(location);
+      const { Bus } = await import("../engine/bus.ts");
+      // Without a readable config the report still shows the engine, without routing problems.
+      const bus = await Bus.open(location, { env: ctx.env }).catch(() => undefined);
+      let report;
+      try {
+        report = await engineReport(location, bus);
+      } finally {
+        await bus?.[Symbol.asyncDispose]();
+      }
       if (flags.json) return printJson(ctx, report);
       const s = report.status;
       const lines = [`transport: ${location.root}`, `state dir: ${location.stateDir}`];
@@ -43,6 +51,9 @@ export function statusCommand(ctx: CliContext): Command {
             }`,
           );
         }
+      }
+      for (const u of report.unrouted ?? []) {
+        lines.push(`unrouted:  ${u.channel.slice(0, 8)}/${u.id} to ${u.to}: pending, ${u.reason}`);
       }
       ctx.out(`${lines.join("\n")}\n`);
       if (report.dispatchers.length > 0) {

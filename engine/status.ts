@@ -7,6 +7,7 @@ import { DEFAULT_GIT } from "../schema/config.ts";
 import {
   ClaimStore,
   exists,
+  formatMessageId,
   type Message,
   readPresenceRefs,
   remoteUrl,
@@ -41,10 +42,30 @@ export interface EngineReport {
   dispatchers: DispatcherStatus[];
   /** Claims not yet finished on the transport (all engines). */
   openClaims: number;
+  /**
+   * Recent messages addressed to a model that no running engine can take (pinned to an alias
+   * with no engine, or a model no engine claims): pending, never silently dropped.
+   */
+  unrouted?: UnroutedMessage[];
 }
 
+/** A message waiting for an engine that is not running. */
+export interface UnroutedMessage {
+  channel: string;
+  id: string;
+  /** The address as written. */
+  to: string;
+  reason: string;
+}
+
+/** How far back `crosstalk status` looks for messages no engine can take. */
+export const UNROUTED_WINDOW_MS = 24 * 3600_000;
+
 /** Reads the engine's status file and the registry. */
-export async function engineReport(location: TransportLocation): Promise<EngineReport> {
+export async function engineReport(
+  location: TransportLocation,
+  bus?: Bus,
+): Promise<EngineReport> {
   let status: EngineStatus | undefined;
   try {
     status = JSON.parse(
@@ -59,10 +80,63 @@ export async function engineReport(location: TransportLocation): Promise<EngineR
     await presenceOf(location.root, status?.sync?.presenceTimeoutMs),
   );
   const openClaims = (await new ClaimStore(location.root).listOpen()).length;
-  if (!status) return { state: "never", dispatchers, openClaims };
+  const unrouted = bus ? { unrouted: await unroutedMessages(bus, dispatchers) } : {};
+  if (!status) return { state: "never", dispatchers, openClaims, ...unrouted };
   const heartbeatAge = (Date.now() - Date.parse(status.heartbeat)) / 1000;
   const state = status.stopped ? "stopped" : isProcessAlive(status.pid) ? "running" : "dead";
-  return { state, status, heartbeatAge, dispatchers, openClaims };
+  return { state, status, heartbeatAge, dispatchers, openClaims, ...unrouted };
+}
+
+/**
+ * The messages of the last {@linkcode UNROUTED_WINDOW_MS} that address a model no live engine
+ * can run and that nobody claimed. Replies (`re`) are left out: whether they wake a model
+ * depends on whom they answer.
+ */
+export async function unroutedMessages(
+  bus: Bus,
+  dispatchers: DispatcherStatus[],
+  now = Date.now(),
+): Promise<UnroutedMessage[]> {
+  const live = dispatchers.filter((d) => !d.stale);
+  const claims = new ClaimStore(bus.location.root);
+  const since = formatMessageId({ time: new Date(now - UNROUTED_WINDOW_MS), random: "00000000" });
+  const out: UnroutedMessage[] = [];
+  for (const channel of await bus.transport.listChannels()) {
+    for (const id of await bus.transport.listMessageIds(channel.id, { since })) {
+      let message: Message;
+      try {
+        message = await bus.transport.readMessage(channel.id, id);
+      } catch {
+        continue;
+      }
+      if (message.re?.length) continue;
+      for (const to of message.to) {
+        let target;
+        try {
+          target = resolveAddress(to, bus.config);
+        } catch {
+          continue;
+        }
+        if (target.kind !== "model") continue;
+        const model = `${target.model.provider}/${target.model.name}`;
+        const able = live.filter((d) =>
+          d.models.includes(model) && (target.alias === undefined || d.alias === target.alias)
+        );
+        if (able.length > 0) continue;
+        const states = await claims.states({ channel: channel.id, id });
+        if (states.some((s) => s.key.model === model)) continue;
+        out.push({
+          channel: channel.id,
+          id,
+          to,
+          reason: target.alias === undefined
+            ? `no running engine claims ${model}`
+            : `no running engine with alias ${target.alias} claims ${model}`,
+        });
+      }
+    }
+  }
+  return out;
 }
 
 /**

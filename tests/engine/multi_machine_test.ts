@@ -385,3 +385,29 @@ async function readIfExists(path: string): Promise<string | undefined> {
     return undefined;
   }
 }
+
+Deno.test("a message pinned to an alias with no running engine shows as unrouted in the status, and runs once that engine starts", async () => {
+  await using dir = await tempDir();
+  const { roots } = await network(
+    dir.path,
+    ["a", "c"],
+    `providers:\n  test:\n    models:\n      reply: ${agent("reply.sh")}\n`,
+  );
+  await using a = await start(roots, dir.path, "a");
+  await using bus = await openBus(roots.a!);
+  const sent = await bus.send({ to: ["reply@c"], body: "for c, whenever it comes" });
+  const { engineReport } = await import("../../engine/status.ts");
+  const location = { ...bus.location, stateDir: join(dir.path, "state-a") };
+  const report = await engineReport(location, bus);
+  assert.deepEqual(report.unrouted?.map((u) => [u.id, u.to, u.reason]), [[
+    sent.id,
+    "reply@c",
+    "no running engine with alias c claims test/reply",
+  ]]);
+  await using c = await start(roots, dir.path, "c");
+  const [reply] = await bus.waitForReplies([sent], 20_000);
+  assert.equal(reply!.from, "test/reply@c");
+  assert.equal(a.count((r) => r.event === "run.start"), 0);
+  await c.waitFor((r) => r.event === "run.replied");
+  assert.deepEqual((await engineReport(location, bus)).unrouted, []);
+});
