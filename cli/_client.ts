@@ -34,13 +34,17 @@ export interface BusClient extends AsyncDisposable {
 class DirectClient implements BusClient {
   readonly via = "direct";
   #bus: Bus;
-  constructor(bus: Bus) {
+  #warn: (text: string) => void;
+  #wrote = false;
+  constructor(bus: Bus, warn: (text: string) => void) {
     this.#bus = bus;
+    this.#warn = warn;
   }
   get maxBodyBytes() {
     return this.#bus.config.limits.message_bytes;
   }
   send(o: SendOptions) {
+    this.#wrote = true;
     return this.#bus.send(o);
   }
   listMessages(
@@ -66,6 +70,7 @@ class DirectClient implements BusClient {
     return this.#bus.listChannels();
   }
   createChannel(name: string, parent?: string) {
+    this.#wrote = true;
     return this.#bus.createChannel(name, parent);
   }
   async showChannel(handle: string) {
@@ -73,13 +78,35 @@ class DirectClient implements BusClient {
     return { ...channel, messages: (await this.#bus.transport.listMessageIds(channel.id)).length };
   }
   renameChannel(handle: string, name: string) {
+    this.#wrote = true;
     return this.#bus.renameChannel(handle, name);
   }
   deleteChannel(handle: string) {
+    this.#wrote = true;
     return this.#bus.deleteChannel(handle);
   }
   async [Symbol.asyncDispose]() {
-    await this.#bus[Symbol.asyncDispose]();
+    try {
+      // Written straight into a clone: off to the remote, so other machines see it without
+      // waiting for an engine here. It is committed either way; a failed push only warns.
+      if (this.#wrote) {
+        const result = await this.#bus.publish().catch((error: unknown) => {
+          this.#warn(
+            `warning: committed here, not yet pushed: ${
+              error instanceof Error ? error.message : String(error)
+            }\n`,
+          );
+          return undefined;
+        });
+        if (result === "behind") {
+          this.#warn(
+            "warning: committed here, not yet pushed: the remote has newer commits; an engine on this transport (crosstalk serve) merges and pushes them\n",
+          );
+        }
+      }
+    } finally {
+      await this.#bus[Symbol.asyncDispose]();
+    }
   }
 }
 
@@ -343,7 +370,7 @@ export async function openClient(flags: TransportFlags, ctx: CliContext): Promis
     const api = await resolveApi(flags, ctx);
     if (api) return api;
   }
-  return new DirectClient(await openBus(flags, ctx));
+  return new DirectClient(await openBus(flags, ctx), (text) => ctx.err(text));
 }
 
 /**

@@ -13,6 +13,7 @@ import {
   detectWatchMode,
   exists,
   formatMessageId,
+  GitSync,
   GitTransport,
   isChannelId,
   LocalTransport,
@@ -94,6 +95,21 @@ export class Bus implements AsyncDisposable {
       })
       : new LocalTransport(location.root, transportOptions);
     return new Bus(location, config, transport, options);
+  }
+
+  /**
+   * After direct writes on a git transport with a remote: pushes them once, without merging
+   * (so it is safe beside a running engine, which pushes and merges on its own). Returns what
+   * happened, for the caller to tell the user; undefined when there is nothing to push to.
+   */
+  async publish(): Promise<"pushed" | "behind" | undefined> {
+    const transport = this.transport;
+    if (!(transport instanceof GitTransport)) return undefined;
+    const sync = await GitSync.open(transport, {
+      networkTimeoutMs: this.config.git.network_timeout_seconds * 1000,
+    });
+    if (!sync) return undefined;
+    return await sync.pushOnly() ? "pushed" : "behind";
   }
 
   /** The transport's loaded config. */

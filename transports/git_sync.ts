@@ -29,8 +29,8 @@ import { git, gitDetail, type GitOptions, type GitResult, removeStaleGitLocks } 
 
 /** Options for {@linkcode GitSync.open}. */
 export interface GitSyncOptions {
-  /** Where the commit cursor is kept (machine-local state). */
-  cursorPath: string;
+  /** Where the commit cursor is kept (machine-local state); none: kept in memory only. */
+  cursorPath?: string;
   /** The remote's name; default `origin`. */
   remote?: string;
   /** Kill a network command after this long; default 30 s. */
@@ -106,7 +106,7 @@ export class GitSync {
   readonly branch: string;
   /** The remote's URL, as configured. */
   readonly url: string;
-  #cursorPath: string;
+  #cursorPath: string | undefined;
   #cursor: CursorState;
   #timeoutMs: number;
   #pushAttempts: number;
@@ -146,7 +146,9 @@ export class GitSync {
       .stdout.trim() || "main";
     let cursor: CursorState = {};
     try {
-      cursor = JSON.parse(await Deno.readTextFile(options.cursorPath)) as CursorState;
+      if (options.cursorPath) {
+        cursor = JSON.parse(await Deno.readTextFile(options.cursorPath)) as CursorState;
+      }
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound) && !(error instanceof SyntaxError)) throw error;
     }
@@ -180,6 +182,17 @@ export class GitSync {
    */
   sync(options: { push?: boolean; fetch?: boolean } = {}): Promise<SyncReport> {
     return this.#sync(options);
+  }
+
+  /**
+   * Pushes our commits once, without fetching or touching the working tree (safe beside a
+   * running engine): what a direct CLI command does after writing. Returns false when the
+   * remote has commits we lack (an engine merges them at its next sync).
+   *
+   * @throws {CrosstalkError} `ERR_GIT_FAILED` when the remote cannot be reached
+   */
+  async pushOnly(): Promise<boolean> {
+    return await this.#ahead() === 0 || await this.#push();
   }
 
   /** Publishes this engine's presence (outside the branch: no commit on the bus). */
@@ -469,6 +482,7 @@ export class GitSync {
   }
 
   async #saveCursor(): Promise<void> {
+    if (!this.#cursorPath) return;
     await writeFileAtomic(this.#cursorPath, `${JSON.stringify(this.#cursor)}\n`);
   }
 }

@@ -1,0 +1,62 @@
+// The CLI on git clones of a bare remote, with no engine running: writes are committed and
+// pushed by the command itself, so that other machines see them.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { runCrosstalk, tempDir } from "../_helpers.ts";
+
+async function git(cwd: string, ...args: string[]): Promise<string> {
+  const out = await new Deno.Command("git", { args, cwd, stdout: "piped", stderr: "piped" })
+    .output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  return new TextDecoder().decode(out.stdout);
+}
+
+Deno.test("a direct send on a clone pushes the message; a second machine that joins finds it", async () => {
+  await using dir = await tempDir();
+  const remote = join(dir.path, "remote.git");
+  await git(dir.path, "init", "-q", "--bare", "-b", "main", remote);
+  const home = dir.path;
+  const a = join(dir.path, "a");
+  const run = (args: string[]) => runCrosstalk(args, { home });
+  assert.equal(
+    (await run(["transport", "init", "--transport", "git", "--remote", remote, "--path", a])).code,
+    0,
+  );
+  const sent = await run(["message", "send", "--path", a, "--to", "echo", "--json", "hello b"]);
+  assert.equal(sent.code, 0, sent.stderr);
+  assert.equal(sent.stderr, "", "no warning: the push went through");
+  const id = JSON.parse(sent.stdout).id as string;
+  assert.ok((await git(remote, "log", "--format=%B", "main")).includes(id));
+
+  const b = join(dir.path, "b");
+  const joined = await run([
+    "transport",
+    "init",
+    "--transport",
+    "git",
+    "--remote",
+    remote,
+    "--path",
+    b,
+  ]);
+  assert.equal(joined.code, 0, joined.stderr);
+  const shown = await run(["message", "show", "--path", b, id]);
+  assert.equal(shown.code, 0, shown.stderr);
+  assert.match(shown.stdout, /hello b/);
+});
+
+Deno.test("a direct send while the remote is unreachable is kept, committed, with a warning", async () => {
+  await using dir = await tempDir();
+  const remote = join(dir.path, "remote.git");
+  await git(dir.path, "init", "-q", "--bare", "-b", "main", remote);
+  const a = join(dir.path, "a");
+  const run = (args: string[]) => runCrosstalk(args, { home: dir.path });
+  await run(["transport", "init", "--transport", "git", "--remote", remote, "--path", a]);
+  await Deno.rename(remote, `${remote}.away`);
+  const sent = await run(["message", "send", "--path", a, "--to", "echo", "--json", "offline"]);
+  assert.equal(sent.code, 0, "the send itself succeeded");
+  assert.match(sent.stderr, /committed here, not yet pushed: Cannot reach the remote origin/);
+  const id = JSON.parse(sent.stdout).id as string;
+  assert.ok((await git(a, "log", "--format=%B")).includes(id), "committed in the clone");
+  assert.equal((await git(a, "status", "--porcelain")).trim(), "");
+});
