@@ -8,6 +8,7 @@
 import { type ApiBenchResult, benchApi, formatApi } from "./bench_api.ts";
 import { benchEngine, type EngineBenchResult, formatEngine } from "./bench_engine.ts";
 import { benchStart, formatStart, type StartBenchResult } from "./bench_start.ts";
+import { benchGit, formatGit, type GitBenchResult } from "./bench_git.ts";
 import { basename, dirname, join } from "node:path";
 import { Bus } from "../engine/bus.ts";
 import {
@@ -159,6 +160,8 @@ export interface BenchReport {
   api?: ApiBenchResult;
   /** Engine start-up and idle memory (scripts/bench_start.ts). */
   start?: StartBenchResult;
+  /** The git transport's figures (scripts/bench_git.ts). */
+  git?: GitBenchResult;
 }
 
 const HELP = `Usage: deno task bench [--quick] [--json]
@@ -823,12 +826,14 @@ async function main(args: string[]): Promise<void> {
   report.api = await benchApi(quick);
   console.error("start: engine cold start to /healthz, idle RSS");
   report.start = await benchStart(quick);
+  console.error("git: two engines on one remote, bursts, ingest");
+  report.git = await benchGit(quick, (line) => console.error(line));
   console.error(`done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   console.log(
     json
       ? JSON.stringify(report, null, 2)
       : `${formatTable(report)}\n\n${formatEngine(report.engine)}\n\n${formatApi(report.api)}` +
-        `\n\n${formatStart(report.start)}`,
+        `\n\n${formatStart(report.start)}\n\n${formatGit(report.git)}`,
   );
 }
 
