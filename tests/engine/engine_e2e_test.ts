@@ -226,7 +226,7 @@ Deno.test("Engine recovers from kill -9: another engine takes the claim over and
   const root = join(dir.path, "bus");
   await makeTransport(
     root,
-    `engine:\n  lease_seconds: 2\nproviders:\n  test:\n    models:\n      slow: ${a("slow.sh")}\n`,
+    `engine:\n  lease_seconds: 5\nproviders:\n  test:\n    models:\n      slow: ${a("slow.sh")}\n`,
   );
   const env = { SLOW_SECONDS: "1" };
   const victim = await EngineProcess.start(root, { alias: "a", state: join(dir.path, "sa"), env });

@@ -411,3 +411,68 @@ Deno.test("a message pinned to an alias with no running engine shows as unrouted
   await c.waitFor((r) => r.event === "run.replied");
   assert.deepEqual((await engineReport(location, bus)).unrouted, []);
 });
+
+Deno.test("kill -9 of the machine running a bare-addressed message: another machine takes it over, one reply", async () => {
+  await using dir = await tempDir();
+  const { roots } = await network(
+    dir.path,
+    ["a", "b"],
+    `engine:\n  lease_seconds: 2\nproviders:\n  test:\n    models:\n      slow: ${
+      agent("slow.sh")
+    }\n`,
+  );
+  const env = { SLOW_SECONDS: "1" };
+  const engines = [await start(roots, dir.path, "a", env), await start(roots, dir.path, "b", env)];
+  try {
+    await using bus = await openBus(roots.a!);
+    const sent = await bus.send({ to: ["slow"], body: "whoever takes it" });
+    const spawned = await Promise.any(
+      engines.map((e) => e.waitFor((r) => r.event === "run.spawned", 20_000).then(() => e)),
+    );
+    const rescuer = engines.find((e) => e !== spawned)!;
+    spawned.signal("SIGKILL");
+    await spawned.exit();
+    // Read where the rescuer is: the dead machine's clone no longer fetches.
+    await using there = await openBus(roots[rescuer.alias]!);
+    const [reply] = await there.waitForReplies([sent], 30_000);
+    assert.equal(reply!.from, `test/slow@${rescuer.alias}`);
+    const takeover = await rescuer.waitFor((r) => r.event === "claim.takeover");
+    assert.match(String(takeover.from), new RegExp(`^${spawned.alias}@`));
+    await rescuer.waitFor((r) => r.event === "run.replied");
+    assert.equal((await there.replies(sent)).length, 1, "exactly one reply");
+  } finally {
+    for (const e of engines) await e[Symbol.asyncDispose]();
+  }
+});
+
+Deno.test("a machine that hangs (SIGSTOP) while running a message: its presence goes stale and another machine takes over", async () => {
+  await using dir = await tempDir();
+  const { roots } = await network(
+    dir.path,
+    ["a", "b"],
+    `engine:\n  lease_seconds: 2\nproviders:\n  test:\n    models:\n      slow: ${
+      agent("slow.sh")
+    }\n`,
+  );
+  const env = { SLOW_SECONDS: "1" };
+  const engines = [await start(roots, dir.path, "a", env), await start(roots, dir.path, "b", env)];
+  let frozen: EngineProcess | undefined;
+  try {
+    await using bus = await openBus(roots.a!);
+    const sent = await bus.send({ to: ["slow"], body: "whoever takes it" });
+    frozen = await Promise.any(
+      engines.map((e) => e.waitFor((r) => r.event === "run.spawned", 20_000).then(() => e)),
+    );
+    // Its process is alive, so only its presence, no longer changing, can tell it is gone.
+    frozen.signal("SIGSTOP");
+    const rescuer = engines.find((e) => e !== frozen)!;
+    await using there = await openBus(roots[rescuer.alias]!);
+    const [reply] = await there.waitForReplies([sent], 30_000);
+    assert.equal(reply!.from, `test/slow@${rescuer.alias}`);
+    const takeover = await rescuer.waitFor((r) => r.event === "claim.takeover");
+    assert.match(String(takeover.from), new RegExp(`^${frozen.alias}@`));
+  } finally {
+    frozen?.signal("SIGKILL");
+    for (const e of engines) await e[Symbol.asyncDispose]();
+  }
+});
