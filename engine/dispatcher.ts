@@ -418,7 +418,7 @@ export class Dispatcher {
         detail,
         holder: this.#holder,
         at: new Date().toISOString(),
-      });
+      }, { confirm: false });
       await this.claims.closeAll(batch.map((j) => j.key));
       return;
     }
@@ -515,7 +515,10 @@ export class Dispatcher {
         at: now.toISOString(),
       };
     }
-    const finished = await this.claims.finishAll(held.map((j) => j.key), outcome);
+    // Pinned work has no rival on another machine: its outcome need not wait for the remote.
+    const finished = await this.claims.finishAll(held.map((j) => j.key), outcome, {
+      confirm: held.some((j) => !j.pinned),
+    });
     const won = held.filter((_, i) => finished[i]);
     if (won.length > 0 && fields && outcome.reply) {
       // The reply answers exactly the messages whose `done` names it.

@@ -17,6 +17,9 @@ import type {
 } from "../transports/mod.ts";
 import type { Logger } from "./log.ts";
 
+/** How often the engine lets git pack loose objects (`gc --auto`). */
+const HOUSEKEEPING_MS = 30 * 60_000;
+
 /** What `crosstalk status` shows about the sync. */
 export interface SyncStatus {
   remote: string;
@@ -81,6 +84,7 @@ export class SyncLoop implements ClaimPublisher {
   #presenceTimer: ReturnType<typeof setInterval> | undefined;
   #unsubscribe: (() => void) | undefined;
   #refWatcher: Deno.FsWatcher | undefined;
+  #housekeeping: ReturnType<typeof setInterval> | undefined;
   #stopped = false;
   #presence = new Map<string, Presence>();
   /** When presence was last read after a fetch (ms since epoch). */
@@ -128,8 +132,14 @@ export class SyncLoop implements ClaimPublisher {
       this.#settings.presence_seconds * 1000,
     );
     this.#armFetch();
+    this.#housekeeping = setInterval(() => {
+      this.sync.housekeep().catch((error) =>
+        this.#log.warn("git.gc_failed", { reason: reasonOf(error) })
+      );
+    }, HOUSEKEEPING_MS);
   }
 
+  /** A peer pushed: fetch now. */
   /**
    * Other processes commit in this clone too (a CLI sending directly): a change of the branch
    * ref, whoever made it, asks for a push.
@@ -145,7 +155,10 @@ export class SyncLoop implements ClaimPublisher {
     const watcher = this.#refWatcher;
     void (async () => {
       try {
-        for await (const _event of watcher) this.#request("push");
+        for await (const event of watcher) {
+          // `main.lock` appears when a commit starts; the ref itself changes when it is made.
+          if (event.paths.some((p) => !p.endsWith(".lock"))) this.#request("push");
+        }
       } catch {
         // Closed.
       }
@@ -210,6 +223,7 @@ export class SyncLoop implements ClaimPublisher {
     this.#refWatcher?.close();
     clearTimeout(this.#fetchTimer);
     clearInterval(this.#presenceTimer);
+    clearInterval(this.#housekeeping);
     await this.#running;
     try {
       await this.sync.sync({ push: true });

@@ -14,6 +14,13 @@ const GIT_ENV: Record<string, string> = {
   SSH_ASKPASS: "",
   LC_ALL: "C",
   ...(Deno.env.get("GIT_SSH_COMMAND") ? {} : { GIT_SSH_COMMAND: "ssh -o BatchMode=yes" }),
+  // No automatic gc or maintenance after each commit and fetch (a process or two each time, on
+  // the message path): the engine runs `git gc --auto` itself, off the path (engine/sync.ts).
+  GIT_CONFIG_COUNT: "2",
+  GIT_CONFIG_KEY_0: "gc.auto",
+  GIT_CONFIG_VALUE_0: "0",
+  GIT_CONFIG_KEY_1: "maintenance.auto",
+  GIT_CONFIG_VALUE_1: "false",
 };
 
 /** Options for {@linkcode git}. */
@@ -184,4 +191,49 @@ export function gitDetail(stderr: string): string {
   const lines = stderr.split("\n").map((l) => l.trim()).filter((l) => l !== "");
   const errors = lines.filter((l) => /^(fatal|error):/.test(l));
   return (errors.length > 0 ? errors : lines).slice(-3).join("; ");
+}
+
+const SHA = /^[0-9a-f]{40}$/;
+
+/**
+ * Reads a branch ref (or `HEAD`) straight from `.git`, without starting a git process (one
+ * costs milliseconds, and a sync asks often). Loose refs, then `packed-refs`; git replaces both
+ * atomically (a lock file, then a rename), so a read never sees half a value. Returns undefined
+ * when the ref does not exist, and null when the layout is one this does not read (a worktree,
+ * a symbolic ref other than HEAD): ask git then.
+ */
+export async function readRef(root: string, ref: string): Promise<string | undefined | null> {
+  const gitDir = join(root, ".git");
+  let name = ref;
+  try {
+    if (ref === "HEAD") {
+      const head = (await Deno.readTextFile(join(gitDir, "HEAD"))).trim();
+      if (SHA.test(head)) return head;
+      const symbolic = /^ref: (refs\/\S+)$/.exec(head);
+      if (!symbolic) return null;
+      name = symbolic[1]!;
+    }
+    if (!/^refs\/[A-Za-z0-9._\/-]+$/.test(name) || name.includes("..")) return null;
+    try {
+      const value = (await Deno.readTextFile(join(gitDir, name))).trim();
+      return SHA.test(value) ? value : null;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) return null;
+    }
+    let packed: string;
+    try {
+      packed = await Deno.readTextFile(join(gitDir, "packed-refs"));
+    } catch (error) {
+      return error instanceof Deno.errors.NotFound ? undefined : null;
+    }
+    for (const line of packed.split("\n")) {
+      if (line.endsWith(` ${name}`)) {
+        const sha = line.slice(0, 40);
+        return SHA.test(sha) ? sha : null;
+      }
+    }
+    return undefined;
+  } catch {
+    return null;
+  }
 }

@@ -230,9 +230,14 @@ export class ClaimStore {
 
   /**
    * {@linkcode finish} for a batch answered by one run, in one commit; on a shared transport
-   * it waits for the remote, so that a reply is written only by the one that finished first.
+   * it waits for the remote, so that a reply is written only by the one that finished first
+   * (unless `confirm` is false: pinned messages, which no other machine may run).
    */
-  async finishAll(keys: ClaimKey[], outcome: Outcome): Promise<boolean[]> {
+  async finishAll(
+    keys: ClaimKey[],
+    outcome: Outcome,
+    options: { confirm?: boolean } = {},
+  ): Promise<boolean[]> {
     const created: boolean[] = [];
     for (const key of keys) {
       try {
@@ -247,11 +252,14 @@ export class ClaimStore {
     }
     const mine = keys.filter((_, i) => created[i]);
     if (mine.length === 0) return created;
+    const confirm = this.shared && (options.confirm ?? true);
     await this.#record(
       mine.map((key) => this.#donePath(key)),
       `crosstalk: ${outcome.status} ${mine.map(describe).join(", ")}`,
+      undefined,
+      confirm,
     );
-    if (!this.shared) return created;
+    if (!confirm) return created;
     await this.#publisher!.confirm();
     const won: boolean[] = [];
     for (const [i, key] of keys.entries()) {
@@ -318,11 +326,16 @@ export class ClaimStore {
   }
 
   /** Hands a change to the publisher; awaited only where the outcome depends on it. */
-  async #record(absolute: string[], message: string, apply?: () => Promise<void>): Promise<void> {
+  async #record(
+    absolute: string[],
+    message: string,
+    apply?: () => Promise<void>,
+    wait = this.shared,
+  ): Promise<void> {
     if (!this.#publisher) return;
     const paths = absolute.map((p) => relative(this.root, p));
     const recording = this.#publisher.record(paths, message, apply);
-    if (this.shared || apply) return await recording;
+    if (wait || apply) return await recording;
     recording.catch(this.#onError);
   }
 

@@ -25,7 +25,14 @@ import { join } from "node:path";
 import { CrosstalkError } from "../schema/errors.ts";
 import type { GitTransport } from "./git.ts";
 import { exists, writeFileAtomic } from "./_fs.ts";
-import { git, gitDetail, type GitOptions, type GitResult, removeStaleGitLocks } from "./_git.ts";
+import {
+  git,
+  gitDetail,
+  type GitOptions,
+  type GitResult,
+  readRef,
+  removeStaleGitLocks,
+} from "./_git.ts";
 
 /** Options for {@linkcode GitSync.open}. */
 export interface GitSyncOptions {
@@ -195,6 +202,19 @@ export class GitSync {
     return await this.#ahead() === 0 || await this.#push();
   }
 
+  /**
+   * Packs loose objects when git thinks it is time (`gc --auto`, which every other git command
+   * here is told not to run: it would sit on the message path).
+   */
+  housekeep(): Promise<void> {
+    return this.transport.lock.run(async () => {
+      await git(["gc", "--auto", "--quiet"], {
+        cwd: this.transport.root,
+        env: { GIT_CONFIG_COUNT: "0" }, // git's own gc.auto threshold, not the "never" of others
+      });
+    });
+  }
+
   /** Publishes this engine's presence (outside the branch: no commit on the bus). */
   publishPresence(record: PresenceRecord): Promise<void> {
     return (async () => {
@@ -262,14 +282,13 @@ export class GitSync {
     }
     {
       report.ahead = await this.#ahead();
-      const head = await this.#revParse("HEAD");
+      const [head, remote] = await this.#revParseAll(["HEAD", this.#trackingRef]);
       if (head && head !== this.#cursor.head) {
         if (this.#cursor.head) {
           report.added.push(...await this.#addedSince(this.#cursor.head, head));
         }
         this.#cursor.head = head;
       }
-      const remote = await this.#revParse(this.#trackingRef);
       if (remote) this.#cursor.remote = remote;
       await this.#saveCursor();
     }
@@ -424,7 +443,9 @@ export class GitSync {
   }
 
   async #ahead(): Promise<number> {
-    const remote = await this.#revParse(this.#trackingRef);
+    const [head, remote] = await this.#revParseAll(["HEAD", this.#trackingRef]);
+    // The common case after a sync, for the price of one git process.
+    if (head !== undefined && head === remote) return 0;
     const range = remote ? `${remote}..HEAD` : "HEAD";
     const out = await git(["rev-list", "--count", range], this.#read());
     return Number(out.stdout.trim()) || 0;
@@ -462,6 +483,9 @@ export class GitSync {
   }
 
   async #isAncestor(a: string, b: string): Promise<boolean> {
+    if (a === "HEAD") a = (await this.#revParse("HEAD")) ?? a;
+    if (b === "HEAD") b = (await this.#revParse("HEAD")) ?? b;
+    if (a === b) return true;
     const out = await git(["merge-base", "--is-ancestor", a, b], {
       ...this.#read(),
       okCodes: [1, 128],
@@ -469,7 +493,23 @@ export class GitSync {
     return out.code === 0;
   }
 
+  /** Several refs in one git process (each undefined when it does not exist). */
+  async #revParseAll(refs: string[]): Promise<(string | undefined)[]> {
+    const direct = await Promise.all(refs.map((r) => readRef(this.transport.root, r)));
+    if (direct.every((v) => v !== null)) return direct as (string | undefined)[];
+    const out = await git(["rev-parse", ...refs.map((r) => `${r}^{commit}`)], {
+      ...this.#read(),
+      okCodes: [128],
+    });
+    if (out.code === 0) return out.stdout.trim().split("\n");
+    return await Promise.all(refs.map((r) => this.#revParse(r)));
+  }
+
   async #revParse(ref: string): Promise<string | undefined> {
+    if (ref === "HEAD" || ref.startsWith("refs/")) {
+      const value = await readRef(this.transport.root, ref);
+      if (value !== null) return value;
+    }
     const out = await git(["rev-parse", "-q", "--verify", `${ref}^{commit}`], {
       ...this.#read(),
       okCodes: [1, 128],

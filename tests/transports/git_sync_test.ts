@@ -217,3 +217,18 @@ Deno.test("presence travels outside the branch: published, fetched by others, wi
   await b!.sync.sync();
   assert.equal((await b!.sync.presence()).has("a"), false);
 });
+
+Deno.test("readRef reads HEAD and branch refs from loose files and packed-refs, like git rev-parse", async () => {
+  const { readRef } = await import("../../transports/_git.ts");
+  await using dir = await tempDir();
+  await scaffoldTransport(dir.path, { kind: "git" });
+  const head = (await git(dir.path, "rev-parse", "HEAD")).trim();
+  assert.equal(await readRef(dir.path, "HEAD"), head);
+  assert.equal(await readRef(dir.path, "refs/heads/main"), head);
+  assert.equal(await readRef(dir.path, "refs/remotes/origin/main"), undefined);
+  await git(dir.path, "pack-refs", "--all");
+  assert.equal(await readRef(dir.path, "refs/heads/main"), head, "from packed-refs");
+  await git(dir.path, "checkout", "-q", "--detach");
+  assert.equal(await readRef(dir.path, "HEAD"), head, "a detached HEAD");
+  assert.equal(await readRef(dir.path, "refs/../../etc/passwd"), null, "never outside .git/refs");
+});
