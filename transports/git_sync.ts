@@ -111,7 +111,7 @@ export class GitSync {
   readonly transport: GitTransport;
   readonly remote: string;
   readonly branch: string;
-  /** The remote's URL, as configured. */
+  /** The remote's URL, as configured, with any password in it masked (it goes into logs). */
   readonly url: string;
   #cursorPath: string | undefined;
   #cursor: CursorState;
@@ -147,8 +147,9 @@ export class GitSync {
   ): Promise<GitSync | undefined> {
     const remote = options.remote ?? "origin";
     const cwd = transport.root;
-    const url = await remoteUrl(cwd, remote);
-    if (!url) return undefined;
+    const configured = await remoteUrl(cwd, remote);
+    if (!configured) return undefined;
+    const url = redactUrl(configured);
     const branch = (await git(["symbolic-ref", "--short", "-q", "HEAD"], { cwd, okCodes: [1] }))
       .stdout.trim() || "main";
     let cursor: CursorState = {};
@@ -525,6 +526,11 @@ export class GitSync {
     if (!this.#cursorPath) return;
     await writeFileAtomic(this.#cursorPath, `${JSON.stringify(this.#cursor)}\n`);
   }
+}
+
+/** A remote URL fit for logs: `https://user:secret@host/…` becomes `https://user:***@host/…`. */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/@:]*):[^/@]*@/i, "$1:***@");
 }
 
 /** The URL of a clone's remote, or undefined when it has none. */
