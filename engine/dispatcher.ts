@@ -6,6 +6,7 @@
 import { join } from "node:path";
 import { CrosstalkError } from "../schema/errors.ts";
 import {
+  type AttachedChange,
   type Channel,
   type ClaimKey,
   type ClaimPublisher,
@@ -520,13 +521,16 @@ export class Dispatcher {
       confirm: held.some((j) => !j.pinned),
     });
     const won = held.filter((_, i) => finished[i]);
+    let closed = false;
     if (won.length > 0 && fields && outcome.reply) {
-      // The reply answers exactly the messages whose `done` names it.
+      // The reply answers exactly the messages whose `done` names it, and closes the claims in
+      // the same write (on git, the same commit and push).
       fields.re = won.map((j) => j.message.id);
       fields.to = unique(won.map((j) => j.message.from));
-      await this.#writeReply(channel, fields, outcome.reply);
+      const closing = await this.claims.closing(held.map((j) => j.key));
+      closed = await this.#writeReply(channel, fields, outcome.reply, closing);
     }
-    await this.claims.closeAll(held.map((j) => j.key));
+    if (!closed) await this.claims.closeAll(held.map((j) => j.key));
     this.#log.info(`run.${outcome.status}`, {
       trace,
       model: name,
@@ -537,11 +541,23 @@ export class Dispatcher {
     });
   }
 
-  async #writeReply(channel: string, fields: MessageFields, id: string): Promise<void> {
+  /** Writes a reply under its staged id; true when `closing` went with it. */
+  async #writeReply(
+    channel: string,
+    fields: MessageFields,
+    id: string,
+    closing?: AttachedChange,
+  ): Promise<boolean> {
     try {
-      await this.#bus.transport.writeMessage(channel, fields, { id });
+      await this.#bus.transport.writeMessage(channel, fields, {
+        id,
+        ...(closing ? { with: closing } : {}),
+      });
+      return closing !== undefined;
     } catch (error) {
+      // Already written (a repair got there first): the claims are closed separately.
       if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+      return false;
     }
   }
 

@@ -26,7 +26,7 @@
  */
 import { join, relative } from "node:path";
 import { parseMessageId } from "./names.ts";
-import type { MessageRef } from "./transport.ts";
+import type { AttachedChange, MessageRef } from "./transport.ts";
 import { exists, readDirNames, writeFileAtomic } from "./_fs.ts";
 
 /** One (message, model) pair that can be claimed. */
@@ -309,6 +309,21 @@ export class ClaimStore {
 
   /** {@linkcode close} for several claims, in one commit. */
   async closeAll(keys: ClaimKey[]): Promise<void> {
+    const change = await this.closing(keys);
+    if (!change) return;
+    if (!this.#publisher) return await change.apply();
+    await this.#record(
+      change.paths.map((p) => join(this.root, p)),
+      change.message,
+      change.apply,
+    );
+  }
+
+  /**
+   * The change that closes these claims, to make together with the reply's write (see
+   * `WriteMessageOptions.with`): one commit instead of two. Undefined when nothing is open.
+   */
+  async closing(keys: ClaimKey[]): Promise<AttachedChange | undefined> {
     const paths: string[] = [];
     for (const key of keys) {
       for (let generation = 1;; generation++) {
@@ -317,12 +332,14 @@ export class ClaimStore {
         paths.push(path);
       }
     }
-    if (paths.length === 0) return;
-    const remove = async () => {
-      for (const path of paths) await Deno.remove(path).catch(() => {});
+    if (paths.length === 0) return undefined;
+    return {
+      paths: paths.map((p) => relative(this.root, p)),
+      message: `crosstalk: close ${keys.map(describe).join(", ")}`,
+      apply: async () => {
+        for (const path of paths) await Deno.remove(path).catch(() => {});
+      },
     };
-    if (!this.#publisher) return await remove();
-    await this.#record(paths, `crosstalk: close ${keys.map(describe).join(", ")}`, remove);
   }
 
   /** Hands a change to the publisher; awaited only where the outcome depends on it. */

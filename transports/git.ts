@@ -66,6 +66,10 @@ export class GitTransport extends LocalTransport {
     return promise;
   }
 
+  protected override get attachedInCommit(): boolean {
+    return true;
+  }
+
   /** Resolves when every change queued before this call is committed. */
   flushCommits(): Promise<void> {
     return this.change([], "");
@@ -106,12 +110,26 @@ export class GitTransport extends LocalTransport {
   ): Promise<Message> {
     const message = await super.writeMessage(channel, fields, options);
     const path = relative(this.root, this.messagePath(message));
+    const attached = options.with;
     try {
-      await this.change([path], commitMessage(message));
+      if (attached) {
+        await this.change(
+          [path, ...attached.paths],
+          `${commitMessage(message).trimEnd()}\n${attached.message}\n`,
+          attached.apply,
+        );
+      } else {
+        await this.change([path], commitMessage(message));
+      }
     } catch (error) {
       // The sender is told the send failed, so the message must not stay behind uncommitted.
       await Deno.remove(this.messagePath(message)).catch(() => {});
       await git(["reset", "-q", "--", path], { cwd: this.root }).catch(() => {});
+      if (attached) {
+        // What went with it did not happen either: the claims stay open, for a repair.
+        await git(["reset", "-q", "--", ...attached.paths], { cwd: this.root }).catch(() => {});
+        await git(["checkout", "-q", "--", ...attached.paths], { cwd: this.root }).catch(() => {});
+      }
       throw error;
     }
     return message;

@@ -131,6 +131,11 @@ export class LocalTransport implements Transport {
     await Deno.remove(trash, { recursive: true });
   }
 
+  /** True where a subclass makes `options.with` part of its own commit (git). */
+  protected get attachedInCommit(): boolean {
+    return false;
+  }
+
   async writeMessage(
     channel: string,
     fields: MessageFields,
@@ -160,6 +165,7 @@ export class LocalTransport implements Transport {
           sync: this.#sync,
           exclusive: true,
         });
+        if (!this.attachedInCommit) await options.with?.apply();
         return { ...fields, body: fields.body.trimEnd(), channel, id };
       } catch (error) {
         // Two writers drew the same 32 random bits in the same millisecond: draw again.

@@ -71,4 +71,16 @@ export interface WriteMessageOptions {
   id?: string;
   /** Largest body accepted, in UTF-8 bytes. */
   maxBodyBytes?: number;
+  /**
+   * A change that goes with the message (closing the claims a reply answers): made once the
+   * message is written and, on a git transport, in the same commit.
+   */
+  with?: AttachedChange;
+}
+
+/** Files changed together with a message write (paths relative to the transport root). */
+export interface AttachedChange {
+  paths: string[];
+  message: string;
+  apply: () => Promise<void>;
 }

@@ -72,6 +72,13 @@ Deno.test("a message sent on machine a to a model pinned to b runs on b, and the
   assert.equal(a.count((r) => r.event === "run.start"), 0, "a never ran it");
   await a.stop();
   await b.stop();
+  const history = await git(roots.b!, "log", "--format=%B%x00", "main");
+  assert.ok(
+    history.split("\0").some((c) =>
+      c.includes("reply from test/reply@b") && /close test\/reply/.test(c)
+    ),
+    "the reply and the close of its claim are one commit",
+  );
   // Both clones end clean and equal to the remote.
   for (const root of Object.values(roots)) {
     await git(root, "fetch", "-q", "origin");
