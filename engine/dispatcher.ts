@@ -206,7 +206,8 @@ export class Dispatcher {
     this.#inFlight.add(flightKey(key));
     let generation: number | undefined;
     try {
-      generation = await this.claims.acquire(key, this.#holder);
+      // A pinned claim needs no race: it travels with the reply rather than in a push of its own.
+      generation = await this.claims.acquire(key, this.#holder, { urgent: !wake.pinned });
     } finally {
       if (generation === undefined) this.#inFlight.delete(flightKey(key));
     }

@@ -430,7 +430,7 @@ export class Engine implements AsyncDisposable {
     // A clone without a remote: claims are committed, and no other machine can race for them.
     return {
       shared: false,
-      record: (paths, message, apply) => transport.change(paths, message, apply),
+      record: (paths, message, apply, options) => transport.change(paths, message, apply, options),
       confirm: () => Promise.resolve(),
     };
   }

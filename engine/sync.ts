@@ -121,7 +121,9 @@ export class SyncLoop implements ClaimPublisher {
    */
   async start(): Promise<void> {
     for (const done of await this.sync.recover()) this.#log.warn("git.recovered", { done });
-    this.#unsubscribe = this.sync.transport.onCommit(() => this.#request("push"));
+    this.#unsubscribe = this.sync.transport.onCommit((urgent) => {
+      if (urgent) this.#request("push");
+    });
     this.#watchBranch();
     this.#wantFetch = true;
     this.#wantPush = true;
@@ -157,7 +159,9 @@ export class SyncLoop implements ClaimPublisher {
       try {
         for await (const event of watcher) {
           // `main.lock` appears when a commit starts; the ref itself changes when it is made.
-          if (event.paths.some((p) => !p.endsWith(".lock"))) this.#request("push");
+          if (!event.paths.some((p) => !p.endsWith(".lock"))) continue;
+          // Our own commits say themselves whether they are urgent (onCommit).
+          if (await this.sync.transport.headIsForeign()) this.#request("push");
         }
       } catch {
         // Closed.
@@ -184,8 +188,13 @@ export class SyncLoop implements ClaimPublisher {
     return this.#kick();
   }
 
-  record(paths: string[], message: string, apply?: () => Promise<void>): Promise<void> {
-    return this.sync.transport.change(paths, message, apply);
+  record(
+    paths: string[],
+    message: string,
+    apply?: () => Promise<void>,
+    options: { urgent?: boolean } = {},
+  ): Promise<void> {
+    return this.sync.transport.change(paths, message, apply, options);
   }
 
   /** Resolves after a sync that started after this call left nothing of ours unpushed. */

@@ -86,7 +86,12 @@ export interface ClaimPublisher {
    * Records a change of claim files (paths relative to the transport root); `apply`, when
    * given, makes the change first, under the transport's lock.
    */
-  record(paths: string[], message: string, apply?: () => Promise<void>): Promise<void>;
+  record(
+    paths: string[],
+    message: string,
+    apply?: () => Promise<void>,
+    options?: { urgent?: boolean },
+  ): Promise<void>;
   /**
    * Resolves once everything recorded before the call is on the remote, where a race with
    * another machine is decided: afterwards the files show who won.
@@ -152,7 +157,11 @@ export class ClaimStore {
    * Tries to take generation 1 of a claim. Returns the generation won, or undefined when
    * somebody else claimed it first or it is already finished.
    */
-  async acquire(key: ClaimKey, holder: Holder): Promise<number | undefined> {
+  async acquire(
+    key: ClaimKey,
+    holder: Holder,
+    options: { urgent?: boolean } = {},
+  ): Promise<number | undefined> {
     if (!(await this.#create(key, 1, holder))) return undefined;
     if (await exists(this.#donePath(key))) {
       // Finished and closed before we came: ours is a late claim on done work.
@@ -162,6 +171,9 @@ export class ClaimStore {
     await this.#record(
       [this.#leasePath(key, 1)],
       `crosstalk: claim ${describe(key)} by ${holder.alias}`,
+      undefined,
+      this.shared,
+      options.urgent ?? true,
     );
     return 1;
   }
@@ -258,6 +270,8 @@ export class ClaimStore {
       `crosstalk: ${outcome.status} ${mine.map(describe).join(", ")}`,
       undefined,
       confirm,
+      // An outcome that needs no confirmation travels with the reply that follows it.
+      confirm,
     );
     if (!confirm) return created;
     await this.#publisher!.confirm();
@@ -348,10 +362,11 @@ export class ClaimStore {
     message: string,
     apply?: () => Promise<void>,
     wait = this.shared,
+    urgent = true,
   ): Promise<void> {
     if (!this.#publisher) return;
     const paths = absolute.map((p) => relative(this.root, p));
-    const recording = this.#publisher.record(paths, message, apply);
+    const recording = this.#publisher.record(paths, message, apply, { urgent });
     if (wait || apply) return await recording;
     recording.catch(this.#onError);
   }

@@ -9,7 +9,14 @@ import type { Channel } from "./channel.ts";
 import { LocalTransport, type LocalTransportOptions } from "./local.ts";
 import type { Message, MessageFields } from "./message.ts";
 import type { TransportKind, WriteMessageOptions } from "./transport.ts";
-import { ensureIdentity, git, isLockError, removeStaleGitLocks, RepoLock } from "./_git.ts";
+import {
+  ensureIdentity,
+  git,
+  isLockError,
+  readRef,
+  removeStaleGitLocks,
+  RepoLock,
+} from "./_git.ts";
 import { exists } from "./_fs.ts";
 
 /** Options for {@linkcode GitTransport}. */
@@ -27,6 +34,7 @@ interface PendingChange {
   message: string;
   /** Edits of tracked files, made under the lock so that no sync sees them half done. */
   apply?: () => Promise<void>;
+  urgent: boolean;
   resolve: () => void;
   reject: (e: unknown) => void;
 }
@@ -40,7 +48,8 @@ export class GitTransport extends LocalTransport {
   #committing = false;
   #identityChecked = false;
   #commitWindowMs: number;
-  #listeners = new Set<() => void>();
+  #listeners = new Set<(urgent: boolean) => void>();
+  #ownHead: string | undefined;
 
   constructor(root: string, options: GitTransportOptions = {}) {
     super(root, options);
@@ -48,20 +57,45 @@ export class GitTransport extends LocalTransport {
     this.#commitWindowMs = options.commitWindowMs ?? 0;
   }
 
-  /** Calls `listener` after every commit (the sync loop pushes). Returns an unsubscribe. */
-  onCommit(listener: () => void): () => void {
+  /**
+   * Calls `listener` after every commit, telling whether it should travel at once (the sync
+   * loop pushes then; other commits go with the next push). Returns an unsubscribe.
+   */
+  onCommit(listener: (urgent: boolean) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /** True when HEAD is not the last commit this process made (another process committed). */
+  async headIsForeign(): Promise<boolean> {
+    // Behind the lock: a commit of ours that is being made has recorded itself by then.
+    return await this.lock.run(async () => {
+      const head = await readRef(this.root, "HEAD");
+      return head === null || head !== this.#ownHead;
+    });
   }
 
   /**
    * Commits a change of `paths` (relative to the root) with `message`; `apply`, if given, makes
    * the change first, under the lock (edits and removals of tracked files need it; new files
-   * with unique names do not). Concurrent changes share a commit.
+   * with unique names do not). Concurrent changes share a commit. `urgent: false` marks a
+   * change that need not be pushed on its own (bookkeeping that the next message carries).
    */
-  change(paths: string[], message: string, apply?: () => Promise<void>): Promise<void> {
+  change(
+    paths: string[],
+    message: string,
+    apply?: () => Promise<void>,
+    options: { urgent?: boolean } = {},
+  ): Promise<void> {
     const { promise, resolve, reject } = Promise.withResolvers<void>();
-    this.#pending.push({ paths, message, resolve, reject, ...(apply ? { apply } : {}) });
+    this.#pending.push({
+      paths,
+      message,
+      resolve,
+      reject,
+      urgent: options.urgent ?? true,
+      ...(apply ? { apply } : {}),
+    });
     if (!this.#committing) void this.#drain();
     return promise;
   }
@@ -183,8 +217,10 @@ export class GitTransport extends LocalTransport {
       ? changes[0]!.message
       : combinedMessage(changes.map((b) => b.message));
     await this.#commitNow(paths, message);
+    this.#ownHead = (await readRef(this.root, "HEAD")) ?? undefined;
+    const urgent = changes.some((b) => b.urgent);
     for (const b of applied) b.resolve();
-    for (const listener of this.#listeners) listener();
+    for (const listener of this.#listeners) listener(urgent);
   }
 
   async #commitNow(paths: string[], message: string): Promise<void> {
