@@ -40,6 +40,13 @@ export function transportCommand(ctx: CliContext): Command {
         ? `Cloned ${flags.remote} into`
         : `Created a ${result.kind} transport at`;
       ctx.out(`${how} ${result.root}\n`);
+      if (result.pushError) {
+        ctx.err(
+          `warning: not pushed to ${flags.remote} yet (${result.pushError}); other machines must not join until it is: the first engine here pushes it\n`,
+        );
+      } else if (flags.remote !== undefined && !result.cloned) {
+        ctx.out(`Pushed it to ${flags.remote}: other machines can join with the same --remote\n`);
+      }
       ctx.out(`Machine-local state: ${location.stateDir}\n`);
       ctx.out(
         `Next: edit ${result.root}/data/crosstalk.yaml, then run "crosstalk serve${

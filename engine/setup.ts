@@ -6,6 +6,8 @@ import { CrosstalkError } from "../schema/errors.ts";
 import {
   checkTransportDir,
   exists,
+  GitSync,
+  GitTransport,
   type ScaffoldResult,
   scaffoldTransport,
   type TransportKind,
@@ -27,9 +29,22 @@ export interface InitOptions {
 export async function initTransport(
   location: TransportLocation,
   options: InitOptions,
-): Promise<ScaffoldResult> {
+): Promise<ScaffoldResult & { pushError?: string }> {
   const result = await scaffoldTransport(location.root, options);
   await Deno.mkdir(location.stateDir, { recursive: true, mode: 0o700 });
+  if (options.kind === "git" && options.remote && !result.cloned) {
+    // The first machine on an empty remote publishes the transport at once: a second machine
+    // that joined before the first push would otherwise write a transport of its own (its own
+    // "general" channel among them) instead of cloning this one.
+    try {
+      const sync = await GitSync.open(new GitTransport(location.root), {});
+      if (sync && !(await sync.pushOnly())) {
+        return { ...result, pushError: "the remote got commits meanwhile" };
+      }
+    } catch (error) {
+      return { ...result, pushError: error instanceof Error ? error.message : String(error) };
+    }
+  }
   return result;
 }
 

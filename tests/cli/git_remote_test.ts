@@ -60,3 +60,43 @@ Deno.test("a direct send while the remote is unreachable is kept, committed, wit
   assert.ok((await git(a, "log", "--format=%B")).includes(id), "committed in the clone");
   assert.equal((await git(a, "status", "--porcelain")).trim(), "");
 });
+
+Deno.test("init on an empty remote pushes at once, so a machine that joins right after shares its channels", async () => {
+  await using dir = await tempDir();
+  const remote = join(dir.path, "remote.git");
+  await git(dir.path, "init", "-q", "--bare", "-b", "main", remote);
+  const run = (args: string[]) => runCrosstalk(args, { home: dir.path });
+  const a = join(dir.path, "a");
+  const b = join(dir.path, "b");
+  const first = await run([
+    "transport",
+    "init",
+    "--transport",
+    "git",
+    "--remote",
+    remote,
+    "--path",
+    a,
+  ]);
+  assert.equal(first.code, 0, first.stderr);
+  assert.match(first.stdout, /Pushed it to /);
+  const second = await run([
+    "transport",
+    "init",
+    "--transport",
+    "git",
+    "--remote",
+    remote,
+    "--path",
+    b,
+  ]);
+  assert.match(second.stdout, /^Cloned /);
+  const channels = async (root: string) =>
+    JSON.parse((await run(["channel", "list", "--path", root, "--json"])).stdout) as {
+      id: string;
+      name: string;
+    }[];
+  const [onA, onB] = [await channels(a), await channels(b)];
+  assert.equal(onA.filter((c) => c.name === "general").length, 1);
+  assert.deepEqual(onB.map((c) => c.id), onA.map((c) => c.id), "one general channel, shared");
+});
