@@ -3,6 +3,7 @@
 import {
   bootstrapUsers,
   choosePort,
+  portHolder,
   rememberPort,
   writeLocalCredential,
 } from "../engine/api_setup.ts";
@@ -98,12 +99,21 @@ async function listen(
       server = Deno.serve({ hostname, port, onListen: () => {} }, starting);
     } catch (error) {
       // Engines starting side by side may pick the same free port: the loser takes the next.
-      if (!(error instanceof Deno.errors.AddrInUse) || requested !== undefined || attempt > 50) {
+      if (error instanceof Deno.errors.AddrInUse && (requested !== undefined || attempt > 50)) {
+        const holder = await portHolder(port);
+        throw new CrosstalkError(
+          "ERR_PORT_IN_USE",
+          `Cannot listen on ${hostname}:${port}: the port is in use${
+            holder ? ` by ${holder}` : ""
+          } (choose another with --port)`,
+        );
+      }
+      if (!(error instanceof Deno.errors.AddrInUse)) {
         throw new CrosstalkError(
           "ERR_USAGE",
           `Cannot listen on ${hostname}:${port}: ${
             error instanceof Error ? error.message : String(error)
-          } (choose another with --port)`,
+          } (check CROSSTALK_API_BIND, or choose another port with --port)`,
         );
       }
       port++;

@@ -46,6 +46,8 @@ const EXIT_BY_CODE: Record<ErrorCode, number> = {
   ERR_GIT_FAILED: EXIT.tempFail,
   ERR_TIMEOUT: EXIT.tempFail,
   ERR_ENGINE_RUNNING: EXIT.cantCreate,
+  ERR_STATE_UNWRITABLE: EXIT.cantCreate,
+  ERR_PORT_IN_USE: EXIT.tempFail,
   ERR_USER_NOT_FOUND: EXIT.noInput,
   ERR_USER_EXISTS: EXIT.cantCreate,
   ERR_USER_INVALID: EXIT.dataErr,

@@ -110,3 +110,43 @@ export async function writeLocalCredential(
   await writeFileAtomic(file, `${JSON.stringify(credential, null, 2)}\n`, { mode: 0o600 });
   return file;
 }
+
+/**
+ * Which process listens on a TCP port on this machine, as "pid N (command line)", when the OS
+ * tells (Linux: /proc/net/tcp and the processes' socket links); undefined otherwise.
+ */
+export async function portHolder(port: number): Promise<string | undefined> {
+  if (Deno.build.os !== "linux") return undefined;
+  const hex = port.toString(16).toUpperCase().padStart(4, "0");
+  const inodes = new Set<string>();
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    const text = await Deno.readTextFile(table).catch(() => "");
+    for (const line of text.split("\n").slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      // local_address is "ADDR:PORT"; state 0A is LISTEN; field 9 is the socket's inode.
+      if (fields[1]?.endsWith(`:${hex}`) && fields[3] === "0A" && fields[9]) {
+        inodes.add(fields[9]);
+      }
+    }
+  }
+  if (inodes.size === 0) return undefined;
+  for await (const entry of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    let fds: Deno.DirEntry[];
+    try {
+      fds = await Array.fromAsync(Deno.readDir(`/proc/${entry.name}/fd`));
+    } catch {
+      continue; // Gone, or not ours to look at.
+    }
+    for (const fd of fds) {
+      const target = await Deno.readLink(`/proc/${entry.name}/fd/${fd.name}`).catch(() => "");
+      const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+      if (inode && inodes.has(inode)) {
+        const cmdline = await Deno.readTextFile(`/proc/${entry.name}/cmdline`).catch(() => "");
+        const command = cmdline.split("\0").filter((p) => p !== "").join(" ").slice(0, 200);
+        return `pid ${entry.name}${command ? ` (${command})` : ""}`;
+      }
+    }
+  }
+  return undefined;
+}

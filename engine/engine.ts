@@ -184,7 +184,7 @@ export class Engine implements AsyncDisposable {
       await initTransport(location, { kind: "git" });
     }
     const bus = await Bus.open(location, { env: options.env });
-    await Deno.mkdir(location.stateDir, { recursive: true, mode: 0o700 });
+    await prepareStateDir(location.stateDir);
     await claimPidFile(location.stateDir);
     const log = await Logger.open(location.stateDir, options.sinks ?? []);
     try {
@@ -489,6 +489,34 @@ export class Engine implements AsyncDisposable {
       join(this.location.stateDir, "status.json"),
       `${JSON.stringify(status, null, 2)}\n`,
     );
+  }
+}
+
+/**
+ * Makes sure the state dir exists and can be written, before anything else is done.
+ *
+ * @throws {CrosstalkError} `ERR_STATE_UNWRITABLE` naming the folder and what to do
+ */
+async function prepareStateDir(stateDir: string): Promise<void> {
+  try {
+    await Deno.mkdir(stateDir, { recursive: true, mode: 0o700 });
+    const probe = join(stateDir, `.write-test-${Deno.pid}`);
+    await Deno.writeTextFile(probe, "");
+    await Deno.remove(probe);
+  } catch (error) {
+    if (
+      error instanceof Deno.errors.PermissionDenied || error instanceof Deno.errors.NotADirectory ||
+      error instanceof Deno.errors.AlreadyExists ||
+      (error instanceof Error && /read-only file system|os error 30/i.test(error.message))
+    ) {
+      throw new CrosstalkError(
+        "ERR_STATE_UNWRITABLE",
+        `The state dir "${stateDir}" cannot be written (${
+          error.message.replace(/ \(os error \d+\).*$/, "").toLowerCase()
+        }): fix its permissions, or choose another with --state DIR or CROSSTALK_STATE_DIR`,
+      );
+    }
+    throw error;
   }
 }
 

@@ -176,7 +176,9 @@ function hint(path: string[]): string {
 }
 
 function article(type: string): string {
-  const names = type.split(",").map((t) => (t === "object" ? "a mapping" : `a ${t}`));
+  const names = type.split(",").map((t) =>
+    t === "object" ? "a mapping" : /^[aeiou]/.test(t) ? `an ${t}` : `a ${t}`
+  );
   return names.join(" or ");
 }
 
