@@ -2,6 +2,7 @@
 import { Command, Option } from "./_command.ts";
 import type { Bus } from "../engine/bus.ts";
 import { type Env, locateTransport, type TransportLocation } from "../engine/paths.ts";
+import { isServiceUser, systemLocation } from "../engine/system_paths.ts";
 
 export { Command, Option };
 
@@ -46,6 +47,13 @@ export function withJson(command: Command): Command {
 
 /** Where the command's transport is. */
 export function locationOf(flags: TransportFlags, ctx: CliContext): TransportLocation {
+  // The service user works on the machine's system transports: `--containername` and the
+  // default name resolve under /var/lib/crosstalk, where its units keep them.
+  if (flags.path === undefined && isServiceUser(ctx.env)) {
+    const location = systemLocation(flags.containername);
+    const state = flags.state ?? ctx.env.CROSSTALK_STATE_DIR;
+    return state === undefined ? location : { ...location, stateDir: state };
+  }
   return locateTransport({
     path: flags.path,
     containername: flags.containername,

@@ -58,6 +58,16 @@ export function detectMode(flags: ModeFlags, facts: ModeFacts): ServiceMode {
   return facts.uid === 0 ? "system" : "user";
 }
 
+/**
+ * True when this process runs as the `crosstalk` service user (and `CROSSTALK_USER_MODE=1` does
+ * not say otherwise): its commands work on the system transports.
+ */
+export function isServiceUser(env: Env): boolean {
+  const userMode = env.CROSSTALK_USER_MODE;
+  if (userMode === "1" || userMode === "true") return false;
+  return (env.USER ?? env.LOGNAME) === SERVICE_USER;
+}
+
 /** The facts of this process. */
 export function currentFacts(env: Env): ModeFacts {
   return { env, uid: Deno.build.os === "windows" ? null : Deno.uid() };
