@@ -51,6 +51,24 @@ if [ "$DRY_RUN" = 0 ] && [ "$(id -u)" -ne 0 ]; then
   exit 77
 fi
 
+# macOS: the lowest id from 300 to 499 that no user and no group has.
+free_macos_id() {
+  used=$({
+    dscl . -list /Users UniqueID
+    dscl . -list /Groups PrimaryGroupID
+  } | awk '{ print $2 }')
+  candidate=300
+  while [ "$candidate" -lt 500 ]; do
+    if ! printf '%s\n' "$used" | grep -qx "$candidate"; then
+      echo "$candidate"
+      return 0
+    fi
+    candidate=$((candidate + 1))
+  done
+  echo "error: no free id from 300 to 499 for the '$SERVICE_USER' account" >&2
+  exit 69
+}
+
 nologin=/usr/sbin/nologin
 [ -x "$nologin" ] || nologin=/sbin/nologin
 [ -x "$nologin" ] || nologin=/bin/false
@@ -72,9 +90,23 @@ else
         exit 69
       fi
       ;;
+    Darwin)
+      # A hidden account and group with one free id below 500, where macOS keeps the accounts
+      # of its own daemons.
+      account_id=$(free_macos_id)
+      run dscl . -create "/Groups/$SERVICE_USER"
+      run dscl . -create "/Groups/$SERVICE_USER" PrimaryGroupID "$account_id"
+      run dscl . -create "/Users/$SERVICE_USER"
+      run dscl . -create "/Users/$SERVICE_USER" UniqueID "$account_id"
+      run dscl . -create "/Users/$SERVICE_USER" PrimaryGroupID "$account_id"
+      run dscl . -create "/Users/$SERVICE_USER" NFSHomeDirectory "$DATA_DIR"
+      run dscl . -create "/Users/$SERVICE_USER" UserShell /usr/bin/false
+      run dscl . -create "/Users/$SERVICE_USER" RealName "crosstalk engine"
+      run dscl . -create "/Users/$SERVICE_USER" IsHidden 1
+      ;;
     *)
       echo "error: cannot create users on $(uname -s) from this script: create a user and group" \
-        "'$SERVICE_USER' with home $DATA_DIR (macOS: System Settings or dscl), then run it again" >&2
+        "'$SERVICE_USER' with home $DATA_DIR, then run it again" >&2
       exit 69
       ;;
   esac

@@ -40,3 +40,41 @@ Deno.test("deploy/install.sh rejects an unknown argument with exit 64", async ()
   assert.equal(wrong.code, 64);
   assert.match(wrong.stderr, /unknown argument '--sytem'/);
 });
+
+Deno.test("deploy/install.sh --dry-run on macOS plans a hidden account with the lowest free id from 300", async () => {
+  const bin = await Deno.makeTempDir({ prefix: "crosstalk-fake-mac-" });
+  try {
+    const fake = async (name: string, body: string) => {
+      await Deno.writeTextFile(`${bin}/${name}`, `#!/bin/sh\n${body}\n`);
+      await Deno.chmod(`${bin}/${name}`, 0o755);
+    };
+    await fake("uname", "echo Darwin");
+    await fake("id", "exit 1 # no such user yet");
+    await fake(
+      "dscl",
+      'case "$3" in\n  /Users) printf "root 0\\n_www 70\\nalice 300\\n" ;;\n' +
+        '  /Groups) printf "wheel 0\\nstaff 20\\nbuilders 301\\n" ;;\nesac',
+    );
+    const shell = await Deno.stat("/bin/dash").then(() => "/bin/dash", () => "/bin/sh");
+    const out = await new Deno.Command(shell, {
+      args: [SCRIPT, "--dry-run"],
+      env: { PATH: `${bin}:/usr/bin:/bin` },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stdout = new TextDecoder().decode(out.stdout);
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    const lines = stdout.split("\n");
+    for (
+      const line of [
+        "dscl . -create /Groups/crosstalk PrimaryGroupID 302",
+        "dscl . -create /Users/crosstalk UniqueID 302",
+        "dscl . -create /Users/crosstalk NFSHomeDirectory /var/lib/crosstalk",
+        "dscl . -create /Users/crosstalk UserShell /usr/bin/false",
+        "dscl . -create /Users/crosstalk IsHidden 1",
+      ]
+    ) assert.ok(lines.includes(line), `${line}\n${stdout}`);
+  } finally {
+    await Deno.remove(bin, { recursive: true });
+  }
+});
