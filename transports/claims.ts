@@ -172,7 +172,8 @@ export class ClaimStore {
       [this.#leasePath(key, 1)],
       `crosstalk: claim ${describe(key)} by ${holder.alias}`,
       undefined,
-      this.shared,
+      // Pinned claims need no race: they are not waited for, and share the reply's commit.
+      this.shared && (options.urgent ?? true),
       options.urgent ?? true,
     );
     return 1;

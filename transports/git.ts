@@ -28,6 +28,9 @@ export interface GitTransportOptions extends LocalTransportOptions {
   commitWindowMs?: number;
 }
 
+/** How long a change that is not urgent waits for another change to share a commit with. */
+const LAZY_COMMIT_MS = 1_000;
+
 /** A change waiting for its commit. */
 interface PendingChange {
   paths: string[];
@@ -49,6 +52,7 @@ export class GitTransport extends LocalTransport {
   #identityChecked = false;
   #commitWindowMs: number;
   #listeners = new Set<(urgent: boolean) => void>();
+  #lazyTimer: ReturnType<typeof setTimeout> | undefined;
   #ownHead: string | undefined;
 
   constructor(root: string, options: GitTransportOptions = {}) {
@@ -96,6 +100,14 @@ export class GitTransport extends LocalTransport {
       urgent: options.urgent ?? true,
       ...(apply ? { apply } : {}),
     });
+    if (options.urgent === false && !apply) {
+      // Bookkeeping waits for the next change (a reply) to share its commit, or a moment.
+      this.#lazyTimer ??= setTimeout(() => {
+        this.#lazyTimer = undefined;
+        if (!this.#committing) void this.#drain();
+      }, LAZY_COMMIT_MS);
+      return promise;
+    }
     if (!this.#committing) void this.#drain();
     return promise;
   }
@@ -167,6 +179,14 @@ export class GitTransport extends LocalTransport {
       throw error;
     }
     return message;
+  }
+
+  /** Commits what is still waiting, then closes. */
+  override async [Symbol.asyncDispose](): Promise<void> {
+    clearTimeout(this.#lazyTimer);
+    this.#lazyTimer = undefined;
+    if (this.#pending.length > 0) await this.flushCommits().catch(() => {});
+    await super[Symbol.asyncDispose]();
   }
 
   #channelDir(id: string): string {
