@@ -277,8 +277,9 @@ export class SyncLoop implements ClaimPublisher {
           ahead: report.ahead,
           added: report.added.length,
         });
-        if (fetch || report.pulled) await this.#refreshPresence();
+        // New messages first: the presence refresh is not on their way.
         this.#handle(report, cycle);
+        if (fetch || report.pulled) await this.#refreshPresence();
       } catch (error) {
         this.#fail(error);
       }

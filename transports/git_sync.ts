@@ -317,8 +317,11 @@ export class GitSync {
     await this.#guard(() =>
       this.#locked(async () => {
         const head = await this.#revParse("HEAD");
-        if (head === remote || (!onto && await this.#isAncestor(remote, "HEAD"))) return;
-        if (!onto && await this.#isAncestor("HEAD", remote)) {
+        if (head === remote) return;
+        // One merge-base tells all three cases: nothing new, a fast-forward, or a rebase.
+        const base = onto || !head ? undefined : await this.#mergeBase(head, remote);
+        if (base !== undefined && base === remote) return;
+        if (base !== undefined && base === head) {
           await git(["merge", "-q", "--ff-only", remote], { cwd: this.transport.root });
         } else {
           await this.#rebase(remote, onto, report);
@@ -355,7 +358,8 @@ export class GitSync {
     }
     this.#cursor.remote = remote;
     const head = await this.#revParse("HEAD");
-    if (head === remote || (!onto && await this.#isAncestor(remote, "HEAD"))) return undefined;
+    if (head === remote) return undefined;
+    if (!onto && head && (await this.#mergeBase(head, remote)) === remote) return undefined;
     return onto ? { remote, onto } : { remote };
   }
 
@@ -481,6 +485,12 @@ export class GitSync {
       { ...this.#read(), okCodes: [128] },
     );
     return out.stdout.split("\0").filter((p) => p.endsWith(".md") && !p.endsWith("CHANNEL.md"));
+  }
+
+  /** The best common ancestor of two commits, or undefined when they share none. */
+  async #mergeBase(a: string, b: string): Promise<string | undefined> {
+    const out = await git(["merge-base", a, b], { ...this.#read(), okCodes: [1, 128] });
+    return out.code === 0 ? out.stdout.trim() : undefined;
   }
 
   async #isAncestor(a: string, b: string): Promise<boolean> {
