@@ -90,19 +90,7 @@ export class AuthStore {
   /** Opens (creating on first use) the auth store in `<stateDir>/auth`. */
   static async open(stateDir: string): Promise<AuthStore> {
     const dir = join(stateDir, "auth");
-    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-    const keyPath = join(dir, "signing-key.json");
-    let jwk: JWK;
-    try {
-      jwk = JSON.parse(await Deno.readTextFile(keyPath)) as JWK;
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-      const pair = await generateKeyPair(ALGORITHM, { extractable: true });
-      jwk = await exportJWK(pair.privateKey);
-      await writeFileAtomic(keyPath, `${JSON.stringify(jwk)}\n`, { mode: 0o600, sync: true });
-    }
-    const privateKey = await importJWK(jwk, ALGORITHM) as CryptoKey;
-    const { d: _d, ...publicJwk } = jwk;
+    const { privateKey, publicJwk } = await openSigningKey(stateDir);
     const publicKey = await importJWK(publicJwk, ALGORITHM) as CryptoKey;
     const kid = await calculateJwkThumbprint(publicJwk);
     const files: AuthFiles = { users: [], tokens: [] };
@@ -391,6 +379,29 @@ async function checkHash(passphrase: string, stored: string): Promise<boolean> {
 const DUMMY_HASH =
   `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=`;
 
+/**
+ * The engine's ES256 key in `<stateDir>/auth/signing-key.json` (0600), created on first use:
+ * it signs API tokens (AuthStore) and nudges (EngineKey).
+ */
+async function openSigningKey(
+  stateDir: string,
+): Promise<{ privateKey: CryptoKey; publicJwk: JWK }> {
+  const dir = join(stateDir, "auth");
+  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  const keyPath = join(dir, "signing-key.json");
+  let jwk: JWK;
+  try {
+    jwk = JSON.parse(await Deno.readTextFile(keyPath)) as JWK;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    const pair = await generateKeyPair(ALGORITHM, { extractable: true });
+    jwk = await exportJWK(pair.privateKey);
+    await writeFileAtomic(keyPath, `${JSON.stringify(jwk)}\n`, { mode: 0o600, sync: true });
+  }
+  const { d: _d, ...publicJwk } = jwk;
+  return { privateKey: await importJWK(jwk, ALGORITHM) as CryptoKey, publicJwk };
+}
+
 /** The audience of nudges: a token for the API is never accepted as one, nor the reverse. */
 const NUDGE_AUDIENCE = "crosstalk-nudge";
 
@@ -412,20 +423,8 @@ export class EngineKey {
 
   /** Opens (creating on first use) the engine's key in `<stateDir>/auth`. */
   static async open(stateDir: string): Promise<EngineKey> {
-    const dir = join(stateDir, "auth");
-    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-    const keyPath = join(dir, "signing-key.json");
-    let jwk: JWK;
-    try {
-      jwk = JSON.parse(await Deno.readTextFile(keyPath)) as JWK;
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-      const pair = await generateKeyPair(ALGORITHM, { extractable: true });
-      jwk = await exportJWK(pair.privateKey);
-      await writeFileAtomic(keyPath, `${JSON.stringify(jwk)}\n`, { mode: 0o600, sync: true });
-    }
-    const { d: _d, ...publicJwk } = jwk;
-    return new EngineKey(publicJwk, await importJWK(jwk, ALGORITHM) as CryptoKey);
+    const { privateKey, publicJwk } = await openSigningKey(stateDir);
+    return new EngineKey(publicJwk, privateKey);
   }
 
   /** A nudge from `alias`, valid for two minutes (reused for one: signing is not free). */

@@ -288,8 +288,6 @@ export class Engine implements AsyncDisposable {
         ...(message.re ? { re: message.re } : {}),
       });
     }
-    // Written here by another process (a direct CLI send): its commit goes out now.
-    this.#sync?.pushSoon();
     await this.dispatcher.handle(messages);
   }
 

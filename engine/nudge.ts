@@ -5,8 +5,7 @@
  * key in the sender's dispatcher entry on the bus: no shared secret exists, let alone a
  * committed one, and the most a nudge can do is make its receiver fetch early.
  */
-import { parseYaml } from "../schema/yaml.ts";
-import { registryPath } from "./registry.ts";
+import { readRegistry } from "./registry.ts";
 
 /** How long a nudge may take: it is only a hint, and polling covers a lost one. */
 export const NUDGE_TIMEOUT_MS = 2_000;
@@ -31,17 +30,6 @@ export async function registryKeyOf(
   root: string,
   alias: string,
 ): Promise<Record<string, string> | undefined> {
-  try {
-    const text = await Deno.readTextFile(registryPath(root, alias));
-    const entry = parseYaml(text, {
-      file: `data/dispatchers/${alias}.yaml`,
-      code: "ERR_TRANSPORT_INVALID",
-    })
-      .value as { key?: unknown };
-    return entry.key && typeof entry.key === "object"
-      ? entry.key as Record<string, string>
-      : undefined;
-  } catch {
-    return undefined;
-  }
+  const key = (await readRegistry(root, alias))?.key;
+  return key && typeof key === "object" ? key : undefined;
 }

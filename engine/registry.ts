@@ -5,7 +5,7 @@
  * on a git transport the entry is committed (once per start and stop) and liveness comes from
  * the engines' presence refs instead, so that no heartbeat is ever committed.
  */
-import { join, relative } from "node:path";
+import { basename, join, relative } from "node:path";
 import { parseYaml, stringifyYaml } from "../schema/yaml.ts";
 import { writeFileAtomic } from "../transports/mod.ts";
 import { readDirNames } from "../transports/_fs.ts";
@@ -81,6 +81,21 @@ export async function removeRegistry(
   await commit([relative(root, path)], `crosstalk: engine ${alias} stopped`, remove);
 }
 
+/** One engine's entry as written, or undefined when it has none (or it cannot be read). */
+export function readRegistry(
+  root: string,
+  alias: string,
+): Promise<Partial<DispatcherEntry> | undefined> {
+  return parseEntry(registryPath(root, alias)).catch(() => undefined);
+}
+
+async function parseEntry(path: string): Promise<Partial<DispatcherEntry>> {
+  const text = await Deno.readTextFile(path);
+  const file = `data/dispatchers/${basename(path)}`;
+  return parseYaml(text, { file, code: "ERR_TRANSPORT_INVALID" })
+    .value as Partial<DispatcherEntry>;
+}
+
 /**
  * Every entry, with its liveness: from `presence` when given (git: stale once an engine's
  * presence stopped changing for `presenceTimeoutMs`, or belongs to another instance), else
@@ -97,12 +112,7 @@ export async function listRegistry(
     if (!entry.isFile || !entry.name.endsWith(".yaml")) continue;
     const path = join(dir, entry.name);
     try {
-      const [text, info] = await Promise.all([Deno.readTextFile(path), Deno.stat(path)]);
-      const value = parseYaml(text, {
-        file: `data/dispatchers/${entry.name}`,
-        code: "ERR_TRANSPORT_INVALID",
-      })
-        .value as Partial<DispatcherEntry>;
+      const [value, info] = await Promise.all([parseEntry(path), Deno.stat(path)]);
       const alias = value.alias ?? entry.name.slice(0, -5);
       const period = (value.heartbeat_seconds ?? 10) * 1000;
       const sameHostDead = value.host === Deno.hostname() && typeof value.pid === "number" &&

@@ -176,11 +176,6 @@ export class SyncLoop implements ClaimPublisher {
     this.#request("fetch");
   }
 
-  /** Pushes what this clone has that the remote lacks, now (commits of other processes too). */
-  pushSoon(): void {
-    this.#request("push");
-  }
-
   /** Fetches (and pushes what is pending) now; resolves when done. */
   syncNow(): Promise<void> {
     this.#wantFetch = true;

@@ -72,3 +72,16 @@ function denoDir(): string {
   const cache = Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME")}/.cache`;
   return `${cache}/deno`;
 }
+
+/** Runs git in `cwd` and returns its stdout; a failure fails the test with git's stderr. */
+export async function git(cwd: string, ...args: string[]): Promise<string> {
+  const out = await new Deno.Command("git", { args, cwd, stdout: "piped", stderr: "piped" })
+    .output();
+  const decoder = new TextDecoder();
+  if (out.code !== 0) {
+    throw new Error(
+      `git ${args.join(" ")} failed (exit ${out.code}): ${decoder.decode(out.stderr)}`,
+    );
+  }
+  return decoder.decode(out.stdout);
+}

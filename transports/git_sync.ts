@@ -169,27 +169,12 @@ export class GitSync {
     return sync;
   }
 
-  /** The last commit whose new files were reported. */
-  get cursorHead(): string | undefined {
-    return this.#cursor.head;
-  }
-
   /**
    * Puts the clone back in a usable state after a crash: aborts an interrupted rebase or
    * merge, removes stale git locks, and commits files left uncommitted. Returns what it did.
    */
   recover(): Promise<string[]> {
     return recoverGitClone(this.transport);
-  }
-
-  /**
-   * Brings the clone and the remote together: with `push`, our commits are pushed first (one
-   * round trip when nobody else pushed); a rejected push, or `fetch`, fetches and integrates.
-   *
-   * @throws {CrosstalkError} `ERR_GIT_FAILED` when the remote cannot be reached or refuses
-   */
-  sync(options: { push?: boolean; fetch?: boolean } = {}): Promise<SyncReport> {
-    return this.#sync(options);
   }
 
   /**
@@ -257,7 +242,13 @@ export class GitSync {
     return new Map(seen);
   }
 
-  async #sync(options: { push?: boolean; fetch?: boolean }): Promise<SyncReport> {
+  /**
+   * Brings the clone and the remote together: with `push`, our commits are pushed first (one
+   * round trip when nobody else pushed); a rejected push, or `fetch`, fetches and integrates.
+   *
+   * @throws {CrosstalkError} `ERR_GIT_FAILED` when the remote cannot be reached or refuses
+   */
+  async sync(options: { push?: boolean; fetch?: boolean } = {}): Promise<SyncReport> {
     const report: SyncReport = { added: [], pulled: false, pushed: false, ahead: 0, conflicts: [] };
     let fetched = false;
     if (options.fetch || !options.push) {

@@ -2,14 +2,7 @@
 // pushed by the command itself, so that other machines see them.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { runCrosstalk, tempDir } from "../_helpers.ts";
-
-async function git(cwd: string, ...args: string[]): Promise<string> {
-  const out = await new Deno.Command("git", { args, cwd, stdout: "piped", stderr: "piped" })
-    .output();
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  return new TextDecoder().decode(out.stdout);
-}
+import { git, runCrosstalk, tempDir } from "../_helpers.ts";
 
 Deno.test("a direct send on a clone pushes the message; a second machine that joins finds it", async () => {
   await using dir = await tempDir();

@@ -168,3 +168,17 @@ export async function processesWith(marker: string): Promise<number[]> {
   }
   return pids;
 }
+
+/** Polls `probe` (a file or a report of another process: nothing to await) until it returns something, or fails. */
+export async function waitUntil<T>(
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 15_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

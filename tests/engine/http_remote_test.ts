@@ -4,15 +4,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { scaffoldTransport } from "../../transports/mod.ts";
-import { tempDir } from "../_helpers.ts";
-import { AGENTS, EngineProcess, openBus } from "./_harness.ts";
-
-async function git(cwd: string, ...args: string[]): Promise<string> {
-  const out = await new Deno.Command("git", { args, cwd, stdout: "piped", stderr: "piped" })
-    .output();
-  assert.equal(out.code, 0, `git ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-  return new TextDecoder().decode(out.stdout);
-}
+import { git, tempDir } from "../_helpers.ts";
+import { AGENTS, EngineProcess, openBus, waitUntil } from "./_harness.ts";
 
 /** Serves the repositories under `root` with git http-backend, for `user:secret` only. */
 async function smartHttp(root: string): Promise<Deno.HttpServer<Deno.NetAddr>> {
@@ -109,11 +102,10 @@ Deno.test("two machines sync through a smart HTTP remote; a missing credential i
   assert.doesNotMatch(String(failed.reason), /secret/, "no secret in the log");
   // The status file follows within a moment (it is written a little after each change).
   const statusPath = join(dir.path, "state-a", "status.json");
-  let status = JSON.parse(await Deno.readTextFile(statusPath));
-  for (let i = 0; i < 100 && !status.sync?.error; i++) {
-    await new Promise((r) => setTimeout(r, 50));
-    status = JSON.parse(await Deno.readTextFile(statusPath));
-  }
+  const status = await waitUntil(async () => {
+    const parsed = JSON.parse(await Deno.readTextFile(statusPath));
+    return parsed.sync?.error ? parsed : undefined;
+  });
   assert.match(String(status.sync?.error ?? ""), /Cannot reach the remote/);
   assert.doesNotMatch(JSON.stringify(status), /secret/, "no secret in the status");
   await git(roots.a, "remote", "set-url", "origin", withCredential);

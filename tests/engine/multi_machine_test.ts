@@ -3,17 +3,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { scaffoldTransport } from "../../transports/mod.ts";
-import { tempDir } from "../_helpers.ts";
-import { AGENTS, EngineProcess, openBus } from "./_harness.ts";
+import { git, tempDir } from "../_helpers.ts";
+import { AGENTS, EngineProcess, openBus, waitUntil } from "./_harness.ts";
 
 const agent = (name: string) => join(AGENTS, name);
-
-async function git(cwd: string, ...args: string[]): Promise<string> {
-  const out = await new Deno.Command("git", { args, cwd, stdout: "piped", stderr: "piped" })
-    .output();
-  assert.equal(out.code, 0, `git ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-  return new TextDecoder().decode(out.stdout);
-}
 
 /** Fast polling so that tests never wait long, unless a test asks for slow polling. */
 const FAST = "git:\n  fetch_min_ms: 100\n  fetch_max_ms: 400\n  presence_seconds: 1\n" +
@@ -272,17 +265,6 @@ Deno.test("a crashed machine's dispatcher entry turns stale after the presence t
   assert.ok(commitsAfter - commitsBefore <= 1, `${commitsAfter - commitsBefore} commits meanwhile`);
   await a.stop();
 });
-
-/** Polls `probe` (a file or a report, not a timer) until it returns something, or fails. */
-async function waitUntil<T>(probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** The parent of a process (Linux). */
 async function parentOf(pid: number): Promise<number> {

@@ -3,14 +3,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { CrosstalkError } from "../../schema/errors.ts";
 import { GitSync, GitTransport, scaffoldTransport } from "../../transports/mod.ts";
-import { tempDir } from "../_helpers.ts";
-
-async function git(cwd: string, ...args: string[]): Promise<string> {
-  const out = await new Deno.Command("git", { args, cwd, stdout: "piped", stderr: "piped" })
-    .output();
-  assert.equal(out.code, 0, `git ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-  return new TextDecoder().decode(out.stdout);
-}
+import { git, tempDir } from "../_helpers.ts";
 
 interface Machine {
   transport: GitTransport;

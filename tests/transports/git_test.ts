@@ -1,13 +1,6 @@
 import assert from "node:assert/strict";
 import { GitTransport, scaffoldTransport } from "../../transports/mod.ts";
-import { tempDir } from "../_helpers.ts";
-
-async function git(cwd: string, ...args: string[]): Promise<string> {
-  const out = await new Deno.Command("git", { args, cwd, stdout: "piped", stderr: "piped" })
-    .output();
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  return new TextDecoder().decode(out.stdout);
-}
+import { git, tempDir } from "../_helpers.ts";
 
 Deno.test("GitTransport commits a burst of sends in a few commits, every message in one of them", async () => {
   await using dir = await tempDir();
