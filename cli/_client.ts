@@ -165,6 +165,43 @@ export class HttpClient implements BusClient {
     return json as T;
   }
 
+  /**
+   * Opens a Server-Sent Events stream of the API.
+   *
+   * @throws {CrosstalkError} the error the engine answers with, or `ERR_TIMEOUT` when it is
+   *   not reachable
+   */
+  async stream(path: string, signal: AbortSignal, lastEventId?: string): Promise<Response> {
+    let response: Response;
+    try {
+      response = await fetch(`${this.via}${path}`, {
+        headers: {
+          accept: "text/event-stream",
+          ...(this.#token ? { Authorization: `Bearer ${this.#token}` } : {}),
+          ...(lastEventId ? { "Last-Event-ID": lastEventId } : {}),
+        },
+        signal,
+      });
+    } catch (error) {
+      throw new CrosstalkError(
+        "ERR_TIMEOUT",
+        `Cannot reach the engine at ${this.via}: ${
+          error instanceof Error ? error.message : String(error)
+        }`,
+      );
+    }
+    if (!response.ok || !response.body) {
+      const json = await response.json().catch(() => ({})) as {
+        error?: { code?: ErrorCode; message?: string };
+      };
+      throw new CrosstalkError(
+        json.error?.code ?? "ERR_TIMEOUT",
+        json.error?.message ?? `HTTP ${response.status}`,
+      );
+    }
+    return response;
+  }
+
   send(o: SendOptions) {
     const body: Record<string, unknown> = { to: o.to, body: o.body };
     if (o.channel !== undefined) body.channel = o.channel;

@@ -145,8 +145,10 @@ async function serveApi(
     events,
     logs: (lines) => readLogTail(location.stateDir, lines),
     nudge: (token) => engine.acceptNudge(token),
+    live: engine,
     setupToken,
   });
+  engine.setUsers(() => auth.listUsers().map((u) => u.username));
   listener.setHandler(app.fetch);
   const { server, url } = listener;
   // Written only once the engine runs: a failed start leaves the state dir as it was.

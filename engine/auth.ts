@@ -53,9 +53,9 @@ export interface TokenRecord {
 
 /** Who a verified token speaks for. */
 export interface Identity {
-  /** A username, or for a dispatched CLI its model (`provider/model`). */
+  /** A username, a dispatched CLI's model (`provider/model`) or a live agent's name. */
   subject: string;
-  kind: "user" | "agent";
+  kind: "user" | "agent" | "live";
   admin: boolean;
   tokenId: string;
 }
@@ -223,6 +223,19 @@ export class AuthStore {
   }
 
   /**
+   * A token for a live agent session, speaking as the agent. Not stored: it holds while the
+   * engine's live agent record carries its id (checked by the API on every request).
+   */
+  async mintLiveToken(name: string, jti: string, ttlSeconds: number): Promise<string> {
+    const now = Math.floor(Date.now() / 1000);
+    return await new SignJWT({ kind: "live", admin: false })
+      .setProtectedHeader({ alg: ALGORITHM, kid: this.#kid, typ: "JWT" })
+      .setIssuer(ISSUER).setAudience(AUDIENCE).setSubject(name).setJti(jti)
+      .setIssuedAt(now).setNotBefore(now - 5).setExpirationTime(now + ttlSeconds)
+      .sign(this.#privateKey);
+  }
+
+  /**
    * Verifies a bearer token: signature (ES256 only), issuer, audience, time, not revoked, and its
    * user still exists.
    *
@@ -266,6 +279,7 @@ export class AuthStore {
     const subject = payload.sub!;
     const tokenId = payload.jti!;
     if (payload.kind === "agent") return { subject, kind: "agent", admin: false, tokenId };
+    if (payload.kind === "live") return { subject, kind: "live", admin: false, tokenId };
     const record = this.#files.tokens.find((t) => t.id === tokenId);
     if (!record || record.revoked) {
       throw new CrosstalkError("ERR_TOKEN_REVOKED", "The token has been revoked");

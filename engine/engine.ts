@@ -6,6 +6,7 @@
 import { join } from "node:path";
 import { CrosstalkError } from "../schema/errors.ts";
 import {
+  AnnotationStore,
   type ClaimPublisher,
   Cursor,
   detectWatchMode,
@@ -39,6 +40,8 @@ import {
 import { initTransport } from "./setup.ts";
 import { VERSION } from "./version.ts";
 import { isProcessAlive } from "./_process.ts";
+import { type LiveAgentInfo, LiveAgents, type Registration } from "./live.ts";
+import { allModels, resolveAddress } from "./models.ts";
 
 /** With OS file events, how often the engine still rescans the bus, in case a delivery failed. */
 export const SAFETY_RESCAN_MS = 30_000;
@@ -60,6 +63,13 @@ export interface EngineOptions {
   createIfMissing?: boolean;
   /** The URL of this engine's HTTP API, published for nudges from other machines. */
   api?: string | undefined;
+}
+
+/** Who can be reached on the transport, on every machine. */
+export interface Peers {
+  agents: LiveAgentInfo[];
+  models: { model: string; machines: string[] }[];
+  humans: string[];
 }
 
 /** The engine's own view of itself, written to `status.json` in the state dir. */
@@ -89,6 +99,10 @@ export class Engine implements AsyncDisposable {
   readonly log: Logger;
   readonly location: TransportLocation;
   readonly alias: string;
+  /** The live agent sessions attached to this engine. */
+  readonly live: LiveAgents;
+  /** Tasks, badges and receipts on the bus. */
+  readonly annotations: AnnotationStore;
   #feed: MessageFeed;
   #watch: "events" | "poll";
   #env: Env;
@@ -105,9 +119,20 @@ export class Engine implements AsyncDisposable {
   #early: string[] = [];
   #nudgeFailures = new Map<string, string>();
   #unknownNudgeAt = 0;
+  #isUser: (name: string) => boolean = () => false;
+  #users: () => string[] = () => [];
+  #presenceTimer: ReturnType<typeof setTimeout> | undefined;
 
   private constructor(
-    parts: { bus: Bus; cursor: Cursor; log: Logger; location: TransportLocation; alias: string },
+    parts: {
+      bus: Bus;
+      cursor: Cursor;
+      log: Logger;
+      location: TransportLocation;
+      alias: string;
+      live: LiveAgents;
+      annotations: AnnotationStore;
+    },
     holder: Holder,
     watch: "events" | "poll",
     baseline: boolean,
@@ -129,6 +154,8 @@ export class Engine implements AsyncDisposable {
           pid: holder.pid,
           at: new Date().toISOString(),
           ...(git.api ? { api: git.api } : {}),
+          agents: parts.live.list(),
+          users: this.#users(),
         }),
         onAdded: (paths) => this.#delivered(paths),
         onPushed: () => void this.#nudgePeers(),
@@ -140,6 +167,8 @@ export class Engine implements AsyncDisposable {
     this.log = parts.log;
     this.location = parts.location;
     this.alias = parts.alias;
+    this.live = parts.live;
+    this.annotations = parts.annotations;
     this.#watch = watch;
     this.#baseline = baseline;
     this.#env = env;
@@ -225,8 +254,22 @@ export class Engine implements AsyncDisposable {
         });
         if (sync) key = await EngineKey.open(location.stateDir);
       }
+      const publisher = Engine.#publisherFor(bus, () => engine.#sync);
+      const annotations = new AnnotationStore(location.root, {
+        publisher,
+        onError: (error) => log.warn("annotation.record_failed", { error }),
+      });
+      const live = await LiveAgents.open({
+        bus,
+        alias,
+        stateDir: location.stateDir,
+        log,
+        annotations,
+        knownSender: (from) => engine.#knownSender(from),
+        onChange: () => engine.#presenceChanged(),
+      });
       const engine: Engine = new Engine(
-        { bus, cursor, log, location, alias },
+        { bus, cursor, log, location, alias, live, annotations },
         holder,
         watch,
         baseline,
@@ -266,7 +309,9 @@ export class Engine implements AsyncDisposable {
     this.#timers.push(setInterval(() => {
       touchRegistry(this.bus.transport.root, this.alias).catch(() => {});
       this.#writeStatus().catch(() => {});
+      this.#refreshPeerNames().catch(() => {});
     }, HEARTBEAT_SECONDS * 1000));
+    await this.#refreshPeerNames().catch(() => {});
     await this.#writeStatus();
     this.log.info("engine.ready", {
       root: this.location.root,
@@ -283,12 +328,128 @@ export class Engine implements AsyncDisposable {
     for (const message of messages) {
       this.log.info("message.new", {
         trace: traceOf(message),
+        ref: `${message.channel}/${message.id}`,
         from: message.from,
         to: message.to,
         ...(message.re ? { re: message.re } : {}),
       });
     }
-    await this.dispatcher.handle(messages);
+    await Promise.all([this.live.onMessages(messages), this.dispatcher.handle(messages)]);
+  }
+
+  /** Tells the engine who the users of its API are (live agents may not take their names). */
+  setUsers(users: () => string[]): void {
+    this.#users = users;
+    this.#isUser = (name) => users().includes(name);
+  }
+
+  /**
+   * Registers a live agent session of `owner` on this machine.
+   *
+   * @throws {CrosstalkError} `ERR_ADDRESS_INVALID` for a name that is taken or not one
+   */
+  registerLive(input: Registration, owner: string): ReturnType<LiveAgents["register"]> {
+    return this.live.register(input, owner, (name) => {
+      if (this.#isUser(name) || name === this.alias) return true;
+      try {
+        return resolveAddress(name, this.bus.config).kind !== "participant";
+      } catch {
+        return true;
+      }
+    });
+  }
+
+  /** Live agents, models and humans on every machine of the transport. */
+  async peers(): Promise<Peers> {
+    const agents = new Map<string, LiveAgentInfo>();
+    const humans = new Set(this.#users());
+    const machines = new Map<string, string[]>();
+    const timeoutMs = this.bus.config.git.presence_timeout_seconds * 1000;
+    const ages = this.#sync?.presence();
+    const entries = await listRegistry(
+      this.bus.transport.root,
+      Date.now(),
+      ages ? { ages, timeoutMs } : undefined,
+    );
+    for (const entry of entries) {
+      if (entry.alias === this.alias) continue;
+      for (const model of entry.stale ? [] : entry.models) {
+        machines.set(model, [...(machines.get(model) ?? []), entry.alias]);
+      }
+      const presence = ages?.get(entry.alias) as { agents?: unknown; users?: unknown } | undefined;
+      const published = (presence?.agents ?? entry.live ?? []) as unknown as LiveAgentInfo[];
+      for (const agent of Array.isArray(published) ? published : []) {
+        if (typeof agent?.name !== "string") continue;
+        agents.set(agent.name, { ...agent, online: agent.online && !entry.stale });
+      }
+      for (const user of (Array.isArray(presence?.users) ? presence.users : entry.users) ?? []) {
+        if (typeof user === "string") humans.add(user);
+      }
+    }
+    for (const agent of this.live.list()) agents.set(agent.name, agent);
+    for (const claimed of this.dispatcher.claimed) {
+      const model = `${claimed.spec.provider}/${claimed.spec.name}`;
+      machines.set(model, [this.alias, ...(machines.get(model) ?? [])]);
+    }
+    const models = allModels(this.bus.config).map((m) => {
+      const model = `${m.provider}/${m.name}`;
+      return { model, machines: machines.get(model) ?? [] };
+    });
+    return {
+      agents: [...agents.values()].sort((a, b) => a.name.localeCompare(b.name)),
+      models,
+      humans: [...humans].sort(),
+    };
+  }
+
+  /** A sender that belongs to the transport: a user, a model, a live agent or an engine. */
+  async #knownSender(from: string): Promise<boolean> {
+    if (this.#known(from)) return true;
+    // Someone new, maybe from another machine: look again (at most a few times a second).
+    if (Date.now() - this.#peersReadAt < 200) return false;
+    await this.#refreshPeerNames().catch(() => {});
+    return this.#known(from);
+  }
+
+  #known(from: string): boolean {
+    const [name, alias] = from.split("@");
+    if (!name) return false;
+    if (alias !== undefined && alias !== this.alias && !this.#knownAliases.has(alias)) {
+      return false;
+    }
+    if (this.#isUser(name) || this.live.has(name) || this.#peerNames.has(name)) return true;
+    try {
+      return resolveAddress(name, this.bus.config).kind === "model";
+    } catch {
+      return false;
+    }
+  }
+
+  #peerNames = new Set<string>();
+  #knownAliases = new Set<string>();
+  #peersReadAt = 0;
+
+  /** Refreshes the names other machines publish (senders that may wake live agents). */
+  async #refreshPeerNames(): Promise<void> {
+    this.#peersReadAt = Date.now();
+    const peers = await this.peers();
+    this.#peerNames = new Set([...peers.agents.map((a) => a.name), ...peers.humans]);
+    const registry = await listRegistry(this.bus.transport.root);
+    this.#knownAliases = new Set(registry.map((d) => d.alias));
+  }
+
+  /** The public view of the live agents changed: tell the other machines soon. */
+  #presenceChanged(): void {
+    if (this.#presenceTimer !== undefined) return;
+    this.#presenceTimer = setTimeout(() => {
+      this.#presenceTimer = undefined;
+      if (this.#stopping) return;
+      if (this.#sync) this.#sync.republish();
+      else {
+        writeRegistry(this.bus.transport.root, this.#registryEntry(), this.#registryCommit())
+          .catch((error) => this.log.warn("registry.write_failed", { error }));
+      }
+    }, 50);
   }
 
   /** Rereads `data/crosstalk.yaml`; an invalid file is reported and the old config kept. */
@@ -330,7 +491,9 @@ export class Engine implements AsyncDisposable {
     });
     for (const timer of this.#timers) clearInterval(timer);
     if (this.#statusTimer !== undefined) clearTimeout(this.#statusTimer);
+    if (this.#presenceTimer !== undefined) clearTimeout(this.#presenceTimer);
     await this.#feed.close();
+    await this.live.close();
     await this.dispatcher.drain(graceMs);
     await removeRegistry(this.bus.transport.root, this.alias, this.#registryCommit())
       .catch((error) => this.log.error("registry.remove_failed", { error }));
@@ -422,14 +585,29 @@ export class Engine implements AsyncDisposable {
   }
 
   #publisher(): ClaimPublisher | undefined {
-    if (this.#sync) return this.#sync;
-    const transport = this.bus.transport;
+    return Engine.#publisherFor(this.bus, () => this.#sync);
+  }
+
+  /** How claims and annotations reach the other machines: the sync loop, or plain commits. */
+  static #publisherFor(
+    bus: Bus,
+    sync: () => SyncLoop | undefined,
+  ): ClaimPublisher | undefined {
+    const transport = bus.transport;
     if (!(transport instanceof GitTransport)) return undefined;
-    // A clone without a remote: claims are committed, and no other machine can race for them.
+    // Resolved lazily: the sync loop is built after the stores that publish through it. A
+    // clone without a remote commits, and no other machine can race for anything.
     return {
-      shared: false,
-      record: (paths, message, apply, options) => transport.change(paths, message, apply, options),
-      confirm: () => Promise.resolve(),
+      get shared() {
+        return sync()?.shared ?? false;
+      },
+      record: (paths, message, apply, options) => {
+        const loop = sync();
+        return loop
+          ? loop.record(paths, message, apply, options)
+          : transport.change(paths, message, apply, options);
+      },
+      confirm: () => sync()?.confirm() ?? Promise.resolve(),
     };
   }
 
@@ -452,6 +630,8 @@ export class Engine implements AsyncDisposable {
       instance: this.#holder.instance,
       ...(this.#api ? { api: this.#api } : {}),
       ...(this.#key ? { key: this.#key.publicJwk as Record<string, string> } : {}),
+      // On a shared folder the entry is the presence; on git, presence refs carry these.
+      ...(this.#sync ? {} : { live: this.live.list(), users: this.#users() }),
     };
   }
 

@@ -9,7 +9,21 @@ import type { LogRecord, LogSink } from "./log.ts";
 export interface BusEvent {
   /** `<boot>-<sequence>`: ordered within one engine process. */
   id: string;
-  type: "message" | "claimed" | "running" | "replied" | "failed" | "empty" | "skipped" | "engine";
+  type:
+    | "message"
+    | "claimed"
+    | "running"
+    | "replied"
+    | "failed"
+    | "empty"
+    | "skipped"
+    | "engine"
+    | "live"
+    | "woken"
+    | "unwoken"
+    | "read"
+    | "task"
+    | "badge";
   data: Record<string, unknown>;
 }
 
@@ -25,6 +39,13 @@ const TYPE_BY_LOG_EVENT: Record<string, BusEvent["type"]> = {
   "engine.ready": "engine",
   "engine.stopping": "engine",
   "config.reloaded": "engine",
+  "live.online": "live",
+  "live.offline": "live",
+  "live.status": "live",
+  "live.woken": "woken",
+  "live.unwoken": "unwoken",
+  "live.gated": "unwoken",
+  "live.read": "read",
 };
 
 /** Remembers the last `capacity` events and hands new ones to subscribers. */

@@ -26,6 +26,10 @@ export interface DispatcherEntry {
   api?: string;
   /** The public half of its key: nudges from it are checked with this. */
   key?: Record<string, string>;
+  /** Its live agents, on a shared folder (a git transport publishes them with presence). */
+  live?: Record<string, unknown>[];
+  /** The usernames of its API, on a shared folder. */
+  users?: string[];
 }
 
 /** Commits a change of the registry (git transports); without it, files are enough. */

@@ -5,6 +5,7 @@
 import { join } from "node:path";
 import { DEFAULT_GIT } from "../schema/config.ts";
 import {
+  AnnotationStore,
   ClaimStore,
   exists,
   formatMessageId,
@@ -13,6 +14,7 @@ import {
   remoteUrl,
 } from "../transports/mod.ts";
 import type { Bus } from "./bus.ts";
+import { type Badge, badgesOf, taskOf, type TaskState } from "./tasks.ts";
 import type { EngineStatus } from "./engine.ts";
 import { resolveAddress } from "./models.ts";
 import type { Env, TransportLocation } from "./paths.ts";
@@ -206,7 +208,18 @@ export async function agentReport(
 export interface DeliveryRow {
   /** The addressee: a model (`provider/model`) or a person or live agent. */
   to: string;
-  state: "written" | "claimed" | "running" | "stalled" | "replied" | "failed" | "empty" | "skipped";
+  state:
+    | "written"
+    | "claimed"
+    | "running"
+    | "stalled"
+    | "replied"
+    | "failed"
+    | "empty"
+    | "skipped"
+    | "woken"
+    | "unwoken"
+    | "read";
   by?: string;
   attempt?: number;
   reply?: string;
@@ -217,7 +230,13 @@ export interface DeliveryRow {
 export async function deliveryStatus(
   bus: Bus,
   message: Message,
-): Promise<{ message: Message; deliveries: DeliveryRow[]; replies: Message[] }> {
+): Promise<{
+  message: Message;
+  deliveries: DeliveryRow[];
+  replies: Message[];
+  task?: TaskState;
+  badges: Badge[];
+}> {
   const claims = new ClaimStore(bus.location.root);
   const states = await claims.states(message);
   const leaseMs = bus.config.engine.lease_seconds * 1000;
@@ -253,5 +272,33 @@ export async function deliveryStatus(
     if (!seen.has(label)) rows.push({ to: label, state: "written" });
   }
   const replies = await bus.replies(message);
-  return { message, deliveries: rows, replies };
+  // Live agents: their receipts, the furthest step wins (read after woken after not woken).
+  const annotations = new AnnotationStore(bus.location.root);
+  const receipts = new Map<string, DeliveryRow>();
+  const rank = { unwoken: 0, woken: 1, read: 2 } as const;
+  for (const a of await annotations.list(message)) {
+    if (!a.agent || !(a.kind === "woken" || a.kind === "read" || a.kind === "unwoken")) continue;
+    const known = receipts.get(a.agent);
+    if (known && rank[known.state as keyof typeof rank] >= rank[a.kind]) continue;
+    receipts.set(a.agent, {
+      to: a.agent,
+      state: a.kind,
+      ...(typeof a.data.detail === "string" ? { detail: a.data.detail } : {}),
+    });
+  }
+  for (const [agent, row] of receipts) {
+    const reply = replies.find((r) => r.from === agent);
+    if (reply) Object.assign(row, { state: "replied", reply: reply.id });
+    const index = rows.findIndex((r) => r.to === agent && r.state === "written");
+    if (index >= 0) rows.splice(index, 1, row);
+    else rows.push(row);
+  }
+  const task = await taskOf(annotations, message);
+  return {
+    message,
+    deliveries: rows,
+    replies,
+    ...(task ? { task } : {}),
+    badges: await badgesOf(annotations, message),
+  };
 }

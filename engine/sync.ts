@@ -82,6 +82,7 @@ export class SyncLoop implements ClaimPublisher {
   #interval: number;
   #fetchTimer: ReturnType<typeof setTimeout> | undefined;
   #presenceTimer: ReturnType<typeof setInterval> | undefined;
+  #publishing: Promise<void> = Promise.resolve();
   #unsubscribe: (() => void) | undefined;
   #refWatcher: Deno.FsWatcher | undefined;
   #housekeeping: ReturnType<typeof setInterval> | undefined;
@@ -356,14 +357,22 @@ export class SyncLoop implements ClaimPublisher {
     }, delay ?? this.#interval);
   }
 
-  async #publishPresence(): Promise<void> {
-    if (this.#stopped) return;
-    try {
-      await this.sync.publishPresence(this.#presenceRecord());
-      await this.#refreshPresence();
-    } catch (error) {
-      this.#log.warn("presence.failed", { reason: reasonOf(error) });
-    }
+  /** Publishes presence now (what it carries changed), after any publish under way. */
+  republish(): Promise<void> {
+    return this.#publishPresence();
+  }
+
+  #publishPresence(): Promise<void> {
+    this.#publishing = this.#publishing.then(async () => {
+      if (this.#stopped) return;
+      try {
+        await this.sync.publishPresence(this.#presenceRecord());
+        await this.#refreshPresence();
+      } catch (error) {
+        this.#log.warn("presence.failed", { reason: reasonOf(error) });
+      }
+    });
+    return this.#publishing;
   }
 
   async #refreshPresence(): Promise<void> {

@@ -3,6 +3,7 @@ import type { Context } from "hono";
 import type { AuthStore, Identity } from "../engine/auth.ts";
 import type { Bus } from "../engine/bus.ts";
 import type { EventHub } from "../engine/events.ts";
+import type { Engine } from "../engine/engine.ts";
 import type { IdempotencyStore } from "../engine/idempotency.ts";
 import type { EngineReport } from "../engine/status.ts";
 import { CrosstalkError } from "../schema/errors.ts";
@@ -29,11 +30,16 @@ export interface AppDeps {
    * and makes this engine fetch now; returns the sender's alias.
    */
   nudge?: (token: string) => Promise<string>;
+  /** The engine's live agents, peers, tasks and badges. */
+  live?: LiveDeps;
   /** Aborted when the engine stops: long-polls end at once instead of holding the shutdown. */
   shutdown?: AbortSignal;
   /** Largest request body accepted, in bytes. */
   maxBodyBytes?: number;
 }
+
+/** What the live agent, task and badge routes use of the engine. */
+export type LiveDeps = Pick<Engine, "live" | "registerLive" | "peers" | "annotations">;
 
 /** Hono's variables for this app. */
 export type Env = { Variables: { identity: Identity } };

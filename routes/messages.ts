@@ -3,6 +3,7 @@ import { Hono } from "hono";
 import { CrosstalkError } from "../schema/errors.ts";
 import { IdempotencyStore } from "../engine/idempotency.ts";
 import { deliveryStatus } from "../engine/status.ts";
+import { addBadge, claimTask, flagTask, resolveTask, type TaskActor } from "../engine/tasks.ts";
 import type { Message } from "../transports/mod.ts";
 import { type AppDeps, checkShape, type Env, identityOf, jsonBody } from "./_context.ts";
 
@@ -99,5 +100,72 @@ export function messageRoutes(deps: AppDeps): Hono<Env> {
   });
 
   app.get(`/${ID}/status`, async (c) => c.json(await deliveryStatus(deps.bus, await find(c))));
+
+  // Tasks and badges (engine only: they are recorded through the engine's sync).
+  const engine = () => {
+    if (!deps.live) {
+      throw new CrosstalkError("ERR_ROUTE_NOT_FOUND", "Tasks and badges need a running engine");
+    }
+    return deps.live;
+  };
+  /** A task actor: a live agent brings its role and folder, anyone else only a name. */
+  const actorOf = (c: Parameters<typeof identityOf>[0]): TaskActor => {
+    const identity = identityOf(c);
+    if (identity.kind !== "live") return { name: identity.subject };
+    const agent = engine().live.get(identity.subject);
+    return { name: agent.name, role: agent.role, cwd: agent.cwd };
+  };
+  const publish = (type: "task" | "badge", data: Record<string, unknown>) =>
+    deps.events?.publish(type, { ...data, at: new Date().toISOString() });
+
+  app.post(`/${ID}/task`, async (c) => {
+    const message = await find(c);
+    const body = await jsonBody(c);
+    checkShape(body, { role: "string?", cwd: "string?" });
+    const task = await flagTask(engine().annotations, message, {
+      by: identityOf(c).subject,
+      role: body.role as string | undefined,
+      cwd: body.cwd as string | undefined,
+    });
+    publish("task", { message: `${message.channel}/${message.id}`, ...task });
+    return c.json(task, 201);
+  });
+
+  app.post(`/${ID}/task/claim`, async (c) => {
+    const message = await find(c);
+    const task = await claimTask(engine().annotations, message, actorOf(c));
+    publish("task", { message: `${message.channel}/${message.id}`, ...task });
+    return c.json(task);
+  });
+
+  app.post(`/${ID}/task/resolve`, async (c) => {
+    const message = await find(c);
+    const body = await jsonBody(c);
+    checkShape(body, { status: "string?", result: "string" });
+    const status = (body.status ?? "completed") as string;
+    if (status !== "completed" && status !== "failed") {
+      throw new CrosstalkError("ERR_BODY_INVALID", 'status must be "completed" or "failed"');
+    }
+    const task = await resolveTask(deps.bus, engine().annotations, message, {
+      by: identityOf(c).subject,
+      status,
+      result: body.result as string,
+    });
+    publish("task", { message: `${message.channel}/${message.id}`, ...task });
+    return c.json(task);
+  });
+
+  app.post(`/${ID}/badges`, async (c) => {
+    const message = await find(c);
+    const body = await jsonBody(c);
+    checkShape(body, { type: "string", value: "string?" });
+    const badge = await addBadge(engine().annotations, message, {
+      type: body.type as string,
+      value: body.value as string | undefined,
+      by: identityOf(c).subject,
+    });
+    publish("badge", { message: `${message.channel}/${message.id}`, ...badge });
+    return c.json(badge, 201);
+  });
   return app;
 }

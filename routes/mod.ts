@@ -16,6 +16,7 @@ import { agentRoutes } from "./agents.ts";
 import { channelRoutes } from "./channels.ts";
 import { eventRoutes } from "./events.ts";
 import { messageRoutes } from "./messages.ts";
+import { liveRoutes } from "./live.ts";
 import { OPENAPI } from "./openapi.ts";
 import { tokenRoutes } from "./tokens.ts";
 import { userRoutes } from "./users.ts";
@@ -44,9 +45,11 @@ const STATUS_BY_CODE: Partial<Record<ErrorCode, ContentfulStatusCode>> = {
   ERR_MESSAGE_NOT_FOUND: 404,
   ERR_USER_NOT_FOUND: 404,
   ERR_TOKEN_NOT_FOUND: 404,
+  ERR_AGENT_NOT_FOUND: 404,
   ERR_ROUTE_NOT_FOUND: 404,
   ERR_CHANNEL_EXISTS: 409,
   ERR_USER_EXISTS: 409,
+  ERR_TASK_CONFLICT: 409,
   ERR_MESSAGE_TOO_LARGE: 413,
   ERR_BODY_TOO_LARGE: 413,
   ERR_RATE_LIMITED: 429,
@@ -203,7 +206,14 @@ export function createApp(deps: AppDeps): Hono<Env> {
           'The Authorization header must be "Bearer <token>"',
         );
       }
-      c.set("identity", await deps.auth.verifyToken(match[1]!));
+      const identity = await deps.auth.verifyToken(match[1]!);
+      // A live agent's token holds only while its session is registered.
+      if (
+        identity.kind === "live" && !deps.live?.live.tokenValid(identity.subject, identity.tokenId)
+      ) {
+        throw new CrosstalkError("ERR_TOKEN_REVOKED", "This live agent session has ended");
+      }
+      c.set("identity", identity);
       return await next();
     }
     const session = getCookie(c, SESSION_COOKIE);
@@ -244,6 +254,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
       async (c) => c.json(deps.report ? await deps.report() : { state: "never" }),
     );
   }
+  app.route("/api", liveRoutes(deps));
   app.route("/api/events", eventRoutes(deps));
   app.get("/api/logs", async (c) => {
     const lines = Math.min(Math.max(Number(c.req.query("lines") ?? 200) || 200, 1), 10_000);

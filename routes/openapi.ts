@@ -51,6 +51,37 @@ const op = (
 });
 const open = { security: [] };
 
+/** The task and badge routes of a message, under one prefix. */
+function taskPaths(prefix: string): Record<string, unknown> {
+  const at = `${prefix}/messages/{channel}/{y}/{m}/{d}/{file}`;
+  return {
+    [`${at}/task`]: {
+      post: op("Flag the message as a task, optionally for a role or a folder", {
+        201: json("The task"),
+      }, { parameters: messageId, requestBody: body({ role: str, cwd: str }, []) }),
+    },
+    [`${at}/task/claim`]: {
+      post: op("Claim the task: exactly one claimant wins, across machines", {
+        200: json("The task"),
+      }, { parameters: messageId }),
+    },
+    [`${at}/task/resolve`]: {
+      post: op("Resolve the claimed task with a result (also posted as a reply)", {
+        200: json("The task"),
+      }, {
+        parameters: messageId,
+        requestBody: body({ status: { enum: ["completed", "failed"] }, result: str }, ["result"]),
+      }),
+    },
+    [`${at}/badges`]: {
+      post: op("Add a badge to the message", { 201: json("The badge") }, {
+        parameters: messageId,
+        requestBody: body({ type: str, value: str }, ["type"]),
+      }),
+    },
+  };
+}
+
 const channels = {
   get: op("List channels", {
     200: json("Channels", {
@@ -284,7 +315,7 @@ export const OPENAPI = {
     "/dispatchers": { get: op("Engines on this transport", { 200: json("Dispatchers") }) },
     "/api/events": {
       get: op(
-        "Server-Sent Events: message, claimed, running, replied, failed, empty, skipped, engine; resume with Last-Event-ID",
+        "Server-Sent Events: message, claimed, running, replied, failed, empty, skipped, engine, live, woken, unwoken, read, task, badge; resume with Last-Event-ID",
         {
           200: { description: "text/event-stream" },
         },
@@ -319,6 +350,67 @@ export const OPENAPI = {
     "/api/users/{username}": {
       delete: op("Delete a user and revoke their tokens (admins)", { 200: json("Deleted") }, {
         parameters: [{ name: "username", in: "path", required: true, schema: str }],
+      }),
+    },
+    ...taskPaths("/api"),
+    ...taskPaths(""),
+    "/api/live": {
+      get: op("This machine's live agent sessions", { 200: json("Live agents") }),
+      post: op(
+        "Register a live agent session (a user's token); returns the agent and its own token, shown once",
+        { 201: json("The agent and its token") },
+        {
+          requestBody: body({
+            name: str,
+            agent: str,
+            model: str,
+            role: str,
+            cwd: str,
+            tmux: str,
+            wake: { enum: ["channel", "tmux", "webhook", "pull"] },
+            allow: { type: "array", items: str },
+          }, ["agent"]),
+        },
+      ),
+    },
+    "/api/live/me": {
+      get: op("The caller's live agent (a live agent token)", { 200: json("The agent") }),
+      patch: op("Set the caller's status", { 200: json("The agent") }, {
+        requestBody: body({ status: str }, ["status"]),
+      }),
+      delete: op("End the session: the agent goes offline, its token stops working", {
+        200: json("Left"),
+      }),
+    },
+    "/api/live/me/wake": {
+      get: op("Server-Sent Events: hello, then one wake per new message for the caller", {
+        200: { description: "text/event-stream" },
+      }),
+    },
+    "/api/live/me/wake-report": {
+      post: op("How wakes went: recorded on the bus as woken or unwoken", {
+        200: json("Recorded"),
+      }, {
+        requestBody: body({
+          refs: { type: "array", items: str },
+          ok: { type: "boolean" },
+          detail: str,
+        }, ["refs", "ok"]),
+      }),
+    },
+    "/api/live/me/inbox": {
+      get: op("The caller's unread messages, marked read; ?wait= seconds long-polls", {
+        200: json("Messages and how many more are unread"),
+      }, {
+        parameters: [
+          { name: "limit", in: "query", schema: { type: "integer" } },
+          { name: "wait", in: "query", schema: { type: "number" } },
+        ],
+      }),
+    },
+    "/api/peers": {
+      get: op("Live agents, models and humans on every machine of the transport", {
+        200: json("Peers"),
       }),
     },
     "/api/users/{username}/passphrase": {

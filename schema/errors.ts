@@ -39,6 +39,8 @@ export type ErrorCode =
   | "ERR_SERVICE_EXISTS"
   | "ERR_SERVICE_FAILED"
   | "ERR_ENGINE_START_FAILED"
+  | "ERR_AGENT_NOT_FOUND"
+  | "ERR_TASK_CONFLICT"
   | "ERR_USAGE";
 
 /** The one base of every error a caller of crosstalk is expected to handle. */

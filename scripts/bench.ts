@@ -9,6 +9,7 @@ import { type ApiBenchResult, benchApi, formatApi } from "./bench_api.ts";
 import { benchEngine, type EngineBenchResult, formatEngine } from "./bench_engine.ts";
 import { benchStart, formatStart, type StartBenchResult } from "./bench_start.ts";
 import { benchGit, formatGit, type GitBenchResult } from "./bench_git.ts";
+import { benchLive, formatLive, type LiveBenchResult } from "./bench_live.ts";
 import { basename, dirname, join } from "node:path";
 import { Bus } from "../engine/bus.ts";
 import {
@@ -162,6 +163,8 @@ export interface BenchReport {
   start?: StartBenchResult;
   /** The git transport's figures (scripts/bench_git.ts). */
   git?: GitBenchResult;
+  /** Live agents: MCP sessions woken and reading (scripts/bench_live.ts). */
+  live?: LiveBenchResult;
 }
 
 const HELP = `Usage: deno task bench [--quick] [--json]
@@ -828,12 +831,15 @@ async function main(args: string[]): Promise<void> {
   report.start = await benchStart(quick);
   console.error("git: two engines on one remote, bursts, ingest");
   report.git = await benchGit(quick, (line) => console.error(line));
+  console.error("live: MCP sessions sending to each other at once");
+  report.live = await benchLive(quick, (line) => console.error(line));
   console.error(`done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   console.log(
     json
       ? JSON.stringify(report, null, 2)
       : `${formatTable(report)}\n\n${formatEngine(report.engine)}\n\n${formatApi(report.api)}` +
-        `\n\n${formatStart(report.start)}\n\n${formatGit(report.git)}`,
+        `\n\n${formatStart(report.start)}\n\n${formatGit(report.git)}` +
+        `\n\n${formatLive(report.live).join("\n")}`,
   );
 }
 

@@ -88,6 +88,10 @@ export interface PresenceRecord {
   at: string;
   /** The engine's API, for nudges, when it has one. */
   api?: string;
+  /** The live agents attached to it (opaque here: the engine's business). */
+  agents?: Record<string, unknown>[];
+  /** The usernames of its API. */
+  users?: string[];
 }
 
 /** A presence as seen here. */
@@ -102,7 +106,7 @@ interface CursorState {
 }
 
 /** What crosstalk itself writes: a crash may leave these uncommitted, never a user's edits. */
-const ENGINE_WRITTEN = ["data/channels", "data/claims", "data/dispatchers"];
+const ENGINE_WRITTEN = ["data/channels", "data/claims", "data/annotations", "data/dispatchers"];
 const EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
 const PRESENCE_PREFIX = "refs/crosstalk/presence/";
 

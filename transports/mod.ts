@@ -50,3 +50,10 @@ export {
   VERSION_FILE,
 } from "./scaffold.ts";
 export { exists, readTextFile, writeFileAtomic } from "./_fs.ts";
+export {
+  type Annotation,
+  AnnotationStore,
+  type AnnotationStoreOptions,
+  type ExclusiveKind,
+  type ReceiptKind,
+} from "./annotations.ts";

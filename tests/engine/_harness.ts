@@ -5,7 +5,7 @@ import type { LogRecord } from "../../engine/log.ts";
 import { Bus } from "../../engine/bus.ts";
 import { locateTransport } from "../../engine/paths.ts";
 import { scaffoldTransport } from "../../transports/mod.ts";
-import { MAIN } from "../_helpers.ts";
+import { git, MAIN } from "../_helpers.ts";
 
 /** The test agents (small scripts that behave like agent CLIs). */
 export const AGENTS = fileURLToPath(new URL("../testdata/agents/", import.meta.url));
@@ -181,4 +181,38 @@ export async function waitUntil<T>(
     if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** Fast polling so that tests never wait long, unless a test asks for slow polling. */
+export const FAST = "git:\n  fetch_min_ms: 100\n  fetch_max_ms: 400\n  presence_seconds: 1\n" +
+  "  presence_timeout_seconds: 4\n";
+
+/**
+ * A bare remote and one clone per alias. The first clone writes the transport with `yaml` and
+ * pushes it; the others join with `transport init --remote` (the same code path).
+ */
+export async function network(
+  dir: string,
+  aliases: string[],
+  yaml: string,
+  git_settings = FAST,
+): Promise<{ remote: string; roots: Record<string, string> }> {
+  const remote = join(dir, "remote.git");
+  await git(dir, "init", "-q", "--bare", "-b", "main", remote);
+  const roots: Record<string, string> = {};
+  for (const [i, alias] of aliases.entries()) {
+    const root = join(dir, `machine-${alias}`);
+    await scaffoldTransport(root, { kind: "git", remote });
+    if (i === 0) {
+      await Deno.writeTextFile(
+        join(root, "data", "crosstalk.yaml"),
+        `transport: git\n${git_settings}${yaml}`,
+      );
+      await git(root, "add", "-A");
+      await git(root, "commit", "-q", "-m", "test config");
+      await git(root, "push", "-q", "origin", "main");
+    }
+    roots[alias] = root;
+  }
+  return { remote, roots };
 }

@@ -2,45 +2,10 @@
 // state dir and a real engine (`--alias a`, `b`, `c`), talking only through the remote.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { scaffoldTransport } from "../../transports/mod.ts";
 import { git, tempDir } from "../_helpers.ts";
-import { AGENTS, EngineProcess, openBus, waitUntil } from "./_harness.ts";
+import { AGENTS, EngineProcess, network, openBus, waitUntil } from "./_harness.ts";
 
 const agent = (name: string) => join(AGENTS, name);
-
-/** Fast polling so that tests never wait long, unless a test asks for slow polling. */
-const FAST = "git:\n  fetch_min_ms: 100\n  fetch_max_ms: 400\n  presence_seconds: 1\n" +
-  "  presence_timeout_seconds: 4\n";
-
-/**
- * A bare remote and one clone per alias. The first clone writes the transport with `yaml` and
- * pushes it; the others join with `transport init --remote` (the same code path).
- */
-async function network(
-  dir: string,
-  aliases: string[],
-  yaml: string,
-  git_settings = FAST,
-): Promise<{ remote: string; roots: Record<string, string> }> {
-  const remote = join(dir, "remote.git");
-  await git(dir, "init", "-q", "--bare", "-b", "main", remote);
-  const roots: Record<string, string> = {};
-  for (const [i, alias] of aliases.entries()) {
-    const root = join(dir, `machine-${alias}`);
-    await scaffoldTransport(root, { kind: "git", remote });
-    if (i === 0) {
-      await Deno.writeTextFile(
-        join(root, "data", "crosstalk.yaml"),
-        `transport: git\n${git_settings}${yaml}`,
-      );
-      await git(root, "add", "-A");
-      await git(root, "commit", "-q", "-m", "test config");
-      await git(root, "push", "-q", "origin", "main");
-    }
-    roots[alias] = root;
-  }
-  return { remote, roots };
-}
 
 function start(roots: Record<string, string>, dir: string, alias: string, env = {}) {
   return EngineProcess.start(roots[alias]!, { alias, state: join(dir, `state-${alias}`), env });

@@ -83,6 +83,10 @@ Deno.test("bench --quick --json reports every figure as a positive finite number
     const value = path.split(".").reduce((node, key) => node?.[key], report.api);
     assertPositive(value, `api.${path}`);
   }
+  for (const path of numberPaths(report.live)) {
+    const value = path.split(".").reduce((node, key) => node?.[key], report.live);
+    assertPositive(value, `live.${path}`);
+  }
   for (const path of numberPaths(report.git)) {
     const value = path.split(".").reduce((node, key) => node?.[key], report.git);
     assertPositive(value, `git.${path}`);

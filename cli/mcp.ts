@@ -1,0 +1,373 @@
+// `crosstalk mcp`: the stdio MCP server a live agent session runs (Claude Code, Codex, Gemini
+// CLI, …). It registers the session with the local engine as a live agent, offers a few cheap
+// tools (send, read, wait, peers, status, task, badge) and turns the engine's wake events into a
+// channel notification, keystrokes in the session's tmux pane or a signed webhook. It exits
+// when its stdin closes.
+import process from "node:process";
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
+import { z } from "zod";
+import { CrosstalkError } from "../schema/errors.ts";
+import type { LiveAgentInfo, WakeEvent, WakeKind } from "../engine/live.ts";
+import type { Peers } from "../engine/engine.ts";
+import type { TaskState } from "../engine/tasks.ts";
+import { VERSION } from "../engine/version.ts";
+import { deliverWake, type WakeTarget } from "../engine/wake.ts";
+import type { Message } from "../transports/mod.ts";
+import { HttpClient, openApi } from "./_client.ts";
+import { type CliContext, Command, type TransportFlags, withTransportOptions } from "./_context.ts";
+import { readSse } from "./_sse.ts";
+
+interface McpFlags extends TransportFlags {
+  name?: string;
+  agent?: string;
+  model?: string;
+  role?: string;
+  wake?: WakeKind;
+  webhook?: string;
+  enterDelay?: number;
+  allow?: string[];
+}
+
+/** The newest MCP revision this server speaks (Claude Code registers channels up to it). */
+export const MCP_PROTOCOL_VERSION = "2025-11-25";
+
+const INSTRUCTIONS =
+  `You are connected to crosstalk, a message bus shared with other agents and people.
+New messages for you arrive as <channel source="crosstalk" from=... message_id=...> events (or as
+a "[crosstalk]" line typed into your terminal). They are previews: call the read tool to read them
+in full, which also tells the sender you read them. To answer, call send with to=<the sender> and
+re=<message_id>. Messages marked no_reply need no answer; never reply only to acknowledge, and keep
+exchanges with other agents short. Use peers to see who is around, and wait to block for messages.`;
+
+/** The `mcp` command. */
+export function mcpCommand(ctx: CliContext): Command {
+  return withTransportOptions(new Command("mcp"))
+    .description("stdio MCP server for a live agent session: send, read, wait, peers, tasks")
+    .option("--name <name>", "the agent's name on the bus (default: <agent>-<folder>)")
+    .option(
+      "--agent <cli>",
+      "the agent CLI that runs this server (default: from the parent process)",
+    )
+    .option("--model <model>", "the model the agent runs, shown to peers")
+    .option("--role <role>", "what the agent does (shown to peers, matched by tasks)")
+    .option(
+      "--wake <how>",
+      "channel | tmux | webhook | pull (default: channel for Claude Code, tmux in tmux, else pull)",
+    )
+    .option("--webhook <url>", "wake by POSTing here, signed with $CROSSTALK_WEBHOOK_SECRET")
+    .option("--enter-delay <ms>", "tmux: pause between the paste and Enter", (v: string) => {
+      const ms = Number(v);
+      if (!Number.isInteger(ms) || ms < 0 || ms > 10_000) {
+        throw new CrosstalkError("ERR_USAGE", "--enter-delay must be 0 to 10000 ms");
+      }
+      return ms;
+    })
+    .option(
+      "--allow <names...>",
+      "who may wake this agent (default: every user, model and agent of the transport)",
+    )
+    .action(async (flags: McpFlags) => await runMcp(flags, ctx));
+}
+
+async function runMcp(flags: McpFlags, ctx: CliContext): Promise<void> {
+  const pane = ctx.env.TMUX_PANE;
+  const agentCli = flags.agent ?? guessAgent();
+  const wake: WakeKind = flags.wake ??
+    (flags.webhook ? "webhook" : agentCli === "claude" ? "channel" : pane ? "tmux" : "pull");
+  if (!["channel", "tmux", "webhook", "pull"].includes(wake)) {
+    throw new CrosstalkError("ERR_USAGE", `--wake must be channel, tmux, webhook or pull`);
+  }
+  const target: WakeTarget = { kind: wake };
+  if (wake === "tmux") {
+    if (!pane) throw new CrosstalkError("ERR_USAGE", "--wake tmux needs to run inside tmux");
+    target.pane = pane;
+    if (flags.enterDelay !== undefined) target.enterDelayMs = flags.enterDelay;
+  }
+  if (wake === "webhook") {
+    const secret = ctx.env.CROSSTALK_WEBHOOK_SECRET;
+    if (!flags.webhook || !secret) {
+      throw new CrosstalkError(
+        "ERR_USAGE",
+        "--wake webhook needs --webhook URL and the shared secret in $CROSSTALK_WEBHOOK_SECRET",
+      );
+    }
+    const { checkWebhookUrl } = await import("../transports/webhook.ts");
+    checkWebhookUrl(flags.webhook);
+    target.webhook = { url: flags.webhook, secret };
+  }
+
+  const owner = await openApi(flags, ctx);
+  const registered = await owner.call<{ agent: LiveAgentInfo; token: string }>(
+    "POST",
+    "/api/live",
+    {
+      agent: agentCli,
+      wake,
+      cwd: ctx.env.PWD?.startsWith("/") ? ctx.env.PWD : Deno.cwd(),
+      ...(flags.name ? { name: flags.name } : {}),
+      ...(flags.model ? { model: flags.model } : {}),
+      ...(flags.role ? { role: flags.role } : {}),
+      ...(pane ? { tmux: pane } : {}),
+      ...(flags.allow ? { allow: flags.allow.flatMap((a) => a.split(",")) } : {}),
+    },
+  );
+  const me = registered.agent.name;
+  const api = new HttpClient(owner.via, registered.token);
+  const log = (text: string) => ctx.err(`crosstalk mcp (${me}): ${text}\n`);
+
+  const server = new McpServer(
+    { name: "crosstalk", version: VERSION },
+    { capabilities: { experimental: { "claude/channel": {} } }, instructions: INSTRUCTIONS },
+  );
+  registerTools(server, api, me);
+  target.notify = (content, meta) =>
+    server.server.notification({
+      method: "notifications/claude/channel",
+      params: { content, meta },
+    });
+
+  const closed = Promise.withResolvers<void>();
+  process.stdin.on("end", () => closed.resolve());
+  process.stdin.on("close", () => closed.resolve());
+  server.server.onclose = () => closed.resolve();
+  await server.connect(new StdioServerTransport());
+  log(`registered as "${me}" (wake: ${wake}) with ${owner.via}`);
+
+  const stop = new AbortController();
+  const wakes = wakeLoop(api, target, stop.signal, log);
+  await closed.promise;
+  stop.abort();
+  await api.call("DELETE", "/api/live/me").catch(() => {});
+  await wakes;
+  await server.close().catch(() => {});
+}
+
+/** Follows the engine's wake stream, reconnecting (with backoff) when the engine restarts. */
+async function wakeLoop(
+  api: HttpClient,
+  target: WakeTarget,
+  signal: AbortSignal,
+  log: (text: string) => void,
+): Promise<void> {
+  let delay = 200;
+  while (!signal.aborted) {
+    try {
+      const response = await api.stream("/api/live/me/wake", signal);
+      delay = 200;
+      for await (const sse of readSse(response.body!)) {
+        if (sse.event !== "wake") continue;
+        const event = JSON.parse(sse.data) as WakeEvent;
+        const report = await deliverWake(event, target);
+        if (!report.ok) log(`could not wake: ${report.detail}`);
+        await api.call("POST", "/api/live/me/wake-report", { refs: [event.ref], ...report });
+      }
+    } catch (error) {
+      if (signal.aborted) return;
+      if (error instanceof CrosstalkError && error.code === "ERR_TOKEN_REVOKED") {
+        log("the engine ended this session; wakes stop (tools still answer with an error)");
+        return;
+      }
+      log(`wake stream: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    if (signal.aborted) return;
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    delay = Math.min(delay * 2, 5_000);
+  }
+}
+
+type ToolResult = { content: { type: "text"; text: string }[]; isError?: boolean };
+
+/** Runs a tool; a crosstalk error becomes a tool error the model can read, not a crash. */
+async function answer(run: () => Promise<string>): Promise<ToolResult> {
+  try {
+    return { content: [{ type: "text", text: await run() }] };
+  } catch (error) {
+    const text = error instanceof CrosstalkError
+      ? `error ${error.code}: ${error.message}`
+      : `error: ${error instanceof Error ? error.message : String(error)}`;
+    return { content: [{ type: "text", text }], isError: true };
+  }
+}
+
+const REF = z.string().describe(
+  "a message id as read shows it (<channel>/<YYYY>/<MM>/<DD>/<file>.md)",
+);
+const SEND = z.object({
+  to: z.string().describe("addressee(s): agent name, model, username or all"),
+  message: z.string().describe("the text (markdown)"),
+  re: z.string().optional().describe("the message id this replies to"),
+  channel: z.string().optional().describe("channel name or id (default: the re's, else general)"),
+});
+const READ = z.object({ limit: z.number().int().min(1).max(200).optional() });
+const WAIT = z.object({ seconds: z.number().min(0).max(300).optional() });
+const STATUS = z.object({ status: z.string().min(1).max(200) });
+const TASK = z.object({
+  action: z.enum(["flag", "claim", "resolve"]),
+  message: REF,
+  role: z.string().optional().describe("flag: only agents with this role may claim"),
+  cwd: z.string().optional().describe("flag: only agents working in this folder may claim"),
+  result: z.string().optional().describe("resolve: the outcome, markdown"),
+  failed: z.boolean().optional().describe("resolve: true when the task failed"),
+});
+const BADGE = z.object({ message: REF, type: z.string(), value: z.string().optional() });
+
+function registerTools(server: McpServer, api: HttpClient, me: string): void {
+  server.registerTool("send", {
+    description: "Send a message to an agent, a model, a human or all (comma-separate several); " +
+      "with re=<message id> it is a reply. Returns the new message's id.",
+    inputSchema: SEND.shape,
+  }, (args: z.infer<typeof SEND>) =>
+    answer(async () => {
+      const body: Record<string, unknown> = {
+        to: args.to.split(",").map((t: string) => t.trim()).filter(Boolean),
+        body: args.message,
+      };
+      let channel = args.channel;
+      if (args.re) {
+        const [replyChannel, ...id] = args.re.split("/");
+        if (!replyChannel || id.length !== 4) {
+          throw new CrosstalkError("ERR_ID_INVALID", `re must be a message id as read shows it`);
+        }
+        channel ??= replyChannel;
+        body.re = [id.join("/")];
+      }
+      if (channel) body.channel = channel;
+      const sent = await api.call<Message>("POST", "/api/messages", body, {
+        "Idempotency-Key": crypto.randomUUID(),
+      });
+      return `sent ${sent.channel}/${sent.id}`;
+    }));
+
+  server.registerTool("read", {
+    description: "Read your new messages (oldest first) and mark them read.",
+    inputSchema: READ.shape,
+  }, (args: z.infer<typeof READ>) =>
+    answer(async () => {
+      const inbox = await api.call<{ messages: Message[]; more: number }>(
+        "GET",
+        `/api/live/me/inbox?limit=${args.limit ?? 20}`,
+      );
+      return formatInbox(inbox, me);
+    }));
+
+  server.registerTool("wait", {
+    description: "Wait up to `seconds` (default 60, at most 300) for new messages; returns them " +
+      "read, or says none came.",
+    inputSchema: WAIT.shape,
+  }, (args: z.infer<typeof WAIT>) =>
+    answer(async () => {
+      const inbox = await api.call<{ messages: Message[]; more: number }>(
+        "GET",
+        `/api/live/me/inbox?wait=${args.seconds ?? 60}`,
+      );
+      return formatInbox(inbox, me);
+    }));
+
+  server.registerTool("peers", {
+    description: "Who is on the bus: live agents (status, machine), models and humans.",
+    inputSchema: {},
+  }, () => answer(async () => formatPeers(await api.call<Peers>("GET", "/api/peers"), me)));
+
+  server.registerTool("status", {
+    description: 'Set your status for peers: "available", "busy" or a short text.',
+    inputSchema: STATUS.shape,
+  }, (args: z.infer<typeof STATUS>) =>
+    answer(async () => {
+      const agent = await api.call<LiveAgentInfo>("PATCH", "/api/live/me", {
+        status: args.status,
+      });
+      return `status: ${agent.status}`;
+    }));
+
+  server.registerTool("task", {
+    description: "Task flow on a message: flag it as a task (optionally for a role or folder), " +
+      "claim it (one claimant wins), or resolve it with a result (failed=true if it failed).",
+    inputSchema: TASK.shape,
+  }, (args: z.infer<typeof TASK>) =>
+    answer(async () => {
+      const path = `/api/messages/${args.message}/task`;
+      let task: TaskState;
+      if (args.action === "flag") {
+        task = await api.call<TaskState>("POST", path, {
+          ...(args.role ? { role: args.role } : {}),
+          ...(args.cwd ? { cwd: args.cwd } : {}),
+        });
+      } else if (args.action === "claim") {
+        task = await api.call<TaskState>("POST", `${path}/claim`, {});
+      } else {
+        if (!args.result) throw new CrosstalkError("ERR_BODY_INVALID", "resolve needs a result");
+        task = await api.call<TaskState>("POST", `${path}/resolve`, {
+          status: args.failed ? "failed" : "completed",
+          result: args.result,
+        });
+      }
+      return formatTask(task);
+    }));
+
+  server.registerTool("badge", {
+    description:
+      "Add a badge to a message (type like importance, question, commit; a short value).",
+    inputSchema: BADGE.shape,
+  }, (args: z.infer<typeof BADGE>) =>
+    answer(async () => {
+      await api.call("POST", `/api/messages/${args.message}/badges`, {
+        type: args.type,
+        ...(args.value ? { value: args.value } : {}),
+      });
+      return `badge ${args.type}${args.value ? `=${args.value}` : ""} added`;
+    }));
+}
+
+/** Messages as compact text: a header line per message, then its body. */
+export function formatInbox(inbox: { messages: Message[]; more: number }, me: string): string {
+  if (inbox.messages.length === 0) return "no new messages";
+  const parts = inbox.messages.map((m) => {
+    const to = m.to.filter((t) => t !== me);
+    const head = `[${m.channel}/${m.id}] from ${m.from}${
+      to.length > 0 ? ` to ${m.to.join(",")}` : ""
+    }${m.re?.length ? ` re ${m.re.join(",")}` : ""}`;
+    return `${head}\n${m.body.trimEnd()}`;
+  });
+  if (inbox.more > 0) parts.push(`(${inbox.more} more unread: call read again)`);
+  return parts.join("\n\n");
+}
+
+/** Peers as compact lines. */
+export function formatPeers(peers: Peers, me: string): string {
+  const agents = peers.agents.map((a) =>
+    `${a.name}${a.name === me ? " (you)" : ""}: ${a.agent}${a.model ? `/${a.model}` : ""}${
+      a.role ? `, ${a.role}` : ""
+    } on ${a.machine}, ${a.online ? a.status : "offline"}${a.cwd ? `, in ${a.cwd}` : ""}`
+  );
+  const models = peers.models.map((m) =>
+    `${m.model}${m.machines.length > 0 ? ` on ${m.machines.join(",")}` : " (no engine runs it)"}`
+  );
+  return [
+    `agents: ${agents.length > 0 ? `\n${agents.map((l) => `  ${l}`).join("\n")}` : "none"}`,
+    `models: ${models.length > 0 ? models.join("; ") : "none"}`,
+    `humans: ${peers.humans.length > 0 ? peers.humans.join(", ") : "none"}`,
+  ].join("\n");
+}
+
+function formatTask(task: TaskState): string {
+  const parts = [`task ${task.state}`, `flagged by ${task.flaggedBy}`];
+  if (task.role) parts.push(`role ${task.role}`);
+  if (task.cwd) parts.push(`in ${task.cwd}`);
+  if (task.claimedBy) parts.push(`claimed by ${task.claimedBy}`);
+  if (task.result) parts.push(`result: ${task.result}`);
+  return parts.join(", ");
+}
+
+/** The agent CLI that started this process, by its command line (Linux), else "agent". */
+function guessAgent(): string {
+  try {
+    const cmdline = Deno.readTextFileSync(`/proc/${Deno.ppid}/cmdline`).replaceAll("\0", " ");
+    for (const cli of ["claude", "codex", "gemini", "qwen", "opencode", "aider"]) {
+      if (cmdline.includes(cli)) return cli;
+    }
+  } catch {
+    // Not Linux, or the parent is gone.
+  }
+  return "agent";
+}

@@ -1,0 +1,181 @@
+// `crosstalk watch [CHANNEL]`: a live feed of the bus in the terminal, from the engine's SSE
+// stream: who sent what to whom, what became of it (claimed, running, replied, failed, woken,
+// read), live agents coming and going on every machine, tasks and badges.
+import { CrosstalkError } from "../schema/errors.ts";
+import type { Peers } from "../engine/engine.ts";
+import type { LiveAgentInfo } from "../engine/live.ts";
+import type { Channel, Message } from "../transports/mod.ts";
+import { type HttpClient, openApi } from "./_client.ts";
+import {
+  type CliContext,
+  Command,
+  type TransportFlags,
+  withJson,
+  withTransportOptions,
+} from "./_context.ts";
+import { readSse } from "./_sse.ts";
+
+/** How often the other machines' live agents are looked up (they come with presence). */
+const PEERS_EVERY_MS = 5_000;
+const PREVIEW_CHARS = 80;
+
+/** The `watch` command. */
+export function watchCommand(ctx: CliContext): Command {
+  return withJson(withTransportOptions(new Command("watch")))
+    .description("a live feed of the bus: messages, deliveries, live agents (Ctrl-C to stop)")
+    .argument("[channel]", "only this channel (name or id)")
+    .action(async (channel: string | undefined, flags: TransportFlags) => {
+      const api = await openApi(flags, ctx);
+      const only = channel === undefined
+        ? undefined
+        : (await api.call<Channel>("GET", `/api/channels/${encodeURIComponent(channel)}`)).id;
+      await watch(api, ctx, { only, json: flags.json ?? false });
+    });
+}
+
+/** One event of the engine's stream, as `watch` shows it. */
+export interface WatchEvent {
+  type: string;
+  data: Record<string, unknown>;
+}
+
+async function watch(
+  api: HttpClient,
+  ctx: CliContext,
+  options: { only: string | undefined; json: boolean },
+): Promise<void> {
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  Deno.addSignalListener("SIGINT", onSignal);
+  const print = (line: string) => ctx.out(`${line}\n`);
+  const agents = new Map<string, LiveAgentInfo>();
+  const showAgents = async () => {
+    const peers = await api.call<Peers>("GET", "/api/peers");
+    for (const line of agentChanges(agents, peers.agents)) print(line);
+  };
+  let lastId: string | undefined;
+  const poll = setInterval(() => showAgents().catch(() => {}), PEERS_EVERY_MS);
+  try {
+    await showAgents();
+    if (agents.size === 0) print("(no live agents yet)");
+    while (!stop.signal.aborted) {
+      try {
+        const response = await api.stream("/api/events", stop.signal, lastId);
+        for await (const sse of readSse(response.body!)) {
+          if (sse.id) lastId = sse.id;
+          if (sse.event === "hello") continue;
+          const event: WatchEvent = { type: sse.event, data: JSON.parse(sse.data) };
+          if (!inChannel(event, options.only)) continue;
+          if (options.json) {
+            print(JSON.stringify(event));
+            continue;
+          }
+          const preview = event.type === "message" && typeof event.data.ref === "string"
+            ? await api.call<Message>("GET", `/api/messages/${event.data.ref}`).then(
+              (m) => m.body,
+              () => undefined,
+            )
+            : undefined;
+          const line = formatEvent(event, preview);
+          if (line) print(line);
+          if (event.type === "live") await showAgents().catch(() => {});
+        }
+      } catch (error) {
+        if (stop.signal.aborted) break;
+        if (error instanceof CrosstalkError && error.code !== "ERR_TIMEOUT") throw error;
+        print(`(engine unreachable: ${error instanceof Error ? error.message : error}; retrying)`);
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+      }
+    }
+  } finally {
+    clearInterval(poll);
+    Deno.removeSignalListener("SIGINT", onSignal);
+  }
+}
+
+/** True when the event belongs to `channel` (every event when no channel is chosen). */
+function inChannel(event: WatchEvent, channel: string | undefined): boolean {
+  if (channel === undefined) return true;
+  const ref = String(event.data.ref ?? event.data.message ?? event.data.trace ?? "");
+  if (ref === "") return event.type === "live" || event.type === "engine";
+  return ref.startsWith(channel) || ref.startsWith(`${channel.slice(0, 8)}/`);
+}
+
+/** Lines for agents that came, went or changed status since `known`; updates `known`. */
+export function agentChanges(
+  known: Map<string, LiveAgentInfo>,
+  now: LiveAgentInfo[],
+): string[] {
+  const lines: string[] = [];
+  for (const agent of now) {
+    const before = known.get(agent.name);
+    known.set(agent.name, agent);
+    const where = `${agent.agent}${agent.model ? `/${agent.model}` : ""} on ${agent.machine}`;
+    if (!before || before.online !== agent.online) {
+      lines.push(
+        `${clock(agent.seen)}  ● ${agent.name} ${
+          agent.online ? `online (${where}, ${agent.status})` : "offline"
+        }`,
+      );
+    } else if (before.status !== agent.status) {
+      lines.push(`${clock(agent.seen)}  ● ${agent.name} is ${agent.status}`);
+    }
+  }
+  return lines;
+}
+
+/** One line for an event of the stream, or undefined for events not worth a line. */
+export function formatEvent(event: WatchEvent, body?: string): string | undefined {
+  const d = event.data;
+  const at = clock(String(d.at ?? new Date().toISOString()));
+  const id = shortRef(String(d.ref ?? d.message ?? d.trace ?? ""));
+  switch (event.type) {
+    case "message": {
+      const to = Array.isArray(d.to) ? d.to.join(", ") : String(d.to);
+      const text = body === undefined ? "" : `  ${JSON.stringify(preview(body))}`;
+      return `${at}  ${d.from} -> ${to}${d.re ? " (reply)" : ""}  [${id}]${text}`;
+    }
+    case "claimed":
+      return `${at}    ${d.model} claimed [${id}]`;
+    case "running":
+      return `${at}    ${d.model} running [${id}]`;
+    case "replied":
+      return `${at}    ${d.model} replied [${id}]`;
+    case "failed":
+      return `${at}    ${d.model} failed [${id}]${d.error ? `: ${preview(String(d.error))}` : ""}`;
+    case "empty":
+    case "skipped":
+      return `${at}    ${d.model} ${event.type} [${id}]`;
+    case "woken":
+      return `${at}    ${d.name} woken (${d.via}) [${id}]`;
+    case "unwoken":
+      return `${at}    ${d.name} not woken [${id}]: ${d.reason}`;
+    case "read":
+      return `${at}    ${d.name} read [${id}]`;
+    case "task":
+      return `${at}    task [${id}] ${d.state}${d.claimedBy ? ` by ${d.claimedBy}` : ""}`;
+    case "badge":
+      return `${at}    badge ${d.type}${d.value ? `=${d.value}` : ""} on [${id}] by ${d.by}`;
+    case "engine":
+      return `${at}  engine ${d.event ?? ""}`.trimEnd();
+    default:
+      return undefined;
+  }
+}
+
+function preview(text: string): string {
+  const line = text.replace(/\s+/g, " ").trim();
+  return line.length > PREVIEW_CHARS ? `${line.slice(0, PREVIEW_CHARS)}…` : line;
+}
+
+/** `<channel 8>/<HHMMSS…>` of a message reference or trace. */
+function shortRef(ref: string): string {
+  const parts = ref.split("/");
+  if (parts.length < 5) return ref;
+  return `${parts[0]!.slice(0, 8)}/${parts.at(-1)!.replace(/\.md$/, "")}`;
+}
+
+function clock(iso: string): string {
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? "--:--:--" : date.toISOString().slice(11, 19);
+}

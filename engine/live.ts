@@ -1,0 +1,595 @@
+/**
+ * `LiveAgents`: the agent sessions running now on this machine (Claude Code, Codex, Gemini in a
+ * terminal, each with a `crosstalk mcp` server), their inboxes and how they are woken.
+ *
+ * The bus stays the truth: a message for a live agent is a message file like any other. This
+ * engine keeps, per agent, the list of messages it has not read yet (in the state dir, so an
+ * engine restart loses none), pushes a wake event to the agent's session (which turns it into a
+ * Claude Code channel notification, keystrokes in a tmux pane or a webhook), and records on the
+ * bus what happened: woken, not woken (and why), read. A wake is only a hint; a message counts as
+ * read once the agent reads it through a tool.
+ */
+import { join } from "node:path";
+import { CrosstalkError } from "../schema/errors.ts";
+import {
+  type AnnotationStore,
+  isName,
+  type Message,
+  type MessageRef,
+  writeFileAtomic,
+} from "../transports/mod.ts";
+import type { Bus } from "./bus.ts";
+import type { Logger } from "./log.ts";
+import { resolveAddress } from "./models.ts";
+
+/** How a live agent wants to be woken. */
+export type WakeKind = "channel" | "tmux" | "webhook" | "pull";
+
+/** A live agent as everyone may see it (also published to the other machines). */
+export type LiveAgentInfo = {
+  name: string;
+  /** The agent CLI: claude, codex, gemini, aider, … */
+  agent: string;
+  model?: string;
+  role?: string;
+  cwd?: string;
+  /** The alias of the engine it is attached to. */
+  machine: string;
+  host: string;
+  /** Its tmux pane, when it runs in one. */
+  tmux?: string;
+  wake: WakeKind;
+  /** "available", "busy" or a short free text set by the agent. */
+  status: string;
+  /** The user who started it. */
+  owner: string;
+  online: boolean;
+  since: string;
+  seen: string;
+};
+
+/** What a session asks for when it registers. */
+export interface Registration {
+  name?: string | undefined;
+  agent: string;
+  model?: string | undefined;
+  role?: string | undefined;
+  cwd?: string | undefined;
+  tmux?: string | undefined;
+  wake: WakeKind;
+  /** Senders whose messages may wake it; default every known participant of the transport. */
+  allow?: string[] | undefined;
+}
+
+/** One wake, as sent to the agent's session. */
+export interface WakeEvent {
+  /** `<channel>/<YYYY>/<MM>/<DD>/<file>.md` */
+  ref: string;
+  channel: string;
+  channelName: string;
+  from: string;
+  to: string[];
+  re?: string[];
+  preview: string;
+  bytes: number;
+  /** The sender asked for no reply (`[no-reply]`). */
+  noReply: boolean;
+  /** Set when this agent and the sender have been going back and forth fast. */
+  loopWarning?: string;
+}
+
+/** How a wake went, as the session reports it. */
+export interface WakeReport {
+  ok: boolean;
+  /** Why not (missing pane, busy pane, dialog on screen, webhook refused, …). */
+  detail?: string;
+}
+
+/** Options for {@linkcode LiveAgents.open}. */
+export interface LiveAgentsOptions {
+  bus: Bus;
+  alias: string;
+  stateDir: string;
+  log: Logger;
+  annotations: AnnotationStore;
+  /** True for senders of this transport: users, models, live agents, engines. */
+  knownSender: (from: string) => boolean | Promise<boolean>;
+  /** Told when the public view of the agents changed (for presence). */
+  onChange?: () => void;
+}
+
+interface Unread {
+  ref: string;
+  woken: boolean;
+}
+
+interface Stored extends LiveAgentInfo {
+  /** The id of the token its session holds; absent once it left. */
+  jti?: string;
+  allow?: string[];
+  unread: Unread[];
+}
+
+interface Session {
+  queue: WakeEvent[];
+  wake: (() => void) | undefined;
+  closed: boolean;
+}
+
+/** Live agents forgotten after this long offline. */
+const FORGET_MS = 7 * 24 * 3600 * 1000;
+/** Messages between two agents within LOOP_WINDOW_MS that earn a loop warning. */
+const LOOP_WARN_COUNT = 4;
+const LOOP_WINDOW_MS = 60_000;
+const PREVIEW_CHARS = 500;
+const MAX_UNREAD = 10_000;
+const RESERVED = new Set(["all", "workflow", "here", "me"]);
+
+/** The live agents attached to this engine. */
+export class LiveAgents {
+  #options: LiveAgentsOptions;
+  #path: string;
+  #agents = new Map<string, Stored>();
+  #sessions = new Map<string, Session>();
+  #waiters = new Map<string, Set<() => void>>();
+  #exchanges = new Map<string, number[]>();
+  #channelWakes = new Map<string, number[]>();
+  #saving: Promise<void> = Promise.resolve();
+  #dirty = false;
+
+  private constructor(options: LiveAgentsOptions) {
+    this.#options = options;
+    this.#path = join(options.stateDir, "live.json");
+  }
+
+  /** Loads the agents known from before (all offline until their sessions reconnect). */
+  static async open(options: LiveAgentsOptions): Promise<LiveAgents> {
+    const live = new LiveAgents(options);
+    let stored: Stored[] = [];
+    try {
+      stored = (JSON.parse(await Deno.readTextFile(live.#path)) as { agents: Stored[] }).agents;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) {
+        options.log.warn("live.state_unreadable", { file: live.#path, error });
+      }
+    }
+    const cutoff = Date.now() - FORGET_MS;
+    for (const agent of stored ?? []) {
+      if (typeof agent?.name !== "string" || Date.parse(agent.seen) < cutoff) continue;
+      live.#agents.set(agent.name, { ...agent, online: false, unread: agent.unread ?? [] });
+    }
+    return live;
+  }
+
+  /** This machine's live agents, online and recently offline. */
+  list(): LiveAgentInfo[] {
+    return [...this.#agents.values()].map(publicInfo).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** True when `name` is a live agent of this machine. */
+  has(name: string): boolean {
+    return this.#agents.has(name);
+  }
+
+  /** The agent's public record. @throws {CrosstalkError} `ERR_AGENT_NOT_FOUND` */
+  get(name: string): LiveAgentInfo {
+    return publicInfo(this.#stored(name));
+  }
+
+  /**
+   * Registers a session. A name held by an online session gets a suffix (`-2`, `-3`, …); an
+   * offline agent of the same name is resumed, with its unread messages.
+   *
+   * @throws {CrosstalkError} `ERR_ADDRESS_INVALID` for a name that is not one, or that names a
+   *   model, a user or a reserved address
+   */
+  async register(
+    input: Registration,
+    owner: string,
+    isTaken: (name: string) => boolean,
+  ): Promise<{ agent: LiveAgentInfo; jti: string }> {
+    const base = input.name ?? `${input.agent}-${basenameOf(input.cwd) ?? "agent"}`;
+    const wanted = base.replace(/[^A-Za-z0-9._-]/g, "-").replace(/^[^A-Za-z0-9]+/, "").slice(
+      0,
+      56,
+    );
+    if (!isName(wanted) || RESERVED.has(wanted)) {
+      throw new CrosstalkError(
+        "ERR_ADDRESS_INVALID",
+        `Invalid live agent name ${
+          JSON.stringify(base)
+        } (letters, digits, . _ -; not all, workflow, here, me)`,
+      );
+    }
+    this.#refuseTaken(wanted, isTaken);
+    let name = wanted;
+    for (let n = 2; this.#busy(name); n++) {
+      name = `${wanted}-${n}`;
+      this.#refuseTaken(name, isTaken);
+    }
+    const now = new Date().toISOString();
+    const previous = this.#agents.get(name);
+    const jti = crypto.randomUUID();
+    const agent: Stored = {
+      name,
+      agent: input.agent,
+      ...(input.model ? { model: input.model } : {}),
+      ...(input.role ? { role: input.role } : {}),
+      ...(input.cwd ? { cwd: input.cwd } : {}),
+      machine: this.#options.alias,
+      host: Deno.hostname(),
+      ...(input.tmux ? { tmux: input.tmux } : {}),
+      wake: input.wake,
+      status: "available",
+      owner,
+      // Online once its session connects for wake events.
+      online: false,
+      since: now,
+      seen: now,
+      jti,
+      ...(input.allow ? { allow: input.allow } : {}),
+      unread: previous?.unread ?? [],
+    };
+    this.#agents.set(name, agent);
+    this.#options.log.info("live.online", { ...publicInfo(agent), unread: agent.unread.length });
+    await this.#changed();
+    return { agent: publicInfo(agent), jti };
+  }
+
+  /** A name in use by a session: online, connected, or registered moments ago. */
+  #busy(name: string): boolean {
+    const agent = this.#agents.get(name);
+    if (!agent) return false;
+    return agent.online || this.#sessions.has(name) ||
+      (agent.jti !== undefined && Date.now() - Date.parse(agent.since) < 10_000);
+  }
+
+  /** True while `jti` is the token of the session that registered `name`. */
+  tokenValid(name: string, jti: string): boolean {
+    return this.#agents.get(name)?.jti === jti;
+  }
+
+  /**
+   * The agent's wake events while `signal` is not aborted: first one for each unread message
+   * that was never woken, then one per new message. The agent is online while connected.
+   */
+  async *connect(name: string, signal: AbortSignal): AsyncGenerator<WakeEvent> {
+    const agent = this.#stored(name);
+    this.#sessions.get(name)?.wake?.();
+    const session: Session = { queue: [], wake: undefined, closed: false };
+    const previous = this.#sessions.get(name);
+    if (previous) previous.closed = true;
+    this.#sessions.set(name, session);
+    const onAbort = () => session.wake?.();
+    signal.addEventListener("abort", onAbort);
+    if (!agent.online) {
+      agent.online = true;
+      agent.seen = new Date().toISOString();
+      this.#options.log.info("live.online", { ...publicInfo(agent) });
+      void this.#changed();
+    }
+    try {
+      for (const unread of agent.unread) {
+        if (unread.woken) continue;
+        const event = await this.#wakeEvent(unread.ref).catch(() => undefined);
+        if (event) session.queue.push(event);
+      }
+      while (!signal.aborted && !session.closed) {
+        if (session.queue.length === 0) {
+          const { promise, resolve } = Promise.withResolvers<void>();
+          session.wake = resolve;
+          await promise;
+          session.wake = undefined;
+          continue;
+        }
+        yield session.queue.shift()!;
+      }
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+      if (this.#sessions.get(name) === session) {
+        this.#sessions.delete(name);
+        const still = this.#agents.get(name);
+        if (still?.online) {
+          still.online = false;
+          still.seen = new Date().toISOString();
+          this.#options.log.info("live.offline", { name, machine: still.machine });
+          void this.#changed();
+        }
+      }
+    }
+  }
+
+  /** Records how a wake went: the sender sees `woken`, or `unwoken` with the reason. */
+  async reportWake(name: string, refs: string[], report: WakeReport): Promise<void> {
+    const agent = this.#stored(name);
+    const at = new Date().toISOString();
+    for (const ref of refs) {
+      const unread = agent.unread.find((u) => u.ref === ref);
+      if (unread) unread.woken = true;
+      const message = refOf(ref);
+      await this.#options.annotations.receipt(
+        message,
+        report.ok ? "woken" : "unwoken",
+        name,
+        { at, via: agent.wake, ...(report.detail ? { detail: report.detail.slice(0, 500) } : {}) },
+      );
+      this.#options.log.info(report.ok ? "live.woken" : "live.unwoken", {
+        name,
+        message: ref,
+        via: agent.wake,
+        ...(report.detail ? { reason: report.detail } : {}),
+      });
+    }
+    await this.#changed(false);
+  }
+
+  /**
+   * The agent's unread messages, oldest first (at most `limit`), marked read; with `waitMs`,
+   * waits that long for one when there are none.
+   */
+  async read(
+    name: string,
+    options: { limit?: number; waitMs?: number; signal?: AbortSignal } = {},
+  ): Promise<{ messages: Message[]; more: number }> {
+    const agent = this.#stored(name);
+    agent.seen = new Date().toISOString();
+    if (agent.unread.length === 0 && (options.waitMs ?? 0) > 0) {
+      await this.#waitForUnread(name, options.waitMs!, options.signal);
+    }
+    const taken = agent.unread.splice(0, Math.max(1, options.limit ?? 20));
+    const messages: Message[] = [];
+    const at = new Date().toISOString();
+    for (const { ref } of taken) {
+      const { channel, id } = refOf(ref);
+      try {
+        messages.push(await this.#options.bus.transport.readMessage(channel, id));
+      } catch (error) {
+        // Deleted with its channel, or damaged: nothing to read any more.
+        this.#options.log.warn("live.unreadable", { name, message: ref, error });
+        continue;
+      }
+      await this.#options.annotations.receipt({ channel, id }, "read", name, { at });
+      this.#options.log.info("live.read", { name, message: ref });
+    }
+    await this.#changed(false);
+    return { messages, more: agent.unread.length };
+  }
+
+  /** Sets the agent's status ("available", "busy", or a short text). */
+  async setStatus(name: string, status: string): Promise<LiveAgentInfo> {
+    const agent = this.#stored(name);
+    const clean = status.replace(/\s+/g, " ").trim().slice(0, 200);
+    if (clean === "") throw new CrosstalkError("ERR_BODY_INVALID", "A status cannot be empty");
+    agent.status = clean;
+    agent.seen = new Date().toISOString();
+    this.#options.log.info("live.status", { name, status: clean, machine: agent.machine });
+    await this.#changed();
+    return publicInfo(agent);
+  }
+
+  /** The session ended for good (stdin closed): the agent goes offline and its token stops working. */
+  async leave(name: string): Promise<void> {
+    const agent = this.#stored(name);
+    delete agent.jti;
+    agent.online = false;
+    agent.seen = new Date().toISOString();
+    const session = this.#sessions.get(name);
+    if (session) {
+      session.closed = true;
+      session.wake?.();
+    }
+    this.#options.log.info("live.offline", { name, machine: agent.machine, left: true });
+    await this.#changed();
+  }
+
+  /** Puts new messages into the inboxes of the agents they wake, and wakes them. */
+  async onMessages(messages: Message[]): Promise<void> {
+    if (this.#agents.size === 0) return;
+    let changed = false;
+    for (const message of messages) {
+      for (const name of await this.#addressees(message)) {
+        const agent = this.#agents.get(name)!;
+        const ref = `${message.channel}/${message.id}`;
+        if (agent.unread.some((u) => u.ref === ref)) continue;
+        if (agent.unread.length >= MAX_UNREAD) agent.unread.shift();
+        const unread: Unread = { ref, woken: false };
+        agent.unread.push(unread);
+        changed = true;
+        for (const waiter of this.#waiters.get(name) ?? []) waiter();
+        const session = this.#sessions.get(name);
+        if (!session || agent.wake === "pull") continue;
+        const gate = await this.#gate(agent, message);
+        if (gate) {
+          this.#options.log.info("live.gated", { name, message: ref, reason: gate });
+          continue;
+        }
+        const event = this.#toEvent(message, await this.#channelName(message));
+        const warning = this.#loopWarning(name, message.from);
+        if (warning) event.loopWarning = warning;
+        session.queue.push(event);
+        session.wake?.();
+      }
+    }
+    if (changed) await this.#changed(false);
+  }
+
+  /** Resolves when everything is saved (tests, shutdown). */
+  async flush(): Promise<void> {
+    await this.#saving;
+  }
+
+  /** Ends every session (the engine stops); agents stay registered, offline. */
+  async close(): Promise<void> {
+    for (const session of this.#sessions.values()) {
+      session.closed = true;
+      session.wake?.();
+    }
+    for (const agent of this.#agents.values()) agent.online = false;
+    this.#dirty = true;
+    await this.#save();
+  }
+
+  /** Why a message does not wake the agent's session, or undefined when it does. */
+  async #gate(agent: Stored, message: Message): Promise<string | undefined> {
+    const from = message.from;
+    const allowed = agent.allow ?? ["*"];
+    if (
+      !allowed.includes(from) && !(allowed.includes("*") && await this.#options.knownSender(from))
+    ) {
+      return `sender "${from}" is not allowed to wake ${agent.name}`;
+    }
+    // The engine's per-channel cap on automatic replies applies to agents' replies too: agents
+    // answering agents is what can go on forever; fresh messages are traffic, not a loop.
+    const guard = this.#options.bus.config.engine.loop_guard;
+    if (message.re?.length && this.#isAgentSender(from)) {
+      const since = Date.now() - guard.window_seconds * 1000;
+      const times = (this.#channelWakes.get(message.channel) ?? []).filter((t) => t > since);
+      if (times.length >= guard.replies) {
+        this.#channelWakes.set(message.channel, times);
+        return `loop guard: ${guard.replies} agent replies in this channel within ${guard.window_seconds}s`;
+      }
+      times.push(Date.now());
+      this.#channelWakes.set(message.channel, times);
+    }
+    return undefined;
+  }
+
+  #isAgentSender(from: string): boolean {
+    if (this.#agents.has(from)) return true;
+    try {
+      const target = resolveAddress(from, this.#options.bus.config);
+      return target.kind === "model";
+    } catch {
+      return false;
+    }
+  }
+
+  /** This machine's live agents that `message` wakes (DESIGN.md §3's rule). */
+  async #addressees(message: Message): Promise<string[]> {
+    const names = new Set<string>();
+    for (const address of message.to) {
+      const [name, alias] = address.split("@");
+      if (alias !== undefined && alias !== this.#options.alias) continue;
+      if (name === "all") { for (const agent of this.#agents.keys()) names.add(agent); }
+      else if (name && this.#agents.has(name)) names.add(name);
+    }
+    names.delete(message.from);
+    if (names.size === 0 || !message.re?.length) return [...names];
+    const authors = new Set<string>();
+    for (const id of message.re) {
+      try {
+        authors.add((await this.#options.bus.transport.readMessage(message.channel, id)).from);
+      } catch {
+        // A reply to something unreadable wakes nobody through it.
+      }
+    }
+    return [...names].filter((name) => authors.has(name));
+  }
+
+  async #wakeEvent(ref: string): Promise<WakeEvent> {
+    const { channel, id } = refOf(ref);
+    const message = await this.#options.bus.transport.readMessage(channel, id);
+    return this.#toEvent(message, await this.#channelName(message));
+  }
+
+  #toEvent(message: Message, channelName: string): WakeEvent {
+    const event: WakeEvent = {
+      ref: `${message.channel}/${message.id}`,
+      channel: message.channel,
+      channelName,
+      from: message.from,
+      to: message.to,
+      preview: message.body.length > PREVIEW_CHARS
+        ? `${message.body.slice(0, PREVIEW_CHARS)}…`
+        : message.body,
+      bytes: new TextEncoder().encode(message.body).length,
+      noReply: /\[no-reply\]/i.test(message.body),
+    };
+    if (message.re?.length) event.re = message.re;
+    return event;
+  }
+
+  /** Counts the exchange between two parties; a warning once they go back and forth fast. */
+  #loopWarning(name: string, from: string): string | undefined {
+    const key = [name, from].sort().join("\n");
+    const since = Date.now() - LOOP_WINDOW_MS;
+    const times = (this.#exchanges.get(key) ?? []).filter((t) => t > since);
+    times.push(Date.now());
+    this.#exchanges.set(key, times);
+    if (times.length < LOOP_WARN_COUNT) return undefined;
+    return `${times.length} messages between you and ${from} in the last ${
+      LOOP_WINDOW_MS / 1000
+    } s: do not reply unless it is essential`;
+  }
+
+  async #channelName(message: Message): Promise<string> {
+    try {
+      return (await this.#options.bus.transport.getChannel(message.channel)).name;
+    } catch {
+      return message.channel.slice(0, 8);
+    }
+  }
+
+  #waitForUnread(name: string, ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const waiters = this.#waiters.get(name) ?? new Set();
+      this.#waiters.set(name, waiters);
+      const done = () => {
+        clearTimeout(timer);
+        waiters.delete(done);
+        signal?.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      waiters.add(done);
+      signal?.addEventListener("abort", done);
+    });
+  }
+
+  #refuseTaken(name: string, isTaken: (name: string) => boolean): void {
+    if (isTaken(name)) {
+      throw new CrosstalkError(
+        "ERR_ADDRESS_INVALID",
+        `The name "${name}" is taken by a model or a user of this transport: choose another with --name`,
+      );
+    }
+  }
+
+  #stored(name: string): Stored {
+    const agent = this.#agents.get(name);
+    if (!agent) throw new CrosstalkError("ERR_AGENT_NOT_FOUND", `No live agent "${name}" here`);
+    return agent;
+  }
+
+  /** Saves the state (one write at a time, the last one wins); tells presence when asked. */
+  async #changed(visible = true): Promise<void> {
+    if (visible) this.#options.onChange?.();
+    this.#dirty = true;
+    await this.#save();
+  }
+
+  #save(): Promise<void> {
+    this.#saving = this.#saving.then(async () => {
+      if (!this.#dirty) return;
+      this.#dirty = false;
+      const agents = [...this.#agents.values()];
+      await writeFileAtomic(this.#path, `${JSON.stringify({ agents })}\n`, { mode: 0o600 });
+    });
+    return this.#saving;
+  }
+}
+
+function publicInfo(agent: Stored): LiveAgentInfo {
+  const { jti: _jti, allow: _allow, unread: _unread, ...info } = agent;
+  return info;
+}
+
+/** Splits `<channel>/<YYYY>/<MM>/<DD>/<file>.md`. */
+export function refOf(ref: string): MessageRef {
+  const slash = ref.indexOf("/");
+  return { channel: ref.slice(0, slash), id: ref.slice(slash + 1) };
+}
+
+function basenameOf(path: string | undefined): string | undefined {
+  return path?.split("/").filter(Boolean).at(-1);
+}

@@ -1,0 +1,226 @@
+/**
+ * Tasks and badges: a workflow layer on messages, not a separate system. Any message can be
+ * flagged as a task (optionally for a role or a working directory), claimed by exactly one
+ * participant (across machines: the push race decides), and resolved with a result, which is
+ * also written as a reply to the task message so the thread carries it. Badges are small labels
+ * anyone may add to a message (importance, question, commit, …).
+ */
+import { CrosstalkError } from "../schema/errors.ts";
+import type { AnnotationStore, Message } from "../transports/mod.ts";
+import type { Bus } from "./bus.ts";
+
+/** A task as it stands. */
+export interface TaskState {
+  state: "open" | "claimed" | "completed" | "failed";
+  flaggedBy: string;
+  flaggedAt: string;
+  role?: string;
+  cwd?: string;
+  claimedBy?: string;
+  claimedAt?: string;
+  resolvedAt?: string;
+  result?: string;
+  /** The reply that carries the result. */
+  reply?: string;
+}
+
+/** Who acts on a task, with what the engine knows of them (a live agent's role and folder). */
+export interface TaskActor {
+  name: string;
+  role?: string | undefined;
+  cwd?: string | undefined;
+}
+
+/** A badge on a message. */
+export interface Badge {
+  type: string;
+  value: string;
+  by: string;
+  at: string;
+}
+
+const MAX_RESULT_CHARS = 64 * 1024;
+const BADGE_TYPE = /^[a-z][a-z0-9_-]{0,31}$/;
+
+/** The task on a message, when it is one. */
+export async function taskOf(
+  store: AnnotationStore,
+  message: Message,
+): Promise<TaskState | undefined> {
+  const flag = await store.get(message, "task");
+  if (!flag) return undefined;
+  const task: TaskState = {
+    state: "open",
+    flaggedBy: String(flag.by),
+    flaggedAt: String(flag.at),
+    ...(typeof flag.role === "string" ? { role: flag.role } : {}),
+    ...(typeof flag.cwd === "string" ? { cwd: flag.cwd } : {}),
+  };
+  const claim = await store.get(message, "task-claim");
+  if (claim) {
+    task.state = "claimed";
+    task.claimedBy = String(claim.by);
+    task.claimedAt = String(claim.at);
+  }
+  const done = await store.get(message, "task-done");
+  if (done) {
+    task.state = done.status === "failed" ? "failed" : "completed";
+    task.resolvedAt = String(done.at);
+    if (typeof done.result === "string") task.result = done.result;
+    if (typeof done.reply === "string") task.reply = done.reply;
+  }
+  return task;
+}
+
+/**
+ * Flags a message as a task. Flagging a task twice is refused.
+ *
+ * @throws {CrosstalkError} `ERR_TASK_CONFLICT`, `ERR_BODY_INVALID`
+ */
+export async function flagTask(
+  store: AnnotationStore,
+  message: Message,
+  options: { by: string; role?: string | undefined; cwd?: string | undefined },
+): Promise<TaskState> {
+  if (options.role !== undefined && !/^[\w .-]{1,64}$/.test(options.role)) {
+    throw new CrosstalkError("ERR_BODY_INVALID", "A task role is 1 to 64 letters, digits, . _ -");
+  }
+  if (options.cwd !== undefined && (!options.cwd.startsWith("/") || options.cwd.length > 1024)) {
+    throw new CrosstalkError("ERR_BODY_INVALID", "A task's working directory is an absolute path");
+  }
+  const { won, data } = await store.createExclusive(message, "task", {
+    by: options.by,
+    at: new Date().toISOString(),
+    ...(options.role ? { role: options.role } : {}),
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+  });
+  if (!won) {
+    throw new CrosstalkError(
+      "ERR_TASK_CONFLICT",
+      `This message is already a task (flagged by ${JSON.stringify(data.by)})`,
+    );
+  }
+  return (await taskOf(store, message))!;
+}
+
+/**
+ * Claims a task: exactly one claimant wins, on every machine of the transport.
+ *
+ * @throws {CrosstalkError} `ERR_TASK_CONFLICT` when it is no task, is meant for another role
+ *   or folder, or somebody else claimed it first
+ */
+export async function claimTask(
+  store: AnnotationStore,
+  message: Message,
+  actor: TaskActor,
+): Promise<TaskState> {
+  const task = await taskOf(store, message);
+  if (!task) {
+    throw new CrosstalkError("ERR_TASK_CONFLICT", "This message is not a task (flag it first)");
+  }
+  if (task.role && actor.role !== undefined && actor.role !== task.role) {
+    throw new CrosstalkError(
+      "ERR_TASK_CONFLICT",
+      `This task is for the role "${task.role}", not "${actor.role}"`,
+    );
+  }
+  if (task.cwd && actor.cwd !== undefined && !within(actor.cwd, task.cwd)) {
+    throw new CrosstalkError(
+      "ERR_TASK_CONFLICT",
+      `This task is for agents working in "${task.cwd}"`,
+    );
+  }
+  const { won, data } = await store.createExclusive(message, "task-claim", {
+    by: actor.name,
+    at: new Date().toISOString(),
+  });
+  if (!won && data.by !== actor.name) {
+    throw new CrosstalkError(
+      "ERR_TASK_CONFLICT",
+      `The task was claimed by ${JSON.stringify(data.by)} first`,
+    );
+  }
+  return (await taskOf(store, message))!;
+}
+
+/**
+ * Resolves a claimed task with a result; only its claimant may. The result also goes into the
+ * channel as a reply to the task message, addressed to whoever flagged it.
+ *
+ * @throws {CrosstalkError} `ERR_TASK_CONFLICT`, `ERR_BODY_INVALID`
+ */
+export async function resolveTask(
+  bus: Bus,
+  store: AnnotationStore,
+  message: Message,
+  options: { by: string; status: "completed" | "failed"; result: string },
+): Promise<TaskState> {
+  if (options.result.trim() === "" || options.result.length > MAX_RESULT_CHARS) {
+    throw new CrosstalkError(
+      "ERR_BODY_INVALID",
+      `A task result is 1 to ${MAX_RESULT_CHARS} characters`,
+    );
+  }
+  const task = await taskOf(store, message);
+  if (!task) throw new CrosstalkError("ERR_TASK_CONFLICT", "This message is not a task");
+  if (task.claimedBy !== options.by) {
+    throw new CrosstalkError(
+      "ERR_TASK_CONFLICT",
+      task.claimedBy
+        ? `Only ${JSON.stringify(task.claimedBy)}, who claimed the task, can resolve it`
+        : "Claim the task before resolving it",
+    );
+  }
+  if (task.state === "completed" || task.state === "failed") {
+    throw new CrosstalkError("ERR_TASK_CONFLICT", `The task is already ${task.state}`);
+  }
+  const reply = await bus.send({
+    channel: message.channel,
+    from: options.by,
+    to: [task.flaggedBy],
+    re: [message.id],
+    body: `Task ${options.status}: ${options.result}`,
+  });
+  await store.createExclusive(message, "task-done", {
+    by: options.by,
+    at: new Date().toISOString(),
+    status: options.status,
+    result: options.result,
+    reply: reply.id,
+  });
+  return (await taskOf(store, message))!;
+}
+
+/** Adds a badge. @throws {CrosstalkError} `ERR_BODY_INVALID` */
+export async function addBadge(
+  store: AnnotationStore,
+  message: Message,
+  badge: { type: string; value?: string | undefined; by: string },
+): Promise<Badge> {
+  if (!BADGE_TYPE.test(badge.type)) {
+    throw new CrosstalkError(
+      "ERR_BODY_INVALID",
+      "A badge type is 1 to 32 lowercase letters, digits, _ or - (e.g. importance, question, commit)",
+    );
+  }
+  const value = (badge.value ?? "").trim();
+  if (value.length > 200) {
+    throw new CrosstalkError("ERR_BODY_INVALID", "A badge value is at most 200 characters");
+  }
+  const record: Badge = { type: badge.type, value, by: badge.by, at: new Date().toISOString() };
+  await store.add(message, "badge", { ...record });
+  return record;
+}
+
+/** The badges on a message, oldest first. */
+export async function badgesOf(store: AnnotationStore, message: Message): Promise<Badge[]> {
+  return (await store.list(message))
+    .filter((a) => a.kind === "badge")
+    .map((a) => a.data as unknown as Badge)
+    .sort((a, b) => a.at.localeCompare(b.at));
+}
+
+function within(path: string, folder: string): boolean {
+  const base = folder.endsWith("/") ? folder : `${folder}/`;
+  return path === folder || path.startsWith(base);
+}

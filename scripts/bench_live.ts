@@ -1,0 +1,175 @@
+/**
+ * Live agents at scale: 30 real `crosstalk mcp` sessions (each driven by the MCP SDK's client
+ * over its stdio) on one engine, all sending at once, round after round: agent i writes to agent
+ * i+1. Measured from the moment the sender's `send` tool call starts: the recipient's channel
+ * notification arriving (woken) and the recipient's `read` returning the message (read, as an
+ * agent that reads on every wake would). The baseline, in the same run, is one tool call round
+ * trip (`status`: client → MCP server → engine API → back), the floor of anything an agent does.
+ * Measurement only: see docs/BENCHMARKS.md.
+ *
+ * Run: `deno run -A scripts/bench_live.ts [--quick] [--json]` (also part of `deno task bench`).
+ */
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { scaffoldTransport } from "../transports/mod.ts";
+import { McpSession } from "./_mcp_session.ts";
+
+const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
+
+/** The figures this benchmark produces, in ms. */
+export interface LiveBenchResult {
+  agents: number;
+  rounds: number;
+  messages: number;
+  /** One `status` tool call, client to engine and back (p50, p99). */
+  toolCallMs: { p50: number; p99: number };
+  /** send starts → the recipient's channel notification arrives. */
+  wokenMs: { p50: number; p99: number };
+  /** send starts → the recipient's read (called on the wake) returns the message. */
+  readMs: { p50: number; p99: number };
+}
+
+function quantile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+function summary(values: number[]): { p50: number; p99: number } {
+  const sorted = [...values].sort((a, b) => a - b);
+  return { p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99) };
+}
+
+/** Runs the benchmark against a real engine subprocess. */
+export async function benchLive(
+  quick: boolean,
+  progress: (line: string) => void = () => {},
+): Promise<LiveBenchResult> {
+  const agents = quick ? 6 : 30;
+  const rounds = quick ? 3 : 20;
+  const home = await Deno.makeTempDir({ prefix: "crosstalk-bench-live-" });
+  const env = {
+    HOME: home,
+    XDG_DATA_HOME: join(home, "data"),
+    XDG_STATE_HOME: join(home, "state"),
+    XDG_CONFIG_HOME: join(home, "config"),
+    CROSSTALK_LOG_JSON: "1",
+    CROSSTALK_INIT_USERNAME: "bench",
+    CROSSTALK_INIT_PASSPHRASE: "bench passphrase",
+  };
+  await scaffoldTransport(join(home, "data", "crosstalk", "bench", "transport"), {
+    kind: "local",
+  });
+  const engine = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", MAIN, "serve", "--containername", "bench"],
+    env,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const reader = engine.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!/"event":"api\.listening"/.test(text)) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`the engine exited before listening:\n${text}`);
+    text += value;
+  }
+  const drain = (async () => {
+    while (!(await reader.read()).done) { /* keep the pipe empty */ }
+  })();
+  const sessions: McpSession[] = [];
+  try {
+    progress(`live: starting ${agents} MCP sessions`);
+    sessions.push(
+      ...await Promise.all(
+        Array.from({ length: agents }, (_, i) =>
+          McpSession.start(home, [
+            "--containername",
+            "bench",
+            "--name",
+            `agent-${String(i).padStart(2, "0")}`,
+            "--agent",
+            "claude",
+          ], { env })),
+      ),
+    );
+    // Every session online (its wake stream connected) before anything is timed.
+    for (;;) {
+      const peers = await sessions[0]!.call("peers");
+      if ((peers.match(/, available/g) ?? []).length >= agents) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const toolCalls: number[] = [];
+    for (let i = 0; i < (quick ? 20 : 200); i++) {
+      const session = sessions[i % agents]!;
+      const t0 = performance.now();
+      await session.call("status", { status: "available" });
+      toolCalls.push(performance.now() - t0);
+    }
+
+    const woken: number[] = [];
+    const read: number[] = [];
+    const token = /bench-(\d+)-(\d+)/;
+    for (let round = 0; round < rounds; round++) {
+      const started = new Map<string, number>();
+      const done: Promise<void>[] = [];
+      for (const [i, recipient] of sessions.entries()) {
+        const key = `bench-${round}-${(i + agents - 1) % agents}`;
+        done.push((async () => {
+          const n = await recipient.notification(
+            (note) => token.exec(String(note.params.content))?.[0] === key,
+            60_000,
+          );
+          const at = recipient.arrivals[recipient.notifications.indexOf(n)]!;
+          woken.push(at - started.get(key)!);
+          const text = await recipient.call("read");
+          if (!text.includes(key)) throw new Error(`read did not return ${key}: ${text}`);
+          read.push(performance.now() - started.get(key)!);
+        })());
+      }
+      await Promise.all(sessions.map((sender, i) => {
+        const key = `bench-${round}-${i}`;
+        started.set(key, performance.now());
+        return sender.call("send", {
+          to: `agent-${String((i + 1) % agents).padStart(2, "0")}`,
+          message: `${key}: a message from one live agent to the next`,
+        });
+      }));
+      await Promise.all(done);
+      progress(`live: round ${round + 1}/${rounds}`);
+    }
+    return {
+      agents,
+      rounds,
+      messages: agents * rounds,
+      toolCallMs: summary(toolCalls),
+      wokenMs: summary(woken),
+      readMs: summary(read),
+    };
+  } finally {
+    await Promise.all(sessions.map((s) => s[Symbol.asyncDispose]().catch(() => {})));
+    engine.kill("SIGTERM");
+    await engine.status;
+    await drain;
+    await Deno.remove(home, { recursive: true }).catch(() => {});
+  }
+}
+
+/** The benchmark's lines for the report. */
+export function formatLive(r: LiveBenchResult): string[] {
+  const f = (ms: number) => `${ms.toFixed(1)} ms`;
+  return [
+    `live agents: ${r.agents} MCP sessions on one engine, ${r.rounds} rounds of all sending at once (${r.messages} messages)`,
+    `  one tool call round trip (baseline)  p50 ${f(r.toolCallMs.p50)}  p99 ${f(r.toolCallMs.p99)}`,
+    `  send -> recipient woken              p50 ${f(r.wokenMs.p50)}  p99 ${f(r.wokenMs.p99)}  (${
+      (r.wokenMs.p99 / r.toolCallMs.p50).toFixed(1)
+    }x a tool call)`,
+    `  send -> recipient has read it        p50 ${f(r.readMs.p50)}  p99 ${f(r.readMs.p99)}`,
+  ];
+}
+
+if (import.meta.main) {
+  const quick = Deno.args.includes("--quick");
+  const result = await benchLive(quick, (line) => console.error(line));
+  console.log(
+    Deno.args.includes("--json") ? JSON.stringify(result) : formatLive(result).join("\n"),
+  );
+}

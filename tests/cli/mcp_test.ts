@@ -1,0 +1,212 @@
+// `crosstalk mcp` driven over real stdio by the MCP SDK's client, against a real engine: the
+// channel capability, every tool, cursor semantics, the wait timeout, channel notifications,
+// tasks and badges, presence going offline.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { runCrosstalk, tempDir } from "../_helpers.ts";
+import { AGENTS, EngineProcess, makeTransport, waitUntil } from "../engine/_harness.ts";
+import { McpSession } from "../../scripts/_mcp_session.ts";
+
+/** A transport with a model and a running engine that found its admin "boss". */
+export async function startTeam(home: string): Promise<EngineProcess> {
+  const root = join(home, ".local", "share", "crosstalk", "team", "transport");
+  const state = join(home, ".local", "share", "crosstalk", "team", "crosstalk-state");
+  await makeTransport(
+    root,
+    `providers:\n  test:\n    models:\n      reply: ${join(AGENTS, "reply.sh")}\n`,
+  );
+  const engine = await EngineProcess.start(root, {
+    alias: "a",
+    state,
+    env: { CROSSTALK_INIT_USERNAME: "boss", CROSSTALK_INIT_PASSPHRASE: "the boss passphrase" },
+  });
+  await engine.waitFor((r) => r.event === "api.listening");
+  return engine;
+}
+
+const REF = /^sent ([0-9a-f-]{36}\/\d{4}\/\d{2}\/\d{2}\/\d{9}Z-[0-9a-f]{8}\.md)$/;
+
+Deno.test("crosstalk mcp: channel capability, send and read with cursor semantics, wait, peers, status, notifications", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  await using engine = await startTeam(home);
+  await using alice = await McpSession.start(home, [
+    "--containername",
+    "team",
+    "--name",
+    "alice",
+    "--agent",
+    "claude",
+    "--role",
+    "reviewer",
+  ]);
+  await using bob = await McpSession.start(home, [
+    "--containername",
+    "team",
+    "--name",
+    "bob",
+    "--agent",
+    "codex",
+    "--wake",
+    "pull",
+  ]);
+
+  // Initialize: the channel capability, instructions, and a protocol no newer than 2025-11-25.
+  const capabilities = alice.client.getServerCapabilities();
+  assert.ok(capabilities?.experimental?.["claude/channel"], "claude/channel capability");
+  assert.ok(capabilities?.tools, "tools capability");
+  assert.match(alice.client.getInstructions() ?? "", /read tool/);
+  assert.ok(alice.protocolVersion && alice.protocolVersion <= "2025-11-25", alice.protocolVersion);
+  const tools = (await alice.client.listTools()).tools.map((t: { name: string }) => t.name).sort();
+  assert.deepEqual(tools, ["badge", "peers", "read", "send", "status", "task", "wait"]);
+
+  // Both are online once their wake streams connect.
+  await waitUntil(async () => {
+    const peers = await alice.call("peers");
+    return /alice \(you\): claude, reviewer on a, available/.test(peers) &&
+      /bob: codex on a, available/.test(peers);
+  });
+  assert.match(await bob.call("peers"), /humans: boss/);
+
+  // alice → bob: bob (pull only) reads it once; a second read finds nothing new.
+  const sent = REF.exec(await alice.call("send", { to: "bob", message: "line one\nline two" }));
+  assert.ok(sent, "send returns the new message's id");
+  const ref = sent[1]!;
+  // wait returns at once when something is there (and blocks until the engine delivered it).
+  const read = await bob.call("wait", { seconds: 10 });
+  assert.match(read, new RegExp(`^\\[${ref.replaceAll(".", "\\.")}\\] from alice\n`));
+  assert.match(read, /line one\nline two/);
+  assert.equal(await bob.call("read"), "no new messages", "read marks messages read");
+  const status = JSON.parse(
+    (await runCrosstalk(["message", "status", ref, "--containername", "team", "--json"], {
+      home,
+    })).stdout,
+  );
+  assert.deepEqual(
+    status.deliveries.find((d: { to: string }) => d.to === "bob")?.state,
+    "read",
+    "the sender sees that bob read it",
+  );
+
+  // The wait timeout: nothing comes, the tool says so.
+  const started = Date.now();
+  assert.equal(await bob.call("wait", { seconds: 1 }), "no new messages");
+  assert.ok(Date.now() - started >= 900, "wait waited");
+
+  // A wait that is answered: alice sends while bob waits.
+  const waiting = bob.call("wait", { seconds: 30 });
+  await alice.call("send", { to: "bob", message: "are you there?" });
+  assert.match(await waiting, /from alice[^\n]*\nare you there\?/);
+
+  // bob replies with re: alice (channel wake) gets a channel notification of the right shape.
+  const reply = REF.exec(
+    await bob.call("send", { to: "alice", message: "[no-reply] done, see PR", re: ref }),
+  )![1]!;
+  const pushed = await alice.notification((n) =>
+    n.method === "notifications/claude/channel" &&
+    (n.params.meta as Record<string, string>)?.message_id === reply
+  );
+  const meta = pushed.params.meta as Record<string, string>;
+  for (const key of Object.keys(meta)) assert.match(key, /^[A-Za-z_][A-Za-z0-9_]*$/);
+  assert.equal(meta.from, "bob");
+  assert.equal(meta.channel, "general");
+  assert.equal(meta.no_reply, "true");
+  assert.match(String(pushed.params.content), /bob -> alice in #general \(reply\): \[no-reply\]/);
+  assert.match(String(pushed.params.content), /no reply needed/);
+  await waitUntil(async () => {
+    const s = JSON.parse(
+      (await runCrosstalk(["message", "status", reply, "--containername", "team", "--json"], {
+        home,
+      })).stdout,
+    );
+    return s.deliveries.some((d: { to: string; state: string }) =>
+      d.to === "alice" && d.state === "woken"
+    );
+  });
+  assert.match(await alice.call("read"), /from bob[^\n]* re /);
+
+  // status shows in peers.
+  assert.equal(await bob.call("status", { status: "busy" }), "status: busy");
+  assert.match(await alice.call("peers"), /bob: codex on a, busy/);
+
+  // Errors are tool errors the model can read, never crashes.
+  assert.match(
+    await alice.call("send", { to: "bob", message: "x", re: "nonsense" }, true),
+    /error ERR_ID_INVALID/,
+  );
+
+  // bob's session ends (stdin closes): alice sees it offline.
+  await bob.client.close();
+  await waitUntil(async () => /bob: codex on a, offline/.test(await alice.call("peers")));
+  void engine;
+});
+
+Deno.test("crosstalk mcp: flag, claim and resolve a task, and badges", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  await using _engine = await startTeam(home);
+  const start = (name: string, role: string) =>
+    McpSession.start(home, [
+      "--containername",
+      "team",
+      "--name",
+      name,
+      "--agent",
+      "claude",
+      "--role",
+      role,
+    ]);
+  await using lead = await start("lead", "lead");
+  await using tester = await start("tester", "tester");
+  await using builder = await start("builder", "builder");
+
+  const ref = REF.exec(await lead.call("send", { to: "all", message: "run the test suite" }))![1]!;
+  assert.match(
+    await lead.call("task", { action: "flag", message: ref, role: "tester" }),
+    /^task open, flagged by lead, role tester$/,
+  );
+  assert.match(
+    await lead.call("task", { action: "flag", message: ref }, true),
+    /ERR_TASK_CONFLICT: This message is already a task/,
+  );
+  assert.match(
+    await builder.call("task", { action: "claim", message: ref }, true),
+    /for the role "tester", not "builder"/,
+  );
+  assert.match(
+    await tester.call("task", { action: "claim", message: ref }),
+    /task claimed, .*claimed by tester/,
+  );
+  assert.match(
+    await lead.call("task", { action: "resolve", message: ref, result: "x" }, true),
+    /Only "tester", who claimed the task, can resolve it/,
+  );
+  assert.match(
+    await tester.call("task", { action: "resolve", message: ref, result: "18 passed, 0 failed" }),
+    /task completed, .*result: 18 passed, 0 failed/,
+  );
+  // The result reaches the flagger as a reply in the thread.
+  await lead.notification((n) =>
+    String(n.params.content).includes("Task completed: 18 passed, 0 failed")
+  );
+
+  assert.equal(
+    await builder.call("badge", { message: ref, type: "importance", value: "high" }),
+    "badge importance=high added",
+  );
+  assert.match(
+    await builder.call("badge", { message: ref, type: "Bad Type!" }, true),
+    /ERR_BODY_INVALID/,
+  );
+  const status = JSON.parse(
+    (await runCrosstalk(["message", "status", ref, "--containername", "team", "--json"], {
+      home,
+    })).stdout,
+  );
+  assert.equal(status.task.state, "completed");
+  assert.equal(status.task.claimedBy, "tester");
+  assert.deepEqual(
+    status.badges.map((b: { type: string; value: string; by: string }) => [b.type, b.value, b.by]),
+    [["importance", "high", "builder"]],
+  );
+});

@@ -1,0 +1,186 @@
+/**
+ * `AnnotationStore`: what the bus records about a message besides its replies: the task flow
+ * (flagged, claimed, resolved), badges, and the receipts of live agents (woken, read, not
+ * woken). Kept outside every channel folder so a Crosstalk 8 engine never mistakes one for a
+ * message:
+ *
+ * ```
+ * data/annotations/<channel>/<YYYY>/<MM>/<DD>/<stem>~task.json          flagged (exclusive)
+ * data/annotations/<channel>/<YYYY>/<MM>/<DD>/<stem>~task-claim.json    claimed (exclusive)
+ * data/annotations/<channel>/<YYYY>/<MM>/<DD>/<stem>~task-done.json     resolved (exclusive)
+ * data/annotations/<channel>/<YYYY>/<MM>/<DD>/<stem>~badge~<hex>.json   one badge
+ * data/annotations/<channel>/<YYYY>/<MM>/<DD>/<stem>~<receipt>~<agent>.json
+ *     receipt: woken | read | unwoken (a wake that failed, with why)
+ * ```
+ *
+ * Exclusive records are created with O_EXCL, so on one folder exactly one writer wins; on a git
+ * transport with a remote the push race decides (the remote's file wins a rebase conflict), and
+ * {@linkcode AnnotationStore.createExclusive} confirms through the remote before it answers.
+ */
+import { join, relative } from "node:path";
+import { parseMessageId } from "./names.ts";
+import type { ClaimPublisher } from "./claims.ts";
+import type { MessageRef } from "./transport.ts";
+import { randomHex, readDirNames, writeFileAtomic } from "./_fs.ts";
+
+/** The kinds of record created at most once per message. */
+export type ExclusiveKind = "task" | "task-claim" | "task-done";
+
+/** The kinds of receipt a live agent leaves. */
+export type ReceiptKind = "woken" | "read" | "unwoken";
+
+/** One record, as read back. */
+export interface Annotation {
+  kind: ExclusiveKind | "badge" | ReceiptKind;
+  /** The agent of a receipt. */
+  agent?: string;
+  data: Record<string, unknown>;
+}
+
+/** Options for {@linkcode AnnotationStore}. */
+export interface AnnotationStoreOptions {
+  publisher?: ClaimPublisher | undefined;
+  /** Told when recording a change failed. */
+  onError?: (error: unknown) => void;
+}
+
+/** Annotations on one transport directory. */
+export class AnnotationStore {
+  readonly root: string;
+  readonly dir: string;
+  #publisher: ClaimPublisher | undefined;
+  #onError: (error: unknown) => void;
+
+  constructor(root: string, options: AnnotationStoreOptions = {}) {
+    this.root = root;
+    this.dir = join(root, "data", "annotations");
+    this.#publisher = options.publisher;
+    this.#onError = options.onError ?? (() => {});
+  }
+
+  /**
+   * Creates a record that exists at most once per message. Returns the record that holds
+   * afterwards and whether it is the one given: false when somebody else's came first, here or
+   * (on a git transport with a remote) on another machine.
+   */
+  async createExclusive(
+    ref: MessageRef,
+    kind: ExclusiveKind,
+    data: Record<string, unknown>,
+  ): Promise<{ won: boolean; data: Record<string, unknown> }> {
+    const path = this.#path(ref, kind);
+    const nonce = randomHex(8);
+    const record = { ...data, nonce };
+    let created = true;
+    try {
+      // A hard link of a finished temp file: never a half-written record, and one winner.
+      await writeFileAtomic(path, `${JSON.stringify(record)}\n`, { exclusive: true });
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+      created = false;
+    }
+    if (created && this.#publisher) {
+      await this.#publisher.record(
+        [relative(this.root, path)],
+        `crosstalk: ${kind} ${describe(ref)}`,
+        undefined,
+        { urgent: true },
+      );
+      if (this.#publisher.shared) await this.#publisher.confirm();
+    }
+    const held = await this.#read(path);
+    const won = created && held?.nonce === nonce;
+    const { nonce: _nonce, ...rest } = held ?? record;
+    return { won, data: rest };
+  }
+
+  /** Adds a record that may exist many times (a badge). */
+  async add(ref: MessageRef, kind: "badge", data: Record<string, unknown>): Promise<void> {
+    await this.#write(this.#path(ref, `${kind}~${randomHex(4)}`), data, true);
+  }
+
+  /** Writes (or rewrites) an agent's receipt; lazy on git: it rides with the next commit. */
+  async receipt(
+    ref: MessageRef,
+    kind: ReceiptKind,
+    agent: string,
+    data: Record<string, unknown>,
+  ): Promise<void> {
+    await this.#write(this.#path(ref, `${kind}~${agent}`), data, false);
+  }
+
+  /** Every record on a message. */
+  async list(ref: MessageRef): Promise<Annotation[]> {
+    const prefix = `${stemOf(ref.id)}~`;
+    const dir = this.#dayDir(ref);
+    const out: Annotation[] = [];
+    for (const entry of await readDirNames(dir)) {
+      if (!entry.name.startsWith(prefix) || !entry.name.endsWith(".json")) continue;
+      const [kind, agent] = entry.name.slice(prefix.length, -".json".length).split("~");
+      const data = await this.#read(join(dir, entry.name));
+      if (!kind || !data) continue;
+      const { nonce: _nonce, ...rest } = data;
+      if (kind === "badge") out.push({ kind, data: rest });
+      else if (kind === "task" || kind === "task-claim" || kind === "task-done") {
+        out.push({ kind, data: rest });
+      } else if ((kind === "woken" || kind === "read" || kind === "unwoken") && agent) {
+        out.push({ kind, agent, data: rest });
+      }
+    }
+    return out;
+  }
+
+  /** One exclusive record, when it exists. */
+  async get(ref: MessageRef, kind: ExclusiveKind): Promise<Record<string, unknown> | undefined> {
+    const data = await this.#read(this.#path(ref, kind));
+    if (!data) return undefined;
+    const { nonce: _nonce, ...rest } = data;
+    return rest;
+  }
+
+  async #write(path: string, data: Record<string, unknown>, urgent: boolean): Promise<void> {
+    const text = `${JSON.stringify(data)}\n`;
+    const apply = async () => {
+      await Deno.mkdir(join(path, ".."), { recursive: true });
+      await writeFileAtomic(path, text);
+    };
+    if (!this.#publisher) return await apply();
+    const recording = this.#publisher.record(
+      [relative(this.root, path)],
+      `crosstalk: annotate ${relative(this.dir, path)}`,
+      apply,
+      { urgent },
+    );
+    if (urgent) return await recording;
+    // Receipts are hints for the sender: never worth holding the agent up.
+    recording.catch(this.#onError);
+  }
+
+  async #read(path: string): Promise<Record<string, unknown> | undefined> {
+    try {
+      const value = JSON.parse(await Deno.readTextFile(path));
+      return value !== null && typeof value === "object" && !Array.isArray(value)
+        ? value as Record<string, unknown>
+        : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  #dayDir(ref: MessageRef): string {
+    parseMessageId(ref.id);
+    return join(this.dir, ref.channel, ...ref.id.split("/").slice(0, 3));
+  }
+
+  #path(ref: MessageRef, kind: string): string {
+    return join(this.#dayDir(ref), `${stemOf(ref.id)}~${kind}.json`);
+  }
+}
+
+function stemOf(id: string): string {
+  return id.split("/")[3]!.slice(0, -3);
+}
+
+function describe(ref: MessageRef): string {
+  return `${ref.channel.slice(0, 8)}/${ref.id}`;
+}
