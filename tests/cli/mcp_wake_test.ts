@@ -1,0 +1,161 @@
+// The wake adapters end to end: a real engine, a real `crosstalk mcp` session, and a real tmux
+// pane or a webhook receiver on loopback. A wake that cannot be delivered is reported to the
+// sender, and the message still waits in the agent's inbox.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { runCrosstalk, tempDir } from "../_helpers.ts";
+import { AGENTS, EngineProcess, makeTransport, waitUntil } from "../engine/_harness.ts";
+import { McpSession } from "../../scripts/_mcp_session.ts";
+import { verifyWebhookSignature } from "../../transports/webhook.ts";
+
+const READER = fileURLToPath(new URL("../testdata/tmux/reader.ts", import.meta.url));
+
+async function team(home: string): Promise<EngineProcess> {
+  const root = join(home, ".local", "share", "crosstalk", "team", "transport");
+  await makeTransport(
+    root,
+    `providers:\n  test:\n    models:\n      reply: ${join(AGENTS, "reply.sh")}\n`,
+  );
+  const engine = await EngineProcess.start(root, {
+    alias: "a",
+    state: join(home, ".local", "share", "crosstalk", "team", "crosstalk-state"),
+    env: { CROSSTALK_INIT_USERNAME: "boss", CROSSTALK_INIT_PASSPHRASE: "the boss passphrase" },
+  });
+  await engine.waitFor((r) => r.event === "api.listening");
+  return engine;
+}
+
+async function send(home: string, to: string, body: string): Promise<string> {
+  const r = await runCrosstalk(["message", "send", "--containername", "team", "--to", to, body], {
+    home,
+  });
+  assert.equal(r.code, 0, r.stderr);
+  return r.stdout.trim().split("\n")[0]!;
+}
+
+/** The delivery row of `to` for message `id`, once `state` shows. */
+function delivery(home: string, id: string, to: string, state: string) {
+  return waitUntil(async () => {
+    const r = await runCrosstalk(["message", "status", id, "--containername", "team", "--json"], {
+      home,
+    });
+    const row = JSON.parse(r.stdout).deliveries.find((d: { to: string; state: string }) =>
+      d.to === to && d.state === state
+    );
+    return row as { to: string; state: string; detail?: string } | undefined;
+  });
+}
+
+async function tmux(socket: string, ...args: string[]): Promise<string> {
+  const out = await new Deno.Command("tmux", { args: ["-S", socket, ...args] }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  return new TextDecoder().decode(out.stdout).trim();
+}
+
+Deno.test("a live agent in a tmux pane gets a multi-line message typed as one submission; a missing pane is reported", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  await using _engine = await team(home);
+  const socket = join(home, "tmux.sock");
+  const typed = join(home, "typed.jsonl");
+  const pane = await tmux(
+    socket,
+    "-f",
+    "/dev/null",
+    "new-session",
+    "-d",
+    "-P",
+    "-F",
+    "#{pane_id}",
+    "--",
+    Deno.execPath(),
+    "run",
+    "-A",
+    READER,
+    typed,
+  );
+  try {
+    await waitUntil(() => Deno.stat(typed).then(() => true, () => undefined));
+    // The session runs "inside" the pane: tmux finds its server through $TMUX.
+    await using agent = await McpSession.start(home, [
+      "--containername",
+      "team",
+      "--name",
+      "typist",
+      "--agent",
+      "aider",
+      "--wake",
+      "tmux",
+      "--enter-delay",
+      "50",
+    ], { env: { TMUX: `${socket},0,0`, TMUX_PANE: pane } });
+    await waitUntil(async () => /typist: aider on a, available/.test(await agent.call("peers")));
+
+    const id = await send(home, "typist", "line one\nline two");
+    const submissions = await waitUntil(async () => {
+      const text = await Deno.readTextFile(typed);
+      return text.trim() === "" ? undefined : text.trim().split("\n").map((l) => JSON.parse(l));
+    });
+    assert.equal(submissions.length, 1, "one submission");
+    assert.equal(
+      submissions[0],
+      "[crosstalk] boss -> typist in #general: line one\nline two",
+    );
+    await delivery(home, id, "typist", "woken");
+
+    // The pane goes away: the wake is reported, and the message waits in the inbox.
+    await tmux(socket, "kill-server");
+    const lost = await send(home, "typist", "anyone there?");
+    const row = await delivery(home, lost, "typist", "unwoken");
+    assert.match(row.detail ?? "", /tmux pane %\d+ missing/);
+    assert.match(await agent.call("read"), /line one\nline two[\s\S]*anyone there\?/);
+  } finally {
+    await tmux(socket, "kill-server").catch(() => {});
+  }
+});
+
+Deno.test("a live agent woken by webhook: the receiver verifies the signed POST", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  await using _engine = await team(home);
+  const secret = "a shared secret of some length";
+  const received: { event: string | null; ok: boolean; body: Record<string, unknown> }[] = [];
+  const arrived = Promise.withResolvers<void>();
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    async (req) => {
+      const raw = await req.text();
+      received.push({
+        event: req.headers.get("X-Crosstalk-Event"),
+        ok: await verifyWebhookSignature(secret, req.headers.get("X-Crosstalk-Signature"), raw),
+        body: JSON.parse(raw),
+      });
+      arrived.resolve();
+      return new Response("ok");
+    },
+  );
+  await using _agent = await McpSession.start(home, [
+    "--containername",
+    "team",
+    "--name",
+    "hooked",
+    "--wake",
+    "webhook",
+    "--webhook",
+    `http://127.0.0.1:${server.addr.port}/hook`,
+  ], { env: { CROSSTALK_WEBHOOK_SECRET: secret } });
+  await waitUntil(async () => /hooked: \w+ on a, available/.test(await _agent.call("peers")));
+
+  const id = await send(home, "hooked", "build is red");
+  await arrived.promise;
+  assert.equal(received.length, 1);
+  assert.equal(received[0]!.event, "wake");
+  assert.ok(received[0]!.ok, "the signature verifies with the shared secret");
+  assert.equal(
+    received[0]!.body.ref,
+    `${received[0]!.body.channel}/${id.split("/").slice(-4).join("/")}`,
+  );
+  assert.equal(received[0]!.body.preview, "build is red");
+  await delivery(home, id, "hooked", "woken");
+});
