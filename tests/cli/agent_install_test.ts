@@ -1,0 +1,213 @@
+// `crosstalk agent install | uninstall` through the real CLI, with HOME, CODEX_HOME and the current
+// folder in temp dirs.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { parse as parseToml } from "smol-toml";
+import { MAIN, tempDir } from "../_helpers.ts";
+import { expectCode } from "./_cli.ts";
+
+interface Entry {
+  command: string;
+  args: string[];
+}
+
+/** A home, a project folder and a CODEX_HOME, all inside one temp dir. */
+async function world() {
+  const dir = await tempDir();
+  const home = join(dir.path, "home");
+  const project = join(dir.path, "project");
+  const codexHome = join(dir.path, "codex");
+  await Deno.mkdir(home);
+  await Deno.mkdir(project);
+  const run = (code: number, args: string[], env: Record<string, string> = {}) =>
+    expectCode(code, args, { home, cwd: project, env: { CODEX_HOME: codexHome, ...env } });
+  return { dir, home, project, codexHome, run };
+}
+
+/** Asserts the entry re-invokes this crosstalk (deno run -A main.ts) with `mcpArgs`. */
+async function assertStartsCrosstalk(entry: Entry, mcpArgs: string[]): Promise<void> {
+  assert.ok((await Deno.stat(entry.command)).isFile, `${entry.command} is not a file`);
+  assert.deepEqual(entry.args, ["run", "-A", MAIN, ...mcpArgs]);
+}
+
+async function readJson(path: string): Promise<Record<string, unknown>> {
+  return JSON.parse(await Deno.readTextFile(path)) as Record<string, unknown>;
+}
+
+function serverOf(config: Record<string, unknown>): Entry {
+  return (config.mcpServers as Record<string, Entry>).crosstalk!;
+}
+
+Deno.test("agent install claude writes .mcp.json in the current folder and says how to start Claude Code", async () => {
+  const w = await world();
+  await using _ = w.dir;
+  const out = await w.run(0, ["agent", "install", "claude", "--name", "reviewer"]);
+  const path = join(w.project, ".mcp.json");
+  assert.match(out.stdout, new RegExp(`Installed the crosstalk MCP server in ${path}`));
+  assert.match(out.stdout, /claude --dangerously-load-development-channels server:crosstalk/);
+  const config = await readJson(path);
+  assert.deepEqual(Object.keys(config.mcpServers as object), ["crosstalk"]);
+  await assertStartsCrosstalk(serverOf(config), ["mcp", "--agent", "claude", "--name", "reviewer"]);
+
+  const again = await w.run(0, ["agent", "install", "claude", "--name", "reviewer"]);
+  assert.match(again.stdout, /already installed/);
+});
+
+Deno.test("agent install claude --scope user adds to ~/.claude.json, keeping its other keys and its 0600 mode", async () => {
+  const w = await world();
+  await using _ = w.dir;
+  const path = join(w.home, ".claude.json");
+  const before = {
+    numStartups: 12,
+    projects: { "/w": { allowedTools: ["Bash"] } },
+    mcpServers: { docs: { type: "stdio", command: "docs", args: [] } },
+  };
+  await Deno.writeTextFile(path, `${JSON.stringify(before, null, 2)}\n`, { mode: 0o600 });
+  await Deno.chmod(path, 0o600);
+  await w.run(0, ["agent", "install", "claude", "--scope", "user"]);
+  const config = await readJson(path);
+  assert.deepEqual(config.projects, before.projects);
+  assert.equal(config.numStartups, 12);
+  assert.deepEqual((config.mcpServers as Record<string, unknown>).docs, before.mcpServers.docs);
+  await assertStartsCrosstalk(serverOf(config), ["mcp", "--agent", "claude"]);
+  assert.equal((await Deno.stat(path)).mode! & 0o777, 0o600);
+
+  await w.run(0, ["agent", "uninstall", "claude", "--scope", "user"]);
+  assert.deepEqual(await readJson(path), before);
+});
+
+Deno.test("agent install codex appends the table to $CODEX_HOME/config.toml and keeps its comments", async () => {
+  const w = await world();
+  await using _ = w.dir;
+  await Deno.mkdir(w.codexHome);
+  const path = join(w.codexHome, "config.toml");
+  const before = '# my settings\nmodel = "o3"\n\n[mcp_servers.docs]\ncommand = "docs"\n';
+  await Deno.writeTextFile(path, before);
+  const out = await w.run(0, ["agent", "install", "codex", "--name", "coder"]);
+  assert.match(out.stdout, new RegExp(`in ${path} \\(user scope\\)`));
+  assert.match(out.stdout, /^ {2}codex$/m);
+  const text = await Deno.readTextFile(path);
+  assert.ok(text.startsWith(before));
+  const config = parseToml(text) as unknown as {
+    model: string;
+    mcp_servers: Record<string, Entry>;
+  };
+  assert.equal(config.model, "o3");
+  assert.equal(config.mcp_servers.docs!.command, "docs");
+  const entry = config.mcp_servers.crosstalk!;
+  await assertStartsCrosstalk({ command: entry.command, args: [...entry.args] }, [
+    "mcp",
+    "--agent",
+    "codex",
+    "--name",
+    "coder",
+  ]);
+
+  await w.run(0, ["agent", "uninstall", "codex"]);
+  assert.equal(await Deno.readTextFile(path), before);
+});
+
+Deno.test("agent install codex refuses --scope project: Codex has only a user configuration", async () => {
+  const w = await world();
+  await using _ = w.dir;
+  const out = await w.run(64, ["agent", "install", "codex", "--scope", "project"]);
+  assert.match(out.stderr, /Codex has only a user configuration/);
+  await assert.rejects(Deno.stat(join(w.codexHome, "config.toml")), Deno.errors.NotFound);
+});
+
+Deno.test("agent install gemini writes .gemini/settings.json in the project, or in the home with --scope user", async () => {
+  const w = await world();
+  await using _ = w.dir;
+  const out = await w.run(0, ["agent", "install", "gemini"]);
+  assert.match(out.stdout, /^ {2}gemini$/m);
+  const project = await readJson(join(w.project, ".gemini", "settings.json"));
+  await assertStartsCrosstalk(serverOf(project), ["mcp", "--agent", "gemini"]);
+
+  const user = join(w.home, ".gemini", "settings.json");
+  await Deno.mkdir(join(w.home, ".gemini"));
+  await Deno.writeTextFile(user, '{\n  // chosen theme\n  "theme": "Dracula"\n}\n');
+  await w.run(0, ["agent", "install", "gemini", "--scope", "user", "--name", "g1"]);
+  const text = await Deno.readTextFile(user);
+  assert.ok(text.startsWith('{\n  // chosen theme\n  "theme": "Dracula",\n  "mcpServers": {'));
+  const config = JSON.parse(text.replace("// chosen theme", "")) as Record<string, unknown>;
+  assert.equal(config.theme, "Dracula");
+  await assertStartsCrosstalk(serverOf(config), ["mcp", "--agent", "gemini", "--name", "g1"]);
+});
+
+Deno.test("agent install refuses a broken configuration with its line and column and leaves it byte for byte", async () => {
+  const w = await world();
+  await using _ = w.dir;
+  await Deno.mkdir(w.codexHome);
+  const cases: [string[], string, string, RegExp][] = [
+    [["claude"], join(w.project, ".mcp.json"), '{\n  "mcpServers": {\n  }\n', /\.mcp\.json" 4:1/],
+    [["claude", "--scope", "user"], join(w.home, ".claude.json"), '{"a": 1,}', /1:9/],
+    [["codex"], join(w.codexHome, "config.toml"), 'model = "o3\n', /config\.toml" 1:\d+/],
+    [["gemini"], join(w.project, ".gemini", "settings.json"), "{\n  /* open\n}", /2:3/],
+  ];
+  for (const [args, path, text, where] of cases) {
+    await Deno.mkdir(join(path, ".."), { recursive: true });
+    await Deno.writeTextFile(path, text);
+    const before = await Deno.readFile(path);
+    const out = await w.run(78, ["agent", "install", ...args, "--force"]);
+    assert.match(out.stderr, where);
+    assert.match(out.stderr, /nothing was changed/);
+    assert.deepEqual(await Deno.readFile(path), before);
+    assert.deepEqual(
+      (await Array.fromAsync(Deno.readDir(join(path, "..")))).map((e) => e.name).sort(),
+      [path.split("/").at(-1)],
+      "no temp file is left behind",
+    );
+    await w.run(78, ["agent", "uninstall", ...args]);
+    assert.deepEqual(await Deno.readFile(path), before);
+  }
+});
+
+Deno.test("agent install replaces a different crosstalk entry only with --force", async () => {
+  const w = await world();
+  await using _ = w.dir;
+  const path = join(w.project, ".mcp.json");
+  const before = '{\n  "mcpServers": {\n    "crosstalk": { "command": "old" }\n  }\n}\n';
+  await Deno.writeTextFile(path, before);
+  const refused = await w.run(73, ["agent", "install", "claude"]);
+  assert.match(refused.stderr, /already has a different "crosstalk" MCP server.*--force/);
+  assert.equal(await Deno.readTextFile(path), before);
+  const out = await w.run(0, ["agent", "install", "claude", "--force"]);
+  assert.match(out.stdout, /Replaced the crosstalk MCP server/);
+  await assertStartsCrosstalk(serverOf(await readJson(path)), ["mcp", "--agent", "claude"]);
+});
+
+Deno.test("agent install --dry-run prints the path and the new content and writes nothing", async () => {
+  const w = await world();
+  await using _ = w.dir;
+  const out = await w.run(0, ["agent", "install", "gemini", "--dry-run"]);
+  const path = join(w.project, ".gemini", "settings.json");
+  assert.ok(out.stdout.startsWith(`Would write ${path}:\n{\n  "mcpServers": {`));
+  const printed = JSON.parse(out.stdout.slice(out.stdout.indexOf("\n") + 1));
+  await assertStartsCrosstalk(serverOf(printed), ["mcp", "--agent", "gemini"]);
+  await assert.rejects(Deno.stat(join(w.project, ".gemini")), Deno.errors.NotFound);
+});
+
+Deno.test("agent install passes the global --server on to crosstalk mcp", async () => {
+  const w = await world();
+  await using _ = w.dir;
+  await w.run(0, ["--server", "http://127.0.0.1:7123", "agent", "install", "claude"]);
+  await assertStartsCrosstalk(serverOf(await readJson(join(w.project, ".mcp.json"))), [
+    "mcp",
+    "--agent",
+    "claude",
+    "--server",
+    "http://127.0.0.1:7123",
+  ]);
+});
+
+Deno.test("agent uninstall says when crosstalk is not installed, and agent install refuses an unknown CLI", async () => {
+  const w = await world();
+  await using _ = w.dir;
+  const out = await w.run(0, ["agent", "uninstall", "claude"]);
+  assert.match(out.stdout, /crosstalk is not installed in .*\.mcp\.json/);
+  await assert.rejects(Deno.stat(join(w.project, ".mcp.json")), Deno.errors.NotFound);
+  const unknown = await w.run(64, ["agent", "install", "aider"]);
+  assert.match(unknown.stderr, /Unknown agent CLI "aider": use claude, codex or gemini/);
+  const badName = await w.run(65, ["agent", "install", "claude", "--name", "no spaces"]);
+  assert.match(badName.stderr, /Invalid --name "no spaces"/);
+});
