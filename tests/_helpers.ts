@@ -85,3 +85,22 @@ export async function git(cwd: string, ...args: string[]): Promise<string> {
   }
   return decoder.decode(out.stdout);
 }
+
+/**
+ * Polls `probe` (a file or a report of another process: nothing to await) until it returns a
+ * value that is not `undefined`, `null` or `false`, and returns that value; fails after
+ * `timeoutMs` with `what` in the message.
+ */
+export async function waitUntil<T>(
+  probe: () => Promise<T | undefined | null | false>,
+  timeoutMs = 15_000,
+  what = "the condition",
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== null && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`${what} did not hold within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

@@ -3,8 +3,8 @@
 // sessions on the two engines that exactly one wins.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { runCrosstalk, tempDir } from "../_helpers.ts";
-import { AGENTS, EngineProcess, network, waitUntil } from "../engine/_harness.ts";
+import { runCrosstalk, tempDir, waitUntil } from "../_helpers.ts";
+import { AGENTS, EngineProcess, network } from "../engine/_harness.ts";
 import { McpSession } from "../../scripts/_mcp_session.ts";
 
 const REF = /^sent (\S+)$/;

@@ -3,8 +3,8 @@
 // tasks and badges, presence going offline.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { runCrosstalk, tempDir } from "../_helpers.ts";
-import { AGENTS, EngineProcess, makeTransport, waitUntil } from "../engine/_harness.ts";
+import { runCrosstalk, tempDir, waitUntil } from "../_helpers.ts";
+import { AGENTS, EngineProcess, makeTransport } from "../engine/_harness.ts";
 import { McpSession } from "../../scripts/_mcp_session.ts";
 
 /** A transport with a model and a running engine that found its admin "boss". */

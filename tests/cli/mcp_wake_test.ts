@@ -4,8 +4,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { runCrosstalk, tempDir } from "../_helpers.ts";
-import { AGENTS, EngineProcess, makeTransport, waitUntil } from "../engine/_harness.ts";
+import { runCrosstalk, tempDir, waitUntil } from "../_helpers.ts";
+import { AGENTS, EngineProcess, makeTransport } from "../engine/_harness.ts";
 import { McpSession } from "../../scripts/_mcp_session.ts";
 import { verifyWebhookSignature } from "../../transports/webhook.ts";
 
@@ -90,7 +90,9 @@ Deno.test("a live agent in a tmux pane gets a multi-line message typed as one su
       "--enter-delay",
       "50",
     ], { env: { TMUX: `${socket},0,0`, TMUX_PANE: pane } });
-    await waitUntil(async () => /typist: aider on a, available/.test(await agent.call("peers")));
+    await waitUntil(async () =>
+      /typist \(you\): aider on a, available/.test(await agent.call("peers"))
+    );
 
     const id = await send(home, "typist", "line one\nline two");
     const submissions = await waitUntil(async () => {
@@ -145,7 +147,9 @@ Deno.test("a live agent woken by webhook: the receiver verifies the signed POST"
     "--webhook",
     `http://127.0.0.1:${server.addr.port}/hook`,
   ], { env: { CROSSTALK_WEBHOOK_SECRET: secret } });
-  await waitUntil(async () => /hooked: \w+ on a, available/.test(await _agent.call("peers")));
+  await waitUntil(async () =>
+    /hooked \(you\): \w+ on a, available/.test(await _agent.call("peers"))
+  );
 
   const id = await send(home, "hooked", "build is red");
   await arrived.promise;

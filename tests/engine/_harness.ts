@@ -169,20 +169,6 @@ export async function processesWith(marker: string): Promise<number[]> {
   return pids;
 }
 
-/** Polls `probe` (a file or a report of another process: nothing to await) until it returns something, or fails. */
-export async function waitUntil<T>(
-  probe: () => Promise<T | undefined>,
-  timeoutMs = 15_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 /** Fast polling so that tests never wait long, unless a test asks for slow polling. */
 export const FAST = "git:\n  fetch_min_ms: 100\n  fetch_max_ms: 400\n  presence_seconds: 1\n" +
   "  presence_timeout_seconds: 4\n";

@@ -4,8 +4,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { scaffoldTransport } from "../../transports/mod.ts";
-import { git, tempDir } from "../_helpers.ts";
-import { AGENTS, EngineProcess, openBus, waitUntil } from "./_harness.ts";
+import { git, tempDir, waitUntil } from "../_helpers.ts";
+import { AGENTS, EngineProcess, openBus } from "./_harness.ts";
 
 /** Serves the repositories under `root` with git http-backend, for `user:secret` only. */
 async function smartHttp(root: string): Promise<Deno.HttpServer<Deno.NetAddr>> {

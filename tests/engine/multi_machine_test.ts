@@ -2,8 +2,8 @@
 // state dir and a real engine (`--alias a`, `b`, `c`), talking only through the remote.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { git, tempDir } from "../_helpers.ts";
-import { AGENTS, EngineProcess, network, openBus, waitUntil } from "./_harness.ts";
+import { git, tempDir, waitUntil } from "../_helpers.ts";
+import { AGENTS, EngineProcess, network, openBus } from "./_harness.ts";
 
 const agent = (name: string) => join(AGENTS, name);
 

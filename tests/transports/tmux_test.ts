@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { currentPane, paneState, wakeTmux } from "../../transports/tmux.ts";
-import { tempDir } from "../_helpers.ts";
+import { tempDir, waitUntil } from "../_helpers.ts";
 
 /** The stand-in agent TUI: records each submission as a JSON line. */
 const READER = fileURLToPath(new URL("../testdata/tmux/reader.ts", import.meta.url));
@@ -75,20 +75,6 @@ function readerCommand(file: string, mode?: "dialog"): string[] {
     file,
     ...(mode ? [mode] : []),
   ];
-}
-
-/** Polls `probe` until it returns a value, for at most `timeoutMs`. */
-async function waitUntil<T>(
-  probe: () => Promise<T | undefined>,
-  timeoutMs = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 /** The submissions the reader recorded so far. */
