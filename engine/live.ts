@@ -123,6 +123,9 @@ const LOOP_WARN_COUNT = 4;
 const LOOP_WINDOW_MS = 60_000;
 const PREVIEW_CHARS = 500;
 const MAX_UNREAD = 10_000;
+/** Wakes held for a sender not known yet: how many at most, and how often they are asked about. */
+const MAX_HELD = 1_000;
+const HOLD_RECHECK_MS = 250;
 const RESERVED = new Set(["all", "workflow", "here", "me"]);
 
 /** The live agents attached to this engine. */
@@ -271,8 +274,12 @@ export class LiveAgents {
     try {
       for (const unread of agent.unread) {
         if (unread.woken) continue;
-        const event = await this.#wakeEvent(unread.ref).catch(() => undefined);
-        if (event) session.queue.push(event);
+        const { channel, id } = refOf(unread.ref);
+        const message = await this.#options.bus.transport.readMessage(channel, id).catch(() =>
+          undefined
+        );
+        if (!message || await this.#senderAllowed(agent, message.from) !== "yes") continue;
+        session.queue.push(this.#toEvent(message, await this.#channelName(message)));
       }
       while (!signal.aborted && !session.closed) {
         if (session.queue.length === 0) {
@@ -396,21 +403,61 @@ export class LiveAgents {
         agent.unread.push(unread);
         changed = true;
         for (const waiter of this.#waiters.get(name) ?? []) waiter();
-        const session = this.#sessions.get(name);
-        if (!session || agent.wake === "pull") continue;
-        const gate = await this.#gate(agent, message);
-        if (gate) {
-          this.#options.log.info("live.gated", { name, message: ref, reason: gate });
-          continue;
-        }
-        const event = this.#toEvent(message, await this.#channelName(message));
-        const warning = this.#loopWarning(name, message.from);
-        if (warning) event.loopWarning = warning;
-        session.queue.push(event);
-        session.wake?.();
+        await this.#offerWake(name, message, Date.now() + this.#holdMs());
       }
     }
     if (changed) await this.#changed(false);
+  }
+
+  /**
+   * Wakes `name`'s session for `message` when the sender may wake it. A sender this machine does
+   * not know yet (a live agent of another machine whose presence has not arrived here) is asked
+   * about again until `until`: presence travels apart from the messages, and may come second.
+   */
+  async #offerWake(name: string, message: Message, until: number): Promise<void> {
+    const agent = this.#agents.get(name);
+    const session = this.#sessions.get(name);
+    if (!agent || !session || session.closed || agent.wake === "pull") return;
+    const ref = `${message.channel}/${message.id}`;
+    if (!agent.unread.some((u) => u.ref === ref && !u.woken)) return; // read meanwhile
+    const sender = await this.#senderAllowed(agent, message.from);
+    if (sender === "unknown" && Date.now() < until) {
+      this.#hold({ name, message, until });
+      return;
+    }
+    const gate = sender === "yes"
+      ? this.#loopGuard(message)
+      : `sender "${message.from}" is not allowed to wake ${agent.name}`;
+    if (gate) {
+      this.#options.log.info("live.gated", { name, message: ref, reason: gate });
+      return;
+    }
+    const event = this.#toEvent(message, await this.#channelName(message));
+    const warning = this.#loopWarning(name, message.from);
+    if (warning) event.loopWarning = warning;
+    session.queue.push(event);
+    session.wake?.();
+  }
+
+  #held: { name: string; message: Message; until: number }[] = [];
+  #holdTimer: ReturnType<typeof setTimeout> | undefined;
+
+  #hold(wake: { name: string; message: Message; until: number }): void {
+    if (this.#held.length >= MAX_HELD) this.#held.shift();
+    this.#held.push(wake);
+    if (this.#holdTimer !== undefined) return;
+    this.#holdTimer = setTimeout(() => {
+      this.#holdTimer = undefined;
+      const held = this.#held.splice(0);
+      void (async () => {
+        for (const { name, message, until } of held) await this.#offerWake(name, message, until);
+      })().catch((error) => this.#options.log.error("live.wake_failed", { error }));
+    }, HOLD_RECHECK_MS);
+  }
+
+  /** How long a wake waits for its sender to become known (the presence timeout). */
+  #holdMs(): number {
+    return this.#options.bus.config.git.presence_timeout_seconds * 1000;
   }
 
   /** Resolves when everything is saved (tests, shutdown). */
@@ -420,6 +467,9 @@ export class LiveAgents {
 
   /** Ends every session (the engine stops); agents stay registered, offline. */
   async close(): Promise<void> {
+    clearTimeout(this.#holdTimer);
+    this.#holdTimer = undefined;
+    this.#held = [];
     for (const session of this.#sessions.values()) {
       session.closed = true;
       session.wake?.();
@@ -429,19 +479,22 @@ export class LiveAgents {
     await this.#save();
   }
 
-  /** Why a message does not wake the agent's session, or undefined when it does. */
-  async #gate(agent: Stored, message: Message): Promise<string | undefined> {
-    const from = message.from;
+  /** Whether `from` may wake `agent`: named in its allow list, or known here and `*` allowed. */
+  async #senderAllowed(agent: Stored, from: string): Promise<"yes" | "no" | "unknown"> {
     const allowed = agent.allow ?? ["*"];
-    if (
-      !allowed.includes(from) && !(allowed.includes("*") && await this.#options.knownSender(from))
-    ) {
-      return `sender "${from}" is not allowed to wake ${agent.name}`;
-    }
-    // The engine's per-channel cap on automatic replies applies to agents' replies too: agents
-    // answering agents is what can go on forever; fresh messages are traffic, not a loop.
+    if (allowed.includes(from)) return "yes";
+    if (!allowed.includes("*")) return "no";
+    return await this.#options.knownSender(from) ? "yes" : "unknown";
+  }
+
+  /**
+   * Why the engine's per-channel cap on automatic replies stops this wake, or undefined. It
+   * applies to agents' replies too: agents answering agents is what can go on forever; fresh
+   * messages are traffic, not a loop.
+   */
+  #loopGuard(message: Message): string | undefined {
     const guard = this.#options.bus.config.engine.loop_guard;
-    if (message.re?.length && this.#isAgentSender(from)) {
+    if (message.re?.length && this.#isAgentSender(message.from)) {
       const since = Date.now() - guard.window_seconds * 1000;
       const times = (this.#channelWakes.get(message.channel) ?? []).filter((t) => t > since);
       if (times.length >= guard.replies) {
@@ -484,12 +537,6 @@ export class LiveAgents {
       }
     }
     return [...names].filter((name) => authors.has(name));
-  }
-
-  async #wakeEvent(ref: string): Promise<WakeEvent> {
-    const { channel, id } = refOf(ref);
-    const message = await this.#options.bus.transport.readMessage(channel, id);
-    return this.#toEvent(message, await this.#channelName(message));
   }
 
   #toEvent(message: Message, channelName: string): WakeEvent {

@@ -37,20 +37,22 @@ Deno.test("live agents on two machines see each other, talk, and race for a task
   await using ann = await session("a", "ann");
   await using ben = await session("b", "ben");
 
-  // Presence carries the live agents across machines (no commit per heartbeat).
-  await waitUntil(async () => /ben: claude on b, available/.test(await ann.call("peers")), 20_000);
-  await waitUntil(async () => /ann: claude on a, available/.test(await ben.call("peers")), 20_000);
-
-  // ann (on a) writes to everyone; ben (on b) is woken by a channel notification.
+  // ann (on a) writes to everyone at once, before her presence can have reached b: ben (on b)
+  // is still woken by a channel notification, as soon as b learns who ann is.
   const ref = REF.exec(await ann.call("send", { to: "all", message: "who runs the migration?" }))![
     1
   ]!;
-  await ben.notification((n) =>
-    (n.params.meta as Record<string, string> | undefined)?.message_id === ref
+  await ben.notification(
+    (n) => (n.params.meta as Record<string, string> | undefined)?.message_id === ref,
+    20_000,
   ).catch((error) => {
     console.log(b.stderrText.split("\n").filter((l) => /live|message\.new/.test(l)).join("\n"));
     throw error;
   });
+
+  // Presence carries the live agents across machines (no commit per heartbeat).
+  await waitUntil(async () => /ben: claude on b, available/.test(await ann.call("peers")), 20_000);
+  await waitUntil(async () => /ann: claude on a, available/.test(await ben.call("peers")), 20_000);
   assert.match(await ben.call("read"), /who runs the migration\?/);
 
   // ann flags it; once the flag reached b, both claim at the same moment.
