@@ -1,6 +1,6 @@
 // How a command reaches the bus: directly on a transport folder, or through an engine's HTTP API
 // (so that identity and auth apply). Credentials live in ~/.config/crosstalk/credentials.json.
-import { join } from "node:path";
+import { join } from "../transports/path.ts";
 import type { Bus, SendOptions } from "../engine/bus.ts";
 import type { LocalCredential } from "../engine/api_setup.ts";
 import type { Env } from "../engine/paths.ts";

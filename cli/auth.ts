@@ -1,6 +1,6 @@
 // `crosstalk auth login | list | use | logout`, `token create | list | revoke`,
 // `user create | list | delete | passwd`: logins and the engine's users and tokens.
-import { join } from "node:path";
+import { join } from "../transports/path.ts";
 import type { TokenRecord, User } from "../engine/auth.ts";
 import { CrosstalkError } from "../schema/errors.ts";
 import {

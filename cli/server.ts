@@ -1,6 +1,6 @@
 // `crosstalk server start | stop | restart | status | logs`: the engine in the background. In
 // system mode systemd or launchd owns the engine, and these print the manager's command instead.
-import { resolve } from "node:path";
+import { resolve } from "../transports/path.ts";
 import {
   apiUrl,
   livePid,

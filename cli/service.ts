@@ -1,5 +1,5 @@
 // `crosstalk service print | install | uninstall`: systemd units and launchd property lists.
-import { dirname } from "node:path";
+import { dirname } from "../transports/path.ts";
 import {
   engineProgram,
   hiddenFromSystemService,

@@ -6,7 +6,7 @@
  * for byte. {@linkcode installAgent} and {@linkcode uninstallAgent} read, edit and write one file.
  * The one module that touches the `smol-toml` package.
  */
-import { join, resolve } from "node:path";
+import { join, resolve } from "../transports/path.ts";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { CrosstalkError, formatProblem } from "../schema/errors.ts";
 import { readTextFile, writeFileAtomic } from "../transports/mod.ts";

@@ -2,7 +2,7 @@
  * Setting up the engine's HTTP API: its port (7000 for the default transport, 7001 upwards for
  * named ones, remembered in the state dir), the first admin, and the local CLI's credential.
  */
-import { join } from "node:path";
+import { join } from "../transports/path.ts";
 import { CrosstalkError } from "../schema/errors.ts";
 import { writeFileAtomic } from "../transports/mod.ts";
 import { randomHex } from "../transports/_fs.ts";

@@ -6,7 +6,7 @@
  */
 import { Buffer } from "node:buffer";
 import { randomBytes, scrypt, timingSafeEqual } from "node:crypto";
-import { join } from "node:path";
+import { join } from "../transports/path.ts";
 import {
   calculateJwkThumbprint,
   exportJWK,

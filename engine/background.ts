@@ -4,7 +4,7 @@
  * engine holds (`<state>/engine.pid`), ready when its status file names it and its API answers
  * `/healthz`. Every wait here is bounded and polls: nothing sleeps for a fixed time.
  */
-import { join } from "node:path";
+import { join } from "../transports/path.ts";
 import { CrosstalkError } from "../schema/errors.ts";
 import type { EngineStatus } from "./engine.ts";
 import type { Env, TransportLocation } from "./paths.ts";

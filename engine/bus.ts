@@ -2,7 +2,7 @@
  * `Bus`: channels and messages as people and programs use them — names instead of uuids,
  * validated sends, replies, waiting — on top of a `Transport` and the loaded config.
  */
-import { join } from "node:path";
+import { join } from "../transports/path.ts";
 import { CrosstalkError } from "../schema/errors.ts";
 import {
   BusWatcher,

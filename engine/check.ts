@@ -2,7 +2,7 @@
  * `checkTransport`: every problem on a transport that a reader would otherwise skip quietly —
  * invalid messages and channels, stray files, dangling references, a broken config.
  */
-import { join } from "node:path";
+import { join } from "../transports/path.ts";
 import { CrosstalkError, InvalidDocumentError } from "../schema/errors.ts";
 import {
   type BadFile,

@@ -3,7 +3,7 @@
  * defaults, check each provider's secrets wiring. `crosstalk config validate` and the engine run
  * exactly this pipeline. A broken provider is reported and skipped; the others load.
  */
-import { isAbsolute, join, normalize, relative } from "node:path";
+import { isAbsolute, join, normalize, relative } from "../transports/path.ts";
 import {
   type ConfigDocument,
   DEFAULT_ENGINE,

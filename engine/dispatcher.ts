@@ -3,7 +3,7 @@
  * batches within the concurrency limits, and writes their replies — exactly once across every
  * engine that shares the transport (see transports/claims.ts for the mechanism).
  */
-import { join } from "node:path";
+import { join } from "../transports/path.ts";
 import { CrosstalkError } from "../schema/errors.ts";
 import {
   type AttachedChange,

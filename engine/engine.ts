@@ -3,7 +3,7 @@
  * cursor, status, logs), the feed of new messages and the dispatcher that runs agent CLIs on
  * them, and the timers that keep claims and the registry alive.
  */
-import { join } from "node:path";
+import { join } from "../transports/path.ts";
 import { CrosstalkError } from "../schema/errors.ts";
 import {
   AnnotationStore,

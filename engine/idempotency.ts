@@ -3,7 +3,7 @@
  * (append-only, last 50,000 keys) so that a retried send returns the first message even after
  * the engine restarted in between.
  */
-import { join } from "node:path";
+import { join } from "../transports/path.ts";
 import type { MessageRef } from "../transports/mod.ts";
 
 const KEEP = 50_000;

@@ -9,7 +9,7 @@
  * bus what happened: woken, not woken (and why), read. A wake is only a hint; a message counts as
  * read once the agent reads it through a tool.
  */
-import { join } from "node:path";
+import { join } from "../transports/path.ts";
 import { CrosstalkError } from "../schema/errors.ts";
 import {
   type AnnotationStore,

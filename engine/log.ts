@@ -2,7 +2,7 @@
  * Structured logs: one JSON object per line, to a file in the state dir and to stderr (as text
  * when stderr is a terminal). Every record about a message carries its trace id.
  */
-import { join } from "node:path";
+import { join } from "../transports/path.ts";
 
 /** Severity of a record. */
 export type Level = "debug" | "info" | "warn" | "error";

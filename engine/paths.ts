@@ -3,7 +3,7 @@
  * engine: `<XDG data>/crosstalk/<name>/transport`, with state in `<name>/crosstalk-state` beside
  * it, never inside the transport.
  */
-import { basename, dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "../transports/path.ts";
 import { CrosstalkError } from "../schema/errors.ts";
 import { isName } from "../transports/names.ts";
 

@@ -5,7 +5,7 @@
  * on a git transport the entry is committed (once per start and stop) and liveness comes from
  * the engines' presence refs instead, so that no heartbeat is ever committed.
  */
-import { basename, join, relative } from "node:path";
+import { basename, join, relative } from "../transports/path.ts";
 import { parseYaml, stringifyYaml } from "../schema/yaml.ts";
 import { writeFileAtomic } from "../transports/mod.ts";
 import { readDirNames } from "../transports/_fs.ts";

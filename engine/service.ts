@@ -4,7 +4,7 @@
  * `crosstalk service install | uninstall` writes and runs. Nothing here touches the disk or
  * starts a process.
  */
-import { dirname, join } from "node:path";
+import { dirname, join } from "../transports/path.ts";
 import { CrosstalkError } from "../schema/errors.ts";
 import { DEFAULT_TRANSPORT_NAME, type Env } from "./paths.ts";
 import {

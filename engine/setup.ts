@@ -1,7 +1,7 @@
 /**
  * Creating, listing and removing transports in their places on this machine.
  */
-import { dirname, join } from "node:path";
+import { dirname, join } from "../transports/path.ts";
 import { CrosstalkError } from "../schema/errors.ts";
 import {
   checkTransportDir,

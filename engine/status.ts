@@ -2,7 +2,7 @@
  * What `crosstalk status`, `agent list` and `message status` show: the engine's own status
  * file, the dispatcher registry, the agent CLIs installed here, and a message's delivery state.
  */
-import { join } from "node:path";
+import { join } from "../transports/path.ts";
 import { DEFAULT_GIT } from "../schema/config.ts";
 import {
   AnnotationStore,

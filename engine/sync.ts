@@ -5,7 +5,7 @@
  * the files a fetch brought to the message feed, publishes the engine's presence, and confirms
  * claims: a claim holds once the push that carries it went through.
  */
-import { join } from "node:path";
+import { join } from "../transports/path.ts";
 import type { GitSettings } from "../schema/config.ts";
 import type {
   ClaimPublisher,

@@ -5,7 +5,7 @@
  * `/var/lib/crosstalk/<name>/transport` with its state beside it, `/etc/crosstalk/<name>.env`
  * for settings and secrets, `/var/log/crosstalk/<name>.log` for the service's output.
  */
-import { join } from "node:path";
+import { join } from "../transports/path.ts";
 import { CrosstalkError } from "../schema/errors.ts";
 import { isName } from "../transports/names.ts";
 import { DEFAULT_TRANSPORT_NAME, type Env, type TransportLocation } from "./paths.ts";

@@ -2,7 +2,7 @@
  * Finding agent CLIs: PATH lookup, and `crosstalk` itself (the built-in echo agent and any
  * `crosstalk …` model run this very program, whether compiled, bundled or from source).
  */
-import { delimiter, isAbsolute, join, resolve } from "node:path";
+import { delimiter, isAbsolute, join, resolve } from "../transports/path.ts";
 import { fileURLToPath } from "node:url";
 import type { Env } from "./paths.ts";
 

@@ -92,7 +92,7 @@ export async function git(cwd: string, ...args: string[]): Promise<string> {
  * `timeoutMs` with `what` in the message.
  */
 export async function waitUntil<T>(
-  probe: () => Promise<T | undefined | null | false>,
+  probe: () => T | undefined | null | false | Promise<T | undefined | null | false>,
   timeoutMs = 15_000,
   what = "the condition",
 ): Promise<T> {

@@ -1,5 +1,5 @@
 // Filesystem helpers private to transports/: atomic writes and safe reads.
-import { dirname, join } from "node:path";
+import { dirname, join } from "./path.ts";
 import { CrosstalkError } from "../schema/errors.ts";
 
 /** The prefix of every temp file; readers and watchers skip names that start with a dot. */

@@ -1,5 +1,5 @@
 // Running git as a subprocess, never prompting, with failures as ERR_GIT_FAILED.
-import { join } from "node:path";
+import { join } from "./path.ts";
 import { CrosstalkError } from "../schema/errors.ts";
 
 const decoder = new TextDecoder();

@@ -17,7 +17,7 @@
  * transport with a remote the push race decides (the remote's file wins a rebase conflict), and
  * {@linkcode AnnotationStore.createExclusive} confirms through the remote before it answers.
  */
-import { join, relative } from "node:path";
+import { join, relative } from "./path.ts";
 import { parseMessageId } from "./names.ts";
 import type { ClaimPublisher } from "./claims.ts";
 import type { MessageRef } from "./transport.ts";

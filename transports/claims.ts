@@ -24,7 +24,7 @@
  * Everything on the claim path is a flat file in an existing folder: on common filesystems each
  * new folder costs about a millisecond, and this is the dispatch hot path.
  */
-import { join, relative } from "node:path";
+import { join, relative } from "./path.ts";
 import { parseMessageId } from "./names.ts";
 import type { AttachedChange, MessageRef } from "./transport.ts";
 import { exists, readDirNames, writeFileAtomic } from "./_fs.ts";

@@ -2,7 +2,7 @@
  * `MessageFeed`: delivers every new message on the bus to a handler exactly once per cursor,
  * at once when the watcher sees it, and after a restart from where the cursor left off.
  */
-import { join, relative, sep as SEPARATOR } from "node:path";
+import { join, relative, SEPARATOR } from "./path.ts";
 import { CrosstalkError } from "../schema/errors.ts";
 import type { Cursor } from "./cursor.ts";
 import { badFilesOf } from "./local.ts";

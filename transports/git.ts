@@ -4,7 +4,7 @@
  * (git_sync.ts), hold the clone's {@linkcode RepoLock}, so a commit never lands inside a rebase,
  * whichever crosstalk process makes it.
  */
-import { join, relative } from "node:path";
+import { join, relative } from "./path.ts";
 import type { Channel } from "./channel.ts";
 import { LocalTransport, type LocalTransportOptions } from "./local.ts";
 import type { Message, MessageFields } from "./message.ts";

@@ -21,7 +21,7 @@
  *   it), git lock files left by a killed git are removed, and files a crash left uncommitted are
  *   committed.
  */
-import { join } from "node:path";
+import { join } from "./path.ts";
 import { CrosstalkError } from "../schema/errors.ts";
 import type { GitTransport } from "./git.ts";
 import { exists, writeFileAtomic } from "./_fs.ts";

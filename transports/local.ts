@@ -1,7 +1,7 @@
 /**
  * `LocalTransport`: the bus as a plain directory on a local disk or a network mount.
  */
-import { join, resolve } from "node:path";
+import { join, resolve } from "./path.ts";
 import { CrosstalkError, InvalidDocumentError } from "../schema/errors.ts";
 import { type Channel, formatChannelFile, parseChannelFile } from "./channel.ts";
 import { formatMessage, type Message, type MessageFields, parseMessage } from "./message.ts";

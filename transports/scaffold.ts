@@ -2,7 +2,7 @@
  * Creating a transport: the template files, the schema, the first channel, and for git the
  * repository with its first commit.
  */
-import { dirname, join, resolve } from "node:path";
+import { dirname, join, resolve } from "./path.ts";
 import { CrosstalkError } from "../schema/errors.ts";
 import { CONFIG_SCHEMA } from "../schema/config.ts";
 import { formatChannelFile } from "./channel.ts";

@@ -71,7 +71,7 @@ Deno.test("invoke kills the whole process group on timeout and records exit 124"
   assert.equal(result.timedOut, true);
   assert.equal(result.code, TIMEOUT_EXIT);
   const child = Number(await Deno.readTextFile(pidFile));
-  await waitUntil(async () => !alive(child), 5_000, "the CLI's child to be killed");
+  await waitUntil(() => !alive(child), 5_000, "the CLI's child to be killed");
 });
 
 Deno.test("invoke kills what the CLI left running once it exits", async () => {
@@ -85,7 +85,7 @@ Deno.test("invoke kills what the CLI left running once it exits", async () => {
   const result = await invoke(options([orphan], "x", dir.path));
   assert.equal(result.stdout, "done\n");
   const child = Number(await Deno.readTextFile(pidFile));
-  await waitUntil(async () => !alive(child), 5_000, "the leftover child to be killed");
+  await waitUntil(() => !alive(child), 5_000, "the leftover child to be killed");
 });
 
 Deno.test("invoke keeps at most maxOutputBytes of stdout and counts the rest", async () => {
