@@ -27,6 +27,9 @@ export const MAX_MESSAGE_FILE_BYTES = 64 * 1024 * 1024;
 const MAX_CHANNEL_FILE_BYTES = 64 * 1024;
 const encoder = new TextEncoder();
 
+/** How many parsed channel files a transport keeps. */
+const MAX_CACHED_CHANNELS = 10_000;
+
 /** Options for {@linkcode LocalTransport}. */
 export interface LocalTransportOptions {
   /** Flush each message to disk before it becomes visible. Default true. */
@@ -42,6 +45,8 @@ export class LocalTransport implements Transport {
   readonly channelsDir: string;
   #sync: boolean;
   #now: () => Date;
+  /** Parsed CHANNEL.md files by channel id, with the stat they were read at. */
+  #channels = new Map<string, { version: string; channel: Channel }>();
 
   constructor(root: string, options: LocalTransportOptions = {}) {
     this.root = resolve(root);
@@ -69,21 +74,32 @@ export class LocalTransport implements Transport {
   async getChannel(id: string): Promise<Channel> {
     checkChannelId(id);
     const label = `data/channels/${id}/CHANNEL.md`;
+    const path = join(this.channelsDir, id, "CHANNEL.md");
     let text: string;
+    let version: string | undefined;
     try {
-      text = await readTextFile(
-        join(this.channelsDir, id, "CHANNEL.md"),
-        MAX_CHANNEL_FILE_BYTES,
-        "ERR_CHANNEL_INVALID",
-        label,
-      );
+      // Every write of CHANNEL.md is a new file renamed into place: a new inode, so a file whose
+      // inode, size and mtime are unchanged is the one parsed before (one stat instead of a read
+      // and a YAML parse on every send).
+      // Without inode numbers (some network filesystems) nothing is cached.
+      const info = await Deno.stat(path);
+      version = info.ino ? `${info.ino}:${info.size}:${info.mtime?.getTime()}` : undefined;
+      const cached = version === undefined ? undefined : this.#channels.get(id);
+      if (cached && cached.version === version) return { ...cached.channel };
+      text = await readTextFile(path, MAX_CHANNEL_FILE_BYTES, "ERR_CHANNEL_INVALID", label);
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) {
+        this.#channels.delete(id);
         throw new CrosstalkError("ERR_CHANNEL_NOT_FOUND", `No channel "${id}" in this transport`);
       }
       throw error;
     }
-    return parseChannelFile(id, text, label);
+    const channel = parseChannelFile(id, text, label);
+    if (version !== undefined) {
+      if (this.#channels.size >= MAX_CACHED_CHANNELS) this.#channels.clear();
+      this.#channels.set(id, { version, channel });
+    }
+    return { ...channel };
   }
 
   async createChannel(channel: Omit<Channel, "id"> & { id?: string }): Promise<Channel> {

@@ -128,3 +128,33 @@ Deno.test("LocalTransport creates, renames and deletes channels", async () => {
     assert.equal((await t.listChannels()).length, before + 1);
   });
 });
+
+Deno.test("LocalTransport.getChannel sees a rename, a hand edit and a delete made by another writer", async () => {
+  await withTransport(async (reader, root) => {
+    const writer = new LocalTransport(root);
+    const channel = await writer.createChannel({ name: "alpha" });
+    assert.equal((await reader.getChannel(channel.id)).name, "alpha");
+    // Same length, within the same millisecond as far as the reader can tell.
+    await writer.updateChannel({ ...channel, name: "gamma" });
+    assert.equal((await reader.getChannel(channel.id)).name, "gamma");
+    // Edited in place by hand (same inode): the size changes.
+    const file = join(reader.channelsDir, channel.id, "CHANNEL.md");
+    const text = await Deno.readTextFile(file);
+    await Deno.writeTextFile(file, text.replace("name: gamma", "name: gamma-2"));
+    assert.equal((await reader.getChannel(channel.id)).name, "gamma-2");
+    await writer.deleteChannel(channel.id);
+    await assert.rejects(
+      reader.getChannel(channel.id),
+      (e: CrosstalkError) => e.code === "ERR_CHANNEL_NOT_FOUND",
+    );
+  });
+});
+
+Deno.test("LocalTransport.getChannel hands out copies: changing one changes nothing else", async () => {
+  await withTransport(async (t) => {
+    const channel = await t.createChannel({ name: "alpha" });
+    const first = await t.getChannel(channel.id);
+    first.name = "changed by the caller";
+    assert.equal((await t.getChannel(channel.id)).name, "alpha");
+  });
+});
