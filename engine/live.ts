@@ -126,6 +126,8 @@ const MAX_UNREAD = 10_000;
 /** Wakes held for a sender not known yet: how many at most, and how often they are asked about. */
 const MAX_HELD = 1_000;
 const HOLD_RECHECK_MS = 250;
+/** How long a change that a crash may undo waits to be saved with the next ones. */
+const LAZY_SAVE_MS = 200;
 const RESERVED = new Set(["all", "workflow", "here", "me"]);
 
 /** The live agents attached to this engine. */
@@ -327,7 +329,7 @@ export class LiveAgents {
         ...(report.detail ? { reason: report.detail } : {}),
       });
     }
-    await this.#changed(false);
+    this.#saveSoon();
   }
 
   /**
@@ -358,7 +360,7 @@ export class LiveAgents {
       await this.#options.annotations.receipt({ channel, id }, "read", name, { at });
       this.#options.log.info("live.read", { name, message: ref });
     }
-    await this.#changed(false);
+    this.#saveSoon();
     return { messages, more: agent.unread.length };
   }
 
@@ -462,11 +464,18 @@ export class LiveAgents {
 
   /** Resolves when everything is saved (tests, shutdown). */
   async flush(): Promise<void> {
+    if (this.#saveTimer !== undefined) {
+      clearTimeout(this.#saveTimer);
+      this.#saveTimer = undefined;
+      await this.#save();
+    }
     await this.#saving;
   }
 
   /** Ends every session (the engine stops); agents stay registered, offline. */
   async close(): Promise<void> {
+    clearTimeout(this.#saveTimer);
+    this.#saveTimer = undefined;
     clearTimeout(this.#holdTimer);
     this.#holdTimer = undefined;
     this.#held = [];
@@ -615,8 +624,25 @@ export class LiveAgents {
     await this.#save();
   }
 
+  #saveTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /**
+   * Saves within LAZY_SAVE_MS, for changes that a crash may undo without loss: a wake report or
+   * a read (the receipts are on the bus already; at worst the message shows as unread again).
+   * New messages in an inbox are saved before the feed moves on (see {@linkcode onMessages}).
+   */
+  #saveSoon(): void {
+    this.#dirty = true;
+    if (this.#saveTimer !== undefined) return;
+    this.#saveTimer = setTimeout(() => {
+      this.#saveTimer = undefined;
+      this.#save().catch((error) => this.#options.log.warn("live.save_failed", { error }));
+    }, LAZY_SAVE_MS);
+  }
+
   #save(): Promise<void> {
-    this.#saving = this.#saving.then(async () => {
+    // A failed save (a full disk) must not stop the ones after it.
+    this.#saving = this.#saving.catch(() => {}).then(async () => {
       if (!this.#dirty) return;
       this.#dirty = false;
       const agents = [...this.#agents.values()];

@@ -71,6 +71,10 @@ export async function benchApi(quick: boolean): Promise<ApiBenchResult> {
     XDG_DATA_HOME: join(home, "data"),
     XDG_STATE_HOME: join(home, "state"),
     XDG_CONFIG_HOME: join(home, "config"),
+    // Deno's own cache stays where it is: a fresh one would make the engine unpack its npm
+    // packages again at start.
+    DENO_DIR: Deno.env.get("DENO_DIR") ??
+      join(Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME")}/.cache`, "deno"),
     CROSSTALK_LOG_JSON: "1",
     CROSSTALK_INIT_USERNAME: "bench",
     CROSSTALK_INIT_PASSPHRASE: "bench passphrase",

@@ -140,10 +140,8 @@ export class AnnotationStore {
 
   async #write(path: string, data: Record<string, unknown>, urgent: boolean): Promise<void> {
     const text = `${JSON.stringify(data)}\n`;
-    const apply = async () => {
-      await Deno.mkdir(join(path, ".."), { recursive: true });
-      await writeFileAtomic(path, text);
-    };
+    // writeFileAtomic makes the day folder when it is missing: no mkdir on every receipt.
+    const apply = () => writeFileAtomic(path, text);
     if (!this.#publisher) return await apply();
     const recording = this.#publisher.record(
       [relative(this.root, path)],
