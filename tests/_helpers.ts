@@ -41,17 +41,7 @@ export async function runCrosstalk(args: string[], options: RunOptions): Promise
     args: ["run", "-A", "--quiet", MAIN, ...args],
     cwd: options.cwd ?? options.home,
     clearEnv: true,
-    env: {
-      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-      HOME: options.home,
-      USER: "tester",
-      XDG_DATA_HOME: `${options.home}/.local/share`,
-      XDG_STATE_HOME: `${options.home}/.local/state`,
-      XDG_CONFIG_HOME: `${options.home}/.config`,
-      DENO_DIR: denoDir(),
-      NO_COLOR: "1",
-      ...(options.env ?? {}),
-    },
+    env: cliEnv(options),
     stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
@@ -64,6 +54,21 @@ export async function runCrosstalk(args: string[], options: RunOptions): Promise
   const out = await child.output();
   const decoder = new TextDecoder();
   return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+/** The environment of a CLI run in `options.home`: its own HOME and XDG folders, Deno's cache. */
+export function cliEnv(options: RunOptions): Record<string, string> {
+  return {
+    PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+    HOME: options.home,
+    USER: "tester",
+    XDG_DATA_HOME: `${options.home}/.local/share`,
+    XDG_STATE_HOME: `${options.home}/.local/state`,
+    XDG_CONFIG_HOME: `${options.home}/.config`,
+    DENO_DIR: denoDir(),
+    NO_COLOR: "1",
+    ...(options.env ?? {}),
+  };
 }
 
 function denoDir(): string {
