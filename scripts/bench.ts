@@ -11,6 +11,7 @@ import { benchStart, formatStart, type StartBenchResult } from "./bench_start.ts
 import { benchGit, formatGit, type GitBenchResult } from "./bench_git.ts";
 import { benchLive, formatLive, type LiveBenchResult } from "./bench_live.ts";
 import { basename, dirname, join } from "node:path";
+import { removeScratch, scratchDir } from "./_scratch.ts";
 import { Bus } from "../engine/bus.ts";
 import {
   BusWatcher,
@@ -185,7 +186,7 @@ export async function runBench(
 ): Promise<BenchReport> {
   const warnings: string[] = [];
   const loadStart = Deno.loadavg();
-  const tmp = await Deno.realPath(await Deno.makeTempDir({ prefix: "crosstalk-bench-" }));
+  const tmp = await scratchDir("crosstalk-bench-");
   const timed = async <T>(label: string, run: () => Promise<T>): Promise<T> => {
     log(`${label}…`);
     const start = performance.now();
@@ -193,36 +194,30 @@ export async function runBench(
     log(`${label}: ${((performance.now() - start) / 1000).toFixed(1)} s`);
     return result;
   };
-  try {
-    const write = await timed("1/3 atomic writes", () => benchWrites(join(tmp, "write"), params));
-    const list = await timed("2/3 listing a channel", () => benchList(join(tmp, "list"), params));
-    const watch = await timed(
-      "3/3 watch latency",
-      () => benchWatch(join(tmp, "watch"), params, warnings),
-    );
-    return {
-      date: new Date().toISOString(),
-      args: [],
-      quick: false,
-      deno: Deno.version,
-      machine: {
-        os: Deno.build.os,
-        arch: Deno.build.arch,
-        cpus: navigator.hardwareConcurrency,
-        memoryBytes: Deno.systemMemoryInfo().total,
-      },
-      tmpDir: dirname(tmp),
-      loadavg: { start: loadStart, end: Deno.loadavg() },
-      params,
-      floorsMs: FLOORS_MS,
-      results: { write, list, watch },
-      warnings,
-    };
-  } finally {
-    const start = performance.now();
-    await Deno.remove(tmp, { recursive: true });
-    log(`cleanup: ${((performance.now() - start) / 1000).toFixed(1)} s`);
-  }
+  const write = await timed("1/3 atomic writes", () => benchWrites(join(tmp, "write"), params));
+  const list = await timed("2/3 listing a channel", () => benchList(join(tmp, "list"), params));
+  const watch = await timed(
+    "3/3 watch latency",
+    () => benchWatch(join(tmp, "watch"), params, warnings),
+  );
+  return {
+    date: new Date().toISOString(),
+    args: [],
+    quick: false,
+    deno: Deno.version,
+    machine: {
+      os: Deno.build.os,
+      arch: Deno.build.arch,
+      cpus: navigator.hardwareConcurrency,
+      memoryBytes: Deno.systemMemoryInfo().total,
+    },
+    tmpDir: dirname(tmp),
+    loadavg: { start: loadStart, end: Deno.loadavg() },
+    params,
+    floorsMs: FLOORS_MS,
+    results: { write, list, watch },
+    warnings,
+  };
 }
 
 // 1. Atomic writes ------------------------------------------------------------------------------
@@ -833,6 +828,9 @@ async function main(args: string[]): Promise<void> {
   report.git = await benchGit(quick, (line) => console.error(line));
   console.error("live: MCP sessions sending to each other at once");
   report.live = await benchLive(quick, (line) => console.error(line));
+  const cleanup = performance.now();
+  await removeScratch();
+  console.error(`cleanup: ${((performance.now() - cleanup) / 1000).toFixed(1)} s`);
   console.error(`done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   console.log(
     json

@@ -5,6 +5,7 @@
  *
  * Run: `deno run -A scripts/bench_api.ts [--quick] [--json]` (also part of `deno task bench`).
  */
+import { removeScratch, scratchDir } from "./_scratch.ts";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { scaffoldTransport } from "../transports/mod.ts";
@@ -65,7 +66,7 @@ async function wall(args: string[], env: Record<string, string>, runs: number): 
 
 /** Runs every API benchmark against a real engine subprocess on loopback. */
 export async function benchApi(quick: boolean): Promise<ApiBenchResult> {
-  const home = await Deno.makeTempDir({ prefix: "crosstalk-bench-api-" });
+  const home = await scratchDir("crosstalk-bench-api-");
   const env = {
     HOME: home,
     XDG_DATA_HOME: join(home, "data"),
@@ -221,7 +222,6 @@ export async function benchApi(quick: boolean): Promise<ApiBenchResult> {
     engine.kill("SIGTERM");
     await engine.status;
     await drain;
-    await Deno.remove(home, { recursive: true });
   }
 }
 
@@ -250,6 +250,10 @@ export function formatApi(r: ApiBenchResult | undefined): string {
 }
 
 if (import.meta.main) {
-  const result = await benchApi(Deno.args.includes("--quick"));
-  console.log(Deno.args.includes("--json") ? JSON.stringify(result, null, 2) : formatApi(result));
+  try {
+    const result = await benchApi(Deno.args.includes("--quick"));
+    console.log(Deno.args.includes("--json") ? JSON.stringify(result, null, 2) : formatApi(result));
+  } finally {
+    await removeScratch();
+  }
 }

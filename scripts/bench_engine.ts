@@ -5,6 +5,7 @@
  *
  * Run: `deno run -A scripts/bench_engine.ts [--quick] [--json]` (also part of `deno task bench`).
  */
+import { removeScratch, scratchDir } from "./_scratch.ts";
 import { join } from "node:path";
 import { Bus } from "../engine/bus.ts";
 import { locateTransport } from "../engine/paths.ts";
@@ -17,6 +18,8 @@ export interface EngineBenchResult {
   wakeMs: { p50: number; p95: number; p99: number; n: number };
   /** Spawning the stamping script directly until its first line runs: the floor under wakeMs. */
   wakeBaselineMs: { p50: number; p95: number };
+  /** One `Bus.send` (an fsync'd atomic write) in the same channel, before the engine starts. */
+  writeBaselineMs: { p50: number; p95: number };
   throughput: {
     engines: number;
     messages: number;
@@ -138,9 +141,17 @@ async function latency(dir: string, n: number) {
     const line = (await Deno.readTextFile(spawns)).trim().split("\n").at(-1)!;
     if (i >= 5) direct.push(Number(line.split(" ")[1]) * 1000 - before);
   }
-  const engine = await startEngine(root, join(dir, "state"), "bench", { BENCH_SPAWNS: spawns });
   const location = locateTransport({ path: root, state: join(dir, "sender") }, Deno.env.toObject());
   const bus = await Bus.open(location, { env: { USER: "bench" } });
+  // Baseline: the sender's own write (fsync'd), in the same channel, before any engine runs: how
+  // much of send -> reply this filesystem costs right now.
+  const writes: number[] = [];
+  for (let i = 0; i < 30; i++) {
+    const t0 = performance.now();
+    await bus.send({ to: ["nobody"], body: `baseline ${i}` });
+    if (i >= 5) writes.push(performance.now() - t0);
+  }
+  const engine = await startEngine(root, join(dir, "state"), "bench", { BENCH_SPAWNS: spawns });
   const channel = (await bus.listChannels())[0]!;
   const waiting = new Map<string, (at: number) => void>();
   const watcher = new BusWatcher(bus.transport.channelsDir, async (batch) => {
@@ -182,7 +193,12 @@ async function latency(dir: string, n: number) {
     const written = writtenAt.get(id!);
     if (written !== undefined) wake.push(Number(seconds) * 1000 - written);
   }
-  return { sendToReply: stats(sendToReply), wake: stats(wake), wakeBaseline: stats(direct) };
+  return {
+    sendToReply: stats(sendToReply),
+    wake: stats(wake),
+    wakeBaseline: stats(direct),
+    write: stats(writes),
+  };
 }
 
 /** Dispatch throughput: `messages` sent at once, `engines` engine subprocesses sharing the bus. */
@@ -217,25 +233,22 @@ async function throughput(dir: string, engines: number, messages: number) {
 /** Runs every engine benchmark in temp folders. */
 export async function benchEngine(quick: boolean): Promise<EngineBenchResult> {
   const n = quick ? 30 : 300;
-  const dir = await Deno.makeTempDir({ prefix: "crosstalk-bench-engine-" });
-  try {
-    const { agent } = await setup(join(dir, "baseline"));
-    const baseline = stats((await spawnBaseline(agent, n)).slice(5));
-    const lat = await latency(join(dir, "latency"), n);
-    const through = [];
-    for (const engines of [1, 3]) {
-      through.push(await throughput(join(dir, `through-${engines}`), engines, quick ? 60 : 600));
-    }
-    return {
-      spawnBaselineMs: { p50: baseline.p50, p95: baseline.p95 },
-      sendToReplyMs: lat.sendToReply,
-      wakeMs: lat.wake,
-      wakeBaselineMs: { p50: lat.wakeBaseline.p50, p95: lat.wakeBaseline.p95 },
-      throughput: through,
-    };
-  } finally {
-    await Deno.remove(dir, { recursive: true });
+  const dir = await scratchDir("crosstalk-bench-engine-");
+  const { agent } = await setup(join(dir, "baseline"));
+  const baseline = stats((await spawnBaseline(agent, n)).slice(5));
+  const lat = await latency(join(dir, "latency"), n);
+  const through = [];
+  for (const engines of [1, 3]) {
+    through.push(await throughput(join(dir, `through-${engines}`), engines, quick ? 60 : 600));
   }
+  return {
+    spawnBaselineMs: { p50: baseline.p50, p95: baseline.p95 },
+    sendToReplyMs: lat.sendToReply,
+    wakeMs: lat.wake,
+    wakeBaselineMs: { p50: lat.wakeBaseline.p50, p95: lat.wakeBaseline.p95 },
+    writeBaselineMs: { p50: lat.write.p50, p95: lat.write.p95 },
+    throughput: through,
+  };
 }
 
 /** Renders the engine figures as a table. */
@@ -260,6 +273,9 @@ export function formatEngine(result: EngineBenchResult | undefined): string {
     `baseline: spawn -> the script's first line  ${f(result.wakeBaselineMs.p50).padStart(8)} ${
       f(result.wakeBaselineMs.p95).padStart(8)
     }`,
+    `baseline: Bus.send alone (fsync'd write)    ${f(result.writeBaselineMs.p50).padStart(8)} ${
+      f(result.writeBaselineMs.p95).padStart(8)
+    }`,
     "",
     "5. Dispatch throughput (messages sent at once, engines as subprocesses on one local folder)",
   ];
@@ -277,7 +293,11 @@ export function formatEngine(result: EngineBenchResult | undefined): string {
 }
 
 if (import.meta.main) {
-  const result = await benchEngine(Deno.args.includes("--quick"));
-  if (Deno.args.includes("--json")) console.log(JSON.stringify(result, null, 2));
-  else console.log(formatEngine(result));
+  try {
+    const result = await benchEngine(Deno.args.includes("--quick"));
+    if (Deno.args.includes("--json")) console.log(JSON.stringify(result, null, 2));
+    else console.log(formatEngine(result));
+  } finally {
+    await removeScratch();
+  }
 }

@@ -8,6 +8,7 @@
  *
  * Run: `deno run -A scripts/bench_git.ts [--quick] [--json]` (also part of `deno task bench`).
  */
+import { removeScratch, scratchDir } from "./_scratch.ts";
 import { join } from "node:path";
 import type { Bus } from "../engine/bus.ts";
 import { AGENTS, EngineProcess, openBus } from "../tests/engine/_harness.ts";
@@ -542,60 +543,56 @@ export async function benchGit(
   log: (line: string) => void = () => {},
 ): Promise<GitBenchResult> {
   const params = quick ? QUICK : FULL;
-  const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "crosstalk-bench-git-" }));
-  try {
-    log(`git: baselines (commit, push, fetch) with ${(await git(dir, "--version")).trim()}`);
-    const baseline = await baselines(join(dir, "baseline"), params.baselineRuns);
-    log("git: send on a → reply from b, with nudges");
-    const nudged = await latency(
-      join(dir, "nudge"),
-      NUDGE_ONLY,
-      true,
-      params.nudgeSamples,
-      params.warmup,
-    );
-    log("git: send on a → reply from b, polling only");
-    const polled = await latency(
-      join(dir, "poll"),
-      DEFAULT_POLL,
-      false,
-      params.pollSamples,
-      params.warmup,
-    );
-    log("git: git processes per exchange (traced)");
-    const gitCalls = await countGitCalls(
-      join(dir, "nudge"),
-      nudged.roots,
-      params.countedExchanges,
-    );
-    log("git: burst and ingest");
-    const burst = await writeRuns(
-      join(dir, "burst"),
-      params.burstMessages,
-      params.burstMessages,
-      params.burstRuns,
-      baseline.commitMs.p50,
-    );
-    const ingest = await writeRuns(
-      join(dir, "ingest"),
-      params.ingestMessages,
-      params.ingestWriters,
-      params.ingestRuns,
-      baseline.commitMs.p50,
-    );
-    return {
-      baseline,
-      crossMachine: {
-        nudge: latencyOf(nudged.times, NUDGE_ONLY, baseline.hopMs),
-        poll: latencyOf(polled.times, DEFAULT_POLL, baseline.hopMs),
-        gitCalls,
-      },
-      burst,
-      ingest,
-    };
-  } finally {
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-  }
+  const dir = await scratchDir("crosstalk-bench-git-");
+  log(`git: baselines (commit, push, fetch) with ${(await git(dir, "--version")).trim()}`);
+  const baseline = await baselines(join(dir, "baseline"), params.baselineRuns);
+  log("git: send on a → reply from b, with nudges");
+  const nudged = await latency(
+    join(dir, "nudge"),
+    NUDGE_ONLY,
+    true,
+    params.nudgeSamples,
+    params.warmup,
+  );
+  log("git: send on a → reply from b, polling only");
+  const polled = await latency(
+    join(dir, "poll"),
+    DEFAULT_POLL,
+    false,
+    params.pollSamples,
+    params.warmup,
+  );
+  log("git: git processes per exchange (traced)");
+  const gitCalls = await countGitCalls(
+    join(dir, "nudge"),
+    nudged.roots,
+    params.countedExchanges,
+  );
+  log("git: burst and ingest");
+  const burst = await writeRuns(
+    join(dir, "burst"),
+    params.burstMessages,
+    params.burstMessages,
+    params.burstRuns,
+    baseline.commitMs.p50,
+  );
+  const ingest = await writeRuns(
+    join(dir, "ingest"),
+    params.ingestMessages,
+    params.ingestWriters,
+    params.ingestRuns,
+    baseline.commitMs.p50,
+  );
+  return {
+    baseline,
+    crossMachine: {
+      nudge: latencyOf(nudged.times, NUDGE_ONLY, baseline.hopMs),
+      poll: latencyOf(polled.times, DEFAULT_POLL, baseline.hopMs),
+      gitCalls,
+    },
+    burst,
+    ingest,
+  };
 }
 
 /** The figures as a table. */
@@ -657,7 +654,11 @@ export function formatGit(r: GitBenchResult | undefined): string {
 }
 
 if (import.meta.main) {
-  const result = await benchGit(Deno.args.includes("--quick"), (line) => console.error(line));
-  if (Deno.args.includes("--json")) console.log(JSON.stringify(result, null, 2));
-  else console.log(formatGit(result));
+  try {
+    const result = await benchGit(Deno.args.includes("--quick"), (line) => console.error(line));
+    if (Deno.args.includes("--json")) console.log(JSON.stringify(result, null, 2));
+    else console.log(formatGit(result));
+  } finally {
+    await removeScratch();
+  }
 }

@@ -9,6 +9,7 @@
  *
  * Run: `deno run -A scripts/bench_live.ts [--quick] [--json]` (also part of `deno task bench`).
  */
+import { removeScratch, scratchDir } from "./_scratch.ts";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { scaffoldTransport } from "../transports/mod.ts";
@@ -45,7 +46,7 @@ export async function benchLive(
 ): Promise<LiveBenchResult> {
   const agents = quick ? 6 : 30;
   const rounds = quick ? 3 : 20;
-  const home = await Deno.makeTempDir({ prefix: "crosstalk-bench-live-" });
+  const home = await scratchDir("crosstalk-bench-live-");
   const env = {
     HOME: home,
     XDG_DATA_HOME: join(home, "data"),
@@ -153,7 +154,6 @@ export async function benchLive(
     engine.kill("SIGTERM");
     await engine.status;
     await drain;
-    await Deno.remove(home, { recursive: true }).catch(() => {});
   }
 }
 
@@ -171,9 +171,13 @@ export function formatLive(r: LiveBenchResult): string[] {
 }
 
 if (import.meta.main) {
-  const quick = Deno.args.includes("--quick");
-  const result = await benchLive(quick, (line) => console.error(line));
-  console.log(
-    Deno.args.includes("--json") ? JSON.stringify(result) : formatLive(result).join("\n"),
-  );
+  try {
+    const quick = Deno.args.includes("--quick");
+    const result = await benchLive(quick, (line) => console.error(line));
+    console.log(
+      Deno.args.includes("--json") ? JSON.stringify(result) : formatLive(result).join("\n"),
+    );
+  } finally {
+    await removeScratch();
+  }
 }

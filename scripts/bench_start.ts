@@ -9,6 +9,7 @@
  *
  * Run: `deno run -A scripts/bench_start.ts [--quick] [--json]` (also part of `deno task bench`).
  */
+import { removeScratch, scratchDir } from "./_scratch.ts";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { scaffoldTransport } from "../transports/mod.ts";
@@ -115,89 +116,85 @@ async function stop(child: Deno.ChildProcess): Promise<void> {
 export async function benchStart(quick: boolean): Promise<StartBenchResult> {
   const runs = quick ? 3 : 15;
   const idleMs = quick ? 200 : 5_000;
-  const base = await Deno.makeTempDir({ prefix: "crosstalk-bench-start-" });
-  try {
-    const empty = join(base, "empty.ts");
-    await Deno.writeTextFile(empty, "");
-    const waiting = join(base, "wait.ts");
-    await Deno.writeTextFile(waiting, "setInterval(() => {}, 1000);\n");
-    const emptyTimes: number[] = [];
-    const serveTimes: number[] = [];
-    const restartTimes: number[] = [];
-    const serverStartTimes: number[] = [];
-    // Taking turns, so that drift on the machine hits each alike.
-    for (let i = 0; i < runs; i++) {
-      const t0 = performance.now();
-      await new Deno.Command(Deno.execPath(), {
-        args: ["run", "--quiet", empty],
-        stdout: "null",
-        stderr: "null",
-      }).output();
-      emptyTimes.push(performance.now() - t0);
-
-      const dir = join(base, `serve-${i}`);
-      const root = join(dir, "bus");
-      await scaffoldTransport(root, { kind: "local" });
-      const first = await serveUntilHealthy(dir, root);
-      serveTimes.push(first.ms);
-      await stop(first.child);
-      const second = await serveUntilHealthy(dir, root);
-      restartTimes.push(second.ms);
-      await stop(second.child);
-
-      const userDir = join(base, `server-${i}`);
-      const userRoot = join(userDir, "bus");
-      await scaffoldTransport(userRoot, { kind: "local" });
-      const run = (verb: string) =>
-        new Deno.Command(Deno.execPath(), {
-          args: ["run", "-A", "--quiet", MAIN, "server", verb, "--path", userRoot],
-          env: env(userDir),
-          clearEnv: true,
-          stdout: "null",
-          stderr: "piped",
-        }).output();
-      const t1 = performance.now();
-      const started = await run("start");
-      serverStartTimes.push(performance.now() - t1);
-      if (!started.success) {
-        throw new Error(`server start failed: ${new TextDecoder().decode(started.stderr)}`);
-      }
-      await run("stop");
-    }
-
-    const dir = join(base, "idle");
-    const root = join(dir, "bus");
-    await scaffoldTransport(root, { kind: "local" });
-    const { child } = await serveUntilHealthy(dir, root);
-    const ready = await rssMiB(child.pid);
-    // Idling is what is measured here: the wait is the measurement, not a synchronisation.
-    await new Promise((resolve) => setTimeout(resolve, idleMs));
-    const idle = await rssMiB(child.pid);
-    await stop(child);
-
-    const waiter = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--quiet", waiting],
+  const base = await scratchDir("crosstalk-bench-start-");
+  const empty = join(base, "empty.ts");
+  await Deno.writeTextFile(empty, "");
+  const waiting = join(base, "wait.ts");
+  await Deno.writeTextFile(waiting, "setInterval(() => {}, 1000);\n");
+  const emptyTimes: number[] = [];
+  const serveTimes: number[] = [];
+  const restartTimes: number[] = [];
+  const serverStartTimes: number[] = [];
+  // Taking turns, so that drift on the machine hits each alike.
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--quiet", empty],
       stdout: "null",
       stderr: "null",
-    }).spawn();
-    await new Promise((resolve) => setTimeout(resolve, Math.min(idleMs, 1_000)));
-    const emptyScriptRssMiB = await rssMiB(waiter.pid);
-    waiter.kill("SIGKILL");
-    await waiter.status;
+    }).output();
+    emptyTimes.push(performance.now() - t0);
 
-    return {
-      runs,
-      emptyScriptMs: summary(emptyTimes),
-      serveToHealthyMs: summary(serveTimes),
-      restartToHealthyMs: summary(restartTimes),
-      serverStartMs: summary(serverStartTimes),
-      idleRssMiB: { ready, idle },
-      emptyScriptRssMiB,
-      idleMs,
-    };
-  } finally {
-    await Deno.remove(base, { recursive: true }).catch(() => {});
+    const dir = join(base, `serve-${i}`);
+    const root = join(dir, "bus");
+    await scaffoldTransport(root, { kind: "local" });
+    const first = await serveUntilHealthy(dir, root);
+    serveTimes.push(first.ms);
+    await stop(first.child);
+    const second = await serveUntilHealthy(dir, root);
+    restartTimes.push(second.ms);
+    await stop(second.child);
+
+    const userDir = join(base, `server-${i}`);
+    const userRoot = join(userDir, "bus");
+    await scaffoldTransport(userRoot, { kind: "local" });
+    const run = (verb: string) =>
+      new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "--quiet", MAIN, "server", verb, "--path", userRoot],
+        env: env(userDir),
+        clearEnv: true,
+        stdout: "null",
+        stderr: "piped",
+      }).output();
+    const t1 = performance.now();
+    const started = await run("start");
+    serverStartTimes.push(performance.now() - t1);
+    if (!started.success) {
+      throw new Error(`server start failed: ${new TextDecoder().decode(started.stderr)}`);
+    }
+    await run("stop");
   }
+
+  const dir = join(base, "idle");
+  const root = join(dir, "bus");
+  await scaffoldTransport(root, { kind: "local" });
+  const { child } = await serveUntilHealthy(dir, root);
+  const ready = await rssMiB(child.pid);
+  // Idling is what is measured here: the wait is the measurement, not a synchronisation.
+  await new Promise((resolve) => setTimeout(resolve, idleMs));
+  const idle = await rssMiB(child.pid);
+  await stop(child);
+
+  const waiter = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", waiting],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  await new Promise((resolve) => setTimeout(resolve, Math.min(idleMs, 1_000)));
+  const emptyScriptRssMiB = await rssMiB(waiter.pid);
+  waiter.kill("SIGKILL");
+  await waiter.status;
+
+  return {
+    runs,
+    emptyScriptMs: summary(emptyTimes),
+    serveToHealthyMs: summary(serveTimes),
+    restartToHealthyMs: summary(restartTimes),
+    serverStartMs: summary(serverStartTimes),
+    idleRssMiB: { ready, idle },
+    emptyScriptRssMiB,
+    idleMs,
+  };
 }
 
 /** The figures as a table. */
@@ -229,7 +226,13 @@ export function formatStart(r: StartBenchResult): string {
 }
 
 if (import.meta.main) {
-  const quick = Deno.args.includes("--quick");
-  const result = await benchStart(quick);
-  console.log(Deno.args.includes("--json") ? JSON.stringify(result, null, 2) : formatStart(result));
+  try {
+    const quick = Deno.args.includes("--quick");
+    const result = await benchStart(quick);
+    console.log(
+      Deno.args.includes("--json") ? JSON.stringify(result, null, 2) : formatStart(result),
+    );
+  } finally {
+    await removeScratch();
+  }
 }
