@@ -48,6 +48,10 @@ export const SAFETY_RESCAN_MS = 30_000;
 
 /** At most one fetch per this interval for nudges from engines whose key is not known yet. */
 const UNKNOWN_NUDGE_INTERVAL_MS = 5_000;
+/** Nudge tokens checked here, kept until this long before they expire (a sender reuses one). */
+const NUDGE_TOKEN_MARGIN_MS = 10_000;
+/** How long the list of engines to nudge is reused (a new engine is nudged after this at most). */
+const NUDGE_PEERS_MS = 2_000;
 
 /** How often the engine proves it is alive (registry mtime, status file). */
 export const HEARTBEAT_SECONDS = 10;
@@ -119,6 +123,11 @@ export class Engine implements AsyncDisposable {
   #early: string[] = [];
   #nudgeFailures = new Map<string, string>();
   #unknownNudgeAt = 0;
+  /** Nudge tokens already verified: sender and until when (ms) the check holds. */
+  #nudgesSeen = new Map<string, { from: string; until: number }>();
+  #nudgePeersCache:
+    | { at: number; key: string; peers: { alias: string; api?: string }[] }
+    | undefined;
   #isUser: (name: string) => boolean = () => false;
   #users: () => string[] = () => [];
   #presenceTimer: ReturnType<typeof setTimeout> | undefined;
@@ -520,10 +529,7 @@ export class Engine implements AsyncDisposable {
   async #nudgePeers(): Promise<void> {
     if (!this.bus.config.git.nudge || !this.#key || !this.#sync) return;
     const token = await this.#key.nudgeToken(this.alias);
-    const ages = this.#sync.presence();
-    const timeoutMs = this.bus.config.git.presence_timeout_seconds * 1000;
-    const peers = (await listRegistry(this.bus.transport.root, Date.now(), { ages, timeoutMs }))
-      .filter((d) => d.alias !== this.alias && !d.stale && d.api);
+    const peers = await this.#peersToNudge();
     this.log.debug("nudge.send", { peers: peers.map((p) => p.alias) });
     await Promise.all(peers.map(async (peer) => {
       try {
@@ -543,14 +549,40 @@ export class Engine implements AsyncDisposable {
   }
 
   /**
+   * The other live engines with an API. The registry is read again when its folder or the set
+   * of presences changed, or after NUDGE_PEERS_MS (an engine going stale).
+   */
+  async #peersToNudge(): Promise<{ alias: string; api?: string }[]> {
+    const now = Date.now();
+    const ages = this.#sync!.presence();
+    const dir = await Deno.stat(join(this.bus.transport.root, "data", "dispatchers")).catch(() =>
+      undefined
+    );
+    const key = `${dir?.mtime?.getTime()}|${[...ages.keys()].sort().join(",")}`;
+    const cached = this.#nudgePeersCache;
+    if (cached && cached.key === key && now - cached.at < NUDGE_PEERS_MS) return cached.peers;
+    const timeoutMs = this.bus.config.git.presence_timeout_seconds * 1000;
+    const peers = (await listRegistry(this.bus.transport.root, now, { ages, timeoutMs }))
+      .filter((d) => d.alias !== this.alias && !d.stale && d.api);
+    this.#nudgePeersCache = { at: now, key, peers };
+    return peers;
+  }
+
+  /**
    * A nudge from another engine: checked against the key in its dispatcher entry, then a fetch
-   * now. Returns the sender's alias.
+   * now. Returns the sender's alias. A token checked before (senders reuse theirs for a minute)
+   * is not checked again until shortly before it expires.
    *
    * @throws {CrosstalkError} `ERR_TOKEN_INVALID` for a nudge this transport cannot verify
    */
   async acceptNudge(token: string): Promise<string> {
     if (!this.#sync) {
       throw new CrosstalkError("ERR_ROUTE_NOT_FOUND", "This engine's transport has no git remote");
+    }
+    const seen = this.#nudgesSeen.get(token);
+    if (seen && seen.until > Date.now()) {
+      this.#sync.nudge();
+      return seen.from;
     }
     let unknown = false;
     const keyOf = async (alias: string) => {
@@ -562,6 +594,7 @@ export class Engine implements AsyncDisposable {
       const from = await verifyNudge(token, keyOf);
       this.#sync.nudge();
       this.log.debug("nudge.received", { from });
+      this.#rememberNudge(token, from);
       return from;
     } catch (error) {
       // A new engine's key comes with the very fetch its nudge asks for: fetch once, then check
@@ -572,6 +605,15 @@ export class Engine implements AsyncDisposable {
       await this.#sync.syncNow();
       return await verifyNudge(token, keyOf);
     }
+  }
+
+  #rememberNudge(token: string, from: string): void {
+    const exp = expiryOf(token);
+    if (exp === undefined) return;
+    const now = Date.now();
+    for (const [t, s] of this.#nudgesSeen) if (s.until <= now) this.#nudgesSeen.delete(t);
+    if (this.#nudgesSeen.size >= 256) return;
+    this.#nudgesSeen.set(token, { from, until: exp - NUDGE_TOKEN_MARGIN_MS });
   }
 
   /** Fetches and pushes now (tests, `crosstalk transport sync`); a no-op without a remote. */
@@ -721,5 +763,17 @@ async function claimPidFile(stateDir: string): Promise<void> {
     }
     // A pid file left by a crashed engine.
     await Deno.remove(path).catch(() => {});
+  }
+}
+
+/** The `exp` of a JWT that was verified already, in ms since the epoch. */
+function expiryOf(token: string): number | undefined {
+  try {
+    const body = token.split(".")[1] ?? "";
+    const json = atob(body.replaceAll("-", "+").replaceAll("_", "/"));
+    const exp = (JSON.parse(json) as { exp?: unknown }).exp;
+    return typeof exp === "number" ? exp * 1000 : undefined;
+  } catch {
+    return undefined;
   }
 }

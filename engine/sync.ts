@@ -264,7 +264,7 @@ export class SyncLoop implements ClaimPublisher {
       this.#wantFetch = false;
       const cycle = ++this.#cycle;
       try {
-        const report = await this.sync.sync({ push, fetch });
+        const report = await this.sync.sync({ push, fetch, onPushed: () => this.#onPushed() });
         this.#log.debug("sync.cycle", {
           push,
           fetch,
@@ -313,10 +313,7 @@ export class SyncLoop implements ClaimPublisher {
       this.#activity++;
       this.#interval = this.#settings.fetch_min_ms;
     }
-    if (report.pushed) {
-      this.#status.lastPush = now;
-      this.#onPushed();
-    }
+    if (report.pushed) this.#status.lastPush = now;
     if (report.ahead === 0) {
       const ready = this.#waiters.filter((w) => w.after <= cycle);
       this.#waiters = this.#waiters.filter((w) => w.after > cycle);

@@ -237,3 +237,72 @@ export async function readRef(root: string, ref: string): Promise<string | undef
     return null;
   }
 }
+
+/**
+ * The parents of commit `sha`, read from its loose object in `.git/objects` (zlib-deflated
+ * `commit <size>\0tree …\nparent …\n…`); null when the object is not loose (packed, or in a
+ * layout this does not read): ask git then. Fetches of fewer than 100 objects and new commits
+ * leave loose objects, so the common ancestry questions of a sync need no git process.
+ */
+export async function looseParents(root: string, sha: string): Promise<string[] | null> {
+  if (!SHA.test(sha)) return null;
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(join(root, ".git", "objects", sha.slice(0, 2), sha.slice(2)));
+  } catch {
+    return null;
+  }
+  let text: string;
+  try {
+    const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(
+      new DecompressionStream("deflate"),
+    );
+    text = new TextDecoder().decode(await new Response(stream).arrayBuffer());
+  } catch {
+    return null;
+  }
+  const nul = text.indexOf("\0");
+  if (nul < 0 || !text.startsWith("commit ")) return null;
+  const parents: string[] = [];
+  for (const line of text.slice(nul + 1).split("\n")) {
+    if (line === "") break; // the end of the headers
+    if (line.startsWith("parent ")) {
+      const parent = line.slice(7);
+      if (!SHA.test(parent)) return null;
+      parents.push(parent);
+    }
+  }
+  return parents;
+}
+
+/**
+ * Whether commit `a` is an ancestor of (or equal to) commit `b`, found by walking at most
+ * `limit` commits back from `b` through loose objects; null when the walk cannot tell (a packed
+ * commit on the way, or a longer history): ask git then.
+ */
+export async function isAncestorLoose(
+  root: string,
+  a: string,
+  b: string,
+  limit = 64,
+): Promise<boolean | null> {
+  if (a === b) return true;
+  const seen = new Set<string>([b]);
+  let frontier = [b];
+  while (frontier.length > 0) {
+    const next: string[] = [];
+    for (const sha of frontier) {
+      const parents = await looseParents(root, sha);
+      if (parents === null) return null;
+      for (const parent of parents) {
+        if (parent === a) return true;
+        if (seen.has(parent)) continue;
+        if (seen.size >= limit) return null;
+        seen.add(parent);
+        next.push(parent);
+      }
+    }
+    frontier = next;
+  }
+  return false; // the root commit was reached without meeting `a`
+}

@@ -30,6 +30,7 @@ import {
   gitDetail,
   type GitOptions,
   type GitResult,
+  isAncestorLoose,
   readRef,
   removeStaleGitLocks,
 } from "./_git.ts";
@@ -109,6 +110,8 @@ interface CursorState {
 const ENGINE_WRITTEN = ["data/channels", "data/claims", "data/annotations", "data/dispatchers"];
 const EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
 const PRESENCE_PREFIX = "refs/crosstalk/presence/";
+/** How many commits an ancestry question walks through loose objects before asking git. */
+const LOOSE_WALK = 32;
 
 /** Keeps one git transport's clone in step with its remote. */
 export class GitSync {
@@ -252,7 +255,9 @@ export class GitSync {
    *
    * @throws {CrosstalkError} `ERR_GIT_FAILED` when the remote cannot be reached or refuses
    */
-  async sync(options: { push?: boolean; fetch?: boolean } = {}): Promise<SyncReport> {
+  async sync(
+    options: { push?: boolean; fetch?: boolean; onPushed?: () => void } = {},
+  ): Promise<SyncReport> {
     const report: SyncReport = { added: [], pulled: false, pushed: false, ahead: 0, conflicts: [] };
     let fetched = false;
     if (options.fetch || !options.push) {
@@ -265,6 +270,8 @@ export class GitSync {
         if (pushed === undefined) break;
         if (pushed) {
           report.pushed = true;
+          // The peers may fetch now: the bookkeeping below is for this clone only.
+          options.onPushed?.();
           break;
         }
         if (attempt >= this.#pushAttempts) break;
@@ -313,8 +320,13 @@ export class GitSync {
       this.#locked(async () => {
         const head = await this.#revParse("HEAD");
         if (head === remote) return;
-        // One merge-base tells all three cases: nothing new, a fast-forward, or a rebase.
-        const base = onto || !head ? undefined : await this.#mergeBase(head, remote);
+        // One merge-base tells all three cases: nothing new, a fast-forward, or a rebase (the
+        // fetch's own, unless a commit landed since).
+        const base = onto || !head
+          ? undefined
+          : head === fetched.head
+          ? fetched.base
+          : await this.#mergeBase(head, remote);
         if (base !== undefined && base === remote) return;
         if (base !== undefined && base === head) {
           await git(["merge", "-q", "--ff-only", remote], { cwd: this.transport.root });
@@ -327,7 +339,9 @@ export class GitSync {
   }
 
   /** Fetches; returns the remote's commit and, after a rewrite, where our own commits start. */
-  async #fetch(report: SyncReport): Promise<{ remote: string; onto?: string } | undefined> {
+  async #fetch(
+    report: SyncReport,
+  ): Promise<{ remote: string; onto?: string; head?: string; base?: string } | undefined> {
     await this.#network([
       "fetch",
       "-q",
@@ -354,8 +368,10 @@ export class GitSync {
     this.#cursor.remote = remote;
     const head = await this.#revParse("HEAD");
     if (head === remote) return undefined;
-    if (!onto && head && (await this.#mergeBase(head, remote)) === remote) return undefined;
-    return onto ? { remote, onto } : { remote };
+    if (onto || !head) return onto ? { remote, onto } : { remote };
+    const base = await this.#mergeBase(head, remote);
+    if (base === remote) return undefined;
+    return base === undefined ? { remote, head } : { remote, head, base };
   }
 
   /** Rebases our commits onto `remote`; in a conflict, the remote's version of a file wins. */
@@ -482,8 +498,14 @@ export class GitSync {
     return out.stdout.split("\0").filter((p) => p.endsWith(".md") && !p.endsWith("CHANNEL.md"));
   }
 
-  /** The best common ancestor of two commits, or undefined when they share none. */
+  /**
+   * The best common ancestor of two commits, or undefined when they share none. When one is an
+   * ancestor of the other (a fast-forward, or nothing new), the loose objects tell without git.
+   */
   async #mergeBase(a: string, b: string): Promise<string | undefined> {
+    const root = this.transport.root;
+    if (await isAncestorLoose(root, a, b, LOOSE_WALK)) return a;
+    if (await isAncestorLoose(root, b, a, LOOSE_WALK)) return b;
     const out = await git(["merge-base", a, b], { ...this.#read(), okCodes: [1, 128] });
     return out.code === 0 ? out.stdout.trim() : undefined;
   }
@@ -492,6 +514,8 @@ export class GitSync {
     if (a === "HEAD") a = (await this.#revParse("HEAD")) ?? a;
     if (b === "HEAD") b = (await this.#revParse("HEAD")) ?? b;
     if (a === b) return true;
+    const loose = await isAncestorLoose(this.transport.root, a, b, LOOSE_WALK);
+    if (loose !== null) return loose;
     const out = await git(["merge-base", "--is-ancestor", a, b], {
       ...this.#read(),
       okCodes: [1, 128],
