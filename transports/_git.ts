@@ -306,3 +306,23 @@ export async function isAncestorLoose(
   }
   return false; // the root commit was reached without meeting `a`
 }
+
+/**
+ * How many commits `head` is ahead of its ancestor `base` along first parents, walking at most
+ * `limit` loose commits; null when the walk cannot tell (packed, a merge, or too far): ask git.
+ */
+export async function aheadLoose(
+  root: string,
+  base: string,
+  head: string,
+  limit = 64,
+): Promise<number | null> {
+  let count = 0;
+  for (let sha = head; sha !== base; count++) {
+    if (count >= limit) return null;
+    const parents = await looseParents(root, sha);
+    if (parents === null || parents.length !== 1) return null;
+    sha = parents[0]!;
+  }
+  return count;
+}

@@ -26,6 +26,7 @@ import { CrosstalkError } from "../schema/errors.ts";
 import type { GitTransport } from "./git.ts";
 import { exists, writeFileAtomic } from "./_fs.ts";
 import {
+  aheadLoose,
   git,
   gitDetail,
   type GitOptions,
@@ -462,6 +463,11 @@ export class GitSync {
     const [head, remote] = await this.#revParseAll(["HEAD", this.#trackingRef]);
     // The common case after a sync, for the price of one git process.
     if (head !== undefined && head === remote) return 0;
+    // Our own new commits on top of the remote's, one parent each: counted from loose objects.
+    if (head !== undefined && remote !== undefined) {
+      const loose = await aheadLoose(this.transport.root, remote, head, LOOSE_WALK);
+      if (loose !== null) return loose;
+    }
     const range = remote ? `${remote}..HEAD` : "HEAD";
     const out = await git(["rev-list", "--count", range], this.#read());
     return Number(out.stdout.trim()) || 0;

@@ -2,7 +2,7 @@
 // repository with a fork in its history; packed history makes it defer to git.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { isAncestorLoose, looseParents } from "../../transports/_git.ts";
+import { aheadLoose, isAncestorLoose, looseParents } from "../../transports/_git.ts";
 import { git, tempDir } from "../_helpers.ts";
 
 async function commit(repo: string, name: string): Promise<string> {
@@ -55,4 +55,22 @@ Deno.test("isAncestorLoose defers to git (null) when history is packed or longer
   assert.equal(await isAncestorLoose(repo, commits[0]!, commits[5]!), null);
   assert.equal(await isAncestorLoose(repo, commits[5]!, commits[5]!), true, "a commit is its own");
   assert.equal(await looseParents(repo, "not a sha"), null);
+});
+
+Deno.test("aheadLoose counts like git rev-list --count base..head, and defers on a fork", async () => {
+  await using dir = await tempDir();
+  const repo = dir.path;
+  await git(repo, "init", "-q", "-b", "main");
+  await git(repo, "config", "user.email", "t@example.org");
+  await git(repo, "config", "user.name", "t");
+  const base = await commit(repo, "a");
+  const mine = [await commit(repo, "b"), await commit(repo, "c"), await commit(repo, "d")];
+  const count = async (from: string, to: string) =>
+    Number((await git(repo, "rev-list", "--count", `${from}..${to}`)).trim());
+  assert.equal(await aheadLoose(repo, base, mine[2]!), await count(base, mine[2]!));
+  assert.equal(await aheadLoose(repo, mine[2]!, mine[2]!), 0);
+  await git(repo, "checkout", "-q", "-b", "side", base);
+  const side = await commit(repo, "s");
+  assert.equal(await aheadLoose(repo, mine[2]!, side), null, "not an ancestor: ask git");
+  assert.equal(await aheadLoose(repo, base, mine[2]!, 2), null, "past the limit");
 });
