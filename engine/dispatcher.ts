@@ -111,7 +111,6 @@ export class Dispatcher {
   #running = new Map<Promise<void>, RunningInfo>();
   #inFlight = new Set<string>();
   #replyTimes = new Map<string, number[]>();
-  #channels = new Map<string, Channel>();
   #accepting = true;
   #abort = new AbortController();
   #sweeping: Promise<void> | undefined;
@@ -663,14 +662,11 @@ export class Dispatcher {
     this.#replyTimes.set(channel, times);
   }
 
-  async #channel(id: string): Promise<Channel> {
-    let channel = this.#channels.get(id);
-    if (!channel) {
-      channel = await this.#bus.transport.getChannel(id);
-      this.#channels.set(id, channel);
-    }
-    return channel;
+  /** The channel as it is now (a rename shows in the next prompt; the transport caches it). */
+  #channel(id: string): Promise<Channel> {
+    return this.#bus.transport.getChannel(id);
   }
+
 
   async #prompt(channel: Channel, messages: Message[]): Promise<string> {
     const root = this.#bus.transport.root;

@@ -452,3 +452,23 @@ Deno.test("Engine's first start leaves old history alone: it neither reads nor r
   assert.equal(engine.count((r) => r.event === "file.invalid"), 0);
   assert.equal(engine.count((r) => r.event === "run.start"), 1);
 });
+
+Deno.test("Engine names a channel in the prompt by its name at the time of the run, after a rename", async () => {
+  await using dir = await tempDir();
+  const root = join(dir.path, "bus");
+  await makeTransport(
+    root,
+    `providers:\n  test:\n    models:\n      where: ${a("channelname.sh")}\n`,
+  );
+  await using _engine = await EngineProcess.start(root, {
+    alias: "a",
+    state: join(dir.path, "state"),
+  });
+  await using bus = await openBus(root);
+  const channel = await bus.createChannel("alpha");
+  const first = await bus.send({ to: ["where"], channel: channel.id, body: "where am I?" });
+  assert.equal((await bus.waitForReplies([first], 15_000))[0]?.body, 'in channel "alpha"');
+  await bus.renameChannel(channel.id, "beta");
+  const second = await bus.send({ to: ["where"], channel: channel.id, body: "and now?" });
+  assert.equal((await bus.waitForReplies([second], 15_000))[0]?.body, 'in channel "beta"');
+});
