@@ -12,10 +12,10 @@ export type Resolved = { found: true; argv: string[] } | { found: false; reason:
 /** The command line that runs this program: the binary, or `deno run -A <main>` from source. */
 export function selfCommand(): string[] {
   const exe = Deno.execPath();
+  // A compiled binary is the program itself, whatever its file is called.
+  if (Deno.build.standalone) return [exe];
   const main = Deno.mainModule.startsWith("file:") ? fileURLToPath(Deno.mainModule) : undefined;
-  const isDeno = /^deno(\.exe)?$/.test(exe.split(/[\\/]/).at(-1) ?? "");
-  if (isDeno && main) return [exe, "run", "-A", "--quiet", main];
-  return [exe];
+  return main ? [exe, "run", "-A", "--quiet", main] : [exe];
 }
 
 /**
