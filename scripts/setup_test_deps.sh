@@ -7,6 +7,8 @@ command -v git >/dev/null 2>&1 || need+=(git)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 # Live agents are woken by typing into real tmux panes (tests/transports/tmux_test.ts).
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
+# `script` gives `crosstalk auth login` a real terminal (tests/cli/auth_prompt_test.ts).
+command -v script >/dev/null 2>&1 || need+=(bsdutils)
 # `systemd-analyze verify` and `plistutil` check the rendered service units (tests/cli/service_test.ts).
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v plistutil >/dev/null 2>&1 || need+=(libplist-utils)
