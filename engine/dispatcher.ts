@@ -667,7 +667,6 @@ export class Dispatcher {
     return this.#bus.transport.getChannel(id);
   }
 
-
   async #prompt(channel: Channel, messages: Message[]): Promise<string> {
     const root = this.#bus.transport.root;
     // Read once per config (re)load: it is the same for every run.

@@ -275,17 +275,26 @@ export async function looseParents(root: string, sha: string): Promise<string[] 
   return parents;
 }
 
+/** Which two commits {@linkcode isAncestorLoose} and {@linkcode aheadLoose} look at. */
+export interface LooseWalkOptions {
+  /** The older commit. */
+  base: string;
+  /** The newer commit, where the walk starts. */
+  head: string;
+  /** How many commits to read at most before asking git instead. Default 64. */
+  limit?: number;
+}
+
 /**
- * Whether commit `a` is an ancestor of (or equal to) commit `b`, found by walking at most
- * `limit` commits back from `b` through loose objects; null when the walk cannot tell (a packed
- * commit on the way, or a longer history): ask git then.
+ * Whether commit `base` is an ancestor of (or equal to) commit `head`, found by walking at most
+ * `limit` commits back from `head` through loose objects; null when the walk cannot tell (a
+ * packed commit on the way, or a longer history): ask git then.
  */
 export async function isAncestorLoose(
   root: string,
-  a: string,
-  b: string,
-  limit = 64,
+  options: LooseWalkOptions,
 ): Promise<boolean | null> {
+  const { base: a, head: b, limit = 64 } = options;
   if (a === b) return true;
   const seen = new Set<string>([b]);
   let frontier = [b];
@@ -311,12 +320,8 @@ export async function isAncestorLoose(
  * How many commits `head` is ahead of its ancestor `base` along first parents, walking at most
  * `limit` loose commits; null when the walk cannot tell (packed, a merge, or too far): ask git.
  */
-export async function aheadLoose(
-  root: string,
-  base: string,
-  head: string,
-  limit = 64,
-): Promise<number | null> {
+export async function aheadLoose(root: string, options: LooseWalkOptions): Promise<number | null> {
+  const { base, head, limit = 64 } = options;
   let count = 0;
   for (let sha = head; sha !== base; count++) {
     if (count >= limit) return null;

@@ -465,7 +465,11 @@ export class GitSync {
     if (head !== undefined && head === remote) return 0;
     // Our own new commits on top of the remote's, one parent each: counted from loose objects.
     if (head !== undefined && remote !== undefined) {
-      const loose = await aheadLoose(this.transport.root, remote, head, LOOSE_WALK);
+      const loose = await aheadLoose(this.transport.root, {
+        base: remote,
+        head,
+        limit: LOOSE_WALK,
+      });
       if (loose !== null) return loose;
     }
     const range = remote ? `${remote}..HEAD` : "HEAD";
@@ -510,8 +514,8 @@ export class GitSync {
    */
   async #mergeBase(a: string, b: string): Promise<string | undefined> {
     const root = this.transport.root;
-    if (await isAncestorLoose(root, a, b, LOOSE_WALK)) return a;
-    if (await isAncestorLoose(root, b, a, LOOSE_WALK)) return b;
+    if (await isAncestorLoose(root, { base: a, head: b, limit: LOOSE_WALK })) return a;
+    if (await isAncestorLoose(root, { base: b, head: a, limit: LOOSE_WALK })) return b;
     const out = await git(["merge-base", a, b], { ...this.#read(), okCodes: [1, 128] });
     return out.code === 0 ? out.stdout.trim() : undefined;
   }
@@ -520,7 +524,11 @@ export class GitSync {
     if (a === "HEAD") a = (await this.#revParse("HEAD")) ?? a;
     if (b === "HEAD") b = (await this.#revParse("HEAD")) ?? b;
     if (a === b) return true;
-    const loose = await isAncestorLoose(this.transport.root, a, b, LOOSE_WALK);
+    const loose = await isAncestorLoose(this.transport.root, {
+      base: a,
+      head: b,
+      limit: LOOSE_WALK,
+    });
     if (loose !== null) return loose;
     const out = await git(["merge-base", "--is-ancestor", a, b], {
       ...this.#read(),

@@ -59,32 +59,31 @@ Deno.test("invoke runs the CLI in a session and process group of its own", async
   assert.notEqual(ownGroup, pid);
 });
 
+/** A CLI that starts a child (its pid in `pidFile`), then runs `rest`. */
+function withChild(dir: string, name: string, rest: string) {
+  const pidFile = join(dir, `${name}.pid`);
+  return {
+    path: script(dir, `${name}.sh`, `sleep 1000 & echo $! > "${pidFile}"; ${rest}`),
+    child: async () => Number(await Deno.readTextFile(pidFile)),
+  };
+}
+
 Deno.test("invoke kills the whole process group on timeout and records exit 124", async () => {
   await using dir = await tempDir();
-  const pidFile = join(dir.path, "child.pid");
-  const hang = await script(
-    dir.path,
-    "hang.sh",
-    `sleep 1000 & echo $! > "${pidFile}"; exec sleep 1000`,
-  );
-  const result = await invoke({ ...options([hang], "x", dir.path), timeoutMs: 300 });
+  const hang = withChild(dir.path, "hang", "exec sleep 1000");
+  const result = await invoke({ ...options([await hang.path], "x", dir.path), timeoutMs: 300 });
   assert.equal(result.timedOut, true);
   assert.equal(result.code, TIMEOUT_EXIT);
-  const child = Number(await Deno.readTextFile(pidFile));
+  const child = await hang.child();
   await waitUntil(() => !alive(child), 5_000, "the CLI's child to be killed");
 });
 
 Deno.test("invoke kills what the CLI left running once it exits", async () => {
   await using dir = await tempDir();
-  const pidFile = join(dir.path, "child.pid");
-  const orphan = await script(
-    dir.path,
-    "orphan.sh",
-    `sleep 1000 & echo $! > "${pidFile}"; echo done`,
-  );
-  const result = await invoke(options([orphan], "x", dir.path));
+  const orphan = withChild(dir.path, "orphan", "echo done");
+  const result = await invoke(options([await orphan.path], "x", dir.path));
   assert.equal(result.stdout, "done\n");
-  const child = Number(await Deno.readTextFile(pidFile));
+  const child = await orphan.child();
   await waitUntil(() => !alive(child), 5_000, "the leftover child to be killed");
 });
 

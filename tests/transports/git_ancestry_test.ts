@@ -5,6 +5,12 @@ import { join } from "node:path";
 import { aheadLoose, isAncestorLoose, looseParents } from "../../transports/_git.ts";
 import { git, tempDir } from "../_helpers.ts";
 
+async function newRepo(repo: string): Promise<void> {
+  await git(repo, "init", "-q", "-b", "main");
+  await git(repo, "config", "user.email", "t@example.org");
+  await git(repo, "config", "user.name", "t");
+}
+
 async function commit(repo: string, name: string): Promise<string> {
   await Deno.writeTextFile(join(repo, name), name);
   await git(repo, "add", name);
@@ -23,9 +29,7 @@ async function gitSays(repo: string, a: string, b: string): Promise<boolean> {
 Deno.test("isAncestorLoose answers as git merge-base --is-ancestor does, across a fork", async () => {
   await using dir = await tempDir();
   const repo = dir.path;
-  await git(repo, "init", "-q", "-b", "main");
-  await git(repo, "config", "user.email", "t@example.org");
-  await git(repo, "config", "user.name", "t");
+  await newRepo(repo);
   const base = [await commit(repo, "a"), await commit(repo, "b")];
   await git(repo, "checkout", "-q", "-b", "side");
   const side = [await commit(repo, "s1"), await commit(repo, "s2")];
@@ -34,7 +38,11 @@ Deno.test("isAncestorLoose answers as git merge-base --is-ancestor does, across 
   const all = [...base, ...side, ...main];
   for (const a of all) {
     for (const b of all) {
-      assert.equal(await isAncestorLoose(repo, a, b), await gitSays(repo, a, b), `${a} ${b}`);
+      assert.equal(
+        await isAncestorLoose(repo, { base: a, head: b }),
+        await gitSays(repo, a, b),
+        `${a} ${b}`,
+      );
     }
   }
   assert.deepEqual(await looseParents(repo, main[0]!), [base[1]]);
@@ -44,33 +52,45 @@ Deno.test("isAncestorLoose answers as git merge-base --is-ancestor does, across 
 Deno.test("isAncestorLoose defers to git (null) when history is packed or longer than its limit", async () => {
   await using dir = await tempDir();
   const repo = dir.path;
-  await git(repo, "init", "-q", "-b", "main");
-  await git(repo, "config", "user.email", "t@example.org");
-  await git(repo, "config", "user.name", "t");
+  await newRepo(repo);
   const commits: string[] = [];
   for (let i = 0; i < 6; i++) commits.push(await commit(repo, `f${i}`));
-  assert.equal(await isAncestorLoose(repo, commits[0]!, commits[5]!, 3), null, "past the limit");
+  assert.equal(
+    await isAncestorLoose(repo, { base: commits[0]!, head: commits[5]!, limit: 3 }),
+    null,
+    "past the limit",
+  );
   await git(repo, "gc", "-q");
   assert.equal(await looseParents(repo, commits[5]!), null, "packed");
-  assert.equal(await isAncestorLoose(repo, commits[0]!, commits[5]!), null);
-  assert.equal(await isAncestorLoose(repo, commits[5]!, commits[5]!), true, "a commit is its own");
+  assert.equal(await isAncestorLoose(repo, { base: commits[0]!, head: commits[5]! }), null);
+  assert.equal(
+    await isAncestorLoose(repo, { base: commits[5]!, head: commits[5]! }),
+    true,
+    "a commit is its own",
+  );
   assert.equal(await looseParents(repo, "not a sha"), null);
 });
 
 Deno.test("aheadLoose counts like git rev-list --count base..head, and defers on a fork", async () => {
   await using dir = await tempDir();
   const repo = dir.path;
-  await git(repo, "init", "-q", "-b", "main");
-  await git(repo, "config", "user.email", "t@example.org");
-  await git(repo, "config", "user.name", "t");
+  await newRepo(repo);
   const base = await commit(repo, "a");
   const mine = [await commit(repo, "b"), await commit(repo, "c"), await commit(repo, "d")];
   const count = async (from: string, to: string) =>
     Number((await git(repo, "rev-list", "--count", `${from}..${to}`)).trim());
-  assert.equal(await aheadLoose(repo, base, mine[2]!), await count(base, mine[2]!));
-  assert.equal(await aheadLoose(repo, mine[2]!, mine[2]!), 0);
+  assert.equal(await aheadLoose(repo, { base, head: mine[2]! }), await count(base, mine[2]!));
+  assert.equal(await aheadLoose(repo, { base: mine[2]!, head: mine[2]! }), 0);
   await git(repo, "checkout", "-q", "-b", "side", base);
   const side = await commit(repo, "s");
-  assert.equal(await aheadLoose(repo, mine[2]!, side), null, "not an ancestor: ask git");
-  assert.equal(await aheadLoose(repo, base, mine[2]!, 2), null, "past the limit");
+  assert.equal(
+    await aheadLoose(repo, { base: mine[2]!, head: side }),
+    null,
+    "not an ancestor: ask git",
+  );
+  assert.equal(
+    await aheadLoose(repo, { base, head: mine[2]!, limit: 2 }),
+    null,
+    "past the limit",
+  );
 });
