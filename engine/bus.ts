@@ -65,6 +65,7 @@ export class Bus implements AsyncDisposable {
   #env: Env;
   #now: () => Date;
   #byName = new Map<string, string>();
+  #sent = new Set<(message: Message) => void>();
 
   private constructor(
     location: TransportLocation,
@@ -270,9 +271,21 @@ export class Bus implements AsyncDisposable {
     if (re.length > 0) fields.re = re;
     if (options.as !== undefined) fields.as = options.as;
     if (options.extra) fields.extra = options.extra;
-    return await this.transport.writeMessage(channel.id, fields, {
+    const message = await this.transport.writeMessage(channel.id, fields, {
       maxBodyBytes: this.config.limits.message_bytes,
     });
+    for (const listener of this.#sent) listener(message);
+    return message;
+  }
+
+  /**
+   * Calls `listener` with every message this Bus writes through {@linkcode send}, once it is on
+   * the bus (an engine hands its own API's sends to its feed without reading them back). Returns
+   * the function that stops it.
+   */
+  onSent(listener: (message: Message) => void): () => void {
+    this.#sent.add(listener);
+    return () => this.#sent.delete(listener);
   }
 
   /** A channel's messages in order, after `since` (exclusive), at most `limit`. */

@@ -120,6 +120,7 @@ export class Engine implements AsyncDisposable {
   #key: EngineKey | undefined;
   #api: string | undefined;
   #feedStarted = false;
+  #stopSent: (() => void) | undefined;
   #early: string[] = [];
   #nudgeFailures = new Map<string, string>();
   #unknownNudgeAt = 0;
@@ -311,6 +312,9 @@ export class Engine implements AsyncDisposable {
     this.#baseline = false;
     this.#feedStarted = true;
     if (this.#early.length > 0) this.#feed.deliver(this.#early.splice(0));
+    // What this engine's API writes goes to the feed as it is: no watch event to wait for, no
+    // file to read back.
+    this.#stopSent = this.bus.onSent((message) => this.#feed.deliverWritten(message));
     const leaseMs = this.bus.config.engine.lease_seconds * 1000;
     this.#timers.push(setInterval(() => {
       this.dispatcher.sweep().catch((error) => this.log.error("sweep.failed", { error }));
@@ -501,6 +505,7 @@ export class Engine implements AsyncDisposable {
     for (const timer of this.#timers) clearInterval(timer);
     if (this.#statusTimer !== undefined) clearTimeout(this.#statusTimer);
     if (this.#presenceTimer !== undefined) clearTimeout(this.#presenceTimer);
+    this.#stopSent?.();
     await this.#feed.close();
     await this.live.close();
     await this.dispatcher.drain(graceMs);

@@ -12,6 +12,9 @@ import type { BadFile, MessageRef, Transport } from "./transport.ts";
 import { BusWatcher, type WatchBatch } from "./watcher.ts";
 import { readDirNames } from "./_fs.ts";
 
+/** How many written messages wait for their turn at most (beyond that, their files are read). */
+const MAX_WRITTEN = 10_000;
+
 /** Options for {@linkcode MessageFeed}. */
 export interface MessageFeedOptions {
   /** Where handled messages are recorded. */
@@ -33,6 +36,8 @@ export class MessageFeed implements AsyncDisposable {
   #options: MessageFeedOptions;
   #watcher: BusWatcher;
   #ignoreBefore: string | undefined;
+  /** Messages this process wrote, by `<channel>/<id>`, waiting for their turn in the feed. */
+  #written = new Map<string, Message>();
 
   constructor(
     transport: Transport,
@@ -70,6 +75,16 @@ export class MessageFeed implements AsyncDisposable {
   /** Looks at the whole bus again (e.g. after a git fetch). */
   rescan(): void {
     this.#watcher.rescan();
+  }
+
+  /**
+   * Delivers a message this process has just written, as if its file had been read: the feed
+   * takes it in its turn, once, and the watch event that follows finds it handled.
+   */
+  deliverWritten(message: Message): void {
+    if (this.#written.size >= MAX_WRITTEN) this.#written.clear(); // read from disk, then
+    this.#written.set(`${message.channel}/${message.id}`, message);
+    this.#watcher.add([join(this.#transport.channelsDir, message.channel, message.id)]);
   }
 
   /** Delivers these files (relative to the transport root) if they are new messages. */
@@ -114,6 +129,7 @@ export class MessageFeed implements AsyncDisposable {
         const id = rest.join("/");
         if (rest.length === 4 && tryParseMessageId(id)) {
           if (this.#options.cursor.isNew({ channel, id }) === true) add({ channel, id });
+          else this.#written.delete(`${channel}/${id}`); // its file was read first
         } else if (rest.length < 4 && rest.every((part) => /^\d+$/.test(part))) {
           foldersToScan.set(rel, { channel, under: rest });
         }
@@ -132,6 +148,13 @@ export class MessageFeed implements AsyncDisposable {
     const handled: MessageRef[] = [];
     for (const ref of refs) {
       if (this.#ignoreBefore !== undefined && ref.id < this.#ignoreBefore) {
+        handled.push(ref);
+        continue;
+      }
+      const written = this.#written.get(`${ref.channel}/${ref.id}`);
+      if (written) {
+        this.#written.delete(`${ref.channel}/${ref.id}`);
+        messages.push(written);
         handled.push(ref);
         continue;
       }

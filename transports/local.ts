@@ -182,7 +182,7 @@ export class LocalTransport implements Transport {
           exclusive: true,
         });
         if (!this.attachedInCommit) await options.with?.apply();
-        return { ...fields, body: fields.body.trimEnd(), channel, id };
+        return writtenMessage(fields, channel, id);
       } catch (error) {
         // Two writers drew the same 32 random bits in the same millisecond: draw again.
         if (!(error instanceof Deno.errors.AlreadyExists) || options.id || attempt > 8) throw error;
@@ -278,4 +278,12 @@ function checkChannelId(id: string): void {
       `Invalid channel id ${JSON.stringify(id)}: expected a lowercase uuid`,
     );
   }
+}
+
+/** The message as any reader parses it back from the file written for `fields`. */
+function writtenMessage(fields: MessageFields, channel: string, id: string): Message {
+  const message: Message = { ...fields, body: fields.body.trimEnd(), channel, id };
+  if (message.re?.length === 0) delete message.re;
+  if (message.extra && Object.keys(message.extra).length === 0) delete message.extra;
+  return message;
 }

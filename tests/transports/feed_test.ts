@@ -11,7 +11,12 @@ import {
 import { tempDir } from "../_helpers.ts";
 
 /** A feed whose deliveries can be awaited one by one. */
-async function openFeed(root: string, stateDir: string, mode: "events" | "poll") {
+async function openFeed(
+  root: string,
+  stateDir: string,
+  mode: "events" | "poll",
+  pollIntervalMs = mode === "poll" ? 50 : 0,
+) {
   const transport = new LocalTransport(root);
   const cursor = await Cursor.open(join(stateDir, "cursor"));
   const delivered: Message[] = [];
@@ -21,19 +26,27 @@ async function openFeed(root: string, stateDir: string, mode: "events" | "poll")
     delivered.push(...messages);
     waiters = waiters.filter((w) => (delivered.length >= w.count ? (w.resolve(), false) : true));
     return Promise.resolve();
-  }, { cursor, mode, pollIntervalMs: mode === "poll" ? 50 : 0, onBad: (b) => bad.push(b) });
+  }, { cursor, mode, pollIntervalMs, onBad: (b) => bad.push(b) });
   await feed.start();
   return {
     transport,
     delivered,
     bad,
     feed,
-    /** Resolves when at least `count` messages have been delivered in all. */
-    until(count: number): Promise<void> {
-      if (delivered.length >= count) return Promise.resolve();
+    /** Resolves when at least `count` messages have been delivered in all (fails after 10 s). */
+    async until(count: number): Promise<void> {
+      if (delivered.length >= count) return;
       const { promise, resolve } = Promise.withResolvers<void>();
       waiters.push({ count, resolve });
-      return promise;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${count} deliveries not within 10 s`)), 10_000);
+      });
+      try {
+        await Promise.race([promise, timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
     },
     async close() {
       await feed.close();
@@ -131,6 +144,41 @@ Deno.test("MessageFeed reports an invalid file once and keeps delivering the res
     feed.feed.rescan();
     await feed.feed.flush();
     assert.equal(feed.bad.length, 1, "not reported again on a rescan");
+  } finally {
+    await feed.close();
+  }
+});
+
+Deno.test("MessageFeed.deliverWritten hands over a message this process wrote at once, without waiting for a poll or reading its file", async () => {
+  await using dir = await tempDir();
+  await scaffoldTransport(join(dir.path, "bus"), { kind: "local" });
+  // Polling once a minute (a network mount): only the hand-over can deliver within the test.
+  const feed = await openFeed(join(dir.path, "bus"), dir.path, "poll", 60_000);
+  try {
+    const channel = (await feed.transport.listChannels())[0]!;
+    const written = await feed.transport.writeMessage(channel.id, fields("on disk"));
+    // A marked copy shows which one the feed used.
+    feed.feed.deliverWritten({ ...written, body: "handed over" });
+    await feed.until(1);
+    assert.deepEqual(feed.delivered.map((m) => [m.id, m.body]), [[written.id, "handed over"]]);
+  } finally {
+    await feed.close();
+  }
+});
+
+Deno.test("MessageFeed.deliverWritten after the watch event delivered the file: nothing twice", async () => {
+  await using dir = await tempDir();
+  await scaffoldTransport(join(dir.path, "bus"), { kind: "local" });
+  const feed = await openFeed(join(dir.path, "bus"), dir.path, "events");
+  try {
+    const channel = (await feed.transport.listChannels())[0]!;
+    const written = await feed.transport.writeMessage(channel.id, fields("on disk"));
+    await feed.until(1);
+    feed.feed.deliverWritten(written);
+    const next = await feed.transport.writeMessage(channel.id, fields("later"));
+    await feed.until(2);
+    await feed.feed.flush();
+    assert.deepEqual(feed.delivered.map((m) => m.id), [written.id, next.id]);
   } finally {
     await feed.close();
   }

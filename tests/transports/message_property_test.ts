@@ -4,6 +4,8 @@ import fc from "fast-check";
 import { type Channel, formatChannelFile, parseChannelFile } from "../../transports/channel.ts";
 import { formatMessage, type MessageFields, parseMessage } from "../../transports/message.ts";
 import { formatAddress, formatMessageId } from "../../transports/names.ts";
+import { LocalTransport, scaffoldTransport } from "../../transports/mod.ts";
+import { tempDir } from "../_helpers.ts";
 
 const SEED = 20261122;
 const KNOWN_KEYS = ["from", "to", "timestamp", "re", "as", "type", "failed", "error"];
@@ -298,4 +300,19 @@ Deno.test("parseChannelFile does not end the frontmatter at a '---' after U+2028
       channel,
     );
   }
+});
+
+Deno.test("LocalTransport.writeMessage returns exactly the message a reader parses from its file", async () => {
+  // An engine hands its own sends to its feed without reading them back: both must agree.
+  await using dir = await tempDir();
+  await scaffoldTransport(dir.path, { kind: "local" });
+  const transport = new LocalTransport(dir.path, { sync: false });
+  const channel = await transport.createChannel({ name: "props" });
+  await fc.assert(
+    fc.asyncProperty(fieldsArb, async (fields) => {
+      const written = await transport.writeMessage(channel.id, fields);
+      assert.deepStrictEqual(written, await transport.readMessage(channel.id, written.id));
+    }),
+    { seed: SEED, numRuns: 300 },
+  );
 });
