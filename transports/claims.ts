@@ -403,22 +403,19 @@ export class ClaimStore {
   /** Creates a lease file exclusively; false when that generation exists. */
   async #create(key: ClaimKey, generation: number, holder: Holder): Promise<boolean> {
     const path = this.#leasePath(key, generation);
-    let file: Deno.FsFile;
+    const text = encoder.encode(`${JSON.stringify({ holder })}\n`);
     try {
-      file = await Deno.open(path, { write: true, createNew: true });
+      // One call: the exclusive create is the claim, the holder comes with it.
+      await Deno.writeFile(path, text, { createNew: true });
+      return true;
     } catch (error) {
       if (error instanceof Deno.errors.AlreadyExists) return false;
       if (!(error instanceof Deno.errors.NotFound)) throw error;
       await Deno.mkdir(this.openDir, { recursive: true });
       return await this.#create(key, generation, holder);
     }
-    try {
-      await file.write(encoder.encode(`${JSON.stringify({ holder })}\n`));
-    } finally {
-      file.close();
-    }
-    return true;
   }
+
 
   #dayDir(ref: MessageRef): string {
     parseMessageId(ref.id);
