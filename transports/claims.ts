@@ -416,7 +416,6 @@ export class ClaimStore {
     }
   }
 
-
   #dayDir(ref: MessageRef): string {
     parseMessageId(ref.id);
     return join(this.dir, ref.channel, ...ref.id.split("/").slice(0, 3));
