@@ -248,8 +248,9 @@ async function ask(ctx: CliContext, label: string, secret: boolean): Promise<str
     }
     return line;
   }
-  ctx.err(label);
+  // Echo goes off before the prompt shows: what is typed (or pasted) at once must not echo.
   if (secret) Deno.stdin.setRaw(true);
+  ctx.err(label);
   try {
     const bytes: number[] = [];
     const buf = new Uint8Array(1);
