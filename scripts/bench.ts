@@ -11,7 +11,7 @@ import { benchStart, formatStart, type StartBenchResult } from "./bench_start.ts
 import { benchGit, formatGit, type GitBenchResult } from "./bench_git.ts";
 import { benchLive, formatLive, type LiveBenchResult } from "./bench_live.ts";
 import { basename, dirname, join } from "node:path";
-import { removeScratch, scratchDir } from "./_scratch.ts";
+import { fileCreateMicros, removeScratch, scratchDir, scratchRoot } from "./_scratch.ts";
 import { Bus } from "../engine/bus.ts";
 import {
   BusWatcher,
@@ -25,7 +25,10 @@ import {
 } from "../transports/mod.ts";
 
 /** DESIGN.md §9 floors on our 2-core machines, in ms, for the "× floor" columns. */
-export const FLOORS_MS = { write: 0.1, writeFsync: 0.45, watchEvent: 0.1 } as const;
+export /** Above this a file create is slow enough to skew the figures (a settled disk: about 20 µs). */
+const SLOW_CREATE_MICROS = 150;
+
+const FLOORS_MS = { write: 0.1, writeFsync: 0.45, watchEvent: 0.1 } as const;
 
 /** How much work each benchmark does. */
 export interface BenchParams {
@@ -147,8 +150,10 @@ export interface BenchReport {
   quick: boolean;
   deno: typeof Deno.version;
   machine: { os: string; arch: string; cpus: number; memoryBytes: number };
-  /** The folder the temp dirs were made in (`$TMPDIR`, else the OS default). */
+  /** The folder the temp dirs were made in (`$TMPDIR`, else `~/.cache/crosstalk-bench`). */
   tmpDir: string;
+  /** Creating one empty file there, median µs, measured at the start (see scripts/_scratch.ts). */
+  fileCreateMicros: number;
   /** `Deno.loadavg()` (1, 5, 15 min) before and after: other work on the machine skews figures. */
   loadavg: { start: number[]; end: number[] };
   params: BenchParams;
@@ -186,6 +191,14 @@ export async function runBench(
 ): Promise<BenchReport> {
   const warnings: string[] = [];
   const loadStart = Deno.loadavg();
+  const createMicros = await fileCreateMicros();
+  if (createMicros > SLOW_CREATE_MICROS) {
+    warnings.push(
+      `creating a file in ${scratchRoot()} takes ${
+        createMicros.toFixed(0)
+      } µs (a folder where many files were just deleted?): every figure that writes files is slowed; see docs/BENCHMARKS.md`,
+    );
+  }
   const tmp = await scratchDir("crosstalk-bench-");
   const timed = async <T>(label: string, run: () => Promise<T>): Promise<T> => {
     log(`${label}…`);
@@ -212,6 +225,7 @@ export async function runBench(
       memoryBytes: Deno.systemMemoryInfo().total,
     },
     tmpDir: dirname(tmp),
+    fileCreateMicros: createMicros,
     loadavg: { start: loadStart, end: Deno.loadavg() },
     params,
     floorsMs: FLOORS_MS,
@@ -712,7 +726,9 @@ export function formatTable(report: BenchReport): string {
       `${report.machine.cpus} CPUs, ${gib} GiB; load average ${
         report.loadavg.start.map((x) => x.toFixed(2)).join(" ")
       } before, ${report.loadavg.end.map((x) => x.toFixed(2)).join(" ")} after`,
-    `temp folders in ${report.tmpDir}`,
+    `temp folders in ${report.tmpDir}; creating a file there: ${
+      report.fileCreateMicros.toFixed(0)
+    } µs (median)`,
     "",
   );
 
