@@ -11,7 +11,7 @@
 import { removeScratch, scratchDir } from "./_scratch.ts";
 import { join } from "node:path";
 import type { Bus } from "../engine/bus.ts";
-import { AGENTS, EngineProcess, openBus } from "../tests/engine/_harness.ts";
+import { EngineProcess, openBus } from "../tests/engine/_harness.ts";
 import { GitTransport, type Message, scaffoldTransport } from "../transports/mod.ts";
 
 /** p50 and p95 of a set of timings, in ms. */
@@ -246,11 +246,15 @@ async function network(
   const a = join(dir, "machine-a");
   const b = join(dir, "machine-b");
   await scaffoldTransport(a, { kind: "git", remote });
+  // A model that answers at once, as in the engine benchmark: the figure is the transport's.
+  const agent = join(dir, "answer.sh");
+  await Deno.writeTextFile(agent, "#!/bin/sh\necho answered\n");
+  await Deno.chmod(agent, 0o755);
   await Deno.writeTextFile(
     join(a, "data", "crosstalk.yaml"),
     `transport: git\ngit:\n  fetch_min_ms: ${settings.fetchMinMs}\n` +
       `  fetch_max_ms: ${settings.fetchMaxMs}\n  nudge: ${nudge}\n` +
-      `providers:\n  test:\n    models:\n      reply: ${join(AGENTS, "reply.sh")}\n`,
+      `providers:\n  test:\n    models:\n      reply: ${agent}\n`,
   );
   await git(a, "add", "-A");
   await git(a, ...IDENTITY, "commit", "-q", "-m", "bench config");

@@ -38,6 +38,8 @@ interface PendingChange {
   /** Edits of tracked files, made under the lock so that no sync sees them half done. */
   apply?: () => Promise<void>;
   urgent: boolean;
+  /** Some paths are folders (a channel): staged with `git add -A` and `git rm -r`. */
+  folders: boolean;
   resolve: () => void;
   reject: (e: unknown) => void;
 }
@@ -89,7 +91,7 @@ export class GitTransport extends LocalTransport {
     paths: string[],
     message: string,
     apply?: () => Promise<void>,
-    options: { urgent?: boolean } = {},
+    options: { urgent?: boolean; folders?: boolean } = {},
   ): Promise<void> {
     const { promise, resolve, reject } = Promise.withResolvers<void>();
     this.#pending.push({
@@ -98,6 +100,7 @@ export class GitTransport extends LocalTransport {
       resolve,
       reject,
       urgent: options.urgent ?? true,
+      folders: options.folders ?? false,
       ...(apply ? { apply } : {}),
     });
     if (options.urgent === false && !apply) {
@@ -126,6 +129,8 @@ export class GitTransport extends LocalTransport {
     await this.change(
       [this.#channelDir(created.id)],
       `crosstalk: create channel "${created.name}" (${created.id})`,
+      undefined,
+      { folders: true },
     );
     return created;
   }
@@ -136,6 +141,7 @@ export class GitTransport extends LocalTransport {
       [this.#channelDir(channel.id)],
       `crosstalk: update channel "${channel.name}" (${channel.id})`,
       async () => void (updated = await super.updateChannel(channel)),
+      { folders: true },
     );
     return updated!;
   }
@@ -146,6 +152,7 @@ export class GitTransport extends LocalTransport {
       [this.#channelDir(id)],
       `crosstalk: delete channel ${id}`,
       () => super.deleteChannel(id),
+      { folders: true },
     );
   }
 
@@ -236,23 +243,31 @@ export class GitTransport extends LocalTransport {
     const message = changes.length === 1
       ? changes[0]!.message
       : combinedMessage(changes.map((b) => b.message));
-    await this.#commitNow(paths, message);
+    await this.#commitNow(paths, message, changes.some((b) => b.folders));
     this.#ownHead = (await readRef(this.root, "HEAD")) ?? undefined;
     const urgent = changes.some((b) => b.urgent);
     for (const b of applied) b.resolve();
     for (const listener of this.#listeners) listener(urgent);
   }
 
-  async #commitNow(paths: string[], message: string): Promise<void> {
+  async #commitNow(paths: string[], message: string, folders: boolean): Promise<void> {
     if (!this.#identityChecked) {
       await ensureIdentity(this.root);
       this.#identityChecked = true;
     }
     const present: string[] = [];
     const gone: string[] = [];
-    for (const path of paths) (await exists(join(this.root, path)) ? present : gone).push(path);
+    if (folders) {
+      for (const path of paths) (await exists(join(this.root, path)) ? present : gone).push(path);
+    }
     for (let attempt = 0;; attempt++) {
       try {
+        // Files only (messages, claims, receipts, the registry: names crosstalk chose, never
+        // ignored): one process stages new and changed files and drops removed ones, tracked or
+        // never committed alike.
+        if (!folders) {
+          await git(["update-index", "--add", "--remove", "--", ...paths], { cwd: this.root });
+        }
         if (present.length > 0) await git(["add", "-A", "--", ...present], { cwd: this.root });
         if (gone.length > 0) {
           await git(["rm", "-r", "-q", "--cached", "--ignore-unmatch", "--", ...gone], {
