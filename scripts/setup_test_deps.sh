@@ -7,6 +7,9 @@ command -v git >/dev/null 2>&1 || need+=(git)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 # Live agents are woken by typing into real tmux panes (tests/transports/tmux_test.ts).
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
+# A private OpenSSH server on loopback carries an ssh:// remote (tests/engine/ssh_remote_test.ts).
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 # `script` gives `crosstalk auth login` a real terminal (tests/cli/auth_prompt_test.ts).
 command -v script >/dev/null 2>&1 || need+=(bsdutils)
 # `systemd-analyze verify` and `plistutil` check the rendered service units (tests/cli/service_test.ts).

@@ -186,10 +186,18 @@ export async function removeStaleGitLocks(root: string, olderThanMs: number): Pr
   return removed;
 }
 
-/** The telling part of git's stderr: its `fatal:`/`error:` lines, else its last lines. */
+/** How ssh says why it could not connect or log in. */
+const SSH_REASON =
+  /Permission denied|Host key verification failed|Connection refused|Connection timed out|Could not resolve hostname|No route to host|Connection closed by/;
+
+/**
+ * The telling part of git's stderr: its `fatal:`/`error:` lines and ssh's reason, else its last
+ * lines.
+ */
 export function gitDetail(stderr: string): string {
   const lines = stderr.split("\n").map((l) => l.trim()).filter((l) => l !== "");
-  const errors = lines.filter((l) => /^(fatal|error):/.test(l));
+  // git's own errors, and the transport's reason, which ssh prints without a prefix.
+  const errors = lines.filter((l) => /^(fatal|error):/.test(l) || SSH_REASON.test(l));
   return (errors.length > 0 ? errors : lines).slice(-3).join("; ");
 }
 
