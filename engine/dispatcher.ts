@@ -457,7 +457,10 @@ export class Dispatcher {
         signal: this.#abort.signal,
         onSpawn: (pid) => {
           info.pid = pid;
-          this.#log.info("run.spawned", { trace, model: name, pid });
+          // `at`: the wall clock in ms with its fraction, for latency measurements
+          // (scripts/bench_engine.ts); `ts` has whole milliseconds only.
+          const at = Math.round((performance.timeOrigin + performance.now()) * 1000) / 1000;
+          this.#log.info("run.spawned", { trace, model: name, pid, at });
         },
       });
     } catch (error) {

@@ -15,7 +15,10 @@ import { BusWatcher, type Message, scaffoldTransport } from "../transports/mod.t
 export interface EngineBenchResult {
   spawnBaselineMs: { p50: number; p95: number };
   sendToReplyMs: { p50: number; p95: number; p99: number; n: number };
+  /** Message written → the agent script's first line runs (its own start included). */
   wakeMs: { p50: number; p95: number; p99: number; n: number };
+  /** Message written → the engine's spawn() of the CLI returned (the `at` of `run.spawned`). */
+  spawnedMs: { p50: number; p95: number; p99: number; n: number };
   /** Spawning the stamping script directly until its first line runs: the floor under wakeMs. */
   wakeBaselineMs: { p50: number; p95: number };
   /** One `Bus.send` (an fsync'd atomic write) in the same channel, before the engine starts. */
@@ -99,11 +102,27 @@ async function startEngine(
     if (done) throw new Error(`engine ${alias} exited before it was ready:\n${text}`);
     text += value;
   }
-  // Keep draining stderr so the engine never blocks on a full pipe.
+  // Keep draining stderr so the engine never blocks on a full pipe; note when runs spawned.
+  const spawned = new Map<string, number>();
   const drain = (async () => {
-    while (!(await reader.read()).done) { /* discard */ }
+    let rest = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      const lines = (rest + value).split("\n");
+      rest = lines.pop()!;
+      for (const line of lines) {
+        if (!line.includes('"run.spawned"')) continue;
+        const record = JSON.parse(line) as { trace: string[]; at: number };
+        for (const trace of record.trace) {
+          spawned.set(trace.split("/").slice(1).join("/"), record.at);
+        }
+      }
+    }
   })();
   return {
+    /** When the engine's spawn() of the run for message `id` returned (wall clock, ms). */
+    spawnedAt: (id: string) => spawned.get(id),
     async stop() {
       child.kill("SIGTERM");
       await child.status;
@@ -193,10 +212,16 @@ async function latency(dir: string, n: number) {
     const written = writtenAt.get(id!);
     if (written !== undefined) wake.push(Number(seconds) * 1000 - written);
   }
+  const spawnedAfter: number[] = [];
+  for (const [id, written] of writtenAt) {
+    const at = engine.spawnedAt(id);
+    if (at !== undefined) spawnedAfter.push(at - written);
+  }
   return {
     sendToReply: stats(sendToReply),
     wake: stats(wake),
     wakeBaseline: stats(direct),
+    spawned: stats(spawnedAfter),
     write: stats(writes),
   };
 }
@@ -245,6 +270,7 @@ export async function benchEngine(quick: boolean): Promise<EngineBenchResult> {
     spawnBaselineMs: { p50: baseline.p50, p95: baseline.p95 },
     sendToReplyMs: lat.sendToReply,
     wakeMs: lat.wake,
+    spawnedMs: lat.spawned,
     wakeBaselineMs: { p50: lat.wakeBaseline.p50, p95: lat.wakeBaseline.p95 },
     writeBaselineMs: { p50: lat.write.p50, p95: lat.write.p95 },
     throughput: through,
@@ -258,6 +284,7 @@ export function formatEngine(result: EngineBenchResult | undefined): string {
   const b = result.spawnBaselineMs.p50;
   const s = result.sendToReplyMs;
   const w = result.wakeMs;
+  const sp = result.spawnedMs;
   const lines = [
     `4. The engine, with an agent script that answers at once (${s.n} messages, one at a time)`,
     `                                                  p50      p95      p99   × spawn (p50)`,
@@ -267,7 +294,10 @@ export function formatEngine(result: EngineBenchResult | undefined): string {
     `send -> reply visible                        ${f(s.p50).padStart(8)} ${f(s.p95).padStart(8)} ${
       f(s.p99).padStart(8)
     } ${f(s.p50 / b).padStart(10)}`,
-    `message written -> CLI spawned (wake)        ${f(w.p50).padStart(8)} ${f(w.p95).padStart(8)} ${
+    `message written -> CLI spawned (engine)      ${f(sp.p50).padStart(8)} ${
+      f(sp.p95).padStart(8)
+    } ${f(sp.p99).padStart(8)} ${f(sp.p50 / b).padStart(10)}`,
+    `message written -> the CLI's first line     ${f(w.p50).padStart(8)} ${f(w.p95).padStart(8)} ${
       f(w.p99).padStart(8)
     } ${f(w.p50 / b).padStart(10)}`,
     `baseline: spawn -> the script's first line  ${f(result.wakeBaselineMs.p50).padStart(8)} ${
