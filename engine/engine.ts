@@ -567,8 +567,15 @@ export class Engine implements AsyncDisposable {
     const cached = this.#nudgePeersCache;
     if (cached && cached.key === key && now - cached.at < NUDGE_PEERS_MS) return cached.peers;
     const timeoutMs = this.bus.config.git.presence_timeout_seconds * 1000;
-    const peers = (await listRegistry(this.bus.transport.root, now, { ages, timeoutMs }))
-      .filter((d) => d.alias !== this.alias && !d.stale && d.api);
+    const root = this.bus.transport.root;
+    let entries = await listRegistry(root, now, { ages, timeoutMs });
+    if (entries.some((d) => d.alias !== this.alias && !ages.has(d.alias))) {
+      // A newcomer's entry came with a fetch made inside this sync (a push that had to fetch
+      // first): its presence came with it, but the presences were not read since.
+      const fresh = await this.#sync!.refreshPresence();
+      entries = await listRegistry(root, now, { ages: fresh, timeoutMs });
+    }
+    const peers = entries.filter((d) => d.alias !== this.alias && !d.stale && d.api);
     this.#nudgePeersCache = { at: now, key, peers };
     return peers;
   }
@@ -608,7 +615,10 @@ export class Engine implements AsyncDisposable {
       if (!unknown || now - this.#unknownNudgeAt < UNKNOWN_NUDGE_INTERVAL_MS) throw error;
       this.#unknownNudgeAt = now;
       await this.#sync.syncNow();
-      return await verifyNudge(token, keyOf);
+      const from = await verifyNudge(token, keyOf);
+      this.log.debug("nudge.received", { from, fetched: true });
+      this.#rememberNudge(token, from);
+      return from;
     }
   }
 

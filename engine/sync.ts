@@ -126,10 +126,17 @@ export class SyncLoop implements ClaimPublisher {
       if (urgent) this.#request("push");
     });
     this.#watchBranch();
+    // Presence first: the first push below nudges the other engines, and what they fetch then
+    // must hold this engine's presence as well as its dispatcher entry.
+    await this.#publishPresence();
     this.#wantFetch = true;
     this.#wantPush = true;
     await this.#kick();
-    await this.#publishPresence();
+    await this.refreshPresence();
+    // Our entry and presence are on the remote now, and we know who else is live: tell them to
+    // fetch, so that engines which poll slowly learn of this one (and can check its nudges) at
+    // once, even when the first push had nothing to push.
+    this.#onPushed();
     this.#presenceTimer = setInterval(
       () => void this.#publishPresence(),
       this.#settings.presence_seconds * 1000,
@@ -275,7 +282,7 @@ export class SyncLoop implements ClaimPublisher {
         });
         // New messages first: the presence refresh is not on their way.
         this.#handle(report, cycle);
-        if (fetch || report.pulled) await this.#refreshPresence();
+        if (fetch || report.pulled) await this.refreshPresence();
       } catch (error) {
         this.#fail(error);
       }
@@ -364,7 +371,7 @@ export class SyncLoop implements ClaimPublisher {
       if (this.#stopped) return;
       try {
         await this.sync.publishPresence(this.#presenceRecord());
-        await this.#refreshPresence();
+        await this.refreshPresence();
       } catch (error) {
         this.#log.warn("presence.failed", { reason: reasonOf(error) });
       }
@@ -372,9 +379,11 @@ export class SyncLoop implements ClaimPublisher {
     return this.#publishing;
   }
 
-  async #refreshPresence(): Promise<void> {
+  /** Reads every engine's presence from the clone again (as the last fetch left it). */
+  async refreshPresence(): Promise<Map<string, Presence>> {
     this.#presence = await this.sync.presence();
     this.#fetchedAt = Date.now();
+    return new Map(this.#presence);
   }
 }
 

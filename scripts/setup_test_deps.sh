@@ -10,6 +10,8 @@ command -v tmux >/dev/null 2>&1 || need+=(tmux)
 # A private OpenSSH server on loopback carries an ssh:// remote (tests/engine/ssh_remote_test.ts).
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
+# Network namespaces (ip netns) put machines apart (tests/engine/netns_test.ts; root only).
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
 # `script` gives `crosstalk auth login` a real terminal (tests/cli/auth_prompt_test.ts).
 command -v script >/dev/null 2>&1 || need+=(bsdutils)
 # `systemd-analyze verify` and `plistutil` check the rendered service units (tests/cli/service_test.ts).

@@ -43,10 +43,21 @@ export class EngineProcess implements AsyncDisposable {
   /** Starts an engine and waits until it is ready. */
   static async start(
     root: string,
-    options: { alias: string; state: string; env?: Record<string, string> },
+    options: {
+      alias: string;
+      state: string;
+      env?: Record<string, string>;
+      /** A network namespace to run in (`ip netns exec`, which execs: the pid is the engine's). */
+      netns?: string;
+    },
   ): Promise<EngineProcess> {
-    const child = new Deno.Command(Deno.execPath(), {
+    const command = [
+      ...(options.netns ? ["ip", "netns", "exec", options.netns] : []),
+      Deno.execPath(),
+    ];
+    const child = new Deno.Command(command[0]!, {
       args: [
+        ...command.slice(1),
         "run",
         "-A",
         "--quiet",
