@@ -563,15 +563,17 @@ export class Engine implements AsyncDisposable {
     const dir = await Deno.stat(join(this.bus.transport.root, "data", "dispatchers")).catch(() =>
       undefined
     );
-    const key = `${dir?.mtime?.getTime()}|${[...ages.keys()].sort().join(",")}`;
+    // Which engines publish a presence, as which instance, and when it last changed.
+    const seen = [...ages.values()].map((p) => `${p.alias}:${p.instance}:${p.seenAt}`).sort();
+    const key = `${dir?.mtime?.getTime()}|${seen.join(",")}`;
     const cached = this.#nudgePeersCache;
     if (cached && cached.key === key && now - cached.at < NUDGE_PEERS_MS) return cached.peers;
     const timeoutMs = this.bus.config.git.presence_timeout_seconds * 1000;
     const root = this.bus.transport.root;
     let entries = await listRegistry(root, now, { ages, timeoutMs });
-    if (entries.some((d) => d.alias !== this.alias && !ages.has(d.alias))) {
-      // A newcomer's entry came with a fetch made inside this sync (a push that had to fetch
-      // first): its presence came with it, but the presences were not read since.
+    if (entries.some((d) => d.alias !== this.alias && d.stale)) {
+      // A newcomer's entry, or a restarted engine's, came with a fetch made inside this sync (a
+      // push that had to fetch first): its presence came with it, but was not read since.
       const fresh = await this.#sync!.refreshPresence();
       entries = await listRegistry(root, now, { ages: fresh, timeoutMs });
     }

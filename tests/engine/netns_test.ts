@@ -105,27 +105,32 @@ Deno.test({
     try {
       const url = `git://${net.address.r}/bus.git`;
       const roots = { a: join(dir.path, "a"), b: join(dir.path, "b") };
-      // The daemon may take a moment to listen: the first clone retries until it answers.
-      const deadline = Date.now() + 10_000;
-      for (;;) {
-        try {
-          await crosstalkIn(net.names.a, dir.path, [
-            "transport",
-            "init",
-            "--transport",
-            "git",
-            "--remote",
-            url,
-            "--path",
-            roots.a,
-          ]);
-          break;
-        } catch (error) {
-          if (Date.now() > deadline) throw error;
-          await Deno.remove(roots.a, { recursive: true }).catch(() => {});
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      }
+      // git daemon listens on 9418 (hex 24CA) in the remote's namespace once it is up.
+      await waitUntil(
+        async () => {
+          const out = await new Deno.Command("ip", {
+            args: ["netns", "exec", net.names.r, "cat", "/proc/net/tcp"],
+            stdout: "piped",
+          }).output();
+          return new TextDecoder().decode(out.stdout).split("\n").some((line) =>
+            /:24CA 00000000:0000 0A /.test(line)
+          );
+        },
+        10_000,
+        "git daemon to listen",
+      );
+      const joinRemote = (side: "a" | "b") =>
+        crosstalkIn(net.names[side], dir.path, [
+          "transport",
+          "init",
+          "--transport",
+          "git",
+          "--remote",
+          url,
+          "--path",
+          roots[side],
+        ]);
+      await joinRemote("a");
       const yaml = join(roots.a, "data", "crosstalk.yaml");
       await Deno.writeTextFile(
         yaml,
@@ -149,16 +154,7 @@ Deno.test({
       assert.equal((await gitIn(net.names.a, roots.a, "add", "-A")).code, 0);
       assert.equal((await gitIn(net.names.a, roots.a, "commit", "-q", "-m", "config")).code, 0);
       assert.equal((await gitIn(net.names.a, roots.a, "push", "-q", "origin", "main")).code, 0);
-      await crosstalkIn(net.names.b, dir.path, [
-        "transport",
-        "init",
-        "--transport",
-        "git",
-        "--remote",
-        url,
-        "--path",
-        roots.b,
-      ]);
+      await joinRemote("b");
 
       const start = (side: "a" | "b") =>
         EngineProcess.start(roots[side], {
