@@ -9,6 +9,7 @@ import { randomBytes, scrypt, timingSafeEqual } from "node:crypto";
 import { join } from "../transports/path.ts";
 import {
   calculateJwkThumbprint,
+  decodeJwt,
   exportJWK,
   generateKeyPair,
   importJWK,
@@ -497,4 +498,14 @@ export async function verifyNudge(
     throw new CrosstalkError("ERR_TOKEN_INVALID", `The nudge is not signed by engine "${alias}"`);
   }
   return alias;
+}
+
+/** The `exp` of a token that was verified already, in ms since the epoch (no check here). */
+export function tokenExpiry(token: string): number | undefined {
+  try {
+    const exp = decodeJwt(token).exp;
+    return typeof exp === "number" ? exp * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
 }

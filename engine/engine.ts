@@ -21,7 +21,7 @@ import {
   recoverGitClone,
   writeFileAtomic,
 } from "../transports/mod.ts";
-import { EngineKey, verifyNudge } from "./auth.ts";
+import { EngineKey, tokenExpiry, verifyNudge } from "./auth.ts";
 import { registryKeyOf, sendNudge } from "./nudge.ts";
 import { SyncLoop, type SyncStatus } from "./sync.ts";
 import { randomHex } from "../transports/_fs.ts";
@@ -625,7 +625,7 @@ export class Engine implements AsyncDisposable {
   }
 
   #rememberNudge(token: string, from: string): void {
-    const exp = expiryOf(token);
+    const exp = tokenExpiry(token);
     if (exp === undefined) return;
     const now = Date.now();
     for (const [t, s] of this.#nudgesSeen) if (s.until <= now) this.#nudgesSeen.delete(t);
@@ -780,17 +780,5 @@ async function claimPidFile(stateDir: string): Promise<void> {
     }
     // A pid file left by a crashed engine.
     await Deno.remove(path).catch(() => {});
-  }
-}
-
-/** The `exp` of a JWT that was verified already, in ms since the epoch. */
-function expiryOf(token: string): number | undefined {
-  try {
-    const body = token.split(".")[1] ?? "";
-    const json = atob(body.replaceAll("-", "+").replaceAll("_", "/"));
-    const exp = (JSON.parse(json) as { exp?: unknown }).exp;
-    return typeof exp === "number" ? exp * 1000 : undefined;
-  } catch {
-    return undefined;
   }
 }
