@@ -10,6 +10,7 @@ import {
   checkTransportDir,
   isChannelId,
   LocalTransport,
+  MESSAGE_TEMP_DIR,
   parseChannelFile,
   PROTOCOL_VERSION,
   tryParseMessageId,
@@ -106,6 +107,14 @@ export async function checkTransport(root: string, env: Env): Promise<CheckRepor
   findings.sort((a, b) =>
     a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line || a.column - b.column
   );
+  // Message writes go through a temp file here before they are linked into their channel.
+  for (const entry of await readDirNames(join(root, MESSAGE_TEMP_DIR))) {
+    await staleTemp(
+      join(root, MESSAGE_TEMP_DIR, entry.name),
+      `${MESSAGE_TEMP_DIR}/${entry.name}`,
+      warn,
+    );
+  }
   return { findings, channels: ids.size, messages };
 }
 

@@ -16,27 +16,33 @@ export interface WriteAtomicOptions {
   exclusive?: boolean;
   /** File mode of the new file. */
   mode?: number;
+  /**
+   * Where the temp file is written, when not beside `path`: a folder on the same filesystem that
+   * nobody watches, so that a watcher of `path`'s folder sees one event (the final name) instead of
+   * the temp file's creation, writes and removal. Only with `exclusive` (the hard link crosses
+   * folders; a rename would too, but could replace). Falls back to a temp file beside `path` when
+   * the link cannot cross (another filesystem, no hard links).
+   */
+  tempDir?: string;
 }
 
 /**
  * Writes `data` to `path` so that no reader ever sees a partial file: a temp file in the same
- * folder, then a rename (or, when `exclusive`, a hard link that fails if the name is taken).
+ * folder (or `tempDir`), then a rename (or, when `exclusive`, a hard link that fails if the name
+ * is taken).
  */
 export async function writeFileAtomic(
   path: string,
   data: string | Uint8Array,
   options: WriteAtomicOptions = {},
 ): Promise<void> {
+  const bytes = typeof data === "string" ? encoder.encode(data) : data;
+  if (options.exclusive && options.tempDir !== undefined) {
+    if (await linkFromTempDir(path, bytes, options, options.tempDir)) return;
+  }
   const dir = dirname(path);
   const temp = join(dir, `${TEMP_PREFIX}${randomHex(8)}`);
-  const bytes = typeof data === "string" ? encoder.encode(data) : data;
-  try {
-    await writeTemp(temp, bytes, options);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-    await Deno.mkdir(dir, { recursive: true });
-    await writeTemp(temp, bytes, options);
-  }
+  await writeTempIn(dir, temp, bytes, options);
   try {
     if (options.exclusive) {
       try {
@@ -55,6 +61,52 @@ export async function writeFileAtomic(
   } catch (error) {
     await Deno.remove(temp).catch(() => {});
     throw error;
+  }
+}
+
+/**
+ * The exclusive write through a temp file in `tempDir`. False when the hard link cannot cross
+ * into `path`'s folder (the caller then writes beside `path`); throws `AlreadyExists` when the
+ * name is taken.
+ */
+async function linkFromTempDir(
+  path: string,
+  bytes: Uint8Array,
+  options: WriteAtomicOptions,
+  tempDir: string,
+): Promise<boolean> {
+  const temp = join(tempDir, `${TEMP_PREFIX}${randomHex(8)}`);
+  await writeTempIn(tempDir, temp, bytes, options);
+  try {
+    try {
+      await Deno.link(temp, path);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      await Deno.mkdir(dirname(path), { recursive: true });
+      await Deno.link(temp, path);
+    }
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.AlreadyExists) throw error;
+    return false;
+  } finally {
+    await Deno.remove(temp).catch(() => {});
+  }
+}
+
+/** Writes the temp file, creating its folder when it is missing. */
+async function writeTempIn(
+  dir: string,
+  temp: string,
+  bytes: Uint8Array,
+  options: WriteAtomicOptions,
+): Promise<void> {
+  try {
+    await writeTemp(temp, bytes, options);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    await Deno.mkdir(dir, { recursive: true });
+    await writeTemp(temp, bytes, options);
   }
 }
 

@@ -29,6 +29,13 @@ const encoder = new TextEncoder();
 
 /** How many parsed channel files a transport keeps. */
 const MAX_CACHED_CHANNELS = 10_000;
+/**
+ * The folder (under the transport root, outside the watched `data/channels`, git-ignored by the
+ * template's `**\/.crosstalk-tmp-*`) where a message file is written and flushed before it is
+ * hard-linked into its channel: the watchers then see one event per message instead of five.
+ * `crosstalk transport check` reports temp files an interrupted write left there.
+ */
+export const MESSAGE_TEMP_DIR = `${TEMP_PREFIX}messages`;
 
 /** Options for {@linkcode LocalTransport}. */
 export interface LocalTransportOptions {
@@ -44,6 +51,8 @@ export class LocalTransport implements Transport {
   readonly root: string;
   readonly channelsDir: string;
   #sync: boolean;
+  /** Where a message is written before it is linked into its channel (see MESSAGE_TEMP_DIR). */
+  #tempDir: string;
   #now: () => Date;
   /** Parsed CHANNEL.md files by channel id, with the stat they were read at. */
   #channels = new Map<string, { version: string; channel: Channel }>();
@@ -51,6 +60,7 @@ export class LocalTransport implements Transport {
   constructor(root: string, options: LocalTransportOptions = {}) {
     this.root = resolve(root);
     this.channelsDir = join(this.root, "data", "channels");
+    this.#tempDir = join(this.root, MESSAGE_TEMP_DIR);
     this.#sync = options.sync ?? true;
     this.#now = options.now ?? (() => new Date());
   }
@@ -180,6 +190,7 @@ export class LocalTransport implements Transport {
         await writeFileAtomic(join(this.channelsDir, channel, id), text, {
           sync: this.#sync,
           exclusive: true,
+          tempDir: this.#tempDir,
         });
         if (!this.attachedInCommit) await options.with?.apply();
         return writtenMessage(fields, channel, id);

@@ -13,6 +13,7 @@ export {
   LocalTransport,
   type LocalTransportOptions,
   MAX_MESSAGE_FILE_BYTES,
+  MESSAGE_TEMP_DIR,
 } from "./local.ts";
 export { commitMessage, GitTransport, type GitTransportOptions } from "./git.ts";
 export {

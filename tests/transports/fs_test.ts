@@ -1,0 +1,127 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { TEMP_PREFIX, writeFileAtomic } from "../../transports/_fs.ts";
+import { checkTransport } from "../../engine/check.ts";
+import { LocalTransport, MESSAGE_TEMP_DIR, scaffoldTransport } from "../../transports/mod.ts";
+import { tempDir } from "../_helpers.ts";
+
+const names = (dir: string) => [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+
+Deno.test("writeFileAtomic with a temp folder links the file into place and leaves no temp file", async () => {
+  await using dir = await tempDir();
+  const temps = join(dir.path, "temps");
+  const target = join(dir.path, "a", "b", "file.md");
+  await writeFileAtomic(target, "one", { exclusive: true, sync: true, tempDir: temps });
+  assert.equal(await Deno.readTextFile(target), "one");
+  assert.deepEqual(names(join(dir.path, "a", "b")), ["file.md"]);
+  assert.deepEqual(names(temps), []);
+});
+
+Deno.test("writeFileAtomic with a temp folder refuses a taken name and keeps the first file", async () => {
+  await using dir = await tempDir();
+  const temps = join(dir.path, "temps");
+  const target = join(dir.path, "file.md");
+  await writeFileAtomic(target, "first", { exclusive: true, tempDir: temps });
+  await assert.rejects(
+    writeFileAtomic(target, "second", { exclusive: true, tempDir: temps }),
+    Deno.errors.AlreadyExists,
+  );
+  assert.equal(await Deno.readTextFile(target), "first");
+  assert.deepEqual(names(temps), []);
+  assert.deepEqual(names(dir.path), ["file.md", "temps"]);
+});
+
+// /dev/shm is tmpfs on Linux, another filesystem than the temp folders: a hard link cannot cross.
+const otherFilesystem = (() => {
+  try {
+    const temp = Deno.makeTempDirSync();
+    const other = Deno.statSync("/dev/shm").dev !== Deno.statSync(temp).dev;
+    Deno.removeSync(temp);
+    return other;
+  } catch {
+    return false;
+  }
+})();
+
+Deno.test({
+  name:
+    "writeFileAtomic falls back to a temp file beside the target when the link cannot cross filesystems",
+  ignore: !otherFilesystem,
+  async fn() {
+    await using dir = await tempDir();
+    const shm = await Deno.makeTempDir({ dir: "/dev/shm" });
+    try {
+      const target = join(dir.path, "file.md");
+      await writeFileAtomic(target, "across", { exclusive: true, tempDir: shm });
+      assert.equal(await Deno.readTextFile(target), "across");
+      assert.deepEqual(names(dir.path), ["file.md"]);
+      assert.deepEqual(names(shm), []);
+    } finally {
+      await Deno.remove(shm, { recursive: true });
+    }
+  },
+});
+
+Deno.test("a watcher of a channel sees only final message names, never a temp file", async () => {
+  await using dir = await tempDir();
+  await scaffoldTransport(dir.path, { kind: "local" });
+  const transport = new LocalTransport(dir.path);
+  const channel = await transport.createChannel({ name: "work" });
+  // The day folder exists first, so that the watch sees every file event in it.
+  const first = await transport.writeMessage(channel.id, {
+    from: "steve",
+    to: ["sonnet"],
+    timestamp: new Date().toISOString(),
+    body: "first",
+  });
+  const watcher = Deno.watchFs(join(transport.channelsDir, channel.id), { recursive: true });
+  const seen = new Set<string>();
+  const written: string[] = [];
+  let allSeen = () => {};
+  const done = new Promise<void>((resolve) => allSeen = resolve);
+  const check = () => {
+    if (written.length === 20 && written.every((p) => seen.has(p))) allSeen();
+  };
+  const watching = (async () => {
+    for await (const event of watcher) {
+      for (const path of event.paths) seen.add(path);
+      check();
+    }
+  })();
+  for (let i = 0; i < 20; i++) {
+    const message = await transport.writeMessage(channel.id, {
+      from: "steve",
+      to: ["sonnet"],
+      timestamp: new Date().toISOString(),
+      body: `message ${i}`,
+    });
+    written.push(join(transport.channelsDir, channel.id, message.id));
+  }
+  check();
+  try {
+    await done;
+  } finally {
+    watcher.close();
+    await watching;
+  }
+  assert.ok(first.id);
+  assert.deepEqual([...seen].filter((p) => p.includes(TEMP_PREFIX)), []);
+});
+
+Deno.test("transport check reports a message temp file an interrupted write left, not one in flight", async () => {
+  await using dir = await tempDir();
+  await scaffoldTransport(dir.path, { kind: "local" });
+  const temps = join(dir.path, MESSAGE_TEMP_DIR);
+  await Deno.mkdir(temps);
+  const old = join(temps, `${TEMP_PREFIX}0123abcd`);
+  await Deno.writeTextFile(old, "half a message");
+  const hoursAgo = new Date(Date.now() - 2 * 60 * 60 * 1000);
+  await Deno.utime(old, hoursAgo, hoursAgo);
+  await Deno.writeTextFile(join(temps, `${TEMP_PREFIX}4567cdef`), "being written");
+  const report = await checkTransport(dir.path, {});
+  const temp = report.findings.filter((f) => f.file.startsWith(MESSAGE_TEMP_DIR));
+  assert.deepEqual(temp.map((f) => [f.severity, f.file]), [
+    ["warning", `${MESSAGE_TEMP_DIR}/${TEMP_PREFIX}0123abcd`],
+  ]);
+  assert.match(temp[0]!.message, /interrupted write/);
+});
