@@ -104,9 +104,6 @@ export async function checkTransport(root: string, env: Env): Promise<CheckRepor
       );
     }
   }
-  findings.sort((a, b) =>
-    a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line || a.column - b.column
-  );
   // Message writes go through a temp file here before they are linked into their channel.
   for (const entry of await readDirNames(join(root, MESSAGE_TEMP_DIR))) {
     await staleTemp(
@@ -115,6 +112,9 @@ export async function checkTransport(root: string, env: Env): Promise<CheckRepor
       warn,
     );
   }
+  findings.sort((a, b) =>
+    a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line || a.column - b.column
+  );
   return { findings, channels: ids.size, messages };
 }
 
