@@ -376,9 +376,11 @@ Deno.test("Engine gives the CLI its provider's secrets and the dispatch variable
   await Deno.writeTextFile(join(root, "auth", "test.env"), "SECRET='from the env file'\n");
   await using engine = await EngineProcess.start(root, { alias: "a", state });
   await using bus = await openBus(root);
+  // One after the other: two messages queued together for a model run as one batch, one prompt.
   const small = await bus.send({ to: ["env"], body: "small" });
+  const replies = await bus.waitForReplies([small], 15_000);
   const big = await bus.send({ to: ["env"], body: "x".repeat(70 * 1024) });
-  const replies = await bus.waitForReplies([small, big], 15_000);
+  replies.push(...await bus.waitForReplies([big], 15_000));
   const to = (m: { id: string }) => replies.find((r) => r.re?.includes(m.id))!.body;
   assert.match(
     to(small),
