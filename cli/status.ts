@@ -51,6 +51,14 @@ export function statusCommand(ctx: CliContext): Command {
             }`,
           );
         }
+        if (s.sync?.error) {
+          lines.push(`sync:      failing since ${s.sync.errorSince}: ${s.sync.error}`);
+        }
+        if (s.commit) {
+          lines.push(
+            `commit:    ${s.commit.waiting} change(s) uncommitted, failing since ${s.commit.since}: ${s.commit.error}`,
+          );
+        }
       }
       for (const u of report.unrouted ?? []) {
         lines.push(`unrouted:  ${u.channel.slice(0, 8)}/${u.id} to ${u.to}: pending, ${u.reason}`);

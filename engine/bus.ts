@@ -34,6 +34,11 @@ export interface BusOpenOptions {
   env: Env;
   /** The clock, for tests. */
   now?: () => Date;
+  /**
+   * The caller stays running and owns the clone (the engine): on a git transport, a send
+   * returns once the message is durable and its commit follows (GitTransportOptions.background).
+   */
+  backgroundCommits?: boolean;
 }
 
 /** What a send needs; everything but `to` and `body` has a default. */
@@ -93,6 +98,7 @@ export class Bus implements AsyncDisposable {
       ? new GitTransport(location.root, {
         ...transportOptions,
         commitWindowMs: config.git.commit_window_ms,
+        background: options.backgroundCommits ?? false,
       })
       : new LocalTransport(location.root, transportOptions);
     return new Bus(location, config, transport, options);

@@ -8,6 +8,7 @@ import { CrosstalkError } from "../schema/errors.ts";
 import {
   AnnotationStore,
   type ClaimPublisher,
+  type CommitError,
   Cursor,
   detectWatchMode,
   exists,
@@ -93,6 +94,8 @@ export interface EngineStatus {
   running: { model: string; channel: string; ids: string[]; pid?: number; since: string }[];
   /** The git sync, on a git transport with a remote. */
   sync?: SyncStatus;
+  /** On a git transport, while commits of sent messages fail (they are kept and retried). */
+  commit?: CommitError;
 }
 
 /** The engine of one transport on this machine. */
@@ -121,6 +124,7 @@ export class Engine implements AsyncDisposable {
   #api: string | undefined;
   #feedStarted = false;
   #stopSent: (() => void) | undefined;
+  #stopCommitErrors: (() => void) | undefined;
   #early: string[] = [];
   #nudgeFailures = new Map<string, string>();
   #unknownNudgeAt = 0;
@@ -222,7 +226,7 @@ export class Engine implements AsyncDisposable {
     if (options.createIfMissing && !(await exists(join(location.root, "CROSSTALK-VERSION")))) {
       await initTransport(location, { kind: "git" });
     }
-    const bus = await Bus.open(location, { env: options.env });
+    const bus = await Bus.open(location, { env: options.env, backgroundCommits: true });
     await prepareStateDir(location.stateDir);
     await claimPidFile(location.stateDir);
     const log = await Logger.open(location.stateDir, options.sinks ?? []);
@@ -315,6 +319,24 @@ export class Engine implements AsyncDisposable {
     // What this engine's API writes goes to the feed as it is: no watch event to wait for, no
     // file to read back.
     this.#stopSent = this.bus.onSent((message) => this.#feed.deliverWritten(message));
+    const transport = this.bus.transport;
+    if (transport instanceof GitTransport) {
+      // Sends do not wait for their commit: a commit that fails is retried, logged and shown in
+      // the status until a retry succeeds.
+      let failing = false;
+      const stopErrors = transport.onCommitError((error) => {
+        if (!failing) this.log.error("git.commit_failed", { error });
+        failing = true;
+        this.#scheduleStatus();
+      });
+      const stopCommits = transport.onCommit(() => {
+        if (!failing || transport.commitError) return;
+        failing = false;
+        this.log.info("git.commit_recovered", {});
+        this.#scheduleStatus();
+      });
+      this.#stopCommitErrors = () => (stopErrors(), stopCommits());
+    }
     const leaseMs = this.bus.config.engine.lease_seconds * 1000;
     this.#timers.push(setInterval(() => {
       this.dispatcher.sweep().catch((error) => this.log.error("sweep.failed", { error }));
@@ -506,6 +528,7 @@ export class Engine implements AsyncDisposable {
     if (this.#statusTimer !== undefined) clearTimeout(this.#statusTimer);
     if (this.#presenceTimer !== undefined) clearTimeout(this.#presenceTimer);
     this.#stopSent?.();
+    this.#stopCommitErrors?.();
     await this.#feed.close();
     await this.live.close();
     await this.dispatcher.drain(graceMs);
@@ -703,6 +726,9 @@ export class Engine implements AsyncDisposable {
   }
 
   async #writeStatus(stopped = false): Promise<void> {
+    const commit = this.bus.transport instanceof GitTransport
+      ? this.bus.transport.commitError
+      : undefined;
     const status: EngineStatus = {
       alias: this.alias,
       root: this.location.root,
@@ -721,6 +747,7 @@ export class Engine implements AsyncDisposable {
       queued: this.dispatcher.queued,
       running: this.dispatcher.running,
       ...(this.#sync ? { sync: this.#sync.status } : {}),
+      ...(commit ? { commit } : {}),
     };
     await writeFileAtomic(
       join(this.location.stateDir, "status.json"),

@@ -473,14 +473,17 @@ async function countGitCalls(
 
 // Bursts and ingest -----------------------------------------------------------------------------
 
-/** `messages` writes into a fresh git transport by `writers` concurrent writers. */
+/**
+ * `messages` writes into a fresh git transport by `writers` concurrent writers, with background
+ * commits as the engine makes them: timed until the last message is committed.
+ */
 async function writeRun(
   root: string,
   messages: number,
   writers: number,
 ): Promise<{ seconds: number; commits: number }> {
   await scaffoldTransport(root, { kind: "git" });
-  const transport = new GitTransport(root);
+  await using transport = new GitTransport(root, { background: true });
   const channel = (await transport.createChannel({
     name: "bench",
     created: new Date().toISOString(),
@@ -505,7 +508,9 @@ async function writeRun(
   };
   const start = performance.now();
   await Promise.all(Array.from({ length: writers }, writer));
+  await transport.flushCommits();
   const seconds = (performance.now() - start) / 1000;
+  if (transport.commitError) throw new Error(`A commit failed: ${transport.commitError.error}`);
   if (written.length !== messages) throw new Error(`Wrote ${written.length} of ${messages}`);
   const status = (await git(root, "status", "--porcelain", "--", "data")).trim();
   if (status !== "") throw new Error(`Uncommitted after the writes:\n${status}`);

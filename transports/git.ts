@@ -26,7 +26,21 @@ export interface GitTransportOptions extends LocalTransportOptions {
    * what is written while a commit runs joins the next one, so a burst still makes few commits.
    */
   commitWindowMs?: number;
+  /**
+   * Background commits, for a long-running owner of the clone (the engine): a message write
+   * returns once its file is durable, and its commit follows. A commit that fails is retried
+   * with backoff and reported through {@linkcode GitTransport.onCommitError}; the message stays
+   * on disk, and a restart's recovery commits what is still left. Without it, the default, a
+   * write returns after its commit, and a failed commit undoes the write (what a short-lived CLI
+   * process needs: nothing commits after it exits).
+   */
+  background?: boolean;
+  /** The first retry of a failed background commit (ms), doubling up to 30 s; default 500. */
+  commitRetryMs?: number;
 }
+
+/** A background commit that keeps failing is retried at most this often. */
+const MAX_COMMIT_RETRY_MS = 30_000;
 
 /** How long a change that is not urgent waits for another change to share a commit with. */
 const LAZY_COMMIT_MS = 1_000;
@@ -40,6 +54,8 @@ interface PendingChange {
   urgent: boolean;
   /** Some paths are folders (a channel): staged with `git add -A` and `git rm -r`. */
   folders: boolean;
+  /** Nobody waits for it: a failure keeps it for a retry instead of rejecting it. */
+  background: boolean;
   resolve: () => void;
   reject: (e: unknown) => void;
 }
@@ -56,11 +72,37 @@ export class GitTransport extends LocalTransport {
   #listeners = new Set<(urgent: boolean) => void>();
   #lazyTimer: ReturnType<typeof setTimeout> | undefined;
   #ownHead: string | undefined;
+  #background: boolean;
+  /** Background changes whose commit failed, waiting for the retry timer. */
+  #failed: PendingChange[] = [];
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #retryMs: number;
+  #nextRetryMs: number;
+  #commitError: CommitError | undefined;
+  #errorListeners = new Set<(error: unknown) => void>();
 
   constructor(root: string, options: GitTransportOptions = {}) {
     super(root, options);
     this.lock = new RepoLock(root);
     this.#commitWindowMs = options.commitWindowMs ?? 0;
+    this.#background = options.background ?? false;
+    this.#retryMs = options.commitRetryMs ?? 500;
+    this.#nextRetryMs = this.#retryMs;
+  }
+
+  /**
+   * Calls `listener` with the error of every failed background commit (each retry that fails
+   * too). Returns an unsubscribe.
+   */
+  onCommitError(listener: (error: unknown) => void): () => void {
+    this.#errorListeners.add(listener);
+    return () => this.#errorListeners.delete(listener);
+  }
+
+  /** While background commits fail: the last error, since when, and how many changes wait. */
+  get commitError(): CommitError | undefined {
+    const waiting = this.#failed.length + this.#pending.filter((b) => b.background).length;
+    return this.#commitError && { ...this.#commitError, waiting };
   }
 
   /**
@@ -93,6 +135,15 @@ export class GitTransport extends LocalTransport {
     apply?: () => Promise<void>,
     options: { urgent?: boolean; folders?: boolean } = {},
   ): Promise<void> {
+    return this.#queue(paths, message, apply, { ...options, background: false });
+  }
+
+  #queue(
+    paths: string[],
+    message: string,
+    apply: (() => Promise<void>) | undefined,
+    options: { urgent?: boolean; folders?: boolean; background: boolean },
+  ): Promise<void> {
     const { promise, resolve, reject } = Promise.withResolvers<void>();
     this.#pending.push({
       paths,
@@ -101,6 +152,7 @@ export class GitTransport extends LocalTransport {
       reject,
       urgent: options.urgent ?? true,
       folders: options.folders ?? false,
+      background: options.background,
       ...(apply ? { apply } : {}),
     });
     if (options.urgent === false && !apply) {
@@ -119,7 +171,10 @@ export class GitTransport extends LocalTransport {
     return true;
   }
 
-  /** Resolves when every change queued before this call is committed. */
+  /**
+   * Resolves when every change queued before this call is committed (or, for a background
+   * change whose commit failed, kept for its retry: see {@linkcode commitError}).
+   */
   flushCommits(): Promise<void> {
     return this.change([], "");
   }
@@ -164,6 +219,12 @@ export class GitTransport extends LocalTransport {
     const message = await super.writeMessage(channel, fields, options);
     const path = relative(this.root, this.messagePath(message));
     const attached = options.with;
+    if (!attached && this.#background) {
+      // Durable already (fsync'd and linked into place); the commit follows, and a failure
+      // is retried rather than undone (see GitTransportOptions.background).
+      void this.#queue([path], commitMessage(message), undefined, { background: true });
+      return message;
+    }
     try {
       if (attached) {
         await this.change(
@@ -192,6 +253,9 @@ export class GitTransport extends LocalTransport {
   override async [Symbol.asyncDispose](): Promise<void> {
     clearTimeout(this.#lazyTimer);
     this.#lazyTimer = undefined;
+    // Changes whose commit keeps failing stay on disk; recovery at the next start commits them.
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
     if (this.#pending.length > 0) await this.flushCommits().catch(() => {});
     await super[Symbol.asyncDispose]();
   }
@@ -215,12 +279,31 @@ export class GitTransport extends LocalTransport {
         try {
           await this.lock.run(() => this.#commitBatch(batch));
         } catch (error) {
-          for (const b of batch) b.reject(error);
+          this.#failedBatch(batch, error);
         }
       }
     } finally {
       this.#committing = false;
     }
+  }
+
+  /** Rejects the changes someone waits for; keeps the background ones for a retry. */
+  #failedBatch(batch: PendingChange[], error: unknown): void {
+    const kept = batch.filter((b) => b.background);
+    for (const b of batch) if (!b.background) b.reject(error);
+    if (kept.length === 0) return;
+    this.#failed.push(...kept);
+    this.#commitError ??= { error: errorText(error), since: new Date().toISOString(), waiting: 0 };
+    this.#commitError.error = errorText(error);
+    for (const listener of this.#errorListeners) listener(error);
+    if (this.#retryTimer !== undefined) return;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#pending.unshift(...this.#failed.splice(0));
+      if (!this.#committing) void this.#drain();
+    }, this.#nextRetryMs);
+    // Back off while it keeps failing; a success starts again from the first delay.
+    this.#nextRetryMs = Math.min(this.#nextRetryMs * 2, MAX_COMMIT_RETRY_MS);
   }
 
   async #commitBatch(batch: PendingChange[]): Promise<void> {
@@ -245,6 +328,10 @@ export class GitTransport extends LocalTransport {
       : combinedMessage(changes.map((b) => b.message));
     await this.#commitNow(paths, message, changes.some((b) => b.folders));
     this.#ownHead = (await readRef(this.root, "HEAD")) ?? undefined;
+    if (this.#failed.length === 0 && changes.some((b) => b.background)) {
+      this.#commitError = undefined;
+      this.#nextRetryMs = this.#retryMs;
+    }
     const urgent = changes.some((b) => b.urgent);
     for (const b of applied) b.resolve();
     for (const listener of this.#listeners) listener(urgent);
@@ -292,6 +379,20 @@ export class GitTransport extends LocalTransport {
       }
     }
   }
+}
+
+/** A background commit that failed, as {@linkcode GitTransport.commitError} tells it. */
+export interface CommitError {
+  /** The last failure's message. */
+  error: string;
+  /** When the first of the failures in a row happened (ISO time). */
+  since: string;
+  /** How many changes wait for the retry. */
+  waiting: number;
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 /** One commit for several changes: a count, then each change's message on a line. */

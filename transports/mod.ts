@@ -15,7 +15,7 @@ export {
   MAX_MESSAGE_FILE_BYTES,
   MESSAGE_TEMP_DIR,
 } from "./local.ts";
-export { commitMessage, GitTransport, type GitTransportOptions } from "./git.ts";
+export { type CommitError, commitMessage, GitTransport, type GitTransportOptions } from "./git.ts";
 export {
   GitSync,
   type GitSyncOptions,

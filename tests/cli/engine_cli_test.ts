@@ -1,7 +1,8 @@
 // The engine's commands (status, agent list, logs, message status, send --wait) against a real engine.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { MAIN, runCrosstalk, tempDir } from "../_helpers.ts";
+import { git, MAIN, runCrosstalk, tempDir, waitUntil } from "../_helpers.ts";
+import { scaffoldTransport } from "../../transports/mod.ts";
 import { AGENTS, EngineProcess, makeTransport } from "../engine/_harness.ts";
 
 Deno.test("send --wait prints the reply; status, agent list, message status and logs describe the engine", async () => {
@@ -117,4 +118,48 @@ Deno.test("logs -f prints the engine's new records as they are written", async (
   assert.ok(records.some((r) => r.event === "message.new" && r.trace.endsWith(id)));
   assert.ok(records.some((r) => r.event === "run.replied"));
   await engine.stop();
+});
+
+Deno.test("on a git transport a send through the engine survives failing commits: status shows them, and a retry commits the message", async () => {
+  await using dir = await tempDir();
+  // Without --path the CLI goes through the engine's API (with --path it writes directly).
+  const team = join(dir.path, ".local", "share", "crosstalk", "team");
+  const root = join(team, "transport");
+  await scaffoldTransport(root, { kind: "git" });
+  const run = (args: string[]) =>
+    runCrosstalk([...args, "--containername", "team"], { home: dir.path });
+  await using engine = await EngineProcess.start(root, {
+    alias: "a",
+    state: join(team, "crosstalk-state"),
+    // With a user the engine leaves the CLI its local credential.
+    env: { CROSSTALK_INIT_USERNAME: "boss", CROSSTALK_INIT_PASSPHRASE: "the boss passphrase" },
+  });
+  await engine.waitFor((r) => r.event === "api.listening");
+  // git cannot write objects while .git/objects is a file: every commit fails.
+  const objects = join(root, ".git", "objects");
+  await Deno.rename(objects, `${objects}.away`);
+  await Deno.writeTextFile(objects, "");
+  const failed = engine.waitFor((r) => r.event === "git.commit_failed");
+  const sent = await run(["message", "send", "--to", "tester", "kept while git is broken"]);
+  assert.equal(sent.code, 0, sent.stderr);
+  const id = sent.stdout.trim();
+  await failed;
+  // The status file follows the log within 100 ms.
+  const line = await waitUntil(
+    async () => (await run(["status"])).stdout.match(/^commit:.*$/m)?.[0],
+    15_000,
+    "a commit line in crosstalk status",
+  );
+  assert.match(line, /^commit:\s+1 change\(s\) uncommitted, failing since \S+: .*git/);
+  // git works again: the next retry commits the message, and the status no longer shows it.
+  const recovered = engine.waitFor((r) => r.event === "git.commit_recovered");
+  await Deno.remove(objects);
+  await Deno.rename(`${objects}.away`, objects);
+  await recovered;
+  assert.ok((await git(root, "log", "-1", "--format=%B")).includes(id));
+  await waitUntil(
+    async () => !/^commit:/m.test((await run(["status"])).stdout),
+    15_000,
+    "crosstalk status without the commit line",
+  );
 });

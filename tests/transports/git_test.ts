@@ -61,3 +61,97 @@ Deno.test("GitTransport.change stages new, changed and removed files in one comm
   assert.equal((await git(dir.path, "status", "--porcelain")).trim(), "");
   assert.equal((await git(dir.path, "ls-files", `data/channels/${channel.id}`)).trim(), "");
 });
+
+Deno.test("GitTransport with background commits returns a send before its commit, and commits it after", async () => {
+  await using dir = await tempDir();
+  await scaffoldTransport(dir.path, { kind: "git" });
+  await using transport = new GitTransport(dir.path, { background: true });
+  const channel = (await transport.listChannels())[0]!;
+  const committed = new Promise<void>((resolve) => transport.onCommit(() => resolve()));
+  // The repository lock is held, so no commit can happen until the send has returned: a send
+  // that waited for its commit would never return here.
+  const { promise: release, resolve: releaseLock } = Promise.withResolvers<void>();
+  const held = transport.lock.run(() => release);
+  const message = await transport.writeMessage(channel.id, {
+    from: "tester",
+    to: ["echo"],
+    timestamp: new Date().toISOString(),
+    body: "durable before committed",
+  });
+  const path = `data/channels/${channel.id}/${message.id}`;
+  assert.equal(
+    await Deno.readTextFile(join(dir.path, path)).then((t) => t.includes("durable")),
+    true,
+  );
+  assert.match(await git(dir.path, "status", "--porcelain", "--", path), /^\?\? /);
+  releaseLock();
+  await held;
+  await committed;
+  assert.equal(
+    (await git(dir.path, "status", "--porcelain")).trim(),
+    "",
+    "nothing left uncommitted",
+  );
+  assert.match(await git(dir.path, "log", "-1", "--format=%B"), new RegExp(message.id));
+});
+
+Deno.test("GitTransport with background commits keeps a message whose commit fails, reports it, and commits it on a retry", async () => {
+  await using dir = await tempDir();
+  await scaffoldTransport(dir.path, { kind: "git" });
+  await using transport = new GitTransport(dir.path, { background: true, commitRetryMs: 50 });
+  const channel = (await transport.listChannels())[0]!;
+  // git cannot write objects while .git/objects is a file: every commit fails.
+  const objects = join(dir.path, ".git", "objects");
+  await Deno.rename(objects, `${objects}.away`);
+  await Deno.writeTextFile(objects, "");
+  const failures: unknown[] = [];
+  const failed = Promise.withResolvers<void>();
+  transport.onCommitError((error) => {
+    failures.push(error);
+    if (failures.length === 2) failed.resolve();
+  });
+  const message = await transport.writeMessage(channel.id, {
+    from: "tester",
+    to: ["echo"],
+    timestamp: new Date().toISOString(),
+    body: "kept through a failing commit",
+  });
+  // The first attempt and one retry fail; the message is still there, and the error says why.
+  await failed.promise;
+  const path = join(dir.path, "data", "channels", channel.id, message.id);
+  assert.equal(await Deno.stat(path).then((s) => s.isFile), true);
+  const error = transport.commitError;
+  assert.ok(error, "the failure is reported");
+  assert.equal(error.waiting, 1);
+  assert.match(error.error, /git/);
+  // The repository comes back: the next retry commits the message, and the error clears.
+  const committed = new Promise<void>((resolve) => transport.onCommit(() => resolve()));
+  await Deno.remove(objects);
+  await Deno.rename(`${objects}.away`, objects);
+  await committed;
+  assert.equal(transport.commitError, undefined);
+  assert.equal((await git(dir.path, "status", "--porcelain")).trim(), "");
+  assert.match(await git(dir.path, "log", "-1", "--format=%B"), new RegExp(message.id));
+});
+
+Deno.test("GitTransport without background commits undoes a send whose commit fails", async () => {
+  await using dir = await tempDir();
+  await scaffoldTransport(dir.path, { kind: "git" });
+  await using transport = new GitTransport(dir.path);
+  const channel = (await transport.listChannels())[0]!;
+  const objects = join(dir.path, ".git", "objects");
+  await Deno.rename(objects, `${objects}.away`);
+  await Deno.writeTextFile(objects, "");
+  await assert.rejects(
+    transport.writeMessage(channel.id, {
+      from: "tester",
+      to: ["echo"],
+      timestamp: new Date().toISOString(),
+      body: "undone",
+    }),
+  );
+  await Deno.remove(objects);
+  await Deno.rename(`${objects}.away`, objects);
+  assert.deepEqual(await transport.listMessageIds(channel.id), []);
+  assert.equal((await git(dir.path, "status", "--porcelain")).trim(), "");
+});
