@@ -62,7 +62,7 @@ export async function writeRegistry(
   commit?: RegistryCommit,
 ): Promise<void> {
   const path = registryPath(root, entry.alias);
-  const write = () => writeFileAtomic(path, stringifyYaml(entry));
+  const write = async () => void await writeFileAtomic(path, stringifyYaml(entry));
   if (!commit) return await write();
   await commit([relative(root, path)], `crosstalk: engine ${entry.alias} started`, write);
 }

@@ -27,18 +27,24 @@ export interface WriteAtomicOptions {
 }
 
 /**
+ * Where {@linkcode writeFileAtomic} put its temp file: in `tempDir`, or beside the target (no
+ * `tempDir` given, or the link could not cross from it).
+ */
+export type TempPlace = "tempDir" | "beside";
+
+/**
  * Writes `data` to `path` so that no reader ever sees a partial file: a temp file in the same
  * folder (or `tempDir`), then a rename (or, when `exclusive`, a hard link that fails if the name
- * is taken).
+ * is taken). Returns where the temp file was.
  */
 export async function writeFileAtomic(
   path: string,
   data: string | Uint8Array,
   options: WriteAtomicOptions = {},
-): Promise<void> {
+): Promise<TempPlace> {
   const bytes = typeof data === "string" ? encoder.encode(data) : data;
   if (options.exclusive && options.tempDir !== undefined) {
-    if (await linkFromTempDir(path, bytes, options, options.tempDir)) return;
+    if (await linkFromTempDir(path, bytes, options, options.tempDir)) return "tempDir";
   }
   const dir = dirname(path);
   const temp = join(dir, `${TEMP_PREFIX}${randomHex(8)}`);
@@ -52,7 +58,7 @@ export async function writeFileAtomic(
         // Filesystems without hard links (some SMB mounts): check, then rename.
         if (await exists(path)) throw new Deno.errors.AlreadyExists(path);
         await Deno.rename(temp, path);
-        return;
+        return "beside";
       }
       await Deno.remove(temp);
     } else {
@@ -62,6 +68,7 @@ export async function writeFileAtomic(
     await Deno.remove(temp).catch(() => {});
     throw error;
   }
+  return "beside";
 }
 
 /**

@@ -141,7 +141,7 @@ export class AnnotationStore {
   async #write(path: string, data: Record<string, unknown>, urgent: boolean): Promise<void> {
     const text = `${JSON.stringify(data)}\n`;
     // writeFileAtomic makes the day folder when it is missing: no mkdir on every receipt.
-    const apply = () => writeFileAtomic(path, text);
+    const apply = async () => void await writeFileAtomic(path, text);
     if (!this.#publisher) return await apply();
     const recording = this.#publisher.record(
       [relative(this.root, path)],

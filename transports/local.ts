@@ -51,8 +51,11 @@ export class LocalTransport implements Transport {
   readonly root: string;
   readonly channelsDir: string;
   #sync: boolean;
-  /** Where a message is written before it is linked into its channel (see MESSAGE_TEMP_DIR). */
-  #tempDir: string;
+  /**
+   * Where a message is written before it is linked into its channel (see MESSAGE_TEMP_DIR);
+   * undefined once a link from it could not cross into the channel folder.
+   */
+  #tempDir: string | undefined;
   #now: () => Date;
   /** Parsed CHANNEL.md files by channel id, with the stat they were read at. */
   #channels = new Map<string, { version: string; channel: Channel }>();
@@ -187,11 +190,14 @@ export class LocalTransport implements Transport {
       const id = options.id ?? newMessageId(Number.isNaN(time.getTime()) ? this.#now() : time);
       parseMessageId(id);
       try {
-        await writeFileAtomic(join(this.channelsDir, channel, id), text, {
+        const place = await writeFileAtomic(join(this.channelsDir, channel, id), text, {
           sync: this.#sync,
           exclusive: true,
-          tempDir: this.#tempDir,
+          ...(this.#tempDir === undefined ? {} : { tempDir: this.#tempDir }),
         });
+        // The link cannot cross into data/channels (another filesystem, no hard links): that
+        // does not change, so later writes go beside their name at once.
+        if (place === "beside") this.#tempDir = undefined;
         if (!this.attachedInCommit) await options.with?.apply();
         return writtenMessage(fields, channel, id);
       } catch (error) {

@@ -11,7 +11,10 @@ Deno.test("writeFileAtomic with a temp folder links the file into place and leav
   await using dir = await tempDir();
   const temps = join(dir.path, "temps");
   const target = join(dir.path, "a", "b", "file.md");
-  await writeFileAtomic(target, "one", { exclusive: true, sync: true, tempDir: temps });
+  assert.equal(
+    await writeFileAtomic(target, "one", { exclusive: true, sync: true, tempDir: temps }),
+    "tempDir",
+  );
   assert.equal(await Deno.readTextFile(target), "one");
   assert.deepEqual(names(join(dir.path, "a", "b")), ["file.md"]);
   assert.deepEqual(names(temps), []);
@@ -52,9 +55,48 @@ Deno.test({
     const shm = await Deno.makeTempDir({ dir: "/dev/shm" });
     try {
       const target = join(dir.path, "file.md");
-      await writeFileAtomic(target, "across", { exclusive: true, tempDir: shm });
+      assert.equal(
+        await writeFileAtomic(target, "across", { exclusive: true, tempDir: shm }),
+        "beside",
+      );
       assert.equal(await Deno.readTextFile(target), "across");
       assert.deepEqual(names(dir.path), ["file.md"]);
+      assert.deepEqual(names(shm), []);
+    } finally {
+      await Deno.remove(shm, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "a transport whose temp folder is on another filesystem stops using it after the first message",
+  ignore: !otherFilesystem,
+  async fn() {
+    await using dir = await tempDir();
+    await scaffoldTransport(dir.path, { kind: "local" });
+    const shm = await Deno.makeTempDir({ dir: "/dev/shm" });
+    const temps = join(dir.path, MESSAGE_TEMP_DIR);
+    try {
+      await Deno.remove(temps, { recursive: true }).catch(() => {});
+      await Deno.symlink(shm, temps);
+      const transport = new LocalTransport(dir.path);
+      const channel = await transport.createChannel({ name: "work" });
+      const send = (body: string) =>
+        transport.writeMessage(channel.id, {
+          from: "steve",
+          to: ["sonnet"],
+          timestamp: new Date().toISOString(),
+          body,
+        });
+      const first = await send("first");
+      // The temp folder becomes a file: a transport that still wrote there would fail now.
+      await Deno.remove(temps);
+      await Deno.writeTextFile(temps, "");
+      const second = await send("second");
+      for (const [m, body] of [[first, "first"], [second, "second"]] as const) {
+        assert.equal((await transport.readMessage(channel.id, m.id)).body.trim(), body);
+      }
       assert.deepEqual(names(shm), []);
     } finally {
       await Deno.remove(shm, { recursive: true });
