@@ -97,7 +97,48 @@ export function parseYaml(text: string, options: ParseYamlOptions): YamlDocument
 
 /** Renders a value as YAML in crosstalk's house style (block style, plain scalars when safe). */
 export function stringifyYaml(value: unknown): string {
+  return stringifyFlatMap(value) ?? stringifyYamlGeneral(value);
+}
+
+/** {@linkcode stringifyYaml} through the `yaml` package, for any value. */
+export function stringifyYamlGeneral(value: unknown): string {
   return stringify(value, { lineWidth: 0, defaultKeyType: "PLAIN" });
+}
+
+/** A key or string value that YAML reads back as that same string, unquoted. */
+const PLAIN = /^[A-Za-z_][A-Za-z0-9_./@-]*$/;
+/** Plain words some YAML readers take for something else: left to the `yaml` package. */
+const KEYWORD = /^(true|false|null|yes|no|on|off|y|n)$/i;
+/** Two plain shapes that start with a digit and are never numbers: times and message ids. */
+const TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
+const MESSAGE_ID = /^\d{4}\/\d{2}\/\d{2}\/\d{9}Z-[0-9a-f]{8}\.md$/;
+
+function plain(text: string): boolean {
+  return (PLAIN.test(text) && !KEYWORD.test(text)) || TIME.test(text) || MESSAGE_ID.test(text);
+}
+
+/**
+ * The fast path of {@linkcode stringifyYaml} for what a message's frontmatter nearly always is: a
+ * flat map of plain strings, lists of them, and booleans. Gives exactly the `yaml` package's text
+ * (a property test holds it to that), or undefined for anything else.
+ */
+export function stringifyFlatMap(value: unknown): string | undefined {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return undefined;
+  if (Object.getPrototypeOf(value) !== Object.prototype) return undefined;
+  let out = "";
+  for (const [key, item] of Object.entries(value)) {
+    if (!PLAIN.test(key) || KEYWORD.test(key)) return undefined;
+    if (typeof item === "boolean") out += `${key}: ${item}\n`;
+    else if (typeof item === "string" && plain(item)) out += `${key}: ${item}\n`;
+    else if (Array.isArray(item) && item.length > 0) {
+      out += `${key}:\n`;
+      for (const entry of item) {
+        if (typeof entry !== "string" || !plain(entry)) return undefined;
+        out += `  - ${entry}\n`;
+      }
+    } else return undefined;
+  }
+  return out === "" ? undefined : out;
 }
 
 /** The keys leading to the deepest node whose source range holds `offset`. */

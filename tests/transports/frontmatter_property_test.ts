@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { parseYaml } from "../../schema/yaml.ts";
+import { parseYaml, stringifyFlatMap, stringifyYamlGeneral } from "../../schema/yaml.ts";
 import { fastFrontmatter } from "../../transports/_frontmatter.ts";
 import { formatMessage } from "../../transports/message.ts";
 
@@ -102,4 +102,54 @@ Deno.test("fastFrontmatter takes the frontmatter crosstalk writes", () => {
   const fast = fastFrontmatter(frontmatter);
   assert.ok(fast, frontmatter);
   assert.deepEqual(fast, slow(frontmatter));
+});
+
+const key = fc.oneof(
+  fc.constantFrom(
+    "from",
+    "to",
+    "re",
+    "timestamp",
+    "failed",
+    "true",
+    "No",
+    "x-y",
+    "a.b",
+    "__proto__",
+  ),
+  fc.stringMatching(/^[A-Za-z0-9_.:\/@+#, -]{1,8}$/),
+);
+const item = fc.oneof(
+  value,
+  fc.boolean(),
+  fc.array(value, { minLength: 0, maxLength: 3 }),
+  fc.integer(),
+  fc.constant(null),
+);
+
+Deno.test("stringifyFlatMap writes exactly what the yaml package writes, or declines", () => {
+  fc.assert(
+    fc.property(fc.array(fc.tuple(key, item), { minLength: 0, maxLength: 6 }), (pairs) => {
+      const map: Record<string, unknown> = {};
+      for (const [k, v] of pairs) {
+        Object.defineProperty(map, k, { value: v, enumerable: true, configurable: true });
+      }
+      const fast = stringifyFlatMap(map);
+      if (fast !== undefined) assert.equal(fast, stringifyYamlGeneral(map), JSON.stringify(map));
+    }),
+    { seed: 20261202, numRuns: 3000 },
+  );
+});
+
+Deno.test("stringifyFlatMap takes the frontmatter of the messages crosstalk writes", () => {
+  const head = {
+    from: "anthropic/sonnet@laptop",
+    to: ["steve", "echo"],
+    timestamp: "2026-11-22T03:15:22.123Z",
+    re: "2026/11/22/031522123Z-9f3a01bc.md",
+    failed: true,
+  };
+  const fast = stringifyFlatMap(head);
+  assert.ok(fast);
+  assert.equal(fast, stringifyYamlGeneral(head));
 });
