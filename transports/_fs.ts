@@ -24,6 +24,11 @@ export interface WriteAtomicOptions {
    * the link cannot cross (another filesystem, no hard links).
    */
   tempDir?: string;
+  /**
+   * Called before the target's missing folder is made; throwing refuses the write (a message
+   * whose channel is gone must not bring its folders back).
+   */
+  beforeMkdir?: () => Promise<void>;
 }
 
 /**
@@ -48,7 +53,7 @@ export async function writeFileAtomic(
   }
   const dir = dirname(path);
   const temp = join(dir, `${TEMP_PREFIX}${randomHex(8)}`);
-  await writeTempIn(dir, temp, bytes, options);
+  await writeTempIn(dir, temp, bytes, options, options.beforeMkdir);
   try {
     if (options.exclusive) {
       try {
@@ -83,35 +88,45 @@ async function linkFromTempDir(
   tempDir: string,
 ): Promise<boolean> {
   const temp = join(tempDir, `${TEMP_PREFIX}${randomHex(8)}`);
-  await writeTempIn(tempDir, temp, bytes, options);
+  await writeTempIn(tempDir, temp, bytes, options, undefined);
   try {
-    try {
-      await Deno.link(temp, path);
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    let linked = await tryLink(temp, path);
+    if (linked === "no folder") {
+      await options.beforeMkdir?.();
       await Deno.mkdir(dirname(path), { recursive: true });
-      await Deno.link(temp, path);
+      linked = await tryLink(temp, path);
     }
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.AlreadyExists) throw error;
-    return false;
+    return linked === "linked";
   } finally {
     await Deno.remove(temp).catch(() => {});
   }
 }
 
-/** Writes the temp file, creating its folder when it is missing. */
+/** Links `temp` to `path`: throws `AlreadyExists` when the name is taken. */
+async function tryLink(temp: string, path: string): Promise<"linked" | "no folder" | "cannot"> {
+  try {
+    await Deno.link(temp, path);
+    return "linked";
+  } catch (error) {
+    if (error instanceof Deno.errors.AlreadyExists) throw error;
+    if (error instanceof Deno.errors.NotFound) return "no folder";
+    return "cannot";
+  }
+}
+
+/** Writes the temp file, creating its folder (after `beforeMkdir`) when it is missing. */
 async function writeTempIn(
   dir: string,
   temp: string,
   bytes: Uint8Array,
   options: WriteAtomicOptions,
+  beforeMkdir: (() => Promise<void>) | undefined,
 ): Promise<void> {
   try {
     await writeTemp(temp, bytes, options);
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
+    await beforeMkdir?.();
     await Deno.mkdir(dir, { recursive: true });
     await writeTemp(temp, bytes, options);
   }

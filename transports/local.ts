@@ -178,12 +178,16 @@ export class LocalTransport implements Transport {
         `Cannot send a message of ${bodyBytes} bytes: the limit is ${options.maxBodyBytes} (limits.message_bytes)`,
       );
     }
-    if (!(await exists(join(this.channelsDir, channel, "CHANNEL.md")))) {
-      throw new CrosstalkError(
-        "ERR_CHANNEL_NOT_FOUND",
-        `No channel "${channel}" in this transport`,
-      );
-    }
+    // Only a write that would make the day folder looks at CHANNEL.md: a channel that is gone
+    // (or never was) must not get folders back. A day folder in place means the channel is.
+    const channelExists = async () => {
+      if (!(await exists(join(this.channelsDir, channel, "CHANNEL.md")))) {
+        throw new CrosstalkError(
+          "ERR_CHANNEL_NOT_FOUND",
+          `No channel "${channel}" in this transport`,
+        );
+      }
+    };
     const text = formatMessage(fields);
     const time = new Date(fields.timestamp);
     for (let attempt = 0;; attempt++) {
@@ -194,6 +198,7 @@ export class LocalTransport implements Transport {
           sync: this.#sync,
           exclusive: true,
           ...(this.#tempDir === undefined ? {} : { tempDir: this.#tempDir }),
+          beforeMkdir: channelExists,
         });
         // The link cannot cross into data/channels (another filesystem, no hard links): that
         // does not change, so later writes go beside their name at once.

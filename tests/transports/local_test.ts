@@ -158,3 +158,32 @@ Deno.test("LocalTransport.getChannel hands out copies: changing one changes noth
     assert.equal((await t.getChannel(channel.id)).name, "alpha");
   });
 });
+
+Deno.test("LocalTransport.writeMessage into a channel that is gone, or never was, fails and makes no folder", async () => {
+  await withTransport(async (t) => {
+    const channel = await t.createChannel({ name: "short-lived" });
+    await t.writeMessage(channel.id, fields("before the delete"));
+    await t.deleteChannel(channel.id);
+    const never = "0b7c5a52-3f1e-4c55-9a86-1d2e3f405162";
+    for (const id of [channel.id, never]) {
+      await assert.rejects(
+        t.writeMessage(id, fields("after")),
+        (e: CrosstalkError) => e.code === "ERR_CHANNEL_NOT_FOUND",
+      );
+      await assert.rejects(Deno.stat(join(t.channelsDir, id)), Deno.errors.NotFound);
+    }
+  });
+});
+
+Deno.test("LocalTransport.writeMessage makes a missing day folder in a channel that exists", async () => {
+  await withTransport(async (t) => {
+    const channel = await t.createChannel({ name: "days" });
+    const first = await t.writeMessage(channel.id, fields("day one"));
+    const next = await t.writeMessage(
+      channel.id,
+      fields("day two", { timestamp: "2026-11-23T00:00:01.000Z" }),
+    );
+    assert.notEqual(first.id.slice(0, 10), next.id.slice(0, 10));
+    assert.equal((await t.readMessage(channel.id, next.id)).body, "day two");
+  });
+});
