@@ -71,6 +71,7 @@ export class Bus implements AsyncDisposable {
   #now: () => Date;
   #byName = new Map<string, string>();
   #sent = new Set<(message: Message) => void>();
+  #inFlight = new Set<Promise<Message>>();
 
   private constructor(
     location: TransportLocation,
@@ -235,6 +236,30 @@ export class Bus implements AsyncDisposable {
    *   `ERR_MESSAGE_TOO_LARGE`, `ERR_MESSAGE_INVALID`
    */
   async send(options: SendOptions): Promise<Message> {
+    const sending = this.#send(options);
+    this.#inFlight.add(sending);
+    try {
+      return await sending;
+    } finally {
+      this.#inFlight.delete(sending);
+    }
+  }
+
+  /**
+   * Resolves when the sends in flight now have finished, failed or not (by then each one that
+   * succeeded has told the {@linkcode onSent} listeners), or after `maxMs`, whichever is first.
+   */
+  async sendsInFlight(maxMs: number): Promise<void> {
+    if (this.#inFlight.size === 0) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.#inFlight]),
+      new Promise((resolve) => timer = setTimeout(resolve, maxMs)),
+    ]);
+    clearTimeout(timer);
+  }
+
+  async #send(options: SendOptions): Promise<Message> {
     const to = options.to.flatMap((t) => t.split(",")).map((t) => t.trim()).filter((t) => t !== "");
     if (to.length === 0) {
       throw new CrosstalkError(

@@ -98,6 +98,9 @@ export interface EngineStatus {
   commit?: CommitError;
 }
 
+/** How long the feed waits for this engine's sends in flight before it reads a new file. */
+const SEND_SETTLE_MS = 100;
+
 /** The engine of one transport on this machine. */
 export class Engine implements AsyncDisposable {
   readonly bus: Bus;
@@ -199,6 +202,9 @@ export class Engine implements AsyncDisposable {
     });
     this.#feed = new MessageFeed(parts.bus.transport, (messages) => this.onMessages(messages), {
       cursor: parts.cursor,
+      // An API send's watch event often comes before the send hands its message over; waiting
+      // is bounded, so that nothing a send might wait for can stall the feed.
+      beforeRead: () => parts.bus.sendsInFlight(SEND_SETTLE_MS),
       mode: watch,
       // With OS events, a slow safety rescan still picks up anything a failed delivery left.
       pollIntervalMs: watch === "poll"

@@ -27,6 +27,12 @@ export interface MessageFeedOptions {
   onBad?: (bad: BadFile) => void;
   /** Told about failures of the watcher or the handler. */
   onError?: (error: unknown) => void;
+  /**
+   * Awaited before the feed reads a new file that {@linkcode MessageFeed.deliverWritten} has not
+   * handed over: a write of this process whose watch event came first hands its message over
+   * meanwhile, and is not read back.
+   */
+  beforeRead?: () => Promise<void>;
 }
 
 /** New messages, in channel and id order, handed to one handler that never runs twice at once. */
@@ -144,6 +150,9 @@ export class MessageFeed implements AsyncDisposable {
 
   async #deliver(refs: MessageRef[]): Promise<void> {
     refs.sort((a, b) => cmp(a.channel, b.channel) || cmp(a.id, b.id));
+    if (this.#options.beforeRead && refs.some((r) => !this.#written.has(`${r.channel}/${r.id}`))) {
+      await this.#options.beforeRead();
+    }
     const messages: Message[] = [];
     const handled: MessageRef[] = [];
     for (const ref of refs) {
