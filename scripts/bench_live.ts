@@ -3,8 +3,10 @@
  * over its stdio) on one engine, all sending at once, round after round: agent i writes to agent
  * i+1. Measured from the moment the sender's `send` tool call starts: the recipient's channel
  * notification arriving (woken) and the recipient's `read` returning the message (read, as an
- * agent that reads on every wake would). The baseline, in the same run, is one tool call round
- * trip (`status`: client → MCP server → engine API → back), the floor of anything an agent does.
+ * agent that reads on every wake would). Then the same under a steady load instead of bursts:
+ * each agent sends every `period` ms, the agents' sends spread evenly over the period. The
+ * baseline, in the same run, is one tool call round trip (`status`: client → MCP server →
+ * engine API → back), the floor of anything an agent does.
  * Measurement only: see docs/BENCHMARKS.md.
  *
  * Run: `deno run -A scripts/bench_live.ts [--quick] [--json]` (also part of `deno task bench`).
@@ -27,6 +29,18 @@ export interface LiveBenchResult {
   /** send starts → the recipient's channel notification arrives. */
   wokenMs: { p50: number; p99: number };
   /** send starts → the recipient's read (called on the wake) returns the message. */
+  readMs: { p50: number; p99: number };
+  /** Steady loads: every agent sends every `periodMs`, spread evenly; one entry per period. */
+  steady: SteadyLoad[];
+}
+
+/** One steady load's figures. */
+export interface SteadyLoad {
+  periodMs: number;
+  messages: number;
+  /** Messages per second over all agents, as achieved. */
+  perSecond: number;
+  wokenMs: { p50: number; p99: number };
   readMs: { p50: number; p99: number };
 }
 
@@ -141,6 +155,11 @@ export async function benchLive(
       await Promise.all(done);
       progress(`live: round ${round + 1}/${rounds}`);
     }
+    const steady: SteadyLoad[] = [];
+    for (const period of STEADY_PERIODS_MS) {
+      progress(`live: steady load, a message per agent every ${period} ms`);
+      steady.push(await steadyLoad(sessions, quick ? 3 : 10, period));
+    }
     return {
       agents,
       rounds,
@@ -148,6 +167,7 @@ export async function benchLive(
       toolCallMs: summary(toolCalls),
       wokenMs: summary(woken),
       readMs: summary(read),
+      steady,
     };
   } finally {
     await Promise.all(sessions.map((s) => s[Symbol.asyncDispose]().catch(() => {})));
@@ -155,6 +175,57 @@ export async function benchLive(
     await engine.status;
     await drain;
   }
+}
+
+/** Each agent sends once per period in the steady loads: 30 agents make 100, then 200 msg/s. */
+const STEADY_PERIODS_MS = [300, 150];
+
+/**
+ * Agent i sends `perAgent` messages to agent i+1, one every `periodMs`, starting at i/n of the
+ * period, so that the sends of all agents are spread evenly; each is timed to the recipient's
+ * wake and to its read, as in the rounds.
+ */
+async function steadyLoad(
+  sessions: McpSession[],
+  perAgent: number,
+  periodMs: number,
+): Promise<SteadyLoad> {
+  const agents = sessions.length;
+  const woken: number[] = [];
+  const read: number[] = [];
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
+  const t0 = performance.now();
+  await Promise.all(sessions.map(async (sender, i) => {
+    const next = (i + 1) % agents;
+    const recipient = sessions[next]!;
+    for (let k = 0; k < perAgent; k++) {
+      await sleep(t0 + (k + i / agents) * periodMs - performance.now());
+      // Unique over all loads, and ended by the colon: "…-2:" is not a prefix of "…-24:".
+      const key = `steady${periodMs}-${k}-${i}:`;
+      const wake = recipient.notification(
+        (note) => String(note.params.content).includes(key),
+        60_000,
+      );
+      const started = performance.now();
+      await sender.call("send", {
+        to: `agent-${String(next).padStart(2, "0")}`,
+        message: `${key} a message from one live agent to the next`,
+      });
+      const n = await wake;
+      woken.push(recipient.arrivals[recipient.notifications.indexOf(n)]! - started);
+      const text = await recipient.call("read");
+      if (!text.includes(key)) throw new Error(`read did not return ${key}: ${text}`);
+      read.push(performance.now() - started);
+    }
+  }));
+  const seconds = (performance.now() - t0) / 1000;
+  return {
+    periodMs,
+    messages: woken.length,
+    perSecond: woken.length / seconds,
+    wokenMs: summary(woken),
+    readMs: summary(read),
+  };
 }
 
 /** The benchmark's lines for the report. */
@@ -167,6 +238,13 @@ export function formatLive(r: LiveBenchResult): string[] {
       (r.wokenMs.p99 / r.toolCallMs.p50).toFixed(1)
     }x a tool call)`,
     `  send -> recipient has read it        p50 ${f(r.readMs.p50)}  p99 ${f(r.readMs.p99)}`,
+    ...r.steady.flatMap((l) => [
+      `  steady: each agent sends every ${l.periodMs} ms, spread evenly (${l.messages} messages, ${
+        Math.round(l.perSecond)
+      } msg/s)`,
+      `    send -> recipient woken            p50 ${f(l.wokenMs.p50)}  p99 ${f(l.wokenMs.p99)}`,
+      `    send -> recipient has read it      p50 ${f(l.readMs.p50)}  p99 ${f(l.readMs.p99)}`,
+    ]),
   ];
 }
 
