@@ -2,7 +2,7 @@
 // state dir and a real engine (`--alias a`, `b`, `c`), talking only through the remote.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { git, tempDir, waitUntil } from "../_helpers.ts";
+import { git, runCrosstalk, tempDir, waitUntil } from "../_helpers.ts";
 import { AGENTS, EngineProcess, network, openBus } from "./_harness.ts";
 
 const agent = (name: string) => join(AGENTS, name);
@@ -145,6 +145,11 @@ Deno.test("a remote that is away for a while: the error shows in the status, the
     return parsed.sync?.error ? parsed : undefined;
   });
   assert.match(String(status.sync?.error), /Cannot reach the remote/);
+  const shown = await runCrosstalk(
+    ["status", "--path", roots.a!, "--state", join(dir.path, "state-a")],
+    { home: dir.path },
+  );
+  assert.match(shown.stdout, /^sync:\s+failing since \S+: .*Cannot reach the remote/m);
   await Deno.rename(`${remote}.away`, remote);
   const [reply] = await bus.waitForReplies([sent], 30_000);
   assert.equal(reply!.from, "test/reply@b");
