@@ -5,10 +5,9 @@
  *
  * Run: `deno run -A scripts/bench_api.ts [--quick] [--json]` (also part of `deno task bench`).
  */
-import { removeScratch, scratchDir } from "./_scratch.ts";
-import { join } from "node:path";
+import { removeScratch } from "./_scratch.ts";
 import { fileURLToPath } from "node:url";
-import { scaffoldTransport } from "../transports/mod.ts";
+import { BENCH_USER, startBenchEngine } from "./_bench_engine.ts";
 
 /** The figures this benchmark produces. */
 export interface ApiBenchResult {
@@ -66,163 +65,123 @@ async function wall(args: string[], env: Record<string, string>, runs: number): 
 
 /** Runs every API benchmark against a real engine subprocess on loopback. */
 export async function benchApi(quick: boolean): Promise<ApiBenchResult> {
-  const home = await scratchDir("crosstalk-bench-api-");
-  const env = {
-    HOME: home,
-    XDG_DATA_HOME: join(home, "data"),
-    XDG_STATE_HOME: join(home, "state"),
-    XDG_CONFIG_HOME: join(home, "config"),
-    // Deno's own cache stays where it is: a fresh one would make the engine unpack its npm
-    // packages again at start.
-    DENO_DIR: Deno.env.get("DENO_DIR") ??
-      join(Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME")}/.cache`, "deno"),
-    CROSSTALK_LOG_JSON: "1",
-    CROSSTALK_INIT_USERNAME: "bench",
-    CROSSTALK_INIT_PASSPHRASE: "bench passphrase",
-  };
-  const root = join(home, "data", "crosstalk", "bench", "transport");
-  await scaffoldTransport(root, { kind: "local" });
-  const engine = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", MAIN, "serve", "--containername", "bench"],
-    env,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const reader = engine.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  let url: string | undefined;
-  while (!url) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`the engine exited before listening:\n${text}`);
-    text += value;
-    url = /"event":"api\.listening","url":"([^"]+)"/.exec(text)?.[1];
-  }
-  const drain = (async () => {
-    while (!(await reader.read()).done) { /* keep the pipe empty */ }
-  })();
-  try {
-    const login = await fetch(`${url}/api/login`, {
+  await using engine = await startBenchEngine("crosstalk-bench-api-");
+  const { env, url } = engine;
+  const login = await fetch(`${url}/api/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(BENCH_USER),
+  });
+  const { token } = await login.json();
+  const auth = { Authorization: `Bearer ${token}` };
+  const clients = 8;
+  const requests = quick ? 400 : 4000;
+  // Warm up the connections and the engine's caches.
+  await load(100, clients, () => fetch(`${url}/api/whoami`, { headers: auth }));
+  const trivialRoute = await load(
+    requests,
+    clients,
+    () => fetch(`${url}/api/whoami`, { headers: auth }),
+  );
+  const send = await load(requests, clients, () =>
+    fetch(`${url}/api/messages`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ username: "bench", passphrase: "bench passphrase" }),
+      headers: { ...auth, "content-type": "application/json" },
+      body: JSON.stringify({
+        to: "someone",
+        body: "a message to a person, so that no agent runs",
+      }),
+    }));
+
+  // SSE fan-out: 100 subscribers, one message, how long until each has that message's event.
+  // The load above leaves the engine with a backlog of events to publish, so first wait until
+  // a barrier message's event comes through.
+  const post = async (body: string) => {
+    const response = await fetch(`${url}/api/messages`, {
+      method: "POST",
+      headers: { ...auth, "content-type": "application/json" },
+      body: JSON.stringify({ to: "someone", body }),
     });
-    const { token } = await login.json();
-    const auth = { Authorization: `Bearer ${token}` };
-    const clients = 8;
-    const requests = quick ? 400 : 4000;
-    // Warm up the connections and the engine's caches.
-    await load(100, clients, () => fetch(`${url}/api/whoami`, { headers: auth }));
-    const trivialRoute = await load(
-      requests,
-      clients,
-      () => fetch(`${url}/api/whoami`, { headers: auth }),
-    );
-    const send = await load(requests, clients, () =>
-      fetch(`${url}/api/messages`, {
-        method: "POST",
-        headers: { ...auth, "content-type": "application/json" },
-        body: JSON.stringify({
-          to: "someone",
-          body: "a message to a person, so that no agent runs",
-        }),
-      }));
-
-    // SSE fan-out: 100 subscribers, one message, how long until each has that message's event.
-    // The load above leaves the engine with a backlog of events to publish, so first wait until
-    // a barrier message's event comes through.
-    const post = async (body: string) => {
-      const response = await fetch(`${url}/api/messages`, {
-        method: "POST",
-        headers: { ...auth, "content-type": "application/json" },
-        body: JSON.stringify({ to: "someone", body }),
-      });
-      return (await response.json()).id as string;
-    };
-    const subscribers = 100;
-    const streams: { reader: ReadableStreamDefaultReader<string>; seen: Map<string, number> }[] =
-      [];
-    const watchers: Promise<void>[] = [];
-    const waiting = new Set<() => void>();
-    for (let i = 0; i < subscribers; i++) {
-      const response = await fetch(`${url}/api/events`, { headers: auth });
-      const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
-      let buffer = "";
-      while (!buffer.includes("event: hello")) buffer += (await reader.read()).value ?? "";
-      const stream = { reader, seen: new Map<string, number>() };
-      streams.push(stream);
-      watchers.push((async () => {
-        for (;;) {
-          const { value, done } = await reader.read().catch(() => ({
-            value: undefined,
-            done: true,
-          }));
-          if (done) return;
-          const at = performance.now();
-          buffer += value;
-          // Every message event, by the message id in its trace.
-          for (
-            const match of buffer.matchAll(/event: message\ndata: .*?"trace":"[^"/]+\/([^"]+)"/g)
-          ) {
-            if (!stream.seen.has(match[1]!)) stream.seen.set(match[1]!, at);
-          }
-          buffer = buffer.slice(buffer.lastIndexOf("\n\n") + 2);
-          for (const wake of waiting) wake();
+    return (await response.json()).id as string;
+  };
+  const subscribers = 100;
+  const streams: { reader: ReadableStreamDefaultReader<string>; seen: Map<string, number> }[] = [];
+  const watchers: Promise<void>[] = [];
+  const waiting = new Set<() => void>();
+  for (let i = 0; i < subscribers; i++) {
+    const response = await fetch(`${url}/api/events`, { headers: auth });
+    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    while (!buffer.includes("event: hello")) buffer += (await reader.read()).value ?? "";
+    const stream = { reader, seen: new Map<string, number>() };
+    streams.push(stream);
+    watchers.push((async () => {
+      for (;;) {
+        const { value, done } = await reader.read().catch(() => ({
+          value: undefined,
+          done: true,
+        }));
+        if (done) return;
+        const at = performance.now();
+        buffer += value;
+        // Every message event, by the message id in its trace.
+        for (
+          const match of buffer.matchAll(/event: message\ndata: .*?"trace":"[^"/]+\/([^"]+)"/g)
+        ) {
+          if (!stream.seen.has(match[1]!)) stream.seen.set(match[1]!, at);
         }
-      })());
-    }
-    const until = (done: () => boolean) =>
-      new Promise<void>((resolve) => {
-        const check = () => {
-          if (done()) {
-            waiting.delete(check);
-            resolve();
-          }
-        };
-        waiting.add(check);
-        check();
-      });
-    const barrier = await post("barrier");
-    await until(() => streams[0]!.seen.has(barrier));
-    const sentAt = performance.now();
-    const fanOut = await post("fan out");
-    await until(() => streams.every((stream) => stream.seen.has(fanOut)));
-    const latencies = streams.map((stream) => stream.seen.get(fanOut)! - sentAt);
-    for (const stream of streams) await stream.reader.cancel();
-    await Promise.all(watchers);
-
-    const runs = quick ? 3 : 10;
-    const sendMs = await wall(
-      [
-        "run",
-        "-A",
-        "--quiet",
-        MAIN,
-        "message",
-        "send",
-        "--containername",
-        "bench",
-        "--to",
-        "someone",
-        "hi",
-      ],
-      env,
-      runs,
-    );
-    const denoEvalMs = await wall(["eval", "1"], env, runs);
-    return {
-      clients,
-      requests,
-      trivialRoute,
-      send,
-      sse: { subscribers, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99) },
-      cli: { sendMs, denoEvalMs },
-    };
-  } finally {
-    engine.kill("SIGTERM");
-    await engine.status;
-    await drain;
+        buffer = buffer.slice(buffer.lastIndexOf("\n\n") + 2);
+        for (const wake of waiting) wake();
+      }
+    })());
   }
+  const until = (done: () => boolean) =>
+    new Promise<void>((resolve) => {
+      const check = () => {
+        if (done()) {
+          waiting.delete(check);
+          resolve();
+        }
+      };
+      waiting.add(check);
+      check();
+    });
+  const barrier = await post("barrier");
+  await until(() => streams[0]!.seen.has(barrier));
+  const sentAt = performance.now();
+  const fanOut = await post("fan out");
+  await until(() => streams.every((stream) => stream.seen.has(fanOut)));
+  const latencies = streams.map((stream) => stream.seen.get(fanOut)! - sentAt);
+  for (const stream of streams) await stream.reader.cancel();
+  await Promise.all(watchers);
+
+  const runs = quick ? 3 : 10;
+  const sendMs = await wall(
+    [
+      "run",
+      "-A",
+      "--quiet",
+      MAIN,
+      "message",
+      "send",
+      "--containername",
+      "bench",
+      "--to",
+      "someone",
+      "hi",
+    ],
+    env,
+    runs,
+  );
+  const denoEvalMs = await wall(["eval", "1"], env, runs);
+  return {
+    clients,
+    requests,
+    trivialRoute,
+    send,
+    sse: { subscribers, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99) },
+    cli: { sendMs, denoEvalMs },
+  };
 }
 
 /** Renders the API figures as a table. */

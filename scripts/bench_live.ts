@@ -11,13 +11,9 @@
  *
  * Run: `deno run -A scripts/bench_live.ts [--quick] [--json]` (also part of `deno task bench`).
  */
-import { removeScratch, scratchDir } from "./_scratch.ts";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { scaffoldTransport } from "../transports/mod.ts";
+import { removeScratch } from "./_scratch.ts";
 import { McpSession } from "./_mcp_session.ts";
-
-const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
+import { startBenchEngine } from "./_bench_engine.ts";
 
 /** The figures this benchmark produces, in ms. */
 export interface LiveBenchResult {
@@ -60,40 +56,8 @@ export async function benchLive(
 ): Promise<LiveBenchResult> {
   const agents = quick ? 6 : 30;
   const rounds = quick ? 3 : 20;
-  const home = await scratchDir("crosstalk-bench-live-");
-  const env = {
-    HOME: home,
-    XDG_DATA_HOME: join(home, "data"),
-    XDG_STATE_HOME: join(home, "state"),
-    XDG_CONFIG_HOME: join(home, "config"),
-    // Deno's own cache stays where it is: a fresh one would make the engine unpack its npm
-    // packages again at start.
-    DENO_DIR: Deno.env.get("DENO_DIR") ??
-      join(Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME")}/.cache`, "deno"),
-    CROSSTALK_LOG_JSON: "1",
-    CROSSTALK_INIT_USERNAME: "bench",
-    CROSSTALK_INIT_PASSPHRASE: "bench passphrase",
-  };
-  await scaffoldTransport(join(home, "data", "crosstalk", "bench", "transport"), {
-    kind: "local",
-  });
-  const engine = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", MAIN, "serve", "--containername", "bench"],
-    env,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const reader = engine.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!/"event":"api\.listening"/.test(text)) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`the engine exited before listening:\n${text}`);
-    text += value;
-  }
-  const drain = (async () => {
-    while (!(await reader.read()).done) { /* keep the pipe empty */ }
-  })();
+  await using engine = await startBenchEngine("crosstalk-bench-live-");
+  const { env, home } = engine;
   const sessions: McpSession[] = [];
   try {
     progress(`live: starting ${agents} MCP sessions`);
@@ -171,9 +135,6 @@ export async function benchLive(
     };
   } finally {
     await Promise.all(sessions.map((s) => s[Symbol.asyncDispose]().catch(() => {})));
-    engine.kill("SIGTERM");
-    await engine.status;
-    await drain;
   }
 }
 

@@ -1,0 +1,76 @@
+/**
+ * A `crosstalk serve` subprocess for the benchmarks that talk to a running engine (API, live
+ * agents): a fresh home with a local transport named `bench`, a user `bench`, and the engine's
+ * log drained so that its pipe never fills.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { scaffoldTransport } from "../transports/mod.ts";
+import { scratchDir } from "./_scratch.ts";
+
+const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
+
+/** The user every bench engine starts with. */
+export const BENCH_USER = { username: "bench", passphrase: "bench passphrase" };
+
+/** A running bench engine; disposing it stops the engine. */
+export interface BenchEngine extends AsyncDisposable {
+  /** The home folder, also where the transport and state dir live. */
+  home: string;
+  /** The environment the engine runs with, for other processes of the benchmark. */
+  env: Record<string, string>;
+  /** The API's base URL. */
+  url: string;
+}
+
+/** Starts an engine on a new local transport and resolves once its API listens. */
+export async function startBenchEngine(prefix: string): Promise<BenchEngine> {
+  const home = await scratchDir(prefix);
+  const env = {
+    HOME: home,
+    XDG_DATA_HOME: join(home, "data"),
+    XDG_STATE_HOME: join(home, "state"),
+    XDG_CONFIG_HOME: join(home, "config"),
+    // Deno's own cache stays where it is: a fresh one would make the engine unpack its npm
+    // packages again at start.
+    DENO_DIR: Deno.env.get("DENO_DIR") ??
+      join(Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME")}/.cache`, "deno"),
+    CROSSTALK_LOG_JSON: "1",
+    CROSSTALK_INIT_USERNAME: BENCH_USER.username,
+    CROSSTALK_INIT_PASSPHRASE: BENCH_USER.passphrase,
+  };
+  await scaffoldTransport(join(home, "data", "crosstalk", "bench", "transport"), {
+    kind: "local",
+  });
+  const engine = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", MAIN, "serve", "--containername", "bench"],
+    env,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const reader = engine.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  let url: string | undefined;
+  while (!url) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`the engine exited before listening:\n${text}`);
+    text += value;
+    url = /"event":"api\.listening","url":"([^"]+)"/.exec(text)?.[1];
+  }
+  const drain = (async () => {
+    while (!(await reader.read()).done) { /* keep the pipe empty */ }
+  })();
+  return {
+    home,
+    env,
+    url,
+    async [Symbol.asyncDispose]() {
+      engine.kill("SIGTERM");
+      await engine.status;
+      await drain;
+    },
+  };
+}
