@@ -15,6 +15,14 @@ import { readDirNames } from "./_fs.ts";
 /** How many written messages wait for their turn at most (beyond that, their files are read). */
 const MAX_WRITTEN = 10_000;
 
+/**
+ * When a new folder is scanned again after its first scan (ms). The OS watcher starts watching
+ * a new folder some time after reporting it; a file that another process puts in the folder
+ * after the first scan but before that watch begins makes no event, so later looks find it.
+ * The safety rescan would, but only much later.
+ */
+const NEW_FOLDER_RECHECK_MS = [50, 500, 2_000];
+
 /** Options for {@linkcode MessageFeed}. */
 export interface MessageFeedOptions {
   /** Where handled messages are recorded. */
@@ -44,6 +52,11 @@ export class MessageFeed implements AsyncDisposable {
   #ignoreBefore: string | undefined;
   /** Messages this process wrote, by `<channel>/<id>`, waiting for their turn in the feed. */
   #written = new Map<string, Message>();
+  /** New folders scanned again soon (see NEW_FOLDER_RECHECK_MS), by absolute path. */
+  #rechecks = new Map<string, ReturnType<typeof setTimeout>>();
+  /** Folders handed to the watcher by a recheck, not by the OS. */
+  #rechecking = new Set<string>();
+  #closed = false;
 
   constructor(
     transport: Transport,
@@ -111,6 +124,10 @@ export class MessageFeed implements AsyncDisposable {
 
   /** Stops watching; waits for a delivery in progress. */
   close(): Promise<void> {
+    this.#closed = true;
+    for (const timer of this.#rechecks.values()) clearTimeout(timer);
+    this.#rechecks.clear();
+    this.#rechecking.clear();
     return this.#watcher.close();
   }
 
@@ -138,6 +155,8 @@ export class MessageFeed implements AsyncDisposable {
           else this.#written.delete(`${channel}/${id}`); // its file was read first
         } else if (rest.length < 4 && rest.every((part) => /^\d+$/.test(part))) {
           foldersToScan.set(rel, { channel, under: rest });
+          // A look of our own (below) is not a new folder: it schedules nothing more.
+          if (!this.#rechecking.delete(path)) this.#recheck(path);
         }
       }
       for (const { channel, under } of foldersToScan.values()) {
@@ -146,6 +165,21 @@ export class MessageFeed implements AsyncDisposable {
     }
     if (candidates.size === 0) return;
     await this.#deliver([...candidates.values()]);
+  }
+
+  /** Looks at a new folder again, a few times, until its watch has surely begun. */
+  #recheck(path: string, step = 0): void {
+    const delay = NEW_FOLDER_RECHECK_MS[step];
+    if (this.#closed || delay === undefined || (step === 0 && this.#rechecks.has(path))) return;
+    this.#rechecks.set(
+      path,
+      setTimeout(() => {
+        this.#rechecks.delete(path);
+        this.#rechecking.add(path);
+        this.#watcher.add([path]);
+        this.#recheck(path, step + 1);
+      }, delay),
+    );
   }
 
   async #deliver(refs: MessageRef[]): Promise<void> {
