@@ -25,8 +25,17 @@ export interface BenchEngine extends AsyncDisposable {
   url: string;
 }
 
+/** Options for {@linkcode startBenchEngine}. */
+export interface BenchEngineOptions {
+  /** Extra `deno run` flags before the script; by default `--inspect` when `CROSSTALK_BENCH_INSPECT` names a port. */
+  denoFlags?: string[];
+}
+
 /** Starts an engine on a new local transport and resolves once its API listens. */
-export async function startBenchEngine(prefix: string): Promise<BenchEngine> {
+export async function startBenchEngine(
+  prefix: string,
+  options: BenchEngineOptions = {},
+): Promise<BenchEngine> {
   const home = await scratchDir(prefix);
   const env = {
     HOME: home,
@@ -45,7 +54,16 @@ export async function startBenchEngine(prefix: string): Promise<BenchEngine> {
     kind: "local",
   });
   const engine = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", MAIN, "serve", "--containername", "bench"],
+    args: [
+      "run",
+      "-A",
+      "--quiet",
+      ...(options.denoFlags ?? inspectFlags()),
+      MAIN,
+      "serve",
+      "--containername",
+      "bench",
+    ],
     env,
     stdin: "null",
     stdout: "null",
@@ -73,4 +91,10 @@ export async function startBenchEngine(prefix: string): Promise<BenchEngine> {
       await drain;
     },
   };
+}
+
+/** `--inspect` on the port `CROSSTALK_BENCH_INSPECT` names, for scripts/profile.ts. */
+function inspectFlags(): string[] {
+  const port = Deno.env.get("CROSSTALK_BENCH_INSPECT");
+  return port ? [`--inspect=127.0.0.1:${port}`] : [];
 }
