@@ -72,6 +72,8 @@ export class Bus implements AsyncDisposable {
   #byName = new Map<string, string>();
   #sent = new Set<(message: Message) => void>();
   #inFlight = new Set<Promise<Message>>();
+  /** Told of each send that finishes (see sendsInFlight). */
+  #settled = new Set<(sending: Promise<Message>) => void>();
 
   private constructor(
     location: TransportLocation,
@@ -242,21 +244,31 @@ export class Bus implements AsyncDisposable {
       return await sending;
     } finally {
       this.#inFlight.delete(sending);
+      for (const settled of this.#settled) settled(sending);
     }
   }
 
   /**
    * Resolves when the sends in flight now have finished, failed or not (by then each one that
-   * succeeded has told the {@linkcode onSent} listeners), or after `maxMs`, whichever is first.
+   * succeeded has told the {@linkcode onSent} listeners), when `enough` says so (asked as each
+   * one finishes), or after `maxMs`, whichever is first.
    */
-  async sendsInFlight(maxMs: number): Promise<void> {
-    if (this.#inFlight.size === 0) return;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      Promise.allSettled([...this.#inFlight]),
-      new Promise((resolve) => timer = setTimeout(resolve, maxMs)),
-    ]);
-    clearTimeout(timer);
+  async sendsInFlight(maxMs: number, enough: () => boolean = () => false): Promise<void> {
+    const waiting = new Set(this.#inFlight);
+    if (waiting.size === 0 || enough()) return;
+    const { promise, resolve } = Promise.withResolvers<void>();
+    const settled = (sending: Promise<Message>) => {
+      waiting.delete(sending);
+      if (waiting.size === 0 || enough()) resolve();
+    };
+    this.#settled.add(settled);
+    const timer = setTimeout(resolve, maxMs);
+    try {
+      await promise;
+    } finally {
+      clearTimeout(timer);
+      this.#settled.delete(settled);
+    }
   }
 
   async #send(options: SendOptions): Promise<Message> {

@@ -204,7 +204,7 @@ export class Engine implements AsyncDisposable {
       cursor: parts.cursor,
       // An API send's watch event often comes before the send hands its message over; waiting
       // is bounded, so that nothing a send might wait for can stall the feed.
-      beforeRead: () => parts.bus.sendsInFlight(SEND_SETTLE_MS),
+      beforeRead: (handedOver) => parts.bus.sendsInFlight(SEND_SETTLE_MS, handedOver),
       mode: watch,
       // With OS events, a slow safety rescan still picks up anything a failed delivery left.
       pollIntervalMs: watch === "poll"

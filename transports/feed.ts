@@ -38,9 +38,10 @@ export interface MessageFeedOptions {
   /**
    * Awaited before the feed reads a new file that {@linkcode MessageFeed.deliverWritten} has not
    * handed over: a write of this process whose watch event came first hands its message over
-   * meanwhile, and is not read back.
+   * meanwhile, and is not read back. `handedOver` says whether every such file has been handed
+   * over by now, so that the wait can end at once when it has.
    */
-  beforeRead?: () => Promise<void>;
+  beforeRead?: (handedOver: () => boolean) => Promise<void>;
 }
 
 /** New messages, in channel and id order, handed to one handler that never runs twice at once. */
@@ -184,8 +185,9 @@ export class MessageFeed implements AsyncDisposable {
 
   async #deliver(refs: MessageRef[]): Promise<void> {
     refs.sort((a, b) => cmp(a.channel, b.channel) || cmp(a.id, b.id));
-    if (this.#options.beforeRead && refs.some((r) => !this.#written.has(`${r.channel}/${r.id}`))) {
-      await this.#options.beforeRead();
+    const missing = refs.map((r) => `${r.channel}/${r.id}`).filter((k) => !this.#written.has(k));
+    if (this.#options.beforeRead && missing.length > 0) {
+      await this.#options.beforeRead(() => missing.every((k) => this.#written.has(k)));
     }
     const messages: Message[] = [];
     const handled: MessageRef[] = [];
