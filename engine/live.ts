@@ -348,10 +348,17 @@ export class LiveAgents {
     const taken = agent.unread.splice(0, Math.max(1, options.limit ?? 20));
     const messages: Message[] = [];
     const at = new Date().toISOString();
-    for (const { ref } of taken) {
+    const transport = this.#options.bus.transport;
+    for (const unread of taken) {
+      const { ref } = unread;
       const { channel, id } = refOf(ref);
       try {
-        messages.push(await this.#options.bus.transport.readMessage(channel, id));
+        // The feed's copy, while this engine runs; a deleted channel takes its messages along.
+        const known = this.#arrived.get(unread);
+        if (known && !(await transport.hasMessage(channel, id))) {
+          throw new CrosstalkError("ERR_MESSAGE_NOT_FOUND", `No message "${ref}"`);
+        }
+        messages.push(known ?? await transport.readMessage(channel, id));
       } catch (error) {
         // Deleted with its channel, or damaged: nothing to read any more.
         this.#options.log.warn("live.unreadable", { name, message: ref, error });
@@ -403,6 +410,7 @@ export class LiveAgents {
         if (agent.unread.length >= MAX_UNREAD) agent.unread.shift();
         const unread: Unread = { ref, woken: false };
         agent.unread.push(unread);
+        this.#arrived.set(unread, message);
         changed = true;
         for (const waiter of this.#waiters.get(name) ?? []) waiter();
         await this.#offerWake(name, message, Date.now() + this.#holdMs());
@@ -625,6 +633,8 @@ export class LiveAgents {
   }
 
   #saveTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The messages of inbox entries made while this engine runs, so a read needs no file read. */
+  #arrived = new WeakMap<Unread, Message>();
 
   /**
    * Saves within LAZY_SAVE_MS, for changes that a crash may undo without loss: a wake report or
