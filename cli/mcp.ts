@@ -8,7 +8,7 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { z } from "zod";
 import { CrosstalkError } from "../schema/errors.ts";
-import type { LiveAgentInfo, WakeEvent, WakeKind } from "../engine/live.ts";
+import type { LiveAgentInfo, WakeEvent, WakeKind, WakeReport } from "../engine/live.ts";
 import type { Peers } from "../engine/engine.ts";
 import type { TaskState } from "../engine/tasks.ts";
 import { VERSION } from "../engine/version.ts";
@@ -28,6 +28,13 @@ interface McpFlags extends TransportFlags {
   enterDelay?: number;
   allow?: string[];
 }
+
+/**
+ * How long a successful wake waits to be reported. A read tells the engine more than a wake
+ * (read implies woken), and most agents read on their wake: within this time the report is not
+ * needed, and each message costs one request less. A failed wake is reported at once.
+ */
+export const WOKEN_REPORT_MS = 300;
 
 /** The newest MCP revision this server speaks (Claude Code registers channels up to it). */
 export const MCP_PROTOCOL_VERSION = "2025-11-25";
@@ -120,7 +127,8 @@ async function runMcp(flags: McpFlags, ctx: CliContext): Promise<void> {
     { name: "crosstalk", version: VERSION },
     { capabilities: { experimental: { "claude/channel": {} } }, instructions: INSTRUCTIONS },
   );
-  registerTools(server, api, me);
+  const reports = new WakeReports(api, log);
+  registerTools(server, api, me, reports);
   target.notify = (content, meta) =>
     server.server.notification({
       method: "notifications/claude/channel",
@@ -135,9 +143,10 @@ async function runMcp(flags: McpFlags, ctx: CliContext): Promise<void> {
   log(`registered as "${me}" (wake: ${wake}) with ${owner.via}`);
 
   const stop = new AbortController();
-  const wakes = wakeLoop(api, target, stop.signal, log);
+  const wakes = wakeLoop(api, target, reports, stop.signal, log);
   await closed.promise;
   stop.abort();
+  await reports.flush();
   await api.call("DELETE", "/api/live/me").catch(() => {});
   await wakes;
   await server.close().catch(() => {});
@@ -147,6 +156,7 @@ async function runMcp(flags: McpFlags, ctx: CliContext): Promise<void> {
 async function wakeLoop(
   api: HttpClient,
   target: WakeTarget,
+  reports: WakeReports,
   signal: AbortSignal,
   log: (text: string) => void,
 ): Promise<void> {
@@ -160,7 +170,7 @@ async function wakeLoop(
         const event = JSON.parse(sse.data) as WakeEvent;
         const report = await deliverWake(event, target);
         if (!report.ok) log(`could not wake: ${report.detail}`);
-        await api.call("POST", "/api/live/me/wake-report", { refs: [event.ref], ...report });
+        reports.add(event.ref, report);
       }
     } catch (error) {
       if (signal.aborted) return;
@@ -168,12 +178,63 @@ async function wakeLoop(
         log("the engine ended this session; wakes stop (tools still answer with an error)");
         return;
       }
-      log(`wake stream: ${error instanceof Error ? error.message : String(error)}`);
+      log(`wake stream: ${errorText(error)}`);
     }
     if (signal.aborted) return;
     await new Promise((resolve) => setTimeout(resolve, delay));
     delay = Math.min(delay * 2, 5_000);
   }
+}
+
+/**
+ * Tells the engine how wakes went, without holding up the next wake: failures at once, successes
+ * after {@linkcode WOKEN_REPORT_MS} in one request, minus the messages read meanwhile.
+ */
+class WakeReports {
+  #api: HttpClient;
+  #log: (text: string) => void;
+  #woken = new Set<string>();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #posting: Promise<void> = Promise.resolve();
+
+  constructor(api: HttpClient, log: (text: string) => void) {
+    this.#api = api;
+    this.#log = log;
+  }
+
+  /** A wake was delivered (or failed) for `ref`. */
+  add(ref: string, report: WakeReport): void {
+    if (!report.ok) {
+      this.#post([ref], report);
+      return;
+    }
+    this.#woken.add(ref);
+    this.#timer ??= setTimeout(() => void this.flush(), WOKEN_REPORT_MS);
+  }
+
+  /** These messages were read: the engine knows they reached the agent. */
+  read(refs: Iterable<string>): void {
+    for (const ref of refs) this.#woken.delete(ref);
+  }
+
+  /** Reports what waits now, and resolves when every report so far has been sent. */
+  flush(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#woken.size > 0) this.#post([...this.#woken], { ok: true });
+    this.#woken.clear();
+    return this.#posting;
+  }
+
+  #post(refs: string[], report: WakeReport): void {
+    this.#posting = this.#posting
+      .then(() => this.#api.call("POST", "/api/live/me/wake-report", { refs, ...report }))
+      .then(() => {}, (error) => this.#log(`wake report: ${errorText(error)}`));
+  }
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 type ToolResult = { content: { type: "text"; text: string }[]; isError?: boolean };
@@ -185,7 +246,7 @@ async function answer(run: () => Promise<string>): Promise<ToolResult> {
   } catch (error) {
     const text = error instanceof CrosstalkError
       ? `error ${error.code}: ${error.message}`
-      : `error: ${error instanceof Error ? error.message : String(error)}`;
+      : `error: ${errorText(error)}`;
     return { content: [{ type: "text", text }], isError: true };
   }
 }
@@ -212,7 +273,21 @@ const TASK = z.object({
 });
 const BADGE = z.object({ message: REF, type: z.string(), value: z.string().optional() });
 
-function registerTools(server: McpServer, api: HttpClient, me: string): void {
+function registerTools(
+  server: McpServer,
+  api: HttpClient,
+  me: string,
+  reports: WakeReports,
+): void {
+  const readInbox = async (query: string) => {
+    const inbox = await api.call<{ messages: Message[]; more: number }>(
+      "GET",
+      `/api/live/me/inbox?${query}`,
+    );
+    reports.read(inbox.messages.map((m) => `${m.channel}/${m.id}`));
+    return formatInbox(inbox, me);
+  };
+
   server.registerTool("send", {
     description: "Send a message to an agent, a model, a human or all (comma-separate several); " +
       "with re=<message id> it is a reply. Returns the new message's id.",
@@ -242,27 +317,13 @@ function registerTools(server: McpServer, api: HttpClient, me: string): void {
   server.registerTool("read", {
     description: "Read your new messages (oldest first) and mark them read.",
     inputSchema: READ.shape,
-  }, (args: z.infer<typeof READ>) =>
-    answer(async () => {
-      const inbox = await api.call<{ messages: Message[]; more: number }>(
-        "GET",
-        `/api/live/me/inbox?limit=${args.limit ?? 20}`,
-      );
-      return formatInbox(inbox, me);
-    }));
+  }, (args: z.infer<typeof READ>) => answer(() => readInbox(`limit=${args.limit ?? 20}`)));
 
   server.registerTool("wait", {
     description: "Wait up to `seconds` (default 60, at most 300) for new messages; returns them " +
       "read, or says none came.",
     inputSchema: WAIT.shape,
-  }, (args: z.infer<typeof WAIT>) =>
-    answer(async () => {
-      const inbox = await api.call<{ messages: Message[]; more: number }>(
-        "GET",
-        `/api/live/me/inbox?wait=${args.seconds ?? 60}`,
-      );
-      return formatInbox(inbox, me);
-    }));
+  }, (args: z.infer<typeof WAIT>) => answer(() => readInbox(`wait=${args.seconds ?? 60}`)));
 
   server.registerTool("peers", {
     description: "Who is on the bus: live agents (status, machine), models and humans.",
