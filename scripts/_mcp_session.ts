@@ -97,10 +97,10 @@ export class McpSession implements AsyncDisposable {
   static async start(
     home: string,
     args: string[],
-    options: { env?: Record<string, string>; stderr?: boolean } = {},
+    options: { env?: Record<string, string>; stderr?: boolean; denoFlags?: string[] } = {},
   ): Promise<McpSession> {
     const transport = new ProcessTransport(
-      ["run", "-A", "--quiet", MAIN, "mcp", ...args],
+      ["run", "-A", "--quiet", ...(options.denoFlags ?? []), MAIN, "mcp", ...args],
       { ...sessionEnv(home), ...(options.env ?? {}) },
       home,
       options.stderr ?? false,
