@@ -17,6 +17,24 @@ export interface ApiBenchResult {
   send: { perSecond: number; p50: number; p99: number };
   sse: { subscribers: number; p50: number; p99: number };
   cli: { sendMs: number; denoEvalMs: number };
+  /**
+   * The same two routes loaded by wrk (a C load generator, when it is installed), so that the
+   * client's own cost (Deno's fetch takes 0.1-0.2 ms of CPU per request on the same two cores)
+   * does not cap what the engine is seen to do; sends also with 32 connections.
+   */
+  wrk?: {
+    seconds: number;
+    trivialRoute: Rate;
+    send: Rate;
+    send32: Rate;
+  };
+}
+
+/** Requests per second and latency percentiles, in ms. */
+interface Rate {
+  perSecond: number;
+  p50: number;
+  p99: number;
 }
 
 const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
@@ -174,6 +192,7 @@ export async function benchApi(quick: boolean): Promise<ApiBenchResult> {
     runs,
   );
   const denoEvalMs = await wall(["eval", "1"], env, runs);
+  const wrk = quick ? undefined : await benchWithWrk(url, token, engine.home);
   return {
     clients,
     requests,
@@ -181,7 +200,56 @@ export async function benchApi(quick: boolean): Promise<ApiBenchResult> {
     send,
     sse: { subscribers, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99) },
     cli: { sendMs, denoEvalMs },
+    ...(wrk ? { wrk } : {}),
   };
+}
+
+/** The wrk figures, or undefined when wrk is not installed. */
+async function benchWithWrk(
+  url: string,
+  token: string,
+  scratch: string,
+): Promise<ApiBenchResult["wrk"]> {
+  const seconds = 5;
+  const script = `${scratch}/post.lua`;
+  await Deno.writeTextFile(
+    script,
+    [
+      `wrk.method = "POST"`,
+      `wrk.body = '{"to":"someone","body":"a message to a person, so that no agent runs"}'`,
+      `wrk.headers["Content-Type"] = "application/json"`,
+      `wrk.headers["Authorization"] = "Bearer ${token}"`,
+    ].join("\n"),
+  );
+  const run = async (connections: number, args: string[]): Promise<Rate | undefined> => {
+    let out: Deno.CommandOutput;
+    try {
+      out = await new Deno.Command("wrk", {
+        args: ["-t1", `-c${connections}`, `-d${seconds}s`, "--latency", ...args],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw error;
+    }
+    const text = new TextDecoder().decode(out.stdout);
+    if (!out.success || /Non-2xx/.test(text)) throw new Error(`wrk failed:\n${text}`);
+    const ms = (p: string) => {
+      const [, value, unit] = new RegExp(`${p}%\\s+([\\d.]+)(us|ms|s)`).exec(text)!;
+      return Number(value) * (unit === "us" ? 0.001 : unit === "s" ? 1000 : 1);
+    };
+    return {
+      perSecond: Number(/Requests\/sec:\s+([\d.]+)/.exec(text)![1]),
+      p50: ms("50"),
+      p99: ms("99"),
+    };
+  };
+  const trivialRoute = await run(8, ["-H", `Authorization: Bearer ${token}`, `${url}/api/whoami`]);
+  if (!trivialRoute) return undefined;
+  const send = (await run(8, ["-s", script, `${url}/api/messages`]))!;
+  const send32 = (await run(32, ["-s", script, `${url}/api/messages`]))!;
+  return { seconds, trivialRoute, send, send32 };
 }
 
 /** Renders the API figures as a table. */
@@ -205,6 +273,20 @@ export function formatApi(r: ApiBenchResult | undefined): string {
     `crosstalk message send via the engine: ${f(r.cli.sendMs)} ms wall, beside deno eval 1: ${
       f(r.cli.denoEvalMs)
     } ms (${f(r.cli.sendMs / r.cli.denoEvalMs)}x)`,
+    ...(r.wrk
+      ? [
+        `with wrk (one C client thread, ${r.wrk.seconds} s each)      req/s       p50 ms    p99 ms`,
+        ...([
+          ["GET /api/whoami, 8 connections", r.wrk.trivialRoute],
+          ["POST /api/messages, 8 connections", r.wrk.send],
+          ["POST /api/messages, 32 connections", r.wrk.send32],
+        ] as const).map(([name, rate]) =>
+          `${name.padEnd(42)}${rate.perSecond.toFixed(0).padStart(8)} ${f(rate.p50).padStart(12)} ${
+            f(rate.p99).padStart(9)
+          }`
+        ),
+      ]
+      : []),
   ].join("\n");
 }
 

@@ -26,6 +26,12 @@ export interface LiveBenchResult {
   wokenMs: { p50: number; p99: number };
   /** send starts → the recipient's read (called on the wake) returns the message. */
   readMs: { p50: number; p99: number };
+  /**
+   * CPU time of the whole machine (every process: engine, sessions, clients, kernel) per message
+   * over the rounds, from /proc/stat; undefined off Linux. A round of `agents` sends cannot end
+   * before agents × this ÷ cores.
+   */
+  cpuPerMessageMs?: number;
   /** Steady loads: every agent sends every `periodMs`, spread evenly; one entry per period. */
   steady: SteadyLoad[];
 }
@@ -91,6 +97,7 @@ export async function benchLive(
     const woken: number[] = [];
     const read: number[] = [];
     const token = /bench-(\d+)-(\d+)/;
+    const busyBefore = machineBusyMs();
     for (let round = 0; round < rounds; round++) {
       const started = new Map<string, number>();
       const done: Promise<void>[] = [];
@@ -119,6 +126,7 @@ export async function benchLive(
       await Promise.all(done);
       progress(`live: round ${round + 1}/${rounds}`);
     }
+    const busyAfter = machineBusyMs();
     const steady: SteadyLoad[] = [];
     for (const period of STEADY_PERIODS_MS) {
       progress(`live: steady load, a message per agent every ${period} ms`);
@@ -131,10 +139,24 @@ export async function benchLive(
       toolCallMs: summary(toolCalls),
       wokenMs: summary(woken),
       readMs: summary(read),
+      ...(busyBefore === undefined || busyAfter === undefined
+        ? {}
+        : { cpuPerMessageMs: (busyAfter - busyBefore) / (agents * rounds) }),
       steady,
     };
   } finally {
     await Promise.all(sessions.map((s) => s[Symbol.asyncDispose]().catch(() => {})));
+  }
+}
+
+/** CPU time spent by the whole machine so far (user, nice, system, irq, softirq), in ms. */
+function machineBusyMs(): number | undefined {
+  try {
+    const fields = Deno.readTextFileSync("/proc/stat").split("\n")[0]!.trim().split(/\s+/);
+    const ticks = [1, 2, 3, 6, 7].reduce((sum, i) => sum + Number(fields[i]), 0);
+    return ticks * 10; // USER_HZ is 100 on Linux
+  } catch {
+    return undefined;
   }
 }
 
@@ -199,6 +221,11 @@ export function formatLive(r: LiveBenchResult): string[] {
       (r.wokenMs.p99 / r.toolCallMs.p50).toFixed(1)
     }x a tool call)`,
     `  send -> recipient has read it        p50 ${f(r.readMs.p50)}  p99 ${f(r.readMs.p99)}`,
+    ...(r.cpuPerMessageMs === undefined ? [] : [
+      `  CPU per message, all processes: ${f(r.cpuPerMessageMs)}; a round of ${r.agents} needs ${
+        f(r.cpuPerMessageMs * r.agents / navigator.hardwareConcurrency)
+      } of ${navigator.hardwareConcurrency} cores`,
+    ]),
     ...r.steady.flatMap((l) => [
       `  steady: each agent sends every ${l.periodMs} ms, spread evenly (${l.messages} messages, ${
         Math.round(l.perSecond)
