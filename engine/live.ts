@@ -353,12 +353,9 @@ export class LiveAgents {
       const { ref } = unread;
       const { channel, id } = refOf(ref);
       try {
-        // The feed's copy, while this engine runs; a deleted channel takes its messages along.
-        const known = this.#arrived.get(unread);
-        if (known && !(await transport.hasMessage(channel, id))) {
-          throw new CrosstalkError("ERR_MESSAGE_NOT_FOUND", `No message "${ref}"`);
-        }
-        messages.push(known ?? await transport.readMessage(channel, id));
+        // The copy the feed handed over while this engine runs (a message is never changed,
+        // and one whose channel was deleted since was still delivered); else the file.
+        messages.push(this.#arrived.get(unread) ?? await transport.readMessage(channel, id));
       } catch (error) {
         // Deleted with its channel, or damaged: nothing to read any more.
         this.#options.log.warn("live.unreadable", { name, message: ref, error });

@@ -71,6 +71,7 @@ export class MessageFeed implements AsyncDisposable {
       mode: options.mode,
       pollIntervalMs: options.pollIntervalMs,
       ignore: (path) => path.split(SEPARATOR).at(-1)!.startsWith("."),
+      onPath: (path) => this.#noticeChannelChange(path),
       ...(options.onError ? { onError: options.onError } : {}),
     });
   }
@@ -84,6 +85,9 @@ export class MessageFeed implements AsyncDisposable {
     await Deno.mkdir(this.#transport.channelsDir, { recursive: true });
     this.#ignoreBefore = options.ignoreBefore;
     this.#watcher.start();
+    // OS events report every change of a CHANNEL.md (below): the transport may trust what it
+    // read of one until then. Polling sees changes late, so it may not.
+    if (this.#options.mode === "events") this.#transport.watchingChannels?.(true);
     this.#watcher.rescan();
     try {
       await this.#watcher.flush();
@@ -126,6 +130,7 @@ export class MessageFeed implements AsyncDisposable {
   /** Stops watching; waits for a delivery in progress. */
   close(): Promise<void> {
     this.#closed = true;
+    this.#transport.watchingChannels?.(false);
     for (const timer of this.#rechecks.values()) clearTimeout(timer);
     this.#rechecks.clear();
     this.#rechecking.clear();
@@ -140,6 +145,7 @@ export class MessageFeed implements AsyncDisposable {
     const candidates = new Map<string, MessageRef>();
     const add = (ref: MessageRef) => candidates.set(`${ref.channel}/${ref.id}`, ref);
     if (batch.rescan) {
+      this.#transport.channelChanged?.();
       for (const ref of await this.#scanAll()) add(ref);
     } else {
       // A new folder: files may have landed in it before the OS watcher saw it, so walk it (only
@@ -166,6 +172,18 @@ export class MessageFeed implements AsyncDisposable {
     }
     if (candidates.size === 0) return;
     await this.#deliver([...candidates.values()]);
+  }
+
+  /**
+   * Tells the transport at once (not when the path's batch is handled) that a channel's folder
+   * (made, renamed, removed) or a file directly in it (CHANNEL.md) changed.
+   */
+  #noticeChannelChange(path: string): void {
+    const rel = relative(this.#transport.channelsDir, path);
+    if (rel.startsWith("..")) return;
+    const [channel, file, ...deeper] = rel.split(SEPARATOR);
+    if (deeper.length > 0 || !channel || !isChannelId(channel)) return;
+    if (file === undefined || !/^\d+$/.test(file)) this.#transport.channelChanged?.(channel);
   }
 
   /** Looks at a new folder again, a few times, until its watch has surely begun. */

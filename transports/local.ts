@@ -59,6 +59,10 @@ export class LocalTransport implements Transport {
   #now: () => Date;
   /** Parsed CHANNEL.md files by channel id, with the stat they were read at. */
   #channels = new Map<string, { version: string; channel: Channel }>();
+  /** Trust #channels without a stat (see watchingChannels). */
+  #watched = false;
+  /** Counts channel changes, so that a read that raced one is not cached. */
+  #epoch = 0;
 
   constructor(root: string, options: LocalTransportOptions = {}) {
     this.root = resolve(root);
@@ -84,10 +88,26 @@ export class LocalTransport implements Transport {
     return channels.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
+  watchingChannels(on: boolean): void {
+    this.#watched = on;
+    this.channelChanged();
+  }
+
+  channelChanged(id?: string): void {
+    this.#epoch++;
+    if (id === undefined) this.#channels.clear();
+    else this.#channels.delete(id);
+  }
+
   async getChannel(id: string): Promise<Channel> {
     checkChannelId(id);
     const label = `data/channels/${id}/CHANNEL.md`;
     const path = join(this.channelsDir, id, "CHANNEL.md");
+    if (this.#watched) {
+      const cached = this.#channels.get(id);
+      if (cached) return { ...cached.channel };
+    }
+    const epoch = this.#epoch;
     let text: string;
     let version: string | undefined;
     try {
@@ -108,7 +128,7 @@ export class LocalTransport implements Transport {
       throw error;
     }
     const channel = parseChannelFile(id, text, label);
-    if (version !== undefined) {
+    if (version !== undefined && epoch === this.#epoch) {
       if (this.#channels.size >= MAX_CACHED_CHANNELS) this.#channels.clear();
       this.#channels.set(id, { version, channel });
     }
@@ -142,6 +162,7 @@ export class LocalTransport implements Transport {
 
   async updateChannel(channel: Channel): Promise<Channel> {
     await this.getChannel(channel.id);
+    this.channelChanged(channel.id);
     await writeFileAtomic(
       join(this.channelsDir, channel.id, "CHANNEL.md"),
       formatChannelFile(channel),
@@ -149,6 +170,7 @@ export class LocalTransport implements Transport {
         sync: this.#sync,
       },
     );
+    this.channelChanged(channel.id);
     return channel;
   }
 
@@ -156,6 +178,7 @@ export class LocalTransport implements Transport {
     await this.getChannel(id);
     // Rename first so that no reader sees a half-deleted channel, then remove at leisure.
     const trash = join(this.channelsDir, `${TEMP_PREFIX}deleted-${id}`);
+    this.channelChanged(id);
     await Deno.rename(join(this.channelsDir, id), trash);
     await Deno.remove(trash, { recursive: true });
   }

@@ -63,6 +63,14 @@ export interface Transport extends AsyncDisposable {
   messagePath(ref: MessageRef): string;
   /** The absolute path of the folder that holds every channel. */
   readonly channelsDir: string;
+  /**
+   * Told by a feed whose OS watch sees every change under `channelsDir` (on) or no longer does
+   * (off): while on, a channel read before is trusted until {@linkcode channelChanged} says it
+   * changed, instead of being checked on disk at each use.
+   */
+  watchingChannels?(on: boolean): void;
+  /** A channel's folder or `CHANNEL.md` changed (every channel, without an id). */
+  channelChanged?(id?: string): void;
 }
 
 /** Options for {@linkcode Transport.writeMessage}. */

@@ -19,6 +19,11 @@ export interface BusWatcherOptions {
   pollIntervalMs: number;
   /** Names to ignore (temp files start with a dot). */
   ignore?: (path: string) => boolean;
+  /**
+   * Told of each path the OS reports (and is not ignored) as it arrives, before it waits for its
+   * batch: for what must know of a change at once.
+   */
+  onPath?: (path: string) => void;
   /** Called when the handler or the watcher fails; the watcher keeps going. */
   onError?: (error: unknown) => void;
 }
@@ -114,7 +119,9 @@ export class BusWatcher implements AsyncDisposable {
           continue;
         }
         for (const path of event.paths) {
-          if (!this.#options.ignore?.(path)) this.#push(path, false);
+          if (this.#options.ignore?.(path)) continue;
+          this.#options.onPath?.(path);
+          this.#push(path, false);
         }
       }
     } catch (error) {

@@ -9,7 +9,7 @@ import {
   MessageFeed,
   scaffoldTransport,
 } from "../../transports/mod.ts";
-import { tempDir } from "../_helpers.ts";
+import { tempDir, waitUntil } from "../_helpers.ts";
 
 const WRITER = fileURLToPath(new URL("../testdata/write_messages.ts", import.meta.url));
 
@@ -206,6 +206,33 @@ Deno.test("MessageFeed.deliverWritten after the watch event delivered the file: 
     await feed.until(2);
     await feed.feed.flush();
     assert.deepEqual(feed.delivered.map((m) => m.id), [written.id, next.id]);
+  } finally {
+    await feed.close();
+  }
+});
+
+Deno.test("MessageFeed with OS events tells its transport of a channel renamed or deleted by another writer", async () => {
+  await using dir = await tempDir();
+  const root = join(dir.path, "bus");
+  await scaffoldTransport(root, { kind: "local" });
+  const feed = await openFeed(root, join(dir.path, "state"), "events");
+  try {
+    const writer = new LocalTransport(root);
+    const channel = await writer.createChannel({ name: "alpha" });
+    await waitUntil(async () =>
+      (await feed.transport.getChannel(channel.id).catch(() => undefined))?.name === "alpha"
+    );
+    await writer.updateChannel({ ...channel, name: "gamma" });
+    // The transport trusts the channel it read until the feed's watch reports the new file.
+    await waitUntil(async () => (await feed.transport.getChannel(channel.id)).name === "gamma");
+    await writer.deleteChannel(channel.id);
+    await waitUntil(async () => {
+      const gone = await feed.transport.getChannel(channel.id).then(
+        () => false,
+        (e) => e.code === "ERR_CHANNEL_NOT_FOUND",
+      );
+      return gone;
+    });
   } finally {
     await feed.close();
   }

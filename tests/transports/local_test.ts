@@ -150,6 +150,27 @@ Deno.test("LocalTransport.getChannel sees a rename, a hand edit and a delete mad
   });
 });
 
+Deno.test("LocalTransport.getChannel trusts what it read while a watch reports changes, until told of one", async () => {
+  await withTransport(async (reader, root) => {
+    const writer = new LocalTransport(root);
+    const channel = await writer.createChannel({ name: "alpha" });
+    reader.watchingChannels(true);
+    assert.equal((await reader.getChannel(channel.id)).name, "alpha");
+    await writer.updateChannel({ ...channel, name: "gamma" });
+    // No watch event yet: the channel read before stands (no look at the disk).
+    assert.equal((await reader.getChannel(channel.id)).name, "alpha");
+    reader.channelChanged(channel.id);
+    assert.equal((await reader.getChannel(channel.id)).name, "gamma");
+    await writer.updateChannel({ ...channel, name: "delta" });
+    reader.channelChanged();
+    assert.equal((await reader.getChannel(channel.id)).name, "delta");
+    // Without a watch, every use looks at the disk again.
+    reader.watchingChannels(false);
+    await writer.updateChannel({ ...channel, name: "omega" });
+    assert.equal((await reader.getChannel(channel.id)).name, "omega");
+  });
+});
+
 Deno.test("LocalTransport.getChannel hands out copies: changing one changes nothing else", async () => {
   await withTransport(async (t) => {
     const channel = await t.createChannel({ name: "alpha" });
