@@ -10,7 +10,8 @@
  * ```
  *
  * It waits for the port, samples every 100 µs for `--seconds` or until the process exits, and
- * can save the raw profile for Chromium's DevTools. Deno 2.9 has no `--cpu-prof`; this is the
+ * can save the raw profile for Chromium's DevTools. Deno's operations (`op_fs_stat_async`…) are
+ * also listed by the nearest two functions of the project up their stack, to say whose they are. Deno 2.9 has no `--cpu-prof`; this is the
  * same profiler driven over the inspector's WebSocket.
  *
  * @module
@@ -90,6 +91,10 @@ socket.close();
 if (out) await Deno.writeTextFile(out, JSON.stringify(profile));
 
 const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+const parentOf = new Map<number, number>();
+for (const node of profile.nodes) {
+  for (const child of node.children ?? []) parentOf.set(child, node.id);
+}
 const selfMs = new Map<number, number>();
 profile.samples.forEach((id, i) => {
   selfMs.set(id, (selfMs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000);
@@ -114,9 +119,32 @@ const print = (title: string, rows: Map<string, number>) => {
     );
   }
 };
+// Which of our own functions (engine/, routes/, transports/, cli/, schema/) the time of Deno's
+// operations (op_*) was spent for: the nearest two up the stack.
+const ours = (id: number) =>
+  /\/(engine|routes|transports|cli|schema)\//.test(byId.get(id)!.callFrame.url);
+const nameOf = (id: number) => {
+  const frame = byId.get(id)!.callFrame;
+  return `${frame.functionName || "(anonymous)"} ${
+    frame.url.replace(/^.*\/(?=(engine|routes|transports|cli|schema)\/)/, "")
+  }:${frame.lineNumber + 1}`;
+};
+const opCallers = new Map<string, number>();
+for (const [id, ms] of selfMs) {
+  if (!byId.get(id)!.callFrame.functionName.startsWith("op_")) continue;
+  const callers: string[] = [];
+  for (let up = parentOf.get(id); up !== undefined && callers.length < 2; up = parentOf.get(up)) {
+    if (ours(up)) callers.push(nameOf(up));
+  }
+  const name = `${byId.get(id)!.callFrame.functionName} <- ${
+    callers.length > 0 ? callers.join(" <- ") : "(no project frame)"
+  }`;
+  opCallers.set(name, (opCallers.get(name) ?? 0) + ms);
+}
 const idle = byFunction.get("(idle) ") ?? 0;
 console.log(
   `${total.toFixed(0)} ms sampled, main thread busy ${(100 * (1 - idle / total)).toFixed(1)}%`,
 );
 print("self time by module", byModule);
 print("self time by function", byFunction);
+print("Deno operations by the project function that made them", opCallers);
