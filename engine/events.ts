@@ -74,7 +74,9 @@ export class EventHub implements LogSink {
   publish(type: BusEvent["type"], data: Record<string, unknown>): BusEvent {
     const event: BusEvent = { id: `${this.boot}-${++this.#seq}`, type, data };
     this.#buffer.push(event);
-    if (this.#buffer.length > this.#capacity) {
+    // Trimmed a slack's worth at a time: cutting one event off the front of 10,000 at every
+    // publish moved the whole array each time. At least the last `capacity` stay.
+    if (this.#buffer.length > this.#capacity + Math.ceil(this.#capacity / 8)) {
       this.#buffer.splice(0, this.#buffer.length - this.#capacity);
     }
     for (const subscriber of this.#subscribers) subscriber(event);
@@ -100,15 +102,11 @@ export class EventHub implements LogSink {
       if (lastId !== undefined) {
         const [boot, seq] = lastId.split("-");
         const after = boot === this.boot ? Number(seq) : 0;
-        for (const event of this.#buffer) if (Number(event.id.split("-")[1]) > after) yield event;
-        const last = this.#buffer.at(-1);
-        // Drop what arrived while replaying the buffer, it was already sent.
-        while (
-          queue.length > 0 && last &&
-          Number(queue[0]!.id.split("-")[1]) <= Number(last.id.split("-")[1])
-        ) {
-          queue.shift();
-        }
+        // A copy, taken as the subscription begins: what is published from then on goes to the
+        // queue (newer than all of these), and a trim of the buffer must not shift the events
+        // still to be replayed.
+        const kept = this.#buffer.slice();
+        for (const event of kept) if (Number(event.id.split("-")[1]) > after) yield event;
       }
       while (!signal.aborted && !this.#closed) {
         if (queue.length === 0) {

@@ -49,3 +49,44 @@ Deno.test("EventHub replays what a reconnecting client missed after its Last-Eve
   );
   await foreign.return(undefined);
 });
+
+Deno.test("EventHub keeps at least its capacity of the newest events, never more than an eighth over", async () => {
+  const hub = new EventHub(16);
+  for (let n = 1; n <= 100; n++) hub.publish("message", { n });
+  const abort = new AbortController();
+  const stream = hub.subscribe("otherboot-1", abort.signal);
+  const seen: number[] = [];
+  const collecting = (async () => {
+    for await (const event of stream) {
+      seen.push(event.data.n as number);
+      if (event.data.n === 101) return;
+    }
+  })();
+  // A live event after the replay marks its end.
+  hub.publish("message", { n: 101 });
+  await collecting;
+  abort.abort();
+  const replay = seen.slice(0, -1);
+  assert.ok(replay.length >= 16 && replay.length <= 18, `kept ${replay.length}`);
+  assert.deepEqual(replay, replay.map((_, i) => 101 - replay.length + i), "the newest, in order");
+});
+
+Deno.test("EventHub loses and repeats nothing published while a reconnecting client is replayed, trims included", async () => {
+  const hub = new EventHub(16);
+  for (let n = 1; n <= 40; n++) hub.publish("message", { n });
+  const abort = new AbortController();
+  const seen: number[] = [];
+  let next = 41;
+  for await (const event of hub.subscribe("otherboot-1", abort.signal)) {
+    const n = event.data.n as number;
+    seen.push(n);
+    if (n === 80) break;
+    // Each replayed event brings a new one, so that the buffer is trimmed under the replay;
+    // once caught up, the rest comes at once.
+    if (n <= 40) hub.publish("message", { n: next++ });
+    else if (n === next - 1) { while (next <= 80) hub.publish("message", { n: next++ }); }
+  }
+  abort.abort();
+  assert.deepEqual(seen, seen.map((_, i) => seen[0]! + i), "every number once, in order");
+  assert.ok(seen[0]! <= 40 - 16 + 1, `the replay began at ${seen[0]}`);
+});
