@@ -179,7 +179,8 @@ export class MessageFeed implements AsyncDisposable {
    * (made, renamed, removed) or a file directly in it (CHANNEL.md) changed.
    */
   #noticeChannelChange(path: string): void {
-    const rel = relative(this.#transport.channelsDir, path);
+    const dir = this.#transport.channelsDir + SEPARATOR;
+    const rel = path.startsWith(dir) ? path.slice(dir.length) : relative(dir, path);
     if (rel.startsWith("..")) return;
     const [channel, file, ...deeper] = rel.split(SEPARATOR);
     if (deeper.length > 0 || !channel || !isChannelId(channel)) return;
