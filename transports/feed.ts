@@ -151,8 +151,10 @@ export class MessageFeed implements AsyncDisposable {
       // A new folder: files may have landed in it before the OS watcher saw it, so walk it (only
       // it: rescanning the whole channel would cost a read of every day folder at midnight).
       const foldersToScan = new Map<string, { channel: string; under: string[] }>();
+      const dir = this.#transport.channelsDir + SEPARATOR;
       for (const path of batch.paths) {
-        const rel = relative(this.#transport.channelsDir, path).split(SEPARATOR).join("/");
+        const rel = (path.startsWith(dir) ? path.slice(dir.length) : relative(dir, path))
+          .split(SEPARATOR).join("/");
         if (rel.startsWith("..")) continue;
         const [channel, ...rest] = rel.split("/");
         if (!channel || !isChannelId(channel)) continue;
