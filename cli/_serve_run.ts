@@ -175,12 +175,5 @@ async function serveApi(
 
 function stderrSink(ctx: CliContext): LogSink {
   const pretty = Deno.stderr.isTerminal() && !ctx.env.CROSSTALK_LOG_JSON;
-  return {
-    write: (record) =>
-      ctx.err(`${pretty ? formatRecord(record) : JSON.stringify(record, errorsAsText)}\n`),
-  };
-}
-
-function errorsAsText(_key: string, value: unknown): unknown {
-  return value instanceof Error ? { name: value.name, message: value.message } : value;
+  return { write: (record, line) => ctx.err(`${pretty ? formatRecord(record) : line}\n`) };
 }

@@ -17,7 +17,8 @@ export interface LogRecord {
 
 /** Where records go. */
 export interface LogSink {
-  write(record: LogRecord): void;
+  /** Takes a record, with `line`, its JSON text as the log file has it (made once for all). */
+  write(record: LogRecord, line: string): void;
 }
 
 /** The log file inside a state dir. */
@@ -46,14 +47,15 @@ export class Logger {
 
   log(level: Level, event: string, fields: Record<string, unknown> = {}): void {
     const record: LogRecord = { ts: new Date().toISOString(), level, event, ...fields };
+    const line = JSON.stringify(record, errorsAsText);
     if (this.#file) {
       try {
-        this.#file.writeSync(this.#encoder.encode(`${JSON.stringify(record, replacer)}\n`));
+        this.#file.writeSync(this.#encoder.encode(`${line}\n`));
       } catch {
         // A full disk must not stop the engine; stderr still gets the record.
       }
     }
-    for (const sink of this.#sinks) sink.write(record);
+    for (const sink of this.#sinks) sink.write(record, line);
   }
 
   debug(event: string, fields?: Record<string, unknown>): void {
@@ -104,14 +106,17 @@ export function formatRecord(record: LogRecord): string {
   const fields = Object.entries(rest)
     .map(([k, v]) =>
       `${k}=${
-        typeof v === "string" ? (/\s/.test(v) ? JSON.stringify(v) : v) : JSON.stringify(v, replacer)
+        typeof v === "string"
+          ? (/\s/.test(v) ? JSON.stringify(v) : v)
+          : JSON.stringify(v, errorsAsText)
       }`
     )
     .join(" ");
   return `${ts} ${level.padEnd(5)} ${event}${fields ? ` ${fields}` : ""}`;
 }
 
-function replacer(_key: string, value: unknown): unknown {
+/** A JSON.stringify replacer that keeps an Error's name and message (its own fields are none). */
+function errorsAsText(_key: string, value: unknown): unknown {
   if (value instanceof Error) return { name: value.name, message: value.message };
   return value;
 }
