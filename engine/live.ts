@@ -128,6 +128,11 @@ const MAX_HELD = 1_000;
 const HOLD_RECHECK_MS = 250;
 /** How long a change that a crash may undo waits to be saved with the next ones. */
 const LAZY_SAVE_MS = 200;
+/**
+ * Saves are appended to `live.journal` (one write, no new file) until it holds this much; then
+ * the whole state goes to `live.json` again and the journal starts over.
+ */
+const JOURNAL_MAX_BYTES = 1024 * 1024;
 const RESERVED = new Set(["all", "workflow", "here", "me"]);
 
 /** The live agents attached to this engine. */
@@ -141,23 +146,46 @@ export class LiveAgents {
   #channelWakes = new Map<string, number[]>();
   #saving: Promise<void> = Promise.resolve();
   #dirty = false;
+  #journalPath: string;
+  #journal: Deno.FsFile | undefined;
+  #journalBytes = 0;
+  /** Numbers the saves: the newest of live.json and the journal's lines is the state. */
+  #seq = 0;
 
   private constructor(options: LiveAgentsOptions) {
     this.#options = options;
     this.#path = join(options.stateDir, "live.json");
+    this.#journalPath = join(options.stateDir, "live.journal");
   }
 
   /** Loads the agents known from before (all offline until their sessions reconnect). */
   static async open(options: LiveAgentsOptions): Promise<LiveAgents> {
     const live = new LiveAgents(options);
-    let stored: Stored[] = [];
-    try {
-      stored = (JSON.parse(await Deno.readTextFile(live.#path)) as { agents: Stored[] }).agents;
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) {
-        options.log.warn("live.state_unreadable", { file: live.#path, error });
+    let newest: { seq?: number; agents?: Stored[] } = {};
+    for (const file of [live.#path, live.#journalPath]) {
+      let text: string;
+      try {
+        text = await Deno.readTextFile(file);
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound)) {
+          options.log.warn("live.state_unreadable", { file, error });
+        }
+        continue;
+      }
+      for (const line of text.split("\n")) {
+        if (line.trim() === "") continue;
+        try {
+          const state = JSON.parse(line) as { seq?: number; agents?: Stored[] };
+          if (!Array.isArray(state?.agents)) throw new SyntaxError("no agents");
+          if ((state.seq ?? 0) >= (newest.seq ?? 0)) newest = state;
+        } catch (error) {
+          // A line cut short by a crash: the one before it stands.
+          if (file === live.#path) options.log.warn("live.state_unreadable", { file, error });
+        }
       }
     }
+    live.#seq = newest.seq ?? 0;
+    const stored = newest.agents ?? [];
     const cutoff = Date.now() - FORGET_MS;
     for (const agent of stored ?? []) {
       if (typeof agent?.name !== "string" || Date.parse(agent.seen) < cutoff) continue;
@@ -491,6 +519,8 @@ export class LiveAgents {
     for (const agent of this.#agents.values()) agent.online = false;
     this.#dirty = true;
     await this.#save();
+    this.#journal?.close();
+    this.#journal = undefined;
   }
 
   /** Whether `from` may wake `agent`: named in its allow list, or known here and `*` allowed. */
@@ -653,7 +683,32 @@ export class LiveAgents {
       if (!this.#dirty) return;
       this.#dirty = false;
       const agents = [...this.#agents.values()];
-      await writeFileAtomic(this.#path, `${JSON.stringify({ agents })}\n`, { mode: 0o600 });
+      const line = new TextEncoder().encode(`${JSON.stringify({ seq: ++this.#seq, agents })}\n`);
+      if (this.#journal && this.#journalBytes + line.length <= JOURNAL_MAX_BYTES) {
+        try {
+          let written = 0;
+          while (written < line.length) {
+            written += await this.#journal.write(line.subarray(written));
+          }
+          this.#journalBytes += line.length;
+          return;
+        } catch (error) {
+          // A line cut short (a full disk): the next save starts over from live.json.
+          this.#journal.close();
+          this.#journal = undefined;
+          throw error;
+        }
+      }
+      // The whole state in live.json first: from then on the journal's lines are older.
+      await writeFileAtomic(this.#path, line, { mode: 0o600 });
+      this.#journal?.close();
+      this.#journal = await Deno.open(this.#journalPath, {
+        write: true,
+        create: true,
+        truncate: true,
+        mode: 0o600,
+      });
+      this.#journalBytes = 0;
     });
     return this.#saving;
   }

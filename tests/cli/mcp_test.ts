@@ -302,3 +302,51 @@ Deno.test("crosstalk mcp: a wake the agent reads at once is never reported as wo
   assert.equal(await deliveryOf(first), "read");
   assert.ok(!(await woken(first)), "no woken receipt for the message read on its wake");
 });
+
+Deno.test("crosstalk mcp: an engine killed with -9 keeps the unread messages its inbox journal holds", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  const root = join(home, ".local", "share", "crosstalk", "team", "transport");
+  const state = join(home, ".local", "share", "crosstalk", "team", "crosstalk-state");
+  const first = await startTeam(home);
+  await using alice = await McpSession.start(home, [
+    "--containername",
+    "team",
+    "--name",
+    "alice",
+    "--wake",
+    "pull",
+  ]);
+  const ids: string[] = [];
+  for (const body of ["first of two", "second of two"]) {
+    const sent = await runCrosstalk(
+      ["message", "send", "--containername", "team", "--to", "alice", body],
+      { home },
+    );
+    assert.equal(sent.code, 0, sent.stderr);
+    ids.push(sent.stdout.trim().split("/").slice(-4).join("/"));
+  }
+  // The feed marks a message in its cursor only once the inbox holding it is saved: once both are
+  // marked, a restart cannot deliver them again, so alice can read them only from the saved inbox.
+  await waitUntil(async () => {
+    const cursor = await Deno.readTextFile(join(state, "cursor")).catch(() => "");
+    return ids.every((id) => cursor.includes(id));
+  });
+  first.signal("SIGKILL");
+  await first.exit();
+  await using _again = await EngineProcess.start(root, { alias: "a", state });
+  let read = "";
+  await waitUntil(async () => {
+    // While the engine comes back, a read may fail: it is an error text then, tried again.
+    const result = await alice.client.callTool({ name: "read", arguments: {} }) as {
+      content: { text: string }[];
+    };
+    read += `${result.content.map((c) => c.text).join("\n")}\n`;
+    return read.includes("first of two") && read.includes("second of two");
+  });
+  assert.equal(read.match(/first of two/g)?.length, 1, read);
+  assert.ok(
+    (await Deno.readTextFile(join(state, "live.journal"))).trim() !== "",
+    "the inbox was saved in the journal",
+  );
+});
