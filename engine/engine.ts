@@ -175,6 +175,8 @@ export class Engine implements AsyncDisposable {
           users: this.#users(),
         }),
         onAdded: (paths) => this.#delivered(paths),
+        // A merge may have changed any CHANNEL.md; the watch could have dropped its events.
+        onPulled: () => parts.bus.transport.channelChanged?.(),
         onPushed: () => void this.#nudgePeers(),
         onStatus: () => this.#scheduleStatus(),
       });

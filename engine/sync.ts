@@ -50,6 +50,8 @@ export interface SyncLoopOptions {
   presence: () => PresenceRecord;
   /** Files a sync brought (relative to the root). */
   onAdded: (paths: string[]) => void;
+  /** After a sync that changed the working tree (any file, added or not). */
+  onPulled?: () => void;
   /** After a push that moved the remote. */
   onPushed: () => void;
   /** When the status changed (an error came or went, a rewrite was found). */
@@ -70,6 +72,7 @@ export class SyncLoop implements ClaimPublisher {
   #log: Logger;
   #presenceRecord: () => PresenceRecord;
   #onAdded: (paths: string[]) => void;
+  #onPulled: (() => void) | undefined;
   #onPushed: () => void;
   #onStatus: () => void;
   #wantPush = false;
@@ -98,6 +101,7 @@ export class SyncLoop implements ClaimPublisher {
     this.#log = options.log;
     this.#presenceRecord = options.presence;
     this.#onAdded = options.onAdded;
+    this.#onPulled = options.onPulled;
     this.#onPushed = options.onPushed;
     this.#onStatus = options.onStatus ?? (() => {});
     this.#interval = options.settings.fetch_min_ms;
@@ -314,6 +318,7 @@ export class SyncLoop implements ClaimPublisher {
           "the remote's branch no longer contains the last commit seen (a force push?): only this clone's unpushed commits were replayed on it",
       });
     }
+    if (report.pulled || report.rewritten) this.#onPulled?.();
     const messages = report.added.filter((p) => p.startsWith("data/channels/"));
     if (messages.length > 0) this.#onAdded(messages);
     if (report.pulled || report.pushed) {

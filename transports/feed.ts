@@ -114,7 +114,9 @@ export class MessageFeed implements AsyncDisposable {
   /** Delivers these files (relative to the transport root) if they are new messages. */
   deliver(paths: Iterable<string>): void {
     const root = this.#transport.root;
-    this.#watcher.add([...paths].map((p) => join(root, p)));
+    const absolute = [...paths].map((p) => join(root, p));
+    for (const path of absolute) this.#noticeChannelChange(path);
+    this.#watcher.add(absolute);
   }
 
   /** Runs `fn` while no message is read (see {@linkcode BusWatcher.exclusive}). */

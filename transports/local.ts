@@ -30,6 +30,11 @@ const encoder = new TextEncoder();
 /** How many parsed channel files a transport keeps. */
 const MAX_CACHED_CHANNELS = 10_000;
 /**
+ * How long a watched channel file is trusted without a look at the disk by default. Deno's watcher
+ * drops events when its queue (16) is full, so the watch cannot be the only check.
+ */
+const CHANNEL_TRUST_MS = 1_000;
+/**
  * The folder (under the transport root, outside the watched `data/channels`, git-ignored by the
  * template's `**\/.crosstalk-tmp-*`) where a message file is written and flushed before it is
  * hard-linked into its channel: the watchers then see one event per message instead of five.
@@ -43,6 +48,11 @@ export interface LocalTransportOptions {
   sync?: boolean;
   /** The clock, for tests. */
   now?: () => Date;
+  /**
+   * While a watch reports channel changes (see watchingChannels), how long a channel read
+   * before is used without a look at the disk. Default 1,000 ms.
+   */
+  channelTrustMs?: number;
 }
 
 /** The bus as a directory: atomic writes, validated reads. */
@@ -58,9 +68,10 @@ export class LocalTransport implements Transport {
   #tempDir: string | undefined;
   #now: () => Date;
   /** Parsed CHANNEL.md files by channel id, with the stat they were read at. */
-  #channels = new Map<string, { version: string; channel: Channel }>();
+  #channels = new Map<string, { version: string; channel: Channel; checkedAt: number }>();
   /** Trust #channels without a stat (see watchingChannels). */
   #watched = false;
+  #trustMs: number;
   /** Counts channel changes, so that a read that raced one is not cached. */
   #epoch = 0;
 
@@ -70,6 +81,7 @@ export class LocalTransport implements Transport {
     this.#tempDir = join(this.root, MESSAGE_TEMP_DIR);
     this.#sync = options.sync ?? true;
     this.#now = options.now ?? (() => new Date());
+    this.#trustMs = options.channelTrustMs ?? CHANNEL_TRUST_MS;
   }
 
   async listChannels(bad?: BadFile[]): Promise<Channel[]> {
@@ -105,7 +117,9 @@ export class LocalTransport implements Transport {
     const path = join(this.channelsDir, id, "CHANNEL.md");
     if (this.#watched) {
       const cached = this.#channels.get(id);
-      if (cached) return { ...cached.channel };
+      if (cached && performance.now() - cached.checkedAt < this.#trustMs) {
+        return { ...cached.channel };
+      }
     }
     const epoch = this.#epoch;
     let text: string;
@@ -118,7 +132,10 @@ export class LocalTransport implements Transport {
       const info = await Deno.stat(path);
       version = info.ino ? `${info.ino}:${info.size}:${info.mtime?.getTime()}` : undefined;
       const cached = version === undefined ? undefined : this.#channels.get(id);
-      if (cached && cached.version === version) return { ...cached.channel };
+      if (cached && cached.version === version) {
+        cached.checkedAt = performance.now();
+        return { ...cached.channel };
+      }
       text = await readTextFile(path, MAX_CHANNEL_FILE_BYTES, "ERR_CHANNEL_INVALID", label);
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) {
@@ -130,7 +147,7 @@ export class LocalTransport implements Transport {
     const channel = parseChannelFile(id, text, label);
     if (version !== undefined && epoch === this.#epoch) {
       if (this.#channels.size >= MAX_CACHED_CHANNELS) this.#channels.clear();
-      this.#channels.set(id, { version, channel });
+      this.#channels.set(id, { version, channel, checkedAt: performance.now() });
     }
     return { ...channel };
   }

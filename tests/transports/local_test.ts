@@ -151,7 +151,8 @@ Deno.test("LocalTransport.getChannel sees a rename, a hand edit and a delete mad
 });
 
 Deno.test("LocalTransport.getChannel trusts what it read while a watch reports changes, until told of one", async () => {
-  await withTransport(async (reader, root) => {
+  await withTransport(async (_, root) => {
+    const reader = new LocalTransport(root, { channelTrustMs: 600_000 });
     const writer = new LocalTransport(root);
     const channel = await writer.createChannel({ name: "alpha" });
     reader.watchingChannels(true);
@@ -168,6 +169,19 @@ Deno.test("LocalTransport.getChannel trusts what it read while a watch reports c
     reader.watchingChannels(false);
     await writer.updateChannel({ ...channel, name: "omega" });
     assert.equal((await reader.getChannel(channel.id)).name, "omega");
+  });
+});
+
+Deno.test("LocalTransport.getChannel looks at a watched channel again once its trust has run out (a dropped watch event)", async () => {
+  await withTransport(async (_, root) => {
+    const reader = new LocalTransport(root, { channelTrustMs: 0 });
+    const writer = new LocalTransport(root);
+    const channel = await writer.createChannel({ name: "alpha" });
+    reader.watchingChannels(true);
+    assert.equal((await reader.getChannel(channel.id)).name, "alpha");
+    await writer.updateChannel({ ...channel, name: "gamma" });
+    // No channelChanged: the watch event was lost; the check on disk still finds the rename.
+    assert.equal((await reader.getChannel(channel.id)).name, "gamma");
   });
 });
 
