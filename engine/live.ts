@@ -326,6 +326,7 @@ export class LiveAgents {
       if (this.#sessions.get(name) === session) {
         this.#sessions.delete(name);
         const still = this.#agents.get(name);
+        for (const unread of still?.unread ?? []) this.#arrived.delete(unread);
         if (still?.online) {
           still.online = false;
           still.seen = new Date().toISOString();
@@ -435,7 +436,8 @@ export class LiveAgents {
         if (agent.unread.length >= MAX_UNREAD) agent.unread.shift();
         const unread: Unread = { ref, woken: false };
         agent.unread.push(unread);
-        this.#arrived.set(unread, message);
+        // Only while its session is connected: an agent away for days keeps refs, not bodies.
+        if (this.#sessions.has(name)) this.#arrived.set(unread, message);
         changed = true;
         for (const waiter of this.#waiters.get(name) ?? []) waiter();
         await this.#offerWake(name, message, Date.now() + this.#holdMs());
@@ -660,7 +662,10 @@ export class LiveAgents {
   }
 
   #saveTimer: ReturnType<typeof setTimeout> | undefined;
-  /** The messages of inbox entries made while this engine runs, so a read needs no file read. */
+  /**
+   * The messages of inbox entries made while the agent's session is connected, so that a read
+   * needs no file read.
+   */
   #arrived = new WeakMap<Unread, Message>();
 
   /**
