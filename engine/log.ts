@@ -47,7 +47,13 @@ export class Logger {
 
   log(level: Level, event: string, fields: Record<string, unknown> = {}): void {
     const record: LogRecord = { ts: new Date().toISOString(), level, event, ...fields };
-    const line = JSON.stringify(record, errorsAsText);
+    let line: string;
+    try {
+      line = JSON.stringify(record, errorsAsText);
+    } catch (error) {
+      // A field that JSON cannot hold (a BigInt, a cycle) must not turn a log call into a throw.
+      line = JSON.stringify({ ts: record.ts, level, event, unloggable: String(error) });
+    }
     if (this.#file) {
       try {
         this.#file.writeSync(this.#encoder.encode(`${line}\n`));
