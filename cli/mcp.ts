@@ -30,11 +30,15 @@ interface McpFlags extends TransportFlags {
 }
 
 /**
- * How long a successful wake waits to be reported. A read tells the engine more than a wake
- * (read implies woken), and most agents read on their wake: within this time the report is not
- * needed, and each message costs one request less. A failed wake is reported at once.
+ * How long a successful wake waits to be reported, by default (`CROSSTALK_WOKEN_REPORT_MS`). A
+ * read tells the engine more than a wake (read implies woken), and most agents read on their
+ * wake: within this time the report is not needed, and each message costs one request less. A
+ * failed wake is reported at once.
  */
 export const WOKEN_REPORT_MS = 300;
+/** Tries of one wake report, and the pause before the second (doubled before the third). */
+const REPORT_TRIES = 3;
+const REPORT_RETRY_MS = 200;
 
 /** The newest MCP revision this server speaks (Claude Code registers channels up to it). */
 export const MCP_PROTOCOL_VERSION = "2025-11-25";
@@ -78,6 +82,7 @@ export function mcpCommand(ctx: CliContext): Command {
 }
 
 async function runMcp(flags: McpFlags, ctx: CliContext): Promise<void> {
+  const reportDelayMs = reportDelay(ctx.env.CROSSTALK_WOKEN_REPORT_MS);
   const pane = ctx.env.TMUX_PANE;
   const agentCli = flags.agent ?? guessAgent();
   const wake: WakeKind = flags.wake ??
@@ -127,7 +132,7 @@ async function runMcp(flags: McpFlags, ctx: CliContext): Promise<void> {
     { name: "crosstalk", version: VERSION },
     { capabilities: { experimental: { "claude/channel": {} } }, instructions: INSTRUCTIONS },
   );
-  const reports = new WakeReports(api, log);
+  const reports = new WakeReports(api, log, reportDelayMs);
   registerTools(server, api, me, reports);
   target.notify = (content, meta) =>
     server.server.notification({
@@ -146,9 +151,10 @@ async function runMcp(flags: McpFlags, ctx: CliContext): Promise<void> {
   const wakes = wakeLoop(api, target, reports, stop.signal, log);
   await closed.promise;
   stop.abort();
+  // The wake being delivered now reports too, before the session leaves.
+  await wakes;
   await reports.flush();
   await api.call("DELETE", "/api/live/me").catch(() => {});
-  await wakes;
   await server.close().catch(() => {});
 }
 
@@ -181,6 +187,9 @@ async function wakeLoop(
       log(`wake stream: ${errorText(error)}`);
     }
     if (signal.aborted) return;
+    // Reports still waiting go first: a stream that comes back replays the wakes the engine
+    // does not know were delivered.
+    await reports.flush();
     await new Promise((resolve) => setTimeout(resolve, delay));
     delay = Math.min(delay * 2, 5_000);
   }
@@ -193,13 +202,15 @@ async function wakeLoop(
 class WakeReports {
   #api: HttpClient;
   #log: (text: string) => void;
+  #delayMs: number;
   #woken = new Set<string>();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #posting: Promise<void> = Promise.resolve();
 
-  constructor(api: HttpClient, log: (text: string) => void) {
+  constructor(api: HttpClient, log: (text: string) => void, delayMs: number) {
     this.#api = api;
     this.#log = log;
+    this.#delayMs = delayMs;
   }
 
   /** A wake was delivered (or failed) for `ref`. */
@@ -209,7 +220,7 @@ class WakeReports {
       return;
     }
     this.#woken.add(ref);
-    this.#timer ??= setTimeout(() => void this.flush(), WOKEN_REPORT_MS);
+    this.#timer ??= setTimeout(() => void this.flush(), this.#delayMs);
   }
 
   /** These messages were read: the engine knows they reached the agent. */
@@ -227,10 +238,34 @@ class WakeReports {
   }
 
   #post(refs: string[], report: WakeReport): void {
-    this.#posting = this.#posting
-      .then(() => this.#api.call("POST", "/api/live/me/wake-report", { refs, ...report }))
-      .then(() => {}, (error) => this.#log(`wake report: ${errorText(error)}`));
+    this.#posting = this.#posting.then(async () => {
+      for (let attempt = 1;; attempt++) {
+        try {
+          await this.#api.call("POST", "/api/live/me/wake-report", { refs, ...report });
+          return;
+        } catch (error) {
+          if (attempt >= REPORT_TRIES) {
+            this.#log(`wake report: ${errorText(error)}`);
+            return;
+          }
+          await new Promise((r) => setTimeout(r, REPORT_RETRY_MS * 2 ** (attempt - 1)));
+        }
+      }
+    });
   }
+}
+
+/** The woken-report delay from `CROSSTALK_WOKEN_REPORT_MS`, in ms. */
+function reportDelay(value: string | undefined): number {
+  if (value === undefined) return WOKEN_REPORT_MS;
+  const ms = Number(value);
+  if (!Number.isInteger(ms) || ms < 0 || ms > 600_000) {
+    throw new CrosstalkError(
+      "ERR_USAGE",
+      `CROSSTALK_WOKEN_REPORT_MS must be 0 to 600000 ms, not ${JSON.stringify(value)}`,
+    );
+  }
+  return ms;
 }
 
 function errorText(error: unknown): string {

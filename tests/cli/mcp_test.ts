@@ -262,45 +262,59 @@ Deno.test("crosstalk mcp: an unknown sender cannot wake an agent (the message st
   assert.match(String(warned[0]!.params.content), /loop warning: \d+ messages between you and bob/);
 });
 
-Deno.test("crosstalk mcp: a wake the agent reads at once is never reported as woken, one left unread is", async () => {
+Deno.test("crosstalk mcp: a wake the agent reads before its report is due is never reported as woken, one left unread is", async () => {
   await using dir = await tempDir();
   const home = dir.path;
   await using _engine = await startTeam(home);
-  const start = (name: string, wake: string) =>
-    McpSession.start(home, ["--containername", "team", "--name", name, "--wake", wake]);
-  await using alice = await start("alice", "channel");
-  await using bob = await start("bob", "pull");
-  await waitUntil(async () => /alice: .* on a, available/.test(await bob.call("peers")));
-  const pushedFor = (ref: string) =>
-    alice.notification((n) => (n.params.meta as Record<string, string>).message_id === ref);
-  const deliveryOf = async (ref: string) => {
-    const status = JSON.parse(
-      (await runCrosstalk(["message", "status", ref, "--containername", "team", "--json"], {
-        home,
-      })).stdout,
-    );
-    return status.deliveries.find((d: { to: string }) => d.to === "alice")?.state as string;
-  };
-  const annotations = join(home, ".local", "share", "crosstalk", "team", "transport", "data");
-  const woken = async (ref: string) => {
-    const stem = ref.split("/").at(-1)!.replace(/\.md$/, "");
-    const out = await new Deno.Command("find", {
-      args: [annotations, "-name", `${stem}~woken~alice.json`],
-      stdout: "piped",
-    }).output();
-    return new TextDecoder().decode(out.stdout).trim() !== "";
-  };
-
-  const first = REF.exec(await bob.call("send", { to: "alice", message: "read me now" }))![1]!;
-  await pushedFor(first);
-  assert.match(await alice.call("read"), /read me now/);
-  // The second wake is reported (nobody reads it), in order after whatever was due for the first.
-  const second = REF.exec(await bob.call("send", { to: "alice", message: "later" }))![1]!;
-  await pushedFor(second);
-  await waitUntil(async () => (await deliveryOf(second)) === "woken");
-  assert.ok(await woken(second), "the unread message has its woken receipt");
-  assert.equal(await deliveryOf(first), "read");
-  assert.ok(!(await woken(first)), "no woken receipt for the message read on its wake");
+  // Reports wait until the session ends (CROSSTALK_WOKEN_REPORT_MS), so timing decides nothing.
+  const alice = await McpSession.start(
+    home,
+    ["--containername", "team", "--name", "alice", "--wake", "channel"],
+    { env: { CROSSTALK_WOKEN_REPORT_MS: "600000" } },
+  );
+  await using bob = await McpSession.start(home, [
+    "--containername",
+    "team",
+    "--name",
+    "bob",
+    "--wake",
+    "pull",
+  ]);
+  try {
+    await waitUntil(async () => /alice: .* on a, available/.test(await bob.call("peers")));
+    const pushedFor = (ref: string) =>
+      alice.notification((n) => (n.params.meta as Record<string, string>).message_id === ref);
+    const first = REF.exec(await bob.call("send", { to: "alice", message: "read me now" }))![1]!;
+    await pushedFor(first);
+    assert.match(await alice.call("read"), /read me now/);
+    const second = REF.exec(await bob.call("send", { to: "alice", message: "later" }))![1]!;
+    await pushedFor(second);
+    // The session ends: what is still due is reported before it leaves.
+    await alice[Symbol.asyncDispose]();
+    const deliveryOf = async (ref: string) => {
+      const status = JSON.parse(
+        (await runCrosstalk(["message", "status", ref, "--containername", "team", "--json"], {
+          home,
+        })).stdout,
+      );
+      return status.deliveries.find((d: { to: string }) => d.to === "alice")?.state as string;
+    };
+    const annotations = join(home, ".local", "share", "crosstalk", "team", "transport", "data");
+    const woken = async (ref: string) => {
+      const stem = ref.split("/").at(-1)!.replace(/\.md$/, "");
+      const out = await new Deno.Command("find", {
+        args: [annotations, "-name", `${stem}~woken~alice.json`],
+        stdout: "piped",
+      }).output();
+      return new TextDecoder().decode(out.stdout).trim() !== "";
+    };
+    assert.equal(await deliveryOf(second), "woken");
+    assert.ok(await woken(second), "the unread message has its woken receipt");
+    assert.equal(await deliveryOf(first), "read");
+    assert.ok(!(await woken(first)), "no woken receipt for the message read on its wake");
+  } finally {
+    await alice[Symbol.asyncDispose]();
+  }
 });
 
 Deno.test("crosstalk mcp: an engine killed with -9 keeps the unread messages its inbox journal holds", async () => {
