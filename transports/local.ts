@@ -30,8 +30,9 @@ const encoder = new TextEncoder();
 /** How many parsed channel files a transport keeps. */
 const MAX_CACHED_CHANNELS = 10_000;
 /**
- * How long a watched channel file is trusted without a look at the disk by default. Deno's watcher
- * drops events when its queue (16) is full, so the watch cannot be the only check.
+ * How long a watched channel file is trusted without a look at the disk by default. An overflow of
+ * the OS watch reaches the feed as a rescan (which forgets every channel); the stat once a second
+ * bounds what any other missed event could cost.
  */
 const CHANNEL_TRUST_MS = 1_000;
 /**
