@@ -175,7 +175,7 @@ export class Engine implements AsyncDisposable {
           users: this.#users(),
         }),
         onAdded: (paths) => this.#delivered(paths),
-        // A merge may have changed any CHANNEL.md; the watch could have dropped its events.
+        // A merge may have changed any CHANNEL.md, and the sync reports added files only.
         onPulled: () => parts.bus.transport.channelChanged?.(),
         onPushed: () => void this.#nudgePeers(),
         onStatus: () => this.#scheduleStatus(),

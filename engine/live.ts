@@ -151,6 +151,11 @@ export class LiveAgents {
   #journalBytes = 0;
   /** Numbers the saves: the newest of live.json and the journal's lines is the state. */
   #seq = 0;
+  /**
+   * The messages of inbox entries made while the agent's session is connected, so that a read
+   * needs no file read.
+   */
+  #arrived = new WeakMap<Unread, Message>();
 
   private constructor(options: LiveAgentsOptions) {
     this.#options = options;
@@ -187,7 +192,7 @@ export class LiveAgents {
     live.#seq = newest.seq ?? 0;
     const stored = newest.agents ?? [];
     const cutoff = Date.now() - FORGET_MS;
-    for (const agent of stored ?? []) {
+    for (const agent of stored) {
       if (typeof agent?.name !== "string" || Date.parse(agent.seen) < cutoff) continue;
       live.#agents.set(agent.name, { ...agent, online: false, unread: agent.unread ?? [] });
     }
@@ -662,11 +667,6 @@ export class LiveAgents {
   }
 
   #saveTimer: ReturnType<typeof setTimeout> | undefined;
-  /**
-   * The messages of inbox entries made while the agent's session is connected, so that a read
-   * needs no file read.
-   */
-  #arrived = new WeakMap<Unread, Message>();
 
   /**
    * Saves within LAZY_SAVE_MS, for changes that a crash may undo without loss: a wake report or

@@ -153,10 +153,8 @@ export class MessageFeed implements AsyncDisposable {
       // A new folder: files may have landed in it before the OS watcher saw it, so walk it (only
       // it: rescanning the whole channel would cost a read of every day folder at midnight).
       const foldersToScan = new Map<string, { channel: string; under: string[] }>();
-      const dir = this.#transport.channelsDir + SEPARATOR;
       for (const path of batch.paths) {
-        const rel = (path.startsWith(dir) ? path.slice(dir.length) : relative(dir, path))
-          .split(SEPARATOR).join("/");
+        const rel = this.#channelRelative(path);
         if (rel.startsWith("..")) continue;
         const [channel, ...rest] = rel.split("/");
         if (!channel || !isChannelId(channel)) continue;
@@ -183,12 +181,20 @@ export class MessageFeed implements AsyncDisposable {
    * (made, renamed, removed) or a file directly in it (CHANNEL.md) changed.
    */
   #noticeChannelChange(path: string): void {
-    const dir = this.#transport.channelsDir + SEPARATOR;
-    const rel = path.startsWith(dir) ? path.slice(dir.length) : relative(dir, path);
+    const rel = this.#channelRelative(path);
     if (rel.startsWith("..")) return;
-    const [channel, file, ...deeper] = rel.split(SEPARATOR);
+    const [channel, file, ...deeper] = rel.split("/");
     if (deeper.length > 0 || !channel || !isChannelId(channel)) return;
     if (file === undefined || !/^\d+$/.test(file)) this.#transport.channelChanged?.(channel);
+  }
+
+  /** `path` relative to the channels folder, with `/` between parts (`..` first when outside). */
+  #channelRelative(path: string): string {
+    const dir = this.#transport.channelsDir + SEPARATOR;
+    const rel = path.startsWith(dir)
+      ? path.slice(dir.length)
+      : relative(this.#transport.channelsDir, path);
+    return SEPARATOR === "/" ? rel : rel.split(SEPARATOR).join("/");
   }
 
   /** Looks at a new folder again, a few times, until its watch has surely begun. */

@@ -180,7 +180,6 @@ export class LocalTransport implements Transport {
 
   async updateChannel(channel: Channel): Promise<Channel> {
     await this.getChannel(channel.id);
-    this.channelChanged(channel.id);
     await writeFileAtomic(
       join(this.channelsDir, channel.id, "CHANNEL.md"),
       formatChannelFile(channel),

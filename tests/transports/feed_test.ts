@@ -5,6 +5,7 @@ import {
   type BadFile,
   Cursor,
   LocalTransport,
+  type LocalTransportOptions,
   type Message,
   MessageFeed,
   scaffoldTransport,
@@ -19,8 +20,9 @@ async function openFeed(
   stateDir: string,
   mode: "events" | "poll",
   pollIntervalMs = mode === "poll" ? 50 : 0,
+  transportOptions: LocalTransportOptions = {},
 ) {
-  const transport = new LocalTransport(root);
+  const transport = new LocalTransport(root, transportOptions);
   const cursor = await Cursor.open(join(stateDir, "cursor"));
   const delivered: Message[] = [];
   const bad: BadFile[] = [];
@@ -215,7 +217,10 @@ Deno.test("MessageFeed with OS events tells its transport of a channel renamed o
   await using dir = await tempDir();
   const root = join(dir.path, "bus");
   await scaffoldTransport(root, { kind: "local" });
-  const feed = await openFeed(root, join(dir.path, "state"), "events");
+  // Channels trusted for longer than the test may take: only the watch can tell of a change.
+  const feed = await openFeed(root, join(dir.path, "state"), "events", 0, {
+    channelTrustMs: 600_000,
+  });
   try {
     const writer = new LocalTransport(root);
     const channel = await writer.createChannel({ name: "alpha" });

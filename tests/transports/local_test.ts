@@ -150,14 +150,20 @@ Deno.test("LocalTransport.getChannel sees a rename, a hand edit and a delete mad
   });
 });
 
+/** A reader whose watch reports channel changes, trusting for `trustMs`, and a writer. */
+async function watchedChannel(root: string, trustMs: number) {
+  const reader = new LocalTransport(root, { channelTrustMs: trustMs });
+  const writer = new LocalTransport(root);
+  const channel = await writer.createChannel({ name: "alpha" });
+  reader.watchingChannels(true);
+  assert.equal((await reader.getChannel(channel.id)).name, "alpha");
+  await writer.updateChannel({ ...channel, name: "gamma" });
+  return { reader, writer, channel };
+}
+
 Deno.test("LocalTransport.getChannel trusts what it read while a watch reports changes, until told of one", async () => {
   await withTransport(async (_, root) => {
-    const reader = new LocalTransport(root, { channelTrustMs: 600_000 });
-    const writer = new LocalTransport(root);
-    const channel = await writer.createChannel({ name: "alpha" });
-    reader.watchingChannels(true);
-    assert.equal((await reader.getChannel(channel.id)).name, "alpha");
-    await writer.updateChannel({ ...channel, name: "gamma" });
+    const { reader, writer, channel } = await watchedChannel(root, 600_000);
     // No watch event yet: the channel read before stands (no look at the disk).
     assert.equal((await reader.getChannel(channel.id)).name, "alpha");
     reader.channelChanged(channel.id);
@@ -174,12 +180,7 @@ Deno.test("LocalTransport.getChannel trusts what it read while a watch reports c
 
 Deno.test("LocalTransport.getChannel looks at a watched channel again once its trust has run out (a dropped watch event)", async () => {
   await withTransport(async (_, root) => {
-    const reader = new LocalTransport(root, { channelTrustMs: 0 });
-    const writer = new LocalTransport(root);
-    const channel = await writer.createChannel({ name: "alpha" });
-    reader.watchingChannels(true);
-    assert.equal((await reader.getChannel(channel.id)).name, "alpha");
-    await writer.updateChannel({ ...channel, name: "gamma" });
+    const { reader, channel } = await watchedChannel(root, 0);
     // No channelChanged: the watch event was lost; the check on disk still finds the rename.
     assert.equal((await reader.getChannel(channel.id)).name, "gamma");
   });
