@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { TEMP_PREFIX, writeFileAtomic } from "../../transports/_fs.ts";
+import {
+  FileCallTimer,
+  SLOW_FILE_CALL_MS,
+  TEMP_PREFIX,
+  writeFileAtomic,
+} from "../../transports/_fs.ts";
 import { checkTransport } from "../../engine/check.ts";
 import { LocalTransport, MESSAGE_TEMP_DIR, scaffoldTransport } from "../../transports/mod.ts";
 import { tempDir } from "../_helpers.ts";
@@ -165,4 +170,29 @@ Deno.test("transport check reports a message temp file an interrupted write left
     ["warning", `${MESSAGE_TEMP_DIR}/${TEMP_PREFIX}0123abcd`],
   ]);
   assert.match(temp[0]!.message, /interrupted write/);
+});
+
+Deno.test("file calls stay in place while they are quick and move to the pool once they average slow", async () => {
+  const timer = new FileCallTimer();
+  const ways: string[] = [];
+  const call = () =>
+    timer.run(() => ways.push("in place"), () => Promise.resolve(ways.push("pool")));
+  for (let i = 0; i < 100; i++) timer.record(SLOW_FILE_CALL_MS / 10);
+  // One stall among quick calls (a busy disk) is not enough to give up the quick path.
+  timer.record(SLOW_FILE_CALL_MS * 5);
+  await call();
+  assert.equal(timer.inPlace, true);
+  for (let i = 0; i < 30; i++) timer.record(SLOW_FILE_CALL_MS * 3);
+  assert.equal(timer.inPlace, false);
+  await call();
+  assert.deepEqual(ways, ["in place", "pool"]);
+});
+
+Deno.test("an in-place file call that fails rejects with Deno's own error", async () => {
+  const timer = new FileCallTimer();
+  await assert.rejects(
+    timer.run(() => Deno.removeSync("/nonexistent/crosstalk"), () => Promise.resolve()),
+    Deno.errors.NotFound,
+  );
+  assert.equal(timer.inPlace, true);
 });
