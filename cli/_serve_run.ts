@@ -146,6 +146,7 @@ async function serveApi(
     logs: (lines) => readLogTail(location.stateDir, lines),
     nudge: (token) => engine.acceptNudge(token),
     live: engine,
+    log: engine.log,
     setupToken,
   });
   engine.setUsers(() => auth.listUsers().map((u) => u.username));

@@ -348,6 +348,8 @@ export class LiveAgents {
     const at = new Date().toISOString();
     for (const ref of refs) {
       const unread = agent.unread.find((u) => u.ref === ref);
+      // Read already: the receipt of the read says more than a late report of the wake.
+      if (!unread && report.ok) continue;
       if (unread) unread.woken = true;
       const message = refOf(ref);
       await this.#options.annotations.receipt(

@@ -2,8 +2,12 @@
  * Wake adapters: how a live agent's session turns a wake event into something the agent
  * notices: a Claude Code channel notification, keystrokes in its tmux pane, a signed webhook, or
  * nothing (pull only: the agent asks with the read and wait tools). Every adapter only hints; the
- * message waits in the agent's inbox until a tool reads it.
+ * message waits in the agent's inbox until a tool reads it. How each wake went goes back to the
+ * engine through {@linkcode WakeReports}. The engine delivers channel pushes itself (its MCP
+ * endpoint, routes/mcp.ts); tmux and webhook wakes are delivered by `crosstalk mcp` on the
+ * session's machine.
  */
+import { CrosstalkError, type ErrorCode } from "../schema/errors.ts";
 import type { WakeEvent, WakeKind, WakeReport } from "./live.ts";
 
 /** Where a session delivers its wakes. */
@@ -92,4 +96,106 @@ export async function deliverWake(event: WakeEvent, target: WakeTarget): Promise
   } catch (error) {
     return { ok: false, detail: error instanceof Error ? error.message : String(error) };
   }
+}
+
+/** How the tools and the wake reports reach the API: over HTTP, or in the engine's process. */
+export interface ApiCaller {
+  call<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<T>;
+}
+
+/**
+ * How long a successful wake waits to be reported, by default (`CROSSTALK_WOKEN_REPORT_MS`). A
+ * read tells the engine more than a wake (read implies woken), and most agents read on their
+ * wake: within this time the report is not needed, and each message costs one request less. A
+ * failed wake is reported at once.
+ */
+export const WOKEN_REPORT_MS = 300;
+/** Tries of one wake report, and the pause before the second (doubled before the third). */
+const REPORT_TRIES = 3;
+const REPORT_RETRY_MS = 200;
+
+/** A socket close code: the session leaves the bus (its relay's stdin closed). */
+export const CLOSE_LEAVING = 4000;
+
+/**
+ * Tells the engine how wakes went, without holding up the next wake: failures at once, successes
+ * after {@linkcode WOKEN_REPORT_MS} in one request, minus the messages read meanwhile.
+ */
+export class WakeReports {
+  #api: ApiCaller;
+  #log: (text: string) => void;
+  #delayMs: number;
+  #woken = new Set<string>();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #posting: Promise<void> = Promise.resolve();
+
+  constructor(api: ApiCaller, log: (text: string) => void, delayMs: number) {
+    this.#api = api;
+    this.#log = log;
+    this.#delayMs = delayMs;
+  }
+
+  /** A wake was delivered (or failed) for `ref`. */
+  add(ref: string, report: WakeReport): void {
+    if (!report.ok) {
+      this.#post([ref], report);
+      return;
+    }
+    this.#woken.add(ref);
+    this.#timer ??= setTimeout(() => void this.flush(), this.#delayMs);
+  }
+
+  /** These messages were read: the engine knows they reached the agent. */
+  read(refs: Iterable<string>): void {
+    for (const ref of refs) this.#woken.delete(ref);
+  }
+
+  /** Reports what waits now, and resolves when every report so far has been sent. */
+  flush(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#woken.size > 0) this.#post([...this.#woken], { ok: true });
+    this.#woken.clear();
+    return this.#posting;
+  }
+
+  #post(refs: string[], report: WakeReport): void {
+    this.#posting = this.#posting.then(async () => {
+      for (let attempt = 1;; attempt++) {
+        try {
+          await this.#api.call("POST", "/api/live/me/wake-report", { refs, ...report });
+          return;
+        } catch (error) {
+          if (attempt >= REPORT_TRIES) {
+            this.#log(`wake report: ${errorText(error)}`);
+            return;
+          }
+          await new Promise((r) => setTimeout(r, REPORT_RETRY_MS * 2 ** (attempt - 1)));
+        }
+      }
+    });
+  }
+}
+
+/** The woken-report delay from `CROSSTALK_WOKEN_REPORT_MS`, in ms. */
+export function reportDelay(
+  value: string | undefined,
+  label = "CROSSTALK_WOKEN_REPORT_MS",
+  code: ErrorCode = "ERR_USAGE",
+): number {
+  if (value === undefined) return WOKEN_REPORT_MS;
+  const ms = Number(value);
+  if (value === "" || !Number.isInteger(ms) || ms < 0 || ms > 600_000) {
+    throw new CrosstalkError(code, `${label} must be 0 to 600000 ms, not ${JSON.stringify(value)}`);
+  }
+  return ms;
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

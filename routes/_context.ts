@@ -5,6 +5,7 @@ import type { Bus } from "../engine/bus.ts";
 import type { EventHub } from "../engine/events.ts";
 import type { Engine } from "../engine/engine.ts";
 import type { IdempotencyStore } from "../engine/idempotency.ts";
+import type { Logger } from "../engine/log.ts";
 import type { EngineReport } from "../engine/status.ts";
 import { CrosstalkError } from "../schema/errors.ts";
 
@@ -34,6 +35,8 @@ export interface AppDeps {
   live?: LiveDeps;
   /** Aborted when the engine stops: long-polls end at once instead of holding the shutdown. */
   shutdown?: AbortSignal;
+  /** The engine's log, for what the API does that is worth a record. */
+  log?: Logger;
   /** Largest request body accepted, in bytes. */
   maxBodyBytes?: number;
 }

@@ -1,5 +1,6 @@
 // /api/messages: send (with Idempotency-Key), list, show, replies (long-poll), delivery status.
 import { Hono } from "hono";
+import { traceOf } from "../engine/dispatcher.ts";
 import { CrosstalkError } from "../schema/errors.ts";
 import { IdempotencyStore } from "../engine/idempotency.ts";
 import { deliveryStatus } from "../engine/status.ts";
@@ -88,6 +89,12 @@ export function messageRoutes(deps: AppDeps): Hono<Env> {
     const wait = Number(c.req.query("wait") ?? 0);
     if (!Number.isFinite(wait) || wait < 0) {
       throw new CrosstalkError("ERR_BODY_INVALID", "wait must be seconds >= 0");
+    }
+    if (wait > 0) {
+      deps.log?.debug("api.replies_wait", {
+        trace: traceOf(message),
+        seconds: Math.min(wait, MAX_WAIT_SECONDS),
+      });
     }
     const replies = wait > 0
       ? await deps.bus.waitForReplies(

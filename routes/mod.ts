@@ -17,6 +17,7 @@ import { channelRoutes } from "./channels.ts";
 import { eventRoutes } from "./events.ts";
 import { messageRoutes } from "./messages.ts";
 import { liveRoutes } from "./live.ts";
+import { mcpRoutes } from "./mcp.ts";
 import { OPENAPI } from "./openapi.ts";
 import { tokenRoutes } from "./tokens.ts";
 import { userRoutes } from "./users.ts";
@@ -255,6 +256,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
     );
   }
   app.route("/api", liveRoutes(deps));
+  app.route("/api", mcpRoutes(deps, (request) => app.fetch(request)));
   app.route("/api/events", eventRoutes(deps));
   app.get("/api/logs", async (c) => {
     const lines = Math.min(Math.max(Number(c.req.query("lines") ?? 200) || 200, 1), 10_000);

@@ -387,6 +387,18 @@ export const OPENAPI = {
         200: { description: "text/event-stream" },
       }),
     },
+    "/api/live/me/mcp": {
+      get: op(
+        "WebSocket: the caller's MCP session, one JSON-RPC message per text frame (what " +
+          "crosstalk mcp relays its stdio to); Claude Code channel wakes arrive on it",
+        { 101: { description: "Switching Protocols" } },
+        {
+          parameters: [
+            { name: "woken_report_ms", in: "query", schema: { type: "integer" } },
+          ],
+        },
+      ),
+    },
     "/api/live/me/wake-report": {
       post: op("How wakes went: recorded on the bus as woken or unwoken", {
         200: json("Recorded"),

@@ -317,7 +317,7 @@ Deno.test("crosstalk mcp: a wake the agent reads before its report is due is nev
   }
 });
 
-Deno.test("crosstalk mcp: an engine killed with -9 keeps the unread messages its inbox journal holds", async () => {
+Deno.test("crosstalk mcp: an engine killed with -9 keeps the unread messages its inbox journal holds, and a tool call it held gets an error", async () => {
   await using dir = await tempDir();
   const home = dir.path;
   const root = join(home, ".local", "share", "crosstalk", "team", "transport");
@@ -346,8 +346,25 @@ Deno.test("crosstalk mcp: an engine killed with -9 keeps the unread messages its
     const cursor = await Deno.readTextFile(join(state, "cursor")).catch(() => "");
     return ids.every((id) => cursor.includes(id));
   });
+  await using bob = await McpSession.start(home, [
+    "--containername",
+    "team",
+    "--name",
+    "bob",
+    "--wake",
+    "pull",
+  ]);
+  // A tool call the engine holds when it dies gets an error answer; it does not hang.
+  const waiting = bob.client.callTool({ name: "wait", arguments: { seconds: 120 } });
+  await waitUntil(async () => {
+    const cursor = await Deno.readTextFile(join(state, "live.journal")).catch(() => "");
+    return cursor.includes('"bob"');
+  });
   first.signal("SIGKILL");
   await first.exit();
+  await assert.rejects(waiting, /engine went away/);
+  const journal = await Deno.readTextFile(join(state, "live.journal"));
+  assert.ok(ids.every((id) => journal.includes(id)), `the journal holds the inbox:\n${journal}`);
   await using _again = await EngineProcess.start(root, { alias: "a", state });
   let read = "";
   await waitUntil(async () => {
@@ -359,8 +376,40 @@ Deno.test("crosstalk mcp: an engine killed with -9 keeps the unread messages its
     return read.includes("first of two") && read.includes("second of two");
   });
   assert.equal(read.match(/first of two/g)?.length, 1, read);
-  assert.ok(
-    (await Deno.readTextFile(join(state, "live.journal"))).trim() !== "",
-    "the inbox was saved in the journal",
+});
+
+Deno.test("the engine's MCP endpoint takes only a live agent's token and a WebSocket upgrade, and says what is wrong otherwise", async () => {
+  await using dir = await tempDir();
+  await using engine = await startTeam(dir.path);
+  const url = (await engine.waitFor((r) => r.event === "api.listening")).url as string;
+  const login = await fetch(`${url}/api/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ username: "boss", passphrase: "the boss passphrase" }),
+  });
+  const user = (await login.json()).token as string;
+  const registered = await fetch(`${url}/api/live`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${user}`, "content-type": "application/json" },
+    body: JSON.stringify({ agent: "claude", name: "carol", wake: "pull" }),
+  });
+  assert.equal(registered.status, 201);
+  const live = (await registered.json()).token as string;
+  const error = async (token: string, query: string, headers: Record<string, string> = {}) => {
+    const response = await fetch(`${url}/api/live/me/mcp${query}`, {
+      headers: { Authorization: `Bearer ${token}`, ...headers },
+    });
+    return [response.status, (await response.json()).error.code];
+  };
+  assert.deepEqual(await error(user, "", { upgrade: "websocket" }), [403, "ERR_FORBIDDEN"]);
+  assert.deepEqual(await error(live, ""), [400, "ERR_BODY_INVALID"]);
+  assert.deepEqual(
+    await error(live, "?woken_report_ms=-1", { upgrade: "websocket" }),
+    [400, "ERR_BODY_INVALID"],
   );
+  const unauthenticated = await fetch(`${url}/api/live/me/mcp`, {
+    headers: { upgrade: "websocket" },
+  });
+  assert.equal(unauthenticated.status, 401);
+  await unauthenticated.body?.cancel();
 });

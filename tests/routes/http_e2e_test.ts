@@ -103,8 +103,10 @@ Deno.test("a real engine serves the API on loopback: login, send, long-poll repl
   const longPoll = api(
     `/api/messages/${unanswered.json.channel}/${unanswered.json.id}/replies?wait=110`,
   );
+  // Stopped only once the engine holds the long-poll (stopped before it connects, the request
+  // would find no listener at all).
   await engine.waitFor((r) =>
-    r.event === "message.new" && String(r.trace).endsWith(unanswered.json.id)
+    r.event === "api.replies_wait" && String(r.trace).endsWith(unanswered.json.id)
   );
   // Without ending the wait, the server's shutdown would hold the engine for the full 110 s.
   let deadline: ReturnType<typeof setTimeout> | undefined;

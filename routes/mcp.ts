@@ -1,0 +1,431 @@
+// The MCP server of live agent sessions, served by the engine over a WebSocket at
+// GET /api/live/me/mcp. A session's `crosstalk mcp` process only relays its stdio to this socket
+// (cli/mcp.ts), so the tools, the SDK and the Claude Code channel wakes run here, in the one
+// process that stays warm, instead of once per session (docs/LIVE.md says what that bought).
+// The tools call the API itself, in process, with the session's own token: every rule of the
+// HTTP API (identity, idempotency, limits) holds for them unchanged.
+import { Hono } from "hono";
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import { type JSONRPCMessage, JSONRPCMessageSchema } from "@modelcontextprotocol/sdk/types.js";
+import { z } from "zod";
+import type { ErrorCode } from "../schema/errors.ts";
+import { CrosstalkError } from "../schema/errors.ts";
+import type { LiveAgentInfo } from "../engine/live.ts";
+import type { Peers } from "../engine/engine.ts";
+import type { TaskState } from "../engine/tasks.ts";
+import type { Logger } from "../engine/log.ts";
+import { VERSION } from "../engine/version.ts";
+import {
+  type ApiCaller,
+  CLOSE_LEAVING,
+  deliverWake,
+  reportDelay,
+  WakeReports,
+  type WakeTarget,
+} from "../engine/wake.ts";
+import type { Message } from "../transports/mod.ts";
+import { type AppDeps, type Env, identityOf } from "./_context.ts";
+
+/**
+ * What the agent is told at initialize. (The SDK, 1.32.2, negotiates revisions up to 2025-11-25,
+ * the newest for which Claude Code registers a channel; tests/cli/mcp_test.ts holds it there.)
+ */
+const INSTRUCTIONS =
+  `You are connected to crosstalk, a message bus shared with other agents and people.
+New messages for you arrive as <channel source="crosstalk" from=... message_id=...> events (or as
+a "[crosstalk]" line typed into your terminal). They are previews: call the read tool to read them
+in full, which also tells the sender you read them. To answer, call send with to=<the sender> and
+re=<message_id>. Messages marked no_reply need no answer; never reply only to acknowledge, and keep
+exchanges with other agents short. Use peers to see who is around, and wait to block for messages.`;
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+type ToolResult = { content: { type: "text"; text: string }[]; isError?: boolean };
+
+/** Runs a tool; a crosstalk error becomes a tool error the model can read, not a crash. */
+async function answer(run: () => Promise<string>): Promise<ToolResult> {
+  try {
+    return { content: [{ type: "text", text: await run() }] };
+  } catch (error) {
+    const text = error instanceof CrosstalkError
+      ? `error ${error.code}: ${error.message}`
+      : `error: ${errorText(error)}`;
+    return { content: [{ type: "text", text }], isError: true };
+  }
+}
+
+const REF = z.string().describe(
+  "a message id as read shows it (<channel>/<YYYY>/<MM>/<DD>/<file>.md)",
+);
+const SEND = z.object({
+  to: z.string().describe("addressee(s): agent name, model, username or all"),
+  message: z.string().describe("the text (markdown)"),
+  re: z.string().optional().describe("the message id this replies to"),
+  channel: z.string().optional().describe("channel name or id (default: the re's, else general)"),
+});
+const READ = z.object({ limit: z.number().int().min(1).max(200).optional() });
+const WAIT = z.object({ seconds: z.number().min(0).max(300).optional() });
+const STATUS = z.object({ status: z.string().min(1).max(200) });
+const TASK = z.object({
+  action: z.enum(["flag", "claim", "resolve"]),
+  message: REF,
+  role: z.string().optional().describe("flag: only agents with this role may claim"),
+  cwd: z.string().optional().describe("flag: only agents working in this folder may claim"),
+  result: z.string().optional().describe("resolve: the outcome, markdown"),
+  failed: z.boolean().optional().describe("resolve: true when the task failed"),
+});
+const BADGE = z.object({ message: REF, type: z.string(), value: z.string().optional() });
+
+export function registerTools(
+  server: McpServer,
+  api: ApiCaller,
+  me: string,
+  reports: WakeReports,
+): void {
+  const readInbox = async (query: string) => {
+    const inbox = await api.call<{ messages: Message[]; more: number }>(
+      "GET",
+      `/api/live/me/inbox?${query}`,
+    );
+    reports.read(inbox.messages.map((m) => `${m.channel}/${m.id}`));
+    return formatInbox(inbox, me);
+  };
+
+  server.registerTool("send", {
+    description: "Send a message to an agent, a model, a human or all (comma-separate several); " +
+      "with re=<message id> it is a reply. Returns the new message's id.",
+    inputSchema: SEND.shape,
+  }, (args: z.infer<typeof SEND>) =>
+    answer(async () => {
+      const body: Record<string, unknown> = {
+        to: args.to.split(",").map((t: string) => t.trim()).filter(Boolean),
+        body: args.message,
+      };
+      let channel = args.channel;
+      if (args.re) {
+        const [replyChannel, ...id] = args.re.split("/");
+        if (!replyChannel || id.length !== 4) {
+          throw new CrosstalkError("ERR_ID_INVALID", `re must be a message id as read shows it`);
+        }
+        channel ??= replyChannel;
+        body.re = [id.join("/")];
+      }
+      if (channel) body.channel = channel;
+      const sent = await api.call<Message>("POST", "/api/messages", body, {
+        "Idempotency-Key": crypto.randomUUID(),
+      });
+      return `sent ${sent.channel}/${sent.id}`;
+    }));
+
+  server.registerTool("read", {
+    description: "Read your new messages (oldest first) and mark them read.",
+    inputSchema: READ.shape,
+  }, (args: z.infer<typeof READ>) => answer(() => readInbox(`limit=${args.limit ?? 20}`)));
+
+  server.registerTool("wait", {
+    description: "Wait up to `seconds` (default 60, at most 300) for new messages; returns them " +
+      "read, or says none came.",
+    inputSchema: WAIT.shape,
+  }, (args: z.infer<typeof WAIT>) => answer(() => readInbox(`wait=${args.seconds ?? 60}`)));
+
+  server.registerTool("peers", {
+    description: "Who is on the bus: live agents (status, machine), models and humans.",
+    inputSchema: {},
+  }, () => answer(async () => formatPeers(await api.call<Peers>("GET", "/api/peers"), me)));
+
+  server.registerTool("status", {
+    description: 'Set your status for peers: "available", "busy" or a short text.',
+    inputSchema: STATUS.shape,
+  }, (args: z.infer<typeof STATUS>) =>
+    answer(async () => {
+      const agent = await api.call<LiveAgentInfo>("PATCH", "/api/live/me", {
+        status: args.status,
+      });
+      return `status: ${agent.status}`;
+    }));
+
+  server.registerTool("task", {
+    description: "Task flow on a message: flag it as a task (optionally for a role or folder), " +
+      "claim it (one claimant wins), or resolve it with a result (failed=true if it failed).",
+    inputSchema: TASK.shape,
+  }, (args: z.infer<typeof TASK>) =>
+    answer(async () => {
+      const path = `/api/messages/${args.message}/task`;
+      let task: TaskState;
+      if (args.action === "flag") {
+        task = await api.call<TaskState>("POST", path, {
+          ...(args.role ? { role: args.role } : {}),
+          ...(args.cwd ? { cwd: args.cwd } : {}),
+        });
+      } else if (args.action === "claim") {
+        task = await api.call<TaskState>("POST", `${path}/claim`, {});
+      } else {
+        if (!args.result) throw new CrosstalkError("ERR_BODY_INVALID", "resolve needs a result");
+        task = await api.call<TaskState>("POST", `${path}/resolve`, {
+          status: args.failed ? "failed" : "completed",
+          result: args.result,
+        });
+      }
+      return formatTask(task);
+    }));
+
+  server.registerTool("badge", {
+    description:
+      "Add a badge to a message (type like importance, question, commit; a short value).",
+    inputSchema: BADGE.shape,
+  }, (args: z.infer<typeof BADGE>) =>
+    answer(async () => {
+      await api.call("POST", `/api/messages/${args.message}/badges`, {
+        type: args.type,
+        ...(args.value ? { value: args.value } : {}),
+      });
+      return `badge ${args.type}${args.value ? `=${args.value}` : ""} added`;
+    }));
+}
+
+/** Messages as compact text: a header line per message, then its body. */
+export function formatInbox(inbox: { messages: Message[]; more: number }, me: string): string {
+  if (inbox.messages.length === 0) return "no new messages";
+  const parts = inbox.messages.map((m) => {
+    const to = m.to.filter((t) => t !== me);
+    const head = `[${m.channel}/${m.id}] from ${m.from}${
+      to.length > 0 ? ` to ${m.to.join(",")}` : ""
+    }${m.re?.length ? ` re ${m.re.join(",")}` : ""}`;
+    return `${head}\n${m.body.trimEnd()}`;
+  });
+  if (inbox.more > 0) parts.push(`(${inbox.more} more unread: call read again)`);
+  return parts.join("\n\n");
+}
+
+/** Peers as compact lines. */
+export function formatPeers(peers: Peers, me: string): string {
+  const agents = peers.agents.map((a) =>
+    `${a.name}${a.name === me ? " (you)" : ""}: ${a.agent}${a.model ? `/${a.model}` : ""}${
+      a.role ? `, ${a.role}` : ""
+    } on ${a.machine}, ${a.online ? a.status : "offline"}${a.cwd ? `, in ${a.cwd}` : ""}`
+  );
+  const models = peers.models.map((m) =>
+    `${m.model}${m.machines.length > 0 ? ` on ${m.machines.join(",")}` : " (no engine runs it)"}`
+  );
+  return [
+    `agents: ${agents.length > 0 ? `\n${agents.map((l) => `  ${l}`).join("\n")}` : "none"}`,
+    `models: ${models.length > 0 ? models.join("; ") : "none"}`,
+    `humans: ${peers.humans.length > 0 ? peers.humans.join(", ") : "none"}`,
+  ].join("\n");
+}
+
+function formatTask(task: TaskState): string {
+  const parts = [`task ${task.state}`, `flagged by ${task.flaggedBy}`];
+  if (task.role) parts.push(`role ${task.role}`);
+  if (task.cwd) parts.push(`in ${task.cwd}`);
+  if (task.claimedBy) parts.push(`claimed by ${task.claimedBy}`);
+  if (task.result) parts.push(`result: ${task.result}`);
+  return parts.join(", ");
+}
+
+/**
+ * GET /api/live/me/mcp (mounted at /api): upgrades to a WebSocket that carries the session's
+ * MCP messages, one JSON-RPC message per text frame. `self` is the API itself, which the tools
+ * call in process with the session's token.
+ */
+export function mcpRoutes(
+  deps: AppDeps,
+  self: (request: Request) => Response | Promise<Response>,
+): Hono<Env> {
+  const app = new Hono<Env>();
+  app.get("/live/me/mcp", (c) => {
+    const identity = identityOf(c);
+    if (identity.kind !== "live") {
+      throw new CrosstalkError(
+        "ERR_FORBIDDEN",
+        "Only a live agent session's token has an MCP session (register with POST /api/live)",
+      );
+    }
+    if (!deps.live) {
+      throw new CrosstalkError("ERR_ROUTE_NOT_FOUND", "No engine runs behind this API");
+    }
+    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+      throw new CrosstalkError("ERR_BODY_INVALID", "This route needs a WebSocket upgrade");
+    }
+    const reportDelayMs = reportDelay(
+      c.req.query("woken_report_ms"),
+      "woken_report_ms",
+      "ERR_BODY_INVALID",
+    );
+    const agent = deps.live.live.get(identity.subject);
+    // The auth middleware took the bearer token from this header.
+    const token = c.req.header("authorization")!.slice("Bearer ".length);
+    const { socket, response } = Deno.upgradeWebSocket(c.req.raw);
+    serveSession(socket, {
+      name: agent.name,
+      wakes: agent.wake === "channel" || agent.wake === "pull",
+      reportDelayMs,
+      live: deps.live,
+      ...(deps.log ? { log: deps.log } : {}),
+      ...(deps.shutdown ? { shutdown: deps.shutdown } : {}),
+      api: (signal) => new InProcessApi(self, token, signal),
+    });
+    return response;
+  });
+  return app;
+}
+
+interface SessionOptions {
+  name: string;
+  /**
+   * Whether the engine follows the agent's wakes here (channel push, or pull only, which has
+   * none but makes the agent present); tmux and webhook wakes need the session's machine, so
+   * the relay follows those itself (GET /api/live/me/wake).
+   */
+  wakes: boolean;
+  reportDelayMs: number;
+  live: NonNullable<AppDeps["live"]>;
+  log?: Logger;
+  shutdown?: AbortSignal;
+  api: (signal: AbortSignal) => ApiCaller;
+}
+
+/** Runs one session's MCP server on `socket` until the socket closes. */
+function serveSession(socket: WebSocket, options: SessionOptions): void {
+  const { name, live } = options;
+  const closed = new AbortController();
+  const signal = options.shutdown
+    ? AbortSignal.any([closed.signal, options.shutdown])
+    : closed.signal;
+  const api = options.api(signal);
+  const log = (event: string, fields: Record<string, unknown>) =>
+    options.log?.warn(event, { agent: name, ...fields });
+  const reports = new WakeReports(
+    api,
+    (text) => log("live.wake_report_failed", { detail: text }),
+    options.reportDelayMs,
+  );
+  const server = new McpServer(
+    { name: "crosstalk", version: VERSION },
+    { capabilities: { experimental: { "claude/channel": {} } }, instructions: INSTRUCTIONS },
+  );
+  registerTools(server, api, name, reports);
+  const target: WakeTarget = {
+    kind: "channel",
+    notify: (content, meta) =>
+      server.server.notification({
+        method: "notifications/claude/channel",
+        params: { content, meta },
+      }),
+  };
+  let wakes: Promise<void> = Promise.resolve();
+  const followWakes = () => {
+    wakes = (async () => {
+      for await (const event of live.live.connect(name, signal)) {
+        const report = await deliverWake(event, target);
+        reports.add(event.ref, report);
+      }
+    })().catch((error) => log("live.wake_failed", { error }));
+  };
+  // Channel pushes wait for the client's initialize (a notification before it would be lost);
+  // pull only is present as soon as the socket is.
+  if (options.wakes) {
+    if (live.live.get(name).wake === "channel") server.server.oninitialized = followWakes;
+    else socket.addEventListener("open", followWakes, { once: true });
+  }
+  socket.addEventListener("close", (event) => {
+    closed.abort();
+    void (async () => {
+      await wakes;
+      await reports.flush();
+      await server.close().catch(() => {});
+      if (event.code === CLOSE_LEAVING) {
+        await live.live.leave(name).catch((error) => log("live.leave_failed", { error }));
+      }
+    })();
+  }, { once: true });
+  void server.connect(new SocketTransport(socket));
+}
+
+/** The SDK's transport over the engine's end of a WebSocket. */
+class SocketTransport implements Transport {
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  onmessage?: (message: JSONRPCMessage) => void;
+  #socket: WebSocket;
+
+  constructor(socket: WebSocket) {
+    this.#socket = socket;
+  }
+
+  start(): Promise<void> {
+    this.#socket.addEventListener("message", (event) => {
+      let message: JSONRPCMessage;
+      try {
+        if (typeof event.data !== "string") throw new Error("a binary frame");
+        message = JSONRPCMessageSchema.parse(JSON.parse(event.data));
+      } catch (error) {
+        this.onerror?.(new Error(`Not a JSON-RPC message: ${errorText(error)}`));
+        return;
+      }
+      this.onmessage?.(message);
+    });
+    this.#socket.addEventListener("close", () => this.onclose?.(), { once: true });
+    return Promise.resolve();
+  }
+
+  send(message: JSONRPCMessage): Promise<void> {
+    // A message for a session that just left goes nowhere, like a write to a closed pipe.
+    if (this.#socket.readyState === WebSocket.OPEN) this.#socket.send(JSON.stringify(message));
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    if (this.#socket.readyState <= WebSocket.OPEN) this.#socket.close();
+    return Promise.resolve();
+  }
+}
+
+/** The API called in the engine's own process, as the session's token. */
+class InProcessApi implements ApiCaller {
+  #self: (request: Request) => Response | Promise<Response>;
+  #token: string;
+  #signal: AbortSignal;
+
+  constructor(
+    self: (request: Request) => Response | Promise<Response>,
+    token: string,
+    signal: AbortSignal,
+  ) {
+    this.#self = self;
+    this.#token = token;
+    this.#signal = signal;
+  }
+
+  async call<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<T> {
+    const response = await this.#self(
+      new Request(`http://engine${path}`, {
+        method,
+        headers: {
+          Authorization: `Bearer ${this.#token}`,
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
+          ...headers,
+        },
+        signal: this.#signal,
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      }),
+    );
+    const json = await response.json();
+    if (!response.ok) {
+      const error = (json as { error?: { code?: ErrorCode; message?: string } }).error;
+      throw new CrosstalkError(
+        error?.code ?? "ERR_TIMEOUT",
+        error?.message ?? `HTTP ${response.status}`,
+      );
+    }
+    return json as T;
+  }
+}
