@@ -23,6 +23,8 @@ export interface BenchEngine extends AsyncDisposable {
   env: Record<string, string>;
   /** The API's base URL. */
   url: string;
+  /** The engine's process id. */
+  pid: number;
 }
 
 /** Options for {@linkcode startBenchEngine}. */
@@ -85,6 +87,7 @@ export async function startBenchEngine(
     home,
     env,
     url,
+    pid: engine.pid,
     async [Symbol.asyncDispose]() {
       engine.kill("SIGTERM");
       await engine.status;

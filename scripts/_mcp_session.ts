@@ -35,6 +35,11 @@ class ProcessTransport implements Transport {
     this.#writer = this.#child.stdin.getWriter();
   }
 
+  /** The `crosstalk mcp` process's id. */
+  get pid(): number {
+    return this.#child.pid;
+  }
+
   start(): Promise<void> {
     this.#reading = (async () => {
       const decoder = new TextDecoder();

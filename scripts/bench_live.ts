@@ -32,6 +32,8 @@ export interface LiveBenchResult {
    * before agents × this ÷ cores.
    */
   cpuPerMessageMs?: number;
+  /** The same, split by process: engine, the `crosstalk mcp` sessions, this benchmark's clients. */
+  cpuSplitMs?: { engine: number; sessions: number; clients: number };
   /** Steady loads: every agent sends every `periodMs`, spread evenly; one entry per period. */
   steady: SteadyLoad[];
 }
@@ -97,6 +99,12 @@ export async function benchLive(
     const woken: number[] = [];
     const read: number[] = [];
     const token = /bench-(\d+)-(\d+)/;
+    const pids = {
+      engine: [engine.pid],
+      sessions: sessions.map((s) => s.transport.pid),
+      clients: [Deno.pid],
+    };
+    const processesBefore = processCpuMs(pids);
     const busyBefore = machineBusyMs();
     for (let round = 0; round < rounds; round++) {
       const started = new Map<string, number>();
@@ -127,6 +135,7 @@ export async function benchLive(
       progress(`live: round ${round + 1}/${rounds}`);
     }
     const busyAfter = machineBusyMs();
+    const processesAfter = processCpuMs(pids);
     const steady: SteadyLoad[] = [];
     for (const period of STEADY_PERIODS_MS) {
       progress(`live: steady load, a message per agent every ${period} ms`);
@@ -142,10 +151,37 @@ export async function benchLive(
       ...(busyBefore === undefined || busyAfter === undefined
         ? {}
         : { cpuPerMessageMs: (busyAfter - busyBefore) / (agents * rounds) }),
+      ...(processesBefore === undefined || processesAfter === undefined ? {} : {
+        cpuSplitMs: {
+          engine: (processesAfter.engine - processesBefore.engine) / (agents * rounds),
+          sessions: (processesAfter.sessions - processesBefore.sessions) / (agents * rounds),
+          clients: (processesAfter.clients - processesBefore.clients) / (agents * rounds),
+        },
+      }),
       steady,
     };
   } finally {
     await Promise.all(sessions.map((s) => s[Symbol.asyncDispose]().catch(() => {})));
+  }
+}
+
+/** CPU time (user and system, all threads) of each group of processes so far, in ms. */
+function processCpuMs<K extends string>(
+  groups: Record<K, number[]>,
+): Record<K, number> | undefined {
+  try {
+    const out = {} as Record<K, number>;
+    for (const [name, pids] of Object.entries(groups) as [K, number[]][]) {
+      out[name] = pids.reduce((sum, pid) => {
+        // The fields after the command name, which may hold spaces: utime and stime are 12th, 13th.
+        const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        return sum + (Number(fields[11]) + Number(fields[12])) * 10;
+      }, 0);
+    }
+    return out;
+  } catch {
+    return undefined;
   }
 }
 
@@ -225,6 +261,11 @@ export function formatLive(r: LiveBenchResult): string[] {
       `  CPU per message, all processes: ${f(r.cpuPerMessageMs)}; a round of ${r.agents} needs ${
         f(r.cpuPerMessageMs * r.agents / navigator.hardwareConcurrency)
       } of ${navigator.hardwareConcurrency} cores`,
+    ]),
+    ...(r.cpuSplitMs === undefined ? [] : [
+      `    of which the engine ${f(r.cpuSplitMs.engine)}, the ${r.agents} crosstalk mcp sessions ${
+        f(r.cpuSplitMs.sessions)
+      }, this benchmark's MCP clients ${f(r.cpuSplitMs.clients)}`,
     ]),
     ...r.steady.flatMap((l) => [
       `  steady: each agent sends every ${l.periodMs} ms, spread evenly (${l.messages} messages, ${

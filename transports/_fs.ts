@@ -38,24 +38,29 @@ export interface WriteAtomicOptions {
 export type TempPlace = "tempDir" | "beside";
 
 /**
- * How long, on average, the quick file calls of a write may take on the calling thread before the
- * writes move to Deno's thread pool (see {@linkcode FileCallTimer}).
+ * How long the typical (median) quick file call of a write may take on the calling thread before
+ * the writes move to Deno's thread pool (see {@linkcode FileCallTimer}).
  */
-export const SLOW_FILE_CALL_MS = 1;
+export const SLOW_FILE_CALL_MS = 0.5;
+
+/** How many in-place calls each median is taken over. */
+const WINDOW = 16;
 
 /**
  * Decides where the quick file calls of an atomic write (write, link, rename, remove) run.
  *
  * On a local disk each takes a few microseconds, less than handing it to one of Deno's blocking
  * threads and waking the main thread again (measured through the API: 15-30% more sends per
- * second, 15% less CPU per send). A network filesystem can take milliseconds per call, which
- * would stall the engine's event loop: so the timer keeps a moving average of the in-place calls
- * and, once it passes {@linkcode SLOW_FILE_CALL_MS}, every later write goes through the pool.
- * Creating the temp file and flushing it (`fdatasync`) always go through the pool: they can
+ * second, 15% less CPU per send). A network filesystem can take a millisecond per call, every
+ * call, which would stall the engine's event loop: so the timer takes the median of every
+ * {@linkcode WINDOW} in-place calls and, once one passes {@linkcode SLOW_FILE_CALL_MS}, every
+ * later write goes through the pool. A median, not a mean: on a busy machine a call now and then
+ * takes milliseconds of wall time because the thread lost its core, which says nothing about the
+ * disk. Creating the temp file and flushing it (`fdatasync`) always go through the pool: they can
  * wait for the disk.
  */
 export class FileCallTimer {
-  #averageMs = 0;
+  #window: number[] = [];
   #inPlace = true;
 
   /** True while the quick calls run on the calling thread. */
@@ -65,8 +70,11 @@ export class FileCallTimer {
 
   /** Records how long one in-place call took. */
   record(ms: number): void {
-    this.#averageMs += (ms - this.#averageMs) / 16;
-    if (this.#averageMs > SLOW_FILE_CALL_MS) this.#inPlace = false;
+    this.#window.push(ms);
+    if (this.#window.length < WINDOW) return;
+    const sorted = this.#window.sort((a, b) => a - b);
+    if (sorted[WINDOW / 2]! > SLOW_FILE_CALL_MS) this.#inPlace = false;
+    this.#window = [];
   }
 
   /** Runs `inPlace` on this thread, timed, or `pooled` once the calls have proved slow. */

@@ -355,14 +355,17 @@ Deno.test("crosstalk mcp: an engine killed with -9 keeps the unread messages its
     "pull",
   ]);
   // A tool call the engine holds when it dies gets an error answer; it does not hang.
-  const waiting = bob.client.callTool({ name: "wait", arguments: { seconds: 120 } });
+  const waiting = assert.rejects(
+    bob.client.callTool({ name: "wait", arguments: { seconds: 120 } }),
+    /engine went away/,
+  );
   await waitUntil(async () => {
     const cursor = await Deno.readTextFile(join(state, "live.journal")).catch(() => "");
     return cursor.includes('"bob"');
   });
   first.signal("SIGKILL");
   await first.exit();
-  await assert.rejects(waiting, /engine went away/);
+  await waiting;
   const journal = await Deno.readTextFile(join(state, "live.journal"));
   assert.ok(ids.every((id) => journal.includes(id)), `the journal holds the inbox:\n${journal}`);
   await using _again = await EngineProcess.start(root, { alias: "a", state });
