@@ -4,7 +4,7 @@
  * the engine restarted in between.
  */
 import { join } from "../transports/path.ts";
-import type { MessageRef } from "../transports/mod.ts";
+import { type MessageRef, writeAll } from "../transports/mod.ts";
 
 const KEEP = 50_000;
 
@@ -50,7 +50,9 @@ export class IdempotencyStore {
   async set(sender: string, key: string, ref: MessageRef): Promise<void> {
     const k = scoped(sender, key);
     this.#map.set(k, ref);
-    await this.#file?.write(this.#encoder.encode(`${k}\t${ref.channel}\t${ref.id}\n`));
+    if (this.#file) {
+      await writeAll(this.#file, this.#encoder.encode(`${k}\t${ref.channel}\t${ref.id}\n`));
+    }
   }
 
   close(): void {

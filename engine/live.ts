@@ -16,6 +16,7 @@ import {
   isName,
   type Message,
   type MessageRef,
+  writeAll,
   writeFileAtomic,
 } from "../transports/mod.ts";
 import type { Bus } from "./bus.ts";
@@ -693,10 +694,7 @@ export class LiveAgents {
       const line = new TextEncoder().encode(`${JSON.stringify({ seq: ++this.#seq, agents })}\n`);
       if (this.#journal && this.#journalBytes + line.length <= JOURNAL_MAX_BYTES) {
         try {
-          let written = 0;
-          while (written < line.length) {
-            written += await this.#journal.write(line.subarray(written));
-          }
+          await writeAll(this.#journal, line);
           this.#journalBytes += line.length;
           return;
         } catch (error) {

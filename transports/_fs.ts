@@ -131,6 +131,18 @@ export async function writeFileAtomic(
   return "beside";
 }
 
+/**
+ * Writes all of `bytes` to an open file (a temp file, or the end of an append-only journal), in
+ * place while file calls are quick (see {@linkcode FileCallTimer}).
+ */
+export async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  let written = 0;
+  while (written < bytes.length) {
+    const rest = bytes.subarray(written);
+    written += await fileCalls.run(() => file.writeSync(rest), () => file.write(rest));
+  }
+}
+
 const link = (from: string, to: string) =>
   fileCalls.run(() => Deno.linkSync(from, to), () => Deno.link(from, to));
 const rename = (from: string, to: string) =>
@@ -203,11 +215,7 @@ async function writeTemp(temp: string, bytes: Uint8Array, options: WriteAtomicOp
     ...(options.mode === undefined ? {} : { mode: options.mode }),
   });
   try {
-    let written = 0;
-    while (written < bytes.length) {
-      const rest = bytes.subarray(written);
-      written += await fileCalls.run(() => file.writeSync(rest), () => file.write(rest));
-    }
+    await writeAll(file, bytes);
     if (options.sync) await file.syncData();
   } finally {
     file.close();

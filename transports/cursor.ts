@@ -10,7 +10,7 @@
  * The journal is append-only text, one `<channel> <id> <seenAtMs>` line per message; a torn last
  * line (a crash mid-append) is ignored, which can only repeat a message, never lose one.
  */
-import { writeFileAtomic } from "./_fs.ts";
+import { writeAll, writeFileAtomic } from "./_fs.ts";
 import type { MessageRef } from "./transport.ts";
 import { formatMessageId } from "./names.ts";
 
@@ -110,9 +110,7 @@ export class Cursor implements AsyncDisposable {
       lines += `${ref.channel} ${ref.id} ${at}\n`;
     }
     if (lines === "" || !this.#file) return;
-    const bytes = this.#encoder.encode(lines);
-    let written = 0;
-    while (written < bytes.length) written += await this.#file.write(bytes.subarray(written));
+    await writeAll(this.#file, this.#encoder.encode(lines));
     if (this.#seen.size >= this.#compactedSize + this.#compactAfter) await this.compact();
   }
 

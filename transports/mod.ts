@@ -50,7 +50,7 @@ export {
   templateFiles,
   VERSION_FILE,
 } from "./scaffold.ts";
-export { exists, readTextFile, writeFileAtomic } from "./_fs.ts";
+export { exists, readTextFile, writeAll, writeFileAtomic } from "./_fs.ts";
 export {
   type Annotation,
   AnnotationStore,
