@@ -4,7 +4,7 @@ import { join } from "../transports/path.ts";
 import type { Bus, SendOptions } from "../engine/bus.ts";
 import type { LocalCredential } from "../engine/api_setup.ts";
 import type { Env } from "../engine/paths.ts";
-import { CrosstalkError, type ErrorCode } from "../schema/errors.ts";
+import { CrosstalkError, errorFromApi } from "../schema/errors.ts";
 import type { Channel, Message } from "../transports/mod.ts";
 import { isChannelId } from "../transports/names.ts";
 import { writeFileAtomic } from "../transports/_fs.ts";
@@ -157,11 +157,7 @@ export class HttpClient implements BusClient {
         `The engine at ${this.via} answered ${response.status} with something that is not JSON`,
       );
     }
-    if (!response.ok) {
-      const error = (json as { error?: { code?: string; message?: string } }).error;
-      const code = (error?.code ?? "ERR_TIMEOUT") as ErrorCode;
-      throw new CrosstalkError(code, error?.message ?? `HTTP ${response.status}`);
-    }
+    if (!response.ok) throw errorFromApi(response.status, json);
     return json as T;
   }
 
@@ -191,13 +187,7 @@ export class HttpClient implements BusClient {
       );
     }
     if (!response.ok || !response.body) {
-      const json = await response.json().catch(() => ({})) as {
-        error?: { code?: ErrorCode; message?: string };
-      };
-      throw new CrosstalkError(
-        json.error?.code ?? "ERR_TIMEOUT",
-        json.error?.message ?? `HTTP ${response.status}`,
-      );
+      throw errorFromApi(response.status, await response.json().catch(() => ({})));
     }
     return response;
   }

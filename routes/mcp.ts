@@ -9,8 +9,7 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { type JSONRPCMessage, JSONRPCMessageSchema } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
-import type { ErrorCode } from "../schema/errors.ts";
-import { CrosstalkError } from "../schema/errors.ts";
+import { CrosstalkError, errorFromApi } from "../schema/errors.ts";
 import type { LiveAgentInfo } from "../engine/live.ts";
 import type { Peers } from "../engine/engine.ts";
 import type { TaskState } from "../engine/tasks.ts";
@@ -419,13 +418,7 @@ class InProcessApi implements ApiCaller {
       }),
     );
     const json = await response.json();
-    if (!response.ok) {
-      const error = (json as { error?: { code?: ErrorCode; message?: string } }).error;
-      throw new CrosstalkError(
-        error?.code ?? "ERR_TIMEOUT",
-        error?.message ?? `HTTP ${response.status}`,
-      );
-    }
+    if (!response.ok) throw errorFromApi(response.status, json);
     return json as T;
   }
 }

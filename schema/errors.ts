@@ -55,6 +55,15 @@ export class CrosstalkError extends Error {
   }
 }
 
+/**
+ * The error an HTTP API answer names (`{"error":{"code","message"}}`), for the API's clients; an
+ * answer without that shape is `ERR_TIMEOUT` with its HTTP status.
+ */
+export function errorFromApi(status: number, body: unknown): CrosstalkError {
+  const error = (body as { error?: { code?: ErrorCode; message?: string } } | null)?.error;
+  return new CrosstalkError(error?.code ?? "ERR_TIMEOUT", error?.message ?? `HTTP ${status}`);
+}
+
 /** One problem found in a document, with its position when known. */
 export interface Problem {
   /** The file the problem is in, relative to the transport when possible. */
