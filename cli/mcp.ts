@@ -13,6 +13,7 @@ import {
   WakeReports,
   type WakeTarget,
 } from "../engine/wake.ts";
+import { VERSION } from "../engine/version.ts";
 import { HttpClient, openApi } from "./_client.ts";
 import { type CliContext, Command, type TransportFlags, withTransportOptions } from "./_context.ts";
 import { readSse } from "./_sse.ts";
@@ -203,14 +204,18 @@ class McpRelay {
     } else if (message?.method === "notifications/initialized") {
       this.#initialized = line;
     }
-    const request = message?.method !== undefined && message.id !== undefined;
+    const id = message?.method !== undefined ? message.id : undefined;
+    // Waits while the engine is away: only what was sent to an engine can be lost with it.
+    await this.#open.promise;
     if (this.#ended !== undefined) {
-      if (request) await this.#write(errorResponse(message!.id!, this.#ended));
+      if (id !== undefined) await this.#write(errorResponse(id, this.#ended));
       return;
     }
-    if (request) this.#pending.add(message!.id!);
-    await this.#open.promise;
-    if (this.#ended === undefined) this.#socket!.send(line);
+    const socket = this.#socket!;
+    if (id !== undefined) this.#pending.add(id);
+    socket.send(line);
+    // Closed already (its close event came between the open and now): nobody will answer.
+    if (socket.readyState === WebSocket.CLOSED) this.#failPending();
   }
 
   #connect(retryMs: number): void {
@@ -239,27 +244,47 @@ class McpRelay {
   }
 
   async #reconnect(retryMs: number): Promise<void> {
-    // A socket that cannot open says nothing of why: ask the API whether this session still is.
+    // A socket that cannot open says nothing of why: ask the API whether this session still is,
+    // and whether the engine has the endpoint at all (one older than this crosstalk has not).
     try {
       await this.#api.call("GET", "/api/live/me");
+      await this.#api.call("GET", "/api/live/me/mcp").catch((error) => {
+        // An engine with the endpoint refuses a plain GET (no upgrade); that is the good case.
+        if (error instanceof CrosstalkError && error.code === "ERR_ROUTE_NOT_FOUND") throw error;
+      });
     } catch (error) {
+      if (error instanceof CrosstalkError && error.code === "ERR_ROUTE_NOT_FOUND") {
+        this.#end(
+          `The engine at ${this.#api.via} has no MCP endpoint for sessions: it is older than ` +
+            `this crosstalk (${VERSION}). Restart it with this version, then restart the agent's ` +
+            "MCP server",
+        );
+        return;
+      }
       if (
         error instanceof CrosstalkError &&
         ["ERR_TOKEN_REVOKED", "ERR_TOKEN_EXPIRED", "ERR_TOKEN_INVALID", "ERR_AGENT_NOT_FOUND"]
           .includes(error.code)
       ) {
-        this.#ended = `The engine ended this session (${error.message}); restart the agent's ` +
-          "MCP server to register again";
-        this.#log(`the engine ended this session (${error.message}); tools answer with an error`);
-        this.#closedByUs = true;
-        this.#open.resolve();
-        this.#failPending();
+        this.#end(
+          `The engine ended this session (${error.message}); restart the agent's MCP server to ` +
+            "register again",
+        );
         return;
       }
       this.#log(`engine connection: ${errorText(error)}`);
     }
     await new Promise((resolve) => setTimeout(resolve, retryMs));
     if (!this.#closedByUs) this.#connect(Math.min(retryMs * 2, 5_000));
+  }
+
+  /** Stops for good: every tool call from now on answers with `why`. */
+  #end(why: string): void {
+    this.#ended = why;
+    this.#log(`${why}; tools answer with an error`);
+    this.#closedByUs = true;
+    this.#open.resolve();
+    this.#failPending();
   }
 
   async #fromEngine(data: unknown): Promise<void> {

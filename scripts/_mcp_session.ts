@@ -20,7 +20,7 @@ class ProcessTransport implements Transport {
   #child: Deno.ChildProcess;
   #writer: WritableStreamDefaultWriter<Uint8Array>;
   #reading: Promise<void> | undefined;
-  #closed = false;
+  #closing: Promise<void> | undefined;
 
   constructor(args: string[], env: Record<string, string>, cwd: string, stderr: boolean) {
     this.#child = new Deno.Command(Deno.execPath(), {
@@ -67,13 +67,14 @@ class ProcessTransport implements Transport {
   }
 
   /** Closes the server's stdin (it exits on its own) and waits for it to be gone. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await this.#writer.close().catch(() => {});
-    await this.#reading;
-    await this.#child.status;
-    this.onclose?.();
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.#writer.close().catch(() => {});
+      await this.#reading;
+      await this.#child.status;
+      this.onclose?.();
+    })();
+    return this.#closing;
   }
 
   /** Kills the server at once (a crashed session). */
@@ -119,7 +120,13 @@ export class McpSession implements AsyncDisposable {
       for (const wake of session.#arrived) wake();
       return Promise.resolve();
     };
-    await client.connect(transport);
+    try {
+      await client.connect(transport);
+    } catch (error) {
+      // A server that refuses the handshake still has a process to end.
+      await transport.close();
+      throw error;
+    }
     return session;
   }
 

@@ -416,3 +416,36 @@ Deno.test("the engine's MCP endpoint takes only a live agent's token and a WebSo
   assert.equal(unauthenticated.status, 401);
   await unauthenticated.body?.cancel();
 });
+
+Deno.test("crosstalk mcp against an engine older than itself (no MCP endpoint) says so at initialize and leaves", async () => {
+  await using dir = await tempDir();
+  const seen: string[] = [];
+  const json = (status: number, body: unknown) =>
+    new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
+  // An engine of the version before the MCP endpoint: the same live routes, and no /mcp.
+  await using server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    const { pathname } = new URL(request.url);
+    seen.push(`${request.method} ${pathname}`);
+    if (request.method === "POST" && pathname === "/api/live") {
+      return json(201, { agent: { name: "carol", wake: "pull" }, token: "a.live.token" });
+    }
+    if (pathname === "/api/live/me" && request.method !== "POST") return json(200, {});
+    return json(404, {
+      error: { code: "ERR_ROUTE_NOT_FOUND", message: `No route ${request.method} ${pathname}` },
+    });
+  });
+  const url = `http://127.0.0.1:${server.addr.port}`;
+  await Deno.mkdir(join(dir.path, ".config", "crosstalk"), { recursive: true });
+  await Deno.writeTextFile(
+    join(dir.path, ".config", "crosstalk", "credentials.json"),
+    JSON.stringify({
+      active: "old",
+      profiles: { old: { server: url, username: "boss", token: "a.user.token" } },
+    }),
+  );
+  await assert.rejects(
+    McpSession.start(dir.path, ["--server", url, "--name", "carol", "--wake", "pull"]),
+    /older than this crosstalk/,
+  );
+  assert.ok(seen.includes("DELETE /api/live/me"), `the session left: ${seen.join(", ")}`);
+});
