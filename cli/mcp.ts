@@ -123,6 +123,11 @@ async function runMcp(flags: McpFlags, ctx: CliContext): Promise<void> {
   await relay.leave();
 }
 
+/** How long a tool call waits for the engine's socket before it answers with an error. */
+const WAIT_FOR_ENGINE_MS = 30_000;
+/** Socket opens refused in a row by an engine whose API answers, before the relay gives up. */
+const MAX_REFUSED_UPGRADES = 5;
+
 /**
  * Relays the agent's MCP messages between stdio (one JSON-RPC message per line) and the
  * engine's WebSocket for this session (one per frame). When the engine goes away (a restart),
@@ -146,6 +151,10 @@ class McpRelay {
   #ended: string | undefined;
   /** The id of a replayed initialize, whose answer the client must not see twice. */
   #replayed: string | number | undefined;
+  /** The client's lines on their way to the engine, one after the other. */
+  #relaying: Promise<void> = Promise.resolve();
+  /** Failed connects in a row to an engine whose API answers (a proxy that drops Upgrade?). */
+  #refusedUpgrades = 0;
   #out = Deno.stdout.writable.getWriter();
   #encoder = new TextEncoder();
 
@@ -172,7 +181,12 @@ class McpRelay {
       while ((newline = text.indexOf("\n")) >= 0) {
         const line = text.slice(0, newline).trim();
         text = text.slice(newline + 1);
-        if (line !== "") await this.#fromClient(line);
+        // In order, without holding up stdin: its end must be seen even while the engine is away.
+        if (line !== "") {
+          this.#relaying = this.#relaying.then(() => this.#fromClient(line)).catch((error) =>
+            this.#log(`relay: ${errorText(error)}`)
+          );
+        }
       }
     }
   }
@@ -180,6 +194,9 @@ class McpRelay {
   /** Closes the socket so that the engine reports what waits and lets the agent leave. */
   async leave(): Promise<void> {
     this.#closedByUs = true;
+    // Lines still waiting for an engine go nowhere now.
+    this.#ended ??= "The session is leaving";
+    this.#open.resolve();
     const socket = this.#socket;
     if (socket?.readyState === WebSocket.OPEN) {
       const closed = new Promise((resolve) => socket.addEventListener("close", resolve));
@@ -199,14 +216,20 @@ class McpRelay {
     } catch {
       // Not JSON: the engine says so to nobody, as a stdio server would; pass it on anyway.
     }
-    if (message?.method === "initialize" && message.id !== undefined) {
-      this.#initialize = { id: message.id, line };
-    } else if (message?.method === "notifications/initialized") {
-      this.#initialized = line;
-    }
     const id = message?.method !== undefined ? message.id : undefined;
-    // Waits while the engine is away: only what was sent to an engine can be lost with it.
-    await this.#open.promise;
+    // Waits while the engine is away, within a bound: only what was sent to an engine can be
+    // lost with it, and a call should not wait longer than an agent would.
+    if (!(await this.#opened(WAIT_FOR_ENGINE_MS))) {
+      if (id !== undefined) {
+        await this.#write(errorResponse(
+          id,
+          `The crosstalk engine at ${this.#api.via} has not answered for ${
+            WAIT_FOR_ENGINE_MS / 1000
+          } s; call again later`,
+        ));
+      }
+      return;
+    }
     if (this.#ended !== undefined) {
       if (id !== undefined) await this.#write(errorResponse(id, this.#ended));
       return;
@@ -214,8 +237,22 @@ class McpRelay {
     const socket = this.#socket!;
     if (id !== undefined) this.#pending.add(id);
     socket.send(line);
+    // What a new engine must be told again: the handshake, once it went to an engine.
+    if (message?.method === "initialize" && id !== undefined) this.#initialize = { id, line };
+    if (message?.method === "notifications/initialized") this.#initialized = line;
     // Closed already (its close event came between the open and now): nobody will answer.
     if (socket.readyState === WebSocket.CLOSED) this.#failPending();
+  }
+
+  /** Resolves true once a socket is open (or the relay has ended), false after `ms`. */
+  async #opened(ms: number): Promise<boolean> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), ms));
+    try {
+      return await Promise.race([this.#open.promise.then(() => true), late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   #connect(retryMs: number): void {
@@ -226,6 +263,7 @@ class McpRelay {
     let opened = false;
     socket.addEventListener("open", () => {
       opened = true;
+      this.#refusedUpgrades = 0;
       if (this.#initialize) {
         // A new engine: it must see the session's handshake before anything else.
         this.#replayed = this.#initialize.id;
@@ -252,6 +290,15 @@ class McpRelay {
         // An engine with the endpoint refuses a plain GET (no upgrade); that is the good case.
         if (error instanceof CrosstalkError && error.code === "ERR_ROUTE_NOT_FOUND") throw error;
       });
+      // The engine answers, yet the socket did not open: after a few tries, that will not change.
+      if (++this.#refusedUpgrades >= MAX_REFUSED_UPGRADES) {
+        this.#end(
+          `The engine at ${this.#api.via} answers but its MCP socket does not open (a proxy ` +
+            "that drops the WebSocket Upgrade header?); restart the agent's MCP server once " +
+            "that is fixed",
+        );
+        return;
+      }
     } catch (error) {
       if (error instanceof CrosstalkError && error.code === "ERR_ROUTE_NOT_FOUND") {
         this.#end(

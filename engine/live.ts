@@ -382,6 +382,9 @@ export class LiveAgents {
     if (agent.unread.length === 0 && (options.waitMs ?? 0) > 0) {
       await this.#waitForUnread(name, options.waitMs!, options.signal);
     }
+    // Nobody is left to hand messages to (the caller cancelled, or the engine stops): marking
+    // them read would lose them.
+    if (options.signal?.aborted) return { messages: [], more: agent.unread.length };
     const taken = agent.unread.splice(0, Math.max(1, options.limit ?? 20));
     const messages: Message[] = [];
     const at = new Date().toISOString();

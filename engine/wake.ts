@@ -100,11 +100,13 @@ export async function deliverWake(event: WakeEvent, target: WakeTarget): Promise
 
 /** How the tools and the wake reports reach the API: over HTTP, or in the engine's process. */
 export interface ApiCaller {
+  /** Calls the API; `signal` ends the call early (a cancelled tool call). */
   call<T>(
     method: string,
     path: string,
     body?: unknown,
     headers?: Record<string, string>,
+    signal?: AbortSignal,
   ): Promise<T>;
 }
 

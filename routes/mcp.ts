@@ -84,10 +84,14 @@ export function registerTools(
   me: string,
   reports: WakeReports,
 ): void {
-  const readInbox = async (query: string) => {
+  // A read the client cancels (the user pressed Esc during wait) ends at once and takes nothing.
+  const readInbox = async (query: string, signal: AbortSignal) => {
     const inbox = await api.call<{ messages: Message[]; more: number }>(
       "GET",
       `/api/live/me/inbox?${query}`,
+      undefined,
+      {},
+      signal,
     );
     reports.read(inbox.messages.map((m) => `${m.channel}/${m.id}`));
     return formatInbox(inbox, me);
@@ -119,16 +123,27 @@ export function registerTools(
       return `sent ${sent.channel}/${sent.id}`;
     }));
 
-  server.registerTool("read", {
-    description: "Read your new messages (oldest first) and mark them read.",
-    inputSchema: READ.shape,
-  }, (args: z.infer<typeof READ>) => answer(() => readInbox(`limit=${args.limit ?? 20}`)));
+  server.registerTool(
+    "read",
+    {
+      description: "Read your new messages (oldest first) and mark them read.",
+      inputSchema: READ.shape,
+    },
+    (args: z.infer<typeof READ>, extra: { signal: AbortSignal }) =>
+      answer(() => readInbox(`limit=${args.limit ?? 20}`, extra.signal)),
+  );
 
-  server.registerTool("wait", {
-    description: "Wait up to `seconds` (default 60, at most 300) for new messages; returns them " +
-      "read, or says none came.",
-    inputSchema: WAIT.shape,
-  }, (args: z.infer<typeof WAIT>) => answer(() => readInbox(`wait=${args.seconds ?? 60}`)));
+  server.registerTool(
+    "wait",
+    {
+      description:
+        "Wait up to `seconds` (default 60, at most 300) for new messages; returns them " +
+        "read, or says none came.",
+      inputSchema: WAIT.shape,
+    },
+    (args: z.infer<typeof WAIT>, extra: { signal: AbortSignal }) =>
+      answer(() => readInbox(`wait=${args.seconds ?? 60}`, extra.signal)),
+  );
 
   server.registerTool("peers", {
     description: "Who is on the bus: live agents (status, machine), models and humans.",
@@ -255,8 +270,11 @@ export function mcpRoutes(
       "ERR_BODY_INVALID",
     );
     const agent = deps.live.live.get(identity.subject);
-    // The auth middleware took the bearer token from this header.
-    const token = c.req.header("authorization")!.slice("Bearer ".length);
+    // The auth middleware checked this bearer token; a session cookie is no live agent's.
+    const token = /^Bearer (\S+)$/.exec(c.req.header("authorization") ?? "")?.[1];
+    if (!token) {
+      throw new CrosstalkError("ERR_FORBIDDEN", "The MCP session needs its bearer token");
+    }
     const { socket, response } = Deno.upgradeWebSocket(c.req.raw);
     serveSession(socket, {
       name: agent.name,
@@ -307,8 +325,10 @@ function serveSession(socket: WebSocket, options: SessionOptions): void {
     { capabilities: { experimental: { "claude/channel": {} } }, instructions: INSTRUCTIONS },
   );
   registerTools(server, api, name, reports);
+  const wake = live.live.get(name).wake;
   const target: WakeTarget = {
-    kind: "channel",
+    // Channel or pull: a pull agent is followed for its presence only, and pushed nothing.
+    kind: wake,
     notify: (content, meta) =>
       server.server.notification({
         method: "notifications/claude/channel",
@@ -320,16 +340,16 @@ function serveSession(socket: WebSocket, options: SessionOptions): void {
     wakes = (async () => {
       for await (const event of live.live.connect(name, signal)) {
         const report = await deliverWake(event, target);
+        // A push that found the socket closed was not delivered, and not refused either: left
+        // unreported, it goes out again when the session reconnects.
+        if (socket.readyState !== WebSocket.OPEN) break;
         reports.add(event.ref, report);
       }
     })().catch((error) => log("live.wake_failed", { error }));
   };
-  // Channel pushes wait for the client's initialize (a notification before it would be lost);
-  // pull only is present as soon as the socket is.
-  if (options.wakes) {
-    if (live.live.get(name).wake === "channel") server.server.oninitialized = followWakes;
-    else socket.addEventListener("open", followWakes, { once: true });
-  }
+  // Wakes start once the client has initialized: a notification before its answer to
+  // initialize would break the protocol.
+  if (options.wakes) server.server.oninitialized = followWakes;
   socket.addEventListener("close", (event) => {
     closed.abort();
     void (async () => {
@@ -337,7 +357,11 @@ function serveSession(socket: WebSocket, options: SessionOptions): void {
       await reports.flush();
       await server.close().catch(() => {});
       if (event.code === CLOSE_LEAVING) {
-        await live.live.leave(name).catch((error) => log("live.leave_failed", { error }));
+        // Through the API with this session's token: if the agent has registered again under
+        // the same name meanwhile, the old token is refused and the new session stays.
+        await options.api(AbortSignal.timeout(10_000)).call("DELETE", "/api/live/me").catch(
+          (error) => log("live.leave_failed", { error }),
+        );
       }
     })();
   }, { once: true });
@@ -372,8 +396,11 @@ class SocketTransport implements Transport {
   }
 
   send(message: JSONRPCMessage): Promise<void> {
-    // A message for a session that just left goes nowhere, like a write to a closed pipe.
-    if (this.#socket.readyState === WebSocket.OPEN) this.#socket.send(JSON.stringify(message));
+    // Said, not swallowed: a wake pushed into a closed socket must not count as delivered.
+    if (this.#socket.readyState !== WebSocket.OPEN) {
+      return Promise.reject(new Error("the session's socket is closed"));
+    }
+    this.#socket.send(JSON.stringify(message));
     return Promise.resolve();
   }
 
@@ -404,6 +431,7 @@ class InProcessApi implements ApiCaller {
     path: string,
     body?: unknown,
     headers: Record<string, string> = {},
+    signal?: AbortSignal,
   ): Promise<T> {
     const response = await this.#self(
       new Request(`http://engine${path}`, {
@@ -413,7 +441,7 @@ class InProcessApi implements ApiCaller {
           ...(body === undefined ? {} : { "content-type": "application/json" }),
           ...headers,
         },
-        signal: this.#signal,
+        signal: signal ? AbortSignal.any([this.#signal, signal]) : this.#signal,
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       }),
     );

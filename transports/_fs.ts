@@ -120,7 +120,9 @@ export async function writeFileAtomic(
         await rename(temp, path);
         return "beside";
       }
-      await remove(temp);
+      // The file is in place: a temp name that cannot be removed is left for transport check
+      // to report, and the write succeeded (failing it would invite a retry, a second copy).
+      await remove(temp).catch(() => {});
     } else {
       await rename(temp, path);
     }
@@ -217,9 +219,13 @@ async function writeTemp(temp: string, bytes: Uint8Array, options: WriteAtomicOp
   try {
     await writeAll(file, bytes);
     if (options.sync) await file.syncData();
-  } finally {
+  } catch (error) {
+    // A full disk: no half-written temp file stays behind.
     file.close();
+    await remove(temp).catch(() => {});
+    throw error;
   }
+  file.close();
 }
 
 /** True when `path` exists (any kind of entry). */

@@ -138,6 +138,23 @@ Deno.test("crosstalk mcp: channel capability, send and read with cursor semantic
   // bob's session ends (stdin closes): alice sees it offline.
   await bob.client.close();
   await waitUntil(async () => /bob: codex on a, offline/.test(await alice.call("peers")));
+
+  // A message that waits while bob is away: bob's next session finds it with read and, being
+  // pull only, is pushed nothing for it (a session's first wakes are those of its unread).
+  await alice.call("send", { to: "bob", message: "while you were away" });
+  await using again = await McpSession.start(home, [
+    "--containername",
+    "team",
+    "--name",
+    "bob",
+    "--agent",
+    "codex",
+    "--wake",
+    "pull",
+  ]);
+  assert.match(await again.call("read"), /while you were away/);
+  await again.call("peers");
+  assert.deepEqual(again.notifications, []);
   void engine;
 });
 
@@ -448,4 +465,26 @@ Deno.test("crosstalk mcp against an engine older than itself (no MCP endpoint) s
     /older than this crosstalk/,
   );
   assert.ok(seen.includes("DELETE /api/live/me"), `the session left: ${seen.join(", ")}`);
+});
+
+Deno.test("crosstalk mcp: a wait the client cancels takes nothing, so the next message is still there to read", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  await using _engine = await startTeam(home);
+  const start = (name: string) =>
+    McpSession.start(home, ["--containername", "team", "--name", name, "--wake", "pull"]);
+  await using alice = await start("alice");
+  await using bob = await start("bob");
+  const cancel = new AbortController();
+  const waiting = assert.rejects(
+    bob.client.callTool({ name: "wait", arguments: { seconds: 60 } }, undefined, {
+      signal: cancel.signal,
+    }),
+  );
+  cancel.abort();
+  await waiting;
+  // In order behind the cancellation: once this answers, the engine has ended the wait.
+  await bob.call("peers");
+  await alice.call("send", { to: "bob", message: "after the cancelled wait" });
+  assert.match(await bob.call("wait", { seconds: 30 }), /after the cancelled wait/);
 });
