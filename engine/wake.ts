@@ -4,7 +4,7 @@
  * nothing (pull only: the agent asks with the read and wait tools). Every adapter only hints; the
  * message waits in the agent's inbox until a tool reads it. How each wake went goes back to the
  * engine through {@linkcode WakeReports}. The engine delivers channel pushes itself (its MCP
- * endpoint, routes/mcp.ts); tmux and webhook wakes are delivered by `crosstalk mcp` on the
+ * endpoint, routes/mcp_session.ts); tmux and webhook wakes are delivered by `crosstalk mcp` on the
  * session's machine.
  */
 import { CrosstalkError, type ErrorCode } from "../schema/errors.ts";

@@ -1,0 +1,402 @@
+// The MCP server of one live agent session, run by the engine on the session's WebSocket (the
+// route is routes/mcp.ts, which loads this module at the first session: the SDK and zod cost the
+// engine's start-up nothing until then). A session's `crosstalk mcp` process only relays its stdio
+// here (cli/mcp.ts), so the tools, the SDK and the Claude Code channel wakes run in the one
+// process that stays warm, instead of once per session (docs/LIVE.md says what that bought).
+// The tools call the API itself, in process, with the session's own token: every rule of the
+// HTTP API (identity, idempotency, limits) holds for them unchanged.
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import { type JSONRPCMessage, JSONRPCMessageSchema } from "@modelcontextprotocol/sdk/types.js";
+import { z } from "zod";
+import { CrosstalkError, errorFromApi } from "../schema/errors.ts";
+import type { LiveAgentInfo } from "../engine/live.ts";
+import type { Peers } from "../engine/engine.ts";
+import type { TaskState } from "../engine/tasks.ts";
+import type { Logger } from "../engine/log.ts";
+import { VERSION } from "../engine/version.ts";
+import {
+  type ApiCaller,
+  CLOSE_LEAVING,
+  deliverWake,
+  WakeReports,
+  type WakeTarget,
+} from "../engine/wake.ts";
+import type { Message } from "../transports/mod.ts";
+import type { AppDeps } from "./_context.ts";
+
+/**
+ * What the agent is told at initialize. (The SDK, 1.32.2, negotiates revisions up to 2025-11-25,
+ * the newest for which Claude Code registers a channel; tests/cli/mcp_test.ts holds it there.)
+ */
+const INSTRUCTIONS =
+  `You are connected to crosstalk, a message bus shared with other agents and people.
+New messages for you arrive as <channel source="crosstalk" from=... message_id=...> events (or as
+a "[crosstalk]" line typed into your terminal). They are previews: call the read tool to read them
+in full, which also tells the sender you read them. To answer, call send with to=<the sender> and
+re=<message_id>. Messages marked no_reply need no answer; never reply only to acknowledge, and keep
+exchanges with other agents short. Use peers to see who is around, and wait to block for messages.`;
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+type ToolResult = { content: { type: "text"; text: string }[]; isError?: boolean };
+
+/** Runs a tool; a crosstalk error becomes a tool error the model can read, not a crash. */
+async function answer(run: () => Promise<string>): Promise<ToolResult> {
+  try {
+    return { content: [{ type: "text", text: await run() }] };
+  } catch (error) {
+    const text = error instanceof CrosstalkError
+      ? `error ${error.code}: ${error.message}`
+      : `error: ${errorText(error)}`;
+    return { content: [{ type: "text", text }], isError: true };
+  }
+}
+
+const REF = z.string().describe(
+  "a message id as read shows it (<channel>/<YYYY>/<MM>/<DD>/<file>.md)",
+);
+const SEND = z.object({
+  to: z.string().describe("addressee(s): agent name, model, username or all"),
+  message: z.string().describe("the text (markdown)"),
+  re: z.string().optional().describe("the message id this replies to"),
+  channel: z.string().optional().describe("channel name or id (default: the re's, else general)"),
+});
+const READ = z.object({ limit: z.number().int().min(1).max(200).optional() });
+const WAIT = z.object({ seconds: z.number().min(0).max(300).optional() });
+const STATUS = z.object({ status: z.string().min(1).max(200) });
+const TASK = z.object({
+  action: z.enum(["flag", "claim", "resolve"]),
+  message: REF,
+  role: z.string().optional().describe("flag: only agents with this role may claim"),
+  cwd: z.string().optional().describe("flag: only agents working in this folder may claim"),
+  result: z.string().optional().describe("resolve: the outcome, markdown"),
+  failed: z.boolean().optional().describe("resolve: true when the task failed"),
+});
+const BADGE = z.object({ message: REF, type: z.string(), value: z.string().optional() });
+
+export function registerTools(
+  server: McpServer,
+  api: ApiCaller,
+  me: string,
+  reports: WakeReports,
+): void {
+  // A read the client cancels (the user pressed Esc during wait) ends at once and takes nothing.
+  const readInbox = async (query: string, signal: AbortSignal) => {
+    const inbox = await api.call<{ messages: Message[]; more: number }>(
+      "GET",
+      `/api/live/me/inbox?${query}`,
+      undefined,
+      {},
+      signal,
+    );
+    reports.read(inbox.messages.map((m) => `${m.channel}/${m.id}`));
+    return formatInbox(inbox, me);
+  };
+
+  server.registerTool("send", {
+    description: "Send a message to an agent, a model, a human or all (comma-separate several); " +
+      "with re=<message id> it is a reply. Returns the new message's id.",
+    inputSchema: SEND.shape,
+  }, (args: z.infer<typeof SEND>) =>
+    answer(async () => {
+      const body: Record<string, unknown> = {
+        to: args.to.split(",").map((t: string) => t.trim()).filter(Boolean),
+        body: args.message,
+      };
+      let channel = args.channel;
+      if (args.re) {
+        const [replyChannel, ...id] = args.re.split("/");
+        if (!replyChannel || id.length !== 4) {
+          throw new CrosstalkError("ERR_ID_INVALID", `re must be a message id as read shows it`);
+        }
+        channel ??= replyChannel;
+        body.re = [id.join("/")];
+      }
+      if (channel) body.channel = channel;
+      const sent = await api.call<Message>("POST", "/api/messages", body, {
+        "Idempotency-Key": crypto.randomUUID(),
+      });
+      return `sent ${sent.channel}/${sent.id}`;
+    }));
+
+  server.registerTool(
+    "read",
+    {
+      description: "Read your new messages (oldest first) and mark them read.",
+      inputSchema: READ.shape,
+    },
+    (args: z.infer<typeof READ>, extra: { signal: AbortSignal }) =>
+      answer(() => readInbox(`limit=${args.limit ?? 20}`, extra.signal)),
+  );
+
+  server.registerTool(
+    "wait",
+    {
+      description:
+        "Wait up to `seconds` (default 60, at most 300) for new messages; returns them " +
+        "read, or says none came.",
+      inputSchema: WAIT.shape,
+    },
+    (args: z.infer<typeof WAIT>, extra: { signal: AbortSignal }) =>
+      answer(() => readInbox(`wait=${args.seconds ?? 60}`, extra.signal)),
+  );
+
+  server.registerTool("peers", {
+    description: "Who is on the bus: live agents (status, machine), models and humans.",
+    inputSchema: {},
+  }, () => answer(async () => formatPeers(await api.call<Peers>("GET", "/api/peers"), me)));
+
+  server.registerTool("status", {
+    description: 'Set your status for peers: "available", "busy" or a short text.',
+    inputSchema: STATUS.shape,
+  }, (args: z.infer<typeof STATUS>) =>
+    answer(async () => {
+      const agent = await api.call<LiveAgentInfo>("PATCH", "/api/live/me", {
+        status: args.status,
+      });
+      return `status: ${agent.status}`;
+    }));
+
+  server.registerTool("task", {
+    description: "Task flow on a message: flag it as a task (optionally for a role or folder), " +
+      "claim it (one claimant wins), or resolve it with a result (failed=true if it failed).",
+    inputSchema: TASK.shape,
+  }, (args: z.infer<typeof TASK>) =>
+    answer(async () => {
+      const path = `/api/messages/${args.message}/task`;
+      let task: TaskState;
+      if (args.action === "flag") {
+        task = await api.call<TaskState>("POST", path, {
+          ...(args.role ? { role: args.role } : {}),
+          ...(args.cwd ? { cwd: args.cwd } : {}),
+        });
+      } else if (args.action === "claim") {
+        task = await api.call<TaskState>("POST", `${path}/claim`, {});
+      } else {
+        if (!args.result) throw new CrosstalkError("ERR_BODY_INVALID", "resolve needs a result");
+        task = await api.call<TaskState>("POST", `${path}/resolve`, {
+          status: args.failed ? "failed" : "completed",
+          result: args.result,
+        });
+      }
+      return formatTask(task);
+    }));
+
+  server.registerTool("badge", {
+    description:
+      "Add a badge to a message (type like importance, question, commit; a short value).",
+    inputSchema: BADGE.shape,
+  }, (args: z.infer<typeof BADGE>) =>
+    answer(async () => {
+      await api.call("POST", `/api/messages/${args.message}/badges`, {
+        type: args.type,
+        ...(args.value ? { value: args.value } : {}),
+      });
+      return `badge ${args.type}${args.value ? `=${args.value}` : ""} added`;
+    }));
+}
+
+/** Messages as compact text: a header line per message, then its body. */
+export function formatInbox(inbox: { messages: Message[]; more: number }, me: string): string {
+  if (inbox.messages.length === 0) return "no new messages";
+  const parts = inbox.messages.map((m) => {
+    const to = m.to.filter((t) => t !== me);
+    const head = `[${m.channel}/${m.id}] from ${m.from}${
+      to.length > 0 ? ` to ${m.to.join(",")}` : ""
+    }${m.re?.length ? ` re ${m.re.join(",")}` : ""}`;
+    return `${head}\n${m.body.trimEnd()}`;
+  });
+  if (inbox.more > 0) parts.push(`(${inbox.more} more unread: call read again)`);
+  return parts.join("\n\n");
+}
+
+/** Peers as compact lines. */
+export function formatPeers(peers: Peers, me: string): string {
+  const agents = peers.agents.map((a) =>
+    `${a.name}${a.name === me ? " (you)" : ""}: ${a.agent}${a.model ? `/${a.model}` : ""}${
+      a.role ? `, ${a.role}` : ""
+    } on ${a.machine}, ${a.online ? a.status : "offline"}${a.cwd ? `, in ${a.cwd}` : ""}`
+  );
+  const models = peers.models.map((m) =>
+    `${m.model}${m.machines.length > 0 ? ` on ${m.machines.join(",")}` : " (no engine runs it)"}`
+  );
+  return [
+    `agents: ${agents.length > 0 ? `\n${agents.map((l) => `  ${l}`).join("\n")}` : "none"}`,
+    `models: ${models.length > 0 ? models.join("; ") : "none"}`,
+    `humans: ${peers.humans.length > 0 ? peers.humans.join(", ") : "none"}`,
+  ].join("\n");
+}
+
+function formatTask(task: TaskState): string {
+  const parts = [`task ${task.state}`, `flagged by ${task.flaggedBy}`];
+  if (task.role) parts.push(`role ${task.role}`);
+  if (task.cwd) parts.push(`in ${task.cwd}`);
+  if (task.claimedBy) parts.push(`claimed by ${task.claimedBy}`);
+  if (task.result) parts.push(`result: ${task.result}`);
+  return parts.join(", ");
+}
+
+/** What {@linkcode serveSession} needs to know of the session and the engine. */
+export interface SessionOptions {
+  name: string;
+  /**
+   * Whether the engine follows the agent's wakes here (channel push, or pull only, which has
+   * none but makes the agent present); tmux and webhook wakes need the session's machine, so
+   * the relay follows those itself (GET /api/live/me/wake).
+   */
+  wakes: boolean;
+  reportDelayMs: number;
+  live: NonNullable<AppDeps["live"]>;
+  log?: Logger;
+  shutdown?: AbortSignal;
+  api: (signal: AbortSignal) => ApiCaller;
+}
+
+/** Runs one session's MCP server on `socket` until the socket closes. */
+export function serveSession(socket: WebSocket, options: SessionOptions): void {
+  const { name, live } = options;
+  const closed = new AbortController();
+  const signal = options.shutdown
+    ? AbortSignal.any([closed.signal, options.shutdown])
+    : closed.signal;
+  const api = options.api(signal);
+  const log = (event: string, fields: Record<string, unknown>) =>
+    options.log?.warn(event, { agent: name, ...fields });
+  const reports = new WakeReports(
+    api,
+    (text) => log("live.wake_report_failed", { detail: text }),
+    options.reportDelayMs,
+  );
+  const server = new McpServer(
+    { name: "crosstalk", version: VERSION },
+    { capabilities: { experimental: { "claude/channel": {} } }, instructions: INSTRUCTIONS },
+  );
+  registerTools(server, api, name, reports);
+  const wake = live.live.get(name).wake;
+  const target: WakeTarget = {
+    // Channel or pull: a pull agent is followed for its presence only, and pushed nothing.
+    kind: wake,
+    notify: (content, meta) =>
+      server.server.notification({
+        method: "notifications/claude/channel",
+        params: { content, meta },
+      }),
+  };
+  let wakes: Promise<void> = Promise.resolve();
+  const followWakes = () => {
+    wakes = (async () => {
+      for await (const event of live.live.connect(name, signal)) {
+        const report = await deliverWake(event, target);
+        // A push that found the socket closed was not delivered, and not refused either: left
+        // unreported, it goes out again when the session reconnects.
+        if (socket.readyState !== WebSocket.OPEN) break;
+        reports.add(event.ref, report);
+      }
+    })().catch((error) => log("live.wake_failed", { error }));
+  };
+  // Wakes start once the client has initialized: a notification before its answer to
+  // initialize would break the protocol.
+  if (options.wakes) server.server.oninitialized = followWakes;
+  socket.addEventListener("close", (event) => {
+    closed.abort();
+    void (async () => {
+      await wakes;
+      await reports.flush();
+      await server.close().catch(() => {});
+      if (event.code === CLOSE_LEAVING) {
+        // Through the API with this session's token: if the agent has registered again under
+        // the same name meanwhile, the old token is refused and the new session stays.
+        await options.api(AbortSignal.timeout(10_000)).call("DELETE", "/api/live/me").catch(
+          (error) => log("live.leave_failed", { error }),
+        );
+      }
+    })();
+  }, { once: true });
+  void server.connect(new SocketTransport(socket));
+}
+
+/** The SDK's transport over the engine's end of a WebSocket. */
+class SocketTransport implements Transport {
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  onmessage?: (message: JSONRPCMessage) => void;
+  #socket: WebSocket;
+
+  constructor(socket: WebSocket) {
+    this.#socket = socket;
+  }
+
+  start(): Promise<void> {
+    this.#socket.addEventListener("message", (event) => {
+      let message: JSONRPCMessage;
+      try {
+        if (typeof event.data !== "string") throw new Error("a binary frame");
+        message = JSONRPCMessageSchema.parse(JSON.parse(event.data));
+      } catch (error) {
+        this.onerror?.(new Error(`Not a JSON-RPC message: ${errorText(error)}`));
+        return;
+      }
+      this.onmessage?.(message);
+    });
+    this.#socket.addEventListener("close", () => this.onclose?.(), { once: true });
+    return Promise.resolve();
+  }
+
+  send(message: JSONRPCMessage): Promise<void> {
+    // Said, not swallowed: a wake pushed into a closed socket must not count as delivered.
+    if (this.#socket.readyState !== WebSocket.OPEN) {
+      return Promise.reject(new Error("the session's socket is closed"));
+    }
+    this.#socket.send(JSON.stringify(message));
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    if (this.#socket.readyState <= WebSocket.OPEN) this.#socket.close();
+    return Promise.resolve();
+  }
+}
+
+/** The API called in the engine's own process, as the session's token. */
+export class InProcessApi implements ApiCaller {
+  #self: (request: Request) => Response | Promise<Response>;
+  #token: string;
+  #signal: AbortSignal;
+
+  constructor(
+    self: (request: Request) => Response | Promise<Response>,
+    token: string,
+    signal: AbortSignal,
+  ) {
+    this.#self = self;
+    this.#token = token;
+    this.#signal = signal;
+  }
+
+  async call<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+    signal?: AbortSignal,
+  ): Promise<T> {
+    const response = await this.#self(
+      new Request(`http://engine${path}`, {
+        method,
+        headers: {
+          Authorization: `Bearer ${this.#token}`,
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
+          ...headers,
+        },
+        signal: signal ? AbortSignal.any([this.#signal, signal]) : this.#signal,
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      }),
+    );
+    const json = await response.json();
+    if (!response.ok) throw errorFromApi(response.status, json);
+    return json as T;
+  }
+}
