@@ -24,32 +24,19 @@ export async function startTeam(home: string): Promise<EngineProcess> {
   return engine;
 }
 
+/** A live session on the "team" transport: `crosstalk mcp --name NAME` with more flags. */
+function teamSession(home: string, name: string, ...flags: string[]): Promise<McpSession> {
+  return McpSession.start(home, ["--containername", "team", "--name", name, ...flags]);
+}
+
 const REF = /^sent ([0-9a-f-]{36}\/\d{4}\/\d{2}\/\d{2}\/\d{9}Z-[0-9a-f]{8}\.md)$/;
 
 Deno.test("crosstalk mcp: channel capability, send and read with cursor semantics, wait, peers, status, notifications", async () => {
   await using dir = await tempDir();
   const home = dir.path;
   await using engine = await startTeam(home);
-  await using alice = await McpSession.start(home, [
-    "--containername",
-    "team",
-    "--name",
-    "alice",
-    "--agent",
-    "claude",
-    "--role",
-    "reviewer",
-  ]);
-  await using bob = await McpSession.start(home, [
-    "--containername",
-    "team",
-    "--name",
-    "bob",
-    "--agent",
-    "codex",
-    "--wake",
-    "pull",
-  ]);
+  await using alice = await teamSession(home, "alice", "--agent", "claude", "--role", "reviewer");
+  await using bob = await teamSession(home, "bob", "--agent", "codex", "--wake", "pull");
 
   // Initialize: the channel capability, instructions, and a protocol no newer than 2025-11-25.
   const capabilities = alice.client.getServerCapabilities();
@@ -142,16 +129,7 @@ Deno.test("crosstalk mcp: channel capability, send and read with cursor semantic
   // A message that waits while bob is away: bob's next session finds it with read and, being
   // pull only, is pushed nothing for it (a session's first wakes are those of its unread).
   await alice.call("send", { to: "bob", message: "while you were away" });
-  await using again = await McpSession.start(home, [
-    "--containername",
-    "team",
-    "--name",
-    "bob",
-    "--agent",
-    "codex",
-    "--wake",
-    "pull",
-  ]);
+  await using again = await teamSession(home, "bob", "--agent", "codex", "--wake", "pull");
   assert.match(await again.call("read"), /while you were away/);
   await again.call("peers");
   assert.deepEqual(again.notifications, []);
@@ -163,16 +141,7 @@ Deno.test("crosstalk mcp: flag, claim and resolve a task, and badges", async () 
   const home = dir.path;
   await using _engine = await startTeam(home);
   const start = (name: string, role: string) =>
-    McpSession.start(home, [
-      "--containername",
-      "team",
-      "--name",
-      name,
-      "--agent",
-      "claude",
-      "--role",
-      role,
-    ]);
+    teamSession(home, name, "--agent", "claude", "--role", role);
   await using lead = await start("lead", "lead");
   await using tester = await start("tester", "tester");
   await using builder = await start("builder", "builder");
@@ -232,8 +201,7 @@ Deno.test("crosstalk mcp: an unknown sender cannot wake an agent (the message st
   await using dir = await tempDir();
   const home = dir.path;
   await using _engine = await startTeam(home);
-  const start = (name: string) =>
-    McpSession.start(home, ["--containername", "team", "--name", name, "--agent", "claude"]);
+  const start = (name: string) => teamSession(home, name, "--agent", "claude");
   await using alice = await start("alice");
   await using bob = await start("bob");
   await waitUntil(async () => /bob: claude on a, available/.test(await alice.call("peers")));
@@ -289,14 +257,7 @@ Deno.test("crosstalk mcp: a wake the agent reads before its report is due is nev
     ["--containername", "team", "--name", "alice", "--wake", "channel"],
     { env: { CROSSTALK_WOKEN_REPORT_MS: "600000" } },
   );
-  await using bob = await McpSession.start(home, [
-    "--containername",
-    "team",
-    "--name",
-    "bob",
-    "--wake",
-    "pull",
-  ]);
+  await using bob = await teamSession(home, "bob", "--wake", "pull");
   try {
     await waitUntil(async () => /alice: .* on a, available/.test(await bob.call("peers")));
     const pushedFor = (ref: string) =>
@@ -340,14 +301,7 @@ Deno.test("crosstalk mcp: an engine killed with -9 keeps the unread messages its
   const root = join(home, ".local", "share", "crosstalk", "team", "transport");
   const state = join(home, ".local", "share", "crosstalk", "team", "crosstalk-state");
   const first = await startTeam(home);
-  await using alice = await McpSession.start(home, [
-    "--containername",
-    "team",
-    "--name",
-    "alice",
-    "--wake",
-    "pull",
-  ]);
+  await using alice = await teamSession(home, "alice", "--wake", "pull");
   const ids: string[] = [];
   for (const body of ["first of two", "second of two"]) {
     const sent = await runCrosstalk(
@@ -363,14 +317,7 @@ Deno.test("crosstalk mcp: an engine killed with -9 keeps the unread messages its
     const cursor = await Deno.readTextFile(join(state, "cursor")).catch(() => "");
     return ids.every((id) => cursor.includes(id));
   });
-  await using bob = await McpSession.start(home, [
-    "--containername",
-    "team",
-    "--name",
-    "bob",
-    "--wake",
-    "pull",
-  ]);
+  await using bob = await teamSession(home, "bob", "--wake", "pull");
   // A tool call the engine holds when it dies gets an error answer; it does not hang.
   const waiting = assert.rejects(
     bob.client.callTool({ name: "wait", arguments: { seconds: 120 } }),
@@ -471,8 +418,7 @@ Deno.test("crosstalk mcp: a wait the client cancels takes nothing, so the next m
   await using dir = await tempDir();
   const home = dir.path;
   await using _engine = await startTeam(home);
-  const start = (name: string) =>
-    McpSession.start(home, ["--containername", "team", "--name", name, "--wake", "pull"]);
+  const start = (name: string) => teamSession(home, name, "--wake", "pull");
   await using alice = await start("alice");
   await using bob = await start("bob");
   const cancel = new AbortController();
