@@ -6,7 +6,7 @@ import { tempDir } from "../_helpers.ts";
 
 const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
 
-Deno.test("deno bundle makes one file that alone inits, serves, answers a message and stops", async () => {
+Deno.test("deno bundle makes one file that alone inits, serves, answers a message, serves a live agent session and stops", async () => {
   await using dir = await tempDir();
   const bundle = join(dir.path, "crosstalk.js");
   const built = await new Deno.Command(Deno.execPath(), {
@@ -21,6 +21,9 @@ Deno.test("deno bundle makes one file that alone inits, serves, answers a messag
     XDG_STATE_HOME: join(dir.path, "state"),
     XDG_CONFIG_HOME: join(dir.path, "config"),
     CROSSTALK_LOG_JSON: "1",
+    // A first user, so that the engine leaves the local credential a live session needs.
+    CROSSTALK_INIT_USERNAME: "tester",
+    CROSSTALK_INIT_PASSPHRASE: "a long enough passphrase",
   };
   const run = async (args: string[]) => {
     const out = await new Deno.Command(Deno.execPath(), {
@@ -65,6 +68,56 @@ Deno.test("deno bundle makes one file that alone inits, serves, answers a messag
     "20",
     "from the bundle",
   ]);
+  // A live agent session: the relay, and the engine's MCP server, which it loads only now.
+  const session = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", bundle, "mcp", "--path", bus, "--name", "zed", "--wake", "pull"],
+    cwd: dir.path,
+    env,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const input = session.stdin.getWriter();
+  const output = session.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let pending = "";
+  const call = async (message: Record<string, unknown>) => {
+    await input.write(
+      new TextEncoder().encode(`${JSON.stringify({ jsonrpc: "2.0", ...message })}\n`),
+    );
+    if (message.id === undefined) return undefined;
+    while (!pending.includes("\n")) {
+      const { value, done } = await output.read();
+      if (done) throw new Error("the session ended before it answered");
+      pending += value;
+    }
+    const line = pending.slice(0, pending.indexOf("\n"));
+    pending = pending.slice(line.length + 1);
+    return JSON.parse(line);
+  };
+  const initialized = await call({
+    id: 1,
+    method: "initialize",
+    params: {
+      protocolVersion: "2025-06-18",
+      capabilities: {},
+      clientInfo: { name: "test", version: "1" },
+    },
+  });
+  assert.ok(
+    initialized.result?.capabilities.experimental["claude/channel"],
+    JSON.stringify(initialized),
+  );
+  await call({ method: "notifications/initialized" });
+  const peers = await call({
+    id: 2,
+    method: "tools/call",
+    params: { name: "peers", arguments: {} },
+  });
+  assert.match(peers.result.content[0].text, /zed \(you\)/);
+  await input.close();
+  while (!(await output.read()).done) { /* until the session exits */ }
+  assert.equal((await session.status).code, 0);
+
   serve.kill("SIGTERM");
   while (!(await reader.read()).done) { /* drain until the engine exits */ }
   const status = await serve.status;
