@@ -4,7 +4,7 @@ import { join } from "../transports/path.ts";
 import type { Bus, SendOptions } from "../engine/bus.ts";
 import type { LocalCredential } from "../engine/api_setup.ts";
 import type { Env } from "../engine/paths.ts";
-import { CrosstalkError, errorFromApi } from "../schema/errors.ts";
+import { CrosstalkError, errorFromApi, errorText } from "../schema/errors.ts";
 import type { Channel, Message } from "../transports/mod.ts";
 import { isChannelId } from "../transports/names.ts";
 import { writeFileAtomic } from "../transports/_fs.ts";
@@ -92,9 +92,7 @@ class DirectClient implements BusClient {
       if (this.#wrote) {
         const result = await this.#bus.publish().catch((error: unknown) => {
           this.#warn(
-            `warning: committed here, not yet pushed: ${
-              error instanceof Error ? error.message : String(error)
-            }\n`,
+            `warning: committed here, not yet pushed: ${errorText(error)}\n`,
           );
           return undefined;
         });
@@ -142,9 +140,7 @@ export class HttpClient implements BusClient {
     } catch (error) {
       throw new CrosstalkError(
         "ERR_TIMEOUT",
-        `Cannot reach the engine at ${this.via}: ${
-          error instanceof Error ? error.message : String(error)
-        }`,
+        `Cannot reach the engine at ${this.via}: ${errorText(error)}`,
       );
     }
     const text = await response.text();
@@ -181,9 +177,7 @@ export class HttpClient implements BusClient {
     } catch (error) {
       throw new CrosstalkError(
         "ERR_TIMEOUT",
-        `Cannot reach the engine at ${this.via}: ${
-          error instanceof Error ? error.message : String(error)
-        }`,
+        `Cannot reach the engine at ${this.via}: ${errorText(error)}`,
       );
     }
     if (!response.ok || !response.body) {
@@ -326,9 +320,7 @@ export async function loadCredentials(env: Env): Promise<Credentials> {
     if (error instanceof Deno.errors.NotFound) return { profiles: {} };
     throw new CrosstalkError(
       "ERR_CONFIG_INVALID",
-      `Cannot read "${credentialsPath(env)}": ${
-        error instanceof Error ? error.message : String(error)
-      }`,
+      `Cannot read "${credentialsPath(env)}": ${errorText(error)}`,
     );
   }
 }

@@ -4,7 +4,7 @@
 // (send, read, wait, peers, status, task, badge) and Claude Code channel pushes run in the
 // engine (routes/mcp_session.ts). Wakes that need this machine, keystrokes in the session's tmux pane or
 // a signed webhook, are delivered from here. It exits when its stdin closes.
-import { CrosstalkError } from "../schema/errors.ts";
+import { CrosstalkError, errorText } from "../schema/errors.ts";
 import type { LiveAgentInfo, WakeEvent, WakeKind } from "../engine/live.ts";
 import {
   CLOSE_LEAVING,
@@ -416,8 +416,4 @@ function guessAgent(): string {
 /** A JSON-RPC error answer to request `id`. */
 function errorResponse(id: string | number, message: string): string {
   return JSON.stringify({ jsonrpc: "2.0", id, error: { code: -32000, message } });
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -7,7 +7,7 @@
  * endpoint, routes/mcp_session.ts); tmux and webhook wakes are delivered by `crosstalk mcp` on the
  * session's machine.
  */
-import { CrosstalkError, type ErrorCode } from "../schema/errors.ts";
+import { CrosstalkError, type ErrorCode, errorText } from "../schema/errors.ts";
 import type { WakeEvent, WakeKind, WakeReport } from "./live.ts";
 
 /** Where a session delivers its wakes. */
@@ -94,7 +94,7 @@ export async function deliverWake(event: WakeEvent, target: WakeTarget): Promise
         return { ok: true };
     }
   } catch (error) {
-    return { ok: false, detail: error instanceof Error ? error.message : String(error) };
+    return { ok: false, detail: errorText(error) };
   }
 }
 
@@ -196,8 +196,4 @@ export function reportDelay(
     throw new CrosstalkError(code, `${label} must be 0 to 600000 ms, not ${JSON.stringify(value)}`);
   }
   return ms;
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

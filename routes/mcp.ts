@@ -44,7 +44,6 @@ export function mcpRoutes(
     const { socket, response } = Deno.upgradeWebSocket(c.req.raw);
     serveSession(socket, {
       name: agent.name,
-      wakes: agent.wake === "channel" || agent.wake === "pull",
       reportDelayMs,
       live: deps.live,
       ...(deps.log ? { log: deps.log } : {}),

@@ -9,7 +9,7 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { type JSONRPCMessage, JSONRPCMessageSchema } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
-import { CrosstalkError, errorFromApi } from "../schema/errors.ts";
+import { CrosstalkError, errorFromApi, errorText } from "../schema/errors.ts";
 import type { LiveAgentInfo } from "../engine/live.ts";
 import type { Peers } from "../engine/engine.ts";
 import type { TaskState } from "../engine/tasks.ts";
@@ -36,10 +36,6 @@ a "[crosstalk]" line typed into your terminal). They are previews: call the read
 in full, which also tells the sender you read them. To answer, call send with to=<the sender> and
 re=<message_id>. Messages marked no_reply need no answer; never reply only to acknowledge, and keep
 exchanges with other agents short. Use peers to see who is around, and wait to block for messages.`;
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 type ToolResult = { content: { type: "text"; text: string }[]; isError?: boolean };
 
@@ -242,12 +238,6 @@ function formatTask(task: TaskState): string {
 /** What {@linkcode serveSession} needs to know of the session and the engine. */
 export interface SessionOptions {
   name: string;
-  /**
-   * Whether the engine follows the agent's wakes here (channel push, or pull only, which has
-   * none but makes the agent present); tmux and webhook wakes need the session's machine, so
-   * the relay follows those itself (GET /api/live/me/wake).
-   */
-  wakes: boolean;
   reportDelayMs: number;
   live: NonNullable<AppDeps["live"]>;
   log?: Logger;
@@ -262,11 +252,14 @@ export function serveSession(socket: WebSocket, options: SessionOptions): void {
   const signal = options.shutdown
     ? AbortSignal.any([closed.signal, options.shutdown])
     : closed.signal;
+  // The tools' calls end with the socket; what the session leaves behind (the wake reports still
+  // due, its leaving) outlives it.
   const api = options.api(signal);
+  const after = options.api(options.shutdown ?? new AbortController().signal);
   const log = (event: string, fields: Record<string, unknown>) =>
     options.log?.warn(event, { agent: name, ...fields });
   const reports = new WakeReports(
-    api,
+    after,
     (text) => log("live.wake_report_failed", { detail: text }),
     options.reportDelayMs,
   );
@@ -298,8 +291,9 @@ export function serveSession(socket: WebSocket, options: SessionOptions): void {
     })().catch((error) => log("live.wake_failed", { error }));
   };
   // Wakes start once the client has initialized: a notification before its answer to
-  // initialize would break the protocol.
-  if (options.wakes) server.server.oninitialized = followWakes;
+  // initialize would break the protocol. tmux and webhook wakes need the session's machine: its
+  // relay follows those itself (GET /api/live/me/wake).
+  if (wake === "channel" || wake === "pull") server.server.oninitialized = followWakes;
   socket.addEventListener("close", (event) => {
     closed.abort();
     void (async () => {
@@ -309,8 +303,8 @@ export function serveSession(socket: WebSocket, options: SessionOptions): void {
       if (event.code === CLOSE_LEAVING) {
         // Through the API with this session's token: if the agent has registered again under
         // the same name meanwhile, the old token is refused and the new session stays.
-        await options.api(AbortSignal.timeout(10_000)).call("DELETE", "/api/live/me").catch(
-          (error) => log("live.leave_failed", { error }),
+        await after.call("DELETE", "/api/live/me").catch((error) =>
+          log("live.leave_failed", { error })
         );
       }
     })();

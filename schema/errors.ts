@@ -55,6 +55,11 @@ export class CrosstalkError extends Error {
   }
 }
 
+/** The message of a thrown value, whatever was thrown. */
+export function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
 /**
  * The error an HTTP API answer names (`{"error":{"code","message"}}`), for the API's clients; an
  * answer without that shape is `ERR_TIMEOUT` with its HTTP status.

@@ -18,6 +18,7 @@ import {
   RepoLock,
 } from "./_git.ts";
 import { exists } from "./_fs.ts";
+import { errorText } from "../schema/errors.ts";
 
 /** Options for {@linkcode GitTransport}. */
 export interface GitTransportOptions extends LocalTransportOptions {
@@ -389,10 +390,6 @@ export interface CommitError {
   since: string;
   /** How many changes wait for the retry. */
   waiting: number;
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /** One commit for several changes: a count, then each change's message on a line. */
