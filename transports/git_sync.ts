@@ -111,6 +111,7 @@ interface CursorState {
 const ENGINE_WRITTEN = ["data/channels", "data/claims", "data/annotations", "data/dispatchers"];
 const EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
 const PRESENCE_PREFIX = "refs/crosstalk/presence/";
+const CLAIMS_DIR = "data/claims";
 /** How many commits an ancestry question walks through loose objects before asking git. */
 const LOOSE_WALK = 32;
 
@@ -329,11 +330,13 @@ export class GitSync {
           ? fetched.base
           : await this.#mergeBase(head, remote);
         if (base !== undefined && base === remote) return;
-        if (base !== undefined && base === head) {
-          await git(["merge", "-q", "--ff-only", remote], { cwd: this.transport.root });
-        } else {
-          await this.#rebase(remote, onto, report);
-        }
+        await this.#givingWay(remote, report, async () => {
+          if (base !== undefined && base === head) {
+            await git(["merge", "-q", "--ff-only", remote], { cwd: this.transport.root });
+          } else {
+            await this.#rebase(remote, onto, report);
+          }
+        });
         report.pulled = true;
       })
     );
@@ -373,6 +376,37 @@ export class GitSync {
     const base = await this.#mergeBase(head, remote);
     if (base === remote) return undefined;
     return base === undefined ? { remote, head } : { remote, head, base };
+  }
+
+  /**
+   * Runs a merge or rebase onto `remote`. Claim files are created before they are committed, so
+   * one that lost its race may still be uncommitted when the winner's arrives, and git refuses
+   * to overwrite an untracked file: such a file gives way to the remote's version, as a
+   * committed one does in a rebase conflict, and the integration is tried again.
+   */
+  async #givingWay(remote: string, report: SyncReport, integrate: () => Promise<void>) {
+    for (let round = 1;; round++) {
+      try {
+        return await integrate();
+      } catch (error) {
+        const inTheWay = round < 4 ? await this.#untrackedClaimsIn(remote) : [];
+        if (inTheWay.length === 0) throw error;
+        for (const path of inTheWay) {
+          await Deno.remove(join(this.transport.root, path)).catch(() => {});
+          report.conflicts.push(path);
+        }
+      }
+    }
+  }
+
+  /** Uncommitted claim files here whose path the remote's tree holds. */
+  async #untrackedClaimsIn(remote: string): Promise<string[]> {
+    const cwd = this.transport.root;
+    const untracked = (await git(["ls-files", "-o", "-z", "--", CLAIMS_DIR], { cwd })).stdout
+      .split("\0").filter((p) => p !== "");
+    if (untracked.length === 0) return [];
+    const out = await git(["ls-tree", "-z", "--name-only", remote, "--", ...untracked], { cwd });
+    return out.stdout.split("\0").filter((p) => p !== "");
   }
 
   /** Rebases our commits onto `remote`; in a conflict, the remote's version of a file wins. */
@@ -418,6 +452,10 @@ export class GitSync {
     // A commit may land while the push runs: push, and record as pushed, this commit only.
     const head = await this.#revParse("HEAD");
     if (!head) return true;
+    // The lease lets the push rewind the branch, so it must be the remote's history plus ours:
+    // a clone whose last integration failed would otherwise push the remote's new commits
+    // (another machine's messages and winning claims) away. It integrates first.
+    if (expected && !(await this.#isAncestor(expected, head))) return false;
     const result = await this.#network([
       "push",
       "--porcelain",

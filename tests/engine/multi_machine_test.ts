@@ -87,6 +87,9 @@ Deno.test("three machines, 200 bare-addressed messages sent from all sides at on
     assert.equal(new Set(ran).size, 200);
     const won = [a, b, c].map((e) => e.count((r) => r.event === "claim.won"));
     assert.equal(won.reduce((x, y) => x + y, 0), 200, `claims won per machine: ${won}`);
+    // Nobody force-pushes here: an engine that sees a rewrite was pushed over by a peer.
+    const rewritten = [a, b, c].map((e) => e.count((r) => r.event === "sync.remote_rewritten"));
+    assert.deepEqual(rewritten, [0, 0, 0], "no engine pushed another's commits away");
   } finally {
     for (const bus of buses) await bus[Symbol.asyncDispose]();
   }

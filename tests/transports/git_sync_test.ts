@@ -100,6 +100,49 @@ Deno.test("two clones adding the same claim file: the first push wins, the other
   assert.equal(await Deno.readTextFile(join(a!.transport.root, lease)), "a\n");
 });
 
+Deno.test("a claim file not yet committed when the winner's arrives gives way to it, and the sync goes through", async () => {
+  await using dir = await tempDir();
+  const { remote, machines: [a, b] } = await network(dir.path, 2);
+  await b!.sync.sync();
+  const lease = "data/claims/open/x.lease";
+  await Deno.mkdir(join(a!.transport.root, "data/claims/open"), { recursive: true });
+  await Deno.writeTextFile(join(a!.transport.root, lease), "a\n");
+  await a!.transport.change([lease], "claim by a");
+  assert.equal((await a!.sync.sync({ push: true })).pushed, true);
+  // b has a commit of its own, and has just created its claim file: git would refuse to
+  // overwrite the untracked file with a's.
+  const bMessage = await send(b!, "sent while claiming");
+  await Deno.mkdir(join(b!.transport.root, "data/claims/open"), { recursive: true });
+  await Deno.writeTextFile(join(b!.transport.root, lease), "b\n");
+  const pulled = await b!.sync.sync({ fetch: true });
+  assert.equal(pulled.pulled, true);
+  assert.deepEqual(pulled.conflicts, [lease]);
+  assert.equal(await Deno.readTextFile(join(b!.transport.root, lease)), "a\n");
+  await b!.transport.change([lease], "claim by b");
+  assert.equal((await b!.sync.sync({ push: true })).pushed, true);
+  assert.equal(await git(remote, "show", `main:${lease}`), "a\n");
+  const onRemote = await git(remote, "ls-tree", "-r", "--name-only", "main");
+  assert.ok(onRemote.includes(bMessage.id), "b's message reached the remote");
+});
+
+Deno.test("a clone whose integration failed never pushes the remote's new commits away", async () => {
+  await using dir = await tempDir();
+  const { remote, machines: [a, b] } = await network(dir.path, 2);
+  await b!.sync.sync();
+  const aMessage = await send(a!, "pushed by a");
+  await a!.sync.sync({ push: true });
+  // Something that is not a claim stands in git's way on b: its integration fails.
+  const stray = `data/channels/${b!.channel}/${aMessage.id}`;
+  await Deno.mkdir(join(b!.transport.root, stray, ".."), { recursive: true });
+  await Deno.writeTextFile(join(b!.transport.root, stray), "a stray file\n");
+  await assert.rejects(b!.sync.sync({ fetch: true }), CrosstalkError);
+  await send(b!, "committed on b after the failed integration");
+  // A push-only sync (what a new commit asks for) must integrate first, and fails with it.
+  await assert.rejects(b!.sync.sync({ push: true }), CrosstalkError);
+  const onRemote = await git(remote, "ls-tree", "-r", "--name-only", "main");
+  assert.ok(onRemote.includes(aMessage.id), "a's message is still on the remote");
+});
+
 Deno.test("a message that reaches the remote late with an older name is still reported", async () => {
   await using dir = await tempDir();
   const { machines: [a, b] } = await network(dir.path, 2);
