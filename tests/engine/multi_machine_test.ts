@@ -95,6 +95,75 @@ Deno.test("three machines, 200 bare-addressed messages sent from all sides at on
   }
 });
 
+Deno.test("three machines under load, engines killed with -9 at random moments and restarted: every message answered exactly once", async () => {
+  await using dir = await tempDir();
+  const aliases = ["a", "b", "c"];
+  const { roots } = await network(
+    dir.path,
+    aliases,
+    `engine:\n  lease_seconds: 2\n  concurrency: 4\n  model_concurrency: 4\nproviders:\n  test:\n` +
+      `    env:\n      RECORD_FILE: "\${RECORD_FILE}"\n      SLOW_SECONDS: "\${SLOW_SECONDS}"\n` +
+      `    models:\n      work: ${agent("slowrec.sh")}\n`,
+  );
+  const env = { RECORD_FILE: join(dir.path, "runs.txt"), SLOW_SECONDS: "0.2" };
+  // A fixed seed: the victims and moments differ from round to round, repeatably.
+  let seed = 20261206;
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const engines = new Map<string, EngineProcess>();
+  const all: EngineProcess[] = [];
+  for (const alias of aliases) engines.set(alias, await start(roots, dir.path, alias, env));
+  all.push(...engines.values());
+  const buses = await Promise.all(aliases.map((m) => openBus(roots[m]!)));
+  try {
+    const sent = [];
+    for (let round = 0; round < 4; round++) {
+      const burst = buses.map(async (bus, i) => {
+        const mine = [];
+        for (let j = 0; j < 8; j++) {
+          mine.push(await bus.send({ to: ["work"], body: `round ${round}, ${aliases[i]} #${j}` }));
+        }
+        return mine;
+      });
+      const alias = aliases[Math.floor(random() * aliases.length)]!;
+      const victim = engines.get(alias)!;
+      // After some claims won (possibly before any run), during a run, just after a reply, or
+      // right after a push.
+      const moments: [string, number][] = [
+        ["claim.won", 1 + Math.floor(random() * 4)],
+        ["run.spawned", 1],
+        ["run.replied", 1],
+        ["sync.cycle", 1 + Math.floor(random() * 3)],
+      ];
+      const [event, times] = moments[Math.floor(random() * moments.length)]!;
+      const before = victim.count((r) => r.event === event);
+      await victim.waitFor(() => victim.count((r) => r.event === event) >= before + times, 30_000);
+      victim.signal("SIGKILL");
+      await victim.exit();
+      sent.push(...(await Promise.all(burst)).flat());
+      const again = await start(roots, dir.path, alias, env);
+      engines.set(alias, again);
+      all.push(again);
+    }
+    // Look on every machine: each one's clone must end up with every reply.
+    for (const bus of buses) {
+      const replies = await bus.waitForReplies(sent, 120_000);
+      const answered = replies.flatMap((r) => r.re ?? []);
+      assert.equal(new Set(answered).size, sent.length, "every message answered");
+      assert.equal(answered.length, sent.length, "no message answered twice");
+    }
+    const rewritten = all.reduce(
+      (n, e) => n + e.count((r) => r.event === "sync.remote_rewritten"),
+      0,
+    );
+    assert.equal(rewritten, 0, "no engine pushed another's commits away");
+    const takeovers = all.reduce((n, e) => n + e.count((r) => r.event === "claim.takeover"), 0);
+    assert.ok(takeovers > 0, "some claims of killed engines were taken over");
+  } finally {
+    for (const bus of buses) await bus[Symbol.asyncDispose]();
+    for (const e of all) await e[Symbol.asyncDispose]();
+  }
+});
+
 Deno.test("a message that reaches the remote late, with a name older than anything seen, still runs", async () => {
   await using dir = await tempDir();
   const { remote, roots } = await network(
