@@ -477,6 +477,7 @@ export class Dispatcher {
     const held: Job[] = [];
     for (const job of batch) {
       if (await this.claims.renew(job.key, job.generation)) held.push(job);
+      else if (await this.claims.channelGone(job.key.channel)) await this.#drop(job.key);
       else this.#log.warn("claim.taken_over", { trace: traceOf(job.message), model: name });
     }
     if (held.length === 0) return;
@@ -558,8 +559,10 @@ export class Dispatcher {
       });
       return closing !== undefined;
     } catch (error) {
-      // Already written (a repair got there first): the claims are closed separately.
-      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+      // Already written (a repair got there first), or the channel was deleted while the CLI
+      // ran: the claims are closed separately.
+      const gone = error instanceof CrosstalkError && error.code === "ERR_CHANNEL_NOT_FOUND";
+      if (!(error instanceof Deno.errors.AlreadyExists) && !gone) throw error;
       return false;
     }
   }
@@ -585,6 +588,10 @@ export class Dispatcher {
             if (other?.reply === outcome.reply) re.push(id);
           }
           fields.re = re;
+          if (await this.claims.channelGone(key.channel)) {
+            await this.#drop(key);
+            continue;
+          }
           await this.#writeReply(key.channel, fields, outcome.reply);
           this.#log.info("reply.repaired", {
             trace: `${key.channel.slice(0, 8)}/${key.id}`,
@@ -604,6 +611,7 @@ export class Dispatcher {
         message = await this.#bus.transport.readMessage(key.channel, key.id);
       } catch (error) {
         if (!(error instanceof CrosstalkError)) throw error;
+        if (await this.claims.channelGone(key.channel)) await this.#drop(key);
         continue;
       }
       const wake = (await this.#wakes(message)).find((w) => nameOf(w.model.spec) === key.model);
@@ -631,6 +639,16 @@ export class Dispatcher {
       this.#admit(job, true);
     }
     this.#pump();
+  }
+
+  /** Closes a claim left open for a message whose channel was deleted. */
+  async #drop(key: ClaimKey): Promise<void> {
+    await this.claims.close(key);
+    this.#log.info("claim.dropped", {
+      trace: `${key.channel.slice(0, 8)}/${key.id}`,
+      model: key.model,
+      reason: "its channel was deleted",
+    });
   }
 
   #isDead(lease: Lease, leaseMs: number): boolean {

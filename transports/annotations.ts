@@ -21,7 +21,8 @@ import { join, relative } from "./path.ts";
 import { parseMessageId } from "./names.ts";
 import type { ClaimPublisher } from "./claims.ts";
 import type { MessageRef } from "./transport.ts";
-import { randomHex, readDirNames, writeFileAtomic } from "./_fs.ts";
+import { exists, randomHex, readDirNames, writeFileAtomic } from "./_fs.ts";
+import { CrosstalkError } from "../schema/errors.ts";
 
 /** The kinds of record created at most once per message. */
 export type ExclusiveKind = "task" | "task-claim" | "task-done";
@@ -74,7 +75,10 @@ export class AnnotationStore {
     let created = true;
     try {
       // A hard link of a finished temp file: never a half-written record, and one winner.
-      await writeFileAtomic(path, `${JSON.stringify(record)}\n`, { exclusive: true });
+      await writeFileAtomic(path, `${JSON.stringify(record)}\n`, {
+        exclusive: true,
+        beforeMkdir: this.#channelExists(ref),
+      });
     } catch (error) {
       if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
       created = false;
@@ -96,17 +100,20 @@ export class AnnotationStore {
 
   /** Adds a record that may exist many times (a badge). */
   async add(ref: MessageRef, kind: "badge", data: Record<string, unknown>): Promise<void> {
-    await this.#write(this.#path(ref, `${kind}~${randomHex(4)}`), data, true);
+    await this.#write(ref, `${kind}~${randomHex(4)}`, data, true);
   }
 
-  /** Writes (or rewrites) an agent's receipt; lazy on git: it rides with the next commit. */
+  /**
+   * Writes (or rewrites) an agent's receipt; lazy on git: it rides with the next commit. A
+   * receipt for a message whose channel was deleted meanwhile is dropped.
+   */
   async receipt(
     ref: MessageRef,
     kind: ReceiptKind,
     agent: string,
     data: Record<string, unknown>,
   ): Promise<void> {
-    await this.#write(this.#path(ref, `${kind}~${agent}`), data, false);
+    await this.#write(ref, `${kind}~${agent}`, data, false);
   }
 
   /** Every record on a message. */
@@ -138,10 +145,23 @@ export class AnnotationStore {
     return rest;
   }
 
-  async #write(path: string, data: Record<string, unknown>, urgent: boolean): Promise<void> {
+  async #write(
+    ref: MessageRef,
+    kind: string,
+    data: Record<string, unknown>,
+    urgent: boolean,
+  ): Promise<void> {
+    const path = this.#path(ref, kind);
     const text = `${JSON.stringify(data)}\n`;
-    // writeFileAtomic makes the day folder when it is missing: no mkdir on every receipt.
-    const apply = async () => void await writeFileAtomic(path, text);
+    const apply = async () => {
+      try {
+        // writeFileAtomic makes the day folder when it is missing: no mkdir on every receipt.
+        await writeFileAtomic(path, text, { beforeMkdir: this.#channelExists(ref) });
+      } catch (error) {
+        // A badge on a deleted channel's message is an error; a late receipt has nobody to tell.
+        if (urgent || !isChannelGone(error)) throw error;
+      }
+    };
     if (!this.#publisher) return await apply();
     const recording = this.#publisher.record(
       [relative(this.root, path)],
@@ -165,6 +185,18 @@ export class AnnotationStore {
     }
   }
 
+  /**
+   * Checked before a day folder is made: a record that comes after its channel was deleted must
+   * not bring the channel's folder back.
+   */
+  #channelExists(ref: MessageRef): () => Promise<void> {
+    return async () => {
+      if (!(await exists(join(this.root, "data", "channels", ref.channel, "CHANNEL.md")))) {
+        throw new CrosstalkError("ERR_CHANNEL_NOT_FOUND", `No channel "${ref.channel}"`);
+      }
+    };
+  }
+
   #dayDir(ref: MessageRef): string {
     parseMessageId(ref.id);
     return join(this.dir, ref.channel, ...ref.id.split("/").slice(0, 3));
@@ -181,4 +213,8 @@ function stemOf(id: string): string {
 
 function describe(ref: MessageRef): string {
   return `${ref.channel.slice(0, 8)}/${ref.id}`;
+}
+
+function isChannelGone(error: unknown): boolean {
+  return error instanceof CrosstalkError && error.code === "ERR_CHANNEL_NOT_FOUND";
 }

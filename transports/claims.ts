@@ -256,10 +256,18 @@ export class ClaimStore {
       try {
         await writeFileAtomic(this.#donePath(key), `${JSON.stringify(outcome)}\n`, {
           exclusive: true,
+          beforeMkdir: async () => {
+            if (await this.channelGone(key.channel)) throw new Deno.errors.NotFound(key.channel);
+          },
         });
         created.push(true);
       } catch (error) {
-        if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+        // Finished already, or its channel was deleted while it ran: no reply either way.
+        if (
+          !(error instanceof Deno.errors.AlreadyExists || error instanceof Deno.errors.NotFound)
+        ) {
+          throw error;
+        }
         created.push(false);
       }
     }
@@ -284,6 +292,14 @@ export class ClaimStore {
       );
     }
     return won;
+  }
+
+  /**
+   * True when the claim's channel was deleted (with it went its claims): what is still open for
+   * it can only be closed.
+   */
+  async channelGone(channel: string): Promise<boolean> {
+    return !(await exists(join(this.root, "data", "channels", channel, "CHANNEL.md")));
   }
 
   /** The recorded outcome, if the claim is finished. */

@@ -204,8 +204,9 @@ export class GitTransport extends LocalTransport {
 
   override async deleteChannel(id: string): Promise<void> {
     await this.getChannel(id);
+    const traces = await this.channelTraces(id);
     await this.change(
-      [this.#channelDir(id)],
+      [this.#channelDir(id), ...traces.map((p) => relative(this.root, p))],
       `crosstalk: delete channel ${id}`,
       () => super.deleteChannel(id),
       { folders: true },

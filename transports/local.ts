@@ -195,9 +195,28 @@ export class LocalTransport implements Transport {
     await this.getChannel(id);
     // Rename first so that no reader sees a half-deleted channel, then remove at leisure.
     const trash = join(this.channelsDir, `${TEMP_PREFIX}deleted-${id}`);
+    const traces = await this.channelTraces(id);
     this.channelChanged(id);
     await Deno.rename(join(this.channelsDir, id), trash);
     await Deno.remove(trash, { recursive: true });
+    for (const path of traces) await Deno.remove(path, { recursive: true }).catch(() => {});
+  }
+
+  /**
+   * What the bus keeps about a channel's messages outside its folder, to go with it: receipts,
+   * badges and tasks (`data/annotations/<id>`), finished claims (`data/claims/<id>`) and open
+   * leases (`data/claims/open/<id>~…`). Absolute paths of those that exist.
+   */
+  protected async channelTraces(id: string): Promise<string[]> {
+    checkChannelId(id);
+    const data = join(this.root, "data");
+    const paths = [join(data, "annotations", id), join(data, "claims", id)];
+    const open = join(data, "claims", "open");
+    for (const entry of await readDirNames(open)) {
+      if (entry.name.startsWith(`${id}~`)) paths.push(join(open, entry.name));
+    }
+    const present = await Promise.all(paths.map((p) => exists(p)));
+    return paths.filter((_, i) => present[i]);
   }
 
   /** True where a subclass makes `options.with` part of its own commit (git). */

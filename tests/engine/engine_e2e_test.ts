@@ -363,6 +363,97 @@ Deno.test("Engine answers every message exactly once while engines are killed wi
   assert.ok(takeovers > 0, "some runs were interrupted and taken over");
 });
 
+Deno.test("Engine answers every message exactly once with three engines on one folder under load, killed with -9 at random moments and restarted", async () => {
+  await using dir = await tempDir();
+  const root = join(dir.path, "bus");
+  await makeTransport(
+    root,
+    `engine:\n  lease_seconds: 1\n  concurrency: 3\n  model_concurrency: 3\n` +
+      `providers:\n  test:\n    env:\n      RECORD_FILE: "\${RECORD_FILE}"\n      SLOW_SECONDS: "\${SLOW_SECONDS}"\n` +
+      `    models:\n      work: ${a("slowrec.sh")}\n`,
+  );
+  const env = { RECORD_FILE: join(dir.path, "runs.txt"), SLOW_SECONDS: "0.15" };
+  let seed = 20261206;
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const aliases = ["a", "b", "c"];
+  const startOne = (alias: string) =>
+    EngineProcess.start(root, { alias, state: join(dir.path, alias), env });
+  const engines = new Map<string, EngineProcess>();
+  for (const alias of aliases) engines.set(alias, await startOne(alias));
+  const all = [...engines.values()];
+  await using bus = await openBus(root);
+  try {
+    const sent = [];
+    for (let round = 0; round < 5; round++) {
+      const burst = (async () => {
+        const mine = [];
+        for (let j = 0; j < 12; j++) {
+          mine.push(await bus.send({ to: ["work"], body: `${round}/${j}` }));
+        }
+        return mine;
+      })();
+      const alias = aliases[Math.floor(random() * aliases.length)]!;
+      const victim = engines.get(alias)!;
+      const moments: [string, number][] = [
+        ["claim.won", 1 + Math.floor(random() * 3)],
+        ["run.spawned", 1],
+        ["run.replied", 1],
+      ];
+      const [event, times] = moments[Math.floor(random() * moments.length)]!;
+      const before = victim.count((r) => r.event === event);
+      await victim.waitFor(() => victim.count((r) => r.event === event) >= before + times, 20_000);
+      victim.signal("SIGKILL");
+      await victim.exit();
+      sent.push(...await burst);
+      const again = await startOne(alias);
+      engines.set(alias, again);
+      all.push(again);
+    }
+    const replies = await bus.waitForReplies(sent, 60_000);
+    const answered = replies.flatMap((r) => r.re ?? []);
+    assert.equal(new Set(answered).size, sent.length, "every message answered");
+    assert.equal(answered.length, sent.length, "none answered twice");
+    const takeovers = all.reduce((n, e) => n + e.count((r) => r.event === "claim.takeover"), 0);
+    assert.ok(takeovers > 0, "some claims of killed engines were taken over");
+  } finally {
+    for (const e of all) await e[Symbol.asyncDispose]();
+  }
+});
+
+Deno.test("Engine: a channel deleted while its message runs takes its claims along; the run ends without a reply and the engine goes on", async () => {
+  await using dir = await tempDir();
+  const root = join(dir.path, "bus");
+  await makeTransport(root, `providers:\n  test:\n    models:\n      slow: ${a("slow.sh")}\n`);
+  await using engine = await EngineProcess.start(root, {
+    alias: "a",
+    state: join(dir.path, "state"),
+    env: { SLOW_SECONDS: "0.5" },
+  });
+  await using bus = await openBus(root);
+  const doomed = await bus.createChannel("doomed");
+  await bus.createChannel("other");
+  await bus.send({ channel: "doomed", to: ["slow"], body: "in a channel about to go" });
+  await engine.waitFor((r) => r.event === "run.spawned");
+  await bus.deleteChannel("doomed");
+  const dropped = await engine.waitFor((r) => r.event === "claim.dropped");
+  assert.equal(dropped.reason, "its channel was deleted");
+  const later = await bus.send({ channel: "other", to: ["slow"], body: "and then" });
+  const [reply] = await bus.waitForReplies([later], 15_000);
+  assert.equal(reply!.body, "slow reply to 1 messages");
+  const left = async (dir: string) => {
+    const names = [];
+    for await (const e of Deno.readDir(join(root, dir))) names.push(e.name);
+    return names.filter((n) => n.startsWith(doomed.id));
+  };
+  assert.deepEqual(await left("data/claims"), [], "no claim folder of the deleted channel");
+  assert.deepEqual(await left("data/claims/open"), [], "no open lease of the deleted channel");
+  assert.deepEqual(
+    await left("data/annotations").catch(() => []),
+    [],
+    "no annotation folder of the deleted channel",
+  );
+});
+
 Deno.test("Engine gives the CLI its provider's secrets and the dispatch variables, and big prompts on stdin", async () => {
   await using dir = await tempDir();
   const root = join(dir.path, "bus");

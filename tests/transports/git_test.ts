@@ -55,11 +55,28 @@ Deno.test("GitTransport.change stages new, changed and removed files in one comm
     "D\tdata/claims/removed",
     "M\tdata/claims/kept",
   ]);
-  // Channels are folders: created and deleted as a whole.
+  // Channels are folders: created and deleted as a whole, with what the bus keeps about their
+  // messages elsewhere (receipts, finished claims, open leases).
   const channel = await transport.createChannel({ name: "folders" });
+  const traces = [
+    `data/annotations/${channel.id}/2026/12/06/x~read~a.json`,
+    `data/claims/${channel.id}/2026/12/06/x~test~echo~done`,
+    `data/claims/open/${channel.id}~2026~12~06~x~test~echo~1.lease`,
+  ];
+  for (const path of traces) {
+    await Deno.mkdir(join(dir.path, path, ".."), { recursive: true });
+    await Deno.writeTextFile(join(dir.path, path), "{}");
+  }
+  await transport.change(traces, "crosstalk: records of a channel's message");
   await transport.deleteChannel(channel.id);
   assert.equal((await git(dir.path, "status", "--porcelain")).trim(), "");
-  assert.equal((await git(dir.path, "ls-files", `data/channels/${channel.id}`)).trim(), "");
+  for (const path of [`data/channels/${channel.id}`, ...traces]) {
+    assert.equal((await git(dir.path, "ls-files", path)).trim(), "", `${path} is gone`);
+  }
+  assert.deepEqual(
+    (await git(dir.path, "ls-files", "data/claims")).trim().split("\n").sort(),
+    ["data/claims/kept", "data/claims/new"],
+  );
 });
 
 Deno.test("GitTransport with background commits returns a send before its commit, and commits it after", async () => {

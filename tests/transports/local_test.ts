@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { CrosstalkError, InvalidDocumentError } from "../../schema/errors.ts";
-import { LocalTransport, type MessageFields, scaffoldTransport } from "../../transports/mod.ts";
+import {
+  AnnotationStore,
+  ClaimStore,
+  LocalTransport,
+  type MessageFields,
+  scaffoldTransport,
+} from "../../transports/mod.ts";
 import { tempDir } from "../_helpers.ts";
 
 const fields = (body: string, extra: Partial<MessageFields> = {}): MessageFields => ({
@@ -126,6 +132,48 @@ Deno.test("LocalTransport creates, renames and deletes channels", async () => {
       (e: unknown) => e instanceof CrosstalkError && e.code === "ERR_CHANNEL_NOT_FOUND",
     );
     assert.equal((await t.listChannels()).length, before + 1);
+  });
+});
+
+const holder = { alias: "a", host: "h", pid: 1, instance: "i" };
+
+Deno.test("LocalTransport deletes a channel with its receipts, claims and open leases, and late records do not bring them back", async () => {
+  await withTransport(async (t, root) => {
+    const keep = await t.createChannel({ name: "keep" });
+    const doomed = await t.createChannel({ name: "doomed" });
+    const claims = new ClaimStore(root);
+    const annotations = new AnnotationStore(root);
+    const kept = await t.writeMessage(keep.id, fields("stays"));
+    const done = await t.writeMessage(doomed.id, fields("answered"));
+    const running = await t.writeMessage(doomed.id, fields("still running"));
+    for (
+      const [channel, m] of [[keep.id, kept], [doomed.id, done], [doomed.id, running]] as const
+    ) {
+      const key = { channel, id: m.id, model: "test/echo" };
+      assert.equal(await claims.acquire(key, holder), 1);
+      await annotations.receipt(key, "read", "agent", { at: "now" });
+    }
+    const doneKey = { channel: doomed.id, id: done.id, model: "test/echo" };
+    await claims.finish(doneKey, { status: "empty", holder, at: "now" });
+    await claims.close(doneKey);
+    const names = (dir: string) => [...Deno.readDirSync(join(root, dir))].map((e) => e.name);
+    await t.deleteChannel(doomed.id);
+    assert.deepEqual(names("data/annotations"), [keep.id]);
+    assert.deepEqual(names("data/claims"), ["open"], "no finished claim of the other channel yet");
+    assert.ok(names("data/claims/open").every((n) => n.startsWith(`${keep.id}~`)));
+    assert.equal(names("data/claims/open").length, 1, "the other channel's lease stays");
+    // The run of the deleted channel's message ends, and a reader's receipt arrives late.
+    const late = { channel: doomed.id, id: running.id, model: "test/echo" };
+    assert.deepEqual(await claims.finishAll([late], { status: "empty", holder, at: "now" }), [
+      false,
+    ]);
+    await annotations.receipt(late, "read", "agent", { at: "later" });
+    await assert.rejects(
+      annotations.add(late, "badge", { label: "x" }),
+      (e: unknown) => e instanceof CrosstalkError && e.code === "ERR_CHANNEL_NOT_FOUND",
+    );
+    assert.deepEqual(names("data/annotations"), [keep.id]);
+    assert.deepEqual(names("data/claims"), ["open"], "no finished claim of the other channel yet");
   });
 });
 
