@@ -27,6 +27,10 @@ export const AUDIENCE = "crosstalk-api";
 const ALGORITHM = "ES256";
 /** API tokens live this long unless asked otherwise. */
 export const DEFAULT_TOKEN_TTL_SECONDS = 90 * 24 * 3600;
+/** The shortest lifetime a minted token may ask for: a minute. */
+export const MIN_TOKEN_TTL_SECONDS = 60;
+/** The longest: ten years. */
+export const MAX_TOKEN_TTL_SECONDS = 10 * 365 * 24 * 3600;
 const SCRYPT = { N: 1 << 15, r: 8, p: 1, keylen: 32 };
 
 /** A user of this engine. */
@@ -188,8 +192,17 @@ export class AuthStore {
     const user = this.getUser(username);
     if (!/^[\p{L}\p{N} ._@+-]{1,64}$/u.test(name)) {
       throw new CrosstalkError(
-        "ERR_TOKEN_INVALID",
+        "ERR_BODY_INVALID",
         `Invalid token name ${JSON.stringify(name)}: 1 to 64 letters, digits, spaces and . _ @ + -`,
+      );
+    }
+    if (
+      !Number.isInteger(ttlSeconds) || ttlSeconds < MIN_TOKEN_TTL_SECONDS ||
+      ttlSeconds > MAX_TOKEN_TTL_SECONDS
+    ) {
+      throw new CrosstalkError(
+        "ERR_BODY_INVALID",
+        `A token's lifetime (ttl_seconds) is a whole number of seconds from ${MIN_TOKEN_TTL_SECONDS} to ${MAX_TOKEN_TTL_SECONDS} (ten years), not ${ttlSeconds}`,
       );
     }
     const id = crypto.randomUUID();

@@ -54,6 +54,8 @@ export interface SendOptions {
   re?: string[] | undefined;
   /** Frontmatter keys beyond the protocol's, e.g. an idempotency key. */
   extra?: Record<string, unknown>;
+  /** The message's id, when it was chosen and recorded before the write (a task's reply). */
+  id?: string | undefined;
 }
 
 /** A reference to a message as a user types it, before it is looked up. */
@@ -316,6 +318,7 @@ export class Bus implements AsyncDisposable {
     if (options.extra) fields.extra = options.extra;
     const message = await this.transport.writeMessage(channel.id, fields, {
       maxBodyBytes: this.config.limits.message_bytes,
+      ...(options.id === undefined ? {} : { id: options.id }),
     });
     for (const listener of this.#sent) listener(message);
     return message;

@@ -435,6 +435,15 @@ export class LiveAgents {
     await this.#changed();
   }
 
+  /** Ends every session that `owner` registered (a deleted user's agents stop working). */
+  async leaveOwnedBy(owner: string): Promise<string[]> {
+    const names = [...this.#agents.values()]
+      .filter((a) => a.owner === owner && a.jti !== undefined)
+      .map((a) => a.name);
+    for (const name of names) await this.leave(name);
+    return names;
+  }
+
   /** Puts new messages into the inboxes of the agents they wake, and wakes them. */
   async onMessages(messages: Message[]): Promise<void> {
     if (this.#agents.size === 0) return;

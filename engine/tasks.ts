@@ -6,7 +6,7 @@
  * anyone may add to a message (importance, question, commit, …).
  */
 import { CrosstalkError } from "../schema/errors.ts";
-import type { AnnotationStore, Message } from "../transports/mod.ts";
+import { type AnnotationStore, type Message, newMessageId } from "../transports/mod.ts";
 import type { Bus } from "./bus.ts";
 
 /** A task as it stands. */
@@ -174,19 +174,25 @@ export async function resolveTask(
   if (task.state === "completed" || task.state === "failed") {
     throw new CrosstalkError("ERR_TASK_CONFLICT", `The task is already ${task.state}`);
   }
-  const reply = await bus.send({
+  // The outcome is recorded first, exclusively (on git, confirmed on the remote), naming the
+  // reply it will send: of two resolves at once, only the one that recorded it sends.
+  const now = new Date();
+  const reply = newMessageId(now);
+  const { won } = await store.createExclusive(message, "task-done", {
+    by: options.by,
+    at: now.toISOString(),
+    status: options.status,
+    result: options.result,
+    reply,
+  });
+  if (!won) throw new CrosstalkError("ERR_TASK_CONFLICT", "The task was resolved meanwhile");
+  await bus.send({
     channel: message.channel,
     from: options.by,
     to: [task.flaggedBy],
     re: [message.id],
     body: `Task ${options.status}: ${options.result}`,
-  });
-  await store.createExclusive(message, "task-done", {
-    by: options.by,
-    at: new Date().toISOString(),
-    status: options.status,
-    result: options.result,
-    reply: reply.id,
+    id: reply,
   });
   return (await taskOf(store, message))!;
 }

@@ -52,6 +52,23 @@ export function identityOf(c: Context<Env>): Identity {
   return c.get("identity");
 }
 
+/**
+ * Refuses unless the caller is a user (not a live agent's or a dispatched CLI's token, whose
+ * subject is an agent's name, never a user to act for).
+ *
+ * @throws {CrosstalkError} `ERR_FORBIDDEN`
+ */
+export function requireUser(c: Context<Env>, what: string): Identity {
+  const identity = identityOf(c);
+  if (identity.kind !== "user") {
+    throw new CrosstalkError(
+      "ERR_FORBIDDEN",
+      `Only a user's token may ${what} (this one is a ${identity.kind} agent's)`,
+    );
+  }
+  return identity;
+}
+
 /** Refuses unless the caller is an admin. @throws {CrosstalkError} `ERR_FORBIDDEN` */
 export function requireAdmin(c: Context<Env>): Identity {
   const identity = identityOf(c);
@@ -80,7 +97,7 @@ export async function jsonBody(c: Context<Env>): Promise<Record<string, unknown>
 /** Checks a body's fields against a simple shape: name → "string" | "string?" | "boolean?" | "string[]?" | "number?". */
 export function checkShape(body: Record<string, unknown>, shape: Record<string, string>): void {
   for (const key of Object.keys(body)) {
-    if (!(key in shape)) {
+    if (!Object.hasOwn(shape, key)) {
       throw new CrosstalkError("ERR_BODY_INVALID", `Unknown field "${key}" in the request body`);
     }
   }

@@ -16,8 +16,11 @@ const MAX_PAGE = 500;
 /** The messages resource. */
 export function messageRoutes(deps: AppDeps): Hono<Env> {
   const app = new Hono<Env>();
-  let memory: IdempotencyStore | undefined;
-  const keys = async () => deps.idempotency ?? (memory ??= await IdempotencyStore.open());
+  // Without an engine's store, one in memory: made once (a promise, so that requests racing the
+  // first one share it).
+  let memory: Promise<IdempotencyStore> | undefined;
+  const keys = () =>
+    deps.idempotency ? Promise.resolve(deps.idempotency) : (memory ??= IdempotencyStore.open());
 
   app.post("/", async (c) => {
     const identity = identityOf(c);
@@ -42,23 +45,24 @@ export function messageRoutes(deps: AppDeps): Hono<Env> {
     if (key !== undefined && (key.length === 0 || key.length > 200)) {
       throw new CrosstalkError("ERR_BODY_INVALID", "Idempotency-Key must be 1 to 200 characters");
     }
-    const previous = key === undefined ? undefined : (await keys()).get(identity.subject, key);
-    if (previous) {
-      return c.json(await deps.bus.transport.readMessage(previous.channel, previous.id), 200);
-    }
     const list = (
       v: unknown,
     ) => (v === undefined ? undefined : Array.isArray(v) ? v as string[] : [v as string]);
-    const sent = await deps.bus.send({
-      to: list(body.to)!,
-      body: body.body as string,
-      channel: body.channel as string | undefined,
-      from: from ?? identity.subject,
-      as: body.as as string | undefined,
-      re: list(body.re),
-    });
-    if (key !== undefined) await (await keys()).set(identity.subject, key, sent);
-    return c.json(sent, 201);
+    const send = () =>
+      deps.bus.send({
+        to: list(body.to)!,
+        body: body.body as string,
+        channel: body.channel as string | undefined,
+        from: from ?? identity.subject,
+        as: body.as as string | undefined,
+        re: list(body.re),
+      });
+    if (key === undefined) return c.json(await send(), 201);
+    // A retry (even one racing the first attempt) returns the first message; the same key for
+    // another message is a client's mistake, refused.
+    const sent = await (await keys()).once(identity.subject, key, fingerprintOf(body), send);
+    if (sent.first) return c.json(sent.message, 201);
+    return c.json(await deps.bus.transport.readMessage(sent.ref.channel, sent.ref.id), 200);
   });
 
   app.get("/", async (c) => {
@@ -175,4 +179,17 @@ export function messageRoutes(deps: AppDeps): Hono<Env> {
     return c.json(badge, 201);
   });
   return app;
+}
+
+/**
+ * What identifies a send request for its Idempotency-Key: its fields in a fixed order (a retry
+ * that lists them in another order is the same request).
+ */
+function fingerprintOf(body: Record<string, unknown>): string {
+  const fields = Object.keys(body).sort().map((k) => [k, body[k]]);
+  let hash = 0x811c9dc5;
+  for (const char of JSON.stringify(fields)) {
+    hash = Math.imul(hash ^ char.charCodeAt(0), 0x01000193) >>> 0;
+  }
+  return hash.toString(16).padStart(8, "0");
 }

@@ -186,15 +186,30 @@ export function createApp(deps: AppDeps): Hono<Env> {
         "The setup token is not valid (it works once, before any user exists)",
       );
     }
+    // Taken at once, so that two posts cannot both create an admin; given back when the user
+    // cannot be created (a bad name or passphrase), so that the form can be sent again.
     deps.setupToken!.value = undefined;
-    const user = await deps.auth.createUser(
-      body.username as string,
-      body.passphrase as string,
-      true,
-    );
+    let user;
+    try {
+      user = await deps.auth.createUser(body.username as string, body.passphrase as string, true);
+    } catch (error) {
+      deps.setupToken!.value = expected;
+      throw error;
+    }
     const { token, record } = await deps.auth.mintToken(user.username, "setup");
     return c.json({ user, token, ...record }, 201);
   });
+
+  /** A bearer token's identity; a live agent's holds only while its session is registered. */
+  const verifyBearer = async (token: string) => {
+    const identity = await deps.auth.verifyToken(token);
+    if (
+      identity.kind === "live" && !deps.live?.live.tokenValid(identity.subject, identity.tokenId)
+    ) {
+      throw new CrosstalkError("ERR_TOKEN_REVOKED", "This live agent session has ended");
+    }
+    return identity;
+  };
 
   // Everything else needs a bearer token or a session cookie, loopback or not.
   app.use("*", async (c, next) => {
@@ -207,14 +222,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
           'The Authorization header must be "Bearer <token>"',
         );
       }
-      const identity = await deps.auth.verifyToken(match[1]!);
-      // A live agent's token holds only while its session is registered.
-      if (
-        identity.kind === "live" && !deps.live?.live.tokenValid(identity.subject, identity.tokenId)
-      ) {
-        throw new CrosstalkError("ERR_TOKEN_REVOKED", "This live agent session has ended");
-      }
-      c.set("identity", identity);
+      c.set("identity", await verifyBearer(match[1]!));
       return await next();
     }
     const session = getCookie(c, SESSION_COOKIE);
@@ -224,7 +232,16 @@ export function createApp(deps: AppDeps): Hono<Env> {
         "This route needs an Authorization: Bearer <token> header or a session",
       );
     }
-    c.set("identity", await deps.auth.verifyToken(session));
+    const identity = await deps.auth.verifyToken(session);
+    // Login sets a user token as the cookie; any other token there was put by hand, where the
+    // CSRF check below is no defence (the caller sets both halves).
+    if (identity.kind !== "user") {
+      throw new CrosstalkError(
+        "ERR_UNAUTHENTICATED",
+        "A session cookie must hold a login session (send other tokens as Authorization: Bearer)",
+      );
+    }
+    c.set("identity", identity);
     if (!["GET", "HEAD", "OPTIONS"].includes(c.req.method)) {
       const expected = getCookie(c, CSRF_COOKIE);
       const given = c.req.header("X-CSRF-Token");

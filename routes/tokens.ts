@@ -1,16 +1,16 @@
 // /api/tokens: mint (shown once), list, revoke.
 import { Hono } from "hono";
-import { type AppDeps, checkShape, type Env, identityOf, jsonBody } from "./_context.ts";
+import { type AppDeps, checkShape, type Env, jsonBody, requireUser } from "./_context.ts";
 
 /** The tokens resource. */
 export function tokenRoutes(deps: AppDeps): Hono<Env> {
   const app = new Hono<Env>();
   app.get("/", (c) => {
-    const identity = identityOf(c);
+    const identity = requireUser(c, "list tokens");
     return c.json({ tokens: deps.auth.listTokens(identity.admin ? undefined : identity.subject) });
   });
   app.post("/", async (c) => {
-    const identity = identityOf(c);
+    const identity = requireUser(c, "mint tokens");
     const body = await jsonBody(c);
     checkShape(body, { name: "string", ttl_seconds: "number?" });
     const ttl = body.ttl_seconds as number | undefined;
@@ -18,7 +18,7 @@ export function tokenRoutes(deps: AppDeps): Hono<Env> {
     return c.json({ token, ...record }, 201);
   });
   app.delete("/:id", async (c) => {
-    const identity = identityOf(c);
+    const identity = requireUser(c, "revoke tokens");
     const record = await deps.auth.revokeToken(
       c.req.param("id"),
       identity.admin ? undefined : identity.subject,

@@ -5,9 +5,9 @@ import {
   type AppDeps,
   checkShape,
   type Env,
-  identityOf,
   jsonBody,
   requireAdmin,
+  requireUser,
 } from "./_context.ts";
 
 /** The users resource. */
@@ -21,6 +21,13 @@ export function userRoutes(deps: AppDeps): Hono<Env> {
     requireAdmin(c);
     const body = await jsonBody(c);
     checkShape(body, { username: "string", passphrase: "string", admin: "boolean?" });
+    if (deps.live?.live.has(body.username as string)) {
+      // A live agent's token names its agent: a user of that name would be acted for by it.
+      throw new CrosstalkError(
+        "ERR_USER_EXISTS",
+        `A live agent is named ${JSON.stringify(body.username)}: choose another username`,
+      );
+    }
     const user = await deps.auth.createUser(
       body.username as string,
       body.passphrase as string,
@@ -35,10 +42,12 @@ export function userRoutes(deps: AppDeps): Hono<Env> {
       throw new CrosstalkError("ERR_FORBIDDEN", "An admin cannot delete themselves");
     }
     await deps.auth.deleteUser(username);
+    // Their live agents' sessions end with them (those tokens are not in the token store).
+    await deps.live?.live.leaveOwnedBy(username);
     return c.json({ deleted: username });
   });
   app.post("/:username/passphrase", async (c) => {
-    const identity = identityOf(c);
+    const identity = requireUser(c, "change a passphrase");
     const username = c.req.param("username");
     if (username !== identity.subject) requireAdmin(c);
     const body = await jsonBody(c);

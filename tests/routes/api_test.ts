@@ -9,7 +9,7 @@ import { createApp } from "../../routes/mod.ts";
 import { scaffoldTransport } from "../../transports/mod.ts";
 import { tempDir } from "../_helpers.ts";
 
-async function setup(root: string) {
+async function setup(root: string, options: { admin?: boolean } = {}) {
   await scaffoldTransport(join(root, "bus"), { kind: "local" });
   const location = locateTransport({ path: join(root, "bus"), state: join(root, "state") }, {
     HOME: root,
@@ -44,6 +44,9 @@ async function setup(root: string) {
     }
     return { status: response.status, json };
   };
+  if (options.admin === false) {
+    return { bus, auth, call, adminToken: "", stateDir: location.stateDir };
+  }
   const admin = await call("POST", "/setup", {
     body: { token: "s3tup-token-for-tests", username: "root", passphrase: "correct horse battery" },
   });
@@ -93,6 +96,104 @@ Deno.test("API: the setup token works once, only while no user exists", async ()
     });
     assert.equal(again.status, 403);
     assert.equal((await call("GET", "/setup")).status, 410);
+  } finally {
+    await bus[Symbol.asyncDispose]();
+  }
+});
+
+Deno.test("API: a setup form that is refused (bad name, short passphrase) leaves the setup token usable", async () => {
+  await using dir = await tempDir();
+  const { call, bus, auth } = await setup(dir.path, { admin: false });
+  try {
+    const token = "s3tup-token-for-tests";
+    for (
+      const body of [{ username: "all", passphrase: "long enough" }, {
+        username: "root",
+        passphrase: "short",
+      }]
+    ) {
+      const refused = await call("POST", "/setup", { body: { token, ...body } });
+      assert.equal(refused.status, 400, JSON.stringify(refused.json));
+      assert.equal(errorCode(refused.json), "ERR_USER_INVALID");
+    }
+    assert.equal(auth.listUsers().length, 0, "nothing was created");
+    assert.equal((await call("GET", `/setup?token=${token}`)).status, 200);
+    const created = await call("POST", "/setup", {
+      body: { token, username: "root", passphrase: "correct horse battery" },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.json));
+  } finally {
+    await bus[Symbol.asyncDispose]();
+  }
+});
+
+Deno.test("API: retries of one Idempotency-Key racing each other write one message; the key with other fields is refused", async () => {
+  await using dir = await tempDir();
+  const { call, bus, adminToken } = await setup(dir.path);
+  try {
+    const headers = { "Idempotency-Key": "race-1" };
+    const body = { to: "echo", body: "exactly once" };
+    const answers = await Promise.all(
+      [1, 2, 3, 4].map(() => call("POST", "/api/messages", { token: adminToken, headers, body })),
+    );
+    assert.deepEqual(answers.map((a) => a.status).sort(), [200, 200, 200, 201]);
+    assert.equal(new Set(answers.map((a) => a.json.id)).size, 1, "every answer names one message");
+    // The same fields in another order are the same request.
+    const reordered = await call("POST", "/api/messages", {
+      token: adminToken,
+      headers,
+      body: { body: "exactly once", to: "echo" },
+    });
+    assert.equal(reordered.status, 200);
+    const other = await call("POST", "/api/messages", {
+      token: adminToken,
+      headers,
+      body: { to: "echo", body: "a different message" },
+    });
+    assert.equal(other.status, 400);
+    assert.equal(errorCode(other.json), "ERR_BODY_INVALID");
+    assert.match((other.json.error as { message: string }).message, /already used/);
+    const list = await call("GET", "/api/messages?limit=50", { token: adminToken });
+    assert.deepEqual((list.json.messages as { body: string }[]).map((m) => m.body), [
+      "exactly once",
+    ]);
+  } finally {
+    await bus[Symbol.asyncDispose]();
+  }
+});
+
+Deno.test("API: a token's lifetime and name are checked (400, nothing minted), and inherited field names are unknown fields", async () => {
+  await using dir = await tempDir();
+  const { call, bus, auth, adminToken } = await setup(dir.path);
+  try {
+    const before = auth.listTokens().length;
+    for (
+      const body of [
+        { name: "huge", ttl_seconds: 1e16 },
+        { name: "negative", ttl_seconds: -3600 },
+        { name: "fraction", ttl_seconds: 90.5 },
+        { name: "too short", ttl_seconds: 5 },
+        { name: "" },
+        { name: "a/b" },
+      ]
+    ) {
+      const r = await call("POST", "/api/tokens", { token: adminToken, body });
+      assert.equal(r.status, 400, `${JSON.stringify(body)}: ${JSON.stringify(r.json)}`);
+      assert.equal(errorCode(r.json), "ERR_BODY_INVALID");
+    }
+    assert.equal(auth.listTokens().length, before, "no token was minted");
+    for (const field of ["constructor", "toString", "__proto__"]) {
+      const r = await call("POST", "/api/messages", {
+        token: adminToken,
+        body: `{"to":"echo","body":"x","${field}":1}`,
+      });
+      assert.equal(r.status, 400, field);
+      assert.match((r.json.error as { message: string }).message, new RegExp(`"${field}"`));
+    }
+    assert.equal(
+      ((await call("GET", "/api/messages", { token: adminToken })).json.messages as []).length,
+      0,
+    );
   } finally {
     await bus[Symbol.asyncDispose]();
   }

@@ -167,3 +167,117 @@ async function openEvents(base: string, token: string, lastEventId?: string) {
     close: () => reader.cancel(),
   };
 }
+
+Deno.test("a real engine keeps agent tokens in their place: no cookie replay, no user powers, gone with their owner; a task resolves once", async () => {
+  await using dir = await tempDir();
+  const root = join(dir.path, "bus");
+  await makeTransport(
+    root,
+    `providers:\n  test:\n    models:\n      reply: ${join(AGENTS, "reply.sh")}\n`,
+  );
+  await using engine = await EngineProcess.start(root, {
+    alias: "a",
+    state: join(dir.path, "state"),
+    env: { CROSSTALK_INIT_USERNAME: "root", CROSSTALK_INIT_PASSPHRASE: "a long enough passphrase" },
+  });
+  const base = (await engine.waitFor((r) => r.event === "api.listening")).url as string;
+  const call = async (
+    method: string,
+    path: string,
+    options: { bearer?: string; cookie?: string; body?: unknown } = {},
+  ) => {
+    const headers: Record<string, string> = { "content-type": "application/json" };
+    if (options.bearer) headers.Authorization = `Bearer ${options.bearer}`;
+    if (options.cookie) {
+      headers.Cookie = `crosstalk_session=${options.cookie}; crosstalk_csrf=x`;
+      headers["X-CSRF-Token"] = "x";
+    }
+    const response = await fetch(`${base}${path}`, {
+      method,
+      headers,
+      ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
+    });
+    const json = await response.json();
+    return { status: response.status, json, code: json.error?.code as string | undefined };
+  };
+  const login = async (username: string, passphrase: string) =>
+    (await call("POST", "/api/login", { body: { username, passphrase } })).json.token as string;
+  const root_ = await login("root", "a long enough passphrase");
+  assert.equal(
+    (await call("POST", "/api/users", {
+      bearer: root_,
+      body: { username: "bob", passphrase: "bob's passphrase" },
+    })).status,
+    201,
+  );
+  const bob = await login("bob", "bob's passphrase");
+  const register = async (name: string) =>
+    (await call("POST", "/api/live", { bearer: bob, body: { agent: "claude", name } })).json
+      .token as string;
+
+  // An ended session's token works neither as a bearer nor replayed as a session cookie.
+  const worker = await register("worker");
+  assert.equal((await call("DELETE", "/api/live/me", { bearer: worker })).status, 200);
+  assert.equal((await call("GET", "/api/whoami", { bearer: worker })).code, "ERR_TOKEN_REVOKED");
+  const replayed = await call("POST", "/api/messages", {
+    cookie: worker,
+    body: { to: "root", body: "from an ended session" },
+  });
+  assert.equal(replayed.status, 401);
+  assert.equal(replayed.code, "ERR_UNAUTHENTICATED");
+
+  // A live agent's token has no user powers, and no user can take a live agent's name.
+  const carol = await register("carol");
+  const taken = await call("POST", "/api/users", {
+    bearer: root_,
+    body: { username: "carol", passphrase: "carol's passphrase", admin: true },
+  });
+  assert.equal(taken.code, "ERR_USER_EXISTS");
+  for (
+    const [method, path, body] of [
+      ["GET", "/api/tokens", undefined],
+      ["POST", "/api/tokens", { name: "stolen" }],
+      ["POST", "/api/users/carol/passphrase", { passphrase: "set by an agent" }],
+    ] as const
+  ) {
+    const r = await call(method, path, { bearer: carol, body });
+    assert.equal(r.status, 403, `${method} ${path}`);
+    assert.equal(r.code, "ERR_FORBIDDEN");
+  }
+
+  // Deleting bob ends the sessions of the agents he registered.
+  assert.equal(
+    (await call("POST", "/api/messages", {
+      bearer: carol,
+      body: { to: "root", body: "while bob exists" },
+    })).status,
+    201,
+  );
+  assert.equal((await call("DELETE", "/api/users/bob", { bearer: root_ })).status, 200);
+  const orphan = await call("POST", "/api/messages", {
+    bearer: carol,
+    body: { to: "root", body: "after bob is gone" },
+  });
+  assert.equal(orphan.code, "ERR_TOKEN_REVOKED");
+
+  // Three resolves of one task at once: one wins, the others change nothing.
+  const task = (await call("POST", "/api/messages", {
+    bearer: root_,
+    body: { to: "root", body: "do the thing" },
+  })).json;
+  const ref = `/api/messages/${task.channel}/${task.id}`;
+  assert.equal((await call("POST", `${ref}/task`, { bearer: root_, body: {} })).status, 201);
+  assert.equal((await call("POST", `${ref}/task/claim`, { bearer: root_ })).status, 200);
+  const resolves = await Promise.all(
+    [1, 2, 3].map((i) =>
+      call("POST", `${ref}/task/resolve`, { bearer: root_, body: { result: `done #${i}` } })
+    ),
+  );
+  assert.deepEqual(resolves.map((r) => r.status).sort(), [200, 409, 409]);
+  const replies = (await call("GET", `${ref}/replies`, { bearer: root_ })).json.replies as {
+    body: string;
+  }[];
+  const winner = resolves.find((r) => r.status === 200)!.json;
+  assert.equal(replies.length, 1, "one reply for one resolve");
+  assert.equal(replies[0]!.body, `Task completed: ${winner.result}`);
+});
