@@ -527,14 +527,15 @@ export class Dispatcher {
     const won = held.filter((_, i) => finished[i]);
     let closed = false;
     if (won.length > 0 && fields && outcome.reply) {
-      // The reply answers exactly the messages whose `done` names it, and closes the claims in
+      // The reply answers exactly the messages whose `done` names it, and closes their claims in
       // the same write (on git, the same commit and push).
       fields.re = won.map((j) => j.message.id);
       fields.to = unique(won.map((j) => j.message.from));
-      const closing = await this.claims.closing(held.map((j) => j.key));
+      const closing = await this.claims.closing(won.map((j) => j.key));
       closed = await this.#writeReply(channel, fields, outcome.reply, closing);
     }
-    if (!closed) await this.claims.closeAll(held.map((j) => j.key));
+    if (!closed && won.length > 0) await this.claims.closeAll(won.map((j) => j.key));
+    await this.#closeLost(held.filter((_, i) => !finished[i]));
     this.#log.info(`run.${outcome.status}`, {
       trace,
       model: name,
@@ -543,6 +544,22 @@ export class Dispatcher {
       ...(outcome.reply ? { reply: outcome.reply } : {}),
       ...(failed ? { error: fields?.error } : {}),
     });
+  }
+
+  /**
+   * Claims whose `done` another holder created first: closed once that holder's reply is
+   * written. Until then they stay open, so that if it died between its `done` and its reply, a
+   * sweep writes the reply staged in its `done` (closing them now would lose it).
+   */
+  async #closeLost(lost: Job[]): Promise<void> {
+    const closable: ClaimKey[] = [];
+    for (const job of lost) {
+      const outcome = await this.claims.outcome(job.key);
+      const written = !outcome?.reply ||
+        await this.#bus.transport.hasMessage(job.key.channel, outcome.reply).catch(() => false);
+      if (written) closable.push(job.key);
+    }
+    if (closable.length > 0) await this.claims.closeAll(closable);
   }
 
   /** Writes a reply under its staged id; true when `closing` went with it. */
@@ -573,10 +590,16 @@ export class Dispatcher {
       if (this.#inFlight.has(flightKey(key))) continue;
       const outcome = await this.claims.outcome(key);
       if (outcome) {
-        // Its holder may still be finishing the batch (creating the other `done` files, then
+        // Its finisher may still be finishing the batch (creating the other `done` files, then
         // writing the reply): repairing now would write a reply that leaves some of them out.
-        const holding = await this.claims.lease(key);
-        if (holding && !this.#isDead(holding, leaseMs)) continue;
+        // Judged by who created `done`, not by the newest lease, which may be that of a holder
+        // that lost the race for `done` and left its claim open for this repair.
+        const finisher = {
+          generation: 0,
+          holder: outcome.holder,
+          renewedAt: Date.parse(outcome.at),
+        };
+        if (!this.#isDead(finisher, leaseMs)) continue;
         if (outcome.reply && outcome.text) {
           // A crash stopped the holder between staging and writing. Of the batch staged in the
           // text, the reply answers only the messages whose `done` names this reply; the others

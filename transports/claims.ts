@@ -201,7 +201,7 @@ export class ClaimStore {
 
   /** Renews a lease; false when a later generation has taken the claim over. */
   async renew(key: ClaimKey, generation: number, now = new Date()): Promise<boolean> {
-    if (await exists(this.#leasePath(key, generation + 1))) return false;
+    if ((await this.#generations(key)).some((g) => g > generation)) return false;
     try {
       await Deno.utime(this.#leasePath(key, generation), now, now);
       return true;
@@ -211,11 +211,26 @@ export class ClaimStore {
     }
   }
 
+  /**
+   * The generations of a claim's lease files here, ascending. Listed, not probed from 1 up: the
+   * generations need not be contiguous (a slow holder's close can remove its own generation
+   * after another engine took the claim over with the next one).
+   */
+  async #generations(key: ClaimKey): Promise<number[]> {
+    const [provider, model] = splitModel(key);
+    const prefix = `${openStem(key)}~${provider}~${model}~`;
+    const generations: number[] = [];
+    for (const entry of await readDirNames(this.openDir)) {
+      if (!entry.name.startsWith(prefix) || !entry.name.endsWith(".lease")) continue;
+      const n = Number(entry.name.slice(prefix.length, -".lease".length));
+      if (Number.isInteger(n) && n > 0) generations.push(n);
+    }
+    return generations.sort((a, b) => a - b);
+  }
+
   /** The current (highest-generation) lease, if the claim is open. */
   async lease(key: ClaimKey): Promise<Lease | undefined> {
-    // Generations are few (one per takeover), so probing beats listing.
-    let top = 0;
-    while (await exists(this.#leasePath(key, top + 1))) top++;
+    const top = (await this.#generations(key)).at(-1) ?? 0;
     if (top === 0) return undefined;
     const path = this.#leasePath(key, top);
     try {
@@ -357,10 +372,8 @@ export class ClaimStore {
   async closing(keys: ClaimKey[]): Promise<AttachedChange | undefined> {
     const paths: string[] = [];
     for (const key of keys) {
-      for (let generation = 1;; generation++) {
-        const path = this.#leasePath(key, generation);
-        if (!(await exists(path))) break;
-        paths.push(path);
+      for (const generation of await this.#generations(key)) {
+        paths.push(this.#leasePath(key, generation));
       }
     }
     if (paths.length === 0) return undefined;

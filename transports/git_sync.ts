@@ -317,6 +317,16 @@ export class GitSync {
   async #fetchAndIntegrate(report: SyncReport): Promise<void> {
     const fetched = await this.#fetch(report);
     if (!fetched) return;
+    await this.#integrate(fetched, report);
+    // Only now: a rewrite whose integration failed must be seen again by the next sync (or it
+    // would push the removed history back).
+    this.#cursor.remote = fetched.remote;
+  }
+
+  async #integrate(
+    fetched: { remote: string; onto?: string; head?: string; base?: string },
+    report: SyncReport,
+  ): Promise<void> {
     const { remote, onto } = fetched;
     await this.#guard(() =>
       this.#locked(async () => {
@@ -369,12 +379,14 @@ export class GitSync {
       // removals are not undone by pushing the old history back.
       if (await this.#isAncestor(last, "HEAD")) onto = last;
     }
-    this.#cursor.remote = remote;
     const head = await this.#revParse("HEAD");
-    if (head === remote) return undefined;
     if (onto || !head) return onto ? { remote, onto } : { remote };
-    const base = await this.#mergeBase(head, remote);
-    if (base === remote) return undefined;
+    const base = head === remote ? remote : await this.#mergeBase(head, remote);
+    if (base === remote) {
+      // Nothing to integrate: the remote is seen.
+      this.#cursor.remote = remote;
+      return undefined;
+    }
     return base === undefined ? { remote, head } : { remote, head, base };
   }
 
@@ -435,13 +447,35 @@ export class GitSync {
         if (/^\d+ [0-9a-f]+ 2\t/m.test(stages.replaceAll("\0", "\n"))) {
           await git(["checkout", "--ours", "--", path], { cwd });
           await git(["add", "--", path], { cwd });
+          report.conflicts.push(path);
+        } else if (await this.#addedByReplayed(path)) {
+          // Not on the remote, and new in our commit: git paired it with a file the remote
+          // removed (leases have the same content, so closing one claim and taking another
+          // looks like a rename). Nothing of the remote's is at stake: ours stays.
+          await git(["checkout", "--theirs", "--", path], { cwd });
+          await git(["add", "--", path], { cwd });
         } else {
+          // Ours changed a file the remote removed: the remote's removal wins.
           await git(["rm", "-q", "--", path], { cwd });
+          report.conflicts.push(path);
         }
-        report.conflicts.push(path);
       }
       result = await git(["rebase", "--continue"], { cwd, env, okCodes: [1] });
     }
+  }
+
+  /** True when the commit a rebase is replaying adds `path` (its parent has no such file). */
+  async #addedByReplayed(path: string): Promise<boolean> {
+    const cwd = this.transport.root;
+    const inParent = await git(["cat-file", "-e", `REBASE_HEAD^:${path}`], {
+      cwd,
+      okCodes: [1, 128],
+    });
+    const inCommit = await git(["cat-file", "-e", `REBASE_HEAD:${path}`], {
+      cwd,
+      okCodes: [1, 128],
+    });
+    return inParent.code !== 0 && inCommit.code === 0;
   }
 
   /** Pushes HEAD to the remote branch; false when the remote has commits we lack. */
@@ -454,8 +488,10 @@ export class GitSync {
     if (!head) return true;
     // The lease lets the push rewind the branch, so it must be the remote's history plus ours:
     // a clone whose last integration failed would otherwise push the remote's new commits
-    // (another machine's messages and winning claims) away. It integrates first.
-    if (expected && !(await this.#isAncestor(expected, head))) return false;
+    // (another machine's messages and winning claims) away, or a rewrite's removals back. It
+    // integrates first.
+    const integrated = this.#cursor.remote === undefined || this.#cursor.remote === expected;
+    if (expected && (!integrated || !(await this.#isAncestor(expected, head)))) return false;
     const result = await this.#network([
       "push",
       "--porcelain",
@@ -467,6 +503,7 @@ export class GitSync {
     if (result.code === 0) {
       // The push moved the remote: our tracking ref follows without a fetch.
       await git(["update-ref", this.#trackingRef, head], { cwd: this.transport.root });
+      this.#cursor.remote = head;
       return true;
     }
     if (

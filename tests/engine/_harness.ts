@@ -213,3 +213,38 @@ export async function network(
   }
   return { remote, roots };
 }
+
+/**
+ * A repeatable pseudo-random sequence in [0, 1) for chaos tests: the moments differ from round to
+ * round, and a failure can be run again.
+ */
+export function seededRandom(seed: number): () => number {
+  return () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+}
+
+/**
+ * Picks one of `moments` (an event and how many more of it to wait for) with `random`, waits
+ * until `engine` has logged that many more of that event, then kills it with SIGKILL.
+ */
+export async function killAtRandomMoment(
+  engine: EngineProcess,
+  random: () => number,
+  moments: [event: string, times: number][],
+): Promise<void> {
+  const [event, times] = moments[Math.floor(random() * moments.length)]!;
+  const before = engine.count((r) => r.event === event);
+  await engine.waitFor(() => engine.count((r) => r.event === event) >= before + times, 30_000);
+  engine.signal("SIGKILL");
+  await engine.exit();
+}
+
+/**
+ * The yaml of a transport whose one model, `work`, sleeps `$SLOW_SECONDS`, records its run in
+ * `$RECORD_FILE` and replies (testdata/agents/slowrec.sh); for tests that kill engines under load.
+ */
+export function workerYaml(leaseSeconds: number, concurrency: number): string {
+  return `engine:\n  lease_seconds: ${leaseSeconds}\n  concurrency: ${concurrency}\n` +
+    `  model_concurrency: ${concurrency}\nproviders:\n  test:\n    env:\n` +
+    `      RECORD_FILE: "\${RECORD_FILE}"\n      SLOW_SECONDS: "\${SLOW_SECONDS}"\n` +
+    `    models:\n      work: ${join(AGENTS, "slowrec.sh")}\n`;
+}

@@ -1,10 +1,30 @@
 // The real engine as a subprocess, on temp transports, with small scripts as agent CLIs.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { tempDir } from "../_helpers.ts";
-import { AGENTS, EngineProcess, makeTransport, openBus, processesWith } from "./_harness.ts";
+import { tempDir, waitUntil } from "../_helpers.ts";
+import { ClaimStore, formatMessage, newMessageId } from "../../transports/mod.ts";
+import {
+  AGENTS,
+  EngineProcess,
+  killAtRandomMoment,
+  makeTransport,
+  openBus,
+  processesWith,
+  seededRandom,
+  workerYaml,
+} from "./_harness.ts";
 
 const a = (name: string) => join(AGENTS, name);
+
+/** A transport whose one model, `slow`, answers after `seconds`, and engine `a` running it. */
+async function startSlow(dir: string, root: string, seconds: string): Promise<EngineProcess> {
+  await makeTransport(root, `providers:\n  test:\n    models:\n      slow: ${a("slow.sh")}\n`);
+  return await EngineProcess.start(root, {
+    alias: "a",
+    state: join(dir, "state"),
+    env: { SLOW_SECONDS: seconds },
+  });
+}
 
 Deno.test("Engine replies with the documented frontmatter and records the delivery", async () => {
   await using dir = await tempDir();
@@ -83,12 +103,7 @@ Deno.test("Engine turns a failing, a hanging and an empty agent into failed, tim
 Deno.test("Engine batches the messages that wait for a busy model into one run", async () => {
   await using dir = await tempDir();
   const root = join(dir.path, "bus");
-  await makeTransport(root, `providers:\n  test:\n    models:\n      slow: ${a("slow.sh")}\n`);
-  await using engine = await EngineProcess.start(root, {
-    alias: "a",
-    state: join(dir.path, "state"),
-    env: { SLOW_SECONDS: "0.5" },
-  });
+  await using engine = await startSlow(dir.path, root, "0.5");
   await using bus = await openBus(root);
   const first = await bus.send({ to: ["slow"], body: "first" });
   await engine.waitFor((r) => r.event === "run.spawned");
@@ -259,12 +274,7 @@ Deno.test("Engine recovers from kill -9: another engine takes the claim over and
 Deno.test("Engine drains on SIGTERM: a running agent finishes and its reply is written", async () => {
   await using dir = await tempDir();
   const root = join(dir.path, "bus");
-  await makeTransport(root, `providers:\n  test:\n    models:\n      slow: ${a("slow.sh")}\n`);
-  const engine = await EngineProcess.start(root, {
-    alias: "a",
-    state: join(dir.path, "state"),
-    env: { SLOW_SECONDS: "1" },
-  });
+  const engine = await startSlow(dir.path, root, "1");
   await using bus = await openBus(root);
   const sent = await bus.send({ to: ["slow"], body: "finish me" });
   await engine.waitFor((r) => r.event === "run.spawned");
@@ -311,16 +321,9 @@ Deno.test("Engine answers every message exactly once while engines are killed wi
   await using dir = await tempDir();
   const root = join(dir.path, "bus");
   const record = join(dir.path, "runs.txt");
-  await makeTransport(
-    root,
-    `engine:\n  lease_seconds: 1\n  concurrency: 2\n  model_concurrency: 2\n` +
-      `providers:\n  test:\n    env:\n      RECORD_FILE: "\${RECORD_FILE}"\n      SLOW_SECONDS: "\${SLOW_SECONDS}"\n` +
-      `    models:\n      work: ${a("slowrec.sh")}\n`,
-  );
+  await makeTransport(root, workerYaml(1, 2));
   const env = { RECORD_FILE: record, SLOW_SECONDS: "0.15" };
-  // A fixed seed: the moments differ from round to round but the test is repeatable.
-  let seed = 20261122;
-  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const random = seededRandom(20261122);
   await using bus = await openBus(root);
   const sent = [];
   let takeovers = 0;
@@ -333,14 +336,11 @@ Deno.test("Engine answers every message exactly once while engines are killed wi
       sent.push(await bus.send({ to: ["work"], body: `round ${round} job ${i}` }));
     }
     // Kill after some claims (before any run), during the first run, or just after a reply.
-    const moments = [["claim.won", 1 + Math.floor(random() * 6)], ["run.spawned", 1], [
-      "run.replied",
-      1,
-    ]];
-    const [event, times] = moments[Math.floor(random() * moments.length)] as [string, number];
-    await victim.waitFor(() => victim.count((r) => r.event === event) >= times, 20_000);
-    victim.signal("SIGKILL");
-    await victim.exit();
+    await killAtRandomMoment(victim, random, [
+      ["claim.won", 1 + Math.floor(random() * 6)],
+      ["run.spawned", 1],
+      ["run.replied", 1],
+    ]);
     takeovers += victim.count((r) => r.event === "claim.takeover");
   }
   await using a1 = await EngineProcess.start(root, { alias: "a", state: join(dir.path, "a"), env });
@@ -366,15 +366,9 @@ Deno.test("Engine answers every message exactly once while engines are killed wi
 Deno.test("Engine answers every message exactly once with three engines on one folder under load, killed with -9 at random moments and restarted", async () => {
   await using dir = await tempDir();
   const root = join(dir.path, "bus");
-  await makeTransport(
-    root,
-    `engine:\n  lease_seconds: 1\n  concurrency: 3\n  model_concurrency: 3\n` +
-      `providers:\n  test:\n    env:\n      RECORD_FILE: "\${RECORD_FILE}"\n      SLOW_SECONDS: "\${SLOW_SECONDS}"\n` +
-      `    models:\n      work: ${a("slowrec.sh")}\n`,
-  );
+  await makeTransport(root, workerYaml(1, 3));
   const env = { RECORD_FILE: join(dir.path, "runs.txt"), SLOW_SECONDS: "0.15" };
-  let seed = 20261206;
-  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const random = seededRandom(20261206);
   const aliases = ["a", "b", "c"];
   const startOne = (alias: string) =>
     EngineProcess.start(root, { alias, state: join(dir.path, alias), env });
@@ -394,16 +388,11 @@ Deno.test("Engine answers every message exactly once with three engines on one f
       })();
       const alias = aliases[Math.floor(random() * aliases.length)]!;
       const victim = engines.get(alias)!;
-      const moments: [string, number][] = [
+      await killAtRandomMoment(victim, random, [
         ["claim.won", 1 + Math.floor(random() * 3)],
         ["run.spawned", 1],
         ["run.replied", 1],
-      ];
-      const [event, times] = moments[Math.floor(random() * moments.length)]!;
-      const before = victim.count((r) => r.event === event);
-      await victim.waitFor(() => victim.count((r) => r.event === event) >= before + times, 20_000);
-      victim.signal("SIGKILL");
-      await victim.exit();
+      ]);
       sent.push(...await burst);
       const again = await startOne(alias);
       engines.set(alias, again);
@@ -423,12 +412,7 @@ Deno.test("Engine answers every message exactly once with three engines on one f
 Deno.test("Engine: a channel deleted while its message runs takes its claims along; the run ends without a reply and the engine goes on", async () => {
   await using dir = await tempDir();
   const root = join(dir.path, "bus");
-  await makeTransport(root, `providers:\n  test:\n    models:\n      slow: ${a("slow.sh")}\n`);
-  await using engine = await EngineProcess.start(root, {
-    alias: "a",
-    state: join(dir.path, "state"),
-    env: { SLOW_SECONDS: "0.5" },
-  });
+  await using engine = await startSlow(dir.path, root, "0.5");
   await using bus = await openBus(root);
   const doomed = await bus.createChannel("doomed");
   await bus.createChannel("other");
@@ -452,6 +436,55 @@ Deno.test("Engine: a channel deleted while its message runs takes its claims alo
     [],
     "no annotation folder of the deleted channel",
   );
+});
+
+Deno.test("Engine: a holder that lost the race for done leaves the claim to a sweep, which writes the winner's staged reply when the winner died before writing it", async () => {
+  await using dir = await tempDir();
+  const root = join(dir.path, "bus");
+  await makeTransport(
+    root,
+    `engine:\n  lease_seconds: 3\nproviders:\n  test:\n    models:\n      slow: ${a("slow.sh")}\n`,
+  );
+  await using bus = await openBus(root);
+  const sent = await bus.send({ to: ["slow"], body: "who answers me?" });
+  // A holder on another machine claimed it and went quiet: the engine takes it over.
+  const claims = new ClaimStore(root);
+  const key = { channel: sent.channel, id: sent.id, model: "test/slow" };
+  const zombie = { alias: "z", host: "elsewhere", pid: 1, instance: "zombie" };
+  assert.equal(await claims.acquire(key, zombie), 1);
+  const hourAgo = new Date(Date.now() - 3600_000);
+  await Deno.utime(
+    (await claims.closing([key]))!.paths.map((p) => join(root, p))[0]!,
+    hourAgo,
+    hourAgo,
+  );
+  await using engine = await EngineProcess.start(root, {
+    alias: "a",
+    state: join(dir.path, "state"),
+    env: { SLOW_SECONDS: "0.3" },
+  });
+  await engine.waitFor((r) => r.event === "run.spawned");
+  // Meanwhile the zombie wakes, creates done with its staged reply first, and dies.
+  const at = new Date();
+  const reply = newMessageId(at);
+  const text = formatMessage({
+    from: "test/slow@z",
+    to: [sent.from],
+    timestamp: at.toISOString(),
+    re: [sent.id],
+    body: "the zombie's answer",
+  });
+  const outcome = { status: "replied" as const, reply, text, holder: zombie, at: at.toISOString() };
+  assert.deepEqual(await claims.finishAll([key], outcome), [true]);
+  // The engine's run ends and loses the race for done: its reply is not written.
+  await engine.waitFor((r) => r.event === "run.replied");
+  // Once the zombie is past its lease, a sweep writes the reply staged in its done.
+  const [answer] = await bus.waitForReplies([sent], 15_000);
+  assert.equal(answer!.id, reply, "the reply staged in done is the one written");
+  assert.equal(answer!.body, "the zombie's answer");
+  await engine.waitFor((r) => r.event === "reply.repaired");
+  await waitUntil(async () => (await claims.listOpen()).length === 0 || undefined);
+  assert.equal((await bus.replies(sent)).length, 1, "one reply");
 });
 
 Deno.test("Engine gives the CLI its provider's secrets and the dispatch variables, and big prompts on stdin", async () => {

@@ -3,7 +3,15 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { git, runCrosstalk, tempDir, waitUntil } from "../_helpers.ts";
-import { AGENTS, EngineProcess, network, openBus } from "./_harness.ts";
+import {
+  AGENTS,
+  EngineProcess,
+  killAtRandomMoment,
+  network,
+  openBus,
+  seededRandom,
+  workerYaml,
+} from "./_harness.ts";
 
 const agent = (name: string) => join(AGENTS, name);
 
@@ -101,14 +109,10 @@ Deno.test("three machines under load, engines killed with -9 at random moments a
   const { roots } = await network(
     dir.path,
     aliases,
-    `engine:\n  lease_seconds: 2\n  concurrency: 4\n  model_concurrency: 4\nproviders:\n  test:\n` +
-      `    env:\n      RECORD_FILE: "\${RECORD_FILE}"\n      SLOW_SECONDS: "\${SLOW_SECONDS}"\n` +
-      `    models:\n      work: ${agent("slowrec.sh")}\n`,
+    workerYaml(2, 4),
   );
   const env = { RECORD_FILE: join(dir.path, "runs.txt"), SLOW_SECONDS: "0.2" };
-  // A fixed seed: the victims and moments differ from round to round, repeatably.
-  let seed = 20261206;
-  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const random = seededRandom(20261206);
   const engines = new Map<string, EngineProcess>();
   const all: EngineProcess[] = [];
   for (const alias of aliases) engines.set(alias, await start(roots, dir.path, alias, env));
@@ -128,17 +132,12 @@ Deno.test("three machines under load, engines killed with -9 at random moments a
       const victim = engines.get(alias)!;
       // After some claims won (possibly before any run), during a run, just after a reply, or
       // right after a push.
-      const moments: [string, number][] = [
+      await killAtRandomMoment(victim, random, [
         ["claim.won", 1 + Math.floor(random() * 4)],
         ["run.spawned", 1],
         ["run.replied", 1],
         ["sync.cycle", 1 + Math.floor(random() * 3)],
-      ];
-      const [event, times] = moments[Math.floor(random() * moments.length)]!;
-      const before = victim.count((r) => r.event === event);
-      await victim.waitFor(() => victim.count((r) => r.event === event) >= before + times, 30_000);
-      victim.signal("SIGKILL");
-      await victim.exit();
+      ]);
       sent.push(...(await Promise.all(burst)).flat());
       const again = await start(roots, dir.path, alias, env);
       engines.set(alias, again);

@@ -143,6 +143,31 @@ Deno.test("a clone whose integration failed never pushes the remote's new commit
   assert.ok(onRemote.includes(aMessage.id), "a's message is still on the remote");
 });
 
+Deno.test("a claim taken in the commit that closed another is kept when the remote removed the closed one (git sees a rename)", async () => {
+  await using dir = await tempDir();
+  const { remote, machines: [a, b] } = await network(dir.path, 2);
+  const open = "data/claims/open";
+  const [x, y] = [`${open}/x~1.lease`, `${open}/y~1.lease`];
+  await Deno.mkdir(join(a!.transport.root, open), { recursive: true });
+  // Every lease of one holder has the same text.
+  await Deno.writeTextFile(join(a!.transport.root, x), '{"holder":"a"}\n');
+  await a!.transport.change([x], "claim x");
+  await a!.sync.sync({ push: true });
+  await b!.sync.sync();
+  // b removes x (a channel delete, or a sweep that closed it) and pushes first.
+  await Deno.remove(join(b!.transport.root, x));
+  await b!.transport.change([x], "close x on b");
+  await b!.sync.sync({ push: true });
+  // a closes x and claims y in one commit: to git, x renamed to y.
+  await Deno.remove(join(a!.transport.root, x));
+  await Deno.writeTextFile(join(a!.transport.root, y), '{"holder":"a"}\n');
+  await a!.transport.change([x, y], "close x, claim y");
+  const report = await a!.sync.sync({ push: true });
+  assert.equal(report.pushed, true);
+  assert.deepEqual(report.conflicts, [], "y was never the remote's: no race was lost");
+  assert.equal(await git(remote, "ls-tree", "-r", "--name-only", "main", open), `${y}\n`);
+});
+
 Deno.test("a message that reaches the remote late with an older name is still reported", async () => {
   await using dir = await tempDir();
   const { machines: [a, b] } = await network(dir.path, 2);
@@ -175,6 +200,29 @@ Deno.test("a force-pushed remote is reported with what it removed, and our unpus
   assert.equal(report.pushed, true);
   const onRemote = await git(remote, "ls-tree", "-r", "--name-only", "main");
   assert.ok(onRemote.includes(mine.id), "b's own message was replayed onto the new history");
+  assert.ok(!onRemote.includes(doomed.id), "the removed message was not pushed back");
+});
+
+Deno.test("a force-pushed remote whose first integration fails is still seen as rewritten: its removals are not pushed back", async () => {
+  await using dir = await tempDir();
+  const { remote, machines: [a, b] } = await network(dir.path, 2);
+  await b!.sync.sync();
+  const base = (await git(a!.transport.root, "rev-parse", "HEAD")).trim();
+  const doomed = await send(a!, "about to be rewritten away");
+  await a!.sync.sync({ push: true });
+  await b!.sync.sync();
+  await git(remote, "update-ref", "refs/heads/main", base);
+  const mine = await send(b!, "written on b, not yet pushed");
+  // Another git process holds the index at the wrong moment: b's rebase fails once.
+  const lock = join(b!.transport.root, ".git", "index.lock");
+  await Deno.writeTextFile(lock, "");
+  await assert.rejects(b!.sync.sync({ push: true }), CrosstalkError);
+  await Deno.remove(lock);
+  const report = await b!.sync.sync({ push: true });
+  assert.ok(report.rewritten, "the rewrite is reported on the sync that integrates it");
+  assert.equal(report.pushed, true);
+  const onRemote = await git(remote, "ls-tree", "-r", "--name-only", "main");
+  assert.ok(onRemote.includes(mine.id), "b's own message went out");
   assert.ok(!onRemote.includes(doomed.id), "the removed message was not pushed back");
 });
 
