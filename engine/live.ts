@@ -228,16 +228,16 @@ export class LiveAgents {
     isTaken: (name: string) => boolean,
   ): Promise<{ agent: LiveAgentInfo; jti: string }> {
     const base = input.name ?? `${input.agent}-${basenameOf(input.cwd) ?? "agent"}`;
-    const wanted = base.replace(/[^A-Za-z0-9._-]/g, "-").replace(/^[^A-Za-z0-9]+/, "").slice(
-      0,
-      56,
-    );
-    if (!isName(wanted) || RESERVED.has(wanted)) {
+    // A name made up from the agent and its folder is tidied; a name asked for is taken as it is
+    // or refused (`../x` must not quietly become `x`).
+    const wanted = input.name ?? base.replace(/[^A-Za-z0-9._-]/g, "-")
+      .replace(/^[^A-Za-z0-9]+/, "").slice(0, 56);
+    if (!isName(wanted) || wanted.length > 56 || RESERVED.has(wanted)) {
       throw new CrosstalkError(
         "ERR_ADDRESS_INVALID",
         `Invalid live agent name ${
           JSON.stringify(base)
-        } (letters, digits, . _ -; not all, workflow, here, me)`,
+        } (1 to 56 letters, digits, . _ -; not all, workflow, here, me)`,
       );
     }
     this.#refuseTaken(wanted, isTaken);

@@ -85,7 +85,10 @@ export async function flagTask(
   if (options.role !== undefined && !/^[\w .-]{1,64}$/.test(options.role)) {
     throw new CrosstalkError("ERR_BODY_INVALID", "A task role is 1 to 64 letters, digits, . _ -");
   }
-  if (options.cwd !== undefined && (!options.cwd.startsWith("/") || options.cwd.length > 1024)) {
+  if (
+    options.cwd !== undefined &&
+    (!options.cwd.startsWith("/") || options.cwd.length > 1024 || /[\0\n]/.test(options.cwd))
+  ) {
     throw new CrosstalkError("ERR_BODY_INVALID", "A task's working directory is an absolute path");
   }
   const { won, data } = await store.createExclusive(message, "task", {

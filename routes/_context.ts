@@ -69,6 +69,33 @@ export function requireUser(c: Context<Env>, what: string): Identity {
   return identity;
 }
 
+/**
+ * A query parameter that is a number: `fallback` when absent; values above `max` count as `max`
+ * (a page size or a wait asked too large gets the largest there is); anything but plain digits
+ * (with a fraction when `fraction`) or below `min` is refused.
+ *
+ * @throws {CrosstalkError} `ERR_BODY_INVALID`
+ */
+export function numberQuery(
+  c: Context<Env>,
+  name: string,
+  options: { min: number; max: number; fallback: number; fraction?: boolean; unit?: string },
+): number {
+  const raw = c.req.query(name);
+  if (raw === undefined) return options.fallback;
+  const pattern = options.fraction ? /^\d{1,9}(\.\d{1,6})?$/ : /^\d{1,9}$/;
+  const value = Number(raw);
+  if (!pattern.test(raw) || value < options.min) {
+    throw new CrosstalkError(
+      "ERR_BODY_INVALID",
+      `${name} must be ${options.fraction ? "a number" : "a whole number"} of ${
+        options.unit ?? "items"
+      } from ${options.min} to ${options.max}, not ${JSON.stringify(raw.slice(0, 40))}`,
+    );
+  }
+  return Math.min(value, options.max);
+}
+
 /** Refuses unless the caller is an admin. @throws {CrosstalkError} `ERR_FORBIDDEN` */
 export function requireAdmin(c: Context<Env>): Identity {
   const identity = identityOf(c);

@@ -4,7 +4,14 @@ import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { CrosstalkError } from "../schema/errors.ts";
 import type { WakeKind } from "../engine/live.ts";
-import { type AppDeps, checkShape, type Env, identityOf, jsonBody } from "./_context.ts";
+import {
+  type AppDeps,
+  checkShape,
+  type Env,
+  identityOf,
+  jsonBody,
+  numberQuery,
+} from "./_context.ts";
 
 const WAKE_KINDS: readonly WakeKind[] = ["channel", "tmux", "webhook", "pull"];
 const LIVE_TOKEN_SECONDS = 30 * 24 * 3600;
@@ -139,14 +146,14 @@ export function liveRoutes(deps: AppDeps): Hono<Env> {
 
   app.get("/live/me/inbox", async (c) => {
     const name = me(c);
-    const limit = Number(c.req.query("limit") ?? 20);
-    const wait = Number(c.req.query("wait") ?? 0);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 200) {
-      throw new CrosstalkError("ERR_BODY_INVALID", "limit must be an integer from 1 to 200");
-    }
-    if (!Number.isFinite(wait) || wait < 0) {
-      throw new CrosstalkError("ERR_BODY_INVALID", "wait must be seconds >= 0");
-    }
+    const limit = numberQuery(c, "limit", { min: 1, max: 200, fallback: 20, unit: "messages" });
+    const wait = numberQuery(c, "wait", {
+      min: 0,
+      max: 300,
+      fallback: 0,
+      fraction: true,
+      unit: "seconds",
+    });
     const signal = deps.shutdown
       ? AbortSignal.any([c.req.raw.signal, deps.shutdown])
       : c.req.raw.signal;

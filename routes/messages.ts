@@ -6,7 +6,14 @@ import { IdempotencyStore } from "../engine/idempotency.ts";
 import { deliveryStatus } from "../engine/status.ts";
 import { addBadge, claimTask, flagTask, resolveTask, type TaskActor } from "../engine/tasks.ts";
 import type { Message } from "../transports/mod.ts";
-import { type AppDeps, checkShape, type Env, identityOf, jsonBody } from "./_context.ts";
+import {
+  type AppDeps,
+  checkShape,
+  type Env,
+  identityOf,
+  jsonBody,
+  numberQuery,
+} from "./_context.ts";
 
 const ID =
   ":channel{[0-9a-f-]{36}}/:y{[0-9]{4}}/:m{[0-9]{2}}/:d{[0-9]{2}}/:file{[0-9]{9}Z-[0-9a-f]{8}\\.md}";
@@ -66,13 +73,12 @@ export function messageRoutes(deps: AppDeps): Hono<Env> {
   });
 
   app.get("/", async (c) => {
-    const limit = Math.min(Number(c.req.query("limit") ?? 100), MAX_PAGE);
-    if (!Number.isInteger(limit) || limit < 1) {
-      throw new CrosstalkError(
-        "ERR_BODY_INVALID",
-        `limit must be an integer from 1 to ${MAX_PAGE}`,
-      );
-    }
+    const limit = numberQuery(c, "limit", {
+      min: 1,
+      max: MAX_PAGE,
+      fallback: 100,
+      unit: "messages",
+    });
     const { channel, messages } = await deps.bus.listMessages(c.req.query("channel"), {
       since: c.req.query("since"),
       limit,
@@ -90,10 +96,13 @@ export function messageRoutes(deps: AppDeps): Hono<Env> {
 
   app.get(`/${ID}/replies`, async (c) => {
     const message = await find(c);
-    const wait = Number(c.req.query("wait") ?? 0);
-    if (!Number.isFinite(wait) || wait < 0) {
-      throw new CrosstalkError("ERR_BODY_INVALID", "wait must be seconds >= 0");
-    }
+    const wait = numberQuery(c, "wait", {
+      min: 0,
+      max: MAX_WAIT_SECONDS,
+      fallback: 0,
+      fraction: true,
+      unit: "seconds",
+    });
     if (wait > 0) {
       deps.log?.debug("api.replies_wait", {
         trace: traceOf(message),

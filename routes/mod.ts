@@ -11,7 +11,7 @@ import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { CrosstalkError, type ErrorCode } from "../schema/errors.ts";
 import { PROTOCOL_VERSION } from "../transports/mod.ts";
-import { type AppDeps, checkShape, type Env, jsonBody } from "./_context.ts";
+import { type AppDeps, checkShape, type Env, jsonBody, numberQuery } from "./_context.ts";
 import { agentRoutes } from "./agents.ts";
 import { channelRoutes } from "./channels.ts";
 import { eventRoutes } from "./events.ts";
@@ -276,7 +276,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.route("/api", mcpRoutes(deps, (request) => app.fetch(request)));
   app.route("/api/events", eventRoutes(deps));
   app.get("/api/logs", async (c) => {
-    const lines = Math.min(Math.max(Number(c.req.query("lines") ?? 200) || 200, 1), 10_000);
+    const lines = numberQuery(c, "lines", { min: 1, max: 10_000, fallback: 200, unit: "lines" });
     return c.json({ records: deps.logs ? await deps.logs(lines) : [] });
   });
   app.get("/replies", async (c) => {
@@ -285,7 +285,13 @@ export function createApp(deps: AppDeps): Hono<Env> {
       throw new CrosstalkError("ERR_BODY_INVALID", "GET /replies needs ?id=<channel>/<message id>");
     }
     const message = await deps.bus.findMessage(id);
-    const wait = Math.min(Math.max(Number(c.req.query("wait") ?? 0) || 0, 0), 120);
+    const wait = numberQuery(c, "wait", {
+      min: 0,
+      max: 120,
+      fallback: 0,
+      fraction: true,
+      unit: "seconds",
+    });
     const replies = wait > 0
       ? await deps.bus.waitForReplies([message], wait * 1000, deps.shutdown)
       : await deps.bus.replies(message);

@@ -199,6 +199,43 @@ Deno.test("API: a token's lifetime and name are checked (400, nothing minted), a
   }
 });
 
+Deno.test("API: numeric query parameters are plain numbers in range (400 naming the parameter), and too large ones are capped", async () => {
+  await using dir = await tempDir();
+  const { call, bus, adminToken } = await setup(dir.path);
+  try {
+    const sent = await call("POST", "/api/messages", {
+      token: adminToken,
+      body: { to: "echo", body: "one" },
+    });
+    const ref = `${sent.json.channel}/${sent.json.id}`;
+    for (
+      const path of [
+        "/api/messages?limit=0x10",
+        "/api/messages?limit=1e3",
+        "/api/messages?limit=0",
+        "/api/messages?limit=-1",
+        "/api/messages?limit=",
+        `/api/messages/${ref}/replies?wait=abc`,
+        `/api/messages/${ref}/replies?wait=Infinity`,
+        `/replies?id=${ref}&wait=abc`,
+        "/api/logs?lines=abc",
+      ]
+    ) {
+      const r = await call("GET", path, { token: adminToken });
+      assert.equal(r.status, 400, `${path}: ${JSON.stringify(r.json)}`);
+      const name = /[?&](limit|wait|lines)=[^&]*$/.exec(path)![1]!;
+      assert.match((r.json.error as { message: string }).message, new RegExp(`^${name} must be`));
+    }
+    const capped = await call("GET", "/api/messages?limit=100000", { token: adminToken });
+    assert.equal(capped.status, 200);
+    assert.equal((capped.json.messages as unknown[]).length, 1);
+    const quick = await call("GET", `/api/messages/${ref}/replies?wait=0.5`, { token: adminToken });
+    assert.deepEqual(quick.json.replies, []);
+  } finally {
+    await bus[Symbol.asyncDispose]();
+  }
+});
+
 Deno.test("API: users send as themselves, admins may speak for others, and a retried send is not written twice", async () => {
   await using dir = await tempDir();
   const { call, bus, adminToken } = await setup(dir.path);

@@ -215,6 +215,14 @@ Deno.test("a real engine keeps agent tokens in their place: no cookie replay, no
     (await call("POST", "/api/live", { bearer: bob, body: { agent: "claude", name } })).json
       .token as string;
 
+  // A name asked for is used as it is or refused, never quietly changed.
+  const odd = await call("POST", "/api/live", {
+    bearer: bob,
+    body: { agent: "claude", name: "../../etc" },
+  });
+  assert.equal(odd.status, 400);
+  assert.match(odd.json.error.message, /Invalid live agent name "\.\.\/\.\.\/etc"/);
+
   // An ended session's token works neither as a bearer nor replayed as a session cookie.
   const worker = await register("worker");
   assert.equal((await call("DELETE", "/api/live/me", { bearer: worker })).status, 200);
@@ -266,6 +274,8 @@ Deno.test("a real engine keeps agent tokens in their place: no cookie replay, no
     body: { to: "root", body: "do the thing" },
   })).json;
   const ref = `/api/messages/${task.channel}/${task.id}`;
+  const nul = await call("POST", `${ref}/task`, { bearer: root_, body: { cwd: "/a\u0000b" } });
+  assert.equal(nul.code, "ERR_BODY_INVALID");
   assert.equal((await call("POST", `${ref}/task`, { bearer: root_, body: {} })).status, 201);
   assert.equal((await call("POST", `${ref}/task/claim`, { bearer: root_ })).status, 200);
   const resolves = await Promise.all(
