@@ -82,8 +82,15 @@ async function runMcp(flags: McpFlags, ctx: CliContext): Promise<void> {
         "--wake webhook needs --webhook URL and the shared secret in $CROSSTALK_WEBHOOK_SECRET",
       );
     }
-    const { checkWebhookUrl } = await import("../transports/webhook.ts");
+    const { checkWebhookUrl, MIN_SECRET_LENGTH } = await import("../transports/webhook.ts");
     checkWebhookUrl(flags.webhook);
+    if (secret.length < MIN_SECRET_LENGTH) {
+      // Refused now: accepted, every wake would fail later, and the agent would never wake.
+      throw new CrosstalkError(
+        "ERR_USAGE",
+        `$CROSSTALK_WEBHOOK_SECRET must be at least ${MIN_SECRET_LENGTH} characters`,
+      );
+    }
     target.webhook = { url: flags.webhook, secret };
   }
 

@@ -288,6 +288,7 @@ export class Engine implements AsyncDisposable {
         log,
         annotations,
         knownSender: (from) => engine.#knownSender(from),
+        isRemoteAgent: (name) => engine.#peerAgents.has(name),
         onChange: () => engine.#presenceChanged(),
       });
       const engine: Engine = new Engine(
@@ -469,6 +470,7 @@ export class Engine implements AsyncDisposable {
   }
 
   #peerNames = new Set<string>();
+  #peerAgents = new Set<string>();
   #knownAliases = new Set<string>();
   #peersReadAt = 0;
 
@@ -476,7 +478,8 @@ export class Engine implements AsyncDisposable {
   async #refreshPeerNames(): Promise<void> {
     this.#peersReadAt = Date.now();
     const peers = await this.peers();
-    this.#peerNames = new Set([...peers.agents.map((a) => a.name), ...peers.humans]);
+    this.#peerAgents = new Set(peers.agents.map((a) => a.name).filter((n) => !this.live.has(n)));
+    this.#peerNames = new Set([...this.#peerAgents, ...peers.humans]);
     const registry = await listRegistry(this.bus.transport.root);
     this.#knownAliases = new Set(registry.map((d) => d.alias));
   }

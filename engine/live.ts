@@ -95,6 +95,8 @@ export interface LiveAgentsOptions {
   annotations: AnnotationStore;
   /** True for senders of this transport: users, models, live agents, engines. */
   knownSender: (from: string) => boolean | Promise<boolean>;
+  /** True for a live agent of another machine (as its presence says): its replies count for the loop guard. */
+  isRemoteAgent?: (name: string) => boolean;
   /** Told when the public view of the agents changed (for presence). */
   onChange?: () => void;
 }
@@ -387,25 +389,74 @@ export class LiveAgents {
     if (options.signal?.aborted) return { messages: [], more: agent.unread.length };
     const taken = agent.unread.splice(0, Math.max(1, options.limit ?? 20));
     const messages: Message[] = [];
-    const at = new Date().toISOString();
+    const handed: Unread[] = [];
     const transport = this.#options.bus.transport;
     for (const unread of taken) {
-      const { ref } = unread;
-      const { channel, id } = refOf(ref);
+      const { channel, id } = refOf(unread.ref);
       try {
         // The copy the feed handed over while this engine runs (a message is never changed,
         // and one whose channel was deleted since was still delivered); else the file.
         messages.push(this.#arrived.get(unread) ?? await transport.readMessage(channel, id));
+        handed.push(unread);
       } catch (error) {
         // Deleted with its channel, or damaged: nothing to read any more.
-        this.#options.log.warn("live.unreadable", { name, message: ref, error });
-        continue;
+        this.#options.log.warn("live.unreadable", { name, message: unread.ref, error });
       }
-      await this.#options.annotations.receipt({ channel, id }, "read", name, { at });
+    }
+    // Cancelled while the files were read: the answer will never reach the agent, so nothing
+    // is taken (the messages go back, first in line).
+    if (options.signal?.aborted) {
+      agent.unread.unshift(...handed);
+      return { messages: [], more: agent.unread.length };
+    }
+    const at = new Date().toISOString();
+    await Promise.all(handed.map(async ({ ref }) => {
+      try {
+        await this.#options.annotations.receipt(refOf(ref), "read", name, { at });
+      } catch (error) {
+        // A receipt is the sender's hint: failing to write one must not lose the read.
+        this.#options.log.warn("live.receipt_failed", { name, message: ref, error });
+      }
       this.#options.log.info("live.read", { name, message: ref });
+    }));
+    if (options.signal?.aborted) {
+      // Cancelled while the receipts were written: still better read twice than never (the
+      // receipts say read a little early; the next read writes them again).
+      agent.unread.unshift(...handed);
+      this.#options.log.info("live.read_cancelled", { name, messages: handed.length });
+      return { messages: [], more: agent.unread.length };
     }
     this.#saveSoon();
     return { messages, more: agent.unread.length };
+  }
+
+  /**
+   * Gives back messages a read handed out that never reached the agent (its call was cancelled,
+   * or its session's socket closed before the answer went out): unread again, first in line,
+   * and no longer shown as read. Refs it does not know as this agent's are ignored.
+   */
+  async giveBack(name: string, refs: string[]): Promise<number> {
+    const agent = this.#stored(name);
+    const back: Unread[] = [];
+    for (const ref of refs) {
+      if (agent.unread.some((u) => u.ref === ref)) continue;
+      let message;
+      try {
+        message = refOf(ref);
+      } catch {
+        continue;
+      }
+      await this.#options.annotations.removeReceipt(message, "read", name).catch((error) =>
+        this.#options.log.warn("live.receipt_failed", { name, message: ref, error })
+      );
+      back.push({ ref, woken: true });
+    }
+    agent.unread.unshift(...back);
+    if (back.length > 0) {
+      this.#options.log.info("live.given_back", { name, messages: back.length });
+      this.#saveSoon();
+    }
+    return back.length;
   }
 
   /** Sets the agent's status ("available", "busy", or a short text). */
@@ -559,6 +610,18 @@ export class LiveAgents {
    * messages are traffic, not a loop.
    */
   #loopGuard(message: Message): string | undefined {
+    // One decision per message, however many of this machine's agents it wakes.
+    const ref = `${message.channel}/${message.id}`;
+    if (this.#guarded.has(ref)) return this.#guarded.get(ref);
+    const verdict = this.#loopGuardOnce(message);
+    this.#guarded.set(ref, verdict);
+    if (this.#guarded.size > 1000) this.#guarded.delete(this.#guarded.keys().next().value!);
+    return verdict;
+  }
+
+  #guarded = new Map<string, string | undefined>();
+
+  #loopGuardOnce(message: Message): string | undefined {
     const guard = this.#options.bus.config.engine.loop_guard;
     if (message.re?.length && this.#isAgentSender(message.from)) {
       const since = Date.now() - guard.window_seconds * 1000;
@@ -574,7 +637,9 @@ export class LiveAgents {
   }
 
   #isAgentSender(from: string): boolean {
-    if (this.#agents.has(from)) return true;
+    const [name] = from.split("@");
+    if (this.#agents.has(from) || this.#agents.has(name!)) return true;
+    if (this.#options.isRemoteAgent?.(name!)) return true;
     try {
       const target = resolveAddress(from, this.#options.bus.config);
       return target.kind === "model";

@@ -140,6 +140,11 @@ export async function listRegistry(
         pid: Number(value.pid ?? 0),
         started: String(value.started ?? ""),
         heartbeat_seconds: value.heartbeat_seconds ?? 10,
+        // On a shared folder the entry is where an engine's live agents and users are seen.
+        ...(Array.isArray(value.live)
+          ? { live: value.live.filter((a: unknown) => a !== null && typeof a === "object") }
+          : {}),
+        ...(Array.isArray(value.users) ? { users: value.users.map(String) } : {}),
         seenAt,
         stale: sameHostDead || stale,
       });

@@ -7,13 +7,14 @@
  */
 import { join } from "../transports/path.ts";
 import type { GitSettings } from "../schema/config.ts";
-import type {
-  ClaimPublisher,
-  GitSync,
-  Holder,
-  Presence,
-  PresenceRecord,
-  SyncReport,
+import {
+  type ClaimPublisher,
+  type GitSync,
+  type Holder,
+  type Presence,
+  type PresenceRecord,
+  PushError,
+  type SyncReport,
 } from "../transports/mod.ts";
 import type { Logger } from "./log.ts";
 
@@ -288,9 +289,18 @@ export class SyncLoop implements ClaimPublisher {
         this.#handle(report, cycle);
         if (fetch || report.pulled) await this.refreshPresence();
       } catch (error) {
+        // The push failed, but what the fetch brought in goes to the feed all the same.
+        if (error instanceof PushError) this.#deliver(error.report);
         this.#fail(error);
       }
     }
+  }
+
+  /** Hands the messages a sync brought in to the feed. */
+  #deliver(report: SyncReport): void {
+    if (report.pulled || report.rewritten) this.#onPulled?.();
+    const messages = report.added.filter((p) => p.startsWith("data/channels/"));
+    if (messages.length > 0) this.#onAdded(messages);
   }
 
   #handle(report: SyncReport, cycle: number): void {
@@ -318,9 +328,7 @@ export class SyncLoop implements ClaimPublisher {
           "the remote's branch no longer contains the last commit seen (a force push?): only this clone's unpushed commits were replayed on it",
       });
     }
-    if (report.pulled || report.rewritten) this.#onPulled?.();
-    const messages = report.added.filter((p) => p.startsWith("data/channels/"));
-    if (messages.length > 0) this.#onAdded(messages);
+    this.#deliver(report);
     if (report.pulled || report.pushed) {
       this.#activity++;
       this.#interval = this.#settings.fetch_min_ms;

@@ -109,6 +109,18 @@ export function liveRoutes(deps: AppDeps): Hono<Env> {
     return c.json({ left: true });
   });
 
+  // Messages a read handed out that never reached the agent (a cancelled call): unread again.
+  app.post("/live/me/unread", async (c) => {
+    const name = me(c);
+    const body = await jsonBody(c);
+    checkShape(body, { refs: "string[]" });
+    const refs = body.refs as string[];
+    if (refs.length > 200) {
+      throw new CrosstalkError("ERR_BODY_INVALID", "refs: at most 200 messages at once");
+    }
+    return c.json({ unread: await engine().live.giveBack(name, refs) });
+  });
+
   // The session's wake events. Comments keep the connection (and the agent's presence) honest.
   app.get("/live/me/wake", (c) => {
     const name = me(c);

@@ -78,9 +78,19 @@ export function registerTools(
   api: ApiCaller,
   me: string,
   reports: WakeReports,
-): void {
+  lasting: ApiCaller = api,
+  closed?: AbortSignal,
+): { cancelled: (requestId: string | number) => void } {
+  // What the last reads handed out, by request: a cancel that comes after the answer means the
+  // client dropped it (it ignores answers to what it cancelled), so those go back too.
+  const handedOut = new Map<string | number, string[]>();
+  const giveBack = async (refs: string[]) => {
+    await lasting.call("POST", "/api/live/me/unread", { refs });
+  };
   // A read the client cancels (the user pressed Esc during wait) ends at once and takes nothing.
-  const readInbox = async (query: string, signal: AbortSignal) => {
+  // One cancelled (or whose session closed) after the engine handed messages out gives them
+  // back: the SDK drops a cancelled call's answer, and the agent would never see them.
+  const readInbox = async (query: string, signal: AbortSignal, requestId: string | number) => {
     const inbox = await api.call<{ messages: Message[]; more: number }>(
       "GET",
       `/api/live/me/inbox?${query}`,
@@ -88,7 +98,16 @@ export function registerTools(
       {},
       signal,
     );
-    reports.read(inbox.messages.map((m) => `${m.channel}/${m.id}`));
+    const refs = inbox.messages.map((m) => `${m.channel}/${m.id}`);
+    if ((signal.aborted || closed?.aborted) && refs.length > 0) {
+      await giveBack(refs);
+      throw new CrosstalkError("ERR_TIMEOUT", "The read was cancelled; nothing was taken");
+    }
+    if (refs.length > 0) {
+      handedOut.set(requestId, refs);
+      if (handedOut.size > 32) handedOut.delete(handedOut.keys().next().value!);
+    }
+    reports.read(refs);
     return formatInbox(inbox, me);
   };
 
@@ -124,8 +143,8 @@ export function registerTools(
       description: "Read your new messages (oldest first) and mark them read.",
       inputSchema: READ.shape,
     },
-    (args: z.infer<typeof READ>, extra: { signal: AbortSignal }) =>
-      answer(() => readInbox(`limit=${args.limit ?? 20}`, extra.signal)),
+    (args: z.infer<typeof READ>, extra: { signal: AbortSignal; requestId: string | number }) =>
+      answer(() => readInbox(`limit=${args.limit ?? 20}`, extra.signal, extra.requestId)),
   );
 
   server.registerTool(
@@ -136,8 +155,8 @@ export function registerTools(
         "read, or says none came.",
       inputSchema: WAIT.shape,
     },
-    (args: z.infer<typeof WAIT>, extra: { signal: AbortSignal }) =>
-      answer(() => readInbox(`wait=${args.seconds ?? 60}`, extra.signal)),
+    (args: z.infer<typeof WAIT>, extra: { signal: AbortSignal; requestId: string | number }) =>
+      answer(() => readInbox(`wait=${args.seconds ?? 60}`, extra.signal, extra.requestId)),
   );
 
   server.registerTool("peers", {
@@ -193,6 +212,15 @@ export function registerTools(
       });
       return `badge ${args.type}${args.value ? `=${args.value}` : ""} added`;
     }));
+
+  return {
+    cancelled: (requestId) => {
+      const refs = handedOut.get(requestId);
+      if (!refs) return;
+      handedOut.delete(requestId);
+      void giveBack(refs).catch(() => {});
+    },
+  };
 }
 
 /** Messages as compact text: a header line per message, then its body. */
@@ -267,7 +295,7 @@ export function serveSession(socket: WebSocket, options: SessionOptions): void {
     { name: "crosstalk", version: VERSION },
     { capabilities: { experimental: { "claude/channel": {} } }, instructions: INSTRUCTIONS },
   );
-  registerTools(server, api, name, reports);
+  const tools = registerTools(server, api, name, reports, after, signal);
   const wake = live.live.get(name).wake;
   const target: WakeTarget = {
     // Channel or pull: a pull agent is followed for its presence only, and pushed nothing.
@@ -309,7 +337,9 @@ export function serveSession(socket: WebSocket, options: SessionOptions): void {
       }
     })();
   }, { once: true });
-  void server.connect(new SocketTransport(socket));
+  const transport = new SocketTransport(socket);
+  transport.oncancelled = tools.cancelled;
+  void server.connect(transport);
 }
 
 /** The SDK's transport over the engine's end of a WebSocket. */
@@ -317,6 +347,8 @@ class SocketTransport implements Transport {
   onclose?: () => void;
   onerror?: (error: Error) => void;
   onmessage?: (message: JSONRPCMessage) => void;
+  /** Told of every cancellation the client sends, also of requests already answered. */
+  oncancelled?: (requestId: string | number) => void;
   #socket: WebSocket;
 
   constructor(socket: WebSocket) {
@@ -332,6 +364,12 @@ class SocketTransport implements Transport {
       } catch (error) {
         this.onerror?.(new Error(`Not a JSON-RPC message: ${errorText(error)}`));
         return;
+      }
+      if ("method" in message && message.method === "notifications/cancelled") {
+        const requestId = (message.params as { requestId?: unknown } | undefined)?.requestId;
+        if (typeof requestId === "string" || typeof requestId === "number") {
+          this.oncancelled?.(requestId);
+        }
       }
       this.onmessage?.(message);
     });

@@ -410,6 +410,13 @@ export const OPENAPI = {
         }, ["refs", "ok"]),
       }),
     },
+    "/api/live/me/unread": {
+      post: op("Give back messages a read handed out that never reached the agent", {
+        200: json("How many are unread again"),
+      }, {
+        requestBody: body({ refs: { type: "array", items: str } }, ["refs"]),
+      }),
+    },
     "/api/live/me/inbox": {
       get: op("The caller's unread messages, marked read; ?wait= seconds long-polls", {
         200: json("Messages and how many more are unread"),

@@ -116,6 +116,19 @@ export class AnnotationStore {
     await this.#write(ref, `${kind}~${agent}`, data, false);
   }
 
+  /** Removes an agent's receipt (a read that is given back); nothing when there is none. */
+  async removeReceipt(ref: MessageRef, kind: ReceiptKind, agent: string): Promise<void> {
+    const path = this.#path(ref, `${kind}~${agent}`);
+    const apply = () => Deno.remove(path).catch(() => {});
+    if (!this.#publisher) return await apply();
+    this.#publisher.record(
+      [relative(this.root, path)],
+      `crosstalk: annotate ${relative(this.dir, path)}`,
+      apply,
+      { urgent: false },
+    ).catch(this.#onError);
+  }
+
   /** Every record on a message. */
   async list(ref: MessageRef): Promise<Annotation[]> {
     const prefix = `${stemOf(ref.id)}~`;

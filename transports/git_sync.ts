@@ -53,6 +53,19 @@ export interface GitSyncOptions {
   guard?: <T>(fn: () => Promise<T>) => Promise<T>;
 }
 
+/**
+ * A sync whose push failed (the remote refused it, or could not be reached for it) after its
+ * fetch went through: `report` says what the fetch brought in, to hand on all the same.
+ */
+export class PushError extends CrosstalkError {
+  readonly report: SyncReport;
+
+  constructor(cause: CrosstalkError, report: SyncReport) {
+    super(cause.code, cause.message, { cause });
+    this.report = report;
+  }
+}
+
 /** What one sync did. */
 export interface SyncReport {
   /** Files that appeared between the commit cursor and the new HEAD, relative to the root. */
@@ -255,7 +268,8 @@ export class GitSync {
    * Brings the clone and the remote together: with `push`, our commits are pushed first (one
    * round trip when nobody else pushed); a rejected push, or `fetch`, fetches and integrates.
    *
-   * @throws {CrosstalkError} `ERR_GIT_FAILED` when the remote cannot be reached or refuses
+   * @throws {CrosstalkError} `ERR_GIT_FAILED` when the remote cannot be reached or refuses; a
+   *   {@linkcode PushError} (with what the fetch brought in) when only the push failed
    */
   async sync(
     options: { push?: boolean; fetch?: boolean; onPushed?: () => void } = {},
@@ -266,23 +280,15 @@ export class GitSync {
       await this.#fetchAndIntegrate(report);
       fetched = true;
     }
+    let pushFailure: CrosstalkError | undefined;
     if (options.push) {
-      for (let attempt = 1;; attempt++) {
-        const pushed = await this.#ahead() === 0 ? undefined : await this.#push();
-        if (pushed === undefined) break;
-        if (pushed) {
-          report.pushed = true;
-          // The peers may fetch now: the bookkeeping below is for this clone only.
-          options.onPushed?.();
-          break;
-        }
-        if (attempt >= this.#pushAttempts) break;
-        // Someone pushed first: take theirs, put ours on top, try again after a little jitter.
-        if (fetched || attempt > 1) {
-          await new Promise((r) => setTimeout(r, Math.random() * 20 * attempt));
-        }
-        await this.#fetchAndIntegrate(report);
-        fetched = true;
+      try {
+        await this.#pushLoop(report, fetched, options.onPushed);
+      } catch (error) {
+        // What the fetch brought in is handed on all the same (below): a remote that refuses
+        // our pushes (a hook, a read-only key) must not hold back everyone else's messages.
+        if (!(error instanceof CrosstalkError)) throw error;
+        pushFailure = error;
       }
     }
     {
@@ -294,10 +300,36 @@ export class GitSync {
         }
         this.#cursor.head = head;
       }
-      if (remote) this.#cursor.remote = remote;
+      if (remote && !pushFailure) this.#cursor.remote = remote;
       await this.#saveCursor();
     }
+    if (pushFailure) throw new PushError(pushFailure, report);
     return report;
+  }
+
+  async #pushLoop(
+    report: SyncReport,
+    alreadyFetched: boolean,
+    onPushed: (() => void) | undefined,
+  ): Promise<void> {
+    let fetched = alreadyFetched;
+    for (let attempt = 1;; attempt++) {
+      const pushed = await this.#ahead() === 0 ? undefined : await this.#push();
+      if (pushed === undefined) break;
+      if (pushed) {
+        report.pushed = true;
+        // The peers may fetch now: the bookkeeping after this is for this clone only.
+        onPushed?.();
+        break;
+      }
+      if (attempt >= this.#pushAttempts) break;
+      // Someone pushed first: take theirs, put ours on top, try again after a little jitter.
+      if (fetched || attempt > 1) {
+        await new Promise((r) => setTimeout(r, Math.random() * 20 * attempt));
+      }
+      await this.#fetchAndIntegrate(report);
+      fetched = true;
+    }
   }
 
   /**
@@ -512,10 +544,16 @@ export class GitSync {
     ) {
       return false;
     }
+    // The remote's own words (a hook's output) and the reason git gives for the refusal say
+    // more than git's closing "failed to push some refs".
+    const said = result.stderr.split("\n").filter((l) => l.startsWith("remote:"))
+      .map((l) => l.slice("remote:".length).trim()).filter((l) => l !== "");
+    const refused = /\[remote rejected\] \(([^)]+)\)|\[rejected\] \(([^)]+)\)/.exec(result.stdout);
+    const reason = [...said.slice(-2), ...(refused ? [refused[1] ?? refused[2]] : [])];
     throw new CrosstalkError(
       "ERR_GIT_FAILED",
       `git push to ${this.remote} (${this.url}) failed: ${
-        gitDetail(result.stderr || result.stdout)
+        reason.length > 0 ? reason.join("; ") : gitDetail(result.stderr || result.stdout)
       }`,
     );
   }

@@ -21,6 +21,7 @@ export {
   type GitSyncOptions,
   type Presence,
   type PresenceRecord,
+  PushError,
   readPresenceRefs,
   recoverGitClone,
   remoteUrl,

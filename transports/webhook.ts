@@ -42,7 +42,7 @@
 import { CrosstalkError } from "../schema/errors.ts";
 
 /** The shortest secret accepted for signing: shorter ones are guessable offline from one delivery. */
-const MIN_SECRET_LENGTH = 16;
+export const MIN_SECRET_LENGTH = 16;
 const DEFAULT_TIMEOUT_MS = 5000;
 const DEFAULT_TOLERANCE_SECONDS = 300;
 /** Longer headers are garbage; bounding them bounds the work an attacker can make a receiver do. */

@@ -434,3 +434,103 @@ Deno.test("crosstalk mcp: a wait the client cancels takes nothing, so the next m
   await alice.call("send", { to: "bob", message: "after the cancelled wait" });
   assert.match(await bob.call("wait", { seconds: 30 }), /after the cancelled wait/);
 });
+
+Deno.test("crosstalk mcp: a read whose cancellation crosses its answer gives the messages back (the client drops that answer)", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  await using engine = await startTeam(home);
+  const start = (name: string) => teamSession(home, name, "--wake", "pull");
+  await using alice = await start("alice");
+  await using bob = await start("bob");
+  await alice.call("send", { to: "bob", message: "read, but never seen" });
+  const answered = await bob.call("wait", { seconds: 30 });
+  assert.match(answered, /read, but never seen/);
+  // The user pressed Esc just as the answer was on its way: the client sends the cancellation
+  // for a request the engine has answered, and ignores that answer.
+  const requestId = (bob.client as unknown as { _requestMessageId: number })._requestMessageId - 1;
+  await bob.client.notification({
+    method: "notifications/cancelled",
+    params: { requestId, reason: "user pressed Esc" },
+  });
+  await engine.waitFor((r) => r.event === "live.given_back" && r.name === "bob");
+  assert.match(await bob.call("read"), /read, but never seen/, "it is there to read again");
+  assert.match(await bob.call("read"), /no new messages/);
+});
+
+Deno.test("crosstalk mcp: a read receipt that cannot be written does not lose the messages read", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  await using _engine = await startTeam(home);
+  const start = (name: string) => teamSession(home, name, "--wake", "pull");
+  await using alice = await start("alice");
+  await using bob = await start("bob");
+  const first = REF.exec(await alice.call("send", { to: "bob", message: "first" }))![1]!;
+  assert.match(await bob.call("wait", { seconds: 30 }), /first/);
+  // The day folder of the receipts turns into a file: the next receipt cannot be written.
+  const [channel, y, m, d] = first.split("/");
+  const root = join(home, ".local", "share", "crosstalk", "team", "transport");
+  const day = join(root, "data", "annotations", channel!, y!, m!, d!);
+  await Deno.remove(day, { recursive: true });
+  await Deno.writeTextFile(day, "in the way\n");
+  await alice.call("send", { to: "bob", message: "second, read without its receipt" });
+  assert.match(await bob.call("wait", { seconds: 30 }), /second, read without its receipt/);
+  await Deno.remove(day);
+  assert.match(await bob.call("read"), /no new messages/);
+});
+
+Deno.test("crosstalk mcp on a shared folder: a live agent of another machine is a peer, and may wake one here", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  const root = join(home, "transport");
+  await makeTransport(
+    root,
+    `providers:\n  test:\n    models:\n      reply: ${join(AGENTS, "reply.sh")}\n`,
+  );
+  const env = { CROSSTALK_INIT_USERNAME: "boss", CROSSTALK_INIT_PASSPHRASE: "the boss passphrase" };
+  const state = (alias: string) => join(home, `state-${alias}`);
+  await using a = await EngineProcess.start(root, { alias: "a", state: state("a"), env });
+  await using b = await EngineProcess.start(root, { alias: "b", state: state("b"), env });
+  await a.waitFor((r) => r.event === "api.listening");
+  await b.waitFor((r) => r.event === "api.listening");
+  const session = (alias: string, name: string) =>
+    McpSession.start(home, [
+      "--path",
+      root,
+      "--state",
+      state(alias),
+      "--name",
+      name,
+      "--agent",
+      "claude",
+    ]);
+  await using ann = await session("a", "ann");
+  await using ben = await session("b", "ben");
+  // a's dispatcher entry carries its live agents on a shared folder.
+  await waitUntil(async () =>
+    /ann/.test(await Deno.readTextFile(join(root, "data", "dispatchers", "a.yaml"))) || undefined
+  );
+  assert.match(await ben.call("peers"), /ann/);
+  const ref = REF.exec(await ann.call("send", { to: "ben", message: "hello from a" }))![1]!;
+  await ben.notification((n) => (n.params.meta as Record<string, string>)?.message_id === ref);
+  assert.equal(b.count((r) => r.event === "live.gated"), 0);
+});
+
+Deno.test("crosstalk mcp --wake webhook refuses a shared secret too short to sign with, before it registers", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  await using engine = await startTeam(home);
+  const run = await runCrosstalk([
+    "mcp",
+    "--containername",
+    "team",
+    "--name",
+    "hooked",
+    "--wake",
+    "webhook",
+    "--webhook",
+    "http://127.0.0.1:9/hook",
+  ], { home, env: { CROSSTALK_WEBHOOK_SECRET: "short" } });
+  assert.equal(run.code, 64, run.stderr);
+  assert.match(run.stderr, /CROSSTALK_WEBHOOK_SECRET must be at least 16 characters/);
+  assert.equal(engine.count((r) => r.event === "live.online"), 0, "no session was registered");
+});

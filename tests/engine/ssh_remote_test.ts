@@ -109,7 +109,7 @@ Deno.test("two machines sync through an ssh:// remote; a key the server refuses 
   await using b = await start("b", ssh.env);
   await using bus = await openBus(roots.a);
   const sent = await bus.send({ to: ["reply@b"], body: "over ssh" });
-  const [reply] = await bus.waitForReplies([sent], 20_000);
+  const [reply] = await bus.waitForReplies([sent], 60_000);
   assert.equal(reply!.from, "test/reply@b");
   assert.match(reply!.body, /over ssh/);
   await b.stop();

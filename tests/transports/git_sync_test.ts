@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { CrosstalkError } from "../../schema/errors.ts";
-import { GitSync, GitTransport, scaffoldTransport } from "../../transports/mod.ts";
+import { GitSync, GitTransport, PushError, scaffoldTransport } from "../../transports/mod.ts";
 import { git, tempDir } from "../_helpers.ts";
 
 interface Machine {
@@ -240,6 +240,27 @@ Deno.test("an unreachable remote fails the sync with git's reason; when it is ba
   await Deno.rename(`${remote}.away`, remote);
   assert.equal((await a!.sync.sync({ push: true })).pushed, true);
   assert.deepEqual((await b!.sync.sync()).added, [`data/channels/${b!.channel}/${message.id}`]);
+});
+
+Deno.test("a remote that refuses our push still hands on what our fetch brought in", async () => {
+  await using dir = await tempDir();
+  const { remote, machines: [a, b] } = await network(dir.path, 2);
+  await b!.sync.sync();
+  const fromA = await send(a!, "from a, while b may not push");
+  await a!.sync.sync({ push: true });
+  // From now on the remote declines every push (a protected branch, a read-only key).
+  const hook = join(remote, "hooks", "pre-receive");
+  await Deno.writeTextFile(hook, "#!/bin/sh\necho 'pushes are closed' >&2\nexit 1\n");
+  await Deno.chmod(hook, 0o755);
+  await send(b!, "b's own, which cannot go out");
+  const error = await b!.sync.sync({ push: true, fetch: true }).then(
+    () => assert.fail("the push was declined"),
+    (e: unknown) => e,
+  );
+  assert.ok(error instanceof PushError, String(error));
+  assert.match(error.message, /failed: pushes are closed; pre-receive hook declined$/);
+  assert.ok(error.report.added.includes(`data/channels/${b!.channel}/${fromA.id}`));
+  assert.equal((await b!.sync.sync({ fetch: true })).added.length, 0, "reported once");
 });
 
 Deno.test("recovery aborts an interrupted rebase, removes stale locks and commits what a crash left", async () => {
