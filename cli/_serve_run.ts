@@ -36,7 +36,11 @@ export async function runEngine(flags: ServeFlags, ctx: CliContext): Promise<voi
     if (signals === 1) engine.stop().then(stop, stop);
     else engine.dispatcher.abortRuns();
   };
-  const onReload = () => void engine?.reload();
+  // A reload never takes the engine down: what it could not do is logged, the old config kept.
+  const onReload = () =>
+    void engine?.reload().catch((error) =>
+      engine?.log.error("config.reload_failed", { reason: String(error) })
+    );
   const stopSignals: Deno.Signal[] = Deno.build.os === "windows"
     ? ["SIGINT"]
     : ["SIGINT", "SIGTERM"];

@@ -175,7 +175,7 @@ async function readBody(
   if (words.length > 0) return words.join(" ");
   if (file !== undefined) {
     try {
-      return await readTextFile(file, limit, "ERR_MESSAGE_INVALID", file);
+      return await readTextFile(file, limit, "ERR_MESSAGE_INVALID", file, { anyKind: true });
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) {
         throw new CrosstalkError("ERR_USAGE", `Cannot read --file "${file}": it does not exist`);

@@ -83,7 +83,9 @@ export async function loadConfig(root: string, options: LoadConfigOptions = {}):
   const path = join(root, CONFIG_FILE);
   let text: string;
   try {
-    text = await readTextFile(path, MAX_CONFIG_BYTES, "ERR_CONFIG_INVALID", CONFIG_FILE);
+    text = await readTextFile(path, MAX_CONFIG_BYTES, "ERR_CONFIG_INVALID", CONFIG_FILE, {
+      symlinks: true,
+    });
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
       throw new CrosstalkError(
@@ -91,7 +93,13 @@ export async function loadConfig(root: string, options: LoadConfigOptions = {}):
         `Cannot load "${CONFIG_FILE}": the transport "${root}" has no config file`,
       );
     }
-    throw error;
+    if (error instanceof CrosstalkError) throw error;
+    // A folder where the file should be, a symlink loop, no permission: named, not a crash.
+    throw new CrosstalkError(
+      "ERR_CONFIG_INVALID",
+      `Cannot read "${CONFIG_FILE}": ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
   }
   return await parseConfig(text, root, options);
 }
@@ -248,9 +256,17 @@ async function checkProvider(
         try {
           parseDotenv(await readTextFile(file, MAX_CONFIG_BYTES, "ERR_CONFIG_INVALID", rel), rel);
         } catch (error) {
-          if (!(error instanceof InvalidDocumentError)) throw error;
-          for (const p of error.problems) {
-            problems.push({ ...p, severity: "error", provider: name });
+          if (error instanceof InvalidDocumentError) {
+            for (const p of error.problems) {
+              problems.push({ ...p, severity: "error", provider: name });
+            }
+          } else if (
+            error instanceof CrosstalkError || error instanceof Deno.errors.PermissionDenied
+          ) {
+            // Not UTF-8, too large, unreadable: this provider is skipped, the others run.
+            problems.push({ ...base, path, severity: "error", message: error.message });
+          } else {
+            throw error;
           }
         }
       }

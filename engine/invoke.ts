@@ -8,6 +8,8 @@
 export const STDIN_THRESHOLD = 64 * 1024;
 /** The exit code recorded for a run killed by its timeout, as `timeout(1)` does. */
 export const TIMEOUT_EXIT = 124;
+/** How long output is still read after the CLI exited, for what its children write last. */
+const PIPE_GRACE_MS = 2_000;
 
 /** Options for {@linkcode invoke}. */
 export interface InvokeOptions {
@@ -46,7 +48,10 @@ export interface InvokeResult {
 export async function invoke(options: InvokeOptions): Promise<InvokeResult> {
   const [cmd, ...args] = options.argv;
   if (cmd === undefined) throw new TypeError("invoke needs a command");
-  const viaStdin = new TextEncoder().encode(options.prompt).length > STDIN_THRESHOLD;
+  // A NUL cannot travel in an argument (the spawn would fail, and with it every message of the
+  // batch): the prompt goes on stdin then, where the bytes pass as they are.
+  const viaStdin = options.prompt.includes("\0") ||
+    new TextEncoder().encode(options.prompt).length > STDIN_THRESHOLD;
   const started = performance.now();
   const argv = viaStdin ? args : [...args, options.prompt];
   const setsid = setsidPath();
@@ -76,18 +81,25 @@ export async function invoke(options: InvokeOptions): Promise<InvokeResult> {
   if (options.signal?.aborted) onAbort();
   try {
     const stdinDone = viaStdin ? writeAll(child.stdin, options.prompt) : Promise.resolve();
+    // Output is read until the pipes close, or until a grace period after the CLI exited: a
+    // child that left its process group (a daemon, a language server) may hold them open for
+    // good, and must neither keep the run going nor turn its answer into a timeout.
+    const pipes = new AbortController();
+    let grace: ReturnType<typeof setTimeout> | undefined;
     const status = child.status.then((s) => {
+      clearTimeout(timer);
       // The CLI is done; anything it left running in its group goes too, or its open pipes
       // would keep us waiting.
       killGroup();
+      grace = setTimeout(() => pipes.abort(), PIPE_GRACE_MS);
       return s;
     });
     const [out, err, s] = await Promise.all([
-      capture(child.stdout, options.maxOutputBytes),
-      capture(child.stderr, options.maxOutputBytes),
+      capture(child.stdout, options.maxOutputBytes, pipes.signal),
+      capture(child.stderr, options.maxOutputBytes, pipes.signal),
       status,
       stdinDone,
-    ]);
+    ]).finally(() => clearTimeout(grace));
     if (setsid && (s.code === 126 || s.code === 127) && err.text.startsWith(SETSID_FAILED)) {
       throw spawnFailure(cmd, s.code, err.text);
     }
@@ -174,11 +186,20 @@ async function writeAll(stream: WritableStream<Uint8Array>, text: string): Promi
 async function capture(
   stream: ReadableStream<Uint8Array>,
   max: number,
+  signal: AbortSignal,
 ): Promise<{ text: string; dropped: number }> {
   const chunks: Uint8Array[] = [];
   let kept = 0;
   let dropped = 0;
-  for await (const chunk of stream) {
+  const reader = stream.getReader();
+  const stop = () => void reader.cancel().catch(() => {});
+  signal.addEventListener("abort", stop, { once: true });
+  for (;;) {
+    const { value: chunk, done } = await reader.read().catch(() => ({
+      value: undefined,
+      done: true,
+    }));
+    if (done || !chunk) break;
     const room = max - kept;
     if (room >= chunk.length) {
       chunks.push(chunk);
@@ -189,6 +210,7 @@ async function capture(
       dropped += chunk.length - Math.max(room, 0);
     }
   }
+  signal.removeEventListener("abort", stop);
   const all = new Uint8Array(kept);
   let offset = 0;
   for (const c of chunks) {

@@ -249,7 +249,27 @@ export async function readTextFile(
   maxBytes: number,
   errorCode: "ERR_MESSAGE_INVALID" | "ERR_CHANNEL_INVALID" | "ERR_CONFIG_INVALID",
   label: string,
+  options: { symlinks?: boolean; anyKind?: boolean } = {},
 ): Promise<string> {
+  // Looked at before it is opened: opening a FIFO would wait for a writer forever, a symlink
+  // (which a peer can push) could point anywhere, and a huge file would be read whole first.
+  // `anyKind` is for a file a user names on the command line (`--file /dev/stdin`).
+  let info = await Deno.lstat(path);
+  if (info.isSymlink && (options.symlinks || options.anyKind)) info = await Deno.stat(path);
+  if (!info.isFile && !options.anyKind) {
+    throw new CrosstalkError(
+      errorCode,
+      `Cannot read "${label}": it is ${
+        info.isSymlink ? "a symbolic link" : info.isDirectory ? "a folder" : "not a regular file"
+      }`,
+    );
+  }
+  if (info.isFile && info.size > maxBytes) {
+    throw new CrosstalkError(
+      errorCode,
+      `Cannot read "${label}": ${info.size} bytes is over the limit of ${maxBytes}`,
+    );
+  }
   const bytes = await Deno.readFile(path);
   if (bytes.length > maxBytes) {
     throw new CrosstalkError(

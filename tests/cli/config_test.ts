@@ -212,6 +212,7 @@ Deno.test("config validate checks env_file: inside the transport, parseable, nev
   const root = await initTransport(home, "bus", "local");
   const secret = "sk-dotenv-secret-value";
   await Deno.writeTextFile(join(root, "auth/bad.env"), `API_KEY="${secret}\n`);
+  await Deno.writeFile(join(root, "auth/latin1.env"), new Uint8Array([0x4b, 0x3d, 0xe9, 0x0a]));
   await writeConfig(
     root,
     [
@@ -225,6 +226,10 @@ Deno.test("config validate checks env_file: inside the transport, parseable, nev
       "    env_file: auth/bad.env",
       "    models:",
       "      b: cat",
+      "  latin1:",
+      "    env_file: auth/latin1.env",
+      "    models:",
+      "      d: cat",
       "  absent:",
       "    env_file: auth/absent.env",
       "    models:",
@@ -242,6 +247,8 @@ Deno.test("config validate checks env_file: inside the transport, parseable, nev
   assert.equal(byProvider("unparsable")[0].severity, "error");
   assert.equal(byProvider("unparsable")[0].file, "auth/bad.env");
   assert.equal(byProvider("unparsable")[0].line, 1);
+  assert.equal(byProvider("latin1")[0].severity, "error", "not UTF-8: that provider is skipped");
+  assert.match(byProvider("latin1")[0].message, /not valid UTF-8/);
   assert.equal(byProvider("absent")[0].severity, "warning");
   assert.ok(!json.stdout.includes(secret) && !json.stderr.includes(secret));
 });

@@ -303,6 +303,18 @@ Deno.test("Engine reloads its config on SIGHUP and keeps the old one when the ne
   await engine.waitFor((r) => r.event === "config.reload_failed");
   const stillWorks = await bus.send({ to: ["test/reply"], body: "old config" });
   assert.equal((await bus.waitForReplies([stillWorks], 15_000)).length, 1);
+  // Not a file at all (a folder in its place): named in the log, and the engine stays up.
+  await Deno.remove(yaml);
+  await Deno.mkdir(yaml);
+  engine.signal("SIGHUP");
+  const unreadable = await engine.waitFor((r) =>
+    r.event === "config.reload_failed" &&
+    /Cannot read "data\/crosstalk.yaml"/.test(String(r.reason))
+  );
+  assert.match(String(unreadable.reason), /it is a folder/);
+  const stillUp = await bus.send({ to: ["test/reply"], body: "still the old config" });
+  assert.equal((await bus.waitForReplies([stillUp], 15_000)).length, 1);
+  await Deno.remove(yaml);
   await Deno.writeTextFile(
     yaml,
     `transport: local\nproviders:\n  test:\n    models:\n      reply: ${

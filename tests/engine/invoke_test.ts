@@ -87,6 +87,32 @@ Deno.test("invoke kills what the CLI left running once it exits", async () => {
   await waitUntil(() => !alive(child), 5_000, "the leftover child to be killed");
 });
 
+Deno.test("invoke answers with the output of a CLI whose child left its group and holds the pipes, without waiting for that child or calling it a timeout", async () => {
+  await using dir = await tempDir();
+  // A daemon-like child in a session of its own, still holding the inherited stdout.
+  const pidFile = join(dir.path, "escaped.pid");
+  const escape = await script(
+    dir.path,
+    "escape.sh",
+    `setsid sh -c 'echo $$ > "${pidFile}"; exec sleep 30' &\nsleep 0.2\necho answered`,
+  );
+  const started = performance.now();
+  const result = await invoke({ ...options([escape], "x", dir.path), timeoutMs: 20_000 });
+  assert.equal(result.code, 0);
+  assert.equal(result.timedOut, false);
+  assert.equal(result.stdout, "answered\n");
+  assert.ok(performance.now() - started < 15_000, "not held until the child ends");
+  Deno.kill(Number((await Deno.readTextFile(pidFile)).trim()), "SIGKILL");
+});
+
+Deno.test("invoke hands a prompt with a NUL to the CLI on stdin (an argument cannot hold one)", async () => {
+  await using dir = await tempDir();
+  const count = await script(dir.path, "count.sh", `echo "args=$#"; wc -c | tr -d ' '`);
+  const result = await invoke(options([count], "before\0after", dir.path));
+  assert.equal(result.code, 0);
+  assert.equal(result.stdout, "args=0\n12\n");
+});
+
 Deno.test("invoke keeps at most maxOutputBytes of stdout and counts the rest", async () => {
   await using dir = await tempDir();
   const huge = await script(dir.path, "huge.sh", `head -c 100000 /dev/zero | tr '\\0' x`);

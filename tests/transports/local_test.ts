@@ -271,3 +271,35 @@ Deno.test("LocalTransport.writeMessage makes a missing day folder in a channel t
     assert.equal((await t.readMessage(channel.id, next.id)).body, "day two");
   });
 });
+
+Deno.test("LocalTransport refuses to read a FIFO, a symlink or an oversized file named like a message, at once and without opening it", async () => {
+  await withTransport(async (t, root) => {
+    const channel = (await t.listChannels())[0]!.id;
+    const day = join(t.channelsDir, channel, "2026", "12", "06");
+    await Deno.mkdir(day, { recursive: true });
+    const fifo = "2026/12/06/000000001Z-aaaaaaaa.md";
+    const link = "2026/12/06/000000002Z-bbbbbbbb.md";
+    const huge = "2026/12/06/000000003Z-cccccccc.md";
+    const mkfifo = await new Deno.Command("mkfifo", { args: [join(t.channelsDir, channel, fifo)] })
+      .output();
+    assert.ok(mkfifo.success);
+    await Deno.writeTextFile(join(root, "secret.txt"), "not a message\n");
+    await Deno.symlink(join(root, "secret.txt"), join(t.channelsDir, channel, link));
+    const big = await Deno.open(join(t.channelsDir, channel, huge), { write: true, create: true });
+    await big.truncate(300 * 1024 * 1024); // sparse: no disk used, far over the limit
+    big.close();
+    for (
+      const [id, why] of [[fifo, /not a regular file/], [link, /symbolic link/], [
+        huge,
+        /over the limit/,
+      ]] as const
+    ) {
+      await assert.rejects(
+        t.readMessage(channel, id),
+        (e: unknown) =>
+          e instanceof CrosstalkError && e.code === "ERR_MESSAGE_INVALID" && why.test(e.message),
+        id,
+      );
+    }
+  });
+});
