@@ -534,3 +534,48 @@ Deno.test("crosstalk mcp --wake webhook refuses a shared secret too short to sig
   assert.match(run.stderr, /CROSSTALK_WEBHOOK_SECRET must be at least 16 characters/);
   assert.equal(engine.count((r) => r.event === "live.online"), 0, "no session was registered");
 });
+
+Deno.test("crosstalk mcp on a shared folder: replies between live agents of two machines count for the loop guard", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  const root = join(home, "transport");
+  await makeTransport(
+    root,
+    `providers:\n  test:\n    models:\n      reply: ${join(AGENTS, "reply.sh")}\n` +
+      `engine:\n  loop_guard:\n    replies: 2\n    window_seconds: 600\n`,
+  );
+  const env = { CROSSTALK_INIT_USERNAME: "boss", CROSSTALK_INIT_PASSPHRASE: "the boss passphrase" };
+  const state = (alias: string) => join(home, `state-${alias}`);
+  await using a = await EngineProcess.start(root, { alias: "a", state: state("a"), env });
+  await using b = await EngineProcess.start(root, { alias: "b", state: state("b"), env });
+  await a.waitFor((r) => r.event === "api.listening");
+  await b.waitFor((r) => r.event === "api.listening");
+  const session = (alias: string, name: string) =>
+    McpSession.start(home, [
+      "--path",
+      root,
+      "--state",
+      state(alias),
+      "--name",
+      name,
+      "--agent",
+      "claude",
+    ]);
+  await using ann = await session("a", "ann");
+  await using ben = await session("b", "ben");
+  await waitUntil(async () => /ben/.test(await ann.call("peers")) || undefined);
+  await waitUntil(async () => /ann/.test(await ben.call("peers")) || undefined);
+  let ref = REF.exec(await ann.call("send", { to: "ben", message: "start" }))![1]!;
+  const turns: [McpSession, string][] = [[ben, "ann"], [ann, "ben"], [ben, "ann"], [ann, "ben"], [
+    ben,
+    "ann",
+  ]];
+  for (const [replier, to] of turns) {
+    await waitUntil(async () => (await replier.call("read")).includes(ref) || undefined);
+    ref = REF.exec(await replier.call("send", { to, message: "and back", re: ref }))![1]!;
+  }
+  // Two agent replies in the channel reached a's cap: the third one to ann is not pushed.
+  const gated = await a.waitFor((r) => r.event === "live.gated");
+  assert.match(String(gated.reason), /^loop guard: 2 agent replies/);
+  assert.equal(gated.message, ref);
+});
