@@ -504,7 +504,15 @@ export class LiveAgents {
         const agent = this.#agents.get(name)!;
         const ref = `${message.channel}/${message.id}`;
         if (agent.unread.some((u) => u.ref === ref)) continue;
-        if (agent.unread.length >= MAX_UNREAD) agent.unread.shift();
+        if (agent.unread.length >= MAX_UNREAD) {
+          // The message stays on the bus; only this inbox's pointer to it goes, and says so.
+          const dropped = agent.unread.shift()!;
+          this.#options.log.warn("live.inbox_full", {
+            name,
+            dropped: dropped.ref,
+            max: MAX_UNREAD,
+          });
+        }
         const unread: Unread = { ref, woken: false };
         agent.unread.push(unread);
         // Only while its session is connected: an agent away for days keeps refs, not bodies.

@@ -51,9 +51,10 @@ async function answer(run: () => Promise<string>): Promise<ToolResult> {
   }
 }
 
-const REF = z.string().describe(
-  "a message id as read shows it (<channel>/<YYYY>/<MM>/<DD>/<file>.md)",
-);
+const REF = z.string().regex(
+  /^[0-9a-f-]{36}\/\d{4}\/\d{2}\/\d{2}\/\d{9}Z-[0-9a-f]{8}\.md$/,
+  "a message id as read shows it: <channel>/<YYYY>/<MM>/<DD>/<file>.md",
+).describe("a message id as read shows it (<channel>/<YYYY>/<MM>/<DD>/<file>.md)");
 const SEND = z.object({
   to: z.string().describe("addressee(s): agent name, model, username or all"),
   message: z.string().describe("the text (markdown)"),

@@ -155,6 +155,13 @@ Deno.test("crosstalk mcp: flag, claim and resolve a task, and badges", async () 
     await lead.call("task", { action: "flag", message: ref }, true),
     /ERR_TASK_CONFLICT: This message is already a task/,
   );
+  for (const bad of [`${ref.split("/")[0]}/../../x.md`, `${ref}?x`, `${ref}#y`]) {
+    assert.match(
+      await lead.call("badge", { message: bad, type: "importance" }, true),
+      /a message id as read shows it/,
+      bad,
+    );
+  }
   assert.match(
     await builder.call("task", { action: "claim", message: ref }, true),
     /for the role "tester", not "builder"/,
