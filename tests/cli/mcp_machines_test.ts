@@ -4,8 +4,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { runCrosstalk, tempDir, waitUntil } from "../_helpers.ts";
-import { AGENTS, EngineProcess, network } from "../engine/_harness.ts";
-import { McpSession } from "../../scripts/_mcp_session.ts";
+import { AGENTS, network } from "../engine/_harness.ts";
+import { twoMachines } from "./_live.ts";
 
 const REF = /^sent (\S+)$/;
 
@@ -17,23 +17,10 @@ Deno.test("live agents on two machines see each other, talk, and race for a task
     ["a", "b"],
     `providers:\n  test:\n    models:\n      reply: ${join(AGENTS, "reply.sh")}\n`,
   );
-  const state = (alias: string) => join(home, `state-${alias}`);
-  const env = { CROSSTALK_INIT_USERNAME: "boss", CROSSTALK_INIT_PASSPHRASE: "the boss passphrase" };
-  await using a = await EngineProcess.start(roots.a!, { alias: "a", state: state("a"), env });
-  await using b = await EngineProcess.start(roots.b!, { alias: "b", state: state("b"), env });
-  await a.waitFor((r) => r.event === "api.listening");
-  await b.waitFor((r) => r.event === "api.listening");
-  const session = (alias: string, name: string) =>
-    McpSession.start(home, [
-      "--path",
-      roots[alias]!,
-      "--state",
-      state(alias),
-      "--name",
-      name,
-      "--agent",
-      "claude",
-    ]);
+  const machines = await twoMachines(home, { a: roots.a!, b: roots.b! });
+  await using _a = machines.a;
+  await using b = machines.b;
+  const session = machines.session;
   await using ann = await session("a", "ann");
   await using ben = await session("b", "ben");
 

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { runCrosstalk, tempDir, waitUntil } from "../_helpers.ts";
 import { AGENTS, EngineProcess, makeTransport } from "../engine/_harness.ts";
 import { McpSession } from "../../scripts/_mcp_session.ts";
+import { twoMachines } from "./_live.ts";
 
 /** A transport with a model and a running engine that found its admin "boss". */
 export async function startTeam(home: string): Promise<EngineProcess> {
@@ -493,23 +494,10 @@ Deno.test("crosstalk mcp on a shared folder: a live agent of another machine is 
     root,
     `providers:\n  test:\n    models:\n      reply: ${join(AGENTS, "reply.sh")}\n`,
   );
-  const env = { CROSSTALK_INIT_USERNAME: "boss", CROSSTALK_INIT_PASSPHRASE: "the boss passphrase" };
-  const state = (alias: string) => join(home, `state-${alias}`);
-  await using a = await EngineProcess.start(root, { alias: "a", state: state("a"), env });
-  await using b = await EngineProcess.start(root, { alias: "b", state: state("b"), env });
-  await a.waitFor((r) => r.event === "api.listening");
-  await b.waitFor((r) => r.event === "api.listening");
-  const session = (alias: string, name: string) =>
-    McpSession.start(home, [
-      "--path",
-      root,
-      "--state",
-      state(alias),
-      "--name",
-      name,
-      "--agent",
-      "claude",
-    ]);
+  const machines = await twoMachines(home, { a: root, b: root });
+  await using _a = machines.a;
+  await using b = machines.b;
+  const session = machines.session;
   await using ann = await session("a", "ann");
   await using ben = await session("b", "ben");
   // a's dispatcher entry carries its live agents on a shared folder.
@@ -551,23 +539,10 @@ Deno.test("crosstalk mcp on a shared folder: replies between live agents of two 
     `providers:\n  test:\n    models:\n      reply: ${join(AGENTS, "reply.sh")}\n` +
       `engine:\n  loop_guard:\n    replies: 2\n    window_seconds: 600\n`,
   );
-  const env = { CROSSTALK_INIT_USERNAME: "boss", CROSSTALK_INIT_PASSPHRASE: "the boss passphrase" };
-  const state = (alias: string) => join(home, `state-${alias}`);
-  await using a = await EngineProcess.start(root, { alias: "a", state: state("a"), env });
-  await using b = await EngineProcess.start(root, { alias: "b", state: state("b"), env });
-  await a.waitFor((r) => r.event === "api.listening");
-  await b.waitFor((r) => r.event === "api.listening");
-  const session = (alias: string, name: string) =>
-    McpSession.start(home, [
-      "--path",
-      root,
-      "--state",
-      state(alias),
-      "--name",
-      name,
-      "--agent",
-      "claude",
-    ]);
+  const machines = await twoMachines(home, { a: root, b: root });
+  await using a = machines.a;
+  await using _b = machines.b;
+  const session = machines.session;
   await using ann = await session("a", "ann");
   await using ben = await session("b", "ben");
   await waitUntil(async () => /ben/.test(await ann.call("peers")) || undefined);

@@ -49,6 +49,8 @@ export class EngineProcess implements AsyncDisposable {
       env?: Record<string, string>;
       /** A network namespace to run in (`ip netns exec`, which execs: the pid is the engine's). */
       netns?: string;
+      /** How long it may take to be ready (a restart with a backlog takes longer); default 20 s. */
+      readyTimeoutMs?: number;
     },
   ): Promise<EngineProcess> {
     const command = [
@@ -76,7 +78,14 @@ export class EngineProcess implements AsyncDisposable {
       stderr: "piped",
     }).spawn();
     const engine = new EngineProcess(options.alias, child);
-    await engine.waitFor((r) => r.event === "engine.ready", 20_000);
+    try {
+      await engine.waitFor((r) => r.event === "engine.ready", options.readyTimeoutMs ?? 20_000);
+    } catch (error) {
+      // Not left running: the test fails here, not the next ones with leaked processes.
+      engine.signal("SIGKILL");
+      await engine.exit();
+      throw error;
+    }
     return engine;
   }
 

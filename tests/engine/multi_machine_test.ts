@@ -15,8 +15,19 @@ import {
 
 const agent = (name: string) => join(AGENTS, name);
 
-function start(roots: Record<string, string>, dir: string, alias: string, env = {}) {
-  return EngineProcess.start(roots[alias]!, { alias, state: join(dir, `state-${alias}`), env });
+function start(
+  roots: Record<string, string>,
+  dir: string,
+  alias: string,
+  env = {},
+  readyTimeoutMs?: number,
+) {
+  return EngineProcess.start(roots[alias]!, {
+    alias,
+    state: join(dir, `state-${alias}`),
+    env,
+    ...(readyTimeoutMs ? { readyTimeoutMs } : {}),
+  });
 }
 
 Deno.test("a message sent on machine a to a model pinned to b runs on b, and the reply reaches a", async () => {
@@ -139,7 +150,8 @@ Deno.test("three machines under load, engines killed with -9 at random moments a
         ["sync.cycle", 1 + Math.floor(random() * 3)],
       ]);
       sent.push(...(await Promise.all(burst)).flat());
-      const again = await start(roots, dir.path, alias, env);
+      // A restart first catches up with what it missed (fetch, claims): give it time.
+      const again = await start(roots, dir.path, alias, env, 90_000);
       engines.set(alias, again);
       all.push(again);
     }

@@ -183,17 +183,25 @@ Deno.test("a message that reaches the remote late with an older name is still re
   assert.deepEqual(report.added, [`data/channels/${b!.channel}/${old.id}`]);
 });
 
-Deno.test("a force-pushed remote is reported with what it removed, and our unpushed work survives", async () => {
-  await using dir = await tempDir();
-  const { remote, machines: [a, b] } = await network(dir.path, 2);
+/**
+ * A message of a's reaches b, then someone rewrites the remote's history back to before it; b
+ * has a message of its own not yet pushed.
+ */
+async function rewound(dir: string) {
+  const { remote, machines: [a, b] } = await network(dir, 2);
   await b!.sync.sync();
   const base = (await git(a!.transport.root, "rev-parse", "HEAD")).trim();
   const doomed = await send(a!, "about to be rewritten away");
   await a!.sync.sync({ push: true });
   await b!.sync.sync();
-  // Someone rewrites the remote's history back to before that message.
   await git(remote, "update-ref", "refs/heads/main", base);
   const mine = await send(b!, "written on b, not yet pushed");
+  return { remote, b: b!, doomed, mine };
+}
+
+Deno.test("a force-pushed remote is reported with what it removed, and our unpushed work survives", async () => {
+  await using dir = await tempDir();
+  const { remote, b, doomed, mine } = await rewound(dir.path);
   const report = await b!.sync.sync({ push: true });
   assert.ok(report.rewritten, "the rewrite is reported");
   assert.deepEqual(report.rewritten.removed, [`data/channels/${b!.channel}/${doomed.id}`]);
@@ -205,14 +213,7 @@ Deno.test("a force-pushed remote is reported with what it removed, and our unpus
 
 Deno.test("a force-pushed remote whose first integration fails is still seen as rewritten: its removals are not pushed back", async () => {
   await using dir = await tempDir();
-  const { remote, machines: [a, b] } = await network(dir.path, 2);
-  await b!.sync.sync();
-  const base = (await git(a!.transport.root, "rev-parse", "HEAD")).trim();
-  const doomed = await send(a!, "about to be rewritten away");
-  await a!.sync.sync({ push: true });
-  await b!.sync.sync();
-  await git(remote, "update-ref", "refs/heads/main", base);
-  const mine = await send(b!, "written on b, not yet pushed");
+  const { remote, b, doomed, mine } = await rewound(dir.path);
   // Another git process holds the index at the wrong moment: b's rebase fails once.
   const lock = join(b!.transport.root, ".git", "index.lock");
   await Deno.writeTextFile(lock, "");
