@@ -17,10 +17,12 @@ import {
   GitTransport,
   isChannelId,
   LocalTransport,
+  MAX_MESSAGE_FILE_BYTES,
   type Message,
   type MessageFields,
   parseAddress,
   parseMessageId,
+  readTextFile,
   type Transport,
   tryParseMessageId,
 } from "../transports/mod.ts";
@@ -479,7 +481,15 @@ export class Bus implements AsyncDisposable {
         try {
           if (mentioning) {
             const path = this.transport.messagePath({ channel, id: ids[index]! });
-            const text = await Deno.readTextFile(path).catch(() => "");
+            // The same checks as every read of a message file (never a FIFO, a symlink or a
+            // file over the limit), so that a file in the way cannot stall the scan.
+            const text = await readTextFile(
+              path,
+              MAX_MESSAGE_FILE_BYTES,
+              "ERR_MESSAGE_INVALID",
+              path,
+            )
+              .catch(() => "");
             if (text === "") unsettled.push(ids[index]!);
             if (!mentioning.some((id) => text.includes(id))) continue;
           }

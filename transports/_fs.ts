@@ -228,15 +228,34 @@ async function writeTemp(temp: string, bytes: Uint8Array, options: WriteAtomicOp
   file.close();
 }
 
-/** True when `path` exists (any kind of entry). */
-export async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
+/**
+ * True when `path` exists (any kind of entry). In place while file calls are quick (see
+ * {@linkcode FileCallTimer}): claims and reads ask often, and each hop to Deno's pool costs more
+ * than the call.
+ */
+export function exists(path: string): Promise<boolean> {
+  return fileCalls.run(() => {
+    try {
+      Deno.lstatSync(path);
+      return true;
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return false;
+      throw error;
+    }
+  }, async () => {
+    try {
+      await Deno.lstat(path);
+      return true;
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return false;
+      throw error;
+    }
+  });
+}
+
+/** `Deno.lstat`, in place while file calls are quick. */
+function lstat(path: string): Promise<Deno.FileInfo> {
+  return fileCalls.run(() => Deno.lstatSync(path), () => Deno.lstat(path));
 }
 
 /**
@@ -254,7 +273,7 @@ export async function readTextFile(
   // Looked at before it is opened: opening a FIFO would wait for a writer forever, a symlink
   // (which a peer can push) could point anywhere, and a huge file would be read whole first.
   // `anyKind` is for a file a user names on the command line (`--file /dev/stdin`).
-  let info = await Deno.lstat(path);
+  let info = await lstat(path);
   if (info.isSymlink && (options.symlinks || options.anyKind)) info = await Deno.stat(path);
   if (!info.isFile && !options.anyKind) {
     throw new CrosstalkError(

@@ -108,6 +108,9 @@ export interface ClaimStoreOptions {
 
 const encoder = new TextEncoder();
 
+/** How many missing generations in a row end a probe for more (see `#generations`). */
+const GENERATION_GAP = 3;
+
 /** Claims on one transport directory. */
 export class ClaimStore {
   readonly root: string;
@@ -201,7 +204,7 @@ export class ClaimStore {
 
   /** Renews a lease; false when a later generation has taken the claim over. */
   async renew(key: ClaimKey, generation: number, now = new Date()): Promise<boolean> {
-    if ((await this.#generations(key)).some((g) => g > generation)) return false;
+    if ((await this.#generations(key, generation + 1)).length > 0) return false;
     try {
       await Deno.utime(this.#leasePath(key, generation), now, now);
       return true;
@@ -212,20 +215,24 @@ export class ClaimStore {
   }
 
   /**
-   * The generations of a claim's lease files here, ascending. Listed, not probed from 1 up: the
-   * generations need not be contiguous (a slow holder's close can remove its own generation
-   * after another engine took the claim over with the next one).
+   * The generations of a claim's lease files here, ascending. Probed, not counted up to the first
+   * one missing: the generations need not be contiguous (a slow holder's close removes its own
+   * generation after another engine took the claim over with the next one). A takeover past
+   * the attempts allowed ends the claim, so generations stay few; the probe stops after
+   * {@linkcode GENERATION_GAP} missing in a row. (Listing the open folder instead would cost
+   * what is in flight on every call: quadratic in a backlog.)
    */
-  async #generations(key: ClaimKey): Promise<number[]> {
-    const [provider, model] = splitModel(key);
-    const prefix = `${openStem(key)}~${provider}~${model}~`;
-    const generations: number[] = [];
-    for (const entry of await readDirNames(this.openDir)) {
-      if (!entry.name.startsWith(prefix) || !entry.name.endsWith(".lease")) continue;
-      const n = Number(entry.name.slice(prefix.length, -".lease".length));
-      if (Number.isInteger(n) && n > 0) generations.push(n);
+  async #generations(key: ClaimKey, from = 1): Promise<number[]> {
+    const found: number[] = [];
+    for (let generation = from, missing = 0; missing < GENERATION_GAP; generation++) {
+      if (await exists(this.#leasePath(key, generation))) {
+        found.push(generation);
+        missing = 0;
+      } else {
+        missing++;
+      }
     }
-    return generations.sort((a, b) => a - b);
+    return found;
   }
 
   /** The current (highest-generation) lease, if the claim is open. */
