@@ -138,8 +138,11 @@ const MAX_REFUSED_UPGRADES = 5;
 /**
  * Relays the agent's MCP messages between stdio (one JSON-RPC message per line) and the
  * engine's WebSocket for this session (one per frame). When the engine goes away (a restart),
- * the requests it has not answered get an error, and the relay reconnects and replays the
- * client's `initialize` to the new engine, so that the agent's MCP client never notices.
+ * the relay reconnects, replays the client's `initialize` to the new engine, and sends again
+ * the requests the old one had not answered, so that the agent's MCP client never notices. A
+ * request is sent again with its own id, which is how the engine knows it for a retry (a send
+ * the lost engine had written is not written twice). Requests still unanswered when no engine
+ * has come back within {@linkcode WAIT_FOR_ENGINE_MS} get an error.
  */
 class McpRelay {
   #api: HttpClient;
@@ -149,8 +152,10 @@ class McpRelay {
   #socket: WebSocket | undefined;
   #open = Promise.withResolvers<void>();
   #closedByUs = false;
-  /** Request ids sent to the engine and not yet answered. */
-  #pending = new Set<string | number>();
+  /** Requests sent to the engine and not yet answered, by id, in the order they came. */
+  #pending = new Map<string | number, string>();
+  /** Fails the pending requests when no engine comes back in time after a socket closed. */
+  #giveUp: ReturnType<typeof setTimeout> | undefined;
   /** The client's initialize request and initialized notification, replayed on reconnect. */
   #initialize: { id: string | number; line: string } | undefined;
   #initialized: string | undefined;
@@ -201,6 +206,7 @@ class McpRelay {
   /** Closes the socket so that the engine reports what waits and lets the agent leave. */
   async leave(): Promise<void> {
     this.#closedByUs = true;
+    clearTimeout(this.#giveUp);
     // Lines still waiting for an engine go nowhere now.
     this.#ended ??= "The session is leaving";
     this.#open.resolve();
@@ -217,7 +223,9 @@ class McpRelay {
   }
 
   async #fromClient(line: string): Promise<void> {
-    let message: { id?: string | number; method?: string } | undefined;
+    let message:
+      | { id?: string | number; method?: string; params?: { requestId?: string | number } }
+      | undefined;
     try {
       message = JSON.parse(line);
     } catch {
@@ -242,13 +250,18 @@ class McpRelay {
       return;
     }
     const socket = this.#socket!;
-    if (id !== undefined) this.#pending.add(id);
-    socket.send(line);
     // What a new engine must be told again: the handshake, once it went to an engine.
     if (message?.method === "initialize" && id !== undefined) this.#initialize = { id, line };
     if (message?.method === "notifications/initialized") this.#initialized = line;
-    // Closed already (its close event came between the open and now): nobody will answer.
-    if (socket.readyState === WebSocket.CLOSED) this.#failPending();
+    if (id !== undefined) this.#pending.set(id, line);
+    // A cancelled request is not sent again: the client ignores any answer to it now.
+    const cancelled = message?.method === "notifications/cancelled"
+      ? message.params?.requestId
+      : undefined;
+    if (cancelled !== undefined) this.#pending.delete(cancelled);
+    // A socket closed already (its close event came between the open and now) drops the line;
+    // the request is pending, so it goes to the next engine.
+    if (socket.readyState === WebSocket.OPEN) socket.send(line);
   }
 
   /** Resolves true once a socket is open (or the relay has ended), false after `ms`. */
@@ -271,19 +284,31 @@ class McpRelay {
     socket.addEventListener("open", () => {
       opened = true;
       this.#refusedUpgrades = 0;
-      if (this.#initialize) {
-        // A new engine: it must see the session's handshake before anything else.
-        this.#replayed = this.#initialize.id;
-        socket.send(this.#initialize.line);
+      clearTimeout(this.#giveUp);
+      this.#giveUp = undefined;
+      const initialize = this.#initialize;
+      if (initialize) {
+        // A new engine: it must see the session's handshake before anything else. An
+        // initialize the lost engine had answered is answered again: not for the client.
+        if (!this.#pending.has(initialize.id)) this.#replayed = initialize.id;
+        socket.send(initialize.line);
         if (this.#initialized) socket.send(this.#initialized);
       }
+      for (const [id, line] of this.#pending) if (id !== initialize?.id) socket.send(line);
       this.#open.resolve();
     });
     socket.addEventListener("message", (event) => void this.#fromEngine(event.data));
     socket.addEventListener("close", () => {
       if (this.#closedByUs) return;
       if (opened) this.#open = Promise.withResolvers();
-      this.#failPending();
+      this.#giveUp ??= setTimeout(() => {
+        this.#giveUp = undefined;
+        this.#failPending(
+          `The crosstalk engine at ${this.#api.via} went away and has not come back in ${
+            WAIT_FOR_ENGINE_MS / 1000
+          } s; call the tool again later`,
+        );
+      }, WAIT_FOR_ENGINE_MS);
       void this.#reconnect(opened ? 200 : retryMs);
     });
   }
@@ -337,8 +362,9 @@ class McpRelay {
     this.#ended = why;
     this.#log(`${why}; tools answer with an error`);
     this.#closedByUs = true;
+    clearTimeout(this.#giveUp);
     this.#open.resolve();
-    this.#failPending();
+    this.#failPending(why);
   }
 
   async #fromEngine(data: unknown): Promise<void> {
@@ -358,10 +384,9 @@ class McpRelay {
     await this.#write(data);
   }
 
-  /** Answers every request the lost engine did not, so that no tool call hangs. */
-  #failPending(): void {
-    const why = this.#ended ?? "The crosstalk engine went away; call the tool again";
-    for (const id of this.#pending) void this.#write(errorResponse(id, why));
+  /** Answers every request no engine will, so that no tool call hangs. */
+  #failPending(why: string): void {
+    for (const id of this.#pending.keys()) void this.#write(errorResponse(id, why));
     this.#pending.clear();
   }
 

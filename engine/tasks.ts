@@ -175,7 +175,13 @@ export async function resolveTask(
     );
   }
   if (task.state === "completed" || task.state === "failed") {
-    throw new CrosstalkError("ERR_TASK_CONFLICT", `The task is already ${task.state}`);
+    // The same resolve again (a live agent's relay sends a call again when the engine died
+    // before answering it) succeeds, and sends the reply if the first attempt died before that.
+    if (task.state !== options.status || task.result !== options.result || !task.reply) {
+      throw new CrosstalkError("ERR_TASK_CONFLICT", `The task is already ${task.state}`);
+    }
+    await sendResult(bus, message, task.flaggedBy, options, task.reply);
+    return task;
   }
   // The outcome is recorded first, exclusively (on git, confirmed on the remote), naming the
   // reply it will send: of two resolves at once, only the one that recorded it sends.
@@ -189,15 +195,30 @@ export async function resolveTask(
     reply,
   });
   if (!won) throw new CrosstalkError("ERR_TASK_CONFLICT", "The task was resolved meanwhile");
-  await bus.send({
-    channel: message.channel,
-    from: options.by,
-    to: [task.flaggedBy],
-    re: [message.id],
-    body: `Task ${options.status}: ${options.result}`,
-    id: reply,
-  });
+  await sendResult(bus, message, task.flaggedBy, options, reply);
   return (await taskOf(store, message))!;
+}
+
+/** Sends a task's result as the reply `id` recorded for it, unless that reply exists. */
+async function sendResult(
+  bus: Bus,
+  message: Message,
+  flaggedBy: string,
+  outcome: { by: string; status: "completed" | "failed"; result: string },
+  id: string,
+): Promise<void> {
+  try {
+    await bus.send({
+      channel: message.channel,
+      from: outcome.by,
+      to: [flaggedBy],
+      re: [message.id],
+      body: `Task ${outcome.status}: ${outcome.result}`,
+      id,
+    });
+  } catch (error) {
+    if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+  }
 }
 
 /** Adds a badge. @throws {CrosstalkError} `ERR_BODY_INVALID` */

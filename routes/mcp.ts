@@ -44,6 +44,7 @@ export function mcpRoutes(
     const { socket, response } = Deno.upgradeWebSocket(c.req.raw);
     serveSession(socket, {
       name: agent.name,
+      tokenId: identity.tokenId,
       reportDelayMs,
       live: deps.live,
       ...(deps.log ? { log: deps.log } : {}),

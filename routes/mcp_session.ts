@@ -74,13 +74,27 @@ const TASK = z.object({
 });
 const BADGE = z.object({ message: REF, type: z.string(), value: z.string().optional() });
 
+/** What the tools of one session work with. */
+interface ToolContext {
+  /** The API as the session, for the tools' calls; they end with the socket. */
+  api: ApiCaller;
+  /** The API as the session, for what must outlive the socket (giving messages back). */
+  lasting: ApiCaller;
+  /** The session's live agent name. */
+  me: string;
+  /** The id of the session's token: with a JSON-RPC request id, it names one tool call. */
+  tokenId: string;
+  reports: WakeReports;
+  /** Aborted when the socket closes. */
+  closed: AbortSignal;
+}
+
+/** Longest JSON-RPC request id that names a call for the send's Idempotency-Key. */
+const MAX_KEYED_REQUEST_ID = 100;
+
 export function registerTools(
   server: McpServer,
-  api: ApiCaller,
-  me: string,
-  reports: WakeReports,
-  lasting: ApiCaller = api,
-  closed?: AbortSignal,
+  { api, lasting, me, tokenId, reports, closed }: ToolContext,
 ): { cancelled: (requestId: string | number) => void } {
   // What the last reads handed out, by request: a cancel that comes after the answer means the
   // client dropped it (it ignores answers to what it cancelled), so those go back too.
@@ -100,7 +114,7 @@ export function registerTools(
       signal,
     );
     const refs = inbox.messages.map((m) => `${m.channel}/${m.id}`);
-    if ((signal.aborted || closed?.aborted) && refs.length > 0) {
+    if ((signal.aborted || closed.aborted) && refs.length > 0) {
       await giveBack(refs);
       throw new CrosstalkError("ERR_TIMEOUT", "The read was cancelled; nothing was taken");
     }
@@ -116,7 +130,7 @@ export function registerTools(
     description: "Send a message to an agent, a model, a human or all (comma-separate several); " +
       "with re=<message id> it is a reply. Returns the new message's id.",
     inputSchema: SEND.shape,
-  }, (args: z.infer<typeof SEND>) =>
+  }, (args: z.infer<typeof SEND>, extra: { requestId: string | number }) =>
     answer(async () => {
       const body: Record<string, unknown> = {
         to: args.to.split(",").map((t: string) => t.trim()).filter(Boolean),
@@ -132,32 +146,44 @@ export function registerTools(
         body.re = [id.join("/")];
       }
       if (channel) body.channel = channel;
+      // The relay sends a call again, with its id, when the engine went away before answering
+      // it (MCP forbids reusing a request id within a session): the key makes that retry return
+      // the message the first attempt wrote, if it got that far, instead of writing a second.
+      const requestId = String(extra.requestId);
+      const key = requestId.length <= MAX_KEYED_REQUEST_ID
+        ? `mcp-call ${tokenId} ${requestId}`
+        : crypto.randomUUID();
       const sent = await api.call<Message>("POST", "/api/messages", body, {
-        "Idempotency-Key": crypto.randomUUID(),
+        "Idempotency-Key": key,
       });
       return `sent ${sent.channel}/${sent.id}`;
     }));
 
-  server.registerTool(
+  // read and wait: the same inbox call, with a count or a long-poll.
+  const inboxTool = <T extends z.ZodObject>(
+    name: string,
+    description: string,
+    schema: T,
+    query: (args: z.infer<T>) => string,
+  ) =>
+    server.registerTool(
+      name,
+      { description, inputSchema: schema.shape },
+      (args: z.infer<T>, extra: { signal: AbortSignal; requestId: string | number }) =>
+        answer(() => readInbox(query(args), extra.signal, extra.requestId)),
+    );
+  inboxTool(
     "read",
-    {
-      description: "Read your new messages (oldest first) and mark them read.",
-      inputSchema: READ.shape,
-    },
-    (args: z.infer<typeof READ>, extra: { signal: AbortSignal; requestId: string | number }) =>
-      answer(() => readInbox(`limit=${args.limit ?? 20}`, extra.signal, extra.requestId)),
+    "Read your new messages (oldest first) and mark them read.",
+    READ,
+    (args) => `limit=${args.limit ?? 20}`,
   );
-
-  server.registerTool(
+  inboxTool(
     "wait",
-    {
-      description:
-        "Wait up to `seconds` (default 60, at most 300) for new messages; returns them " +
-        "read, or says none came.",
-      inputSchema: WAIT.shape,
-    },
-    (args: z.infer<typeof WAIT>, extra: { signal: AbortSignal; requestId: string | number }) =>
-      answer(() => readInbox(`wait=${args.seconds ?? 60}`, extra.signal, extra.requestId)),
+    "Wait up to `seconds` (default 60, at most 300) for new messages; returns them read, or " +
+      "says none came.",
+    WAIT,
+    (args) => `wait=${args.seconds ?? 60}`,
   );
 
   server.registerTool("peers", {
@@ -272,6 +298,8 @@ export interface SessionOptions {
   log?: Logger;
   shutdown?: AbortSignal;
   api: (signal: AbortSignal) => ApiCaller;
+  /** The id of the session's token (see {@linkcode ToolContext}). */
+  tokenId: string;
 }
 
 /** Runs one session's MCP server on `socket` until the socket closes. */
@@ -296,7 +324,14 @@ export function serveSession(socket: WebSocket, options: SessionOptions): void {
     { name: "crosstalk", version: VERSION },
     { capabilities: { experimental: { "claude/channel": {} } }, instructions: INSTRUCTIONS },
   );
-  const tools = registerTools(server, api, name, reports, after, signal);
+  const tools = registerTools(server, {
+    api,
+    lasting: after,
+    me: name,
+    tokenId: options.tokenId,
+    reports,
+    closed: signal,
+  });
   const wake = live.live.get(name).wake;
   const target: WakeTarget = {
     // Channel or pull: a pull agent is followed for its presence only, and pushed nothing.

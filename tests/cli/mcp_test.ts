@@ -303,7 +303,7 @@ Deno.test("crosstalk mcp: a wake the agent reads before its report is due is nev
   }
 });
 
-Deno.test("crosstalk mcp: an engine killed with -9 keeps the unread messages its inbox journal holds, and a tool call it held gets an error", async () => {
+Deno.test("crosstalk mcp: an engine killed with -9 keeps the unread messages its inbox journal holds, and the tool calls it held go to the restarted engine", async () => {
   await using dir = await tempDir();
   const home = dir.path;
   const root = join(home, ".local", "share", "crosstalk", "team", "transport");
@@ -326,21 +326,28 @@ Deno.test("crosstalk mcp: an engine killed with -9 keeps the unread messages its
     return ids.every((id) => cursor.includes(id));
   });
   await using bob = await teamSession(home, "bob", "--wake", "pull");
-  // A tool call the engine holds when it dies gets an error answer; it does not hang.
-  const waiting = assert.rejects(
-    bob.client.callTool({ name: "wait", arguments: { seconds: 120 } }),
-    /engine went away/,
-  );
+  // Tool calls the engine holds when it dies are neither lost nor failed: the relay sends them
+  // again to the engine that comes back. One is a wait the engine took; the other a send that
+  // reached a stopped engine, so that nothing of it was written.
+  const waiting = bob.call("wait", { seconds: 120 });
   await waitUntil(async () => {
     const cursor = await Deno.readTextFile(join(state, "live.journal")).catch(() => "");
     return cursor.includes('"bob"');
   });
+  first.signal("SIGSTOP");
+  const sending = bob.call("send", { to: "alice", message: "sent while the engine died" });
   first.signal("SIGKILL");
   await first.exit();
-  await waiting;
   const journal = await Deno.readTextFile(join(state, "live.journal"));
   assert.ok(ids.every((id) => journal.includes(id)), `the journal holds the inbox:\n${journal}`);
   await using _again = await EngineProcess.start(root, { alias: "a", state });
+  assert.match(await sending, REF, "the send held by the dead engine is answered by the new one");
+  const toBob = await runCrosstalk(
+    ["message", "send", "--containername", "team", "--to", "bob", "after the restart"],
+    { home },
+  );
+  assert.equal(toBob.code, 0, toBob.stderr);
+  assert.match(await waiting, /after the restart/, "the held wait returns what came later");
   let read = "";
   await waitUntil(async () => {
     // While the engine comes back, a read may fail: it is an error text then, tried again.
@@ -351,6 +358,70 @@ Deno.test("crosstalk mcp: an engine killed with -9 keeps the unread messages its
     return read.includes("first of two") && read.includes("second of two");
   });
   assert.equal(read.match(/first of two/g)?.length, 1, read);
+  assert.equal(read.match(/sent while the engine died/g)?.length, 1, read);
+});
+
+Deno.test("the engine answers a tool call sent again with its request id (a relay retrying after a lost answer) with the message the first attempt wrote", async () => {
+  await using dir = await tempDir();
+  await using engine = await startTeam(dir.path);
+  const url = (await engine.waitFor((r) => r.event === "api.listening")).url as string;
+  const login = await fetch(`${url}/api/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ username: "boss", passphrase: "the boss passphrase" }),
+  });
+  const user = (await login.json()).token as string;
+  const registered = await fetch(`${url}/api/live`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${user}`, "content-type": "application/json" },
+    body: JSON.stringify({ agent: "claude", name: "carol", wake: "pull" }),
+  });
+  const live = (await registered.json()).token as string;
+  // One socket per attempt, as a relay opens after the engine dropped the last: the handshake,
+  // then tool call `id`; resolves with the answer's text.
+  const attempt = async (id: number, message: string): Promise<string> => {
+    const socket = new WebSocket(`${url.replace("http", "ws")}/api/live/me/mcp`, {
+      headers: { Authorization: `Bearer ${live}` },
+    });
+    const answers = new Map<
+      number,
+      PromiseWithResolvers<{ result: { content: { text: string }[] } }>
+    >();
+    socket.onmessage = (event) => {
+      const answer = JSON.parse(event.data);
+      answers.get(answer.id)?.resolve(answer);
+    };
+    const call = (rpcId: number, method: string, params: unknown) => {
+      answers.set(rpcId, Promise.withResolvers());
+      socket.send(JSON.stringify({ jsonrpc: "2.0", id: rpcId, method, params }));
+      return answers.get(rpcId)!.promise;
+    };
+    await new Promise((resolve) => socket.onopen = resolve);
+    await call(0, "initialize", {
+      protocolVersion: "2025-06-18",
+      capabilities: {},
+      clientInfo: { name: "retry", version: "1" },
+    });
+    socket.send(JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }));
+    const answer = await call(id, "tools/call", {
+      name: "send",
+      arguments: { to: "boss", message },
+    });
+    const closed = new Promise((resolve) => socket.onclose = resolve);
+    socket.close();
+    await closed;
+    return answer.result.content[0]!.text;
+  };
+  const first = await attempt(7, "exactly once");
+  assert.match(first, REF);
+  assert.equal(await attempt(7, "exactly once"), first, "the retry gets the first message");
+  const another = await attempt(8, "exactly once");
+  assert.notEqual(another, first, "another call with the same text is another message");
+  const listed = await runCrosstalk(["message", "list", "--containername", "team", "--json"], {
+    home: dir.path,
+  });
+  const bodies = JSON.parse(listed.stdout).map((m: { body: string }) => m.body.trim());
+  assert.equal(bodies.filter((b: string) => b === "exactly once").length, 2, listed.stdout);
 });
 
 Deno.test("the engine's MCP endpoint takes only a live agent's token and a WebSocket upgrade, and says what is wrong otherwise", async () => {

@@ -1,0 +1,66 @@
+// Tasks on messages (engine/tasks.ts) on a real local transport: resolving is safe to retry.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { Bus } from "../../engine/bus.ts";
+import { locateTransport } from "../../engine/paths.ts";
+import { claimTask, flagTask, resolveTask } from "../../engine/tasks.ts";
+import { AnnotationStore } from "../../transports/annotations.ts";
+import { scaffoldTransport } from "../../transports/mod.ts";
+import { newMessageId } from "../../transports/names.ts";
+import { tempDir } from "../_helpers.ts";
+
+async function taskOnBus(root: string) {
+  await scaffoldTransport(join(root, "bus"), { kind: "local" });
+  const location = locateTransport({ path: join(root, "bus"), state: join(root, "state") }, {
+    HOME: root,
+  });
+  const bus = await Bus.open(location, { env: { USER: "boss" } });
+  const store = new AnnotationStore(location.root);
+  const message = await bus.send({ to: ["worker"], body: "do the thing" });
+  await flagTask(store, message, { by: "boss" });
+  await claimTask(store, message, { name: "worker" });
+  return { bus, store, message };
+}
+
+Deno.test("a resolve sent again after its outcome was recorded sends the result reply the first attempt died before, once", async () => {
+  await using dir = await tempDir();
+  const { bus, store, message } = await taskOnBus(dir.path);
+  // The first attempt recorded the outcome and died before its reply.
+  const reply = newMessageId(new Date());
+  const { won } = await store.createExclusive(message, "task-done", {
+    by: "worker",
+    at: new Date().toISOString(),
+    status: "completed",
+    result: "it is done",
+    reply,
+  });
+  assert.ok(won);
+  assert.deepEqual(await bus.replies(message), []);
+
+  const outcome = { by: "worker", status: "completed" as const, result: "it is done" };
+  assert.equal((await resolveTask(bus, store, message, outcome)).state, "completed");
+  assert.equal((await resolveTask(bus, store, message, outcome)).state, "completed");
+  const replies = await bus.replies(message);
+  assert.deepEqual(replies.map((r) => r.id), [reply], "one reply, with the recorded id");
+  assert.equal(replies[0]!.body.trim(), "Task completed: it is done");
+  assert.deepEqual(replies[0]!.to, ["boss"]);
+});
+
+Deno.test("a resolve with another outcome than the recorded one is refused and sends nothing", async () => {
+  await using dir = await tempDir();
+  const { bus, store, message } = await taskOnBus(dir.path);
+  await resolveTask(bus, store, message, { by: "worker", status: "completed", result: "done" });
+  for (
+    const other of [
+      { by: "worker", status: "completed" as const, result: "done differently" },
+      { by: "worker", status: "failed" as const, result: "done" },
+    ]
+  ) {
+    await assert.rejects(
+      resolveTask(bus, store, message, other),
+      (error: Error & { code?: string }) =>
+        error.code === "ERR_TASK_CONFLICT" && /already completed/.test(error.message),
+    );
+  }
+  assert.equal((await bus.replies(message)).length, 1);
+});
