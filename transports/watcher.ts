@@ -26,7 +26,13 @@ export interface BusWatcherOptions {
   onPath?: (path: string) => void;
   /** Called when the handler or the watcher fails; the watcher keeps going. */
   onError?: (error: unknown) => void;
+  /** Makes the OS watcher (tests give a failing one); default `Deno.watchFs`. */
+  watchFs?: (root: string) => Deno.FsWatcher;
 }
+
+/** The first pause before an OS watcher that failed is made again; it doubles up to the last. */
+const REWATCH_FIRST_MS = 100;
+const REWATCH_MAX_MS = 10_000;
 
 /** Watches one folder tree and feeds coalesced batches to a handler, one at a time. */
 export class BusWatcher implements AsyncDisposable {
@@ -40,6 +46,8 @@ export class BusWatcher implements AsyncDisposable {
   #timer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
   #held: Promise<void> | undefined;
+  /** Ends the pause before the OS watcher is made again, when the watcher closes. */
+  #wakeRewatch: (() => void) | undefined;
 
   constructor(
     root: string,
@@ -51,12 +59,13 @@ export class BusWatcher implements AsyncDisposable {
     this.#options = options;
   }
 
-  /** Starts watching. Changes made before this call are the caller's to scan. */
+  /**
+   * Starts watching. Changes made before this call are the caller's to scan.
+   *
+   * @throws {Deno.errors.NotFound} in events mode, when the root is missing
+   */
   start(): void {
-    if (this.#options.mode === "events") {
-      this.#fsWatcher = Deno.watchFs(this.root, { recursive: true });
-      this.#loop = this.#readEvents(this.#fsWatcher);
-    }
+    if (this.#options.mode === "events") this.#loop = this.#watch(this.#newFsWatcher());
     const interval = this.#options.pollIntervalMs;
     if (interval > 0) {
       this.#timer = setInterval(() => this.#push(undefined, true), interval);
@@ -103,12 +112,63 @@ export class BusWatcher implements AsyncDisposable {
     this.#closed = true;
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#fsWatcher?.close();
+    this.#wakeRewatch?.();
     await this.#loop;
     await this.flush();
   }
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+
+  #newFsWatcher(): Deno.FsWatcher {
+    const watcher = this.#options.watchFs?.(this.root) ??
+      Deno.watchFs(this.root, { recursive: true });
+    this.#fsWatcher = watcher;
+    return watcher;
+  }
+
+  /**
+   * Reads the OS watcher's events until the watcher closes. One that fails (or ends by itself)
+   * is made again after a pause, with a rescan for what changed meanwhile: without it, changes
+   * would be seen only by the safety rescans, or never.
+   */
+  async #watch(first: Deno.FsWatcher): Promise<void> {
+    let watcher: Deno.FsWatcher | undefined = first;
+    let pause = REWATCH_FIRST_MS;
+    while (!this.#closed) {
+      if (watcher) {
+        const since = Date.now();
+        await this.#readEvents(watcher);
+        if (this.#closed) return;
+        try {
+          watcher.close();
+        } catch {
+          // Closed already by its failure.
+        }
+        // A watcher that ran a while failed once, not in a loop: start the pauses over.
+        if (Date.now() - since > REWATCH_MAX_MS) pause = REWATCH_FIRST_MS;
+      }
+      this.#push(undefined, true);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, pause);
+        this.#wakeRewatch = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.#wakeRewatch = undefined;
+      pause = Math.min(pause * 2, REWATCH_MAX_MS);
+      if (this.#closed) return;
+      try {
+        watcher = this.#newFsWatcher();
+        // What changed while no watcher ran.
+        this.#push(undefined, true);
+      } catch (error) {
+        this.#options.onError?.(error);
+        watcher = undefined;
+      }
+    }
   }
 
   async #readEvents(watcher: Deno.FsWatcher): Promise<void> {
@@ -124,11 +184,9 @@ export class BusWatcher implements AsyncDisposable {
           this.#push(path, false);
         }
       }
+      if (!this.#closed) this.#options.onError?.(new Error("The OS file watcher stopped"));
     } catch (error) {
-      if (!this.#closed) {
-        this.#options.onError?.(error);
-        this.#push(undefined, true);
-      }
+      if (!this.#closed) this.#options.onError?.(error);
     }
   }
 
