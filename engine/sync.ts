@@ -83,6 +83,8 @@ export class SyncLoop implements ClaimPublisher {
   /** Counts pushes, pulls and nudges: the fetch interval shrinks after activity. */
   #activity = 0;
   #waiters: Waiter[] = [];
+  /** Told when a sync cycle ends, whatever its outcome (see #oneCycle). */
+  #cycleEnds: { after: number; resolve: () => void }[] = [];
   #interval: number;
   #fetchTimer: ReturnType<typeof setTimeout> | undefined;
   #presenceTimer: ReturnType<typeof setInterval> | undefined;
@@ -136,7 +138,9 @@ export class SyncLoop implements ClaimPublisher {
     await this.#publishPresence();
     this.#wantFetch = true;
     this.#wantPush = true;
-    await this.#kick();
+    // One cycle, not the loop until it is idle: under push contention with a backlog, a start
+    // that waited for every push would keep the engine from serving for many seconds.
+    await this.#oneCycle();
     await this.refreshPresence();
     // Our entry and presence are on the remote now, and we know who else is live: tell them to
     // fetch, so that engines which poll slowly learn of this one (and can check its nudges) at
@@ -263,9 +267,20 @@ export class SyncLoop implements ClaimPublisher {
   #kick(): Promise<void> {
     this.#running ??= this.#loop().finally(() => {
       this.#running = undefined;
-      if (!this.#stopped && (this.#wantPush || this.#wantFetch)) void this.#kick();
+      if (this.#stopped) {
+        // No cycle comes any more: nobody may wait for one.
+        for (const end of this.#cycleEnds.splice(0)) end.resolve();
+      } else if (this.#wantPush || this.#wantFetch) void this.#kick();
     });
     return this.#running;
+  }
+
+  /** Runs the loop; resolves once a cycle that starts after this call has ended. */
+  #oneCycle(): Promise<void> {
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#cycleEnds.push({ after: this.#cycle + 1, resolve });
+    void this.#kick();
+    return promise;
   }
 
   async #loop(): Promise<void> {
@@ -293,6 +308,9 @@ export class SyncLoop implements ClaimPublisher {
         if (error instanceof PushError) this.#deliver(error.report);
         this.#fail(error);
       }
+      const ended = this.#cycleEnds.filter((end) => end.after <= cycle);
+      this.#cycleEnds = this.#cycleEnds.filter((end) => end.after > cycle);
+      for (const end of ended) end.resolve();
     }
   }
 

@@ -150,8 +150,8 @@ Deno.test("three machines under load, engines killed with -9 at random moments a
         ["sync.cycle", 1 + Math.floor(random() * 3)],
       ]);
       sent.push(...(await Promise.all(burst)).flat());
-      // A restart first catches up with what it missed (fetch, claims): give it time.
-      const again = await start(roots, dir.path, alias, env, 90_000);
+      // A restart is ready after one sync cycle (fetch, merge, a push), however much is left to push.
+      const again = await start(roots, dir.path, alias, env, 30_000);
       engines.set(alias, again);
       all.push(again);
     }
