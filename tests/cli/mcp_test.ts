@@ -25,6 +25,27 @@ export async function startTeam(home: string): Promise<EngineProcess> {
   return engine;
 }
 
+/**
+ * Registers the live agent "carol" on a team engine through the API, as boss: the API's URL,
+ * boss's user token and carol's live token.
+ */
+async function registerCarol(engine: EngineProcess) {
+  const url = (await engine.waitFor((r) => r.event === "api.listening")).url as string;
+  const login = await fetch(`${url}/api/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ username: "boss", passphrase: "the boss passphrase" }),
+  });
+  const user = (await login.json()).token as string;
+  const registered = await fetch(`${url}/api/live`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${user}`, "content-type": "application/json" },
+    body: JSON.stringify({ agent: "claude", name: "carol", wake: "pull" }),
+  });
+  assert.equal(registered.status, 201);
+  return { url, user, live: (await registered.json()).token as string };
+}
+
 /** A live session on the "team" transport: `crosstalk mcp --name NAME` with more flags. */
 function teamSession(home: string, name: string, ...flags: string[]): Promise<McpSession> {
   return McpSession.start(home, ["--containername", "team", "--name", name, ...flags]);
@@ -364,19 +385,7 @@ Deno.test("crosstalk mcp: an engine killed with -9 keeps the unread messages its
 Deno.test("the engine answers a tool call sent again with its request id (a relay retrying after a lost answer) with the message the first attempt wrote", async () => {
   await using dir = await tempDir();
   await using engine = await startTeam(dir.path);
-  const url = (await engine.waitFor((r) => r.event === "api.listening")).url as string;
-  const login = await fetch(`${url}/api/login`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ username: "boss", passphrase: "the boss passphrase" }),
-  });
-  const user = (await login.json()).token as string;
-  const registered = await fetch(`${url}/api/live`, {
-    method: "POST",
-    headers: { Authorization: `Bearer ${user}`, "content-type": "application/json" },
-    body: JSON.stringify({ agent: "claude", name: "carol", wake: "pull" }),
-  });
-  const live = (await registered.json()).token as string;
+  const { url, live } = await registerCarol(engine);
   // One socket per attempt, as a relay opens after the engine dropped the last: the handshake,
   // then tool call `id`; resolves with the answer's text.
   const attempt = async (id: number, message: string): Promise<string> => {
@@ -427,20 +436,7 @@ Deno.test("the engine answers a tool call sent again with its request id (a rela
 Deno.test("the engine's MCP endpoint takes only a live agent's token and a WebSocket upgrade, and says what is wrong otherwise", async () => {
   await using dir = await tempDir();
   await using engine = await startTeam(dir.path);
-  const url = (await engine.waitFor((r) => r.event === "api.listening")).url as string;
-  const login = await fetch(`${url}/api/login`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ username: "boss", passphrase: "the boss passphrase" }),
-  });
-  const user = (await login.json()).token as string;
-  const registered = await fetch(`${url}/api/live`, {
-    method: "POST",
-    headers: { Authorization: `Bearer ${user}`, "content-type": "application/json" },
-    body: JSON.stringify({ agent: "claude", name: "carol", wake: "pull" }),
-  });
-  assert.equal(registered.status, 201);
-  const live = (await registered.json()).token as string;
+  const { url, user, live } = await registerCarol(engine);
   const error = async (token: string, query: string, headers: Record<string, string> = {}) => {
     const response = await fetch(`${url}/api/live/me/mcp${query}`, {
       headers: { Authorization: `Bearer ${token}`, ...headers },
