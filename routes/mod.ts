@@ -21,6 +21,7 @@ import { mcpRoutes } from "./mcp.ts";
 import { OPENAPI } from "./openapi.ts";
 import { tokenRoutes } from "./tokens.ts";
 import { userRoutes } from "./users.ts";
+import { webRoutes } from "./web.ts";
 
 export type { AppDeps } from "./_context.ts";
 
@@ -99,6 +100,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.get("/healthz", (c) => c.json({ ok: true }));
   app.get("/version", (c) => c.json({ version: deps.version, protocol: PROTOCOL_VERSION }));
   app.get("/openapi.json", (c) => c.json(OPENAPI));
+  app.route("/", webRoutes());
 
   // Engine to engine: authenticated by the sender's own key, not by a user's token.
   app.post("/api/nudge", async (c) => {

@@ -50,6 +50,10 @@ const op = (
   ...extra,
 });
 const open = { security: [] };
+const page = { 200: { description: "HTML" }, 301: { description: "/ui to /ui/" } };
+const asset = (type: string) => ({
+  200: { description: type, content: { [type]: { schema: { type: "string" } } } },
+});
 
 /** The task and badge routes of a message, under one prefix. */
 function taskPaths(prefix: string): Record<string, unknown> {
@@ -209,6 +213,10 @@ export const OPENAPI = {
     "/healthz": { get: op("Liveness", { 200: json("ok") }, open) },
     "/version": { get: op("Version and protocol version", { 200: json("Versions") }, open) },
     "/openapi.json": { get: op("This document", { 200: json("OpenAPI 3.1") }, open) },
+    "/": { get: op("Redirects to the web UI", { 302: { description: "To /ui/" } }, open) },
+    "/ui": { get: op("The web UI: its page (it signs in with POST /session)", page, open) },
+    "/ui/app.js": { get: op("The web UI's script", asset("text/javascript"), open) },
+    "/ui/app.css": { get: op("The web UI's style", asset("text/css"), open) },
     "/setup": {
       get: op("The first-run page (with ?token=)", {
         200: { description: "HTML" },

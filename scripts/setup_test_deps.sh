@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the test suite drives for real, when it is missing: git (and, as later suites
-# need them, tmux and chromium). Uses apt-get as root; elsewhere it only reports what is missing.
+# Installs what the test suite drives for real, when it is missing: git, tmux, chromium and the
+# rest below. Uses apt-get as root; elsewhere it only reports what is missing.
 set -euo pipefail
 need=()
 command -v git >/dev/null 2>&1 || need+=(git)
@@ -17,6 +17,8 @@ command -v script >/dev/null 2>&1 || need+=(bsdutils)
 # `systemd-analyze verify` and `plistutil` check the rendered service units (tests/cli/service_test.ts).
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v plistutil >/dev/null 2>&1 || need+=(libplist-utils)
+# The web UI is tested in a real browser, driven by playwright-core (tests/routes/web_ui_test.ts).
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ "${#need[@]}" -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
   apt-get update -qq

@@ -1,0 +1,42 @@
+// The web UI: one page and its script, served by the engine itself (no build step, no CDN). It
+// signs in with a web session (POST /session: an HttpOnly cookie, and a CSRF token the script
+// echoes in X-CSRF-Token), then uses the same API as everyone else, and follows the bus over
+// GET /api/events. The page and its assets are open routes: they hold no data.
+import { Hono } from "hono";
+import type { Env } from "./_context.ts";
+import { WEB_CSS, WEB_HTML, WEB_JS } from "./web_assets.ts";
+
+/**
+ * What the browser may do with the UI's pages: only this origin's script, style and API, no
+ * framing, no inline code (message bodies are shown as text, and even markup that got through
+ * could not run).
+ */
+const CONTENT_SECURITY_POLICY = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "connect-src 'self'",
+  "img-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join("; ");
+
+/** GET /, /ui, /ui/app.js and /ui/app.css. */
+export function webRoutes(): Hono<Env> {
+  const app = new Hono<Env>();
+  app.use("/ui/*", async (c, next) => {
+    await next();
+    c.header("Content-Security-Policy", CONTENT_SECURITY_POLICY);
+    c.header("X-Content-Type-Options", "nosniff");
+    c.header("Referrer-Policy", "no-referrer");
+    c.header("X-Frame-Options", "DENY");
+    c.header("Cache-Control", "no-cache");
+  });
+  app.get("/", (c) => c.redirect("/ui/", 302));
+  app.get("/ui", (c) => c.redirect("/ui/", 301));
+  app.get("/ui/", (c) => c.html(WEB_HTML));
+  app.get("/ui/app.js", (c) => c.body(WEB_JS, 200, { "Content-Type": "text/javascript" }));
+  app.get("/ui/app.css", (c) => c.body(WEB_CSS, 200, { "Content-Type": "text/css" }));
+  return app;
+}

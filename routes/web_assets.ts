@@ -1,0 +1,351 @@
+// The web UI's page, script and style (see routes/web.ts). Plain DOM, no framework: every text
+// from the bus goes in with textContent, never as markup.
+
+/** The page: a sign-in form, and the bus once signed in. */
+export const WEB_HTML = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>crosstalk</title>
+<link rel="stylesheet" href="/ui/app.css">
+<script src="/ui/app.js" defer></script>
+</head>
+<body>
+<form id="login" hidden>
+  <h1>crosstalk</h1>
+  <label>Username <input name="username" autocomplete="username" required></label>
+  <label>Passphrase <input name="passphrase" type="password" autocomplete="current-password" required></label>
+  <button type="submit">Sign in</button>
+  <p class="error" id="login-error" role="alert"></p>
+</form>
+<div id="app" hidden>
+  <header>
+    <strong>crosstalk</strong>
+    <span id="live-state" class="muted"></span>
+    <span class="spacer"></span>
+    <span id="whoami"></span>
+    <button id="logout" type="button">Sign out</button>
+  </header>
+  <nav>
+    <h2>Channels</h2>
+    <ul id="channels"></ul>
+    <form id="new-channel">
+      <input name="name" placeholder="new channel" aria-label="New channel name" required>
+      <button type="submit">Add</button>
+    </form>
+    <h2>Peers</h2>
+    <ul id="peers"></ul>
+  </nav>
+  <main>
+    <h2 id="channel-title"></h2>
+    <ol id="messages"></ol>
+    <form id="send">
+      <p id="replying" hidden>Replying to <span id="replying-to"></span> <button type="button" id="cancel-reply">cancel</button></p>
+      <input name="to" placeholder="to (names, comma-separated, or all)" aria-label="To" required>
+      <textarea name="body" rows="3" placeholder="message (markdown)" aria-label="Message" required></textarea>
+      <button type="submit">Send</button>
+      <p class="error" id="send-error" role="alert"></p>
+    </form>
+  </main>
+  <aside id="details" hidden>
+    <h2>Delivery</h2>
+    <p id="details-id" class="muted"></p>
+    <ul id="deliveries"></ul>
+    <button type="button" id="close-details">close</button>
+  </aside>
+</div>
+</body>
+</html>
+`;
+
+/** The script: sign-in, channels, messages (live over SSE), sending, delivery states. */
+export const WEB_JS = `"use strict";
+const $ = (id) => document.getElementById(id);
+const state = { csrf: "", me: "", channel: null, last: null, shown: new Set(), re: null, events: null, open: null };
+
+function cookie(name) {
+  const found = document.cookie.split("; ").find((c) => c.startsWith(name + "="));
+  return found ? decodeURIComponent(found.slice(name.length + 1)) : "";
+}
+
+async function api(method, path, body) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (method !== "GET") headers["X-CSRF-Token"] = state.csrf;
+  const response = await fetch(path, {
+    method,
+    headers,
+    credentials: "same-origin",
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const data = await response.json().catch(() => ({}));
+  // A session that ended (signed out elsewhere, expired): back to the form.
+  if (response.status === 401 && path !== "/session") signedOut();
+  if (!response.ok) throw new Error(data.error ? data.error.message : "HTTP " + response.status);
+  return data;
+}
+
+function el(tag, text, className) {
+  const node = document.createElement(tag);
+  if (text !== undefined) node.textContent = text;
+  if (className) node.className = className;
+  return node;
+}
+
+function signedOut() {
+  if (state.events) state.events.close();
+  state.events = null;
+  $("app").hidden = true;
+  $("login").hidden = false;
+}
+
+async function start() {
+  state.csrf = cookie("crosstalk_csrf");
+  try {
+    const me = await api("GET", "/api/whoami");
+    state.me = me.subject;
+  } catch {
+    signedOut();
+    return;
+  }
+  $("login").hidden = true;
+  $("app").hidden = false;
+  $("whoami").textContent = state.me;
+  follow();
+  await Promise.all([loadChannels(), loadPeers()]);
+}
+
+async function loadChannels() {
+  const { channels } = await api("GET", "/api/channels");
+  const list = $("channels");
+  list.replaceChildren();
+  for (const channel of channels) {
+    const item = el("li");
+    const link = el("button", "#" + channel.name, "link");
+    link.type = "button";
+    link.dataset.channel = channel.id;
+    link.addEventListener("click", () => openChannel(channel));
+    item.append(link);
+    list.append(item);
+  }
+  const current = channels.find((c) => c.id === (state.channel && state.channel.id)) ||
+    channels.find((c) => c.name === "general") || channels[0];
+  if (current) await openChannel(current);
+}
+
+async function loadPeers() {
+  const list = $("peers");
+  let peers;
+  try {
+    peers = await api("GET", "/api/peers");
+  } catch {
+    return;
+  }
+  list.replaceChildren();
+  for (const agent of peers.agents) {
+    const item = el("li", agent.name + " (" + agent.agent + ", " + agent.machine + ")");
+    item.append(el("span", agent.online ? " " + agent.status : " offline", agent.online ? "ok" : "muted"));
+    list.append(item);
+  }
+  for (const model of peers.models) list.append(el("li", model.model, "muted"));
+  for (const human of peers.humans) list.append(el("li", human));
+}
+
+async function openChannel(channel) {
+  state.channel = channel;
+  state.last = null;
+  state.shown = new Set();
+  $("channel-title").textContent = "#" + channel.name;
+  $("messages").replaceChildren();
+  for (const button of document.querySelectorAll("#channels button")) {
+    button.classList.toggle("current", button.dataset.channel === channel.id);
+  }
+  cancelReply();
+  // The last week: message ids begin with their UTC date, so one id bounds the listing.
+  const week = new Date(Date.now() - 7 * 24 * 3600 * 1000).toISOString();
+  state.last = week.slice(0, 10).replaceAll("-", "/") + "/000000000Z-00000000.md";
+  await loadNew();
+}
+
+let loading = Promise.resolve();
+function loadNew() {
+  loading = loading.then(async () => {
+    const channel = state.channel;
+    if (!channel) return;
+    for (;;) {
+      const page = await api("GET", "/api/messages?channel=" + encodeURIComponent(channel.id) +
+        "&limit=200&since=" + encodeURIComponent(state.last));
+      if (state.channel !== channel) return;
+      for (const message of page.messages) showMessage(message);
+      if (page.messages.length > 0) state.last = page.messages[page.messages.length - 1].id;
+      if (!page.next) break;
+    }
+  }).catch(showError);
+  return loading;
+}
+
+function showMessage(message) {
+  if (state.shown.has(message.id)) return;
+  state.shown.add(message.id);
+  const item = el("li", undefined, "message");
+  item.dataset.id = message.id;
+  const head = el("div", undefined, "head");
+  head.append(el("strong", message.from));
+  head.append(el("span", " → " + message.to.join(", "), "muted"));
+  head.append(el("time", " " + new Date(message.timestamp).toLocaleString(), "muted"));
+  if (message.re && message.re.length > 0) head.append(el("span", " ↩ reply", "muted"));
+  const body = el("div", message.body, "body");
+  const actions = el("div", undefined, "actions");
+  const reply = el("button", "reply", "link");
+  reply.type = "button";
+  reply.addEventListener("click", () => replyTo(message));
+  const status = el("button", "delivery", "link");
+  status.type = "button";
+  status.addEventListener("click", () => showDelivery(message));
+  actions.append(reply, status);
+  item.append(head, body, actions);
+  const list = $("messages");
+  const atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - 20;
+  list.append(item);
+  if (atBottom) list.scrollTop = list.scrollHeight;
+}
+
+function replyTo(message) {
+  state.re = message;
+  $("replying").hidden = false;
+  $("replying-to").textContent = message.from + ": " + message.body.slice(0, 60);
+  const form = $("send");
+  form.elements.to.value = message.from;
+  form.elements.body.focus();
+}
+
+function cancelReply() {
+  state.re = null;
+  $("replying").hidden = true;
+}
+
+async function showDelivery(message) {
+  state.open = message;
+  $("details").hidden = false;
+  $("details-id").textContent = message.channel + "/" + message.id;
+  const { deliveries } = await api(
+    "GET",
+    "/api/messages/" + message.channel + "/" + message.id + "/status",
+  ).catch((error) => ({ deliveries: [], error }));
+  const list = $("deliveries");
+  list.replaceChildren();
+  for (const row of deliveries) list.append(el("li", row.to + ": " + row.state));
+}
+
+function showError(error) {
+  $("send-error").textContent = error.message;
+}
+
+function follow() {
+  if (state.events) state.events.close();
+  const events = new EventSource("/api/events");
+  state.events = events;
+  events.addEventListener("open", () => $("live-state").textContent = "live");
+  events.addEventListener("error", () => $("live-state").textContent = "reconnecting…");
+  events.addEventListener("message", (event) => {
+    const data = JSON.parse(event.data);
+    if (state.channel && String(data.ref || "").startsWith(state.channel.id + "/")) {
+      loadNew();
+    }
+  });
+  for (const type of ["replied", "failed", "woken", "unwoken", "read", "claimed", "running"]) {
+    events.addEventListener(type, () => {
+      if (state.open && !$("details").hidden) showDelivery(state.open);
+    });
+  }
+  events.addEventListener("live", () => loadPeers());
+}
+
+$("login").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  $("login-error").textContent = "";
+  try {
+    const session = await api("POST", "/session", {
+      username: form.elements.username.value,
+      passphrase: form.elements.passphrase.value,
+    });
+    state.csrf = session.csrf;
+    form.elements.passphrase.value = "";
+    await start();
+  } catch (error) {
+    $("login-error").textContent = error.message;
+  }
+});
+
+$("send").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  $("send-error").textContent = "";
+  const body = {
+    to: form.elements.to.value.split(",").map((t) => t.trim()).filter(Boolean),
+    body: form.elements.body.value,
+    channel: state.channel.id,
+  };
+  if (state.re) body.re = [state.re.id];
+  try {
+    const sent = await api("POST", "/api/messages", body);
+    form.elements.body.value = "";
+    cancelReply();
+    showMessage(sent);
+  } catch (error) {
+    showError(error);
+  }
+});
+
+$("new-channel").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  try {
+    const channel = await api("POST", "/api/channels", { name: form.elements.name.value });
+    form.elements.name.value = "";
+    state.channel = channel;
+    await loadChannels();
+  } catch (error) {
+    showError(error);
+  }
+});
+
+$("logout").addEventListener("click", async () => {
+  await api("POST", "/session/logout").catch(() => {});
+  signedOut();
+});
+$("cancel-reply").addEventListener("click", cancelReply);
+$("close-details").addEventListener("click", () => {
+  state.open = null;
+  $("details").hidden = true;
+});
+
+start();
+`;
+
+/** The style: a three-column layout that folds on a narrow screen. */
+export const WEB_CSS = `:root { color-scheme: light dark; font: 15px/1.45 system-ui, sans-serif; }
+body { margin: 0; }
+[hidden] { display: none !important; }
+#login { max-width: 22rem; margin: 10vh auto; display: grid; gap: .75rem; }
+#login label { display: grid; gap: .25rem; }
+#app { display: grid; grid-template: "head head head" auto "nav main details" 1fr / 14rem 1fr auto; height: 100vh; }
+header { grid-area: head; display: flex; gap: .75rem; align-items: center; padding: .5rem 1rem; border-bottom: 1px solid #8884; }
+.spacer { flex: 1; }
+nav { grid-area: nav; padding: .5rem 1rem; border-right: 1px solid #8884; overflow: auto; }
+nav ul { list-style: none; padding: 0; margin: 0 0 1rem; }
+main { grid-area: main; display: flex; flex-direction: column; min-height: 0; padding: 0 1rem; }
+#messages { flex: 1; overflow: auto; list-style: none; padding: 0; margin: 0; }
+.message { padding: .5rem 0; border-bottom: 1px solid #8882; }
+.body { white-space: pre-wrap; overflow-wrap: anywhere; margin: .25rem 0; }
+.actions { display: flex; gap: .5rem; }
+#send { display: grid; gap: .5rem; padding: .5rem 0 1rem; }
+aside { grid-area: details; width: 18rem; padding: .5rem 1rem; border-left: 1px solid #8884; overflow-wrap: anywhere; }
+h1 { margin: 0; } h2 { font-size: 1rem; margin: .75rem 0 .25rem; }
+.muted { opacity: .65; } .ok { color: #2a8a3e; } .error { color: #c0392b; min-height: 1em; }
+button.link { background: none; border: none; padding: 0; color: inherit; text-decoration: underline; cursor: pointer; font: inherit; }
+button.current { font-weight: bold; text-decoration: none; }
+@media (max-width: 48rem) { #app { grid-template: "head" auto "nav" auto "main" 1fr "details" auto / 1fr; } nav, aside { border: none; width: auto; } }
+`;

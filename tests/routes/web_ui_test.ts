@@ -1,0 +1,164 @@
+// The web UI in a real browser (Debian's chromium, driven by playwright-core) against a real
+// engine on loopback; and its pages' headers through app.request().
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { type Browser, chromium, type Page } from "playwright-core";
+import { AuthStore } from "../../engine/auth.ts";
+import { Bus } from "../../engine/bus.ts";
+import { locateTransport } from "../../engine/paths.ts";
+import { which } from "../../engine/which.ts";
+import { createApp } from "../../routes/mod.ts";
+import { scaffoldTransport } from "../../transports/mod.ts";
+import { tempDir } from "../_helpers.ts";
+import { EngineProcess, makeTransport } from "../engine/_harness.ts";
+
+const BOSS = { username: "boss", passphrase: "the boss passphrase" };
+
+/** A headless chromium; closing it ends the browser process. */
+async function browser(): Promise<Browser & AsyncDisposable> {
+  // Debian's chromium (scripts/setup_test_deps.sh installs it), or another one named here.
+  const path = Deno.env.get("CROSSTALK_TEST_CHROMIUM") ??
+    await which("chromium", Deno.env.toObject());
+  if (!path) throw new Error("No chromium on PATH: run scripts/setup_test_deps.sh");
+  const launched = await chromium.launch({
+    executablePath: path,
+    // The tests run as root in CI, where chromium's sandbox cannot start.
+    args: ["--no-sandbox"],
+  });
+  return Object.assign(launched, { [Symbol.asyncDispose]: () => launched.close() });
+}
+
+/** An engine on a local transport, whose first user is boss; its API's URL. */
+async function engineWithBoss(home: string): Promise<{ engine: EngineProcess; url: string }> {
+  const root = join(home, "transport");
+  await makeTransport(root, "");
+  const engine = await EngineProcess.start(root, {
+    alias: "a",
+    state: join(home, "state"),
+    env: { CROSSTALK_INIT_USERNAME: BOSS.username, CROSSTALK_INIT_PASSPHRASE: BOSS.passphrase },
+  });
+  const url = (await engine.waitFor((r) => r.event === "api.listening")).url as string;
+  return { engine, url };
+}
+
+async function signIn(page: Page, username: string, passphrase: string): Promise<void> {
+  await page.fill("#login input[name=username]", username);
+  await page.fill("#login input[name=passphrase]", passphrase);
+  await page.click("#login button[type=submit]");
+}
+
+/** The texts of the messages the page shows, oldest first. */
+function shownBodies(page: Page): Promise<string[]> {
+  return page.locator("#messages .message .body").allTextContents();
+}
+
+Deno.test("the web UI signs in, sends, shows what others send as it arrives (as text, never markup), shows delivery, and signs out", async () => {
+  await using dir = await tempDir();
+  const { engine, url } = await engineWithBoss(dir.path);
+  await using _engine = engine;
+  await using chrome = await browser();
+  const page = await chrome.newPage();
+  page.setDefaultTimeout(15_000);
+  const pageErrors: string[] = [];
+  page.on("pageerror", (error) => pageErrors.push(error.message));
+
+  await page.goto(`${url}/`);
+  assert.equal(new URL(page.url()).pathname, "/ui/", "/ goes to the UI");
+  await page.locator("#login").waitFor();
+
+  // A wrong passphrase: the form says so, and nothing is shown.
+  await signIn(page, BOSS.username, "not the passphrase");
+  await page.locator("#login-error", { hasText: /Wrong username or passphrase/ }).waitFor();
+  assert.ok(await page.isHidden("#app"));
+
+  await signIn(page, BOSS.username, BOSS.passphrase);
+  await page.locator("#app").waitFor();
+  assert.equal(await page.textContent("#whoami"), "boss");
+  await page.locator("#channel-title", { hasText: /^#general$/ }).waitFor();
+  await page.locator("#live-state", { hasText: /^live$/ }).waitFor();
+
+  // Sent from the page: on the bus, from the signed-in user.
+  await page.fill("#send input[name=to]", "carol");
+  await page.fill("#send textarea[name=body]", "hello from the browser");
+  await page.click("#send button[type=submit]");
+  await page.locator("#messages .message").first().waitFor();
+  const token = (await (await fetch(`${url}/api/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(BOSS),
+  })).json()).token as string;
+  const auth = { Authorization: `Bearer ${token}`, "content-type": "application/json" };
+  const listed = await (await fetch(`${url}/api/messages?channel=general`, { headers: auth }))
+    .json();
+  const sent = listed.messages.find((m: { body: string }) => m.body === "hello from the browser");
+  assert.ok(sent, JSON.stringify(listed));
+  assert.equal(sent.from, "boss");
+  assert.deepEqual(sent.to, ["carol"]);
+
+  // Sent by someone else meanwhile: the page shows it without a reload, as text.
+  const markup = `<img src="x" onerror="window.pwned = true">`;
+  const posted = await fetch(`${url}/api/messages`, {
+    method: "POST",
+    headers: auth,
+    body: JSON.stringify({ to: "boss", body: markup }),
+  });
+  assert.equal(posted.status, 201);
+  await posted.body?.cancel();
+  await page.locator("#messages .message").nth(1).waitFor();
+  assert.deepEqual(await shownBodies(page), ["hello from the browser", markup]);
+  assert.equal(await page.locator("#messages img").count(), 0, "no element made from a body");
+  assert.equal(await page.evaluate(() => (globalThis as { pwned?: boolean }).pwned), undefined);
+
+  // Delivery states of the first message: carol has not read it.
+  await page.locator("#messages .message").first().locator("button", { hasText: "delivery" })
+    .click();
+  await page.locator("#deliveries li").first().waitFor();
+  assert.match((await page.locator("#deliveries li").allTextContents()).join("\n"), /^carol: /);
+
+  // A change with the session cookie but without the CSRF token is refused.
+  const forged = await page.evaluate(async () => {
+    const response = await fetch("/api/messages", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ to: "carol", body: "forged" }),
+    });
+    return response.status;
+  });
+  assert.equal(forged, 403);
+
+  // Signing out ends the session: the form is back, and the cookie opens nothing.
+  await page.click("#logout");
+  await page.locator("#login").waitFor();
+  const after = await page.evaluate(async () => (await fetch("/api/whoami")).status);
+  assert.equal(after, 401);
+  assert.deepEqual(pageErrors, []);
+});
+
+Deno.test("the web UI's pages are open, and hold the browser to this origin's script and style", async () => {
+  await using dir = await tempDir();
+  await scaffoldTransport(join(dir.path, "bus"), { kind: "local" });
+  const location = locateTransport(
+    { path: join(dir.path, "bus"), state: join(dir.path, "state") },
+    { HOME: dir.path },
+  );
+  await using bus = await Bus.open(location, { env: {} });
+  const app = createApp({ bus, auth: await AuthStore.open(location.stateDir), version: "0" });
+
+  const root = await app.request("/");
+  assert.equal(root.status, 302);
+  assert.equal(root.headers.get("location"), "/ui/");
+  const page = await app.request("/ui/");
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get("content-type") ?? "", /^text\/html/);
+  const policy = page.headers.get("content-security-policy") ?? "";
+  assert.match(policy, /script-src 'self'/);
+  assert.match(policy, /frame-ancestors 'none'/);
+  assert.doesNotMatch(policy, /unsafe-inline|unsafe-eval/);
+  assert.equal(page.headers.get("x-content-type-options"), "nosniff");
+  assert.match(await page.text(), /<script src="\/ui\/app.js" defer><\/script>/);
+  const script = await app.request("/ui/app.js");
+  assert.match(script.headers.get("content-type") ?? "", /^text\/javascript/);
+  assert.match(await script.text(), /X-CSRF-Token/);
+  // The data behind it is not open.
+  assert.equal((await app.request("/api/channels")).status, 401);
+});
