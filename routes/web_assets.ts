@@ -23,11 +23,18 @@ export const WEB_HTML = `<!doctype html>
   <header>
     <strong>crosstalk</strong>
     <span id="live-state" class="muted"></span>
+    <span role="tablist" id="tabs">
+      <button type="button" role="tab" data-view="bus">Bus</button>
+      <button type="button" role="tab" data-view="engine">Engine</button>
+      <button type="button" role="tab" data-view="tokens">Tokens</button>
+      <button type="button" role="tab" data-view="account">Account</button>
+      <button type="button" role="tab" data-view="users" hidden>Users</button>
+    </span>
     <span class="spacer"></span>
     <span id="whoami"></span>
     <button id="logout" type="button">Sign out</button>
   </header>
-  <nav>
+  <nav data-view="bus">
     <h2>Channels</h2>
     <ul id="channels"></ul>
     <form id="new-channel">
@@ -37,8 +44,10 @@ export const WEB_HTML = `<!doctype html>
     <h2>Peers</h2>
     <ul id="peers"></ul>
   </nav>
-  <main>
-    <h2 id="channel-title"></h2>
+  <main data-view="bus">
+    <h2><span id="channel-title"></span>
+      <button type="button" class="link" id="rename-channel">rename</button>
+      <button type="button" class="link" id="delete-channel">delete</button></h2>
     <ol id="messages"></ol>
     <form id="send">
       <p id="replying" hidden>Replying to <span id="replying-to"></span> <button type="button" id="cancel-reply">cancel</button></p>
@@ -48,6 +57,44 @@ export const WEB_HTML = `<!doctype html>
       <p class="error" id="send-error" role="alert"></p>
     </form>
   </main>
+  <section data-view="engine" hidden>
+    <h2>Engine</h2>
+    <dl id="engine-status"></dl>
+    <h2>Models</h2>
+    <table><thead><tr><th>model</th><th>command</th><th>here</th></tr></thead><tbody id="models"></tbody></table>
+    <h2>Agent CLIs installed here</h2>
+    <ul id="installed"></ul>
+    <h2>Engines of the transport</h2>
+    <ul id="dispatchers"></ul>
+  </section>
+  <section data-view="tokens" hidden>
+    <h2>API tokens</h2>
+    <form id="mint">
+      <input name="name" placeholder="token name" aria-label="Token name" required>
+      <input name="days" type="number" min="1" max="3650" value="90" aria-label="Days valid">
+      <button type="submit">Mint</button>
+    </form>
+    <p id="minted" hidden>Copy it now, it is shown once: <code id="minted-token"></code></p>
+    <table><thead><tr><th>name</th><th>user</th><th>expires</th><th>last used</th><th></th></tr></thead><tbody id="tokens"></tbody></table>
+  </section>
+  <section data-view="account" hidden>
+    <h2>Change your passphrase</h2>
+    <form id="passphrase">
+      <input name="passphrase" type="password" autocomplete="new-password" placeholder="new passphrase (8 or more characters)" aria-label="New passphrase" required minlength="8">
+      <button type="submit">Change</button>
+    </form>
+  </section>
+  <section data-view="users" hidden>
+    <h2>Users</h2>
+    <form id="new-user">
+      <input name="username" placeholder="username" aria-label="Username" required>
+      <input name="passphrase" type="password" autocomplete="new-password" placeholder="passphrase" aria-label="Passphrase" required minlength="8">
+      <label><input name="admin" type="checkbox"> admin</label>
+      <button type="submit">Create</button>
+    </form>
+    <table><thead><tr><th>user</th><th>role</th><th>created</th><th></th></tr></thead><tbody id="users"></tbody></table>
+  </section>
+  <p class="notice" id="notice" role="status"></p>
   <aside id="details" hidden>
     <h2>Delivery</h2>
     <p id="details-id" class="muted"></p>
@@ -62,7 +109,10 @@ export const WEB_HTML = `<!doctype html>
 /** The script: sign-in, channels, messages (live over SSE), sending, delivery states. */
 export const WEB_JS = `"use strict";
 const $ = (id) => document.getElementById(id);
-const state = { csrf: "", me: "", channel: null, last: null, shown: new Set(), re: null, events: null, open: null };
+const state = {
+  csrf: "", me: "", admin: false, view: "bus", channel: null, last: null, shown: new Map(),
+  re: null, events: null, open: null,
+};
 
 function cookie(name) {
   const found = document.cookie.split("; ").find((c) => c.startsWith(name + "="));
@@ -105,15 +155,132 @@ async function start() {
   try {
     const me = await api("GET", "/api/whoami");
     state.me = me.subject;
+    state.admin = me.admin;
   } catch {
     signedOut();
     return;
   }
   $("login").hidden = true;
   $("app").hidden = false;
-  $("whoami").textContent = state.me;
+  $("whoami").textContent = state.me + (state.admin ? " (admin)" : "");
+  document.querySelector("#tabs [data-view=users]").hidden = !state.admin;
   follow();
+  show("bus");
   await Promise.all([loadChannels(), loadPeers()]);
+}
+
+/** Shows one view (bus, engine, tokens, account, users) and loads what it lists. */
+function show(view) {
+  state.view = view;
+  for (const node of document.querySelectorAll("#app [data-view]")) {
+    if (node.parentElement.id === "tabs") node.classList.toggle("current", node.dataset.view === view);
+    else node.hidden = node.dataset.view !== view;
+  }
+  $("details").hidden = view !== "bus" || !state.open;
+  notice("");
+  if (view === "engine") loadEngine().catch(showNotice);
+  if (view === "tokens") loadTokens().catch(showNotice);
+  if (view === "users") loadUsers().catch(showNotice);
+}
+
+function notice(text) {
+  $("notice").textContent = text;
+}
+
+function showNotice(error) {
+  notice(error.message);
+}
+
+function row(cells) {
+  const tr = el("tr");
+  for (const cell of cells) {
+    const td = el("td");
+    if (cell instanceof Node) td.append(cell);
+    else td.textContent = cell;
+    tr.append(td);
+  }
+  return tr;
+}
+
+function action(label, run) {
+  const button = el("button", label, "link");
+  button.type = "button";
+  button.addEventListener("click", () => run().catch(showNotice));
+  return button;
+}
+
+async function loadEngine() {
+  const [status, agents, dispatchers] = await Promise.all([
+    api("GET", "/api/status"),
+    api("GET", "/api/agents"),
+    api("GET", "/api/dispatchers"),
+  ]);
+  const facts = $("engine-status");
+  facts.replaceChildren();
+  const engine = status.status || {};
+  const add = (term, value) => {
+    if (value === undefined || value === null || value === "") return;
+    facts.append(el("dt", term), el("dd", String(value)));
+  };
+  add("state", status.state);
+  add("machine", engine.alias);
+  add("version", engine.version);
+  add("started", engine.started);
+  add("heartbeat", engine.heartbeat);
+  add("running", (engine.running || []).map((r) => r.model + " in " + r.channel.slice(0, 8)).join(", ") || "nothing");
+  add("queued", engine.queued);
+  if (engine.sync) add("remote", engine.sync.url + (engine.sync.error ? " (" + engine.sync.error + ")" : ""));
+  const models = $("models");
+  models.replaceChildren();
+  for (const model of agents.models) {
+    models.append(row([model.model, model.command, model.claimed ? "claimed" : model.reason || "not claimed"]));
+  }
+  if (agents.models.length === 0) models.append(row(["none in data/crosstalk.yaml", "", ""]));
+  $("installed").replaceChildren(...agents.installed.map((a) => el("li", a.name + " (" + a.path + ")")));
+  if (agents.installed.length === 0) $("installed").append(el("li", "none found on PATH", "muted"));
+  $("dispatchers").replaceChildren(...dispatchers.dispatchers.map((d) =>
+    el("li", d.alias + " on " + d.host + ": " + (d.models.join(", ") || "no models") + (d.stale ? " (stale)" : ""))
+  ));
+}
+
+async function loadTokens() {
+  const { tokens } = await api("GET", "/api/tokens");
+  const list = $("tokens");
+  list.replaceChildren();
+  for (const token of tokens.filter((t) => !t.revoked)) {
+    list.append(row([
+      token.name,
+      token.username,
+      token.expires.slice(0, 10),
+      token.lastUsed ? token.lastUsed.slice(0, 16).replace("T", " ") : "never",
+      action("revoke", async () => {
+        await api("DELETE", "/api/tokens/" + encodeURIComponent(token.id));
+        await loadTokens();
+      }),
+    ]));
+  }
+}
+
+async function loadUsers() {
+  const { users } = await api("GET", "/api/users");
+  const list = $("users");
+  list.replaceChildren();
+  for (const user of users) {
+    const reset = action("reset passphrase", async () => {
+      const passphrase = prompt("New passphrase for " + user.username + " (8 or more characters)");
+      if (!passphrase) return;
+      await api("POST", "/api/users/" + encodeURIComponent(user.username) + "/passphrase", { passphrase });
+      notice("Passphrase of " + user.username + " changed");
+    });
+    const remove = user.username === state.me ? "" : action("delete", async () => {
+      if (!confirm("Delete " + user.username + "? Their tokens stop working.")) return;
+      await api("DELETE", "/api/users/" + encodeURIComponent(user.username));
+      await loadUsers();
+    });
+    const actions = el("span");
+    actions.append(reset, " ", remove);
+    list.append(row([user.username, user.admin ? "admin" : "user", user.created.slice(0, 10), actions]));
+  }
 }
 
 async function loadChannels() {
@@ -131,7 +298,13 @@ async function loadChannels() {
   }
   const current = channels.find((c) => c.id === (state.channel && state.channel.id)) ||
     channels.find((c) => c.name === "general") || channels[0];
-  if (current) await openChannel(current);
+  if (current) {
+    await openChannel(current);
+  } else {
+    state.channel = null;
+    $("channel-title").textContent = "no channel yet: add one";
+    $("messages").replaceChildren();
+  }
 }
 
 async function loadPeers() {
@@ -155,7 +328,7 @@ async function loadPeers() {
 async function openChannel(channel) {
   state.channel = channel;
   state.last = null;
-  state.shown = new Set();
+  state.shown = new Map();
   $("channel-title").textContent = "#" + channel.name;
   $("messages").replaceChildren();
   for (const button of document.querySelectorAll("#channels button")) {
@@ -169,8 +342,13 @@ async function openChannel(channel) {
 }
 
 let loading = Promise.resolve();
+let loadWanted = false;
+/** Loads what is new in the open channel; calls made while a load waits share it. */
 function loadNew() {
+  if (loadWanted) return loading;
+  loadWanted = true;
   loading = loading.then(async () => {
+    loadWanted = false;
     const channel = state.channel;
     if (!channel) return;
     for (;;) {
@@ -187,14 +365,19 @@ function loadNew() {
 
 function showMessage(message) {
   if (state.shown.has(message.id)) return;
-  state.shown.add(message.id);
+  state.shown.set(message.id, message);
   const item = el("li", undefined, "message");
   item.dataset.id = message.id;
   const head = el("div", undefined, "head");
   head.append(el("strong", message.from));
   head.append(el("span", " → " + message.to.join(", "), "muted"));
   head.append(el("time", " " + new Date(message.timestamp).toLocaleString(), "muted"));
-  if (message.re && message.re.length > 0) head.append(el("span", " ↩ reply", "muted"));
+  const parent = message.re && message.re.length > 0 ? state.shown.get(message.re[0]) : undefined;
+  if (message.re && message.re.length > 0) {
+    item.classList.add("reply");
+    const quote = parent ? parent.from + ": " + parent.body.slice(0, 80) : "an earlier message";
+    item.append(el("div", "↩ " + quote, "quote muted"));
+  }
   const body = el("div", message.body, "body");
   const actions = el("div", undefined, "actions");
   const reply = el("button", "reply", "link");
@@ -227,7 +410,7 @@ function cancelReply() {
 
 async function showDelivery(message) {
   state.open = message;
-  $("details").hidden = false;
+  $("details").hidden = state.view !== "bus";
   $("details-id").textContent = message.channel + "/" + message.id;
   const { deliveries } = await api(
     "GET",
@@ -283,6 +466,7 @@ $("send").addEventListener("submit", async (event) => {
   event.preventDefault();
   const form = event.target;
   $("send-error").textContent = "";
+  if (!state.channel) return showError(new Error("Add a channel first"));
   const body = {
     to: form.elements.to.value.split(",").map((t) => t.trim()).filter(Boolean),
     body: form.elements.body.value,
@@ -317,6 +501,80 @@ $("logout").addEventListener("click", async () => {
   signedOut();
 });
 $("cancel-reply").addEventListener("click", cancelReply);
+for (const tab of document.querySelectorAll("#tabs button")) {
+  tab.addEventListener("click", () => show(tab.dataset.view));
+}
+
+$("rename-channel").addEventListener("click", async () => {
+  if (!state.channel) return;
+  const name = prompt("New name for #" + state.channel.name);
+  if (!name) return;
+  try {
+    state.channel = await api("PATCH", "/api/channels/" + state.channel.id, { name });
+    await loadChannels();
+  } catch (error) {
+    showError(error);
+  }
+});
+
+$("delete-channel").addEventListener("click", async () => {
+  if (!state.channel) return;
+  if (!confirm("Delete #" + state.channel.name + " and all its messages?")) return;
+  try {
+    await api("DELETE", "/api/channels/" + state.channel.id);
+    state.channel = null;
+    await loadChannels();
+  } catch (error) {
+    showError(error);
+  }
+});
+
+$("mint").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  try {
+    const minted = await api("POST", "/api/tokens", {
+      name: form.elements.name.value,
+      ttl_seconds: Number(form.elements.days.value) * 86400,
+    });
+    form.elements.name.value = "";
+    $("minted").hidden = false;
+    $("minted-token").textContent = minted.token;
+    await loadTokens();
+  } catch (error) {
+    showNotice(error);
+  }
+});
+
+$("passphrase").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  try {
+    await api("POST", "/api/users/" + encodeURIComponent(state.me) + "/passphrase", {
+      passphrase: form.elements.passphrase.value,
+    });
+    form.elements.passphrase.value = "";
+    notice("Passphrase changed");
+  } catch (error) {
+    showNotice(error);
+  }
+});
+
+$("new-user").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  try {
+    await api("POST", "/api/users", {
+      username: form.elements.username.value,
+      passphrase: form.elements.passphrase.value,
+      admin: form.elements.admin.checked,
+    });
+    form.reset();
+    await loadUsers();
+  } catch (error) {
+    showNotice(error);
+  }
+});
 $("close-details").addEventListener("click", () => {
   state.open = null;
   $("details").hidden = true;
@@ -331,7 +589,15 @@ body { margin: 0; }
 [hidden] { display: none !important; }
 #login { max-width: 22rem; margin: 10vh auto; display: grid; gap: .75rem; }
 #login label { display: grid; gap: .25rem; }
-#app { display: grid; grid-template: "head head head" auto "nav main details" 1fr / 14rem 1fr auto; height: 100vh; }
+#app { display: grid; grid-template: "head head head" auto "nav main details" 1fr "nav notice details" auto / 14rem 1fr auto; height: 100vh; }
+section { grid-column: 1 / 3; grid-row: 2; padding: .5rem 1rem; overflow: auto; }
+#notice { grid-area: notice; margin: 0; padding: 0 1rem .5rem; min-height: 1em; }
+#tabs { display: flex; gap: .5rem; margin-left: 1rem; }
+#tabs button.current { font-weight: bold; }
+table { border-collapse: collapse; } td, th { text-align: left; padding: .2rem .75rem .2rem 0; }
+dl { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; } dd { margin: 0; }
+.reply { margin-left: 1.5rem; } .quote { font-size: .9em; }
+code { overflow-wrap: anywhere; }
 header { grid-area: head; display: flex; gap: .75rem; align-items: center; padding: .5rem 1rem; border-bottom: 1px solid #8884; }
 .spacer { flex: 1; }
 nav { grid-area: nav; padding: .5rem 1rem; border-right: 1px solid #8884; overflow: auto; }

@@ -10,7 +10,7 @@ import { which } from "../../engine/which.ts";
 import { createApp } from "../../routes/mod.ts";
 import { scaffoldTransport } from "../../transports/mod.ts";
 import { tempDir } from "../_helpers.ts";
-import { EngineProcess, makeTransport } from "../engine/_harness.ts";
+import { AGENTS, EngineProcess, makeTransport } from "../engine/_harness.ts";
 
 const BOSS = { username: "boss", passphrase: "the boss passphrase" };
 
@@ -28,10 +28,13 @@ async function browser(): Promise<Browser & AsyncDisposable> {
   return Object.assign(launched, { [Symbol.asyncDispose]: () => launched.close() });
 }
 
-/** An engine on a local transport, whose first user is boss; its API's URL. */
+/** An engine on a local transport with one model, whose first user is boss; its API's URL. */
 async function engineWithBoss(home: string): Promise<{ engine: EngineProcess; url: string }> {
   const root = join(home, "transport");
-  await makeTransport(root, "");
+  await makeTransport(
+    root,
+    `providers:\n  test:\n    models:\n      reply: ${join(AGENTS, "reply.sh")}\n`,
+  );
   const engine = await EngineProcess.start(root, {
     alias: "a",
     state: join(home, "state"),
@@ -45,6 +48,17 @@ async function signIn(page: Page, username: string, passphrase: string): Promise
   await page.fill("#login input[name=username]", username);
   await page.fill("#login input[name=passphrase]", passphrase);
   await page.click("#login button[type=submit]");
+}
+
+/** The status of a login as `username` through the API. */
+async function loginStatus(url: string, username: string, passphrase: string) {
+  const response = await fetch(`${url}/api/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ username, passphrase }),
+  });
+  await response.body?.cancel();
+  return response.status;
 }
 
 /** The texts of the messages the page shows, oldest first. */
@@ -73,7 +87,7 @@ Deno.test("the web UI signs in, sends, shows what others send as it arrives (as 
 
   await signIn(page, BOSS.username, BOSS.passphrase);
   await page.locator("#app").waitFor();
-  assert.equal(await page.textContent("#whoami"), "boss");
+  assert.equal(await page.textContent("#whoami"), "boss (admin)");
   await page.locator("#channel-title", { hasText: /^#general$/ }).waitFor();
   await page.locator("#live-state", { hasText: /^live$/ }).waitFor();
 
@@ -132,6 +146,110 @@ Deno.test("the web UI signs in, sends, shows what others send as it arrives (as 
   const after = await page.evaluate(async () => (await fetch("/api/whoami")).status);
   assert.equal(after, 401);
   assert.deepEqual(pageErrors, []);
+});
+
+Deno.test("the web UI threads replies, makes, renames and deletes channels, shows the engine, mints and revokes tokens, changes passphrases, and lets an admin manage users", async () => {
+  await using dir = await tempDir();
+  const { engine, url } = await engineWithBoss(dir.path);
+  await using _engine = engine;
+  await using chrome = await browser();
+  const page = await chrome.newPage();
+  page.setDefaultTimeout(15_000);
+  // Prompts and confirmations: the next answer the test gives.
+  const answers: (string | boolean)[] = [];
+  page.on("dialog", (dialog) => {
+    const answer = answers.shift();
+    void (answer === false ? dialog.dismiss() : dialog.accept(String(answer ?? "")));
+  });
+  await page.goto(`${url}/ui/`);
+  await signIn(page, BOSS.username, BOSS.passphrase);
+  await page.locator("#channel-title", { hasText: /^#general$/ }).waitFor();
+
+  // A reply sits under what it answers, quoting it.
+  await page.fill("#send input[name=to]", "carol");
+  await page.fill("#send textarea[name=body]", "the question");
+  await page.click("#send button[type=submit]");
+  await page.locator("#messages .message").first().locator("button", { hasText: "reply" }).click();
+  assert.equal(await page.inputValue("#send input[name=to]"), "boss");
+  await page.fill("#send textarea[name=body]", "the answer");
+  await page.click("#send button[type=submit]");
+  const reply = page.locator("#messages .message.reply");
+  await reply.waitFor();
+  assert.match(await reply.locator(".quote").textContent() ?? "", /boss: the question/);
+  assert.equal(await reply.locator(".body").textContent(), "the answer");
+
+  // Rename the channel: the list and the title follow.
+  answers.push("team");
+  await page.click("#rename-channel");
+  await page.locator("#channel-title", { hasText: /^#team$/ }).waitFor();
+  await page.locator("#channels button", { hasText: /^#team$/ }).waitFor();
+
+  // The engine: its state and the model it claimed.
+  await page.click("#tabs [data-view=engine]");
+  await page.locator("#engine-status dd", { hasText: /^running$/ }).waitFor();
+  await page.locator("#models tr", { hasText: "test/reply" }).locator("td", { hasText: "claimed" })
+    .waitFor();
+  await page.locator("#dispatchers li", { hasText: /^a on / }).waitFor();
+
+  // A token minted here is shown once and works; revoked here, it stops working.
+  await page.click("#tabs [data-view=tokens]");
+  await page.fill("#mint input[name=name]", "for a script");
+  await page.click("#mint button[type=submit]");
+  await page.locator("#minted-token", { hasText: /\./ }).waitFor();
+  const minted = (await page.textContent("#minted-token"))!;
+  const whoami = async () => {
+    const response = await fetch(`${url}/api/whoami`, {
+      headers: { Authorization: `Bearer ${minted}` },
+    });
+    await response.body?.cancel();
+    return response.status;
+  };
+  assert.equal(await whoami(), 200);
+  const tokenRow = page.locator("#tokens tr", { hasText: "for a script" });
+  await tokenRow.locator("button", { hasText: "revoke" }).click();
+  await tokenRow.waitFor({ state: "detached" });
+  assert.equal(await whoami(), 401);
+
+  // An admin makes a user, who signs in elsewhere, sees no Users tab, and changes their
+  // passphrase; then the admin deletes them.
+  await page.click("#tabs [data-view=users]");
+  await page.fill("#new-user input[name=username]", "carol");
+  await page.fill("#new-user input[name=passphrase]", "carol's first passphrase");
+  await page.click("#new-user button[type=submit]");
+  await page.locator("#users tr", { hasText: "carol" }).waitFor();
+  const carol = await (await chrome.newContext()).newPage();
+  carol.setDefaultTimeout(15_000);
+  await carol.goto(`${url}/ui/`);
+  await signIn(carol, "carol", "carol's first passphrase");
+  await carol.locator("#whoami", { hasText: /^carol$/ }).waitFor();
+  assert.ok(await carol.isHidden("#tabs [data-view=users]"), "no Users tab for a user");
+  await carol.click("#tabs [data-view=account]");
+  await carol.fill("#passphrase input[name=passphrase]", "carol's second passphrase");
+  await carol.click("#passphrase button[type=submit]");
+  await carol.locator("#notice", { hasText: "Passphrase changed" }).waitFor();
+  assert.equal(await loginStatus(url, "carol", "carol's first passphrase"), 401);
+  assert.equal(await loginStatus(url, "carol", "carol's second passphrase"), 201);
+  answers.push(true);
+  await page.locator("#users tr", { hasText: "carol" }).locator("button", { hasText: "delete" })
+    .click();
+  await page.locator("#users tr", { hasText: "carol" }).waitFor({ state: "detached" });
+  assert.equal(await loginStatus(url, "carol", "carol's second passphrase"), 401);
+  // Her open page finds its session gone at its next call, and shows the form again.
+  await carol.click("#tabs [data-view=tokens]");
+  await carol.locator("#login").waitFor();
+
+  // A new channel opens at once; deleting one moves the page to another.
+  await page.click("#tabs [data-view=bus]");
+  await page.fill("#new-channel input[name=name]", "other");
+  await page.click("#new-channel button[type=submit]");
+  await page.locator("#channel-title", { hasText: /^#other$/ }).waitFor();
+  await page.click("#channels button:text-is('#team')");
+  await page.locator("#channel-title", { hasText: /^#team$/ }).waitFor();
+  answers.push(true);
+  await page.click("#delete-channel");
+  await page.locator("#channels button", { hasText: /^#team$/ }).waitFor({ state: "detached" });
+  await page.locator("#channel-title", { hasText: /^#other$/ }).waitFor();
+  assert.equal(await page.locator("#messages .message").count(), 0);
 });
 
 Deno.test("the web UI's pages are open, and hold the browser to this origin's script and style", async () => {
