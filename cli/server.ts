@@ -209,6 +209,15 @@ async function serverStatus(
     report.probe = url
       ? await probeHealth(url)
       : { ok: false, url: "(no port)", ms: 0, error: "the engine has not written its port" };
+    // With no engine of ours running, whatever answers on its old port is another server (an
+    // engine of another transport that took the port since).
+    if (!report.running && report.probe.ok) {
+      report.probe = {
+        ...report.probe,
+        ok: false,
+        error: "the engine is not running (another server answers on its port)",
+      };
+    }
   }
   return report;
 }

@@ -86,6 +86,20 @@ Deno.test({
       const after = await run(["status", "--probe"], 1);
       assert.match(after.stdout, /engine: +not running \(pid \d+ stopped cleanly\)/);
       assert.match(after.stdout, /api: .* not answering/);
+      // Another server that took the port since is not taken for this engine's API.
+      const port = Number(/127\.0\.0\.1:(\d+)/.exec(after.stdout)![1]);
+      let squatter: Deno.HttpServer | undefined;
+      try {
+        squatter = Deno.serve(
+          { hostname: "127.0.0.1", port, onListen() {} },
+          () => Response.json({ ok: true }),
+        );
+      } catch {
+        // Another test's engine has the port already: the same case.
+      }
+      const taken = await run(["status", "--probe"], 1);
+      await squatter?.shutdown();
+      assert.match(taken.stdout, /api: .* not answering: the engine is not running/);
       const again = await run(["stop"], 0);
       assert.match(again.stdout, /No engine is running/);
     } finally {
