@@ -204,16 +204,17 @@ export class HttpClient implements BusClient {
     const q = new URLSearchParams({ channel: resolved.id, limit: String(o.limit ?? 500) });
     if (o.since) q.set("since", o.since);
     const messages: Message[] = [];
+    let skipped = 0;
     for (;;) {
-      const page = await this.call<{ messages: Message[]; next: string | null }>(
-        "GET",
-        `/api/messages?${q}`,
-      );
+      const page = await this.call<
+        { messages: Message[]; next: string | null; skipped?: number }
+      >("GET", `/api/messages?${q}`);
       messages.push(...page.messages);
+      skipped += page.skipped ?? 0;
       if (!page.next || o.limit !== undefined) break;
       q.set("since", page.next);
     }
-    return { channel: resolved, messages, skipped: 0 };
+    return { channel: resolved, messages, skipped };
   }
   async findMessage(ref: string, channel?: string) {
     const trimmed = ref.trim().replace(/^data\/channels\//, "");

@@ -336,18 +336,23 @@ export class Bus implements AsyncDisposable {
     return () => this.#sent.delete(listener);
   }
 
-  /** A channel's messages in order, after `since` (exclusive), at most `limit`. */
+  /**
+   * A channel's messages in order, after `since` (exclusive), at most `limit`. `next` is the
+   * last id listed when the page was full (files that cannot be read are skipped, and do not end
+   * the paging early).
+   */
   async listMessages(
     channelHandle: string | undefined,
     options: { since?: string | undefined; limit?: number | undefined } = {},
-  ): Promise<{ channel: Channel; messages: Message[]; skipped: number }> {
+  ): Promise<{ channel: Channel; messages: Message[]; skipped: number; next?: string }> {
     const channel = await this.resolveChannel(channelHandle ?? DEFAULT_CHANNEL);
     const ids = await this.transport.listMessageIds(channel.id, {
       ...(options.since === undefined ? {} : { since: options.since }),
       ...(options.limit === undefined ? {} : { limit: options.limit }),
     });
     const { messages, skipped } = await this.#readMany(channel.id, ids);
-    return { channel, messages, skipped };
+    const full = options.limit !== undefined && ids.length === options.limit;
+    return { channel, messages, skipped, ...(full ? { next: ids.at(-1)! } : {}) };
   }
 
   /**

@@ -39,13 +39,24 @@ export interface AppDeps {
   log?: Logger;
   /** Largest request body accepted, in bytes. */
   maxBodyBytes?: number;
+  /** How often a long-lived stream (GET /api/events) checks its credential again; default 10 s. */
+  recheckMs?: number;
 }
 
 /** What the live agent, task and badge routes use of the engine. */
 export type LiveDeps = Pick<Engine, "live" | "registerLive" | "peers" | "annotations">;
 
 /** Hono's variables for this app. */
-export type Env = { Variables: { identity: Identity } };
+export type Env = {
+  Variables: {
+    identity: Identity;
+    /**
+     * Checks the request's credential again (revoked, expired, its user deleted, its live
+     * session ended): for what outlives the request's start, such as an event stream.
+     */
+    recheck: () => Promise<void>;
+  };
+};
 
 /** The caller, set by the auth middleware. */
 export function identityOf(c: Context<Env>): Identity {

@@ -79,12 +79,11 @@ export function messageRoutes(deps: AppDeps): Hono<Env> {
       fallback: 100,
       unit: "messages",
     });
-    const { channel, messages } = await deps.bus.listMessages(c.req.query("channel"), {
-      since: c.req.query("since"),
-      limit,
-    });
-    const next = messages.length === limit ? messages.at(-1)!.id : null;
-    return c.json({ channel: channel.id, messages, next });
+    const { channel, messages, skipped, next } = await deps.bus.listMessages(
+      c.req.query("channel"),
+      { since: c.req.query("since"), limit },
+    );
+    return c.json({ channel: channel.id, messages, next: next ?? null, skipped });
   });
 
   const find = (c: { req: { param(name: string): string } }): Promise<Message> => {

@@ -153,6 +153,14 @@ export function createApp(deps: AppDeps): Hono<Env> {
   // Web sessions: a fresh HttpOnly SameSite=Strict cookie per login (never one the client
   // brought), and a CSRF token the page must echo in X-CSRF-Token on every state change.
   app.post("/session", async (c) => {
+    // Only the page's own script signs in: a form on another site can post text/plain (a login
+    // CSRF, or failures to lock a user out), and a browser marks cross-site requests.
+    if (!/^application\/json\b/i.test(c.req.header("Content-Type") ?? "")) {
+      throw new CrosstalkError("ERR_BODY_INVALID", "POST /session takes application/json");
+    }
+    if (c.req.header("Sec-Fetch-Site") === "cross-site") {
+      throw new CrosstalkError("ERR_FORBIDDEN", "Sign in from the crosstalk page itself");
+    }
     const body = await jsonBody(c);
     checkShape(body, { username: "string", passphrase: "string" });
     await login(body.username as string, body.passphrase as string);
@@ -225,6 +233,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
         );
       }
       c.set("identity", await verifyBearer(match[1]!));
+      c.set("recheck", async () => void await verifyBearer(match[1]!));
       return await next();
     }
     const session = getCookie(c, SESSION_COOKIE);
@@ -244,6 +253,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
       );
     }
     c.set("identity", identity);
+    c.set("recheck", async () => void await deps.auth.verifyToken(session));
     if (!["GET", "HEAD", "OPTIONS"].includes(c.req.method)) {
       const expected = getCookie(c, CSRF_COOKIE);
       const given = c.req.header("X-CSRF-Token");

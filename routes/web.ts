@@ -36,7 +36,13 @@ export function webRoutes(): Hono<Env> {
   app.get("/", (c) => c.redirect("/ui/", 302));
   app.get("/ui", (c) => c.redirect("/ui/", 301));
   app.get("/ui/", (c) => c.html(WEB_HTML));
-  app.get("/ui/app.js", (c) => c.body(WEB_JS, 200, { "Content-Type": "text/javascript" }));
-  app.get("/ui/app.css", (c) => c.body(WEB_CSS, 200, { "Content-Type": "text/css" }));
+  app.get(
+    "/ui/app.js",
+    (c) => c.body(WEB_JS, 200, { "Content-Type": "text/javascript; charset=utf-8" }),
+  );
+  app.get(
+    "/ui/app.css",
+    (c) => c.body(WEB_CSS, 200, { "Content-Type": "text/css; charset=utf-8" }),
+  );
   return app;
 }

@@ -111,8 +111,10 @@ export const WEB_JS = `"use strict";
 const $ = (id) => document.getElementById(id);
 const state = {
   csrf: "", me: "", admin: false, view: "bus", channel: null, last: null, shown: new Map(),
-  re: null, events: null, open: null,
+  re: null, events: null, open: null, deliveryRequest: 0,
 };
+/** How far back each new listing looks again, for messages whose clock was behind (ms). */
+const RELIST_MS = 5 * 60 * 1000;
 
 function cookie(name) {
   const found = document.cookie.split("; ").find((c) => c.startsWith(name + "="));
@@ -122,7 +124,8 @@ function cookie(name) {
 async function api(method, path, body) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (method !== "GET") headers["X-CSRF-Token"] = state.csrf;
+  // Read at each change: a sign-in in another tab replaces the cookie.
+  if (method !== "GET") headers["X-CSRF-Token"] = cookie("crosstalk_csrf") || state.csrf;
   const response = await fetch(path, {
     method,
     headers,
@@ -143,11 +146,25 @@ function el(tag, text, className) {
   return node;
 }
 
+/** Back to the sign-in form, with nothing of the last session left in the page. */
 function signedOut() {
   if (state.events) state.events.close();
-  state.events = null;
+  Object.assign(state, {
+    csrf: "", me: "", admin: false, channel: null, last: null, shown: new Map(), re: null,
+    events: null, open: null, deliveryRequest: state.deliveryRequest + 1,
+  });
+  for (const id of ["channels", "peers", "messages", "deliveries", "tokens", "users", "models", "installed", "dispatchers", "engine-status"]) {
+    $(id).replaceChildren();
+  }
+  forgetMinted();
+  $("details").hidden = true;
   $("app").hidden = true;
   $("login").hidden = false;
+}
+
+function forgetMinted() {
+  $("minted-token").textContent = "";
+  $("minted").hidden = true;
 }
 
 async function start() {
@@ -166,7 +183,7 @@ async function start() {
   document.querySelector("#tabs [data-view=users]").hidden = !state.admin;
   follow();
   show("bus");
-  await Promise.all([loadChannels(), loadPeers()]);
+  await Promise.all([loadChannels(), loadPeers()]).catch(showNotice);
 }
 
 /** Shows one view (bus, engine, tokens, account, users) and loads what it lists. */
@@ -177,6 +194,7 @@ function show(view) {
     else node.hidden = node.dataset.view !== view;
   }
   $("details").hidden = view !== "bus" || !state.open;
+  if (view !== "tokens") forgetMinted();
   notice("");
   if (view === "engine") loadEngine().catch(showNotice);
   if (view === "tokens") loadTokens().catch(showNotice);
@@ -331,14 +349,44 @@ async function openChannel(channel) {
   state.shown = new Map();
   $("channel-title").textContent = "#" + channel.name;
   $("messages").replaceChildren();
+  closeDelivery();
   for (const button of document.querySelectorAll("#channels button")) {
     button.classList.toggle("current", button.dataset.channel === channel.id);
   }
   cancelReply();
-  // The last week: message ids begin with their UTC date, so one id bounds the listing.
-  const week = new Date(Date.now() - 7 * 24 * 3600 * 1000).toISOString();
-  state.last = week.slice(0, 10).replaceAll("-", "/") + "/000000000Z-00000000.md";
+  // The last week: message ids begin with their UTC time, so one id bounds the listing.
+  state.last = idAt(Date.now() - 7 * 24 * 3600 * 1000);
   await loadNew();
+}
+
+/** The smallest message id of the millisecond ms (ids are YYYY/MM/DD/HHMMSSmmmZ-<hex>.md). */
+function idAt(ms) {
+  const iso = new Date(ms).toISOString();
+  return iso.slice(0, 10).replaceAll("-", "/") + "/" + iso.slice(11, 23).replace(/[:.]/g, "") +
+    "Z-00000000.md";
+}
+
+/** When the newest message shown was written (ms), or 0. */
+function lastShownTime() {
+  let last = 0;
+  for (const message of state.shown.values()) {
+    const time = Date.parse(message.timestamp);
+    if (time > last) last = time;
+  }
+  return last;
+}
+
+/** Shows one message the stream named, wherever its id puts it. */
+async function loadOne(ref) {
+  const channel = state.channel;
+  if (!channel || !ref.startsWith(channel.id + "/")) return;
+  if (state.shown.has(ref.slice(channel.id.length + 1))) return;
+  try {
+    const message = await api("GET", "/api/messages/" + ref);
+    if (state.channel === channel) showMessage(message);
+  } catch (error) {
+    showError(error);
+  }
 }
 
 let loading = Promise.resolve();
@@ -351,15 +399,24 @@ function loadNew() {
     loadWanted = false;
     const channel = state.channel;
     if (!channel) return;
+    // Again from a few minutes back (a message whose sender's clock was behind sorts before
+    // what was shown), and never from later than this clock allows (one whose clock was ahead
+    // must not hide what comes after it).
+    let since = state.last < idAt(Date.now() - RELIST_MS) ? state.last : idAt(Date.now() - RELIST_MS);
     for (;;) {
       const page = await api("GET", "/api/messages?channel=" + encodeURIComponent(channel.id) +
-        "&limit=200&since=" + encodeURIComponent(state.last));
+        "&limit=200&since=" + encodeURIComponent(since));
       if (state.channel !== channel) return;
       for (const message of page.messages) showMessage(message);
-      if (page.messages.length > 0) state.last = page.messages[page.messages.length - 1].id;
       if (!page.next) break;
+      since = page.next;
     }
-  }).catch(showError);
+    state.last = idAt(Math.min(Date.now(), lastShownTime())) ;
+  }).catch((error) => {
+    // The channel is gone (deleted elsewhere): the list of channels says where to go.
+    if (/No channel/.test(error.message)) return loadChannels();
+    showError(error);
+  });
   return loading;
 }
 
@@ -390,8 +447,13 @@ function showMessage(message) {
   item.append(head, body, actions);
   const list = $("messages");
   const atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - 20;
-  list.append(item);
-  if (atBottom) list.scrollTop = list.scrollHeight;
+  // In id order (time, then random): a late message goes where it belongs.
+  let next = null;
+  for (let node = list.lastElementChild; node && node.dataset.id > message.id; node = node.previousElementSibling) {
+    next = node;
+  }
+  list.insertBefore(item, next);
+  if (atBottom && !next) list.scrollTop = list.scrollHeight;
 }
 
 function replyTo(message) {
@@ -410,15 +472,25 @@ function cancelReply() {
 
 async function showDelivery(message) {
   state.open = message;
+  const request = ++state.deliveryRequest;
   $("details").hidden = state.view !== "bus";
   $("details-id").textContent = message.channel + "/" + message.id;
-  const { deliveries } = await api(
-    "GET",
-    "/api/messages/" + message.channel + "/" + message.id + "/status",
-  ).catch((error) => ({ deliveries: [], error }));
-  const list = $("deliveries");
-  list.replaceChildren();
-  for (const row of deliveries) list.append(el("li", row.to + ": " + row.state));
+  let rows;
+  try {
+    rows = (await api("GET", "/api/messages/" + message.channel + "/" + message.id + "/status"))
+      .deliveries.map((row) => row.to + ": " + row.state);
+  } catch (error) {
+    rows = ["cannot tell: " + error.message];
+  }
+  // Only the answer to the last request: an older one may come back later.
+  if (request !== state.deliveryRequest || state.open !== message) return;
+  $("deliveries").replaceChildren(...rows.map((text) => el("li", text)));
+}
+
+function closeDelivery() {
+  state.open = null;
+  state.deliveryRequest++;
+  $("details").hidden = true;
 }
 
 function showError(error) {
@@ -429,18 +501,37 @@ function follow() {
   if (state.events) state.events.close();
   const events = new EventSource("/api/events");
   state.events = events;
-  events.addEventListener("open", () => $("live-state").textContent = "live");
-  events.addEventListener("error", () => $("live-state").textContent = "reconnecting…");
-  events.addEventListener("message", (event) => {
-    const data = JSON.parse(event.data);
-    if (state.channel && String(data.ref || "").startsWith(state.channel.id + "/")) {
-      loadNew();
+  events.addEventListener("open", () => {
+    $("live-state").textContent = "live";
+    // What was written before the stream was there (or while it was away) is listed.
+    loadNew();
+    loadPeers();
+  });
+  events.addEventListener("error", async () => {
+    if (events.readyState !== EventSource.CLOSED) {
+      $("live-state").textContent = "reconnecting…";
+      return;
+    }
+    // Refused for good (the session ended?): ask, then sign out or follow again.
+    $("live-state").textContent = "offline";
+    try {
+      await api("GET", "/api/whoami");
+      setTimeout(() => state.events === events && follow(), 2000);
+    } catch {
+      // api() signed out on a 401.
     }
   });
-  for (const type of ["replied", "failed", "woken", "unwoken", "read", "claimed", "running"]) {
-    events.addEventListener(type, () => {
-      if (state.open && !$("details").hidden) showDelivery(state.open);
-    });
+  const refreshDelivery = () => {
+    if (state.open && !$("details").hidden) showDelivery(state.open);
+  };
+  events.addEventListener("message", (event) => {
+    const data = JSON.parse(event.data);
+    loadOne(String(data.ref || ""));
+    // A reply to the message whose delivery is shown changes its state.
+    if (state.open && (data.re || []).includes(state.open.id)) refreshDelivery();
+  });
+  for (const type of ["replied", "failed", "empty", "skipped", "woken", "unwoken", "read", "claimed", "running"]) {
+    events.addEventListener(type, refreshDelivery);
   }
   events.addEventListener("live", () => loadPeers());
 }
@@ -477,7 +568,7 @@ $("send").addEventListener("submit", async (event) => {
     const sent = await api("POST", "/api/messages", body);
     form.elements.body.value = "";
     cancelReply();
-    showMessage(sent);
+    if (state.channel && sent.channel === state.channel.id) showMessage(sent);
   } catch (error) {
     showError(error);
   }
@@ -497,8 +588,12 @@ $("new-channel").addEventListener("submit", async (event) => {
 });
 
 $("logout").addEventListener("click", async () => {
-  await api("POST", "/session/logout").catch(() => {});
-  signedOut();
+  try {
+    await api("POST", "/session/logout");
+    signedOut();
+  } catch (error) {
+    notice("Could not sign out: " + error.message);
+  }
 });
 $("cancel-reply").addEventListener("click", cancelReply);
 for (const tab of document.querySelectorAll("#tabs button")) {
@@ -575,10 +670,7 @@ $("new-user").addEventListener("submit", async (event) => {
     showNotice(error);
   }
 });
-$("close-details").addEventListener("click", () => {
-  state.open = null;
-  $("details").hidden = true;
-});
+$("close-details").addEventListener("click", closeDelivery);
 
 start();
 `;

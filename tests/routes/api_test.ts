@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { importJWK, type JWK, SignJWT } from "jose";
 import { AuthStore } from "../../engine/auth.ts";
 import { Bus } from "../../engine/bus.ts";
+import { EventHub } from "../../engine/events.ts";
 import { locateTransport } from "../../engine/paths.ts";
 import { createApp } from "../../routes/mod.ts";
 import { scaffoldTransport } from "../../transports/mod.ts";
@@ -522,6 +523,115 @@ Deno.test("API security: web sessions use fresh HttpOnly SameSite cookies and ne
     assert.equal(after.status, 401, "the session is revoked at logout");
     await after.body?.cancel();
     assert.equal((await call("GET", "/healthz")).status, 200);
+  } finally {
+    await bus[Symbol.asyncDispose]();
+  }
+});
+
+Deno.test("API security: only the page's own script signs in (JSON, not cross-site), so another site cannot post a login form", async () => {
+  await using dir = await tempDir();
+  const { bus } = await setup(dir.path);
+  try {
+    const app = createApp({
+      bus,
+      auth: await AuthStore.open(join(dir.path, "state")),
+      version: "0",
+    });
+    const signIn = async (headers: Record<string, string>, body: string) => {
+      const response = await app.request("/session", { method: "POST", headers, body });
+      return [response.status, (await response.json()).error?.code];
+    };
+    const json = JSON.stringify({ username: "root", passphrase: "correct horse battery" });
+    // What an HTML form on another site can send: text/plain, with the JSON in its field.
+    assert.deepEqual(
+      await signIn({ "content-type": "text/plain" }, json),
+      [400, "ERR_BODY_INVALID"],
+    );
+    assert.deepEqual(
+      await signIn({ "content-type": "application/json", "Sec-Fetch-Site": "cross-site" }, json),
+      [403, "ERR_FORBIDDEN"],
+    );
+    assert.deepEqual(
+      await signIn({ "content-type": "application/json", "Sec-Fetch-Site": "same-origin" }, json),
+      [201, undefined],
+    );
+  } finally {
+    await bus[Symbol.asyncDispose]();
+  }
+});
+
+Deno.test("API security: an event stream ends once its token is revoked", async () => {
+  await using dir = await tempDir();
+  const { bus } = await setup(dir.path);
+  const events = new EventHub();
+  try {
+    const auth = await AuthStore.open(join(dir.path, "state"));
+    const app = createApp({ bus, auth, events, version: "0", recheckMs: 50 });
+    const login = await app.request("/api/login", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ username: "root", passphrase: "correct horse battery" }),
+    });
+    const { token, id } = await login.json() as { token: string; id: string };
+    const response = await app.request("/api/events", {
+      headers: { Authorization: `Bearer ${token}` },
+    });
+    assert.equal(response.status, 200);
+    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+    assert.match((await reader.read()).value ?? "", /event: hello/);
+    await auth.revokeToken(id);
+    // Read to the end: the stream closes by itself (or the test fails after 10 s).
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<"open">((resolve) =>
+      timer = setTimeout(() => resolve("open"), 10_000)
+    );
+    const drained = (async () => {
+      while (!(await reader.read()).done) { /* heartbeats, if any */ }
+      return "closed" as const;
+    })();
+    const outcome = await Promise.race([drained, late]);
+    clearTimeout(timer);
+    if (outcome === "open") await reader.cancel();
+    assert.equal(outcome, "closed", "the stream of a revoked token ends");
+  } finally {
+    events.close();
+    await bus[Symbol.asyncDispose]();
+  }
+});
+
+Deno.test("API: a page that holds a file that cannot be read still gives the cursor to the next page, and counts it as skipped", async () => {
+  await using dir = await tempDir();
+  const { call, bus, adminToken } = await setup(dir.path);
+  try {
+    const ids: string[] = [];
+    for (const body of ["one", "two", "three", "four"]) {
+      const sent = await call("POST", "/api/messages", {
+        token: adminToken,
+        body: { to: "someone", body },
+      });
+      ids.push(sent.json.id as string);
+    }
+    const channel = (await call("GET", "/api/channels/general", { token: adminToken })).json
+      .id as string;
+    // The second file is damaged (a crash of another tool, a bad merge).
+    await Deno.writeTextFile(
+      join(bus.transport.channelsDir, channel, ids[1]!),
+      "not a message\n",
+    );
+    const first = await call("GET", "/api/messages?limit=2", { token: adminToken });
+    assert.deepEqual(
+      (first.json.messages as { body: string }[]).map((m) => m.body.trim()),
+      ["one"],
+    );
+    assert.equal(first.json.skipped, 1);
+    assert.equal(first.json.next, ids[1], "the last id listed, though it was skipped");
+    const second = await call("GET", `/api/messages?limit=2&since=${first.json.next}`, {
+      token: adminToken,
+    });
+    assert.deepEqual(
+      (second.json.messages as { body: string }[]).map((m) => m.body.trim()),
+      ["three", "four"],
+    );
   } finally {
     await bus[Symbol.asyncDispose]();
   }

@@ -29,7 +29,9 @@ async function browser(): Promise<Browser & AsyncDisposable> {
 }
 
 /** An engine on a local transport with one model, whose first user is boss; its API's URL. */
-async function engineWithBoss(home: string): Promise<{ engine: EngineProcess; url: string }> {
+async function engineWithBoss(
+  home: string,
+): Promise<{ engine: EngineProcess; url: string; root: string }> {
   const root = join(home, "transport");
   await makeTransport(
     root,
@@ -41,7 +43,7 @@ async function engineWithBoss(home: string): Promise<{ engine: EngineProcess; ur
     env: { CROSSTALK_INIT_USERNAME: BOSS.username, CROSSTALK_INIT_PASSPHRASE: BOSS.passphrase },
   });
   const url = (await engine.waitFor((r) => r.event === "api.listening")).url as string;
-  return { engine, url };
+  return { engine, url, root };
 }
 
 async function signIn(page: Page, username: string, passphrase: string): Promise<void> {
@@ -66,9 +68,9 @@ function shownBodies(page: Page): Promise<string[]> {
   return page.locator("#messages .message .body").allTextContents();
 }
 
-Deno.test("the web UI signs in, sends, shows what others send as it arrives (as text, never markup), shows delivery, and signs out", async () => {
+Deno.test("the web UI signs in, sends, shows what others send as it arrives, in id order (as text, never markup), shows delivery, and signs out leaving nothing behind", async () => {
   await using dir = await tempDir();
-  const { engine, url } = await engineWithBoss(dir.path);
+  const { engine, url, root } = await engineWithBoss(dir.path);
   await using _engine = engine;
   await using chrome = await browser();
   const page = await chrome.newPage();
@@ -123,11 +125,45 @@ Deno.test("the web UI signs in, sends, shows what others send as it arrives (as 
   assert.equal(await page.locator("#messages img").count(), 0, "no element made from a body");
   assert.equal(await page.evaluate(() => (globalThis as { pwned?: boolean }).pwned), undefined);
 
-  // Delivery states of the first message: carol has not read it.
-  await page.locator("#messages .message").first().locator("button", { hasText: "delivery" })
+  // A message that arrives late with an older id (a git pull, a clock behind) goes where its id
+  // puts it; one from a clock an hour ahead hides nothing written after it.
+  const late = await Bus.open(locateTransport({ path: root }, { HOME: dir.path }), {
+    env: { USER: "dave" },
+    now: () => new Date(Date.now() - 60_000),
+  });
+  await late.send({ to: ["boss"], body: "written a minute ago" });
+  await page.locator("#messages .message").nth(2).waitFor();
+  assert.deepEqual(await shownBodies(page), [
+    "written a minute ago",
+    "hello from the browser",
+    markup,
+  ]);
+  await late[Symbol.asyncDispose]();
+  const ahead = await Bus.open(locateTransport({ path: root }, { HOME: dir.path }), {
+    env: { USER: "erin" },
+    now: () => new Date(Date.now() + 3_600_000),
+  });
+  await ahead.send({ to: ["boss"], body: "from an hour ahead" });
+  await ahead[Symbol.asyncDispose]();
+  const afterAhead = await fetch(`${url}/api/messages`, {
+    method: "POST",
+    headers: auth,
+    body: JSON.stringify({ to: "boss", body: "after the one from ahead" }),
+  });
+  assert.equal(afterAhead.status, 201);
+  await afterAhead.body?.cancel();
+  await page.locator("#messages .message .body", { hasText: "after the one from ahead" }).waitFor();
+  assert.deepEqual((await shownBodies(page)).slice(-2), [
+    "after the one from ahead",
+    "from an hour ahead",
+  ]);
+
+  // Delivery states of the message to carol: she has not read it.
+  await page.locator("#messages .message", { hasText: "hello from the browser" })
+    .locator("button", { hasText: "delivery" })
     .click();
   await page.locator("#deliveries li").first().waitFor();
-  assert.match((await page.locator("#deliveries li").allTextContents()).join("\n"), /^carol: /);
+  assert.deepEqual(await page.locator("#deliveries li").allTextContents(), ["carol: written"]);
 
   // A change with the session cookie but without the CSRF token is refused.
   const forged = await page.evaluate(async () => {
@@ -140,11 +176,23 @@ Deno.test("the web UI signs in, sends, shows what others send as it arrives (as 
   });
   assert.equal(forged, 403);
 
-  // Signing out ends the session: the form is back, and the cookie opens nothing.
+  // Signing out ends the session: the form is back, nothing of the session stays in the page,
+  // and the session's cookie, replayed, opens nothing.
+  await page.click("#tabs [data-view=tokens]");
+  await page.fill("#mint input[name=name]", "before signing out");
+  await page.click("#mint button[type=submit]");
+  await page.locator("#minted-token", { hasText: /\./ }).waitFor();
+  const session = (await page.context().cookies()).find((c) => c.name === "crosstalk_session");
+  assert.ok(session, "a session cookie");
   await page.click("#logout");
   await page.locator("#login").waitFor();
-  const after = await page.evaluate(async () => (await fetch("/api/whoami")).status);
-  assert.equal(after, 401);
+  assert.equal(await page.textContent("#minted-token"), "");
+  assert.equal(await page.locator("#messages .message, #tokens tr").count(), 0);
+  const replayed = await fetch(`${url}/api/whoami`, {
+    headers: { Cookie: `crosstalk_session=${session.value}` },
+  });
+  await replayed.body?.cancel();
+  assert.equal(replayed.status, 401, "the session's token is revoked");
   assert.deepEqual(pageErrors, []);
 });
 
@@ -155,6 +203,8 @@ Deno.test("the web UI threads replies, makes, renames and deletes channels, show
   await using chrome = await browser();
   const page = await chrome.newPage();
   page.setDefaultTimeout(15_000);
+  const pageErrors: string[] = [];
+  page.on("pageerror", (error) => pageErrors.push(error.message));
   // Prompts and confirmations: the next answer the test gives.
   const answers: (string | boolean)[] = [];
   page.on("dialog", (dialog) => {
@@ -250,6 +300,7 @@ Deno.test("the web UI threads replies, makes, renames and deletes channels, show
   await page.locator("#channels button", { hasText: /^#team$/ }).waitFor({ state: "detached" });
   await page.locator("#channel-title", { hasText: /^#other$/ }).waitFor();
   assert.equal(await page.locator("#messages .message").count(), 0);
+  assert.deepEqual(pageErrors, []);
 });
 
 Deno.test("the web UI's pages are open, and hold the browser to this origin's script and style", async () => {
@@ -268,15 +319,26 @@ Deno.test("the web UI's pages are open, and hold the browser to this origin's sc
   const page = await app.request("/ui/");
   assert.equal(page.status, 200);
   assert.match(page.headers.get("content-type") ?? "", /^text\/html/);
-  const policy = page.headers.get("content-security-policy") ?? "";
-  assert.match(policy, /script-src 'self'/);
-  assert.match(policy, /frame-ancestors 'none'/);
-  assert.doesNotMatch(policy, /unsafe-inline|unsafe-eval/);
-  assert.equal(page.headers.get("x-content-type-options"), "nosniff");
+  for (const path of ["/ui/", "/ui/app.js", "/ui/app.css"]) {
+    const response = path === "/ui/" ? page : await app.request(path);
+    const policy = response.headers.get("content-security-policy") ?? "";
+    assert.match(policy, /default-src 'none'/, path);
+    assert.match(policy, /script-src 'self'/, path);
+    assert.match(policy, /frame-ancestors 'none'/, path);
+    assert.doesNotMatch(policy, /unsafe-inline|unsafe-eval/, path);
+    assert.equal(response.headers.get("x-content-type-options"), "nosniff", path);
+    assert.equal(response.headers.get("x-frame-options"), "DENY", path);
+    assert.equal(response.headers.get("referrer-policy"), "no-referrer", path);
+    if (response !== page) await response.body?.cancel();
+  }
   assert.match(await page.text(), /<script src="\/ui\/app.js" defer><\/script>/);
   const script = await app.request("/ui/app.js");
-  assert.match(script.headers.get("content-type") ?? "", /^text\/javascript/);
-  assert.match(await script.text(), /X-CSRF-Token/);
+  assert.equal(script.headers.get("content-type"), "text/javascript; charset=utf-8");
+  // The script makes no element from markup: every text from the bus goes in as text.
+  assert.doesNotMatch(
+    await script.text(),
+    /innerHTML|outerHTML|insertAdjacentHTML|document\.write/,
+  );
   // The data behind it is not open.
   assert.equal((await app.request("/api/channels")).status, 401);
 });
