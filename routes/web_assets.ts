@@ -536,139 +536,114 @@ function follow() {
   events.addEventListener("live", () => loadPeers());
 }
 
-$("login").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const form = event.target;
-  $("login-error").textContent = "";
-  try {
-    const session = await api("POST", "/session", {
-      username: form.elements.username.value,
-      passphrase: form.elements.passphrase.value,
-    });
-    state.csrf = session.csrf;
-    form.elements.passphrase.value = "";
-    await start();
-  } catch (error) {
-    $("login-error").textContent = error.message;
-  }
-});
+/** Runs run(form) when the form is sent; what it throws is shown by fail. */
+function onSubmit(id, run, fail = showNotice) {
+  $(id).addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      await run(event.target);
+    } catch (error) {
+      fail(error);
+    }
+  });
+}
 
-$("send").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const form = event.target;
+/** Runs run() on a click; what it throws is shown by fail. */
+function onClick(id, run, fail = showError) {
+  $(id).addEventListener("click", async () => {
+    try {
+      await run();
+    } catch (error) {
+      fail(error);
+    }
+  });
+}
+
+onSubmit("login", async (form) => {
+  $("login-error").textContent = "";
+  const session = await api("POST", "/session", {
+    username: form.elements.username.value,
+    passphrase: form.elements.passphrase.value,
+  });
+  state.csrf = session.csrf;
+  form.elements.passphrase.value = "";
+  await start();
+}, (error) => $("login-error").textContent = error.message);
+
+onSubmit("send", async (form) => {
   $("send-error").textContent = "";
-  if (!state.channel) return showError(new Error("Add a channel first"));
+  if (!state.channel) throw new Error("Add a channel first");
   const body = {
     to: form.elements.to.value.split(",").map((t) => t.trim()).filter(Boolean),
     body: form.elements.body.value,
     channel: state.channel.id,
   };
   if (state.re) body.re = [state.re.id];
-  try {
-    const sent = await api("POST", "/api/messages", body);
-    form.elements.body.value = "";
-    cancelReply();
-    if (state.channel && sent.channel === state.channel.id) showMessage(sent);
-  } catch (error) {
-    showError(error);
-  }
-});
+  const sent = await api("POST", "/api/messages", body);
+  form.elements.body.value = "";
+  cancelReply();
+  if (state.channel && sent.channel === state.channel.id) showMessage(sent);
+}, showError);
 
-$("new-channel").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const form = event.target;
-  try {
-    const channel = await api("POST", "/api/channels", { name: form.elements.name.value });
-    form.elements.name.value = "";
-    state.channel = channel;
-    await loadChannels();
-  } catch (error) {
-    showError(error);
-  }
-});
+onSubmit("new-channel", async (form) => {
+  const channel = await api("POST", "/api/channels", { name: form.elements.name.value });
+  form.elements.name.value = "";
+  state.channel = channel;
+  await loadChannels();
+}, showError);
 
-$("logout").addEventListener("click", async () => {
-  try {
-    await api("POST", "/session/logout");
-    signedOut();
-  } catch (error) {
-    notice("Could not sign out: " + error.message);
-  }
-});
+onClick("logout", async () => {
+  await api("POST", "/session/logout");
+  signedOut();
+}, (error) => notice("Could not sign out: " + error.message));
 $("cancel-reply").addEventListener("click", cancelReply);
 for (const tab of document.querySelectorAll("#tabs button")) {
   tab.addEventListener("click", () => show(tab.dataset.view));
 }
 
-$("rename-channel").addEventListener("click", async () => {
+onClick("rename-channel", async () => {
   if (!state.channel) return;
   const name = prompt("New name for #" + state.channel.name);
   if (!name) return;
-  try {
-    state.channel = await api("PATCH", "/api/channels/" + state.channel.id, { name });
-    await loadChannels();
-  } catch (error) {
-    showError(error);
-  }
+  state.channel = await api("PATCH", "/api/channels/" + state.channel.id, { name });
+  await loadChannels();
 });
 
-$("delete-channel").addEventListener("click", async () => {
+onClick("delete-channel", async () => {
   if (!state.channel) return;
   if (!confirm("Delete #" + state.channel.name + " and all its messages?")) return;
-  try {
-    await api("DELETE", "/api/channels/" + state.channel.id);
-    state.channel = null;
-    await loadChannels();
-  } catch (error) {
-    showError(error);
-  }
+  await api("DELETE", "/api/channels/" + state.channel.id);
+  state.channel = null;
+  await loadChannels();
 });
 
-$("mint").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const form = event.target;
-  try {
-    const minted = await api("POST", "/api/tokens", {
-      name: form.elements.name.value,
-      ttl_seconds: Number(form.elements.days.value) * 86400,
-    });
-    form.elements.name.value = "";
-    $("minted").hidden = false;
-    $("minted-token").textContent = minted.token;
-    await loadTokens();
-  } catch (error) {
-    showNotice(error);
-  }
+onSubmit("mint", async (form) => {
+  const minted = await api("POST", "/api/tokens", {
+    name: form.elements.name.value,
+    ttl_seconds: Number(form.elements.days.value) * 86400,
+  });
+  form.elements.name.value = "";
+  $("minted").hidden = false;
+  $("minted-token").textContent = minted.token;
+  await loadTokens();
 });
 
-$("passphrase").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const form = event.target;
-  try {
-    await api("POST", "/api/users/" + encodeURIComponent(state.me) + "/passphrase", {
-      passphrase: form.elements.passphrase.value,
-    });
-    form.elements.passphrase.value = "";
-    notice("Passphrase changed");
-  } catch (error) {
-    showNotice(error);
-  }
+onSubmit("passphrase", async (form) => {
+  await api("POST", "/api/users/" + encodeURIComponent(state.me) + "/passphrase", {
+    passphrase: form.elements.passphrase.value,
+  });
+  form.elements.passphrase.value = "";
+  notice("Passphrase changed");
 });
 
-$("new-user").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const form = event.target;
-  try {
-    await api("POST", "/api/users", {
-      username: form.elements.username.value,
-      passphrase: form.elements.passphrase.value,
-      admin: form.elements.admin.checked,
-    });
-    form.reset();
-    await loadUsers();
-  } catch (error) {
-    showNotice(error);
-  }
+onSubmit("new-user", async (form) => {
+  await api("POST", "/api/users", {
+    username: form.elements.username.value,
+    passphrase: form.elements.passphrase.value,
+    admin: form.elements.admin.checked,
+  });
+  form.reset();
+  await loadUsers();
 });
 $("close-details").addEventListener("click", closeDelivery);
 

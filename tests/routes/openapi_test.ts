@@ -1,22 +1,12 @@
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { AuthStore } from "../../engine/auth.ts";
-import { Bus } from "../../engine/bus.ts";
-import { locateTransport } from "../../engine/paths.ts";
-import { createApp } from "../../routes/mod.ts";
 import { OPENAPI } from "../../routes/openapi.ts";
-import { scaffoldTransport } from "../../transports/mod.ts";
 import { tempDir } from "../_helpers.ts";
+import { appOnNewTransport } from "./_app.ts";
 
 Deno.test("/openapi.json describes exactly the routes the app serves", async () => {
   await using dir = await tempDir();
-  await scaffoldTransport(join(dir.path, "bus"), { kind: "local" });
-  const location = locateTransport(
-    { path: join(dir.path, "bus"), state: join(dir.path, "state") },
-    { HOME: dir.path },
-  );
-  await using bus = await Bus.open(location, { env: {} });
-  const app = createApp({ bus, auth: await AuthStore.open(location.stateDir), version: "0" });
+  await using api = await appOnNewTransport(dir.path);
+  const { app } = api;
   const served = new Set(
     app.routes
       .filter((r) => r.method !== "ALL")

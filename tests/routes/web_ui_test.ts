@@ -3,14 +3,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
-import { AuthStore } from "../../engine/auth.ts";
 import { Bus } from "../../engine/bus.ts";
 import { locateTransport } from "../../engine/paths.ts";
 import { which } from "../../engine/which.ts";
-import { createApp } from "../../routes/mod.ts";
-import { scaffoldTransport } from "../../transports/mod.ts";
 import { tempDir } from "../_helpers.ts";
 import { AGENTS, EngineProcess, makeTransport } from "../engine/_harness.ts";
+import { appOnNewTransport } from "./_app.ts";
 
 const BOSS = { username: "boss", passphrase: "the boss passphrase" };
 
@@ -26,6 +24,15 @@ async function browser(): Promise<Browser & AsyncDisposable> {
     args: ["--no-sandbox"],
   });
   return Object.assign(launched, { [Symbol.asyncDispose]: () => launched.close() });
+}
+
+/** A new page whose script errors are collected; waits fail after 15 s. */
+async function newPage(chrome: Browser): Promise<{ page: Page; pageErrors: string[] }> {
+  const page = await chrome.newPage();
+  page.setDefaultTimeout(15_000);
+  const pageErrors: string[] = [];
+  page.on("pageerror", (error) => pageErrors.push(error.message));
+  return { page, pageErrors };
 }
 
 /** An engine on a local transport with one model, whose first user is boss; its API's URL. */
@@ -73,10 +80,7 @@ Deno.test("the web UI signs in, sends, shows what others send as it arrives, in 
   const { engine, url, root } = await engineWithBoss(dir.path);
   await using _engine = engine;
   await using chrome = await browser();
-  const page = await chrome.newPage();
-  page.setDefaultTimeout(15_000);
-  const pageErrors: string[] = [];
-  page.on("pageerror", (error) => pageErrors.push(error.message));
+  const { page, pageErrors } = await newPage(chrome);
 
   await page.goto(`${url}/`);
   assert.equal(new URL(page.url()).pathname, "/ui/", "/ goes to the UI");
@@ -201,10 +205,7 @@ Deno.test("the web UI threads replies, makes, renames and deletes channels, show
   const { engine, url } = await engineWithBoss(dir.path);
   await using _engine = engine;
   await using chrome = await browser();
-  const page = await chrome.newPage();
-  page.setDefaultTimeout(15_000);
-  const pageErrors: string[] = [];
-  page.on("pageerror", (error) => pageErrors.push(error.message));
+  const { page, pageErrors } = await newPage(chrome);
   // Prompts and confirmations: the next answer the test gives.
   const answers: (string | boolean)[] = [];
   page.on("dialog", (dialog) => {
@@ -305,13 +306,8 @@ Deno.test("the web UI threads replies, makes, renames and deletes channels, show
 
 Deno.test("the web UI's pages are open, and hold the browser to this origin's script and style", async () => {
   await using dir = await tempDir();
-  await scaffoldTransport(join(dir.path, "bus"), { kind: "local" });
-  const location = locateTransport(
-    { path: join(dir.path, "bus"), state: join(dir.path, "state") },
-    { HOME: dir.path },
-  );
-  await using bus = await Bus.open(location, { env: {} });
-  const app = createApp({ bus, auth: await AuthStore.open(location.stateDir), version: "0" });
+  await using api = await appOnNewTransport(dir.path);
+  const { app } = api;
 
   const root = await app.request("/");
   assert.equal(root.status, 302);
