@@ -132,6 +132,8 @@ async function runMcp(flags: McpFlags, ctx: CliContext): Promise<void> {
 
 /** How long a tool call waits for the engine's socket before it answers with an error. */
 const WAIT_FOR_ENGINE_MS = 30_000;
+/** How many engines one tool call is sent to, at most, when they go away before answering. */
+const MAX_SENDS = 3;
 /** Socket opens refused in a row by an engine whose API answers, before the relay gives up. */
 const MAX_REFUSED_UPGRADES = 5;
 
@@ -152,8 +154,11 @@ class McpRelay {
   #socket: WebSocket | undefined;
   #open = Promise.withResolvers<void>();
   #closedByUs = false;
-  /** Requests sent to the engine and not yet answered, by id, in the order they came. */
-  #pending = new Map<string | number, string>();
+  /**
+   * Requests sent to an engine and not yet answered, by id, in the order they came, with how
+   * many engines they were sent to.
+   */
+  #pending = new Map<string | number, { line: string; sends: number }>();
   /** Fails the pending requests when no engine comes back in time after a socket closed. */
   #giveUp: ReturnType<typeof setTimeout> | undefined;
   /** The client's initialize request and initialized notification, replayed on reconnect. */
@@ -195,6 +200,9 @@ class McpRelay {
         text = text.slice(newline + 1);
         // In order, without holding up stdin: its end must be seen even while the engine is away.
         if (line !== "") {
+          // A cancel takes effect at once: the request it names must not go to an engine that
+          // comes back before the cancel's turn (a cancelled send would still be written).
+          this.#forgetCancelled(line);
           this.#relaying = this.#relaying.then(() => this.#fromClient(line)).catch((error) =>
             this.#log(`relay: ${errorText(error)}`)
           );
@@ -223,9 +231,7 @@ class McpRelay {
   }
 
   async #fromClient(line: string): Promise<void> {
-    let message:
-      | { id?: string | number; method?: string; params?: { requestId?: string | number } }
-      | undefined;
+    let message: { id?: string | number; method?: string } | undefined;
     try {
       message = JSON.parse(line);
     } catch {
@@ -253,12 +259,7 @@ class McpRelay {
     // What a new engine must be told again: the handshake, once it went to an engine.
     if (message?.method === "initialize" && id !== undefined) this.#initialize = { id, line };
     if (message?.method === "notifications/initialized") this.#initialized = line;
-    if (id !== undefined) this.#pending.set(id, line);
-    // A cancelled request is not sent again: the client ignores any answer to it now.
-    const cancelled = message?.method === "notifications/cancelled"
-      ? message.params?.requestId
-      : undefined;
-    if (cancelled !== undefined) this.#pending.delete(cancelled);
+    if (id !== undefined) this.#pending.set(id, { line, sends: 1 });
     // A socket closed already (its close event came between the open and now) drops the line;
     // the request is pending, so it goes to the next engine.
     if (socket.readyState === WebSocket.OPEN) socket.send(line);
@@ -294,7 +295,22 @@ class McpRelay {
         socket.send(initialize.line);
         if (this.#initialized) socket.send(this.#initialized);
       }
-      for (const [id, line] of this.#pending) if (id !== initialize?.id) socket.send(line);
+      for (const [id, request] of this.#pending) {
+        if (id === initialize?.id) continue;
+        // A call that every engine it reached went away with may be what brings them down:
+        // after MAX_SENDS, the client gets an error instead of the next engine the call.
+        if (request.sends >= MAX_SENDS) {
+          this.#pending.delete(id);
+          void this.#write(errorResponse(
+            id,
+            `The crosstalk engine went away ${request.sends} times while this call ran; ` +
+              "it was not sent again",
+          ));
+          continue;
+        }
+        request.sends++;
+        socket.send(request.line);
+      }
       this.#open.resolve();
     });
     socket.addEventListener("message", (event) => void this.#fromEngine(event.data));
@@ -382,6 +398,20 @@ class McpRelay {
       // The engine sends JSON; pass on whatever it sent.
     }
     await this.#write(data);
+  }
+
+  /** Drops the request a `notifications/cancelled` line names from those sent again. */
+  #forgetCancelled(line: string): void {
+    if (!line.includes("notifications/cancelled")) return;
+    try {
+      const message = JSON.parse(line) as { method?: string; params?: { requestId?: unknown } };
+      const id = message.params?.requestId;
+      if (message.method === "notifications/cancelled" && id !== undefined) {
+        this.#pending.delete(id as string | number);
+      }
+    } catch {
+      // Not JSON: nothing to cancel.
+    }
   }
 
   /** Answers every request no engine will, so that no tool call hangs. */

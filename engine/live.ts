@@ -382,6 +382,7 @@ export class LiveAgents {
     const agent = this.#stored(name);
     agent.seen = new Date().toISOString();
     if (agent.unread.length === 0 && (options.waitMs ?? 0) > 0) {
+      this.#options.log.debug("live.waiting", { name, ms: options.waitMs });
       await this.#waitForUnread(name, options.waitMs!, options.signal);
     }
     // Nobody is left to hand messages to (the caller cancelled, or the engine stops): marking
@@ -455,6 +456,8 @@ export class LiveAgents {
     if (back.length > 0) {
       this.#options.log.info("live.given_back", { name, messages: back.length });
       this.#saveSoon();
+      // A wait that began before they came back (the session's retry) takes them now.
+      for (const waiter of this.#waiters.get(name) ?? []) waiter();
     }
     return back.length;
   }

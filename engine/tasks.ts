@@ -73,7 +73,8 @@ export async function taskOf(
 }
 
 /**
- * Flags a message as a task. Flagging a task twice is refused.
+ * Flags a message as a task. Flagging a task twice is refused, unless it is the same flag again
+ * (by the same sender, for the same role and folder): a retry of a call whose answer was lost.
  *
  * @throws {CrosstalkError} `ERR_TASK_CONFLICT`, `ERR_BODY_INVALID`
  */
@@ -97,7 +98,8 @@ export async function flagTask(
     ...(options.role ? { role: options.role } : {}),
     ...(options.cwd ? { cwd: options.cwd } : {}),
   });
-  if (!won) {
+  const same = data.by === options.by && data.role === options.role && data.cwd === options.cwd;
+  if (!won && !same) {
     throw new CrosstalkError(
       "ERR_TASK_CONFLICT",
       `This message is already a task (flagged by ${JSON.stringify(data.by)})`,
@@ -194,7 +196,15 @@ export async function resolveTask(
     result: options.result,
     reply,
   });
-  if (!won) throw new CrosstalkError("ERR_TASK_CONFLICT", "The task was resolved meanwhile");
+  if (!won) {
+    // The same resolve, racing itself (a retry while the first attempt still ran): the first
+    // sends the reply; this one succeeds with it.
+    const done = await taskOf(store, message);
+    if (done?.state !== options.status || done.result !== options.result) {
+      throw new CrosstalkError("ERR_TASK_CONFLICT", "The task was resolved meanwhile");
+    }
+    return done;
+  }
   await sendResult(bus, message, task.flaggedBy, options, reply);
   return (await taskOf(store, message))!;
 }
@@ -221,7 +231,11 @@ async function sendResult(
   }
 }
 
-/** Adds a badge. @throws {CrosstalkError} `ERR_BODY_INVALID` */
+/**
+ * Adds a badge; the same badge (type, value, sender) again adds nothing (a retried call).
+ *
+ * @throws {CrosstalkError} `ERR_BODY_INVALID`
+ */
 export async function addBadge(
   store: AnnotationStore,
   message: Message,
@@ -237,6 +251,10 @@ export async function addBadge(
   if (value.length > 200) {
     throw new CrosstalkError("ERR_BODY_INVALID", "A badge value is at most 200 characters");
   }
+  const existing = (await badgesOf(store, message)).find((b) =>
+    b.type === badge.type && b.value === value && b.by === badge.by
+  );
+  if (existing) return existing;
   const record: Badge = { type: badge.type, value, by: badge.by, at: new Date().toISOString() };
   await store.add(message, "badge", { ...record });
   return record;

@@ -89,8 +89,11 @@ interface ToolContext {
   closed: AbortSignal;
 }
 
-/** Longest JSON-RPC request id that names a call for the send's Idempotency-Key. */
-const MAX_KEYED_REQUEST_ID = 100;
+/** A hex SHA-256 of `text`: any request id (1 and "1" apart, any length) in a header. */
+async function digest(text: string): Promise<string> {
+  const hash = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(hash), (b) => b.toString(16).padStart(2, "0")).join("");
+}
 
 export function registerTools(
   server: McpServer,
@@ -149,10 +152,7 @@ export function registerTools(
       // The relay sends a call again, with its id, when the engine went away before answering
       // it (MCP forbids reusing a request id within a session): the key makes that retry return
       // the message the first attempt wrote, if it got that far, instead of writing a second.
-      const requestId = String(extra.requestId);
-      const key = requestId.length <= MAX_KEYED_REQUEST_ID
-        ? `mcp-call ${tokenId} ${requestId}`
-        : crypto.randomUUID();
+      const key = `mcp-call ${tokenId} ${await digest(JSON.stringify(extra.requestId))}`;
       const sent = await api.call<Message>("POST", "/api/messages", body, {
         "Idempotency-Key": key,
       });

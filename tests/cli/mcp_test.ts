@@ -628,3 +628,70 @@ Deno.test("crosstalk mcp on a shared folder: replies between live agents of two 
   assert.match(String(gated.reason), /^loop guard: 2 agent replies/);
   assert.equal(gated.message, ref);
 });
+
+Deno.test("messages given back to a live agent go to the wait it has open (a retried wait is not left waiting)", async () => {
+  await using dir = await tempDir();
+  await using engine = await startTeam(dir.path);
+  const { url, user, live } = await registerCarol(engine);
+  const as = (token: string) => ({
+    Authorization: `Bearer ${token}`,
+    "content-type": "application/json",
+  });
+  const sent = await fetch(`${url}/api/messages`, {
+    method: "POST",
+    headers: as(user),
+    body: JSON.stringify({ to: "carol", body: "handed out, then back" }),
+  });
+  const message = await sent.json();
+  const ref = `${message.channel}/${message.id}`;
+  await waitUntil(async () => {
+    const inbox = await (await fetch(`${url}/api/live/me/inbox?limit=5`, { headers: as(live) }))
+      .json();
+    return inbox.messages.length === 1;
+  });
+  // The session waits for more; meanwhile the read above is found lost and given back.
+  const waiting = fetch(`${url}/api/live/me/inbox?wait=120`, { headers: as(live) })
+    .then((r) => r.json());
+  await engine.waitFor((r) => r.event === "live.waiting" && r.name === "carol");
+  const back = await fetch(`${url}/api/live/me/unread`, {
+    method: "POST",
+    headers: as(live),
+    body: JSON.stringify({ refs: [ref] }),
+  });
+  assert.equal(back.status, 200);
+  await back.body?.cancel();
+  // At once, not when the wait's 120 s are up (a bound like waitUntil's).
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const inbox = await Promise.race([
+    waiting,
+    new Promise<never>((_, reject) =>
+      timer = setTimeout(() => reject(new Error("the wait was left waiting")), 15_000)
+    ),
+  ]).finally(() => clearTimeout(timer));
+  assert.deepEqual(inbox.messages.map((m: { id: string }) => m.id), [message.id]);
+});
+
+Deno.test("crosstalk mcp sends a held tool call to at most three engines: one that every engine went away with gets an error", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  const root = join(home, ".local", "share", "crosstalk", "team", "transport");
+  const state = join(home, ".local", "share", "crosstalk", "team", "crosstalk-state");
+  let engine = await startTeam(home);
+  try {
+    await using bob = await teamSession(home, "bob", "--wake", "pull");
+    const held = assert.rejects(
+      bob.client.callTool({ name: "wait", arguments: { seconds: 120 } }),
+      /went away 3 times/,
+    );
+    for (let engines = 1; engines <= 3; engines++) {
+      // The call is waiting in this engine; then the engine dies, and the next one starts.
+      await engine.waitFor((r) => r.event === "live.waiting" && r.name === "bob", 30_000);
+      engine.signal("SIGKILL");
+      await engine.exit();
+      engine = await EngineProcess.start(root, { alias: "a", state });
+    }
+    await held;
+  } finally {
+    await engine[Symbol.asyncDispose]();
+  }
+});

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Bus } from "../../engine/bus.ts";
 import { locateTransport } from "../../engine/paths.ts";
-import { claimTask, flagTask, resolveTask } from "../../engine/tasks.ts";
+import { addBadge, badgesOf, claimTask, flagTask, resolveTask } from "../../engine/tasks.ts";
 import { AnnotationStore } from "../../transports/annotations.ts";
 import { scaffoldTransport } from "../../transports/mod.ts";
 import { newMessageId } from "../../transports/names.ts";
@@ -63,4 +63,37 @@ Deno.test("a resolve with another outcome than the recorded one is refused and s
     );
   }
   assert.equal((await bus.replies(message)).length, 1);
+});
+
+Deno.test("the same resolve twice at once (a retry racing its first attempt): both succeed, one reply", async () => {
+  await using dir = await tempDir();
+  const { bus, store, message } = await taskOnBus(dir.path);
+  const outcome = { by: "worker", status: "completed" as const, result: "done" };
+  const both = await Promise.all([
+    resolveTask(bus, store, message, outcome),
+    resolveTask(bus, store, message, outcome),
+  ]);
+  assert.deepEqual(both.map((t) => t.state), ["completed", "completed"]);
+  assert.equal((await bus.replies(message)).length, 1);
+});
+
+Deno.test("flagging a task again with the same flag succeeds, another flag is refused; the same badge twice is one badge", async () => {
+  await using dir = await tempDir();
+  const { store, message } = await taskOnBus(dir.path);
+  assert.equal((await flagTask(store, message, { by: "boss" })).flaggedBy, "boss");
+  await assert.rejects(
+    flagTask(store, message, { by: "boss", role: "reviewer" }),
+    (error: Error & { code?: string }) => error.code === "ERR_TASK_CONFLICT",
+  );
+  await assert.rejects(
+    flagTask(store, message, { by: "someone else" }),
+    /already a task \(flagged by "boss"\)/,
+  );
+  await addBadge(store, message, { type: "importance", value: "high", by: "boss" });
+  await addBadge(store, message, { type: "importance", value: "high", by: "boss" });
+  await addBadge(store, message, { type: "importance", value: "low", by: "boss" });
+  assert.deepEqual(
+    (await badgesOf(store, message)).map((b) => `${b.type}=${b.value}`).sort(),
+    ["importance=high", "importance=low"],
+  );
 });
