@@ -141,8 +141,11 @@ export class SyncLoop implements ClaimPublisher {
     // One cycle, not the loop until it is idle: under push contention with a backlog, a start
     // that waited for every push would keep the engine from serving for many seconds.
     await this.#oneCycle();
+    // Stopped meanwhile (the engine stops during its start): no timers to leave behind.
+    if (this.#stopped) return;
     await this.refreshPresence();
-    // Our entry and presence are on the remote now, and we know who else is live: tell them to
+    // Our entry and presence are on the remote now (unless that cycle's push gave up under
+    // contention; the pushes after it nudge again), and we know who else is live: tell them to
     // fetch, so that engines which poll slowly learn of this one (and can check its nudges) at
     // once, even when the first push had nothing to push.
     this.#onPushed();
@@ -304,13 +307,19 @@ export class SyncLoop implements ClaimPublisher {
         this.#handle(report, cycle);
         if (fetch || report.pulled) await this.refreshPresence();
       } catch (error) {
-        // The push failed, but what the fetch brought in goes to the feed all the same.
-        if (error instanceof PushError) this.#deliver(error.report);
-        this.#fail(error);
+        try {
+          // The push failed, but what the fetch brought in goes to the feed all the same.
+          if (error instanceof PushError) this.#deliver(error.report);
+          this.#fail(error);
+        } catch (failing) {
+          // Nothing may escape the loop: it runs unawaited, and a start waits on its cycles.
+          this.#log.error("sync.failed", { reason: reasonOf(failing) });
+        }
+      } finally {
+        const ended = this.#cycleEnds.filter((end) => end.after <= cycle);
+        this.#cycleEnds = this.#cycleEnds.filter((end) => end.after > cycle);
+        for (const end of ended) end.resolve();
       }
-      const ended = this.#cycleEnds.filter((end) => end.after <= cycle);
-      this.#cycleEnds = this.#cycleEnds.filter((end) => end.after > cycle);
-      for (const end of ended) end.resolve();
     }
   }
 
