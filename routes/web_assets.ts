@@ -99,6 +99,16 @@ export const WEB_HTML = `<!doctype html>
     <h2>Delivery</h2>
     <p id="details-id" class="muted"></p>
     <ul id="deliveries"></ul>
+    <h2>Task</h2>
+    <p id="task"></p>
+    <p id="task-actions"></p>
+    <h2>Badges</h2>
+    <ul id="badges"></ul>
+    <form id="add-badge">
+      <input name="type" placeholder="type (importance, question…)" aria-label="Badge type" required>
+      <input name="value" placeholder="value" aria-label="Badge value">
+      <button type="submit">Add badge</button>
+    </form>
     <button type="button" id="close-details">close</button>
   </aside>
 </div>
@@ -475,16 +485,60 @@ async function showDelivery(message) {
   const request = ++state.deliveryRequest;
   $("details").hidden = state.view !== "bus";
   $("details-id").textContent = message.channel + "/" + message.id;
-  let rows;
+  let status;
   try {
-    rows = (await api("GET", "/api/messages/" + message.channel + "/" + message.id + "/status"))
-      .deliveries.map((row) => row.to + ": " + row.state);
+    status = await api("GET", messagePath(message) + "/status");
   } catch (error) {
-    rows = ["cannot tell: " + error.message];
+    status = { deliveries: [{ to: "cannot tell", state: error.message }], badges: [] };
   }
   // Only the answer to the last request: an older one may come back later.
   if (request !== state.deliveryRequest || state.open !== message) return;
-  $("deliveries").replaceChildren(...rows.map((text) => el("li", text)));
+  $("deliveries").replaceChildren(...status.deliveries.map((row) => el("li", row.to + ": " + row.state)));
+  showTask(message, status.task);
+  $("badges").replaceChildren(...status.badges.map((badge) =>
+    el("li", badge.type + (badge.value ? "=" + badge.value : "") + " by " + badge.by)
+  ));
+}
+
+function messagePath(message) {
+  return "/api/messages/" + message.channel + "/" + message.id;
+}
+
+/** The task on the open message, and what the signed-in user can do with it. */
+function showTask(message, task) {
+  const actions = $("task-actions");
+  actions.replaceChildren();
+  const act = (label, run) => {
+    const button = el("button", label);
+    button.type = "button";
+    button.addEventListener("click", async () => {
+      try {
+        await run();
+        await showDelivery(message);
+      } catch (error) {
+        notice(error.message);
+      }
+    });
+    actions.append(button, " ");
+  };
+  if (!task) {
+    $("task").textContent = "not a task";
+    act("flag as task", () => api("POST", messagePath(message) + "/task", {}));
+    return;
+  }
+  const parts = [task.state, "flagged by " + task.flaggedBy];
+  if (task.role) parts.push("for the role " + task.role);
+  if (task.claimedBy) parts.push("claimed by " + task.claimedBy);
+  if (task.result) parts.push("result: " + task.result);
+  $("task").textContent = parts.join(", ");
+  if (task.state === "open") act("claim", () => api("POST", messagePath(message) + "/task/claim", {}));
+  if (task.state === "claimed" && task.claimedBy === state.me) {
+    act("resolve", async () => {
+      const result = prompt("The result");
+      if (!result) return;
+      await api("POST", messagePath(message) + "/task/resolve", { status: "completed", result });
+    });
+  }
 }
 
 function closeDelivery() {
@@ -530,7 +584,7 @@ function follow() {
     // A reply to the message whose delivery is shown changes its state.
     if (state.open && (data.re || []).includes(state.open.id)) refreshDelivery();
   });
-  for (const type of ["replied", "failed", "empty", "skipped", "woken", "unwoken", "read", "claimed", "running"]) {
+  for (const type of ["replied", "failed", "empty", "skipped", "woken", "unwoken", "read", "claimed", "running", "task", "badge"]) {
     events.addEventListener(type, refreshDelivery);
   }
   events.addEventListener("live", () => loadPeers());
@@ -615,6 +669,17 @@ onClick("delete-channel", async () => {
   await api("DELETE", "/api/channels/" + state.channel.id);
   state.channel = null;
   await loadChannels();
+});
+
+onSubmit("add-badge", async (form) => {
+  if (!state.open) return;
+  const value = form.elements.value.value;
+  await api("POST", messagePath(state.open) + "/badges", {
+    type: form.elements.type.value,
+    ...(value ? { value } : {}),
+  });
+  form.reset();
+  await showDelivery(state.open);
 });
 
 onSubmit("mint", async (form) => {

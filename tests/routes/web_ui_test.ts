@@ -200,7 +200,7 @@ Deno.test("the web UI signs in, sends, shows what others send as it arrives, in 
   assert.deepEqual(pageErrors, []);
 });
 
-Deno.test("the web UI threads replies, makes, renames and deletes channels, shows the engine, mints and revokes tokens, changes passphrases, and lets an admin manage users", async () => {
+Deno.test("the web UI threads replies, runs a task and adds a badge, makes, renames and deletes channels, shows the engine, mints and revokes tokens, changes passphrases, and lets an admin manage users", async () => {
   await using dir = await tempDir();
   const { engine, url } = await engineWithBoss(dir.path);
   await using _engine = engine;
@@ -228,6 +228,26 @@ Deno.test("the web UI threads replies, makes, renames and deletes channels, show
   await reply.waitFor();
   assert.match(await reply.locator(".quote").textContent() ?? "", /boss: the question/);
   assert.equal(await reply.locator(".body").textContent(), "the answer");
+
+  // The question becomes a task, is claimed and resolved from its panel; its result comes back
+  // as a reply. A badge goes on it too.
+  const question = page.locator("#messages .message", { hasText: "the question" }).first();
+  await question.locator("button", { hasText: "delivery" }).click();
+  await page.locator("#task", { hasText: /^not a task$/ }).waitFor();
+  await page.click("#task-actions button:text-is('flag as task')");
+  await page.locator("#task", { hasText: /^open, flagged by boss$/ }).waitFor();
+  await page.click("#task-actions button:text-is('claim')");
+  await page.locator("#task", { hasText: /^claimed, flagged by boss, claimed by boss$/ }).waitFor();
+  answers.push("it is done");
+  await page.click("#task-actions button:text-is('resolve')");
+  await page.locator("#task", { hasText: /^completed, .*result: it is done$/ }).waitFor();
+  await page.locator("#messages .message .body", { hasText: "Task completed: it is done" })
+    .waitFor();
+  await page.fill("#add-badge input[name=type]", "importance");
+  await page.fill("#add-badge input[name=value]", "high");
+  await page.click("#add-badge button[type=submit]");
+  await page.locator("#badges li", { hasText: /^importance=high by boss$/ }).waitFor();
+  await page.click("#close-details");
 
   // Rename the channel: the list and the title follow.
   answers.push("team");
