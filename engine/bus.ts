@@ -337,22 +337,35 @@ export class Bus implements AsyncDisposable {
   }
 
   /**
-   * A channel's messages in order, after `since` (exclusive), at most `limit`. `next` is the
-   * last id listed when the page was full (files that cannot be read are skipped, and do not end
-   * the paging early).
+   * A channel's messages in order, after `since` and before `before` (both exclusive), at most
+   * `limit` (with `before`, the last `limit` before it). When the page was full, `next` is the
+   * last id listed, or with `before`, `previous` the first (files that cannot be read are
+   * skipped, and do not end the paging early).
    */
   async listMessages(
     channelHandle: string | undefined,
-    options: { since?: string | undefined; limit?: number | undefined } = {},
-  ): Promise<{ channel: Channel; messages: Message[]; skipped: number; next?: string }> {
+    options: {
+      since?: string | undefined;
+      before?: string | undefined;
+      limit?: number | undefined;
+    } = {},
+  ): Promise<
+    { channel: Channel; messages: Message[]; skipped: number; next?: string; previous?: string }
+  > {
     const channel = await this.resolveChannel(channelHandle ?? DEFAULT_CHANNEL);
     const ids = await this.transport.listMessageIds(channel.id, {
       ...(options.since === undefined ? {} : { since: options.since }),
+      ...(options.before === undefined ? {} : { before: options.before }),
       ...(options.limit === undefined ? {} : { limit: options.limit }),
     });
     const { messages, skipped } = await this.#readMany(channel.id, ids);
     const full = options.limit !== undefined && ids.length === options.limit;
-    return { channel, messages, skipped, ...(full ? { next: ids.at(-1)! } : {}) };
+    const cursor = !full
+      ? {}
+      : options.before === undefined
+      ? { next: ids.at(-1)! }
+      : { previous: ids[0]! };
+    return { channel, messages, skipped, ...cursor };
   }
 
   /**

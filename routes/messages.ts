@@ -79,11 +79,18 @@ export function messageRoutes(deps: AppDeps): Hono<Env> {
       fallback: 100,
       unit: "messages",
     });
-    const { channel, messages, skipped, next } = await deps.bus.listMessages(
+    const before = c.req.query("before");
+    const { channel, messages, skipped, next, previous } = await deps.bus.listMessages(
       c.req.query("channel"),
-      { since: c.req.query("since"), limit },
+      { since: c.req.query("since"), before, limit },
     );
-    return c.json({ channel: channel.id, messages, next: next ?? null, skipped });
+    return c.json({
+      channel: channel.id,
+      messages,
+      next: next ?? null,
+      ...(before === undefined ? {} : { previous: previous ?? null }),
+      skipped,
+    });
   });
 
   const find = (c: { req: { param(name: string): string } }): Promise<Message> => {

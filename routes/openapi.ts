@@ -117,12 +117,20 @@ const messages = {
         channel: str,
         messages: { type: "array", items: message },
         next: { type: ["string", "null"] },
+        previous: { type: ["string", "null"] },
+        skipped: { type: "integer" },
       },
     }),
   }, {
     parameters: [
       { name: "channel", in: "query", schema: str },
       { name: "since", in: "query", description: "a message id: only later ones", schema: str },
+      {
+        name: "before",
+        in: "query",
+        description: "a message id: only earlier ones, the last `limit` of them",
+        schema: str,
+      },
       { name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: 500 } },
     ],
   }),

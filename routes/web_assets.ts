@@ -48,7 +48,7 @@ export const WEB_HTML = `<!doctype html>
     <h2><span id="channel-title"></span>
       <button type="button" class="link" id="rename-channel">rename</button>
       <button type="button" class="link" id="delete-channel">delete</button></h2>
-    <ol id="messages"></ol>
+    <ol id="messages"><li id="older-row"><button type="button" class="link" id="older">show older messages</button></li></ol>
     <form id="send">
       <p id="replying" hidden>Replying to <span id="replying-to"></span> <button type="button" id="cancel-reply">cancel</button></p>
       <input name="to" placeholder="to (names, comma-separated, or all)" aria-label="To" required>
@@ -358,7 +358,8 @@ async function openChannel(channel) {
   state.last = null;
   state.shown = new Map();
   $("channel-title").textContent = "#" + channel.name;
-  $("messages").replaceChildren();
+  $("messages").replaceChildren($("older-row") || olderRow);
+  $("older").hidden = false;
   closeDelivery();
   for (const button of document.querySelectorAll("#channels button")) {
     button.classList.toggle("current", button.dataset.channel === channel.id);
@@ -367,6 +368,19 @@ async function openChannel(channel) {
   // The last week: message ids begin with their UTC time, so one id bounds the listing.
   state.last = idAt(Date.now() - 7 * 24 * 3600 * 1000);
   await loadNew();
+}
+
+/** Lists the page of messages before the oldest shown (the top of the list). */
+async function loadOlder() {
+  const channel = state.channel;
+  if (!channel) return;
+  const first = $("messages").querySelector("li.message");
+  const before = first ? first.dataset.id : idAt(Date.now() + 60_000);
+  const page = await api("GET", "/api/messages?channel=" + encodeURIComponent(channel.id) +
+    "&limit=100&before=" + encodeURIComponent(before));
+  if (state.channel !== channel) return;
+  for (const message of page.messages) showMessage(message);
+  if (!page.previous) $("older").hidden = true;
 }
 
 /** The smallest message id of the millisecond ms (ids are YYYY/MM/DD/HHMMSSmmmZ-<hex>.md). */
@@ -459,7 +473,11 @@ function showMessage(message) {
   const atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - 20;
   // In id order (time, then random): a late message goes where it belongs.
   let next = null;
-  for (let node = list.lastElementChild; node && node.dataset.id > message.id; node = node.previousElementSibling) {
+  for (
+    let node = list.lastElementChild;
+    node && node.dataset.id !== undefined && node.dataset.id > message.id;
+    node = node.previousElementSibling
+  ) {
     next = node;
   }
   list.insertBefore(item, next);
@@ -651,6 +669,8 @@ onClick("logout", async () => {
   signedOut();
 }, (error) => notice("Could not sign out: " + error.message));
 $("cancel-reply").addEventListener("click", cancelReply);
+const olderRow = $("older-row");
+onClick("older", loadOlder);
 for (const tab of document.querySelectorAll("#tabs button")) {
   tab.addEventListener("click", () => show(tab.dataset.view));
 }

@@ -273,8 +273,9 @@ export class LocalTransport implements Transport {
 
   async listMessageIds(channel: string, options: ListOptions = {}): Promise<string[]> {
     checkChannelId(channel);
-    const since = options.since;
+    const { since, before } = options;
     if (since !== undefined) parseMessageId(since);
+    if (before !== undefined) parseMessageId(before);
     const limit = options.limit ?? Infinity;
     const base = join(this.channelsDir, channel);
     if (!(await exists(base))) {
@@ -284,26 +285,33 @@ export class LocalTransport implements Transport {
       );
     }
     const out: string[] = [];
-    // Walk YYYY/MM/DD in order, skipping whole folders that end before `since`.
+    // Walk YYYY/MM/DD in order (backwards from `before`, when given, so that the last `limit`
+    // come first), skipping whole folders outside the bounds.
+    const backwards = before !== undefined;
     const walk = async (dir: string, prefix: string, depth: number): Promise<void> => {
       const names = (await readDirNames(dir))
         .filter((e) => !e.name.startsWith("."))
         .map((e) => e.name)
         .sort();
+      if (backwards) names.reverse();
       for (const name of names) {
         if (out.length >= limit) return;
         const rel = prefix + name;
         if (depth < 3) {
           if (!/^\d+$/.test(name)) continue;
           if (since !== undefined && rel < since.slice(0, rel.length)) continue;
+          if (before !== undefined && rel > before.slice(0, rel.length)) continue;
           await walk(join(dir, name), `${rel}/`, depth + 1);
-        } else if (tryParseMessageId(rel) && (since === undefined || rel > since)) {
+        } else if (
+          tryParseMessageId(rel) && (since === undefined || rel > since) &&
+          (before === undefined || rel < before)
+        ) {
           out.push(rel);
         }
       }
     };
     await walk(base, "", 0);
-    return out;
+    return backwards ? out.reverse() : out;
   }
 
   async readMessage(channel: string, id: string): Promise<Message> {

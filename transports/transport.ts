@@ -19,6 +19,8 @@ export interface MessageRef {
 export interface ListOptions {
   /** Only ids after this one (exclusive), in id order. */
   since?: string;
+  /** Only ids before this one (exclusive); with `limit`, the last `limit` of them. */
+  before?: string;
   /** At most this many ids. */
   limit?: number;
 }

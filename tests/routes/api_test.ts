@@ -636,3 +636,31 @@ Deno.test("API: a page that holds a file that cannot be read still gives the cur
     await bus[Symbol.asyncDispose]();
   }
 });
+
+Deno.test("API: before pages a channel backwards, the last `limit` before an id, with the cursor to the page before", async () => {
+  await using dir = await tempDir();
+  const { call, bus, adminToken } = await setup(dir.path);
+  try {
+    const ids: string[] = [];
+    for (const body of ["one", "two", "three", "four", "five"]) {
+      const sent = await call("POST", "/api/messages", {
+        token: adminToken,
+        body: { to: "someone", body },
+      });
+      ids.push(sent.json.id as string);
+    }
+    const page = async (before: string) => {
+      const r = await call("GET", `/api/messages?limit=2&before=${before}`, { token: adminToken });
+      assert.equal(r.status, 200, JSON.stringify(r.json));
+      const bodies = (r.json.messages as { body: string }[]).map((m) => m.body.trim());
+      return { bodies, previous: r.json.previous };
+    };
+    assert.deepEqual(await page(ids[4]!), { bodies: ["three", "four"], previous: ids[2] });
+    assert.deepEqual(await page(ids[2]!), { bodies: ["one", "two"], previous: ids[0] });
+    assert.deepEqual(await page(ids[0]!), { bodies: [], previous: null });
+    const bad = await call("GET", "/api/messages?before=../../etc/passwd", { token: adminToken });
+    assert.equal(bad.status, 400);
+  } finally {
+    await bus[Symbol.asyncDispose]();
+  }
+});

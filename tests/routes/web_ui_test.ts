@@ -81,6 +81,13 @@ Deno.test("the web UI signs in, sends, shows what others send as it arrives, in 
   await using _engine = engine;
   await using chrome = await browser();
   const { page, pageErrors } = await newPage(chrome);
+  // Older than the week the page shows at first.
+  const lastWeek = await Bus.open(locateTransport({ path: root }, { HOME: dir.path }), {
+    env: { USER: "dave" },
+    now: () => new Date(Date.now() - 8 * 24 * 3600 * 1000),
+  });
+  await lastWeek.send({ to: ["boss"], body: "from eight days ago" });
+  await lastWeek[Symbol.asyncDispose]();
 
   await page.goto(`${url}/`);
   assert.equal(new URL(page.url()).pathname, "/ui/", "/ goes to the UI");
@@ -161,6 +168,12 @@ Deno.test("the web UI signs in, sends, shows what others send as it arrives, in 
     "after the one from ahead",
     "from an hour ahead",
   ]);
+
+  // Older messages come on demand, at the top; then there are none left to show.
+  await page.click("#older");
+  await page.locator("#messages .message .body", { hasText: "from eight days ago" }).waitFor();
+  assert.equal((await shownBodies(page))[0], "from eight days ago");
+  await page.locator("#older").waitFor({ state: "hidden" });
 
   // Delivery states of the message to carol: she has not read it.
   await page.locator("#messages .message", { hasText: "hello from the browser" })
