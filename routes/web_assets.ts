@@ -435,7 +435,9 @@ function loadNew() {
       if (!page.next) break;
       since = page.next;
     }
-    state.last = idAt(Math.min(Date.now(), lastShownTime())) ;
+    // The newest shown, unless that is later than this clock; never back before the bound.
+    const newest = idAt(Math.min(Date.now(), lastShownTime()));
+    if (newest > state.last) state.last = newest;
   }).catch((error) => {
     // The channel is gone (deleted elsewhere): the list of channels says where to go.
     if (/No channel/.test(error.message)) return loadChannels();
