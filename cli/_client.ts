@@ -9,6 +9,8 @@ import type { Channel, Message } from "../transports/mod.ts";
 import { isChannelId } from "../transports/names.ts";
 import { writeFileAtomic } from "../transports/_fs.ts";
 import { type CliContext, locationOf, openBus, type TransportFlags } from "./_context.ts";
+import type { WorkflowView } from "../engine/workflow.ts";
+import type { Plan } from "../engine/workflow_plan.ts";
 
 /** What the message and channel commands need, wherever the bus is. */
 export interface BusClient extends AsyncDisposable {
@@ -29,6 +31,11 @@ export interface BusClient extends AsyncDisposable {
   showChannel(handle: string): Promise<Channel & { messages: number }>;
   renameChannel(handle: string, name: string): Promise<Channel>;
   deleteChannel(handle: string): Promise<Channel>;
+  /** Every workflow, newest first (engine/workflow.ts `WorkflowView`). */
+  listWorkflows(): Promise<WorkflowView[]>;
+  showWorkflow(child: string): Promise<WorkflowView>;
+  /** The plan written in a request's text. @throws {CrosstalkError} `ERR_WORKFLOW_INVALID` */
+  checkPlan(body: string): Promise<Plan>;
 }
 
 class DirectClient implements BusClient {
@@ -85,6 +92,21 @@ class DirectClient implements BusClient {
     this.#wrote = true;
     return this.#bus.deleteChannel(handle);
   }
+  async listWorkflows() {
+    const { listWorkflows } = await import("../engine/workflow.ts");
+    return await listWorkflows(this.#bus);
+  }
+  async showWorkflow(child: string) {
+    const { readWorkflow } = await import("../engine/workflow.ts");
+    return await readWorkflow(this.#bus, await this.#childId(child));
+  }
+  async checkPlan(body: string) {
+    const { requirePlan } = await import("../engine/workflow_plan.ts");
+    return requirePlan(body, this.#bus.config);
+  }
+  async #childId(handle: string) {
+    return (await this.#bus.resolveChannel(handle)).id;
+  }
   async [Symbol.asyncDispose]() {
     try {
       // Written straight into a clone: off to the remote, so other machines see it without
@@ -110,13 +132,23 @@ class DirectClient implements BusClient {
 
 /** A client of an engine's HTTP API. */
 export class HttpClient implements BusClient {
-  readonly via: string;
   readonly maxBodyBytes = 64 * 1024 * 1024;
+  #via: string;
   #token: string | undefined;
 
   constructor(server: string, token: string | undefined) {
-    this.via = server.replace(/\/+$/, "");
+    this.#via = server.replace(/\/+$/, "");
     this.#token = token;
+  }
+
+  /** The engine's base URL. */
+  get via(): string {
+    return this.#via;
+  }
+
+  /** Follows the same engine to its new address (it restarted on another port). */
+  moveTo(server: string): void {
+    this.#via = server.replace(/\/+$/, "");
   }
 
   /** Calls the API; an error response becomes the CrosstalkError it names. */
@@ -192,6 +224,7 @@ export class HttpClient implements BusClient {
     if (o.from !== undefined) body.from = o.from;
     if (o.as !== undefined) body.as = o.as;
     if (o.re !== undefined) body.re = o.re;
+    if (o.type !== undefined) body.type = o.type;
     return this.call<Message>("POST", "/api/messages", body, {
       "Idempotency-Key": crypto.randomUUID(),
     });
@@ -288,6 +321,26 @@ export class HttpClient implements BusClient {
   deleteChannel(handle: string) {
     return this.call<Channel>("DELETE", `/api/channels/${encodeURIComponent(handle)}`);
   }
+  async listWorkflows() {
+    return (await this.call<{ workflows: WorkflowView[] }>("GET", "/api/workflows")).workflows;
+  }
+  async showWorkflow(child: string) {
+    if (isChannelId(child)) return await this.call<WorkflowView>("GET", `/api/workflows/${child}`);
+    // A name or a uuid prefix, as everywhere else: looked up among the workflows.
+    const found = (await this.listWorkflows()).filter((w) =>
+      w.name === child || w.child.startsWith(child)
+    );
+    if (found.length === 1) return found[0]!;
+    throw new CrosstalkError(
+      found.length === 0 ? "ERR_CHANNEL_NOT_FOUND" : "ERR_CHANNEL_AMBIGUOUS",
+      found.length === 0
+        ? `No workflow "${child}"`
+        : `"${child}" names ${found.length} workflows: ${found.map((w) => w.child).join(", ")}`,
+    );
+  }
+  async checkPlan(body: string) {
+    return (await this.call<{ plan: Plan }>("POST", "/api/workflows/check", { body })).plan;
+  }
   [Symbol.asyncDispose]() {
     return Promise.resolve();
   }
@@ -331,6 +384,25 @@ export async function saveCredentials(env: Env, credentials: Credentials): Promi
   const path = credentialsPath(env);
   await Deno.mkdir(join(path, ".."), { recursive: true, mode: 0o700 });
   await writeFileAtomic(path, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600 });
+}
+
+/**
+ * Where the engine of this transport on this machine says it listens (its credential file),
+ * without asking it; undefined when it left none.
+ */
+export async function localEngineServer(
+  flags: TransportFlags,
+  ctx: CliContext,
+): Promise<string | undefined> {
+  const location = locationOf(flags, ctx);
+  try {
+    const credential = JSON.parse(
+      await Deno.readTextFile(join(location.stateDir, "cli-credential.json")),
+    ) as LocalCredential;
+    return typeof credential.server === "string" ? credential.server : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The engine of this transport on this machine, when it runs and left a credential. */

@@ -158,8 +158,26 @@ export function formatEvent(event: WatchEvent, body?: string): string | undefine
       return `${at}    badge ${d.type}${d.value ? `=${d.value}` : ""} on [${id}] by ${d.by}`;
     case "engine":
       return `${at}  engine ${d.event ?? ""}`.trimEnd();
+    case "workflow":
+      return `${at}    workflow [${id}] ${workflowStep(d)}`;
     default:
       return undefined;
+  }
+}
+
+/** What a workflow event says happened (docs/WORKFLOWS.md). */
+function workflowStep(d: Record<string, unknown>): string {
+  switch (d.event) {
+    case "workflow.started":
+      return `started in channel ${String(d.child).slice(0, 8)}`;
+    case "workflow.planned":
+      return `planned: ${d.runs} runs${d.synthesize ? `, synthesis by ${d.synthesize}` : ""}`;
+    case "workflow.phase":
+      return `phase ${d.phase}`;
+    case "workflow.complete":
+      return "complete";
+    default:
+      return `failed${d.error ? `: ${preview(String(d.error))}` : ""}`;
   }
 }
 

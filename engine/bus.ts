@@ -58,6 +58,10 @@ export interface SendOptions {
   extra?: Record<string, unknown>;
   /** The message's id, when it was chosen and recorded before the write (a task's reply). */
   id?: string | undefined;
+  /** `workflow` for a workflow request (docs/WORKFLOWS.md). */
+  type?: "workflow" | undefined;
+  /** A reply that reports a failure, with what went wrong. */
+  failed?: { error: string } | undefined;
 }
 
 /** A reference to a message as a user types it, before it is looked up. */
@@ -284,6 +288,7 @@ export class Bus implements AsyncDisposable {
       );
     }
     for (const address of to) resolveAddress(address, this.config);
+    if (options.type === "workflow") checkWorkflowAddress(to, this.config);
     const from = options.from ?? defaultSender(this.#env);
     parseAddress(from);
     if (options.body.trim() === "") {
@@ -318,6 +323,11 @@ export class Bus implements AsyncDisposable {
     if (re.length > 0) fields.re = re;
     if (options.as !== undefined) fields.as = options.as;
     if (options.extra) fields.extra = options.extra;
+    if (options.type) fields.type = options.type;
+    if (options.failed) {
+      fields.failed = true;
+      fields.error = options.failed.error;
+    }
     const message = await this.transport.writeMessage(channel.id, fields, {
       maxBodyBytes: this.config.limits.message_bytes,
       ...(options.id === undefined ? {} : { id: options.id }),
@@ -536,6 +546,18 @@ export class Bus implements AsyncDisposable {
       );
     }
   }
+}
+
+/** A workflow request goes to `workflow`, or to the one model that plans it. */
+function checkWorkflowAddress(to: string[], config: Config): void {
+  const kind = to.length === 1 ? resolveAddress(to[0]!, config).kind : undefined;
+  if (kind === "workflow" || kind === "model") return;
+  throw new CrosstalkError(
+    "ERR_ADDRESS_INVALID",
+    `A workflow goes to "workflow" or to the one model that plans it, not to ${
+      to.map((t) => `"${t}"`).join(", ")
+    }`,
+  );
 }
 
 /** An id that sorts before every message a replier could have written after `id` (clock skew). */

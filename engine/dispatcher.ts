@@ -200,6 +200,10 @@ export class Dispatcher {
       id: message.id,
       model: nameOf(wake.model.spec),
     };
+    // Already ours (being claimed, queued after a takeover, running): a second attempt would
+    // lose the race to our own lease and then clear the mark that keeps the sweep off it, and the
+    // next sweep would take it over again, queueing the message twice.
+    if (this.#inFlight.has(flightKey(key))) return;
     // In flight from before the lease exists: a sweep meanwhile must not mistake our own new
     // claim for one that its holder (this engine) abandoned.
     this.#inFlight.add(flightKey(key));
@@ -306,6 +310,9 @@ export class Dispatcher {
 
   /** The models of this engine that `message` wakes (DESIGN.md §3). */
   async #wakes(message: Message): Promise<Wake[]> {
+    // A workflow request is planned and run by the workflow coordinator (engine/workflow.ts),
+    // even when it names the model that plans it.
+    if (message.type === "workflow") return [];
     const out = new Map<string, Wake>();
     const add = (name: string, model: ClaimedModel, pinned: boolean) =>
       out.set(name, { model, pinned: pinned || (out.get(name)?.pinned ?? false) });
@@ -354,7 +361,9 @@ export class Dispatcher {
   }
 
   #enqueue(job: Job): void {
-    const queueKey = `${job.key.model}|${job.message.channel}|${job.message.as ?? ""}`;
+    // A workflow's steps are independent drafts: never batched into one run.
+    const own = isWorkflowStep(job.message) ? `|${job.message.id}` : "";
+    const queueKey = `${job.key.model}|${job.message.channel}|${job.message.as ?? ""}${own}`;
     const queue = this.#queues.get(queueKey) ?? [];
     queue.push(job);
     this.#queues.set(queueKey, queue);
@@ -675,12 +684,7 @@ export class Dispatcher {
   }
 
   #isDead(lease: Lease, leaseMs: number): boolean {
-    const holder = lease.holder;
-    if (holder?.instance === this.#holder.instance) return true;
-    if (holder && holder.host === this.#holder.host && !isProcessAlive(holder.pid)) return true;
-    const alive = holder ? this.#liveness(holder) : undefined;
-    if (alive !== undefined) return !alive;
-    return Date.now() - lease.renewedAt > leaseMs;
+    return leaseIsDead(lease, { self: this.#holder, liveness: this.#liveness, leaseMs });
   }
 
   #loopGuardTripped(channel: string): boolean {
@@ -757,6 +761,33 @@ export class Dispatcher {
       CROSSTALK_TRANSPORT: this.#bus.transport.root,
     };
   }
+}
+
+/** Options for {@linkcode leaseIsDead}. */
+export interface LeaseJudgeOptions {
+  /** This engine: a lease of its own instance is one it abandoned. */
+  self: Holder;
+  /** Whether a holder on another machine is alive, when known. */
+  liveness: (holder: Holder) => boolean | undefined;
+  leaseMs: number;
+}
+
+/**
+ * True when a claim's holder is gone: this very engine (a lease it no longer tracks), a dead
+ * process on this machine, a machine whose presence says so, or else a lease not renewed in time.
+ */
+export function leaseIsDead(lease: Lease, options: LeaseJudgeOptions): boolean {
+  const holder = lease.holder;
+  if (holder?.instance === options.self.instance) return true;
+  if (holder && holder.host === options.self.host && !isProcessAlive(holder.pid)) return true;
+  const alive = holder ? options.liveness(holder) : undefined;
+  if (alive !== undefined) return !alive;
+  return Date.now() - lease.renewedAt > options.leaseMs;
+}
+
+/** True for a message the workflow coordinator sent as one of a workflow's steps. */
+export function isWorkflowStep(message: Message): boolean {
+  return message.from === "workflow" && typeof message.extra?.workflow_step === "string";
 }
 
 /** `provider/model`. */

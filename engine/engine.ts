@@ -42,6 +42,7 @@ import { initTransport } from "./setup.ts";
 import { VERSION } from "./version.ts";
 import { isProcessAlive } from "./_process.ts";
 import { type LiveAgentInfo, LiveAgents, type Registration } from "./live.ts";
+import { Workflows } from "./workflow.ts";
 import { allModels, resolveAddress } from "./models.ts";
 
 /** With OS file events, how often the engine still rescans the bus, in case a delivery failed. */
@@ -106,6 +107,8 @@ export class Engine implements AsyncDisposable {
   readonly bus: Bus;
   readonly cursor: Cursor;
   readonly dispatcher: Dispatcher;
+  /** The workflows this engine coordinates. */
+  readonly workflows: Workflows;
   readonly log: Logger;
   readonly location: TransportLocation;
   readonly alias: string;
@@ -200,6 +203,14 @@ export class Engine implements AsyncDisposable {
       holder,
       onChange: () => this.#scheduleStatus(),
       publisher: this.#publisher(),
+      liveness: (h) => this.#sync?.alive(h),
+    });
+    this.workflows = new Workflows({
+      bus: parts.bus,
+      alias: parts.alias,
+      holder,
+      log: parts.log,
+      claims: this.dispatcher.claims,
       liveness: (h) => this.#sync?.alive(h),
     });
     this.#feed = new MessageFeed(parts.bus.transport, (messages) => this.onMessages(messages), {
@@ -315,6 +326,7 @@ export class Engine implements AsyncDisposable {
     // Before the first sweep: it needs the other engines' presence to judge their claims.
     await this.#sync?.start();
     await this.dispatcher.sweep();
+    await this.workflows.sweep();
     // An engine that starts with no cursor leaves old history alone: it neither reads nor runs it.
     const horizon = new Date(this.#started.getTime() - LATE_WINDOW_MS);
     await this.#feed.start(
@@ -349,6 +361,7 @@ export class Engine implements AsyncDisposable {
     const leaseMs = this.bus.config.engine.lease_seconds * 1000;
     this.#timers.push(setInterval(() => {
       this.dispatcher.sweep().catch((error) => this.log.error("sweep.failed", { error }));
+      this.workflows.sweep().catch((error) => this.log.error("sweep.failed", { error }));
     }, Math.max(200, Math.floor(leaseMs / 2))));
     this.#timers.push(setInterval(() => {
       touchRegistry(this.bus.transport.root, this.alias).catch(() => {});
@@ -378,7 +391,11 @@ export class Engine implements AsyncDisposable {
         ...(message.re ? { re: message.re } : {}),
       });
     }
-    await Promise.all([this.live.onMessages(messages), this.dispatcher.handle(messages)]);
+    await Promise.all([
+      this.live.onMessages(messages),
+      this.dispatcher.handle(messages),
+      this.workflows.onMessages(messages),
+    ]);
   }
 
   /** Tells the engine who the users of its API are (live agents may not take their names). */
@@ -518,6 +535,7 @@ export class Engine implements AsyncDisposable {
   /** Resolves when every change seen so far has been handled and no run is in progress. */
   async flush(): Promise<void> {
     await this.#feed.flush();
+    await this.workflows.idle();
     await this.dispatcher.idle();
   }
 
@@ -541,6 +559,7 @@ export class Engine implements AsyncDisposable {
     this.#stopSent?.();
     this.#stopCommitErrors?.();
     await this.#feed.close();
+    await this.workflows.stop();
     await this.live.close();
     await this.dispatcher.drain(graceMs);
     await removeRegistry(this.bus.transport.root, this.alias, this.#registryCommit())

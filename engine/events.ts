@@ -23,7 +23,8 @@ export interface BusEvent {
     | "unwoken"
     | "read"
     | "task"
-    | "badge";
+    | "badge"
+    | "workflow";
   data: Record<string, unknown>;
 }
 
@@ -46,6 +47,11 @@ const TYPE_BY_LOG_EVENT: Record<string, BusEvent["type"]> = {
   "live.unwoken": "unwoken",
   "live.gated": "unwoken",
   "live.read": "read",
+  "workflow.started": "workflow",
+  "workflow.planned": "workflow",
+  "workflow.phase": "workflow",
+  "workflow.complete": "workflow",
+  "workflow.failed": "workflow",
 };
 
 /** Remembers the last `capacity` events and hands new ones to subscribers. */

@@ -39,7 +39,14 @@ export function messageRoutes(deps: AppDeps): Hono<Env> {
       re: "string|string[]?",
       as: "string?",
       from: "string?",
+      type: "string?",
     });
+    if (body.type !== undefined && body.type !== "workflow") {
+      throw new CrosstalkError(
+        "ERR_BODY_INVALID",
+        `type must be "workflow" when present, not ${JSON.stringify(body.type)}`,
+      );
+    }
     // A token sends as its own identity; only an admin may speak for someone else.
     const from = body.from as string | undefined;
     if (from !== undefined && from !== identity.subject && !identity.admin) {
@@ -63,6 +70,7 @@ export function messageRoutes(deps: AppDeps): Hono<Env> {
         from: from ?? identity.subject,
         as: body.as as string | undefined,
         re: list(body.re),
+        type: body.type as "workflow" | undefined,
       });
     if (key === undefined) return c.json(await send(), 201);
     // A retry (even one racing the first attempt) returns the first message; the same key for

@@ -22,6 +22,7 @@ import { OPENAPI } from "./openapi.ts";
 import { tokenRoutes } from "./tokens.ts";
 import { userRoutes } from "./users.ts";
 import { webRoutes } from "./web.ts";
+import { workflowRoutes } from "./workflows.ts";
 
 export type { AppDeps } from "./_context.ts";
 
@@ -31,6 +32,7 @@ const STATUS_BY_CODE: Partial<Record<ErrorCode, ContentfulStatusCode>> = {
   ERR_ID_INVALID: 400,
   ERR_ADDRESS_INVALID: 400,
   ERR_CHANNEL_INVALID: 400,
+  ERR_WORKFLOW_INVALID: 400,
   ERR_MESSAGE_INVALID: 400,
   ERR_USER_INVALID: 400,
   ERR_UNKNOWN_MODEL: 400,
@@ -287,6 +289,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.route("/api", liveRoutes(deps));
   app.route("/api", mcpRoutes(deps, (request) => app.fetch(request)));
   app.route("/api/events", eventRoutes(deps));
+  app.route("/api/workflows", workflowRoutes(deps));
   app.get("/api/logs", async (c) => {
     const lines = numberQuery(c, "lines", { min: 1, max: 10_000, fallback: 200, unit: "lines" });
     return c.json({ records: deps.logs ? await deps.logs(lines) : [] });

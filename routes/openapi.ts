@@ -109,6 +109,22 @@ const oneChannel = {
     parameters: channelParam,
   }),
 };
+const workflow = {
+  type: "object",
+  properties: {
+    child: str,
+    name: str,
+    request: { type: "object", properties: { channel: str, id: str } },
+    phase: { enum: ["compile", "fanout", "synthesize", "complete", "failed"] },
+    plan: { type: "object" },
+    host: str,
+    created: str,
+    completed: str,
+    steps: { type: "array", items: { type: "object" } },
+    result: { type: "object" },
+  },
+  required: ["child", "name", "request", "phase", "steps"],
+};
 const messages = {
   get: op("List a channel's messages in order (cursor pages)", {
     200: json("A page", {
@@ -144,7 +160,15 @@ const messages = {
       schema: { type: "string", maxLength: 200 },
     }],
     requestBody: body(
-      { to: strOrList, body: str, channel: str, re: strOrList, as: str, from: str },
+      {
+        to: strOrList,
+        body: str,
+        channel: str,
+        re: strOrList,
+        as: str,
+        from: str,
+        type: { const: "workflow", description: "a workflow request (docs/WORKFLOWS.md)" },
+      },
       ["to", "body"],
     ),
   }),
@@ -276,6 +300,28 @@ export const OPENAPI = {
       post: op("End the session (needs X-CSRF-Token)", { 200: json("Logged out") }),
     },
     "/api/whoami": { get: op("The token's identity", { 200: json("Identity") }) },
+    "/api/workflows": {
+      get: op("Every workflow (child channels), newest first, with its phase and steps", {
+        200: json("The workflows", {
+          type: "object",
+          properties: { workflows: { type: "array", items: workflow } },
+        }),
+      }),
+    },
+    "/api/workflows/{child}": {
+      get: op(
+        "One workflow, by its child channel's uuid",
+        { 200: json("The workflow", workflow) },
+        {
+          parameters: [{ name: "child", in: "path", required: true, schema: str }],
+        },
+      ),
+    },
+    "/api/workflows/check": {
+      post: op("Check the plan written in a workflow request's text, without sending it", {
+        200: json("The plan"),
+      }, { requestBody: body({ body: str }, ["body"]) }),
+    },
     "/api/channels": channels,
     "/channels": channels,
     "/api/channels/{channel}": oneChannel,

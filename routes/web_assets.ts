@@ -25,6 +25,7 @@ export const WEB_HTML = `<!doctype html>
     <span id="live-state" class="muted"></span>
     <span role="tablist" id="tabs">
       <button type="button" role="tab" data-view="bus">Bus</button>
+      <button type="button" role="tab" data-view="workflows">Workflows</button>
       <button type="button" role="tab" data-view="engine">Engine</button>
       <button type="button" role="tab" data-view="tokens">Tokens</button>
       <button type="button" role="tab" data-view="account">Account</button>
@@ -57,6 +58,30 @@ export const WEB_HTML = `<!doctype html>
       <p class="error" id="send-error" role="alert"></p>
     </form>
   </main>
+  <section data-view="workflows" class="columns" hidden>
+    <div>
+      <h2>New workflow</h2>
+      <form id="new-workflow">
+        <input name="channel" value="general" list="workflow-channels" placeholder="channel" aria-label="Channel" required>
+        <datalist id="workflow-channels"></datalist>
+        <input name="to" value="workflow" placeholder="to (workflow, or a model that plans it)" aria-label="To" required>
+        <textarea name="body" rows="10" placeholder="the request: prose, and/or a plan in a fenced yaml block" aria-label="Request" required></textarea>
+        <p><button type="button" id="check-plan">Check plan</button> <button type="submit">Start</button></p>
+        <p class="error" id="workflow-error" role="alert"></p>
+        <div id="checked-plan" hidden><h3>The plan</h3><ul id="checked-plan-list"></ul></div>
+      </form>
+      <h2>Workflows</h2>
+      <table><thead><tr><th>name</th><th>phase</th><th>created</th></tr></thead><tbody id="workflows"></tbody></table>
+    </div>
+    <div id="workflow" hidden>
+      <h2><span id="workflow-name"></span> <span id="workflow-phase" class="badge"></span></h2>
+      <dl id="workflow-facts"></dl>
+      <h3>Plan</h3>
+      <ul id="workflow-plan"></ul>
+      <h3>Steps</h3>
+      <table><thead><tr><th>step</th><th>to</th><th>sent</th><th>state</th></tr></thead><tbody id="workflow-steps"></tbody></table>
+    </div>
+  </section>
   <section data-view="engine" hidden>
     <h2>Engine</h2>
     <dl id="engine-status"></dl>
@@ -121,10 +146,14 @@ export const WEB_JS = `"use strict";
 const $ = (id) => document.getElementById(id);
 const state = {
   csrf: "", me: "", admin: false, view: "bus", channel: null, last: null, shown: new Map(),
-  re: null, events: null, open: null, deliveryRequest: 0,
+  re: null, events: null, open: null, deliveryRequest: 0, channels: [], workflow: null,
+  pendingWorkflow: null,
 };
 /** How far back each new listing looks again, for messages whose clock was behind (ms). */
 const RELIST_MS = 5 * 60 * 1000;
+/** How often, and how many times, the list is read again for a workflow just requested. */
+const PENDING_MS = 1000;
+const PENDING_TRIES = 60;
 
 function cookie(name) {
   const found = document.cookie.split("; ").find((c) => c.startsWith(name + "="));
@@ -159,14 +188,20 @@ function el(tag, text, className) {
 /** Back to the sign-in form, with nothing of the last session left in the page. */
 function signedOut() {
   if (state.events) state.events.close();
+  if (state.pendingWorkflow) clearTimeout(state.pendingWorkflow.timer);
   Object.assign(state, {
     csrf: "", me: "", admin: false, channel: null, last: null, shown: new Map(), re: null,
-    events: null, open: null, deliveryRequest: state.deliveryRequest + 1,
+    events: null, open: null, deliveryRequest: state.deliveryRequest + 1, channels: [],
+    workflow: null, pendingWorkflow: null,
   });
-  for (const id of ["channels", "peers", "messages", "deliveries", "tokens", "users", "models", "installed", "dispatchers", "engine-status"]) {
+  for (const id of ["channels", "peers", "messages", "deliveries", "tokens", "users", "models", "installed", "dispatchers", "engine-status", "workflows", "workflow-facts", "workflow-plan", "workflow-steps", "checked-plan-list", "workflow-channels"]) {
     $(id).replaceChildren();
   }
   forgetMinted();
+  $("new-workflow").reset();
+  $("workflow-error").textContent = "";
+  $("checked-plan").hidden = true;
+  $("workflow").hidden = true;
   $("details").hidden = true;
   $("app").hidden = true;
   $("login").hidden = false;
@@ -196,7 +231,7 @@ async function start() {
   await Promise.all([loadChannels(), loadPeers()]).catch(showNotice);
 }
 
-/** Shows one view (bus, engine, tokens, account, users) and loads what it lists. */
+/** Shows one view (bus, workflows, engine, tokens, account, users) and loads what it lists. */
 function show(view) {
   state.view = view;
   for (const node of document.querySelectorAll("#app [data-view]")) {
@@ -206,6 +241,7 @@ function show(view) {
   $("details").hidden = view !== "bus" || !state.open;
   if (view !== "tokens") forgetMinted();
   notice("");
+  if (view === "workflows") refreshWorkflows();
   if (view === "engine") loadEngine().catch(showNotice);
   if (view === "tokens") loadTokens().catch(showNotice);
   if (view === "users") loadUsers().catch(showNotice);
@@ -311,8 +347,209 @@ async function loadUsers() {
   }
 }
 
+/** run() one call at a time: a call while one runs waits for it, calls while one waits share it. */
+function serially(run) {
+  let running = Promise.resolve();
+  let waiting = false;
+  return () => {
+    if (waiting) return running;
+    waiting = true;
+    running = running.then(() => {
+      waiting = false;
+      return run();
+    }).catch(showNotice);
+    return running;
+  };
+}
+
+/** Loads the list of workflows, and the one shown. */
+const refreshWorkflows = serially(async () => {
+  await loadWorkflows();
+  if (state.workflow) await loadWorkflow(state.workflow);
+});
+
+async function loadWorkflows() {
+  const { workflows } = await api("GET", "/api/workflows");
+  findPending(workflows);
+  const list = $("workflows");
+  list.replaceChildren();
+  for (const workflow of workflows) {
+    const tr = row([
+      action(workflow.name, () => openWorkflow(workflow.child)),
+      phaseBadge(workflow.phase),
+      when(workflow.created),
+    ]);
+    tr.classList.toggle("current", workflow.child === state.workflow);
+    list.append(tr);
+  }
+  if (workflows.length === 0) list.append(row(["none yet", "", ""]));
+}
+
+/**
+ * Shows the workflow of the request just sent once it is listed (the send does not say its child
+ * channel); until then the list is read again, at each workflow event and every second.
+ */
+function findPending(workflows) {
+  const pending = state.pendingWorkflow;
+  if (!pending) return;
+  const found = workflows.find((w) =>
+    w.request.channel === pending.channel && w.request.id === pending.id
+  );
+  if (found) {
+    clearTimeout(pending.timer);
+    state.pendingWorkflow = null;
+    state.workflow = found.child;
+    notice("");
+    return;
+  }
+  if (pending.timer) return;
+  if (++pending.tries > PENDING_TRIES) {
+    state.pendingWorkflow = null;
+    notice("No engine has started the workflow yet: it is listed here once one does");
+    return;
+  }
+  pending.timer = setTimeout(() => {
+    pending.timer = 0;
+    if (state.pendingWorkflow === pending) refreshWorkflows();
+  }, PENDING_MS);
+}
+
+function openWorkflow(child) {
+  state.workflow = child;
+  return refreshWorkflows();
+}
+
+async function loadWorkflow(child) {
+  let workflow;
+  try {
+    workflow = await api("GET", "/api/workflows/" + encodeURIComponent(child));
+  } catch (error) {
+    // Gone (its channel deleted): nothing left to show.
+    if (state.workflow === child) closeWorkflow();
+    throw error;
+  }
+  if (state.workflow === child) showWorkflow(workflow);
+}
+
+function closeWorkflow() {
+  state.workflow = null;
+  $("workflow").hidden = true;
+}
+
+function showWorkflow(workflow) {
+  $("workflow").hidden = false;
+  $("workflow-name").textContent = workflow.name;
+  $("workflow-phase").textContent = workflow.phase;
+  $("workflow-phase").className = "badge phase-" + workflow.phase;
+  const facts = $("workflow-facts");
+  facts.replaceChildren();
+  const request = workflow.request;
+  addFact(facts, "request", action(channelName(request.channel) + " " + request.id,
+    () => openMessage(request.channel, request.id)));
+  addFact(facts, "channel", action("#" + workflow.name, () => openMessage(workflow.child)));
+  addFact(facts, "coordinated by", workflow.host);
+  addFact(facts, "created", when(workflow.created));
+  addFact(facts, "completed", when(workflow.completed));
+  addFact(facts, "result", resultCell(workflow));
+  $("workflow-plan").replaceChildren(...(workflow.plan
+    ? planItems(workflow.plan)
+    : [el("li", "not planned yet", "muted")]));
+  const steps = $("workflow-steps");
+  steps.replaceChildren(...workflow.steps.map((step) =>
+    row([step.step, step.to, when(step.sent), stepState(workflow, step)])
+  ));
+  if (workflow.steps.length === 0) steps.append(row(["none yet", "", "", ""]));
+}
+
+function addFact(list, term, value) {
+  if (value === undefined || value === null || value === "") return;
+  const dd = el("dd");
+  dd.append(value);
+  list.append(el("dt", term), dd);
+}
+
+function resultCell(workflow) {
+  const result = workflow.result;
+  if (!result) return el("span", "not yet", "muted");
+  const open = () => openMessage(workflow.request.channel, result.id);
+  if (!result.failed) return action("sent: open it", open);
+  const failed = el("span", "failed: " + (result.error || "") + " ", "error");
+  failed.append(action("open it", open));
+  return failed;
+}
+
+/** What became of a step: sent, replied by someone (a link to the reply) or failed. */
+function stepState(workflow, step) {
+  const reply = step.reply;
+  if (!reply) return "sent";
+  const open = () => openMessage(workflow.child, reply.id);
+  if (!reply.failed) return action("replied by " + reply.from, open);
+  const failed = el("span", undefined, "error");
+  failed.append(action("failed", open), " (" + reply.from + "): " + (reply.error || ""));
+  return failed;
+}
+
+function planItems(plan) {
+  const asText = (step) => step.as ? " as " + step.as : "";
+  const items = plan.fanout.map((step) =>
+    el("li", "fan-out: " + step.count + " × " + step.to + asText(step) + ": " + step.prompt)
+  );
+  const synthesis = plan.synthesize;
+  items.push(synthesis
+    ? el("li", "synthesis: " + synthesis.to + asText(synthesis) + ": " + synthesis.prompt)
+    : el("li", "no synthesis: the drafts are the result", "muted"));
+  return items;
+}
+
+function phaseBadge(phase) {
+  return el("span", phase, "badge phase-" + phase);
+}
+
+function when(iso) {
+  return iso ? new Date(iso).toLocaleString() : "";
+}
+
+function channelName(id) {
+  const channel = state.channels.find((c) => c.id === id);
+  return channel ? "#" + channel.name : id;
+}
+
+/** Opens a channel in the bus view and there, when given, a message with its delivery. */
+async function openMessage(channelId, id) {
+  show("bus");
+  state.channel = { id: channelId };
+  await loadChannels();
+  if (!state.channel || state.channel.id !== channelId) {
+    throw new Error("No channel " + channelId + " any more");
+  }
+  if (!id) return;
+  // Older than the week a channel shows at first.
+  if (!state.shown.has(id)) await loadOne(channelId + "/" + id);
+  const message = state.shown.get(id);
+  if (!message) return;
+  const item = [...$("messages").children].find((node) => node.dataset.id === id);
+  if (item) item.scrollIntoView({ block: "center" });
+  await showDelivery(message);
+}
+
+/** Refreshes the workflows shown on an event that may have moved one on. */
+function onWorkflowEvent(type, data) {
+  if (state.view !== "workflows") return;
+  const child = state.workflow;
+  const ofShown = child && (String(data.ref || "").startsWith(child + "/") ||
+    String(data.trace || "").startsWith(child.slice(0, 8) + "/"));
+  if (type === "workflow" || ofShown) refreshWorkflows();
+}
+
 async function loadChannels() {
   const { channels } = await api("GET", "/api/channels");
+  state.channels = channels;
+  // Workflows are requested in a channel of people, rather than in another workflow's.
+  $("workflow-channels").replaceChildren(...channels.filter((c) => !c.parent).map((c) => {
+    const option = el("option");
+    option.value = c.name;
+    return option;
+  }));
   const list = $("channels");
   list.replaceChildren();
   for (const channel of channels) {
@@ -580,6 +817,7 @@ function follow() {
     // What was written before the stream was there (or while it was away) is listed.
     loadNew();
     loadPeers();
+    if (state.view === "workflows") refreshWorkflows();
   });
   events.addEventListener("error", async () => {
     if (events.readyState !== EventSource.CLOSED) {
@@ -603,9 +841,13 @@ function follow() {
     loadOne(String(data.ref || ""));
     // A reply to the message whose delivery is shown changes its state.
     if (state.open && (data.re || []).includes(state.open.id)) refreshDelivery();
+    onWorkflowEvent("message", data);
   });
   for (const type of ["replied", "failed", "empty", "skipped", "woken", "unwoken", "read", "claimed", "running", "task", "badge"]) {
     events.addEventListener(type, refreshDelivery);
+  }
+  for (const type of ["workflow", "replied", "failed"]) {
+    events.addEventListener(type, (event) => onWorkflowEvent(type, JSON.parse(event.data)));
   }
   events.addEventListener("live", () => loadPeers());
 }
@@ -648,7 +890,7 @@ onSubmit("send", async (form) => {
   $("send-error").textContent = "";
   if (!state.channel) throw new Error("Add a channel first");
   const body = {
-    to: form.elements.to.value.split(",").map((t) => t.trim()).filter(Boolean),
+    to: names(form.elements.to.value),
     body: form.elements.body.value,
     channel: state.channel.id,
   };
@@ -658,6 +900,41 @@ onSubmit("send", async (form) => {
   cancelReply();
   if (state.channel && sent.channel === state.channel.id) showMessage(sent);
 }, showError);
+
+function names(text) {
+  return text.split(",").map((t) => t.trim()).filter(Boolean);
+}
+
+function showWorkflowError(error) {
+  $("workflow-error").textContent = error.message;
+}
+
+onClick("check-plan", async () => {
+  $("workflow-error").textContent = "";
+  $("checked-plan").hidden = true;
+  const { plan } = await api("POST", "/api/workflows/check", {
+    body: $("new-workflow").elements.body.value,
+  });
+  $("checked-plan-list").replaceChildren(...planItems(plan));
+  $("checked-plan").hidden = false;
+}, showWorkflowError);
+
+onSubmit("new-workflow", async (form) => {
+  $("workflow-error").textContent = "";
+  const sent = await api("POST", "/api/messages", {
+    to: names(form.elements.to.value),
+    body: form.elements.body.value,
+    channel: form.elements.channel.value.trim(),
+    type: "workflow",
+  });
+  form.elements.body.value = "";
+  $("checked-plan").hidden = true;
+  if (state.pendingWorkflow) clearTimeout(state.pendingWorkflow.timer);
+  state.pendingWorkflow = { channel: sent.channel, id: sent.id, tries: 0, timer: 0 };
+  closeWorkflow();
+  notice("Requested: waiting for an engine to start the workflow");
+  await refreshWorkflows();
+}, showWorkflowError);
 
 onSubmit("new-channel", async (form) => {
   const channel = await api("POST", "/api/channels", { name: form.elements.name.value });
@@ -761,11 +1038,18 @@ main { grid-area: main; display: flex; flex-direction: column; min-height: 0; pa
 .message { padding: .5rem 0; border-bottom: 1px solid #8882; }
 .body { white-space: pre-wrap; overflow-wrap: anywhere; margin: .25rem 0; }
 .actions { display: flex; gap: .5rem; }
+.columns { display: grid; grid-template-columns: minmax(18rem, 1fr) minmax(18rem, 1.2fr); gap: 0 2rem; align-content: start; }
+#new-workflow { display: grid; gap: .5rem; } #new-workflow p { margin: 0; }
+#new-workflow textarea { font-family: ui-monospace, monospace; }
+#workflow-plan li, #checked-plan-list li { white-space: pre-wrap; overflow-wrap: anywhere; }
+.badge { display: inline-block; padding: 0 .5em; border-radius: .75em; font-size: .85em; font-weight: normal; background: #8883; }
+.phase-complete { background: #2a8a3e44; } .phase-failed { background: #c0392b44; }
+tr.current td { font-weight: bold; }
 #send { display: grid; gap: .5rem; padding: .5rem 0 1rem; }
 aside { grid-area: details; width: 18rem; padding: .5rem 1rem; border-left: 1px solid #8884; overflow-wrap: anywhere; }
-h1 { margin: 0; } h2 { font-size: 1rem; margin: .75rem 0 .25rem; }
+h1 { margin: 0; } h2 { font-size: 1rem; margin: .75rem 0 .25rem; } h3 { font-size: .95rem; margin: .75rem 0 .25rem; }
 .muted { opacity: .65; } .ok { color: #2a8a3e; } .error { color: #c0392b; min-height: 1em; }
 button.link { background: none; border: none; padding: 0; color: inherit; text-decoration: underline; cursor: pointer; font: inherit; }
 button.current { font-weight: bold; text-decoration: none; }
-@media (max-width: 48rem) { #app { grid-template: "head" auto "nav" auto "main" 1fr "details" auto / 1fr; } nav, aside { border: none; width: auto; } }
+@media (max-width: 48rem) { #app { grid-template: "head" auto "nav" auto "main" 1fr "details" auto / 1fr; } nav, aside { border: none; width: auto; } .columns { grid-template-columns: 1fr; } }
 `;

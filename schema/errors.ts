@@ -41,6 +41,7 @@ export type ErrorCode =
   | "ERR_ENGINE_START_FAILED"
   | "ERR_AGENT_NOT_FOUND"
   | "ERR_TASK_CONFLICT"
+  | "ERR_WORKFLOW_INVALID"
   | "ERR_USAGE";
 
 /** The one base of every error a caller of crosstalk is expected to handle. */

@@ -8,7 +8,7 @@ import { join, relative } from "./path.ts";
 import type { Channel } from "./channel.ts";
 import { LocalTransport, type LocalTransportOptions } from "./local.ts";
 import type { Message, MessageFields } from "./message.ts";
-import type { TransportKind, WriteMessageOptions } from "./transport.ts";
+import type { ChannelFileName, TransportKind, WriteMessageOptions } from "./transport.ts";
 import {
   ensureIdentity,
   git,
@@ -200,6 +200,18 @@ export class GitTransport extends LocalTransport {
       { folders: true },
     );
     return updated!;
+  }
+
+  override async writeChannelFile(
+    id: string,
+    name: ChannelFileName,
+    text: string,
+  ): Promise<void> {
+    await this.change(
+      [`${this.#channelDir(id)}/${name}`],
+      `crosstalk: ${name} of channel ${id}`,
+      () => super.writeChannelFile(id, name, text),
+    );
   }
 
   override async deleteChannel(id: string): Promise<void> {

@@ -15,6 +15,7 @@ import {
 import { exists, readDirNames, readTextFile, TEMP_PREFIX, writeFileAtomic } from "./_fs.ts";
 import type {
   BadFile,
+  ChannelFileName,
   ListOptions,
   MessageRef,
   Transport,
@@ -189,6 +190,29 @@ export class LocalTransport implements Transport {
     );
     this.channelChanged(channel.id);
     return channel;
+  }
+
+  async writeChannelFile(id: string, name: ChannelFileName, text: string): Promise<void> {
+    checkChannelFileName(name);
+    await this.getChannel(id);
+    await writeFileAtomic(join(this.channelsDir, id, name), text, { sync: this.#sync });
+  }
+
+  async readChannelFile(id: string, name: ChannelFileName): Promise<string | undefined> {
+    checkChannelId(id);
+    checkChannelFileName(name);
+    const label = `data/channels/${id}/${name}`;
+    try {
+      return await readTextFile(
+        join(this.channelsDir, id, name),
+        MAX_CHANNEL_FILE_BYTES,
+        "ERR_CHANNEL_INVALID",
+        label,
+      );
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw error;
+    }
   }
 
   async deleteChannel(id: string): Promise<void> {
@@ -375,4 +399,13 @@ function writtenMessage(fields: MessageFields, channel: string, id: string): Mes
   if (message.re?.length === 0) delete message.re;
   if (message.extra && Object.keys(message.extra).length === 0) delete message.extra;
   return message;
+}
+
+function checkChannelFileName(name: string): void {
+  if (name !== "PLAN.json" && name !== "COMPLETE") {
+    throw new CrosstalkError(
+      "ERR_ID_INVALID",
+      `A channel folder holds only PLAN.json and COMPLETE beside CHANNEL.md, not "${name}"`,
+    );
+  }
 }

@@ -9,6 +9,9 @@ import type { Problem } from "../schema/errors.ts";
 /** The kinds of transport named by `transport:` in `data/crosstalk.yaml`. */
 export type TransportKind = "git" | "local";
 
+/** The files a channel folder may hold beside `CHANNEL.md` (workflow child channels only). */
+export type ChannelFileName = "PLAN.json" | "COMPLETE";
+
 /** A message's address on the bus: its channel and its id inside the channel. */
 export interface MessageRef {
   channel: string;
@@ -48,6 +51,13 @@ export interface Transport extends AsyncDisposable {
   updateChannel(channel: Channel): Promise<Channel>;
   /** Removes a channel folder and every message in it. */
   deleteChannel(id: string): Promise<void>;
+  /**
+   * Writes (or replaces) one of the files a channel folder may hold beside `CHANNEL.md`: a
+   * workflow's `PLAN.json` and `COMPLETE`. @throws {CrosstalkError} `ERR_CHANNEL_NOT_FOUND`
+   */
+  writeChannelFile(channel: string, name: ChannelFileName, text: string): Promise<void>;
+  /** Reads such a file; undefined when the channel has none. */
+  readChannelFile(channel: string, name: ChannelFileName): Promise<string | undefined>;
 
   /** Writes a new message atomically and returns it with its id. */
   writeMessage(

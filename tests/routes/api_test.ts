@@ -664,3 +664,58 @@ Deno.test("API: before pages a channel backwards, the last `limit` before an id,
     await bus[Symbol.asyncDispose]();
   }
 });
+
+Deno.test("API: workflow requests are sent with type, plans are checked without sending, and only workflows are shown", async () => {
+  await using dir = await tempDir();
+  const { call, bus, adminToken: token } = await setup(dir.path);
+  try {
+    assert.equal((await call("GET", "/api/workflows")).status, 401);
+    const plan = "```yaml\nfanout:\n  - to: echo\n    count: 2\n    prompt: Say hi\n```\n";
+    const checked = await call("POST", "/api/workflows/check", { token, body: { body: plan } });
+    assert.equal(checked.status, 200, JSON.stringify(checked.json));
+    assert.deepEqual(checked.json.plan, {
+      fanout: [{ to: "echo", count: 2, prompt: "Say hi" }],
+    });
+    const wrong = await call("POST", "/api/workflows/check", {
+      token,
+      body: { body: "```yaml\nfanout:\n  - to: ghost/model\n    prompt: Hi\n```" },
+    });
+    assert.equal(wrong.status, 400);
+    assert.equal(errorCode(wrong.json), "ERR_WORKFLOW_INVALID");
+    assert.match(
+      (wrong.json.error as { message: string }).message,
+      /fanout\[0\]\.to: Unknown model "ghost\/model"/,
+    );
+
+    const banana = await call("POST", "/api/messages", {
+      token,
+      body: { to: "workflow", body: plan, type: "banana" },
+    });
+    assert.equal(banana.status, 400);
+    assert.match((banana.json.error as { message: string }).message, /type must be "workflow"/);
+    const toPerson = await call("POST", "/api/messages", {
+      token,
+      body: { to: ["echo", "steve"], body: plan, type: "workflow" },
+    });
+    assert.equal(toPerson.status, 400);
+    assert.equal(errorCode(toPerson.json), "ERR_ADDRESS_INVALID");
+    const sent = await call("POST", "/api/messages", {
+      token,
+      body: { to: "workflow", body: plan, type: "workflow" },
+    });
+    assert.equal(sent.status, 201, JSON.stringify(sent.json));
+    assert.equal(sent.json.type, "workflow");
+    assert.equal((await bus.listMessages(undefined, {})).messages.length, 1, "only the good one");
+
+    assert.deepEqual((await call("GET", "/api/workflows", { token })).json, { workflows: [] });
+    const general = (await bus.resolveChannel("general")).id;
+    const notOne = await call("GET", `/api/workflows/${general}`, { token });
+    assert.equal(notOne.status, 404);
+    assert.match((notOne.json.error as { message: string }).message, /"general" is no workflow/);
+    const traversal = await call("GET", "/api/workflows/..%2F..%2Fetc", { token });
+    assert.equal(traversal.status, 404);
+    assert.equal(errorCode(traversal.json), "ERR_ROUTE_NOT_FOUND");
+  } finally {
+    await bus[Symbol.asyncDispose]();
+  }
+});

@@ -35,17 +35,24 @@ async function newPage(chrome: Browser): Promise<{ page: Page; pageErrors: strin
   return { page, pageErrors };
 }
 
-/** An engine on a local transport with one model, whose first user is boss; its API's URL. */
+/** Options for {@linkcode engineWithBoss}. */
+interface EngineWithBossOptions {
+  /** The provider `test`'s models: name to script in tests/testdata/agents; default reply. */
+  models?: Record<string, string>;
+  /** Runs on the transport before the engine starts. */
+  beforeStart?: (root: string) => Promise<void>;
+}
+
+/** An engine on a local transport with test models, whose first user is boss; its API's URL. */
 async function engineWithBoss(
   home: string,
-  beforeStart: (root: string) => Promise<void> = async () => {},
+  options: EngineWithBossOptions = {},
 ): Promise<{ engine: EngineProcess; url: string; root: string }> {
   const root = join(home, "transport");
-  await makeTransport(
-    root,
-    `providers:\n  test:\n    models:\n      reply: ${join(AGENTS, "reply.sh")}\n`,
-  );
-  await beforeStart(root);
+  const models = Object.entries(options.models ?? { reply: "reply.sh" })
+    .map(([name, script]) => `      ${name}: ${join(AGENTS, script)}\n`);
+  await makeTransport(root, `providers:\n  test:\n    models:\n${models.join("")}`);
+  await options.beforeStart?.(root);
   const engine = await EngineProcess.start(root, {
     alias: "a",
     state: join(home, "state"),
@@ -81,12 +88,14 @@ Deno.test("the web UI signs in, sends, shows what others send as it arrives, in 
   await using dir = await tempDir();
   // Older than the week the page shows at first, and there before the engine started (which
   // leaves such history alone: no event of it reaches the page).
-  const { engine, url, root } = await engineWithBoss(dir.path, async (root) => {
-    await using lastWeek = await Bus.open(locateTransport({ path: root }, { HOME: dir.path }), {
-      env: { USER: "dave" },
-      now: () => new Date(Date.now() - 8 * 24 * 3600 * 1000),
-    });
-    await lastWeek.send({ to: ["boss"], body: "from eight days ago" });
+  const { engine, url, root } = await engineWithBoss(dir.path, {
+    beforeStart: async (root) => {
+      await using lastWeek = await Bus.open(locateTransport({ path: root }, { HOME: dir.path }), {
+        env: { USER: "dave" },
+        now: () => new Date(Date.now() - 8 * 24 * 3600 * 1000),
+      });
+      await lastWeek.send({ to: ["boss"], body: "from eight days ago" });
+    },
   });
   await using _engine = engine;
   await using chrome = await browser();
@@ -337,6 +346,107 @@ Deno.test("the web UI threads replies, runs a task and adds a badge, makes, rena
   await page.locator("#channels button", { hasText: /^#team$/ }).waitFor({ state: "detached" });
   await page.locator("#channel-title", { hasText: /^#other$/ }).waitFor();
   assert.equal(await page.locator("#messages .message").count(), 0);
+  assert.deepEqual(pageErrors, []);
+});
+
+Deno.test("the web UI starts a workflow from a checked plan, follows its phases live, shows its steps and opens its result", async () => {
+  await using dir = await tempDir();
+  const { engine, url } = await engineWithBoss(dir.path, {
+    models: { draft: "reply.sh", merge: "reply.sh", planner: "planner.sh" },
+  });
+  await using _engine = engine;
+  await using chrome = await browser();
+  const { page, pageErrors } = await newPage(chrome);
+  await page.goto(`${url}/ui/`);
+  await signIn(page, BOSS.username, BOSS.passphrase);
+  await page.locator("#live-state", { hasText: /^live$/ }).waitFor();
+  await page.click("#tabs [data-view=workflows]");
+  await page.locator("#workflows tr", { hasText: "none yet" }).waitFor();
+  assert.equal(await page.inputValue("#new-workflow input[name=channel]"), "general");
+  assert.equal(await page.inputValue("#new-workflow input[name=to]"), "workflow");
+
+  // A plan naming a model the transport does not have: the server's reason, and no plan.
+  await page.fill(
+    "#new-workflow textarea[name=body]",
+    "Name it.\n\n```yaml\nfanout:\n  - to: test/nobody\n    prompt: Hi\n```\n",
+  );
+  await page.click("#check-plan");
+  await page.locator("#workflow-error", {
+    hasText: /fanout\[0\]\.to: Unknown model "test\/nobody"/,
+  })
+    .waitFor();
+  assert.ok(await page.isHidden("#checked-plan"));
+
+  // A good plan, checked: shown as the engine read it.
+  await page.fill(
+    "#new-workflow textarea[name=body]",
+    "Name the project.\n\n```yaml\nfanout:\n  - to: draft\n    count: 2\n" +
+      "    prompt: Draft a name.\nsynthesize:\n  to: merge\n  prompt: Pick one.\n```\n",
+  );
+  await page.click("#check-plan");
+  await page.locator("#checked-plan").waitFor();
+  assert.deepEqual(await page.locator("#checked-plan li").allTextContents(), [
+    "fan-out: 2 × draft: Draft a name.",
+    "synthesis: merge: Pick one.",
+  ]);
+  assert.equal(await page.textContent("#workflow-error"), "");
+
+  // Started: the page finds the new workflow and follows it to its end without a reload.
+  await page.click("#new-workflow button[type=submit]");
+  await page.locator("#workflow-name", { hasText: /^general\.workflow-/ }).waitFor();
+  await page.locator("#workflow-phase", { hasText: /^complete$/ }).waitFor();
+  await page.locator("#workflow-steps tr", { hasText: "synthesize" }).locator("td", {
+    hasText: /^replied by /,
+  }).waitFor();
+  const steps = await page.locator("#workflow-steps tr").evaluateAll((rows) =>
+    rows.map((row) => [...row.children].map((cell) => cell.textContent))
+  );
+  assert.deepEqual(steps.map((cells) => [cells[0], cells[1], cells[3]]), [
+    ["fanout-1", "draft", "replied by test/draft@a"],
+    ["fanout-2", "draft", "replied by test/draft@a"],
+    ["synthesize", "merge", "replied by test/merge@a"],
+  ]);
+  assert.deepEqual(await page.locator("#workflow-plan li").allTextContents(), [
+    "fan-out: 2 × draft: Draft a name.",
+    "synthesis: merge: Pick one.",
+  ]);
+  await page.locator("#workflows tr", { hasText: "general.workflow-" }).locator(".badge", {
+    hasText: /^complete$/,
+  }).waitFor();
+
+  // One requested elsewhere, in prose, planned by a model: listed as it starts, and followed.
+  const token = (await (await fetch(`${url}/api/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(BOSS),
+  })).json()).token as string;
+  const posted = await fetch(`${url}/api/messages`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify({ to: "planner", body: "Name the other project.", type: "workflow" }),
+  });
+  assert.equal(posted.status, 201);
+  const elsewhere = await posted.json();
+  await page.locator("#workflows tr").nth(1).waitFor();
+  await page.locator("#workflows .badge", { hasText: /^complete$/ }).nth(1).waitFor();
+
+  // The result of the one started here opens in its channel, with its delivery.
+  const { workflows } = await (await fetch(`${url}/api/workflows`, {
+    headers: { Authorization: `Bearer ${token}` },
+  })).json();
+  const started = workflows.find((w: { request: { id: string } }) => w.request.id !== elsewhere.id);
+  assert.ok(started?.result, JSON.stringify(workflows));
+  await page.click("#workflow-facts button:text-is('sent: open it')");
+  await page.locator("#channel-title", { hasText: /^#general$/ }).waitFor();
+  await page.locator("#details-id", {
+    hasText: `${started.request.channel}/${started.result.id}`,
+  }).waitFor();
+  const result = page.locator(`#messages .message[data-id="${started.result.id}"]`);
+  assert.equal(await result.locator(".head strong").textContent(), "workflow");
+  assert.match(
+    await result.locator(".body").textContent() ?? "",
+    /^reply from test\/merge \(1 messages\) to: Pick one\./,
+  );
   assert.deepEqual(pageErrors, []);
 });
 

@@ -1,0 +1,28 @@
+import assert from "node:assert/strict";
+import { formatEvent } from "../../cli/watch.ts";
+
+Deno.test("formatEvent gives each workflow event one line: started, planned, phase, complete, failed", () => {
+  const trace = "0b7c5a52/2026/12/06/231333091Z-fefd3a7f.md";
+  const at = "2026-12-06T23:13:33.091Z";
+  const line = (data: Record<string, unknown>) =>
+    formatEvent({ type: "workflow", data: { trace, at, ...data } });
+  const prefix = "23:13:33    workflow [0b7c5a52/231333091Z-fefd3a7f]";
+  assert.equal(
+    line({ event: "workflow.started", child: "9d1e3a40-0000-8000-8000-000000000000" }),
+    `${prefix} started in channel 9d1e3a40`,
+  );
+  assert.equal(
+    line({ event: "workflow.planned", runs: 3, synthesize: "opus" }),
+    `${prefix} planned: 3 runs, synthesis by opus`,
+  );
+  assert.equal(
+    line({ event: "workflow.planned", runs: 2, synthesize: null }),
+    `${prefix} planned: 2 runs`,
+  );
+  assert.equal(line({ event: "workflow.phase", phase: "fanout" }), `${prefix} phase fanout`);
+  assert.equal(line({ event: "workflow.complete" }), `${prefix} complete`);
+  assert.equal(
+    line({ event: "workflow.failed", error: "Every fan-out run failed:\n fanout-1" }),
+    `${prefix} failed: Every fan-out run failed: fanout-1`,
+  );
+});
