@@ -14,7 +14,7 @@ import {
   type WakeTarget,
 } from "../engine/wake.ts";
 import { VERSION } from "../engine/version.ts";
-import { HttpClient, openApi } from "./_client.ts";
+import { HttpClient, localEngineServer, openApi } from "./_client.ts";
 import { type CliContext, Command, type TransportFlags, withTransportOptions } from "./_context.ts";
 import { readSse } from "./_sse.ts";
 
@@ -112,7 +112,14 @@ async function runMcp(flags: McpFlags, ctx: CliContext): Promise<void> {
   const me = registered.agent.name;
   const api = new HttpClient(owner.via, registered.token);
   const log = (text: string) => ctx.err(`crosstalk mcp (${me}): ${text}\n`);
-  const relay = new McpRelay(api, registered.token, reportDelayMs, log);
+  // With this machine's engine, a restart may put it on another port: its credential file says.
+  const local = owner.via === (await localEngineServer(flags, ctx));
+  const relay = new McpRelay(api, {
+    token: registered.token,
+    reportDelayMs,
+    log,
+    ...(local ? { locate: () => localEngineServer(flags, ctx) } : {}),
+  });
   log(`registered as "${me}" (wake: ${wake}) with ${owner.via}`);
 
   // Channel pushes come from the engine through the relay; tmux and webhook wakes need this
@@ -136,6 +143,22 @@ const WAIT_FOR_ENGINE_MS = 30_000;
 const MAX_SENDS = 3;
 /** Socket opens refused in a row by an engine whose API answers, before the relay gives up. */
 const MAX_REFUSED_UPGRADES = 5;
+/**
+ * How long another engine may answer at the session's address (one that does not know its
+ * token: ours restarted on another port, and someone else's took the old one) before the relay
+ * takes it for the end of the session.
+ */
+const FOREIGN_ENGINE_MS = 60_000;
+
+/** Options for {@linkcode McpRelay}. */
+interface McpRelayOptions {
+  /** The session's live agent token. */
+  token: string;
+  reportDelayMs: number;
+  log: (text: string) => void;
+  /** Where this machine's engine listens now, for following it to another port. */
+  locate?: () => Promise<string | undefined>;
+}
 
 /**
  * Relays the agent's MCP messages between stdio (one JSON-RPC message per line) and the
@@ -148,9 +171,12 @@ const MAX_REFUSED_UPGRADES = 5;
  */
 class McpRelay {
   #api: HttpClient;
-  #url: string;
   #token: string;
+  #reportDelayMs: number;
   #log: (text: string) => void;
+  #locate: (() => Promise<string | undefined>) | undefined;
+  /** Since when another engine answers at the session's address, while it does. */
+  #foreignSince: number | undefined;
   #socket: WebSocket | undefined;
   #open = Promise.withResolvers<void>();
   #closedByUs = false;
@@ -175,13 +201,18 @@ class McpRelay {
   #out = Deno.stdout.writable.getWriter();
   #encoder = new TextEncoder();
 
-  constructor(api: HttpClient, token: string, reportDelayMs: number, log: (text: string) => void) {
+  constructor(api: HttpClient, options: McpRelayOptions) {
     this.#api = api;
-    this.#token = token;
-    this.#log = log;
-    this.#url = `${
-      api.via.replace(/^http/, "ws")
-    }/api/live/me/mcp?woken_report_ms=${reportDelayMs}`;
+    this.#token = options.token;
+    this.#reportDelayMs = options.reportDelayMs;
+    this.#log = options.log;
+    this.#locate = options.locate;
+  }
+
+  /** The session's MCP socket on the engine, where the engine is now. */
+  get #url(): string {
+    const base = this.#api.via.replace(/^http/, "ws");
+    return `${base}/api/live/me/mcp?woken_report_ms=${this.#reportDelayMs}`;
   }
 
   /** Relays until stdin closes. */
@@ -285,6 +316,7 @@ class McpRelay {
     socket.addEventListener("open", () => {
       opened = true;
       this.#refusedUpgrades = 0;
+      this.#foreignSince = undefined;
       clearTimeout(this.#giveUp);
       this.#giveUp = undefined;
       const initialize = this.#initialize;
@@ -332,6 +364,11 @@ class McpRelay {
   async #reconnect(retryMs: number): Promise<void> {
     // A socket that cannot open says nothing of why: ask the API whether this session still is,
     // and whether the engine has the endpoint at all (one older than this crosstalk has not).
+    const moved = await this.#locate?.().catch(() => undefined);
+    if (moved !== undefined && moved !== this.#api.via) {
+      this.#log(`the engine moved from ${this.#api.via} to ${moved}`);
+      this.#api.moveTo(moved);
+    }
     try {
       await this.#api.call("GET", "/api/live/me");
       await this.#api.call("GET", "/api/live/me/mcp").catch((error) => {
@@ -356,7 +393,13 @@ class McpRelay {
         );
         return;
       }
-      if (
+      // A token the engine at that address cannot verify: another engine took the port while
+      // ours restarted (on another port, which locate() follows), for a while; then, the end.
+      const invalid = error instanceof CrosstalkError && error.code === "ERR_TOKEN_INVALID";
+      if (invalid) this.#foreignSince ??= Date.now();
+      if (invalid && Date.now() - this.#foreignSince! < FOREIGN_ENGINE_MS) {
+        this.#log(`another engine answers at ${this.#api.via}; waiting for this session's`);
+      } else if (
         error instanceof CrosstalkError &&
         ["ERR_TOKEN_REVOKED", "ERR_TOKEN_EXPIRED", "ERR_TOKEN_INVALID", "ERR_AGENT_NOT_FOUND"]
           .includes(error.code)
@@ -366,8 +409,9 @@ class McpRelay {
             "register again",
         );
         return;
+      } else {
+        this.#log(`engine connection: ${errorText(error)}`);
       }
-      this.#log(`engine connection: ${errorText(error)}`);
     }
     await new Promise((resolve) => setTimeout(resolve, retryMs));
     if (!this.#closedByUs) this.#connect(Math.min(retryMs * 2, 5_000));

@@ -695,3 +695,44 @@ Deno.test("crosstalk mcp sends a held tool call to at most three engines: one th
     await engine[Symbol.asyncDispose]();
   }
 });
+
+Deno.test("crosstalk mcp follows its engine to another port when another engine took the old one", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  const root = join(home, ".local", "share", "crosstalk", "team", "transport");
+  const state = join(home, ".local", "share", "crosstalk", "team", "crosstalk-state");
+  let engine = await startTeam(home);
+  const port = new URL(engine.records.find((r) => r.event === "api.listening")!.url as string)
+    .port;
+  const otherRoot = join(home, "other");
+  await makeTransport(otherRoot, "");
+  let foreign: EngineProcess | undefined;
+  try {
+    await using bob = await teamSession(home, "bob", "--wake", "pull");
+    const held = bob.client.callTool({ name: "wait", arguments: { seconds: 60 } });
+    await engine.waitFor((r) => r.event === "live.waiting" && r.name === "bob");
+    engine.signal("SIGKILL");
+    await engine.exit();
+    // Someone else's engine takes the port; ours comes back on another one.
+    foreign = await EngineProcess.start(otherRoot, {
+      alias: "x",
+      state: join(home, "other-state"),
+      args: ["--port", port],
+    });
+    await foreign.waitFor((r) => r.event === "api.listening");
+    engine = await EngineProcess.start(root, { alias: "a", state });
+    const moved = (await engine.waitFor((r) => r.event === "api.listening")).url as string;
+    assert.notEqual(new URL(moved).port, port);
+    const sent = await runCrosstalk(
+      ["message", "send", "--containername", "team", "--to", "bob", "after the move"],
+      { home },
+    );
+    assert.equal(sent.code, 0, sent.stderr);
+    const result = await held as { content: { text: string }[]; isError?: boolean };
+    assert.ok(!result.isError, result.content[0]?.text);
+    assert.match(result.content[0]!.text, /from boss\nafter the move/);
+  } finally {
+    await foreign?.[Symbol.asyncDispose]();
+    await engine[Symbol.asyncDispose]();
+  }
+});

@@ -51,6 +51,8 @@ export class EngineProcess implements AsyncDisposable {
       netns?: string;
       /** How long it may take to be ready (a restart with a backlog takes longer); default 20 s. */
       readyTimeoutMs?: number;
+      /** More arguments for `serve` (`--port P`). */
+      args?: string[];
     },
   ): Promise<EngineProcess> {
     const command = [
@@ -71,6 +73,7 @@ export class EngineProcess implements AsyncDisposable {
         options.alias,
         "--state",
         options.state,
+        ...(options.args ?? []),
       ],
       env: { CROSSTALK_LOG_JSON: "1", NO_COLOR: "1", USER: "tester", ...(options.env ?? {}) },
       stdin: "null",
