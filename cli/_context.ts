@@ -3,6 +3,7 @@ import { Command, Option } from "./_command.ts";
 import type { Bus } from "../engine/bus.ts";
 import { type Env, locateTransport, type TransportLocation } from "../engine/paths.ts";
 import { isServiceUser, systemLocation } from "../engine/system_paths.ts";
+import { CrosstalkError } from "../schema/errors.ts";
 
 export { Command, Option };
 
@@ -79,4 +80,16 @@ export function printTable(ctx: CliContext, header: string[], rows: string[][]):
   const line = (cells: string[]) =>
     cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd();
   ctx.out(`${[line(header), ...rows.map(line)].join("\n")}\n`);
+}
+
+/** Parses a `--timeout` in seconds. @throws {CrosstalkError} `ERR_USAGE` */
+export function parseSeconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) {
+    throw new CrosstalkError(
+      "ERR_USAGE",
+      `Invalid timeout ${JSON.stringify(value)}: use seconds, e.g. 30`,
+    );
+  }
+  return n;
 }

@@ -7,6 +7,7 @@ import { openClient } from "./_client.ts";
 import {
   type CliContext,
   Command,
+  parseSeconds,
   printJson,
   type TransportFlags,
   withJson,
@@ -229,17 +230,6 @@ function parseCount(value: string): number {
     throw new CrosstalkError(
       "ERR_USAGE",
       `Invalid count ${JSON.stringify(value)}: use a positive integer`,
-    );
-  }
-  return n;
-}
-
-function parseSeconds(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) {
-    throw new CrosstalkError(
-      "ERR_USAGE",
-      `Invalid timeout ${JSON.stringify(value)}: use seconds, e.g. 30`,
     );
   }
   return n;

@@ -8,6 +8,7 @@ import { openClient } from "./_client.ts";
 import {
   type CliContext,
   Command,
+  parseSeconds,
   printJson,
   printTable,
   type TransportFlags,
@@ -50,7 +51,11 @@ export function workflowCommand(ctx: CliContext): Command {
     .option("--channel <channel>", "where the request and its result go (default: general)")
     .option("--as <actor>", "the planner's actor persona")
     .option("--wait", "then wait for the result and print it")
-    .option("--timeout <seconds>", "with --wait: give up after this long (default 3600)", seconds)
+    .option(
+      "--timeout <seconds>",
+      "with --wait: give up after this long (default 3600)",
+      parseSeconds,
+    )
     .action(async (file: string, flags: RunFlags) => {
       await using bus = await openClient(flags, ctx);
       const request = parseRequest(await readRequest(file, ctx, bus.maxBodyBytes), file);
@@ -215,15 +220,4 @@ function describeWorkflow(view: WorkflowView): string {
 function firstLine(text: string): string {
   const first = text.split("\n")[0] ?? "";
   return first.length > 70 ? `${first.slice(0, 67)}...` : first;
-}
-
-function seconds(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) {
-    throw new CrosstalkError(
-      "ERR_USAGE",
-      `Invalid timeout ${JSON.stringify(value)}: use seconds, e.g. 600`,
-    );
-  }
-  return n;
 }

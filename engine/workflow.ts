@@ -83,6 +83,13 @@ export async function childChannelOf(request: { channel: string; id: string }): 
 }
 
 /**
+ * Finished workflows, by bus and child channel: they no longer change, and reading one again
+ * means reading every step and listing the request's channel for the result.
+ */
+const finished = new WeakMap<Bus, Map<string, WorkflowView>>();
+const MAX_FINISHED_VIEWS = 10_000;
+
+/**
  * Reads a workflow from its child channel.
  *
  * @throws {CrosstalkError} `ERR_CHANNEL_NOT_FOUND` when `child` is no workflow's channel
@@ -94,8 +101,10 @@ export async function readWorkflow(bus: Bus, child: string): Promise<WorkflowVie
     throw new CrosstalkError("ERR_CHANNEL_NOT_FOUND", `Channel "${channel.name}" is no workflow`);
   }
   const transport = bus.transport;
-  const planFile = parsePlanFile(await transport.readChannelFile(child, "PLAN.json"));
   const complete = (await transport.readChannelFile(child, "COMPLETE"))?.trim();
+  const known = finished.get(bus)?.get(child);
+  if (known && complete !== undefined) return { ...structuredClone(known), name: channel.name };
+  const planFile = parsePlanFile(await transport.readChannelFile(child, "PLAN.json"));
   const messages = await readAll(bus, child);
   const steps = stepsOf(messages);
   const view: WorkflowView = {
@@ -120,6 +129,12 @@ export async function readWorkflow(bus: Bus, child: string): Promise<WorkflowVie
   if (result) {
     view.result = { id: result.id, failed: result.failed === true };
     if (result.error) view.result.error = result.error;
+  }
+  if (complete !== undefined && result) {
+    let views = finished.get(bus);
+    if (!views) finished.set(bus, views = new Map());
+    if (views.size >= MAX_FINISHED_VIEWS) views.clear();
+    views.set(child, structuredClone(view));
   }
   return view;
 }
@@ -338,9 +353,6 @@ export class Workflows {
     let planFile = parsePlanFile(await bus.transport.readChannelFile(child, "PLAN.json"));
     const messages = await readAll(bus, child);
     const steps = stepsOf(messages);
-    const deadlineMs = (MAX_ATTEMPTS + 1) * config.engine.timeout_seconds * 1000;
-    const overdue = (step: WorkflowStep) =>
-      !step.reply && Date.now() - Date.parse(step.sent) > deadlineMs;
 
     if (!planFile) {
       let plan: Plan | undefined;
@@ -368,18 +380,8 @@ export class Workflows {
           });
           return this.#phase(active, "compile");
         }
-        if (!compile.reply) {
-          if (overdue(compile)) {
-            await this.#finish(active, { failed: `No plan from ${compile.to} in time` });
-          }
-          return;
-        }
-        if (compile.reply.failed) {
-          return await this.#finish(active, {
-            failed: `The planner ${compile.reply.from} failed: ${compile.reply.error ?? ""}`,
-          });
-        }
-        const reply = messages.find((m) => m.id === compile.reply!.id)!;
+        const reply = await this.#answer(active, compile, { messages, who: "The planner" });
+        if (!reply) return;
         try {
           plan = planInReply(reply.body, config);
         } catch (error) {
@@ -432,7 +434,7 @@ export class Workflows {
     if (sent) return this.#phase(active, "fanout");
     // A run with no reply by its deadline counts as failed: the others need not wait for it.
     const fanout = steps.filter((s) => s.phase === "fanout");
-    if (fanout.some((s) => !s.reply && !overdue(s))) return;
+    if (fanout.some((s) => !s.reply && !this.#overdue(s))) return;
     const drafts = fanout.map((s) => ({
       step: s,
       reply: s.reply && messages.find((m) => m.id === s.reply!.id),
@@ -465,19 +467,42 @@ export class Workflows {
       });
       return this.#phase(active, "synthesize");
     }
-    if (!synthesis.reply) {
-      if (overdue(synthesis)) {
-        await this.#finish(active, { failed: `No synthesis from ${synthesis.to} in time` });
+    const result = await this.#answer(active, synthesis, { messages, who: "The synthesis" });
+    if (result) await this.#finish(active, { body: result.body });
+  }
+
+  /**
+   * The reply to a step that the workflow waits on alone (the planning, the synthesis), once it
+   * came and did not fail. Undefined while it is awaited; also when it failed or is overdue, and
+   * then the workflow is finished as failed.
+   */
+  async #answer(
+    active: Active,
+    step: WorkflowStep,
+    { messages, who }: { messages: Message[]; who: string },
+  ): Promise<Message | undefined> {
+    if (!step.reply) {
+      if (this.#overdue(step)) {
+        await this.#finish(active, { failed: `${who} (${step.to}) did not reply in time` });
       }
-      return;
+      return undefined;
     }
-    if (synthesis.reply.failed) {
-      return await this.#finish(active, {
-        failed: `The synthesis by ${synthesis.reply.from} failed: ${synthesis.reply.error ?? ""}`,
+    if (step.reply.failed) {
+      await this.#finish(active, {
+        failed: `${who} (${step.reply.from}) failed: ${step.reply.error ?? ""}`,
       });
+      return undefined;
     }
-    const result = messages.find((m) => m.id === synthesis.reply!.id)!;
-    await this.#finish(active, { body: result.body });
+    return messages.find((m) => m.id === step.reply!.id);
+  }
+
+  /**
+   * True for a step with no reply long after it was sent: its runs (at most MAX_ATTEMPTS, each
+   * within `timeout_seconds`) are over, or no engine runs its model.
+   */
+  #overdue(step: WorkflowStep): boolean {
+    const deadlineMs = (MAX_ATTEMPTS + 1) * this.#bus.config.engine.timeout_seconds * 1000;
+    return !step.reply && Date.now() - Date.parse(step.sent) > deadlineMs;
   }
 
   /** Makes the child channel when it is not there yet; false when the request's channel is gone. */

@@ -60,6 +60,10 @@ const SEND = z.object({
   message: z.string().describe("the text (markdown)"),
   re: z.string().optional().describe("the message id this replies to"),
   channel: z.string().optional().describe("channel name or id (default: the re's, else general)"),
+  workflow: z.boolean().optional().describe(
+    "true: a workflow request, to 'workflow' with a fanout/synthesize plan in a yaml block, or " +
+      "to the model that plans it; its result comes back as a reply",
+  ),
 });
 const READ = z.object({ limit: z.number().int().min(1).max(200).optional() });
 const WAIT = z.object({ seconds: z.number().min(0).max(300).optional() });
@@ -149,6 +153,7 @@ export function registerTools(
         body.re = [id.join("/")];
       }
       if (channel) body.channel = channel;
+      if (args.workflow) body.type = "workflow";
       // The relay sends a call again, with its id, when the engine went away before answering
       // it (MCP forbids reusing a request id within a session): the key makes that retry return
       // the message the first attempt wrote, if it got that far, instead of writing a second.

@@ -736,3 +736,26 @@ Deno.test("crosstalk mcp follows its engine to another port when another engine 
     await engine[Symbol.asyncDispose]();
   }
 });
+
+Deno.test("a live agent asks for a workflow with send workflow=true, and its result comes back to its inbox", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  await using _engine = await startTeam(home);
+  await using bob = await teamSession(home, "bob", "--wake", "pull");
+  const plan = "Two takes, please.\n\n```yaml\nfanout:\n  - to: reply\n    count: 2\n" +
+    "    prompt: Say hello.\n```\n";
+  const sent = REF.exec(await bob.call("send", { to: "workflow", message: plan, workflow: true }));
+  assert.ok(sent, "send returns the request's id");
+  const refused = await bob.call("send", { to: "bob", message: "hi", workflow: true }, true);
+  assert.match(refused, /A workflow goes to "workflow" or to the one model that plans it/);
+  const result = await bob.call("wait", { seconds: 30 });
+  assert.match(
+    result,
+    new RegExp(`\\] from workflow re ${sent[1]!.split("/").slice(1).join("/")}\n`),
+  );
+  assert.match(
+    result,
+    /## Draft 1 of 2, by test\/reply@a\n\nreply from test\/reply \(1 messages\) to: Say hello\./,
+  );
+  assert.match(result, /## Draft 2 of 2, by test\/reply@a/);
+});

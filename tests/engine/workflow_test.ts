@@ -16,6 +16,29 @@ const MODELS = `providers:\n  test:\n    env:\n      SLOW_SECONDS: "\${SLOW_SECO
 const PLAN = "Name the project.\n\n```yaml\nfanout:\n  - to: draft\n    count: 2\n" +
   "    prompt: Draft a name.\nsynthesize:\n  to: merge\n  prompt: Pick one.\n```\n";
 
+/** Engine `a` on a new local transport with MODELS (after `head`), and a bus to send with. */
+async function startOne(
+  dir: string,
+  options: { head?: string; env?: Record<string, string> } = {},
+) {
+  const root = join(dir, "bus");
+  await makeTransport(root, `${options.head ?? ""}${MODELS}`);
+  const engine = await EngineProcess.start(root, {
+    alias: "a",
+    state: join(dir, "state"),
+    env: options.env ?? {},
+  });
+  const bus = await openBus(root);
+  return {
+    engine,
+    bus,
+    async [Symbol.asyncDispose]() {
+      await bus[Symbol.asyncDispose]();
+      await engine[Symbol.asyncDispose]();
+    },
+  };
+}
+
 /** The workflow's result in the request's channel, once it is there. */
 async function resultOf(bus: Bus, request: Message): Promise<Message> {
   const [result] = await bus.waitForReplies([request], 30_000);
@@ -25,13 +48,8 @@ async function resultOf(bus: Bus, request: Message): Promise<Message> {
 
 Deno.test("Workflow with a written plan fans out, synthesizes and answers the requester", async () => {
   await using dir = await tempDir();
-  const root = join(dir.path, "bus");
-  await makeTransport(root, MODELS);
-  await using engine = await EngineProcess.start(root, {
-    alias: "a",
-    state: join(dir.path, "state"),
-  });
-  await using bus = await openBus(root);
+  await using one = await startOne(dir.path);
+  const { engine, bus } = one;
   const request = await bus.send({ to: ["workflow"], body: PLAN, type: "workflow" });
   const result = await resultOf(bus, request);
 
@@ -73,18 +91,17 @@ Deno.test("Workflow with a written plan fans out, synthesizes and answers the re
   assert.equal(planFile.plan.fanout[0].count, 2);
   assert.match((await bus.transport.readChannelFile(child, "COMPLETE"))!, /^\d{4}-\d{2}-\d{2}T/);
   await engine.waitFor((r) => r.event === "workflow.complete");
+  // A finished workflow read again (from memory) still shows its channel's current name.
+  const done = await readWorkflow(bus, child);
+  await bus.renameChannel(child, "naming");
+  assert.deepEqual(await readWorkflow(bus, child), { ...done, name: "naming" });
   assert.equal((await engine.stop()).code, 0);
 });
 
 Deno.test("Workflow in prose is planned by the model it is sent to", async () => {
   await using dir = await tempDir();
-  const root = join(dir.path, "bus");
-  await makeTransport(root, MODELS);
-  await using _engine = await EngineProcess.start(root, {
-    alias: "a",
-    state: join(dir.path, "state"),
-  });
-  await using bus = await openBus(root);
+  await using one = await startOne(dir.path);
+  const { bus } = one;
   const request = await bus.send({
     to: ["planner"],
     body: "Have two drafters propose a name and someone pick the better one.",
@@ -106,13 +123,8 @@ Deno.test("Workflow in prose is planned by the model it is sent to", async () =>
 
 Deno.test("Workflow fails with a clear result when its plan names an unknown model or every run fails", async () => {
   await using dir = await tempDir();
-  const root = join(dir.path, "bus");
-  await makeTransport(root, MODELS);
-  await using _engine = await EngineProcess.start(root, {
-    alias: "a",
-    state: join(dir.path, "state"),
-  });
-  await using bus = await openBus(root);
+  await using one = await startOne(dir.path);
+  const { bus } = one;
 
   const unknown = await bus.send({
     to: ["workflow"],
@@ -179,14 +191,11 @@ Deno.test("Workflow carries on after its engine is killed mid-fan-out, without r
 
 Deno.test("Workflow is cancelled by deleting its child channel: a failed result, nothing more sent", async () => {
   await using dir = await tempDir();
-  const root = join(dir.path, "bus");
-  await makeTransport(root, `engine:\n  lease_seconds: 2\n${MODELS}`);
-  await using engine = await EngineProcess.start(root, {
-    alias: "a",
-    state: join(dir.path, "state"),
+  await using one = await startOne(dir.path, {
+    head: "engine:\n  lease_seconds: 2\n",
     env: { SLOW_SECONDS: "30" },
   });
-  await using bus = await openBus(root);
+  const { engine, bus } = one;
   const request = await bus.send({
     to: ["workflow"],
     body: "```yaml\nfanout:\n  - to: slow\n    prompt: Think\nsynthesize:\n  to: merge\n" +
