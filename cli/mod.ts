@@ -88,6 +88,7 @@ const COMMANDS: Record<string, () => Promise<CommandFactory>> = {
   message: async () => (await import("./message.ts")).messageCommand,
   workflow: async () => (await import("./workflow.ts")).workflowCommand,
   agent: async () => (await import("./agent.ts")).agentCommand,
+  chat: async () => (await import("./chat.ts")).chatCommand,
   mcp: async () => (await import("./mcp.ts")).mcpCommand,
   watch: async () => (await import("./watch.ts")).watchCommand,
   auth: async () => (await import("./auth.ts")).authCommand,

@@ -1,0 +1,113 @@
+// `crosstalk chat`: an agent CLI started in the terminal with the crosstalk MCP server on its
+// command line. The agent CLIs here are a script that reads its arguments as claude and codex do.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { runCrosstalk, tempDir } from "../_helpers.ts";
+import { AGENTS, EngineProcess, makeTransport, openBus } from "../engine/_harness.ts";
+import { chatArgv } from "../../engine/agent_chat.ts";
+
+const FAKE = fileURLToPath(new URL("../testdata/chat/fake_agent.ts", import.meta.url));
+
+/** A folder with `claude` and `codex` on it, both the fake agent. */
+async function fakeAgents(dir: string): Promise<string> {
+  const bin = join(dir, "bin");
+  await Deno.mkdir(bin);
+  for (const name of ["claude", "codex"]) {
+    await Deno.writeTextFile(
+      join(bin, name),
+      `#!/bin/sh\nFAKE_AGENT=${name} exec "${Deno.execPath()}" run -A --quiet "${FAKE}" "$@"\n`,
+      { mode: 0o755 },
+    );
+  }
+  return bin;
+}
+
+Deno.test("chatArgv gives claude the server as --mcp-config JSON with channel push, codex as -c overrides, and refuses gemini", () => {
+  const entry = { command: "/opt/crosstalk", args: ["mcp", "--agent", "claude", "--name", "a b"] };
+  assert.deepEqual(chatArgv("claude", entry, ["--model", "opus"]), [
+    "claude",
+    "--mcp-config",
+    '{"mcpServers":{"crosstalk":{"command":"/opt/crosstalk","args":["mcp","--agent","claude","--name","a b"]}}}',
+    "--dangerously-load-development-channels",
+    "server:crosstalk",
+    "--model",
+    "opus",
+  ]);
+  assert.deepEqual(chatArgv("codex", entry), [
+    "codex",
+    "-c",
+    'mcp_servers.crosstalk.command="/opt/crosstalk"',
+    "-c",
+    'mcp_servers.crosstalk.args=["mcp","--agent","claude","--name","a b"]',
+  ]);
+  assert.throws(() => chatArgv("gemini", entry), /run "crosstalk agent install gemini"/);
+});
+
+Deno.test("crosstalk chat starts the agent CLI on the bus: what the user types goes out through its MCP server", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  const root = join(home, ".local", "share", "crosstalk", "team", "transport");
+  const state = join(home, ".local", "share", "crosstalk", "team", "crosstalk-state");
+  await makeTransport(
+    root,
+    `providers:\n  test:\n    models:\n      reply: ${join(AGENTS, "reply.sh")}\n`,
+  );
+  await using engine = await EngineProcess.start(root, {
+    alias: "a",
+    state,
+    env: { CROSSTALK_INIT_USERNAME: "boss", CROSSTALK_INIT_PASSPHRASE: "the boss passphrase" },
+  });
+  await engine.waitFor((r) => r.event === "api.listening");
+  const bin = await fakeAgents(home);
+  const env = { PATH: `${bin}:${Deno.env.get("PATH")}`, FAKE_SEND_TO: "boss", FAKE_EXIT: "3" };
+
+  const claude = await runCrosstalk(
+    ["chat", "claude", "--containername", "team", "--name", "pair", "--", "--model", "opus"],
+    { home, env, stdin: "hello from the keyboard\n" },
+  );
+  assert.equal(claude.code, 3, `the agent's exit code\n${claude.stderr}`);
+  const ref = /^claude \(channel push offered\): sent ([0-9a-f-]{36}\/\S+)$/m.exec(claude.stdout);
+  assert.ok(ref, claude.stdout + claude.stderr);
+  const codex = await runCrosstalk(["chat", "codex", "--containername", "team"], {
+    home,
+    env: { ...env, FAKE_EXIT: "0" },
+    stdin: "codex here\n",
+  });
+  assert.equal(codex.code, 0, codex.stderr);
+  assert.match(codex.stdout, /^codex \(channel push offered\): sent /m);
+
+  await using bus = await openBus(root);
+  const sent = await bus.findMessage(ref[1]!);
+  assert.equal(sent.from, "pair", "the session's name on the bus");
+  assert.deepEqual(sent.to, ["boss"]);
+  assert.equal(sent.body, "hello from the keyboard --model opus", "typed text and passed args");
+  const all = (await bus.listMessages(undefined, {})).messages;
+  assert.ok(all.some((m) => m.from.startsWith("codex-") && m.body.startsWith("codex here")));
+
+  const gemini = await runCrosstalk(["chat", "gemini", "--containername", "team"], { home, env });
+  assert.equal(gemini.code, 64);
+  assert.match(gemini.stderr, /agent install gemini/);
+});
+
+Deno.test("crosstalk chat says what is missing: no engine running, or no agent CLI on PATH", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  const root = join(home, ".local", "share", "crosstalk", "team", "transport");
+  await makeTransport(root, "");
+  const noEngine = await runCrosstalk(["chat", "claude", "--containername", "team"], { home });
+  assert.notEqual(noEngine.code, 0);
+  assert.match(noEngine.stderr, /crosstalk serve|server start/);
+  await using _engine = await EngineProcess.start(root, {
+    alias: "a",
+    state: join(home, ".local", "share", "crosstalk", "team", "crosstalk-state"),
+    env: { CROSSTALK_INIT_USERNAME: "boss", CROSSTALK_INIT_PASSPHRASE: "the boss passphrase" },
+  });
+  await _engine.waitFor((r) => r.event === "api.listening");
+  const noCli = await runCrosstalk(["chat", "claude", "--containername", "team"], {
+    home,
+    env: { PATH: "/nonexistent" },
+  });
+  assert.equal(noCli.code, 66);
+  assert.match(noCli.stderr, /Cannot start claude: it is not on PATH/);
+});

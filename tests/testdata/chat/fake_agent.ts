@@ -1,0 +1,46 @@
+// Behaves like an interactive agent CLI (claude or codex) started by `crosstalk chat`: finds the
+// crosstalk MCP server in its arguments as the real one would, starts it, reads one line the user
+// types, sends it to $FAKE_SEND_TO with the server's send tool, prints the answer, and exits with
+// $FAKE_EXIT.
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+
+const args = [...Deno.args];
+const flavour = Deno.env.get("FAKE_AGENT") ?? "claude";
+let server: { command: string; args: string[] };
+const extra: string[] = [];
+if (flavour === "claude") {
+  const at = args.indexOf("--mcp-config");
+  server = JSON.parse(args[at + 1]!).mcpServers.crosstalk;
+  const push = args.indexOf("--dangerously-load-development-channels");
+  if (args[push + 1] !== "server:crosstalk") throw new Error("no channel push for crosstalk");
+  extra.push(...args.filter((_, i) => i !== at && i !== at + 1 && i !== push && i !== push + 1));
+} else {
+  // codex: -c mcp_servers.crosstalk.command=<TOML> -c mcp_servers.crosstalk.args=<TOML>
+  const value = (key: string) => {
+    const i = args.findIndex((a, n) => args[n - 1] === "-c" && a.startsWith(`${key}=`));
+    return JSON.parse(args[i]!.slice(key.length + 1));
+  };
+  server = {
+    command: value("mcp_servers.crosstalk.command"),
+    args: value("mcp_servers.crosstalk.args"),
+  };
+  extra.push(...args.filter((a, n) => a !== "-c" && args[n - 1] !== "-c"));
+}
+
+const client = new Client({ name: `fake-${flavour}`, version: "1.0.0" });
+const env: Record<string, string> = {};
+for (const [k, v] of Object.entries(Deno.env.toObject())) env[k] = v;
+await client.connect(new StdioClientTransport({ ...server, env, stderr: "inherit" }));
+const push = client.getServerCapabilities()?.experimental?.["claude/channel"] !== undefined;
+
+const buffer = new Uint8Array(1024);
+const n = await Deno.stdin.read(buffer);
+const typed = new TextDecoder().decode(buffer.subarray(0, n ?? 0)).trim();
+const result = await client.callTool({
+  name: "send",
+  arguments: { to: Deno.env.get("FAKE_SEND_TO") ?? "all", message: `${typed} ${extra.join(" ")}` },
+}) as { content: { text: string }[] };
+console.log(`${flavour} (channel push ${push ? "offered" : "missing"}): ${result.content[0]!.text}`);
+await client.close();
+Deno.exit(Number(Deno.env.get("FAKE_EXIT") ?? "0"));
