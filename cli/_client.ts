@@ -11,6 +11,8 @@ import { writeFileAtomic } from "../transports/_fs.ts";
 import { type CliContext, locationOf, openBus, type TransportFlags } from "./_context.ts";
 import type { WorkflowView } from "../engine/workflow.ts";
 import type { Plan } from "../engine/workflow_plan.ts";
+import type { SearchResult } from "../engine/search.ts";
+import type { TaskEntry } from "../engine/tasks.ts";
 
 /** What the message and channel commands need, wherever the bus is. */
 export interface BusClient extends AsyncDisposable {
@@ -36,6 +38,10 @@ export interface BusClient extends AsyncDisposable {
   showWorkflow(child: string): Promise<WorkflowView>;
   /** The plan written in a request's text. @throws {CrosstalkError} `ERR_WORKFLOW_INVALID` */
   checkPlan(body: string): Promise<Plan>;
+  /** Messages containing every word of `query`, newest first. */
+  search(query: string, options: { channel?: string; limit?: number }): Promise<SearchResult>;
+  /** Tasks across channels: open and claimed, or every one. */
+  listTasks(all: boolean): Promise<TaskEntry[]>;
 }
 
 class DirectClient implements BusClient {
@@ -103,6 +109,15 @@ class DirectClient implements BusClient {
   async checkPlan(body: string) {
     const { requirePlan } = await import("../engine/workflow_plan.ts");
     return requirePlan(body, this.#bus.config);
+  }
+  async search(query: string, options: { channel?: string; limit?: number }) {
+    const { searchMessages } = await import("../engine/search.ts");
+    return await searchMessages(this.#bus, query, options);
+  }
+  async listTasks(all: boolean) {
+    const { listTasks } = await import("../engine/tasks.ts");
+    const { AnnotationStore } = await import("../transports/annotations.ts");
+    return await listTasks(new AnnotationStore(this.#bus.transport.root), this.#bus, { all });
   }
   async #childId(handle: string) {
     return (await this.#bus.resolveChannel(handle)).id;
@@ -340,6 +355,16 @@ export class HttpClient implements BusClient {
   }
   async checkPlan(body: string) {
     return (await this.call<{ plan: Plan }>("POST", "/api/workflows/check", { body })).plan;
+  }
+  search(query: string, options: { channel?: string; limit?: number }) {
+    const params = new URLSearchParams({ q: query });
+    if (options.channel !== undefined) params.set("channel", options.channel);
+    if (options.limit !== undefined) params.set("limit", String(options.limit));
+    return this.call<SearchResult>("GET", `/api/search?${params}`);
+  }
+  async listTasks(all: boolean) {
+    const path = `/api/tasks?state=${all ? "all" : "open"}`;
+    return (await this.call<{ tasks: TaskEntry[] }>("GET", path)).tasks;
   }
   [Symbol.asyncDispose]() {
     return Promise.resolve();

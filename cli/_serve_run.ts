@@ -7,6 +7,7 @@ import {
   rememberPort,
   writeLocalCredential,
 } from "../engine/api_setup.ts";
+import { ApprovalStore } from "../engine/approvals.ts";
 import { AuthStore } from "../engine/auth.ts";
 import { Engine } from "../engine/engine.ts";
 import { EventHub } from "../engine/events.ts";
@@ -138,8 +139,12 @@ async function serveApi(
   const setupToken: { value: string | undefined } = { value: undefined };
   const idempotency = await IdempotencyStore.open(location.stateDir);
   const shutdown = new AbortController();
+  const approvals = new ApprovalStore({
+    onChange: (approval) => events.publish("approval", { ...approval }),
+  });
   const app = createApp({
     idempotency,
+    approvals,
     shutdown: shutdown.signal,
     bus: engine.bus,
     auth,

@@ -97,6 +97,29 @@ export function messageCommand(ctx: CliContext): Command {
       },
     );
 
+  withJson(withTransportOptions(message.command("search")))
+    .description("messages containing every word given (body, sender, addressees), newest first")
+    .argument("<words...>", "what to look for (case-insensitive)")
+    .option("--channel <channel>", "only this channel (default: every channel)")
+    .option("--limit <n>", "at most this many (default 50)", parseCount)
+    .action(
+      async (words: string[], flags: TransportFlags & { channel?: string; limit?: number }) => {
+        await using bus = await openClient(flags, ctx);
+        const found = await bus.search(words.join(" "), {
+          ...(flags.channel === undefined ? {} : { channel: flags.channel }),
+          ...(flags.limit === undefined ? {} : { limit: flags.limit }),
+        });
+        if (flags.json) return printJson(ctx, found);
+        for (const m of found.messages) ctx.out(`${m.channel.slice(0, 8)}/${summary(m)}\n`);
+        if (!found.complete) {
+          ctx.err(
+            `warning: stopped after reading ${found.scanned} messages; narrow it with --channel\n`,
+          );
+        }
+        if (found.messages.length === 0) ctx.err("Nothing found\n");
+      },
+    );
+
   withJson(withTransportOptions(message.command("show")))
     .description("show one message")
     .argument("<id>", "message id (YYYY/MM/DD/…md), optionally <channel-uuid>/<id>")

@@ -87,6 +87,8 @@ const COMMANDS: Record<string, () => Promise<CommandFactory>> = {
   channel: async () => (await import("./channel.ts")).channelCommand,
   message: async () => (await import("./message.ts")).messageCommand,
   workflow: async () => (await import("./workflow.ts")).workflowCommand,
+  task: async () => (await import("./task.ts")).taskCommand,
+  approval: async () => (await import("./approval.ts")).approvalCommand,
   agent: async () => (await import("./agent.ts")).agentCommand,
   chat: async () => (await import("./chat.ts")).chatCommand,
   mcp: async () => (await import("./mcp.ts")).mcpCommand,

@@ -13,10 +13,33 @@ export function serveCommand(ctx: CliContext): Command {
     .description("run the engine in the foreground: watch the bus, run agent CLIs, write replies");
 }
 
-/** The `daemon` noun: `daemon dispatch` is `serve` under the reference engine's name. */
+/**
+ * The `daemon` noun, the engine under Crosstalk 8's names: `daemon dispatch` is `serve`,
+ * `daemon init DIR` is `transport init --path DIR`, `daemon stop` is `server stop`.
+ */
 export function daemonCommand(ctx: CliContext): Command {
   const daemon = new Command("daemon").description("the engine loop under Crosstalk 8's names");
   engineCommand(daemon.command("dispatch"), ctx).description("the dispatch loop (same as serve)");
+  daemon.command("init")
+    .description("scaffold a transport into DIR (same as transport init --path DIR)")
+    .argument("<dir>", "the new transport's folder")
+    .option("--transport <kind>", "git (default) or local")
+    .action(async (dir: string, flags: { transport?: string }) => {
+      const { transportCommand } = await import("./transport.ts");
+      const args = ["init", "--path", dir];
+      if (flags.transport !== undefined) args.push("--transport", flags.transport);
+      await transportCommand(ctx).parseAsync(args, { from: "user" });
+    });
+  withTransportOptions(daemon.command("stop"))
+    .description("stop the engine of this transport (same as server stop)")
+    .action(async (flags: TransportFlags) => {
+      const { serverCommand } = await import("./server.ts");
+      const args = ["stop"];
+      if (flags.path !== undefined) args.push("--path", flags.path);
+      if (flags.containername !== undefined) args.push("--containername", flags.containername);
+      if (flags.state !== undefined) args.push("--state", flags.state);
+      await serverCommand(ctx).parseAsync(args, { from: "user" });
+    });
   return daemon;
 }
 

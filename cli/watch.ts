@@ -160,6 +160,13 @@ export function formatEvent(event: WatchEvent, body?: string): string | undefine
       return `${at}  engine ${d.event ?? ""}`.trimEnd();
     case "workflow":
       return `${at}    workflow [${id}] ${workflowStep(d)}`;
+    case "approval": {
+      const who = d.name ?? d.agent;
+      const what = `${d.tool} ${preview(JSON.stringify(d.input ?? null))}`;
+      return d.state === "pending"
+        ? `${at}  ${who} asks to use ${what} (crosstalk approval allow ${String(d.id).slice(0, 8)})`
+        : `${at}    ${who}'s ${d.tool}: ${d.state}${d.decidedBy ? ` by ${d.decidedBy}` : ""}`;
+    }
     default:
       return undefined;
   }

@@ -24,7 +24,8 @@ export interface BusEvent {
     | "read"
     | "task"
     | "badge"
-    | "workflow";
+    | "workflow"
+    | "approval";
   data: Record<string, unknown>;
 }
 

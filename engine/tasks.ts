@@ -72,6 +72,44 @@ export async function taskOf(
   return task;
 }
 
+/** A task with the message it is on. */
+export interface TaskEntry extends TaskState {
+  channel: string;
+  id: string;
+  from: string;
+  /** The message's first line. */
+  title: string;
+}
+
+/**
+ * The tasks on the bus, newest first: only those not resolved yet (open or claimed) unless
+ * `all`. Tasks whose message can no longer be read are left out.
+ */
+export async function listTasks(
+  store: AnnotationStore,
+  bus: Bus,
+  options: { all?: boolean } = {},
+): Promise<TaskEntry[]> {
+  const entries: TaskEntry[] = [];
+  for (const ref of await store.taskRefs()) {
+    let message: Message;
+    try {
+      message = await bus.transport.readMessage(ref.channel, ref.id);
+    } catch (error) {
+      if (!(error instanceof CrosstalkError)) throw error;
+      continue;
+    }
+    const task = await taskOf(store, message);
+    if (!task || (!options.all && task.state !== "open" && task.state !== "claimed")) continue;
+    const title = message.body.split("\n").find((l) => l.trim() !== "")?.trim() ?? "";
+    entries.push({ ...task, channel: ref.channel, id: ref.id, from: message.from, title });
+  }
+  // Flags made within one millisecond: the newer message first.
+  return entries.sort((a, b) =>
+    b.flaggedAt.localeCompare(a.flaggedAt) || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0)
+  );
+}
+
 /**
  * Flags a message as a task. Flagging a task twice is refused, unless it is the same flag again
  * (by the same sender, for the same role and folder): a retry of a call whose answer was lost.
@@ -123,18 +161,8 @@ export async function claimTask(
   if (!task) {
     throw new CrosstalkError("ERR_TASK_CONFLICT", "This message is not a task (flag it first)");
   }
-  if (task.role && actor.role !== undefined && actor.role !== task.role) {
-    throw new CrosstalkError(
-      "ERR_TASK_CONFLICT",
-      `This task is for the role "${task.role}", not "${actor.role}"`,
-    );
-  }
-  if (task.cwd && actor.cwd !== undefined && !within(actor.cwd, task.cwd)) {
-    throw new CrosstalkError(
-      "ERR_TASK_CONFLICT",
-      `This task is for agents working in "${task.cwd}"`,
-    );
-  }
+  const refused = whyNotFor(task, actor);
+  if (refused) throw new CrosstalkError("ERR_TASK_CONFLICT", refused);
   const { won, data } = await store.createExclusive(message, "task-claim", {
     by: actor.name,
     at: new Date().toISOString(),
@@ -266,6 +294,20 @@ export async function badgesOf(store: AnnotationStore, message: Message): Promis
     .filter((a) => a.kind === "badge")
     .map((a) => a.data as unknown as Badge)
     .sort((a, b) => a.at.localeCompare(b.at));
+}
+
+/**
+ * Why `actor` may not claim `task` (its role or folder is another), or undefined when it may.
+ * An actor who does not say its role or folder (a person) may claim any task.
+ */
+export function whyNotFor(task: TaskState, actor: TaskActor): string | undefined {
+  if (task.role && actor.role !== undefined && actor.role !== task.role) {
+    return `This task is for the role "${task.role}", not "${actor.role}"`;
+  }
+  if (task.cwd && actor.cwd !== undefined && !within(actor.cwd, task.cwd)) {
+    return `This task is for agents working in "${task.cwd}"`;
+  }
+  return undefined;
 }
 
 function within(path: string, folder: string): boolean {

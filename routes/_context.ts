@@ -1,5 +1,6 @@
 // What every route gets: the engine's parts, the caller's identity, and body helpers.
 import type { Context } from "hono";
+import type { ApprovalStore } from "../engine/approvals.ts";
 import type { AuthStore, Identity } from "../engine/auth.ts";
 import type { Bus } from "../engine/bus.ts";
 import type { EventHub } from "../engine/events.ts";
@@ -22,6 +23,8 @@ export interface AppDeps {
   idempotency?: IdempotencyStore;
   /** The engine's environment (for finding agent CLIs on its PATH). */
   env?: Readonly<Record<string, string | undefined>>;
+  /** The engine's pending tool-use approvals (one in memory when absent). */
+  approvals?: ApprovalStore;
   /** The engine's live bus events, for `/api/events`. */
   events?: EventHub;
   /** The engine's last log records, for `/api/logs`. */
@@ -132,7 +135,10 @@ export async function jsonBody(c: Context<Env>): Promise<Record<string, unknown>
   return value as Record<string, unknown>;
 }
 
-/** Checks a body's fields against a simple shape: name → "string" | "string?" | "boolean?" | "string[]?" | "number?". */
+/**
+ * Checks a body's fields against a simple shape: name → "string" | "string?" | "boolean?" |
+ * "string[]?" | "number?" | "any" (any JSON value, present).
+ */
 export function checkShape(body: Record<string, unknown>, shape: Record<string, string>): void {
   for (const key of Object.keys(body)) {
     if (!Object.hasOwn(shape, key)) {
@@ -149,7 +155,9 @@ export function checkShape(body: Record<string, unknown>, shape: Record<string, 
       }
       continue;
     }
-    const ok = base === "string[]"
+    const ok = base === "any"
+      ? true
+      : base === "string[]"
       ? Array.isArray(value) && value.every((v) => typeof v === "string")
       : base === "string|string[]"
       ? typeof value === "string" ||

@@ -12,7 +12,7 @@ import { z } from "zod";
 import { CrosstalkError, errorFromApi, errorText } from "../schema/errors.ts";
 import type { LiveAgentInfo } from "../engine/live.ts";
 import type { Peers } from "../engine/engine.ts";
-import type { TaskState } from "../engine/tasks.ts";
+import { type TaskEntry, type TaskState, whyNotFor } from "../engine/tasks.ts";
 import type { Logger } from "../engine/log.ts";
 import { VERSION } from "../engine/version.ts";
 import {
@@ -69,8 +69,8 @@ const READ = z.object({ limit: z.number().int().min(1).max(200).optional() });
 const WAIT = z.object({ seconds: z.number().min(0).max(300).optional() });
 const STATUS = z.object({ status: z.string().min(1).max(200) });
 const TASK = z.object({
-  action: z.enum(["flag", "claim", "resolve"]),
-  message: REF,
+  action: z.enum(["flag", "claim", "resolve", "list"]),
+  message: REF.optional(),
   role: z.string().optional().describe("flag: only agents with this role may claim"),
   cwd: z.string().optional().describe("flag: only agents working in this folder may claim"),
   result: z.string().optional().describe("resolve: the outcome, markdown"),
@@ -209,10 +209,15 @@ export function registerTools(
 
   server.registerTool("task", {
     description: "Task flow on a message: flag it as a task (optionally for a role or folder), " +
-      "claim it (one claimant wins), or resolve it with a result (failed=true if it failed).",
+      "claim it (one claimant wins), or resolve it with a result (failed=true if it failed); " +
+      "list: the open tasks you may claim and those you hold.",
     inputSchema: TASK.shape,
   }, (args: z.infer<typeof TASK>) =>
     answer(async () => {
+      if (args.action === "list") return await listForMe(api);
+      if (!args.message) {
+        throw new CrosstalkError("ERR_BODY_INVALID", `${args.action} needs the message`);
+      }
       const path = `/api/messages/${args.message}/task`;
       let task: TaskState;
       if (args.action === "flag") {
@@ -284,6 +289,25 @@ export function formatPeers(peers: Peers, me: string): string {
     `models: ${models.length > 0 ? models.join("; ") : "none"}`,
     `humans: ${peers.humans.length > 0 ? peers.humans.join(", ") : "none"}`,
   ].join("\n");
+}
+
+/** The open tasks this session's agent may claim, and those it holds, one line each. */
+async function listForMe(api: ApiCaller): Promise<string> {
+  const me = await api.call<LiveAgentInfo>("GET", "/api/live/me");
+  const { tasks } = await api.call<{ tasks: TaskEntry[] }>("GET", "/api/tasks");
+  const actor = { name: me.name, role: me.role, cwd: me.cwd };
+  const lines: string[] = [];
+  for (const task of tasks) {
+    const ref = `[${task.channel}/${task.id}]`;
+    if (task.state === "claimed" && task.claimedBy === me.name) {
+      lines.push(`${ref} claimed by you: ${task.title}`);
+    } else if (task.state === "open" && whyNotFor(task, actor) === undefined) {
+      const scope = [task.role && `role ${task.role}`, task.cwd && `in ${task.cwd}`]
+        .filter(Boolean).join(", ");
+      lines.push(`${ref} open, from ${task.flaggedBy}${scope ? `, ${scope}` : ""}: ${task.title}`);
+    }
+  }
+  return lines.length > 0 ? lines.join("\n") : "no open tasks for you";
 }
 
 function formatTask(task: TaskState): string {

@@ -23,6 +23,9 @@ import { tokenRoutes } from "./tokens.ts";
 import { userRoutes } from "./users.ts";
 import { webRoutes } from "./web.ts";
 import { workflowRoutes } from "./workflows.ts";
+import { searchRoutes } from "./search.ts";
+import { taskRoutes } from "./tasks.ts";
+import { approvalRoutes } from "./approvals.ts";
 
 export type { AppDeps } from "./_context.ts";
 
@@ -290,6 +293,9 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.route("/api", mcpRoutes(deps, (request) => app.fetch(request)));
   app.route("/api/events", eventRoutes(deps));
   app.route("/api/workflows", workflowRoutes(deps));
+  app.route("/api/search", searchRoutes(deps));
+  app.route("/api/tasks", taskRoutes(deps));
+  app.route("/api/approvals", approvalRoutes(deps));
   app.get("/api/logs", async (c) => {
     const lines = numberQuery(c, "lines", { min: 1, max: 10_000, fallback: 200, unit: "lines" });
     return c.json({ records: deps.logs ? await deps.logs(lines) : [] });

@@ -322,6 +322,64 @@ export const OPENAPI = {
         200: json("The plan"),
       }, { requestBody: body({ body: str }, ["body"]) }),
     },
+    "/api/search": {
+      get: op("Messages containing every word of q (body, sender, addressees), newest first", {
+        200: json("What was found", {
+          type: "object",
+          properties: {
+            messages: { type: "array", items: message },
+            scanned: { type: "integer" },
+            complete: { type: "boolean" },
+          },
+        }),
+      }, {
+        parameters: [
+          { name: "q", in: "query", required: true, schema: str },
+          { name: "channel", in: "query", schema: str },
+          { name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: 500 } },
+        ],
+      }),
+    },
+    "/api/tasks": {
+      get: op("Tasks across channels, newest first: open and claimed, or all", {
+        200: json("The tasks"),
+      }, {
+        parameters: [{ name: "state", in: "query", schema: { enum: ["open", "all"] } }],
+      }),
+    },
+    "/api/approvals": {
+      get: op("Tool-use approvals agents asked for: pending ones, or all remembered", {
+        200: json("The approvals"),
+      }, { parameters: [{ name: "state", in: "query", schema: { enum: ["pending", "all"] } }] }),
+      post: op("Ask people to allow a tool use (an agent CLI's permission hook)", {
+        201: json("The pending approval"),
+      }, {
+        requestBody: body({
+          agent: str,
+          tool: str,
+          input: {},
+          name: str,
+          cwd: str,
+          session: str,
+        }, ["agent", "tool", "input"]),
+      }),
+    },
+    "/api/approvals/{id}": {
+      get: op("One approval; with wait=S, when it is decided or after S seconds (at most 300)", {
+        200: json("The approval"),
+      }, {
+        parameters: [
+          { name: "id", in: "path", required: true, schema: str },
+          { name: "wait", in: "query", schema: { type: "integer", minimum: 0, maximum: 300 } },
+        ],
+      }),
+      post: op("Allow or deny it (users only, not agents' tokens)", {
+        200: json("The decided approval"),
+      }, {
+        parameters: [{ name: "id", in: "path", required: true, schema: str }],
+        requestBody: body({ decision: { enum: ["allow", "deny"] }, reason: str }, ["decision"]),
+      }),
+    },
     "/api/channels": channels,
     "/channels": channels,
     "/api/channels/{channel}": oneChannel,

@@ -25,6 +25,7 @@ export const WEB_HTML = `<!doctype html>
     <span id="live-state" class="muted"></span>
     <span role="tablist" id="tabs">
       <button type="button" role="tab" data-view="bus">Bus</button>
+      <button type="button" role="tab" data-view="tasks">Tasks</button>
       <button type="button" role="tab" data-view="workflows">Workflows</button>
       <button type="button" role="tab" data-view="engine">Engine</button>
       <button type="button" role="tab" data-view="tokens">Tokens</button>
@@ -32,6 +33,11 @@ export const WEB_HTML = `<!doctype html>
       <button type="button" role="tab" data-view="users" hidden>Users</button>
     </span>
     <span class="spacer"></span>
+    <form id="search" role="search">
+      <input name="q" type="search" placeholder="search the bus" aria-label="Search words">
+      <label><input name="here" type="checkbox"> only this channel</label>
+      <button type="submit">Search</button>
+    </form>
     <span id="whoami"></span>
     <button id="logout" type="button">Sign out</button>
   </header>
@@ -49,6 +55,11 @@ export const WEB_HTML = `<!doctype html>
     <h2><span id="channel-title"></span>
       <button type="button" class="link" id="rename-channel">rename</button>
       <button type="button" class="link" id="delete-channel">delete</button></h2>
+    <div id="search-results" hidden>
+      <h2><span id="search-summary"></span> <button type="button" class="link" id="close-search">close</button></h2>
+      <p id="search-note" class="muted" hidden></p>
+      <ol id="found"></ol>
+    </div>
     <ol id="messages"><li id="older-row"><button type="button" class="link" id="older">show older messages</button></li></ol>
     <form id="send">
       <p id="replying" hidden>Replying to <span id="replying-to"></span> <button type="button" id="cancel-reply">cancel</button></p>
@@ -58,6 +69,11 @@ export const WEB_HTML = `<!doctype html>
       <p class="error" id="send-error" role="alert"></p>
     </form>
   </main>
+  <section data-view="tasks" hidden>
+    <h2>Tasks</h2>
+    <label><input type="checkbox" id="tasks-all"> show resolved tasks too</label>
+    <table><thead><tr><th>task</th><th>state</th><th>channel</th><th>flagged</th><th>claimed</th><th>for</th></tr></thead><tbody id="task-list"></tbody></table>
+  </section>
   <section data-view="workflows" class="columns" hidden>
     <div>
       <h2>New workflow</h2>
@@ -147,7 +163,7 @@ const $ = (id) => document.getElementById(id);
 const state = {
   csrf: "", me: "", admin: false, view: "bus", channel: null, last: null, shown: new Map(),
   re: null, events: null, open: null, deliveryRequest: 0, channels: [], workflow: null,
-  pendingWorkflow: null,
+  pendingWorkflow: null, searchRequest: 0,
 };
 /** How far back each new listing looks again, for messages whose clock was behind (ms). */
 const RELIST_MS = 5 * 60 * 1000;
@@ -192,12 +208,15 @@ function signedOut() {
   Object.assign(state, {
     csrf: "", me: "", admin: false, channel: null, last: null, shown: new Map(), re: null,
     events: null, open: null, deliveryRequest: state.deliveryRequest + 1, channels: [],
-    workflow: null, pendingWorkflow: null,
+    workflow: null, pendingWorkflow: null, searchRequest: state.searchRequest + 1,
   });
-  for (const id of ["channels", "peers", "messages", "deliveries", "tokens", "users", "models", "installed", "dispatchers", "engine-status", "workflows", "workflow-facts", "workflow-plan", "workflow-steps", "checked-plan-list", "workflow-channels"]) {
+  for (const id of ["channels", "peers", "messages", "deliveries", "tokens", "users", "models", "installed", "dispatchers", "engine-status", "workflows", "workflow-facts", "workflow-plan", "workflow-steps", "checked-plan-list", "workflow-channels", "found", "task-list"]) {
     $(id).replaceChildren();
   }
   forgetMinted();
+  $("search").reset();
+  $("search-results").hidden = true;
+  $("tasks-all").checked = false;
   $("new-workflow").reset();
   $("workflow-error").textContent = "";
   $("checked-plan").hidden = true;
@@ -231,7 +250,7 @@ async function start() {
   await Promise.all([loadChannels(), loadPeers()]).catch(showNotice);
 }
 
-/** Shows one view (bus, workflows, engine, tokens, account, users) and loads what it lists. */
+/** Shows one view (bus, tasks, workflows, engine, tokens, account, users) and loads what it lists. */
 function show(view) {
   state.view = view;
   for (const node of document.querySelectorAll("#app [data-view]")) {
@@ -241,6 +260,7 @@ function show(view) {
   $("details").hidden = view !== "bus" || !state.open;
   if (view !== "tokens") forgetMinted();
   notice("");
+  if (view === "tasks") refreshTasks();
   if (view === "workflows") refreshWorkflows();
   if (view === "engine") loadEngine().catch(showNotice);
   if (view === "tokens") loadTokens().catch(showNotice);
@@ -345,6 +365,63 @@ async function loadUsers() {
     actions.append(reset, " ", remove);
     list.append(row([user.username, user.admin ? "admin" : "user", user.created.slice(0, 10), actions]));
   }
+}
+
+/** Lists the tasks across channels, newest first: open and claimed ones, or all when asked. */
+const refreshTasks = serially(async () => {
+  const all = $("tasks-all").checked;
+  const { tasks } = await api("GET", "/api/tasks?state=" + (all ? "all" : "open"));
+  const list = $("task-list");
+  list.replaceChildren(...tasks.map(taskRow));
+  if (tasks.length === 0) list.append(row([all ? "no tasks" : "no open tasks", "", "", "", "", ""]));
+});
+
+function taskRow(task) {
+  const status = el("span");
+  status.append(el("span", task.state, "badge task-" + task.state));
+  if (task.result) status.append(" " + task.result);
+  return row([
+    action(task.title || "(no text)", () => openMessage(task.channel, task.id)),
+    status,
+    channelName(task.channel),
+    "by " + task.flaggedBy + ", " + when(task.flaggedAt),
+    task.claimedBy ? "by " + task.claimedBy + ", " + when(task.claimedAt) : "",
+    [task.role, task.cwd].filter(Boolean).join(" in "),
+  ]);
+}
+
+/** Shows what a search found, in the bus view; each found message opens in its channel. */
+function showFound(found, query, channel) {
+  $("search-summary").textContent = "Search for “" + query.trim() + "” in " +
+    (channel ? channelName(channel.id) : "every channel");
+  const note = $("search-note");
+  note.hidden = found.complete;
+  // The scan has a budget: in one channel it reaches further back.
+  note.textContent = "The search stopped after reading " + found.scanned + " messages, so older ones " +
+    (channel
+      ? "were not searched."
+      : "and some channels were not searched: tick “only this channel” to search the open one alone.");
+  const list = $("found");
+  list.replaceChildren(...found.messages.map(foundItem));
+  if (found.messages.length === 0) list.append(el("li", "nothing found", "muted"));
+  $("search-results").hidden = false;
+}
+
+function foundItem(message) {
+  const item = el("li");
+  const head = el("div", undefined, "head");
+  head.append(el("strong", channelName(message.channel)));
+  head.append(el("span", " " + message.from + " → " + message.to.join(", "), "muted"));
+  head.append(el("time", " " + when(message.timestamp), "muted"));
+  const first = message.body.split("\\n").find((line) => line.trim() !== "");
+  item.append(head, action(first ? first.trim() : "(no text)", () => openMessage(message.channel, message.id)));
+  return item;
+}
+
+function closeSearch() {
+  state.searchRequest++;
+  $("search-results").hidden = true;
+  $("found").replaceChildren();
 }
 
 /** run() one call at a time: a call while one runs waits for it, calls while one waits share it. */
@@ -817,6 +894,7 @@ function follow() {
     // What was written before the stream was there (or while it was away) is listed.
     loadNew();
     loadPeers();
+    if (state.view === "tasks") refreshTasks();
     if (state.view === "workflows") refreshWorkflows();
   });
   events.addEventListener("error", async () => {
@@ -849,6 +927,9 @@ function follow() {
   for (const type of ["workflow", "replied", "failed"]) {
     events.addEventListener(type, (event) => onWorkflowEvent(type, JSON.parse(event.data)));
   }
+  events.addEventListener("task", () => {
+    if (state.view === "tasks") refreshTasks();
+  });
   events.addEventListener("live", () => loadPeers());
 }
 
@@ -943,6 +1024,26 @@ onSubmit("new-channel", async (form) => {
   await loadChannels();
 }, showError);
 
+onSubmit("search", async (form) => {
+  const request = ++state.searchRequest;
+  const query = form.elements.q.value;
+  const channel = form.elements.here.checked ? state.channel : null;
+  show("bus");
+  let found;
+  try {
+    found = await api("GET", "/api/search?q=" + encodeURIComponent(query) +
+      (channel ? "&channel=" + encodeURIComponent(channel.id) : ""));
+  } catch (error) {
+    // A later search answers instead.
+    if (request !== state.searchRequest) return;
+    closeSearch();
+    throw error;
+  }
+  if (request === state.searchRequest) showFound(found, query, channel);
+});
+$("close-search").addEventListener("click", closeSearch);
+$("tasks-all").addEventListener("change", () => refreshTasks());
+
 onClick("logout", async () => {
   await api("POST", "/session/logout");
   signedOut();
@@ -1029,8 +1130,12 @@ table { border-collapse: collapse; } td, th { text-align: left; padding: .2rem .
 dl { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; } dd { margin: 0; }
 .reply { margin-left: 1.5rem; } .quote { font-size: .9em; }
 code { overflow-wrap: anywhere; }
-header { grid-area: head; display: flex; gap: .75rem; align-items: center; padding: .5rem 1rem; border-bottom: 1px solid #8884; }
+header { grid-area: head; display: flex; flex-wrap: wrap; gap: .75rem; align-items: center; padding: .5rem 1rem; border-bottom: 1px solid #8884; }
 .spacer { flex: 1; }
+#search { display: flex; gap: .4rem; align-items: center; }
+#search-results { flex: none; max-height: 40vh; overflow: auto; border-bottom: 1px solid #8884; margin-bottom: .5rem; }
+#found { list-style: none; padding: 0; margin: 0; } #found li { padding: .25rem 0; }
+#found button.link { overflow-wrap: anywhere; text-align: left; }
 nav { grid-area: nav; padding: .5rem 1rem; border-right: 1px solid #8884; overflow: auto; }
 nav ul { list-style: none; padding: 0; margin: 0 0 1rem; }
 main { grid-area: main; display: flex; flex-direction: column; min-height: 0; padding: 0 1rem; }
@@ -1043,7 +1148,8 @@ main { grid-area: main; display: flex; flex-direction: column; min-height: 0; pa
 #new-workflow textarea { font-family: ui-monospace, monospace; }
 #workflow-plan li, #checked-plan-list li { white-space: pre-wrap; overflow-wrap: anywhere; }
 .badge { display: inline-block; padding: 0 .5em; border-radius: .75em; font-size: .85em; font-weight: normal; background: #8883; }
-.phase-complete { background: #2a8a3e44; } .phase-failed { background: #c0392b44; }
+.phase-complete, .task-completed { background: #2a8a3e44; } .phase-failed, .task-failed { background: #c0392b44; }
+.task-claimed { background: #d4a01744; }
 tr.current td { font-weight: bold; }
 #send { display: grid; gap: .5rem; padding: .5rem 0 1rem; }
 aside { grid-area: details; width: 18rem; padding: .5rem 1rem; border-left: 1px solid #8884; overflow-wrap: anywhere; }

@@ -18,7 +18,7 @@
  * {@linkcode AnnotationStore.createExclusive} confirms through the remote before it answers.
  */
 import { join, relative } from "./path.ts";
-import { parseMessageId } from "./names.ts";
+import { isChannelId, parseMessageId, tryParseMessageId } from "./names.ts";
 import type { ClaimPublisher } from "./claims.ts";
 import type { MessageRef } from "./transport.ts";
 import { exists, randomHex, readDirNames, writeFileAtomic } from "./_fs.ts";
@@ -148,6 +148,31 @@ export class AnnotationStore {
       }
     }
     return out;
+  }
+
+  /** Every message flagged as a task, in any channel (each day folder is listed once). */
+  async taskRefs(): Promise<MessageRef[]> {
+    const refs: MessageRef[] = [];
+    const digits = (name: string, n: number) => name.length === n && /^\d+$/.test(name);
+    for (const channel of await readDirNames(this.dir)) {
+      if (!channel.isDirectory || !isChannelId(channel.name)) continue;
+      const base = join(this.dir, channel.name);
+      for (const y of (await readDirNames(base)).filter((e) => digits(e.name, 4))) {
+        for (const m of (await readDirNames(join(base, y.name))).filter((e) => digits(e.name, 2))) {
+          const month = join(base, y.name, m.name);
+          for (const d of (await readDirNames(month)).filter((e) => digits(e.name, 2))) {
+            for (const file of await readDirNames(join(month, d.name))) {
+              if (!file.name.endsWith("~task.json")) continue;
+              const id = `${y.name}/${m.name}/${d.name}/${
+                file.name.slice(0, -"~task.json".length)
+              }.md`;
+              if (tryParseMessageId(id)) refs.push({ channel: channel.name, id });
+            }
+          }
+        }
+      }
+    }
+    return refs;
   }
 
   /** One exclusive record, when it exists. */

@@ -759,3 +759,26 @@ Deno.test("a live agent asks for a workflow with send workflow=true, and its res
   );
   assert.match(result, /## Draft 2 of 2, by test\/reply@a/);
 });
+
+Deno.test("the task tool lists the open tasks a session may claim (its role) and those it holds", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  await using _engine = await startTeam(home);
+  await using alice = await teamSession(home, "alice", "--role", "reviewer", "--wake", "pull");
+  await using bob = await teamSession(home, "bob", "--role", "builder", "--wake", "pull");
+  const sent = REF.exec(await bob.call("send", { to: "alice", message: "Review PR 7\nplease" }));
+  assert.ok(sent);
+  const ref = sent[1]!;
+  assert.match(await bob.call("task", { action: "flag", message: ref, role: "reviewer" }), /open/);
+  assert.equal(await bob.call("task", { action: "list" }), "no open tasks for you");
+  assert.equal(
+    await alice.call("task", { action: "list" }),
+    `[${ref}] open, from bob, role reviewer: Review PR 7`,
+  );
+  await alice.call("task", { action: "claim", message: ref });
+  assert.equal(
+    await alice.call("task", { action: "list" }),
+    `[${ref}] claimed by you: Review PR 7`,
+  );
+  assert.match(await alice.call("task", { action: "claim" }, true), /claim needs the message/);
+});

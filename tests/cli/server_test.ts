@@ -148,3 +148,41 @@ Deno.test("server start --user and --system together is a usage error", async ()
   assert.equal(both.code, 64);
   assert.match(both.stderr, /either --user or --system/);
 });
+
+Deno.test({
+  name:
+    "daemon init and daemon stop do what transport init and server stop do, under Crosstalk 8's names",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    await using dir = await tempDir();
+    const home = dir.path;
+    const root = join(home, "bus");
+    const pids = new Set<number>();
+    try {
+      const init = await expectCode(0, ["daemon", "init", root, "--transport", "local"], { home });
+      assert.match(init.stdout, new RegExp(root));
+      assert.equal((await Deno.readTextFile(join(root, "CROSSTALK-VERSION"))).trim(), "8");
+      assert.match(
+        await Deno.readTextFile(join(root, "data", "crosstalk.yaml")),
+        /^transport: local/m,
+      );
+      const again = await runCrosstalk(["daemon", "init", root], { home });
+      assert.equal(again.code, 73, "refuses to overwrite, as transport init does");
+
+      const started = await expectCode(0, ["server", "start", "--path", root], {
+        home,
+        env: USER_MODE,
+      });
+      const pid = startedPid(started.stdout);
+      pids.add(pid);
+      const stopped = await expectCode(0, ["daemon", "stop", "--path", root], {
+        home,
+        env: USER_MODE,
+      });
+      assert.match(stopped.stdout, new RegExp(`Stopped the engine \\(pid ${pid}\\)`));
+      assert.ok(!alive(pid));
+    } finally {
+      killAll(pids);
+    }
+  },
+});

@@ -26,3 +26,21 @@ Deno.test("formatEvent gives each workflow event one line: started, planned, pha
     `${prefix} failed: Every fan-out run failed: fanout-1`,
   );
 });
+
+Deno.test("formatEvent shows an approval asked for, with how to allow it, and its decision", () => {
+  const data = {
+    at: "2026-12-06T23:13:33.091Z",
+    id: "0b7c5a52-3f1e-4c55-9a86-1d2e3f405162",
+    agent: "claude",
+    tool: "Bash",
+    input: { command: "rm -rf build" },
+  };
+  assert.equal(
+    formatEvent({ type: "approval", data: { ...data, state: "pending" } }),
+    '23:13:33  claude asks to use Bash {"command":"rm -rf build"} (crosstalk approval allow 0b7c5a52)',
+  );
+  assert.equal(
+    formatEvent({ type: "approval", data: { ...data, state: "denied", decidedBy: "ann" } }),
+    "23:13:33    claude's Bash: denied by ann",
+  );
+});

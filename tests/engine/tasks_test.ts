@@ -3,7 +3,14 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Bus } from "../../engine/bus.ts";
 import { locateTransport } from "../../engine/paths.ts";
-import { addBadge, badgesOf, claimTask, flagTask, resolveTask } from "../../engine/tasks.ts";
+import {
+  addBadge,
+  badgesOf,
+  claimTask,
+  flagTask,
+  listTasks,
+  resolveTask,
+} from "../../engine/tasks.ts";
 import { AnnotationStore } from "../../transports/annotations.ts";
 import { scaffoldTransport } from "../../transports/mod.ts";
 import { newMessageId } from "../../transports/names.ts";
@@ -96,4 +103,40 @@ Deno.test("flagging a task again with the same flag succeeds, another flag is re
     (await badgesOf(store, message)).map((b) => `${b.type}=${b.value}`).sort(),
     ["importance=high", "importance=low"],
   );
+});
+
+Deno.test("listTasks lists the tasks of every channel, newest first: unresolved ones, or all", async () => {
+  await using dir = await tempDir();
+  const { bus, store, message: claimed } = await taskOnBus(dir.path);
+  try {
+    await bus.createChannel("ops");
+    const open = await bus.send({
+      channel: "ops",
+      to: ["worker"],
+      body: "\n  fix the build\nsoon",
+    });
+    await flagTask(store, open, { by: "boss", role: "builder" });
+    const done = await bus.send({ to: ["worker"], body: "write docs" });
+    await flagTask(store, done, { by: "boss" });
+    await claimTask(store, done, { name: "worker" });
+    await resolveTask(bus, store, done, { by: "worker", status: "completed", result: "ok" });
+    await bus.send({ to: ["worker"], body: "not a task" });
+
+    const unresolved = await listTasks(store, bus);
+    assert.deepEqual(
+      unresolved.map((t) => [t.channel, t.id, t.state, t.title, t.role ?? null]),
+      [
+        [open.channel, open.id, "open", "fix the build", "builder"],
+        [claimed.channel, claimed.id, "claimed", "do the thing", null],
+      ],
+    );
+    const all = await listTasks(store, bus, { all: true });
+    assert.deepEqual(all.map((t) => t.state), ["completed", "open", "claimed"]);
+    assert.equal(all[0]!.result, "ok");
+    // A task whose channel is gone is gone from the list.
+    await bus.deleteChannel("ops");
+    assert.deepEqual((await listTasks(store, bus)).map((t) => t.id), [claimed.id]);
+  } finally {
+    await bus[Symbol.asyncDispose]();
+  }
 });

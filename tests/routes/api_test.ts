@@ -719,3 +719,82 @@ Deno.test("API: workflow requests are sent with type, plans are checked without 
     await bus[Symbol.asyncDispose]();
   }
 });
+
+Deno.test("API: search needs words and a known channel; the task list needs an engine and a known state", async () => {
+  await using dir = await tempDir();
+  const { call, bus, adminToken: token } = await setup(dir.path);
+  try {
+    assert.equal((await call("GET", "/api/search?q=x")).status, 401);
+    await bus.send({ to: ["steve"], body: "the quick brown fox" });
+    const found = await call("GET", "/api/search?q=QUICK%20fox", { token });
+    assert.equal(found.status, 200);
+    assert.equal((found.json.messages as { body: string }[])[0]!.body, "the quick brown fox");
+    assert.equal(found.json.complete, true);
+    const empty = await call("GET", "/api/search", { token });
+    assert.equal(empty.status, 400);
+    assert.match((empty.json.error as { message: string }).message, /at least one word/);
+    const channel = await call("GET", "/api/search?q=fox&channel=..%2F..", { token });
+    assert.equal(channel.status, 404);
+    const limit = await call("GET", "/api/search?q=fox&limit=-1", { token });
+    assert.equal(limit.status, 400);
+    const state = await call("GET", "/api/tasks?state=closed", { token });
+    assert.equal(state.status, 400);
+    assert.match(
+      (state.json.error as { message: string }).message,
+      /state must be "open" or "all"/,
+    );
+    const noEngine = await call("GET", "/api/tasks", { token });
+    assert.equal(noEngine.status, 404);
+    assert.match((noEngine.json.error as { message: string }).message, /need a running engine/);
+  } finally {
+    await bus[Symbol.asyncDispose]();
+  }
+});
+
+Deno.test("API security: only people decide approvals; an agent's token may ask but not allow", async () => {
+  await using dir = await tempDir();
+  const { call, bus, auth, adminToken: token } = await setup(dir.path);
+  try {
+    const agent = await auth.mintAgentToken("anthropic/sonnet", 600);
+    const asked = await call("POST", "/api/approvals", {
+      token: agent,
+      body: { agent: "claude", tool: "Bash", input: { command: "make deploy" } },
+    });
+    assert.equal(asked.status, 201, JSON.stringify(asked.json));
+    assert.equal(asked.json.by, "anthropic/sonnet");
+    const id = asked.json.id as string;
+    const self = await call("POST", `/api/approvals/${id}`, {
+      token: agent,
+      body: { decision: "allow" },
+    });
+    assert.equal(self.status, 403);
+    assert.equal(errorCode(self.json), "ERR_FORBIDDEN");
+    const odd = await call("POST", `/api/approvals/${id}`, { token, body: { decision: "maybe" } });
+    assert.equal(odd.status, 400);
+    const unknown = await call("POST", "/api/approvals", {
+      token,
+      body: { agent: "claude", tool: "Bash", input: 1, extra: true },
+    });
+    assert.equal(unknown.status, 400);
+    const multiline = await call("POST", "/api/approvals", {
+      token,
+      body: { agent: "claude", tool: "Bash\nrm", input: 1 },
+    });
+    assert.equal(multiline.status, 400);
+    const waiting = await call("GET", `/api/approvals/${id}?wait=0`, { token });
+    assert.equal(waiting.json.state, "pending");
+    const ok = await call("POST", `/api/approvals/${id}`, {
+      token,
+      body: { decision: "deny", reason: "not on Friday" },
+    });
+    assert.equal(ok.status, 200);
+    assert.equal(ok.json.state, "denied");
+    assert.equal(ok.json.decidedBy, "root");
+    const list = (await call("GET", "/api/approvals", { token })).json.approvals as unknown[];
+    assert.equal(list.length, 0);
+    const bad = await call("GET", "/api/approvals/..%2F..%2Fetc", { token });
+    assert.equal(bad.status, 404);
+  } finally {
+    await bus[Symbol.asyncDispose]();
+  }
+});

@@ -79,6 +79,35 @@ async function loginStatus(url: string, username: string, passphrase: string) {
   return response.status;
 }
 
+/** A call to the engine's API as `as`, beside the page: the answer's JSON, its status checked. */
+type ApiCall = <T>(method: string, path: string, body?: unknown) => Promise<T>;
+
+/** Signs in to the API as `user` and gives a way to call it with the token got. */
+async function apiAs(url: string, user: typeof BOSS): Promise<ApiCall> {
+  const login = await fetch(`${url}/api/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(user),
+  });
+  const { token } = await login.json();
+  return async <T>(method: string, path: string, body?: unknown) => {
+    const response = await fetch(`${url}${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${token}`, "content-type": "application/json" },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const json = await response.json();
+    assert.ok(response.ok, `${method} ${path}: ${response.status} ${JSON.stringify(json)}`);
+    return json as T;
+  };
+}
+
+/** A message or a channel, as the API answers it: what the tests here need of it. */
+interface Sent {
+  id: string;
+  channel: string;
+}
+
 /** The texts of the messages the page shows, oldest first. */
 function shownBodies(page: Page): Promise<string[]> {
   return page.locator("#messages .message .body").allTextContents();
@@ -483,4 +512,174 @@ Deno.test("the web UI's pages are open, and hold the browser to this origin's sc
   );
   // The data behind it is not open.
   assert.equal((await app.request("/api/channels")).status, 401);
+});
+
+Deno.test("the web UI searches the bus in every channel or the open one, says what it did not find or could not read, and opens a found message", async () => {
+  await using dir = await tempDir();
+  const { engine, url } = await engineWithBoss(dir.path);
+  await using _engine = engine;
+  const call = await apiAs(url, BOSS);
+  const ops = await call<Sent>("POST", "/api/channels", { name: "ops" });
+  const plan = await call<Sent>("POST", "/api/messages", {
+    to: "carol",
+    body: "The Alpha plan for the launch",
+  });
+  await call("POST", "/api/messages", { to: "carol", body: "beta only" });
+  const notes = await call<Sent>("POST", "/api/messages", {
+    to: ["dave", "erin"],
+    channel: "ops",
+    body: "\nalpha release notes\nand a second line",
+  });
+  await using chrome = await browser();
+  const { page, pageErrors } = await newPage(chrome);
+  await page.goto(`${url}/ui/`);
+  await signIn(page, BOSS.username, BOSS.passphrase);
+  await page.locator("#channel-title", { hasText: /^#general$/ }).waitFor();
+  assert.ok(await page.isHidden("#search-results"));
+
+  /** Searches as a user does (Enter in the box) and waits for the answer to this query. */
+  const search = async (query: string, where = "every channel") => {
+    await page.fill("#search input[name=q]", query);
+    await page.press("#search input[name=q]", "Enter");
+    await page.locator("#search-summary", { hasText: `Search for “${query}” in ${where}` })
+      .waitFor();
+  };
+  const found = (text: string) => page.locator("#found li", { hasText: text });
+
+  // A word in two channels, in any case: each message with its channel, sender, addressees and
+  // first line.
+  await search("alpha");
+  assert.equal(await page.locator("#found li").count(), 2);
+  assert.equal(await found("release notes").locator(".head strong").textContent(), "#ops");
+  assert.equal(
+    await found("release notes").locator(".head span").textContent(),
+    " boss → dave, erin",
+  );
+  assert.equal(await found("release notes").locator("button").textContent(), "alpha release notes");
+  assert.equal(await found("launch").locator(".head strong").textContent(), "#general");
+  assert.equal(
+    await found("launch").locator("button").textContent(),
+    "The Alpha plan for the launch",
+  );
+  assert.ok(await page.isHidden("#search-note"), "a complete search has no note");
+
+  // Every word must be there, in the body, the sender or the addressees.
+  await search("CAROL alpha");
+  assert.deepEqual(await page.locator("#found li button").allTextContents(), [
+    "The Alpha plan for the launch",
+  ]);
+  await search("nowhere at all");
+  assert.deepEqual(await page.locator("#found li").allTextContents(), ["nothing found"]);
+
+  // A scan that ran out of budget says so, and points at searching the open channel alone;
+  // that search names the channel to the server.
+  const asked: URL[] = [];
+  await page.route(/\/api\/search\?/, async (route) => {
+    const request = new URL(route.request().url());
+    asked.push(request);
+    const answer = await route.fetch();
+    // Only the search of every channel runs out.
+    const complete = request.searchParams.has("channel");
+    await route.fulfill({ response: answer, json: { ...await answer.json(), complete } });
+  });
+  await search("alpha");
+  await page.locator("#search-note", { hasText: /stopped after reading \d+ messages/ }).waitFor();
+  assert.match(await page.textContent("#search-note") ?? "", /tick “only this channel”/);
+  await page.check("#search input[name=here]");
+  await search("alpha", "#general");
+  assert.ok(await page.isHidden("#search-note"));
+  assert.deepEqual(await page.locator("#found li button").allTextContents(), [
+    "The Alpha plan for the launch",
+  ]);
+  assert.deepEqual(asked.map((u) => u.searchParams.get("channel")), [null, plan.channel]);
+  await page.unroute(/\/api\/search\?/);
+  await page.uncheck("#search input[name=here]");
+
+  // The server's refusal of an empty search is shown, and no results.
+  await page.fill("#search input[name=q]", "   ");
+  await page.click("#search button[type=submit]");
+  await page.locator("#notice", { hasText: "A search needs at least one word" }).waitFor();
+  assert.ok(await page.isHidden("#search-results"));
+
+  // A found message opens in its channel, with its panel; the results stay to open another.
+  await search("alpha");
+  await found("release notes").locator("button").click();
+  await page.locator("#channel-title", { hasText: /^#ops$/ }).waitFor();
+  await page.locator("#details-id", { hasText: `${ops.id}/${notes.id}` }).waitFor();
+  await page.locator(`#messages .message[data-id="${notes.id}"]`).waitFor();
+  await found("launch").locator("button").click();
+  await page.locator("#channel-title", { hasText: /^#general$/ }).waitFor();
+  await page.locator("#details-id", { hasText: `${plan.channel}/${plan.id}` }).waitFor();
+  assert.deepEqual(pageErrors, []);
+});
+
+Deno.test("the web UI lists open tasks across channels, follows them live as they are claimed and resolved, shows resolved ones when asked, and opens a task's message", async () => {
+  await using dir = await tempDir();
+  const { engine, url } = await engineWithBoss(dir.path);
+  await using _engine = engine;
+  const call = await apiAs(url, BOSS);
+  const ops = await call<Sent>("POST", "/api/channels", { name: "ops" });
+  const build = await call<Sent>("POST", "/api/messages", {
+    to: "carol",
+    body: "Fix the build\nit fails on main",
+  });
+  const keys = await call<Sent>("POST", "/api/messages", {
+    to: "dave",
+    channel: "ops",
+    body: "Rotate the keys",
+  });
+  await using chrome = await browser();
+  const { page, pageErrors } = await newPage(chrome);
+  await page.goto(`${url}/ui/`);
+  await signIn(page, BOSS.username, BOSS.passphrase);
+  await page.locator("#live-state", { hasText: /^live$/ }).waitFor();
+  await page.click("#tabs [data-view=tasks]");
+  await page.locator("#task-list tr", { hasText: "no open tasks" }).waitFor();
+
+  const taskRow = (title: string) => page.locator("#task-list tr", { hasText: title });
+  const cells = (title: string) => taskRow(title).locator("td").allTextContents();
+
+  // Flagged elsewhere: listed as it happens, with who flagged it, for whom and where.
+  await call("POST", `/api/messages/${build.channel}/${build.id}/task`, {
+    role: "builder",
+    cwd: "/srv/app",
+  });
+  await taskRow("Fix the build").waitFor();
+  const open = await cells("Fix the build");
+  assert.deepEqual([open[0], open[1], open[2], open[4], open[5]], [
+    "Fix the build",
+    "open",
+    "#general",
+    "",
+    "builder in /srv/app",
+  ]);
+  assert.match(open[3] ?? "", /^by boss, \S/);
+  await call("POST", `/api/messages/${keys.channel}/${keys.id}/task`, {});
+  await taskRow("Rotate the keys").locator("td", { hasText: /^#ops$/ }).waitFor();
+  assert.equal(await page.locator("#task-list tr").count(), 2);
+
+  // Claimed, then resolved: the list follows; a resolved task leaves the open list.
+  await call("POST", `/api/messages/${build.channel}/${build.id}/task/claim`, {});
+  await taskRow("Fix the build").locator("td", { hasText: /^claimed$/ }).waitFor();
+  assert.match((await cells("Fix the build"))[4] ?? "", /^by boss, \S/);
+  await call("POST", `/api/messages/${build.channel}/${build.id}/task/resolve`, {
+    status: "completed",
+    result: "fixed on main",
+  });
+  await taskRow("Fix the build").waitFor({ state: "detached" });
+  assert.equal(await page.locator("#task-list tr").count(), 1);
+  assert.equal((await cells("Rotate the keys"))[1], "open");
+
+  // All of them, resolved ones too, with their result.
+  await page.check("#tasks-all");
+  await taskRow("Fix the build").locator("td", { hasText: /^completed fixed on main$/ })
+    .waitFor();
+  assert.equal(await page.locator("#task-list tr").count(), 2);
+
+  // A task's message opens in its channel, with its panel.
+  await taskRow("Rotate the keys").locator("button").click();
+  await page.locator("#channel-title", { hasText: /^#ops$/ }).waitFor();
+  await page.locator("#details-id", { hasText: `${ops.id}/${keys.id}` }).waitFor();
+  await page.locator("#task", { hasText: /^open, flagged by boss$/ }).waitFor();
+  assert.deepEqual(pageErrors, []);
 });

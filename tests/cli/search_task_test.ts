@@ -1,0 +1,60 @@
+// `crosstalk message search` and `crosstalk task list`, on a transport folder and through an engine.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { runCrosstalk, tempDir } from "../_helpers.ts";
+import { EngineProcess, makeTransport, openBus } from "../engine/_harness.ts";
+import { flagTask } from "../../engine/tasks.ts";
+import { AnnotationStore } from "../../transports/annotations.ts";
+
+Deno.test("message search and task list answer the same directly and through the engine's API", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  const root = join(home, ".local", "share", "crosstalk", "team", "transport");
+  await makeTransport(root, "");
+  {
+    await using bus = await openBus(root);
+    const task = await bus.send({ to: ["worker"], body: "Rotate the deploy keys\nbefore Friday" });
+    await bus.send({ to: ["worker"], body: "keys are in the vault" });
+    await bus.send({ to: ["worker"], body: "unrelated" });
+    await flagTask(new AnnotationStore(root), task, { by: "tester", role: "ops" });
+  }
+  const run = (...args: string[]) => runCrosstalk([...args, "--containername", "team"], { home });
+  const check = async (via: string) => {
+    const found = await run("message", "search", "KEYS");
+    assert.equal(found.code, 0, found.stderr);
+    const lines = found.stdout.trim().split("\n");
+    assert.equal(lines.length, 2, `${via}: ${found.stdout}`);
+    assert.match(lines[0]!, /tester -> worker {2}keys are in the vault$/);
+    assert.match(lines[1]!, /tester -> worker {2}Rotate the deploy keys$/);
+    const none = await run("message", "search", "zebra");
+    assert.equal(none.stdout, "");
+    assert.match(none.stderr, /Nothing found/);
+    const tasks = await run("task", "list");
+    assert.equal(tasks.code, 0, tasks.stderr);
+    assert.match(tasks.stdout, /^MESSAGE\s+STATE\s+BY\s+FOR\s+TITLE\n/);
+    assert.match(tasks.stdout, /\s+open\s+tester\s+ops\s+Rotate the deploy keys\n$/, via);
+    const json = JSON.parse((await run("task", "list", "--json")).stdout);
+    assert.equal(json.length, 1);
+    assert.equal(json[0].state, "open");
+  };
+  await check("directly");
+  await using engine = await EngineProcess.start(root, {
+    alias: "a",
+    state: join(home, ".local", "share", "crosstalk", "team", "crosstalk-state"),
+    env: { CROSSTALK_INIT_USERNAME: "boss", CROSSTALK_INIT_PASSPHRASE: "the boss passphrase" },
+  });
+  await engine.waitFor((r) => r.event === "api.listening");
+  await check("through the API");
+  const bad = await runCrosstalk([
+    "message",
+    "search",
+    "--containername",
+    "team",
+    "--limit",
+    "0",
+    "x",
+  ], {
+    home,
+  });
+  assert.equal(bad.code, 64);
+});

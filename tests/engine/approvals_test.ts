@@ -1,0 +1,98 @@
+import assert from "node:assert/strict";
+import { type Approval, ApprovalStore } from "../../engine/approvals.ts";
+import {
+  hookOutput,
+  parseHookInput,
+  withApprovalHook,
+  withoutApprovalHook,
+} from "../../engine/approval_hook.ts";
+
+const ASK = { agent: "claude", tool: "Bash", input: { command: "rm -rf build" }, by: "boss" };
+
+Deno.test("ApprovalStore: a request waits for one decision; the same decision again is a no-op, another is refused", async () => {
+  const seen: string[] = [];
+  const store = new ApprovalStore({ onChange: (a) => seen.push(a.state) });
+  const asked = store.request({ ...ASK, cwd: "/work" });
+  assert.equal(asked.state, "pending");
+  assert.deepEqual(store.list().map((a) => a.id), [asked.id]);
+  const waiting = store.wait(asked.id, 10_000);
+  store.decide(asked.id, { allow: false, by: "ann", reason: "not today" });
+  const decided = await waiting;
+  assert.equal(decided.state, "denied");
+  assert.equal(decided.decidedBy, "ann");
+  assert.equal(decided.reason, "not today");
+  assert.equal(store.decide(asked.id, { allow: false, by: "bob" }).decidedBy, "ann");
+  assert.throws(() => store.decide(asked.id, { allow: true, by: "bob" }), /is denied by ann/);
+  assert.deepEqual(store.list(), [], "nothing pending");
+  assert.equal(store.list("all").length, 1);
+  assert.deepEqual(seen, ["pending", "denied"]);
+  assert.throws(() => store.get("00000000-0000-4000-8000-000000000000"), /No approval/);
+  assert.throws(
+    () => store.request({ ...ASK, input: "x".repeat(20_000) }),
+    /tool input is over/,
+  );
+});
+
+Deno.test("ApprovalStore: a request nobody decides expires, and its waiter hears so", async () => {
+  const store = new ApprovalStore({ ttlMs: 0 });
+  const asked = store.request(ASK);
+  const after = await store.wait(asked.id, 10_000);
+  assert.equal(after.state, "expired");
+  assert.throws(() => store.decide(asked.id, { allow: true, by: "ann" }), /is expired/);
+});
+
+Deno.test("the approval hook answers Claude Code with allow or deny, and nothing while undecided", () => {
+  const base: Approval = { ...ASK, id: "x", state: "pending", at: new Date().toISOString() };
+  assert.equal(hookOutput(base), undefined);
+  assert.equal(hookOutput({ ...base, state: "expired" }), undefined);
+  assert.deepEqual(JSON.parse(hookOutput({ ...base, state: "allowed", decidedBy: "ann" })!), {
+    hookSpecificOutput: {
+      hookEventName: "PreToolUse",
+      permissionDecision: "allow",
+      permissionDecisionReason: "Allowed by ann on the crosstalk bus",
+    },
+  });
+  const denied = JSON.parse(
+    hookOutput({ ...base, state: "denied", decidedBy: "ann", reason: "use make clean" })!,
+  );
+  assert.equal(denied.hookSpecificOutput.permissionDecision, "deny");
+  assert.equal(
+    denied.hookSpecificOutput.permissionDecisionReason,
+    "Denied by ann on the crosstalk bus: use make clean",
+  );
+  assert.deepEqual(parseHookInput('{"tool_name":"Bash","tool_input":{"command":"ls"}}'), {
+    tool_name: "Bash",
+    tool_input: { command: "ls" },
+  });
+  assert.throws(() => parseHookInput("{}"), /no tool_name/);
+  assert.throws(() => parseHookInput("nope"), /not JSON/);
+});
+
+Deno.test("withApprovalHook adds crosstalk's hook once, keeping every other setting and hook; withoutApprovalHook takes only it out", () => {
+  const theirs = {
+    model: "opus",
+    hooks: {
+      PreToolUse: [{ matcher: "Bash", hooks: [{ type: "command", command: "lint-guard" }] }],
+      Stop: [{ hooks: [{ type: "command", command: "notify" }] }],
+    },
+  };
+  const options = { command: "/bin/crosstalk approval hook --wait 120", timeoutSeconds: 150 };
+  const once = withApprovalHook(JSON.stringify(theirs), options);
+  const twice = withApprovalHook(once, { ...options, matcher: "Bash" });
+  const settings = JSON.parse(twice);
+  assert.equal(settings.model, "opus");
+  assert.deepEqual(settings.hooks.Stop, theirs.hooks.Stop);
+  assert.deepEqual(settings.hooks.PreToolUse, [
+    theirs.hooks.PreToolUse[0],
+    {
+      matcher: "Bash",
+      hooks: [{ type: "command", command: options.command, timeout: 150 }],
+    },
+  ]);
+  assert.deepEqual(JSON.parse(withoutApprovalHook(twice)!), theirs);
+  assert.equal(withoutApprovalHook(JSON.stringify(theirs)), undefined, "none of ours");
+  assert.equal(withoutApprovalHook(undefined), undefined);
+  assert.deepEqual(JSON.parse(withoutApprovalHook(withApprovalHook(undefined, options))!), {});
+  assert.throws(() => withApprovalHook("[1]", options), /not a JSON object/);
+  assert.throws(() => withApprovalHook("{", options), /Cannot read Claude Code's settings/);
+});
