@@ -49,6 +49,7 @@ export async function runEngine(flags: ServeFlags, ctx: CliContext): Promise<voi
   if (Deno.build.os !== "windows") Deno.addSignalListener("SIGHUP", onReload);
   try {
     const events = new EventHub();
+    const logStream = new EventHub(2_000, { records: "all" });
     // Listen first: the engine publishes its API's address for nudges from other machines.
     const listener = await listen(location, flags.port, ctx);
     try {
@@ -56,18 +57,19 @@ export async function runEngine(flags: ServeFlags, ctx: CliContext): Promise<voi
         env: ctx.env,
         alias: flags.alias,
         createIfMissing: location.isDefault,
-        sinks: [stderrSink(ctx), events],
+        sinks: [stderrSink(ctx), events, logStream],
         api: listener.url,
       });
     } catch (error) {
       await listener.server.shutdown();
       throw error;
     }
-    const server = await serveApi(engine, events, location, listener, ctx);
+    const server = await serveApi(engine, { events, logStream }, location, listener, ctx);
     started = true;
     if (signals > 0) engine.stop().then(stop, stop);
     await stopped;
     events.close();
+    logStream.close();
     server.abortWaits();
     await server.shutdown();
     server.idempotency.close();
@@ -130,7 +132,7 @@ async function listen(
 
 async function serveApi(
   engine: Engine,
-  events: EventHub,
+  { events, logStream }: { events: EventHub; logStream: EventHub },
   location: TransportLocation,
   listener: Listener,
   ctx: CliContext,
@@ -152,6 +154,7 @@ async function serveApi(
     env: ctx.env,
     report: () => engineReport(location, engine.bus),
     events,
+    logStream,
     logs: (lines) => readLogTail(location.stateDir, lines),
     nudge: (token) => engine.acceptNudge(token),
     live: engine,

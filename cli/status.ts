@@ -84,6 +84,10 @@ export function logsCommand(ctx: CliContext): Command {
     .option("-f, --follow", "keep printing new records")
     .option("-n, --lines <n>", "only the last n records", (v: string) => Number(v))
     .action(async (flags: TransportFlags & { follow?: boolean; lines?: number }) => {
+      // Another machine's engine (--server, --profile): its log through the API.
+      if (ctx.globals.server !== undefined || ctx.globals.profile !== undefined) {
+        return await remoteLogs(flags, ctx);
+      }
       const path = logFile(locationOf(flags, ctx).stateDir);
       const print = (line: string) => {
         if (line.trim() === "") return;
@@ -133,4 +137,35 @@ export function logsCommand(ctx: CliContext): Command {
         }
       }
     });
+}
+
+/** `logs --server URL [-f]`: the last records from `/api/logs`, then `/api/logs/stream`. */
+async function remoteLogs(
+  flags: TransportFlags & { follow?: boolean; lines?: number; json?: boolean },
+  ctx: CliContext,
+): Promise<void> {
+  const { openApi } = await import("./_client.ts");
+  const api = await openApi(flags, ctx);
+  const print = (record: LogRecord) =>
+    ctx.out(`${flags.json ? JSON.stringify(record) : formatRecord(record)}\n`);
+  const { records } = await api.call<{ records: LogRecord[] }>(
+    "GET",
+    `/api/logs?lines=${flags.lines && flags.lines > 0 ? flags.lines : 200}`,
+  );
+  records.forEach(print);
+  if (!flags.follow) return;
+  const { readSse } = await import("./_sse.ts");
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  Deno.addSignalListener("SIGINT", onSignal);
+  try {
+    const response = await api.stream("/api/logs/stream", stop.signal);
+    for await (const sse of readSse(response.body!)) {
+      if (sse.event === "log") print(JSON.parse(sse.data) as LogRecord);
+    }
+  } catch (error) {
+    if (!stop.signal.aborted) throw error;
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSignal);
+  }
 }

@@ -25,7 +25,8 @@ export interface BusEvent {
     | "task"
     | "badge"
     | "workflow"
-    | "approval";
+    | "approval"
+    | "log";
   data: Record<string, unknown>;
 }
 
@@ -64,17 +65,32 @@ export class EventHub implements LogSink {
   #subscribers = new Set<(event: BusEvent) => void>();
   #closers = new Set<() => void>();
   #closed = false;
+  #every: boolean;
 
-  constructor(capacity = 10_000) {
+  /**
+   * `records: "all"` makes a hub of every log record (type `log`, the record as it is) instead of
+   * the bus events among them.
+   */
+  constructor(capacity = 10_000, options: { records?: "bus" | "all" } = {}) {
     this.#capacity = capacity;
+    this.#every = options.records === "all";
   }
 
-  /** Takes the engine's log records and keeps those that are bus events. */
+  /** Takes the engine's log records and keeps those that are bus events (or all of them). */
   write(record: LogRecord): void {
+    if (this.#every) {
+      this.publish("log", { ...record });
+      return;
+    }
     const type = TYPE_BY_LOG_EVENT[record.event];
     if (!type) return;
     const { ts: _ts, level: _level, ...data } = record;
     this.publish(type, { ...data, at: record.ts });
+  }
+
+  /** The id of the newest event, or of none yet (`<boot>-0`): what a subscriber has seen now. */
+  get lastId(): string {
+    return this.#buffer.at(-1)?.id ?? `${this.boot}-0`;
   }
 
   /** Publishes an event. */

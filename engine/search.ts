@@ -27,6 +27,8 @@ export interface SearchResult {
 }
 
 const PAGE = 200;
+/** After every id there can be: the first page back from it is a channel's newest. */
+const END = "9999/12/31/235959999Z-ffffffff.md";
 
 /**
  * The messages that contain every word of `query` (case-insensitive) in their body, sender or
@@ -54,13 +56,10 @@ export async function searchMessages(
   for (const channel of channels) {
     // Each channel from its newest message back, until it has given `limit` matches: no older
     // match of it could make the newest `limit` overall.
-    let before: string | undefined;
+    let before = END;
     let matched = 0;
     while (matched < limit) {
-      const ids = await bus.transport.listMessageIds(channel.id, {
-        limit: PAGE,
-        ...(before === undefined ? {} : { before }),
-      });
+      const ids = await bus.transport.listMessageIds(channel.id, { limit: PAGE, before });
       if (ids.length === 0) break;
       for (const id of ids.toReversed()) {
         if (scanned >= budget) {
@@ -82,7 +81,7 @@ export async function searchMessages(
         }
       }
       if (!complete || ids.length < PAGE) break;
-      before = ids[0];
+      before = ids[0]!;
     }
     if (!complete) break;
   }

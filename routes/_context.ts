@@ -27,6 +27,8 @@ export interface AppDeps {
   approvals?: ApprovalStore;
   /** The engine's live bus events, for `/api/events`. */
   events?: EventHub;
+  /** Every record of the engine's log as it is written, for `/api/logs/stream`. */
+  logStream?: EventHub;
   /** The engine's last log records, for `/api/logs`. */
   logs?: (lines: number) => Promise<unknown[]>;
   /**

@@ -14,7 +14,7 @@ import { PROTOCOL_VERSION } from "../transports/mod.ts";
 import { type AppDeps, checkShape, type Env, jsonBody, numberQuery } from "./_context.ts";
 import { agentRoutes } from "./agents.ts";
 import { channelRoutes } from "./channels.ts";
-import { eventRoutes } from "./events.ts";
+import { eventRoutes, logStreamRoutes } from "./events.ts";
 import { messageRoutes } from "./messages.ts";
 import { liveRoutes } from "./live.ts";
 import { mcpRoutes } from "./mcp.ts";
@@ -296,6 +296,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.route("/api/search", searchRoutes(deps));
   app.route("/api/tasks", taskRoutes(deps));
   app.route("/api/approvals", approvalRoutes(deps));
+  app.route("/api/logs/stream", logStreamRoutes(deps));
   app.get("/api/logs", async (c) => {
     const lines = numberQuery(c, "lines", { min: 1, max: 10_000, fallback: 200, unit: "lines" });
     return c.json({ records: deps.logs ? await deps.logs(lines) : [] });

@@ -347,6 +347,11 @@ export const OPENAPI = {
         parameters: [{ name: "state", in: "query", schema: { enum: ["open", "all"] } }],
       }),
     },
+    "/api/logs/stream": {
+      get: op("Every record of the engine's log as it is written, as Server-Sent Events", {
+        200: { description: "text/event-stream of log events" },
+      }),
+    },
     "/api/approvals": {
       get: op("Tool-use approvals agents asked for: pending ones, or all remembered", {
         200: json("The approvals"),

@@ -26,6 +26,7 @@ export const WEB_HTML = `<!doctype html>
     <span role="tablist" id="tabs">
       <button type="button" role="tab" data-view="bus">Bus</button>
       <button type="button" role="tab" data-view="tasks">Tasks</button>
+      <button type="button" role="tab" data-view="approvals">Approvals <span id="approvals-count" class="badge count" hidden></span></button>
       <button type="button" role="tab" data-view="workflows">Workflows</button>
       <button type="button" role="tab" data-view="engine">Engine</button>
       <button type="button" role="tab" data-view="tokens">Tokens</button>
@@ -73,6 +74,13 @@ export const WEB_HTML = `<!doctype html>
     <h2>Tasks</h2>
     <label><input type="checkbox" id="tasks-all"> show resolved tasks too</label>
     <table><thead><tr><th>task</th><th>state</th><th>channel</th><th>flagged</th><th>claimed</th><th>for</th></tr></thead><tbody id="task-list"></tbody></table>
+  </section>
+  <section data-view="approvals" hidden>
+    <h2>Approvals</h2>
+    <p class="muted">Agent sessions ask here before they use a tool; without a decision in time, they ask in their terminal.</p>
+    <label><input type="checkbox" id="approvals-all"> show decided too</label>
+    <p id="approvals-none" class="muted">Nothing waits for a decision.</p>
+    <ol id="approval-list"></ol>
   </section>
   <section data-view="workflows" class="columns" hidden>
     <div>
@@ -163,7 +171,8 @@ const $ = (id) => document.getElementById(id);
 const state = {
   csrf: "", me: "", admin: false, view: "bus", channel: null, last: null, shown: new Map(),
   re: null, events: null, open: null, deliveryRequest: 0, channels: [], workflow: null,
-  pendingWorkflow: null, searchRequest: 0,
+  pendingWorkflow: null, searchRequest: 0, approvals: new Map(), approvalItems: new Map(),
+  approvalsTouched: null,
 };
 /** How far back each new listing looks again, for messages whose clock was behind (ms). */
 const RELIST_MS = 5 * 60 * 1000;
@@ -209,6 +218,7 @@ function signedOut() {
     csrf: "", me: "", admin: false, channel: null, last: null, shown: new Map(), re: null,
     events: null, open: null, deliveryRequest: state.deliveryRequest + 1, channels: [],
     workflow: null, pendingWorkflow: null, searchRequest: state.searchRequest + 1,
+    approvals: new Map(), approvalItems: new Map(), approvalsTouched: null,
   });
   for (const id of ["channels", "peers", "messages", "deliveries", "tokens", "users", "models", "installed", "dispatchers", "engine-status", "workflows", "workflow-facts", "workflow-plan", "workflow-steps", "checked-plan-list", "workflow-channels", "found", "task-list"]) {
     $(id).replaceChildren();
@@ -217,6 +227,8 @@ function signedOut() {
   $("search").reset();
   $("search-results").hidden = true;
   $("tasks-all").checked = false;
+  $("approvals-all").checked = false;
+  showApprovals();
   $("new-workflow").reset();
   $("workflow-error").textContent = "";
   $("checked-plan").hidden = true;
@@ -250,7 +262,10 @@ async function start() {
   await Promise.all([loadChannels(), loadPeers()]).catch(showNotice);
 }
 
-/** Shows one view (bus, tasks, workflows, engine, tokens, account, users) and loads what it lists. */
+/**
+ * Shows one view (bus, tasks, approvals, workflows, engine, tokens, account, users) and loads what
+ * it lists.
+ */
 function show(view) {
   state.view = view;
   for (const node of document.querySelectorAll("#app [data-view]")) {
@@ -261,6 +276,7 @@ function show(view) {
   if (view !== "tokens") forgetMinted();
   notice("");
   if (view === "tasks") refreshTasks();
+  if (view === "approvals") refreshApprovals();
   if (view === "workflows") refreshWorkflows();
   if (view === "engine") loadEngine().catch(showNotice);
   if (view === "tokens") loadTokens().catch(showNotice);
@@ -388,6 +404,146 @@ function taskRow(task) {
     task.claimedBy ? "by " + task.claimedBy + ", " + when(task.claimedAt) : "",
     [task.role, task.cwd].filter(Boolean).join(" in "),
   ]);
+}
+
+/**
+ * Reads the approvals again: the pending ones, or all the engine remembers when asked. What an
+ * event said while the list was read stands, as states only move on from pending.
+ */
+const refreshApprovals = serially(async () => {
+  const all = $("approvals-all").checked;
+  const touched = new Set();
+  state.approvalsTouched = touched;
+  const answer = await api("GET", "/api/approvals?state=" + (all ? "all" : "pending"))
+    .catch((error) => ({ error }));
+  // Signed out meanwhile: signedOut() dropped the set.
+  if (state.approvalsTouched !== touched) return;
+  state.approvalsTouched = null;
+  if (answer.error) throw answer.error;
+  const { approvals } = answer;
+  const known = state.approvals;
+  const next = new Map();
+  for (const approval of approvals) next.set(approval.id, newerApproval(known.get(approval.id), approval));
+  for (const id of touched) {
+    if (!next.has(id) && known.has(id)) next.set(id, known.get(id));
+  }
+  state.approvals = next;
+  showApprovals();
+});
+
+/** Of two versions of one approval, the one that says more: a decision over a pending request. */
+function newerApproval(known, approval) {
+  return known && known.state !== "pending" && approval.state === "pending" ? known : approval;
+}
+
+/** An approval asked or decided (an event, or a decision made here). */
+function onApproval(approval) {
+  state.approvals.set(approval.id, newerApproval(state.approvals.get(approval.id), approval));
+  if (state.approvalsTouched) state.approvalsTouched.add(approval.id);
+  showApprovals();
+}
+
+/**
+ * Shows the count of pending approvals on their tab, and lists them (or all). An item already
+ * shown stays in place as long as its state does, keeping a reason being typed into it.
+ */
+function showApprovals() {
+  const known = [...state.approvals.values()].sort((a, b) => a.at < b.at ? -1 : a.at > b.at ? 1 : 0);
+  const pending = known.filter((a) => a.state === "pending");
+  const count = $("approvals-count");
+  count.textContent = String(pending.length);
+  count.title = pending.length + " waiting for a decision";
+  count.hidden = pending.length === 0;
+  document.title = (pending.length ? "(" + pending.length + ") " : "") + "crosstalk";
+  const shown = $("approvals-all").checked ? known : pending;
+  const items = new Map();
+  for (const approval of shown) {
+    const old = state.approvalItems.get(approval.id);
+    items.set(approval.id, old && old.approval.state === approval.state
+      ? old
+      : { approval, node: approvalItem(approval) });
+  }
+  state.approvalItems = items;
+  const list = $("approval-list");
+  const nodes = new Set([...items.values()].map((item) => item.node));
+  for (const node of [...list.children]) {
+    if (!nodes.has(node)) node.remove();
+  }
+  let at = list.firstElementChild;
+  for (const node of nodes) {
+    if (node === at) at = at.nextElementSibling;
+    else list.insertBefore(node, at);
+  }
+  $("approvals-none").hidden = shown.length > 0;
+  $("approvals-none").textContent = $("approvals-all").checked
+    ? "No approvals in the last hour."
+    : "Nothing waits for a decision.";
+}
+
+function approvalItem(approval) {
+  const item = el("li", undefined, "approval");
+  item.dataset.id = approval.id;
+  item.dataset.state = approval.state;
+  const head = el("div", undefined, "head");
+  head.append(el("strong", approval.name || approval.agent, "who"));
+  if (approval.name) head.append(el("span", " (" + approval.agent + ")", "muted"));
+  head.append(" asks to use ", el("code", approval.tool, "tool"));
+  head.append(el("time", " " + when(approval.at), "muted"));
+  item.append(head);
+  if (approval.cwd) item.append(el("div", "in " + approval.cwd, "cwd muted"));
+  const input = approval.input;
+  if (input && typeof input === "object" && typeof input.command === "string") {
+    if (typeof input.description === "string") item.append(el("div", input.description, "muted"));
+    item.append(el("pre", input.command, "command"));
+  } else {
+    item.append(el("pre", JSON.stringify(input === undefined ? null : input, null, 2), "input"));
+  }
+  item.append(approval.state === "pending" ? decisionForm(approval) : outcome(approval));
+  return item;
+}
+
+/** Allow, or Deny with an optional reason (Enter in the reason denies). */
+function decisionForm(approval) {
+  const form = el("form", undefined, "decide");
+  const allow = el("button", "Allow", "allow");
+  allow.type = "button";
+  const reason = el("input");
+  reason.name = "reason";
+  reason.maxLength = 1000;
+  reason.placeholder = "reason to deny (optional)";
+  reason.setAttribute("aria-label", "Reason to deny");
+  const deny = el("button", "Deny", "deny");
+  deny.type = "submit";
+  form.append(allow, " ", reason, " ", deny);
+  const decide = async (decision) => {
+    const why = decision === "deny" ? reason.value.trim() : "";
+    allow.disabled = deny.disabled = true;
+    notice("");
+    try {
+      onApproval(await api("POST", "/api/approvals/" + encodeURIComponent(approval.id), {
+        decision,
+        ...(why ? { reason: why } : {}),
+      }));
+    } catch (error) {
+      showNotice(error);
+    } finally {
+      allow.disabled = deny.disabled = false;
+    }
+  };
+  allow.addEventListener("click", () => decide("allow"));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    decide("deny");
+  });
+  return form;
+}
+
+function outcome(approval) {
+  const line = el("p", undefined, "outcome");
+  line.append(el("span", approval.state, "badge approval-" + approval.state));
+  if (approval.decidedBy) line.append(" by " + approval.decidedBy + ", " + when(approval.decidedAt));
+  if (approval.reason) line.append(": " + approval.reason);
+  return line;
 }
 
 /** Shows what a search found, in the bus view; each found message opens in its channel. */
@@ -896,6 +1052,8 @@ function follow() {
     loadPeers();
     if (state.view === "tasks") refreshTasks();
     if (state.view === "workflows") refreshWorkflows();
+    // The count shows in every view.
+    refreshApprovals();
   });
   events.addEventListener("error", async () => {
     if (events.readyState !== EventSource.CLOSED) {
@@ -931,6 +1089,7 @@ function follow() {
     if (state.view === "tasks") refreshTasks();
   });
   events.addEventListener("live", () => loadPeers());
+  events.addEventListener("approval", (event) => onApproval(JSON.parse(event.data)));
 }
 
 /** Runs run(form) when the form is sent; what it throws is shown by fail. */
@@ -1043,6 +1202,10 @@ onSubmit("search", async (form) => {
 });
 $("close-search").addEventListener("click", closeSearch);
 $("tasks-all").addEventListener("change", () => refreshTasks());
+$("approvals-all").addEventListener("change", () => {
+  showApprovals();
+  refreshApprovals();
+});
 
 onClick("logout", async () => {
   await api("POST", "/session/logout");
@@ -1150,6 +1313,13 @@ main { grid-area: main; display: flex; flex-direction: column; min-height: 0; pa
 .badge { display: inline-block; padding: 0 .5em; border-radius: .75em; font-size: .85em; font-weight: normal; background: #8883; }
 .phase-complete, .task-completed { background: #2a8a3e44; } .phase-failed, .task-failed { background: #c0392b44; }
 .task-claimed { background: #d4a01744; }
+.badge.count { background: #c0392b; color: #fff; font-weight: bold; }
+#approval-list { list-style: none; padding: 0; margin: .5rem 0; }
+.approval { padding: .5rem 0; border-bottom: 1px solid #8882; }
+.approval pre { white-space: pre-wrap; overflow-wrap: anywhere; margin: .25rem 0; padding: .4rem .6rem; background: #8881; font-family: ui-monospace, monospace; max-height: 20rem; overflow: auto; }
+.decide { display: flex; flex-wrap: wrap; gap: .4rem; align-items: center; } .decide input { flex: 1; min-width: 12rem; max-width: 30rem; }
+.outcome { margin: .25rem 0; }
+.approval-allowed { background: #2a8a3e44; } .approval-denied { background: #c0392b44; }
 tr.current td { font-weight: bold; }
 #send { display: grid; gap: .5rem; padding: .5rem 0 1rem; }
 aside { grid-area: details; width: 18rem; padding: .5rem 1rem; border-left: 1px solid #8884; overflow-wrap: anywhere; }

@@ -13,6 +13,7 @@ import { benchLive, formatLive, type LiveBenchResult } from "./bench_live.ts";
 import { basename, dirname, join } from "node:path";
 import { fileCreateMicros, removeScratch, scratchDir, scratchRoot } from "./_scratch.ts";
 import { Bus } from "../engine/bus.ts";
+import { searchMessages } from "../engine/search.ts";
 import {
   BusWatcher,
   Cursor,
@@ -128,6 +129,10 @@ export interface BenchResults {
     ratioListMessagesPage: number;
     /** Bus.listMessages (all) ÷ readDir + readFile of every file: the cost of validating. */
     ratioListMessagesAllToReadAll: number;
+    /** searchMessages over the whole channel, a word no message holds (every file read). */
+    searchAllMs: number;
+    /** searchMessages (all) ÷ readDir + readFile of every file. */
+    ratioSearchToReadAll: number;
   };
   watch: {
     events: number;
@@ -388,12 +393,19 @@ async function benchList(root: string, params: BenchParams): Promise<BenchResult
     const got = await bus.listMessages(channel);
     if (got.messages.length !== n) throw new Error(`listMessages read ${got.messages.length}`);
   };
+  const search = async () => {
+    const got = await searchMessages(bus, "absent-word", { budget: n + 1 });
+    if (got.scanned !== n || !got.complete) throw new Error(`search read ${got.scanned} of ${n}`);
+  };
   const listPage = async () => {
     const got = await bus.listMessages(channel, { since, limit: PAGE_SIZE });
     if (got.messages.length !== PAGE_SIZE) throw new Error(`A page held ${got.messages.length}`);
   };
 
-  const full = await medianTimes({ readDir, readAll, listIds, listAll }, params.listRuns);
+  const full = await medianTimes(
+    { readDir, readAll, listIds, listAll, search },
+    params.listRuns,
+  );
   const page = await medianTimes({ readDir, listPage }, params.pageRuns);
   return {
     messages: n,
@@ -409,6 +421,8 @@ async function benchList(root: string, params: BenchParams): Promise<BenchResult
     ratioListMessagesAll: full.listAll / full.readDir,
     ratioListMessagesPage: page.listPage / page.readDir,
     ratioListMessagesAllToReadAll: full.listAll / full.readAll,
+    searchAllMs: full.search,
+    ratioSearchToReadAll: full.search / full.readAll,
   };
 }
 
@@ -782,7 +796,13 @@ export function formatTable(report: BenchReport): string {
       num(list.listMessagesPageMs, 3),
       num(list.ratioListMessagesPage, 3),
     ], w2),
+    row([
+      "searchMessages, every message (no index)",
+      num(list.searchAllMs),
+      num(list.searchAllMs / list.baselineReadDirMs),
+    ], w2),
     `   Bus.listMessages (all) ÷ readDir + readFile: ${num(list.ratioListMessagesAllToReadAll)}`,
+    `   searchMessages (all) ÷ readDir + readFile: ${num(list.ratioSearchToReadAll)}`,
     "",
   );
 

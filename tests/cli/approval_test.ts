@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { cliEnv, runCrosstalk, tempDir, waitUntil } from "../_helpers.ts";
-import { EngineProcess, makeTransport } from "../engine/_harness.ts";
+import { EngineProcess, makeTransport, namedTransport } from "../engine/_harness.ts";
 
 const HOOK_INPUT = JSON.stringify({
   session_id: "s-1",
@@ -42,11 +42,11 @@ Deno.test("a tool use asked through the installed hook waits on the bus until a 
     join(project, ".claude", "settings.json"),
     JSON.stringify({ permissions: { allow: ["Read"] } }),
   );
-  const root = join(home, ".local", "share", "crosstalk", "team", "transport");
+  const { root } = namedTransport(home);
   await makeTransport(root, "");
   await using engine = await EngineProcess.start(root, {
     alias: "a",
-    state: join(home, ".local", "share", "crosstalk", "team", "crosstalk-state"),
+    state: namedTransport(home).state,
     env: { CROSSTALK_INIT_USERNAME: "boss", CROSSTALK_INIT_PASSPHRASE: "the boss passphrase" },
   });
   await engine.waitFor((r) => r.event === "api.listening");

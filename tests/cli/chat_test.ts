@@ -4,7 +4,13 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { runCrosstalk, tempDir } from "../_helpers.ts";
-import { AGENTS, EngineProcess, makeTransport, openBus } from "../engine/_harness.ts";
+import {
+  AGENTS,
+  EngineProcess,
+  makeTransport,
+  namedTransport,
+  openBus,
+} from "../engine/_harness.ts";
 import { chatArgv } from "../../engine/agent_chat.ts";
 
 const FAKE = fileURLToPath(new URL("../testdata/chat/fake_agent.ts", import.meta.url));
@@ -47,8 +53,7 @@ Deno.test("chatArgv gives claude the server as --mcp-config JSON with channel pu
 Deno.test("crosstalk chat starts the agent CLI on the bus: what the user types goes out through its MCP server", async () => {
   await using dir = await tempDir();
   const home = dir.path;
-  const root = join(home, ".local", "share", "crosstalk", "team", "transport");
-  const state = join(home, ".local", "share", "crosstalk", "team", "crosstalk-state");
+  const { root, state } = namedTransport(home);
   await makeTransport(
     root,
     `providers:\n  test:\n    models:\n      reply: ${join(AGENTS, "reply.sh")}\n`,
@@ -93,14 +98,14 @@ Deno.test("crosstalk chat starts the agent CLI on the bus: what the user types g
 Deno.test("crosstalk chat says what is missing: no engine running, or no agent CLI on PATH", async () => {
   await using dir = await tempDir();
   const home = dir.path;
-  const root = join(home, ".local", "share", "crosstalk", "team", "transport");
+  const { root } = namedTransport(home);
   await makeTransport(root, "");
   const noEngine = await runCrosstalk(["chat", "claude", "--containername", "team"], { home });
   assert.notEqual(noEngine.code, 0);
   assert.match(noEngine.stderr, /crosstalk serve|server start/);
   await using _engine = await EngineProcess.start(root, {
     alias: "a",
-    state: join(home, ".local", "share", "crosstalk", "team", "crosstalk-state"),
+    state: namedTransport(home).state,
     env: { CROSSTALK_INIT_USERNAME: "boss", CROSSTALK_INIT_PASSPHRASE: "the boss passphrase" },
   });
   await _engine.waitFor((r) => r.event === "api.listening");

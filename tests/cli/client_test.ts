@@ -3,14 +3,13 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { runCrosstalk, tempDir } from "../_helpers.ts";
-import { AGENTS, EngineProcess, makeTransport } from "../engine/_harness.ts";
+import { AGENTS, EngineProcess, makeTransport, namedTransport } from "../engine/_harness.ts";
 
 Deno.test("the CLI talks to a running engine: local credential, login profiles, tokens and users", async () => {
   await using dir = await tempDir();
   const home = dir.path;
   // A named transport in the default storage, so that the CLI finds its engine without --path.
-  const root = join(home, ".local", "share", "crosstalk", "team", "transport");
-  const state = join(home, ".local", "share", "crosstalk", "team", "crosstalk-state");
+  const { root, state } = namedTransport(home);
   await makeTransport(
     root,
     `providers:\n  test:\n    models:\n      reply: ${join(AGENTS, "reply.sh")}\n`,

@@ -5,21 +5,21 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { runCrosstalk, tempDir, waitUntil } from "../_helpers.ts";
-import { AGENTS, EngineProcess, makeTransport } from "../engine/_harness.ts";
+import { AGENTS, EngineProcess, makeTransport, namedTransport } from "../engine/_harness.ts";
 import { McpSession } from "../../scripts/_mcp_session.ts";
 import { verifyWebhookSignature } from "../../transports/webhook.ts";
 
 const READER = fileURLToPath(new URL("../testdata/tmux/reader.ts", import.meta.url));
 
 async function team(home: string): Promise<EngineProcess> {
-  const root = join(home, ".local", "share", "crosstalk", "team", "transport");
+  const { root } = namedTransport(home);
   await makeTransport(
     root,
     `providers:\n  test:\n    models:\n      reply: ${join(AGENTS, "reply.sh")}\n`,
   );
   const engine = await EngineProcess.start(root, {
     alias: "a",
-    state: join(home, ".local", "share", "crosstalk", "team", "crosstalk-state"),
+    state: namedTransport(home).state,
     env: { CROSSTALK_INIT_USERNAME: "boss", CROSSTALK_INIT_PASSPHRASE: "the boss passphrase" },
   });
   await engine.waitFor((r) => r.event === "api.listening");

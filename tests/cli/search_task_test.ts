@@ -1,15 +1,14 @@
 // `crosstalk message search` and `crosstalk task list`, on a transport folder and through an engine.
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { runCrosstalk, tempDir } from "../_helpers.ts";
-import { EngineProcess, makeTransport, openBus } from "../engine/_harness.ts";
+import { EngineProcess, makeTransport, namedTransport, openBus } from "../engine/_harness.ts";
 import { flagTask } from "../../engine/tasks.ts";
 import { AnnotationStore } from "../../transports/annotations.ts";
 
 Deno.test("message search and task list answer the same directly and through the engine's API", async () => {
   await using dir = await tempDir();
   const home = dir.path;
-  const root = join(home, ".local", "share", "crosstalk", "team", "transport");
+  const { root } = namedTransport(home);
   await makeTransport(root, "");
   {
     await using bus = await openBus(root);
@@ -40,7 +39,7 @@ Deno.test("message search and task list answer the same directly and through the
   await check("directly");
   await using engine = await EngineProcess.start(root, {
     alias: "a",
-    state: join(home, ".local", "share", "crosstalk", "team", "crosstalk-state"),
+    state: namedTransport(home).state,
     env: { CROSSTALK_INIT_USERNAME: "boss", CROSSTALK_INIT_PASSPHRASE: "the boss passphrase" },
   });
   await engine.waitFor((r) => r.event === "api.listening");

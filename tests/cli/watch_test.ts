@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { MAIN, runCrosstalk, tempDir } from "../_helpers.ts";
-import { AGENTS, EngineProcess, makeTransport } from "../engine/_harness.ts";
+import { AGENTS, EngineProcess, makeTransport, namedTransport } from "../engine/_harness.ts";
 import { McpSession } from "../../scripts/_mcp_session.ts";
 import { cliEnv } from "./_cli.ts";
 
@@ -46,14 +46,14 @@ class Lines {
 Deno.test("crosstalk watch shows messages, their replies and live agents as they happen", async () => {
   await using dir = await tempDir();
   const home = dir.path;
-  const root = join(home, ".local", "share", "crosstalk", "team", "transport");
+  const { root } = namedTransport(home);
   await makeTransport(
     root,
     `providers:\n  test:\n    models:\n      reply: ${join(AGENTS, "reply.sh")}\n`,
   );
   await using engine = await EngineProcess.start(root, {
     alias: "a",
-    state: join(home, ".local", "share", "crosstalk", "team", "crosstalk-state"),
+    state: namedTransport(home).state,
     env: { CROSSTALK_INIT_USERNAME: "boss", CROSSTALK_INIT_PASSPHRASE: "the boss passphrase" },
   });
   await engine.waitFor((r) => r.event === "api.listening");

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { runCrosstalk, tempDir } from "../_helpers.ts";
-import { AGENTS, EngineProcess, makeTransport } from "../engine/_harness.ts";
+import { AGENTS, EngineProcess, makeTransport, namedTransport } from "../engine/_harness.ts";
 
 const MODELS = `providers:\n  test:\n    models:\n      draft: ${join(AGENTS, "reply.sh")}\n` +
   `      merge: ${join(AGENTS, "reply.sh")}\n`;
@@ -14,8 +14,7 @@ const REQUEST = "---\ntype: workflow\nto: workflow\n---\n\nName the project.\n\n
 Deno.test("workflow run --wait prints the result; status lists the workflow and shows its steps", async () => {
   await using dir = await tempDir();
   const home = dir.path;
-  const root = join(home, ".local", "share", "crosstalk", "team", "transport");
-  const state = join(home, ".local", "share", "crosstalk", "team", "crosstalk-state");
+  const { root, state } = namedTransport(home);
   await makeTransport(root, MODELS);
   await using engine = await EngineProcess.start(root, {
     alias: "a",

@@ -16,6 +16,15 @@ export async function makeTransport(root: string, yaml: string): Promise<void> {
   await Deno.writeTextFile(join(root, "data", "crosstalk.yaml"), `transport: local\n${yaml}`);
 }
 
+/**
+ * The folders of the named transport `name` in the default storage of a test home (XDG_DATA_HOME
+ * is `<home>/.local/share`, see tests/_helpers.ts): where `--containername name` finds it.
+ */
+export function namedTransport(home: string, name = "team"): { root: string; state: string } {
+  const base = join(home, ".local", "share", "crosstalk", name);
+  return { root: join(base, "transport"), state: join(base, "crosstalk-state") };
+}
+
 /** Opens a bus on `root` for sending and reading in the test process. */
 export function openBus(root: string, env: Record<string, string> = {}): Promise<Bus> {
   return Bus.open(locateTransport({ path: root }, { HOME: "/nonexistent", ...env }), {

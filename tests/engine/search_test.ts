@@ -45,6 +45,13 @@ Deno.test("searchMessages finds every word in body, sender or addressees, newest
     assert.equal(cut.complete, false);
     assert.equal(cut.scanned, 1);
 
+    // More than a page (200) of other messages after the first match: still found.
+    for (let i = 0; i < 210; i++) await bus.send({ channel: "ops", to: ["bob"], body: `n${i}` });
+    assert.deepEqual(await ids("parser", { channel: "ops" }), [second.id]);
+    const deep = await searchMessages(bus, "Monday");
+    assert.deepEqual(deep.messages.map((m) => m.id), [first.id]);
+    assert.equal(deep.scanned, 214);
+
     await assert.rejects(searchMessages(bus, "   "), /at least one word/);
     await assert.rejects(searchMessages(bus, "x", { channel: "nope" }), /nope/);
   } finally {

@@ -92,6 +92,22 @@ Deno.test("a real engine serves the API on loopback: login, send, long-poll repl
   await resumed.until((e) => e.event === "replied" && about(e));
   await resumed.close();
 
+  // The log stream: every record as it is written, not only the bus events among them.
+  const logs = await openEvents(base, token, undefined, "/api/logs/stream");
+  assert.equal((await logs.next()).event, "hello");
+  const logged = await api("/api/messages", {
+    method: "POST",
+    body: JSON.stringify({ to: "reply", body: "log me" }),
+  });
+  const start = await logs.until((e) =>
+    e.event === "log" && e.data?.includes('"run.start"') && e.data.includes(logged.json.id)
+  );
+  const record = JSON.parse(start.data!);
+  assert.equal(record.level, "info");
+  assert.equal(record.model, "test/reply");
+  assert.match(record.ts, /^\d{4}-\d{2}-\d{2}T/);
+  await logs.close();
+
   // Clients still listening (an event stream, a long-poll nobody will answer) do not keep the
   // engine from stopping: both end when it stops.
   const lingering = await openEvents(base, token);
@@ -132,10 +148,15 @@ interface SseEvent {
 const seqOf = (id: string) => Number(id.split("-")[1]);
 
 /** A minimal SSE reader over fetch. */
-async function openEvents(base: string, token: string, lastEventId?: string) {
+async function openEvents(
+  base: string,
+  token: string,
+  lastEventId?: string,
+  path = "/api/events",
+) {
   const headers: Record<string, string> = { Authorization: `Bearer ${token}` };
   if (lastEventId) headers["Last-Event-ID"] = lastEventId;
-  const response = await fetch(`${base}/api/events`, { headers });
+  const response = await fetch(`${base}${path}`, { headers });
   assert.equal(response.headers.get("content-type"), "text/event-stream");
   const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";

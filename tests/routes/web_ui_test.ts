@@ -683,3 +683,134 @@ Deno.test("the web UI lists open tasks across channels, follows them live as the
   await page.locator("#task", { hasText: /^open, flagged by boss$/ }).waitFor();
   assert.deepEqual(pageErrors, []);
 });
+
+/** An approval of tool use, as the API answers it: what the test needs of it. */
+interface Approval {
+  id: string;
+  state: string;
+  decidedBy?: string;
+  reason?: string;
+}
+
+Deno.test("the web UI shows tool-use approvals as they are asked, and allows or denies them live", async () => {
+  await using dir = await tempDir();
+  const { engine, url } = await engineWithBoss(dir.path);
+  await using _engine = engine;
+  const call = await apiAs(url, BOSS);
+  const CAROL = { username: "carol", passphrase: "carol's passphrase" };
+  await call("POST", "/api/users", CAROL);
+  const carol = await apiAs(url, CAROL);
+  await using chrome = await browser();
+  const { page, pageErrors } = await newPage(chrome);
+  await page.goto(`${url}/ui/`);
+  await signIn(page, BOSS.username, BOSS.passphrase);
+  await page.locator("#live-state", { hasText: /^live$/ }).waitFor();
+  assert.ok(await page.isHidden("#approvals-count"), "no count while nothing waits");
+
+  // Asked by two agent sessions while the page shows the bus: the tab counts them.
+  const markup = `<img src="x" onerror="window.pwned = true">`;
+  const clean = await call<Approval>("POST", "/api/approvals", {
+    agent: "claude",
+    name: "builder",
+    tool: "Bash",
+    input: { command: "rm -rf build", description: "Clean the build" },
+    cwd: "/srv/app",
+  });
+  const write = await call<Approval>("POST", "/api/approvals", {
+    agent: "claude",
+    tool: "Write",
+    input: { file_path: "/srv/app/page.html", content: markup },
+  });
+  await page.locator("#approvals-count", { hasText: /^2$/ }).waitFor();
+  assert.equal(await page.title(), "(2) crosstalk");
+
+  // Listed oldest first: who asked, the tool, its input (a command as such, else JSON), where.
+  await page.click("#tabs [data-view=approvals]");
+  const item = (id: string) => page.locator(`#approval-list li[data-id="${id}"]`);
+  await item(write.id).waitFor();
+  assert.deepEqual(
+    await page.locator("#approval-list li").evaluateAll((items) =>
+      items.map((li) => li.getAttribute("data-id"))
+    ),
+    [clean.id, write.id],
+  );
+  assert.equal(await item(clean.id).locator(".who").textContent(), "builder");
+  assert.equal(await item(clean.id).locator(".tool").textContent(), "Bash");
+  assert.equal(await item(clean.id).locator("pre.command").textContent(), "rm -rf build");
+  assert.equal(await item(clean.id).locator(".cwd").textContent(), "in /srv/app");
+  assert.equal(await item(write.id).locator(".who").textContent(), "claude");
+  assert.equal(await item(write.id).locator(".tool").textContent(), "Write");
+  assert.equal(
+    await item(write.id).locator("pre.input").textContent(),
+    JSON.stringify({ file_path: "/srv/app/page.html", content: markup }, null, 2),
+  );
+  assert.equal(await page.locator("#approval-list img").count(), 0, "no element made from input");
+
+  // Allowed here: gone from the list, allowed by boss.
+  await item(clean.id).locator("button", { hasText: "Allow" }).click();
+  await item(clean.id).waitFor({ state: "detached" });
+  await page.locator("#approvals-count", { hasText: /^1$/ }).waitFor();
+  const allowed = await call<Approval>("GET", `/api/approvals/${clean.id}`);
+  assert.equal(allowed.state, "allowed");
+  assert.equal(allowed.decidedBy, "boss");
+
+  // Denied here with a reason: nothing waits any more.
+  await item(write.id).locator("input[name=reason]").fill("write it under build/");
+  await item(write.id).locator("button", { hasText: "Deny" }).click();
+  await item(write.id).waitFor({ state: "detached" });
+  await page.locator("#approvals-count").waitFor({ state: "hidden" });
+  await page.locator("#approvals-none").waitFor();
+  assert.equal(await page.title(), "crosstalk");
+  const denied = await call<Approval>("GET", `/api/approvals/${write.id}`);
+  assert.deepEqual([denied.state, denied.decidedBy, denied.reason], [
+    "denied",
+    "boss",
+    "write it under build/",
+  ]);
+
+  // Asked and decided elsewhere (the CLI, another page): the page follows without a reload.
+  const push = await call<Approval>("POST", "/api/approvals", {
+    agent: "claude",
+    name: "releaser",
+    tool: "Bash",
+    input: { command: `echo '${markup}' && git push` },
+  });
+  await item(push.id).waitFor();
+  await page.locator("#approvals-count", { hasText: /^1$/ }).waitFor();
+  assert.equal(
+    await item(push.id).locator("pre.command").textContent(),
+    `echo '${markup}' && git push`,
+  );
+  await carol("POST", `/api/approvals/${push.id}`, { decision: "allow" });
+  await item(push.id).waitFor({ state: "detached" });
+  await page.locator("#approvals-count").waitFor({ state: "hidden" });
+
+  // Decided ones too, when asked: each with its state, who decided, and why.
+  await page.check("#approvals-all");
+  await item(push.id).waitFor();
+  const outcome = (id: string) => item(id).locator(".outcome").textContent();
+  assert.match(await outcome(clean.id) ?? "", /^allowed by boss, \S/);
+  assert.match(await outcome(write.id) ?? "", /^denied by boss, .*: write it under build\/$/);
+  assert.match(await outcome(push.id) ?? "", /^allowed by carol, \S/);
+  assert.equal(await page.locator("#approval-list button").count(), 0, "nothing left to decide");
+
+  // Decided elsewhere just before the page's own decision: the server's refusal is shown, and
+  // the other decision.
+  const tag = await call<Approval>("POST", "/api/approvals", {
+    agent: "claude",
+    tool: "Bash",
+    input: { command: "git tag v1" },
+  });
+  await item(tag.id).locator("button", { hasText: "Allow" }).waitFor();
+  await page.route(`**/api/approvals/${tag.id}`, async (route) => {
+    await carol("POST", `/api/approvals/${tag.id}`, { decision: "deny", reason: "not yet" });
+    await route.continue();
+  });
+  await item(tag.id).locator("button", { hasText: "Allow" }).click();
+  await page.locator("#notice", { hasText: "This approval is denied by carol" }).waitFor();
+  await item(tag.id).locator(".outcome", { hasText: /^denied by carol, .*: not yet$/ }).waitFor();
+  await page.unroute(`**/api/approvals/${tag.id}`);
+  assert.equal((await call<Approval>("GET", `/api/approvals/${tag.id}`)).state, "denied");
+  assert.equal(await page.evaluate(() => (globalThis as { pwned?: boolean }).pwned), undefined);
+  assert.deepEqual(pageErrors, []);
+});

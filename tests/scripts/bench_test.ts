@@ -35,6 +35,8 @@ const FIGURES = [
   "list.ratioListMessagesAll",
   "list.ratioListMessagesPage",
   "list.ratioListMessagesAllToReadAll",
+  "list.searchAllMs",
+  "list.ratioSearchToReadAll",
   "watch.events",
   ...["baselineWatchFs", "busWatcher", "messageFeed"].flatMap((name) =>
     ["p50", "p95", "p99"].map((p) => `watch.${name}.${p}`)
