@@ -188,7 +188,10 @@ export class Workflows {
   #liveness: (holder: Holder) => boolean | undefined;
   /** By child channel. */
   #active = new Map<string, Active>();
-  /** Requests whose claim is being taken (not yet in `#active`). */
+  /**
+   * Requests whose claim is being taken or confirmed through the remote (not yet in `#active`):
+   * a sweep meanwhile must not take our own new claim for an abandoned one.
+   */
   #taking = new Set<string>();
   #stopped = false;
   #sweeping: Promise<void> | undefined;
@@ -298,18 +301,22 @@ export class Workflows {
     if (!this.#coordinatesHere(request)) return;
     const key: ClaimKey = { channel: request.channel, id: request.id, model: WORKFLOW_CLAIM };
     const ref = `${request.channel}/${request.id}`;
+    if (this.#taking.has(ref)) return;
     this.#taking.add(ref);
+    let generation: number | undefined;
     try {
-      const generation = await this.#claims.acquire(key, this.#holder, { urgent: true });
-      if (generation === undefined) return;
-      await this.#admit(request, key, generation);
+      generation = await this.#claims.acquire(key, this.#holder, { urgent: true });
     } finally {
-      this.#taking.delete(ref);
+      if (generation === undefined) this.#taking.delete(ref);
     }
+    // #admit lets go of the request once the claim is confirmed (or lost).
+    if (generation !== undefined) await this.#admit(request, key, generation);
   }
 
   /** Starts coordinating; on a shared transport once the remote confirms the claim. */
   async #admit(request: Message, key: ClaimKey, generation: number): Promise<void> {
+    const ref = `${key.channel}/${key.id}`;
+    this.#taking.add(ref);
     const child = await childChannelOf(request);
     const start = () => {
       if (this.#stopped) return;
@@ -325,13 +332,17 @@ export class Workflows {
       this.#log.info("workflow.coordinating", { trace: traceOf(request), child, generation });
       this.#kick(active);
     };
-    if (!this.#claims.shared) return start();
+    if (!this.#claims.shared) {
+      start();
+      this.#taking.delete(ref);
+      return;
+    }
     this.#claims.confirm(key, generation, this.#holder).then((won) => {
       if (won) start();
       else this.#log.info("workflow.claim_lost", { trace: traceOf(request), child });
     }, (error) => {
       this.#log.warn("workflow.unconfirmed", { trace: traceOf(request), reason: String(error) });
-    });
+    }).finally(() => this.#taking.delete(ref));
   }
 
   #kick(active: Active): void {

@@ -29,6 +29,7 @@ export const WEB_HTML = `<!doctype html>
       <button type="button" role="tab" data-view="approvals">Approvals <span id="approvals-count" class="badge count" hidden></span></button>
       <button type="button" role="tab" data-view="workflows">Workflows</button>
       <button type="button" role="tab" data-view="engine">Engine</button>
+      <button type="button" role="tab" data-view="logs">Logs</button>
       <button type="button" role="tab" data-view="tokens">Tokens</button>
       <button type="button" role="tab" data-view="account">Account</button>
       <button type="button" role="tab" data-view="users" hidden>Users</button>
@@ -116,6 +117,18 @@ export const WEB_HTML = `<!doctype html>
     <h2>Engines of the transport</h2>
     <ul id="dispatchers"></ul>
   </section>
+  <section data-view="logs" hidden>
+    <h2>Logs <span id="log-state" class="muted"></span></h2>
+    <p class="log-controls">
+      <input id="log-filter" type="search" placeholder="filter" aria-label="Show only lines with">
+      <select id="log-level" aria-label="Levels">
+        <option value="debug">all</option><option value="info">info+</option><option value="warn">warn+</option><option value="error">error</option>
+      </select>
+      <button type="button" id="log-pause">Pause</button>
+      <span id="log-held" class="muted" hidden></span>
+    </p>
+    <ol id="log-lines"></ol>
+  </section>
   <section data-view="tokens" hidden>
     <h2>API tokens</h2>
     <form id="mint">
@@ -172,8 +185,12 @@ const state = {
   csrf: "", me: "", admin: false, view: "bus", channel: null, last: null, shown: new Map(),
   re: null, events: null, open: null, deliveryRequest: 0, channels: [], workflow: null,
   pendingWorkflow: null, searchRequest: 0, approvals: new Map(), approvalItems: new Map(),
-  approvalsTouched: null,
+  approvalsTouched: null, logs: null,
 };
+/** How many log lines the page keeps, and how many records it loads when the Logs tab opens. */
+const LOG_KEEP = 2000;
+const LOG_FIRST = 200;
+const LOG_LEVELS = ["debug", "info", "warn", "error"];
 /** How far back each new listing looks again, for messages whose clock was behind (ms). */
 const RELIST_MS = 5 * 60 * 1000;
 /** How often, and how many times, the list is read again for a workflow just requested. */
@@ -213,6 +230,7 @@ function el(tag, text, className) {
 /** Back to the sign-in form, with nothing of the last session left in the page. */
 function signedOut() {
   if (state.events) state.events.close();
+  closeLogs();
   if (state.pendingWorkflow) clearTimeout(state.pendingWorkflow.timer);
   Object.assign(state, {
     csrf: "", me: "", admin: false, channel: null, last: null, shown: new Map(), re: null,
@@ -220,13 +238,15 @@ function signedOut() {
     workflow: null, pendingWorkflow: null, searchRequest: state.searchRequest + 1,
     approvals: new Map(), approvalItems: new Map(), approvalsTouched: null,
   });
-  for (const id of ["channels", "peers", "messages", "deliveries", "tokens", "users", "models", "installed", "dispatchers", "engine-status", "workflows", "workflow-facts", "workflow-plan", "workflow-steps", "checked-plan-list", "workflow-channels", "found", "task-list"]) {
+  for (const id of ["channels", "peers", "messages", "deliveries", "tokens", "users", "models", "installed", "dispatchers", "engine-status", "workflows", "workflow-facts", "workflow-plan", "workflow-steps", "checked-plan-list", "workflow-channels", "found", "task-list", "log-lines"]) {
     $(id).replaceChildren();
   }
   forgetMinted();
   $("search").reset();
   $("search-results").hidden = true;
   $("tasks-all").checked = false;
+  $("log-filter").value = "";
+  $("log-level").value = "debug";
   $("approvals-all").checked = false;
   showApprovals();
   $("new-workflow").reset();
@@ -263,7 +283,7 @@ async function start() {
 }
 
 /**
- * Shows one view (bus, tasks, approvals, workflows, engine, tokens, account, users) and loads what
+ * Shows one view (bus, tasks, approvals, workflows, engine, logs, tokens, account, users) and loads what
  * it lists.
  */
 function show(view) {
@@ -274,6 +294,8 @@ function show(view) {
   }
   $("details").hidden = view !== "bus" || !state.open;
   if (view !== "tokens") forgetMinted();
+  if (view !== "logs") closeLogs();
+  else if (!state.logs) openLogs();
   notice("");
   if (view === "tasks") refreshTasks();
   if (view === "approvals") refreshApprovals();
@@ -366,12 +388,7 @@ async function loadUsers() {
   const list = $("users");
   list.replaceChildren();
   for (const user of users) {
-    const reset = action("reset passphrase", async () => {
-      const passphrase = prompt("New passphrase for " + user.username + " (8 or more characters)");
-      if (!passphrase) return;
-      await api("POST", "/api/users/" + encodeURIComponent(user.username) + "/passphrase", { passphrase });
-      notice("Passphrase of " + user.username + " changed");
-    });
+    const reset = resetForm(user.username);
     const remove = user.username === state.me ? "" : action("delete", async () => {
       if (!confirm("Delete " + user.username + "? Their tokens stop working.")) return;
       await api("DELETE", "/api/users/" + encodeURIComponent(user.username));
@@ -381,6 +398,132 @@ async function loadUsers() {
     actions.append(reset, " ", remove);
     list.append(row([user.username, user.admin ? "admin" : "user", user.created.slice(0, 10), actions]));
   }
+}
+
+/** A form in a user's row that sets their passphrase. */
+function resetForm(username) {
+  const form = el("form", undefined, "reset");
+  const input = el("input");
+  Object.assign(input, {
+    type: "password", name: "passphrase", autocomplete: "new-password", required: true,
+    minLength: 8, placeholder: "new passphrase",
+  });
+  input.setAttribute("aria-label", "New passphrase for " + username);
+  const button = el("button", "reset passphrase");
+  button.type = "submit";
+  form.append(input, " ", button);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    notice("");
+    try {
+      await api("POST", "/api/users/" + encodeURIComponent(username) + "/passphrase", {
+        passphrase: input.value,
+      });
+      input.value = "";
+      notice("Passphrase of " + username + " changed");
+    } catch (error) {
+      showNotice(error);
+    }
+  });
+  return form;
+}
+
+/**
+ * Follows the engine's log while the Logs tab shows: its own stream, whose records wait until the
+ * last ones written before it are shown (those the stream also sent are shown once).
+ */
+function openLogs() {
+  const logs = {
+    source: new EventSource("/api/logs/stream"), loading: null, ready: false, early: [], held: [], paused: false,
+  };
+  state.logs = logs;
+  $("log-lines").replaceChildren();
+  showHeld();
+  logs.source.addEventListener("hello", () => {
+    if (logs.loading) return;
+    logs.loading = api("GET", "/api/logs?lines=" + LOG_FIRST).catch((error) => {
+      showNotice(error);
+      return { records: [] };
+    }).then(({ records }) => {
+      if (state.logs !== logs) return;
+      const seen = new Set(records.map((record) => JSON.stringify(record)));
+      for (const record of records) appendLog(record);
+      for (const record of logs.early) {
+        if (!seen.has(JSON.stringify(record))) receiveLog(logs, record);
+      }
+      logs.early = [];
+      logs.ready = true;
+    });
+  });
+  logs.source.addEventListener("log", (event) => {
+    if (state.logs !== logs) return;
+    const record = JSON.parse(event.data);
+    if (logs.ready) receiveLog(logs, record);
+    else logs.early.push(record);
+  });
+  logs.source.addEventListener("open", () => $("log-state").textContent = "live");
+  logs.source.addEventListener("error", () => {
+    $("log-state").textContent = logs.source.readyState === EventSource.CLOSED ? "offline" : "reconnecting…";
+  });
+}
+
+function closeLogs() {
+  if (!state.logs) return;
+  state.logs.source.close();
+  state.logs = null;
+  $("log-state").textContent = "";
+  $("log-pause").textContent = "Pause";
+  showHeld();
+}
+
+/** A new record: shown, or held while paused (the newest LOG_KEEP of them). */
+function receiveLog(logs, record) {
+  if (!logs.paused) {
+    appendLog(record);
+    return;
+  }
+  logs.held.push(record);
+  if (logs.held.length > LOG_KEEP) logs.held.shift();
+  showHeld();
+}
+
+function showHeld() {
+  const logs = state.logs;
+  const held = $("log-held");
+  held.hidden = !logs || !logs.paused;
+  held.textContent = logs ? logs.held.length + " new while paused" : "";
+}
+
+function appendLog(record) {
+  const list = $("log-lines");
+  // The section scrolls; it follows the newest line unless scrolled up to read.
+  const pane = list.parentElement;
+  const atBottom = pane.scrollHeight - pane.scrollTop - pane.clientHeight < 40;
+  const { ts, level, event, ...fields } = record;
+  const time = ts ? new Date(ts).toTimeString().slice(0, 8) : "--:--:--";
+  const rest = Object.entries(fields).map(([key, value]) =>
+    key + "=" + (typeof value === "string" ? value : JSON.stringify(value))
+  );
+  const line = el("li", [time, String(level).padEnd(5), event, ...rest].join(" "), "log-" + level);
+  line.dataset.level = String(Math.max(0, LOG_LEVELS.indexOf(level)));
+  line.hidden = !logShown(line, logFilter());
+  list.append(line);
+  while (list.childElementCount > LOG_KEEP) list.firstElementChild.remove();
+  if (atBottom) pane.scrollTop = pane.scrollHeight;
+}
+
+function logFilter() {
+  return { text: $("log-filter").value.toLowerCase(), level: LOG_LEVELS.indexOf($("log-level").value) };
+}
+
+function logShown(line, filter) {
+  return Number(line.dataset.level) >= filter.level &&
+    (!filter.text || line.textContent.toLowerCase().includes(filter.text));
+}
+
+function filterLogs() {
+  const filter = logFilter();
+  for (const line of $("log-lines").children) line.hidden = !logShown(line, filter);
 }
 
 /** Lists the tasks across channels, newest first: open and claimed ones, or all when asked. */
@@ -1274,6 +1417,19 @@ onSubmit("new-user", async (form) => {
   await loadUsers();
 });
 $("close-details").addEventListener("click", closeDelivery);
+$("log-filter").addEventListener("input", filterLogs);
+$("log-level").addEventListener("change", filterLogs);
+$("log-pause").addEventListener("click", () => {
+  const logs = state.logs;
+  if (!logs) return;
+  logs.paused = !logs.paused;
+  $("log-pause").textContent = logs.paused ? "Resume" : "Pause";
+  if (!logs.paused) {
+    for (const record of logs.held) appendLog(record);
+    logs.held = [];
+  }
+  showHeld();
+});
 
 start();
 `;
@@ -1321,6 +1477,11 @@ main { grid-area: main; display: flex; flex-direction: column; min-height: 0; pa
 .outcome { margin: .25rem 0; }
 .approval-allowed { background: #2a8a3e44; } .approval-denied { background: #c0392b44; }
 tr.current td { font-weight: bold; }
+.log-controls { display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; }
+#log-lines { list-style: none; padding: 0; margin: 0; font: .85em/1.4 ui-monospace, monospace; }
+#log-lines li { white-space: pre-wrap; overflow-wrap: anywhere; }
+.log-debug { opacity: .65; } .log-warn { color: #b7791f; } .log-error { color: #c0392b; }
+form.reset { display: inline-flex; gap: .4rem; } form.reset input { width: 11rem; }
 #send { display: grid; gap: .5rem; padding: .5rem 0 1rem; }
 aside { grid-area: details; width: 18rem; padding: .5rem 1rem; border-left: 1px solid #8884; overflow-wrap: anywhere; }
 h1 { margin: 0; } h2 { font-size: 1rem; margin: .75rem 0 .25rem; } h3 { font-size: .95rem; margin: .75rem 0 .25rem; }

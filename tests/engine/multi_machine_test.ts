@@ -157,9 +157,10 @@ Deno.test("three machines under load, engines killed with -9 at random moments a
       engines.set(alias, again);
       all.push(again);
     }
-    // Look on every machine: each one's clone must end up with every reply.
+    // Look on every machine: each one's clone must end up with every reply. Inside the whole
+    // suite this test runs three times slower than alone; one run had 95 of 96 after 120 s.
     for (const bus of buses) {
-      const replies = await bus.waitForReplies(sent, 120_000);
+      const replies = await bus.waitForReplies(sent, 240_000);
       const answered = replies.flatMap((r) => r.re ?? []);
       assert.equal(new Set(answered).size, sent.length, "every message answered");
       assert.equal(answered.length, sent.length, "no message answered twice");

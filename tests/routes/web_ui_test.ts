@@ -814,3 +814,104 @@ Deno.test("the web UI shows tool-use approvals as they are asked, and allows or 
   assert.equal(await page.evaluate(() => (globalThis as { pwned?: boolean }).pwned), undefined);
   assert.deepEqual(pageErrors, []);
 });
+
+Deno.test("the web UI's Logs tab shows the last records, follows new ones live, filters them by text and level, and holds them while paused", async () => {
+  await using dir = await tempDir();
+  const { engine, url } = await engineWithBoss(dir.path);
+  await using _engine = engine;
+  const call = await apiAs(url, BOSS);
+  await using chrome = await browser();
+  const { page, pageErrors } = await newPage(chrome);
+  await page.goto(`${url}/ui/`);
+  await signIn(page, BOSS.username, BOSS.passphrase);
+  await page.locator("#live-state", { hasText: /^live$/ }).waitFor();
+  const before = await call<Sent>("POST", "/api/messages", { to: ["carol"], body: "before" });
+
+  // Written before the tab opened: the engine's start and the first message.
+  await page.click("#tabs [data-view=logs]");
+  const lines = page.locator("#log-lines li");
+  await lines.filter({ hasText: / info +api\.listening url=http/ }).waitFor();
+  await lines.filter({ hasText: `message.new` }).filter({ hasText: before.id }).waitFor();
+  await page.locator("#log-state", { hasText: /^live$/ }).waitFor();
+  assert.equal(await lines.filter({ hasText: "api.log_followed by=boss" }).count(), 1);
+  assert.match(
+    (await lines.filter({ hasText: before.id }).first().textContent())!,
+    /^\d\d:\d\d:\d\d info {2}message\.new .*ref=\S+ from=boss to=\["carol"\]/,
+  );
+
+  // Written while it shows: it comes at once.
+  const live = await call<Sent>("POST", "/api/messages", { to: ["carol"], body: "live" });
+  await lines.filter({ hasText: "message.new" }).filter({ hasText: live.id }).waitFor();
+
+  // A filter (any case) hides what does not match, old and new lines alike.
+  await page.fill("#log-filter", "MESSAGE.NEW");
+  await lines.filter({ hasText: "api.listening" }).waitFor({ state: "hidden" });
+  const filtered = await call<Sent>("POST", "/api/messages", { to: ["carol"], body: "filtered" });
+  await lines.filter({ hasText: filtered.id }).waitFor();
+  const visible = await page.locator("#log-lines li:visible").allTextContents();
+  assert.ok(visible.length >= 3, "three messages, three lines");
+  assert.ok(visible.every((line) => line.includes("message.new")), visible.join("\n"));
+  // By level: warn and up hides these info lines; all shows them again.
+  await page.selectOption("#log-level", "warn");
+  await lines.filter({ hasText: live.id }).waitFor({ state: "hidden" });
+  await page.selectOption("#log-level", "debug");
+  await lines.filter({ hasText: live.id }).waitFor();
+
+  // Paused, a new record is held and counted, and shown on resuming.
+  await page.click("#log-pause");
+  await page.locator("#log-pause", { hasText: /^Resume$/ }).waitFor();
+  await page.locator("#log-held", { hasText: /^0 new while paused$/ }).waitFor();
+  const held = await call<Sent>("POST", "/api/messages", { to: ["carol"], body: "held" });
+  await page.locator("#log-held", { hasText: /^[1-9]\d* new while paused$/ }).waitFor();
+  // The page's own state says when the record reached it: nothing on screen does while paused.
+  await page.waitForFunction(
+    (id) =>
+      // @ts-ignore: the page script's top-level state
+      state.logs.held.some((record: { ref?: string }) => record.ref?.endsWith(`/${id}`)),
+    held.id,
+  );
+  assert.equal(await lines.filter({ hasText: held.id }).count(), 0);
+  await page.click("#log-pause");
+  await lines.filter({ hasText: "message.new" }).filter({ hasText: held.id }).waitFor();
+  assert.ok(await page.isHidden("#log-held"));
+  assert.equal(await page.textContent("#log-pause"), "Pause");
+  assert.deepEqual(pageErrors, []);
+});
+
+Deno.test("the web UI lets an admin reset a user's passphrase in the user's row, with no dialog", async () => {
+  await using dir = await tempDir();
+  const { engine, url } = await engineWithBoss(dir.path);
+  await using _engine = engine;
+  const call = await apiAs(url, BOSS);
+  await call("POST", "/api/users", { username: "carol", passphrase: "carol's first passphrase" });
+  await using chrome = await browser();
+  const { page, pageErrors } = await newPage(chrome);
+  const dialogs: string[] = [];
+  page.on("dialog", (dialog) => {
+    dialogs.push(dialog.message());
+    void dialog.dismiss();
+  });
+  await page.goto(`${url}/ui/`);
+  await signIn(page, BOSS.username, BOSS.passphrase);
+  await page.click("#tabs [data-view=users]");
+  const carol = page.locator("#users tr", { hasText: "carol" });
+  await carol.locator("input[name=passphrase]").fill("carol's new passphrase");
+  await carol.locator("button", { hasText: "reset passphrase" }).click();
+  await page.locator("#notice", { hasText: /^Passphrase of carol changed$/ }).waitFor();
+  assert.equal(await carol.locator("input[name=passphrase]").inputValue(), "");
+  assert.equal(await loginStatus(url, "carol", "carol's first passphrase"), 401);
+  assert.equal(await loginStatus(url, "carol", "carol's new passphrase"), 201);
+
+  // What the API refuses shows in the notice area.
+  await page.route("**/api/users/carol/passphrase", (route) =>
+    route.fulfill({
+      status: 400,
+      contentType: "application/json",
+      body: JSON.stringify({ error: { code: "ERR_BODY_INVALID", message: "Refused here" } }),
+    }));
+  await carol.locator("input[name=passphrase]").fill("yet another passphrase");
+  await carol.locator("button", { hasText: "reset passphrase" }).click();
+  await page.locator("#notice", { hasText: /^Refused here$/ }).waitFor();
+  assert.deepEqual(dialogs, []);
+  assert.deepEqual(pageErrors, []);
+});
