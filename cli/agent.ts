@@ -74,14 +74,10 @@ export function agentCommand(ctx: CliContext): Command {
           );
         }
       }
-      const { engineProgram } = await import("../engine/service.ts");
+      const { currentProgram } = await import("../engine/service.ts");
       const { installAgent, mcpServerEntry } = await import("../engine/agent_install.ts");
       const entry = mcpServerEntry(agentCli, {
-        program: engineProgram({
-          execPath: Deno.execPath(),
-          mainModule: Deno.mainModule,
-          standalone: Deno.build.standalone,
-        }),
+        program: currentProgram(),
         name: flags.name,
         server: ctx.globals.server,
         profile: ctx.globals.profile,

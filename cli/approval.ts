@@ -176,12 +176,8 @@ async function readSettings(path: string): Promise<string | undefined> {
 
 /** The hook's command line: this crosstalk, the transport it was installed for, shell-quoted. */
 async function hookCommand(flags: TransportFlags, wait: number): Promise<string> {
-  const { engineProgram } = await import("../engine/service.ts");
-  const program = engineProgram({
-    execPath: Deno.execPath(),
-    mainModule: Deno.mainModule,
-    standalone: Deno.build.standalone,
-  });
+  const { currentProgram } = await import("../engine/service.ts");
+  const program = currentProgram();
   const args = [program.execPath, ...program.args, "approval", "hook", "--wait", String(wait)];
   if (flags.path !== undefined) args.push("--path", resolve(Deno.cwd(), flags.path));
   if (flags.containername !== undefined) args.push("--containername", flags.containername);

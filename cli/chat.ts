@@ -34,15 +34,11 @@ export function chatCommand(ctx: CliContext): Command {
       // The session's MCP server relays to an engine: without one, the agent would start with
       // a server that fails at once. Asked now, so that the user hears why.
       await (await openApi(flags, ctx)).call("GET", "/api/whoami");
-      const { engineProgram } = await import("../engine/service.ts");
+      const { currentProgram } = await import("../engine/service.ts");
       const { chatArgv } = await import("../engine/agent_chat.ts");
       const agent = cli as typeof AGENT_CLIS[number];
       const entry = mcpServerEntry(agent, {
-        program: engineProgram({
-          execPath: Deno.execPath(),
-          mainModule: Deno.mainModule,
-          standalone: Deno.build.standalone,
-        }),
+        program: currentProgram(),
         name: flags.name,
         server: ctx.globals.server,
         profile: ctx.globals.profile,

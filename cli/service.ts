@@ -1,7 +1,7 @@
 // `crosstalk service print | install | uninstall`: systemd units and launchd property lists.
 import { dirname } from "../transports/path.ts";
 import {
-  engineProgram,
+  currentProgram,
   hiddenFromSystemService,
   planService,
   type ServiceKind,
@@ -69,11 +69,7 @@ function plan(flags: ServiceFlags, ctx: CliContext): ServicePlan {
     : "systemd";
   const facts = currentFacts(ctx.env);
   const mode = detectMode(flags, facts);
-  const program = engineProgram({
-    execPath: Deno.execPath(),
-    mainModule: Deno.mainModule,
-    standalone: Deno.build.standalone,
-  });
+  const program = currentProgram();
   return planService(
     { kind, mode, containername: flags.containername },
     { env: ctx.env, program, uid: facts.uid ?? 0, version: VERSION },
@@ -151,11 +147,7 @@ async function enabledInstances(except: string): Promise<string[]> {
 }
 
 function warnAboutSystemMode(p: ServicePlan, ctx: CliContext): void {
-  const program = engineProgram({
-    execPath: Deno.execPath(),
-    mainModule: Deno.mainModule,
-    standalone: Deno.build.standalone,
-  });
+  const program = currentProgram();
   for (const path of hiddenFromSystemService(program)) {
     ctx.err(
       `warning: the service cannot see "${path}" (its sandbox hides /home, /root and /tmp): ` +

@@ -464,6 +464,15 @@ export function engineProgram(
   return { execPath: facts.execPath, args: ["run", "-A", decodeURIComponent(url.pathname)] };
 }
 
+/** The program that runs this very process's crosstalk (see {@linkcode engineProgram}). */
+export function currentProgram(): EngineProgram {
+  return engineProgram({
+    execPath: Deno.execPath(),
+    mainModule: Deno.mainModule,
+    standalone: Deno.build.standalone,
+  });
+}
+
 /** Paths the system service cannot see because of its sandbox (ProtectHome, PrivateTmp). */
 export function hiddenFromSystemService(program: EngineProgram): string[] {
   const hidden = ["/home/", "/root/", "/run/user/", "/tmp/", "/var/tmp/"];
