@@ -92,6 +92,14 @@ export class AuthStore {
     this.#kid = keys.kid;
   }
 
+  /**
+   * A short, stable name for this engine's signing key: it tells apart the session cookies of
+   * engines on one host (a browser sends a host's cookies to every port).
+   */
+  get keyName(): string {
+    return this.#kid.slice(0, 12);
+  }
+
   /** Opens (creating on first use) the auth store in `<stateDir>/auth`. */
   static async open(stateDir: string): Promise<AuthStore> {
     const dir = join(stateDir, "auth");

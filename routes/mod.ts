@@ -68,15 +68,22 @@ export function statusOf(code: ErrorCode): ContentfulStatusCode {
 }
 
 const LOGIN_WINDOW_MS = 60_000;
-const SESSION_COOKIE = "crosstalk_session";
-const CSRF_COOKIE = "crosstalk_csrf";
 const SESSION_SECONDS = 12 * 3600;
 const LOGIN_MAX_FAILURES = 5;
+
+/**
+ * The web session's cookie names, one pair per engine key: engines on one host (port 7000 and
+ * 7001) each keep their own session in the same browser.
+ */
+export function cookieNames(keyName: string): { session: string; csrf: string } {
+  return { session: `crosstalk_session_${keyName}`, csrf: `crosstalk_csrf_${keyName}` };
+}
 
 /** Builds the whole HTTP API. */
 export function createApp(deps: AppDeps): Hono<Env> {
   const app = new Hono<Env>();
   const failures = new Map<string, number[]>();
+  const { session: SESSION_COOKIE, csrf: CSRF_COOKIE } = cookieNames(deps.auth.keyName);
 
   app.onError((error, c) => {
     if (error instanceof CrosstalkError) {
@@ -105,7 +112,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.get("/healthz", (c) => c.json({ ok: true }));
   app.get("/version", (c) => c.json({ version: deps.version, protocol: PROTOCOL_VERSION }));
   app.get("/openapi.json", (c) => c.json(OPENAPI));
-  app.route("/", webRoutes());
+  app.route("/", webRoutes(CSRF_COOKIE));
 
   // Engine to engine: authenticated by the sender's own key, not by a user's token.
   app.post("/api/nudge", async (c) => {

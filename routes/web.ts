@@ -22,9 +22,13 @@ const CONTENT_SECURITY_POLICY = [
   "frame-ancestors 'none'",
 ].join("; ");
 
-/** GET /, /ui, /ui/app.js and /ui/app.css. */
-export function webRoutes(): Hono<Env> {
+/** GET /, /ui, /ui/app.js and /ui/app.css; the page names this engine's CSRF cookie. */
+export function webRoutes(csrfCookie: string): Hono<Env> {
   const app = new Hono<Env>();
+  const page = WEB_HTML.replace(
+    "<head>",
+    `<head>\n<meta name="crosstalk-csrf-cookie" content="${csrfCookie}">`,
+  );
   app.use("/ui/*", async (c, next) => {
     await next();
     c.header("Content-Security-Policy", CONTENT_SECURITY_POLICY);
@@ -35,7 +39,7 @@ export function webRoutes(): Hono<Env> {
   });
   app.get("/", (c) => c.redirect("/ui/", 302));
   app.get("/ui", (c) => c.redirect("/ui/", 301));
-  app.get("/ui/", (c) => c.html(WEB_HTML));
+  app.get("/ui/", (c) => c.html(page));
   app.get(
     "/ui/app.js",
     (c) => c.body(WEB_JS, 200, { "Content-Type": "text/javascript; charset=utf-8" }),

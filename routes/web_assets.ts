@@ -197,6 +197,9 @@ const RELIST_MS = 5 * 60 * 1000;
 const PENDING_MS = 1000;
 const PENDING_TRIES = 60;
 
+/** This engine's CSRF cookie (engines on one host each have their own). */
+const CSRF_COOKIE = document.querySelector('meta[name="crosstalk-csrf-cookie"]')?.content ?? "";
+
 function cookie(name) {
   const found = document.cookie.split("; ").find((c) => c.startsWith(name + "="));
   return found ? decodeURIComponent(found.slice(name.length + 1)) : "";
@@ -206,7 +209,7 @@ async function api(method, path, body) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   // Read at each change: a sign-in in another tab replaces the cookie.
-  if (method !== "GET") headers["X-CSRF-Token"] = cookie("crosstalk_csrf") || state.csrf;
+  if (method !== "GET") headers["X-CSRF-Token"] = cookie(CSRF_COOKIE) || state.csrf;
   const response = await fetch(path, {
     method,
     headers,
@@ -264,7 +267,7 @@ function forgetMinted() {
 }
 
 async function start() {
-  state.csrf = cookie("crosstalk_csrf");
+  state.csrf = cookie(CSRF_COOKIE);
   try {
     const me = await api("GET", "/api/whoami");
     state.me = me.subject;

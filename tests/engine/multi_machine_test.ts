@@ -2,6 +2,8 @@
 // state dir and a real engine (`--alias a`, `b`, `c`), talking only through the remote.
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { traceOf } from "../../engine/dispatcher.ts";
+import type { Message } from "../../transports/mod.ts";
 import { git, runCrosstalk, tempDir, waitUntil } from "../_helpers.ts";
 import {
   AGENTS,
@@ -162,7 +164,7 @@ Deno.test("three machines under load, engines killed with -9 at random moments a
     for (const bus of buses) {
       const replies = await bus.waitForReplies(sent, 240_000);
       const answered = replies.flatMap((r) => r.re ?? []);
-      assert.equal(new Set(answered).size, sent.length, "every message answered");
+      assert.equal(new Set(answered).size, sent.length, unanswered(sent, answered, all));
       assert.equal(answered.length, sent.length, "no message answered twice");
     }
     const rewritten = all.reduce(
@@ -177,6 +179,20 @@ Deno.test("three machines under load, engines killed with -9 at random moments a
     for (const e of all) await e[Symbol.asyncDispose]();
   }
 });
+
+/** Names the messages without a reply and what every engine logged about each. */
+function unanswered(sent: Message[], answered: string[], engines: EngineProcess[]): string {
+  const replied = new Set(answered);
+  const missing = sent.filter((m) => !replied.has(m.id));
+  const lines = missing.map((m) => {
+    const trace = traceOf(m);
+    const seen = engines.flatMap((e) =>
+      e.records.filter((r) => r.trace === trace).map((r) => `  ${e.alias}: ${JSON.stringify(r)}`)
+    );
+    return [`${trace} (${m.body}):`, ...seen].join("\n");
+  });
+  return `every message answered; ${missing.length} not:\n${lines.join("\n")}`;
+}
 
 Deno.test("a message that reaches the remote late, with a name older than anything seen, still runs", async () => {
   await using dir = await tempDir();

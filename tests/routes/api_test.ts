@@ -6,7 +6,7 @@ import { AuthStore } from "../../engine/auth.ts";
 import { Bus } from "../../engine/bus.ts";
 import { EventHub } from "../../engine/events.ts";
 import { locateTransport } from "../../engine/paths.ts";
-import { createApp } from "../../routes/mod.ts";
+import { cookieNames, createApp } from "../../routes/mod.ts";
 import { scaffoldTransport } from "../../transports/mod.ts";
 import { tempDir } from "../_helpers.ts";
 
@@ -468,28 +468,26 @@ Deno.test("API security: web sessions use fresh HttpOnly SameSite cookies and ne
   await using dir = await tempDir();
   const { bus, call } = await setup(dir.path);
   try {
-    const app = createApp({
-      bus,
-      auth: await AuthStore.open(join(dir.path, "state")),
-      version: "0",
-    });
+    const auth = await AuthStore.open(join(dir.path, "state"));
+    const app = createApp({ bus, auth, version: "0" });
+    const names = cookieNames(auth.keyName);
     const planted = "planted.session.value";
     const login = await app.request("/session", {
       method: "POST",
-      headers: { "content-type": "application/json", Cookie: `crosstalk_session=${planted}` },
+      headers: { "content-type": "application/json", Cookie: `${names.session}=${planted}` },
       body: JSON.stringify({ username: "root", passphrase: "correct horse battery" }),
     });
     assert.equal(login.status, 201);
     const { csrf } = await login.json();
     const cookies = login.headers.getSetCookie();
-    const session = cookies.find((c) => c.startsWith("crosstalk_session="))!;
+    const session = cookies.find((c) => c.startsWith(`${names.session}=`))!;
     assert.match(session, /HttpOnly/);
     assert.match(session, /SameSite=Strict/);
-    const value = /^crosstalk_session=([^;]+)/.exec(session)![1]!;
+    const value = session.slice(names.session.length + 1).split(";")[0]!;
     assert.notEqual(value, planted, "a new session, never the one the client brought");
-    const cookie = `crosstalk_session=${value}; crosstalk_csrf=${csrf}`;
+    const cookie = `${names.session}=${value}; ${names.csrf}=${csrf}`;
     assert.equal(
-      (await app.request("/api/channels", { headers: { Cookie: `crosstalk_session=${planted}` } }))
+      (await app.request("/api/channels", { headers: { Cookie: `${names.session}=${planted}` } }))
         .status,
       401,
     );
@@ -525,6 +523,52 @@ Deno.test("API security: web sessions use fresh HttpOnly SameSite cookies and ne
     assert.equal((await call("GET", "/healthz")).status, 200);
   } finally {
     await bus[Symbol.asyncDispose]();
+  }
+});
+
+Deno.test("API: two engines on one host keep separate web sessions in one browser (each engine's own cookie names)", async () => {
+  await using dir = await tempDir();
+  const one = await setup(join(dir.path, "one"));
+  const two = await setup(join(dir.path, "two"));
+  try {
+    const engines = [one, two].map(({ bus, auth }) => ({
+      app: createApp({ bus, auth, version: "0" }),
+      names: cookieNames(auth.keyName),
+    }));
+    assert.notEqual(engines[0]!.names.session, engines[1]!.names.session);
+    // A browser holds both engines' cookies for 127.0.0.1 and sends all of them to either port.
+    const jar: string[] = [];
+    for (const { app, names } of engines) {
+      const login = await app.request("/session", {
+        method: "POST",
+        headers: { "content-type": "application/json", Cookie: jar.join("; ") },
+        body: JSON.stringify({ username: "root", passphrase: "correct horse battery" }),
+      });
+      assert.equal(login.status, 201);
+      await login.body?.cancel();
+      const set = login.headers.getSetCookie().map((c) => c.split(";")[0]!);
+      assert.ok(set.some((c) => c.startsWith(`${names.session}=`)), set.join(" "));
+      jar.push(...set);
+    }
+    for (const { app } of engines) {
+      const page = await app.request("/ui/");
+      const meta = /name="crosstalk-csrf-cookie" content="([^"]+)"/.exec(await page.text());
+      const csrfName = meta?.[1] ?? "";
+      const csrf = jar.find((c) => c.startsWith(`${csrfName}=`))?.split("=")[1] ?? "";
+      const made = await app.request("/api/channels", {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          Cookie: jar.join("; "),
+          "X-CSRF-Token": csrf,
+        },
+        body: JSON.stringify({ name: "both-signed-in" }),
+      });
+      assert.equal(made.status, 201, await made.text());
+    }
+  } finally {
+    await one.bus[Symbol.asyncDispose]();
+    await two.bus[Symbol.asyncDispose]();
   }
 });
 

@@ -202,6 +202,10 @@ Deno.test("a real engine keeps agent tokens in their place: no cookie replay, no
     env: { CROSSTALK_INIT_USERNAME: "root", CROSSTALK_INIT_PASSPHRASE: "a long enough passphrase" },
   });
   const base = (await engine.waitFor((r) => r.event === "api.listening")).url as string;
+  // This engine's cookie names, as its page tells its script.
+  const page = await (await fetch(`${base}/ui/`)).text();
+  const csrfCookie = /name="crosstalk-csrf-cookie" content="([^"]+)"/.exec(page)![1]!;
+  const sessionCookie = csrfCookie.replace("crosstalk_csrf_", "crosstalk_session_");
   const call = async (
     method: string,
     path: string,
@@ -210,7 +214,7 @@ Deno.test("a real engine keeps agent tokens in their place: no cookie replay, no
     const headers: Record<string, string> = { "content-type": "application/json" };
     if (options.bearer) headers.Authorization = `Bearer ${options.bearer}`;
     if (options.cookie) {
-      headers.Cookie = `crosstalk_session=${options.cookie}; crosstalk_csrf=x`;
+      headers.Cookie = `${sessionCookie}=${options.cookie}; ${csrfCookie}=x`;
       headers["X-CSRF-Token"] = "x";
     }
     const response = await fetch(`${base}${path}`, {
@@ -254,6 +258,7 @@ Deno.test("a real engine keeps agent tokens in their place: no cookie replay, no
   });
   assert.equal(replayed.status, 401);
   assert.equal(replayed.code, "ERR_UNAUTHENTICATED");
+  assert.match(replayed.json.error.message, /must hold a login session/);
 
   // A live agent's token has no user powers, and no user can take a live agent's name.
   const carol = await register("carol");
