@@ -92,14 +92,18 @@ export function approvalCommand(ctx: CliContext): Command {
         const { parseHookInput, hookOutput } = await import("../engine/approval_hook.ts");
         const input = parseHookInput((await ctx.readStdin()) ?? "");
         const api = await openApi(flags, ctx);
+        // The engine keeps a request an hour at most.
+        const waitSeconds = Math.min(3600, Math.max(1, Math.round(flags.wait ?? HOOK_WAIT_S)));
         let approval = await api.call<Approval>("POST", "/api/approvals", {
           agent: "claude",
+          // Past it nobody waits: the request expires then, and a late decision is refused.
+          wait_seconds: waitSeconds,
           tool: input.tool_name,
           input: input.tool_input ?? null,
           ...(input.cwd ? { cwd: input.cwd } : {}),
           ...(input.session_id ? { session: input.session_id } : {}),
         });
-        const until = Date.now() + (flags.wait ?? HOOK_WAIT_S) * 1000;
+        const until = Date.now() + waitSeconds * 1000;
         while (approval.state === "pending" && Date.now() < until) {
           const wait = Math.min(POLL_S, Math.ceil((until - Date.now()) / 1000));
           approval = await api.call<Approval>("GET", `/api/approvals/${approval.id}?wait=${wait}`);

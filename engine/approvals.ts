@@ -23,6 +23,11 @@ export interface ApprovalRequest {
   session?: string;
   /** Who raised it: the token's identity. */
   by: string;
+  /**
+   * How long the asker waits for a decision, in seconds: the request expires then (and at the
+   * store's ttl at the latest), so that nobody decides what no one waits for any more.
+   */
+  waitSeconds?: number;
 }
 
 /** A request and what became of it. */
@@ -30,6 +35,8 @@ export interface Approval extends ApprovalRequest {
   id: string;
   state: "pending" | "allowed" | "denied" | "expired";
   at: string;
+  /** When a pending request expires. */
+  expires: string;
   decidedBy?: string;
   decidedAt?: string;
   reason?: string;
@@ -75,11 +82,17 @@ export class ApprovalStore {
     if (this.list("pending").length >= MAX_PENDING) {
       throw new CrosstalkError("ERR_RATE_LIMITED", `${MAX_PENDING} approvals are waiting already`);
     }
+    const now = Date.now();
+    const { waitSeconds, ...asked } = request;
+    const waitMs = waitSeconds === undefined
+      ? this.#ttlMs
+      : Math.min(this.#ttlMs, waitSeconds * 1000);
     const approval: Approval = {
-      ...request,
+      ...asked,
       id: crypto.randomUUID(),
       state: "pending",
-      at: new Date().toISOString(),
+      at: new Date(now).toISOString(),
+      expires: new Date(now + waitMs).toISOString(),
     };
     this.#approvals.set(approval.id, approval);
     this.#onChange({ ...approval });
@@ -140,7 +153,7 @@ export class ApprovalStore {
     waiters.add(resolve);
     this.#waiters.set(id, waiters);
     // Woken by a decision, or at the wait's end, or when the request expires, whichever is first.
-    const expiresIn = Date.parse(now.at) + this.#ttlMs - Date.now() + 1;
+    const expiresIn = Date.parse(now.expires) - Date.now() + 1;
     const timer = setTimeout(resolve, Math.max(0, Math.min(ms, expiresIn)));
     signal?.addEventListener("abort", () => resolve(), { once: true });
     try {
@@ -153,16 +166,16 @@ export class ApprovalStore {
     return this.get(id);
   }
 
-  /** Marks requests older than the ttl expired, and forgets decided ones older than an hour. */
+  /** Marks requests past their time expired, and forgets them an hour after that. */
   #expire(): void {
     const now = Date.now();
     for (const [id, approval] of this.#approvals) {
-      const age = now - Date.parse(approval.at);
-      if (approval.state === "pending" && age > this.#ttlMs) {
+      const age = now - Date.parse(approval.expires);
+      if (approval.state === "pending" && age > 0) {
         approval.state = "expired";
         this.#onChange({ ...approval });
         for (const wake of this.#waiters.get(id) ?? []) wake();
-      } else if (approval.state !== "pending" && age > this.#ttlMs + 3_600_000) {
+      } else if (approval.state !== "pending" && age > 3_600_000) {
         this.#approvals.delete(id);
       }
     }

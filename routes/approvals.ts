@@ -30,7 +30,15 @@ export function approvalRoutes(deps: AppDeps): Hono<Env> {
       name: "string?",
       cwd: "string?",
       session: "string?",
+      wait_seconds: "number?",
     });
+    const wait = body.wait_seconds as number | undefined;
+    if (wait !== undefined && !(Number.isInteger(wait) && wait >= 1 && wait <= 3600)) {
+      throw new CrosstalkError(
+        "ERR_BODY_INVALID",
+        `wait_seconds must be a whole number of seconds from 1 to 3600, not ${wait}`,
+      );
+    }
     for (const key of ["agent", "tool", "name", "cwd", "session"] as const) {
       const value = body[key] as string | undefined;
       if (
@@ -50,6 +58,7 @@ export function approvalRoutes(deps: AppDeps): Hono<Env> {
       ...(body.name === undefined ? {} : { name: body.name as string }),
       ...(body.cwd === undefined ? {} : { cwd: body.cwd as string }),
       ...(body.session === undefined ? {} : { session: body.session as string }),
+      ...(wait === undefined ? {} : { waitSeconds: wait }),
     });
     return c.json(approval, 201);
   });

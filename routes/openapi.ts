@@ -366,6 +366,7 @@ export const OPENAPI = {
           name: str,
           cwd: str,
           session: str,
+          wait_seconds: { type: "integer", minimum: 1, maximum: 3600 },
         }, ["agent", "tool", "input"]),
       }),
     },

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { cliEnv, runCrosstalk, tempDir, waitUntil } from "../_helpers.ts";
 import { EngineProcess, makeTransport, namedTransport } from "../engine/_harness.ts";
+import type { Approval } from "../../engine/approvals.ts";
 
 const HOOK_INPUT = JSON.stringify({
   session_id: "s-1",
@@ -100,11 +101,17 @@ Deno.test("a tool use asked through the installed hook waits on the bus until a 
   assert.equal(again.code, 75, "decided already");
   assert.match(again.stderr, /This approval is denied by boss/);
 
-  // Nobody answers in time: no output, so Claude Code asks in its terminal as usual.
+  // Nobody answers in time: no output, so Claude Code asks in its terminal as usual. The request
+  // expires as the hook stops waiting: a decision after that would reach nobody, so it is refused.
   const quick = await runHook(command.replace("--wait 20", "--wait 1"), home, project);
   assert.equal(quick.code, 0);
   assert.equal(quick.stdout, "");
-  assert.match(quick.stderr, /no decision on the bus \(pending\); asking here/);
+  assert.match(quick.stderr, /no decision on the bus \(expired\); asking here/);
+  assert.match((await cli("approval", "list")).stderr, /No approvals waiting/);
+  const all = JSON.parse((await cli("approval", "list", "--all", "--json")).stdout) as Approval[];
+  const late = await cli("approval", "allow", all.find((a) => a.state === "expired")!.id);
+  assert.equal(late.code, 75);
+  assert.match(late.stderr, /This approval is expired/);
 
   const removed = await cli("approval", "uninstall");
   assert.equal(removed.code, 0, removed.stderr);

@@ -41,8 +41,29 @@ Deno.test("ApprovalStore: a request nobody decides expires, and its waiter hears
   assert.throws(() => store.decide(asked.id, { allow: true, by: "ann" }), /is expired/);
 });
 
+Deno.test("ApprovalStore: a request expires when its asker stops waiting, before the store's ttl", async () => {
+  const seen: string[] = [];
+  const store = new ApprovalStore({ onChange: (a) => seen.push(a.state) });
+  const asked = store.request({ ...ASK, waitSeconds: 1 });
+  assert.equal(Date.parse(asked.expires) - Date.parse(asked.at), 1000);
+  assert.equal("waitSeconds" in asked, false, "the asker's wait is not echoed");
+  const lasting = store.request(ASK);
+  assert.equal(Date.parse(lasting.expires) - Date.parse(lasting.at), 10 * 60_000);
+  const after = await store.wait(asked.id, 10_000);
+  assert.equal(after.state, "expired");
+  assert.deepEqual(seen, ["pending", "pending", "expired"]);
+  assert.deepEqual(store.list().map((a) => a.id), [lasting.id]);
+  assert.throws(() => store.decide(asked.id, { allow: true, by: "ann" }), /is expired/);
+});
+
 Deno.test("the approval hook answers Claude Code with allow or deny, and nothing while undecided", () => {
-  const base: Approval = { ...ASK, id: "x", state: "pending", at: new Date().toISOString() };
+  const base: Approval = {
+    ...ASK,
+    id: "x",
+    state: "pending",
+    at: new Date().toISOString(),
+    expires: "",
+  };
   assert.equal(hookOutput(base), undefined);
   assert.equal(hookOutput({ ...base, state: "expired" }), undefined);
   assert.deepEqual(JSON.parse(hookOutput({ ...base, state: "allowed", decidedBy: "ann" })!), {
