@@ -448,8 +448,10 @@ async function localEngine(flags: TransportFlags, ctx: CliContext): Promise<Prof
 }
 
 /**
- * The API to use for this command, if any: `--server` or `--profile`, else the active profile,
- * else the running local engine of the selected transport.
+ * The API to use for this command, if any: `--server` or `--profile`; else, in an agent CLI the
+ * engine runs, that engine with the run's own token (`CROSSTALK_API`, `CROSSTALK_TOKEN`), so the
+ * agent speaks as itself; else the active profile, else the running local engine of the selected
+ * transport.
  */
 export async function resolveApi(
   flags: TransportFlags,
@@ -470,6 +472,8 @@ export async function resolveApi(
     return new HttpClient(server ?? saved!.server, saved?.token);
   }
   if (flags.path === undefined && flags.containername === undefined) {
+    const { CROSSTALK_API: api, CROSSTALK_TOKEN: token } = ctx.env;
+    if (api && token) return new HttpClient(api, token);
     const credentials = await loadCredentials(ctx.env);
     const active = credentials.active ? credentials.profiles[credentials.active] : undefined;
     if (active) return new HttpClient(active.server, active.token);

@@ -1,7 +1,7 @@
 // `crosstalk auth login | list | use | logout`, `token create | list | revoke`,
 // `user create | list | delete | passwd`: logins and the engine's users and tokens.
 import { join } from "../transports/path.ts";
-import type { TokenRecord, User } from "../engine/auth.ts";
+import type { Identity, TokenRecord, User } from "../engine/auth.ts";
 import { CrosstalkError } from "../schema/errors.ts";
 import {
   credentialsPath,
@@ -114,6 +114,21 @@ export function authCommand(ctx: CliContext): Command {
       ctx.out(`Logged out of "${name}"\n`);
     });
   return auth;
+}
+
+/** `crosstalk whoami`: who this command line speaks as, and to which engine. */
+export function whoamiCommand(ctx: CliContext): Command {
+  return withJson(withTransportOptions(new Command("whoami")))
+    .description(
+      "who the CLI speaks as here, and to which engine (in an agent the engine runs: that agent)",
+    )
+    .action(async (flags: TransportFlags & { json?: boolean }) => {
+      const api = await openApi(flags, ctx);
+      const me = await api.call<Identity>("GET", "/api/whoami");
+      if (flags.json) return printJson(ctx, { ...me, server: api.via });
+      const role = me.kind === "user" ? (me.admin ? "admin" : "user") : me.kind;
+      ctx.out(`${me.subject} (${role}) at ${api.via}\n`);
+    });
 }
 
 /** The `token` noun. */

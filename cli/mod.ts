@@ -94,6 +94,7 @@ const COMMANDS: Record<string, () => Promise<CommandFactory>> = {
   mcp: async () => (await import("./mcp.ts")).mcpCommand,
   watch: async () => (await import("./watch.ts")).watchCommand,
   auth: async () => (await import("./auth.ts")).authCommand,
+  whoami: async () => (await import("./auth.ts")).whoamiCommand,
   token: async () => (await import("./auth.ts")).tokenCommand,
   user: async () => (await import("./auth.ts")).userCommand,
   status: async () => (await import("./status.ts")).statusCommand,

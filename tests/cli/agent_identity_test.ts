@@ -1,0 +1,51 @@
+// An agent CLI the engine runs uses the crosstalk command line during its run: the CLI takes the
+// engine's address and the run's own token from the environment, so the agent speaks as itself.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { MAIN, runCrosstalk, tempDir } from "../_helpers.ts";
+import { AGENTS, EngineProcess, makeTransport, namedTransport } from "../engine/_harness.ts";
+
+Deno.test("an agent that runs crosstalk commands during its run sends as its model, through the engine, and whoami says so", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  const { root, state } = namedTransport(home);
+  await makeTransport(
+    root,
+    `providers:\n  test:\n    models:\n      cli: ${join(AGENTS, "clicall.sh")}\n`,
+  );
+  await using engine = await EngineProcess.start(root, {
+    alias: "a",
+    state,
+    env: {
+      CROSSTALK_INIT_USERNAME: "tester",
+      CROSSTALK_INIT_PASSPHRASE: "a long enough passphrase",
+      CROSSTALK_TEST_DENO: Deno.execPath(),
+      CROSSTALK_TEST_MAIN: MAIN,
+      HOME: home,
+    },
+  });
+  const url = (await engine.waitFor((r) => r.event === "api.listening")).url as string;
+  const cli = (...args: string[]) => runCrosstalk([...args, "--containername", "team"], { home });
+
+  const sent = await cli("message", "send", "--to", "cli", "--wait", "--timeout", "60", "go");
+  assert.equal(sent.code, 0, sent.stderr);
+  assert.match(sent.stdout, new RegExp(`test/cli \\(agent\\) at ${url}`), "whoami in the agent");
+  const listed = await cli("message", "list", "--json");
+  const messages = JSON.parse(listed.stdout) as { from: string; body: string }[];
+  const byCli = messages.find((m) => m.body === "sent with the CLI");
+  assert.equal(byCli?.from, "test/cli", "the agent's own identity, not the machine's admin");
+
+  // Outside a run the same command speaks as the local user.
+  const me = await cli("whoami");
+  assert.equal(me.code, 0, me.stderr);
+  assert.equal(me.stdout, `tester (admin) at ${url}\n`);
+});
+
+Deno.test("whoami without an engine says there is none to ask", async () => {
+  await using dir = await tempDir();
+  const { root } = namedTransport(dir.path);
+  await makeTransport(root, "");
+  const me = await runCrosstalk(["whoami", "--containername", "team"], { home: dir.path });
+  assert.equal(me.code, 77);
+  assert.match(me.stderr, /No engine to talk to/);
+});
