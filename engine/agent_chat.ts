@@ -34,6 +34,9 @@ export function chatArgv(agent: AgentCli, entry: McpServerEntry, extra: string[]
         `mcp_servers.${MCP_SERVER_NAME}.command=${JSON.stringify(entry.command)}`,
         "-c",
         `mcp_servers.${MCP_SERVER_NAME}.args=${JSON.stringify(entry.args)}`,
+        ...(entry.env_vars
+          ? ["-c", `mcp_servers.${MCP_SERVER_NAME}.env_vars=${JSON.stringify(entry.env_vars)}`]
+          : []),
         ...extra,
       ];
     case "gemini":

@@ -29,7 +29,16 @@ export const MCP_SERVER_NAME = "crosstalk";
 export interface McpServerEntry {
   command: string;
   args: string[];
+  /** Codex: variables of the session's environment passed on to the server (see below). */
+  env_vars?: string[];
 }
+
+/**
+ * Codex gives an MCP server only a short list of its own environment variables, and tmux's are
+ * not among them: without these, `crosstalk mcp` under Codex cannot see the pane it runs in, and
+ * falls back from tmux wakes to pull.
+ */
+const CODEX_ENV_VARS = ["TMUX", "TMUX_PANE"];
 
 /** Options for {@linkcode mcpServerEntry}. */
 export interface McpServerEntryOptions {
@@ -56,6 +65,7 @@ export function mcpServerEntry(agent: AgentCli, options: McpServerEntryOptions):
       ...(options.server === undefined ? [] : ["--server", options.server]),
       ...(options.profile === undefined ? [] : ["--profile", options.profile]),
     ],
+    ...(agent === "codex" ? { env_vars: [...CODEX_ENV_VARS] } : {}),
   };
 }
 
@@ -663,6 +673,7 @@ function installToml(
     `[mcp_servers.${MCP_SERVER_NAME}]`,
     `command = ${tomlString(entry.command)}`,
     `args = [${entry.args.map(tomlString).join(", ")}]`,
+    ...(entry.env_vars ? [`env_vars = [${entry.env_vars.map(tomlString).join(", ")}]`] : []),
     "",
   ].join(eol);
   const next = head + table;

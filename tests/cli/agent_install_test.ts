@@ -9,6 +9,7 @@ import { expectCode } from "./_cli.ts";
 interface Entry {
   command: string;
   args: string[];
+  env_vars?: string[];
 }
 
 /** A home, a project folder and a CODEX_HOME, all inside one temp dir. */
@@ -95,6 +96,7 @@ Deno.test("agent install codex appends the table to $CODEX_HOME/config.toml and 
   assert.equal(config.model, "o3");
   assert.equal(config.mcp_servers.docs!.command, "docs");
   const entry = config.mcp_servers.crosstalk!;
+  assert.deepEqual(entry.env_vars, ["TMUX", "TMUX_PANE"], "Codex passes the pane on");
   await assertStartsCrosstalk({ command: entry.command, args: [...entry.args] }, [
     "mcp",
     "--agent",

@@ -40,12 +40,14 @@ Deno.test("chatArgv gives claude the server as --mcp-config JSON with channel pu
     "--model",
     "opus",
   ]);
-  assert.deepEqual(chatArgv("codex", entry), [
+  assert.deepEqual(chatArgv("codex", { ...entry, env_vars: ["TMUX", "TMUX_PANE"] }), [
     "codex",
     "-c",
     'mcp_servers.crosstalk.command="/opt/crosstalk"',
     "-c",
     'mcp_servers.crosstalk.args=["mcp","--agent","claude","--name","a b"]',
+    "-c",
+    'mcp_servers.crosstalk.env_vars=["TMUX","TMUX_PANE"]',
   ]);
   assert.throws(() => chatArgv("gemini", entry), /run "crosstalk agent install gemini"/);
 });
@@ -74,13 +76,17 @@ Deno.test("crosstalk chat starts the agent CLI on the bus: what the user types g
   assert.equal(claude.code, 3, `the agent's exit code\n${claude.stderr}`);
   const ref = /^claude \(channel push offered\): sent ([0-9a-f-]{36}\/\S+)$/m.exec(claude.stdout);
   assert.ok(ref, claude.stdout + claude.stderr);
+  // In tmux: Codex hides most of its environment from MCP servers, but passes on the pane.
   const codex = await runCrosstalk(["chat", "codex", "--containername", "team"], {
     home,
-    env: { ...env, FAKE_EXIT: "0" },
+    env: { ...env, FAKE_EXIT: "0", TMUX: "/tmp/tmux-0/default,1,0", TMUX_PANE: "%42" },
     stdin: "codex here\n",
   });
   assert.equal(codex.code, 0, codex.stderr);
   assert.match(codex.stdout, /^codex \(channel push offered\): sent /m);
+  const online = await engine.waitFor((r) => r.event === "live.online" && r.agent === "codex");
+  assert.equal(online.tmux, "%42", "the session knows its pane");
+  assert.equal(online.wake, "tmux");
 
   await using bus = await openBus(root);
   const sent = await bus.findMessage(ref[1]!);

@@ -37,11 +37,12 @@ function assertCode(code: string, pattern?: RegExp) {
   };
 }
 
-Deno.test("mcpServerEntry re-invokes the program with mcp --agent, then --name and --server when given", () => {
+Deno.test("mcpServerEntry re-invokes the program with mcp --agent, then --name and --server when given; Codex passes tmux's variables on", () => {
   const program = { execPath: "/usr/local/bin/deno", args: ["run", "-A", "/opt/c/main.ts"] };
   assert.deepEqual(mcpServerEntry("codex", { program }), {
     command: "/usr/local/bin/deno",
     args: ["run", "-A", "/opt/c/main.ts", "mcp", "--agent", "codex"],
+    env_vars: ["TMUX", "TMUX_PANE"],
   });
   assert.deepEqual(
     mcpServerEntry("claude", {
@@ -323,6 +324,17 @@ Deno.test("installMcpServer appends the table to a Codex config.toml, keeping it
   const parsed = parseToml(edit.text!) as { mcp_servers: Record<string, unknown> };
   assert.deepEqual({ ...parsed.mcp_servers.crosstalk as object }, ENTRY);
   assert.equal(installMcpServer(edit.text, ENTRY, TOML_FILE).action, "unchanged");
+});
+
+Deno.test("installMcpServer writes a Codex entry's env_vars, and an older entry without them is a different one", () => {
+  const codex = { ...ENTRY, env_vars: ["TMUX", "TMUX_PANE"] };
+  const edit = installMcpServer(undefined, codex, TOML_FILE);
+  assert.match(edit.text!, /\nenv_vars = \["TMUX", "TMUX_PANE"\]\n$/);
+  const parsed = parseToml(edit.text!) as { mcp_servers: Record<string, unknown> };
+  assert.deepEqual({ ...parsed.mcp_servers.crosstalk as object }, codex);
+  const older = installMcpServer(undefined, ENTRY, TOML_FILE).text;
+  assert.throws(() => installMcpServer(older, codex, TOML_FILE), /--force/);
+  assert.equal(installMcpServer(older, codex, { ...TOML_FILE, force: true }).action, "replace");
 });
 
 Deno.test("installMcpServer escapes TOML strings so paths with quotes and backslashes survive", () => {

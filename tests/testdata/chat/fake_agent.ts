@@ -8,6 +8,8 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 const args = [...Deno.args];
 const flavour = Deno.env.get("FAKE_AGENT") ?? "claude";
 let server: { command: string; args: string[] };
+/** codex: what of its environment the server gets, besides its short default list. */
+let envVars: string[] | undefined;
 const extra: string[] = [];
 if (flavour === "claude") {
   const at = args.indexOf("--mcp-config");
@@ -25,12 +27,21 @@ if (flavour === "claude") {
     command: value("mcp_servers.crosstalk.command"),
     args: value("mcp_servers.crosstalk.args"),
   };
+  envVars = args.some((a) => a.startsWith("mcp_servers.crosstalk.env_vars="))
+    ? value("mcp_servers.crosstalk.env_vars")
+    : [];
   extra.push(...args.filter((a, n) => a !== "-c" && args[n - 1] !== "-c"));
 }
 
 const client = new Client({ name: `fake-${flavour}`, version: "1.0.0" });
+// Codex passes an MCP server only a short list of variables (and those named in env_vars);
+// DENO_DIR stands in for an installed binary, which needs no module cache.
+const CODEX_DEFAULT = ["HOME", "LOGNAME", "PATH", "SHELL", "USER", "LANG", "LC_ALL", "TERM", "TMPDIR"];
+const passed = envVars && [...CODEX_DEFAULT, "DENO_DIR", ...envVars];
 const env: Record<string, string> = {};
-for (const [k, v] of Object.entries(Deno.env.toObject())) env[k] = v;
+for (const [k, v] of Object.entries(Deno.env.toObject())) {
+  if (!passed || passed.includes(k)) env[k] = v;
+}
 await client.connect(new StdioClientTransport({ ...server, env, stderr: "inherit" }));
 const push = client.getServerCapabilities()?.experimental?.["claude/channel"] !== undefined;
 
