@@ -1,5 +1,6 @@
 // `crosstalk status` and `crosstalk logs [-f]`.
 import { formatRecord, logFile, type LogRecord } from "../engine/log.ts";
+import type { EngineReport } from "../engine/status.ts";
 import {
   type CliContext,
   Command,
@@ -18,20 +19,29 @@ export function statusCommand(ctx: CliContext): Command {
       "the engine's heartbeat, claimed models, pending work, and every engine on the transport",
     )
     .action(async (flags: TransportFlags) => {
-      const location = locationOf(flags, ctx);
-      const { engineReport } = await import("../engine/status.ts");
-      const { Bus } = await import("../engine/bus.ts");
-      // Without a readable config the report still shows the engine, without routing problems.
-      const bus = await Bus.open(location, { env: ctx.env }).catch(() => undefined);
-      let report;
-      try {
-        report = await engineReport(location, bus);
-      } finally {
-        await bus?.[Symbol.asyncDispose]();
+      let report: EngineReport;
+      let lines: string[];
+      if (ctx.globals.server !== undefined || ctx.globals.profile !== undefined) {
+        // Another machine's engine (or a saved login): its own report, through its API.
+        const { openApi } = await import("./_client.ts");
+        const api = await openApi(flags, ctx);
+        report = await api.call<EngineReport>("GET", "/api/status");
+        lines = [`server:    ${api.via}`];
+      } else {
+        const location = locationOf(flags, ctx);
+        const { engineReport } = await import("../engine/status.ts");
+        const { Bus } = await import("../engine/bus.ts");
+        // Without a readable config the report still shows the engine, without routing problems.
+        const bus = await Bus.open(location, { env: ctx.env }).catch(() => undefined);
+        try {
+          report = await engineReport(location, bus);
+        } finally {
+          await bus?.[Symbol.asyncDispose]();
+        }
+        lines = [`transport: ${location.root}`, `state dir: ${location.stateDir}`];
       }
       if (flags.json) return printJson(ctx, report);
       const s = report.status;
-      const lines = [`transport: ${location.root}`, `state dir: ${location.stateDir}`];
       if (!s) lines.push("engine:    never started with this state dir");
       else {
         lines.push(
