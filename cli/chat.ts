@@ -6,6 +6,8 @@ import { type CliContext, Command, type TransportFlags, withTransportOptions } f
 
 interface ChatFlags extends TransportFlags {
   name?: string;
+  /** `--no-start`: never start an engine. */
+  noStart?: boolean;
 }
 
 /** The `chat` command. */
@@ -17,6 +19,7 @@ export function chatCommand(ctx: CliContext): Command {
     .argument("<cli>", "claude or codex")
     .argument("[args...]", "after --: more arguments for the agent CLI")
     .option("--name <name>", "the agent's name on the bus (default: <cli>-<folder>)")
+    .option("--no-start", "with no engine running, fail instead of starting one in the background")
     .action(async (cli: string, args: string[], flags: ChatFlags) => {
       const { AGENT_CLIS, mcpServerEntry } = await import("../engine/agent_install.ts");
       if (!(AGENT_CLIS as readonly string[]).includes(cli)) {
@@ -33,7 +36,10 @@ export function chatCommand(ctx: CliContext): Command {
       }
       // The session's MCP server relays to an engine: without one, the agent would start with
       // a server that fails at once. Asked now, so that the user hears why.
-      await (await openApi(flags, ctx)).call("GET", "/api/whoami");
+      const api = flags.noStart
+        ? await openApi(flags, ctx)
+        : await (await import("./server.ts")).apiStartingEngine(flags, ctx);
+      await api.call("GET", "/api/whoami");
       const { currentProgram } = await import("../engine/service.ts");
       const { chatArgv } = await import("../engine/agent_chat.ts");
       const agent = cli as typeof AGENT_CLIS[number];

@@ -27,6 +27,8 @@ interface McpFlags extends TransportFlags {
   webhook?: string;
   enterDelay?: number;
   allow?: string[];
+  /** `--no-start`: never start an engine. */
+  noStart?: boolean;
 }
 
 /** The `mcp` command. */
@@ -56,6 +58,7 @@ export function mcpCommand(ctx: CliContext): Command {
       "--allow <names...>",
       "who may wake this agent (default: every user, model and agent of the transport)",
     )
+    .option("--no-start", "with no engine running, fail instead of starting one in the background")
     .action(async (flags: McpFlags) => await runMcp(flags, ctx));
 }
 
@@ -94,7 +97,9 @@ async function runMcp(flags: McpFlags, ctx: CliContext): Promise<void> {
     target.webhook = { url: flags.webhook, secret };
   }
 
-  const owner = await openApi(flags, ctx);
+  const owner = flags.noStart
+    ? await openApi(flags, ctx)
+    : await (await import("./server.ts")).apiStartingEngine(flags, ctx);
   const registered = await owner.call<{ agent: LiveAgentInfo; token: string }>(
     "POST",
     "/api/live",

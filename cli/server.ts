@@ -25,6 +25,7 @@ import {
   withJson,
   withTransportOptions,
 } from "./_context.ts";
+import { type HttpClient, openApi, resolveApi } from "./_client.ts";
 import { logsCommand } from "./status.ts";
 
 /** The options of the `server` subcommands. */
@@ -129,6 +130,54 @@ async function start(flags: ServerFlags, ctx: CliContext): Promise<void> {
   );
   const firstRun = started.output.split("\n").find((line) => line.startsWith("First run:"));
   if (firstRun) ctx.out(`${firstRun}\n`);
+}
+
+/**
+ * The API for a session that cannot work without an engine (`mcp`, `chat`): the one `openApi`
+ * finds, else this transport's engine started in the background as `server start` does, so that
+ * an agent session just works. Not for `--server`, `--profile` or a system service, which this
+ * user does not start. Messages go to stderr: an MCP server's stdout is its protocol.
+ *
+ * @throws {CrosstalkError} as `openApi` when no engine can be reached or started;
+ *   `ERR_UNAUTHENTICATED` when the engine started but has no admin yet (with its setup URL)
+ */
+export async function apiStartingEngine(
+  flags: TransportFlags,
+  ctx: CliContext,
+): Promise<HttpClient> {
+  const found = await resolveApi(flags, ctx);
+  if (found) return found;
+  const remote = ctx.globals.server !== undefined || ctx.globals.profile !== undefined;
+  if (remote || detectMode({}, currentFacts(ctx.env)) === "system") {
+    return await openApi(flags, ctx);
+  }
+  const location = locationOf(flags, ctx);
+  try {
+    const started = await startInBackground(location, {
+      command: [...selfCommand(), "serve", ...serveArgs(flags)],
+      env: definedEnv(ctx.env),
+      timeoutMs: START_TIMEOUT_S * 1000,
+    });
+    ctx.err(
+      `crosstalk: started the engine for ${location.root} (pid ${started.pid}, ${started.url}); ` +
+        `"crosstalk server stop" stops it\n`,
+    );
+    const firstRun = started.output.split("\n").find((line) => line.startsWith("First run:"));
+    if (firstRun) {
+      throw new CrosstalkError("ERR_UNAUTHENTICATED", `The engine has no users yet. ${firstRun}`);
+    }
+  } catch (error) {
+    // Another session started it a moment ago: it is found below once it is ready.
+    if (!(error instanceof CrosstalkError && error.code === "ERR_ENGINE_RUNNING")) throw error;
+  }
+  // The engine leaves the local CLI's credential once it listens; give it the start's time.
+  const deadline = Date.now() + START_TIMEOUT_S * 1000;
+  while (Date.now() < deadline) {
+    const api = await resolveApi(flags, ctx);
+    if (api) return api;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return await openApi(flags, ctx);
 }
 
 async function stop(flags: ServerFlags, ctx: CliContext): Promise<void> {

@@ -106,7 +106,10 @@ Deno.test("crosstalk chat says what is missing: no engine running, or no agent C
   const home = dir.path;
   const { root } = namedTransport(home);
   await makeTransport(root, "");
-  const noEngine = await runCrosstalk(["chat", "claude", "--containername", "team"], { home });
+  const noEngine = await runCrosstalk(
+    ["chat", "claude", "--containername", "team", "--no-start"],
+    { home },
+  );
   assert.notEqual(noEngine.code, 0);
   assert.match(noEngine.stderr, /crosstalk serve|server start/);
   await using _engine = await EngineProcess.start(root, {
