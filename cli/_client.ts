@@ -20,9 +20,14 @@ export interface BusClient extends AsyncDisposable {
   readonly via: string;
   readonly maxBodyBytes: number;
   send(options: SendOptions): Promise<Message>;
+  /** With `before`, the last `limit` messages before that id (in order). */
   listMessages(
     channel: string | undefined,
-    options: { since?: string | undefined; limit?: number | undefined },
+    options: {
+      since?: string | undefined;
+      before?: string | undefined;
+      limit?: number | undefined;
+    },
   ): Promise<{ channel: Channel; messages: Message[]; skipped: number }>;
   findMessage(ref: string, channel?: string): Promise<Message>;
   replies(message: Message): Promise<Message[]>;
@@ -62,7 +67,7 @@ class DirectClient implements BusClient {
   }
   listMessages(
     channel: string | undefined,
-    o: { since?: string | undefined; limit?: number | undefined },
+    o: { since?: string | undefined; before?: string | undefined; limit?: number | undefined },
   ) {
     return this.#bus.listMessages(channel, o);
   }
@@ -246,11 +251,12 @@ export class HttpClient implements BusClient {
   }
   async listMessages(
     channel: string | undefined,
-    o: { since?: string | undefined; limit?: number | undefined },
+    o: { since?: string | undefined; before?: string | undefined; limit?: number | undefined },
   ) {
     const resolved = await this.showChannel(channel ?? "general");
     const q = new URLSearchParams({ channel: resolved.id, limit: String(o.limit ?? 500) });
     if (o.since) q.set("since", o.since);
+    if (o.before) q.set("before", o.before);
     const messages: Message[] = [];
     let skipped = 0;
     for (;;) {

@@ -1,7 +1,7 @@
 // `crosstalk mcp`: the stdio MCP server a live agent session runs (Claude Code, Codex, Gemini
 // CLI, …). It registers the session with the engine as a live agent, then relays its stdio to
 // the engine's MCP endpoint for the session (GET /api/live/me/mcp, a WebSocket): the tools
-// (send, read, wait, peers, status, task, badge) and Claude Code channel pushes run in the
+// (send, read, wait, history, peers, status, task, badge) and Claude Code channel pushes run in the
 // engine (routes/mcp_session.ts). Wakes that need this machine, keystrokes in the session's tmux pane or
 // a signed webhook, are delivered from here. It exits when its stdin closes.
 import { CrosstalkError, errorText } from "../schema/errors.ts";

@@ -1,6 +1,7 @@
 // `crosstalk message send | list | show | replies`.
 import { readTextFile } from "../transports/_fs.ts";
 import type { Message } from "../transports/mod.ts";
+import { AFTER_EVERY_ID } from "../transports/names.ts";
 import { CrosstalkError } from "../schema/errors.ts";
 import type { deliveryStatus } from "../engine/status.ts";
 import { openClient } from "./_client.ts";
@@ -79,13 +80,21 @@ export function messageCommand(ctx: CliContext): Command {
     .option("--channel <channel>", "channel name, uuid or unique prefix (default: general)")
     .option("--since <id>", "only messages after this id")
     .option("--limit <n>", "at most this many", parseCount)
+    .option("--last <n>", "only the newest n (still oldest first)", parseCount)
     .action(
-      async (flags: TransportFlags & { channel?: string; since?: string; limit?: number }) => {
+      async (
+        flags: TransportFlags & { channel?: string; since?: string; limit?: number; last?: number },
+      ) => {
+        if (flags.last !== undefined && (flags.since !== undefined || flags.limit !== undefined)) {
+          throw new CrosstalkError("ERR_USAGE", "--last goes without --since and --limit");
+        }
         await using bus = await openClient(flags, ctx);
-        const { channel, messages, skipped } = await bus.listMessages(flags.channel, {
-          since: flags.since,
-          limit: flags.limit,
-        });
+        const { channel, messages, skipped } = await bus.listMessages(
+          flags.channel,
+          flags.last === undefined
+            ? { since: flags.since, limit: flags.limit }
+            : { before: AFTER_EVERY_ID, limit: flags.last },
+        );
         if (flags.json) return printJson(ctx, messages);
         for (const m of messages) ctx.out(`${summary(m)}\n`);
         if (skipped > 0) {

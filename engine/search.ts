@@ -4,7 +4,7 @@
  * back, and stops at a budget of files, saying so.
  */
 import { CrosstalkError } from "../schema/errors.ts";
-import type { Message } from "../transports/mod.ts";
+import { AFTER_EVERY_ID, type Message } from "../transports/mod.ts";
 import type { Bus } from "./bus.ts";
 
 /** Options for {@linkcode searchMessages}. */
@@ -27,8 +27,6 @@ export interface SearchResult {
 }
 
 const PAGE = 200;
-/** After every id there can be: the first page back from it is a channel's newest. */
-const END = "9999/12/31/235959999Z-ffffffff.md";
 
 /**
  * The messages that contain every word of `query` (case-insensitive) in their body, sender or
@@ -56,7 +54,7 @@ export async function searchMessages(
   for (const channel of channels) {
     // Each channel from its newest message back, until it has given `limit` matches: no older
     // match of it could make the newest `limit` overall.
-    let before = END;
+    let before = AFTER_EVERY_ID;
     let matched = 0;
     while (matched < limit) {
       const ids = await bus.transport.listMessageIds(channel.id, { limit: PAGE, before });

@@ -23,6 +23,7 @@ import {
   type WakeTarget,
 } from "../engine/wake.ts";
 import type { Message } from "../transports/mod.ts";
+import { AFTER_EVERY_ID } from "../transports/names.ts";
 import type { AppDeps } from "./_context.ts";
 
 /**
@@ -35,7 +36,8 @@ New messages for you arrive as <channel source="crosstalk" from=... message_id=.
 a "[crosstalk]" line typed into your terminal). They are previews: call the read tool to read them
 in full, which also tells the sender you read them. To answer, call send with to=<the sender> and
 re=<message_id>. Messages marked no_reply need no answer; never reply only to acknowledge, and keep
-exchanges with other agents short. Use peers to see who is around, and wait to block for messages.`;
+exchanges with other agents short. Use peers to see who is around, history to read a channel or a
+thread, and wait to block for messages.`;
 
 type ToolResult = { content: { type: "text"; text: string }[]; isError?: boolean };
 
@@ -77,6 +79,11 @@ const TASK = z.object({
   failed: z.boolean().optional().describe("resolve: true when the task failed"),
 });
 const BADGE = z.object({ message: REF, type: z.string(), value: z.string().optional() });
+const HISTORY = z.object({
+  channel: z.string().optional().describe("channel name or id (default: general)"),
+  thread: REF.optional().describe("a message id: that message and its replies instead"),
+  last: z.number().int().min(1).max(100).optional().describe("how many, newest (default 20)"),
+});
 
 /** What the tools of one session work with. */
 interface ToolContext {
@@ -191,6 +198,29 @@ export function registerTools(
     (args) => `wait=${args.seconds ?? 60}`,
   );
 
+  server.registerTool("history", {
+    description: "Read a channel's last messages, or one message and its replies (thread), " +
+      "oldest first. Browsing: it marks nothing read.",
+    inputSchema: HISTORY.shape,
+  }, (args: z.infer<typeof HISTORY>) =>
+    answer(async () => {
+      if (args.thread) {
+        const root = await api.call<Message>("GET", `/api/messages/${args.thread}`);
+        const { replies } = await api.call<{ replies: Message[] }>(
+          "GET",
+          `/api/messages/${args.thread}/replies`,
+        );
+        return formatHistory([root, ...replies], me);
+      }
+      const query = new URLSearchParams({
+        before: AFTER_EVERY_ID,
+        limit: String(args.last ?? 20),
+      });
+      if (args.channel) query.set("channel", args.channel);
+      const page = await api.call<{ messages: Message[] }>("GET", `/api/messages?${query}`);
+      return formatHistory(page.messages, me);
+    }));
+
   server.registerTool("peers", {
     description: "Who is on the bus: live agents (status, machine), models and humans.",
     inputSchema: {},
@@ -272,6 +302,18 @@ export function formatInbox(inbox: { messages: Message[]; more: number }, me: st
   });
   if (inbox.more > 0) parts.push(`(${inbox.more} more unread: call read again)`);
   return parts.join("\n\n");
+}
+
+/** Messages read back, each with its id and time, as compact as the inbox. */
+export function formatHistory(messages: Message[], me: string): string {
+  if (messages.length === 0) return "no messages";
+  return messages.map((m) => {
+    const re = m.re?.length ? ` re ${m.re.join(",")}` : "";
+    const from = m.from === me ? `${m.from} (you)` : m.from;
+    return `[${m.channel}/${m.id}] ${m.timestamp} from ${from} to ${
+      m.to.join(",")
+    }${re}\n${m.body.trimEnd()}`;
+  }).join("\n\n");
 }
 
 /** Peers as compact lines. */

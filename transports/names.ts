@@ -95,6 +95,12 @@ export function tryParseMessageId(id: string): MessageIdParts | undefined {
 }
 
 /**
+ * An id after every id a message can have: listing `before` it pages back from a channel's
+ * newest message.
+ */
+export const AFTER_EVERY_ID = "9999/12/31/235959999Z-ffffffff.md";
+
+/**
  * Parses a message id.
  *
  * @throws {CrosstalkError} `ERR_ID_INVALID` when `id` is not `YYYY/MM/DD/HHMMSSmmmZ-<8 hex>.md`

@@ -1,6 +1,6 @@
 // Helpers for the live agent tests: engines on two machines and sessions on them.
 import { join } from "node:path";
-import { EngineProcess } from "../engine/_harness.ts";
+import { AGENTS, EngineProcess, makeTransport, namedTransport } from "../engine/_harness.ts";
 import { McpSession } from "../../scripts/_mcp_session.ts";
 
 /**
@@ -20,4 +20,20 @@ export async function twoMachines(home: string, roots: { a: string; b: string })
       ...["--name", name, "--agent", "claude"],
     ]);
   return { a, b, session };
+}
+
+/** The engine of the transport "team" in `home`, with the admin "boss" and the model reply. */
+export async function startTeam(home: string): Promise<EngineProcess> {
+  const { root, state } = namedTransport(home);
+  await makeTransport(
+    root,
+    `providers:\n  test:\n    models:\n      reply: ${join(AGENTS, "reply.sh")}\n`,
+  );
+  const engine = await EngineProcess.start(root, {
+    alias: "a",
+    state,
+    env: { CROSSTALK_INIT_USERNAME: "boss", CROSSTALK_INIT_PASSPHRASE: "the boss passphrase" },
+  });
+  await engine.waitFor((r) => r.event === "api.listening");
+  return engine;
 }

@@ -6,24 +6,9 @@ import { join } from "node:path";
 import { runCrosstalk, tempDir, waitUntil } from "../_helpers.ts";
 import { AGENTS, EngineProcess, makeTransport, namedTransport } from "../engine/_harness.ts";
 import { McpSession } from "../../scripts/_mcp_session.ts";
-import { twoMachines } from "./_live.ts";
+import { startTeam, twoMachines } from "./_live.ts";
 
 /** A transport with a model and a running engine that found its admin "boss". */
-export async function startTeam(home: string): Promise<EngineProcess> {
-  const { root, state } = namedTransport(home);
-  await makeTransport(
-    root,
-    `providers:\n  test:\n    models:\n      reply: ${join(AGENTS, "reply.sh")}\n`,
-  );
-  const engine = await EngineProcess.start(root, {
-    alias: "a",
-    state,
-    env: { CROSSTALK_INIT_USERNAME: "boss", CROSSTALK_INIT_PASSPHRASE: "the boss passphrase" },
-  });
-  await engine.waitFor((r) => r.event === "api.listening");
-  return engine;
-}
-
 /**
  * Registers the live agent "carol" on a team engine through the API, as boss: the API's URL,
  * boss's user token and carol's live token.
@@ -66,7 +51,16 @@ Deno.test("crosstalk mcp: channel capability, send and read with cursor semantic
   assert.match(alice.client.getInstructions() ?? "", /read tool/);
   assert.ok(alice.protocolVersion && alice.protocolVersion <= "2025-11-25", alice.protocolVersion);
   const tools = (await alice.client.listTools()).tools.map((t: { name: string }) => t.name).sort();
-  assert.deepEqual(tools, ["badge", "peers", "read", "send", "status", "task", "wait"]);
+  assert.deepEqual(tools, [
+    "badge",
+    "history",
+    "peers",
+    "read",
+    "send",
+    "status",
+    "task",
+    "wait",
+  ]);
 
   // Both are online once their wake streams connect.
   await waitUntil(async () => {
