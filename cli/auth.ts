@@ -224,6 +224,22 @@ export function userCommand(ctx: CliContext): Command {
       );
       ctx.out(`Deleted "${username}"\n`);
     });
+  withJson(withTransportOptions(user.command("admin")))
+    .description("make a user an admin (on) or take it back (off); not your own, not the last")
+    .argument("<username>")
+    .argument("<state>", "on or off")
+    .action(async (username: string, state: string, flags: TransportFlags & { json?: boolean }) => {
+      if (state !== "on" && state !== "off") {
+        throw new CrosstalkError("ERR_USAGE", `Say on or off, not ${JSON.stringify(state)}`);
+      }
+      const changed = await (await openApi(flags, ctx)).call<User>(
+        "PATCH",
+        `/api/users/${encodeURIComponent(username)}`,
+        { admin: state === "on" },
+      );
+      if (flags.json) return printJson(ctx, changed);
+      ctx.out(`"${changed.username}" is ${changed.admin ? "an admin" : "not an admin"}\n`);
+    });
   withTransportOptions(user.command("passwd"))
     .description("set a new passphrase (your own, or anyone's as an admin)")
     .argument("<username>")

@@ -166,6 +166,24 @@ export class AuthStore {
     await this.#save("users");
   }
 
+  /**
+   * Makes a user an admin or takes it back; it holds for their tokens at once (each request reads
+   * the user's record).
+   *
+   * @throws {CrosstalkError} `ERR_USER_NOT_FOUND`, `ERR_FORBIDDEN` (taking it from the last admin)
+   */
+  async setAdmin(username: string, admin: boolean): Promise<User> {
+    const user = this.#files.users.find((u) => u.username === username);
+    if (!user) throw new CrosstalkError("ERR_USER_NOT_FOUND", `No user "${username}"`);
+    if (user.admin === admin) return this.getUser(username);
+    if (!admin && this.#files.users.filter((u) => u.admin).length === 1) {
+      throw new CrosstalkError("ERR_FORBIDDEN", `"${username}" is the last admin`);
+    }
+    user.admin = admin;
+    await this.#save("users");
+    return this.getUser(username);
+  }
+
   /** Deletes a user and revokes their tokens. @throws {CrosstalkError} `ERR_USER_NOT_FOUND` */
   async deleteUser(username: string): Promise<void> {
     const before = this.#files.users.length;

@@ -477,6 +477,14 @@ export const OPENAPI = {
       delete: op("Delete a user and revoke their tokens (admins)", { 200: json("Deleted") }, {
         parameters: [{ name: "username", in: "path", required: true, schema: str }],
       }),
+      patch: op(
+        "Make a user an admin or not (admins; not your own, not the last admin)",
+        { 200: json("The user") },
+        {
+          parameters: [{ name: "username", in: "path", required: true, schema: str }],
+          requestBody: body({ admin: { type: "boolean" } }, ["admin"]),
+        },
+      ),
     },
     ...taskPaths("/api"),
     ...taskPaths(""),

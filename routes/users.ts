@@ -1,4 +1,5 @@
-// /api/users: admins create, list, delete users and reset passphrases; anyone changes their own.
+// /api/users: admins create, list, delete users, make them admins (or not) and reset passphrases;
+// anyone changes their own passphrase.
 import { Hono } from "hono";
 import { CrosstalkError } from "../schema/errors.ts";
 import {
@@ -45,6 +46,17 @@ export function userRoutes(deps: AppDeps): Hono<Env> {
     // Their live agents' sessions end with them (those tokens are not in the token store).
     await deps.live?.live.leaveOwnedBy(username);
     return c.json({ deleted: username });
+  });
+  app.patch("/:username", async (c) => {
+    const admin = requireAdmin(c);
+    const username = c.req.param("username");
+    const body = await jsonBody(c);
+    checkShape(body, { admin: "boolean" });
+    // Self-protected: an admin cannot lock themselves out (another admin can).
+    if (username === admin.subject && body.admin === false) {
+      throw new CrosstalkError("ERR_FORBIDDEN", "An admin cannot take their own admin rights");
+    }
+    return c.json(await deps.auth.setAdmin(username, body.admin as boolean));
   });
   app.post("/:username/passphrase", async (c) => {
     const identity = requireUser(c, "change a passphrase");

@@ -77,6 +77,20 @@ Deno.test("the CLI talks to a running engine: local credential, login profiles, 
   const forbidden = await cli(["user", "list"]);
   assert.equal(forbidden.code, 77);
 
+  // An admin makes ann an admin: it holds for her token at once; nobody takes their own.
+  assert.match(
+    (await ok(["user", "admin", "ann", "on", "--containername", "team"])).stdout,
+    /"ann" is an admin/,
+  );
+  assert.equal((await cli(["user", "list"])).code, 0, "ann's same token, now an admin's");
+  const own = await cli(["user", "admin", "ann", "off"]);
+  assert.equal(own.code, 77);
+  assert.match(own.stderr, /cannot take their own admin rights/);
+  await ok(["user", "admin", "ann", "off", "--containername", "team"]);
+  assert.equal((await cli(["user", "list"])).code, 77, "taken back at once");
+  const typo = await cli(["user", "admin", "ann", "yes", "--containername", "team"]);
+  assert.equal(typo.code, 64);
+
   const minted = await ok(["token", "create", "ci", "--json"]);
   const token = JSON.parse(minted.stdout);
   const listed = JSON.parse((await ok(["token", "list", "--json"])).stdout);

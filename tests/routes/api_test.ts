@@ -439,6 +439,29 @@ Deno.test("API security: forged, tampered, expired, early, foreign and revoked t
   }
 });
 
+Deno.test("API: an admin makes a user an admin and takes it back; not their own, never the last admin", async () => {
+  await using dir = await tempDir();
+  const { bus, auth, call, adminToken } = await setup(dir.path);
+  try {
+    await auth.createUser("ann", "ann's passphrase", false);
+    const patch = (user: string, body: unknown, token = adminToken) =>
+      call("PATCH", `/api/users/${user}`, { token, body });
+    const made = await patch("ann", { admin: true });
+    assert.equal(made.status, 200, JSON.stringify(made.json));
+    assert.equal(made.json.admin, true);
+    assert.equal(auth.getUser("ann").admin, true);
+    assert.equal((await patch("root", { admin: false })).status, 403, "not their own");
+    assert.equal(errorCode((await patch("ann", { admin: "yes" })).json), "ERR_BODY_INVALID");
+    assert.equal((await patch("nobody", { admin: true })).status, 404);
+    assert.equal((await patch("ann", { admin: false })).json.admin, false);
+    // The store keeps one admin whoever asks.
+    await assert.rejects(auth.setAdmin("root", false), /"root" is the last admin/);
+    assert.equal(auth.getUser("root").admin, true);
+  } finally {
+    await bus[Symbol.asyncDispose]();
+  }
+});
+
 Deno.test("API security: logins are rate-limited and an unknown user looks like a wrong passphrase", async () => {
   await using dir = await tempDir();
   const { call, bus } = await setup(dir.path);
