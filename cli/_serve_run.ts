@@ -1,6 +1,7 @@
 // The engine in the foreground, with its HTTP API: loaded only by `serve` and `daemon dispatch`,
 // so that other commands never pay for the engine's and the server's modules.
 import {
+  advertisedApi,
   bootstrapUsers,
   choosePort,
   portHolder,
@@ -52,17 +53,26 @@ export async function runEngine(flags: ServeFlags, ctx: CliContext): Promise<voi
     const logStream = new EventHub(2_000, { records: "all" });
     // Listen first: the engine publishes its API's address for nudges from other machines.
     const listener = await listen(location, flags.port, ctx);
+    let advertised;
     try {
+      advertised = advertisedApi(ctx.env, listener.url);
       engine = await Engine.start(location, {
         env: ctx.env,
         alias: flags.alias,
         createIfMissing: location.isDefault,
         sinks: [stderrSink(ctx), events, logStream],
-        api: listener.url,
+        api: advertised.url,
       });
     } catch (error) {
       await listener.server.shutdown();
       throw error;
+    }
+    if (advertised.unreachable) {
+      engine.log.warn("api.unreachable_for_nudges", {
+        url: advertised.url,
+        reason:
+          "the API listens on every interface: set CROSSTALK_API_URL to the address other machines reach it at, or they cannot nudge this engine (it still works at polling speed)",
+      });
     }
     const server = await serveApi(engine, { events, logStream }, location, listener, ctx);
     started = true;

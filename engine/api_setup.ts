@@ -36,6 +36,40 @@ export async function choosePort(location: TransportLocation, requested?: number
   throw new CrosstalkError("ERR_USAGE", "No free port from 7001 to 7199: choose one with --port");
 }
 
+/**
+ * The API address other machines are told (for nudges): `CROSSTALK_API_URL` when set (an engine
+ * behind NAT or a TLS proxy, reached at an address it does not listen on), else the one it
+ * listens on. `unreachable` says when that cannot work from elsewhere (a wildcard bind).
+ *
+ * @throws {CrosstalkError} `ERR_CONFIG_INVALID` for a CROSSTALK_API_URL that is not a plain
+ *   http(s) URL
+ */
+export function advertisedApi(env: Env, listening: string): { url: string; unreachable: boolean } {
+  const given = env.CROSSTALK_API_URL;
+  if (given === undefined || given === "") {
+    const host = new URL(listening).hostname;
+    return { url: listening, unreachable: host === "0.0.0.0" || host === "[::]" };
+  }
+  let url: URL | undefined;
+  try {
+    url = new URL(given);
+  } catch {
+    url = undefined;
+  }
+  if (
+    !url || !["http:", "https:"].includes(url.protocol) || url.username || url.password ||
+    url.search || url.hash
+  ) {
+    throw new CrosstalkError(
+      "ERR_CONFIG_INVALID",
+      `CROSSTALK_API_URL must be a plain http:// or https:// address (no user, query or #), not ${
+        JSON.stringify(given)
+      }`,
+    );
+  }
+  return { url: url.href.replace(/\/+$/, ""), unreachable: false };
+}
+
 /** Records the port the API listens on, for `crosstalk status` and the CLI. */
 export async function rememberPort(location: TransportLocation, port: number): Promise<void> {
   await writeFileAtomic(join(location.stateDir, "api-port"), `${port}\n`);
