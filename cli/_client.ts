@@ -244,6 +244,7 @@ export class HttpClient implements BusClient {
     if (o.from !== undefined) body.from = o.from;
     if (o.as !== undefined) body.as = o.as;
     if (o.re !== undefined) body.re = o.re;
+    if (o.createChannel) body.create_channel = true;
     if (o.type !== undefined) body.type = o.type;
     return this.call<Message>("POST", "/api/messages", body, {
       "Idempotency-Key": crypto.randomUUID(),

@@ -22,6 +22,7 @@ interface SendFlags extends TransportFlags {
   as?: string;
   re?: string[];
   file?: string;
+  create?: boolean;
 }
 
 /** The `message` noun. */
@@ -39,6 +40,7 @@ export function messageCommand(ctx: CliContext): Command {
     .option("--from <address>", "sender (default: $USER)")
     .option("--as <actor>", "actor persona from local/actors/<actor>.md")
     .option("--re <id>", "the message id this replies to (repeatable)", collect)
+    .option("--create", "create the --channel (a name) when there is none by that name")
     .option("--file <path>", "read the body from a file")
     .option("--wait", "then wait for the reply and print it")
     .option(
@@ -57,6 +59,7 @@ export function messageCommand(ctx: CliContext): Command {
         from: flags.from,
         as: flags.as,
         re: flags.re,
+        createChannel: flags.create === true,
       });
       if (!flags.wait) {
         if (flags.json) return printJson(ctx, sent);

@@ -62,6 +62,8 @@ export interface SendOptions {
   type?: "workflow" | undefined;
   /** A reply that reports a failure, with what went wrong. */
   failed?: { error: string } | undefined;
+  /** Creates the channel (`channel` is then its name) when there is none by that name. */
+  createChannel?: boolean | undefined;
 }
 
 /** A reference to a message as a user types it, before it is looked up. */
@@ -198,16 +200,24 @@ export class Bus implements AsyncDisposable {
    *
    * @throws {CrosstalkError} `ERR_CHANNEL_INVALID`, `ERR_CHANNEL_EXISTS`, `ERR_CHANNEL_NOT_FOUND`
    */
-  async createChannel(name: string, parent?: string): Promise<Channel> {
-    checkChannelName(name);
-    await this.#refuseTakenName(name);
-    const parentChannel = parent === undefined ? undefined : await this.resolveChannel(parent);
-    return await this.transport.createChannel({
-      name,
-      created: this.#now().toISOString(),
-      ...(parentChannel ? { parent: parentChannel.id } : {}),
+  createChannel(name: string, parent?: string): Promise<Channel> {
+    // One at a time: the check that a name is free and the creation are two steps, and requests
+    // racing through one engine must not both pass the check.
+    const creating = this.#creating.then(async () => {
+      checkChannelName(name);
+      await this.#refuseTakenName(name);
+      const parentChannel = parent === undefined ? undefined : await this.resolveChannel(parent);
+      return await this.transport.createChannel({
+        name,
+        created: this.#now().toISOString(),
+        ...(parentChannel ? { parent: parentChannel.id } : {}),
+      });
     });
+    this.#creating = creating.catch(() => {});
+    return creating;
   }
+
+  #creating: Promise<unknown> = Promise.resolve();
 
   /** Renames a channel. @throws {CrosstalkError} `ERR_CHANNEL_INVALID`, `ERR_CHANNEL_EXISTS` */
   async renameChannel(handle: string, name: string): Promise<Channel> {
@@ -279,6 +289,49 @@ export class Bus implements AsyncDisposable {
     }
   }
 
+  async #checkActor(as: string): Promise<void> {
+    parseAddress(as);
+    if (!(await exists(join(this.location.root, "local", "actors", `${as}.md`)))) {
+      throw new CrosstalkError(
+        "ERR_MESSAGE_INVALID",
+        `No actor "${as}": "local/actors/${as}.md" does not exist`,
+      );
+    }
+  }
+
+  /**
+   * The channel a message goes to; with `create`, a new one by that name when there is none
+   * (after every check of the message that could still refuse it, so a refused message leaves
+   * no channel behind).
+   */
+  async #sendChannel(
+    handle: string,
+    { create, bodyBytes }: { create: boolean; bodyBytes: number },
+  ): Promise<Channel> {
+    try {
+      return await this.resolveChannel(handle);
+    } catch (error) {
+      if (!create || !(error instanceof CrosstalkError && error.code === "ERR_CHANNEL_NOT_FOUND")) {
+        throw error;
+      }
+    }
+    if (bodyBytes > this.config.limits.message_bytes) {
+      throw new CrosstalkError(
+        "ERR_MESSAGE_TOO_LARGE",
+        `Cannot send a message of ${bodyBytes} bytes: the limit is ${this.config.limits.message_bytes} (limits.message_bytes)`,
+      );
+    }
+    try {
+      return await this.createChannel(handle);
+    } catch (error) {
+      // Another sender made it a moment ago.
+      if (error instanceof CrosstalkError && error.code === "ERR_CHANNEL_EXISTS") {
+        return await this.resolveChannel(handle);
+      }
+      throw error;
+    }
+  }
+
   async #send(options: SendOptions): Promise<Message> {
     const to = options.to.flatMap((t) => t.split(",")).map((t) => t.trim()).filter((t) => t !== "");
     if (to.length === 0) {
@@ -294,23 +347,18 @@ export class Bus implements AsyncDisposable {
     if (options.body.trim() === "") {
       throw new CrosstalkError("ERR_MESSAGE_INVALID", "Cannot send an empty message");
     }
-    const channel = await this.resolveChannel(options.channel ?? DEFAULT_CHANNEL);
+    if (options.as !== undefined) await this.#checkActor(options.as);
     const re = options.re ?? [];
+    const channel = await this.#sendChannel(options.channel ?? DEFAULT_CHANNEL, {
+      create: options.createChannel === true && re.length === 0,
+      bodyBytes: new TextEncoder().encode(options.body).length,
+    });
     for (const id of re) {
       parseMessageId(id);
       if (!(await this.transport.hasMessage(channel.id, id))) {
         throw new CrosstalkError(
           "ERR_MESSAGE_NOT_FOUND",
           `Cannot reply to "${id}": no such message in channel "${channel.name}"`,
-        );
-      }
-    }
-    if (options.as !== undefined) {
-      parseAddress(options.as);
-      if (!(await exists(join(this.location.root, "local", "actors", `${options.as}.md`)))) {
-        throw new CrosstalkError(
-          "ERR_MESSAGE_INVALID",
-          `No actor "${options.as}": "local/actors/${options.as}.md" does not exist`,
         );
       }
     }

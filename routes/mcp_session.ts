@@ -62,6 +62,9 @@ const SEND = z.object({
   message: z.string().describe("the text (markdown)"),
   re: z.string().optional().describe("the message id this replies to"),
   channel: z.string().optional().describe("channel name or id (default: the re's, else general)"),
+  create_channel: z.boolean().optional().describe(
+    "true: make `channel` (a name) if there is none by that name, to start a topic",
+  ),
   workflow: z.boolean().optional().describe(
     "true: a workflow request, to 'workflow' with a fanout/synthesize plan in a yaml block, or " +
       "to the model that plans it; its result comes back as a reply",
@@ -160,6 +163,7 @@ export function registerTools(
         body.re = [id.join("/")];
       }
       if (channel) body.channel = channel;
+      if (args.create_channel) body.create_channel = true;
       if (args.workflow) body.type = "workflow";
       // The relay sends a call again, with its id, when the engine went away before answering
       // it (MCP forbids reusing a request id within a session): the key makes that retry return

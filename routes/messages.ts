@@ -40,6 +40,7 @@ export function messageRoutes(deps: AppDeps): Hono<Env> {
       as: "string?",
       from: "string?",
       type: "string?",
+      create_channel: "boolean?",
     });
     if (body.type !== undefined && body.type !== "workflow") {
       throw new CrosstalkError(
@@ -71,6 +72,7 @@ export function messageRoutes(deps: AppDeps): Hono<Env> {
         as: body.as as string | undefined,
         re: list(body.re),
         type: body.type as "workflow" | undefined,
+        createChannel: body.create_channel === true,
       });
     if (key === undefined) return c.json(await send(), 201);
     // A retry (even one racing the first attempt) returns the first message; the same key for

@@ -168,6 +168,10 @@ const messages = {
         as: str,
         from: str,
         type: { const: "workflow", description: "a workflow request (docs/WORKFLOWS.md)" },
+        create_channel: {
+          type: "boolean",
+          description: "create `channel` (a name) when there is none by that name",
+        },
       },
       ["to", "body"],
     ),

@@ -7,7 +7,7 @@ import { startTeam } from "./_live.ts";
 
 const REF = /^sent (\S+)$/;
 
-Deno.test("crosstalk mcp history: a channel's last messages or a thread, oldest first, and nothing marked read", async () => {
+Deno.test("crosstalk mcp history: a channel's last messages or a thread, oldest first, and nothing marked read; send makes a topic channel when asked", async () => {
   await using dir = await tempDir();
   const home = dir.path;
   await using _engine = await startTeam(home);
@@ -45,6 +45,19 @@ Deno.test("crosstalk mcp history: a channel's last messages or a thread, oldest 
     await alice.call("history", { channel: "nowhere" }, true),
     /ERR_CHANNEL_NOT_FOUND/,
   );
+
+  // An agent starts a topic: a channel made on the way, only when asked.
+  assert.match(
+    await alice.call("send", { to: "bob", message: "new topic", channel: "topic-x" }, true),
+    /ERR_CHANNEL_NOT_FOUND/,
+  );
+  await alice.call("send", {
+    to: "bob",
+    message: "new topic",
+    channel: "topic-x",
+    create_channel: true,
+  });
+  assert.match(await bob.call("history", { channel: "topic-x" }), /from alice to bob\nnew topic$/);
 
   const listed = await runCrosstalk(
     ["message", "list", "--last", "2", "--containername", "team", "--json"],
