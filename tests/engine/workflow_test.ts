@@ -89,8 +89,9 @@ Deno.test("Workflow with a written plan fans out, synthesizes and answers the re
   const planFile = JSON.parse((await bus.transport.readChannelFile(child, "PLAN.json"))!);
   assert.equal(planFile.planner, null);
   assert.equal(planFile.plan.fanout[0].count, 2);
-  assert.match((await bus.transport.readChannelFile(child, "COMPLETE"))!, /^\d{4}-\d{2}-\d{2}T/);
+  // The result goes out before COMPLETE is written: the engine says when it is.
   await engine.waitFor((r) => r.event === "workflow.complete");
+  assert.match((await bus.transport.readChannelFile(child, "COMPLETE"))!, /^\d{4}-\d{2}-\d{2}T/);
   // A finished workflow read again (from memory) still shows its channel's current name.
   const done = await readWorkflow(bus, child);
   await bus.renameChannel(child, "naming");
