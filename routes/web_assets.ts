@@ -397,8 +397,13 @@ async function loadUsers() {
       await api("DELETE", "/api/users/" + encodeURIComponent(user.username));
       await loadUsers();
     });
+    // Self-protected: an admin does not take their own rights (another admin can).
+    const role = user.username === state.me ? "" : action(user.admin ? "not admin" : "make admin", async () => {
+      await api("PATCH", "/api/users/" + encodeURIComponent(user.username), { admin: !user.admin });
+      await loadUsers();
+    });
     const actions = el("span");
-    actions.append(reset, " ", remove);
+    actions.append(reset, " ", role, " ", remove);
     list.append(row([user.username, user.admin ? "admin" : "user", user.created.slice(0, 10), actions]));
   }
 }

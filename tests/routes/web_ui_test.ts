@@ -880,7 +880,7 @@ Deno.test("the web UI's Logs tab shows the last records, follows new ones live, 
   assert.deepEqual(pageErrors, []);
 });
 
-Deno.test("the web UI lets an admin reset a user's passphrase in the user's row, with no dialog", async () => {
+Deno.test("the web UI lets an admin reset a user's passphrase and make them an admin or not, in the user's row, with no dialog", async () => {
   await using dir = await tempDir();
   const { engine, url } = await engineWithBoss(dir.path);
   await using _engine = engine;
@@ -903,6 +903,21 @@ Deno.test("the web UI lets an admin reset a user's passphrase in the user's row,
   assert.equal(await carol.locator("input[name=passphrase]").inputValue(), "");
   assert.equal(await loginStatus(url, "carol", "carol's first passphrase"), 401);
   assert.equal(await loginStatus(url, "carol", "carol's new passphrase"), 201);
+
+  // An admin makes carol an admin and takes it back; no such button in their own row.
+  await carol.locator("button", { hasText: "make admin" }).click();
+  await carol.locator("td", { hasText: /^admin$/ }).waitFor();
+  const users = async () =>
+    Object.fromEntries(
+      (await call<{ users: { username: string; admin: boolean }[] }>("GET", "/api/users")).users
+        .map((u) => [u.username, u.admin]),
+    );
+  assert.equal((await users()).carol, true);
+  await carol.locator("button", { hasText: "not admin" }).click();
+  await carol.locator("td", { hasText: /^user$/ }).waitFor();
+  assert.equal((await users()).carol, false);
+  const mine = page.locator("#users tr", { hasText: BOSS.username });
+  assert.equal(await mine.locator("button", { hasText: /admin/ }).count(), 0);
 
   // What the API refuses shows in the notice area.
   await page.route("**/api/users/carol/passphrase", (route) =>
