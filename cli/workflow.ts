@@ -1,13 +1,16 @@
-// `crosstalk workflow run | check | status`.
-import { readTextFile } from "../transports/_fs.ts";
+// `crosstalk workflow compose | run | check | status`.
+import { readTextFile, writeFileAtomic } from "../transports/_fs.ts";
 import { CrosstalkError } from "../schema/errors.ts";
-import { parseYaml } from "../schema/yaml.ts";
+import { parseYaml, stringifyYaml } from "../schema/yaml.ts";
 import type { WorkflowView } from "../engine/workflow.ts";
+import type { ComposedPlan } from "../engine/workflow_compose.ts";
 import type { Plan } from "../engine/workflow_plan.ts";
-import { openClient } from "./_client.ts";
+import type { Message } from "../transports/mod.ts";
+import { type BusClient, openClient, resolveApi } from "./_client.ts";
 import {
   type CliContext,
   Command,
+  openBus,
   parseSeconds,
   printJson,
   printTable,
@@ -20,6 +23,15 @@ interface RunFlags extends TransportFlags {
   to?: string;
   channel?: string;
   as?: string;
+  wait?: boolean;
+  timeout?: number;
+}
+
+interface ComposeFlags extends TransportFlags {
+  to?: string;
+  channel?: string;
+  out?: string;
+  run?: boolean;
   wait?: boolean;
   timeout?: number;
 }
@@ -59,34 +71,86 @@ export function workflowCommand(ctx: CliContext): Command {
     .action(async (file: string, flags: RunFlags) => {
       await using bus = await openClient(flags, ctx);
       const request = parseRequest(await readRequest(file, ctx, bus.maxBodyBytes), file);
-      const to = flags.to ?? request.to ?? "workflow";
-      const as = flags.as ?? request.as;
-      const sent = await bus.send({
-        to: [to],
-        body: request.body,
-        channel: flags.channel ?? request.channel,
-        as,
-        type: "workflow",
-      });
-      const { childChannelOf } = await import("../engine/workflow.ts");
-      const child = await childChannelOf(sent);
-      if (!flags.wait) {
-        if (flags.json) return printJson(ctx, { request: sent, child });
-        return ctx.out(`${sent.id}\nchild channel ${child}\n`);
+      const started = await startWorkflow(
+        bus,
+        {
+          to: flags.to ?? request.to ?? "workflow",
+          body: request.body,
+          channel: flags.channel ?? request.channel,
+          as: flags.as ?? request.as,
+        },
+        flags,
+        ctx,
+      );
+      if (flags.json) printJson(ctx, started);
+      else printStarted(ctx, started);
+    });
+
+  withJson(withTransportOptions(workflow.command("compose")))
+    .description("have a model plan a workflow from plain language; prints it to review and run")
+    .argument("<text>", "what the workflow should do, in plain language; - for stdin")
+    .option(
+      "--to <model>",
+      "the model that plans it (default: the first model of data/crosstalk.yaml)",
+    )
+    .option(
+      "--channel <channel>",
+      "where the workflow's request and result go when it runs (written in the file; default general)",
+    )
+    .option("--out <file>", "write the request file there instead of printing it")
+    .option("--run", "then start it as a workflow, as workflow run does")
+    .option("--wait", "with --run: wait for the result and print it")
+    .option(
+      "--timeout <seconds>",
+      "wait this long for the planner (default: the engine's timeout_seconds), and for the result",
+      parseSeconds,
+    )
+    .action(async (text: string, flags: ComposeFlags) => {
+      if (flags.wait && !flags.run) {
+        throw new CrosstalkError("ERR_USAGE", "--wait needs --run: there is nothing to wait for");
       }
-      const timeout = flags.timeout ?? 3600;
-      const [result] = await bus.waitForReplies([sent], timeout * 1000);
-      if (flags.json) printJson(ctx, { request: sent, child, result: result ?? null });
+      const prose = text === "-" ? await ctx.readStdin() : text;
+      if (prose === undefined) throw new CrosstalkError("ERR_USAGE", "No text on standard input");
+      const composed = await compose(prose, flags, ctx);
+      const file = requestFile(composed, flags.channel);
+      if (flags.out !== undefined) await writeFileAtomic(flags.out, file);
+      const valid = composed.problems.length === 0;
+      let started: Started | undefined;
+      if (valid && flags.run) {
+        await using bus = await openClient(flags, ctx);
+        started = await startWorkflow(
+          bus,
+          {
+            to: "workflow",
+            body: composed.request,
+            channel: flags.channel,
+            as: undefined,
+          },
+          flags,
+          ctx,
+        );
+      }
+      if (flags.json) printJson(ctx, started ? { ...composed, run: started } : composed);
       else {
-        ctx.out(`${sent.id}\nchild channel ${child}\n`);
-        if (result) ctx.out(`\n${result.body}\n`);
+        if (flags.out === undefined) ctx.out(file);
+        if (started) printStarted(ctx, started);
       }
-      if (!result) {
-        ctx.err(`No result within ${timeout}s (see "crosstalk workflow status ${child}")\n`);
-        ctx.exitCode = 75;
-      } else if (result.failed) {
-        if (!flags.json) ctx.err(`error: ${result.error ?? "the workflow failed"}\n`);
-        ctx.exitCode = 1;
+      if (!valid) {
+        const where = flags.out ?? "FILE";
+        ctx.err(
+          `error: the planner's plan is not valid: ${composed.problems.join("; ")}\n` +
+            `Fix it${
+              flags.out ? ` in "${flags.out}"` : ""
+            }, check it with "crosstalk workflow check ${where}", ` +
+            `then run it with "crosstalk workflow run ${where}"${
+              flags.run ? " (not started)" : ""
+            }\n`,
+        );
+        ctx.exitCode = 65;
+      } else if (flags.out !== undefined && !flags.run && !flags.json) {
+        ctx.err(
+          `Wrote "${flags.out}": review it, then run it with "crosstalk workflow run ${flags.out}"\n`,
+        );
       }
     });
 
@@ -122,6 +186,73 @@ export function workflowCommand(ctx: CliContext): Command {
       ctx.out(describeWorkflow(view));
     });
   return workflow;
+}
+
+/** A workflow request just sent, and with `wait` its result (null when none came in time). */
+interface Started {
+  request: Message;
+  child: string;
+  result?: Message | null;
+}
+
+/**
+ * Sends a workflow request, and with `wait` waits for its result; says on stderr when there is
+ * none in time or it failed, and sets the exit code.
+ */
+async function startWorkflow(
+  bus: BusClient,
+  request: { to: string; body: string; channel: string | undefined; as: string | undefined },
+  flags: { json?: boolean; wait?: boolean; timeout?: number },
+  ctx: CliContext,
+): Promise<Started> {
+  const sent = await bus.send({ ...request, to: [request.to], type: "workflow" });
+  const { childChannelOf } = await import("../engine/workflow.ts");
+  const child = await childChannelOf(sent);
+  if (!flags.wait) return { request: sent, child };
+  const timeout = flags.timeout ?? 3600;
+  const [result] = await bus.waitForReplies([sent], timeout * 1000);
+  if (!result) {
+    ctx.err(`No result within ${timeout}s (see "crosstalk workflow status ${child}")\n`);
+    ctx.exitCode = 75;
+  } else if (result.failed) {
+    if (!flags.json) ctx.err(`error: ${result.error ?? "the workflow failed"}\n`);
+    ctx.exitCode = 1;
+  }
+  return { request: sent, child, result: result ?? null };
+}
+
+/** What `workflow run` prints of a started workflow: its id, its child channel, its result. */
+function printStarted(ctx: CliContext, started: Started): void {
+  ctx.out(`${started.request.id}\nchild channel ${started.child}\n`);
+  if (started.result) ctx.out(`\n${started.result.body}\n`);
+}
+
+/** Composes through the engine's API when one is reachable, else on the transport folder. */
+async function compose(text: string, flags: ComposeFlags, ctx: CliContext): Promise<ComposedPlan> {
+  const api = flags.path === undefined ? await resolveApi(flags, ctx) : undefined;
+  if (api) {
+    return await api.call<ComposedPlan>("POST", "/api/workflows/compose", {
+      text,
+      ...(flags.to === undefined ? {} : { to: flags.to }),
+      ...(flags.timeout === undefined ? {} : { timeout_seconds: flags.timeout }),
+    });
+  }
+  // No engine's API: the planning message is written here, and an engine that watches this
+  // transport (on this folder) runs the planner.
+  await using bus = await openBus(flags, ctx);
+  const { composeWorkflow } = await import("../engine/workflow_compose.ts");
+  const { defaultSender } = await import("../engine/bus.ts");
+  return await composeWorkflow(bus, text, {
+    to: flags.to,
+    requester: defaultSender(ctx.env),
+    timeoutMs: flags.timeout === undefined ? undefined : flags.timeout * 1000,
+  });
+}
+
+/** The workflow request file of a composed plan: what `workflow run` and `workflow check` take. */
+function requestFile(composed: ComposedPlan, channel: string | undefined): string {
+  const head = stringifyYaml({ type: "workflow", to: "workflow", ...(channel ? { channel } : {}) });
+  return `---\n${head}---\n\n${composed.request}`;
 }
 
 async function readRequest(file: string, ctx: CliContext, limit: number): Promise<string> {

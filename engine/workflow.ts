@@ -67,12 +67,17 @@ interface PlanFile {
  * The child channel of a request: a uuid derived from the request's ref, so that whoever
  * coordinates it finds the same channel.
  */
-export async function childChannelOf(request: { channel: string; id: string }): Promise<string> {
+export function childChannelOf(request: { channel: string; id: string }): Promise<string> {
+  return derivedChannelId(`crosstalk-workflow:${request.channel}/${request.id}`);
+}
+
+/**
+ * A channel uuid derived from `seed`: whoever makes the channel for the same seed, on any
+ * machine, makes the same folder.
+ */
+export async function derivedChannelId(seed: string): Promise<string> {
   const bytes = new Uint8Array(
-    await crypto.subtle.digest(
-      "SHA-256",
-      new TextEncoder().encode(`crosstalk-workflow:${request.channel}/${request.id}`),
-    ),
+    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(seed)),
   ).slice(0, 16);
   bytes[6] = (bytes[6]! & 0x0f) | 0x80; // version 8: custom
   bytes[8] = (bytes[8]! & 0x3f) | 0x80; // RFC 9562 variant

@@ -86,6 +86,19 @@ export function proseOf(body: string): string {
  * @throws {CrosstalkError} `ERR_WORKFLOW_INVALID` naming what is wrong
  */
 export function planInReply(text: string, config: Config): Plan {
+  const value = planValueInReply(text);
+  if (value !== undefined) return checkPlan(value, config, "the planner's plan");
+  throw new CrosstalkError(
+    "ERR_WORKFLOW_INVALID",
+    "The planner's reply holds no plan: expected a JSON object with a fanout list",
+  );
+}
+
+/**
+ * The plan-shaped mapping (one with `fanout`) in a planner model's reply, not yet checked: its
+ * first JSON object (in a fence or not), else YAML. Undefined when the reply holds none.
+ */
+export function planValueInReply(text: string): Record<string, unknown> | undefined {
   const candidates = [...fencedBlocks(text).map((b) => b.text)];
   const open = text.indexOf("{");
   const close = text.lastIndexOf("}");
@@ -93,14 +106,9 @@ export function planInReply(text: string, config: Config): Plan {
   candidates.push(text);
   for (const candidate of candidates) {
     const value = tryParse(candidate);
-    if (isMapping(value) && "fanout" in value) {
-      return checkPlan(value, config, "the planner's plan");
-    }
+    if (isMapping(value) && "fanout" in value) return value;
   }
-  throw new CrosstalkError(
-    "ERR_WORKFLOW_INVALID",
-    "The planner's reply holds no plan: expected a JSON object with a fanout list",
-  );
+  return undefined;
 }
 
 /**
@@ -110,11 +118,24 @@ export function planInReply(text: string, config: Config): Plan {
  * @throws {CrosstalkError} `ERR_WORKFLOW_INVALID` listing every problem
  */
 export function checkPlan(value: unknown, config: Config, what = "the plan"): Plan {
+  const { plan, problems } = planProblems(value, config);
+  if (!plan) fail(what, problems);
+  return plan;
+}
+
+/**
+ * Checks a parsed plan as {@linkcode checkPlan} does, without throwing: the plan when it is
+ * valid, else every problem found (`fanout[0].to: …`), for a caller that shows them to be fixed.
+ */
+export function planProblems(
+  value: unknown,
+  config: Config,
+): { plan: Plan; problems: [] } | { plan: undefined; problems: string[] } {
   const problems: string[] = [];
   const plan: Plan = { fanout: [] };
   if (!isMapping(value)) {
     problems.push("must be a mapping with fanout (and optionally synthesize)");
-    return fail(what, problems);
+    return { plan: undefined, problems };
   }
   for (const key of Object.keys(value)) {
     if (key !== "fanout" && key !== "synthesize") problems.push(`${key}: is not a plan key`);
@@ -136,8 +157,7 @@ export function checkPlan(value: unknown, config: Config, what = "the plan"): Pl
     const step = checkStep(value.synthesize, "synthesize", config, problems, false);
     if (step) plan.synthesize = step;
   }
-  if (problems.length > 0) fail(what, problems);
-  return plan;
+  return problems.length > 0 ? { plan: undefined, problems } : { plan, problems: [] };
 }
 
 function checkStep(

@@ -60,6 +60,8 @@ const STATUS_BY_CODE: Partial<Record<ErrorCode, ContentfulStatusCode>> = {
   ERR_MESSAGE_TOO_LARGE: 413,
   ERR_BODY_TOO_LARGE: 413,
   ERR_RATE_LIMITED: 429,
+  // Something the request waited on (a planner's reply) did not come in time.
+  ERR_TIMEOUT: 504,
 };
 
 /** The HTTP status for an error code (500 for anything unexpected). */

@@ -326,6 +326,36 @@ export const OPENAPI = {
         200: json("The plan"),
       }, { requestBody: body({ body: str }, ["body"]) }),
     },
+    "/api/workflows/compose": {
+      post: op(
+        "Have a model plan a workflow described in plain language; answers once it replied",
+        {
+          200: json(
+            "The plan to review: plan_yaml, request (the text and the plan), plan, problems",
+            {
+              type: "object",
+              properties: {
+                planner: str,
+                plan_yaml: str,
+                request: str,
+                plan: { type: ["object", "null"] },
+                problems: { type: "array", items: str },
+                message: { type: "object" },
+                reply: { type: "object" },
+              },
+            },
+          ),
+        },
+        {
+          requestBody: body({
+            text: str,
+            to: { type: "string", description: "the model that plans it" },
+            channel: { type: "string", description: "where the round trip goes (workflows)" },
+            timeout_seconds: { type: "number", exclusiveMinimum: 0, maximum: 3600 },
+          }, ["text"]),
+        },
+      ),
+    },
     "/api/search": {
       get: op("Messages containing every word of q (body, sender, addressees), newest first", {
         200: json("What was found", {

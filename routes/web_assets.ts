@@ -90,8 +90,8 @@ export const WEB_HTML = `<!doctype html>
         <input name="channel" value="general" list="workflow-channels" placeholder="channel" aria-label="Channel" required>
         <datalist id="workflow-channels"></datalist>
         <input name="to" value="workflow" placeholder="to (workflow, or a model that plans it)" aria-label="To" required>
-        <textarea name="body" rows="10" placeholder="the request: prose, and/or a plan in a fenced yaml block" aria-label="Request" required></textarea>
-        <p><button type="button" id="check-plan">Check plan</button> <button type="submit">Start</button></p>
+        <textarea name="body" rows="10" placeholder="the request: prose (Compose has a model plan it), and/or a plan in a fenced yaml block" aria-label="Request" required></textarea>
+        <p><button type="button" id="compose-plan" title="Have a model (to, or the first model) write a plan for the text, to review and edit">Compose</button> <button type="button" id="check-plan">Check plan</button> <button type="submit">Start</button></p>
         <p class="error" id="workflow-error" role="alert"></p>
         <div id="checked-plan" hidden><h3>The plan</h3><ul id="checked-plan-list"></ul></div>
       </form>
@@ -1307,6 +1307,43 @@ onClick("check-plan", async () => {
     body: $("new-workflow").elements.body.value,
   });
   $("checked-plan-list").replaceChildren(...planItems(plan));
+  $("checked-plan").hidden = false;
+}, showWorkflowError);
+
+/**
+ * Has a model plan the text (the model in "to", or the transport's first one) and puts the text
+ * with the plan in a fenced yaml block in its place, to review, edit, check and start.
+ */
+onClick("compose-plan", async () => {
+  const form = $("new-workflow");
+  const button = $("compose-plan");
+  $("workflow-error").textContent = "";
+  $("checked-plan").hidden = true;
+  const to = form.elements.to.value.trim();
+  const request = { text: form.elements.body.value };
+  // "workflow" (or "workflow@machine") names no planner: the transport's first model plans it.
+  if (to !== "" && to.split("@")[0] !== "workflow") request.to = to;
+  const me = state.me;
+  button.disabled = true;
+  notice("Composing: waiting for the planner's reply");
+  let composed;
+  try {
+    composed = await api("POST", "/api/workflows/compose", request);
+  } finally {
+    button.disabled = false;
+    notice("");
+  }
+  // Signed out (or in as someone else) meanwhile: the form is no longer this request's.
+  if (state.me !== me) return;
+  form.elements.body.value = composed.request;
+  // A written plan is run as it is: no model needs to plan it again.
+  form.elements.to.value = "workflow";
+  if (composed.problems.length > 0) {
+    $("workflow-error").textContent = "The plan " + composed.planner +
+      " wrote needs fixing before it can start: " + composed.problems.join("; ");
+    return;
+  }
+  $("checked-plan-list").replaceChildren(...planItems(composed.plan));
   $("checked-plan").hidden = false;
 }, showWorkflowError);
 
