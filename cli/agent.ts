@@ -1,8 +1,12 @@
 // `crosstalk agent list | echo | install | uninstall`: agent CLIs here, the built-in echo agent,
-// and the crosstalk MCP server in an agent CLI's own configuration.
+// and the crosstalk MCP server in an agent CLI's own configuration. `agent add | remove | enable |
+// disable | panes`: tmux panes registered under a name, which the engine types messages into
+// (docs/LIVE.md, "Agents without MCP: tmux panes").
 import { echoReply } from "../engine/echo.ts";
 import { CrosstalkError } from "../schema/errors.ts";
 import type { AgentCli, AgentInstallResult, InstallScope } from "../engine/agent_install.ts";
+import type { TmuxAgentView } from "../engine/tmux_agents.ts";
+import type { HttpClient } from "./_client.ts";
 import {
   type CliContext,
   Command,
@@ -17,7 +21,7 @@ import {
 
 /** The `agent` noun. */
 export function agentCommand(ctx: CliContext): Command {
-  const agent = new Command("agent").description("agent CLIs");
+  const agent = new Command("agent").description("agent CLIs, and tmux panes as agents");
 
   withJson(withTransportOptions(agent.command("list")))
     .description("installed agent CLIs, the models in the yaml, and which this machine claims")
@@ -122,7 +126,147 @@ export function agentCommand(ctx: CliContext): Command {
           : `Removed the crosstalk MCP server from ${result.file.path}\n`,
       );
     });
+
+  tmuxCommands(agent, ctx);
   return agent;
+}
+
+interface AddFlags extends TransportFlags {
+  tmux: string;
+  agent?: string;
+  role?: string;
+  enterDelay?: number;
+  socket?: string;
+}
+
+/** `agent add | remove | enable | disable | panes`: the engine's tmux agents, through its API. */
+function tmuxCommands(agent: Command, ctx: CliContext): void {
+  withJson(withTransportOptions(agent.command("add")))
+    .description(
+      "register a tmux pane under a name: the engine types each message to it into the pane",
+    )
+    .argument("<name>", "the agent's address on the bus")
+    .requiredOption("--tmux <target>", "a tmux session name (codex, codex:1.0) or pane id (%3)")
+    .option("--agent <cli>", "what runs in the pane (aider, grok, shell, …; default tmux)")
+    .option("--role <role>", "shown to peers; tasks flagged for a role go to agents with it")
+    .option(
+      "--enter-delay <ms>",
+      "pause between the paste and the Enter key, for slow TUIs (default 300)",
+      parseMs,
+    )
+    .option(
+      "--socket <path>",
+      "the tmux server's socket (default: the one of $TMUX when run inside tmux, else the engine's)",
+    )
+    .action(async (name: string, flags: AddFlags) => {
+      await checkName(name);
+      const socket = flags.socket ?? tmuxSocketOf(ctx.env.TMUX);
+      const api = await engineApi(flags, ctx);
+      const added = await api.call<TmuxAgentView>("POST", "/api/tmux-agents", {
+        name,
+        target: flags.tmux,
+        ...(flags.agent === undefined ? {} : { agent: flags.agent }),
+        ...(flags.role === undefined ? {} : { role: flags.role }),
+        ...(flags.enterDelay === undefined ? {} : { enter_delay_ms: flags.enterDelay }),
+        ...(socket === undefined ? {} : { socket }),
+      });
+      if (flags.json) return printJson(ctx, added);
+      ctx.out(
+        `Registered ${added.name}: messages to it are typed into tmux ${added.target} (${
+          added.up ? `pane ${added.pane}, up` : "no such pane now: typed once it exists"
+        })\n`,
+      );
+    });
+
+  withJson(withTransportOptions(agent.command("remove")))
+    .description("unregister a tmux agent; its unread messages stay on the bus")
+    .argument("<name>", "the agent's name")
+    .action(async (name: string, flags: TransportFlags) => {
+      await checkName(name);
+      const api = await engineApi(flags, ctx);
+      const { removed } = await api.call<{ removed: TmuxAgentView }>(
+        "DELETE",
+        `/api/tmux-agents/${name}`,
+      );
+      if (flags.json) return printJson(ctx, removed);
+      ctx.out(`Removed ${removed.name} (tmux ${removed.target})\n`);
+    });
+
+  for (const verb of ["enable", "disable"] as const) {
+    withJson(withTransportOptions(agent.command(verb)))
+      .description(
+        verb === "enable"
+          ? "type into a tmux agent's pane again, what waits in its inbox first"
+          : "stop typing into a tmux agent's pane; messages still reach its inbox",
+      )
+      .argument("<name>", "the agent's name")
+      .action(async (name: string, flags: TransportFlags) => {
+        await checkName(name);
+        const api = await engineApi(flags, ctx);
+        const view = await api.call<TmuxAgentView>("POST", `/api/tmux-agents/${name}/${verb}`);
+        if (flags.json) return printJson(ctx, view);
+        ctx.out(`${view.name} is ${view.enabled ? "enabled" : "disabled"}\n`);
+      });
+  }
+
+  withJson(withTransportOptions(agent.command("panes")))
+    .description("the tmux agents of this machine's engine: target, pane up or down, unread")
+    .action(async (flags: TransportFlags) => {
+      const api = await engineApi(flags, ctx);
+      const { agents } = await api.call<{ agents: TmuxAgentView[] }>("GET", "/api/tmux-agents");
+      if (flags.json) return printJson(ctx, agents);
+      if (agents.length === 0) {
+        return ctx.err('No tmux agents (register one with "crosstalk agent add NAME --tmux T")\n');
+      }
+      printTable(
+        ctx,
+        ["NAME", "TARGET", "PANE", "ENABLED", "UNREAD", "AGENT"],
+        agents.map((a) => [
+          a.name,
+          a.target,
+          a.up ? `${a.pane} up` : "down",
+          a.enabled ? "yes" : "no",
+          String(a.unread),
+          a.agent + (a.role ? ` (${a.role})` : ""),
+        ]),
+      );
+    });
+}
+
+/** The engine's API (the tmux agents are the engine's); loaded only by the commands that use it. */
+async function engineApi(flags: TransportFlags, ctx: CliContext): Promise<HttpClient> {
+  const { openApi } = await import("./_client.ts");
+  return await openApi(flags, ctx);
+}
+
+/** Refuses a name no agent may have before anything is sent (`..` must not become a path). */
+async function checkName(name: string): Promise<void> {
+  const { isLiveName } = await import("../engine/live.ts");
+  if (!isLiveName(name)) {
+    throw new CrosstalkError(
+      "ERR_ADDRESS_INVALID",
+      `Invalid agent name ${
+        JSON.stringify(name)
+      } (1 to 56 letters, digits, . _ -, starting with a letter or digit; not all, workflow, here, me)`,
+    );
+  }
+}
+
+/** The socket of the tmux server this command runs under (`$TMUX` is `socket,pid,session`). */
+function tmuxSocketOf(value: string | undefined): string | undefined {
+  const socket = value?.split(",")[0]?.trim();
+  return socket ? socket : undefined;
+}
+
+function parseMs(value: string): number {
+  const n = Number(value);
+  if (!/^\d{1,5}$/.test(value) || n > 10_000) {
+    throw new CrosstalkError(
+      "ERR_USAGE",
+      `Invalid --enter-delay ${JSON.stringify(value)}: whole milliseconds from 0 to 10000`,
+    );
+  }
+  return n;
 }
 
 interface InstallFlags {

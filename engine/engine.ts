@@ -30,7 +30,7 @@ import { Bus } from "./bus.ts";
 import { loadConfig } from "./config.ts";
 import { Dispatcher, traceOf } from "./dispatcher.ts";
 import { Logger, type LogSink } from "./log.ts";
-import type { Env, TransportLocation } from "./paths.ts";
+import { type Env, storageBase, type TransportLocation } from "./paths.ts";
 import {
   listRegistry,
   type RegistryCommit,
@@ -42,6 +42,7 @@ import { initTransport } from "./setup.ts";
 import { VERSION } from "./version.ts";
 import { isProcessAlive } from "./_process.ts";
 import { type LiveAgentInfo, LiveAgents, type Registration } from "./live.ts";
+import { TmuxAgents } from "./tmux_agents.ts";
 import { Workflows } from "./workflow.ts";
 import { allModels, resolveAddress } from "./models.ts";
 
@@ -114,6 +115,8 @@ export class Engine implements AsyncDisposable {
   readonly alias: string;
   /** The live agent sessions attached to this engine. */
   readonly live: LiveAgents;
+  /** The tmux panes registered on this machine, which the engine types messages into. */
+  readonly tmuxAgents: TmuxAgents;
   /** Tasks, badges and receipts on the bus. */
   readonly annotations: AnnotationStore;
   #feed: MessageFeed;
@@ -151,6 +154,7 @@ export class Engine implements AsyncDisposable {
       location: TransportLocation;
       alias: string;
       live: LiveAgents;
+      tmuxAgents: TmuxAgents;
       annotations: AnnotationStore;
     },
     holder: Holder,
@@ -190,6 +194,7 @@ export class Engine implements AsyncDisposable {
     this.location = parts.location;
     this.alias = parts.alias;
     this.live = parts.live;
+    this.tmuxAgents = parts.tmuxAgents;
     this.annotations = parts.annotations;
     this.#watch = watch;
     this.#baseline = baseline;
@@ -302,8 +307,16 @@ export class Engine implements AsyncDisposable {
         isRemoteAgent: (name) => engine.#peerAgents.has(name),
         onChange: () => engine.#presenceChanged(),
       });
+      const tmuxAgents = await TmuxAgents.open({
+        bus,
+        live,
+        stateDir: location.stateDir,
+        log,
+        isTaken: (name) => engine.#nameTaken(name),
+        transportFlag: transportFlagOf(location, options.env),
+      });
       const engine: Engine = new Engine(
-        { bus, cursor, log, location, alias, live, annotations },
+        { bus, cursor, log, location, alias, live, tmuxAgents, annotations },
         holder,
         watch,
         baseline,
@@ -336,6 +349,7 @@ export class Engine implements AsyncDisposable {
     );
     this.#baseline = false;
     this.#feedStarted = true;
+    await this.tmuxAgents.start();
     if (this.#early.length > 0) this.#feed.deliver(this.#early.splice(0));
     // What this engine's API writes goes to the feed as it is: no watch event to wait for, no
     // file to read back.
@@ -410,14 +424,17 @@ export class Engine implements AsyncDisposable {
    * @throws {CrosstalkError} `ERR_ADDRESS_INVALID` for a name that is taken or not one
    */
   registerLive(input: Registration, owner: string): ReturnType<LiveAgents["register"]> {
-    return this.live.register(input, owner, (name) => {
-      if (this.#isUser(name) || name === this.alias) return true;
-      try {
-        return resolveAddress(name, this.bus.config).kind !== "participant";
-      } catch {
-        return true;
-      }
-    });
+    return this.live.register(input, owner, (name) => this.#nameTaken(name));
+  }
+
+  /** A name no live agent may take: a user's, this machine's alias, a model's or a reserved one. */
+  #nameTaken(name: string): boolean {
+    if (this.#isUser(name) || name === this.alias) return true;
+    try {
+      return resolveAddress(name, this.bus.config).kind !== "participant";
+    } catch {
+      return true;
+    }
   }
 
   /** Live agents, models and humans on every machine of the transport. */
@@ -560,6 +577,7 @@ export class Engine implements AsyncDisposable {
     this.#stopCommitErrors?.();
     await this.#feed.close();
     await this.workflows.stop();
+    await this.tmuxAgents.close();
     await this.live.close();
     await this.dispatcher.drain(graceMs);
     await removeRegistry(this.bus.transport.root, this.alias, this.#registryCommit())
@@ -784,6 +802,24 @@ export class Engine implements AsyncDisposable {
       `${JSON.stringify(status, null, 2)}\n`,
     );
   }
+}
+
+/**
+ * How a shell on this machine names this transport to the CLI (for the reply hint typed into a
+ * tmux agent's pane): nothing for the default transport, `--containername NAME` for a named one
+ * in the default storage, else `--path ROOT`.
+ */
+function transportFlagOf(location: TransportLocation, env: Env): string {
+  if (location.isDefault) return "";
+  try {
+    if (location.root === join(storageBase(env), location.name, "transport")) {
+      return `--containername ${location.name}`;
+    }
+  } catch {
+    // No home folder to find the default storage in: the path says it.
+  }
+  const root = location.root;
+  return `--path ${/^[\w@%+=:,./-]+$/.test(root) ? root : `'${root.replaceAll("'", "'\\''")}'`}`;
 }
 
 /**

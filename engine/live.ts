@@ -8,6 +8,10 @@
  * Claude Code channel notification, keystrokes in a tmux pane or a webhook), and records on the
  * bus what happened: woken, not woken (and why), read. A wake is only a hint; a message counts as
  * read once the agent reads it through a tool.
+ *
+ * A pane agent (`kind: "pane"`) has no session of its own: a person registered a tmux pane under
+ * a name (engine/tmux_agents.ts), and the engine itself types each message into it, whole. For
+ * it, typing is the delivery: a message typed counts as read ({@linkcode LiveAgents.typed}).
  */
 import { join } from "../transports/path.ts";
 import { CrosstalkError } from "../schema/errors.ts";
@@ -44,6 +48,11 @@ export type LiveAgentInfo = {
   status: string;
   /** The user who started it. */
   owner: string;
+  /**
+   * `pane`: a tmux pane registered by a person (`crosstalk agent add --tmux`), typed into by the
+   * engine; absent for a session of its own (`crosstalk mcp`).
+   */
+  kind?: "pane";
   online: boolean;
   since: string;
   seen: string;
@@ -138,6 +147,21 @@ const LAZY_SAVE_MS = 200;
 const JOURNAL_MAX_BYTES = 1024 * 1024;
 const RESERVED = new Set(["all", "workflow", "here", "me"]);
 
+/** True for a name a live agent may have: 1 to 56 letters, digits, `. _ -`, not a reserved one. */
+export function isLiveName(name: string): boolean {
+  return isName(name) && name.length <= 56 && !RESERVED.has(name);
+}
+
+/** What the engine keeps of a pane agent in its live record (see {@linkcode LiveAgents.setPane}). */
+export interface PaneAgentInfo {
+  name: string;
+  agent: string;
+  role?: string | undefined;
+  /** The pane it was last found in, or the target it was registered with. */
+  tmux: string;
+  owner: string;
+}
+
 /** The live agents attached to this engine. */
 export class LiveAgents {
   #options: LiveAgentsOptions;
@@ -196,7 +220,9 @@ export class LiveAgents {
     const stored = newest.agents ?? [];
     const cutoff = Date.now() - FORGET_MS;
     for (const agent of stored) {
-      if (typeof agent?.name !== "string" || Date.parse(agent.seen) < cutoff) continue;
+      if (typeof agent?.name !== "string") continue;
+      // A pane agent stays as long as its registration: its pane may be down for weeks.
+      if (agent.kind !== "pane" && Date.parse(agent.seen) < cutoff) continue;
       live.#agents.set(agent.name, { ...agent, online: false, unread: agent.unread ?? [] });
     }
     return live;
@@ -234,7 +260,7 @@ export class LiveAgents {
     // or refused (`../x` must not quietly become `x`).
     const wanted = input.name ?? base.replace(/[^A-Za-z0-9._-]/g, "-")
       .replace(/^[^A-Za-z0-9]+/, "").slice(0, 56);
-    if (!isName(wanted) || wanted.length > 56 || RESERVED.has(wanted)) {
+    if (!isLiveName(wanted)) {
       throw new CrosstalkError(
         "ERR_ADDRESS_INVALID",
         `Invalid live agent name ${
@@ -281,8 +307,14 @@ export class LiveAgents {
   #busy(name: string): boolean {
     const agent = this.#agents.get(name);
     if (!agent) return false;
-    return agent.online || this.#sessions.has(name) ||
+    // A registered pane keeps its name whether or not its pane is up.
+    return agent.kind === "pane" || agent.online || this.#sessions.has(name) ||
       (agent.jti !== undefined && Date.now() - Date.parse(agent.since) < 10_000);
+  }
+
+  /** True while `name` is held: a pane agent, or a session online, connected or just registered. */
+  inUse(name: string): boolean {
+    return this.#busy(name);
   }
 
   /** True while `jti` is the token of the session that registered `name`. */
@@ -303,7 +335,9 @@ export class LiveAgents {
     this.#sessions.set(name, session);
     const onAbort = () => session.wake?.();
     signal.addEventListener("abort", onAbort);
-    if (!agent.online) {
+    // A pane agent is online while its pane is up (setPane), not while the engine types for it.
+    const pane = agent.kind === "pane";
+    if (!agent.online && !pane) {
       agent.online = true;
       agent.seen = new Date().toISOString();
       this.#options.log.info("live.online", { ...publicInfo(agent) });
@@ -311,12 +345,18 @@ export class LiveAgents {
     }
     try {
       for (const unread of agent.unread) {
-        if (unread.woken) continue;
+        // A pane agent's unread message was never typed (typing is its delivery): every one goes.
+        if (unread.woken && !pane) continue;
         const { channel, id } = refOf(unread.ref);
         const message = await this.#options.bus.transport.readMessage(channel, id).catch(() =>
           undefined
         );
-        if (!message || await this.#senderAllowed(agent, message.from) !== "yes") continue;
+        if (!message) continue;
+        const sender = await this.#senderAllowed(agent, message.from);
+        // Not known yet (the engine has just started and learns its users and peers next):
+        // asked about again, as a new message's wake is.
+        if (sender === "unknown") this.#hold({ name, message, until: Date.now() + this.#holdMs() });
+        if (sender !== "yes") continue;
         session.queue.push(this.#toEvent(message, await this.#channelName(message)));
       }
       while (!signal.aborted && !session.closed) {
@@ -335,7 +375,7 @@ export class LiveAgents {
         this.#sessions.delete(name);
         const still = this.#agents.get(name);
         for (const unread of still?.unread ?? []) this.#arrived.delete(unread);
-        if (still?.online) {
+        if (still?.online && !pane) {
           still.online = false;
           still.seen = new Date().toISOString();
           this.#options.log.info("live.offline", { name, machine: still.machine });
@@ -462,6 +502,101 @@ export class LiveAgents {
     return back.length;
   }
 
+  /**
+   * A pane agent's message was typed into its pane, whole or with a pointer to the rest. Typing
+   * is its delivery (it has no read tool), so the message leaves its inbox and counts as read.
+   * Saved at once: a message typed must not be typed again after a crash.
+   */
+  async typed(name: string, ref: string): Promise<void> {
+    const agent = this.#stored(name);
+    const at = agent.unread.findIndex((u) => u.ref === ref);
+    if (at < 0) return;
+    agent.unread.splice(at, 1);
+    agent.seen = new Date().toISOString();
+    try {
+      await this.#options.annotations.receipt(refOf(ref), "read", name, {
+        at: agent.seen,
+        via: "tmux",
+      });
+    } catch (error) {
+      this.#options.log.warn("live.receipt_failed", { name, message: ref, error });
+    }
+    // A read like any other for the event stream (watch, the web UI), typed into the pane.
+    this.#options.log.info("live.read", { name, message: ref, via: "tmux" });
+    await this.#changed(false);
+  }
+
+  /** True while `ref` waits in `name`'s inbox. */
+  isUnread(name: string, ref: string): boolean {
+    return this.#agents.get(name)?.unread.some((u) => u.ref === ref) ?? false;
+  }
+
+  /** How many messages wait in `name`'s inbox (0 for an agent not known here). */
+  unreadCount(name: string): number {
+    return this.#agents.get(name)?.unread.length ?? 0;
+  }
+
+  /** The names of this machine's pane agents. */
+  paneNames(): string[] {
+    return [...this.#agents.values()].filter((a) => a.kind === "pane").map((a) => a.name);
+  }
+
+  /**
+   * Creates or updates a pane agent's record (its inbox stays): what it runs, its pane, whether
+   * it is up and its status. An agent of that name that was a session (offline: a name in use
+   * is refused before this) becomes the pane agent, with its unread messages.
+   */
+  async setPane(
+    info: PaneAgentInfo,
+    state: { online: boolean; status: string },
+  ): Promise<LiveAgentInfo> {
+    const now = new Date().toISOString();
+    const previous = this.#agents.get(info.name);
+    const agent: Stored = {
+      name: info.name,
+      agent: info.agent,
+      ...(info.role ? { role: info.role } : {}),
+      machine: this.#options.alias,
+      host: Deno.hostname(),
+      tmux: info.tmux,
+      wake: "tmux",
+      status: state.status,
+      owner: info.owner,
+      kind: "pane",
+      online: state.online,
+      since: previous?.kind === "pane" ? previous.since : now,
+      seen: state.online || !previous ? now : previous.seen,
+      unread: previous?.unread ?? [],
+    };
+    const before = previous && JSON.stringify(publicInfo({ ...previous, seen: "" }));
+    this.#agents.set(info.name, agent);
+    if (before !== JSON.stringify(publicInfo({ ...agent, seen: "" }))) {
+      if (previous?.online !== agent.online) {
+        this.#options.log.info(agent.online ? "live.online" : "live.offline", {
+          name: agent.name,
+          machine: agent.machine,
+          tmux: agent.tmux,
+        });
+      }
+      await this.#changed();
+    }
+    return publicInfo(agent);
+  }
+
+  /** Forgets an agent and its inbox (a pane agent removed); its messages stay on the bus. */
+  async remove(name: string): Promise<void> {
+    const agent = this.#stored(name);
+    const session = this.#sessions.get(name);
+    if (session) {
+      session.closed = true;
+      session.wake?.();
+    }
+    this.#agents.delete(name);
+    // An offline event for the event stream: the peers shown elsewhere are looked at again.
+    this.#options.log.info("live.offline", { name, machine: agent.machine, removed: true });
+    await this.#changed();
+  }
+
   /** Sets the agent's status ("available", "busy", or a short text). */
   async setStatus(name: string, status: string): Promise<LiveAgentInfo> {
     const agent = this.#stored(name);
@@ -538,7 +673,8 @@ export class LiveAgents {
     const session = this.#sessions.get(name);
     if (!agent || !session || session.closed || agent.wake === "pull") return;
     const ref = `${message.channel}/${message.id}`;
-    if (!agent.unread.some((u) => u.ref === ref && !u.woken)) return; // read meanwhile
+    // Read meanwhile (a pane agent's message stays unread until it is typed).
+    if (!agent.unread.some((u) => u.ref === ref && (!u.woken || agent.kind === "pane"))) return;
     const sender = await this.#senderAllowed(agent, message.from);
     if (sender === "unknown" && Date.now() < until) {
       this.#hold({ name, message, until });

@@ -49,7 +49,10 @@ export interface AppDeps {
 }
 
 /** What the live agent, task and badge routes use of the engine. */
-export type LiveDeps = Pick<Engine, "live" | "registerLive" | "peers" | "annotations">;
+export type LiveDeps = Pick<
+  Engine,
+  "live" | "registerLive" | "peers" | "annotations" | "tmuxAgents"
+>;
 
 /** Hono's variables for this app. */
 export type Env = {

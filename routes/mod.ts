@@ -17,6 +17,7 @@ import { channelRoutes } from "./channels.ts";
 import { eventRoutes, logStreamRoutes } from "./events.ts";
 import { messageRoutes } from "./messages.ts";
 import { liveRoutes } from "./live.ts";
+import { tmuxAgentRoutes } from "./tmux_agents.ts";
 import { mcpRoutes } from "./mcp.ts";
 import { OPENAPI } from "./openapi.ts";
 import { tokenRoutes } from "./tokens.ts";
@@ -299,6 +300,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
     );
   }
   app.route("/api", liveRoutes(deps));
+  app.route("/api/tmux-agents", tmuxAgentRoutes(deps));
   app.route("/api", mcpRoutes(deps, (request) => app.fetch(request)));
   app.route("/api/events", eventRoutes(deps));
   app.route("/api/workflows", workflowRoutes(deps));

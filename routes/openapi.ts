@@ -600,6 +600,40 @@ export const OPENAPI = {
         200: json("Peers"),
       }),
     },
+    "/api/tmux-agents": {
+      get: op("The tmux panes registered on this machine: target, pane, up, enabled, unread", {
+        200: json("Tmux agents"),
+      }),
+      post: op(
+        "Register a tmux pane under a name (an admin); the engine types its messages into it",
+        { 201: json("The tmux agent") },
+        {
+          requestBody: body({
+            name: str,
+            target: { type: "string", pattern: "^(%[0-9]+|[A-Za-z0-9_][A-Za-z0-9_-]*(:.+)?)$" },
+            agent: str,
+            role: str,
+            enter_delay_ms: { type: "integer", minimum: 0, maximum: 10000 },
+            socket: str,
+          }, ["name", "target"]),
+        },
+      ),
+    },
+    "/api/tmux-agents/{name}": {
+      delete: op("Unregister a tmux pane (an admin); its inbox goes", { 200: json("Removed") }, {
+        parameters: [{ name: "name", in: "path", required: true, schema: str }],
+      }),
+    },
+    "/api/tmux-agents/{name}/enable": {
+      post: op("Type into the pane again, what waits first (an admin)", {
+        200: json("The tmux agent"),
+      }, { parameters: [{ name: "name", in: "path", required: true, schema: str }] }),
+    },
+    "/api/tmux-agents/{name}/disable": {
+      post: op("Stop typing into the pane; messages still reach its inbox (an admin)", {
+        200: json("The tmux agent"),
+      }, { parameters: [{ name: "name", in: "path", required: true, schema: str }] }),
+    },
     "/api/users/{username}/passphrase": {
       post: op("Set a passphrase (yours, or anyone's as an admin)", { 200: json("Changed") }, {
         parameters: [{ name: "username", in: "path", required: true, schema: str }],

@@ -1,0 +1,689 @@
+/**
+ * `TmuxAgents`: tmux panes that a person registered under a name on this machine
+ * (`crosstalk agent add NAME --tmux TARGET`), for agents that run no MCP server of their own
+ * (Aider, Grok, any TUI, a shell). Each one is a live agent of this machine (a `kind: "pane"`
+ * record of {@linkcode LiveAgents}, with its inbox and presence), and the engine itself types
+ * each message into its pane, whole up to {@linkcode TMUX_AGENT_MAX_CHARS}, with how to reply
+ * from a shell. Typing is the delivery: a message typed counts as read. A pane that is gone,
+ * busy or shows a dialog gets nothing typed; the sender sees `unwoken` with the reason, the
+ * message stays in the inbox, and it is typed once the pane is ready again (checked every
+ * {@linkcode PANE_CHECK_MS}), in order.
+ *
+ * The registrations live in the state dir (`tmux-agents.json`, written atomically), so a
+ * restart keeps them. Targets are checked against a strict pattern and tmux always runs with an
+ * argument vector, never through a shell.
+ */
+import { join } from "../transports/path.ts";
+import { CrosstalkError, errorText } from "../schema/errors.ts";
+import { type Message, writeFileAtomic } from "../transports/mod.ts";
+import type { Bus } from "./bus.ts";
+import type { Logger } from "./log.ts";
+import { isLiveName, type LiveAgents, refOf, type WakeEvent } from "./live.ts";
+
+/** The most characters typed for one message, marker included; the rest is pointed at. */
+export const TMUX_AGENT_MAX_CHARS = 4000;
+/** How often panes are looked at (presence) and failed deliveries tried again. */
+export const PANE_CHECK_MS = 2000;
+/** The marker that starts every text typed, so the agent can tell the bus from its user. */
+const MARKER = "[crosstalk]";
+const STATE_FILE = "tmux-agents.json";
+const TMUX_TIMEOUT_MS = 5000;
+const MAX_ENTER_DELAY_MS = 10_000;
+/**
+ * A pane id (`%3`), or a session name with an optional window (number or name) and pane number:
+ * `codex`, `codex:1`, `codex:editor.2`. tmux turns `.` and `:` in session names into `_`, so a
+ * session name has neither.
+ */
+const TARGET_RE =
+  /^(?:%\d{1,9}|[A-Za-z0-9_][A-Za-z0-9_-]{0,63}(?::(?:\d{1,5}|[A-Za-z0-9_][A-Za-z0-9_-]{0,63})(?:\.\d{1,5})?)?)$/;
+const AGENT_RE = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;
+const ROLE_RE = /^[\w@%:./ +-]{1,100}$/;
+
+/** What a person gives to register a pane. */
+export interface TmuxAgentSpec {
+  /** The agent's address on the bus. */
+  name: string;
+  /** A tmux pane id (`%3`) or session (`codex`, `codex:1.0`). */
+  target: string;
+  /** What runs in the pane (aider, grok, shell, …); default `tmux`. */
+  agent?: string | undefined;
+  role?: string | undefined;
+  /** Pause between the paste and Enter, for slow TUIs (default 300 ms). */
+  enter_delay_ms?: number | undefined;
+  /** The tmux server's socket (`tmux -S`); default the engine's own tmux server. */
+  socket?: string | undefined;
+}
+
+/** A registration, as stored. */
+export interface TmuxAgentRecord {
+  name: string;
+  target: string;
+  agent: string;
+  role?: string;
+  enter_delay_ms?: number;
+  socket?: string;
+  enabled: boolean;
+  /** The user who registered it. */
+  owner: string;
+  added: string;
+}
+
+/** A registration as listed: with its pane now and its inbox. */
+export interface TmuxAgentView extends TmuxAgentRecord {
+  /** The pane the target resolves to now, or null when there is none. */
+  pane: string | null;
+  /** True while the pane exists. */
+  up: boolean;
+  /** Messages in its inbox not typed yet. */
+  unread: number;
+}
+
+/** Options for {@linkcode TmuxAgents.open}. */
+export interface TmuxAgentsOptions {
+  bus: Bus;
+  live: LiveAgents;
+  stateDir: string;
+  log: Logger;
+  /** True for a name a pane may not take: a model, a user, the engine's alias. */
+  isTaken: (name: string) => boolean;
+  /**
+   * How a shell on this machine names this transport to the CLI, put into the reply hint: `""`
+   * for the default transport, else `--containername NAME` or `--path PATH`.
+   */
+  transportFlag: string;
+  /** The tmux binary (default `tmux`). */
+  tmux?: string;
+  /** How often panes are checked (default {@linkcode PANE_CHECK_MS}). */
+  checkMs?: number;
+}
+
+interface Worker {
+  abort: AbortController;
+  /** Wakes not typed yet, oldest first. */
+  queue: WakeEvent[];
+  /** The reason last reported per message, so that a retry does not report it again. */
+  reported: Map<string, string>;
+  /** Drain passes, one after the other. */
+  draining: Promise<void>;
+  connected: Promise<void>;
+}
+
+interface Entry {
+  record: TmuxAgentRecord;
+  pane: string | undefined;
+  up: boolean;
+  worker: Worker | undefined;
+}
+
+type Resolved = { ok: true; pane: string } | { ok: false; detail: string };
+
+/** The tmux panes registered on this machine, and the typing of their messages. */
+export class TmuxAgents {
+  #options: TmuxAgentsOptions;
+  #path: string;
+  #entries = new Map<string, Entry>();
+  /** Changes one at a time: a save never races another. */
+  #op: Promise<unknown> = Promise.resolve();
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #checking: Promise<void> | undefined;
+  #closed = false;
+
+  private constructor(options: TmuxAgentsOptions) {
+    this.#options = options;
+    this.#path = join(options.stateDir, STATE_FILE);
+  }
+
+  /** Loads the registrations. Nothing is typed until {@linkcode start}. */
+  static async open(options: TmuxAgentsOptions): Promise<TmuxAgents> {
+    const agents = new TmuxAgents(options);
+    for (const record of await agents.#load()) {
+      agents.#entries.set(record.name, { record, pane: undefined, up: false, worker: undefined });
+    }
+    return agents;
+  }
+
+  /**
+   * Makes the live records agree with the registrations (a crash between the two writes of an
+   * add or a remove leaves them apart), then starts typing for the enabled panes and checking
+   * them.
+   */
+  async start(): Promise<void> {
+    const live = this.#options.live;
+    for (const name of live.paneNames()) {
+      if (!this.#entries.has(name)) await live.remove(name);
+    }
+    for (const entry of this.#entries.values()) {
+      await this.#publish(entry);
+      if (entry.record.enabled) this.#startWorker(entry);
+    }
+    this.#timer = setInterval(() => void this.checkNow(), this.#options.checkMs ?? PANE_CHECK_MS);
+    void this.checkNow();
+  }
+
+  /** Every registration, with its pane looked at now. */
+  async list(): Promise<TmuxAgentView[]> {
+    await this.checkNow();
+    return [...this.#entries.values()].map((e) => this.#view(e))
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /**
+   * Registers a pane under a name.
+   *
+   * @throws {CrosstalkError} `ERR_ADDRESS_INVALID` for a name that is not one or is taken;
+   *   `ERR_BODY_INVALID` for a bad target, agent, role, delay or socket
+   */
+  add(spec: TmuxAgentSpec, owner: string): Promise<TmuxAgentView> {
+    return this.#serial(async () => {
+      const record = checkSpec(spec, owner);
+      if (this.#entries.has(record.name)) {
+        throw new CrosstalkError(
+          "ERR_ADDRESS_INVALID",
+          `A tmux agent "${record.name}" is registered already (remove it first)`,
+        );
+      }
+      if (this.#options.isTaken(record.name)) {
+        throw new CrosstalkError(
+          "ERR_ADDRESS_INVALID",
+          `The name "${record.name}" is taken by a model, a user or this machine's alias: choose another`,
+        );
+      }
+      if (this.#options.live.inUse(record.name)) {
+        throw new CrosstalkError(
+          "ERR_ADDRESS_INVALID",
+          `The name "${record.name}" is held by a live agent session: choose another`,
+        );
+      }
+      const entry: Entry = { record, pane: undefined, up: false, worker: undefined };
+      this.#entries.set(record.name, entry);
+      try {
+        await this.#save();
+      } catch (error) {
+        this.#entries.delete(record.name);
+        throw error;
+      }
+      await this.#look(entry);
+      await this.#publish(entry);
+      this.#startWorker(entry);
+      this.#options.log.info("tmux_agent.added", { ...record });
+      return this.#view(entry);
+    });
+  }
+
+  /**
+   * Unregisters a pane: nothing more is typed into it, and its inbox goes (the messages stay on
+   * the bus).
+   *
+   * @throws {CrosstalkError} `ERR_AGENT_NOT_FOUND`
+   */
+  remove(name: string): Promise<TmuxAgentView> {
+    return this.#serial(async () => {
+      const entry = this.#entry(name);
+      const view = this.#view(entry);
+      await this.#stopWorker(entry);
+      this.#entries.delete(name);
+      try {
+        await this.#save();
+      } catch (error) {
+        this.#entries.set(name, entry);
+        if (entry.record.enabled) this.#startWorker(entry);
+        throw error;
+      }
+      if (this.#options.live.has(name)) await this.#options.live.remove(name);
+      this.#options.log.info("tmux_agent.removed", { name });
+      return view;
+    });
+  }
+
+  /**
+   * Enables or disables a pane. A disabled one keeps its inbox (messages still arrive) but is
+   * not typed into; enabled again, it gets what waits, in order.
+   *
+   * @throws {CrosstalkError} `ERR_AGENT_NOT_FOUND`
+   */
+  setEnabled(name: string, enabled: boolean): Promise<TmuxAgentView> {
+    return this.#serial(async () => {
+      const entry = this.#entry(name);
+      if (entry.record.enabled !== enabled) {
+        entry.record.enabled = enabled;
+        try {
+          await this.#save();
+        } catch (error) {
+          entry.record.enabled = !enabled;
+          throw error;
+        }
+        if (enabled) this.#startWorker(entry);
+        else await this.#stopWorker(entry);
+        await this.#publish(entry);
+        this.#options.log.info(enabled ? "tmux_agent.enabled" : "tmux_agent.disabled", { name });
+      }
+      return this.#view(entry);
+    });
+  }
+
+  /**
+   * Looks at every pane now (presence) and tries again what could not be typed. Resolves when
+   * done; tests call it instead of waiting for the timer.
+   */
+  checkNow(): Promise<void> {
+    this.#checking ??= this.#check().finally(() => (this.#checking = undefined));
+    return this.#checking;
+  }
+
+  /** Stops typing and checking; the registrations and inboxes stay. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.#checking;
+    for (const entry of this.#entries.values()) await this.#stopWorker(entry);
+    await this.#op.catch(() => {});
+  }
+
+  async #check(): Promise<void> {
+    for (const entry of [...this.#entries.values()]) {
+      if (this.#closed) return;
+      try {
+        await this.#look(entry);
+        await this.#publish(entry);
+        if (entry.worker && entry.worker.queue.length > 0) await this.#kick(entry);
+      } catch (error) {
+        this.#options.log.warn("tmux_agent.check_failed", { name: entry.record.name, error });
+      }
+    }
+  }
+
+  /** Resolves the entry's target now: its pane, and whether it is up. */
+  async #look(entry: Entry): Promise<Resolved> {
+    const resolved = await resolveTarget(entry.record, this.#options.tmux);
+    entry.up = resolved.ok;
+    entry.pane = resolved.ok ? resolved.pane : undefined;
+    return resolved;
+  }
+
+  /** Tells the live record what is known of the pane now (a change reaches presence). */
+  async #publish(entry: Entry): Promise<void> {
+    if (this.#closed || !this.#entries.has(entry.record.name)) return;
+    const { record } = entry;
+    await this.#options.live.setPane({
+      name: record.name,
+      agent: record.agent,
+      role: record.role,
+      tmux: entry.pane ?? record.target,
+      owner: record.owner,
+    }, {
+      online: record.enabled && entry.up,
+      status: record.enabled ? "available" : "disabled",
+    });
+  }
+
+  #startWorker(entry: Entry): void {
+    if (entry.worker || this.#closed) return;
+    const name = entry.record.name;
+    const worker: Worker = {
+      abort: new AbortController(),
+      queue: [],
+      reported: new Map(),
+      draining: Promise.resolve(),
+      connected: Promise.resolve(),
+    };
+    entry.worker = worker;
+    worker.connected = (async () => {
+      try {
+        for await (const event of this.#options.live.connect(name, worker.abort.signal)) {
+          if (!worker.queue.some((e) => e.ref === event.ref)) worker.queue.push(event);
+          void this.#kick(entry);
+        }
+      } catch (error) {
+        if (!worker.abort.signal.aborted) {
+          this.#options.log.error("tmux_agent.stream_failed", { name, error });
+        }
+      }
+    })();
+  }
+
+  async #stopWorker(entry: Entry): Promise<void> {
+    const worker = entry.worker;
+    if (!worker) return;
+    entry.worker = undefined;
+    worker.abort.abort();
+    await worker.connected;
+    await worker.draining;
+  }
+
+  /** One more pass over the entry's queue, after the ones already going. */
+  #kick(entry: Entry): Promise<void> {
+    const worker = entry.worker;
+    if (!worker) return Promise.resolve();
+    worker.draining = worker.draining.then(() => this.#drain(entry, worker)).catch((error) =>
+      this.#options.log.error("tmux_agent.deliver_failed", { name: entry.record.name, error })
+    );
+    return worker.draining;
+  }
+
+  /** Types what waits, oldest first, and stops at the first message the pane cannot take. */
+  async #drain(entry: Entry, worker: Worker): Promise<void> {
+    const live = this.#options.live;
+    const name = entry.record.name;
+    while (worker.queue.length > 0 && !worker.abort.signal.aborted) {
+      const event = worker.queue[0]!;
+      if (!live.isUnread(name, event.ref)) {
+        worker.queue.shift();
+        continue;
+      }
+      const outcome = await this.#deliver(entry, event, worker.abort.signal);
+      if (worker.abort.signal.aborted) return;
+      if (outcome.ok) {
+        worker.queue.shift();
+        worker.reported.delete(event.ref);
+        await live.typed(name, event.ref);
+        continue;
+      }
+      if (worker.reported.get(event.ref) !== outcome.detail) {
+        worker.reported.set(event.ref, outcome.detail);
+        await live.reportWake(name, [event.ref], { ok: false, detail: outcome.detail });
+      }
+      if (!outcome.final) return; // tried again at the next check, in the same order
+      // Pasted but not submitted: typing it again would paste it twice. It stays unread.
+      worker.queue.shift();
+    }
+  }
+
+  async #deliver(
+    entry: Entry,
+    event: WakeEvent,
+    signal: AbortSignal,
+  ): Promise<{ ok: true } | { ok: false; final: boolean; detail: string }> {
+    const { record } = entry;
+    const before = entry.pane;
+    const resolved = await this.#look(entry);
+    if (before !== entry.pane) await this.#publish(entry);
+    if (!resolved.ok) return { ok: false, final: false, detail: resolved.detail };
+    let message: Message;
+    try {
+      const { channel, id } = refOf(event.ref);
+      message = await this.#options.bus.transport.readMessage(channel, id);
+    } catch (error) {
+      this.#options.log.warn("live.unreadable", { name: record.name, message: event.ref, error });
+      return { ok: false, final: true, detail: "the message can no longer be read" };
+    }
+    const text = tmuxAgentText(message, event, {
+      name: record.name,
+      transportFlag: this.#options.transportFlag,
+    });
+    const { paneState, wakeTmux } = await import("../transports/tmux.ts");
+    const options = {
+      marker: MARKER,
+      maxChars: TMUX_AGENT_MAX_CHARS,
+      signal,
+      ...(this.#options.tmux ? { tmux: this.#options.tmux } : {}),
+      ...(record.socket ? { socket: record.socket } : {}),
+      ...(record.enter_delay_ms === undefined ? {} : { enterDelayMs: record.enter_delay_ms }),
+    };
+    const where = `tmux pane ${resolved.pane} (${record.target})`;
+    try {
+      // tmux answers now (a probe that fails says nothing was typed): a failure of the wake that
+      // follows is then, but for a buffer that could not be loaded, one from the paste on.
+      await paneState(resolved.pane, options);
+    } catch (error) {
+      return { ok: false, final: false, detail: `${where}: ${errorText(error)}` };
+    }
+    try {
+      const result = await wakeTmux(resolved.pane, text, options);
+      if (result.ok) return { ok: true };
+      return {
+        ok: false,
+        // Missing, busy or a dialog: decided before anything was typed, so tried again. A paste
+        // that failed or was not followed by Enter may sit in the agent's composer: typing it
+        // again would paste it twice.
+        final: result.reason === "failed" && !result.detail.startsWith("load-buffer:"),
+        detail: `${where} ${result.reason}: ${result.detail}`,
+      };
+    } catch (error) {
+      // Aborted (the agent was disabled or the engine stops): the drain stops with it.
+      return { ok: false, final: false, detail: `${where}: ${errorText(error)}` };
+    }
+  }
+
+  #view(entry: Entry): TmuxAgentView {
+    return {
+      ...entry.record,
+      pane: entry.pane ?? null,
+      up: entry.up,
+      unread: this.#options.live.unreadCount(entry.record.name),
+    };
+  }
+
+  #entry(name: string): Entry {
+    if (!isLiveName(name)) {
+      throw new CrosstalkError("ERR_ADDRESS_INVALID", `Invalid agent name ${JSON.stringify(name)}`);
+    }
+    const entry = this.#entries.get(name);
+    if (!entry) {
+      throw new CrosstalkError(
+        "ERR_AGENT_NOT_FOUND",
+        `No tmux agent ${JSON.stringify(name)} here (see "crosstalk agent panes")`,
+      );
+    }
+    return entry;
+  }
+
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#closed) {
+      return Promise.reject(new CrosstalkError("ERR_ROUTE_NOT_FOUND", "The engine is stopping"));
+    }
+    const run = this.#op.catch(() => {}).then(fn);
+    this.#op = run;
+    return run;
+  }
+
+  async #load(): Promise<TmuxAgentRecord[]> {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(this.#path);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) {
+        this.#options.log.error("tmux_agent.state_unreadable", { file: this.#path, error });
+      }
+      return [];
+    }
+    let stored: unknown;
+    try {
+      stored = (JSON.parse(text) as { agents?: unknown }).agents;
+      if (!Array.isArray(stored)) throw new SyntaxError("no agents list");
+    } catch (error) {
+      this.#options.log.error("tmux_agent.state_unreadable", { file: this.#path, error });
+      return [];
+    }
+    const records: TmuxAgentRecord[] = [];
+    for (const item of stored as Partial<TmuxAgentRecord>[]) {
+      try {
+        const record = checkSpec(item as TmuxAgentSpec, String(item.owner ?? ""));
+        records.push({
+          ...record,
+          enabled: item.enabled !== false,
+          added: typeof item.added === "string" ? item.added : record.added,
+        });
+      } catch (error) {
+        this.#options.log.warn("tmux_agent.invalid", { file: this.#path, error });
+      }
+    }
+    return records;
+  }
+
+  async #save(): Promise<void> {
+    const agents = [...this.#entries.values()].map((e) => e.record);
+    await writeFileAtomic(this.#path, `${JSON.stringify({ agents }, null, 2)}\n`, { mode: 0o600 });
+  }
+}
+
+/**
+ * Checks a registration and fills in its defaults.
+ *
+ * @throws {CrosstalkError} `ERR_ADDRESS_INVALID` for the name, `ERR_BODY_INVALID` for the rest
+ */
+export function checkSpec(spec: TmuxAgentSpec, owner: string): TmuxAgentRecord {
+  if (typeof spec?.name !== "string" || !isLiveName(spec.name)) {
+    throw new CrosstalkError(
+      "ERR_ADDRESS_INVALID",
+      `Invalid agent name ${
+        JSON.stringify(spec?.name)
+      } (1 to 56 letters, digits, . _ -, starting with a letter or digit; not all, workflow, here, me)`,
+    );
+  }
+  checkTmuxTarget(spec.target);
+  const record: TmuxAgentRecord = {
+    name: spec.name,
+    target: spec.target,
+    agent: spec.agent ?? "tmux",
+    enabled: true,
+    owner,
+    added: new Date().toISOString(),
+  };
+  if (typeof record.agent !== "string" || !AGENT_RE.test(record.agent)) {
+    throw new CrosstalkError(
+      "ERR_BODY_INVALID",
+      `Invalid agent ${JSON.stringify(spec.agent)}: 1 to 64 letters, digits, . _ + -`,
+    );
+  }
+  if (spec.role !== undefined) {
+    if (typeof spec.role !== "string" || !ROLE_RE.test(spec.role)) {
+      throw new CrosstalkError(
+        "ERR_BODY_INVALID",
+        "Invalid role: 1 to 100 letters, digits, spaces or @ % : . / + - _",
+      );
+    }
+    record.role = spec.role;
+  }
+  const delay = spec.enter_delay_ms;
+  if (delay !== undefined) {
+    if (typeof delay !== "number" || !Number.isInteger(delay) || delay < 0 || delay > 10_000) {
+      throw new CrosstalkError(
+        "ERR_BODY_INVALID",
+        `Invalid enter delay ${
+          JSON.stringify(delay)
+        }: a whole number of ms from 0 to ${MAX_ENTER_DELAY_MS}`,
+      );
+    }
+    record.enter_delay_ms = delay;
+  }
+  if (spec.socket !== undefined) {
+    const socket = spec.socket;
+    if (
+      typeof socket !== "string" || !socket.startsWith("/") || socket.length > 1024 ||
+      // deno-lint-ignore no-control-regex
+      /[\0-\x1f\x7f]/.test(socket) || socket.split("/").includes("..")
+    ) {
+      throw new CrosstalkError(
+        "ERR_BODY_INVALID",
+        `Invalid tmux socket ${JSON.stringify(socket)}: an absolute path without ".."`,
+      );
+    }
+    record.socket = socket;
+  }
+  return record;
+}
+
+/**
+ * Refuses anything but a pane id (`%3`) or a session name with an optional window and pane
+ * (`codex`, `codex:1`, `codex:editor.2`).
+ *
+ * @throws {CrosstalkError} `ERR_BODY_INVALID`
+ */
+export function checkTmuxTarget(target: unknown): asserts target is string {
+  if (typeof target !== "string" || !TARGET_RE.test(target)) {
+    throw new CrosstalkError(
+      "ERR_BODY_INVALID",
+      `Invalid tmux target ${
+        JSON.stringify(typeof target === "string" ? target.slice(0, 80) : target)
+      }: a pane id like %3, or a session name (letters, digits, _ -) with an optional :window and .pane`,
+    );
+  }
+}
+
+/** Options for {@linkcode tmuxAgentText}. */
+export interface TmuxAgentTextOptions {
+  /** The agent's name: the sender of a reply. */
+  name: string;
+  /** How a shell names the transport (see {@linkcode TmuxAgentsOptions.transportFlag}). */
+  transportFlag: string;
+  /** The cap, marker included (default {@linkcode TMUX_AGENT_MAX_CHARS}). */
+  maxChars?: number;
+}
+
+/**
+ * The text typed into a pane for `message` (without the marker, which the tmux transport puts
+ * first): who wrote to whom where, the message's id, the whole body, and how to answer from a
+ * shell. A body too long for {@linkcode TMUX_AGENT_MAX_CHARS} is cut, with the command that
+ * shows it whole.
+ */
+export function tmuxAgentText(
+  message: Message,
+  event: Pick<WakeEvent, "channelName" | "noReply" | "loopWarning">,
+  options: TmuxAgentTextOptions,
+): string {
+  const ref = `${message.channel}/${message.id}`;
+  const flag = options.transportFlag ? ` ${options.transportFlag}` : "";
+  const to = message.to.join(", ");
+  const head = `${message.from} -> ${to} in #${event.channelName}${
+    message.re?.length ? " (a reply)" : ""
+  }, message ${ref}:\n`;
+  const tail: string[] = [];
+  if (event.loopWarning) tail.push(`(loop warning: ${event.loopWarning})`);
+  tail.push(
+    event.noReply
+      ? "(no reply needed)"
+      : `(reply from a shell: crosstalk message send${flag} --channel ${message.channel} --re ${message.id} --from ${options.name} --to ${message.from} "…")`,
+  );
+  const foot = `\n${tail.join("\n")}`;
+  const max = (options.maxChars ?? TMUX_AGENT_MAX_CHARS) - Array.from(`${MARKER} `).length;
+  const body = message.body.replace(/\s+$/, "");
+  const whole = head + body + foot;
+  if (Array.from(whole).length <= max) return whole;
+  const pointer = `…\n(cut at ${
+    options.maxChars ?? TMUX_AGENT_MAX_CHARS
+  } characters; the whole message: crosstalk message show${flag} ${ref})`;
+  const room = max - Array.from(head + pointer + foot).length;
+  return head + Array.from(body).slice(0, Math.max(0, room)).join("").trimEnd() + pointer + foot;
+}
+
+/**
+ * The pane `target` names now, with `tmux display-message -p -t`. A session name is matched
+ * exactly (`=name:`), never as a prefix of another session's name.
+ */
+export async function resolveTarget(
+  record: Pick<TmuxAgentRecord, "target" | "socket">,
+  tmux = "tmux",
+): Promise<Resolved> {
+  const target = record.target.startsWith("%")
+    ? record.target
+    : `=${record.target}${record.target.includes(":") ? "" : ":"}`;
+  const args = [
+    ...(record.socket ? ["-S", record.socket] : []),
+    "display-message",
+    "-p",
+    "-t",
+    target,
+    "#{pane_id}",
+  ];
+  let output: Deno.CommandOutput;
+  try {
+    output = await new Deno.Command(tmux, {
+      args,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(TMUX_TIMEOUT_MS),
+    }).output();
+  } catch (error) {
+    const detail = error instanceof Deno.errors.NotFound
+      ? `Cannot run "${tmux}": tmux is not installed or not on PATH`
+      : `Cannot run "${tmux}": ${error instanceof Error ? error.message : error}`;
+    return { ok: false, detail };
+  }
+  const pane = new TextDecoder().decode(output.stdout).trim();
+  // display-message answers an unknown target with an empty line and exit 0.
+  if (output.code === 0 && /^%\d+$/.test(pane)) return { ok: true, pane };
+  const stderr = new TextDecoder().decode(output.stderr).trim().split("\n").at(-1) ?? "";
+  return { ok: false, detail: `tmux target ${record.target} missing: ${stderr || "no such pane"}` };
+}

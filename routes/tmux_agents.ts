@@ -1,0 +1,69 @@
+// /api/tmux-agents: tmux panes registered on this machine under a name, which the engine types
+// messages into (engine/tmux_agents.ts). Any user may list them; only an admin (the local CLI's
+// credential is one) may change them, since typing into a pane is as good as a shell. Agents'
+// tokens are refused.
+import { Hono } from "hono";
+import { CrosstalkError } from "../schema/errors.ts";
+import type { TmuxAgentSpec } from "../engine/tmux_agents.ts";
+import { type AppDeps, checkShape, type Env, jsonBody, requireUser } from "./_context.ts";
+
+/** The tmux agents resource (mounted at /api/tmux-agents). */
+export function tmuxAgentRoutes(deps: AppDeps): Hono<Env> {
+  const app = new Hono<Env>();
+  const agents = () => {
+    if (!deps.live) {
+      throw new CrosstalkError(
+        "ERR_ROUTE_NOT_FOUND",
+        "No engine runs behind this API, so there are no tmux agents",
+      );
+    }
+    return deps.live.tmuxAgents;
+  };
+  /** A user's token, and an admin's for a change. */
+  const allowed = (c: Parameters<typeof requireUser>[0], change: boolean) => {
+    const identity = requireUser(c, change ? "change tmux agents" : "list tmux agents");
+    if (change && !identity.admin) {
+      throw new CrosstalkError(
+        "ERR_FORBIDDEN",
+        "Only an admin may change tmux agents (typing into a pane is as good as a shell)",
+      );
+    }
+    return identity;
+  };
+
+  app.get("/", async (c) => {
+    allowed(c, false);
+    return c.json({ agents: await agents().list() });
+  });
+
+  app.post("/", async (c) => {
+    const identity = allowed(c, true);
+    const body = await jsonBody(c);
+    checkShape(body, {
+      name: "string",
+      target: "string",
+      agent: "string?",
+      role: "string?",
+      enter_delay_ms: "number?",
+      socket: "string?",
+    });
+    const agent = await agents().add(body as unknown as TmuxAgentSpec, identity.subject);
+    return c.json(agent, 201);
+  });
+
+  app.delete("/:name", async (c) => {
+    allowed(c, true);
+    return c.json({ removed: await agents().remove(c.req.param("name")) });
+  });
+
+  app.post("/:name/enable", async (c) => {
+    allowed(c, true);
+    return c.json(await agents().setEnabled(c.req.param("name"), true));
+  });
+
+  app.post("/:name/disable", async (c) => {
+    allowed(c, true);
+    return c.json(await agents().setEnabled(c.req.param("name"), false));
+  });
+  return app;
+}

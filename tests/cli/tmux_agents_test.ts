@@ -1,0 +1,405 @@
+// Tmux agents end to end: a real engine (`crosstalk serve`), the real CLI, and a real tmux server
+// whose panes run a stand-in agent TUI that records each submission. A pane registered with
+// `crosstalk agent add` gets each message typed whole by the engine, and nothing else is needed in
+// the pane: no MCP server, no relay.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type CliResult, runCrosstalk, tempDir, waitUntil } from "../_helpers.ts";
+import { EngineProcess, makeTransport, namedTransport } from "../engine/_harness.ts";
+
+const READER = fileURLToPath(new URL("../testdata/tmux/reader.ts", import.meta.url));
+
+/** A private tmux server on its own socket, killed at the end of the scope. */
+class Tmux implements AsyncDisposable {
+  readonly socket: string;
+  constructor(dir: string) {
+    this.socket = join(dir, "tmux.sock");
+  }
+
+  /** Runs tmux on this server; returns its trimmed stdout, fails the test on an error. */
+  async run(...args: string[]): Promise<string> {
+    const out = await new Deno.Command("tmux", { args: ["-S", this.socket, ...args] }).output();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    return new TextDecoder().decode(out.stdout).trim();
+  }
+
+  /** A session named `name` running the reader, recording into `file`, once it reads. */
+  async reader(name: string, file: string): Promise<string> {
+    const pane = await this.run(
+      "-f",
+      "/dev/null",
+      "new-session",
+      "-d",
+      "-s",
+      name,
+      "-x",
+      "200",
+      "-y",
+      "50",
+      "-P",
+      "-F",
+      "#{pane_id}",
+      "--",
+      Deno.execPath(),
+      "run",
+      "-A",
+      READER,
+      file,
+    );
+    await waitUntil(() => Deno.stat(file).then(() => true, () => undefined));
+    return pane;
+  }
+
+  /**
+   * A session that appears under `name` only once its reader reads: started under another name
+   * and renamed, so the engine cannot type before the reader has asked for bracketed paste.
+   */
+  async readerAppearing(name: string, file: string): Promise<string> {
+    const pane = await this.reader(`${name}-starting`, file);
+    await this.run("rename-session", "-t", `=${name}-starting`, name);
+    return pane;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await new Deno.Command("tmux", { args: ["-S", this.socket, "kill-server"], stderr: "null" })
+      .output();
+  }
+}
+
+async function engineIn(home: string): Promise<EngineProcess> {
+  const { root, state } = namedTransport(home);
+  await Deno.stat(root).catch(() => makeTransport(root, "providers: {}\n"));
+  const engine = await EngineProcess.start(root, {
+    alias: "a",
+    state,
+    env: {
+      CROSSTALK_INIT_USERNAME: "boss",
+      CROSSTALK_INIT_PASSPHRASE: "the boss passphrase",
+      // So that the engine names the transport as the CLI does (--containername team).
+      XDG_DATA_HOME: join(home, ".local", "share"),
+    },
+  });
+  await engine.waitFor((r) => r.event === "api.listening");
+  return engine;
+}
+
+function cli(home: string, ...args: string[]): Promise<CliResult> {
+  return runCrosstalk([...args, "--containername", "team"], { home });
+}
+
+async function ok(home: string, ...args: string[]): Promise<string> {
+  const r = await cli(home, ...args);
+  assert.equal(r.code, 0, `crosstalk ${args.join(" ")}: ${r.stderr}`);
+  return r.stdout;
+}
+
+async function send(home: string, to: string, body: string): Promise<string> {
+  return (await ok(home, "message", "send", "--to", to, body)).trim();
+}
+
+/** The submissions the reader recorded so far. */
+async function submissions(file: string): Promise<string[]> {
+  const text = (await Deno.readTextFile(file)).trim();
+  return text === "" ? [] : text.split("\n").map((l) => JSON.parse(l) as string);
+}
+
+/**
+ * Waits until the reader has recorded `n` submissions, and returns them; a failure shows what the
+ * engine logged about its live agents.
+ */
+async function submitted(file: string, n: number, engine?: EngineProcess): Promise<string[]> {
+  try {
+    return await waitUntil(
+      async () => {
+        const all = await submissions(file);
+        return all.length >= n ? all : undefined;
+      },
+      15_000,
+      `${n} submissions in ${file}`,
+    );
+  } catch (error) {
+    const records = engine?.records.filter((r) => /^(live|tmux_agent)\./.test(r.event)) ?? [];
+    throw new Error(
+      `${error instanceof Error ? error.message : error}; got ${
+        JSON.stringify(await submissions(file))
+      }; engine: ${JSON.stringify(records)}`,
+    );
+  }
+}
+
+/** The delivery row of `to` for message `id`, once it shows `state`. */
+function delivery(home: string, id: string, to: string, state: string) {
+  return waitUntil(
+    async () => {
+      const r = await cli(home, "message", "status", id, "--json");
+      const rows = JSON.parse(r.stdout).deliveries as {
+        to: string;
+        state: string;
+        detail?: string;
+      }[];
+      return rows.find((d) => d.to === to && d.state === state);
+    },
+    15_000,
+    `${to} ${state} for ${id}`,
+  );
+}
+
+/** Calls the engine's API with the credential it leaves for the local CLI. */
+async function api(home: string, method: string, path: string, body?: unknown): Promise<unknown> {
+  const credential = JSON.parse(
+    await Deno.readTextFile(join(namedTransport(home).state, "cli-credential.json")),
+  ) as { server: string; token: string };
+  const response = await fetch(`${credential.server}${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${credential.token}`, "content-type": "application/json" },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return await response.json();
+}
+
+async function panes(home: string) {
+  return JSON.parse(await ok(home, "agent", "panes", "--json")) as {
+    name: string;
+    target: string;
+    pane: string | null;
+    up: boolean;
+    enabled: boolean;
+    unread: number;
+  }[];
+}
+
+Deno.test("agent add: a message to the name is typed into the pane whole, multi-line, as one submission, and counts as read", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  await using tmux = new Tmux(home);
+  const typed = join(home, "typed.jsonl");
+  const pane = await tmux.reader("aider", typed);
+  await using engine = await engineIn(home);
+
+  const added = await ok(
+    home,
+    "agent",
+    "add",
+    "typist",
+    "--tmux",
+    "aider",
+    "--agent",
+    "aider",
+    "--enter-delay",
+    "50",
+    "--socket",
+    tmux.socket,
+  );
+  assert.match(added, new RegExp(`Registered typist: .*tmux aider \\(pane ${pane}, up\\)`));
+  // A live agent of this machine, online while its pane is up.
+  const peer = await waitUntil(async () => {
+    const { agents } = await api(home, "GET", "/api/peers") as {
+      agents: Record<string, unknown>[];
+    };
+    return agents.find((a) => a.name === "typist" && a.online);
+  });
+  assert.equal(peer.kind, "pane");
+  assert.equal(peer.agent, "aider");
+  assert.equal(peer.tmux, pane);
+
+  const id = await send(home, "typist", "line one\nline two");
+  const [first] = await submitted(typed, 1, engine);
+  const channel = first!.match(/message ([0-9a-f-]{36})\//)?.[1];
+  assert.ok(channel, first);
+  assert.equal(
+    first,
+    `[crosstalk] boss -> typist in #general, message ${channel}/${id}:\n` +
+      "line one\nline two\n" +
+      `(reply from a shell: crosstalk message send --containername team --channel ${channel} ` +
+      `--re ${id} --from typist --to boss "…")`,
+  );
+  await delivery(home, id, "typist", "read");
+  assert.equal((await panes(home))[0]!.unread, 0);
+
+  // The reply command typed into the pane works as it is, from a shell on this machine.
+  const reply = await ok(
+    home,
+    "message",
+    "send",
+    "--channel",
+    channel,
+    "--re",
+    id,
+    "--from",
+    "typist",
+    "--to",
+    "boss",
+    "done",
+  );
+  const replied = await delivery(home, id, "typist", "replied");
+  assert.equal(replied.state, "replied");
+  assert.ok(reply.trim().length > 0);
+
+  // `all` reaches it too; [no-reply] says so, and no reply command is offered.
+  await send(home, "all", "lunch is here [no-reply]");
+  const second = (await submitted(typed, 2, engine))[1]!;
+  assert.match(second, /^\[crosstalk\] boss -> all in #general, message .*:\nlunch is here/);
+  assert.match(second, /\n\(no reply needed\)$/);
+  assert.doesNotMatch(second, /message send/);
+});
+
+Deno.test("agent add inside tmux: a message over the cap is typed up to it, with the command that shows it whole", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  await using tmux = new Tmux(home);
+  const typed = join(home, "typed.jsonl");
+  await tmux.reader("grok", typed);
+  await using engine = await engineIn(home);
+  // Run inside tmux: the server of $TMUX is the one recorded.
+  const added = await runCrosstalk(
+    ["agent", "add", "long", "--tmux", "grok", "--json", "--containername", "team"],
+    { home, env: { TMUX: `${tmux.socket},4242,0` } },
+  );
+  assert.equal(added.code, 0, added.stderr);
+  assert.equal(JSON.parse(added.stdout).socket, tmux.socket);
+
+  const body = Array.from({ length: 120 }, (_, i) => `line ${i} ${"x".repeat(60)}`).join("\n");
+  const id = await send(home, "long", body);
+  const [text] = await submitted(typed, 1, engine);
+  assert.ok(Array.from(text!).length <= 4000, `${Array.from(text!).length} characters typed`);
+  assert.match(text!, /\nline 0 x+\nline 1 x+\n/);
+  assert.doesNotMatch(text!, /line 119/);
+  const channel = text!.match(/message ([0-9a-f-]{36})\//)![1];
+  assert.match(
+    text!,
+    new RegExp(
+      `…\\n\\(cut at 4000 characters; the whole message: crosstalk message show --containername team ${channel}/${
+        id.replaceAll(".", "\\.")
+      }\\)\\n\\(reply from a shell: `,
+    ),
+  );
+  await delivery(home, id, "long", "read");
+  // The pointer works.
+  const shown = await ok(home, "message", "show", `${channel}/${id}`);
+  assert.match(shown, /line 119/);
+});
+
+Deno.test("agent add: a pane that is missing is reported unwoken with the reason, and typed into once it appears", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  await using tmux = new Tmux(home);
+  const typed = join(home, "typed.jsonl");
+  // A server with another session only: the target does not exist yet (and "late" is not a
+  // prefix match for "later").
+  await tmux.reader("later", join(home, "other.jsonl"));
+  await using engine = await engineIn(home);
+  const added = await ok(home, "agent", "add", "late", "--tmux", "late", "--socket", tmux.socket);
+  assert.match(added, /no such pane now/);
+  assert.equal((await panes(home))[0]!.up, false);
+
+  const first = await send(home, "late", "first");
+  const second = await send(home, "late", "second");
+  const row = await delivery(home, first, "late", "unwoken");
+  assert.match(row.detail ?? "", /tmux target late missing/);
+  assert.equal((await panes(home))[0]!.unread, 2);
+
+  await tmux.readerAppearing("late", typed);
+  const texts = await submitted(typed, 2, engine);
+  assert.match(texts[0]!, /\nfirst\n/);
+  assert.match(texts[1]!, /\nsecond\n/);
+  await delivery(home, first, "late", "read");
+  await delivery(home, second, "late", "read");
+  const [view] = await panes(home);
+  assert.equal(view!.up, true);
+  assert.equal(view!.unread, 0);
+  assert.deepEqual(await submissions(join(home, "other.jsonl")), [], "nothing typed elsewhere");
+});
+
+Deno.test("agent disable keeps the inbox and types nothing; enable types what waited; remove forgets the pane", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  await using tmux = new Tmux(home);
+  const typed = join(home, "typed.jsonl");
+  const pane = await tmux.reader("work", typed);
+  await using engine = await engineIn(home);
+  // Registered by pane id this time.
+  await ok(home, "agent", "add", "worker", "--tmux", pane, "--socket", tmux.socket);
+
+  assert.match(await ok(home, "agent", "disable", "worker"), /worker is disabled/);
+  const held = await send(home, "worker", "while you were away");
+  await waitUntil(async () => (await panes(home))[0]!.unread === 1);
+  await engine.waitFor((r) => r.event === "message.new" && `${r.ref}`.endsWith(held));
+  assert.deepEqual(await submissions(typed), []);
+
+  assert.match(await ok(home, "agent", "enable", "worker"), /worker is enabled/);
+  assert.match((await submitted(typed, 1, engine))[0]!, /\nwhile you were away\n/);
+  await delivery(home, held, "worker", "read");
+
+  const listed = await ok(home, "agent", "panes");
+  assert.match(listed, /NAME\s+TARGET\s+PANE\s+ENABLED\s+UNREAD/);
+  assert.match(listed, new RegExp(`worker\\s+%\\d+\\s+%\\d+ up\\s+yes\\s+0`));
+
+  assert.match(await ok(home, "agent", "remove", "worker"), /Removed worker/);
+  assert.deepEqual(await panes(home), []);
+  await send(home, "worker", "anyone?");
+  const r = await cli(home, "agent", "remove", "worker");
+  assert.equal(r.code === 0, false);
+  assert.match(r.stderr, /No tmux agent "worker"/);
+  assert.equal((await submissions(typed)).length, 1, "nothing typed after the removal");
+});
+
+Deno.test("agent add refuses bad names, targets with shell metacharacters and taken names, and changes nothing", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  await using _engine = await engineIn(home);
+  const bad: [string[], RegExp][] = [
+    [["..", "--tmux", "x"], /Invalid agent name "\.\."/],
+    [["a/b", "--tmux", "x"], /Invalid agent name/],
+    [["all", "--tmux", "x"], /Invalid agent name "all"/],
+    [["boss", "--tmux", "x"], /"boss" is taken/],
+    [["ok", "--tmux", "x; rm -rf ~"], /Invalid tmux target "x; rm -rf ~"/],
+    [["ok", "--tmux", "$(touch pwned)"], /Invalid tmux target/],
+    [["ok", "--tmux", "../x"], /Invalid tmux target/],
+    [["ok", "--tmux", "x", "--enter-delay", "-1"], /--enter-delay/],
+    [["ok", "--tmux", "x", "--socket", "relative/sock"], /Invalid tmux socket/],
+  ];
+  for (const [args, error] of bad) {
+    const r = await cli(home, "agent", "add", ...args);
+    assert.notEqual(r.code, 0, args.join(" "));
+    assert.match(r.stderr, error, args.join(" "));
+  }
+  for (const verb of ["remove", "enable", "disable"]) {
+    const r = await cli(home, "agent", verb, "..");
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /Invalid agent name "\.\."/);
+  }
+  assert.deepEqual(await panes(home), []);
+  assert.ok(!(await Deno.stat(join(home, "pwned")).catch(() => undefined)));
+  await assert.rejects(
+    Deno.stat(join(namedTransport(home).state, "tmux-agents.json")),
+    Deno.errors.NotFound,
+  );
+});
+
+Deno.test("tmux agents survive an engine restart, with what waits in their inbox", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  await using tmux = new Tmux(home);
+  const typed = join(home, "typed.jsonl");
+  const first = await engineIn(home);
+  try {
+    await ok(home, "agent", "add", "keeper", "--tmux", "keep", "--socket", tmux.socket);
+    await ok(home, "agent", "add", "sleeper", "--tmux", "keep", "--socket", tmux.socket);
+    await ok(home, "agent", "disable", "sleeper");
+    const id = await send(home, "keeper", "kept across the restart");
+    await delivery(home, id, "keeper", "unwoken");
+  } finally {
+    await first.stop();
+  }
+  await using engine = await engineIn(home);
+  const after = await panes(home);
+  assert.deepEqual(
+    after.map((a) => [a.name, a.target, a.enabled, a.unread]),
+    [["keeper", "keep", true, 1], ["sleeper", "keep", false, 0]],
+  );
+  await tmux.readerAppearing("keep", typed);
+  assert.match((await submitted(typed, 1, engine))[0]!, /\nkept across the restart\n/);
+  await waitUntil(async () => (await panes(home)).find((a) => a.name === "keeper")!.unread === 0);
+  assert.equal((await submissions(typed)).length, 1, "only the enabled agent types");
+});

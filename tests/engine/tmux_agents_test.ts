@@ -1,0 +1,309 @@
+// TmuxAgents in the engine's process: the /api/tmux-agents routes through app.request() on a real
+// engine, the text typed for a message, and panes that are busy or show a dialog (real tmux).
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { AuthStore } from "../../engine/auth.ts";
+import { Engine } from "../../engine/engine.ts";
+import { locateTransport } from "../../engine/paths.ts";
+import { TMUX_AGENT_MAX_CHARS, tmuxAgentText } from "../../engine/tmux_agents.ts";
+import { createApp } from "../../routes/mod.ts";
+import type { Message } from "../../transports/mod.ts";
+import { tempDir, waitUntil } from "../_helpers.ts";
+import { makeTransport } from "./_harness.ts";
+
+const READER = fileURLToPath(new URL("../testdata/tmux/reader.ts", import.meta.url));
+
+/** A real engine on a local transport in `dir`, its API app, and tokens of every kind. */
+async function engineIn(dir: string, before?: (stateDir: string) => Promise<void>) {
+  const root = join(dir, "bus");
+  await makeTransport(root, "providers: {}\n");
+  const location = locateTransport({ path: root, state: join(dir, "state") }, { HOME: dir });
+  await before?.(location.stateDir);
+  const engine = await Engine.start(location, { env: { HOME: dir, USER: "tester" } });
+  const auth = await AuthStore.open(location.stateDir);
+  await auth.createUser("boss", "the boss passphrase", true);
+  await auth.createUser("guest", "the guest passphrase", false);
+  engine.setUsers(() => auth.listUsers().map((u) => u.username));
+  const app = createApp({ bus: engine.bus, auth, version: "0", live: engine });
+  const { agent, jti } = await engine.registerLive({
+    name: "mcp-one",
+    agent: "claude",
+    wake: "pull",
+  }, "boss");
+  const tokens = {
+    admin: (await auth.mintToken("boss", "test")).token,
+    user: (await auth.mintToken("guest", "test")).token,
+    live: await auth.mintLiveToken(agent.name, jti, 600),
+    agent: await auth.mintAgentToken("test/echo", 600),
+  };
+  const call = async (token: string, method: string, path: string, body?: unknown) => {
+    const response = await app.request(path, {
+      method,
+      headers: { Authorization: `Bearer ${token}`, "content-type": "application/json" },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    return { status: response.status, json: await response.json() };
+  };
+  return {
+    engine,
+    stateDir: location.stateDir,
+    tokens,
+    call,
+    async [Symbol.asyncDispose]() {
+      await engine.close();
+    },
+  };
+}
+
+/** A private tmux server; `reader` starts a session whose pane records each submission. */
+class Tmux implements AsyncDisposable {
+  readonly socket: string;
+  constructor(dir: string) {
+    this.socket = join(dir, "tmux.sock");
+  }
+  async run(...args: string[]): Promise<string> {
+    const out = await new Deno.Command("tmux", { args: ["-S", this.socket, ...args] }).output();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    return new TextDecoder().decode(out.stdout).trim();
+  }
+  async reader(name: string, file: string, mode?: "dialog"): Promise<string> {
+    const pane = await this.run(
+      "-f",
+      "/dev/null",
+      "new-session",
+      "-d",
+      "-s",
+      name,
+      "-x",
+      "160",
+      "-y",
+      "40",
+      "-P",
+      "-F",
+      "#{pane_id}",
+      "--",
+      Deno.execPath(),
+      "run",
+      "-A",
+      READER,
+      file,
+      ...(mode ? [mode] : []),
+    );
+    await waitUntil(() => Deno.stat(file).then(() => true, () => undefined));
+    return pane;
+  }
+  async [Symbol.asyncDispose](): Promise<void> {
+    await new Deno.Command("tmux", { args: ["-S", this.socket, "kill-server"], stderr: "null" })
+      .output();
+  }
+}
+
+async function submissions(file: string): Promise<string[]> {
+  const text = (await Deno.readTextFile(file)).trim();
+  return text === "" ? [] : text.split("\n").map((l) => JSON.parse(l) as string);
+}
+
+Deno.test("POST /api/tmux-agents refuses agents' tokens, non-admins and bad input with one error shape, and changes nothing", async () => {
+  await using dir = await tempDir();
+  await using api = await engineIn(dir.path);
+  const good = { name: "typist", target: "aider" };
+  for (const token of [api.tokens.live, api.tokens.agent]) {
+    const r = await api.call(token, "POST", "/api/tmux-agents", good);
+    assert.equal(r.status, 403);
+    assert.equal(r.json.error.code, "ERR_FORBIDDEN");
+    assert.match(r.json.error.message, /Only a user's token may change tmux agents/);
+    const list = await api.call(token, "GET", "/api/tmux-agents");
+    assert.equal(list.status, 403);
+  }
+  const guest = await api.call(api.tokens.user, "POST", "/api/tmux-agents", good);
+  assert.equal(guest.status, 403);
+  assert.match(guest.json.error.message, /Only an admin may change tmux agents/);
+  assert.deepEqual((await api.call(api.tokens.user, "GET", "/api/tmux-agents")).json, {
+    agents: [],
+  });
+
+  const bad: [unknown, string, RegExp][] = [
+    [{ name: "..", target: "aider" }, "ERR_ADDRESS_INVALID", /Invalid agent name "\.\."/],
+    [{ name: "../etc", target: "aider" }, "ERR_ADDRESS_INVALID", /Invalid agent name/],
+    [{ name: "me", target: "aider" }, "ERR_ADDRESS_INVALID", /Invalid agent name "me"/],
+    [{ name: "guest", target: "aider" }, "ERR_ADDRESS_INVALID", /"guest" is taken/],
+    [{ name: "mcp-one", target: "aider" }, "ERR_ADDRESS_INVALID", /held by a live agent/],
+    [{ name: "x", target: "aider; reboot" }, "ERR_BODY_INVALID", /Invalid tmux target/],
+    [{ name: "x", target: "`id`" }, "ERR_BODY_INVALID", /Invalid tmux target/],
+    [{ name: "x", target: "a|b" }, "ERR_BODY_INVALID", /Invalid tmux target/],
+    [{ name: "x", target: "-t" }, "ERR_BODY_INVALID", /Invalid tmux target/],
+    [{ name: "x", target: "a\nb" }, "ERR_BODY_INVALID", /Invalid tmux target/],
+    [{ name: "x", target: "%1", agent: "ai der" }, "ERR_BODY_INVALID", /Invalid agent "ai der"/],
+    [{ name: "x", target: "%1", enter_delay_ms: 1.5 }, "ERR_BODY_INVALID", /enter delay/],
+    [{ name: "x", target: "%1", enter_delay_ms: 60_000 }, "ERR_BODY_INVALID", /enter delay/],
+    [{ name: "x", target: "%1", socket: "/tmp/../x" }, "ERR_BODY_INVALID", /tmux socket/],
+    [{ name: "x", target: "%1", shell: "sh" }, "ERR_BODY_INVALID", /Unknown field "shell"/],
+    [{ name: "x" }, "ERR_BODY_INVALID", /needs "target"/],
+    [[good], "ERR_BODY_INVALID", /JSON object/],
+  ];
+  for (const [body, code, message] of bad) {
+    const r = await api.call(api.tokens.admin, "POST", "/api/tmux-agents", body);
+    assert.equal(r.status, 400, JSON.stringify(body));
+    assert.deepEqual(Object.keys(r.json), ["error"]);
+    assert.equal(r.json.error.code, code, JSON.stringify(body));
+    assert.match(r.json.error.message, message, JSON.stringify(body));
+  }
+  for (const path of ["/api/tmux-agents/..%2F..", "/api/tmux-agents/a%20b/enable"]) {
+    const r = await api.call(api.tokens.admin, path.endsWith("enable") ? "POST" : "DELETE", path);
+    assert.equal(r.json.error.code, "ERR_ADDRESS_INVALID", path);
+  }
+  const missing = await api.call(api.tokens.admin, "POST", "/api/tmux-agents/nobody/disable");
+  assert.equal(missing.status, 404);
+  assert.equal(missing.json.error.code, "ERR_AGENT_NOT_FOUND");
+
+  assert.deepEqual((await api.call(api.tokens.admin, "GET", "/api/tmux-agents")).json, {
+    agents: [],
+  });
+  assert.ok(!api.engine.live.has("x") && !api.engine.live.has("typist"));
+  await assert.rejects(Deno.stat(join(api.stateDir, "tmux-agents.json")), Deno.errors.NotFound);
+});
+
+Deno.test("POST /api/tmux-agents registers a pane that a live session cannot take, and DELETE frees its name", async () => {
+  await using dir = await tempDir();
+  await using api = await engineIn(dir.path);
+  const added = await api.call(api.tokens.admin, "POST", "/api/tmux-agents", {
+    name: "typist",
+    target: "nowhere:1.0",
+    agent: "aider",
+    role: "reviewer",
+    enter_delay_ms: 0,
+    socket: join(dir.path, "no.sock"),
+  });
+  assert.equal(added.status, 201, JSON.stringify(added.json));
+  assert.equal(added.json.owner, "boss");
+  assert.equal(added.json.up, false);
+  assert.equal(added.json.pane, null);
+  assert.equal(added.json.enabled, true);
+  const again = await api.call(api.tokens.admin, "POST", "/api/tmux-agents", {
+    name: "typist",
+    target: "%1",
+  });
+  assert.equal(again.json.error.code, "ERR_ADDRESS_INVALID");
+  assert.match(again.json.error.message, /registered already/);
+  // A session asking for the name gets another one.
+  const { agent } = await api.engine.registerLive(
+    { name: "typist", agent: "claude", wake: "pull" },
+    "boss",
+  );
+  assert.equal(agent.name, "typist-2");
+  const peers = await api.engine.peers();
+  const pane = peers.agents.find((a) => a.name === "typist");
+  assert.equal(pane?.kind, "pane");
+  assert.equal(pane?.online, false);
+  assert.equal(pane?.role, "reviewer");
+
+  const disabled = await api.call(api.tokens.admin, "POST", "/api/tmux-agents/typist/disable");
+  assert.equal(disabled.json.enabled, false);
+  assert.equal(api.engine.live.get("typist").status, "disabled");
+  const removed = await api.call(api.tokens.admin, "DELETE", "/api/tmux-agents/typist");
+  assert.equal(removed.status, 200);
+  assert.equal(removed.json.removed.name, "typist");
+  assert.ok(!api.engine.live.has("typist"));
+  const stored = JSON.parse(await Deno.readTextFile(join(api.stateDir, "tmux-agents.json")));
+  assert.deepEqual(stored, { agents: [] });
+});
+
+Deno.test("TmuxAgents leaves a pane in copy mode or showing a dialog alone, reports why, and types once it is ready", async () => {
+  await using dir = await tempDir();
+  await using tmux = new Tmux(dir.path);
+  await using api = await engineIn(dir.path);
+  const typed = join(dir.path, "typed.jsonl");
+  const pane = await tmux.reader("busy", typed);
+  const dialogTyped = join(dir.path, "dialog.jsonl");
+  await tmux.reader("asking", dialogTyped, "dialog");
+  for (const [name, target] of [["busy", "busy"], ["asking", "asking"]]) {
+    const r = await api.call(api.tokens.admin, "POST", "/api/tmux-agents", {
+      name,
+      target,
+      enter_delay_ms: 20,
+      socket: tmux.socket,
+    });
+    assert.equal(r.status, 201, JSON.stringify(r.json));
+  }
+  await tmux.run("copy-mode", "-t", pane);
+
+  const toBusy = await api.engine.bus.send({ to: ["busy"], from: "boss", body: "when free" });
+  const toAsking = await api.engine.bus.send({ to: ["asking"], from: "boss", body: "a question" });
+  const status = (message: Message, name: string) =>
+    waitUntil(async () => {
+      const { deliveries } = await import("../../engine/status.ts").then((m) =>
+        m.deliveryStatus(api.engine.bus, message)
+      );
+      return deliveries.find((d) => d.to === name && d.state !== "written");
+    });
+  const busy = await status(toBusy, "busy");
+  assert.equal(busy.state, "unwoken");
+  assert.match(busy.detail ?? "", /busy: pane %\d+ is in copy-mode/);
+  const asking = await status(toAsking, "asking");
+  assert.equal(asking.state, "unwoken");
+  assert.match(asking.detail ?? "", /dialog: pane %\d+ shows "Do you want to proceed\?"/);
+  assert.equal(api.engine.live.unreadCount("busy"), 1);
+
+  // Ready again: the next check types it.
+  await tmux.run("send-keys", "-t", pane, "-X", "cancel");
+  await api.engine.tmuxAgents.checkNow();
+  assert.match((await submissions(typed))[0] ?? "", /\nwhen free\n/);
+  assert.equal(api.engine.live.unreadCount("busy"), 0);
+  assert.equal((await status(toBusy, "busy")).state, "read");
+  await api.engine.tmuxAgents.checkNow();
+  assert.deepEqual(await submissions(dialogTyped), [], "nothing typed into a dialog");
+  assert.equal(api.engine.live.unreadCount("asking"), 1);
+});
+
+Deno.test("tmuxAgentText keeps the reply line and points at the whole message past the cap", () => {
+  const message: Message = {
+    channel: "0b7c5a52-0000-4000-8000-000000000000",
+    id: "2026/12/07/013000000Z-0badc0de.md",
+    from: "boss",
+    to: ["typist", "all"],
+    re: ["2026/12/07/012900000Z-00000000.md"],
+    timestamp: "2026-12-07T01:30:00.000Z",
+    body: "é".repeat(10_000),
+  } as Message;
+  const event = { channelName: "general", noReply: false, loopWarning: "slow down" };
+  const text = tmuxAgentText(message, event, { name: "typist", transportFlag: "--path '/a b'" });
+  assert.equal(Array.from(`[crosstalk] ${text}`).length, TMUX_AGENT_MAX_CHARS);
+  assert.match(
+    text,
+    /^boss -> typist, all in #general \(a reply\), message 0b7c5a52-.*\.md:\né+…\n/,
+  );
+  assert.match(
+    text,
+    /\n\(cut at 4000 characters; the whole message: crosstalk message show --path '\/a b' 0b7c5a52-0000-4000-8000-000000000000\/2026\/12\/07\/013000000Z-0badc0de\.md\)\n\(loop warning: slow down\)\n\(reply from a shell: crosstalk message send --path '\/a b' --channel 0b7c5a52-0000-4000-8000-000000000000 --re 2026\/12\/07\/013000000Z-0badc0de\.md --from typist --to boss "…"\)$/,
+  );
+  const short = tmuxAgentText({ ...message, body: "hi\n\n" }, { ...event, noReply: true }, {
+    name: "typist",
+    transportFlag: "",
+  });
+  assert.match(short, /:\nhi\n\(loop warning: slow down\)\n\(no reply needed\)$/);
+});
+
+Deno.test("Engine.start gives a registration it finds without a live record one (a crash between the two writes), and skips invalid ones", async () => {
+  await using dir = await tempDir();
+  await using api = await engineIn(dir.path, async (stateDir) => {
+    await Deno.mkdir(stateDir, { recursive: true });
+    await Deno.writeTextFile(
+      join(stateDir, "tmux-agents.json"),
+      JSON.stringify({
+        agents: [
+          { name: "kept", target: "somewhere", agent: "aider", enabled: true, owner: "boss" },
+          { name: "../bad", target: "somewhere", enabled: true, owner: "boss" },
+          { name: "worse", target: "a; b", enabled: true, owner: "boss" },
+        ],
+      }),
+    );
+  });
+  const listed = await api.call(api.tokens.admin, "GET", "/api/tmux-agents");
+  assert.deepEqual(listed.json.agents.map((a: { name: string }) => a.name), ["kept"]);
+  const info = api.engine.live.get("kept");
+  assert.equal(info.kind, "pane");
+  assert.equal(info.agent, "aider");
+  assert.equal(info.online, false);
+  assert.ok(api.engine.live.inUse("kept"));
+});
