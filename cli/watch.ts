@@ -24,12 +24,23 @@ export function watchCommand(ctx: CliContext): Command {
   return withJson(withTransportOptions(new Command("watch")))
     .description("a live feed of the bus: messages, deliveries, live agents (Ctrl-C to stop)")
     .argument("[channel]", "only this channel (name or id)")
-    .action(async (channel: string | undefined, flags: TransportFlags) => {
+    .option("--room", "full screen: who is talking, listening, working; the chat below")
+    .action(async (channel: string | undefined, flags: TransportFlags & { room?: boolean }) => {
+      if (flags.room && flags.json) {
+        throw new CrosstalkError("ERR_USAGE", "--room draws a screen: leave out --json");
+      }
+      if (flags.room && !Deno.stdout.isTerminal()) {
+        throw new CrosstalkError(
+          "ERR_USAGE",
+          "--room needs a terminal (without --room, watch prints a feed that pipes)",
+        );
+      }
       const api = await openApi(flags, ctx);
       const only = channel === undefined
         ? undefined
         : (await api.call<Channel>("GET", `/api/channels/${encodeURIComponent(channel)}`)).id;
-      await watch(api, ctx, { only, json: flags.json ?? false });
+      if (flags.room) await watchRoom(api, ctx, only);
+      else await watch(api, ctx, { only, json: flags.json ?? false });
     });
 }
 
@@ -44,20 +55,92 @@ async function watch(
   ctx: CliContext,
   options: { only: string | undefined; json: boolean },
 ): Promise<void> {
-  const stop = new AbortController();
-  const onSignal = () => stop.abort();
-  Deno.addSignalListener("SIGINT", onSignal);
   const print = (line: string) => ctx.out(`${line}\n`);
   const agents = new Map<string, LiveAgentInfo>();
   const showAgents = async () => {
     const peers = await api.call<Peers>("GET", "/api/peers");
     for (const line of agentChanges(agents, peers.agents)) print(line);
   };
-  let lastId: string | undefined;
-  const poll = setInterval(() => showAgents().catch(() => {}), PEERS_EVERY_MS);
+  await follow(api, options.only, {
+    start: async () => {
+      await showAgents();
+      if (agents.size === 0) print("(no live agents yet)");
+    },
+    peers: showAgents,
+    event: async (event) => {
+      if (options.json) return print(JSON.stringify(event));
+      const line = formatEvent(event, await bodyOf(api, event));
+      if (line) print(line);
+    },
+    unreachable: (reason) => print(`(engine unreachable: ${reason}; retrying)`),
+  });
+}
+
+/** `watch --room`: the room on the terminal's alternate screen, drawn again at each change. */
+async function watchRoom(api: HttpClient, ctx: CliContext, only: string | undefined) {
+  const { Room } = await import("./room.ts");
+  const room = new Room();
+  let note = "";
+  const draw = () => {
+    const { columns, rows } = Deno.consoleSize();
+    const lines = room.render(Date.now(), { columns, rows }, {
+      title: note || api.via,
+      color: !ctx.env.NO_COLOR,
+    });
+    // Home, each line then clear to its end, then clear below: no flicker, no scrolling.
+    ctx.out(`\x1b[H${lines.map((l) => `${l}\x1b[K`).join("\r\n")}\x1b[J`);
+  };
+  const showAgents = async () => {
+    room.peers(await api.call<Peers>("GET", "/api/peers"));
+    draw();
+  };
+  const resize = () => draw();
+  const tick = setInterval(draw, 1_000);
+  ctx.out("\x1b[?1049h\x1b[?25l");
+  Deno.addSignalListener("SIGWINCH", resize);
   try {
-    await showAgents();
-    if (agents.size === 0) print("(no live agents yet)");
+    await follow(api, only, {
+      start: showAgents,
+      peers: showAgents,
+      event: async (event) => {
+        note = "";
+        room.event(event, await bodyOf(api, event), Date.now());
+        draw();
+      },
+      unreachable: (reason) => {
+        note = `engine unreachable (${reason}); retrying`;
+        draw();
+      },
+    });
+  } finally {
+    clearInterval(tick);
+    Deno.removeSignalListener("SIGWINCH", resize);
+    // Back to the terminal as it was, scrollback and cursor included.
+    ctx.out("\x1b[?25h\x1b[?1049l");
+  }
+}
+
+/** What `follow` tells its caller. */
+interface Follower {
+  start(): Promise<void>;
+  /** The live agents may have changed (every few seconds, and at each `live` event). */
+  peers(): Promise<void>;
+  event(event: WatchEvent): Promise<void>;
+  unreachable(reason: string): void;
+}
+
+/**
+ * Follows the engine's event stream until Ctrl-C, reconnecting with the last id seen so that no
+ * event is missed; only `only`'s events when a channel is chosen.
+ */
+async function follow(api: HttpClient, only: string | undefined, to: Follower): Promise<void> {
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  Deno.addSignalListener("SIGINT", onSignal);
+  let lastId: string | undefined;
+  const poll = setInterval(() => to.peers().catch(() => {}), PEERS_EVERY_MS);
+  try {
+    await to.start();
     while (!stop.signal.aborted) {
       try {
         const response = await api.stream("/api/events", stop.signal, lastId);
@@ -65,25 +148,14 @@ async function watch(
           if (sse.id) lastId = sse.id;
           if (sse.event === "hello") continue;
           const event: WatchEvent = { type: sse.event, data: JSON.parse(sse.data) };
-          if (!inChannel(event, options.only)) continue;
-          if (options.json) {
-            print(JSON.stringify(event));
-            continue;
-          }
-          const preview = event.type === "message" && typeof event.data.ref === "string"
-            ? await api.call<Message>("GET", `/api/messages/${event.data.ref}`).then(
-              (m) => m.body,
-              () => undefined,
-            )
-            : undefined;
-          const line = formatEvent(event, preview);
-          if (line) print(line);
-          if (event.type === "live") await showAgents().catch(() => {});
+          if (!inChannel(event, only)) continue;
+          await to.event(event);
+          if (event.type === "live") await to.peers().catch(() => {});
         }
       } catch (error) {
         if (stop.signal.aborted) break;
         if (error instanceof CrosstalkError && error.code !== "ERR_TIMEOUT") throw error;
-        print(`(engine unreachable: ${error instanceof Error ? error.message : error}; retrying)`);
+        to.unreachable(error instanceof Error ? error.message : String(error));
         await new Promise((resolve) => setTimeout(resolve, 1_000));
       }
     }
@@ -91,6 +163,17 @@ async function watch(
     clearInterval(poll);
     Deno.removeSignalListener("SIGINT", onSignal);
   }
+}
+
+/** A message event's text (read from the engine), or undefined for other events. */
+function bodyOf(api: HttpClient, event: WatchEvent): Promise<string | undefined> {
+  if (event.type !== "message" || typeof event.data.ref !== "string") {
+    return Promise.resolve(undefined);
+  }
+  return api.call<Message>("GET", `/api/messages/${event.data.ref}`).then(
+    (m) => m.body,
+    () => undefined,
+  );
 }
 
 /** True when the event belongs to `channel` (every event when no channel is chosen). */
