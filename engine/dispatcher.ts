@@ -3,7 +3,7 @@
  * batches within the concurrency limits, and writes their replies — exactly once across every
  * engine that shares the transport (see transports/claims.ts for the mechanism).
  */
-import { join } from "../transports/path.ts";
+import { delimiter, join } from "../transports/path.ts";
 import { CrosstalkError } from "../schema/errors.ts";
 import {
   type AttachedChange,
@@ -28,7 +28,7 @@ import type { Logger } from "./log.ts";
 import { resolveAddress } from "./models.ts";
 import type { Env } from "./paths.ts";
 import { renderPrompt } from "./prompt.ts";
-import { resolveCommand } from "./which.ts";
+import { resolveCommand, writeSelfShim } from "./which.ts";
 import { isProcessAlive } from "./_process.ts";
 
 /** A run is attempted at most this many times (claims taken over after crashes), then failed. */
@@ -110,6 +110,7 @@ export class Dispatcher {
   #runningPerModel = new Map<string, number>();
   #running = new Map<Promise<void>, RunningInfo>();
   #inFlight = new Set<string>();
+  #shim: Promise<string | undefined> | undefined;
   #replyTimes = new Map<string, number[]>();
   #accepting = true;
   #abort = new AbortController();
@@ -745,6 +746,13 @@ export class Dispatcher {
     const base: Record<string, string> = {};
     for (const [k, v] of Object.entries(this.#env)) if (v !== undefined) base[k] = v;
     const secrets = provider ? await providerEnv(this.#config, provider, this.#env) : {};
+    // `crosstalk` on the agent's PATH, first: the program that runs this engine.
+    this.#shim ??= writeSelfShim(this.#stateDir).catch((error) => {
+      this.#log.warn("run.shim_failed", { reason: String(error) });
+      return undefined;
+    });
+    const shim = await this.#shim;
+    if (shim) base.PATH = [shim, base.PATH].filter(Boolean).join(delimiter);
     const api: Record<string, string> = {};
     if (this.#api) {
       api.CROSSTALK_API = this.#api.url;

@@ -5,6 +5,7 @@
 import { delimiter, isAbsolute, join, resolve } from "../transports/path.ts";
 import { fileURLToPath } from "node:url";
 import type { Env } from "./paths.ts";
+import { writeFileAtomic } from "../transports/_fs.ts";
 
 /** Where a model's CLI was found, or why not. */
 export type Resolved = { found: true; argv: string[] } | { found: false; reason: string };
@@ -61,4 +62,28 @@ async function isExecutable(path: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/**
+ * Writes `<stateDir>/bin/crosstalk`, a script that runs this very program, and returns its
+ * folder: on the PATH of the agent CLIs the engine runs, `crosstalk …` (as the transport's
+ * PROTOCOL.md tells agents to call it) works whether or not crosstalk is installed. Undefined on
+ * Windows, where agents find crosstalk on their PATH or not at all.
+ */
+export async function writeSelfShim(stateDir: string): Promise<string | undefined> {
+  if (Deno.build.os === "windows") return undefined;
+  const dir = join(stateDir, "bin");
+  await Deno.mkdir(dir, { recursive: true });
+  const argv = selfCommand().map(shellWord).join(" ");
+  await writeFileAtomic(
+    join(dir, "crosstalk"),
+    `#!/bin/sh\n# Written by the crosstalk engine: the crosstalk that runs it.\nexec ${argv} "$@"\n`,
+    { mode: 0o755 },
+  );
+  return dir;
+}
+
+/** One word for sh: single-quoted, with any single quote closed, escaped and reopened. */
+function shellWord(word: string): string {
+  return `'${word.replaceAll("'", `'\\''`)}'`;
 }

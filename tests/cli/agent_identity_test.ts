@@ -2,10 +2,10 @@
 // engine's address and the run's own token from the environment, so the agent speaks as itself.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { MAIN, runCrosstalk, tempDir } from "../_helpers.ts";
+import { runCrosstalk, tempDir } from "../_helpers.ts";
 import { AGENTS, EngineProcess, makeTransport, namedTransport } from "../engine/_harness.ts";
 
-Deno.test("an agent that runs crosstalk commands during its run sends as its model, through the engine, and whoami says so", async () => {
+Deno.test("an agent that runs crosstalk commands during its run finds crosstalk on its PATH, sends as its model, through the engine, and whoami says so", async () => {
   await using dir = await tempDir();
   const home = dir.path;
   const { root, state } = namedTransport(home);
@@ -19,8 +19,8 @@ Deno.test("an agent that runs crosstalk commands during its run sends as its mod
     env: {
       CROSSTALK_INIT_USERNAME: "tester",
       CROSSTALK_INIT_PASSPHRASE: "a long enough passphrase",
-      CROSSTALK_TEST_DENO: Deno.execPath(),
-      CROSSTALK_TEST_MAIN: MAIN,
+      // Without crosstalk on it: the engine puts itself first on its agents' PATH.
+      PATH: "/usr/bin:/bin",
       HOME: home,
     },
   });
