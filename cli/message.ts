@@ -61,6 +61,10 @@ export function messageCommand(ctx: CliContext): Command {
         re: flags.re,
         createChannel: flags.create === true,
       });
+      // The engine's word on addressees nobody answers to (a typo, most often).
+      for (const warning of (sent as { warnings?: string[] }).warnings ?? []) {
+        ctx.err(`warning: ${warning}\n`);
+      }
       if (!flags.wait) {
         if (flags.json) return printJson(ctx, sent);
         return ctx.out(`${sent.id}\n`);

@@ -371,12 +371,12 @@ export class AuthStore {
 
 /** @throws {CrosstalkError} `ERR_USER_INVALID` */
 export function checkUsername(username: string): void {
-  if (!isName(username) || ["all", "workflow"].includes(username)) {
+  if (!isName(username) || ["all", "workflow", "here"].includes(username)) {
     throw new CrosstalkError(
       "ERR_USER_INVALID",
       `Invalid username ${
         JSON.stringify(username)
-      }: use 1 to 64 letters, digits, . _ - (not "all" or "workflow")`,
+      }: use 1 to 64 letters, digits, . _ - (not "all", "workflow" or "here")`,
     );
   }
 }

@@ -41,7 +41,7 @@ import {
 import { initTransport } from "./setup.ts";
 import { VERSION } from "./version.ts";
 import { isProcessAlive } from "./_process.ts";
-import { type LiveAgentInfo, LiveAgents, type Registration } from "./live.ts";
+import { HERE, type LiveAgentInfo, LiveAgents, type Registration } from "./live.ts";
 import { TmuxAgents } from "./tmux_agents.ts";
 import { Workflows } from "./workflow.ts";
 import { allModels, resolveAddress } from "./models.ts";
@@ -478,6 +478,26 @@ export class Engine implements AsyncDisposable {
       models,
       humans: [...humans].sort(),
     };
+  }
+
+  /**
+   * The addressees of `to` that nobody on the transport answers to: no user, live agent (of any
+   * machine) or model has that name. A message to one is written all the same (someone of that
+   * name may come), but its sender is told, since it is most often a typo.
+   */
+  async unknownAddressees(to: string[]): Promise<string[]> {
+    const unknown: string[] = [];
+    for (const address of to.flatMap((t) => t.split(",")).map((t) => t.trim())) {
+      let target;
+      try {
+        target = resolveAddress(address, this.bus.config);
+      } catch {
+        continue;
+      }
+      if (target.kind !== "participant" || target.name === HERE) continue;
+      if (!(await this.#knownSender(address))) unknown.push(address);
+    }
+    return unknown;
   }
 
   /** A sender that belongs to the transport: a user, a model, a live agent or an engine. */

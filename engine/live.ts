@@ -145,7 +145,9 @@ const LAZY_SAVE_MS = 200;
  * the whole state goes to `live.json` again and the journal starts over.
  */
 const JOURNAL_MAX_BYTES = 1024 * 1024;
-const RESERVED = new Set(["all", "workflow", "here", "me"]);
+/** The address of every live agent of the transport (and of no model). */
+export const HERE = "here";
+const RESERVED = new Set(["all", "workflow", HERE, "me"]);
 
 /** True for a name a live agent may have: 1 to 56 letters, digits, `. _ -`, not a reserved one. */
 export function isLiveName(name: string): boolean {
@@ -801,8 +803,10 @@ export class LiveAgents {
     for (const address of message.to) {
       const [name, alias] = address.split("@");
       if (alias !== undefined && alias !== this.#options.alias) continue;
-      if (name === "all") { for (const agent of this.#agents.keys()) names.add(agent); }
-      else if (name && this.#agents.has(name)) names.add(name);
+      // `all` is every model and every live agent; `here` only the live agents.
+      if (name === "all" || name === HERE) {
+        for (const agent of this.#agents.keys()) names.add(agent);
+      } else if (name && this.#agents.has(name)) names.add(name);
     }
     names.delete(message.from);
     if (names.size === 0 || !message.re?.length) return [...names];

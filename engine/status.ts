@@ -293,6 +293,9 @@ export async function deliveryStatus(
     if (index >= 0) rows.splice(index, 1, row);
     else rows.push(row);
   }
+  // `here` stands for the live agents: once theirs are known, its own row says nothing more.
+  const here = rows.findIndex((r) => r.to === "here" && r.state === "written");
+  if (here >= 0 && receipts.size > 0) rows.splice(here, 1);
   const task = await taskOf(annotations, message);
   return {
     message,

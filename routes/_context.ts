@@ -51,7 +51,7 @@ export interface AppDeps {
 /** What the live agent, task and badge routes use of the engine. */
 export type LiveDeps = Pick<
   Engine,
-  "live" | "registerLive" | "peers" | "annotations" | "tmuxAgents"
+  "live" | "registerLive" | "peers" | "annotations" | "tmuxAgents" | "unknownAddressees"
 >;
 
 /** Hono's variables for this app. */

@@ -58,7 +58,9 @@ const REF = z.string().regex(
   "a message id as read shows it: <channel>/<YYYY>/<MM>/<DD>/<file>.md",
 ).describe("a message id as read shows it (<channel>/<YYYY>/<MM>/<DD>/<file>.md)");
 const SEND = z.object({
-  to: z.string().describe("addressee(s): agent name, model, username or all"),
+  to: z.string().describe(
+    "addressee(s): agent name, model, username, all (models and agents) or here (agents only)",
+  ),
   message: z.string().describe("the text (markdown)"),
   re: z.string().optional().describe("the message id this replies to"),
   channel: z.string().optional().describe("channel name or id (default: the re's, else general)"),
@@ -169,10 +171,14 @@ export function registerTools(
       // it (MCP forbids reusing a request id within a session): the key makes that retry return
       // the message the first attempt wrote, if it got that far, instead of writing a second.
       const key = `mcp-call ${tokenId} ${await digest(JSON.stringify(extra.requestId))}`;
-      const sent = await api.call<Message>("POST", "/api/messages", body, {
-        "Idempotency-Key": key,
-      });
-      return `sent ${sent.channel}/${sent.id}`;
+      const sent = await api.call<Message & { warnings?: string[] }>(
+        "POST",
+        "/api/messages",
+        body,
+        { "Idempotency-Key": key },
+      );
+      const warnings = (sent.warnings ?? []).map((w) => `\nwarning: ${w}`).join("");
+      return `sent ${sent.channel}/${sent.id}${warnings}`;
     }));
 
   // read and wait: the same inbox call, with a count or a long-poll.

@@ -74,11 +74,23 @@ export function messageRoutes(deps: AppDeps): Hono<Env> {
         type: body.type as "workflow" | undefined,
         createChannel: body.create_channel === true,
       });
-    if (key === undefined) return c.json(await send(), 201);
+    // Written all the same (someone of that name may come), but the sender hears of a name
+    // nobody answers to: most often a typo.
+    const warned = async (message: Message) => {
+      const unknown = await deps.live?.unknownAddressees(message.to) ?? [];
+      if (unknown.length === 0) return message;
+      return {
+        ...message,
+        warnings: unknown.map((name) =>
+          `No user, live agent or model is called "${name}": the message waits for one of that name`
+        ),
+      };
+    };
+    if (key === undefined) return c.json(await warned(await send()), 201);
     // A retry (even one racing the first attempt) returns the first message; the same key for
     // another message is a client's mistake, refused.
     const sent = await (await keys()).once(identity.subject, key, fingerprintOf(body), send);
-    if (sent.first) return c.json(sent.message, 201);
+    if (sent.first) return c.json(await warned(sent.message), 201);
     return c.json(await deps.bus.transport.readMessage(sent.ref.channel, sent.ref.id), 200);
   });
 

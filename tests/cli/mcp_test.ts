@@ -700,6 +700,9 @@ Deno.test("crosstalk mcp follows its engine to another port when another engine 
   try {
     await using bob = await teamSession(home, "bob", "--wake", "pull");
     const held = bob.client.callTool({ name: "wait", arguments: { seconds: 60 } });
+    // Awaited below; should a step before it fail, closing the session rejects it, and that
+    // must not hide the failure as an uncaught error.
+    held.catch(() => {});
     await engine.waitFor((r) => r.event === "live.waiting" && r.name === "bob");
     engine.signal("SIGKILL");
     await engine.exit();
