@@ -62,7 +62,7 @@ export function agentCommand(ctx: CliContext): Command {
 
   agent.command("install")
     .description("adds the crosstalk MCP server (crosstalk mcp) to an agent CLI's configuration")
-    .argument("<cli>", "claude, codex or gemini")
+    .argument("<cli>", "claude, codex, gemini or qwen")
     .option("--name <name>", "the agent's name on the bus (default: <cli>-<folder>)")
     .addOption(scope())
     .option("--force", "replace a crosstalk entry that differs")
@@ -107,7 +107,7 @@ export function agentCommand(ctx: CliContext): Command {
 
   agent.command("uninstall")
     .description("removes the crosstalk MCP server from an agent CLI's configuration")
-    .argument("<cli>", "claude, codex or gemini")
+    .argument("<cli>", "claude, codex, gemini or qwen")
     .addOption(scope())
     .option("--dry-run", "print the file and its new content; write nothing")
     .action(async (cli: string, flags: InstallFlags) => {
@@ -281,7 +281,7 @@ async function agentCliOf(cli: string): Promise<AgentCli> {
   if ((AGENT_CLIS as readonly string[]).includes(cli)) return cli as AgentCli;
   throw new CrosstalkError(
     "ERR_USAGE",
-    `Unknown agent CLI ${JSON.stringify(cli)}: use claude, codex or gemini`,
+    `Unknown agent CLI ${JSON.stringify(cli)}: use claude, codex, gemini or qwen`,
   );
 }
 
@@ -305,5 +305,7 @@ function startHint(agent: AgentCli, result: AgentInstallResult): string {
       return `Start Codex${here}:\n  codex\n`;
     case "gemini":
       return `Start Gemini CLI${here}:\n  gemini\n`;
+    case "qwen":
+      return `Start Qwen Code${here}:\n  qwen\n`;
   }
 }

@@ -40,9 +40,12 @@ export function chatArgv(agent: AgentCli, entry: McpServerEntry, extra: string[]
         ...extra,
       ];
     case "gemini":
+    case "qwen":
       throw new CrosstalkError(
         "ERR_USAGE",
-        'Gemini CLI takes MCP servers only from its settings: run "crosstalk agent install gemini", then start gemini',
+        `${
+          agent === "gemini" ? "Gemini CLI" : "Qwen Code"
+        } takes MCP servers only from its settings: run "crosstalk agent install ${agent}", then start ${agent}`,
       );
   }
 }

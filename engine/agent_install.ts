@@ -14,7 +14,7 @@ import type { Env } from "./paths.ts";
 import type { EngineProgram } from "./service.ts";
 
 /** The agent CLIs whose configuration crosstalk can edit. */
-export const AGENT_CLIS = ["claude", "codex", "gemini"] as const;
+export const AGENT_CLIS = ["claude", "codex", "gemini", "qwen"] as const;
 
 /** An agent CLI whose configuration crosstalk can edit. */
 export type AgentCli = typeof AGENT_CLIS[number];
@@ -109,7 +109,7 @@ export function agentConfigFile(agent: AgentCli, options: AgentConfigFileOptions
     scope,
     path: resolve(options.cwd, path),
     format,
-    comments: agent === "gemini",
+    comments: agent === "gemini" || agent === "qwen",
     newFileMode,
   });
   switch (agent) {
@@ -134,6 +134,11 @@ export function agentConfigFile(agent: AgentCli, options: AgentConfigFileOptions
     case "gemini": {
       const dir = scope === "project" ? options.cwd : home();
       return file(join(dir, ".gemini", "settings.json"), "json");
+    }
+    case "qwen": {
+      // Qwen Code, a fork of Gemini CLI, reads `mcpServers` from its own settings files.
+      const dir = scope === "project" ? options.cwd : home();
+      return file(join(dir, ".qwen", "settings.json"), "json");
     }
   }
 }

@@ -136,6 +136,31 @@ Deno.test("agent install gemini writes .gemini/settings.json in the project, or 
   await assertStartsCrosstalk(serverOf(config), ["mcp", "--agent", "gemini", "--name", "g1"]);
 });
 
+Deno.test("agent install qwen writes .qwen/settings.json (comments kept), in the project or the home, and uninstall takes only it out", async () => {
+  const w = await world();
+  await using _ = w.dir;
+  const out = await w.run(0, ["agent", "install", "qwen", "--name", "q1"]);
+  assert.match(out.stdout, /Start Qwen Code/);
+  const project = await readJson(join(w.project, ".qwen", "settings.json"));
+  await assertStartsCrosstalk(serverOf(project), ["mcp", "--agent", "qwen", "--name", "q1"]);
+
+  const user = join(w.home, ".qwen", "settings.json");
+  await Deno.mkdir(join(w.home, ".qwen"));
+  const before = '{\n  // my model\n  "model": "qwen3-coder"\n}\n';
+  await Deno.writeTextFile(user, before);
+  await w.run(0, ["agent", "install", "qwen", "--scope", "user"]);
+  const text = await Deno.readTextFile(user);
+  assert.ok(
+    text.startsWith('{\n  // my model\n  "model": "qwen3-coder",\n  "mcpServers": {'),
+    text,
+  );
+  await w.run(0, ["agent", "uninstall", "qwen", "--scope", "user"]);
+  assert.equal(
+    await Deno.readTextFile(user),
+    '{\n  // my model\n  "model": "qwen3-coder",\n  "mcpServers": {}\n}\n',
+  );
+});
+
 Deno.test("agent install refuses a broken configuration with its line and column and leaves it byte for byte", async () => {
   const w = await world();
   await using _ = w.dir;
@@ -209,7 +234,7 @@ Deno.test("agent uninstall says when crosstalk is not installed, and agent insta
   assert.match(out.stdout, /crosstalk is not installed in .*\.mcp\.json/);
   await assert.rejects(Deno.stat(join(w.project, ".mcp.json")), Deno.errors.NotFound);
   const unknown = await w.run(64, ["agent", "install", "aider"]);
-  assert.match(unknown.stderr, /Unknown agent CLI "aider": use claude, codex or gemini/);
+  assert.match(unknown.stderr, /Unknown agent CLI "aider": use claude, codex, gemini or qwen/);
   const badName = await w.run(65, ["agent", "install", "claude", "--name", "no spaces"]);
   assert.match(badName.stderr, /Invalid --name "no spaces"/);
 });

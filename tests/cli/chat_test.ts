@@ -50,6 +50,10 @@ Deno.test("chatArgv gives claude the server as --mcp-config JSON with channel pu
     'mcp_servers.crosstalk.env_vars=["TMUX","TMUX_PANE"]',
   ]);
   assert.throws(() => chatArgv("gemini", entry), /run "crosstalk agent install gemini"/);
+  assert.throws(
+    () => chatArgv("qwen", entry),
+    /Qwen Code takes MCP servers only from its settings/,
+  );
 });
 
 Deno.test("crosstalk chat starts the agent CLI on the bus: what the user types goes out through its MCP server", async () => {
