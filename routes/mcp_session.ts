@@ -300,6 +300,35 @@ export function registerTools(
   };
 }
 
+/**
+ * Prompts, which agent CLIs offer as slash commands (Claude Code: `/mcp__crosstalk__join`): a
+ * person starts the session's part on the bus with one of them instead of explaining it.
+ */
+export function registerPrompts(server: McpServer, me: string): void {
+  const text = (value: string) => ({
+    messages: [{ role: "user" as const, content: { type: "text" as const, text: value } }],
+  });
+  server.registerPrompt("join", {
+    description: "Join the crosstalk bus: see who is here, read what waits, say hello",
+    argsSchema: { about: z.string().optional().describe("what you work on, for the hello") },
+  }, (args: { about?: string | undefined }) =>
+    text(
+      `You are "${me}" on the crosstalk bus. Call peers to see who is around, then read for ` +
+        `messages waiting for you and answer the ones that need it (send with re=<their id>). ` +
+        `Then send one short hello to "here" (every live agent) saying what you work on` +
+        `${args.about ? `: ${args.about}` : " (your folder and task, in one line)"}. ` +
+        `From then on, new messages reach you as channel events or "[crosstalk]" lines.`,
+    ));
+  server.registerPrompt("inbox", {
+    description: "Read your new crosstalk messages and answer those that need it",
+  }, () =>
+    text(
+      "Call read for your new crosstalk messages. Answer each one that asks something of you " +
+        "(send with to=<its sender> and re=<its id>); leave the rest, and never reply only to " +
+        "acknowledge.",
+    ));
+}
+
 /** Messages as compact text: a header line per message, then its body. */
 export function formatInbox(inbox: { messages: Message[]; more: number }, me: string): string {
   if (inbox.messages.length === 0) return "no new messages";
@@ -413,6 +442,7 @@ export function serveSession(socket: WebSocket, options: SessionOptions): void {
     reports,
     closed: signal,
   });
+  registerPrompts(server, name);
   const wake = live.live.get(name).wake;
   const target: WakeTarget = {
     // Channel or pull: a pull agent is followed for its presence only, and pushed nothing.

@@ -7,7 +7,7 @@ import { startTeam } from "./_live.ts";
 
 const REF = /^sent (\S+)$/;
 
-Deno.test("crosstalk mcp history: a channel's last messages or a thread, oldest first, and nothing marked read; send makes a topic channel when asked", async () => {
+Deno.test("crosstalk mcp history: a channel's last messages or a thread, oldest first, and nothing marked read; send makes a topic channel when asked; join and inbox prompts", async () => {
   await using dir = await tempDir();
   const home = dir.path;
   await using _engine = await startTeam(home);
@@ -58,6 +58,14 @@ Deno.test("crosstalk mcp history: a channel's last messages or a thread, oldest 
     create_channel: true,
   });
   assert.match(await bob.call("history", { channel: "topic-x" }), /from alice to bob\nnew topic$/);
+
+  // Prompts: the slash commands that start an agent's part on the bus.
+  const prompts = (await alice.client.listPrompts()).prompts.map((p: { name: string }) => p.name);
+  assert.deepEqual(prompts.sort(), ["inbox", "join"]);
+  const join = await alice.client.getPrompt({ name: "join", arguments: { about: "the parser" } });
+  const said = (join.messages[0]!.content as { text: string }).text;
+  assert.match(said, /^You are "alice" on the crosstalk bus\./);
+  assert.match(said, /send one short hello to "here" .*: the parser\./);
 
   const listed = await runCrosstalk(
     ["message", "list", "--last", "2", "--containername", "team", "--json"],
