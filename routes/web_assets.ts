@@ -185,7 +185,7 @@ const state = {
   csrf: "", me: "", admin: false, view: "bus", channel: null, last: null, shown: new Map(),
   re: null, events: null, open: null, deliveryRequest: 0, channels: [], workflow: null,
   pendingWorkflow: null, searchRequest: 0, approvals: new Map(), approvalItems: new Map(),
-  approvalsTouched: null, logs: null,
+  approvalsTouched: null, logs: null, navigating: false, at: "",
 };
 /** How many log lines the page keeps, and how many records it loads when the Logs tab opens. */
 const LOG_KEEP = 2000;
@@ -239,7 +239,7 @@ function signedOut() {
     csrf: "", me: "", admin: false, channel: null, last: null, shown: new Map(), re: null,
     events: null, open: null, deliveryRequest: state.deliveryRequest + 1, channels: [],
     workflow: null, pendingWorkflow: null, searchRequest: state.searchRequest + 1,
-    approvals: new Map(), approvalItems: new Map(), approvalsTouched: null,
+    approvals: new Map(), approvalItems: new Map(), approvalsTouched: null, at: "",
   });
   for (const id of ["channels", "peers", "messages", "deliveries", "tokens", "users", "models", "installed", "dispatchers", "engine-status", "workflows", "workflow-facts", "workflow-plan", "workflow-steps", "checked-plan-list", "workflow-channels", "found", "task-list", "log-lines"]) {
     $(id).replaceChildren();
@@ -281,9 +281,52 @@ async function start() {
   $("whoami").textContent = state.me + (state.admin ? " (admin)" : "");
   document.querySelector("#tabs [data-view=users]").hidden = !state.admin;
   follow();
+  // A link to a view, a channel, a message or a workflow opens it; without one, the bus.
+  const linked = location.hash;
+  state.navigating = true;
   show("bus");
   await Promise.all([loadChannels(), loadPeers()]).catch(showNotice);
+  state.navigating = false;
+  if (linked.length > 2) await navigate(linked);
+  else remember(state.channel ? "#/c/" + state.channel.id : "#/bus");
 }
+
+const VIEWS = ["bus", "tasks", "approvals", "workflows", "engine", "logs", "tokens", "account", "users"];
+
+/**
+ * Puts what is shown in the address, so that it can be bookmarked, shared or reopened with Back:
+ * #/c/<channel>, #/m/<channel>/<message id>, #/w/<workflow's channel>, or #/<view>.
+ */
+function remember(hash) {
+  if (state.navigating || location.hash === hash) return;
+  history.pushState(null, "", hash);
+  state.at = hash;
+}
+
+/** Opens what an address names (a link followed, Back or Forward). */
+async function navigate(hash) {
+  if (hash === state.at) return;
+  state.at = hash;
+  const [kind, first, ...rest] = hash.replace(/^#[/]?/, "").split("/").map(decodeURIComponent);
+  state.navigating = true;
+  try {
+    if (kind === "c" && first) await openMessage(first);
+    else if (kind === "m" && first && rest.length > 0) await openMessage(first, rest.join("/"));
+    else if (kind === "w" && first) {
+      show("workflows");
+      await openWorkflow(first);
+    } else if (VIEWS.includes(kind) && (kind !== "users" || state.admin)) show(kind);
+    else notice("Nothing at " + hash);
+  } catch (error) {
+    showNotice(error);
+  } finally {
+    state.navigating = false;
+  }
+}
+
+window.addEventListener("popstate", () => {
+  if (state.me) navigate(location.hash);
+});
 
 /**
  * Shows one view (bus, tasks, approvals, workflows, engine, logs, tokens, account, users) and loads what
@@ -291,6 +334,8 @@ async function start() {
  */
 function show(view) {
   state.view = view;
+  if (view !== "bus") remember("#/" + view);
+  else if (state.channel && state.channel.name) remember("#/c/" + state.channel.id);
   for (const node of document.querySelectorAll("#app [data-view]")) {
     if (node.parentElement.id === "tabs") node.classList.toggle("current", node.dataset.view === view);
     else node.hidden = node.dataset.view !== view;
@@ -800,6 +845,7 @@ function findPending(workflows) {
 
 function openWorkflow(child) {
   state.workflow = child;
+  remember("#/w/" + encodeURIComponent(child));
   return refreshWorkflows();
 }
 
@@ -976,6 +1022,7 @@ async function loadPeers() {
 
 async function openChannel(channel) {
   state.channel = channel;
+  if (state.view === "bus") remember("#/c/" + channel.id);
   state.last = null;
   state.shown = new Map();
   $("channel-title").textContent = "#" + channel.name;
@@ -1123,6 +1170,7 @@ function cancelReply() {
 
 async function showDelivery(message) {
   state.open = message;
+  remember("#/m/" + message.channel + "/" + message.id);
   const request = ++state.deliveryRequest;
   $("details").hidden = state.view !== "bus";
   $("details-id").textContent = message.channel + "/" + message.id;

@@ -932,3 +932,41 @@ Deno.test("the web UI lets an admin reset a user's passphrase and make them an a
   assert.deepEqual(dialogs, []);
   assert.deepEqual(pageErrors, []);
 });
+
+Deno.test("the web UI keeps what it shows in the address: a link opens a channel, a message or a view, and Back goes back", async () => {
+  await using dir = await tempDir();
+  const { engine, url } = await engineWithBoss(dir.path);
+  await using _engine = engine;
+  const call = await apiAs(url, BOSS);
+  const design = await call<{ id: string }>("POST", "/api/channels", { name: "design" });
+  const sent = await call<Sent>("POST", "/api/messages", {
+    channel: "design",
+    to: "boss",
+    body: "the link points here",
+  });
+  await using chrome = await browser();
+  const { page, pageErrors } = await newPage(chrome);
+  await page.goto(`${url}/ui/`);
+  await signIn(page, BOSS.username, BOSS.passphrase);
+  await page.locator("#channel-title", { hasText: /^#general$/ }).waitFor();
+  await page.click(`#channels button[data-channel="${design.id}"]`);
+  await page.locator("#channel-title", { hasText: /^#design$/ }).waitFor();
+  assert.equal(new URL(page.url()).hash, `#/c/${design.id}`);
+  await page.click("#tabs [data-view=workflows]");
+  assert.equal(new URL(page.url()).hash, "#/workflows");
+  await page.goBack();
+  await page.locator("#channel-title", { hasText: /^#design$/ }).waitFor();
+  assert.equal(await page.locator("main[data-view=bus]").isHidden(), false, "back on the bus");
+
+  // A link to a message, opened fresh: its channel, with the message there.
+  await page.goto("about:blank");
+  await page.goto(`${url}/ui/#/m/${sent.channel}/${sent.id}`);
+  await page.locator("#channel-title", { hasText: /^#design$/ }).waitFor();
+  await page.locator("#messages .message", { hasText: "the link points here" }).waitFor();
+  await page.goto("about:blank");
+  await page.goto(`${url}/ui/#/tokens`);
+  await page.locator("section[data-view=tokens]").waitFor();
+  await page.goto(`${url}/ui/#/nowhere`);
+  await page.locator("#notice", { hasText: "Nothing at #/nowhere" }).waitFor();
+  assert.deepEqual(pageErrors, []);
+});
