@@ -3,13 +3,11 @@
 // sender, and the message still waits in the agent's inbox.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { runCrosstalk, tempDir, waitUntil } from "../_helpers.ts";
+import { submissions, TmuxServer } from "../_tmux.ts";
 import { AGENTS, EngineProcess, makeTransport, namedTransport } from "../engine/_harness.ts";
 import { McpSession } from "../../scripts/_mcp_session.ts";
 import { verifyWebhookSignature } from "../../transports/webhook.ts";
-
-const READER = fileURLToPath(new URL("../testdata/tmux/reader.ts", import.meta.url));
 
 async function team(home: string): Promise<EngineProcess> {
   const { root } = namedTransport(home);
@@ -47,74 +45,48 @@ function delivery(home: string, id: string, to: string, state: string) {
   });
 }
 
-async function tmux(socket: string, ...args: string[]): Promise<string> {
-  const out = await new Deno.Command("tmux", { args: ["-S", socket, ...args] }).output();
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  return new TextDecoder().decode(out.stdout).trim();
-}
-
 Deno.test("a live agent in a tmux pane gets a multi-line message typed as one submission; a missing pane is reported", async () => {
   await using dir = await tempDir();
   const home = dir.path;
   await using _engine = await team(home);
-  const socket = join(home, "tmux.sock");
+  await using server = new TmuxServer(home);
   const typed = join(home, "typed.jsonl");
-  const pane = await tmux(
-    socket,
-    "-f",
-    "/dev/null",
-    "new-session",
-    "-d",
-    "-P",
-    "-F",
-    "#{pane_id}",
-    "--",
-    Deno.execPath(),
-    "run",
-    "-A",
-    READER,
-    typed,
+  const pane = await server.reader("agent", typed);
+  // The session runs "inside" the pane: tmux finds its server through $TMUX.
+  await using agent = await McpSession.start(home, [
+    "--containername",
+    "team",
+    "--name",
+    "typist",
+    "--agent",
+    "aider",
+    "--wake",
+    "tmux",
+    "--enter-delay",
+    "50",
+  ], { env: { TMUX: `${server.socket},0,0`, TMUX_PANE: pane } });
+  await waitUntil(async () =>
+    /typist \(you\): aider on a, available/.test(await agent.call("peers"))
   );
-  try {
-    await waitUntil(() => Deno.stat(typed).then(() => true, () => undefined));
-    // The session runs "inside" the pane: tmux finds its server through $TMUX.
-    await using agent = await McpSession.start(home, [
-      "--containername",
-      "team",
-      "--name",
-      "typist",
-      "--agent",
-      "aider",
-      "--wake",
-      "tmux",
-      "--enter-delay",
-      "50",
-    ], { env: { TMUX: `${socket},0,0`, TMUX_PANE: pane } });
-    await waitUntil(async () =>
-      /typist \(you\): aider on a, available/.test(await agent.call("peers"))
-    );
 
-    const id = await send(home, "typist", "line one\nline two");
-    const submissions = await waitUntil(async () => {
-      const text = await Deno.readTextFile(typed);
-      return text.trim() === "" ? undefined : text.trim().split("\n").map((l) => JSON.parse(l));
-    });
-    assert.equal(submissions.length, 1, "one submission");
-    assert.equal(
-      submissions[0],
-      "[crosstalk] boss -> typist in #general: line one\nline two",
-    );
-    await delivery(home, id, "typist", "woken");
+  const id = await send(home, "typist", "line one\nline two");
+  const typedIn = await waitUntil(async () => {
+    const all = await submissions(typed);
+    return all.length > 0 ? all : undefined;
+  });
+  assert.equal(typedIn.length, 1, "one submission");
+  assert.equal(
+    typedIn[0],
+    "[crosstalk] boss -> typist in #general: line one\nline two",
+  );
+  await delivery(home, id, "typist", "woken");
 
-    // The pane goes away: the wake is reported, and the message waits in the inbox.
-    await tmux(socket, "kill-server");
-    const lost = await send(home, "typist", "anyone there?");
-    const row = await delivery(home, lost, "typist", "unwoken");
-    assert.match(row.detail ?? "", /tmux pane %\d+ missing/);
-    assert.match(await agent.call("read"), /line one\nline two[\s\S]*anyone there\?/);
-  } finally {
-    await tmux(socket, "kill-server").catch(() => {});
-  }
+  // The pane goes away: the wake is reported, and the message waits in the inbox.
+  await server.run("kill-server");
+  const lost = await send(home, "typist", "anyone there?");
+  const row = await delivery(home, lost, "typist", "unwoken");
+  assert.match(row.detail ?? "", /tmux pane %\d+ missing/);
+  assert.match(await agent.call("read"), /line one\nline two[\s\S]*anyone there\?/);
 });
 
 Deno.test("a live agent woken by webhook: the receiver verifies the signed POST", async () => {

@@ -4,68 +4,9 @@
 // the pane: no MCP server, no relay.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { type CliResult, runCrosstalk, tempDir, waitUntil } from "../_helpers.ts";
 import { EngineProcess, makeTransport, namedTransport } from "../engine/_harness.ts";
-
-const READER = fileURLToPath(new URL("../testdata/tmux/reader.ts", import.meta.url));
-
-/** A private tmux server on its own socket, killed at the end of the scope. */
-class Tmux implements AsyncDisposable {
-  readonly socket: string;
-  constructor(dir: string) {
-    this.socket = join(dir, "tmux.sock");
-  }
-
-  /** Runs tmux on this server; returns its trimmed stdout, fails the test on an error. */
-  async run(...args: string[]): Promise<string> {
-    const out = await new Deno.Command("tmux", { args: ["-S", this.socket, ...args] }).output();
-    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-    return new TextDecoder().decode(out.stdout).trim();
-  }
-
-  /** A session named `name` running the reader, recording into `file`, once it reads. */
-  async reader(name: string, file: string): Promise<string> {
-    const pane = await this.run(
-      "-f",
-      "/dev/null",
-      "new-session",
-      "-d",
-      "-s",
-      name,
-      "-x",
-      "200",
-      "-y",
-      "50",
-      "-P",
-      "-F",
-      "#{pane_id}",
-      "--",
-      Deno.execPath(),
-      "run",
-      "-A",
-      READER,
-      file,
-    );
-    await waitUntil(() => Deno.stat(file).then(() => true, () => undefined));
-    return pane;
-  }
-
-  /**
-   * A session that appears under `name` only once its reader reads: started under another name
-   * and renamed, so the engine cannot type before the reader has asked for bracketed paste.
-   */
-  async readerAppearing(name: string, file: string): Promise<string> {
-    const pane = await this.reader(`${name}-starting`, file);
-    await this.run("rename-session", "-t", `=${name}-starting`, name);
-    return pane;
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await new Deno.Command("tmux", { args: ["-S", this.socket, "kill-server"], stderr: "null" })
-      .output();
-  }
-}
+import { submissions, TmuxServer } from "../_tmux.ts";
 
 async function engineIn(home: string): Promise<EngineProcess> {
   const { root, state } = namedTransport(home);
@@ -96,12 +37,6 @@ async function ok(home: string, ...args: string[]): Promise<string> {
 
 async function send(home: string, to: string, body: string): Promise<string> {
   return (await ok(home, "message", "send", "--to", to, body)).trim();
-}
-
-/** The submissions the reader recorded so far. */
-async function submissions(file: string): Promise<string[]> {
-  const text = (await Deno.readTextFile(file)).trim();
-  return text === "" ? [] : text.split("\n").map((l) => JSON.parse(l) as string);
 }
 
 /**
@@ -172,7 +107,7 @@ async function panes(home: string) {
 Deno.test("agent add: a message to the name is typed into the pane whole, multi-line, as one submission, and counts as read", async () => {
   await using dir = await tempDir();
   const home = dir.path;
-  await using tmux = new Tmux(home);
+  await using tmux = new TmuxServer(home);
   const typed = join(home, "typed.jsonl");
   const pane = await tmux.reader("aider", typed);
   await using engine = await engineIn(home);
@@ -247,7 +182,7 @@ Deno.test("agent add: a message to the name is typed into the pane whole, multi-
 Deno.test("agent add inside tmux: a message over the cap is typed up to it, with the command that shows it whole", async () => {
   await using dir = await tempDir();
   const home = dir.path;
-  await using tmux = new Tmux(home);
+  await using tmux = new TmuxServer(home);
   const typed = join(home, "typed.jsonl");
   await tmux.reader("grok", typed);
   await using engine = await engineIn(home);
@@ -283,7 +218,7 @@ Deno.test("agent add inside tmux: a message over the cap is typed up to it, with
 Deno.test("agent add: a pane that is missing is reported unwoken with the reason, and typed into once it appears", async () => {
   await using dir = await tempDir();
   const home = dir.path;
-  await using tmux = new Tmux(home);
+  await using tmux = new TmuxServer(home);
   const typed = join(home, "typed.jsonl");
   // A server with another session only: the target does not exist yet (and "late" is not a
   // prefix match for "later").
@@ -314,7 +249,7 @@ Deno.test("agent add: a pane that is missing is reported unwoken with the reason
 Deno.test("agent disable keeps the inbox and types nothing; enable types what waited; remove forgets the pane", async () => {
   await using dir = await tempDir();
   const home = dir.path;
-  await using tmux = new Tmux(home);
+  await using tmux = new TmuxServer(home);
   const typed = join(home, "typed.jsonl");
   const pane = await tmux.reader("work", typed);
   await using engine = await engineIn(home);
@@ -380,7 +315,7 @@ Deno.test("agent add refuses bad names, targets with shell metacharacters and ta
 Deno.test("tmux agents survive an engine restart, with what waits in their inbox", async () => {
   await using dir = await tempDir();
   const home = dir.path;
-  await using tmux = new Tmux(home);
+  await using tmux = new TmuxServer(home);
   const typed = join(home, "typed.jsonl");
   const first = await engineIn(home);
   try {

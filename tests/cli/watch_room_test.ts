@@ -1,8 +1,8 @@
 // `crosstalk watch --room`: the room's state (pure) and the real thing in a tmux pane.
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { Room } from "../../cli/room.ts";
 import { cliEnv, MAIN, runCrosstalk, tempDir, waitUntil } from "../_helpers.ts";
+import { TmuxServer } from "../_tmux.ts";
 import { startTeam } from "./_live.ts";
 
 const AGENT = {
@@ -51,68 +51,55 @@ Deno.test("the room: a message makes its sender talk and its addressees listen f
   assert.equal(screen.at(-1), "10:00:00 alice → test/reply: look here");
 });
 
-/** A private tmux server for one test. */
-async function tmux(socket: string, ...args: string[]): Promise<string> {
-  const out = await new Deno.Command("tmux", { args: ["-S", socket, ...args], stdin: "null" })
-    .output();
-  const text = new TextDecoder().decode(out.stdout);
-  if (out.code !== 0) throw new Error(`tmux ${args[0]}: ${new TextDecoder().decode(out.stderr)}`);
-  return text;
-}
-
 Deno.test("watch --room in a real terminal shows who talks to whom and the chat, and Ctrl-C ends it and gives the terminal back", async () => {
   await using dir = await tempDir();
   const home = dir.path;
   await using _engine = await startTeam(home);
-  const socket = join(home, "tmux.sock");
+  await using tmux = new TmuxServer(home);
   const env = cliEnv({ home });
   const command = [Deno.execPath(), "run", "-A", "--quiet", MAIN, "watch", "--room"];
   const started = await new Deno.Command("tmux", {
     args: [
-      ...["-S", socket, "-f", "/dev/null", "new-session", "-d", "-x", "110", "-y", "30"],
+      ...["-S", tmux.socket, "-f", "/dev/null", "new-session", "-d", "-x", "110", "-y", "30"],
       ...["--", ...command, "--containername", "team"],
     ],
     env: { ...env, TERM: "xterm-256color" },
     clearEnv: true,
   }).output();
   assert.equal(started.code, 0, new TextDecoder().decode(started.stderr));
-  try {
-    await tmux(socket, "set-option", "-g", "remain-on-exit", "on");
-    const screen = () => tmux(socket, "capture-pane", "-p", "-t", "0");
-    await waitUntil(async () => (await screen()).includes("crosstalk room") || undefined, 30_000);
+  await tmux.run("set-option", "-g", "remain-on-exit", "on");
+  const screen = () => tmux.run("capture-pane", "-p", "-t", "0");
+  await waitUntil(async () => (await screen()).includes("crosstalk room") || undefined, 30_000);
 
-    const sent = await runCrosstalk(
-      ["message", "send", "--to", "reply", "--containername", "team", "hello room"],
-      { home },
-    );
-    assert.equal(sent.code, 0, sent.stderr);
-    const shown = await waitUntil(async () => {
-      const text = await screen();
-      return text.includes("boss → test/reply: hello room") &&
-          text.includes("test/reply → boss: reply from test/reply")
-        ? text
-        : undefined;
-    }, 30_000);
-    assert.match(shown, /◇ boss +(listening ← test\/reply|idle)/);
-    assert.match(shown, /◆ test\/reply +(talking → boss|idle)/);
-    assert.doesNotMatch(
-      shown,
-      /◇ reply /,
-      "a model addressed by its bare name sits at its own desk",
-    );
+  const sent = await runCrosstalk(
+    ["message", "send", "--to", "reply", "--containername", "team", "hello room"],
+    { home },
+  );
+  assert.equal(sent.code, 0, sent.stderr);
+  const shown = await waitUntil(async () => {
+    const text = await screen();
+    return text.includes("boss → test/reply: hello room") &&
+        text.includes("test/reply → boss: reply from test/reply")
+      ? text
+      : undefined;
+  }, 30_000);
+  assert.match(shown, /◇ boss +(listening ← test\/reply|idle)/);
+  assert.match(shown, /◆ test\/reply +(talking → boss|idle)/);
+  assert.doesNotMatch(
+    shown,
+    /◇ reply /,
+    "a model addressed by its bare name sits at its own desk",
+  );
 
-    // (tmux 3.3 does not always know a dead pane's exit status: the exit is what is checked.)
-    await tmux(socket, "send-keys", "-t", "0", "C-c");
-    await waitUntil(
-      async () =>
-        (await tmux(socket, "display", "-p", "-t", "0", "#{pane_dead}")).trim() === "1" ||
-        undefined,
-      15_000,
-    );
-    assert.doesNotMatch(await screen(), /crosstalk room/, "the alternate screen is gone");
-  } finally {
-    await tmux(socket, "kill-server").catch(() => "");
-  }
+  // (tmux 3.3 does not always know a dead pane's exit status: the exit is what is checked.)
+  await tmux.run("send-keys", "-t", "0", "C-c");
+  await waitUntil(
+    async () =>
+      (await tmux.run("display", "-p", "-t", "0", "#{pane_dead}")).trim() === "1" ||
+      undefined,
+    15_000,
+  );
+  assert.doesNotMatch(await screen(), /crosstalk room/, "the alternate screen is gone");
 });
 
 Deno.test("watch --room refuses to draw where there is no terminal", async () => {

@@ -2,7 +2,6 @@
 // engine, the text typed for a message, and panes that are busy or show a dialog (real tmux).
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { AuthStore } from "../../engine/auth.ts";
 import { Engine } from "../../engine/engine.ts";
 import { locateTransport } from "../../engine/paths.ts";
@@ -10,9 +9,8 @@ import { TMUX_AGENT_MAX_CHARS, tmuxAgentText } from "../../engine/tmux_agents.ts
 import { createApp } from "../../routes/mod.ts";
 import type { Message } from "../../transports/mod.ts";
 import { tempDir, waitUntil } from "../_helpers.ts";
+import { submissions, TmuxServer } from "../_tmux.ts";
 import { makeTransport } from "./_harness.ts";
-
-const READER = fileURLToPath(new URL("../testdata/tmux/reader.ts", import.meta.url));
 
 /** A real engine on a local transport in `dir`, its API app, and tokens of every kind. */
 async function engineIn(dir: string, before?: (stateDir: string) => Promise<void>) {
@@ -54,54 +52,6 @@ async function engineIn(dir: string, before?: (stateDir: string) => Promise<void
       await engine.close();
     },
   };
-}
-
-/** A private tmux server; `reader` starts a session whose pane records each submission. */
-class Tmux implements AsyncDisposable {
-  readonly socket: string;
-  constructor(dir: string) {
-    this.socket = join(dir, "tmux.sock");
-  }
-  async run(...args: string[]): Promise<string> {
-    const out = await new Deno.Command("tmux", { args: ["-S", this.socket, ...args] }).output();
-    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-    return new TextDecoder().decode(out.stdout).trim();
-  }
-  async reader(name: string, file: string, mode?: "dialog"): Promise<string> {
-    const pane = await this.run(
-      "-f",
-      "/dev/null",
-      "new-session",
-      "-d",
-      "-s",
-      name,
-      "-x",
-      "160",
-      "-y",
-      "40",
-      "-P",
-      "-F",
-      "#{pane_id}",
-      "--",
-      Deno.execPath(),
-      "run",
-      "-A",
-      READER,
-      file,
-      ...(mode ? [mode] : []),
-    );
-    await waitUntil(() => Deno.stat(file).then(() => true, () => undefined));
-    return pane;
-  }
-  async [Symbol.asyncDispose](): Promise<void> {
-    await new Deno.Command("tmux", { args: ["-S", this.socket, "kill-server"], stderr: "null" })
-      .output();
-  }
-}
-
-async function submissions(file: string): Promise<string[]> {
-  const text = (await Deno.readTextFile(file)).trim();
-  return text === "" ? [] : text.split("\n").map((l) => JSON.parse(l) as string);
 }
 
 Deno.test("POST /api/tmux-agents refuses agents' tokens, non-admins and bad input with one error shape, and changes nothing", async () => {
@@ -211,7 +161,7 @@ Deno.test("POST /api/tmux-agents registers a pane that a live session cannot tak
 
 Deno.test("TmuxAgents leaves a pane in copy mode or showing a dialog alone, reports why, and types once it is ready", async () => {
   await using dir = await tempDir();
-  await using tmux = new Tmux(dir.path);
+  await using tmux = new TmuxServer(dir.path);
   await using api = await engineIn(dir.path);
   const typed = join(dir.path, "typed.jsonl");
   const pane = await tmux.reader("busy", typed);

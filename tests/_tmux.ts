@@ -1,0 +1,61 @@
+// A private tmux server for the tests that drive real tmux: its own socket, no user config,
+// killed at the end of the scope. `reader` runs the stand-in agent TUI (testdata/tmux/reader.ts),
+// which records each submission as a JSON line.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { waitUntil } from "./_helpers.ts";
+
+/** The stand-in agent TUI: `reader.ts FILE [dialog]`. */
+export const READER = fileURLToPath(new URL("./testdata/tmux/reader.ts", import.meta.url));
+
+/** A tmux server on `<dir>/tmux.sock`. */
+export class TmuxServer implements AsyncDisposable {
+  readonly socket: string;
+
+  constructor(dir: string) {
+    this.socket = join(dir, "tmux.sock");
+  }
+
+  /** Runs tmux on this server; returns its trimmed stdout, fails the test on an error. */
+  async run(...args: string[]): Promise<string> {
+    const out = await new Deno.Command("tmux", { args: ["-S", this.socket, ...args] }).output();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    return new TextDecoder().decode(out.stdout).trim();
+  }
+
+  /**
+   * A session named `name` (the server's first starts it) running the reader, recording into
+   * `file` (`dialog`: showing a confirmation dialog); returns its pane once the reader reads.
+   */
+  async reader(name: string, file: string, mode?: "dialog"): Promise<string> {
+    const pane = await this.run(
+      ...["-f", "/dev/null", "new-session", "-d", "-s", name, "-x", "200", "-y", "50"],
+      ...["-P", "-F", "#{pane_id}", "--", Deno.execPath(), "run", "-A", READER, file],
+      ...(mode ? [mode] : []),
+    );
+    await waitUntil(() => Deno.stat(file).then(() => true, () => undefined));
+    return pane;
+  }
+
+  /**
+   * A session that appears under `name` only once its reader reads: started under another name
+   * and renamed, so that nothing is typed before the reader has asked for bracketed paste.
+   */
+  async readerAppearing(name: string, file: string): Promise<string> {
+    const pane = await this.reader(`${name}-starting`, file);
+    await this.run("rename-session", "-t", `=${name}-starting`, name);
+    return pane;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await new Deno.Command("tmux", { args: ["-S", this.socket, "kill-server"], stderr: "null" })
+      .output();
+  }
+}
+
+/** The submissions the reader recorded in `file` so far. */
+export async function submissions(file: string): Promise<string[]> {
+  const text = (await Deno.readTextFile(file)).trim();
+  return text === "" ? [] : text.split("\n").map((l) => JSON.parse(l) as string);
+}
