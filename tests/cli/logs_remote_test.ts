@@ -1,29 +1,42 @@
-// `crosstalk logs --server URL [-f]`: another machine's engine log, through its API.
+// `crosstalk logs --server URL [-f]` and `crosstalk status --server URL`: another machine's
+// engine, through its API.
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { cliEnv, MAIN, runCrosstalk, tempDir } from "../_helpers.ts";
 import { AGENTS, EngineProcess, makeTransport, openBus } from "../engine/_harness.ts";
 
-Deno.test("logs --server prints the engine's last records and, with -f, follows new ones as they are written", async () => {
-  await using dir = await tempDir();
-  const root = join(dir.path, "bus");
+/**
+ * The engine "far" on its own transport (admin ann, the model reply) and a home whose CLI has
+ * not logged in to it yet.
+ */
+async function farEngine(dir: string) {
+  const root = join(dir, "bus");
   await makeTransport(
     root,
     `providers:\n  test:\n    models:\n      reply: ${join(AGENTS, "reply.sh")}\n`,
   );
-  await using engine = await EngineProcess.start(root, {
+  const engine = await EngineProcess.start(root, {
     alias: "far",
-    state: join(dir.path, "state"),
+    state: join(dir, "state"),
     env: { CROSSTALK_INIT_USERNAME: "ann", CROSSTALK_INIT_PASSPHRASE: "ann's passphrase" },
   });
   const server = (await engine.waitFor((r) => r.event === "api.listening")).url as string;
-  const home = join(dir.path, "home");
+  const home = join(dir, "home");
   await Deno.mkdir(home);
-  const login = await runCrosstalk(["--server", server, "auth", "login", "--username", "ann"], {
-    home,
-    stdin: "ann's passphrase\n",
-  });
-  assert.equal(login.code, 0, login.stderr);
+  const login = () =>
+    runCrosstalk(["--server", server, "auth", "login", "--username", "ann"], {
+      home,
+      stdin: "ann's passphrase\n",
+    });
+  return { root, engine, server, home, login };
+}
+
+Deno.test("logs --server prints the engine's last records and, with -f, follows new ones as they are written", async () => {
+  await using dir = await tempDir();
+  const { root, engine, server, home, login } = await farEngine(dir.path);
+  await using _engine = engine;
+  const loggedIn = await login();
+  assert.equal(loggedIn.code, 0, loggedIn.stderr);
 
   const tail = await runCrosstalk(["--server", server, "logs", "-n", "3", "--json"], { home });
   assert.equal(tail.code, 0, tail.stderr);
@@ -58,4 +71,27 @@ Deno.test("logs --server prints the engine's last records and, with -f, follows 
   await lines.cancel().catch(() => {});
   await follow.stderr.cancel();
   assert.equal(status.code, 0, "Ctrl-C ends it cleanly");
+});
+
+Deno.test("status --server reports that machine's engine (alias, claimed models), not this machine's state dir", async () => {
+  await using dir = await tempDir();
+  const { engine, server, home, login } = await farEngine(dir.path);
+  await using _engine = engine;
+
+  const anonymous = await runCrosstalk(["--server", server, "status"], { home });
+  assert.equal(anonymous.code, 77, "no saved login for that server");
+  assert.match(anonymous.stderr, /crosstalk auth login/);
+
+  const loggedIn = await login();
+  assert.equal(loggedIn.code, 0, loggedIn.stderr);
+  const status = await runCrosstalk(["--server", server, "status"], { home });
+  assert.equal(status.code, 0, status.stderr);
+  assert.match(status.stdout, new RegExp(`^server: +${server}$`, "m"));
+  assert.match(status.stdout, /^engine: +running \(alias far, pid \d+/m);
+  assert.match(status.stdout, /^claimed: +test\/reply$/m);
+  assert.doesNotMatch(status.stdout, /state dir/);
+  const json = JSON.parse(
+    (await runCrosstalk(["--server", server, "status", "--json"], { home })).stdout,
+  );
+  assert.equal(json.status.alias, "far");
 });
