@@ -168,6 +168,10 @@ export async function parseConfig(
       ...DEFAULT_ENGINE,
       ...(document.engine ?? {}),
       loop_guard: { ...DEFAULT_ENGINE.loop_guard, ...(document.engine?.loop_guard ?? {}) },
+      loop_warning: {
+        ...DEFAULT_ENGINE.loop_warning,
+        ...(document.engine?.loop_warning ?? {}),
+      },
     },
     git: { ...DEFAULT_GIT, ...(document.git ?? {}) },
     limits: { ...DEFAULT_LIMITS, ...(document.limits ?? {}) },

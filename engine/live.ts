@@ -130,9 +130,6 @@ interface Session {
 
 /** Live agents forgotten after this long offline. */
 const FORGET_MS = 7 * 24 * 3600 * 1000;
-/** Messages between two agents within LOOP_WINDOW_MS that earn a loop warning. */
-const LOOP_WARN_COUNT = 4;
-const LOOP_WINDOW_MS = 60_000;
 const PREVIEW_CHARS = 500;
 const MAX_UNREAD = 10_000;
 /** Wakes held for a sender not known yet: how many at most, and how often they are asked about. */
@@ -840,15 +837,15 @@ export class LiveAgents {
 
   /** Counts the exchange between two parties; a warning once they go back and forth fast. */
   #loopWarning(name: string, from: string): string | undefined {
+    // engine.loop_warning: how many messages between the two within how long earn the warning.
+    const { messages, window_seconds } = this.#options.bus.config.engine.loop_warning;
     const key = [name, from].sort().join("\n");
-    const since = Date.now() - LOOP_WINDOW_MS;
+    const since = Date.now() - window_seconds * 1000;
     const times = (this.#exchanges.get(key) ?? []).filter((t) => t > since);
     times.push(Date.now());
     this.#exchanges.set(key, times);
-    if (times.length < LOOP_WARN_COUNT) return undefined;
-    return `${times.length} messages between you and ${from} in the last ${
-      LOOP_WINDOW_MS / 1000
-    } s: do not reply unless it is essential`;
+    if (times.length < messages) return undefined;
+    return `${times.length} messages between you and ${from} in the last ${window_seconds} s: do not reply unless it is essential`;
   }
 
   async #channelName(message: Message): Promise<string> {

@@ -16,6 +16,7 @@ export interface EngineSettings {
   lease_seconds: number;
   grace_seconds: number;
   loop_guard: { replies: number; window_seconds: number };
+  loop_warning: { messages: number; window_seconds: number };
 }
 
 /** Git sync settings, every field filled with its default. */
@@ -47,8 +48,9 @@ export interface ProviderDocument {
 export interface ConfigDocument {
   transport?: "git" | "local";
   engine?:
-    | Partial<Omit<EngineSettings, "loop_guard">> & {
+    | Partial<Omit<EngineSettings, "loop_guard" | "loop_warning">> & {
       loop_guard?: Partial<EngineSettings["loop_guard"]>;
+      loop_warning?: Partial<EngineSettings["loop_warning"]>;
     }
     | null;
   git?: Partial<GitSettings> | null;
