@@ -206,6 +206,8 @@ export interface ServerStatus {
   /** The engine stopped cleanly last time. */
   stopped?: boolean;
   probe?: { ok: boolean; url: string; status?: number; ms: number; error?: string };
+  /** Where the engine said it listens (its port file), without asking it. */
+  api?: string;
   log: string;
 }
 
@@ -229,6 +231,8 @@ async function status(flags: ServerFlags, ctx: CliContext): Promise<void> {
         ? `api:       ${p.url} ok (${p.status} in ${p.ms.toFixed(1)} ms)`
         : `api:       ${p.url} not answering: ${p.error ?? `status ${p.status}`}`,
     );
+  } else if (report.running && report.api) {
+    lines.push(`api:       ${report.api} (--probe asks it)`);
   }
   lines.push(`output:    ${report.log}`);
   ctx.out(`${lines.join("\n")}\n`);
@@ -253,8 +257,9 @@ async function serverStatus(
     report.heartbeatAge = (Date.now() - Date.parse(file.heartbeat)) / 1000;
     report.stopped = file.stopped;
   }
+  const url = await apiUrl(location.stateDir, ctx.env);
+  if (url) report.api = url;
   if (probe) {
-    const url = await apiUrl(location.stateDir, ctx.env);
     report.probe = url
       ? await probeHealth(url)
       : { ok: false, url: "(no port)", ms: 0, error: "the engine has not written its port" };

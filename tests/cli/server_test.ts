@@ -67,6 +67,7 @@ Deno.test({
 
       const text = await run(["status"], 0);
       assert.match(text.stdout, new RegExp(`engine: +running \\(pid ${pid}, alive, heartbeat`));
+      assert.match(text.stdout, /^api: +http:\/\/127\.0\.0\.1:\d+ \(--probe asks it\)$/m);
 
       const restarted = await run(["restart"], 0);
       assert.match(restarted.stdout, new RegExp(`Stopped the engine \\(pid ${pid}\\)`));
