@@ -35,6 +35,10 @@ export class TmuxServer implements AsyncDisposable {
       ...(mode ? [mode] : []),
     );
     await waitUntil(() => Deno.stat(file).then(() => true, () => undefined));
+    // And tmux has seen its request for bracketed paste: a paste before that is typed raw.
+    await waitUntil(async () =>
+      (await this.run("capture-pane", "-p", "-t", pane)).includes("(reader ready)") || undefined
+    );
     return pane;
   }
 

@@ -11,7 +11,8 @@ if (mode === "dialog") {
 }
 Deno.stdin.setRaw(true);
 // Bracketed paste mode on: tmux's `paste-buffer -p` wraps a paste only for programs that ask.
-Deno.stdout.writeSync(encoder.encode("\x1b[?2004h"));
+// tmux reads a pane's output in order: once the line after it shows, it has seen the request.
+Deno.stdout.writeSync(encoder.encode("\x1b[?2004h(reader ready)\r\n"));
 Deno.writeTextFileSync(out, "");
 
 const START = "\x1b[200~";
