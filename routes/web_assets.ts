@@ -62,6 +62,7 @@ export const WEB_HTML = `<!doctype html>
       <p id="search-note" class="muted" hidden></p>
       <ol id="found"></ol>
     </div>
+    <p id="thread" hidden>Thread of <span id="thread-title"></span> <button type="button" class="link" id="close-thread">show all messages</button></p>
     <ol id="messages"><li id="older-row"><button type="button" class="link" id="older">show older messages</button></li></ol>
     <form id="send">
       <p id="replying" hidden>Replying to <span id="replying-to"></span> <button type="button" id="cancel-reply">cancel</button></p>
@@ -186,6 +187,10 @@ const state = {
   re: null, events: null, open: null, deliveryRequest: 0, channels: [], workflow: null,
   pendingWorkflow: null, searchRequest: 0, approvals: new Map(), approvalItems: new Map(),
   approvalsTouched: null, logs: null, navigating: false, at: "",
+  // The open channel's rows (id to item), replies (id to the ids answering it), the thread shown
+  // alone (its first message's id), and each row's task and badges (see loadNotes).
+  items: new Map(), replies: new Map(), thread: null, notes: new Map(), notesQueue: new Set(),
+  inView: new Set(),
 };
 /** How many log lines the page keeps, and how many records it loads when the Logs tab opens. */
 const LOG_KEEP = 2000;
@@ -196,6 +201,23 @@ const RELIST_MS = 5 * 60 * 1000;
 /** How often, and how many times, the list is read again for a workflow just requested. */
 const PENDING_MS = 1000;
 const PENDING_TRIES = 60;
+/** How many rows' task and badges are asked for at once (each a GET …/status). */
+const NOTES_AT_ONCE = 3;
+let notesRunning = 0;
+
+/** The rows in view (and a little beyond): only they ask for their task and badges. */
+const seen = new IntersectionObserver((entries) => {
+  for (const entry of entries) {
+    const id = entry.target.dataset.id;
+    if (state.items.get(id) !== entry.target) continue;
+    if (entry.isIntersecting) {
+      state.inView.add(id);
+      wantNotes(id);
+    } else {
+      state.inView.delete(id);
+    }
+  }
+}, { root: document.getElementById("messages"), rootMargin: "200px 0px" });
 
 /** This engine's CSRF cookie (engines on one host each have their own). */
 const CSRF_COOKIE = document.querySelector('meta[name="crosstalk-csrf-cookie"]')?.content ?? "";
@@ -240,7 +262,11 @@ function signedOut() {
     events: null, open: null, deliveryRequest: state.deliveryRequest + 1, channels: [],
     workflow: null, pendingWorkflow: null, searchRequest: state.searchRequest + 1,
     approvals: new Map(), approvalItems: new Map(), approvalsTouched: null, at: "",
+    items: new Map(), replies: new Map(), thread: null, notes: new Map(), notesQueue: new Set(),
+    inView: new Set(),
   });
+  seen.disconnect();
+  $("thread").hidden = true;
   for (const id of ["channels", "peers", "messages", "deliveries", "tokens", "users", "models", "installed", "dispatchers", "engine-status", "workflows", "workflow-facts", "workflow-plan", "workflow-steps", "checked-plan-list", "workflow-channels", "found", "task-list", "log-lines"]) {
     $(id).replaceChildren();
   }
@@ -1012,8 +1038,15 @@ async function loadPeers() {
   }
   list.replaceChildren();
   for (const agent of peers.agents) {
-    const item = el("li", agent.name + " (" + agent.agent + ", " + agent.machine + ")");
+    const item = el("li", agent.name + " (" + agent.agent + ", " + agent.machine + ")", "peer");
     item.append(el("span", agent.online ? " " + agent.status : " offline", agent.online ? "ok" : "muted"));
+    const about = [agent.role, agent.model, agent.cwd].filter(Boolean);
+    if (about.length > 0) {
+      const line = el("div", about.join(" · "), "about muted");
+      line.title = [["role", agent.role], ["model", agent.model], ["folder", agent.cwd]]
+        .filter(([, value]) => value).map(([what, value]) => what + ": " + value).join("\\n");
+      item.append(line);
+    }
     list.append(item);
   }
   for (const model of peers.models) list.append(el("li", model.model, "muted"));
@@ -1025,8 +1058,14 @@ async function openChannel(channel) {
   if (state.view === "bus") remember("#/c/" + channel.id);
   state.last = null;
   state.shown = new Map();
+  Object.assign(state, {
+    items: new Map(), replies: new Map(), thread: null, notes: new Map(), notesQueue: new Set(),
+    inView: new Set(),
+  });
+  seen.disconnect();
   $("channel-title").textContent = "#" + channel.name;
   $("messages").replaceChildren($("older-row") || olderRow);
+  showThread();
   $("older").hidden = false;
   closeDelivery();
   for (const button of document.querySelectorAll("#channels button")) {
@@ -1117,28 +1156,50 @@ function loadNew() {
 function showMessage(message) {
   if (state.shown.has(message.id)) return;
   state.shown.set(message.id, message);
+  const answered = message.re || [];
+  for (const parent of answered) {
+    if (!state.replies.has(parent)) state.replies.set(parent, new Set());
+    state.replies.get(parent).add(message.id);
+  }
   const item = el("li", undefined, "message");
   item.dataset.id = message.id;
   const head = el("div", undefined, "head");
   head.append(el("strong", message.from));
   head.append(el("span", " → " + message.to.join(", "), "muted"));
   head.append(el("time", " " + new Date(message.timestamp).toLocaleString(), "muted"));
-  const parent = message.re && message.re.length > 0 ? state.shown.get(message.re[0]) : undefined;
-  if (message.re && message.re.length > 0) {
+  // The task and badges, once known (showNotes).
+  head.append(el("span", undefined, "chips"));
+  if (answered.length > 0) {
     item.classList.add("reply");
-    const quote = parent ? parent.from + ": " + parent.body.slice(0, 80) : "an earlier message";
-    item.append(el("div", "↩ " + quote, "quote muted"));
+    item.append(el("div", quoteOf(message), "quote muted"));
   }
   const body = el("div", message.body, "body");
   const actions = el("div", undefined, "actions");
+  const replies = el("button", undefined, "link replies");
+  replies.type = "button";
+  replies.hidden = true;
+  replies.addEventListener("click", () => {
+    state.thread = state.thread === message.id ? null : message.id;
+    showThread();
+  });
   const reply = el("button", "reply", "link");
   reply.type = "button";
   reply.addEventListener("click", () => replyTo(message));
   const status = el("button", "delivery", "link");
   status.type = "button";
   status.addEventListener("click", () => showDelivery(message));
-  actions.append(reply, status);
+  actions.append(replies, reply, status);
   item.append(head, body, actions);
+  state.items.set(message.id, item);
+  showReplyCount(message.id);
+  for (const parent of answered) showReplyCount(parent);
+  // Replies listed before what they answer (show older messages): they can quote it now.
+  for (const id of state.replies.get(message.id) || []) {
+    const answer = state.shown.get(id);
+    if (answer.re[0] !== message.id) continue;
+    state.items.get(id).querySelector(".quote").textContent = quoteOf(answer);
+  }
+  if (state.thread) item.hidden = !threadOf(state.thread).has(message.id);
   const list = $("messages");
   const atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - 20;
   // In id order (time, then random): a late message goes where it belongs.
@@ -1152,6 +1213,169 @@ function showMessage(message) {
   }
   list.insertBefore(item, next);
   if (atBottom && !next) list.scrollTop = list.scrollHeight;
+  seen.observe(item);
+}
+
+/** A reply's first line: the start of the message it answers, when that one is shown. */
+function quoteOf(message) {
+  const parent = state.shown.get(message.re[0]);
+  return "↩ " + (parent ? parent.from + ": " + parent.body.slice(0, 80) : "an earlier message");
+}
+
+/** "3 replies" on a message that has replies among those shown: it shows their thread alone. */
+function showReplyCount(id) {
+  const item = state.items.get(id);
+  if (!item) return;
+  const count = state.replies.has(id) ? state.replies.get(id).size : 0;
+  const button = item.querySelector(".replies");
+  button.hidden = count === 0;
+  button.textContent = count === 0 ? "" : count === 1 ? "1 reply" : count + " replies";
+  button.setAttribute("aria-pressed", String(state.thread === id));
+}
+
+/** A message's id and those of every reply in its thread, replies to replies too. */
+function threadOf(root) {
+  const ids = new Set([root]);
+  const todo = [root];
+  while (todo.length > 0) {
+    for (const id of state.replies.get(todo.pop()) || []) {
+      if (!ids.has(id)) {
+        ids.add(id);
+        todo.push(id);
+      }
+    }
+  }
+  return ids;
+}
+
+/** Shows the thread state.thread names alone (its message and the replies), or every message. */
+function showThread() {
+  const root = state.thread;
+  const ids = root ? threadOf(root) : null;
+  for (const [id, item] of state.items) {
+    item.hidden = ids !== null && !ids.has(id);
+    item.querySelector(".replies").setAttribute("aria-pressed", String(id === root));
+  }
+  olderRow.hidden = root !== null;
+  $("thread").hidden = root === null;
+  const message = root ? state.shown.get(root) : undefined;
+  $("thread-title").textContent = message ? message.from + ": " + message.body.slice(0, 60) : "";
+  if (root) state.items.get(root).scrollIntoView({ block: "nearest" });
+}
+
+function wantNotes(id) {
+  if (!state.shown.has(id)) return;
+  const notes = notesOf(id);
+  if (notes.loaded || notes.loading) return;
+  state.notesQueue.add(id);
+  pumpNotes();
+}
+
+function notesOf(id) {
+  if (!state.notes.has(id)) {
+    state.notes.set(id, { loaded: false, loading: false, stale: false, task: undefined, badges: [] });
+  }
+  return state.notes.get(id);
+}
+
+/** Starts the next loads waiting, in the order their rows came into view. */
+function pumpNotes() {
+  for (const id of state.notesQueue) {
+    if (notesRunning >= NOTES_AT_ONCE) return;
+    state.notesQueue.delete(id);
+    // Scrolled past before its turn: asked for again when it is back in view.
+    if (state.inView.has(id) && state.shown.has(id)) loadNotes(state.shown.get(id));
+  }
+}
+
+/**
+ * Reads a message's task and badges (its delivery status). An event that came while the request
+ * was under way may be newer than the answer: then it is asked again.
+ */
+async function loadNotes(message) {
+  const known = state.notes;
+  const notes = notesOf(message.id);
+  notes.loading = true;
+  notes.stale = false;
+  notesRunning++;
+  let status = null;
+  try {
+    status = await api("GET", messagePath(message) + "/status");
+  } catch {
+    // Gone, or the engine away: asked again when the row next comes into view.
+  } finally {
+    notes.loading = false;
+    notesRunning--;
+  }
+  if (state.notes === known) {
+    if (notes.stale) wantNotes(message.id);
+    else if (status) takeNotes(message.id, status);
+  }
+  pumpNotes();
+}
+
+function takeNotes(id, status) {
+  const notes = notesOf(id);
+  notes.task = status.task;
+  notes.badges = status.badges;
+  notes.loaded = true;
+  showNotes(id);
+}
+
+/** A task or badge event: the row of its message shows it at once. */
+function onNote(type, data) {
+  const channel = state.channel;
+  const ref = String(data.message || "");
+  if (!channel || !ref.startsWith(channel.id + "/")) return;
+  const id = ref.slice(channel.id.length + 1);
+  if (!state.shown.has(id)) return;
+  const notes = notesOf(id);
+  if (notes.loading) notes.stale = true;
+  if (type === "task") {
+    // The event carries the whole task.
+    const { message: _ref, at: _at, ...task } = data;
+    notes.task = task;
+  } else if (notes.loaded) {
+    // Adding the same badge again changes nothing (the engine answers with the first).
+    const same = (b) => b.type === data.type && b.value === data.value && b.by === data.by;
+    if (!notes.badges.some(same)) notes.badges.push({ type: data.type, value: data.value, by: data.by, at: data.at });
+  }
+  showNotes(id);
+}
+
+/** After the stream was away: what the rows in view show is read again. */
+function reloadNotes() {
+  for (const notes of state.notes.values()) {
+    if (notes.loading) notes.stale = true;
+    else notes.loaded = false;
+  }
+  for (const id of state.inView) wantNotes(id);
+}
+
+/** The task state and badges as chips in a message's row. */
+function showNotes(id) {
+  const item = state.items.get(id);
+  const notes = state.notes.get(id);
+  if (!item || !notes) return;
+  const chips = [];
+  if (notes.task) chips.push(taskChip(notes.task));
+  for (const badge of notes.badges) {
+    const chip = el("span", badge.type + (badge.value ? "=" + badge.value : ""), "badge tag");
+    chip.title = "badge by " + badge.by;
+    chips.push(chip);
+  }
+  item.querySelector(".chips").replaceChildren(...chips);
+}
+
+function taskChip(task) {
+  const chip = el("span", "task " + (task.state === "claimed" ? "claimed by " + task.claimedBy : task.state),
+    "badge task-" + task.state);
+  const about = ["flagged by " + task.flaggedBy];
+  if (task.role) about.push("for the role " + task.role);
+  if (task.cwd) about.push("in " + task.cwd);
+  if (task.result) about.push("result: " + task.result);
+  chip.title = about.join(", ");
+  return chip;
 }
 
 function replyTo(message) {
@@ -1175,13 +1399,18 @@ async function showDelivery(message) {
   $("details").hidden = state.view !== "bus";
   $("details-id").textContent = message.channel + "/" + message.id;
   let status;
+  let known = true;
   try {
     status = await api("GET", messagePath(message) + "/status");
   } catch (error) {
     status = { deliveries: [{ to: "cannot tell", state: error.message }], badges: [] };
+    known = false;
   }
   // Only the answer to the last request: an older one may come back later.
   if (request !== state.deliveryRequest || state.open !== message) return;
+  // Its row shows the same (unless a load of its own is under way).
+  const open = state.channel && state.channel.id === message.channel && state.shown.has(message.id);
+  if (known && open && !notesOf(message.id).loading) takeNotes(message.id, status);
   $("deliveries").replaceChildren(...status.deliveries.map((row) => el("li", row.to + ": " + row.state)));
   showTask(message, status.task);
   $("badges").replaceChildren(...status.badges.map((badge) =>
@@ -1248,6 +1477,7 @@ function follow() {
     $("live-state").textContent = "live";
     // What was written before the stream was there (or while it was away) is listed.
     loadNew();
+    reloadNotes();
     loadPeers();
     if (state.view === "tasks") refreshTasks();
     if (state.view === "workflows") refreshWorkflows();
@@ -1284,9 +1514,11 @@ function follow() {
   for (const type of ["workflow", "replied", "failed"]) {
     events.addEventListener(type, (event) => onWorkflowEvent(type, JSON.parse(event.data)));
   }
-  events.addEventListener("task", () => {
+  events.addEventListener("task", (event) => {
+    onNote("task", JSON.parse(event.data));
     if (state.view === "tasks") refreshTasks();
   });
+  events.addEventListener("badge", (event) => onNote("badge", JSON.parse(event.data)));
   events.addEventListener("live", () => loadPeers());
   events.addEventListener("approval", (event) => onApproval(JSON.parse(event.data)));
 }
@@ -1338,6 +1570,11 @@ onSubmit("send", async (form) => {
   form.elements.body.value = "";
   cancelReply();
   if (state.channel && sent.channel === state.channel.id) showMessage(sent);
+  // Sent outside the thread shown alone: every message shows again, the new one with them.
+  if (state.thread && !threadOf(state.thread).has(sent.id)) {
+    state.thread = null;
+    showThread();
+  }
 }, showError);
 
 function names(text) {
@@ -1437,6 +1674,10 @@ onSubmit("search", async (form) => {
   if (request === state.searchRequest) showFound(found, query, channel);
 });
 $("close-search").addEventListener("click", closeSearch);
+$("close-thread").addEventListener("click", () => {
+  state.thread = null;
+  showThread();
+});
 $("tasks-all").addEventListener("change", () => refreshTasks());
 $("approvals-all").addEventListener("change", () => {
   showApprovals();
@@ -1541,6 +1782,9 @@ section { grid-column: 1 / 3; grid-row: 2; padding: .5rem 1rem; overflow: auto; 
 table { border-collapse: collapse; } td, th { text-align: left; padding: .2rem .75rem .2rem 0; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; } dd { margin: 0; }
 .reply { margin-left: 1.5rem; } .quote { font-size: .9em; }
+.chips .badge { margin-left: .35rem; } .badge.tag { background: none; box-shadow: inset 0 0 0 1px #8887; }
+.replies[aria-pressed=true] { font-weight: bold; } #thread { margin: .25rem 0; }
+.peer .about { font-size: .85em; overflow-wrap: anywhere; }
 code { overflow-wrap: anywhere; }
 header { grid-area: head; display: flex; flex-wrap: wrap; gap: .75rem; align-items: center; padding: .5rem 1rem; border-bottom: 1px solid #8884; }
 .spacer { flex: 1; }

@@ -970,3 +970,139 @@ Deno.test("the web UI keeps what it shows in the address: a link opens a channel
   await page.locator("#notice", { hasText: "Nothing at #/nowhere" }).waitFor();
   assert.deepEqual(pageErrors, []);
 });
+
+Deno.test("the web UI shows a message's task and badges on its row, live and after a reload, counts its replies and shows its thread alone, and lists live agents with their role, model and folder", async () => {
+  await using dir = await tempDir();
+  const { engine, url } = await engineWithBoss(dir.path);
+  await using _engine = engine;
+  const call = await apiAs(url, BOSS);
+  const question = await call<Sent>("POST", "/api/messages", { to: "carol", body: "which port?" });
+  await call("POST", "/api/messages", { to: "boss", body: "7000", re: question.id });
+  await call("POST", "/api/messages", { to: "carol", body: "an unrelated note" });
+  await using chrome = await browser();
+  const { page, pageErrors } = await newPage(chrome);
+  await page.goto(`${url}/ui/`);
+  await signIn(page, BOSS.username, BOSS.passphrase);
+  await page.locator("#live-state", { hasText: /^live$/ }).waitFor();
+  const row = (body: string) =>
+    page.locator("#messages .message", { has: page.locator(".body", { hasText: body }) });
+  const chips = (body: string) => row(body).locator(".chips .badge").allTextContents();
+  const asked = row("which port?");
+
+  // Replies are counted on what they answer, also one that arrives while the page is open.
+  await asked.locator("button.replies", { hasText: /^1 reply$/ }).waitFor();
+  assert.equal(await row("an unrelated note").locator("button.replies").isHidden(), true);
+  await call("POST", "/api/messages", { to: "boss", body: "7001 then", re: question.id });
+  await asked.locator("button.replies", { hasText: /^2 replies$/ }).waitFor();
+
+  // The count shows the thread alone: the message and both replies, each still quoting it.
+  await asked.locator("button.replies").click();
+  await page.locator("#thread-title", { hasText: /^boss: which port\?$/ }).waitFor();
+  await row("an unrelated note").waitFor({ state: "hidden" });
+  for (const answer of ["7000", "7001 then"]) {
+    assert.equal(await row(answer).isVisible(), true, answer);
+    assert.equal(await row(answer).locator(".quote").textContent(), "↩ boss: which port?");
+  }
+  assert.equal(await asked.isVisible(), true);
+  await page.click("#close-thread");
+  await row("an unrelated note").waitFor();
+  assert.equal(await page.isHidden("#thread"), true);
+  // A message sent outside the thread shown alone shows every message again, with it.
+  await asked.locator("button.replies").click();
+  await row("an unrelated note").waitFor({ state: "hidden" });
+  await page.fill("#send input[name=to]", "carol");
+  await page.fill("#send textarea[name=body]", "a new topic");
+  await page.click("#send button[type=submit]");
+  await row("a new topic").waitFor();
+  await row("an unrelated note").waitFor();
+  assert.equal(await page.isHidden("#thread"), true);
+
+  // Flagged, badged and claimed through the API: its row follows without a reload.
+  const path = `/api/messages/${question.channel}/${question.id}`;
+  await call("POST", `${path}/task`, { role: "ops" });
+  await asked.locator(".chips .badge", { hasText: /^task open$/ }).waitFor();
+  await call("POST", `${path}/badges`, { type: "importance", value: "high" });
+  await asked.locator(".chips .badge", { hasText: /^importance=high$/ }).waitFor();
+  await call("POST", `${path}/task/claim`, {});
+  await asked.locator(".chips .badge", { hasText: /^task claimed by boss$/ }).waitFor();
+  assert.deepEqual(await chips("which port?"), ["task claimed by boss", "importance=high"]);
+  assert.equal(
+    await asked.locator(".chips .task-claimed").getAttribute("title"),
+    "flagged by boss, for the role ops",
+  );
+  assert.deepEqual(await chips("an unrelated note"), []);
+
+  // After a reload the row shows the same, read from the server.
+  await page.reload();
+  await page.locator("#live-state", { hasText: /^live$/ }).waitFor();
+  await asked.locator(".chips .badge", { hasText: /^task claimed by boss$/ }).waitFor();
+  await asked.locator(".chips .badge", { hasText: /^importance=high$/ }).waitFor();
+  assert.deepEqual(await chips("which port?"), ["task claimed by boss", "importance=high"]);
+  await asked.locator("button.replies", { hasText: /^2 replies$/ }).waitFor();
+
+  // Resolved: the chip says so, and the result, a reply, is counted in the thread.
+  await call("POST", `${path}/task/resolve`, { status: "completed", result: "port 7000" });
+  await asked.locator(".chips .badge", { hasText: /^task completed$/ }).waitFor();
+  await asked.locator("button.replies", { hasText: /^3 replies$/ }).waitFor();
+
+  // A live agent registered meanwhile is listed with its role, model and folder.
+  const live = await call<{ token: string }>("POST", "/api/live", {
+    agent: "claude",
+    name: "reviewer",
+    model: "opus",
+    role: "review",
+    cwd: "/srv/app",
+  });
+  const wake = await fetch(`${url}/api/live/me/wake`, {
+    headers: { Authorization: `Bearer ${live.token}` },
+  });
+  const reader = wake.body!.getReader();
+  await reader.read();
+  const peer = page.locator("#peers li", { hasText: "reviewer (claude, a)" });
+  await peer.locator(".ok", { hasText: "available" }).waitFor();
+  assert.equal(await peer.locator(".about").textContent(), "review · opus · /srv/app");
+  assert.equal(
+    await peer.locator(".about").getAttribute("title"),
+    "role: review\nmodel: opus\nfolder: /srv/app",
+  );
+  await reader.cancel();
+  assert.deepEqual(pageErrors, []);
+});
+
+Deno.test("the web UI asks for the task and badges only of the rows in view, and for the others as they are scrolled to", async () => {
+  await using dir = await tempDir();
+  const { engine, url } = await engineWithBoss(dir.path);
+  await using _engine = engine;
+  const call = await apiAs(url, BOSS);
+  const sent: Sent[] = [];
+  for (let n = 1; n <= 60; n++) {
+    sent.push(await call<Sent>("POST", "/api/messages", { to: "carol", body: `note ${n}` }));
+  }
+  const flag = (message: Sent) =>
+    call("POST", `/api/messages/${message.channel}/${message.id}/task`, {});
+  await flag(sent[0]!);
+  await flag(sent[59]!);
+  await using chrome = await browser();
+  const { page, pageErrors } = await newPage(chrome);
+  const asked: string[] = [];
+  page.on("request", (request) => {
+    if (request.url().endsWith("/status")) asked.push(request.url());
+  });
+  await page.goto(`${url}/ui/`);
+  await signIn(page, BOSS.username, BOSS.passphrase);
+  const row = (body: string) =>
+    page.locator("#messages .message", {
+      has: page.locator(".body", { hasText: new RegExp(`^${body}$`) }),
+    });
+
+  // The newest, in view at the bottom, shows its task; the oldest, far above, was not asked for.
+  await row("note 60").locator(".chips .badge", { hasText: /^task open$/ }).waitFor();
+  assert.ok(asked.length < 30, `${asked.length} status requests`);
+  assert.equal(await row("note 1").locator(".chips .badge").count(), 0);
+  assert.ok(!asked.some((u) => u.includes(sent[0]!.id)));
+
+  // Scrolled to, it is.
+  await row("note 1").scrollIntoViewIfNeeded();
+  await row("note 1").locator(".chips .badge", { hasText: /^task open$/ }).waitFor();
+  assert.deepEqual(pageErrors, []);
+});
