@@ -163,8 +163,9 @@ export function messageRoutes(deps: AppDeps): Hono<Env> {
     const agent = engine().live.get(identity.subject);
     return { name: agent.name, role: agent.role, cwd: agent.cwd };
   };
+  // The event's time is the record's own when it has one (a badge's), else now.
   const publish = (type: "task" | "badge", data: Record<string, unknown>) =>
-    deps.events?.publish(type, { ...data, at: new Date().toISOString() });
+    deps.events?.publish(type, { at: new Date().toISOString(), ...data });
 
   app.post(`/${ID}/task`, async (c) => {
     const message = await find(c);
