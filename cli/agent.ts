@@ -137,6 +137,10 @@ interface AddFlags extends TransportFlags {
   role?: string;
   enterDelay?: number;
   socket?: string;
+  revive?: string;
+  cwd?: string;
+  reviveTimeout?: number;
+  reviveGrace?: number;
 }
 
 /** `agent add | remove | enable | disable | panes`: the engine's tmux agents, through its API. */
@@ -152,11 +156,30 @@ function tmuxCommands(agent: Command, ctx: CliContext): void {
     .option(
       "--enter-delay <ms>",
       "pause between the paste and the Enter key, for slow TUIs (default 300)",
-      parseMs,
+      msParser("--enter-delay", 0, 10_000),
     )
     .option(
       "--socket <path>",
       "the tmux server's socket (default: the one of $TMUX when run inside tmux, else the engine's)",
+    )
+    .option(
+      "--revive <command>",
+      "a shell command the engine runs in a new detached session named TARGET when a message " +
+        "waits and the session is gone (TARGET must be a session name)",
+    )
+    .option(
+      "--cwd <dir>",
+      "with --revive: the absolute folder it runs in (default: the engine's workspace)",
+    )
+    .option(
+      "--revive-timeout <ms>",
+      "with --revive: how long the pane may take to be ready (default 30000)",
+      msParser("--revive-timeout", 1000, 600_000),
+    )
+    .option(
+      "--revive-grace <ms>",
+      "with --revive: the pause after that, for the agent to start, before typing (default 5000)",
+      msParser("--revive-grace", 0, 120_000),
     )
     .action(async (name: string, flags: AddFlags) => {
       await checkName(name);
@@ -169,11 +192,19 @@ function tmuxCommands(agent: Command, ctx: CliContext): void {
         ...(flags.role === undefined ? {} : { role: flags.role }),
         ...(flags.enterDelay === undefined ? {} : { enter_delay_ms: flags.enterDelay }),
         ...(socket === undefined ? {} : { socket }),
+        ...(flags.revive === undefined ? {} : { revive: flags.revive }),
+        ...(flags.cwd === undefined ? {} : { cwd: flags.cwd }),
+        ...(flags.reviveTimeout === undefined ? {} : { revive_timeout_ms: flags.reviveTimeout }),
+        ...(flags.reviveGrace === undefined ? {} : { revive_grace_ms: flags.reviveGrace }),
       });
       if (flags.json) return printJson(ctx, added);
       ctx.out(
         `Registered ${added.name}: messages to it are typed into tmux ${added.target} (${
-          added.up ? `pane ${added.pane}, up` : "no such pane now: typed once it exists"
+          added.up
+            ? `pane ${added.pane}, up`
+            : added.revivable
+            ? "no such pane now: revived when a message waits"
+            : "no such pane now: typed once it exists"
         })\n`,
       );
     });
@@ -210,7 +241,9 @@ function tmuxCommands(agent: Command, ctx: CliContext): void {
   }
 
   withJson(withTransportOptions(agent.command("panes")))
-    .description("the tmux agents of this machine's engine: target, pane up or down, unread")
+    .description(
+      "the tmux agents of this machine's engine: target, pane up or down, unread, revive command",
+    )
     .action(async (flags: TransportFlags) => {
       const api = await engineApi(flags, ctx);
       const { agents } = await api.call<{ agents: TmuxAgentView[] }>("GET", "/api/tmux-agents");
@@ -220,7 +253,7 @@ function tmuxCommands(agent: Command, ctx: CliContext): void {
       }
       printTable(
         ctx,
-        ["NAME", "TARGET", "PANE", "ENABLED", "UNREAD", "AGENT"],
+        ["NAME", "TARGET", "PANE", "ENABLED", "UNREAD", "AGENT", "REVIVE"],
         agents.map((a) => [
           a.name,
           a.target,
@@ -228,6 +261,7 @@ function tmuxCommands(agent: Command, ctx: CliContext): void {
           a.enabled ? "yes" : "no",
           String(a.unread),
           a.agent + (a.role ? ` (${a.role})` : ""),
+          a.revivable ? (a.revive ?? "yes") : "no",
         ]),
       );
     });
@@ -258,15 +292,18 @@ function tmuxSocketOf(value: string | undefined): string | undefined {
   return socket ? socket : undefined;
 }
 
-function parseMs(value: string): number {
-  const n = Number(value);
-  if (!/^\d{1,5}$/.test(value) || n > 10_000) {
-    throw new CrosstalkError(
-      "ERR_USAGE",
-      `Invalid --enter-delay ${JSON.stringify(value)}: whole milliseconds from 0 to 10000`,
-    );
-  }
-  return n;
+/** A parser of a whole number of milliseconds from `min` to `max`, for the option `flag`. */
+function msParser(flag: string, min: number, max: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!/^\d{1,6}$/.test(value) || n < min || n > max) {
+      throw new CrosstalkError(
+        "ERR_USAGE",
+        `Invalid ${flag} ${JSON.stringify(value)}: whole milliseconds from ${min} to ${max}`,
+      );
+    }
+    return n;
+  };
 }
 
 interface InstallFlags {

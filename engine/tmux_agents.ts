@@ -9,9 +9,13 @@
  * message stays in the inbox, and it is typed once the pane is ready again (checked every
  * {@linkcode PANE_CHECK_MS}), in order.
  *
+ * A registration may carry a revive command (an admin's, never a message's): when a message waits
+ * and the target's session is gone, the engine starts it again in a detached session of that name
+ * and types once its pane is ready and a grace delay has passed; see {@linkcode TmuxAgentSpec.revive}.
+ *
  * The registrations live in the state dir (`tmux-agents.json`, written atomically), so a
  * restart keeps them. Targets are checked against a strict pattern and tmux always runs with an
- * argument vector, never through a shell.
+ * argument vector, never through a shell; only a revive command is run by a shell (tmux's).
  */
 import { join } from "../transports/path.ts";
 import { CrosstalkError, errorText } from "../schema/errors.ts";
@@ -29,6 +33,16 @@ const MARKER = "[crosstalk]";
 const STATE_FILE = "tmux-agents.json";
 const TMUX_TIMEOUT_MS = 5000;
 const MAX_ENTER_DELAY_MS = 10_000;
+/** How long a revived pane may take to be ready (default of `revive_timeout_ms`). */
+export const REVIVE_TIMEOUT_MS = 30_000;
+/** The pause after a revived pane is ready, for the agent's TUI to start (default of `revive_grace_ms`). */
+export const REVIVE_GRACE_MS = 5000;
+/** At most one revive per agent this often, so that a failing command does not run in a loop. */
+export const REVIVE_RETRY_MS = 60_000;
+const MAX_REVIVE_TIMEOUT_MS = 600_000;
+const MAX_REVIVE_GRACE_MS = 120_000;
+const MAX_REVIVE_CHARS = 2000;
+const REVIVE_POLL_MS = 100;
 /**
  * A pane id (`%3`), or a session name with an optional window (number or name) and pane number:
  * `codex`, `codex:1`, `codex:editor.2`. tmux turns `.` and `:` in session names into `_`, so a
@@ -37,6 +51,8 @@ const MAX_ENTER_DELAY_MS = 10_000;
 const TARGET_RE =
   /^(?:%\d{1,9}|[A-Za-z0-9_][A-Za-z0-9_-]{0,63}(?::(?:\d{1,5}|[A-Za-z0-9_][A-Za-z0-9_-]{0,63})(?:\.\d{1,5})?)?)$/;
 const AGENT_RE = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;
+/** A target that is a session name only: the one kind a revive can create. */
+const SESSION_RE = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$/;
 const ROLE_RE = /^[\w@%:./ +-]{1,100}$/;
 
 /** What a person gives to register a pane. */
@@ -52,6 +68,18 @@ export interface TmuxAgentSpec {
   enter_delay_ms?: number | undefined;
   /** The tmux server's socket (`tmux -S`); default the engine's own tmux server. */
   socket?: string | undefined;
+  /**
+   * A command that starts the agent when a message waits and the target's session is gone: run by
+   * tmux through its shell (`default-shell -c`) in a new detached session named after the target.
+   * Only a session-name target can be revived. An admin's, fixed at registration.
+   */
+  revive?: string | undefined;
+  /** Where the revive command runs: an absolute path to a folder (default the engine's workspace). */
+  cwd?: string | undefined;
+  /** How long the revived pane may take to be ready (default {@linkcode REVIVE_TIMEOUT_MS}). */
+  revive_timeout_ms?: number | undefined;
+  /** The pause after that, before typing (default {@linkcode REVIVE_GRACE_MS}). */
+  revive_grace_ms?: number | undefined;
 }
 
 /** A registration, as stored. */
@@ -62,6 +90,10 @@ export interface TmuxAgentRecord {
   role?: string;
   enter_delay_ms?: number;
   socket?: string;
+  revive?: string;
+  cwd?: string;
+  revive_timeout_ms?: number;
+  revive_grace_ms?: number;
   enabled: boolean;
   /** The user who registered it. */
   owner: string;
@@ -76,6 +108,8 @@ export interface TmuxAgentView extends TmuxAgentRecord {
   up: boolean;
   /** Messages in its inbox not typed yet. */
   unread: number;
+  /** True when it has a revive command. */
+  revivable: boolean;
 }
 
 /** Options for {@linkcode TmuxAgents.open}. */
@@ -106,6 +140,10 @@ interface Worker {
   /** Drain passes, one after the other. */
   draining: Promise<void>;
   connected: Promise<void>;
+  /** The revive going on, if any: at most one per agent. */
+  reviving: Promise<void> | undefined;
+  /** When the last revive started, and why it failed (undefined when it succeeded). */
+  revived: { at: number; failure: string | undefined } | undefined;
 }
 
 interface Entry {
@@ -115,7 +153,8 @@ interface Entry {
   worker: Worker | undefined;
 }
 
-type Resolved = { ok: true; pane: string } | { ok: false; detail: string };
+/** A target resolved: its pane, or why there is none (`dead`: its pane, there but dead). */
+type Resolved = { ok: true; pane: string } | { ok: false; detail: string; dead?: string };
 
 /** The tmux panes registered on this machine, and the typing of their messages. */
 export class TmuxAgents {
@@ -171,11 +210,13 @@ export class TmuxAgents {
    * Registers a pane under a name.
    *
    * @throws {CrosstalkError} `ERR_ADDRESS_INVALID` for a name that is not one or is taken;
-   *   `ERR_BODY_INVALID` for a bad target, agent, role, delay or socket
+   *   `ERR_BODY_INVALID` for a bad target, agent, role, delay, socket, revive command or cwd (one
+   *   that is not an existing folder)
    */
   add(spec: TmuxAgentSpec, owner: string): Promise<TmuxAgentView> {
     return this.#serial(async () => {
       const record = checkSpec(spec, owner);
+      if (record.cwd !== undefined) await checkFolder(record.cwd);
       if (this.#entries.has(record.name)) {
         throw new CrosstalkError(
           "ERR_ADDRESS_INVALID",
@@ -237,13 +278,19 @@ export class TmuxAgents {
 
   /**
    * Enables or disables a pane. A disabled one keeps its inbox (messages still arrive) but is
-   * not typed into; enabled again, it gets what waits, in order.
+   * not typed into; enabled again, it gets what waits, in order. Enabling one that is enabled
+   * already tries what waits at once, with a revive that failed less than
+   * {@linkcode REVIVE_RETRY_MS} ago (its cause fixed).
    *
    * @throws {CrosstalkError} `ERR_AGENT_NOT_FOUND`
    */
   setEnabled(name: string, enabled: boolean): Promise<TmuxAgentView> {
     return this.#serial(async () => {
       const entry = this.#entry(name);
+      if (enabled && entry.record.enabled && entry.worker) {
+        if (!entry.worker.reviving) entry.worker.revived = undefined;
+        void this.#kick(entry);
+      }
       if (entry.record.enabled !== enabled) {
         entry.record.enabled = enabled;
         try {
@@ -326,6 +373,8 @@ export class TmuxAgents {
       reported: new Map(),
       draining: Promise.resolve(),
       connected: Promise.resolve(),
+      reviving: undefined,
+      revived: undefined,
     };
     entry.worker = worker;
     worker.connected = (async () => {
@@ -349,6 +398,7 @@ export class TmuxAgents {
     worker.abort.abort();
     await worker.connected;
     await worker.draining;
+    await worker.reviving;
   }
 
   /** One more pass over the entry's queue, after the ones already going. */
@@ -371,7 +421,7 @@ export class TmuxAgents {
         worker.queue.shift();
         continue;
       }
-      const outcome = await this.#deliver(entry, event, worker.abort.signal);
+      const outcome = await this.#deliver(entry, event, worker);
       if (worker.abort.signal.aborted) return;
       if (outcome.ok) {
         worker.queue.shift();
@@ -392,13 +442,21 @@ export class TmuxAgents {
   async #deliver(
     entry: Entry,
     event: WakeEvent,
-    signal: AbortSignal,
+    worker: Worker,
   ): Promise<{ ok: true } | { ok: false; final: boolean; detail: string }> {
     const { record } = entry;
+    const signal = worker.abort.signal;
+    if (worker.reviving) {
+      // The pane may be there already, but its agent is still starting.
+      return { ok: false, final: false, detail: revivingDetail(record) };
+    }
     const before = entry.pane;
     const resolved = await this.#look(entry);
     if (before !== entry.pane) await this.#publish(entry);
-    if (!resolved.ok) return { ok: false, final: false, detail: resolved.detail };
+    if (!resolved.ok) {
+      const detail = record.revive ? this.#reviveSoon(entry, worker, resolved) : resolved.detail;
+      return { ok: false, final: false, detail };
+    }
     let message: Message;
     try {
       const { channel, id } = refOf(event.ref);
@@ -445,12 +503,171 @@ export class TmuxAgents {
     }
   }
 
+  /**
+   * Starts a revive of the entry's session unless one runs or the last one started less than
+   * {@linkcode REVIVE_RETRY_MS} ago; returns what the sender is told meanwhile.
+   */
+  #reviveSoon(entry: Entry, worker: Worker, resolved: Resolved & { ok: false }): string {
+    const { record } = entry;
+    const last = worker.revived;
+    if (last && performance.now() - last.at < REVIVE_RETRY_MS) {
+      const why = last.failure ? `revive failed: ${last.failure}` : "down again after a revive";
+      return `${resolved.detail}; ${why} (revived at most once a minute)`;
+    }
+    worker.revived = { at: performance.now(), failure: undefined };
+    const revive = this.#revive(entry, worker, resolved.dead).then(
+      () =>
+        this.#options.log.info("tmux_agent.revived", { name: record.name, target: record.target }),
+      (error) => {
+        if (worker.abort.signal.aborted) return;
+        const failure = errorText(error);
+        worker.revived = { at: worker.revived?.at ?? performance.now(), failure };
+        this.#options.log.warn("tmux_agent.revive_failed", { name: record.name, error: failure });
+      },
+    ).finally(() => {
+      worker.reviving = undefined;
+      // Types what waits now, or tells the sender why it cannot.
+      if (!worker.abort.signal.aborted) void this.#kick(entry);
+    });
+    worker.reviving = revive;
+    this.#options.log.info("tmux_agent.reviving", { name: record.name, target: record.target });
+    return revivingDetail(record);
+  }
+
+  /**
+   * Runs the revive command (in a new detached session named after the target, or in the
+   * target's dead pane), waits until its pane is ready, then the grace delay.
+   *
+   * @throws {Error} saying why the agent did not come up
+   */
+  async #revive(entry: Entry, worker: Worker, dead: string | undefined): Promise<void> {
+    const { record } = entry;
+    const signal = worker.abort.signal;
+    const cwd = record.cwd ?? join(this.#options.stateDir, "workspace");
+    if (record.cwd === undefined) {
+      await Deno.mkdir(cwd, { recursive: true });
+    } else if (!(await Deno.stat(cwd).catch(() => undefined))?.isDirectory) {
+      throw new Error(`its folder ${JSON.stringify(cwd)} is not an existing folder`);
+    }
+    const command = record.revive!;
+    let pane: string;
+    if (dead) {
+      // The user's remain-on-exit kept the pane: start the agent in it again.
+      await this.#tmux(record, ["respawn-pane", "-t", dead, "-c", cwd, "--", command], signal);
+      pane = dead;
+    } else {
+      // remain-on-exit, until the agent is up, keeps a command that fails in a dead pane whose
+      // exit status says why.
+      const session = record.target;
+      const out = await this.#tmux(record, [
+        ...["new-session", "-d", "-s", session, "-c", cwd, "-P", "-F", "#{pane_id}", "--", command],
+        ...[";", "set-option", "-w", "-t", `=${session}:`, "remain-on-exit", "on"],
+      ], signal);
+      pane = out.split("\n")[0]!.trim();
+      if (!/^%\d+$/.test(pane)) throw new Error(`tmux new-session did not name a pane: ${out}`);
+    }
+    try {
+      await this.#waitUp(record, pane, signal);
+      if (!dead) {
+        await this.#tmux(record, ["set-option", "-w", "-u", "-t", pane, "remain-on-exit"], signal);
+      }
+    } catch (error) {
+      if (!dead && !signal.aborted) {
+        // Ours and dead: no one needs it, and a new session takes its name at the next try. Alive
+        // (not ready in time, say at a dialog): it is the agent, left to the person to see to.
+        const ended = (await this.#exitOf(record, pane)) !== undefined;
+        const args = ended ? ["kill-pane", "-t", pane] : ["set-option", "-w", "-u", "-t", pane];
+        await this.#tmux(record, ended ? args : [...args, "remain-on-exit"]).catch(() => {});
+      }
+      throw error;
+    }
+  }
+
+  /** Waits until `pane` is ready (up to the revive timeout), then the grace delay; throws if it ends. */
+  async #waitUp(record: TmuxAgentRecord, pane: string, signal: AbortSignal): Promise<void> {
+    const { paneState } = await import("../transports/tmux.ts");
+    const options = {
+      signal,
+      ...(this.#options.tmux ? { tmux: this.#options.tmux } : {}),
+      ...(record.socket ? { socket: record.socket } : {}),
+    };
+    const timeout = record.revive_timeout_ms ?? REVIVE_TIMEOUT_MS;
+    const deadline = performance.now() + timeout;
+    for (;;) {
+      const state = await paneState(pane, options);
+      if (state === "ready") break;
+      if (state === "missing") throw new Error(await this.#ended(record, pane, signal));
+      if (performance.now() >= deadline) {
+        throw new Error(`its pane ${pane} was not ready within ${timeout} ms (${state})`);
+      }
+      await delay(REVIVE_POLL_MS, signal);
+    }
+    await delay(record.revive_grace_ms ?? REVIVE_GRACE_MS, signal);
+    if ((await paneState(pane, options)) === "missing") {
+      throw new Error(await this.#ended(record, pane, signal));
+    }
+  }
+
+  /** Why a revived pane is gone. */
+  async #ended(record: TmuxAgentRecord, pane: string, signal: AbortSignal): Promise<string> {
+    let exit = await this.#exitOf(record, pane);
+    // tmux may see the pane's end (its terminal closes) before it collects the exit status, and
+    // for a command that ends at once it sometimes never shows it.
+    for (let i = 0; exit === "exited" && i < 10; i++) {
+      await delay(50, signal);
+      exit = await this.#exitOf(record, pane);
+    }
+    if (exit === "exited") return "the revive command ended (exit status unknown)";
+    return exit ? `the revive command ended (${exit})` : `its pane ${pane} closed`;
+  }
+
+  /** How a dead pane's command ended; undefined for a pane that is gone or alive. */
+  async #exitOf(record: TmuxAgentRecord, pane: string): Promise<string | undefined> {
+    const out = await this.#tmux(record, [
+      "display-message",
+      "-p",
+      "-t",
+      pane,
+      "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}",
+    ]).catch(() => "");
+    const [dead, status, signal] = out.trim().split(":");
+    if (dead !== "1") return undefined;
+    if (status) return `exit status ${status}`;
+    return signal ? `signal ${signal}` : "exited";
+  }
+
+  /** Runs tmux on the record's server (no shell); its stdout, or an error with its stderr. */
+  async #tmux(record: TmuxAgentRecord, args: string[], signal?: AbortSignal): Promise<string> {
+    const tmux = this.#options.tmux ?? "tmux";
+    const timeout = AbortSignal.timeout(TMUX_TIMEOUT_MS);
+    let output: Deno.CommandOutput;
+    try {
+      output = await new Deno.Command(tmux, {
+        args: [...(record.socket ? ["-S", record.socket] : []), ...args],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      }).output();
+    } catch (error) {
+      signal?.throwIfAborted();
+      throw new Error(`Cannot run "${tmux}": ${errorText(error)}`);
+    }
+    signal?.throwIfAborted();
+    if (output.code !== 0) {
+      const stderr = new TextDecoder().decode(output.stderr).trim().split("\n").at(-1);
+      throw new Error(`tmux ${args[0]} failed: ${stderr || `exit ${output.code}`}`);
+    }
+    return new TextDecoder().decode(output.stdout);
+  }
+
   #view(entry: Entry): TmuxAgentView {
     return {
       ...entry.record,
       pane: entry.pane ?? null,
       up: entry.up,
       unread: this.#options.live.unreadCount(entry.record.name),
+      revivable: entry.record.revive !== undefined,
     };
   }
 
@@ -581,7 +798,112 @@ export function checkSpec(spec: TmuxAgentSpec, owner: string): TmuxAgentRecord {
     }
     record.socket = socket;
   }
+  checkRevive(spec, record);
   return record;
+}
+
+/** Checks the revive fields of `spec` and copies them into `record`. */
+function checkRevive(spec: TmuxAgentSpec, record: TmuxAgentRecord): void {
+  const { revive, cwd } = spec;
+  if (revive === undefined) {
+    for (const key of ["cwd", "revive_timeout_ms", "revive_grace_ms"] as const) {
+      if (spec[key] !== undefined) {
+        throw new CrosstalkError(
+          "ERR_BODY_INVALID",
+          `"${key}" is for a revive command: give "revive" too`,
+        );
+      }
+    }
+    return;
+  }
+  if (
+    typeof revive !== "string" || revive.trim() === "" ||
+    Array.from(revive).length > MAX_REVIVE_CHARS ||
+    // deno-lint-ignore no-control-regex
+    /[\0-\x08\x0a-\x1f\x7f]/.test(revive)
+  ) {
+    throw new CrosstalkError(
+      "ERR_BODY_INVALID",
+      `Invalid revive command ${
+        JSON.stringify(typeof revive === "string" ? revive.slice(0, 80) : revive)
+      }: 1 to ${MAX_REVIVE_CHARS} characters on one line, without control characters`,
+    );
+  }
+  if (!SESSION_RE.test(record.target)) {
+    throw new CrosstalkError(
+      "ERR_BODY_INVALID",
+      `Cannot revive tmux target "${record.target}": a revive starts a session named after the target, so the target must be a session name (like "aider"), not ${
+        record.target.startsWith("%") ? "a pane id, which tmux chooses itself" : "a window or pane"
+      }`,
+    );
+  }
+  record.revive = revive;
+  if (cwd !== undefined) {
+    if (
+      typeof cwd !== "string" || !cwd.startsWith("/") || cwd.length > 1024 ||
+      // deno-lint-ignore no-control-regex
+      /[\0-\x1f\x7f]/.test(cwd) || cwd.split("/").includes("..")
+    ) {
+      throw new CrosstalkError(
+        "ERR_BODY_INVALID",
+        `Invalid cwd ${
+          JSON.stringify(typeof cwd === "string" ? cwd.slice(0, 80) : cwd)
+        }: an absolute path to an existing folder, without ".."`,
+      );
+    }
+    record.cwd = cwd;
+  }
+  const limits = [
+    ["revive_timeout_ms", "revive timeout", 1000, MAX_REVIVE_TIMEOUT_MS],
+    ["revive_grace_ms", "revive grace", 0, MAX_REVIVE_GRACE_MS],
+  ] as const;
+  for (const [key, what, min, max] of limits) {
+    const value = spec[key];
+    if (value === undefined) continue;
+    if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+      throw new CrosstalkError(
+        "ERR_BODY_INVALID",
+        `Invalid ${what} ${JSON.stringify(value)}: a whole number of ms from ${min} to ${max}`,
+      );
+    }
+    record[key] = value;
+  }
+}
+
+/**
+ * Refuses a path that is not an existing folder.
+ *
+ * @throws {CrosstalkError} `ERR_BODY_INVALID`
+ */
+async function checkFolder(path: string): Promise<void> {
+  const info = await Deno.stat(path).catch(() => undefined);
+  if (!info?.isDirectory) {
+    throw new CrosstalkError(
+      "ERR_BODY_INVALID",
+      `Invalid cwd ${JSON.stringify(path)}: ${info ? "not a folder" : "no such folder"}`,
+    );
+  }
+}
+
+/** What the sender is told while the agent's session is being started again. */
+function revivingDetail(record: TmuxAgentRecord): string {
+  return `tmux target ${record.target} missing: starting it with its revive command`;
+}
+
+/** Waits `ms`, or rejects with the signal's reason when it is aborted first. */
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  signal.throwIfAborted();
+  const { promise, resolve, reject } = Promise.withResolvers<void>();
+  const onAbort = () => {
+    clearTimeout(timer);
+    reject(signal.reason);
+  };
+  const timer = setTimeout(() => {
+    signal.removeEventListener("abort", onAbort);
+    resolve();
+  }, ms);
+  signal.addEventListener("abort", onAbort, { once: true });
+  return promise;
 }
 
 /**
@@ -664,7 +986,7 @@ export async function resolveTarget(
     "-p",
     "-t",
     target,
-    "#{pane_id}",
+    "#{pane_id}:#{pane_dead}",
   ];
   let output: Deno.CommandOutput;
   try {
@@ -681,9 +1003,19 @@ export async function resolveTarget(
       : `Cannot run "${tmux}": ${error instanceof Error ? error.message : error}`;
     return { ok: false, detail };
   }
-  const pane = new TextDecoder().decode(output.stdout).trim();
+  const [pane = "", dead] = new TextDecoder().decode(output.stdout).trim().split(":");
   // display-message answers an unknown target with an empty line and exit 0.
-  if (output.code === 0 && /^%\d+$/.test(pane)) return { ok: true, pane };
+  if (output.code === 0 && /^%\d+$/.test(pane)) {
+    // A pane kept by remain-on-exit after its program ended: down, as good as missing.
+    if (dead === "1") {
+      return {
+        ok: false,
+        detail: `tmux target ${record.target}: pane ${pane} is dead`,
+        dead: pane,
+      };
+    }
+    return { ok: true, pane };
+  }
   const stderr = new TextDecoder().decode(output.stderr).trim().split("\n").at(-1) ?? "";
   return { ok: false, detail: `tmux target ${record.target} missing: ${stderr || "no such pane"}` };
 }

@@ -1,7 +1,8 @@
 // /api/tmux-agents: tmux panes registered on this machine under a name, which the engine types
 // messages into (engine/tmux_agents.ts). Any user may list them; only an admin (the local CLI's
-// credential is one) may change them, since typing into a pane is as good as a shell. Agents'
-// tokens are refused.
+// credential is one) may change them, since typing into a pane is as good as a shell, and a revive
+// command is a shell command the engine runs. Only an admin sees a revive command and its folder.
+// Agents' tokens are refused.
 import { Hono } from "hono";
 import { CrosstalkError } from "../schema/errors.ts";
 import type { TmuxAgentSpec } from "../engine/tmux_agents.ts";
@@ -32,8 +33,13 @@ export function tmuxAgentRoutes(deps: AppDeps): Hono<Env> {
   };
 
   app.get("/", async (c) => {
-    allowed(c, false);
-    return c.json({ agents: await agents().list() });
+    const identity = allowed(c, false);
+    const list = await agents().list();
+    return c.json({
+      // `revivable` says whether there is a revive command; what it runs is an admin's to see
+      // (a command line may hold a secret).
+      agents: identity.admin ? list : list.map(({ revive: _r, cwd: _c, ...rest }) => rest),
+    });
   });
 
   app.post("/", async (c) => {
@@ -46,6 +52,10 @@ export function tmuxAgentRoutes(deps: AppDeps): Hono<Env> {
       role: "string?",
       enter_delay_ms: "number?",
       socket: "string?",
+      revive: "string?",
+      cwd: "string?",
+      revive_timeout_ms: "number?",
+      revive_grace_ms: "number?",
     });
     const agent = await agents().add(body as unknown as TmuxAgentSpec, identity.subject);
     return c.json(agent, 201);

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type CliResult, runCrosstalk, tempDir, waitUntil } from "../_helpers.ts";
 import { EngineProcess, makeTransport, namedTransport } from "../engine/_harness.ts";
-import { submissions, TmuxServer } from "../_tmux.ts";
+import { READER, submissions, TmuxServer } from "../_tmux.ts";
 
 async function engineIn(home: string): Promise<EngineProcess> {
   const { root, state } = namedTransport(home);
@@ -293,6 +293,15 @@ Deno.test("agent add refuses bad names, targets with shell metacharacters and ta
     [["ok", "--tmux", "../x"], /Invalid tmux target/],
     [["ok", "--tmux", "x", "--enter-delay", "-1"], /--enter-delay/],
     [["ok", "--tmux", "x", "--socket", "relative/sock"], /Invalid tmux socket/],
+    [["ok", "--tmux", "%3", "--revive", "aider"], /Cannot revive tmux target "%3".*a pane id/],
+    [["ok", "--tmux", "x:1.0", "--revive", "aider"], /Cannot revive tmux target "x:1\.0"/],
+    [["ok", "--tmux", "x", "--revive", "aider", "--cwd", "rel/dir"], /Invalid cwd "rel\/dir"/],
+    [["ok", "--tmux", "x", "--revive", "aider", "--cwd", join(home, "none")], /no such folder/],
+    [["ok", "--tmux", "x", "--cwd", home], /"cwd" is for a revive command/],
+    [["ok", "--tmux", "x", "--revive", "a\nb"], /Invalid revive command/],
+    [["ok", "--tmux", "x", "--revive", " "], /Invalid revive command/],
+    [["ok", "--tmux", "x", "--revive", "a", "--revive-grace", "1e3"], /--revive-grace/],
+    [["ok", "--tmux", "x", "--revive", "a", "--revive-timeout", "10"], /--revive-timeout/],
   ];
   for (const [args, error] of bad) {
     const r = await cli(home, "agent", "add", ...args);
@@ -337,4 +346,160 @@ Deno.test("tmux agents survive an engine restart, with what waits in their inbox
   assert.match((await submitted(typed, 1, engine))[0]!, /\nkept across the restart\n/);
   await waitUntil(async () => (await panes(home)).find((a) => a.name === "keeper")!.unread === 0);
   assert.equal((await submissions(typed)).length, 1, "only the enabled agent types");
+});
+
+/** `text` quoted for a POSIX shell. */
+function sh(text: string): string {
+  return `'${text.replaceAll("'", `'\''`)}'`;
+}
+
+/** A server of its own, started without a config, so that the engine's sessions get none. */
+async function tmuxServerIn(home: string): Promise<TmuxServer> {
+  const tmux = new TmuxServer(home);
+  await tmux.run("-f", "/dev/null", "new-session", "-d", "-s", "keepalive");
+  return tmux;
+}
+
+Deno.test("agent add --revive: a message to an agent whose session is gone starts it with the revive command in --cwd, and is typed whole once it is up, then read", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  await using tmux = await tmuxServerIn(home);
+  const typed = join(home, "typed.jsonl");
+  await Deno.writeTextFile(typed, ""); // the reader empties it again once it runs
+  const work = join(home, "work");
+  await Deno.mkdir(work);
+  await using engine = await engineIn(home);
+  const command = `${sh(Deno.execPath())} run -A ${sh(READER)} ${sh(typed)}`;
+  const added = await ok(
+    home,
+    ...["agent", "add", "phoenix", "--tmux", "phoenix", "--socket", tmux.socket],
+    ...["--revive", command, "--cwd", work, "--revive-grace", "1500", "--enter-delay", "50"],
+  );
+  assert.match(added, /Registered phoenix: .*\(no such pane now: revived when a message waits\)/);
+  const [view] = await panes(home) as (Awaited<ReturnType<typeof panes>>[0] & {
+    revive?: string;
+    cwd?: string;
+    revivable: boolean;
+  })[];
+  assert.deepEqual([view!.up, view!.revivable, view!.revive, view!.cwd], [
+    false,
+    true,
+    command,
+    work,
+  ]);
+  assert.match(await ok(home, "agent", "panes"), /UNREAD\s+AGENT\s+REVIVE\n.*down.*tmux\s+'/);
+
+  const id = await send(home, "phoenix", "wake up\nplease");
+  const [text] = await submitted(typed, 1, engine);
+  assert.match(
+    text!,
+    /^\[crosstalk\] boss -> phoenix in #general, message [^\n]*:\nwake up\nplease\n\(reply from a shell: /,
+  );
+  await delivery(home, id, "phoenix", "read");
+  assert.equal(
+    await tmux.run("display-message", "-p", "-t", "=phoenix:", "#{pane_current_path}"),
+    work,
+  );
+  // Up for good: remain-on-exit, which caught a failing start, is off again.
+  assert.equal(
+    await tmux.run("show-options", "-w", "-v", "-t", "=phoenix:", "remain-on-exit"),
+    "",
+  );
+  const [up] = await panes(home);
+  assert.equal(up!.up, true);
+
+  // The next message goes to the agent that runs: no second revive.
+  await send(home, "phoenix", "again");
+  assert.match((await submitted(typed, 2, engine))[1]!, /\nagain\n/);
+  assert.equal(engine.records.filter((r) => r.event === "tmux_agent.reviving").length, 1);
+  assert.equal(engine.records.filter((r) => r.event === "tmux_agent.revived").length, 1);
+});
+
+Deno.test("agent add --revive: a revive that fails is reported unwoken with the exit status, the message waits, enable tries again once fixed, remove stops it", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  await using tmux = await tmuxServerIn(home);
+  const typed = join(home, "typed.jsonl");
+  await Deno.writeTextFile(typed, "");
+  const ready = join(home, "ready");
+  await using engine = await engineIn(home);
+  await ok(
+    home,
+    "agent",
+    "add",
+    "broken",
+    "--tmux",
+    "broken",
+    "--socket",
+    tmux.socket,
+    "--revive",
+    "exit 3",
+  );
+  const fixable = `test -e ${sh(ready)} && exec ${sh(Deno.execPath())} run -A ${sh(READER)} ${
+    sh(typed)
+  }`;
+  await ok(
+    home,
+    ...["agent", "add", "fixable", "--tmux", "fixable", "--socket", tmux.socket],
+    ...["--revive", fixable, "--revive-grace", "1500", "--enter-delay", "50"],
+  );
+
+  const failed = async (id: string, to: string, reason: RegExp) => {
+    let seen: unknown;
+    return await waitUntil(
+      async () => {
+        const r = await cli(home, "message", "status", id, "--json");
+        const rows = JSON.parse(r.stdout).deliveries as {
+          to: string;
+          state: string;
+          detail?: string;
+        }[];
+        seen = rows;
+        return rows.find((d) =>
+          d.to === to && d.state === "unwoken" && reason.test(d.detail ?? "")
+        );
+      },
+      15_000,
+      `${to} unwoken with ${reason}`,
+    ).catch((error) => {
+      throw new Error(`${error.message}; got ${JSON.stringify(seen)}`);
+    });
+  };
+  const toBroken = await send(home, "broken", "are you there?");
+  const row = await failed(
+    toBroken,
+    "broken",
+    /^tmux target broken missing: .*; revive failed: the revive command ended \(exit status (3|unknown)\) \(revived at most once a minute\)$/,
+  );
+  assert.ok(row);
+  const toFixable = await send(home, "fixable", "when you can");
+  await failed(
+    toFixable,
+    "fixable",
+    /revive failed: the revive command ended \(exit status (1|unknown)\)/,
+  );
+  // Nothing left behind: the dead panes of the failed starts are gone; the messages wait.
+  const sessions = await tmux.run("list-sessions", "-F", "#{session_name}");
+  assert.deepEqual(sessions.split("\n"), ["keepalive"]);
+  const views = await panes(home);
+  assert.deepEqual(views.map((v) => [v.name, v.up, v.unread]), [["broken", false, 1], [
+    "fixable",
+    false,
+    1,
+  ]]);
+
+  // Fixed: enable (it is enabled) tries again at once rather than in a minute.
+  await Deno.writeTextFile(ready, "");
+  await ok(home, "agent", "enable", "fixable");
+  assert.match((await submitted(typed, 1, engine))[0]!, /\nwhen you can\n/);
+  await delivery(home, toFixable, "fixable", "read");
+
+  // Removed: never revived again; its message stays on the bus.
+  assert.match(await ok(home, "agent", "remove", "broken"), /Removed broken/);
+  const channel = (await submissions(typed))[0]!.match(/message ([0-9a-f-]{36})\//)![1];
+  assert.match(await ok(home, "message", "show", `${channel}/${toBroken}`), /are you there\?/);
+  assert.equal(
+    engine.records.filter((r) => r.event === "tmux_agent.reviving" && r.name === "broken").length,
+    1,
+  );
 });

@@ -9,7 +9,7 @@ import { TMUX_AGENT_MAX_CHARS, tmuxAgentText } from "../../engine/tmux_agents.ts
 import { createApp } from "../../routes/mod.ts";
 import type { Message } from "../../transports/mod.ts";
 import { tempDir, waitUntil } from "../_helpers.ts";
-import { submissions, TmuxServer } from "../_tmux.ts";
+import { READER, submissions, TmuxServer } from "../_tmux.ts";
 import { makeTransport } from "./_harness.ts";
 
 /** A real engine on a local transport in `dir`, its API app, and tokens of every kind. */
@@ -256,4 +256,136 @@ Deno.test("Engine.start gives a registration it finds without a live record one 
   assert.equal(info.agent, "aider");
   assert.equal(info.online, false);
   assert.ok(api.engine.live.inUse("kept"));
+});
+
+Deno.test("POST /api/tmux-agents takes a revive command from an admin only, refuses bad revive fields, keeps it in the state file, and shows it to admins only", async () => {
+  await using dir = await tempDir();
+  await using api = await engineIn(dir.path);
+  const good = { name: "phoenix", target: "phoenix", revive: "aider --yes", cwd: dir.path };
+  for (const token of [api.tokens.user, api.tokens.live, api.tokens.agent]) {
+    const r = await api.call(token, "POST", "/api/tmux-agents", good);
+    assert.equal(r.status, 403);
+    assert.equal(r.json.error.code, "ERR_FORBIDDEN");
+  }
+  const bad: [Record<string, unknown>, RegExp][] = [
+    [{ target: "%3" }, /Cannot revive tmux target "%3": .*a pane id, which tmux chooses itself/],
+    [{ target: "phoenix:1" }, /Cannot revive tmux target "phoenix:1": .*not a window or pane/],
+    [{ revive: "" }, /Invalid revive command ""/],
+    [{ revive: "aider\nrm -rf ~" }, /Invalid revive command/],
+    [{ revive: "aider\0" }, /Invalid revive command/],
+    [{ revive: "x".repeat(2001) }, /1 to 2000 characters/],
+    [{ revive: 42 }, /"revive" must be string/],
+    [{ cwd: "relative" }, /Invalid cwd "relative": an absolute path/],
+    [{ cwd: "/tmp/../etc" }, /Invalid cwd/],
+    [{ cwd: join(dir.path, "missing") }, /Invalid cwd ".*missing": no such folder/],
+    [{ cwd: join(dir.path, "state", "tmux-agents.json") }, /Invalid cwd/],
+    [{ revive: undefined }, /"cwd" is for a revive command/],
+    [{ revive_timeout_ms: 999 }, /Invalid revive timeout 999/],
+    [{ revive_grace_ms: 120_001 }, /Invalid revive grace 120001/],
+    [{ revive_grace_ms: 0.5 }, /Invalid revive grace/],
+  ];
+  for (const [change, message] of bad) {
+    const body = { ...good, ...change };
+    const r = await api.call(api.tokens.admin, "POST", "/api/tmux-agents", body);
+    assert.equal(r.status, 400, JSON.stringify(body));
+    assert.equal(r.json.error.code, "ERR_BODY_INVALID", JSON.stringify(body));
+    assert.match(r.json.error.message, message, JSON.stringify(body));
+  }
+  assert.deepEqual((await api.call(api.tokens.admin, "GET", "/api/tmux-agents")).json.agents, []);
+  assert.ok(!api.engine.live.has("phoenix"));
+
+  const added = await api.call(api.tokens.admin, "POST", "/api/tmux-agents", {
+    ...good,
+    revive_timeout_ms: 10_000,
+    revive_grace_ms: 0,
+  });
+  assert.equal(added.status, 201, JSON.stringify(added.json));
+  assert.equal(added.json.revivable, true);
+  const stored = JSON.parse(await Deno.readTextFile(join(api.stateDir, "tmux-agents.json")));
+  assert.deepEqual(
+    [stored.agents[0].revive, stored.agents[0].cwd, stored.agents[0].revive_timeout_ms],
+    ["aider --yes", dir.path, 10_000],
+  );
+  assert.equal(stored.agents[0].revive_grace_ms, 0);
+  const [forAdmin] = (await api.call(api.tokens.admin, "GET", "/api/tmux-agents")).json.agents;
+  assert.equal(forAdmin.revive, "aider --yes");
+  const [forUser] = (await api.call(api.tokens.user, "GET", "/api/tmux-agents")).json.agents;
+  assert.equal(forUser.revivable, true);
+  assert.ok(!("revive" in forUser) && !("cwd" in forUser), JSON.stringify(forUser));
+});
+
+Deno.test("TmuxAgents revives at most once a minute: a failing revive command is not run again at each check, the messages wait, and enable tries again at once", async () => {
+  await using dir = await tempDir();
+  await using tmux = new TmuxServer(dir.path);
+  await tmux.run("-f", "/dev/null", "new-session", "-d", "-s", "keepalive");
+  await using api = await engineIn(dir.path);
+  const runs = join(dir.path, "runs.log");
+  const r = await api.call(api.tokens.admin, "POST", "/api/tmux-agents", {
+    name: "broken",
+    target: "broken",
+    socket: tmux.socket,
+    revive: `echo run >> '${runs}'; exit 3`,
+    revive_grace_ms: 0,
+  });
+  assert.equal(r.status, 201, JSON.stringify(r.json));
+  const first = await api.engine.bus.send({ to: ["broken"], from: "boss", body: "one" });
+  const failure = (message: Message) =>
+    waitUntil(async () => {
+      const { deliveries } = await import("../../engine/status.ts").then((m) =>
+        m.deliveryStatus(api.engine.bus, message)
+      );
+      return deliveries.find((d) => d.to === "broken" && /revive failed/.test(d.detail ?? ""));
+    });
+  const row = await failure(first);
+  assert.equal(row.state, "unwoken");
+  assert.match(row.detail ?? "", /the revive command ended \(exit status (3|unknown)\)/);
+  const lines = async () => (await Deno.readTextFile(runs)).trim().split("\n").length;
+  assert.equal(await lines(), 1);
+
+  await api.engine.bus.send({ to: ["broken"], from: "boss", body: "two" });
+  await waitUntil(() => api.engine.live.unreadCount("broken") === 2 || undefined);
+  await api.engine.tmuxAgents.checkNow();
+  await api.engine.tmuxAgents.checkNow();
+  assert.equal(await lines(), 1, "not run again before a minute has passed");
+  assert.equal(api.engine.live.unreadCount("broken"), 2);
+
+  const enabled = await api.call(api.tokens.admin, "POST", "/api/tmux-agents/broken/enable");
+  assert.equal(enabled.status, 200);
+  await waitUntil(async () => (await lines()) === 2 || undefined);
+  await api.engine.tmuxAgents.checkNow();
+  assert.equal(api.engine.live.unreadCount("broken"), 2);
+});
+
+Deno.test("TmuxAgents revives the target's dead pane in place (remain-on-exit) and types into it", async () => {
+  await using dir = await tempDir();
+  await using tmux = new TmuxServer(dir.path);
+  const typed = join(dir.path, "typed.jsonl");
+  await Deno.writeTextFile(typed, "");
+  await tmux.run(
+    ...["-f", "/dev/null", "new-session", "-d", "-s", "lazarus", "true", ";"],
+    ...["set-option", "-w", "-t", "=lazarus:", "remain-on-exit", "on"],
+  );
+  const pane = await tmux.run("display-message", "-p", "-t", "=lazarus:", "#{pane_id}");
+  await waitUntil(async () =>
+    (await tmux.run("display-message", "-p", "-t", pane, "#{pane_dead}")) === "1" || undefined
+  );
+  await using api = await engineIn(dir.path);
+  const r = await api.call(api.tokens.admin, "POST", "/api/tmux-agents", {
+    name: "lazarus",
+    target: "lazarus",
+    socket: tmux.socket,
+    enter_delay_ms: 20,
+    revive: `'${Deno.execPath()}' run -A '${READER}' '${typed}'`,
+    revive_grace_ms: 1500,
+  });
+  assert.equal(r.status, 201, JSON.stringify(r.json));
+  assert.equal(r.json.up, false, "a dead pane is down");
+  await api.engine.bus.send({ to: ["lazarus"], from: "boss", body: "rise" });
+  const [text] = await waitUntil(async () => {
+    const all = await submissions(typed);
+    return all.length > 0 ? all : undefined;
+  }, 15_000);
+  assert.match(text!, /\nrise\n/);
+  assert.equal(await tmux.run("display-message", "-p", "-t", "=lazarus:", "#{pane_id}"), pane);
+  assert.equal(api.engine.live.unreadCount("lazarus"), 0);
 });
