@@ -26,9 +26,17 @@ export function agentCommand(ctx: CliContext): Command {
   withJson(withTransportOptions(agent.command("list")))
     .description("installed agent CLIs, the models in the yaml, and which this machine claims")
     .action(async (flags: TransportFlags) => {
-      await using bus = await openBus(flags, ctx);
-      const { agentReport } = await import("../engine/status.ts");
-      const report = await agentReport(bus, ctx.env);
+      type AgentReport = Awaited<ReturnType<typeof import("../engine/status.ts").agentReport>>;
+      let report: AgentReport;
+      if (ctx.globals.server !== undefined || ctx.globals.profile !== undefined) {
+        // That engine's machine: what it has installed and claims, through its API.
+        const { openApi } = await import("./_client.ts");
+        report = await (await openApi(flags, ctx)).call<AgentReport>("GET", "/api/agents");
+      } else {
+        await using bus = await openBus(flags, ctx);
+        const { agentReport } = await import("../engine/status.ts");
+        report = await agentReport(bus, ctx.env);
+      }
       if (flags.json) return printJson(ctx, report);
       ctx.out(
         `Installed agent CLIs: ${

@@ -73,7 +73,7 @@ Deno.test("logs --server prints the engine's last records and, with -f, follows 
   assert.equal(status.code, 0, "Ctrl-C ends it cleanly");
 });
 
-Deno.test("status --server reports that machine's engine (alias, claimed models), not this machine's state dir", async () => {
+Deno.test("status and agent list with --server report that machine's engine (alias, claimed models), not this machine's state dir", async () => {
   await using dir = await tempDir();
   const { engine, server, home, login } = await farEngine(dir.path);
   await using _engine = engine;
@@ -90,6 +90,16 @@ Deno.test("status --server reports that machine's engine (alias, claimed models)
   assert.match(status.stdout, /^engine: +running \(alias far, pid \d+/m);
   assert.match(status.stdout, /^claimed: +test\/reply$/m);
   assert.doesNotMatch(status.stdout, /state dir/);
+  const agents = await runCrosstalk(["--server", server, "agent", "list", "--json"], { home });
+  assert.equal(agents.code, 0, agents.stderr);
+  assert.deepEqual(
+    JSON.parse(agents.stdout).models.map((m: { model: string; claimed: boolean }) => [
+      m.model,
+      m.claimed,
+    ]),
+    [["test/reply", true]],
+    "that machine's models and claims",
+  );
   const json = JSON.parse(
     (await runCrosstalk(["--server", server, "status", "--json"], { home })).stdout,
   );
