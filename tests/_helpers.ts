@@ -109,3 +109,14 @@ export async function waitUntil<T>(
     await new Promise((r) => setTimeout(r, 25));
   }
 }
+
+/**
+ * A TCP port free on loopback now, chosen by the OS: outside the range engines pick their ports
+ * from (7000 up), so that no engine of a test running beside this one takes it meanwhile.
+ */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}

@@ -23,7 +23,7 @@ export async function twoMachines(home: string, roots: { a: string; b: string })
 }
 
 /** The engine of the transport "team" in `home`, with the admin "boss" and the model reply. */
-export async function startTeam(home: string): Promise<EngineProcess> {
+export async function startTeam(home: string, args: string[] = []): Promise<EngineProcess> {
   const { root, state } = namedTransport(home);
   await makeTransport(
     root,
@@ -33,6 +33,7 @@ export async function startTeam(home: string): Promise<EngineProcess> {
     alias: "a",
     state,
     env: { CROSSTALK_INIT_USERNAME: "boss", CROSSTALK_INIT_PASSPHRASE: "the boss passphrase" },
+    args,
   });
   await engine.waitFor((r) => r.event === "api.listening");
   return engine;

@@ -3,7 +3,7 @@
 // tasks and badges, presence going offline.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { runCrosstalk, tempDir, waitUntil } from "../_helpers.ts";
+import { freePort, runCrosstalk, tempDir, waitUntil } from "../_helpers.ts";
 import { AGENTS, EngineProcess, makeTransport, namedTransport } from "../engine/_harness.ts";
 import { McpSession } from "../../scripts/_mcp_session.ts";
 import { startTeam, twoMachines } from "./_live.ts";
@@ -691,7 +691,9 @@ Deno.test("crosstalk mcp follows its engine to another port when another engine 
   await using dir = await tempDir();
   const home = dir.path;
   const { root, state } = namedTransport(home);
-  let engine = await startTeam(home);
+  // On a port of its own: another test's engine, starting beside this one, would take a port
+  // from the engines' range as soon as ours is free, before the foreign engine here can.
+  let engine = await startTeam(home, ["--port", String(freePort())]);
   const port = new URL(engine.records.find((r) => r.event === "api.listening")!.url as string)
     .port;
   const otherRoot = join(home, "other");

@@ -93,8 +93,13 @@ export class EngineProcess implements AsyncDisposable {
     try {
       await engine.waitFor((r) => r.event === "engine.ready", options.readyTimeoutMs ?? 20_000);
     } catch (error) {
-      // Not left running: the test fails here, not the next ones with leaked processes.
-      engine.signal("SIGKILL");
+      // Not left running: the test fails here, not the next ones with leaked processes. (It may
+      // have exited already: its error, with its output, is what the test must show.)
+      try {
+        engine.signal("SIGKILL");
+      } catch {
+        // Gone by itself.
+      }
       await engine.exit();
       throw error;
     }
