@@ -1,11 +1,11 @@
 // `crosstalk agent list | echo | install | uninstall`: agent CLIs here, the built-in echo agent,
 // and the crosstalk MCP server in an agent CLI's own configuration. `agent add | remove | enable |
-// disable | panes`: tmux panes registered under a name, which the engine types messages into
-// (docs/LIVE.md, "Agents without MCP: tmux panes").
+// disable | start | panes`: tmux panes registered under a name, which the engine types messages
+// into (docs/LIVE.md, "Agents without MCP: tmux panes").
 import { echoReply } from "../engine/echo.ts";
 import { CrosstalkError } from "../schema/errors.ts";
 import type { AgentCli, AgentInstallResult, InstallScope } from "../engine/agent_install.ts";
-import type { TmuxAgentView } from "../engine/tmux_agents.ts";
+import type { TmuxAgentStart, TmuxAgentView } from "../engine/tmux_agents.ts";
 import type { HttpClient } from "./_client.ts";
 import {
   type CliContext,
@@ -151,7 +151,7 @@ interface AddFlags extends TransportFlags {
   reviveGrace?: number;
 }
 
-/** `agent add | remove | enable | disable | panes`: the engine's tmux agents, through its API. */
+/** `agent add | remove | enable | disable | start | panes`: the engine's tmux agents, through its API. */
 function tmuxCommands(agent: Command, ctx: CliContext): void {
   withJson(withTransportOptions(agent.command("add")))
     .description(
@@ -247,6 +247,25 @@ function tmuxCommands(agent: Command, ctx: CliContext): void {
         ctx.out(`${view.name} is ${view.enabled ? "enabled" : "disabled"}\n`);
       });
   }
+
+  withJson(withTransportOptions(agent.command("start")))
+    .description(
+      "start a tmux agent's session now with its revive command, if its pane is down; " +
+        "waits until it is up",
+    )
+    .argument("<name>", "the agent's name")
+    .action(async (name: string, flags: TransportFlags) => {
+      await checkName(name);
+      const api = await engineApi(flags, ctx);
+      const view = await api.call<TmuxAgentStart>("POST", `/api/tmux-agents/${name}/start`);
+      if (flags.json) return printJson(ctx, view);
+      const where = `tmux ${view.target}${view.pane ? `, pane ${view.pane}` : ""}`;
+      ctx.out(
+        view.started
+          ? `Started ${view.name} (${where}): up\n`
+          : `${view.name} is already running (${where}); nothing changed\n`,
+      );
+    });
 
   withJson(withTransportOptions(agent.command("panes")))
     .description(

@@ -12,6 +12,7 @@
  * A registration may carry a revive command (an admin's, never a message's): when a message waits
  * and the target's session is gone, the engine starts it again in a detached session of that name
  * and types once its pane is ready and a grace delay has passed; see {@linkcode TmuxAgentSpec.revive}.
+ * An admin may also start it at once ({@linkcode TmuxAgents.startAgent}), the same way.
  *
  * The registrations live in the state dir (`tmux-agents.json`, written atomically), so a
  * restart keeps them. Targets are checked against a strict pattern and tmux always runs with an
@@ -112,6 +113,12 @@ export interface TmuxAgentView extends TmuxAgentRecord {
   revivable: boolean;
 }
 
+/** What {@linkcode TmuxAgents.startAgent} answers: the agent once its pane is up. */
+export interface TmuxAgentStart extends TmuxAgentView {
+  /** False when its pane was up already and nothing was done. */
+  started: boolean;
+}
+
 /** Options for {@linkcode TmuxAgents.open}. */
 export interface TmuxAgentsOptions {
   bus: Bus;
@@ -140,8 +147,8 @@ interface Worker {
   /** Drain passes, one after the other. */
   draining: Promise<void>;
   connected: Promise<void>;
-  /** The revive going on, if any: at most one per agent. */
-  reviving: Promise<void> | undefined;
+  /** The revive going on, if any (at most one per agent): resolves with why it failed, if it did. */
+  reviving: Promise<unknown> | undefined;
   /** When the last revive started, and why it failed (undefined when it succeeded). */
   revived: { at: number; failure: string | undefined } | undefined;
 }
@@ -306,6 +313,68 @@ export class TmuxAgents {
       }
       return this.#view(entry);
     });
+  }
+
+  /**
+   * Starts an agent's session now with its revive command, as a revive does (same command, folder,
+   * timeout and grace), when its pane is down; an explicit start is not held back by the
+   * once-a-minute limit of revives. A revive under way is waited for instead of starting another.
+   * Resolves once the agent is up, with `started: false` when its pane was up already (nothing is
+   * done then).
+   *
+   * @throws {CrosstalkError} `ERR_AGENT_NOT_FOUND`; `ERR_USAGE` for an agent without a revive
+   *   command or a disabled one; `ERR_TIMEOUT` when its pane was not ready in time;
+   *   `ERR_SERVICE_FAILED` when it did not come up for another reason (the command ended, tmux
+   *   refused, its folder is gone), or was disabled or removed meanwhile
+   */
+  async startAgent(name: string, by: string): Promise<TmuxAgentStart> {
+    const { entry, worker, revive } = await this.#serial(async () => {
+      const entry = this.#entry(name);
+      const { record } = entry;
+      const cannot = `Cannot start tmux agent "${record.name}"`;
+      if (record.revive === undefined) {
+        throw new CrosstalkError(
+          "ERR_USAGE",
+          `${cannot}: it has no revive command (remove it and add it again with --revive COMMAND, API: "revive")`,
+        );
+      }
+      const worker = entry.worker;
+      if (!record.enabled || !worker) {
+        throw new CrosstalkError(
+          "ERR_USAGE",
+          `${cannot}: it is disabled (enable it first: crosstalk agent enable ${record.name})`,
+        );
+      }
+      if (worker.reviving) return { entry, worker, revive: worker.reviving };
+      const resolved = await this.#look(entry);
+      await this.#publish(entry);
+      // A revive may have begun while tmux was asked: that one is the start.
+      if (worker.reviving) return { entry, worker, revive: worker.reviving };
+      if (resolved.ok) return { entry, worker, revive: undefined };
+      this.#options.log.info("tmux_agent.start", { name: record.name, by });
+      return { entry, worker, revive: this.#reviveNow(entry, worker, resolved.dead) };
+    });
+    if (revive) {
+      const failure = await revive;
+      const cannot = `Cannot start tmux agent "${name}"`;
+      if (worker.abort.signal.aborted) {
+        const why = this.#entries.get(name) !== entry
+          ? "it was removed meanwhile"
+          : this.#closed
+          ? "the engine is stopping"
+          : "it was disabled meanwhile";
+        throw new CrosstalkError("ERR_SERVICE_FAILED", `${cannot}: ${why}`);
+      }
+      if (failure !== undefined) {
+        const code = failure instanceof CrosstalkError && failure.code === "ERR_TIMEOUT"
+          ? "ERR_TIMEOUT"
+          : "ERR_SERVICE_FAILED";
+        throw new CrosstalkError(code, `${cannot}: ${errorText(failure)}`, { cause: failure });
+      }
+      await this.#look(entry);
+      await this.#publish(entry);
+    }
+    return { ...this.#view(entry), started: revive !== undefined };
   }
 
   /**
@@ -509,20 +578,34 @@ export class TmuxAgents {
    */
   #reviveSoon(entry: Entry, worker: Worker, resolved: Resolved & { ok: false }): string {
     const { record } = entry;
+    if (worker.reviving) return revivingDetail(record);
     const last = worker.revived;
     if (last && performance.now() - last.at < REVIVE_RETRY_MS) {
       const why = last.failure ? `revive failed: ${last.failure}` : "down again after a revive";
       return `${resolved.detail}; ${why} (revived at most once a minute)`;
     }
+    void this.#reviveNow(entry, worker, resolved.dead);
+    return revivingDetail(record);
+  }
+
+  /**
+   * Starts a revive of the entry's session now (the caller made sure none runs); resolves with
+   * the error it failed with, or undefined once the agent is up.
+   */
+  #reviveNow(entry: Entry, worker: Worker, dead: string | undefined): Promise<unknown> {
+    const { record } = entry;
     worker.revived = { at: performance.now(), failure: undefined };
-    const revive = this.#revive(entry, worker, resolved.dead).then(
-      () =>
-        this.#options.log.info("tmux_agent.revived", { name: record.name, target: record.target }),
-      (error) => {
-        if (worker.abort.signal.aborted) return;
+    const revive = this.#revive(entry, worker, dead).then(
+      () => {
+        this.#options.log.info("tmux_agent.revived", { name: record.name, target: record.target });
+        return undefined;
+      },
+      (error: unknown) => {
+        if (worker.abort.signal.aborted) return error ?? new Error("aborted");
         const failure = errorText(error);
         worker.revived = { at: worker.revived?.at ?? performance.now(), failure };
         this.#options.log.warn("tmux_agent.revive_failed", { name: record.name, error: failure });
+        return error ?? new Error("failed");
       },
     ).finally(() => {
       worker.reviving = undefined;
@@ -531,7 +614,7 @@ export class TmuxAgents {
     });
     worker.reviving = revive;
     this.#options.log.info("tmux_agent.reviving", { name: record.name, target: record.target });
-    return revivingDetail(record);
+    return revive;
   }
 
   /**
@@ -598,7 +681,10 @@ export class TmuxAgents {
       if (state === "ready") break;
       if (state === "missing") throw new Error(await this.#ended(record, pane, signal));
       if (performance.now() >= deadline) {
-        throw new Error(`its pane ${pane} was not ready within ${timeout} ms (${state})`);
+        throw new CrosstalkError(
+          "ERR_TIMEOUT",
+          `its pane ${pane} was not ready within ${timeout} ms (${state})`,
+        );
       }
       await delay(REVIVE_POLL_MS, signal);
     }

@@ -633,6 +633,18 @@ export const OPENAPI = {
         200: json("The tmux agent"),
       }, { parameters: [{ name: "name", in: "path", required: true, schema: str }] }),
     },
+    "/api/tmux-agents/{name}/start": {
+      post: op(
+        "Start the agent's session now with its revive command if its pane is down (an admin)",
+        { 200: json("The tmux agent once it is up, with started (false: it was up already)") },
+        {
+          description: "A failed start is an error: 400 ERR_USAGE without a revive command or " +
+            "for a disabled agent, 504 ERR_TIMEOUT when its pane was not ready in time, 500 " +
+            "ERR_SERVICE_FAILED when it did not come up for another reason.",
+          parameters: [{ name: "name", in: "path", required: true, schema: str }],
+        },
+      ),
+    },
     "/api/tmux-agents/{name}/disable": {
       post: op("Stop typing into the pane; messages still reach its inbox (an admin)", {
         200: json("The tmux agent"),

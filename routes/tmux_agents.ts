@@ -1,8 +1,8 @@
 // /api/tmux-agents: tmux panes registered on this machine under a name, which the engine types
 // messages into (engine/tmux_agents.ts). Any user may list them; only an admin (the local CLI's
 // credential is one) may change them, since typing into a pane is as good as a shell, and a revive
-// command is a shell command the engine runs. Only an admin sees a revive command and its folder.
-// Agents' tokens are refused.
+// command is a shell command the engine runs (at a message, or now with `POST …/{name}/start`). Only
+// an admin sees a revive command and its folder. Agents' tokens are refused.
 import { Hono } from "hono";
 import { CrosstalkError } from "../schema/errors.ts";
 import type { TmuxAgentSpec } from "../engine/tmux_agents.ts";
@@ -69,6 +69,13 @@ export function tmuxAgentRoutes(deps: AppDeps): Hono<Env> {
   app.post("/:name/enable", async (c) => {
     allowed(c, true);
     return c.json(await agents().setEnabled(c.req.param("name"), true));
+  });
+
+  // Answers once the agent is up (a revive's timeout and grace later), or with why it did not come
+  // up: a failed start is an error, never a 200.
+  app.post("/:name/start", async (c) => {
+    const identity = allowed(c, true);
+    return c.json(await agents().startAgent(c.req.param("name"), identity.subject));
   });
 
   app.post("/:name/disable", async (c) => {

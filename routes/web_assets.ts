@@ -117,6 +117,9 @@ export const WEB_HTML = `<!doctype html>
     <ul id="installed"></ul>
     <h2>Engines of the transport</h2>
     <ul id="dispatchers"></ul>
+    <h2>Tmux agents of this machine</h2>
+    <p id="tmux-agents-note" class="muted" hidden></p>
+    <table id="tmux-agents-table"><thead><tr><th>agent</th><th>target</th><th>pane</th><th>enabled</th><th>unread</th><th>revive</th><th></th></tr></thead><tbody id="tmux-agents"></tbody></table>
   </section>
   <section data-view="logs" hidden>
     <h2>Logs <span id="log-state" class="muted"></span></h2>
@@ -191,6 +194,9 @@ const state = {
   // alone (its first message's id), and each row's task and badges (see loadNotes).
   items: new Map(), replies: new Map(), thread: null, notes: new Map(), notesQueue: new Set(),
   inView: new Set(),
+  // The Engine tab's tmux agents: a read under way, another one due after it, and a generation
+  // that a sign-out moves on (an answer for an older one is dropped).
+  tmux: { loading: false, again: false, generation: 0 },
 };
 /** How many log lines the page keeps, and how many records it loads when the Logs tab opens. */
 const LOG_KEEP = 2000;
@@ -263,13 +269,14 @@ function signedOut() {
     workflow: null, pendingWorkflow: null, searchRequest: state.searchRequest + 1,
     approvals: new Map(), approvalItems: new Map(), approvalsTouched: null, at: "",
     items: new Map(), replies: new Map(), thread: null, notes: new Map(), notesQueue: new Set(),
-    inView: new Set(),
+    inView: new Set(), tmux: { loading: false, again: false, generation: state.tmux.generation + 1 },
   });
   seen.disconnect();
   $("thread").hidden = true;
-  for (const id of ["channels", "peers", "messages", "deliveries", "tokens", "users", "models", "installed", "dispatchers", "engine-status", "workflows", "workflow-facts", "workflow-plan", "workflow-steps", "checked-plan-list", "workflow-channels", "found", "task-list", "log-lines"]) {
+  for (const id of ["channels", "peers", "messages", "deliveries", "tokens", "users", "models", "installed", "dispatchers", "engine-status", "workflows", "workflow-facts", "workflow-plan", "workflow-steps", "checked-plan-list", "workflow-channels", "found", "task-list", "log-lines", "tmux-agents"]) {
     $(id).replaceChildren();
   }
+  $("tmux-agents-note").hidden = true;
   forgetMinted();
   $("search").reset();
   $("search-results").hidden = true;
@@ -374,7 +381,10 @@ function show(view) {
   if (view === "tasks") refreshTasks();
   if (view === "approvals") refreshApprovals();
   if (view === "workflows") refreshWorkflows();
-  if (view === "engine") loadEngine().catch(showNotice);
+  if (view === "engine") {
+    loadEngine().catch(showNotice);
+    refreshTmuxAgents();
+  }
   if (view === "tokens") loadTokens().catch(showNotice);
   if (view === "users") loadUsers().catch(showNotice);
 }
@@ -437,6 +447,98 @@ async function loadEngine() {
   $("dispatchers").replaceChildren(...dispatchers.dispatchers.map((d) =>
     el("li", d.alias + " on " + d.host + ": " + (d.models.join(", ") || "no models") + (d.stale ? " (stale)" : ""))
   ));
+}
+
+/**
+ * Reads this machine's tmux agents again (GET /api/tmux-agents): at most one request at a time,
+ * and one more after it when something changed meanwhile.
+ */
+function refreshTmuxAgents() {
+  const tmux = state.tmux;
+  if (tmux.loading) {
+    tmux.again = true;
+    return;
+  }
+  tmux.loading = true;
+  tmux.again = false;
+  loadTmuxAgents(tmux.generation).catch((error) => {
+    if (tmux.generation !== state.tmux.generation) return;
+    $("tmux-agents").replaceChildren();
+    tmuxNote(error.message);
+  }).finally(() => {
+    tmux.loading = false;
+    if (tmux.again && tmux === state.tmux && state.view === "engine") refreshTmuxAgents();
+  });
+}
+
+function tmuxNote(text) {
+  $("tmux-agents-note").textContent = text;
+  $("tmux-agents-note").hidden = !text;
+}
+
+/**
+ * Lists the tmux agents, one row each (data-name: its name): target, pane up or down, enabled,
+ * unread, whether it has a revive command; for an admin, Start (down, enabled and revivable),
+ * Disable or Enable, and Remove.
+ */
+async function loadTmuxAgents(generation) {
+  const { agents } = await api("GET", "/api/tmux-agents");
+  if (generation !== state.tmux.generation) return;
+  tmuxNote(agents.length === 0 ? "None: crosstalk agent add NAME --tmux TARGET registers one" : "");
+  $("tmux-agents").replaceChildren(...agents.map((agent) => {
+    const pane = el("span", agent.up ? agent.pane + " up" : "down", agent.up ? "ok" : "muted");
+    const revive = el("span", agent.revivable ? "yes" : "no");
+    // Only an admin's answer carries the command (it may hold a secret): shown on hover.
+    if (agent.revive) revive.title = agent.revive + (agent.cwd ? "\\nin " + agent.cwd : "");
+    const tr = row([
+      agent.name, agent.target, pane, agent.enabled ? "yes" : "no", String(agent.unread), revive,
+      state.admin ? tmuxActions(agent) : "",
+    ]);
+    tr.dataset.name = agent.name;
+    return tr;
+  }));
+}
+
+/** An admin's buttons for one tmux agent. */
+function tmuxActions(agent) {
+  const path = "/api/tmux-agents/" + encodeURIComponent(agent.name);
+  const actions = el("span", undefined, "actions");
+  const button = (label, run) => {
+    const node = el("button", label);
+    node.type = "button";
+    node.addEventListener("click", async () => {
+      node.disabled = true;
+      notice("");
+      try {
+        await run(node);
+      } catch (error) {
+        showNotice(error);
+      } finally {
+        node.disabled = false;
+        refreshTmuxAgents();
+      }
+    });
+    actions.append(node);
+  };
+  if (agent.enabled && !agent.up && agent.revivable) {
+    // The answer comes once the agent is up: its revive timeout and grace later.
+    button("Start", async (node) => {
+      node.textContent = "Starting…";
+      try {
+        const started = await api("POST", path + "/start");
+        notice(started.started ? agent.name + " started" : agent.name + " was running already");
+      } finally {
+        node.textContent = "Start";
+      }
+    });
+  }
+  const verb = agent.enabled ? "disable" : "enable";
+  button(agent.enabled ? "Disable" : "Enable", () => api("POST", path + "/" + verb));
+  button("Remove", async () => {
+    if (!confirm("Remove the tmux agent " + agent.name + "? Its unread messages stay on the bus.")) return;
+    await api("DELETE", path);
+  });
+  return actions;
 }
 
 async function loadTokens() {
@@ -1481,6 +1583,7 @@ function follow() {
     loadPeers();
     if (state.view === "tasks") refreshTasks();
     if (state.view === "workflows") refreshWorkflows();
+    if (state.view === "engine") refreshTmuxAgents();
     // The count shows in every view.
     refreshApprovals();
   });
@@ -1519,7 +1622,16 @@ function follow() {
     if (state.view === "tasks") refreshTasks();
   });
   events.addEventListener("badge", (event) => onNote("badge", JSON.parse(event.data)));
-  events.addEventListener("live", () => loadPeers());
+  events.addEventListener("live", () => {
+    loadPeers();
+    if (state.view === "engine") refreshTmuxAgents();
+  });
+  // A tmux agent's unread count: up by a message that waits, down by one typed into its pane.
+  for (const type of ["message", "read", "unwoken"]) {
+    events.addEventListener(type, () => {
+      if (state.view === "engine") refreshTmuxAgents();
+    });
+  }
   events.addEventListener("approval", (event) => onApproval(JSON.parse(event.data)));
 }
 
@@ -1785,6 +1897,7 @@ dl { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; } d
 .chips .badge { margin-left: .35rem; } .badge.tag { background: none; box-shadow: inset 0 0 0 1px #8887; }
 .replies[aria-pressed=true] { font-weight: bold; } #thread { margin: .25rem 0; }
 .peer .about { font-size: .85em; overflow-wrap: anywhere; }
+#tmux-agents .actions { gap: .4rem; }
 code { overflow-wrap: anywhere; }
 header { grid-area: head; display: flex; flex-wrap: wrap; gap: .75rem; align-items: center; padding: .5rem 1rem; border-bottom: 1px solid #8884; }
 .spacer { flex: 1; }

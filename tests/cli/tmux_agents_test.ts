@@ -503,3 +503,108 @@ Deno.test("agent add --revive: a revive that fails is reported unwoken with the 
     1,
   );
 });
+
+Deno.test("agent start: a down agent with a revive command is started now and typed into; an agent that is up is left as it is", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  await using tmux = await tmuxServerIn(home);
+  const typed = join(home, "typed.jsonl");
+  await Deno.writeTextFile(typed, "");
+  await using engine = await engineIn(home);
+  const command = `${sh(Deno.execPath())} run -A ${sh(READER)} ${sh(typed)}`;
+  await ok(
+    home,
+    ...["agent", "add", "starter", "--tmux", "starter", "--socket", tmux.socket],
+    ...["--revive", command, "--revive-grace", "1500", "--enter-delay", "50"],
+  );
+  assert.equal((await panes(home))[0]!.up, false);
+
+  // No message waits: the start is the person's, and it answers once the agent is up.
+  const started = await ok(home, "agent", "start", "starter");
+  const pane = started.match(/^Started starter \(tmux starter, pane (%\d+)\): up\n$/)?.[1];
+  assert.ok(pane, started);
+  assert.equal(await tmux.run("display-message", "-p", "-t", "=starter:", "#{pane_id}"), pane);
+  const [view] = await panes(home);
+  assert.deepEqual([view!.up, view!.pane], [true, pane]);
+
+  // (The grace is for the agent's start; the reader's, on a loaded machine, is awaited as well.)
+  await waitUntil(async () =>
+    (await tmux.run("capture-pane", "-p", "-t", pane)).includes("(reader ready)") || undefined
+  );
+  const id = await send(home, "starter", "you are up");
+  assert.match((await submitted(typed, 1, engine))[0]!, /\nyou are up\n/);
+  await delivery(home, id, "starter", "read");
+
+  // Up: said so, and nothing is run or changed.
+  const again = await ok(home, "agent", "start", "starter");
+  assert.equal(again, `starter is already running (tmux starter, pane ${pane}); nothing changed\n`);
+  const json = JSON.parse(await ok(home, "agent", "start", "starter", "--json"));
+  assert.deepEqual([json.started, json.up, json.pane], [false, true, pane]);
+  assert.equal(engine.records.filter((r) => r.event === "tmux_agent.reviving").length, 1);
+  const sessions = await tmux.run("list-sessions", "-F", "#{session_name}");
+  assert.deepEqual(sessions.split("\n").sort(), ["keepalive", "starter"]);
+  assert.equal(await tmux.run("display-message", "-p", "-t", "=starter:", "#{pane_id}"), pane);
+});
+
+Deno.test("agent start refuses an agent without a revive command or disabled, a non-admin and an unknown name, and says why a start failed; a failed start does not hold back the next one", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  await using tmux = await tmuxServerIn(home);
+  const runs = join(home, "runs.log");
+  await using _engine = await engineIn(home);
+  await ok(home, "agent", "add", "plain", "--tmux", "plain", "--socket", tmux.socket);
+  await ok(
+    home,
+    ...["agent", "add", "broken", "--tmux", "broken", "--socket", tmux.socket],
+    ...["--revive", `echo run >> ${sh(runs)}; exit 3`, "--revive-grace", "0"],
+  );
+
+  const plain = await cli(home, "agent", "start", "plain");
+  assert.equal(plain.code, 64, plain.stderr);
+  assert.equal(
+    plain.stderr,
+    'error: Cannot start tmux agent "plain": it has no revive command (remove it and add it again with --revive COMMAND, API: "revive")\n',
+  );
+  const unknown = await cli(home, "agent", "start", "nobody");
+  assert.equal(unknown.code, 66);
+  assert.match(unknown.stderr, /No tmux agent "nobody"/);
+  const bad = await cli(home, "agent", "start", "..");
+  assert.match(bad.stderr, /Invalid agent name "\.\."/);
+
+  // The command fails: the start is an error with the reason, and so is the next, run again at
+  // once (the once-a-minute limit is for revives at a message).
+  for (const n of [1, 2]) {
+    const failed = await cli(home, "agent", "start", "broken");
+    assert.equal(failed.code, 1, failed.stderr);
+    assert.match(
+      failed.stderr,
+      /^error: Cannot start tmux agent "broken": the revive command ended \(exit status (3|unknown)\)\n$/,
+    );
+    assert.equal((await Deno.readTextFile(runs)).trim().split("\n").length, n);
+  }
+
+  await ok(home, "agent", "disable", "broken");
+  const disabled = await cli(home, "agent", "start", "broken");
+  assert.equal(disabled.code, 64);
+  assert.match(
+    disabled.stderr,
+    /Cannot start tmux agent "broken": it is disabled \(enable it first/,
+  );
+
+  // A user who is not an admin: refused, nothing run.
+  await ok(home, "agent", "enable", "broken");
+  await api(home, "POST", "/api/users", { username: "ann", passphrase: "ann's passphrase" });
+  const { server } = JSON.parse(
+    await Deno.readTextFile(join(namedTransport(home).state, "cli-credential.json")),
+  ) as { server: string };
+  const login = await runCrosstalk(
+    ["--server", server, "--profile", "ann", "auth", "login", "--username", "ann"],
+    { home, stdin: "ann's passphrase\n" },
+  );
+  assert.equal(login.code, 0, login.stderr);
+  const asAnn = await runCrosstalk(["--profile", "ann", "agent", "start", "broken"], { home });
+  assert.equal(asAnn.code, 77, asAnn.stderr);
+  assert.match(asAnn.stderr, /Only an admin may change tmux agents/);
+  assert.equal((await Deno.readTextFile(runs)).trim().split("\n").length, 2);
+  assert.deepEqual(await tmux.run("list-sessions", "-F", "#{session_name}"), "keepalive");
+});

@@ -389,3 +389,55 @@ Deno.test("TmuxAgents revives the target's dead pane in place (remain-on-exit) a
   assert.equal(await tmux.run("display-message", "-p", "-t", "=lazarus:", "#{pane_id}"), pane);
   assert.equal(api.engine.live.unreadCount("lazarus"), 0);
 });
+
+Deno.test("POST /api/tmux-agents/{name}/start is an admin's, joins a revive under way instead of starting a second, and answers once the agent is up", async () => {
+  await using dir = await tempDir();
+  await using tmux = new TmuxServer(dir.path);
+  await tmux.run("-f", "/dev/null", "new-session", "-d", "-s", "keepalive");
+  await using api = await engineIn(dir.path);
+  const typed = join(dir.path, "typed.jsonl");
+  await Deno.writeTextFile(typed, "");
+  const runs = join(dir.path, "runs.log");
+  const r = await api.call(api.tokens.admin, "POST", "/api/tmux-agents", {
+    name: "phoenix",
+    target: "phoenix",
+    socket: tmux.socket,
+    enter_delay_ms: 20,
+    revive: `echo run >> '${runs}'; exec '${Deno.execPath()}' run -A '${READER}' '${typed}'`,
+    revive_grace_ms: 3000,
+  });
+  assert.equal(r.status, 201, JSON.stringify(r.json));
+  for (const token of [api.tokens.user, api.tokens.live, api.tokens.agent]) {
+    const refused = await api.call(token, "POST", "/api/tmux-agents/phoenix/start");
+    assert.equal(refused.status, 403);
+    assert.equal(refused.json.error.code, "ERR_FORBIDDEN");
+  }
+  assert.ok(!(await Deno.stat(runs).catch(() => undefined)), "nothing run for them");
+
+  // A message starts a revive; a start meanwhile waits for that one.
+  const message = await api.engine.bus.send({ to: ["phoenix"], from: "boss", body: "rise" });
+  await waitUntil(async () => {
+    const { deliveries } = await import("../../engine/status.ts").then((m) =>
+      m.deliveryStatus(api.engine.bus, message)
+    );
+    return deliveries.find((d) => d.to === "phoenix" && /starting it/.test(d.detail ?? ""));
+  });
+  const [first, second] = await Promise.all([
+    api.call(api.tokens.admin, "POST", "/api/tmux-agents/phoenix/start"),
+    api.engine.tmuxAgents.startAgent("phoenix", "boss"),
+  ]);
+  assert.equal(first.status, 200, JSON.stringify(first.json));
+  assert.deepEqual([first.json.started, first.json.up], [true, true]);
+  assert.match(first.json.pane, /^%\d+$/);
+  assert.deepEqual([second.started, second.pane], [true, first.json.pane]);
+  assert.equal((await Deno.readTextFile(runs)).trim().split("\n").length, 1, "one revive");
+  assert.match((await waitUntil(async () => (await submissions(typed))[0]))!, /\nrise\n/);
+
+  const again = await api.call(api.tokens.admin, "POST", "/api/tmux-agents/phoenix/start");
+  assert.deepEqual([again.json.started, again.json.up, again.json.pane], [
+    false,
+    true,
+    first.json.pane,
+  ]);
+  assert.equal((await Deno.readTextFile(runs)).trim().split("\n").length, 1);
+});
