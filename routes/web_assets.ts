@@ -40,6 +40,7 @@ export const WEB_HTML = `<!doctype html>
       <label><input name="here" type="checkbox"> only this channel</label>
       <button type="submit">Search</button>
     </form>
+    <label id="notify-choice" hidden title="a desktop notification, while this tab is in the background, for a message to you, an approval asked, a workflow ended"><input id="notify" type="checkbox"> notify me</label>
     <span id="whoami"></span>
     <button id="logout" type="button">Sign out</button>
   </header>
@@ -314,6 +315,7 @@ async function start() {
   $("whoami").textContent = state.me + (state.admin ? " (admin)" : "");
   document.querySelector("#tabs [data-view=users]").hidden = !state.admin;
   follow();
+  setUpNotify();
   // A link to a view, a channel, a message or a workflow opens it; without one, the bus.
   const linked = location.hash;
   state.navigating = true;
@@ -1633,6 +1635,55 @@ function follow() {
     });
   }
   events.addEventListener("approval", (event) => onApproval(JSON.parse(event.data)));
+  events.addEventListener("message", (event) => {
+    const data = JSON.parse(event.data);
+    const to = Array.isArray(data.to) ? data.to : [data.to];
+    if (data.from !== state.me && to.includes(state.me)) {
+      notify("crosstalk: " + data.from, "wrote to you in " + channelName(String(data.ref).split("/")[0]));
+    }
+  });
+  events.addEventListener("approval", (event) => {
+    const approval = JSON.parse(event.data);
+    if (approval.state === "pending") {
+      notify("crosstalk: approval asked", (approval.name || approval.agent) + " asks to use " + approval.tool);
+    }
+  });
+  events.addEventListener("workflow", (event) => {
+    const data = JSON.parse(event.data);
+    if (data.event === "workflow.complete" || data.event === "workflow.failed") {
+      notify("crosstalk: workflow " + (data.event === "workflow.complete" ? "complete" : "failed"), channelName(String(data.child || "")));
+    }
+  });
+}
+
+/** The page's own choice to notify, kept in this browser (an opt-in, off until ticked). */
+const NOTIFY_KEY = "crosstalk.notify";
+
+/** Shows the choice where the browser can notify, ticked when it was chosen and still allowed. */
+function setUpNotify() {
+  if (!("Notification" in window)) return;
+  $("notify-choice").hidden = false;
+  $("notify").checked = localStorage.getItem(NOTIFY_KEY) === "on" && Notification.permission === "granted";
+}
+
+async function chooseNotify() {
+  if (!$("notify").checked) {
+    localStorage.removeItem(NOTIFY_KEY);
+    return;
+  }
+  const permission = Notification.permission === "granted"
+    ? "granted"
+    : await Notification.requestPermission();
+  $("notify").checked = permission === "granted";
+  if (permission === "granted") localStorage.setItem(NOTIFY_KEY, "on");
+  else notice("The browser does not allow notifications for this page");
+}
+
+/** A desktop notification, when chosen and the page is not what the person looks at. */
+function notify(title, body) {
+  if (!$("notify").checked || !document.hidden) return;
+  // Text only: a notification shows no markup.
+  new Notification(title, { body, tag: "crosstalk" });
 }
 
 /** Runs run(form) when the form is sent; what it throws is shown by fail. */
@@ -1795,6 +1846,7 @@ $("approvals-all").addEventListener("change", () => {
   showApprovals();
   refreshApprovals();
 });
+$("notify").addEventListener("change", () => chooseNotify().catch(showNotice));
 
 onClick("logout", async () => {
   await api("POST", "/session/logout");

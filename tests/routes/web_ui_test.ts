@@ -6,7 +6,7 @@ import { type Browser, chromium, type Page } from "playwright-core";
 import { Bus } from "../../engine/bus.ts";
 import { locateTransport } from "../../engine/paths.ts";
 import { which } from "../../engine/which.ts";
-import { tempDir } from "../_helpers.ts";
+import { tempDir, waitUntil } from "../_helpers.ts";
 import { AGENTS, EngineProcess, makeTransport } from "../engine/_harness.ts";
 import { appOnNewTransport } from "./_app.ts";
 
@@ -1104,5 +1104,62 @@ Deno.test("the web UI asks for the task and badges only of the rows in view, and
   // Scrolled to, it is.
   await row("note 1").scrollIntoViewIfNeeded();
   await row("note 1").locator(".chips .badge", { hasText: /^task open$/ }).waitFor();
+  assert.deepEqual(pageErrors, []);
+});
+
+Deno.test("the web UI notifies, when asked and only while it is in the background, of a message to you", async () => {
+  await using dir = await tempDir();
+  const { engine, url } = await engineWithBoss(dir.path);
+  await using _engine = engine;
+  const boss = await apiAs(url, BOSS);
+  await boss("POST", "/api/users", { username: "carol", passphrase: "carol's passphrase" });
+  const carol = await apiAs(url, { username: "carol", passphrase: "carol's passphrase" });
+  await using chrome = await browser();
+  const { page, pageErrors } = await newPage(chrome);
+  // The desktop notification itself is the system's: the page's calls to it are what is seen.
+  await page.addInitScript(() => {
+    const w = window as unknown as Record<string, unknown>;
+    w.shown = [];
+    w.background = false;
+    w.Notification = class {
+      static permission = "default";
+      static requestPermission() {
+        (w.Notification as { permission: string }).permission = "granted";
+        return Promise.resolve("granted");
+      }
+      constructor(title: string, options: { body: string }) {
+        (w.shown as string[][]).push([title, options.body]);
+      }
+    };
+    const page = (globalThis as unknown as { document: object }).document;
+    Object.defineProperty(page, "hidden", { get: () => w.background });
+  });
+  const shown = () => page.evaluate(() => (window as unknown as { shown: string[][] }).shown);
+  const background = (on: boolean) =>
+    page.evaluate((on) => (window as unknown as { background: boolean }).background = on, on);
+  await page.goto(`${url}/ui/`);
+  await signIn(page, BOSS.username, BOSS.passphrase);
+  await page.locator("#channel-title", { hasText: /^#general$/ }).waitFor();
+
+  // Not asked for: nothing, even in the background.
+  await background(true);
+  await carol("POST", "/api/messages", { to: "boss", body: "first" });
+  await page.locator("#messages .message", { hasText: "first" }).waitFor();
+  assert.deepEqual(await shown(), []);
+
+  await page.check("#notify");
+  await carol("POST", "/api/messages", { to: "boss", body: "second" });
+  await page.locator("#messages .message", { hasText: "second" }).waitFor();
+  await waitUntil(async () => (await shown()).length > 0 || undefined);
+  assert.deepEqual(await shown(), [["crosstalk: carol", "wrote to you in #general"]]);
+
+  // Looked at, or to someone else: no notification.
+  await background(false);
+  await carol("POST", "/api/messages", { to: "boss", body: "third" });
+  await page.locator("#messages .message", { hasText: "third" }).waitFor();
+  await background(true);
+  await carol("POST", "/api/messages", { to: "someone", body: "fourth" });
+  await page.locator("#messages .message", { hasText: "fourth" }).waitFor();
+  assert.equal((await shown()).length, 1);
   assert.deepEqual(pageErrors, []);
 });
