@@ -42,12 +42,17 @@ import { initTransport } from "./setup.ts";
 import { VERSION } from "./version.ts";
 import { isProcessAlive } from "./_process.ts";
 import { HERE, type LiveAgentInfo, LiveAgents, type Registration } from "./live.ts";
+import { taskOf } from "./tasks.ts";
 import { TmuxAgents } from "./tmux_agents.ts";
 import { Workflows } from "./workflow.ts";
 import { allModels, resolveAddress } from "./models.ts";
 
 /** With OS file events, how often the engine still rescans the bus, in case a delivery failed. */
 export const SAFETY_RESCAN_MS = 30_000;
+
+/** An annotation file: `data/annotations/<channel>/<YYYY>/<MM>/<DD>/<stem>~<kind>[~…].json`. */
+const ANNOTATION_PATH =
+  /^data\/annotations\/([0-9a-f-]{36})\/(\d{4})\/(\d{2})\/(\d{2})\/([^~/]+)~([a-z-]+)(?:~[^/]*)?\.json$/;
 
 /** At most one fetch per this interval for nudges from engines whose key is not known yet. */
 const UNKNOWN_NUDGE_INTERVAL_MS = 5_000;
@@ -182,6 +187,7 @@ export class Engine implements AsyncDisposable {
           users: this.#users(),
         }),
         onAdded: (paths) => this.#delivered(paths),
+        onAnnotated: (paths) => void this.#annotated(paths),
         // A merge may have changed any CHANNEL.md, and the sync reports added files only.
         onPulled: () => parts.bus.transport.channelChanged?.(),
         onPushed: () => void this.#nudgePeers(),
@@ -727,6 +733,35 @@ export class Engine implements AsyncDisposable {
   /** Fetches and pushes now (tests, `crosstalk transport sync`); a no-op without a remote. */
   async syncNow(): Promise<void> {
     await this.#sync?.syncNow();
+  }
+
+  /**
+   * Tasks and badges another machine recorded, as a sync brought their files: logged as events
+   * (`task.synced`, `badge.synced`), so that the event stream (the web UI's chips, `watch`) shows
+   * them as it shows this engine's own.
+   */
+  async #annotated(paths: string[]): Promise<void> {
+    const tasks = new Map<string, { channel: string; id: string }>();
+    for (const path of paths) {
+      const match = ANNOTATION_PATH.exec(path);
+      if (!match) continue;
+      const [, channel, year, month, day, stem, kind] = match as unknown as string[];
+      const ref = { channel: channel!, id: `${year}/${month}/${day}/${stem}.md` };
+      const message = `${ref.channel}/${ref.id}`;
+      try {
+        if (kind === "badge") {
+          const text = await Deno.readTextFile(join(this.bus.transport.root, path));
+          const { type, value, by, at } = JSON.parse(text) as Record<string, unknown>;
+          this.log.info("badge.synced", { message, type, value, by, at });
+        } else if (kind?.startsWith("task")) tasks.set(message, ref);
+      } catch {
+        // Gone or unreadable meanwhile: the message's status, when read, says what holds.
+      }
+    }
+    for (const [message, ref] of tasks) {
+      const task = await taskOf(this.annotations, ref).catch(() => undefined);
+      if (task) this.log.info("task.synced", { message, ...task });
+    }
   }
 
   #delivered(paths: string[]): void {

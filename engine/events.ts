@@ -54,6 +54,8 @@ const TYPE_BY_LOG_EVENT: Record<string, BusEvent["type"]> = {
   "workflow.phase": "workflow",
   "workflow.complete": "workflow",
   "workflow.failed": "workflow",
+  "task.synced": "task",
+  "badge.synced": "badge",
 };
 
 /** Remembers the last `capacity` events and hands new ones to subscribers. */

@@ -51,6 +51,8 @@ export interface SyncLoopOptions {
   presence: () => PresenceRecord;
   /** Files a sync brought (relative to the root). */
   onAdded: (paths: string[]) => void;
+  /** Annotation files a sync brought (tasks, badges, receipts of other machines). */
+  onAnnotated?: (paths: string[]) => void;
   /** After a sync that changed the working tree (any file, added or not). */
   onPulled?: () => void;
   /** After a push that moved the remote. */
@@ -73,6 +75,7 @@ export class SyncLoop implements ClaimPublisher {
   #log: Logger;
   #presenceRecord: () => PresenceRecord;
   #onAdded: (paths: string[]) => void;
+  #onAnnotated: ((paths: string[]) => void) | undefined;
   #onPulled: (() => void) | undefined;
   #onPushed: () => void;
   #onStatus: () => void;
@@ -104,6 +107,7 @@ export class SyncLoop implements ClaimPublisher {
     this.#log = options.log;
     this.#presenceRecord = options.presence;
     this.#onAdded = options.onAdded;
+    this.#onAnnotated = options.onAnnotated;
     this.#onPulled = options.onPulled;
     this.#onPushed = options.onPushed;
     this.#onStatus = options.onStatus ?? (() => {});
@@ -328,6 +332,8 @@ export class SyncLoop implements ClaimPublisher {
     if (report.pulled || report.rewritten) this.#onPulled?.();
     const messages = report.added.filter((p) => p.startsWith("data/channels/"));
     if (messages.length > 0) this.#onAdded(messages);
+    const notes = report.added.filter((p) => p.startsWith("data/annotations/"));
+    if (notes.length > 0) this.#onAnnotated?.(notes);
   }
 
   #handle(report: SyncReport, cycle: number): void {

@@ -6,7 +6,12 @@
  * anyone may add to a message (importance, question, commit, …).
  */
 import { CrosstalkError } from "../schema/errors.ts";
-import { type AnnotationStore, type Message, newMessageId } from "../transports/mod.ts";
+import {
+  type AnnotationStore,
+  type Message,
+  type MessageRef,
+  newMessageId,
+} from "../transports/mod.ts";
 import type { Bus } from "./bus.ts";
 
 /** A task as it stands. */
@@ -45,7 +50,7 @@ const BADGE_TYPE = /^[a-z][a-z0-9_-]{0,31}$/;
 /** The task on a message, when it is one. */
 export async function taskOf(
   store: AnnotationStore,
-  message: Message,
+  message: MessageRef,
 ): Promise<TaskState | undefined> {
   const flag = await store.get(message, "task");
   if (!flag) return undefined;
