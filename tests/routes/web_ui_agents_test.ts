@@ -3,72 +3,11 @@
 // the stand-in agent TUI.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type Browser, chromium, type Page } from "playwright-core";
-import { which } from "../../engine/which.ts";
 import { tempDir, waitUntil } from "../_helpers.ts";
 import { READER, submissions, TmuxServer } from "../_tmux.ts";
-import { EngineProcess, makeTransport } from "../engine/_harness.ts";
+import { apiAs, BOSS, browser, engineWithBoss, newPage, signIn } from "./_web.ts";
 
-const BOSS = { username: "boss", passphrase: "the boss passphrase" };
 const CAROL = { username: "carol", passphrase: "carol's passphrase" };
-
-/** A headless chromium; closing it ends the browser process. */
-async function browser(): Promise<Browser & AsyncDisposable> {
-  const path = Deno.env.get("CROSSTALK_TEST_CHROMIUM") ??
-    await which("chromium", Deno.env.toObject());
-  if (!path) throw new Error("No chromium on PATH: run scripts/setup_test_deps.sh");
-  // The tests run as root in CI, where chromium's sandbox cannot start.
-  const launched = await chromium.launch({ executablePath: path, args: ["--no-sandbox"] });
-  return Object.assign(launched, { [Symbol.asyncDispose]: () => launched.close() });
-}
-
-/** A new page whose script errors are collected; waits fail after 15 s. */
-async function newPage(chrome: Browser): Promise<{ page: Page; pageErrors: string[] }> {
-  const page = await (await chrome.newContext()).newPage();
-  page.setDefaultTimeout(15_000);
-  const pageErrors: string[] = [];
-  page.on("pageerror", (error) => pageErrors.push(error.message));
-  return { page, pageErrors };
-}
-
-/** An engine on a local transport whose first user is boss; its API's URL. */
-async function engineWithBoss(home: string): Promise<{ engine: EngineProcess; url: string }> {
-  const root = join(home, "transport");
-  await makeTransport(root, "providers: {}\n");
-  const engine = await EngineProcess.start(root, {
-    alias: "a",
-    state: join(home, "state"),
-    env: { CROSSTALK_INIT_USERNAME: BOSS.username, CROSSTALK_INIT_PASSPHRASE: BOSS.passphrase },
-  });
-  const url = (await engine.waitFor((r) => r.event === "api.listening")).url as string;
-  return { engine, url };
-}
-
-async function signIn(page: Page, user: typeof BOSS): Promise<void> {
-  await page.fill("#login input[name=username]", user.username);
-  await page.fill("#login input[name=passphrase]", user.passphrase);
-  await page.click("#login button[type=submit]");
-}
-
-/** Signs in to the API as `user` and gives a way to call it: the answer's JSON, status checked. */
-async function apiAs(url: string, user: typeof BOSS) {
-  const login = await fetch(`${url}/api/login`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(user),
-  });
-  const { token } = await login.json();
-  return async <T>(method: string, path: string, body?: unknown): Promise<T> => {
-    const response = await fetch(`${url}${path}`, {
-      method,
-      headers: { Authorization: `Bearer ${token}`, "content-type": "application/json" },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const json = await response.json();
-    assert.ok(response.ok, `${method} ${path}: ${response.status} ${JSON.stringify(json)}`);
-    return json as T;
-  };
-}
 
 interface TmuxAgent {
   name: string;
@@ -112,7 +51,7 @@ Deno.test("the web UI lists this machine's tmux agents live; an admin starts, di
   const answers: boolean[] = [];
   page.on("dialog", (dialog) => void (answers.shift() ? dialog.accept() : dialog.dismiss()));
   await page.goto(`${url}/ui/`);
-  await signIn(page, BOSS);
+  await signIn(page, BOSS.username, BOSS.passphrase);
   await page.locator("#live-state", { hasText: /^live$/ }).waitFor();
   await page.click("#tabs [data-view=engine]");
   const row = page.locator('#tmux-agents tr[data-name="phoenix"]');
@@ -163,7 +102,7 @@ Deno.test("the web UI lists this machine's tmux agents live; an admin starts, di
   // A user sees the agents, not the command, and no buttons.
   const { page: carol, pageErrors: carolErrors } = await newPage(chrome);
   await carol.goto(`${url}/ui/`);
-  await signIn(carol, CAROL);
+  await signIn(carol, CAROL.username, CAROL.passphrase);
   await carol.locator("#whoami", { hasText: /^carol$/ }).waitFor();
   await carol.click("#tabs [data-view=engine]");
   const carolRow = carol.locator('#tmux-agents tr[data-name="phoenix"]');

@@ -2,25 +2,13 @@
 // against a real engine on loopback whose planner is a script that reads its prompt.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type Browser, chromium } from "playwright-core";
-import { which } from "../../engine/which.ts";
 import { tempDir } from "../_helpers.ts";
 import { AGENTS, EngineProcess, makeTransport } from "../engine/_harness.ts";
+import { BOSS, browser } from "./_web.ts";
 
-const BOSS = { username: "boss", passphrase: "the boss passphrase" };
 const a = (name: string) => join(AGENTS, name);
 const MODELS = `providers:\n  test:\n    models:\n      composer: ${a("composer.sh")}\n` +
   `      draft: ${a("reply.sh")}\n      merge: ${a("reply.sh")}\n      chatty: ${a("chatty.sh")}\n`;
-
-/** A headless chromium; closing it ends the browser process. */
-async function browser(): Promise<Browser & AsyncDisposable> {
-  const path = Deno.env.get("CROSSTALK_TEST_CHROMIUM") ??
-    await which("chromium", Deno.env.toObject());
-  if (!path) throw new Error("No chromium on PATH: run scripts/setup_test_deps.sh");
-  // The tests run as root in CI, where chromium's sandbox cannot start.
-  const launched = await chromium.launch({ executablePath: path, args: ["--no-sandbox"] });
-  return Object.assign(launched, { [Symbol.asyncDispose]: () => launched.close() });
-}
 
 Deno.test("the web UI composes a plan from prose into the form, to review, edit, check and start; and says why when it cannot", async () => {
   await using dir = await tempDir();
