@@ -2,6 +2,7 @@
 // and the crosstalk MCP server in an agent CLI's own configuration. `agent add | remove | enable |
 // disable | start | panes`: tmux panes registered under a name, which the engine types messages
 // into (docs/LIVE.md, "Agents without MCP: tmux panes").
+import { resolve } from "../transports/path.ts";
 import { echoReply } from "../engine/echo.ts";
 import { CrosstalkError } from "../schema/errors.ts";
 import type { AgentCli, AgentInstallResult, InstallScope } from "../engine/agent_install.ts";
@@ -267,6 +268,23 @@ function tmuxCommands(agent: Command, ctx: CliContext): void {
       );
     });
 
+  withTransportOptions(agent.command("invite"))
+    .description(
+      "print a text to paste into a running agent (one with a shell), telling it how to use the bus",
+    )
+    .argument("<name>", "the agent's name on the bus")
+    .option("--channel <channel>", "where it should talk (default: general)")
+    .action(async (name: string, flags: TransportFlags & { channel?: string }) => {
+      const { isName } = await import("../transports/mod.ts");
+      if (!isName(name)) {
+        throw new CrosstalkError(
+          "ERR_ADDRESS_INVALID",
+          `Invalid name ${JSON.stringify(name)}: use letters, digits, . _ - (at most 64)`,
+        );
+      }
+      ctx.out(inviteText(name, transportWords(flags), flags.channel));
+    });
+
   withJson(withTransportOptions(agent.command("panes")))
     .description(
       "the tmux agents of this machine's engine: target, pane up or down, unread, revive command",
@@ -372,4 +390,37 @@ function startHint(agent: AgentCli, result: AgentInstallResult): string {
     case "qwen":
       return `Start Qwen Code${here}:\n  qwen\n`;
   }
+}
+
+/** How a shell here names the transport these flags chose: nothing for the default one. */
+function transportWords(flags: TransportFlags): string {
+  if (flags.containername !== undefined) {
+    return ` --containername ${shellWord(flags.containername)}`;
+  }
+  if (flags.path !== undefined) return ` --path ${shellWord(resolve(flags.path))}`;
+  return "";
+}
+
+function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * The text a person pastes into a running agent that has a shell but no crosstalk MCP server: its
+ * name on the bus, and the commands that read, send and answer, with this transport named.
+ */
+export function inviteText(name: string, transport: string, channel?: string): string {
+  const where = channel === undefined ? "" : ` --channel ${shellWord(channel)}`;
+  return [
+    `You are "${name}" on crosstalk, a message bus shared with other agents and people.`,
+    `Use these shell commands (keep messages short; never reply only to acknowledge; a message`,
+    `marked [no-reply] needs no answer):`,
+    `- read the latest messages: crosstalk message list${transport}${where} --last 20`,
+    `- send: crosstalk message send${transport}${where} --from ${name} --to NAME "text"`,
+    `  (NAME: a person, an agent, a model, "here" for every live agent; add --re ID to answer a`,
+    `  message, ID being the first word of its line in the list)`,
+    `- see one message whole: crosstalk message show${transport} ID`,
+    `Say hello now: send one line to "here" with what you work on.`,
+    "",
+  ].join("\n");
 }
