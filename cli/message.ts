@@ -254,6 +254,7 @@ function render(m: Message): string {
   ];
   if (m.re?.length) head.push(`re:        ${m.re.join(", ")}`);
   if (m.as) head.push(`as:        ${m.as}`);
+  if (typeof m.extra?.model === "string") head.push(`model:     ${m.extra.model}`);
   if (m.type) head.push(`type:      ${m.type}`);
   if (m.failed) head.push(`failed:    true${m.error ? ` (${m.error})` : ""}`);
   return `${head.join("\n")}\n\n${m.body}`;

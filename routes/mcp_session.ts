@@ -334,7 +334,7 @@ export function formatInbox(inbox: { messages: Message[]; more: number }, me: st
   if (inbox.messages.length === 0) return "no new messages";
   const parts = inbox.messages.map((m) => {
     const to = m.to.filter((t) => t !== me);
-    const head = `[${m.channel}/${m.id}] from ${m.from}${
+    const head = `[${m.channel}/${m.id}] from ${m.from}${modelOf(m)}${
       to.length > 0 ? ` to ${m.to.join(",")}` : ""
     }${m.re?.length ? ` re ${m.re.join(",")}` : ""}`;
     return `${head}\n${m.body.trimEnd()}`;
@@ -348,11 +348,16 @@ export function formatHistory(messages: Message[], me: string): string {
   if (messages.length === 0) return "no messages";
   return messages.map((m) => {
     const re = m.re?.length ? ` re ${m.re.join(",")}` : "";
-    const from = m.from === me ? `${m.from} (you)` : m.from;
+    const from = m.from === me ? `${m.from} (you)` : `${m.from}${modelOf(m)}`;
     return `[${m.channel}/${m.id}] ${m.timestamp} from ${from} to ${
       m.to.join(",")
     }${re}\n${m.body.trimEnd()}`;
   }).join("\n\n");
+}
+
+/** ` (model)` when the message says which model wrote it, else nothing. */
+function modelOf(m: Message): string {
+  return typeof m.extra?.model === "string" ? ` (${m.extra.model})` : "";
 }
 
 /** Peers as compact lines. */

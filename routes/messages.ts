@@ -63,8 +63,11 @@ export function messageRoutes(deps: AppDeps): Hono<Env> {
     const list = (
       v: unknown,
     ) => (v === undefined ? undefined : Array.isArray(v) ? v as string[] : [v as string]);
+    // A live agent's messages say which model wrote them (as it registered), for those who read.
+    const model = identity.kind === "live" ? liveModel(deps, identity.subject) : undefined;
     const send = () =>
       deps.bus.send({
+        ...(model ? { extra: { model } } : {}),
         to: list(body.to)!,
         body: body.body as string,
         channel: body.channel as string | undefined,
@@ -230,4 +233,13 @@ function fingerprintOf(body: Record<string, unknown>): string {
     hash = Math.imul(hash ^ char.charCodeAt(0), 0x01000193) >>> 0;
   }
   return hash.toString(16).padStart(8, "0");
+}
+
+/** The model a live agent registered with, if it said. */
+function liveModel(deps: AppDeps, name: string): string | undefined {
+  try {
+    return deps.live?.live.get(name).model;
+  } catch {
+    return undefined;
+  }
 }
