@@ -3,14 +3,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { runCrosstalk, tempDir } from "../_helpers.ts";
-import { AGENTS, EngineProcess, makeTransport, namedTransport } from "../engine/_harness.ts";
-
-const a = (name: string) => join(AGENTS, name);
-const MODELS = `providers:\n  test:\n    models:\n      composer: ${a("composer.sh")}\n` +
-  `      draft: ${a("reply.sh")}\n      merge: ${a("reply.sh")}\n      chatty: ${
-    a("chatty.sh")
-  }\n` +
-  `      ghostcli: /nonexistent/ghost-cli --print\n`;
+import {
+  COMPOSE_MODELS,
+  EngineProcess,
+  makeTransport,
+  namedTransport,
+} from "../engine/_harness.ts";
 
 const PLAN_YAML = 'fanout:\n  - to: draft\n    count: 2\n    prompt: "Draft: Name the project."\n' +
   "synthesize:\n  to: merge\n  prompt: Pick the better draft.\n";
@@ -18,7 +16,7 @@ const PLAN_YAML = 'fanout:\n  - to: draft\n    count: 2\n    prompt: "Draft: Nam
 /** An engine on the named transport `team` of a test home, and the CLI against it. */
 async function engineAndCli(home: string) {
   const { root, state } = namedTransport(home);
-  await makeTransport(root, MODELS);
+  await makeTransport(root, COMPOSE_MODELS);
   const engine = await EngineProcess.start(root, {
     alias: "a",
     state,

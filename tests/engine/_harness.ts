@@ -277,3 +277,36 @@ export function workerYaml(leaseSeconds: number, concurrency: number): string {
     `      RECORD_FILE: "\${RECORD_FILE}"\n      SLOW_SECONDS: "\${SLOW_SECONDS}"\n` +
     `    models:\n      work: ${join(AGENTS, "slowrec.sh")}\n`;
 }
+
+/**
+ * The models of the workflow compose tests: `composer` plans (the first model plans by default),
+ * `draft` and `merge` answer, `chatty` answers prose, `broken` fails, and `ghostcli` is on no
+ * PATH, so no engine ever runs it.
+ */
+export const COMPOSE_MODELS = `providers:\n  test:\n    models:\n` +
+  `      composer: ${join(AGENTS, "composer.sh")}\n      draft: ${join(AGENTS, "reply.sh")}\n` +
+  `      merge: ${join(AGENTS, "reply.sh")}\n      chatty: ${join(AGENTS, "chatty.sh")}\n` +
+  `      broken: ${join(AGENTS, "fail.sh")}\n      ghostcli: /nonexistent/ghost-cli --print\n`;
+
+/**
+ * Engine `a` on a new local transport in `dir` with `yaml`, and a bus on that transport to send
+ * with; disposing of it stops both.
+ */
+export async function engineWithBus(
+  dir: string,
+  yaml: string,
+  env: Record<string, string> = {},
+) {
+  const root = join(dir, "bus");
+  await makeTransport(root, yaml);
+  const engine = await EngineProcess.start(root, { alias: "a", state: join(dir, "state"), env });
+  const bus = await openBus(root);
+  return {
+    engine,
+    bus,
+    async [Symbol.asyncDispose]() {
+      await bus[Symbol.asyncDispose]();
+      await engine[Symbol.asyncDispose]();
+    },
+  };
+}

@@ -1,7 +1,6 @@
 // Composing a workflow: a real engine runs the planner (a script that reads its prompt, as a model
 // does) for a compose round trip on the bus.
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { tempDir } from "../_helpers.ts";
 import { childChannelOf, readWorkflow } from "../../engine/workflow.ts";
 import { composeWorkflow } from "../../engine/workflow_compose.ts";
@@ -14,31 +13,7 @@ import {
 } from "../../engine/workflow_plan.ts";
 import { parseConfig } from "../../engine/config.ts";
 import { CrosstalkError } from "../../schema/errors.ts";
-import { AGENTS, EngineProcess, makeTransport, openBus } from "./_harness.ts";
-
-const a = (name: string) => join(AGENTS, name);
-
-/** The first model plans by default; `ghostcli` is on no PATH, so no engine ever runs it. */
-const MODELS = `providers:\n  test:\n    models:\n      composer: ${a("composer.sh")}\n` +
-  `      draft: ${a("reply.sh")}\n      merge: ${a("reply.sh")}\n      chatty: ${
-    a("chatty.sh")
-  }\n` +
-  `      broken: ${a("fail.sh")}\n      ghostcli: /nonexistent/ghost-cli --print\n`;
-
-async function startOne(dir: string) {
-  const root = join(dir, "bus");
-  await makeTransport(root, MODELS);
-  const engine = await EngineProcess.start(root, { alias: "a", state: join(dir, "state") });
-  const bus = await openBus(root);
-  return {
-    engine,
-    bus,
-    async [Symbol.asyncDispose]() {
-      await bus[Symbol.asyncDispose]();
-      await engine[Symbol.asyncDispose]();
-    },
-  };
-}
+import { COMPOSE_MODELS, engineWithBus } from "./_harness.ts";
 
 async function rejection(promise: Promise<unknown>): Promise<CrosstalkError> {
   try {
@@ -52,7 +27,7 @@ async function rejection(promise: Promise<unknown>): Promise<CrosstalkError> {
 
 Deno.test("composeWorkflow has a model plan the text in the workflows channel and returns its plan as yaml, ready to run", async () => {
   await using dir = await tempDir();
-  await using one = await startOne(dir.path);
+  await using one = await engineWithBus(dir.path, COMPOSE_MODELS);
   const { bus } = one;
   const prose = "Name the project.\nKeep it short.";
   const composed = await composeWorkflow(bus, prose, { requester: "tester" });
@@ -105,7 +80,7 @@ Deno.test("composeWorkflow has a model plan the text in the workflows channel an
 
 Deno.test("composeWorkflow runs composes asked at once as runs of their own, each answered with its own plan", async () => {
   await using dir = await tempDir();
-  await using one = await startOne(dir.path);
+  await using one = await engineWithBus(dir.path, COMPOSE_MODELS);
   const { bus } = one;
   const texts = ["Name the parser.", "Name the lexer.", "Name the printer."];
   const composed = await Promise.all(
@@ -125,7 +100,7 @@ Deno.test("composeWorkflow runs composes asked at once as runs of their own, eac
 
 Deno.test("composeWorkflow returns a plan with problems to fix, and fails naming what is wrong for prose, a failed planner, no answer in time and a planner that is no model", async () => {
   await using dir = await tempDir();
-  await using one = await startOne(dir.path);
+  await using one = await engineWithBus(dir.path, COMPOSE_MODELS);
   const { bus } = one;
 
   const ghost = await composeWorkflow(bus, "Name the ghost ship.", { to: "test/composer" });

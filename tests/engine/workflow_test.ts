@@ -5,7 +5,14 @@ import { git, tempDir } from "../_helpers.ts";
 import { childChannelOf, readWorkflow } from "../../engine/workflow.ts";
 import type { Bus } from "../../engine/bus.ts";
 import type { Message } from "../../transports/mod.ts";
-import { AGENTS, EngineProcess, makeTransport, network, openBus } from "./_harness.ts";
+import {
+  AGENTS,
+  EngineProcess,
+  engineWithBus,
+  makeTransport,
+  network,
+  openBus,
+} from "./_harness.ts";
 
 const a = (name: string) => join(AGENTS, name);
 
@@ -16,29 +23,6 @@ const MODELS = `providers:\n  test:\n    env:\n      SLOW_SECONDS: "\${SLOW_SECO
 const PLAN = "Name the project.\n\n```yaml\nfanout:\n  - to: draft\n    count: 2\n" +
   "    prompt: Draft a name.\nsynthesize:\n  to: merge\n  prompt: Pick one.\n```\n";
 
-/** Engine `a` on a new local transport with MODELS (after `head`), and a bus to send with. */
-async function startOne(
-  dir: string,
-  options: { head?: string; env?: Record<string, string> } = {},
-) {
-  const root = join(dir, "bus");
-  await makeTransport(root, `${options.head ?? ""}${MODELS}`);
-  const engine = await EngineProcess.start(root, {
-    alias: "a",
-    state: join(dir, "state"),
-    env: options.env ?? {},
-  });
-  const bus = await openBus(root);
-  return {
-    engine,
-    bus,
-    async [Symbol.asyncDispose]() {
-      await bus[Symbol.asyncDispose]();
-      await engine[Symbol.asyncDispose]();
-    },
-  };
-}
-
 /** The workflow's result in the request's channel, once it is there. */
 async function resultOf(bus: Bus, request: Message): Promise<Message> {
   const [result] = await bus.waitForReplies([request], 30_000);
@@ -48,7 +32,7 @@ async function resultOf(bus: Bus, request: Message): Promise<Message> {
 
 Deno.test("Workflow with a written plan fans out, synthesizes and answers the requester", async () => {
   await using dir = await tempDir();
-  await using one = await startOne(dir.path);
+  await using one = await engineWithBus(dir.path, MODELS);
   const { engine, bus } = one;
   const request = await bus.send({ to: ["workflow"], body: PLAN, type: "workflow" });
   const result = await resultOf(bus, request);
@@ -101,7 +85,7 @@ Deno.test("Workflow with a written plan fans out, synthesizes and answers the re
 
 Deno.test("Workflow in prose is planned by the model it is sent to", async () => {
   await using dir = await tempDir();
-  await using one = await startOne(dir.path);
+  await using one = await engineWithBus(dir.path, MODELS);
   const { bus } = one;
   const request = await bus.send({
     to: ["planner"],
@@ -124,7 +108,7 @@ Deno.test("Workflow in prose is planned by the model it is sent to", async () =>
 
 Deno.test("Workflow fails with a clear result when its plan names an unknown model or every run fails", async () => {
   await using dir = await tempDir();
-  await using one = await startOne(dir.path);
+  await using one = await engineWithBus(dir.path, MODELS);
   const { bus } = one;
 
   const unknown = await bus.send({
@@ -192,9 +176,8 @@ Deno.test("Workflow carries on after its engine is killed mid-fan-out, without r
 
 Deno.test("Workflow is cancelled by deleting its child channel: a failed result, nothing more sent", async () => {
   await using dir = await tempDir();
-  await using one = await startOne(dir.path, {
-    head: "engine:\n  lease_seconds: 2\n",
-    env: { SLOW_SECONDS: "30" },
+  await using one = await engineWithBus(dir.path, `engine:\n  lease_seconds: 2\n${MODELS}`, {
+    SLOW_SECONDS: "30",
   });
   const { engine, bus } = one;
   const request = await bus.send({

@@ -2,15 +2,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { tempDir } from "../_helpers.ts";
-import { AGENTS, EngineProcess, makeTransport } from "../engine/_harness.ts";
+import { COMPOSE_MODELS, EngineProcess, makeTransport } from "../engine/_harness.ts";
 
 const BOSS = { username: "boss", passphrase: "the boss passphrase" };
-const a = (name: string) => join(AGENTS, name);
-const MODELS = `providers:\n  test:\n    models:\n      composer: ${a("composer.sh")}\n` +
-  `      draft: ${a("reply.sh")}\n      merge: ${a("reply.sh")}\n      chatty: ${
-    a("chatty.sh")
-  }\n` +
-  `      broken: ${a("fail.sh")}\n      ghostcli: /nonexistent/ghost-cli --print\n`;
 
 interface Answer {
   status: number;
@@ -20,7 +14,7 @@ interface Answer {
 /** An engine whose first user is boss, and a way to POST to its compose route as boss. */
 async function engineWithBoss(dir: string) {
   const root = join(dir, "bus");
-  await makeTransport(root, MODELS);
+  await makeTransport(root, COMPOSE_MODELS);
   const engine = await EngineProcess.start(root, {
     alias: "a",
     state: join(dir, "state"),

@@ -3,17 +3,13 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { tempDir } from "../_helpers.ts";
-import { AGENTS, EngineProcess, makeTransport } from "../engine/_harness.ts";
+import { COMPOSE_MODELS, EngineProcess, makeTransport } from "../engine/_harness.ts";
 import { BOSS, browser } from "./_web.ts";
-
-const a = (name: string) => join(AGENTS, name);
-const MODELS = `providers:\n  test:\n    models:\n      composer: ${a("composer.sh")}\n` +
-  `      draft: ${a("reply.sh")}\n      merge: ${a("reply.sh")}\n      chatty: ${a("chatty.sh")}\n`;
 
 Deno.test("the web UI composes a plan from prose into the form, to review, edit, check and start; and says why when it cannot", async () => {
   await using dir = await tempDir();
   const root = join(dir.path, "transport");
-  await makeTransport(root, MODELS);
+  await makeTransport(root, COMPOSE_MODELS);
   await using engine = await EngineProcess.start(root, {
     alias: "a",
     state: join(dir.path, "state"),
