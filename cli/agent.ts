@@ -4,6 +4,7 @@
 // into (docs/LIVE.md, "Agents without MCP: tmux panes").
 import { resolve } from "../transports/path.ts";
 import { echoReply } from "../engine/echo.ts";
+import { shellWord } from "../engine/which.ts";
 import { CrosstalkError } from "../schema/errors.ts";
 import type { AgentCli, AgentInstallResult, InstallScope } from "../engine/agent_install.ts";
 import type { TmuxAgentStart, TmuxAgentView } from "../engine/tmux_agents.ts";
@@ -399,10 +400,6 @@ function transportWords(flags: TransportFlags): string {
   }
   if (flags.path !== undefined) return ` --path ${shellWord(resolve(flags.path))}`;
   return "";
-}
-
-function shellWord(word: string): string {
-  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
 /**

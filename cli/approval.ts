@@ -186,8 +186,8 @@ async function hookCommand(flags: TransportFlags, wait: number): Promise<string>
   if (flags.path !== undefined) args.push("--path", resolve(Deno.cwd(), flags.path));
   if (flags.containername !== undefined) args.push("--containername", flags.containername);
   if (flags.state !== undefined) args.push("--state", resolve(Deno.cwd(), flags.state));
-  return args.map((a) => /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`)
-    .join(" ");
+  const { shellWord } = await import("../engine/which.ts");
+  return args.map(shellWord).join(" ");
 }
 
 async function resolveId(api: HttpClient, id: string): Promise<string> {

@@ -43,6 +43,7 @@ import { VERSION } from "./version.ts";
 import { isProcessAlive } from "./_process.ts";
 import { HERE, type LiveAgentInfo, LiveAgents, type Registration } from "./live.ts";
 import { taskOf } from "./tasks.ts";
+import { shellWord } from "./which.ts";
 import { TmuxAgents } from "./tmux_agents.ts";
 import { Workflows } from "./workflow.ts";
 import { allModels, resolveAddress } from "./models.ts";
@@ -493,7 +494,8 @@ export class Engine implements AsyncDisposable {
    */
   async unknownAddressees(to: string[]): Promise<string[]> {
     const unknown: string[] = [];
-    for (const address of to.flatMap((t) => t.split(",")).map((t) => t.trim())) {
+    // `to` as written on a message: one address each, checked when it was sent.
+    for (const address of to) {
       let target;
       try {
         target = resolveAddress(address, this.bus.config);
@@ -873,8 +875,7 @@ function transportFlagOf(location: TransportLocation, env: Env): string {
   } catch {
     // No home folder to find the default storage in: the path says it.
   }
-  const root = location.root;
-  return `--path ${/^[\w@%+=:,./-]+$/.test(root) ? root : `'${root.replaceAll("'", "'\\''")}'`}`;
+  return `--path ${shellWord(location.root)}`;
 }
 
 /**

@@ -83,7 +83,10 @@ export async function writeSelfShim(stateDir: string): Promise<string | undefine
   return dir;
 }
 
-/** One word for sh: single-quoted, with any single quote closed, escaped and reopened. */
-function shellWord(word: string): string {
-  return `'${word.replaceAll("'", `'\\''`)}'`;
+/**
+ * One word for sh, as a person would type it: as it is when it holds only characters sh leaves
+ * alone, else single-quoted (a single quote in it closed, escaped and reopened).
+ */
+export function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
 }
