@@ -117,19 +117,28 @@ function systemMode(verb: ServerVerb, flags: ServerFlags, ctx: CliContext): bool
 }
 
 async function start(flags: ServerFlags, ctx: CliContext): Promise<void> {
-  const location = locationOf(flags, ctx);
   const timeout = seconds(flags.timeout ?? START_TIMEOUT_S, "--timeout");
-  const started = await startInBackground(location, {
-    command: [...selfCommand(), "serve", ...serveArgs(flags)],
-    env: definedEnv(ctx.env),
-    timeoutMs: timeout * 1000,
-  });
+  const { location, started, firstRun } = await startDetached(flags, ctx, timeout);
   ctx.out(
     `Started the engine (pid ${started.pid}) for ${location.root}\n` +
       `  api: ${started.url}\n  output: ${started.logFile}\n`,
   );
-  const firstRun = started.output.split("\n").find((line) => line.startsWith("First run:"));
   if (firstRun) ctx.out(`${firstRun}\n`);
+}
+
+/**
+ * This transport's engine started detached (`serve` with the same transport flags), and the
+ * one-time setup line it printed on a first run.
+ */
+async function startDetached(flags: ServerFlags, ctx: CliContext, timeoutSeconds: number) {
+  const location = locationOf(flags, ctx);
+  const started = await startInBackground(location, {
+    command: [...selfCommand(), "serve", ...serveArgs(flags)],
+    env: definedEnv(ctx.env),
+    timeoutMs: timeoutSeconds * 1000,
+  });
+  const firstRun = started.output.split("\n").find((line) => line.startsWith("First run:"));
+  return { location, started, firstRun };
 }
 
 /**
@@ -151,18 +160,12 @@ export async function apiStartingEngine(
   if (remote || detectMode({}, currentFacts(ctx.env)) === "system") {
     return await openApi(flags, ctx);
   }
-  const location = locationOf(flags, ctx);
   try {
-    const started = await startInBackground(location, {
-      command: [...selfCommand(), "serve", ...serveArgs(flags)],
-      env: definedEnv(ctx.env),
-      timeoutMs: START_TIMEOUT_S * 1000,
-    });
+    const { location, started, firstRun } = await startDetached(flags, ctx, START_TIMEOUT_S);
     ctx.err(
       `crosstalk: started the engine for ${location.root} (pid ${started.pid}, ${started.url}); ` +
         `"crosstalk server stop" stops it\n`,
     );
-    const firstRun = started.output.split("\n").find((line) => line.startsWith("First run:"));
     if (firstRun) {
       throw new CrosstalkError("ERR_UNAUTHENTICATED", `The engine has no users yet. ${firstRun}`);
     }
