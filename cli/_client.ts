@@ -240,6 +240,7 @@ export class HttpClient implements BusClient {
 
   send(o: SendOptions) {
     const body: Record<string, unknown> = { to: o.to, body: o.body };
+    if (o.exclude?.length) body.exclude = o.exclude;
     if (o.channel !== undefined) body.channel = o.channel;
     if (o.from !== undefined) body.from = o.from;
     if (o.as !== undefined) body.as = o.as;

@@ -17,6 +17,7 @@ import {
 
 interface SendFlags extends TransportFlags {
   to: string[];
+  exclude?: string[];
   channel?: string;
   from?: string;
   as?: string;
@@ -34,6 +35,11 @@ export function messageCommand(ctx: CliContext): Command {
     .requiredOption(
       "--to <refs>",
       "addressees: model, provider/model, either @alias, all, a username (comma-separated or repeated)",
+      collect,
+    )
+    .option(
+      "--exclude <refs>",
+      "wake none of these, whatever --to says: --to all --exclude bob (comma-separated or repeated)",
       collect,
     )
     .option("--channel <channel>", "channel name, uuid or unique prefix (default: general)")
@@ -54,6 +60,7 @@ export function messageCommand(ctx: CliContext): Command {
       const body = await readBody(words, flags.file, ctx, bus.maxBodyBytes);
       const sent = await bus.send({
         to: flags.to,
+        exclude: flags.exclude,
         body,
         channel: flags.channel,
         from: flags.from,
@@ -241,7 +248,8 @@ function summary(m: Message): string {
   const failed = m.failed ? " FAILED" : "";
   const first = m.body.split("\n")[0] ?? "";
   const text = first.length > 80 ? `${first.slice(0, 77)}...` : first;
-  return `${m.id}  ${m.from} -> ${m.to.join(",")}${re}${failed}  ${text}`;
+  const not = m.exclude?.length ? ` (not ${m.exclude.join(",")})` : "";
+  return `${m.id}  ${m.from} -> ${m.to.join(",")}${not}${re}${failed}  ${text}`;
 }
 
 function render(m: Message): string {
@@ -250,8 +258,9 @@ function render(m: Message): string {
     `channel:   ${m.channel}`,
     `from:      ${m.from}`,
     `to:        ${m.to.join(", ")}`,
-    `timestamp: ${m.timestamp}`,
   ];
+  if (m.exclude?.length) head.push(`exclude:   ${m.exclude.join(", ")}`);
+  head.push(`timestamp: ${m.timestamp}`);
   if (m.re?.length) head.push(`re:        ${m.re.join(", ")}`);
   if (m.as) head.push(`as:        ${m.as}`);
   if (typeof m.extra?.model === "string") head.push(`model:     ${m.extra.model}`);

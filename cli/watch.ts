@@ -214,7 +214,8 @@ export function formatEvent(event: WatchEvent, body?: string): string | undefine
   const id = shortRef(String(d.ref ?? d.message ?? d.trace ?? ""));
   switch (event.type) {
     case "message": {
-      const to = Array.isArray(d.to) ? d.to.join(", ") : String(d.to);
+      const list = (v: unknown) => Array.isArray(v) ? v.join(", ") : String(v);
+      const to = `${list(d.to)}${d.exclude === undefined ? "" : ` (not ${list(d.exclude)})`}`;
       const text = body === undefined ? "" : `  ${JSON.stringify(preview(body))}`;
       return `${at}  ${d.from} -> ${to}${d.re ? " (reply)" : ""}  [${id}]${text}`;
     }

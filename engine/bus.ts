@@ -28,7 +28,7 @@ import {
 } from "../transports/mod.ts";
 import type { Config } from "./config.ts";
 import { validateTransportConfig } from "./setup.ts";
-import { resolveAddress } from "./models.ts";
+import { checkExclude, resolveAddress } from "./models.ts";
 import type { Env, TransportLocation } from "./paths.ts";
 
 /** Options for {@linkcode Bus.open}. */
@@ -46,6 +46,8 @@ export interface BusOpenOptions {
 /** What a send needs; everything but `to` and `body` has a default. */
 export interface SendOptions {
   to: string[];
+  /** Who the message must not wake, whatever `to` says (comma-separated entries are split). */
+  exclude?: string[] | undefined;
   body: string;
   /** A channel name, uuid or unique uuid prefix; default `general`. */
   channel?: string | undefined;
@@ -333,7 +335,7 @@ export class Bus implements AsyncDisposable {
   }
 
   async #send(options: SendOptions): Promise<Message> {
-    const to = options.to.flatMap((t) => t.split(",")).map((t) => t.trim()).filter((t) => t !== "");
+    const to = splitAddresses(options.to);
     if (to.length === 0) {
       throw new CrosstalkError(
         "ERR_ADDRESS_INVALID",
@@ -341,6 +343,8 @@ export class Bus implements AsyncDisposable {
       );
     }
     for (const address of to) resolveAddress(address, this.config);
+    const exclude = splitAddresses(options.exclude ?? []);
+    checkExclude(exclude);
     if (options.type === "workflow") checkWorkflowAddress(to, this.config);
     const from = options.from ?? defaultSender(this.#env);
     parseAddress(from);
@@ -368,6 +372,7 @@ export class Bus implements AsyncDisposable {
       timestamp: this.#now().toISOString(),
       body: options.body,
     };
+    if (exclude.length > 0) fields.exclude = exclude;
     if (re.length > 0) fields.re = re;
     if (options.as !== undefined) fields.as = options.as;
     if (options.extra) fields.extra = options.extra;
@@ -597,6 +602,11 @@ export class Bus implements AsyncDisposable {
 }
 
 /** A workflow request goes to `workflow`, or to the one model that plans it. */
+/** Addresses as given, one per entry or comma-separated in one, without blanks. */
+function splitAddresses(list: string[]): string[] {
+  return list.flatMap((t) => t.split(",")).map((t) => t.trim()).filter((t) => t !== "");
+}
+
 function checkWorkflowAddress(to: string[], config: Config): void {
   const kind = to.length === 1 ? resolveAddress(to[0]!, config).kind : undefined;
   if (kind === "workflow" || kind === "model") return;

@@ -25,7 +25,7 @@ import type { Bus } from "./bus.ts";
 import { type Config, type ModelSpec, providerEnv } from "./config.ts";
 import { invoke, type InvokeResult } from "./invoke.ts";
 import type { Logger } from "./log.ts";
-import { resolveAddress } from "./models.ts";
+import { isExcluded, resolveAddress } from "./models.ts";
 import type { Env } from "./paths.ts";
 import { renderPrompt } from "./prompt.ts";
 import { resolveCommand, writeSelfShim } from "./which.ts";
@@ -343,6 +343,7 @@ export class Dispatcher {
     const woken: Wake[] = [];
     for (const wake of out.values()) {
       if (isSelf(message.from, wake.model.spec)) continue;
+      if (isExcluded(message.exclude, wake.model.spec, this.#alias)) continue;
       if (!message.re?.length || await this.#repliesTo(message, wake.model.spec)) woken.push(wake);
     }
     return woken;

@@ -409,6 +409,7 @@ export class Engine implements AsyncDisposable {
         ref: `${message.channel}/${message.id}`,
         from: message.from,
         to: message.to,
+        ...(message.exclude ? { exclude: message.exclude } : {}),
         ...(message.re ? { re: message.re } : {}),
       });
     }

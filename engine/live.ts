@@ -25,7 +25,7 @@ import {
 } from "../transports/mod.ts";
 import type { Bus } from "./bus.ts";
 import type { Logger } from "./log.ts";
-import { resolveAddress } from "./models.ts";
+import { isExcluded, resolveAddress } from "./models.ts";
 
 /** How a live agent wants to be woken. */
 export type WakeKind = "channel" | "tmux" | "webhook" | "pull";
@@ -806,6 +806,9 @@ export class LiveAgents {
       } else if (name && this.#agents.has(name)) names.add(name);
     }
     names.delete(message.from);
+    for (const name of names) {
+      if (isExcluded(message.exclude, { name }, this.#options.alias)) names.delete(name);
+    }
     if (names.size === 0 || !message.re?.length) return [...names];
     const authors = new Set<string>();
     for (const id of message.re) {

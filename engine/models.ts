@@ -3,7 +3,7 @@
  * `all`. A bare name that two providers declare is ambiguous and lists the candidates.
  */
 import { CrosstalkError } from "../schema/errors.ts";
-import { parseAddress } from "../transports/names.ts";
+import { parseAddress, tryParseAddress } from "../transports/names.ts";
 import type { Config, ModelSpec } from "./config.ts";
 
 /** What a reference resolves to. */
@@ -61,6 +61,53 @@ export function resolveAddress(ref: string, config: Config): AddressTarget {
   const model = provider?.models.get(address.name);
   if (!model) throw unknownModel(ref, config);
   return { kind: "model", model, ...alias };
+}
+
+/** Who a message could wake: a live agent or a user (by name), or a model (name and provider). */
+export interface Party {
+  name: string;
+  /** A model's provider; a live agent and a user have none. */
+  provider?: string;
+}
+
+/**
+ * True when a message's `exclude` leaves `party`, on the engine called `alias`, out: an entry
+ * names it (a model by its name or `provider/name`) and pins no other machine.
+ */
+export function isExcluded(
+  exclude: readonly string[] | undefined,
+  party: Party,
+  alias: string,
+): boolean {
+  for (const entry of exclude ?? []) {
+    const address = tryParseAddress(entry);
+    if (!address || address.name !== party.name) continue;
+    if (address.alias !== undefined && address.alias !== alias) continue;
+    if (address.provider !== undefined && address.provider !== party.provider) continue;
+    return true;
+  }
+  return false;
+}
+
+/** The names an `exclude` cannot hold: they stand for many, or for no one. */
+const NOT_EXCLUDABLE = new Set(["all", "here", "workflow"]);
+
+/**
+ * Checks the `exclude` of a message being sent: addresses, none of them `all`, `here` or
+ * `workflow`.
+ *
+ * @throws {CrosstalkError} `ERR_ADDRESS_INVALID`
+ */
+export function checkExclude(exclude: readonly string[]): void {
+  for (const entry of exclude) {
+    const address = parseAddress(entry);
+    if (address.provider === undefined && NOT_EXCLUDABLE.has(address.name)) {
+      throw new CrosstalkError(
+        "ERR_ADDRESS_INVALID",
+        `Cannot exclude "${entry}": exclude names the agents, models and people to leave out`,
+      );
+    }
+  }
 }
 
 function unknownModel(ref: string, config: Config): CrosstalkError {

@@ -61,6 +61,9 @@ const SEND = z.object({
   to: z.string().describe(
     "addressee(s): agent name, model, username, all (models and agents) or here (agents only)",
   ),
+  exclude: z.string().optional().describe(
+    "who not to wake, whatever `to` says (to: all, exclude: bob); comma-separate several",
+  ),
   message: z.string().describe("the text (markdown)"),
   re: z.string().optional().describe("the message id this replies to"),
   channel: z.string().optional().describe("channel name or id (default: the re's, else general)"),
@@ -155,6 +158,7 @@ export function registerTools(
         to: args.to.split(",").map((t: string) => t.trim()).filter(Boolean),
         body: args.message,
       };
+      if (args.exclude) body.exclude = args.exclude.split(",").map((t) => t.trim()).filter(Boolean);
       let channel = args.channel;
       if (args.re) {
         const [replyChannel, ...id] = args.re.split("/");

@@ -34,6 +34,7 @@ export function messageRoutes(deps: AppDeps): Hono<Env> {
     const body = await jsonBody(c);
     checkShape(body, {
       to: "string|string[]",
+      exclude: "string|string[]?",
       body: "string",
       channel: "string?",
       re: "string|string[]?",
@@ -69,6 +70,7 @@ export function messageRoutes(deps: AppDeps): Hono<Env> {
       deps.bus.send({
         ...(model ? { extra: { model } } : {}),
         to: list(body.to)!,
+        exclude: list(body.exclude),
         body: body.body as string,
         channel: body.channel as string | undefined,
         from: from ?? identity.subject,
@@ -81,12 +83,19 @@ export function messageRoutes(deps: AppDeps): Hono<Env> {
     // nobody answers to: most often a typo.
     const warned = async (message: Message) => {
       const unknown = await deps.live?.unknownAddressees(message.to) ?? [];
-      if (unknown.length === 0) return message;
+      // An exclude with a typo leaves out nobody: the one it meant is woken.
+      const unexcluded = await deps.live?.unknownAddressees(message.exclude ?? []) ?? [];
+      if (unknown.length === 0 && unexcluded.length === 0) return message;
       return {
         ...message,
-        warnings: unknown.map((name) =>
-          `No user, live agent or model is called "${name}": the message waits for one of that name`
-        ),
+        warnings: [
+          ...unknown.map((name) =>
+            `No user, live agent or model is called "${name}": the message waits for one of that name`
+          ),
+          ...unexcluded.map((name) =>
+            `No user, live agent or model is called "${name}": exclude leaves nobody out by that name`
+          ),
+        ],
       };
     };
     if (key === undefined) return c.json(await warned(await send()), 201);

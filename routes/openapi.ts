@@ -162,6 +162,10 @@ const messages = {
     requestBody: body(
       {
         to: strOrList,
+        exclude: {
+          ...strOrList,
+          description: "who not to wake, whatever `to` says (`to: all` with a few left out)",
+        },
         body: str,
         channel: str,
         re: strOrList,
@@ -222,6 +226,7 @@ export const OPENAPI = {
           id: str,
           from: str,
           to: { type: "array", items: str },
+          exclude: { type: "array", items: str },
           timestamp: str,
           re: { type: "array", items: str },
           as: str,

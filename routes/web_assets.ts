@@ -889,11 +889,17 @@ function showFound(found, query, channel) {
   $("search-results").hidden = false;
 }
 
+/** Who a message is to, and who it leaves out (its exclude). */
+function addressees(message) {
+  const not = message.exclude && message.exclude.length ? " (not " + message.exclude.join(", ") + ")" : "";
+  return message.to.join(", ") + not;
+}
+
 function foundItem(message) {
   const item = el("li");
   const head = el("div", undefined, "head");
   head.append(el("strong", channelName(message.channel)));
-  head.append(el("span", " " + message.from + " → " + message.to.join(", "), "muted"));
+  head.append(el("span", " " + message.from + " → " + addressees(message), "muted"));
   head.append(el("time", " " + when(message.timestamp), "muted"));
   const first = message.body.split("\\n").find((line) => line.trim() !== "");
   item.append(head, action(first ? first.trim() : "(no text)", () => openMessage(message.channel, message.id)));
@@ -1269,7 +1275,7 @@ function showMessage(message) {
   item.dataset.id = message.id;
   const head = el("div", undefined, "head");
   head.append(el("strong", message.from));
-  head.append(el("span", " → " + message.to.join(", "), "muted"));
+  head.append(el("span", " → " + addressees(message), "muted"));
   head.append(el("time", " " + new Date(message.timestamp).toLocaleString(), "muted"));
   // The task and badges, once known (showNotes).
   head.append(el("span", undefined, "chips"));

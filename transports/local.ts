@@ -397,6 +397,7 @@ function checkChannelId(id: string): void {
 function writtenMessage(fields: MessageFields, channel: string, id: string): Message {
   const message: Message = { ...fields, body: fields.body.trimEnd(), channel, id };
   if (message.re?.length === 0) delete message.re;
+  if (message.exclude?.length === 0) delete message.exclude;
   if (message.extra && Object.keys(message.extra).length === 0) delete message.extra;
   return message;
 }

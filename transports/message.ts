@@ -7,13 +7,28 @@ import { fastFrontmatter } from "./_frontmatter.ts";
 import { isName, tryParseAddress, tryParseMessageId } from "./names.ts";
 
 /** The keys crosstalk gives a meaning to; every other frontmatter key is kept as it is. */
-const KNOWN_KEYS = ["from", "to", "timestamp", "re", "as", "type", "failed", "error"] as const;
+const KNOWN_KEYS = [
+  "from",
+  "to",
+  "exclude",
+  "timestamp",
+  "re",
+  "as",
+  "type",
+  "failed",
+  "error",
+] as const;
 
 /** The fields of a message, as written by a sender. */
 export interface MessageFields {
   from: string;
   /** Always a list here; a single address is written as a plain string. */
   to: string[];
+  /**
+   * Who this message must not wake, whatever `to` says (`to: all` with a few left out). A
+   * crosstalk extension: a Crosstalk 8 engine ignores it (docs/PROTOCOL.md).
+   */
+  exclude?: string[];
   /** ISO 8601 time of the sender. */
   timestamp: string;
   /** Ids of the messages (in the same channel) this one replies to. */
@@ -97,6 +112,13 @@ export function parseMessage(text: string, options: ParseMessageOptions): Messag
   else if (!to || to.length === 0 || !to.every((t) => tryParseAddress(t))) {
     problem("to", "must be an address or a non-empty list of addresses");
   }
+  const exclude = asStringList(record.exclude);
+  if (
+    record.exclude !== undefined &&
+    (!exclude || exclude.length === 0 || !exclude.every((t) => tryParseAddress(t)))
+  ) {
+    problem("exclude", "must be an address or a non-empty list of addresses");
+  }
   const timestamp = record.timestamp;
   if (timestamp === undefined) problem("timestamp", "is required");
   else if (typeof timestamp !== "string" || Number.isNaN(Date.parse(timestamp))) {
@@ -134,6 +156,7 @@ export function parseMessage(text: string, options: ParseMessageOptions): Messag
     timestamp: timestamp as string,
     body: body.trimEnd(),
   };
+  if (exclude) fields.exclude = exclude;
   if (re) fields.re = re;
   if (typeof record.as === "string") fields.as = record.as;
   if (record.type === "workflow") fields.type = "workflow";
@@ -164,8 +187,11 @@ export function formatMessage(fields: MessageFields): string {
   const head: Record<string, unknown> = {
     from: fields.from,
     to: fields.to.length === 1 ? fields.to[0] : fields.to,
-    timestamp: fields.timestamp,
   };
+  if (fields.exclude && fields.exclude.length > 0) {
+    head.exclude = fields.exclude.length === 1 ? fields.exclude[0] : fields.exclude;
+  }
+  head.timestamp = fields.timestamp;
   if (fields.re && fields.re.length > 0) {
     head.re = fields.re.length === 1 ? fields.re[0] : fields.re;
   }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { parseConfig } from "../../engine/config.ts";
-import { resolveAddress, resolveModelRef } from "../../engine/models.ts";
+import { isExcluded, resolveAddress, resolveModelRef } from "../../engine/models.ts";
 import { CrosstalkError } from "../../schema/errors.ts";
 
 const YAML = `transport: local
@@ -70,4 +70,19 @@ Deno.test("resolveAddress treats unknown bare names as people or live agents", (
   assert.deepEqual(resolveAddress("workflow", config), { kind: "workflow" });
   assert.match(code(() => resolveAddress("a/b/c", config))!, /^ERR_ADDRESS_INVALID/);
   assert.match(code(() => resolveAddress("../x", config))!, /^ERR_ADDRESS_INVALID/);
+});
+
+Deno.test("isExcluded matches a name, a model by name or provider/name, and an @alias only on that machine", () => {
+  const model = { provider: "test", name: "echo" };
+  assert.equal(isExcluded(["echo"], model, "laptop"), true);
+  assert.equal(isExcluded(["test/echo"], model, "laptop"), true);
+  assert.equal(isExcluded(["other/echo"], model, "laptop"), false);
+  assert.equal(isExcluded(["echo@laptop"], model, "laptop"), true);
+  assert.equal(isExcluded(["echo@server"], model, "laptop"), false);
+  assert.equal(isExcluded(["bob"], { name: "bob" }, "laptop"), true);
+  assert.equal(isExcluded(["bob@server"], { name: "bob" }, "laptop"), false);
+  assert.equal(isExcluded(["x/bob"], { name: "bob" }, "laptop"), false, "an agent has no provider");
+  assert.equal(isExcluded(["bobby", "b"], { name: "bob" }, "laptop"), false);
+  assert.equal(isExcluded(undefined, { name: "bob" }, "laptop"), false);
+  assert.equal(isExcluded(["not an address"], { name: "bob" }, "laptop"), false);
 });

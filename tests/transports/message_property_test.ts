@@ -8,7 +8,7 @@ import { LocalTransport, scaffoldTransport } from "../../transports/mod.ts";
 import { tempDir } from "../_helpers.ts";
 
 const SEED = 20261122;
-const KNOWN_KEYS = ["from", "to", "timestamp", "re", "as", "type", "failed", "error"];
+const KNOWN_KEYS = ["from", "to", "exclude", "timestamp", "re", "as", "type", "failed", "error"];
 
 /** Well-formed Unicode text of any code point (lone surrogates cannot reach a UTF-8 file). */
 const unicodeArb = (maxLength = 40) =>
@@ -130,6 +130,7 @@ const bodyArb = fc.tuple(
 const fieldsArb: fc.Arbitrary<MessageFields> = fc.record({
   from: addressArb,
   to: fc.array(addressArb, { minLength: 1, maxLength: 4 }),
+  exclude: fc.array(addressArb, { maxLength: 3 }),
   timestamp: timeArb.map((t) => t.toISOString()),
   re: fc.array(messageIdArb, { maxLength: 3 }),
   as: nameArb,
@@ -142,12 +143,13 @@ const fieldsArb: fc.Arbitrary<MessageFields> = fc.record({
 
 /**
  * What parseMessage(formatMessage(m)) gives back. The normalizations are exactly these:
- * the body loses trailing whitespace (`trimEnd()`), an empty `re` list and an empty `extra`
- * map are not written, so they read back as absent.
+ * the body loses trailing whitespace (`trimEnd()`), an empty `re` or `exclude` list and an
+ * empty `extra` map are not written, so they read back as absent.
  */
 function expectedRoundTrip(fields: MessageFields): MessageFields {
   const expected: MessageFields = { ...fields, body: fields.body.trimEnd() };
   if (expected.re?.length === 0) delete expected.re;
+  if (expected.exclude?.length === 0) delete expected.exclude;
   if (expected.extra && Object.keys(expected.extra).length === 0) delete expected.extra;
   return expected;
 }
@@ -228,6 +230,29 @@ Deno.test("formatMessage keeps extra keys named like Object.prototype members", 
       parseMessage(formatMessage(fields), { file: "m.md" }),
       fields,
       `extra key ${JSON.stringify(key)}`,
+    );
+  }
+});
+
+Deno.test("parseMessage reads exclude as a list written after to, and names a malformed one", () => {
+  const fields = { ...BASE, to: ["all"], exclude: ["bob", "test/echo@laptop"] };
+  const text = formatMessage(fields);
+  assert.match(
+    text,
+    /^---\nfrom: a\nto: all\nexclude:\n {2}- bob\n {2}- test\/echo@laptop\ntimestamp:/,
+  );
+  assert.deepStrictEqual(parseMessage(text, { file: "m.md" }), fields);
+  const one =
+    "---\nfrom: a\nto: all\nexclude: bob\ntimestamp: 2026-11-22T03:15:22.123Z\n---\n\nx\n";
+  assert.deepStrictEqual(parseMessage(one, { file: "m.md" }).exclude, ["bob"]);
+  for (
+    const bad of ["exclude: []", "exclude: 'no spaces allowed'", "exclude: {a: 1}", "exclude: 3"]
+  ) {
+    const text = `---\nfrom: a\nto: all\n${bad}\ntimestamp: 2026-11-22T03:15:22.123Z\n---\n\nx\n`;
+    assert.throws(
+      () => parseMessage(text, { file: "m.md" }),
+      /m\.md.*4:\d+.*exclude must be an address or a non-empty list of addresses/s,
+      bad,
     );
   }
 });
