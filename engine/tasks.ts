@@ -7,10 +7,12 @@
  */
 import { CrosstalkError } from "../schema/errors.ts";
 import {
-  type AnnotationStore,
+  type Annotation,
+  AnnotationStore,
   type Message,
   type MessageRef,
   newMessageId,
+  parseMessageId,
 } from "../transports/mod.ts";
 import type { Bus } from "./bus.ts";
 
@@ -54,6 +56,19 @@ export async function taskOf(
 ): Promise<TaskState | undefined> {
   const flag = await store.get(message, "task");
   if (!flag) return undefined;
+  return taskFrom(
+    flag,
+    await store.get(message, "task-claim"),
+    await store.get(message, "task-done"),
+  );
+}
+
+/** A task from its records: flagged, then claimed and resolved when those exist. */
+function taskFrom(
+  flag: Record<string, unknown>,
+  claim: Record<string, unknown> | undefined,
+  done: Record<string, unknown> | undefined,
+): TaskState {
   const task: TaskState = {
     state: "open",
     flaggedBy: String(flag.by),
@@ -61,13 +76,11 @@ export async function taskOf(
     ...(typeof flag.role === "string" ? { role: flag.role } : {}),
     ...(typeof flag.cwd === "string" ? { cwd: flag.cwd } : {}),
   };
-  const claim = await store.get(message, "task-claim");
   if (claim) {
     task.state = "claimed";
     task.claimedBy = String(claim.by);
     task.claimedAt = String(claim.at);
   }
-  const done = await store.get(message, "task-done");
   if (done) {
     task.state = done.status === "failed" ? "failed" : "completed";
     task.resolvedAt = String(done.at);
@@ -75,6 +88,51 @@ export async function taskOf(
     if (typeof done.reply === "string") task.reply = done.reply;
   }
   return task;
+}
+
+/** What a message's row shows: its task (null when it is none) and its badges, oldest first. */
+export interface MessageAnnotations {
+  task: TaskState | null;
+  badges: Badge[];
+}
+
+/** Options for {@linkcode annotationsOf}. */
+export interface AnnotationsOfOptions {
+  /** The channel: its uuid, name or a unique uuid prefix. */
+  channel: string;
+  /** Message ids in that channel (`YYYY/MM/DD/HHMMSSmmmZ-<8 hex>.md`). */
+  ids: readonly string[];
+}
+
+/**
+ * The task and badges of many messages of one channel, from their task and badge records alone
+ * (not their delivery state, claims or replies): each day folder is listed once. A message
+ * with no records, or none at all in that channel, has no task and no badges.
+ *
+ * @throws {CrosstalkError} `ERR_ID_INVALID` naming the first id that is not a message id (before
+ *   anything is read), `ERR_CHANNEL_NOT_FOUND`, `ERR_CHANNEL_AMBIGUOUS`
+ */
+export async function annotationsOf(
+  bus: Bus,
+  options: AnnotationsOfOptions,
+): Promise<{ channel: string; annotations: Map<string, MessageAnnotations> }> {
+  for (const id of options.ids) parseMessageId(id);
+  const channel = (await bus.resolveChannel(options.channel)).id;
+  const ids = [...new Set(options.ids)];
+  const store = new AnnotationStore(bus.location.root);
+  const records = await store.listMany(ids.map((id) => ({ channel, id })), {
+    kinds: ["task", "task-claim", "task-done", "badge"],
+  });
+  const annotations = new Map<string, MessageAnnotations>();
+  ids.forEach((id, i) => {
+    const of = (kind: Annotation["kind"]) => records[i]!.find((a) => a.kind === kind)?.data;
+    const flag = of("task");
+    annotations.set(id, {
+      task: flag ? taskFrom(flag, of("task-claim"), of("task-done")) : null,
+      badges: badgesFrom(records[i]!),
+    });
+  });
+  return { channel, annotations };
 }
 
 /** A task with the message it is on. */
@@ -295,7 +353,11 @@ export async function addBadge(
 
 /** The badges on a message, oldest first. */
 export async function badgesOf(store: AnnotationStore, message: Message): Promise<Badge[]> {
-  return (await store.list(message))
+  return badgesFrom(await store.list(message));
+}
+
+function badgesFrom(records: readonly Annotation[]): Badge[] {
+  return records
     .filter((a) => a.kind === "badge")
     .map((a) => a.data as unknown as Badge)
     .sort((a, b) => a.at.localeCompare(b.at));

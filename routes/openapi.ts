@@ -109,6 +109,39 @@ const oneChannel = {
     parameters: channelParam,
   }),
 };
+const annotations = {
+  post: op(
+    "The task (null when none) and badges of up to 200 messages of the channel, by message id",
+    {
+      200: json("Each id asked for, with its task and badges", {
+        type: "object",
+        properties: {
+          annotations: {
+            type: "object",
+            additionalProperties: {
+              type: "object",
+              properties: {
+                task: { oneOf: [{ type: "object" }, { type: "null" }] },
+                badges: { type: "array", items: { type: "object" } },
+              },
+              required: ["task", "badges"],
+            },
+          },
+        },
+      }),
+    },
+    {
+      description: "A read made a POST so that the ids fit. Ids are message ids in the channel " +
+        "(YYYY/MM/DD/HHMMSSmmmZ-<8 hex>.md), all checked before anything is read: one that is " +
+        "not is a 400 ERR_ID_INVALID naming it. A message without records, or not in the " +
+        "channel, has task null and no badges.",
+      parameters: channelParam,
+      requestBody: body({
+        ids: { type: "array", maxItems: 200, items: { type: "string" } },
+      }, ["ids"]),
+    },
+  ),
+};
 const workflow = {
   type: "object",
   properties: {
@@ -429,6 +462,8 @@ export const OPENAPI = {
     "/channels": channels,
     "/api/channels/{channel}": oneChannel,
     "/channels/{channel}": oneChannel,
+    "/api/channels/{channel}/annotations": annotations,
+    "/channels/{channel}/annotations": annotations,
     "/api/messages": messages,
     "/messages": messages,
     "/api/messages/{channel}/{y}/{m}/{d}/{file}": {

@@ -208,9 +208,14 @@ const RELIST_MS = 5 * 60 * 1000;
 /** How often, and how many times, the list is read again for a workflow just requested. */
 const PENDING_MS = 1000;
 const PENDING_TRIES = 60;
-/** How many rows' task and badges are asked for at once (each a GET …/status). */
-const NOTES_AT_ONCE = 3;
+/**
+ * How many rows' task and badges one request asks for (POST …/annotations takes at most 200), and
+ * how many such requests run at once.
+ */
+const NOTES_BATCH = 200;
+const NOTES_AT_ONCE = 2;
 let notesRunning = 0;
+let notesDue = false;
 
 /** The rows in view (and a little beyond): only they ask for their task and badges. */
 const seen = new IntersectionObserver((entries) => {
@@ -1378,7 +1383,13 @@ function wantNotes(id) {
   const notes = notesOf(id);
   if (notes.loaded || notes.loading) return;
   state.notesQueue.add(id);
-  pumpNotes();
+  // The rows that come into view together (one observer callback, one reload) share a request.
+  if (notesDue) return;
+  notesDue = true;
+  queueMicrotask(() => {
+    notesDue = false;
+    pumpNotes();
+  });
 }
 
 function notesOf(id) {
@@ -1388,38 +1399,47 @@ function notesOf(id) {
   return state.notes.get(id);
 }
 
-/** Starts the next loads waiting, in the order their rows came into view. */
+/** Asks for the rows waiting, in the order they came into view, a batch per request. */
 function pumpNotes() {
-  for (const id of state.notesQueue) {
-    if (notesRunning >= NOTES_AT_ONCE) return;
-    state.notesQueue.delete(id);
-    // Scrolled past before its turn: asked for again when it is back in view.
-    if (state.inView.has(id) && state.shown.has(id)) loadNotes(state.shown.get(id));
+  while (notesRunning < NOTES_AT_ONCE) {
+    const batch = [];
+    for (const id of state.notesQueue) {
+      if (batch.length >= NOTES_BATCH) break;
+      state.notesQueue.delete(id);
+      // Scrolled past before its turn: asked for again when it is back in view.
+      if (state.inView.has(id) && state.shown.has(id)) batch.push(id);
+    }
+    if (batch.length === 0) return;
+    loadNotes(state.channel, batch);
   }
 }
 
 /**
- * Reads a message's task and badges (its delivery status). An event that came while the request
- * was under way may be newer than the answer: then it is asked again.
+ * Reads the task and badges of a batch of the channel's rows in one request. An event that came
+ * while the request was under way may be newer than the answer: its row is asked again.
  */
-async function loadNotes(message) {
+async function loadNotes(channel, ids) {
   const known = state.notes;
-  const notes = notesOf(message.id);
-  notes.loading = true;
-  notes.stale = false;
+  const batch = ids.map((id) => [id, notesOf(id)]);
+  for (const [, notes] of batch) {
+    notes.loading = true;
+    notes.stale = false;
+  }
   notesRunning++;
-  let status = null;
+  let answer = null;
   try {
-    status = await api("GET", messagePath(message) + "/status");
+    answer = await api("POST", "/api/channels/" + channel.id + "/annotations", { ids });
   } catch {
-    // Gone, or the engine away: asked again when the row next comes into view.
+    // The channel gone, or the engine away: asked again when the rows next come into view.
   } finally {
-    notes.loading = false;
+    for (const [, notes] of batch) notes.loading = false;
     notesRunning--;
   }
   if (state.notes === known) {
-    if (notes.stale) wantNotes(message.id);
-    else if (status) takeNotes(message.id, status);
+    for (const [id, notes] of batch) {
+      if (notes.stale) wantNotes(id);
+      else if (answer && answer.annotations[id]) takeNotes(id, answer.annotations[id]);
+    }
   }
   pumpNotes();
 }

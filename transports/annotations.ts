@@ -131,23 +131,51 @@ export class AnnotationStore {
 
   /** Every record on a message. */
   async list(ref: MessageRef): Promise<Annotation[]> {
-    const prefix = `${stemOf(ref.id)}~`;
-    const dir = this.#dayDir(ref);
-    const out: Annotation[] = [];
-    for (const entry of await readDirNames(dir)) {
-      if (!entry.name.startsWith(prefix) || !entry.name.endsWith(".json")) continue;
-      const [kind, agent] = entry.name.slice(prefix.length, -".json".length).split("~");
-      const data = await this.#read(join(dir, entry.name));
-      if (!kind || !data) continue;
-      const { nonce: _nonce, ...rest } = data;
-      if (kind === "badge") out.push({ kind, data: rest });
-      else if (kind === "task" || kind === "task-claim" || kind === "task-done") {
-        out.push({ kind, data: rest });
-      } else if ((kind === "woken" || kind === "read" || kind === "unwoken") && agent) {
-        out.push({ kind, agent, data: rest });
-      }
-    }
-    return out;
+    return (await this.listMany([ref]))[0]!;
+  }
+
+  /**
+   * The records on many messages, in the order of `refs`: each day folder is listed once, and
+   * with `kinds` only the files of those kinds are opened (a message's receipts can be many).
+   *
+   * @throws {CrosstalkError} `ERR_ID_INVALID` for an id that is no message id, before any read
+   */
+  async listMany(
+    refs: readonly MessageRef[],
+    options: { kinds?: readonly Annotation["kind"][] } = {},
+  ): Promise<Annotation[][]> {
+    const wanted = options.kinds ? new Set<string>(options.kinds) : undefined;
+    // The day folders to list, each with the messages (by file name stem) asked for in it.
+    const days = new Map<string, Map<string, Annotation[]>>();
+    const found = refs.map((ref) => {
+      const dir = this.#dayDir(ref);
+      const stems = days.get(dir) ?? new Map<string, Annotation[]>();
+      days.set(dir, stems);
+      const records = stems.get(stemOf(ref.id)) ?? [];
+      stems.set(stemOf(ref.id), records);
+      return records;
+    });
+    await Promise.all([...days].map(async ([dir, stems]) => {
+      const entries = (await readDirNames(dir)).flatMap((entry) => {
+        if (!entry.name.endsWith(".json")) return [];
+        const [stem, kind, agent] = entry.name.slice(0, -".json".length).split("~");
+        const records = stems.get(stem!);
+        if (!records || !kind || (wanted && !wanted.has(kind))) return [];
+        return [{ name: entry.name, kind, agent, records }];
+      });
+      const read = await Promise.all(entries.map((e) => this.#read(join(dir, e.name))));
+      entries.forEach(({ kind, agent, records }, i) => {
+        const data = read[i];
+        if (!data) return;
+        const { nonce: _nonce, ...rest } = data;
+        if (kind === "badge" || kind === "task" || kind === "task-claim" || kind === "task-done") {
+          records.push({ kind, data: rest });
+        } else if ((kind === "woken" || kind === "read" || kind === "unwoken") && agent) {
+          records.push({ kind, agent, data: rest });
+        }
+      });
+    }));
+    return found;
   }
 
   /** Every message flagged as a task, in any channel (each day folder is listed once). */

@@ -5,11 +5,13 @@ import { Bus } from "../../engine/bus.ts";
 import { locateTransport } from "../../engine/paths.ts";
 import {
   addBadge,
+  annotationsOf,
   badgesOf,
   claimTask,
   flagTask,
   listTasks,
   resolveTask,
+  taskOf,
 } from "../../engine/tasks.ts";
 import { AnnotationStore } from "../../transports/annotations.ts";
 import { scaffoldTransport } from "../../transports/mod.ts";
@@ -136,6 +138,74 @@ Deno.test("listTasks lists the tasks of every channel, newest first: unresolved 
     // A task whose channel is gone is gone from the list.
     await bus.deleteChannel("ops");
     assert.deepEqual((await listTasks(store, bus)).map((t) => t.id), [claimed.id]);
+  } finally {
+    await bus[Symbol.asyncDispose]();
+  }
+});
+
+Deno.test("annotationsOf reads the task and badges of many messages, over several days, as taskOf and badgesOf do, and nothing of another channel's", async () => {
+  await using dir = await tempDir();
+  const { bus, store, message: claimed } = await taskOnBus(dir.path);
+  try {
+    // A message of two days ago, in a day folder of its own.
+    {
+      await using earlier = await Bus.open(bus.location, {
+        env: { USER: "boss" },
+        now: () => new Date(Date.now() - 2 * 24 * 3600 * 1000),
+      });
+      const old = await earlier.send({ to: ["worker"], body: "an old one" });
+      await addBadge(store, old, { type: "question", by: "carol" });
+    }
+    const listed = (await bus.listMessages("general")).messages;
+    const old = listed.find((m) => m.body.trim() === "an old one")!;
+    assert.notEqual(old.id.slice(0, 10), claimed.id.slice(0, 10));
+    await addBadge(store, claimed, { type: "importance", value: "high", by: "boss" });
+    await store.receipt(claimed, "read", "worker", { at: new Date().toISOString() });
+    const plain = await bus.send({ to: ["worker"], body: "no task" });
+    await bus.createChannel("ops");
+    const elsewhere = await bus.send({ channel: "ops", to: ["worker"], body: "other channel" });
+    await flagTask(store, elsewhere, { by: "boss" });
+    await addBadge(store, elsewhere, { type: "commit", value: "abc", by: "boss" });
+
+    const { channel, annotations } = await annotationsOf(bus, {
+      channel: "general",
+      ids: [claimed.id, old.id, plain.id, elsewhere.id, claimed.id],
+    });
+    assert.equal(channel, claimed.channel);
+    assert.deepEqual([...annotations.keys()], [claimed.id, old.id, plain.id, elsewhere.id]);
+    for (const message of [claimed, old, plain]) {
+      assert.deepEqual(annotations.get(message.id), {
+        task: (await taskOf(store, message)) ?? null,
+        badges: await badgesOf(store, message),
+      }, message.body);
+    }
+    assert.equal(annotations.get(claimed.id)!.task!.state, "claimed");
+    assert.deepEqual(annotations.get(old.id)!.badges.map((b) => b.type), ["question"]);
+    assert.deepEqual(annotations.get(plain.id), { task: null, badges: [] });
+    assert.deepEqual(annotations.get(elsewhere.id), { task: null, badges: [] });
+  } finally {
+    await bus[Symbol.asyncDispose]();
+  }
+});
+
+Deno.test("annotationsOf refuses an id that is no message id before it looks for the channel", async () => {
+  await using dir = await tempDir();
+  const { bus, message } = await taskOnBus(dir.path);
+  try {
+    for (
+      const bad of ["../x", "2026/02/31/000000000Z-00000000.md", `${message.channel}/${message.id}`]
+    ) {
+      await assert.rejects(
+        annotationsOf(bus, { channel: "no such channel", ids: [message.id, bad] }),
+        (error: Error & { code?: string }) =>
+          error.code === "ERR_ID_INVALID" && error.message.includes(JSON.stringify(bad)),
+        bad,
+      );
+    }
+    await assert.rejects(
+      annotationsOf(bus, { channel: "no such channel", ids: [message.id] }),
+      (error: Error & { code?: string }) => error.code === "ERR_CHANNEL_NOT_FOUND",
+    );
   } finally {
     await bus[Symbol.asyncDispose]();
   }

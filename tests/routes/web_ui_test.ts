@@ -990,9 +990,12 @@ Deno.test("the web UI asks for the task and badges only of the rows in view, and
   await flag(sent[59]!);
   await using chrome = await browser();
   const { page, pageErrors } = await newPage(chrome);
-  const asked: string[] = [];
+  // The ids each annotations request asked for, and any status request (there must be none).
+  const asked: string[][] = [];
+  const statuses: string[] = [];
   page.on("request", (request) => {
-    if (request.url().endsWith("/status")) asked.push(request.url());
+    if (request.url().endsWith("/annotations")) asked.push(request.postDataJSON().ids);
+    if (request.url().endsWith("/status")) statuses.push(request.url());
   });
   await page.goto(`${url}/ui/`);
   await signIn(page, BOSS.username, BOSS.passphrase);
@@ -1003,13 +1006,87 @@ Deno.test("the web UI asks for the task and badges only of the rows in view, and
 
   // The newest, in view at the bottom, shows its task; the oldest, far above, was not asked for.
   await row("note 60").locator(".chips .badge", { hasText: /^task open$/ }).waitFor();
-  assert.ok(asked.length < 30, `${asked.length} status requests`);
+  const inView = asked.flat().length;
+  assert.ok(inView > 0 && inView < 30, `${inView} rows asked for`);
   assert.equal(await row("note 1").locator(".chips .badge").count(), 0);
-  assert.ok(!asked.some((u) => u.includes(sent[0]!.id)));
+  assert.ok(!asked.flat().includes(sent[0]!.id));
 
   // Scrolled to, it is.
   await row("note 1").scrollIntoViewIfNeeded();
   await row("note 1").locator(".chips .badge", { hasText: /^task open$/ }).waitFor();
+  assert.ok(asked.flat().includes(sent[0]!.id));
+  assert.deepEqual(statuses, []);
+  assert.deepEqual(pageErrors, []);
+});
+
+Deno.test("the web UI reads the task and badges of the rows in view with one annotations request, not a status request per row", async () => {
+  await using dir = await tempDir();
+  const { engine, url } = await engineWithBoss(dir.path);
+  await using _engine = engine;
+  const call = await apiAs(url, BOSS);
+  const send = (body: string) => call<Sent>("POST", "/api/messages", { to: "carol", body });
+  const at = (message: Sent) => `/api/messages/${message.channel}/${message.id}`;
+  const open = await send("an open task");
+  await call("POST", `${at(open)}/task`, {});
+  const claimed = await send("a claimed task");
+  await call("POST", `${at(claimed)}/task`, { role: "ops" });
+  await call("POST", `${at(claimed)}/task/claim`, {});
+  const badged = await send("two badges");
+  await call("POST", `${at(badged)}/badges`, { type: "importance", value: "high" });
+  await call("POST", `${at(badged)}/badges`, { type: "question" });
+  const both = await send("a task with a badge");
+  await call("POST", `${at(both)}/task`, {});
+  await call("POST", `${at(both)}/badges`, { type: "commit", value: "abc123" });
+  await send("nothing on it");
+  await using chrome = await browser();
+  const { page, pageErrors } = await newPage(chrome);
+  const annotations: string[][] = [];
+  const statuses: string[] = [];
+  page.on("request", (request) => {
+    if (request.url().endsWith("/annotations")) annotations.push(request.postDataJSON().ids);
+    if (request.url().endsWith("/status")) statuses.push(request.url());
+  });
+  // The listing waits for the event stream: once it is live, the page has no reason to read
+  // the rows again (it does after the stream (re)connects, for events it may have missed).
+  await page.route(
+    (u) => u.pathname === "/api/messages" && u.searchParams.has("channel"),
+    async (route) => {
+      await page.locator("#live-state", { hasText: /^live$/ }).waitFor();
+      await route.continue();
+    },
+  );
+  await page.goto(`${url}/ui/`);
+  await signIn(page, BOSS.username, BOSS.passphrase);
+  const chips = (body: string) =>
+    page.locator("#messages .message", { has: page.locator(".body", { hasText: body }) })
+      .locator(".chips .badge");
+
+  await chips("a task with a badge").nth(1).waitFor();
+  await chips("two badges").nth(1).waitFor();
+  assert.deepEqual(await chips("an open task").allTextContents(), ["task open"]);
+  assert.deepEqual(await chips("a claimed task").allTextContents(), ["task claimed by boss"]);
+  assert.deepEqual(
+    (await chips("two badges").allTextContents()).sort(),
+    ["importance=high", "question"],
+  );
+  assert.deepEqual(await chips("a task with a badge").allTextContents(), [
+    "task open",
+    "commit=abc123",
+  ]);
+  assert.deepEqual(await chips("nothing on it").allTextContents(), []);
+  assert.equal(annotations.length, 1, JSON.stringify(annotations));
+  assert.equal(annotations[0]!.length, 5);
+  assert.equal(statuses.length, 0, JSON.stringify(statuses));
+
+  // The delivery panel still reads the whole status of its message.
+  await page.locator("#messages .message", { hasText: "a claimed task" }).locator(
+    "button",
+    { hasText: /^delivery$/ },
+  ).click();
+  await page.locator("#deliveries li", { hasText: /^carol: / }).waitFor();
+  assert.equal(statuses.length, 1);
+  assert.ok(statuses[0]!.endsWith(`${claimed.id}/status`));
+  assert.equal(annotations.length, 1);
   assert.deepEqual(pageErrors, []);
 });
 
