@@ -34,14 +34,8 @@ export function chatCommand(ctx: CliContext): Command {
           `Invalid --name ${JSON.stringify(flags.name)}: use letters, digits, . _ - (at most 64)`,
         );
       }
-      // The session's MCP server relays to an engine: without one, the agent would start with
-      // a server that fails at once. Asked now, so that the user hears why.
-      const api = flags.noStart
-        ? await openApi(flags, ctx)
-        : await (await import("./server.ts")).apiStartingEngine(flags, ctx);
-      await api.call("GET", "/api/whoami");
       const { currentProgram } = await import("../engine/service.ts");
-      const { chatArgv } = await import("../engine/agent_chat.ts");
+      const { chatLaunch } = await import("../engine/agent_chat.ts");
       const agent = cli as typeof AGENT_CLIS[number];
       const entry = mcpServerEntry(agent, {
         program: currentProgram(),
@@ -54,11 +48,20 @@ export function chatCommand(ctx: CliContext): Command {
       if (flags.containername !== undefined) {
         entry.args.push("--containername", flags.containername);
       }
-      const [program, ...rest] = chatArgv(agent, entry, args);
+      // Before any engine starts: a CLI that cannot be started this way says so at once.
+      const launch = chatLaunch(agent, entry, { args, env: ctx.env });
+      // The session's MCP server relays to an engine: without one, the agent would start with
+      // a server that fails at once. Asked now, so that the user hears why.
+      const api = flags.noStart
+        ? await openApi(flags, ctx)
+        : await (await import("./server.ts")).apiStartingEngine(flags, ctx);
+      await api.call("GET", "/api/whoami");
+      const [program, ...rest] = launch.argv;
       let child: Deno.ChildProcess;
       try {
         child = new Deno.Command(program!, {
           args: rest,
+          env: launch.env,
           stdin: "inherit",
           stdout: "inherit",
           stderr: "inherit",

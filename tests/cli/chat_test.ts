@@ -11,7 +11,7 @@ import {
   namedTransport,
   openBus,
 } from "../engine/_harness.ts";
-import { chatArgv } from "../../engine/agent_chat.ts";
+import { chatLaunch } from "../../engine/agent_chat.ts";
 
 const FAKE = fileURLToPath(new URL("../testdata/chat/fake_agent.ts", import.meta.url));
 
@@ -29,29 +29,35 @@ async function fakeAgents(dir: string): Promise<string> {
   return bin;
 }
 
-Deno.test("chatArgv gives claude the server as --mcp-config JSON with channel push, codex as -c overrides, and refuses gemini", () => {
+Deno.test("chatLaunch gives claude the server as --mcp-config JSON with channel push, codex as -c overrides, and refuses gemini", () => {
   const entry = { command: "/opt/crosstalk", args: ["mcp", "--agent", "claude", "--name", "a b"] };
-  assert.deepEqual(chatArgv("claude", entry, ["--model", "opus"]), [
-    "claude",
-    "--mcp-config",
-    '{"mcpServers":{"crosstalk":{"command":"/opt/crosstalk","args":["mcp","--agent","claude","--name","a b"]}}}',
-    "--dangerously-load-development-channels",
-    "server:crosstalk",
-    "--model",
-    "opus",
-  ]);
-  assert.deepEqual(chatArgv("codex", { ...entry, env_vars: ["TMUX", "TMUX_PANE"] }), [
-    "codex",
-    "-c",
-    'mcp_servers.crosstalk.command="/opt/crosstalk"',
-    "-c",
-    'mcp_servers.crosstalk.args=["mcp","--agent","claude","--name","a b"]',
-    "-c",
-    'mcp_servers.crosstalk.env_vars=["TMUX","TMUX_PANE"]',
-  ]);
-  assert.throws(() => chatArgv("gemini", entry), /run "crosstalk agent install gemini"/);
+  assert.deepEqual(chatLaunch("claude", entry, { args: ["--model", "opus"] }), {
+    argv: [
+      "claude",
+      "--mcp-config",
+      '{"mcpServers":{"crosstalk":{"command":"/opt/crosstalk","args":["mcp","--agent","claude","--name","a b"]}}}',
+      "--dangerously-load-development-channels",
+      "server:crosstalk",
+      "--model",
+      "opus",
+    ],
+    env: {},
+  });
+  assert.deepEqual(chatLaunch("codex", { ...entry, env_vars: ["TMUX", "TMUX_PANE"] }), {
+    argv: [
+      "codex",
+      "-c",
+      'mcp_servers.crosstalk.command="/opt/crosstalk"',
+      "-c",
+      'mcp_servers.crosstalk.args=["mcp","--agent","claude","--name","a b"]',
+      "-c",
+      'mcp_servers.crosstalk.env_vars=["TMUX","TMUX_PANE"]',
+    ],
+    env: {},
+  });
+  assert.throws(() => chatLaunch("gemini", entry), /run "crosstalk agent install gemini"/);
   assert.throws(
-    () => chatArgv("qwen", entry),
+    () => chatLaunch("qwen", entry),
     /Qwen Code takes MCP servers only from its settings/,
   );
 });
