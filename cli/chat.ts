@@ -1,4 +1,4 @@
-// `crosstalk chat claude|codex [-- ARGS…]`: an interactive agent session that is on the bus.
+// `crosstalk chat claude|codex|opencode [-- ARGS…]`: an interactive agent session that is on the bus.
 import { CrosstalkError } from "../schema/errors.ts";
 import { isName } from "../transports/names.ts";
 import { openApi } from "./_client.ts";
@@ -14,9 +14,9 @@ interface ChatFlags extends TransportFlags {
 export function chatCommand(ctx: CliContext): Command {
   return withTransportOptions(new Command("chat"))
     .description(
-      "start an agent CLI (claude or codex) in this terminal as a live agent on the bus, with the crosstalk MCP server for this session only",
+      "start an agent CLI (claude, codex or opencode) in this terminal as a live agent on the bus, with the crosstalk MCP server for this session only",
     )
-    .argument("<cli>", "claude or codex")
+    .argument("<cli>", "claude, codex or opencode")
     .argument("[args...]", "after --: more arguments for the agent CLI")
     .option("--name <name>", "the agent's name on the bus (default: <cli>-<folder>)")
     .option("--no-start", "with no engine running, fail instead of starting one in the background")
@@ -25,7 +25,7 @@ export function chatCommand(ctx: CliContext): Command {
       if (!(AGENT_CLIS as readonly string[]).includes(cli)) {
         throw new CrosstalkError(
           "ERR_USAGE",
-          `Unknown agent CLI ${JSON.stringify(cli)}: use claude or codex`,
+          `Unknown agent CLI ${JSON.stringify(cli)}: use claude, codex or opencode`,
         );
       }
       if (flags.name !== undefined && !isName(flags.name)) {
