@@ -72,7 +72,7 @@ export function agentCommand(ctx: CliContext): Command {
 
   agent.command("install")
     .description("adds the crosstalk MCP server (crosstalk mcp) to an agent CLI's configuration")
-    .argument("<cli>", "claude, codex, gemini or qwen")
+    .argument("<cli>", "claude, codex, gemini, qwen or opencode")
     .option("--name <name>", "the agent's name on the bus (default: <cli>-<folder>)")
     .addOption(scope())
     .option("--force", "replace a crosstalk entry that differs")
@@ -117,7 +117,7 @@ export function agentCommand(ctx: CliContext): Command {
 
   agent.command("uninstall")
     .description("removes the crosstalk MCP server from an agent CLI's configuration")
-    .argument("<cli>", "claude, codex, gemini or qwen")
+    .argument("<cli>", "claude, codex, gemini, qwen or opencode")
     .addOption(scope())
     .option("--dry-run", "print the file and its new content; write nothing")
     .action(async (cli: string, flags: InstallFlags) => {
@@ -364,7 +364,7 @@ async function agentCliOf(cli: string): Promise<AgentCli> {
   if ((AGENT_CLIS as readonly string[]).includes(cli)) return cli as AgentCli;
   throw new CrosstalkError(
     "ERR_USAGE",
-    `Unknown agent CLI ${JSON.stringify(cli)}: use claude, codex, gemini or qwen`,
+    `Unknown agent CLI ${JSON.stringify(cli)}: use claude, codex, gemini, qwen or opencode`,
   );
 }
 
@@ -390,6 +390,11 @@ function startHint(agent: AgentCli, result: AgentInstallResult): string {
       return `Start Gemini CLI${here}:\n  gemini\n`;
     case "qwen":
       return `Start Qwen Code${here}:\n  qwen\n`;
+    case "opencode":
+      // opencode has no channel push; `crosstalk mcp` wakes by tmux when it runs in a pane.
+      return `Start opencode${here}:\n  opencode\n` +
+        `(inside tmux new messages are typed into its pane; otherwise the session reads and waits ` +
+        `for messages with its tools)\n`;
   }
 }
 

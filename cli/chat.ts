@@ -1,4 +1,4 @@
-// `crosstalk chat claude|codex [-- ARGS…]`: an interactive agent session that is on the bus.
+// `crosstalk chat claude|codex|opencode [-- ARGS…]`: an interactive agent session that is on the bus.
 import { CrosstalkError } from "../schema/errors.ts";
 import { isName } from "../transports/names.ts";
 import { openApi } from "./_client.ts";
@@ -14,9 +14,9 @@ interface ChatFlags extends TransportFlags {
 export function chatCommand(ctx: CliContext): Command {
   return withTransportOptions(new Command("chat"))
     .description(
-      "start an agent CLI (claude or codex) in this terminal as a live agent on the bus, with the crosstalk MCP server for this session only",
+      "start an agent CLI (claude, codex or opencode) in this terminal as a live agent on the bus, with the crosstalk MCP server for this session only",
     )
-    .argument("<cli>", "claude or codex")
+    .argument("<cli>", "claude, codex or opencode")
     .argument("[args...]", "after --: more arguments for the agent CLI")
     .option("--name <name>", "the agent's name on the bus (default: <cli>-<folder>)")
     .option("--no-start", "with no engine running, fail instead of starting one in the background")
@@ -25,7 +25,7 @@ export function chatCommand(ctx: CliContext): Command {
       if (!(AGENT_CLIS as readonly string[]).includes(cli)) {
         throw new CrosstalkError(
           "ERR_USAGE",
-          `Unknown agent CLI ${JSON.stringify(cli)}: use claude or codex`,
+          `Unknown agent CLI ${JSON.stringify(cli)}: use claude, codex or opencode`,
         );
       }
       if (flags.name !== undefined && !isName(flags.name)) {
@@ -34,14 +34,8 @@ export function chatCommand(ctx: CliContext): Command {
           `Invalid --name ${JSON.stringify(flags.name)}: use letters, digits, . _ - (at most 64)`,
         );
       }
-      // The session's MCP server relays to an engine: without one, the agent would start with
-      // a server that fails at once. Asked now, so that the user hears why.
-      const api = flags.noStart
-        ? await openApi(flags, ctx)
-        : await (await import("./server.ts")).apiStartingEngine(flags, ctx);
-      await api.call("GET", "/api/whoami");
       const { currentProgram } = await import("../engine/service.ts");
-      const { chatArgv } = await import("../engine/agent_chat.ts");
+      const { chatLaunch } = await import("../engine/agent_chat.ts");
       const agent = cli as typeof AGENT_CLIS[number];
       const entry = mcpServerEntry(agent, {
         program: currentProgram(),
@@ -54,11 +48,20 @@ export function chatCommand(ctx: CliContext): Command {
       if (flags.containername !== undefined) {
         entry.args.push("--containername", flags.containername);
       }
-      const [program, ...rest] = chatArgv(agent, entry, args);
+      // Before any engine starts: a CLI that cannot be started this way says so at once.
+      const launch = chatLaunch(agent, entry, { args, env: ctx.env });
+      // The session's MCP server relays to an engine: without one, the agent would start with
+      // a server that fails at once. Asked now, so that the user hears why.
+      const api = flags.noStart
+        ? await openApi(flags, ctx)
+        : await (await import("./server.ts")).apiStartingEngine(flags, ctx);
+      await api.call("GET", "/api/whoami");
+      const [program, ...rest] = launch.argv;
       let child: Deno.ChildProcess;
       try {
         child = new Deno.Command(program!, {
           args: rest,
+          env: launch.env,
           stdin: "inherit",
           stdout: "inherit",
           stderr: "inherit",

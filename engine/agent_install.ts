@@ -1,10 +1,11 @@
 /**
  * `crosstalk agent install | uninstall`: the "crosstalk" MCP server entry in an agent CLI's own
  * configuration (Claude Code's `.mcp.json` or `~/.claude.json`, Codex's `config.toml`, Gemini
- * CLI's `settings.json`). The edits are pure functions from the file's text to its new text that
- * touch nothing but the entry: the rest of the file (other keys, comments, formatting) stays byte
- * for byte. {@linkcode installAgent} and {@linkcode uninstallAgent} read, edit and write one file.
- * The one module that touches the `smol-toml` package.
+ * CLI's and Qwen Code's `settings.json`, opencode's `opencode.json`). The edits are pure functions
+ * from the file's text to its new text that touch nothing but the entry: the rest of the file
+ * (other keys, comments, formatting) stays byte for byte. {@linkcode installAgent} and
+ * {@linkcode uninstallAgent} read, edit and write one file. The one module that touches the
+ * `smol-toml` package.
  */
 import { join, resolve } from "../transports/path.ts";
 import { parse as parseToml, TomlError } from "smol-toml";
@@ -14,7 +15,7 @@ import type { Env } from "./paths.ts";
 import type { EngineProgram } from "./service.ts";
 
 /** The agent CLIs whose configuration crosstalk can edit. */
-export const AGENT_CLIS = ["claude", "codex", "gemini", "qwen"] as const;
+export const AGENT_CLIS = ["claude", "codex", "gemini", "qwen", "opencode"] as const;
 
 /** An agent CLI whose configuration crosstalk can edit. */
 export type AgentCli = typeof AGENT_CLIS[number];
@@ -69,6 +70,36 @@ export function mcpServerEntry(agent: AgentCli, options: McpServerEntryOptions):
   };
 }
 
+/**
+ * opencode's MCP server entry: the program and its arguments as one `command` array. Its
+ * configuration V1 (`mcp.<name>`) has `enabled`; OpenCode 2's own shape (`mcp.servers.<name>`) has
+ * `disabled` instead, and a server is on unless it says `disabled: true`.
+ */
+export interface OpencodeMcpServer {
+  type: "local";
+  command: string[];
+  enabled?: boolean;
+}
+
+/** `entry` as opencode writes it: `v1` under `mcp` (with `enabled: true`), `v2` under `mcp.servers`. */
+export function opencodeMcpServer(
+  entry: McpServerEntry,
+  shape: "v1" | "v2" = "v1",
+): OpencodeMcpServer {
+  return {
+    type: "local",
+    command: [entry.command, ...entry.args],
+    ...(shape === "v1" ? { enabled: true } : {}),
+  };
+}
+
+/**
+ * Where a JSON configuration keeps its MCP servers, and how an entry reads: `mcpServers` with
+ * `{command, args}` (Claude Code, Gemini CLI, Qwen Code), or opencode's `mcp` (or OpenCode 2's
+ * `mcp.servers`) with {@linkcode OpencodeMcpServer}.
+ */
+export type McpLayout = "mcpServers" | "opencode";
+
 /** The file an agent CLI keeps its MCP servers in, and how to edit it. */
 export interface AgentConfigFile {
   agent: AgentCli;
@@ -78,6 +109,9 @@ export interface AgentConfigFile {
   format: "json" | "toml";
   /** JSON with `//` and `/* *\/` comments (Gemini CLI strips them before parsing). */
   comments: boolean;
+  /** JSON with a comma allowed after the last member or element (opencode's JSONC). */
+  trailingCommas: boolean;
+  layout: McpLayout;
   /** The mode of the file when crosstalk creates it. */
   newFileMode: number;
 }
@@ -90,10 +124,15 @@ export interface AgentConfigFileOptions {
   env: Env;
   /** The folder a project-scope configuration belongs to. */
   cwd: string;
+  /** Whether a file is there (opencode picks among several names); default: a real stat. */
+  exists?: (path: string) => boolean;
 }
 
 /**
- * Where `agent` keeps its MCP servers.
+ * Where `agent` keeps its MCP servers. opencode reads several files, all JSONC: the one edited is
+ * `opencode.json`, unless only another of the names it reads is there (project:
+ * `opencode.jsonc`, `.opencode/opencode.json`, `.opencode/opencode.jsonc`; user:
+ * `$XDG_CONFIG_HOME/opencode/opencode.jsonc`), which is then edited instead.
  *
  * @throws {CrosstalkError} `ERR_USAGE` for Codex with the project scope, or without a home folder
  */
@@ -109,7 +148,9 @@ export function agentConfigFile(agent: AgentCli, options: AgentConfigFileOptions
     scope,
     path: resolve(options.cwd, path),
     format,
-    comments: agent === "gemini" || agent === "qwen",
+    comments: agent === "gemini" || agent === "qwen" || agent === "opencode",
+    trailingCommas: agent === "opencode",
+    layout: agent === "opencode" ? "opencode" : "mcpServers",
     newFileMode,
   });
   switch (agent) {
@@ -140,6 +181,35 @@ export function agentConfigFile(agent: AgentCli, options: AgentConfigFileOptions
       const dir = scope === "project" ? options.cwd : home();
       return file(join(dir, ".qwen", "settings.json"), "json");
     }
+    case "opencode": {
+      const exists = options.exists ?? fileExists;
+      const [dir, names] = scope === "project"
+        ? [options.cwd, OPENCODE_PROJECT_FILES]
+        : [join(options.env.XDG_CONFIG_HOME || join(home(), ".config"), "opencode"), [
+          "opencode.json",
+          "opencode.jsonc",
+        ]];
+      const paths = names.map((name) => resolve(options.cwd, join(dir, name)));
+      return file(paths.find(exists) ?? paths[0]!, "json");
+    }
+  }
+}
+
+/** The files of a project opencode reads its configuration from, the one crosstalk prefers first. */
+const OPENCODE_PROJECT_FILES = [
+  "opencode.json",
+  "opencode.jsonc",
+  join(".opencode", "opencode.json"),
+  join(".opencode", "opencode.jsonc"),
+];
+
+/** True unless stat says there is nothing: a file that cannot be read is reported when read. */
+function fileExists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch (error) {
+    return !(error instanceof Deno.errors.NotFound);
   }
 }
 
@@ -163,6 +233,10 @@ export interface ConfigEditOptions {
   format: "json" | "toml";
   /** JSON only: accept `//` and `/* *\/` comments (and keep them). */
   comments?: boolean;
+  /** JSON only: accept a comma after the last member or element (and keep it). */
+  trailingCommas?: boolean;
+  /** JSON only: where the servers are and how an entry reads (default `mcpServers`). */
+  layout?: McpLayout;
   /** Replace a "crosstalk" entry that differs from the new one. */
   force?: boolean;
 }
@@ -234,6 +308,8 @@ export async function installAgent(
     file: file.path,
     format: file.format,
     comments: file.comments,
+    trailingCommas: file.trailingCommas,
+    layout: file.layout,
     force: options.force ?? false,
   });
   return await apply(file, current, edit, options);
@@ -255,6 +331,8 @@ export async function uninstallAgent(
     file: file.path,
     format: file.format,
     comments: file.comments,
+    trailingCommas: file.trailingCommas,
+    layout: file.layout,
   });
   return await apply(file, current, edit, options);
 }
@@ -334,11 +412,17 @@ interface JsonMember {
 /** A scanned JSON document: its top-level value, and its text with comments blanked out. */
 interface JsonDocument {
   root: JsonNode;
-  /** Same length and line breaks as the text, comments replaced by spaces: `JSON.parse`-able. */
+  /**
+   * Same length and line breaks as the text, comments and trailing commas replaced by spaces:
+   * `JSON.parse`-able.
+   */
   plain: string;
 }
 
 const MCP_SERVERS_KEY = "mcpServers";
+
+/** What a new opencode configuration starts with, so that editors check it against the schema. */
+const OPENCODE_SCHEMA = "https://opencode.ai/config.json";
 
 function installJson(
   text: string | undefined,
@@ -346,38 +430,56 @@ function installJson(
   options: ConfigEditOptions,
 ): ConfigEdit {
   if (text === undefined || text.trim() === "") {
-    const fresh = `${
-      JSON.stringify({ [MCP_SERVERS_KEY]: { [MCP_SERVER_NAME]: entry } }, null, 2)
-    }\n`;
-    return { action: text === undefined ? "create" : "add", text: fresh };
+    const data = options.layout === "opencode"
+      ? { $schema: OPENCODE_SCHEMA, mcp: { [MCP_SERVER_NAME]: opencodeMcpServer(entry) } }
+      : { [MCP_SERVERS_KEY]: { [MCP_SERVER_NAME]: entry } };
+    return {
+      action: text === undefined ? "create" : "add",
+      text: `${JSON.stringify(data, null, 2)}\n`,
+    };
   }
   const doc = scanJsonFile(text, options);
   const root = rootObject(doc, text, options);
-  const servers = uniqueMember(root, MCP_SERVERS_KEY, text, options);
+  const path = serversPath(root, text, options);
+  const value = options.layout === "opencode"
+    ? opencodeMcpServer(entry, path[1] === "servers" ? "v2" : "v1")
+    : entry;
   const style = jsonStyle(text, root);
-  let next: string;
+  let next: string | undefined;
   let action: ConfigEditAction = "add";
-  if (servers === undefined) {
-    next = insertMember(text, root, MCP_SERVERS_KEY, { [MCP_SERVER_NAME]: entry }, style);
-  } else {
-    const object = serversObject(servers, text, options);
+  // Down the path to the servers; the first object missing on the way is added with the rest.
+  let object = root;
+  for (let i = 0; i < path.length && next === undefined; i++) {
+    const member = uniqueMember(object, path[i]!, text, options);
+    if (member === undefined) {
+      const inner = path.slice(i + 1).reduceRight<unknown>(
+        (nested, key) => ({ [key]: nested }),
+        { [MCP_SERVER_NAME]: value },
+      );
+      next = insertMember(text, object, path[i]!, inner, style);
+    } else object = objectAt(member, path.slice(0, i + 1), text, options);
+  }
+  if (next === undefined) {
     const existing = uniqueMember(object, MCP_SERVER_NAME, text, options);
     if (existing === undefined) {
-      next = insertMember(text, object, MCP_SERVER_NAME, entry, style);
+      next = insertMember(text, object, MCP_SERVER_NAME, value, style);
     } else {
-      const value: unknown = JSON.parse(doc.plain.slice(existing.valueStart, existing.valueEnd));
-      if (sameData(value, entry)) return { action: "unchanged", text };
+      const current: unknown = JSON.parse(doc.plain.slice(existing.valueStart, existing.valueEnd));
+      if (sameData(current, value)) return { action: "unchanged", text };
       if (!options.force) throw differentEntry(options.file, lineColumn(text, existing.keyStart));
       action = "replace";
       const indent = lineIndent(text, existing.keyStart);
-      next = text.slice(0, existing.valueStart) + jsonText(entry, indent, style) +
+      next = text.slice(0, existing.valueStart) + jsonText(value, indent, style) +
         text.slice(existing.valueEnd);
     }
   }
   checkJsonEdit(next, options, doc, (data) => {
-    const record = data as Record<string, unknown>;
-    const present = record[MCP_SERVERS_KEY] as Record<string, unknown> | undefined;
-    record[MCP_SERVERS_KEY] = { ...present, [MCP_SERVER_NAME]: entry };
+    let at = data as Record<string, unknown>;
+    for (const key of path) {
+      at[key] ??= {};
+      at = at[key] as Record<string, unknown>;
+    }
+    at[MCP_SERVER_NAME] = value;
   });
   return { action, text: next };
 }
@@ -386,9 +488,13 @@ function uninstallJson(text: string | undefined, options: ConfigEditOptions): Co
   if (text === undefined || text.trim() === "") return { action: "absent", text };
   const doc = scanJsonFile(text, options);
   const root = rootObject(doc, text, options);
-  const servers = uniqueMember(root, MCP_SERVERS_KEY, text, options);
-  if (servers === undefined || servers.value.kind !== "object") return { action: "absent", text };
-  const object = servers.value;
+  const path = serversPath(root, text, options);
+  let object = root;
+  for (const key of path) {
+    const member = uniqueMember(object, key, text, options);
+    if (member === undefined || member.value.kind !== "object") return { action: "absent", text };
+    object = member.value;
+  }
   const index = object.members.findIndex((m) => m.key === MCP_SERVER_NAME);
   if (index < 0) return { action: "absent", text };
   uniqueMember(object, MCP_SERVER_NAME, text, options);
@@ -404,16 +510,39 @@ function uninstallJson(text: string | undefined, options: ConfigEditOptions): Co
     next = text.slice(0, object.members[index - 1]!.valueEnd) + text.slice(member.valueEnd);
   }
   checkJsonEdit(next, options, doc, (data) => {
-    delete ((data as Record<string, unknown>)[MCP_SERVERS_KEY] as Record<string, unknown>)[
-      MCP_SERVER_NAME
-    ];
+    let at = data as Record<string, unknown>;
+    for (const key of path) at = at[key] as Record<string, unknown>;
+    delete at[MCP_SERVER_NAME];
   });
   return { action: "remove", text: next };
 }
 
+/**
+ * The keys from the root to the object of MCP servers: `mcpServers`; for opencode `mcp`, or
+ * `mcp.servers` when the file already has OpenCode 2's list of servers there.
+ */
+function serversPath(root: JsonNode, text: string, options: ConfigEditOptions): string[] {
+  if (options.layout !== "opencode") return [MCP_SERVERS_KEY];
+  const mcp = uniqueMember(root, "mcp", text, options);
+  if (mcp === undefined || mcp.value.kind !== "object") return ["mcp"];
+  const servers = uniqueMember(mcp.value, "servers", text, options);
+  return servers !== undefined && isServerList(servers.value) ? ["mcp", "servers"] : ["mcp"];
+}
+
+/**
+ * opencode's own reading of `mcp.servers`: a list of servers, unless it is a V1 server that
+ * happens to be named "servers" (its `type` or `enabled` is not an object).
+ */
+function isServerList(node: JsonNode): boolean {
+  return node.kind === "object" &&
+    !node.members.some((m) =>
+      (m.key === "type" || m.key === "enabled") && m.value.kind !== "object"
+    );
+}
+
 function scanJsonFile(text: string, options: ConfigEditOptions): JsonDocument {
   try {
-    return scanJson(text, options.comments ?? false);
+    return scanJson(text, options);
   } catch (error) {
     if (!(error instanceof JsonSyntaxError)) throw error;
     throw new CrosstalkError(
@@ -431,12 +560,18 @@ function rootObject(doc: JsonDocument, text: string, options: ConfigEditOptions)
   throw invalidAt(options.file, lineColumn(text, doc.root.start), "the file is not a JSON object");
 }
 
-function serversObject(member: JsonMember, text: string, options: ConfigEditOptions): JsonNode {
+/** The object `member` holds; `path` names it in the error when it holds something else. */
+function objectAt(
+  member: JsonMember,
+  path: string[],
+  text: string,
+  options: ConfigEditOptions,
+): JsonNode {
   if (member.value.kind === "object") return member.value;
   throw invalidAt(
     options.file,
     lineColumn(text, member.valueStart),
-    `"${MCP_SERVERS_KEY}" is not an object`,
+    `"${path.join(".")}" is not an object`,
   );
 }
 
@@ -513,7 +648,7 @@ function checkJsonEdit(
 ): void {
   const expected: unknown = JSON.parse(before.plain);
   change(expected);
-  const after = scanJson(next, options.comments ?? false);
+  const after = scanJson(next, options);
   if (!sameData(JSON.parse(after.plain), expected)) {
     throw new Error(`The edit of "${options.file}" changed more than the crosstalk entry`);
   }
@@ -531,13 +666,18 @@ class JsonSyntaxError extends SyntaxError {
 }
 
 /**
- * Scans strict JSON (RFC 8259), with comments when `comments` is set, keeping the positions of
- * object members.
+ * Scans strict JSON (RFC 8259), with comments and trailing commas when the options allow them,
+ * keeping the positions of object members.
  *
  * @throws {JsonSyntaxError} with the line and column of the first problem
  */
-function scanJson(text: string, comments: boolean): JsonDocument {
+function scanJson(
+  text: string,
+  options: Pick<ConfigEditOptions, "comments" | "trailingCommas">,
+): JsonDocument {
+  const comments = options.comments ?? false;
   let pos = 0;
+  /** Comments and trailing commas: blanked out in the plain text. */
   const blanks: [number, number][] = [];
   const fail = (message: string, at = pos): never => {
     throw new JsonSyntaxError(message, lineColumn(text, at));
@@ -580,6 +720,15 @@ function scanJson(text: string, comments: boolean): JsonDocument {
       } else pos++;
     }
   };
+  /** Just after a comma: true when `close` follows, the comma being a trailing one. */
+  const trailing = (close: string): boolean => {
+    if (!options.trailingCommas) return false;
+    const comma = pos - 1;
+    space();
+    if (text[pos] !== close) return false;
+    blanks.push([comma, comma + 1]);
+    return true;
+  };
   const value = (depth: number): JsonNode => {
     if (depth > 512) fail("Nested too deeply");
     const start = pos;
@@ -604,8 +753,10 @@ function scanJson(text: string, comments: boolean): JsonDocument {
         const node = value(depth + 1);
         members.push({ key, keyStart, valueStart, valueEnd: pos, value: node });
         space();
-        if (text[pos] === ",") pos++;
-        else if (text[pos] === "}") return { kind: "object", start, end: ++pos, members };
+        if (text[pos] === ",") {
+          pos++;
+          if (trailing("}")) return { kind: "object", start, end: ++pos, members };
+        } else if (text[pos] === "}") return { kind: "object", start, end: ++pos, members };
         else fail(`Expected "," or "}" after a property value, not ${what(pos)}`);
       }
     }
@@ -617,8 +768,10 @@ function scanJson(text: string, comments: boolean): JsonDocument {
         space();
         value(depth + 1);
         space();
-        if (text[pos] === ",") pos++;
-        else if (text[pos] === "]") return { kind: "array", start, end: ++pos, members: [] };
+        if (text[pos] === ",") {
+          pos++;
+          if (trailing("]")) return { kind: "array", start, end: ++pos, members: [] };
+        } else if (text[pos] === "]") return { kind: "array", start, end: ++pos, members: [] };
         else fail(`Expected "," or "]" after an array element, not ${what(pos)}`);
       }
     }
@@ -639,6 +792,8 @@ function scanJson(text: string, comments: boolean): JsonDocument {
   if (pos < text.length) fail(`Unexpected ${what(pos)} after the JSON value`);
   let plain = text;
   if (blanks.length > 0) {
+    // A trailing comma is found after the comments that follow it.
+    blanks.sort((a, b) => a[0] - b[0]);
     const parts: string[] = [];
     let at = 0;
     for (const [from, to] of blanks) {

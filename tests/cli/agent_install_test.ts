@@ -1,5 +1,5 @@
-// `crosstalk agent install | uninstall` through the real CLI, with HOME, CODEX_HOME and the current
-// folder in temp dirs.
+// `crosstalk agent install | uninstall` through the real CLI, with HOME, CODEX_HOME,
+// XDG_CONFIG_HOME and the current folder in temp dirs.
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parse as parseToml } from "smol-toml";
@@ -161,6 +161,93 @@ Deno.test("agent install qwen writes .qwen/settings.json (comments kept), in the
   );
 });
 
+/** An opencode entry's one command array as {command, args}; it has `enabled` when given. */
+function opencodeServer(server: unknown, enabled?: boolean): Entry {
+  const { type, command, ...rest } = server as { type: string; command: string[] };
+  assert.equal(type, "local");
+  assert.deepEqual(rest, enabled === undefined ? {} : { enabled });
+  return { command: command[0]!, args: command.slice(1) };
+}
+
+Deno.test("agent install opencode writes opencode.json with its $schema, and says how opencode is woken", async () => {
+  const w = await world();
+  await using _ = w.dir;
+  const out = await w.run(0, ["agent", "install", "opencode", "--name", "oc"]);
+  const path = join(w.project, "opencode.json");
+  assert.match(out.stdout, new RegExp(`Installed the crosstalk MCP server in ${path} \\(project`));
+  assert.match(out.stdout, /^ {2}opencode$/m);
+  assert.match(out.stdout, /inside tmux .* typed into its pane; otherwise .* reads and waits/s);
+  const config = await readJson(path);
+  assert.equal(config.$schema, "https://opencode.ai/config.json");
+  const server = opencodeServer((config.mcp as Record<string, unknown>).crosstalk, true);
+  await assertStartsCrosstalk(server, ["mcp", "--agent", "opencode", "--name", "oc"]);
+  assert.match(
+    (await w.run(0, ["agent", "install", "opencode", "--name", "oc"])).stdout,
+    /already/,
+  );
+
+  await w.run(0, ["agent", "uninstall", "opencode"]);
+  assert.deepEqual(await readJson(path), { $schema: "https://opencode.ai/config.json", mcp: {} });
+});
+
+Deno.test("agent install opencode --scope user writes under $XDG_CONFIG_HOME, else ~/.config", async () => {
+  const w = await world();
+  await using _ = w.dir;
+  const xdg = join(w.dir.path, "xdg");
+  await w.run(0, ["agent", "install", "opencode", "--scope", "user"], { XDG_CONFIG_HOME: xdg });
+  const config = await readJson(join(xdg, "opencode", "opencode.json"));
+  const server = opencodeServer((config.mcp as Record<string, unknown>).crosstalk, true);
+  await assertStartsCrosstalk(server, ["mcp", "--agent", "opencode"]);
+
+  const dir = join(w.home, ".config", "opencode");
+  await Deno.mkdir(dir, { recursive: true });
+  const before = '{\n  // mine\n  "theme": "tokyonight",\n}\n';
+  await Deno.writeTextFile(join(dir, "opencode.jsonc"), before);
+  const out = await w.run(0, ["agent", "install", "opencode", "--scope", "user"], {
+    XDG_CONFIG_HOME: "",
+  });
+  assert.match(out.stdout, /opencode\.jsonc \(user scope\)/);
+  const text = await Deno.readTextFile(join(dir, "opencode.jsonc"));
+  assert.ok(text.startsWith('{\n  // mine\n  "theme": "tokyonight",\n  "mcp": {\n'), text);
+  await assert.rejects(Deno.stat(join(dir, "opencode.json")), Deno.errors.NotFound);
+});
+
+Deno.test("agent install opencode edits the project's .opencode/opencode.jsonc in OpenCode 2's shape, and uninstall gives it back", async () => {
+  const w = await world();
+  await using _ = w.dir;
+  const path = join(w.project, ".opencode", "opencode.jsonc");
+  await Deno.mkdir(join(w.project, ".opencode"));
+  const before = [
+    "{",
+    "  /* OpenCode 2 */",
+    '  "mcp": {',
+    '    "servers": {',
+    '      "docs": { "type": "remote", "url": "https://docs.example" }, // docs',
+    "    },",
+    "  },",
+    "}",
+    "",
+  ].join("\n");
+  await Deno.writeTextFile(path, before);
+  await w.run(0, ["agent", "install", "opencode", "--name", "two"]);
+  await assert.rejects(Deno.stat(join(w.project, "opencode.json")), Deno.errors.NotFound);
+  const text = await Deno.readTextFile(path);
+  assert.ok(text.startsWith(before.slice(0, before.indexOf(" // docs"))), text);
+  const plain = text.replace("/* OpenCode 2 */", "").replace("// docs", "")
+    .replace(/,(\s*[}\]])/g, "$1");
+  const servers = (JSON.parse(plain).mcp.servers) as Record<string, unknown>;
+  assert.deepEqual(Object.keys(servers), ["docs", "crosstalk"]);
+  await assertStartsCrosstalk(opencodeServer(servers.crosstalk), [
+    "mcp",
+    "--agent",
+    "opencode",
+    "--name",
+    "two",
+  ]);
+  await w.run(0, ["agent", "uninstall", "opencode"]);
+  assert.equal(await Deno.readTextFile(path), before);
+});
+
 Deno.test("agent install refuses a broken configuration with its line and column and leaves it byte for byte", async () => {
   const w = await world();
   await using _ = w.dir;
@@ -170,6 +257,12 @@ Deno.test("agent install refuses a broken configuration with its line and column
     [["claude", "--scope", "user"], join(w.home, ".claude.json"), '{"a": 1,}', /1:9/],
     [["codex"], join(w.codexHome, "config.toml"), 'model = "o3\n', /config\.toml" 1:\d+/],
     [["gemini"], join(w.project, ".gemini", "settings.json"), "{\n  /* open\n}", /2:3/],
+    [
+      ["opencode"],
+      join(w.project, ".opencode", "opencode.jsonc"),
+      '{\n  "mcp": {,},\n}',
+      /opencode\.jsonc" 2:11/,
+    ],
   ];
   for (const [args, path, text, where] of cases) {
     await Deno.mkdir(join(path, ".."), { recursive: true });
@@ -234,7 +327,10 @@ Deno.test("agent uninstall says when crosstalk is not installed, and agent insta
   assert.match(out.stdout, /crosstalk is not installed in .*\.mcp\.json/);
   await assert.rejects(Deno.stat(join(w.project, ".mcp.json")), Deno.errors.NotFound);
   const unknown = await w.run(64, ["agent", "install", "aider"]);
-  assert.match(unknown.stderr, /Unknown agent CLI "aider": use claude, codex, gemini or qwen/);
+  assert.match(
+    unknown.stderr,
+    /Unknown agent CLI "aider": use claude, codex, gemini, qwen or opencode/,
+  );
   const badName = await w.run(65, ["agent", "install", "claude", "--name", "no spaces"]);
   assert.match(badName.stderr, /Invalid --name "no spaces"/);
 });

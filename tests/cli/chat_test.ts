@@ -1,5 +1,6 @@
 // `crosstalk chat`: an agent CLI started in the terminal with the crosstalk MCP server on its
-// command line. The agent CLIs here are a script that reads its arguments as claude and codex do.
+// command line (opencode: in its environment). The agent CLIs here are a script that reads its
+// arguments and environment as claude, codex and opencode do.
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -11,15 +12,16 @@ import {
   namedTransport,
   openBus,
 } from "../engine/_harness.ts";
-import { chatArgv } from "../../engine/agent_chat.ts";
+import { chatLaunch } from "../../engine/agent_chat.ts";
+import { CrosstalkError } from "../../schema/errors.ts";
 
 const FAKE = fileURLToPath(new URL("../testdata/chat/fake_agent.ts", import.meta.url));
 
-/** A folder with `claude` and `codex` on it, both the fake agent. */
+/** A folder with `claude`, `codex` and `opencode` on it, all the fake agent. */
 async function fakeAgents(dir: string): Promise<string> {
   const bin = join(dir, "bin");
   await Deno.mkdir(bin);
-  for (const name of ["claude", "codex"]) {
+  for (const name of ["claude", "codex", "opencode"]) {
     await Deno.writeTextFile(
       join(bin, name),
       `#!/bin/sh\nFAKE_AGENT=${name} exec "${Deno.execPath()}" run -A --quiet "${FAKE}" "$@"\n`,
@@ -29,31 +31,81 @@ async function fakeAgents(dir: string): Promise<string> {
   return bin;
 }
 
-Deno.test("chatArgv gives claude the server as --mcp-config JSON with channel push, codex as -c overrides, and refuses gemini", () => {
+Deno.test("chatLaunch gives claude the server as --mcp-config JSON with channel push, codex as -c overrides, and refuses gemini", () => {
   const entry = { command: "/opt/crosstalk", args: ["mcp", "--agent", "claude", "--name", "a b"] };
-  assert.deepEqual(chatArgv("claude", entry, ["--model", "opus"]), [
-    "claude",
-    "--mcp-config",
-    '{"mcpServers":{"crosstalk":{"command":"/opt/crosstalk","args":["mcp","--agent","claude","--name","a b"]}}}',
-    "--dangerously-load-development-channels",
-    "server:crosstalk",
-    "--model",
-    "opus",
-  ]);
-  assert.deepEqual(chatArgv("codex", { ...entry, env_vars: ["TMUX", "TMUX_PANE"] }), [
-    "codex",
-    "-c",
-    'mcp_servers.crosstalk.command="/opt/crosstalk"',
-    "-c",
-    'mcp_servers.crosstalk.args=["mcp","--agent","claude","--name","a b"]',
-    "-c",
-    'mcp_servers.crosstalk.env_vars=["TMUX","TMUX_PANE"]',
-  ]);
-  assert.throws(() => chatArgv("gemini", entry), /run "crosstalk agent install gemini"/);
+  assert.deepEqual(chatLaunch("claude", entry, { args: ["--model", "opus"] }), {
+    argv: [
+      "claude",
+      "--mcp-config",
+      '{"mcpServers":{"crosstalk":{"command":"/opt/crosstalk","args":["mcp","--agent","claude","--name","a b"]}}}',
+      "--dangerously-load-development-channels",
+      "server:crosstalk",
+      "--model",
+      "opus",
+    ],
+    env: {},
+  });
+  assert.deepEqual(chatLaunch("codex", { ...entry, env_vars: ["TMUX", "TMUX_PANE"] }), {
+    argv: [
+      "codex",
+      "-c",
+      'mcp_servers.crosstalk.command="/opt/crosstalk"',
+      "-c",
+      'mcp_servers.crosstalk.args=["mcp","--agent","claude","--name","a b"]',
+      "-c",
+      'mcp_servers.crosstalk.env_vars=["TMUX","TMUX_PANE"]',
+    ],
+    env: {},
+  });
+  assert.throws(() => chatLaunch("gemini", entry), /run "crosstalk agent install gemini"/);
   assert.throws(
-    () => chatArgv("qwen", entry),
+    () => chatLaunch("qwen", entry),
     /Qwen Code takes MCP servers only from its settings/,
   );
+});
+
+Deno.test("chatLaunch gives opencode the server in OPENCODE_CONFIG_CONTENT, merged into the object it already holds", () => {
+  const entry = { command: "/opt/crosstalk", args: ["mcp", "--agent", "opencode"] };
+  const server = {
+    type: "local",
+    command: ["/opt/crosstalk", "mcp", "--agent", "opencode"],
+    enabled: true,
+  };
+  const fresh = chatLaunch("opencode", entry, { args: ["--continue"], env: {} });
+  assert.deepEqual(fresh.argv, ["opencode", "--continue"]);
+  assert.deepEqual(Object.keys(fresh.env), ["OPENCODE_CONFIG_CONTENT"]);
+  assert.deepEqual(JSON.parse(fresh.env.OPENCODE_CONFIG_CONTENT!), { mcp: { crosstalk: server } });
+  assert.deepEqual(
+    chatLaunch("opencode", entry, { env: { OPENCODE_CONFIG_CONTENT: "  " } }).env,
+    fresh.env,
+    "an empty variable holds nothing",
+  );
+
+  const held = {
+    model: "anthropic/claude-sonnet-4",
+    mcp: { docs: { type: "remote", url: "https://docs.example" }, crosstalk: { type: "x" } },
+  };
+  const merged = chatLaunch("opencode", entry, {
+    env: { OPENCODE_CONFIG_CONTENT: JSON.stringify(held) },
+  });
+  assert.deepEqual(JSON.parse(merged.env.OPENCODE_CONFIG_CONTENT!), {
+    model: held.model,
+    mcp: { docs: held.mcp.docs, crosstalk: server },
+  });
+
+  const refused: [string, RegExp][] = [
+    ["{nope", /\$OPENCODE_CONFIG_CONTENT: it is not JSON \(.+\) \(fix or unset it\)/],
+    ["[1]", /\$OPENCODE_CONFIG_CONTENT: it is not a JSON object/],
+    ['{"mcp": true}', /\$OPENCODE_CONFIG_CONTENT: its "mcp" is not an object/],
+  ];
+  for (const [value, pattern] of refused) {
+    assert.throws(
+      () => chatLaunch("opencode", entry, { env: { OPENCODE_CONFIG_CONTENT: value } }),
+      (error: unknown) =>
+        error instanceof CrosstalkError && error.code === "ERR_USAGE" &&
+        pattern.test(error.message),
+    );
+  }
 });
 
 Deno.test("crosstalk chat starts the agent CLI on the bus: what the user types goes out through its MCP server", async () => {
@@ -103,6 +155,72 @@ Deno.test("crosstalk chat starts the agent CLI on the bus: what the user types g
   const gemini = await runCrosstalk(["chat", "gemini", "--containername", "team"], { home, env });
   assert.equal(gemini.code, 64);
   assert.match(gemini.stderr, /agent install gemini/);
+});
+
+Deno.test("crosstalk chat opencode puts its MCP server in OPENCODE_CONFIG_CONTENT, keeping what the variable held", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  const { root, state } = namedTransport(home);
+  await makeTransport(root, "");
+  await using engine = await EngineProcess.start(root, {
+    alias: "a",
+    state,
+    env: { CROSSTALK_INIT_USERNAME: "boss", CROSSTALK_INIT_PASSPHRASE: "the boss passphrase" },
+  });
+  await engine.waitFor((r) => r.event === "api.listening");
+  const bin = await fakeAgents(home);
+  const held = { theme: "tokyonight", mcp: { docs: { type: "remote", url: "https://d.example" } } };
+  const env = {
+    PATH: `${bin}:${Deno.env.get("PATH")}`,
+    FAKE_SEND_TO: "boss",
+    OPENCODE_CONFIG_CONTENT: JSON.stringify(held),
+  };
+
+  const opencode = await runCrosstalk(
+    ["chat", "opencode", "--containername", "team", "--name", "oc", "--", "--continue"],
+    { home, env, stdin: "hello from opencode\n" },
+  );
+  assert.equal(opencode.code, 0, opencode.stderr);
+  assert.match(opencode.stdout, /^opencode keeps: (.+)$/m);
+  assert.deepEqual(JSON.parse(/^opencode keeps: (.+)$/m.exec(opencode.stdout)![1]!), held);
+  const ref = /^opencode \(channel push \w+\): sent ([0-9a-f-]{36}\/\S+)$/m.exec(opencode.stdout);
+  assert.ok(ref, opencode.stdout + opencode.stderr);
+  const online = await engine.waitFor((r) => r.event === "live.online" && r.name === "oc");
+  assert.equal(online.agent, "opencode");
+  assert.equal(online.wake, "pull", "opencode takes no channel push, and this is not in tmux");
+
+  // opencode gives a local server its whole environment: in tmux, the session is woken in its pane.
+  const inTmux = await runCrosstalk([
+    "chat",
+    "opencode",
+    "--containername",
+    "team",
+    "--name",
+    "oc2",
+  ], {
+    home,
+    env: { ...env, TMUX: "/tmp/tmux-0/default,1,0", TMUX_PANE: "%9" },
+    stdin: "from the pane\n",
+  });
+  assert.equal(inTmux.code, 0, inTmux.stderr);
+  const paned = await engine.waitFor((r) => r.event === "live.online" && r.name === "oc2");
+  assert.equal(paned.wake, "tmux");
+  assert.equal(paned.tmux, "%9");
+
+  await using bus = await openBus(root);
+  const sent = await bus.findMessage(ref[1]!);
+  assert.equal(sent.from, "oc");
+  assert.deepEqual(sent.to, ["boss"]);
+  assert.equal(sent.body, "hello from opencode --continue", "typed text and passed args");
+
+  const broken = await runCrosstalk(["chat", "opencode", "--containername", "team"], {
+    home,
+    env: { ...env, OPENCODE_CONFIG_CONTENT: "{not json" },
+    stdin: "never read\n",
+  });
+  assert.equal(broken.code, 64);
+  assert.match(broken.stderr, /\$OPENCODE_CONFIG_CONTENT: it is not JSON/);
+  assert.equal(broken.stdout, "", "opencode was not started");
 });
 
 Deno.test("crosstalk chat says what is missing: no engine running, or no agent CLI on PATH", async () => {

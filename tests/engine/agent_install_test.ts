@@ -7,6 +7,7 @@ import {
   installMcpServer,
   type McpServerEntry,
   mcpServerEntry,
+  opencodeMcpServer,
   uninstallAgent,
   uninstallMcpServer,
 } from "../../engine/agent_install.ts";
@@ -287,6 +288,250 @@ Deno.test("uninstallMcpServer finds nothing to remove in a missing file or one w
   assert.equal(uninstallMcpServer('{"mcpServers": {"docs": {}}}', JSON_FILE).action, "absent");
   assert.equal(uninstallMcpServer('{"a": 1}', JSON_FILE).action, "absent");
   assert.throws(() => uninstallMcpServer("{", JSON_FILE), assertCode("ERR_CONFIG_INVALID", /1:2/));
+});
+
+// opencode ---------------------------------------------------------------------------------------
+
+const OPENCODE_FILE = {
+  file: "/w/opencode.json",
+  format: "json",
+  comments: true,
+  trailingCommas: true,
+  layout: "opencode",
+} as const;
+const OC_ENTRY: McpServerEntry = { command: "/bin/ct", args: ["mcp", "--agent", "opencode"] };
+/** The V1 entry, as it is written into an empty file: one command array and enabled. */
+const OC_V1 = ['"type": "local"', '"command": [', '"/bin/ct"', '"mcp"', '"--agent"', '"opencode"'];
+
+Deno.test("opencodeMcpServer flattens command and args into one array: V1 with enabled, V2 without", () => {
+  assert.deepEqual(opencodeMcpServer(OC_ENTRY), {
+    type: "local",
+    command: ["/bin/ct", "mcp", "--agent", "opencode"],
+    enabled: true,
+  });
+  assert.deepEqual(opencodeMcpServer(OC_ENTRY, "v2"), {
+    type: "local",
+    command: ["/bin/ct", "mcp", "--agent", "opencode"],
+  });
+  const program = { execPath: "/usr/bin/deno", args: ["run", "-A", "/c/main.ts"] };
+  assert.deepEqual(
+    opencodeMcpServer(mcpServerEntry("opencode", { program, name: "oc", profile: "work" })).command,
+    ["/usr/bin/deno", "run", "-A", "/c/main.ts", "mcp", "--agent", "opencode", "--name", "oc"]
+      .concat(["--profile", "work"]),
+  );
+});
+
+Deno.test("agentConfigFile picks opencode.json, or the one other file opencode reads that is there", () => {
+  const env: Env = { HOME: "/home/u" };
+  const cwd = "/w";
+  const pick = (present: string[], scope?: "project" | "user", e = env) => {
+    const f = agentConfigFile("opencode", {
+      scope,
+      env: e,
+      cwd,
+      exists: (path) => present.includes(path),
+    });
+    assert.deepEqual([f.format, f.comments, f.trailingCommas, f.layout], [
+      "json",
+      true,
+      true,
+      "opencode",
+    ]);
+    return f.path;
+  };
+  assert.equal(pick([]), "/w/opencode.json", "a new file");
+  assert.equal(pick(["/w/opencode.jsonc"]), "/w/opencode.jsonc");
+  assert.equal(pick(["/w/opencode.jsonc", "/w/opencode.json"]), "/w/opencode.json");
+  assert.equal(pick(["/w/.opencode/opencode.jsonc"]), "/w/.opencode/opencode.jsonc");
+  assert.equal(
+    pick(["/w/.opencode/opencode.json", "/w/.opencode/opencode.jsonc"]),
+    "/w/.opencode/opencode.json",
+  );
+  assert.equal(
+    pick(["/w/opencode.jsonc", "/w/.opencode/opencode.json"]),
+    "/w/opencode.jsonc",
+  );
+  assert.equal(pick([], "user"), "/home/u/.config/opencode/opencode.json");
+  assert.equal(
+    pick(["/home/u/.config/opencode/opencode.jsonc"], "user"),
+    "/home/u/.config/opencode/opencode.jsonc",
+  );
+  assert.equal(
+    pick(["/w/opencode.jsonc"], "user", { ...env, XDG_CONFIG_HOME: "/xdg" }),
+    "/xdg/opencode/opencode.json",
+    "the project's files do not count for the user scope",
+  );
+});
+
+Deno.test("installMcpServer creates an opencode.json with its $schema and the entry under mcp", () => {
+  const edit = installMcpServer(undefined, OC_ENTRY, OPENCODE_FILE);
+  assert.equal(edit.action, "create");
+  assert.equal(
+    edit.text,
+    `${
+      JSON.stringify(
+        {
+          $schema: "https://opencode.ai/config.json",
+          mcp: {
+            crosstalk: {
+              type: "local",
+              command: ["/bin/ct", "mcp", "--agent", "opencode"],
+              enabled: true,
+            },
+          },
+        },
+        null,
+        2,
+      )
+    }\n`,
+  );
+  assert.equal(installMcpServer(edit.text, OC_ENTRY, OPENCODE_FILE).action, "unchanged");
+});
+
+Deno.test("installMcpServer adds to opencode's mcp beside other servers, keeping comments and trailing commas", () => {
+  const before = [
+    "{",
+    '  "$schema": "https://opencode.ai/config.json",',
+    "  // my servers",
+    '  "mcp": {',
+    '    "docs": {',
+    '      "type": "local",',
+    '      "command": ["docs", "--stdio",], // the docs',
+    "    },",
+    "  },",
+    '  "theme": "opencode", /* the theme */',
+    "}",
+    "",
+  ].join("\n");
+  const edit = installMcpServer(before, OC_ENTRY, OPENCODE_FILE);
+  assert.equal(edit.action, "add");
+  assert.equal(
+    edit.text,
+    [
+      "{",
+      '  "$schema": "https://opencode.ai/config.json",',
+      "  // my servers",
+      '  "mcp": {',
+      '    "docs": {',
+      '      "type": "local",',
+      '      "command": ["docs", "--stdio",], // the docs',
+      "    },",
+      '    "crosstalk": {',
+      '      "type": "local",',
+      '      "command": [',
+      '        "/bin/ct",',
+      '        "mcp",',
+      '        "--agent",',
+      '        "opencode"',
+      "      ],",
+      '      "enabled": true',
+      "    },",
+      "  },",
+      '  "theme": "opencode", /* the theme */',
+      "}",
+      "",
+    ].join("\n"),
+  );
+  assert.equal(installMcpServer(edit.text, OC_ENTRY, OPENCODE_FILE).action, "unchanged");
+  const removed = uninstallMcpServer(edit.text, OPENCODE_FILE);
+  assert.equal(removed.action, "remove");
+  assert.equal(removed.text, before, "uninstall after install gives the file back byte for byte");
+});
+
+Deno.test("installMcpServer adds mcp to an opencode file that has none, after a trailing comma", () => {
+  const edit = installMcpServer('{\n  "model": "anthropic/claude",\n}\n', OC_ENTRY, OPENCODE_FILE);
+  assert.ok(edit.text!.startsWith('{\n  "model": "anthropic/claude",\n  "mcp": {\n'), edit.text);
+  assert.ok(edit.text!.endsWith('      "enabled": true\n    }\n  },\n}\n'), edit.text);
+  for (const line of OC_V1) assert.ok(edit.text!.includes(line), line);
+});
+
+Deno.test("installMcpServer puts the entry in OpenCode 2's mcp.servers when the file has it, without enabled", () => {
+  const before = [
+    "{",
+    '  "mcp": {',
+    '    "timeout": { "startup": 5000 },',
+    '    "servers": {',
+    '      "docs": { "type": "local", "command": ["docs"], "disabled": true },',
+    "    },",
+    "  },",
+    "}",
+    "",
+  ].join("\n");
+  const edit = installMcpServer(before, OC_ENTRY, OPENCODE_FILE);
+  const data = JSON.parse(edit.text!.replace(/,(\s*[}\]])/g, "$1"));
+  assert.deepEqual(Object.keys(data.mcp), ["timeout", "servers"]);
+  assert.deepEqual(data.mcp.servers.crosstalk, {
+    type: "local",
+    command: ["/bin/ct", "mcp", "--agent", "opencode"],
+  });
+  assert.deepEqual(data.mcp.servers.docs.disabled, true);
+  assert.equal(installMcpServer(edit.text, OC_ENTRY, OPENCODE_FILE).action, "unchanged");
+  assert.equal(uninstallMcpServer(edit.text, OPENCODE_FILE).text, before);
+  assert.equal(uninstallMcpServer(before, OPENCODE_FILE).action, "absent");
+
+  // A V1 server named "servers" (its type is a string) is not OpenCode 2's list.
+  const named = '{"mcp": {"servers": {"type": "remote", "url": "https://x"}}}';
+  const beside = JSON.parse(installMcpServer(named, OC_ENTRY, OPENCODE_FILE).text!);
+  assert.deepEqual(Object.keys(beside.mcp), ["servers", "crosstalk"]);
+  assert.equal(beside.mcp.crosstalk.enabled, true);
+});
+
+Deno.test("installMcpServer replaces a different opencode entry only with force", () => {
+  const before =
+    '{\n  "mcp": {\n    "crosstalk": { "type": "local", "command": ["old"] },\n  },\n}\n';
+  assert.throws(
+    () => installMcpServer(before, OC_ENTRY, OPENCODE_FILE),
+    assertCode("ERR_SERVICE_EXISTS", /"\/w\/opencode\.json" 3:5 .*--force/),
+  );
+  const edit = installMcpServer(before, OC_ENTRY, { ...OPENCODE_FILE, force: true });
+  assert.equal(edit.action, "replace");
+  assert.ok(edit.text!.startsWith('{\n  "mcp": {\n    "crosstalk": {\n      "type": "local",\n'));
+  assert.ok(edit.text!.endsWith('      "enabled": true\n    },\n  },\n}\n'), edit.text);
+  assert.equal(installMcpServer(edit.text, OC_ENTRY, OPENCODE_FILE).action, "unchanged");
+});
+
+Deno.test("installMcpServer refuses a broken opencode file with its line and column; trailing commas only there", () => {
+  const cases: [string, RegExp][] = [
+    ['{\n  "mcp": {,}\n}', /"\/w\/opencode\.json" 2:11: Expected a property name/],
+    ['{\n  "a": [1,,]\n}', /2:11: Expected a JSON value/],
+    ['{\n  "a": 1,,\n}', /2:10: Expected a property name/],
+    ['{\n  /* open\n  "mcp": {}\n}', /2:3: Unterminated \/\* comment/],
+    ['{"mcp": ["x"]}', /1:9: "mcp" is not an object/],
+    ['{"mcp": {}, "mcp": {}}', /1:13: "mcp" is given more than once/],
+  ];
+  for (const [text, pattern] of cases) {
+    assert.throws(
+      () => installMcpServer(text, OC_ENTRY, OPENCODE_FILE),
+      assertCode("ERR_CONFIG_INVALID", pattern),
+    );
+    if (!text.startsWith('{"mcp": [')) {
+      assert.throws(
+        () => uninstallMcpServer(text, OPENCODE_FILE),
+        assertCode("ERR_CONFIG_INVALID"),
+      );
+    }
+  }
+  assert.equal(uninstallMcpServer('{"mcp": ["x"]}', OPENCODE_FILE).action, "absent");
+  assert.throws(
+    () => installMcpServer('{"theme": "x",}', ENTRY, GEMINI_FILE),
+    assertCode("ERR_CONFIG_INVALID", /1:15: Expected a property name/),
+    "Gemini CLI's settings take comments, not trailing commas",
+  );
+});
+
+Deno.test("installAgent edits the opencode.jsonc a project already has, and uninstall leaves the rest", async () => {
+  await using dir = await tempDir();
+  const path = join(dir.path, "opencode.jsonc");
+  const before = '{\n  // mine\n  "model": "x",\n}\n';
+  await Deno.writeTextFile(path, before);
+  const options = { env: { HOME: dir.path }, cwd: dir.path };
+  const result = await installAgent("opencode", OC_ENTRY, options);
+  assert.equal(result.file.path, path);
+  assert.equal(result.action, "add");
+  await assert.rejects(Deno.stat(join(dir.path, "opencode.json")), Deno.errors.NotFound);
+  assert.match(await Deno.readTextFile(path), /"crosstalk": \{\n {6}"type": "local"/);
+  assert.equal((await uninstallAgent("opencode", options)).action, "remove");
+  assert.equal(await Deno.readTextFile(path), '{\n  // mine\n  "model": "x",\n  "mcp": {},\n}\n');
 });
 
 // TOML -------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
-// Behaves like an interactive agent CLI (claude or codex) started by `crosstalk chat`: finds the
-// crosstalk MCP server in its arguments as the real one would, starts it, reads one line the user
-// types, sends it to $FAKE_SEND_TO with the server's send tool, prints the answer, and exits with
-// $FAKE_EXIT.
+// Behaves like an interactive agent CLI (claude, codex or opencode) started by `crosstalk chat`:
+// finds the crosstalk MCP server in its arguments (opencode: in $OPENCODE_CONFIG_CONTENT) as the
+// real one would, starts it, reads one line the user types, sends it to $FAKE_SEND_TO with the
+// server's send tool, prints the answer, and exits with $FAKE_EXIT.
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 
@@ -10,8 +10,23 @@ const flavour = Deno.env.get("FAKE_AGENT") ?? "claude";
 let server: { command: string; args: string[] };
 /** codex: what of its environment the server gets, besides its short default list. */
 let envVars: string[] | undefined;
+/** opencode: the entry's `environment`, over the whole of its own. */
+let environment: Record<string, string> = {};
 const extra: string[] = [];
-if (flavour === "claude") {
+if (flavour === "opencode") {
+  // opencode merges this JSON over its config files; a local server is one command array, which
+  // it spawns as command[0] with the rest as arguments.
+  const config = JSON.parse(Deno.env.get("OPENCODE_CONFIG_CONTENT") ?? "{}");
+  const entry = config.mcp?.crosstalk;
+  if (entry?.type !== "local" || entry.enabled !== true || !Array.isArray(entry.command)) {
+    throw new Error(`no local crosstalk server in OPENCODE_CONFIG_CONTENT: ${JSON.stringify(entry)}`);
+  }
+  server = { command: entry.command[0], args: entry.command.slice(1) };
+  environment = entry.environment ?? {};
+  delete config.mcp.crosstalk;
+  console.log(`opencode keeps: ${JSON.stringify(config)}`);
+  extra.push(...args);
+} else if (flavour === "claude") {
   const at = args.indexOf("--mcp-config");
   server = JSON.parse(args[at + 1]!).mcpServers.crosstalk;
   const push = args.indexOf("--dangerously-load-development-channels");
@@ -42,7 +57,9 @@ const env: Record<string, string> = {};
 for (const [k, v] of Object.entries(Deno.env.toObject())) {
   if (!passed || passed.includes(k)) env[k] = v;
 }
-await client.connect(new StdioClientTransport({ ...server, env, stderr: "inherit" }));
+await client.connect(
+  new StdioClientTransport({ ...server, env: { ...env, ...environment }, stderr: "inherit" }),
+);
 const push = client.getServerCapabilities()?.experimental?.["claude/channel"] !== undefined;
 
 const buffer = new Uint8Array(1024);
