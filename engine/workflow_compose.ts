@@ -7,7 +7,13 @@
  */
 import { CrosstalkError } from "../schema/errors.ts";
 import { stringifyYaml } from "../schema/yaml.ts";
-import type { Channel, Message } from "../transports/mod.ts";
+import {
+  BusWatcher,
+  type Channel,
+  ClaimStore,
+  detectWatchMode,
+  type Message,
+} from "../transports/mod.ts";
 import type { Bus } from "./bus.ts";
 import { allModels, resolveAddress } from "./models.ts";
 import { derivedChannelId } from "./workflow.ts";
@@ -93,10 +99,25 @@ export async function composeWorkflow(
     },
   });
   const timeoutMs = options.timeoutMs ?? config.engine.timeout_seconds * 1000;
-  const replies = await bus.waitForReplies([sent], timeoutMs, options.signal);
+  // A planner that prints nothing writes no reply: its run's record ends the wait instead.
+  const silent = new AbortController();
+  const watch = watchSilentRun(bus, sent, silent);
+  let replies: Message[];
+  try {
+    const stop = options.signal ? AbortSignal.any([options.signal, silent.signal]) : silent.signal;
+    replies = await bus.waitForReplies([sent], timeoutMs, stop);
+  } finally {
+    await watch.close();
+  }
   const reply = replies.find((m) => m.from !== "workflow");
   const where = `its planning message is ${channel.name}/${sent.id}`;
   if (!reply) {
+    if (silent.signal.aborted) {
+      throw new CrosstalkError(
+        "ERR_WORKFLOW_INVALID",
+        `The planner "${planner}" answered nothing: its run ended without printing a plan (${where})`,
+      );
+    }
     if (options.signal?.aborted) {
       throw new CrosstalkError(
         "ERR_TIMEOUT",
@@ -160,6 +181,42 @@ function checkPlanner(to: string | undefined, bus: Bus): string {
     );
   }
   return planner;
+}
+
+/**
+ * Aborts `silent` once a run of `sent` has ended with nothing to say (its claim's record says
+ * `empty`): no reply will come. Follows the transport's claim records (`data/claims`), where
+ * whichever engine ran it, on whichever machine, writes that record.
+ */
+function watchSilentRun(
+  bus: Bus,
+  sent: Message,
+  silent: AbortController,
+): { close(): Promise<void> } {
+  const claims = new ClaimStore(bus.location.root);
+  const look = async () => {
+    const states = await claims.states(sent).catch(() => []);
+    if (states.some((s) => s.outcome?.status === "empty")) silent.abort();
+  };
+  const started = (async () => {
+    await Deno.mkdir(claims.dir, { recursive: true });
+    const mode = bus.config.engine.watch === "auto"
+      ? await detectWatchMode(claims.dir)
+      : bus.config.engine.watch;
+    const watcher = new BusWatcher(claims.dir, look, {
+      mode,
+      pollIntervalMs: mode === "poll" ? bus.config.engine.poll_interval_ms : 0,
+    });
+    watcher.start();
+    // A run that ended before the watch began.
+    await look();
+    return watcher;
+  })();
+  return {
+    async close() {
+      await (await started.catch(() => undefined))?.close();
+    },
+  };
 }
 
 /** What became of an unanswered planning message, as its delivery record says. */

@@ -286,7 +286,8 @@ export function workerYaml(leaseSeconds: number, concurrency: number): string {
 export const COMPOSE_MODELS = `providers:\n  test:\n    models:\n` +
   `      composer: ${join(AGENTS, "composer.sh")}\n      draft: ${join(AGENTS, "reply.sh")}\n` +
   `      merge: ${join(AGENTS, "reply.sh")}\n      chatty: ${join(AGENTS, "chatty.sh")}\n` +
-  `      broken: ${join(AGENTS, "fail.sh")}\n      ghostcli: /nonexistent/ghost-cli --print\n`;
+  `      broken: ${join(AGENTS, "fail.sh")}\n      ghostcli: /nonexistent/ghost-cli --print\n` +
+  `      quiet: ${join(AGENTS, "empty.sh")}\n`;
 
 /**
  * Engine `a` on a new local transport in `dir` with `yaml`, and a bus on that transport to send

@@ -98,7 +98,7 @@ Deno.test("composeWorkflow runs composes asked at once as runs of their own, eac
   );
 });
 
-Deno.test("composeWorkflow returns a plan with problems to fix, and fails naming what is wrong for prose, a failed planner, no answer in time and a planner that is no model", async () => {
+Deno.test("composeWorkflow returns a plan with problems to fix, and fails naming what is wrong for prose, a failed planner, a silent one, no answer in time and a planner that is no model", async () => {
   await using dir = await tempDir();
   await using one = await engineWithBus(dir.path, COMPOSE_MODELS);
   const { bus } = one;
@@ -128,6 +128,16 @@ Deno.test("composeWorkflow returns a plan with problems to fix, and fails naming
   assert.match(
     silent.message,
     /^The planner "ghostcli" did not answer within 0\.3s: no engine has taken it \(is one running that runs this model\?\) \(its planning message is workflows\/\d{4}\/\d{2}\/\d{2}\/\d{9}Z-[0-9a-f]{8}\.md\)$/,
+  );
+
+  // A planner that prints nothing: its run's record ends the wait, long before the timeout.
+  const quiet = await rejection(
+    composeWorkflow(bus, "Name it.", { to: "quiet", timeoutMs: 120_000 }),
+  );
+  assert.equal(quiet.code, "ERR_WORKFLOW_INVALID");
+  assert.match(
+    quiet.message,
+    /^The planner "quiet" answered nothing: its run ended without printing a plan \(its planning message is workflows\/\d{4}\/\d{2}\/\d{2}\/\d{9}Z-[0-9a-f]{8}\.md\)$/,
   );
 
   for (const to of ["nobody", "workflow"]) {
