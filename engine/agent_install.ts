@@ -519,12 +519,14 @@ function uninstallJson(text: string | undefined, options: ConfigEditOptions): Co
 
 /**
  * The keys from the root to the object of MCP servers: `mcpServers`; for opencode `mcp`, or
- * `mcp.servers` when the file already has OpenCode 2's list of servers there.
+ * `mcp.servers` when the file already has OpenCode 2's list of servers there and crosstalk's
+ * entry is not in the V1 place (an entry installed before the list came stays where it is).
  */
 function serversPath(root: JsonNode, text: string, options: ConfigEditOptions): string[] {
   if (options.layout !== "opencode") return [MCP_SERVERS_KEY];
   const mcp = uniqueMember(root, "mcp", text, options);
   if (mcp === undefined || mcp.value.kind !== "object") return ["mcp"];
+  if (uniqueMember(mcp.value, MCP_SERVER_NAME, text, options) !== undefined) return ["mcp"];
   const servers = uniqueMember(mcp.value, "servers", text, options);
   return servers !== undefined && isServerList(servers.value) ? ["mcp", "servers"] : ["mcp"];
 }

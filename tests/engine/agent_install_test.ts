@@ -476,6 +476,25 @@ Deno.test("installMcpServer puts the entry in OpenCode 2's mcp.servers when the 
   assert.equal(beside.mcp.crosstalk.enabled, true);
 });
 
+Deno.test("an opencode entry installed under mcp stays there, and is found there, once the file has OpenCode 2's mcp.servers", () => {
+  const v1 = installMcpServer(undefined, OC_ENTRY, OPENCODE_FILE).text!;
+  // The user moves on to OpenCode 2's shape for their other servers.
+  const later = v1.replace(
+    '"mcp": {',
+    '"mcp": {\n    "servers": { "docs": { "type": "local", "command": ["docs"] } },',
+  );
+  assert.equal(installMcpServer(later, OC_ENTRY, OPENCODE_FILE).action, "unchanged");
+  const removed = uninstallMcpServer(later, OPENCODE_FILE);
+  assert.equal(removed.action, "remove");
+  const data = JSON.parse(removed.text!);
+  assert.deepEqual(Object.keys(data.mcp), ["servers"]);
+  assert.deepEqual(Object.keys(data.mcp.servers), ["docs"]);
+  // Gone from the V1 place, a new install goes into the list.
+  const again = JSON.parse(installMcpServer(removed.text, OC_ENTRY, OPENCODE_FILE).text!);
+  assert.deepEqual(Object.keys(data.mcp), ["servers"]);
+  assert.deepEqual(Object.keys(again.mcp.servers), ["docs", "crosstalk"]);
+});
+
 Deno.test("installMcpServer replaces a different opencode entry only with force", () => {
   const before =
     '{\n  "mcp": {\n    "crosstalk": { "type": "local", "command": ["old"] },\n  },\n}\n';
