@@ -82,6 +82,23 @@ export function printTable(ctx: CliContext, header: string[], rows: string[][]):
   ctx.out(`${[line(header), ...rows.map(line)].join("\n")}\n`);
 }
 
+/**
+ * A parser of the option `flag`'s whole number (its range is checked where it is used).
+ *
+ * @throws {CrosstalkError} `ERR_USAGE` for anything but digits
+ */
+export function wholeNumber(flag: string): (value: string) => number {
+  return (value) => {
+    if (!/^\d{1,9}$/.test(value)) {
+      throw new CrosstalkError(
+        "ERR_USAGE",
+        `Invalid ${flag} ${JSON.stringify(value)}: a whole number`,
+      );
+    }
+    return Number(value);
+  };
+}
+
 /** Parses a `--timeout` in seconds. @throws {CrosstalkError} `ERR_USAGE` */
 export function parseSeconds(value: string): number {
   const n = Number(value);

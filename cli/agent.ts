@@ -1,7 +1,7 @@
 // `crosstalk agent list | echo | install | uninstall`: agent CLIs here, the built-in echo agent,
-// and the crosstalk MCP server in an agent CLI's own configuration. `agent add | remove | enable |
-// disable | start | panes`: tmux panes registered under a name, which the engine types messages
-// into (docs/LIVE.md, "Agents without MCP: tmux panes").
+// and the crosstalk MCP server in an agent CLI's own configuration. `agent add | edit | remove |
+// enable | disable | start | panes`: tmux panes registered under a name, which the engine types
+// messages into (docs/LIVE.md, "Agents without MCP: tmux panes").
 import { resolve } from "../transports/path.ts";
 import { echoReply } from "../engine/echo.ts";
 import { shellWord } from "../engine/which.ts";
@@ -17,6 +17,7 @@ import {
   printJson,
   printTable,
   type TransportFlags,
+  wholeNumber,
   withJson,
   withTransportOptions,
 } from "./_context.ts";
@@ -141,26 +142,54 @@ export function agentCommand(ctx: CliContext): Command {
   return agent;
 }
 
-interface AddFlags extends TransportFlags {
-  tmux: string;
+/** The options of `agent add` and `agent edit`, as parsed. */
+interface TmuxAgentFlags extends TransportFlags {
+  tmux?: string;
   agent?: string;
   role?: string;
   enterDelay?: number;
+  marker?: string;
+  maxChars?: number;
   socket?: string;
   revive?: string;
+  /** `--no-revive` (edit). */
+  noRevive?: boolean;
   cwd?: string;
   reviveTimeout?: number;
   reviveGrace?: number;
 }
 
-/** `agent add | remove | enable | disable | start | panes`: the engine's tmux agents, through its API. */
-function tmuxCommands(agent: Command, ctx: CliContext): void {
-  withJson(withTransportOptions(agent.command("add")))
-    .description(
-      "register a tmux pane under a name: the engine types each message to it into the pane",
-    )
-    .argument("<name>", "the agent's address on the bus")
-    .requiredOption("--tmux <target>", "a tmux session name (codex, codex:1.0) or pane id (%3)")
+/**
+ * The API fields these options give, and only those (`--no-revive`: `revive: null`).
+ *
+ * @throws {CrosstalkError} `ERR_USAGE` for `--revive` with `--no-revive`
+ */
+function tmuxAgentFields(flags: TmuxAgentFlags): Record<string, unknown> {
+  if (flags.noRevive && flags.revive !== undefined) {
+    throw new CrosstalkError("ERR_USAGE", "Give --revive COMMAND or --no-revive, not both");
+  }
+  const fields: Record<string, unknown> = {
+    target: flags.tmux,
+    agent: flags.agent,
+    role: flags.role,
+    enter_delay_ms: flags.enterDelay,
+    marker: flags.marker,
+    max_chars: flags.maxChars,
+    socket: flags.socket,
+    revive: flags.noRevive ? null : flags.revive,
+    cwd: flags.cwd,
+    revive_timeout_ms: flags.reviveTimeout,
+    revive_grace_ms: flags.reviveGrace,
+  };
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined));
+}
+
+/**
+ * Adds the options `agent add` and `agent edit` share; their values are checked by the engine
+ * (one set of rules for the CLI, the API and the registrations it loads), but for the numbers.
+ */
+function withTmuxAgentOptions(command: Command): Command {
+  return command
     .option("--agent <cli>", "what runs in the pane (aider, grok, shell, …; default tmux)")
     .option("--role <role>", "shown to peers; tasks flagged for a role go to agents with it")
     .option(
@@ -169,8 +198,15 @@ function tmuxCommands(agent: Command, ctx: CliContext): void {
       msParser("--enter-delay", 0, 10_000),
     )
     .option(
-      "--socket <path>",
-      "the tmux server's socket (default: the one of $TMUX when run inside tmux, else the engine's)",
+      "--marker <text>",
+      "put before every text typed, so the agent can tell the bus from its user (default " +
+        '"[crosstalk]"; at most 40 characters; "" for none)',
+    )
+    .option(
+      "--max-chars <n>",
+      "the most characters typed for one message, marker included; the rest is pointed at " +
+        "(default 4000; 200 to 100000, and at least 500 more than the marker)",
+      wholeNumber("--max-chars"),
     )
     .option(
       "--revive <command>",
@@ -190,32 +226,72 @@ function tmuxCommands(agent: Command, ctx: CliContext): void {
       "--revive-grace <ms>",
       "with --revive: the pause after that, for the agent to start, before typing (default 5000)",
       msParser("--revive-grace", 0, 120_000),
-    )
-    .action(async (name: string, flags: AddFlags) => {
+    );
+}
+
+/** Where a tmux agent's messages go now, for a person. */
+function whereTyped(view: TmuxAgentView): string {
+  return `tmux ${view.target} (${
+    view.up
+      ? `pane ${view.pane}, up`
+      : view.revivable
+      ? "no such pane now: revived when a message waits"
+      : "no such pane now: typed once it exists"
+  })`;
+}
+
+/** `agent add | edit | remove | enable | disable | start | panes`: the engine's tmux agents, through its API. */
+function tmuxCommands(agent: Command, ctx: CliContext): void {
+  withTmuxAgentOptions(
+    withJson(withTransportOptions(agent.command("add")))
+      .description(
+        "register a tmux pane under a name: the engine types each message to it into the pane",
+      )
+      .argument("<name>", "the agent's address on the bus")
+      .requiredOption("--tmux <target>", "a tmux session name (codex, codex:1.0) or pane id (%3)")
+      .option(
+        "--socket <path>",
+        "the tmux server's socket (default: the one of $TMUX when run inside tmux, else the engine's)",
+      ),
+  )
+    .action(async (name: string, flags: TmuxAgentFlags) => {
       await checkName(name);
       const socket = flags.socket ?? tmuxSocketOf(ctx.env.TMUX);
       const api = await engineApi(flags, ctx);
       const added = await api.call<TmuxAgentView>("POST", "/api/tmux-agents", {
         name,
-        target: flags.tmux,
-        ...(flags.agent === undefined ? {} : { agent: flags.agent }),
-        ...(flags.role === undefined ? {} : { role: flags.role }),
-        ...(flags.enterDelay === undefined ? {} : { enter_delay_ms: flags.enterDelay }),
-        ...(socket === undefined ? {} : { socket }),
-        ...(flags.revive === undefined ? {} : { revive: flags.revive }),
-        ...(flags.cwd === undefined ? {} : { cwd: flags.cwd }),
-        ...(flags.reviveTimeout === undefined ? {} : { revive_timeout_ms: flags.reviveTimeout }),
-        ...(flags.reviveGrace === undefined ? {} : { revive_grace_ms: flags.reviveGrace }),
+        ...tmuxAgentFields({ ...flags, ...(socket === undefined ? {} : { socket }) }),
       });
       if (flags.json) return printJson(ctx, added);
+      ctx.out(`Registered ${added.name}: messages to it are typed into ${whereTyped(added)}\n`);
+    });
+
+  withTmuxAgentOptions(
+    withJson(withTransportOptions(agent.command("edit")))
+      .description(
+        "change a tmux agent's registration in place; its unread messages and enabled state stay",
+      )
+      .argument("<name>", "the agent's name")
+      .option("--tmux <target>", "a new target: a tmux session name or pane id")
+      .option("--socket <path>", "a new tmux server socket"),
+  )
+    .option("--no-revive", "drop its revive command (with its --cwd, timeout and grace)")
+    .action(async (name: string, flags: TmuxAgentFlags) => {
+      await checkName(name);
+      const fields = tmuxAgentFields(flags);
+      if (Object.keys(fields).length === 0) {
+        throw new CrosstalkError(
+          "ERR_USAGE",
+          `Nothing to change in tmux agent "${name}": give at least one option (--tmux, --marker, --max-chars, --revive, …)`,
+        );
+      }
+      const api = await engineApi(flags, ctx);
+      const edited = await api.call<TmuxAgentView>("PATCH", `/api/tmux-agents/${name}`, fields);
+      if (flags.json) return printJson(ctx, edited);
       ctx.out(
-        `Registered ${added.name}: messages to it are typed into tmux ${added.target} (${
-          added.up
-            ? `pane ${added.pane}, up`
-            : added.revivable
-            ? "no such pane now: revived when a message waits"
-            : "no such pane now: typed once it exists"
-        })\n`,
+        `Changed ${edited.name}: messages to it are typed into ${whereTyped(edited)}${
+          edited.enabled ? "" : "; it is disabled: nothing is typed until it is enabled"
+        }\n`,
       );
     });
 
@@ -288,7 +364,8 @@ function tmuxCommands(agent: Command, ctx: CliContext): void {
 
   withJson(withTransportOptions(agent.command("panes")))
     .description(
-      "the tmux agents of this machine's engine: target, pane up or down, unread, revive command",
+      "the tmux agents of this machine's engine: target, pane up or down, unread, marker, cap, " +
+        "revive command",
     )
     .action(async (flags: TransportFlags) => {
       const api = await engineApi(flags, ctx);
@@ -299,7 +376,7 @@ function tmuxCommands(agent: Command, ctx: CliContext): void {
       }
       printTable(
         ctx,
-        ["NAME", "TARGET", "PANE", "ENABLED", "UNREAD", "AGENT", "REVIVE"],
+        ["NAME", "TARGET", "PANE", "ENABLED", "UNREAD", "AGENT", "MARKER", "MAX", "REVIVE"],
         agents.map((a) => [
           a.name,
           a.target,
@@ -307,6 +384,8 @@ function tmuxCommands(agent: Command, ctx: CliContext): void {
           a.enabled ? "yes" : "no",
           String(a.unread),
           a.agent + (a.role ? ` (${a.role})` : ""),
+          a.marker === "" ? "(none)" : a.marker,
+          String(a.max_chars),
           a.revivable ? (a.revive ?? "yes") : "no",
         ]),
       );

@@ -7,15 +7,23 @@
 import { CrosstalkError, errorText } from "../schema/errors.ts";
 import type { LiveAgentInfo, WakeEvent, WakeKind } from "../engine/live.ts";
 import {
+  checkTypedText,
   CLOSE_LEAVING,
   deliverWake,
   reportDelay,
+  TMUX_WAKE_RESERVE,
   WakeReports,
   type WakeTarget,
 } from "../engine/wake.ts";
 import { VERSION } from "../engine/version.ts";
 import { HttpClient, localEngineServer, openApi } from "./_client.ts";
-import { type CliContext, Command, type TransportFlags, withTransportOptions } from "./_context.ts";
+import {
+  type CliContext,
+  Command,
+  type TransportFlags,
+  wholeNumber,
+  withTransportOptions,
+} from "./_context.ts";
 import { readSse } from "./_sse.ts";
 
 interface McpFlags extends TransportFlags {
@@ -26,6 +34,8 @@ interface McpFlags extends TransportFlags {
   wake?: WakeKind;
   webhook?: string;
   enterDelay?: number;
+  marker?: string;
+  maxChars?: number;
   allow?: string[];
   /** `--no-start`: never start an engine. */
   noStart?: boolean;
@@ -55,6 +65,15 @@ export function mcpCommand(ctx: CliContext): Command {
       return ms;
     })
     .option(
+      "--marker <text>",
+      'tmux: put before every wake typed (default "[crosstalk]"; at most 40 characters; "" for none)',
+    )
+    .option(
+      "--max-chars <n>",
+      "tmux: the most characters of a wake typed, marker included (default 2000; 200 to 100000)",
+      wholeNumber("--max-chars"),
+    )
+    .option(
       "--allow <names...>",
       "who may wake this agent (default: every user, model and agent of the transport)",
     )
@@ -64,6 +83,13 @@ export function mcpCommand(ctx: CliContext): Command {
 
 async function runMcp(flags: McpFlags, ctx: CliContext): Promise<void> {
   const reportDelayMs = reportDelay(ctx.env.CROSSTALK_WOKEN_REPORT_MS);
+  // Checked whatever the wake, as --enter-delay is: one MCP entry may run in and out of tmux.
+  checkTypedText({ marker: flags.marker, maxChars: flags.maxChars }, {
+    reserve: TMUX_WAKE_RESERVE,
+    reserveFor: "the pointer to the read tool after a cut",
+    names: { marker: "--marker", maxChars: "--max-chars" },
+    code: "ERR_USAGE",
+  });
   const pane = ctx.env.TMUX_PANE;
   const agentCli = flags.agent ?? guessAgent();
   const wake: WakeKind = flags.wake ??
@@ -76,6 +102,8 @@ async function runMcp(flags: McpFlags, ctx: CliContext): Promise<void> {
     if (!pane) throw new CrosstalkError("ERR_USAGE", "--wake tmux needs to run inside tmux");
     target.pane = pane;
     if (flags.enterDelay !== undefined) target.enterDelayMs = flags.enterDelay;
+    if (flags.marker !== undefined) target.marker = flags.marker;
+    if (flags.maxChars !== undefined) target.maxChars = flags.maxChars;
   }
   if (wake === "webhook") {
     const secret = ctx.env.CROSSTALK_WEBHOOK_SECRET;

@@ -24,13 +24,18 @@ import { type Message, writeFileAtomic } from "../transports/mod.ts";
 import type { Bus } from "./bus.ts";
 import type { Logger } from "./log.ts";
 import { isLiveName, type LiveAgents, refOf, type WakeEvent } from "./live.ts";
+import { checkTypedText, WAKE_MARKER } from "./wake.ts";
 
-/** The most characters typed for one message, marker included; the rest is pointed at. */
+/** The most characters typed for one message by default, marker included; the rest is pointed at. */
 export const TMUX_AGENT_MAX_CHARS = 4000;
+/**
+ * What a cap must leave past the marker: the header, the pointer to the whole message and the reply
+ * line of a cut message take about 400 characters (more with long names or a `--path`), and some
+ * of the body should be typed too.
+ */
+export const TMUX_AGENT_RESERVE = 500;
 /** How often panes are looked at (presence) and failed deliveries tried again. */
 export const PANE_CHECK_MS = 2000;
-/** The marker that starts every text typed, so the agent can tell the bus from its user. */
-const MARKER = "[crosstalk]";
 const STATE_FILE = "tmux-agents.json";
 const TMUX_TIMEOUT_MS = 5000;
 const MAX_ENTER_DELAY_MS = 10_000;
@@ -55,6 +60,10 @@ const AGENT_RE = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;
 /** A target that is a session name only: the one kind a revive can create. */
 const SESSION_RE = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$/;
 const ROLE_RE = /^[\w@%:./ +-]{1,100}$/;
+/** A revive command's own settings. */
+const REVIVE_SETTINGS = ["cwd", "revive_timeout_ms", "revive_grace_ms"] as const;
+/** What says where and how an agent's messages are typed: an edit of one starts its typing over. */
+const WHERE_TYPED = ["target", "socket", "revive", "cwd"] as const;
 
 /** What a person gives to register a pane. */
 export interface TmuxAgentSpec {
@@ -67,12 +76,16 @@ export interface TmuxAgentSpec {
   role?: string | undefined;
   /** Pause between the paste and Enter, for slow TUIs (default 300 ms). */
   enter_delay_ms?: number | undefined;
+  /** Put before every text typed (default {@linkcode WAKE_MARKER}; `""`: none). */
+  marker?: string | undefined;
+  /** The most characters typed for one message, marker included (default {@linkcode TMUX_AGENT_MAX_CHARS}). */
+  max_chars?: number | undefined;
   /** The tmux server's socket (`tmux -S`); default the engine's own tmux server. */
   socket?: string | undefined;
   /**
    * A command that starts the agent when a message waits and the target's session is gone: run by
    * tmux through its shell (`default-shell -c`) in a new detached session named after the target.
-   * Only a session-name target can be revived. An admin's, fixed at registration.
+   * Only a session-name target can be revived. An admin's (given to add or edit), never a message's.
    */
   revive?: string | undefined;
   /** Where the revive command runs: an absolute path to a folder (default the engine's workspace). */
@@ -90,6 +103,8 @@ export interface TmuxAgentRecord {
   agent: string;
   role?: string;
   enter_delay_ms?: number;
+  marker?: string;
+  max_chars?: number;
   socket?: string;
   revive?: string;
   cwd?: string;
@@ -101,8 +116,21 @@ export interface TmuxAgentRecord {
   added: string;
 }
 
+/**
+ * A change to a registration ({@linkcode TmuxAgents.edit}): the fields given replace the stored
+ * ones; `null` takes one back to its default (`revive: null`: no revive command, and with it its
+ * `cwd`, `revive_timeout_ms` and `revive_grace_ms`). The name is not changed.
+ */
+export type TmuxAgentPatch = {
+  [K in Exclude<keyof TmuxAgentSpec, "name">]?: TmuxAgentSpec[K] | null;
+};
+
 /** A registration as listed: with its pane now and its inbox. */
 export interface TmuxAgentView extends TmuxAgentRecord {
+  /** The marker in effect (its own, else the default). */
+  marker: string;
+  /** The cap in effect (its own, else the default). */
+  max_chars: number;
   /** The pane the target resolves to now, or null when there is none. */
   pane: string | null;
   /** True while the pane exists. */
@@ -259,6 +287,70 @@ export class TmuxAgents {
   }
 
   /**
+   * Changes a registration in place, checked whole as {@linkcode add} checks one; its inbox (the
+   * unread messages, in order) and whether it is enabled stay. A change of where or how its
+   * messages are typed (target, socket, revive command or its folder) starts its typing over: a
+   * revive under way is stopped (a session it started is left running), and what waits is typed
+   * to the new target, oldest first, or revived with the new command at once. The other fields take
+   * effect from the next message typed.
+   *
+   * @throws {CrosstalkError} `ERR_AGENT_NOT_FOUND`; `ERR_ADDRESS_INVALID` for a bad name;
+   *   `ERR_BODY_INVALID` for a change that gives no field, or a field {@linkcode add} refuses
+   */
+  edit(name: string, patch: TmuxAgentPatch, by: string): Promise<TmuxAgentView> {
+    return this.#serial(async () => {
+      const entry = this.#entry(name);
+      const changes = Object.entries(patch ?? {}).filter(([, value]) => value !== undefined);
+      if (changes.length === 0) {
+        throw new CrosstalkError(
+          "ERR_BODY_INVALID",
+          `Nothing to change in tmux agent "${name}": give at least one field`,
+        );
+      }
+      const old = entry.record;
+      const spec: Record<string, unknown> = { ...old };
+      // The revive's own settings mean nothing without it; given with `revive: null`, they are
+      // refused by checkSpec.
+      if (patch.revive === null) {
+        for (const key of REVIVE_SETTINGS) delete spec[key];
+      }
+      for (const [key, value] of changes) {
+        if (value === null) delete spec[key];
+        else spec[key] = value;
+      }
+      const checked = checkSpec({ ...spec, name: old.name } as TmuxAgentSpec, old.owner);
+      if (typeof patch.cwd === "string" && checked.cwd !== undefined) {
+        await checkFolder(checked.cwd);
+      }
+      const record: TmuxAgentRecord = {
+        ...checked,
+        enabled: old.enabled,
+        owner: old.owner,
+        added: old.added,
+      };
+      entry.record = record;
+      try {
+        await this.#save();
+      } catch (error) {
+        entry.record = old;
+        throw error;
+      }
+      await this.#look(entry);
+      await this.#publish(entry);
+      if (entry.worker && WHERE_TYPED.some((key) => record[key] !== old[key])) {
+        await this.#stopWorker(entry);
+        this.#startWorker(entry);
+      }
+      this.#options.log.info("tmux_agent.edited", {
+        name,
+        by,
+        changed: changes.map(([key]) => key),
+      });
+      return this.#view(entry);
+    });
+  }
+
+  /**
    * Unregisters a pane: nothing more is typed into it, and its inbox goes (the messages stay on
    * the bus).
    *
@@ -335,7 +427,7 @@ export class TmuxAgents {
       if (record.revive === undefined) {
         throw new CrosstalkError(
           "ERR_USAGE",
-          `${cannot}: it has no revive command (remove it and add it again with --revive COMMAND, API: "revive")`,
+          `${cannot}: it has no revive command (give it one: crosstalk agent edit ${record.name} --revive COMMAND, API: PATCH "revive")`,
         );
       }
       const worker = entry.worker;
@@ -362,6 +454,8 @@ export class TmuxAgents {
           ? "it was removed meanwhile"
           : this.#closed
           ? "the engine is stopping"
+          : entry.record.enabled
+          ? "where it runs was changed meanwhile (agent edit)"
           : "it was disabled meanwhile";
         throw new CrosstalkError("ERR_SERVICE_FAILED", `${cannot}: ${why}`);
       }
@@ -534,14 +628,18 @@ export class TmuxAgents {
       this.#options.log.warn("live.unreadable", { name: record.name, message: event.ref, error });
       return { ok: false, final: true, detail: "the message can no longer be read" };
     }
+    const marker = record.marker ?? WAKE_MARKER;
+    const maxChars = record.max_chars ?? TMUX_AGENT_MAX_CHARS;
     const text = tmuxAgentText(message, event, {
       name: record.name,
       transportFlag: this.#options.transportFlag,
+      marker,
+      maxChars,
     });
     const { paneState, wakeTmux } = await import("../transports/tmux.ts");
     const options = {
-      marker: MARKER,
-      maxChars: TMUX_AGENT_MAX_CHARS,
+      marker,
+      maxChars,
       signal,
       ...(this.#options.tmux ? { tmux: this.#options.tmux } : {}),
       ...(record.socket ? { socket: record.socket } : {}),
@@ -752,6 +850,8 @@ export class TmuxAgents {
       ...entry.record,
       pane: entry.pane ?? null,
       up: entry.up,
+      marker: entry.record.marker ?? WAKE_MARKER,
+      max_chars: entry.record.max_chars ?? TMUX_AGENT_MAX_CHARS,
       unread: this.#options.live.unreadCount(entry.record.name),
       revivable: entry.record.revive !== undefined,
     };
@@ -884,6 +984,12 @@ export function checkSpec(spec: TmuxAgentSpec, owner: string): TmuxAgentRecord {
     }
     record.socket = socket;
   }
+  checkTypedText({ marker: spec.marker, maxChars: spec.max_chars }, {
+    reserve: TMUX_AGENT_RESERVE,
+    reserveFor: "the header, the pointer to the whole message and the reply line of a cut message",
+  });
+  if (spec.marker !== undefined) record.marker = spec.marker;
+  if (spec.max_chars !== undefined) record.max_chars = spec.max_chars;
   checkRevive(spec, record);
   return record;
 }
@@ -892,7 +998,7 @@ export function checkSpec(spec: TmuxAgentSpec, owner: string): TmuxAgentRecord {
 function checkRevive(spec: TmuxAgentSpec, record: TmuxAgentRecord): void {
   const { revive, cwd } = spec;
   if (revive === undefined) {
-    for (const key of ["cwd", "revive_timeout_ms", "revive_grace_ms"] as const) {
+    for (const key of REVIVE_SETTINGS) {
       if (spec[key] !== undefined) {
         throw new CrosstalkError(
           "ERR_BODY_INVALID",
@@ -1017,13 +1123,16 @@ export interface TmuxAgentTextOptions {
   transportFlag: string;
   /** The cap, marker included (default {@linkcode TMUX_AGENT_MAX_CHARS}). */
   maxChars?: number;
+  /** The marker the tmux transport puts first (default {@linkcode WAKE_MARKER}; `""`: none). */
+  marker?: string;
 }
 
 /**
  * The text typed into a pane for `message` (without the marker, which the tmux transport puts
  * first): who wrote to whom where, the message's id, the whole body, and how to answer from a
- * shell. A body too long for {@linkcode TMUX_AGENT_MAX_CHARS} is cut, with the command that
- * shows it whole.
+ * shell. A body too long for the cap (default {@linkcode TMUX_AGENT_MAX_CHARS}) is cut, with the
+ * command that shows it whole. A cap too small even for the rest (very long names) leaves no body,
+ * and the tmux transport then cuts the end.
  */
 export function tmuxAgentText(
   message: Message,
@@ -1044,7 +1153,9 @@ export function tmuxAgentText(
       : `(reply from a shell: crosstalk message send${flag} --channel ${message.channel} --re ${message.id} --from ${options.name} --to ${message.from} "…")`,
   );
   const foot = `\n${tail.join("\n")}`;
-  const max = (options.maxChars ?? TMUX_AGENT_MAX_CHARS) - Array.from(`${MARKER} `).length;
+  const marker = options.marker ?? WAKE_MARKER;
+  const max = (options.maxChars ?? TMUX_AGENT_MAX_CHARS) -
+    (marker === "" ? 0 : Array.from(marker).length + 1);
   const body = message.body.replace(/\s+$/, "");
   const whole = head + body + foot;
   if (Array.from(whole).length <= max) return whole;

@@ -19,12 +19,104 @@ export interface WakeTarget {
   pane?: string;
   /** Pause between the paste and Enter, for slow TUIs (kind "tmux"). */
   enterDelayMs?: number;
+  /** Put before each wake text (kind "tmux"; default {@linkcode WAKE_MARKER}, `""` for none). */
+  marker?: string;
+  /** The most characters typed, marker included (kind "tmux"; default {@linkcode TMUX_MAX_CHARS}). */
+  maxChars?: number;
   /** The receiver and its shared secret (kind "webhook"). */
   webhook?: { url: string; secret: string };
 }
 
 /** The largest wake text typed into a pane; longer ones point at the read tool. */
 export const TMUX_MAX_CHARS = 2000;
+/** The marker that starts a text typed into a pane, so that the agent can tell the bus from its user. */
+export const WAKE_MARKER = "[crosstalk]";
+/** The longest marker a session or a tmux agent may set. */
+export const MAX_MARKER_CHARS = 40;
+/** The smallest cap on a text typed into a pane that a session or a tmux agent may set. */
+export const MIN_TYPED_CHARS = 200;
+/** The largest cap on a text typed into a pane that a session or a tmux agent may set. */
+export const MAX_TYPED_CHARS = 100_000;
+/** A message's ref as long as any on the bus: `<channel uuid>/YYYY/MM/DD/HHMMSSmmmZ-<8 hex>.md`. */
+const LONGEST_REF = "00000000-0000-4000-8000-000000000000/2026/01/01/000000000Z-00000000.md";
+/**
+ * What a session's wake text needs past its marker when it is cut: the pointer to the read tool.
+ * A cap below marker + this would leave the tmux adapter no room (a `RangeError` at each wake).
+ */
+export const TMUX_WAKE_RESERVE = Array.from(`…\n${wakePointer(LONGEST_REF)}`).length;
+
+/** The limits of a text typed into a pane, as given (flags or API fields), not checked yet. */
+export interface TypedTextLimits {
+  marker?: unknown;
+  maxChars?: unknown;
+}
+
+/** Options for {@linkcode checkTypedText}. */
+export interface CheckTypedTextOptions {
+  /** The characters a cut text needs past the marker (its pointer, and what must stay with it). */
+  reserve: number;
+  /** What those characters are, for the message that refuses a cap too small for them. */
+  reserveFor: string;
+  /** How the marker and the cap are named to the user (default `marker`, `max chars`). */
+  names?: { marker: string; maxChars: string };
+  /** The code of the error (default `ERR_BODY_INVALID`). */
+  code?: ErrorCode;
+}
+
+/**
+ * Refuses a marker that is not printable text on one line of at most {@linkcode MAX_MARKER_CHARS}
+ * characters without spaces at its ends (`""` is allowed: no marker), and a cap that is not a whole
+ * number from {@linkcode MIN_TYPED_CHARS} to {@linkcode MAX_TYPED_CHARS} or leaves less than
+ * `reserve` characters after the marker. Either may be missing (the default then).
+ *
+ * @throws {CrosstalkError} `options.code` (default `ERR_BODY_INVALID`)
+ */
+export function checkTypedText(limits: TypedTextLimits, options: CheckTypedTextOptions): void {
+  const { marker, maxChars } = limits;
+  const names = options.names ?? { marker: "marker", maxChars: "max chars" };
+  const code = options.code ?? "ERR_BODY_INVALID";
+  if (
+    marker !== undefined && (
+      typeof marker !== "string" || Array.from(marker).length > MAX_MARKER_CHARS ||
+      // Control characters, line breaks and the bidi controls that could hide what is typed.
+      /[\p{Cc}\p{Zl}\p{Zp}\u202a-\u202e\u2066-\u2069]/u.test(marker) || /^\s|\s$/.test(marker)
+    )
+  ) {
+    throw new CrosstalkError(
+      code,
+      `Invalid ${names.marker} ${
+        JSON.stringify(typeof marker === "string" ? marker.slice(0, 80) : marker)
+      }: at most ${MAX_MARKER_CHARS} printable characters on one line, without spaces at the ends ("" for no marker)`,
+    );
+  }
+  if (maxChars === undefined) return;
+  if (
+    typeof maxChars !== "number" || !Number.isInteger(maxChars) || maxChars < MIN_TYPED_CHARS ||
+    maxChars > MAX_TYPED_CHARS
+  ) {
+    throw new CrosstalkError(
+      code,
+      `Invalid ${names.maxChars} ${
+        JSON.stringify(maxChars)
+      }: a whole number of characters from ${MIN_TYPED_CHARS} to ${MAX_TYPED_CHARS}`,
+    );
+  }
+  const head = marker ?? WAKE_MARKER;
+  const least = (head === "" ? 0 : Array.from(head).length + 1) + options.reserve;
+  if (maxChars < least) {
+    throw new CrosstalkError(
+      code,
+      `Invalid ${names.maxChars} ${maxChars}: too small for the marker ${
+        JSON.stringify(head)
+      } and ${options.reserveFor} (at least ${least})`,
+    );
+  }
+}
+
+/** Where a session's wake text cut at its cap points to: the read tool, with the message's ref. */
+function wakePointer(ref: string): string {
+  return `full message: read it with the crosstalk read tool (id ${ref})`;
+}
 
 /** The text of a wake: who, where, what (a preview), and the hints that go with it. */
 export function wakeText(event: WakeEvent): string {
@@ -74,8 +166,9 @@ export async function deliverWake(event: WakeEvent, target: WakeTarget): Promise
         // Loaded on first use: a session that never types into tmux never pays for it.
         const { wakeTmux } = await import("../transports/tmux.ts");
         const result = await wakeTmux(target.pane, wakeText(event), {
-          maxChars: TMUX_MAX_CHARS,
-          pointer: `full message: read it with the crosstalk read tool (id ${event.ref})`,
+          marker: target.marker ?? WAKE_MARKER,
+          maxChars: target.maxChars ?? TMUX_MAX_CHARS,
+          pointer: wakePointer(event.ref),
           ...(target.enterDelayMs === undefined ? {} : { enterDelayMs: target.enterDelayMs }),
         });
         return result.ok

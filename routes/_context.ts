@@ -142,7 +142,8 @@ export async function jsonBody(c: Context<Env>): Promise<Record<string, unknown>
 
 /**
  * Checks a body's fields against a simple shape: name → "string" | "string?" | "boolean?" |
- * "string[]?" | "number?" | "any" (any JSON value, present).
+ * "string[]?" | "number?" | "any" (any JSON value, present); a type ending in `|null` (before the
+ * `?`) also takes `null`.
  */
 export function checkShape(body: Record<string, unknown>, shape: Record<string, string>): void {
   for (const key of Object.keys(body)) {
@@ -152,7 +153,9 @@ export function checkShape(body: Record<string, unknown>, shape: Record<string, 
   }
   for (const [key, type] of Object.entries(shape)) {
     const optional = type.endsWith("?");
-    const base = optional ? type.slice(0, -1) : type;
+    const wanted = optional ? type.slice(0, -1) : type;
+    const nullable = wanted.endsWith("|null");
+    const base = nullable ? wanted.slice(0, -"|null".length) : wanted;
     const value = body[key];
     if (value === undefined) {
       if (!optional) {
@@ -160,6 +163,7 @@ export function checkShape(body: Record<string, unknown>, shape: Record<string, 
       }
       continue;
     }
+    if (value === null && nullable) continue;
     const ok = base === "any"
       ? true
       : base === "string[]"
@@ -169,7 +173,10 @@ export function checkShape(body: Record<string, unknown>, shape: Record<string, 
         (Array.isArray(value) && value.every((v) => typeof v === "string"))
       : (typeof value as string) === base;
     if (!ok) {
-      throw new CrosstalkError("ERR_BODY_INVALID", `"${key}" must be ${base.replace("|", " or ")}`);
+      throw new CrosstalkError(
+        "ERR_BODY_INVALID",
+        `"${key}" must be ${wanted.replaceAll("|", " or ")}`,
+      );
     }
   }
 }

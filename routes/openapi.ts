@@ -55,6 +55,31 @@ const asset = (type: string) => ({
   200: { description: type, content: { [type]: { schema: { type: "string" } } } },
 });
 
+/** The fields of a tmux agent's registration but its name (POST, and PATCH with nulls). */
+const tmuxAgentFields = {
+  target: { type: "string", pattern: "^(%[0-9]+|[A-Za-z0-9_][A-Za-z0-9_-]*(:.+)?)$" },
+  agent: str,
+  role: str,
+  enter_delay_ms: { type: "integer", minimum: 0, maximum: 10000 },
+  marker: {
+    type: "string",
+    maxLength: 40,
+    description: 'put before every text typed (default "[crosstalk]"; "" for none)',
+  },
+  max_chars: {
+    type: "integer",
+    minimum: 200,
+    maximum: 100000,
+    description: "the most characters typed for one message, marker included (default 4000); " +
+      "at least 500 more than the marker",
+  },
+  socket: str,
+  revive: { type: "string", minLength: 1, maxLength: 2000 },
+  cwd: str,
+  revive_timeout_ms: { type: "integer", minimum: 1000, maximum: 600000 },
+  revive_grace_ms: { type: "integer", minimum: 0, maximum: 120000 },
+};
+
 /** The task and badge routes of a message, under one prefix. */
 function taskPaths(prefix: string): Record<string, unknown> {
   const at = `${prefix}/messages/{channel}/{y}/{m}/{d}/{file}`;
@@ -641,29 +666,40 @@ export const OPENAPI = {
       }),
     },
     "/api/tmux-agents": {
-      get: op("The tmux panes registered on this machine: target, pane, up, enabled, unread", {
-        200: json("Tmux agents"),
-      }),
+      get: op(
+        "The tmux panes registered on this machine: target, pane, up, enabled, unread, the " +
+          "marker and max_chars in effect",
+        { 200: json("Tmux agents") },
+      ),
       post: op(
         "Register a tmux pane under a name (an admin); the engine types its messages into it",
         { 201: json("The tmux agent") },
         {
-          requestBody: body({
-            name: str,
-            target: { type: "string", pattern: "^(%[0-9]+|[A-Za-z0-9_][A-Za-z0-9_-]*(:.+)?)$" },
-            agent: str,
-            role: str,
-            enter_delay_ms: { type: "integer", minimum: 0, maximum: 10000 },
-            socket: str,
-            revive: { type: "string", minLength: 1, maxLength: 2000 },
-            cwd: str,
-            revive_timeout_ms: { type: "integer", minimum: 1000, maximum: 600000 },
-            revive_grace_ms: { type: "integer", minimum: 0, maximum: 120000 },
-          }, ["name", "target"]),
+          requestBody: body({ name: str, ...tmuxAgentFields }, ["name", "target"]),
         },
       ),
     },
     "/api/tmux-agents/{name}": {
+      patch: op(
+        "Change a registration in place (an admin); its inbox and enabled state stay",
+        { 200: json("The tmux agent") },
+        {
+          description: "The fields given replace the stored ones, checked as a registration " +
+            "is; null takes a field back to its default (revive: null drops the revive command " +
+            "with cwd, revive_timeout_ms and revive_grace_ms). A change of target, socket, " +
+            "revive or cwd stops a revive under way and types what waits to the new target. " +
+            "400 ERR_BODY_INVALID for an empty change, 404 ERR_AGENT_NOT_FOUND for an unknown name.",
+          parameters: [{ name: "name", in: "path", required: true, schema: str }],
+          requestBody: body(
+            Object.fromEntries(
+              Object.entries(tmuxAgentFields).map((
+                [key, schema],
+              ) => [key, key === "target" ? schema : { oneOf: [schema, { type: "null" }] }]),
+            ),
+            [],
+          ),
+        },
+      ),
       delete: op("Unregister a tmux pane (an admin); its inbox goes", { 200: json("Removed") }, {
         parameters: [{ name: "name", in: "path", required: true, schema: str }],
       }),

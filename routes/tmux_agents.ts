@@ -1,12 +1,34 @@
 // /api/tmux-agents: tmux panes registered on this machine under a name, which the engine types
 // messages into (engine/tmux_agents.ts). Any user may list them; only an admin (the local CLI's
-// credential is one) may change them, since typing into a pane is as good as a shell, and a revive
-// command is a shell command the engine runs (at a message, or now with `POST …/{name}/start`). Only
-// an admin sees a revive command and its folder. Agents' tokens are refused.
+// credential is one) may change them (add, edit with PATCH, remove, enable, disable, start), since
+// typing into a pane is as good as a shell, and a revive command is a shell command the engine runs
+// (at a message, or now with `POST …/{name}/start`). Only an admin sees a revive command and its
+// folder. Agents' tokens are refused.
 import { Hono } from "hono";
 import { CrosstalkError } from "../schema/errors.ts";
-import type { TmuxAgentSpec } from "../engine/tmux_agents.ts";
+import type { TmuxAgentPatch, TmuxAgentSpec } from "../engine/tmux_agents.ts";
 import { type AppDeps, checkShape, type Env, jsonBody, requireUser } from "./_context.ts";
+
+/** The fields of a registration besides its name, as `POST` takes them. */
+const FIELDS = {
+  target: "string?",
+  agent: "string?",
+  role: "string?",
+  enter_delay_ms: "number?",
+  marker: "string?",
+  max_chars: "number?",
+  socket: "string?",
+  revive: "string?",
+  cwd: "string?",
+  revive_timeout_ms: "number?",
+  revive_grace_ms: "number?",
+};
+/** The same as `PATCH` takes them: each but the target may be `null` (back to its default). */
+const PATCH_FIELDS = Object.fromEntries(
+  Object.entries(FIELDS).map((
+    [key, type],
+  ) => [key, key === "target" ? type : type.replace(/\?$/, "|null?")]),
+);
 
 /** The tmux agents resource (mounted at /api/tmux-agents). */
 export function tmuxAgentRoutes(deps: AppDeps): Hono<Env> {
@@ -45,20 +67,19 @@ export function tmuxAgentRoutes(deps: AppDeps): Hono<Env> {
   app.post("/", async (c) => {
     const identity = allowed(c, true);
     const body = await jsonBody(c);
-    checkShape(body, {
-      name: "string",
-      target: "string",
-      agent: "string?",
-      role: "string?",
-      enter_delay_ms: "number?",
-      socket: "string?",
-      revive: "string?",
-      cwd: "string?",
-      revive_timeout_ms: "number?",
-      revive_grace_ms: "number?",
-    });
+    checkShape(body, { name: "string", ...FIELDS, target: "string" });
     const agent = await agents().add(body as unknown as TmuxAgentSpec, identity.subject);
     return c.json(agent, 201);
+  });
+
+  // A change in place: the fields given replace the stored ones, `null` takes an optional one back
+  // to its default (`revive: null` drops the revive command with its settings); the inbox stays.
+  app.patch("/:name", async (c) => {
+    const identity = allowed(c, true);
+    const body = await jsonBody(c);
+    checkShape(body, PATCH_FIELDS);
+    const patch = body as unknown as TmuxAgentPatch;
+    return c.json(await agents().edit(c.req.param("name"), patch, identity.subject));
   });
 
   app.delete("/:name", async (c) => {

@@ -135,3 +135,54 @@ Deno.test("a live agent woken by webhook: the receiver verifies the signed POST"
   assert.equal(received[0]!.body.preview, "build is red");
   await delivery(home, id, "hooked", "woken");
 });
+
+Deno.test("a live agent started with --marker and --max-chars is woken in its pane after that marker, cut at that cap with the pointer to the read tool", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  await using _engine = await team(home);
+  await using server = new TmuxServer(home);
+  const typed = join(home, "typed.jsonl");
+  const pane = await server.reader("agent", typed);
+  await using agent = await McpSession.start(home, [
+    ...["--containername", "team", "--name", "capped", "--agent", "aider", "--wake", "tmux"],
+    ...["--enter-delay", "50", "--marker", "<bus>", "--max-chars", "250"],
+  ], { env: { TMUX: `${server.socket},0,0`, TMUX_PANE: pane } });
+  await waitUntil(async () =>
+    /capped \(you\): aider on a, available/.test(await agent.call("peers"))
+  );
+
+  const id = await send(home, "capped", "word ".repeat(200).trim());
+  const [text] = await waitUntil(async () => {
+    const all = await submissions(typed);
+    return all.length > 0 ? all : undefined;
+  });
+  const length = Array.from(text!).length;
+  assert.ok(length <= 250 && length > 240, `${length} characters typed: ${text}`);
+  assert.match(
+    text!,
+    /^<bus> boss -> capped in #general: word word [word ]+…\nfull message: read it with the crosstalk read tool \(id [0-9a-f-]{36}\/\d{4}\/\d\d\/\d\d\/\d{9}Z-[0-9a-f]{8}\.md\)$/,
+  );
+  await delivery(home, id, "capped", "woken");
+});
+
+Deno.test("crosstalk mcp refuses a bad --marker or --max-chars before it registers", async () => {
+  await using dir = await tempDir();
+  const bad: [string[], RegExp][] = [
+    [["--marker", "a\tb"], /^error: Invalid --marker "a\\tb": at most 40 printable characters/],
+    [["--marker", "x".repeat(41)], /Invalid --marker/],
+    [
+      ["--max-chars", "199"],
+      /^error: Invalid --max-chars 199: a whole number of characters from 200 to 100000\n$/,
+    ],
+    [["--max-chars", "2k"], /^error: Invalid --max-chars "2k": a whole number\n$/],
+  ];
+  for (const [args, error] of bad) {
+    // With no engine, and none to be started: only a check before registering answers this way.
+    const r = await runCrosstalk(
+      ["mcp", "--containername", "team", "--no-start", "--wake", "tmux", ...args],
+      { home: dir.path, env: { TMUX_PANE: "%0" } },
+    );
+    assert.equal(r.code, 64, `${args.join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr, error, args.join(" "));
+  }
+});

@@ -93,6 +93,19 @@ async function api(home: string, method: string, path: string, body?: unknown): 
   return await response.json();
 }
 
+/** Makes "ann", a user who is not an admin, and logs the CLI in as her (`--profile ann`). */
+async function loginAnn(home: string): Promise<void> {
+  await api(home, "POST", "/api/users", { username: "ann", passphrase: "ann's passphrase" });
+  const { server } = JSON.parse(
+    await Deno.readTextFile(join(namedTransport(home).state, "cli-credential.json")),
+  ) as { server: string };
+  const login = await runCrosstalk(
+    ["--server", server, "--profile", "ann", "auth", "login", "--username", "ann"],
+    { home, stdin: "ann's passphrase\n" },
+  );
+  assert.equal(login.code, 0, login.stderr);
+}
+
 async function panes(home: string) {
   return JSON.parse(await ok(home, "agent", "panes", "--json")) as {
     name: string;
@@ -302,6 +315,13 @@ Deno.test("agent add refuses bad names, targets with shell metacharacters and ta
     [["ok", "--tmux", "x", "--revive", " "], /Invalid revive command/],
     [["ok", "--tmux", "x", "--revive", "a", "--revive-grace", "1e3"], /--revive-grace/],
     [["ok", "--tmux", "x", "--revive", "a", "--revive-timeout", "10"], /--revive-timeout/],
+    [
+      ["ok", "--tmux", "x", "--marker", "\x1b[31m[a]"],
+      /Invalid marker "\\u001b\[31m\[a\]": at most 40 printable/,
+    ],
+    [["ok", "--tmux", "x", "--max-chars", "100"], /Invalid max chars 100: .* from 200 to 100000/],
+    [["ok", "--tmux", "x", "--max-chars", "4k"], /Invalid --max-chars "4k": a whole number/],
+    [["ok", "--tmux", "x", "--marker", "", "--max-chars", "499"], /\(at least 500\)/],
   ];
   for (const [args, error] of bad) {
     const r = await cli(home, "agent", "add", ...args);
@@ -387,7 +407,10 @@ Deno.test("agent add --revive: a message to an agent whose session is gone start
     command,
     work,
   ]);
-  assert.match(await ok(home, "agent", "panes"), /UNREAD\s+AGENT\s+REVIVE\n.*down.*tmux\s+'/);
+  assert.match(
+    await ok(home, "agent", "panes"),
+    /UNREAD\s+AGENT\s+MARKER\s+MAX\s+REVIVE\n.*down.*tmux\s+\[crosstalk\]\s+4000\s+'/,
+  );
 
   const id = await send(home, "phoenix", "wake up\nplease");
   const [text] = await submitted(typed, 1, engine);
@@ -563,7 +586,7 @@ Deno.test("agent start refuses an agent without a revive command or disabled, a 
   assert.equal(plain.code, 64, plain.stderr);
   assert.equal(
     plain.stderr,
-    'error: Cannot start tmux agent "plain": it has no revive command (remove it and add it again with --revive COMMAND, API: "revive")\n',
+    'error: Cannot start tmux agent "plain": it has no revive command (give it one: crosstalk agent edit plain --revive COMMAND, API: PATCH "revive")\n',
   );
   const unknown = await cli(home, "agent", "start", "nobody");
   assert.equal(unknown.code, 66);
@@ -593,18 +616,159 @@ Deno.test("agent start refuses an agent without a revive command or disabled, a 
 
   // A user who is not an admin: refused, nothing run.
   await ok(home, "agent", "enable", "broken");
-  await api(home, "POST", "/api/users", { username: "ann", passphrase: "ann's passphrase" });
-  const { server } = JSON.parse(
-    await Deno.readTextFile(join(namedTransport(home).state, "cli-credential.json")),
-  ) as { server: string };
-  const login = await runCrosstalk(
-    ["--server", server, "--profile", "ann", "auth", "login", "--username", "ann"],
-    { home, stdin: "ann's passphrase\n" },
-  );
-  assert.equal(login.code, 0, login.stderr);
+  await loginAnn(home);
   const asAnn = await runCrosstalk(["--profile", "ann", "agent", "start", "broken"], { home });
   assert.equal(asAnn.code, 77, asAnn.stderr);
   assert.match(asAnn.stderr, /Only an admin may change tmux agents/);
   assert.equal((await Deno.readTextFile(runs)).trim().split("\n").length, 2);
   assert.deepEqual(await tmux.run("list-sessions", "-F", "#{session_name}"), "keepalive");
+});
+
+Deno.test('agent add --marker --max-chars: a message is typed after that marker and cut at that cap, with the command that shows it whole; agent edit --marker "" types the next one without a marker', async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  await using tmux = new TmuxServer(home);
+  const typed = join(home, "typed.jsonl");
+  const pane = await tmux.reader("grok", typed);
+  await using engine = await engineIn(home);
+  const added = JSON.parse(
+    await ok(
+      home,
+      ...["agent", "add", "capped", "--tmux", "grok", "--socket", tmux.socket, "--json"],
+      ...["--enter-delay", "50", "--marker", "[bus from boss]", "--max-chars", "700"],
+    ),
+  );
+  assert.deepEqual([added.marker, added.max_chars], ["[bus from boss]", 700]);
+  assert.match(
+    await ok(home, "agent", "panes"),
+    /MARKER\s+MAX\s+REVIVE\ncapped\s.*tmux\s+\[bus from boss\]\s+700\s+no\n/,
+  );
+
+  const body = Array.from({ length: 40 }, (_, i) => `line ${i} ${"x".repeat(60)}`).join("\n");
+  const id = await send(home, "capped", body);
+  const [text] = await submitted(typed, 1, engine);
+  const length = Array.from(text!).length;
+  assert.ok(length <= 700 && length > 640, `${length} characters typed`);
+  assert.match(
+    text!,
+    /^\[bus from boss\] boss -> capped in #general, message [^\n]*:\nline 0 x+\n/,
+  );
+  const channel = text!.match(/message ([0-9a-f-]{36})\//)![1];
+  assert.match(
+    text!,
+    new RegExp(
+      `…\\n\\(cut at 700 characters; the whole message: crosstalk message show --containername team ${channel}/${
+        id.replaceAll(".", "\\.")
+      }\\)\\n\\(reply from a shell: crosstalk message send [^\\n]*\\)$`,
+    ),
+  );
+  await delivery(home, id, "capped", "read");
+
+  assert.equal(
+    await ok(home, "agent", "edit", "capped", "--marker", ""),
+    `Changed capped: messages to it are typed into tmux grok (pane ${pane}, up)\n`,
+  );
+  await send(home, "capped", "plain");
+  assert.match(
+    (await submitted(typed, 2, engine))[1]!,
+    /^boss -> capped in #general, message .*:\nplain\n/,
+  );
+  assert.match(await ok(home, "agent", "panes"), /\(none\)\s+700\s+no\n/);
+});
+
+Deno.test("agent edit --tmux moves an agent to another pane: its unread messages are typed there, in order, and it stays enabled", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  await using tmux = new TmuxServer(home);
+  const elsewhere = join(home, "elsewhere.jsonl");
+  await tmux.reader("elsewhere", elsewhere);
+  await using engine = await engineIn(home);
+  await ok(
+    home,
+    ...["agent", "add", "mover", "--tmux", "gone", "--socket", tmux.socket, "--enter-delay", "50"],
+  );
+  const first = await send(home, "mover", "first");
+  const second = await send(home, "mover", "second");
+  // The first waits, and the second behind it.
+  await delivery(home, first, "mover", "unwoken");
+  await waitUntil(async () => (await panes(home))[0]!.unread === 2 || undefined);
+
+  const typed = join(home, "typed.jsonl");
+  const pane = await tmux.reader("here", typed);
+  assert.equal(
+    await ok(home, "agent", "edit", "mover", "--tmux", "here"),
+    `Changed mover: messages to it are typed into tmux here (pane ${pane}, up)\n`,
+  );
+  const texts = await submitted(typed, 2, engine);
+  assert.match(texts[0]!, /^\[crosstalk\] boss -> mover in #general, .*:\nfirst\n/);
+  assert.match(texts[1]!, /^\[crosstalk\] boss -> mover in #general, .*:\nsecond\n/);
+  await delivery(home, first, "mover", "read");
+  await delivery(home, second, "mover", "read");
+  const [view] = await panes(home);
+  assert.deepEqual([view!.target, view!.pane, view!.up, view!.enabled, view!.unread], [
+    "here",
+    pane,
+    true,
+    true,
+    0,
+  ]);
+  assert.deepEqual(await submissions(elsewhere), [], "nothing typed elsewhere");
+
+  // Disabled, it stays so through an edit, and says so.
+  await ok(home, "agent", "disable", "mover");
+  assert.match(
+    await ok(home, "agent", "edit", "mover", "--enter-delay", "60"),
+    /^Changed mover: .*; it is disabled: nothing is typed until it is enabled\n$/,
+  );
+  assert.equal((await panes(home))[0]!.enabled, false);
+
+  // A revive command given, then taken away with its folder (disabled: nothing runs).
+  const revivable = JSON.parse(
+    await ok(home, "agent", "edit", "mover", "--revive", "exit 0", "--cwd", home, "--json"),
+  );
+  assert.deepEqual([revivable.revivable, revivable.revive, revivable.cwd], [true, "exit 0", home]);
+  const plain = JSON.parse(await ok(home, "agent", "edit", "mover", "--no-revive", "--json"));
+  assert.deepEqual([plain.revivable, "revive" in plain, "cwd" in plain], [false, false, false]);
+  assert.deepEqual([plain.target, plain.enter_delay_ms, plain.enabled], ["here", 60, false]);
+});
+
+Deno.test("agent edit refuses an empty edit, an unknown name, a bad marker, cap or target, and a user who is not an admin, and changes nothing", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  await using _engine = await engineIn(home);
+  await ok(home, "agent", "add", "typist", "--tmux", "x");
+  const file = join(namedTransport(home).state, "tmux-agents.json");
+  const stored = await Deno.readTextFile(file);
+  const bad: [string[], number, RegExp][] = [
+    [["typist"], 64, /Nothing to change in tmux agent "typist": give at least one option/],
+    [["nobody", "--marker", "[x]"], 66, /No tmux agent "nobody"/],
+    [["..", "--marker", "[x]"], 65, /Invalid agent name "\.\."/],
+    [["typist", "--marker", "a\nb"], 65, /Invalid marker "a\\nb"/],
+    [
+      ["typist", "--max-chars", "511"],
+      65,
+      /too small for the marker "\[crosstalk\]".*\(at least 512\)/,
+    ],
+    [["typist", "--max-chars", "lots"], 64, /Invalid --max-chars "lots": a whole number/],
+    [["typist", "--cwd", home], 65, /"cwd" is for a revive command/],
+    [["typist", "--tmux", "x;y"], 65, /Invalid tmux target "x;y"/],
+    [
+      ["typist", "--revive", "aider", "--no-revive"],
+      64,
+      /--revive COMMAND or --no-revive, not both/,
+    ],
+  ];
+  for (const [args, code, error] of bad) {
+    const r = await cli(home, "agent", "edit", ...args);
+    assert.equal(r.code, code, `${args.join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr, error, args.join(" "));
+  }
+  await loginAnn(home);
+  const asAnn = await runCrosstalk(
+    ["--profile", "ann", "agent", "edit", "typist", "--marker", "[ann]"],
+    { home },
+  );
+  assert.equal(asAnn.code, 77, asAnn.stderr);
+  assert.match(asAnn.stderr, /Only an admin may change tmux agents/);
+  assert.equal(await Deno.readTextFile(file), stored, "the registration is as it was");
 });

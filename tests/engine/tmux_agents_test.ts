@@ -88,6 +88,20 @@ Deno.test("POST /api/tmux-agents refuses agents' tokens, non-admins and bad inpu
     [{ name: "x", target: "%1", enter_delay_ms: 1.5 }, "ERR_BODY_INVALID", /enter delay/],
     [{ name: "x", target: "%1", enter_delay_ms: 60_000 }, "ERR_BODY_INVALID", /enter delay/],
     [{ name: "x", target: "%1", socket: "/tmp/../x" }, "ERR_BODY_INVALID", /tmux socket/],
+    [{ name: "x", target: "%1", marker: "[a]\n" }, "ERR_BODY_INVALID", /Invalid marker "\[a\]\\n"/],
+    [{ name: "x", target: "%1", marker: "\x1b[31m" }, "ERR_BODY_INVALID", /Invalid marker/],
+    [{ name: "x", target: "%1", marker: "x".repeat(41) }, "ERR_BODY_INVALID", /at most 40/],
+    [{ name: "x", target: "%1", marker: " [a]" }, "ERR_BODY_INVALID", /spaces at the ends/],
+    [{ name: "x", target: "%1", marker: 7 }, "ERR_BODY_INVALID", /"marker" must be string/],
+    [{ name: "x", target: "%1", max_chars: 199 }, "ERR_BODY_INVALID", /from 200 to 100000/],
+    [{ name: "x", target: "%1", max_chars: 100_001 }, "ERR_BODY_INVALID", /max chars 100001/],
+    [{ name: "x", target: "%1", max_chars: 600.5 }, "ERR_BODY_INVALID", /a whole number/],
+    [
+      { name: "x", target: "%1", max_chars: 511 },
+      "ERR_BODY_INVALID",
+      /Invalid max chars 511: too small for the marker "\[crosstalk\]" and the header, .* \(at least 512\)/,
+    ],
+    [{ name: "x", target: "%1", marker: "", max_chars: 499 }, "ERR_BODY_INVALID", /at least 500/],
     [{ name: "x", target: "%1", shell: "sh" }, "ERR_BODY_INVALID", /Unknown field "shell"/],
     [{ name: "x" }, "ERR_BODY_INVALID", /needs "target"/],
     [[good], "ERR_BODY_INVALID", /JSON object/],
@@ -440,4 +454,232 @@ Deno.test("POST /api/tmux-agents/{name}/start is an admin's, joins a revive unde
     first.json.pane,
   ]);
   assert.equal((await Deno.readTextFile(runs)).trim().split("\n").length, 1);
+});
+
+Deno.test("tmuxAgentText cuts at the agent's own cap, counting its own marker or none", () => {
+  const message = {
+    channel: "0b7c5a52-0000-4000-8000-000000000000",
+    id: "2026/12/07/013000000Z-0badc0de.md",
+    from: "boss",
+    to: ["typist"],
+    timestamp: "2026-12-07T01:30:00.000Z",
+    body: "é".repeat(10_000),
+  } as Message;
+  const event = { channelName: "general", noReply: false };
+  for (const marker of ["[bus]", ""]) {
+    const text = tmuxAgentText(message, event, {
+      name: "typist",
+      transportFlag: "",
+      marker,
+      maxChars: 600,
+    });
+    assert.equal(Array.from(marker === "" ? text : `${marker} ${text}`).length, 600, marker);
+    assert.match(text, /é…\n\(cut at 600 characters; the whole message: crosstalk message show /);
+    assert.match(text, /\n\(reply from a shell: crosstalk message send .* --to boss "…"\)$/);
+  }
+});
+
+Deno.test("PATCH /api/tmux-agents/{name} is an admin's, and refuses an empty change, an unknown name and what POST refuses, changing nothing", async () => {
+  await using dir = await tempDir();
+  await using api = await engineIn(dir.path);
+  const added = await api.call(api.tokens.admin, "POST", "/api/tmux-agents", {
+    name: "typist",
+    target: "aider",
+    marker: "[bus]",
+  });
+  assert.equal(added.status, 201, JSON.stringify(added.json));
+  const file = join(api.stateDir, "tmux-agents.json");
+  const stored = await Deno.readTextFile(file);
+  for (const token of [api.tokens.user, api.tokens.live, api.tokens.agent]) {
+    const r = await api.call(token, "PATCH", "/api/tmux-agents/typist", { marker: "[x]" });
+    assert.equal(r.status, 403);
+    assert.equal(r.json.error.code, "ERR_FORBIDDEN");
+  }
+  const guest = await api.call(api.tokens.user, "PATCH", "/api/tmux-agents/typist", {
+    marker: "[x]",
+  });
+  assert.match(guest.json.error.message, /Only an admin may change tmux agents/);
+
+  const bad: [string, unknown, number, string, RegExp][] = [
+    ["typist", {}, 400, "ERR_BODY_INVALID", /Nothing to change in tmux agent "typist"/],
+    ["typist", { marker: undefined }, 400, "ERR_BODY_INVALID", /Nothing to change/],
+    ["typist", { name: "other" }, 400, "ERR_BODY_INVALID", /Unknown field "name"/],
+    ["typist", { target: null }, 400, "ERR_BODY_INVALID", /"target" must be string$/],
+    ["typist", { target: "a b" }, 400, "ERR_BODY_INVALID", /Invalid tmux target "a b"/],
+    ["typist", { marker: "a\tb" }, 400, "ERR_BODY_INVALID", /Invalid marker "a\\tb"/],
+    ["typist", { enter_delay_ms: "5" }, 400, "ERR_BODY_INVALID", /must be number or null/],
+    [
+      "typist",
+      { max_chars: 300 },
+      400,
+      "ERR_BODY_INVALID",
+      /Invalid max chars 300: too small for the marker "\[bus\]" .*\(at least 506\)/,
+    ],
+    [
+      "typist",
+      { marker: "x".repeat(40), max_chars: 540 },
+      400,
+      "ERR_BODY_INVALID",
+      /\(at least 541\)/,
+    ],
+    ["typist", { cwd: dir.path }, 400, "ERR_BODY_INVALID", /"cwd" is for a revive command/],
+    [
+      "typist",
+      { revive: "aider", target: "%3" },
+      400,
+      "ERR_BODY_INVALID",
+      /Cannot revive tmux target "%3"/,
+    ],
+    [
+      "typist",
+      { revive: "aider", cwd: join(dir.path, "none") },
+      400,
+      "ERR_BODY_INVALID",
+      /Invalid cwd ".*none": no such folder/,
+    ],
+    ["nobody", { marker: "[x]" }, 404, "ERR_AGENT_NOT_FOUND", /No tmux agent "nobody"/],
+    ["..%2F..", { marker: "[x]" }, 400, "ERR_ADDRESS_INVALID", /Invalid agent name/],
+  ];
+  for (const [name, body, status, code, message] of bad) {
+    const r = await api.call(api.tokens.admin, "PATCH", `/api/tmux-agents/${name}`, body);
+    assert.equal(r.status, status, JSON.stringify(body));
+    assert.equal(r.json.error.code, code, JSON.stringify(body));
+    assert.match(r.json.error.message, message, JSON.stringify(body));
+  }
+  assert.equal(await Deno.readTextFile(file), stored, "the registration is as it was");
+  const [listed] = (await api.call(api.tokens.admin, "GET", "/api/tmux-agents")).json.agents;
+  assert.deepEqual([listed.target, listed.marker, listed.max_chars], ["aider", "[bus]", 4000]);
+});
+
+Deno.test("a registration file from before markers and caps loads with the defaults; PATCH changes it in place, keeping a disabled agent disabled with its unread messages; null takes a field back to its default and revive: null drops the revive settings", async () => {
+  await using dir = await tempDir();
+  // As the version before marker and max_chars wrote it, field for field.
+  const before = {
+    name: "old",
+    target: "oldtown",
+    agent: "aider",
+    role: "reviewer",
+    enter_delay_ms: 40,
+    socket: join(dir.path, "no.sock"),
+    revive: "aider --yes",
+    cwd: dir.path,
+    revive_timeout_ms: 10_000,
+    revive_grace_ms: 0,
+    enabled: false,
+    owner: "boss",
+    added: "2026-01-02T03:04:05.000Z",
+  };
+  await using api = await engineIn(dir.path, async (stateDir) => {
+    await Deno.mkdir(stateDir, { recursive: true });
+    await Deno.writeTextFile(
+      join(stateDir, "tmux-agents.json"),
+      `${JSON.stringify({ agents: [before] }, null, 2)}\n`,
+    );
+  });
+  const file = join(api.stateDir, "tmux-agents.json");
+  const [listed] = (await api.call(api.tokens.admin, "GET", "/api/tmux-agents")).json.agents;
+  assert.deepEqual(listed, {
+    ...before,
+    marker: "[crosstalk]",
+    max_chars: 4000,
+    pane: null,
+    up: false,
+    unread: 0,
+    revivable: true,
+  });
+  await api.engine.bus.send({ to: ["old"], from: "boss", body: "first" });
+  await api.engine.bus.send({ to: ["old"], from: "boss", body: "second" });
+  await waitUntil(() => api.engine.live.unreadCount("old") === 2 || undefined);
+
+  const edited = await api.call(api.tokens.admin, "PATCH", "/api/tmux-agents/old", {
+    marker: "[bus]",
+    max_chars: 1000,
+    revive: null,
+    role: null,
+  });
+  assert.equal(edited.status, 200, JSON.stringify(edited.json));
+  const {
+    revive: _r,
+    cwd: _c,
+    revive_timeout_ms: _t,
+    revive_grace_ms: _g,
+    role: _role,
+    ...kept
+  } = before;
+  assert.deepEqual(edited.json, {
+    ...kept,
+    marker: "[bus]",
+    max_chars: 1000,
+    pane: null,
+    up: false,
+    unread: 2,
+    revivable: false,
+  });
+  assert.deepEqual(JSON.parse(await Deno.readTextFile(file)), {
+    agents: [{ ...kept, marker: "[bus]", max_chars: 1000 }],
+  });
+  assert.equal(api.engine.live.unreadCount("old"), 2);
+  assert.equal(api.engine.live.get("old").status, "disabled");
+  assert.equal(api.engine.live.get("old").role, undefined);
+
+  const back = await api.call(api.tokens.admin, "PATCH", "/api/tmux-agents/old", {
+    marker: null,
+    max_chars: null,
+    role: "editor",
+  });
+  assert.deepEqual([back.json.marker, back.json.max_chars, back.json.role], [
+    "[crosstalk]",
+    4000,
+    "editor",
+  ]);
+  const [agent] = JSON.parse(await Deno.readTextFile(file)).agents;
+  assert.ok(!("marker" in agent) && !("max_chars" in agent), JSON.stringify(agent));
+  assert.equal(api.engine.live.get("old").role, "editor");
+});
+
+Deno.test("PATCH that changes the target and revive command stops a revive under way, revives with the new command at once, and types what waits there", async () => {
+  await using dir = await tempDir();
+  await using tmux = new TmuxServer(dir.path);
+  await tmux.run("-f", "/dev/null", "new-session", "-d", "-s", "keepalive");
+  await using api = await engineIn(dir.path);
+  const runs = join(dir.path, "runs.log");
+  const typed = { old: join(dir.path, "old.jsonl"), new: join(dir.path, "new.jsonl") };
+  await Deno.writeTextFile(typed.old, "");
+  await Deno.writeTextFile(typed.new, "");
+  const command = (tag: "old" | "new") =>
+    `echo ${tag} >> '${runs}'; exec '${Deno.execPath()}' run -A '${READER}' '${typed[tag]}'`;
+  const r = await api.call(api.tokens.admin, "POST", "/api/tmux-agents", {
+    name: "phoenix",
+    target: "phoenix",
+    socket: tmux.socket,
+    enter_delay_ms: 20,
+    revive: command("old"),
+    // Far longer than the test: only a revive that is stopped lets the message through.
+    revive_grace_ms: 120_000,
+  });
+  assert.equal(r.status, 201, JSON.stringify(r.json));
+  const message = await api.engine.bus.send({ to: ["phoenix"], from: "boss", body: "rise" });
+  await waitUntil(async () => {
+    const { deliveries } = await import("../../engine/status.ts").then((m) =>
+      m.deliveryStatus(api.engine.bus, message)
+    );
+    return deliveries.find((d) => d.to === "phoenix" && /starting it/.test(d.detail ?? ""));
+  });
+  await waitUntil(async () => (await Deno.readTextFile(runs).catch(() => "")) === "old\n");
+
+  const edited = await api.call(api.tokens.admin, "PATCH", "/api/tmux-agents/phoenix", {
+    target: "phoenix2",
+    revive: command("new"),
+    revive_grace_ms: 1500,
+  });
+  assert.equal(edited.status, 200, JSON.stringify(edited.json));
+  assert.deepEqual([edited.json.target, edited.json.enabled], ["phoenix2", true]);
+  const [text] = await waitUntil(async () => {
+    const all = await submissions(typed.new);
+    return all.length > 0 ? all : undefined;
+  }, 15_000);
+  assert.match(text!, /^\[crosstalk\] boss -> phoenix in #general, .*:\nrise\n/);
+  assert.deepEqual(await submissions(typed.old), []);
+  assert.equal(await Deno.readTextFile(runs), "old\nnew\n");
+  assert.equal(api.engine.live.unreadCount("phoenix"), 0);
 });
