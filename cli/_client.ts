@@ -390,6 +390,12 @@ export interface Profile {
 export interface Credentials {
   active?: string;
   profiles: Record<string, Profile>;
+  /**
+   * Set when the file there is JSON but not logins this crosstalk wrote (another program's, or
+   * an older crosstalk's): what is wrong with it. Its logins are not used, and it is never
+   * overwritten.
+   */
+  foreign?: string;
 }
 
 /** Where the CLI keeps its logins. */
@@ -401,8 +407,11 @@ export function credentialsPath(env: Env): string {
 /** Reads the saved logins (none when the file does not exist). */
 export async function loadCredentials(env: Env): Promise<Credentials> {
   try {
-    const value = JSON.parse(await Deno.readTextFile(credentialsPath(env))) as Credentials;
-    return { profiles: value.profiles ?? {}, ...(value.active ? { active: value.active } : {}) };
+    const value: unknown = JSON.parse(await Deno.readTextFile(credentialsPath(env)));
+    const foreign = credentialsProblem(value);
+    if (foreign !== undefined) return { profiles: {}, foreign };
+    const { profiles, active } = value as Credentials;
+    return { profiles, ...(active ? { active } : {}) };
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return { profiles: {} };
     throw new CrosstalkError(
@@ -412,8 +421,54 @@ export async function loadCredentials(env: Env): Promise<Credentials> {
   }
 }
 
-/** Writes the saved logins, readable by the user only. */
+/** What makes `value` something other than the saved logins this crosstalk writes, if anything. */
+function credentialsProblem(value: unknown): string | undefined {
+  const isObject = (v: unknown): v is Record<string, unknown> =>
+    typeof v === "object" && v !== null && !Array.isArray(v);
+  if (!isObject(value)) return "it is not a JSON object";
+  const others = Object.keys(value).filter((k) => k !== "profiles" && k !== "active");
+  if (others.length > 0) {
+    return `it has keys this crosstalk does not write (${
+      others.map((k) => JSON.stringify(k)).join(", ")
+    })`;
+  }
+  if (value.active !== undefined && typeof value.active !== "string") {
+    return '"active" is not a profile name';
+  }
+  if (!isObject(value.profiles)) return '"profiles" is not an object of logins';
+  for (const [name, profile] of Object.entries(value.profiles)) {
+    if (
+      !isObject(profile) || typeof profile.server !== "string" ||
+      typeof profile.username !== "string" || typeof profile.token !== "string"
+    ) {
+      return `its profile ${JSON.stringify(name)} is not a server, username and token`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Refuses to go on when the saved logins' file is another program's (see `Credentials.foreign`).
+ *
+ * @throws {CrosstalkError} `ERR_CONFIG_INVALID` naming the file and what is wrong with it
+ */
+export function checkCredentialsWritable(env: Env, credentials: Credentials): void {
+  if (credentials.foreign === undefined) return;
+  throw new CrosstalkError(
+    "ERR_CONFIG_INVALID",
+    `Cannot save logins in "${credentialsPath(env)}": ${credentials.foreign}, so it may be ` +
+      "another program's or an older crosstalk's; it was left as it is. Move it away, then log in " +
+      "again",
+  );
+}
+
+/**
+ * Writes the saved logins, readable by the user only.
+ *
+ * @throws {CrosstalkError} `ERR_CONFIG_INVALID` when the file there is not this crosstalk's
+ */
 export async function saveCredentials(env: Env, credentials: Credentials): Promise<void> {
+  checkCredentialsWritable(env, credentials);
   const path = credentialsPath(env);
   await Deno.mkdir(join(path, ".."), { recursive: true, mode: 0o700 });
   await writeFileAtomic(path, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600 });

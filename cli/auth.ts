@@ -4,6 +4,7 @@ import { join } from "../transports/path.ts";
 import type { Identity, TokenRecord, User } from "../engine/auth.ts";
 import { CrosstalkError } from "../schema/errors.ts";
 import {
+  checkCredentialsWritable,
   credentialsPath,
   HttpClient,
   loadCredentials,
@@ -33,6 +34,9 @@ export function authCommand(ctx: CliContext): Command {
     )
     .option("--username <name>", "who to log in as (asked for when missing)")
     .action(async (flags: TransportFlags & { username?: string }) => {
+      // Before anything is asked or a token minted: a file that cannot take it is refused.
+      const credentials = await loadCredentials(ctx.env);
+      checkCredentialsWritable(ctx.env, credentials);
       const server = ctx.globals.server ?? await localServer(flags, ctx);
       const name = ctx.globals.profile ?? "default";
       const username = flags.username ?? await ask(ctx, "Username: ", false);
@@ -43,7 +47,6 @@ export function authCommand(ctx: CliContext): Command {
         passphrase,
         token_name: `cli@${Deno.hostname()}`.slice(0, 64),
       });
-      const credentials = await loadCredentials(ctx.env);
       credentials.profiles[name] = { server: client.via, username, token: login.token };
       credentials.active = name;
       await saveCredentials(ctx.env, credentials);
@@ -64,6 +67,12 @@ export function authCommand(ctx: CliContext): Command {
         username: p.username,
         active: name === credentials.active,
       }));
+      if (credentials.foreign !== undefined) {
+        ctx.err(
+          `warning: "${credentialsPath(ctx.env)}" is not used: ${credentials.foreign} ` +
+            "(another program's, or an older crosstalk's?)\n",
+        );
+      }
       if (flags.json) return printJson(ctx, rows);
       if (rows.length === 0) return ctx.out('No saved logins (run "crosstalk auth login")\n');
       printTable(

@@ -111,3 +111,52 @@ Deno.test("the CLI talks to a running engine: local credential, login profiles, 
   assert.equal(bad.code, 77);
   assert.match(bad.stderr, /Wrong username or passphrase/);
 });
+
+Deno.test("a credentials file another program wrote is never overwritten: auth login refuses before asking, the CLI works without it", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  const { root, state } = namedTransport(home);
+  await makeTransport(root, "providers: {}\n");
+  await using engine = await EngineProcess.start(root, {
+    alias: "a",
+    state,
+    env: { CROSSTALK_INIT_USERNAME: "boss", CROSSTALK_INIT_PASSPHRASE: "the boss passphrase" },
+  });
+  const server = (await engine.waitFor((r) => r.event === "api.listening")).url as string;
+  const file = join(home, ".config", "crosstalk", "credentials.json");
+  await Deno.mkdir(join(file, ".."), { recursive: true });
+  // Logins in a shape this crosstalk does not write (another tool's of the same name).
+  const theirs = '{"servers": {"prod": {"url": "https://x", "apiKey": "k"}}, "current": "prod"}\n';
+  await Deno.writeTextFile(file, theirs);
+
+  const login = await runCrosstalk(
+    ["--server", server, "auth", "login", "--username", "boss"],
+    { home, stdin: "the boss passphrase\n" },
+  );
+  assert.equal(login.code, 78, login.stderr);
+  assert.match(
+    login.stderr,
+    /Cannot save logins in ".*credentials\.json": it has keys this crosstalk does not write \("servers", "current"\), so it may be another program's or an older crosstalk's; it was left as it is/,
+  );
+  assert.doesNotMatch(login.stdout + login.stderr, /Passphrase:/, "refused before asking");
+  assert.equal(await Deno.readTextFile(file), theirs);
+
+  const listed = await runCrosstalk(["auth", "list"], { home });
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.match(listed.stderr, /^warning: ".*credentials\.json" is not used: it has keys/);
+  assert.match(listed.stdout, /No saved logins/);
+  // Everything else goes on with the engine's local credential.
+  const sent = await runCrosstalk([
+    "message",
+    "send",
+    "--to",
+    "boss",
+    "--containername",
+    "team",
+    "hi",
+  ], {
+    home,
+  });
+  assert.equal(sent.code, 0, sent.stderr);
+  assert.equal(await Deno.readTextFile(file), theirs);
+});
