@@ -22,18 +22,29 @@ export async function twoMachines(home: string, roots: { a: string; b: string })
   return { a, b, session };
 }
 
+/** Options for {@linkcode startTeam}. */
+export interface StartTeamOptions {
+  /** More arguments for `crosstalk serve`. */
+  args?: string[];
+  /** The transport's yaml; default the provider test with the model reply. */
+  yaml?: string;
+}
+
 /** The engine of the transport "team" in `home`, with the admin "boss" and the model reply. */
-export async function startTeam(home: string, args: string[] = []): Promise<EngineProcess> {
+export async function startTeam(
+  home: string,
+  options: StartTeamOptions = {},
+): Promise<EngineProcess> {
   const { root, state } = namedTransport(home);
   await makeTransport(
     root,
-    `providers:\n  test:\n    models:\n      reply: ${join(AGENTS, "reply.sh")}\n`,
+    options.yaml ?? `providers:\n  test:\n    models:\n      reply: ${join(AGENTS, "reply.sh")}\n`,
   );
   const engine = await EngineProcess.start(root, {
     alias: "a",
     state,
     env: { CROSSTALK_INIT_USERNAME: "boss", CROSSTALK_INIT_PASSPHRASE: "the boss passphrase" },
-    args,
+    args: options.args ?? [],
   });
   await engine.waitFor((r) => r.event === "api.listening");
   return engine;

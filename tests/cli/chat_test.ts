@@ -5,13 +5,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { runCrosstalk, tempDir } from "../_helpers.ts";
-import {
-  AGENTS,
-  EngineProcess,
-  makeTransport,
-  namedTransport,
-  openBus,
-} from "../engine/_harness.ts";
+import { EngineProcess, makeTransport, namedTransport, openBus } from "../engine/_harness.ts";
+import { startTeam } from "./_live.ts";
 import { chatLaunch } from "../../engine/agent_chat.ts";
 import { CrosstalkError } from "../../schema/errors.ts";
 
@@ -111,17 +106,7 @@ Deno.test("chatLaunch gives opencode the server in OPENCODE_CONFIG_CONTENT, merg
 Deno.test("crosstalk chat starts the agent CLI on the bus: what the user types goes out through its MCP server", async () => {
   await using dir = await tempDir();
   const home = dir.path;
-  const { root, state } = namedTransport(home);
-  await makeTransport(
-    root,
-    `providers:\n  test:\n    models:\n      reply: ${join(AGENTS, "reply.sh")}\n`,
-  );
-  await using engine = await EngineProcess.start(root, {
-    alias: "a",
-    state,
-    env: { CROSSTALK_INIT_USERNAME: "boss", CROSSTALK_INIT_PASSPHRASE: "the boss passphrase" },
-  });
-  await engine.waitFor((r) => r.event === "api.listening");
+  await using engine = await startTeam(home);
   const bin = await fakeAgents(home);
   const env = { PATH: `${bin}:${Deno.env.get("PATH")}`, FAKE_SEND_TO: "boss", FAKE_EXIT: "3" };
 
@@ -144,7 +129,7 @@ Deno.test("crosstalk chat starts the agent CLI on the bus: what the user types g
   assert.equal(online.tmux, "%42", "the session knows its pane");
   assert.equal(online.wake, "tmux");
 
-  await using bus = await openBus(root);
+  await using bus = await openBus(namedTransport(home).root);
   const sent = await bus.findMessage(ref[1]!);
   assert.equal(sent.from, "pair", "the session's name on the bus");
   assert.deepEqual(sent.to, ["boss"]);
@@ -160,14 +145,7 @@ Deno.test("crosstalk chat starts the agent CLI on the bus: what the user types g
 Deno.test("crosstalk chat opencode puts its MCP server in OPENCODE_CONFIG_CONTENT, keeping what the variable held", async () => {
   await using dir = await tempDir();
   const home = dir.path;
-  const { root, state } = namedTransport(home);
-  await makeTransport(root, "");
-  await using engine = await EngineProcess.start(root, {
-    alias: "a",
-    state,
-    env: { CROSSTALK_INIT_USERNAME: "boss", CROSSTALK_INIT_PASSPHRASE: "the boss passphrase" },
-  });
-  await engine.waitFor((r) => r.event === "api.listening");
+  await using engine = await startTeam(home, { yaml: "" });
   const bin = await fakeAgents(home);
   const held = { theme: "tokyonight", mcp: { docs: { type: "remote", url: "https://d.example" } } };
   const env = {
@@ -207,7 +185,7 @@ Deno.test("crosstalk chat opencode puts its MCP server in OPENCODE_CONFIG_CONTEN
   assert.equal(paned.wake, "tmux");
   assert.equal(paned.tmux, "%9");
 
-  await using bus = await openBus(root);
+  await using bus = await openBus(namedTransport(home).root);
   const sent = await bus.findMessage(ref[1]!);
   assert.equal(sent.from, "oc");
   assert.deepEqual(sent.to, ["boss"]);

@@ -3,24 +3,16 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { runCrosstalk, tempDir } from "../_helpers.ts";
-import { AGENTS, EngineProcess, makeTransport, namedTransport } from "../engine/_harness.ts";
+import { AGENTS, type EngineProcess } from "../engine/_harness.ts";
 import { McpSession } from "../../scripts/_mcp_session.ts";
+import { startTeam } from "./_live.ts";
 
 /** The transport "team" with the models test/reply and test/other, both answering at once. */
-async function startTeamOfTwoModels(home: string): Promise<EngineProcess> {
-  const { root, state } = namedTransport(home);
+function startTeamOfTwoModels(home: string): Promise<EngineProcess> {
   const reply = join(AGENTS, "reply.sh");
-  await makeTransport(
-    root,
-    `providers:\n  test:\n    models:\n      reply: ${reply}\n      other: ${reply}\n`,
-  );
-  const engine = await EngineProcess.start(root, {
-    alias: "a",
-    state,
-    env: { CROSSTALK_INIT_USERNAME: "boss", CROSSTALK_INIT_PASSPHRASE: "the boss passphrase" },
+  return startTeam(home, {
+    yaml: `providers:\n  test:\n    models:\n      reply: ${reply}\n      other: ${reply}\n`,
   });
-  await engine.waitFor((r) => r.event === "api.listening");
-  return engine;
 }
 
 Deno.test("a message to all with exclude runs and wakes everyone but those it names", async () => {

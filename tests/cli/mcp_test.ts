@@ -693,7 +693,7 @@ Deno.test("crosstalk mcp follows its engine to another port when another engine 
   const { root, state } = namedTransport(home);
   // On a port of its own: another test's engine, starting beside this one, would take a port
   // from the engines' range as soon as ours is free, before the foreign engine here can.
-  let engine = await startTeam(home, ["--port", String(freePort())]);
+  let engine = await startTeam(home, { args: ["--port", String(freePort())] });
   const port = new URL(engine.records.find((r) => r.event === "api.listening")!.url as string)
     .port;
   const otherRoot = join(home, "other");
