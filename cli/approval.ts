@@ -8,6 +8,7 @@ import { type HttpClient, openApi } from "./_client.ts";
 import {
   type CliContext,
   Command,
+  locationOf,
   Option,
   parseSeconds,
   printJson,
@@ -92,6 +93,8 @@ export function approvalCommand(ctx: CliContext): Command {
         const { parseHookInput, hookOutput } = await import("../engine/approval_hook.ts");
         const input = parseHookInput((await ctx.readStdin()) ?? "");
         const api = await openApi(flags, ctx);
+        const { localSessionName } = await import("../engine/local_sessions.ts");
+        const name = await localSessionName(locationOf(flags, ctx).stateDir);
         // The engine keeps a request an hour at most.
         const waitSeconds = Math.min(3600, Math.max(1, Math.round(flags.wait ?? HOOK_WAIT_S)));
         let approval = await api.call<Approval>("POST", "/api/approvals", {
@@ -100,6 +103,7 @@ export function approvalCommand(ctx: CliContext): Command {
           wait_seconds: waitSeconds,
           tool: input.tool_name,
           input: input.tool_input ?? null,
+          ...(name ? { name } : {}),
           ...(input.cwd ? { cwd: input.cwd } : {}),
           ...(input.session_id ? { session: input.session_id } : {}),
         });

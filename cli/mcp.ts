@@ -20,10 +20,12 @@ import { HttpClient, localEngineServer, openApi } from "./_client.ts";
 import {
   type CliContext,
   Command,
+  locationOf,
   type TransportFlags,
   wholeNumber,
   withTransportOptions,
 } from "./_context.ts";
+import { recordLocalSession } from "../engine/local_sessions.ts";
 import { readSse } from "./_sse.ts";
 
 interface McpFlags extends TransportFlags {
@@ -154,6 +156,8 @@ async function runMcp(flags: McpFlags, ctx: CliContext): Promise<void> {
     ...(local ? { locate: () => localEngineServer(flags, ctx) } : {}),
   });
   log(`registered as "${me}" (wake: ${wake}) with ${owner.via}`);
+  // The agent CLI's hooks find the session by the process tree (an approval says who asks).
+  const forget = await recordLocalSession(locationOf(flags, ctx).stateDir, me);
 
   // Channel pushes come from the engine through the relay; tmux and webhook wakes need this
   // machine, so this process follows them itself.
@@ -168,6 +172,7 @@ async function runMcp(flags: McpFlags, ctx: CliContext): Promise<void> {
   await wakes;
   await reports.flush();
   await relay.leave();
+  await forget();
 }
 
 /** How long a tool call waits for the engine's socket before it answers with an error. */

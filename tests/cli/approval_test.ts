@@ -3,9 +3,13 @@
 // the CLI.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { cliEnv, runCrosstalk, tempDir, waitUntil } from "../_helpers.ts";
+import { fileURLToPath } from "node:url";
+import { cliEnv, MAIN, runCrosstalk, tempDir, waitUntil } from "../_helpers.ts";
 import { EngineProcess, makeTransport, namedTransport } from "../engine/_harness.ts";
 import type { Approval } from "../../engine/approvals.ts";
+import { McpSession } from "../../scripts/_mcp_session.ts";
+
+const FAKE_CLAUDE = fileURLToPath(new URL("../testdata/approvals/fake_claude.ts", import.meta.url));
 
 const HOOK_INPUT = JSON.stringify({
   session_id: "s-1",
@@ -118,6 +122,65 @@ Deno.test("a tool use asked through the installed hook waits on the bus until a 
   assert.deepEqual(
     JSON.parse(await Deno.readTextFile(join(project, ".claude", "settings.json"))),
     { permissions: { allow: ["Read"] } },
+  );
+});
+
+Deno.test("an approval says which live agent asks: the session whose agent CLI runs the hook", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  const { root, state } = namedTransport(home);
+  await makeTransport(root, "");
+  await using engine = await EngineProcess.start(root, {
+    alias: "a",
+    state,
+    env: { CROSSTALK_INIT_USERNAME: "boss", CROSSTALK_INIT_PASSPHRASE: "the boss passphrase" },
+  });
+  await engine.waitFor((r) => r.event === "api.listening");
+  const cli = (...args: string[]) => runCrosstalk([...args, "--containername", "team"], { home });
+  // Another session of the transport, started by another process: not the one that asks.
+  await using _bob = await McpSession.start(home, [
+    ...["--containername", "team", "--name", "bob", "--wake", "pull"],
+  ]);
+  const hook = `"${Deno.execPath()}" run -A --quiet "${MAIN}" approval hook --wait 20 ` +
+    "--containername team";
+  const claude = new Deno.Command(Deno.execPath(), {
+    args: [
+      ...["run", "-A", "--quiet", FAKE_CLAUDE],
+      ...[Deno.execPath(), "run", "-A", "--quiet", MAIN, "mcp", "--containername", "team"],
+      ...["--name", "ann", "--wake", "pull"],
+    ],
+    clearEnv: true,
+    env: cliEnv({ home, env: { HOOK_COMMAND: hook } }),
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const pending = await waitUntil(async () => {
+    const listed = JSON.parse((await cli("approval", "list", "--json")).stdout) as Approval[];
+    return listed.length === 1 ? listed[0] : undefined;
+  });
+  assert.equal(pending.name, "ann");
+  assert.match((await cli("approval", "list")).stdout, /pending\s+ann\s+Bash\s+make clean/);
+  assert.equal((await cli("approval", "allow", pending.id)).code, 0);
+  const out = await claude.output();
+  assert.equal(out.code, 0);
+  assert.match(new TextDecoder().decode(out.stdout), /^hook: .*"permissionDecision":"allow"/);
+  // A hook of an agent CLI that runs no session, started from a shell, says no name.
+  const other = new Deno.Command("sh", {
+    args: ["-c", `"${Deno.execPath()}" run -A --quiet "${FAKE_CLAUDE}"; true`],
+    clearEnv: true,
+    env: cliEnv({ home, env: { HOOK_COMMAND: hook } }),
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const anonymous = await waitUntil(async () => {
+    const listed = JSON.parse((await cli("approval", "list", "--json")).stdout) as Approval[];
+    return listed.length === 1 ? listed[0] : undefined;
+  });
+  assert.equal(anonymous.name, undefined);
+  assert.equal((await cli("approval", "deny", anonymous.id)).code, 0);
+  assert.match(
+    new TextDecoder().decode((await other.output()).stdout),
+    /"permissionDecision":"deny"/,
   );
 });
 
