@@ -636,7 +636,7 @@ export class TmuxAgents {
       marker,
       maxChars,
     });
-    const { paneState, wakeTmux } = await import("../transports/tmux.ts");
+    const { wakeTmux } = await import("../transports/tmux.ts");
     const options = {
       marker,
       maxChars,
@@ -647,21 +647,14 @@ export class TmuxAgents {
     };
     const where = `tmux pane ${resolved.pane} (${record.target})`;
     try {
-      // tmux answers now (a probe that fails says nothing was typed): a failure of the wake that
-      // follows is then, but for a buffer that could not be loaded, one from the paste on.
-      await paneState(resolved.pane, options);
-    } catch (error) {
-      return { ok: false, final: false, detail: `${where}: ${errorText(error)}` };
-    }
-    try {
       const result = await wakeTmux(resolved.pane, text, options);
       if (result.ok) return { ok: true };
       return {
         ok: false,
-        // Missing, busy or a dialog: decided before anything was typed, so tried again. A paste
-        // that failed or was not followed by Enter may sit in the agent's composer: typing it
-        // again would paste it twice.
-        final: result.reason === "failed" && !result.detail.startsWith("load-buffer:"),
+        // Missing, busy, a dialog, or tmux failing before the paste: nothing was typed, so it is
+        // tried again. A paste that failed or was not followed by Enter may sit in the agent's
+        // composer: typing it again would paste it twice.
+        final: result.pasted,
         detail: `${where} ${result.reason}: ${result.detail}`,
       };
     } catch (error) {

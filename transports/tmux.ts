@@ -25,10 +25,18 @@ export interface TmuxWakeOptions {
 /** What a pane looks like now. */
 export type PaneState = "ready" | "busy" | "dialog" | "missing";
 
-/** How a wake went: the text typed, or why nothing was typed. */
+/**
+ * How a wake went: the text typed, or why it was not. `pasted` says whether the text may be in
+ * the pane already (a failure from the paste on): then typing it again could type it twice.
+ */
 export type TmuxWakeResult =
   | { ok: true; typed: string }
-  | { ok: false; reason: "missing" | "busy" | "dialog" | "failed"; detail: string };
+  | {
+    ok: false;
+    reason: "missing" | "busy" | "dialog" | "failed";
+    detail: string;
+    pasted: boolean;
+  };
 
 const DEFAULT_MARKER = "[crosstalk]";
 const DEFAULT_MAX_CHARS = 4000;
@@ -88,17 +96,20 @@ export async function wakeTmux(
   }
 
   const before = await probePane(pane, options, true);
-  if (before.failed) return { ok: false, reason: "failed", detail: before.detail };
-  if (before.state !== "ready") return { ok: false, reason: before.state, detail: before.detail };
+  const notPasted = (reason: "missing" | "busy" | "dialog" | "failed", detail: string) =>
+    ({ ok: false, reason, detail, pasted: false }) as const;
+  // From the paste on, the text may be in the pane whatever fails.
+  const maybePasted = (reason: "missing" | "failed", detail: string) =>
+    ({ ok: false, reason, detail, pasted: true }) as const;
+  if (before.failed) return notPasted("failed", before.detail);
+  if (before.state !== "ready") return notPasted(before.state, before.detail);
 
   // A buffer of our own, deleted by the paste: a wake never clobbers the user's paste buffers, and
   // two wakes at once never paste each other's text.
   const buffer = `crosstalk-wake-${crypto.randomUUID()}`;
   const load = await runTmux(["load-buffer", "-b", buffer, "-"], options, typed);
-  if (load.failed) return { ok: false, reason: "failed", detail: load.detail };
-  if (load.code !== 0) {
-    return { ok: false, reason: "failed", detail: `load-buffer: ${tmuxDetail(load)}` };
-  }
+  if (load.failed) return notPasted("failed", load.detail);
+  if (load.code !== 0) return notPasted("failed", `load-buffer: ${tmuxDetail(load)}`);
   // -p: wrapped in bracketed-paste codes when the program asked for them, so newlines are text.
   // -r: newlines stay LF instead of becoming CR, which a program without bracketed paste reads
   // as Enter; raw-mode TUIs read LF (Ctrl-J) as a new line within the prompt.
@@ -108,9 +119,10 @@ export async function wakeTmux(
   );
   if (paste.failed || paste.code !== 0) {
     await runTmux(["delete-buffer", "-b", buffer], options);
-    if (paste.failed) return { ok: false, reason: "failed", detail: paste.detail };
+    if (paste.failed) return maybePasted("failed", paste.detail);
     const detail = tmuxDetail(paste);
-    return { ok: false, reason: isNoPane(detail) ? "missing" : "failed", detail };
+    // A pane that is gone took nothing.
+    return isNoPane(detail) ? notPasted("missing", detail) : maybePasted("failed", detail);
   }
 
   // A separate Enter, later: TUIs read a paste and a key that arrive together as one input, and
@@ -118,19 +130,13 @@ export async function wakeTmux(
   await delay(delayMs, options.signal);
   // Someone may have scrolled up (copy mode) meanwhile: Enter would then end copy mode instead.
   const after = await probePane(pane, options, false);
-  if (after.failed) return { ok: false, reason: "failed", detail: after.detail };
+  if (after.failed) return maybePasted("failed", after.detail);
   if (after.state !== "ready") {
-    return {
-      ok: false,
-      reason: "failed",
-      detail: `the text was pasted but not submitted: ${after.detail}`,
-    };
+    return maybePasted("failed", `the text was pasted but not submitted: ${after.detail}`);
   }
   const enter = await runTmux(["send-keys", "-t", pane, "Enter"], options);
-  if (enter.failed) return { ok: false, reason: "failed", detail: enter.detail };
-  if (enter.code !== 0) {
-    return { ok: false, reason: "failed", detail: `send-keys: ${tmuxDetail(enter)}` };
-  }
+  if (enter.failed) return maybePasted("failed", enter.detail);
+  if (enter.code !== 0) return maybePasted("failed", `send-keys: ${tmuxDetail(enter)}`);
   return { ok: true, typed };
 }
 

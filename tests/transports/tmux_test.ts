@@ -127,6 +127,7 @@ Deno.test("wakeTmux reports a missing pane and types nothing", async () => {
     const result = await wakeTmux(missing, "hello", server.options);
     assert.equal(result.ok, false);
     assert.equal(!result.ok && result.reason, "missing", JSON.stringify(result));
+    assert.equal(!result.ok && result.pasted, false, "a missing pane took nothing");
   }
   // The only thing the reader ever gets is this Enter: the wakes above reached no pane.
   await server.tmux(["send-keys", "-t", pane, "Enter"]);
@@ -149,6 +150,7 @@ Deno.test("wakeTmux refuses a pane in copy mode and types nothing into it", asyn
   assert.equal(await paneState(pane, server.options), "busy");
   const refused = await wakeTmux(pane, "first wake", server.options);
   assert.equal(!refused.ok && refused.reason, "busy", JSON.stringify(refused));
+  assert.equal(!refused.ok && refused.pasted, false);
   assert.match(!refused.ok ? refused.detail : "", /copy-mode/);
 
   await server.tmux(["send-keys", "-t", pane, "-X", "cancel"]);
@@ -157,6 +159,25 @@ Deno.test("wakeTmux refuses a pane in copy mode and types nothing into it", asyn
   const result = await wakeTmux(pane, "second wake", server.options);
   assert.equal(result.ok, true, JSON.stringify(result));
   assert.deepEqual(await waitForSubmissions(file, 1), ["[crosstalk] second wake"]);
+});
+
+Deno.test("wakeTmux says the text may be in the pane when the pane went into copy mode between the paste and Enter", async () => {
+  await using dir = await tempDir();
+  const { server, pane, file } = await withReader(dir.path);
+  await using _server = server;
+  const waking = wakeTmux(pane, "pasted wake", { ...server.options, enterDelayMs: 3000 });
+  // The paste shows in the reader's composer, waiting for its Enter.
+  await waitUntil(async () =>
+    (await server.tmux(["capture-pane", "-p", "-t", pane])).includes(
+      `composer: "[crosstalk] pasted wake"`,
+    ) || undefined
+  );
+  await server.tmux(["copy-mode", "-t", pane]);
+  const result = await waking;
+  assert.equal(!result.ok && result.reason, "failed", JSON.stringify(result));
+  assert.equal(!result.ok && result.pasted, true, "typing it again would type it twice");
+  assert.match(!result.ok ? result.detail : "", /^the text was pasted but not submitted/);
+  assert.deepEqual(await submissions(file), [], "no Enter went in");
 });
 
 Deno.test("wakeTmux refuses a pane synchronized with others, where Enter would reach them all", async () => {
@@ -221,6 +242,7 @@ Deno.test("wakeTmux reports a missing tmux binary as failed", async () => {
   assert.equal(result.ok, false);
   assert.equal(!result.ok && result.reason, "failed");
   assert.match(!result.ok ? result.detail : "", /not installed or not on PATH/);
+  assert.equal(!result.ok && result.pasted, false);
   await assert.rejects(paneState("%0", { tmux: "/nonexistent/tmux" }), /not installed/);
 });
 

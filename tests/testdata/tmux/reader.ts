@@ -1,6 +1,6 @@
-// A stand-in for an agent TUI in a tmux pane: asks for bracketed paste, reads raw keys, and appends
-// each submission (the text before a CR or LF typed outside a paste) as one JSON line to the file
-// named by its first argument. It creates that file (empty) once it is ready for input.
+// A stand-in for an agent TUI in a tmux pane: asks for bracketed paste, reads raw keys, shows what
+// a paste put in its composer, and appends each submission (the text before a CR or LF typed
+// outside a paste) as one JSON line to the file named by its first argument. It creates that file (empty) once it is ready for input.
 // With a second argument "dialog", it first shows a confirmation dialog like Claude Code's.
 const [out, mode] = Deno.args;
 if (!out) throw new TypeError("usage: reader.ts <submissions file> [dialog]");
@@ -36,6 +36,8 @@ for await (const chunk of Deno.stdin.readable) {
       if (rest.startsWith(END)) {
         inPaste = false;
         i += END.length;
+        // Shown as a TUI shows its composer, until Enter submits it.
+        Deno.stdout.writeSync(encoder.encode(`\r\x1b[Kcomposer: ${JSON.stringify(line)}`));
         continue;
       }
       // The start of a marker cut between two reads: wait for the rest.
