@@ -1,13 +1,18 @@
 // `crosstalk agent list | echo | install | uninstall`: agent CLIs here, the built-in echo agent,
 // and the crosstalk MCP server in an agent CLI's own configuration. `agent add | edit | remove |
-// enable | disable | start | panes`: tmux panes registered under a name, which the engine types
-// messages into (docs/LIVE.md, "Agents without MCP: tmux panes").
+// enable | disable | start | panes | discover`: tmux panes registered under a name, which the engine
+// types messages into (docs/LIVE.md, "Agents without MCP: tmux panes").
 import { resolve } from "../transports/path.ts";
 import { echoReply } from "../engine/echo.ts";
 import { shellWord } from "../engine/which.ts";
 import { CrosstalkError } from "../schema/errors.ts";
 import type { AgentCli, AgentInstallResult, InstallScope } from "../engine/agent_install.ts";
-import type { TmuxAgentStart, TmuxAgentView } from "../engine/tmux_agents.ts";
+import type {
+  TmuxAgentStart,
+  TmuxAgentView,
+  TmuxCandidate,
+  TmuxCandidates,
+} from "../engine/tmux_agents.ts";
 import type { HttpClient } from "./_client.ts";
 import {
   type CliContext,
@@ -362,6 +367,8 @@ function tmuxCommands(agent: Command, ctx: CliContext): void {
       ctx.out(inviteText(name, transportWords(flags), flags.channel));
     });
 
+  discoverCommand(agent, ctx);
+
   withJson(withTransportOptions(agent.command("panes")))
     .description(
       "the tmux agents of this machine's engine: target, pane up or down, unread, marker, cap, " +
@@ -390,6 +397,145 @@ function tmuxCommands(agent: Command, ctx: CliContext): void {
         ]),
       );
     });
+}
+
+/** The options of `agent discover`, as parsed. */
+interface DiscoverFlags extends TransportFlags {
+  socket?: string;
+  add?: boolean;
+}
+
+/** `agent discover [--add]`: the panes of a tmux server, proposed as tmux agents, or registered. */
+function discoverCommand(agent: Command, ctx: CliContext): void {
+  withJson(withTransportOptions(agent.command("discover")))
+    .description(
+      "propose a tmux agent for each pane of the tmux server that runs (name, target, guessed " +
+        "agent CLI) with the agent add line for it; --add registers them",
+    )
+    .option(
+      "--socket <path>",
+      "the tmux server's socket (default: the one of $TMUX when run inside tmux, else the engine's)",
+    )
+    .option("--add", "register every free pane under its proposed name (agent add for each)")
+    .action(async (flags: DiscoverFlags) => {
+      const inside = tmuxSocketOf(ctx.env.TMUX);
+      const socket = flags.socket ?? inside;
+      // $TMUX_PANE is a pane of the server of $TMUX: the user's own shell, never proposed.
+      const own = socket === inside ? ctx.env.TMUX_PANE : undefined;
+      const query = new URLSearchParams({
+        ...(socket === undefined ? {} : { socket }),
+        ...(own ? { own } : {}),
+      });
+      const api = await engineApi(flags, ctx);
+      const found = await api.call<TmuxCandidates>(
+        "GET",
+        `/api/tmux-agents/candidates${query.size > 0 ? `?${query}` : ""}`,
+      );
+      const free = found.candidates.filter((c) => c.name !== null);
+      if (!flags.add) {
+        if (flags.json) return printJson(ctx, found);
+        printCandidates(ctx, found, flags);
+        return;
+      }
+      const added: TmuxAgentView[] = [];
+      const failed: { name: string; target: string; error: { code: string; message: string } }[] =
+        [];
+      for (const candidate of free) {
+        try {
+          const view = await api.call<TmuxAgentView>("POST", "/api/tmux-agents", {
+            name: candidate.name,
+            target: candidate.target,
+            agent: candidate.agent,
+            ...(found.socket === null ? {} : { socket: found.socket }),
+          });
+          added.push(view);
+          if (!flags.json) {
+            ctx.out(`Registered ${view.name}: messages to it are typed into ${whereTyped(view)}\n`);
+          }
+        } catch (error) {
+          const code = error instanceof CrosstalkError ? error.code : "ERR_SERVICE_FAILED";
+          const message = error instanceof Error ? error.message : String(error);
+          failed.push({
+            name: candidate.name!,
+            target: candidate.target,
+            error: { code, message },
+          });
+          if (!flags.json) {
+            ctx.err(`Cannot register ${candidate.name} (tmux ${candidate.target}): ${message}\n`);
+          }
+        }
+      }
+      // One failure does not stop the others, but the run says it failed.
+      if (failed.length > 0) ctx.exitCode = 1;
+      if (flags.json) return printJson(ctx, { ...found, added, failed });
+      for (const candidate of found.candidates) {
+        if (candidate.name !== null) continue;
+        ctx.out(
+          `Skipped ${candidate.target} (pane ${candidate.pane}, ${candidate.command}): ${
+            skipReason(candidate)
+          }\n`,
+        );
+      }
+      if (found.candidates.length === 0) ctx.err(`${noPanes(found)}\n`);
+      else if (free.length === 0) ctx.out("No free pane to register\n");
+    });
+}
+
+/** The table of `agent discover`, and the `agent add` line of each free pane. */
+function printCandidates(ctx: CliContext, found: TmuxCandidates, flags: TransportFlags): void {
+  if (found.candidates.length === 0) {
+    ctx.err(`${noPanes(found)}\n`);
+    return;
+  }
+  printTable(
+    ctx,
+    ["NAME", "TARGET", "PANE", "AGENT", "COMMAND", "FOLDER"],
+    found.candidates.map((c) => [
+      c.name ?? `(${skipReason(c)})`,
+      c.target,
+      c.pane,
+      c.agent,
+      c.command,
+      c.folder,
+    ]),
+  );
+  const free = found.candidates.filter((c) => c.name !== null);
+  if (free.length === 0) {
+    ctx.out("\nNo free pane to register\n");
+    return;
+  }
+  const globals = [
+    ...(ctx.globals.server === undefined ? [] : [`--server ${shellWord(ctx.globals.server)}`]),
+    ...(ctx.globals.profile === undefined ? [] : [`--profile ${shellWord(ctx.globals.profile)}`]),
+  ].map((g) => ` ${g}`).join("");
+  ctx.out(
+    `\nTo register ${
+      free.length === 1 ? "it" : "each"
+    } (or all at once: run this again with --add):\n`,
+  );
+  for (const c of free) {
+    const words = [
+      `crosstalk${globals} agent add ${shellWord(c.name!)} --tmux ${shellWord(c.target)}`,
+      ...(c.agent === "tmux" ? [] : [`--agent ${shellWord(c.agent)}`]),
+      ...(found.socket === null ? [] : [`--socket ${shellWord(found.socket)}`]),
+    ];
+    ctx.out(`  ${words.join(" ")}${transportWords(flags)}\n`);
+  }
+}
+
+/** Why a pane is not proposed, for a person. */
+function skipReason(candidate: TmuxCandidate): string {
+  if (candidate.taken?.by === "tmux-agent") return `registered: ${candidate.taken.name}`;
+  if (candidate.taken) return `live session: ${candidate.taken.name}`;
+  if (candidate.own) return "your own pane";
+  return "dead";
+}
+
+/** What is said when the server has no panes. */
+function noPanes(found: TmuxCandidates): string {
+  return `No tmux panes: no tmux server runs on ${
+    found.socket === null ? "the engine's default socket" : found.socket
+  }`;
 }
 
 /** The engine's API (the tmux agents are the engine's); loaded only by the commands that use it. */

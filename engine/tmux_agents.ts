@@ -25,6 +25,7 @@ import type { Bus } from "./bus.ts";
 import type { Logger } from "./log.ts";
 import { isLiveName, type LiveAgents, refOf, type WakeEvent } from "./live.ts";
 import { checkTypedText, WAKE_MARKER } from "./wake.ts";
+import { guessAgentCli, listTmuxPanes, paneTarget, proposeName } from "./tmux_discover.ts";
 
 /** The most characters typed for one message by default, marker included; the rest is pointed at. */
 export const TMUX_AGENT_MAX_CHARS = 4000;
@@ -147,6 +148,46 @@ export interface TmuxAgentStart extends TmuxAgentView {
   started: boolean;
 }
 
+/** Options for {@linkcode TmuxAgents.candidates}. */
+export interface TmuxCandidatesOptions {
+  /** The tmux server's socket (`tmux -S`), checked as a registration's; default the engine's own. */
+  socket?: string | undefined;
+  /** The pane of the one who asks (`$TMUX_PANE`), on that server: listed, never proposed. */
+  own?: string | undefined;
+}
+
+/** A pane of a tmux server, as a registration it could become. */
+export interface TmuxCandidate {
+  /** The target to register: its session, or `session:window.pane` in a session of more panes. */
+  target: string;
+  /** Its pane id (`%3`). */
+  pane: string;
+  session: string;
+  window: number;
+  pane_index: number;
+  /** The program in its foreground, as tmux names it. */
+  command: string;
+  /** The folder that program runs in. */
+  folder: string;
+  /** True for a pane whose program ended (kept by remain-on-exit): not proposed. */
+  dead: boolean;
+  /** True for the pane of the one who asked ({@linkcode TmuxCandidatesOptions.own}): not proposed. */
+  own: boolean;
+  /** The agent CLI its command looks like (`claude`, `aider`, `shell`; `tmux` when unknown). */
+  agent: string;
+  /** Who has it already: a registered tmux agent, or a live session (`crosstalk mcp`) in it. */
+  taken: { by: "tmux-agent" | "live-session"; name: string } | null;
+  /** The name proposed for it; null for a pane that is not free (taken, dead or the caller's). */
+  name: string | null;
+}
+
+/** What {@linkcode TmuxAgents.candidates} answers. */
+export interface TmuxCandidates {
+  /** The socket asked; null for the engine's default tmux server. */
+  socket: string | null;
+  candidates: TmuxCandidate[];
+}
+
 /** Options for {@linkcode TmuxAgents.open}. */
 export interface TmuxAgentsOptions {
   bus: Bus;
@@ -239,6 +280,85 @@ export class TmuxAgents {
     await this.checkNow();
     return [...this.#entries.values()].map((e) => this.#view(e))
       .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /**
+   * The panes of a tmux server (the socket given, else the engine's default server) as
+   * registrations they could become: each with its target, command, folder, a guess of its agent
+   * CLI, whether a registered tmux agent (its target resolves to the pane, on that server) or a
+   * live session of this machine (one that recorded that pane and holds its name now) has it, and
+   * for a free one a name no agent, model, user or other proposal has. No tmux server running
+   * there: none. Registers nothing.
+   *
+   * A live session records its pane id but not its tmux server: a live session's pane id is taken
+   * on every server asked, so that a pane is never proposed twice rather than missed.
+   *
+   * @throws {CrosstalkError} `ERR_BODY_INVALID` for a bad socket or own pane;
+   *   `ERR_SERVICE_FAILED` when tmux cannot be run (not installed) or fails
+   */
+  async candidates(options: TmuxCandidatesOptions = {}): Promise<TmuxCandidates> {
+    const { socket, own } = options;
+    if (socket !== undefined) checkTmuxSocket(socket);
+    if (own !== undefined && !/^%\d{1,9}$/.test(own)) {
+      throw new CrosstalkError(
+        "ERR_BODY_INVALID",
+        `Invalid own pane ${JSON.stringify(own.slice(0, 80))}: a pane id like %3`,
+      );
+    }
+    const panes = await listTmuxPanes({ socket, tmux: this.#options.tmux });
+    const server = panes[0]?.socketPath;
+    const owners = new Map<string, TmuxCandidate["taken"]>();
+    const live = this.#options.live;
+    for (const agent of live.list()) {
+      if (agent.kind !== "pane" && agent.tmux && live.inUse(agent.name)) {
+        owners.set(agent.tmux, { by: "live-session", name: agent.name });
+      }
+    }
+    if (server !== undefined) {
+      await this.checkNow();
+      // A registration without a socket is on the engine's default server: asked once where it is.
+      let defaultSocket: Promise<string> | undefined;
+      const socketOf = (record: TmuxAgentRecord) =>
+        record.socket !== undefined ? Promise.resolve(record.socket) : defaultSocket ??= this
+          .#tmux(record, ["display-message", "-p", "#{socket_path}"])
+          .then((out) => out.trim(), () => "");
+      for (const entry of this.#entries.values()) {
+        if (!entry.pane) continue;
+        if (
+          entry.record.socket === socket || (await sameFile(await socketOf(entry.record), server))
+        ) {
+          owners.set(entry.pane, { by: "tmux-agent", name: entry.record.name });
+        }
+      }
+    }
+    const perSession = new Map<string, number>();
+    for (const pane of panes) perSession.set(pane.session, (perSession.get(pane.session) ?? 0) + 1);
+    const proposed = new Set<string>();
+    const isTaken = (name: string) =>
+      proposed.has(name) || this.#entries.has(name) || live.has(name) ||
+      this.#options.isTaken(name);
+    const candidates = panes.map((pane): TmuxCandidate => {
+      const agent = guessAgentCli(pane.command);
+      const taken = owners.get(pane.id) ?? null;
+      const isOwn = pane.id === own;
+      const name = taken || pane.dead || isOwn ? null : proposeName(pane.session, agent, isTaken);
+      if (name !== null) proposed.add(name);
+      return {
+        target: paneTarget(pane, perSession.get(pane.session) ?? 1),
+        pane: pane.id,
+        session: pane.session,
+        window: pane.window,
+        pane_index: pane.index,
+        command: pane.command,
+        folder: pane.folder,
+        dead: pane.dead,
+        own: isOwn,
+        agent,
+        taken,
+        name,
+      };
+    });
+    return { socket: socket ?? null, candidates };
   }
 
   /**
@@ -964,18 +1084,8 @@ export function checkSpec(spec: TmuxAgentSpec, owner: string): TmuxAgentRecord {
     record.enter_delay_ms = delay;
   }
   if (spec.socket !== undefined) {
-    const socket = spec.socket;
-    if (
-      typeof socket !== "string" || !socket.startsWith("/") || socket.length > 1024 ||
-      // deno-lint-ignore no-control-regex
-      /[\0-\x1f\x7f]/.test(socket) || socket.split("/").includes("..")
-    ) {
-      throw new CrosstalkError(
-        "ERR_BODY_INVALID",
-        `Invalid tmux socket ${JSON.stringify(socket)}: an absolute path without ".."`,
-      );
-    }
-    record.socket = socket;
+    checkTmuxSocket(spec.socket);
+    record.socket = spec.socket;
   }
   checkTypedText({ marker: spec.marker, maxChars: spec.max_chars }, {
     reserve: TMUX_AGENT_RESERVE,
@@ -1089,6 +1199,32 @@ function delay(ms: number, signal: AbortSignal): Promise<void> {
   }, ms);
   signal.addEventListener("abort", onAbort, { once: true });
   return promise;
+}
+
+/** True when `a` and `b` are one file (a socket under two paths: a link, `//`); false for `""`. */
+async function sameFile(a: string, b: string): Promise<boolean> {
+  if (a === "" || b === "") return false;
+  if (a === b) return true;
+  const real = (path: string) => Deno.realPath(path).catch(() => path);
+  return (await real(a)) === (await real(b));
+}
+
+/**
+ * Refuses a tmux socket that is not an absolute path without `..` and control characters.
+ *
+ * @throws {CrosstalkError} `ERR_BODY_INVALID`
+ */
+export function checkTmuxSocket(socket: unknown): asserts socket is string {
+  if (
+    typeof socket !== "string" || !socket.startsWith("/") || socket.length > 1024 ||
+    // deno-lint-ignore no-control-regex
+    /[\0-\x1f\x7f]/.test(socket) || socket.split("/").includes("..")
+  ) {
+    throw new CrosstalkError(
+      "ERR_BODY_INVALID",
+      `Invalid tmux socket ${JSON.stringify(socket)}: an absolute path without ".."`,
+    );
+  }
 }
 
 /**

@@ -679,6 +679,32 @@ export const OPENAPI = {
         },
       ),
     },
+    "/api/tmux-agents/candidates": {
+      get: op(
+        "The panes of a tmux server as registrations they could become (an admin): target, " +
+          "pane, command, folder, a guessed agent CLI, who has it already, a proposed name",
+        { 200: json("The socket asked (null: the engine's default server) and the candidates") },
+        {
+          description: "Registers nothing. No tmux server running there: an empty list. " +
+            "400 ERR_BODY_INVALID for a bad socket or own pane, 500 ERR_SERVICE_FAILED when " +
+            "tmux cannot be run (not installed) or fails.",
+          parameters: [
+            {
+              name: "socket",
+              in: "query",
+              description: "the tmux server's socket, an absolute path (default the engine's)",
+              schema: str,
+            },
+            {
+              name: "own",
+              in: "query",
+              description: "the caller's own pane ($TMUX_PANE): listed, never proposed",
+              schema: { type: "string", pattern: "^%[0-9]+$" },
+            },
+          ],
+        },
+      ),
+    },
     "/api/tmux-agents/{name}": {
       patch: op(
         "Change a registration in place (an admin); its inbox and enabled state stay",

@@ -3,7 +3,7 @@
 // credential is one) may change them (add, edit with PATCH, remove, enable, disable, start), since
 // typing into a pane is as good as a shell, and a revive command is a shell command the engine runs
 // (at a message, or now with `POST …/{name}/start`). Only an admin sees a revive command and its
-// folder. Agents' tokens are refused.
+// folder, and the panes that could be registered (`GET …/candidates`). Agents' tokens are refused.
 import { Hono } from "hono";
 import { CrosstalkError } from "../schema/errors.ts";
 import type { TmuxAgentPatch, TmuxAgentSpec } from "../engine/tmux_agents.ts";
@@ -62,6 +62,21 @@ export function tmuxAgentRoutes(deps: AppDeps): Hono<Env> {
       // (a command line may hold a secret).
       agents: identity.admin ? list : list.map(({ revive: _r, cwd: _c, ...rest }) => rest),
     });
+  });
+
+  // The panes of a tmux server as registrations they could become (`agent discover`): an admin's,
+  // as adding is, since it shows what runs in the user's panes and where.
+  app.get("/candidates", async (c) => {
+    const identity = requireUser(c, "list tmux pane candidates");
+    if (!identity.admin) {
+      throw new CrosstalkError(
+        "ERR_FORBIDDEN",
+        "Only an admin may list tmux pane candidates (they show what runs in the user's panes)",
+      );
+    }
+    return c.json(
+      await agents().candidates({ socket: c.req.query("socket"), own: c.req.query("own") }),
+    );
   });
 
   app.post("/", async (c) => {

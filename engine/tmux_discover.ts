@@ -1,0 +1,234 @@
+/**
+ * Discovery of tmux panes to register as agents (`crosstalk agent discover`): the panes a tmux
+ * server runs ({@linkcode listTmuxPanes}, with `tmux list-panes -a`), the target that names each
+ * one ({@linkcode paneTarget}), a guess of the agent CLI in it from its command
+ * ({@linkcode guessAgentCli}) and a name for it ({@linkcode proposeName}). Which panes are taken
+ * is {@linkcode TmuxAgents.candidates}'s to say, since it knows the registrations.
+ */
+import { CrosstalkError } from "../schema/errors.ts";
+import { isLiveName } from "./live.ts";
+
+/** One pane, as `tmux list-panes -a` reports it. */
+export interface TmuxPane {
+  session: string;
+  /** The window's index in its session. */
+  window: number;
+  /** The pane's index in its window. */
+  index: number;
+  /** Its pane id, `%3`: unique on its server for as long as it lives. */
+  id: string;
+  /** The program in its foreground, as tmux names it (`bash`, `aider`, `2.1.112`, …). */
+  command: string;
+  /** The folder that program runs in. */
+  folder: string;
+  /** True for a pane kept by remain-on-exit after its program ended. */
+  dead: boolean;
+  /** The path of the socket of the tmux server that reported it. */
+  socketPath: string;
+}
+
+/** Options for {@linkcode listTmuxPanes}. */
+export interface ListTmuxPanesOptions {
+  /** The tmux server's socket (`tmux -S`); default tmux's own default server. */
+  socket?: string | undefined;
+  /** The tmux binary (default `tmux`). */
+  tmux?: string | undefined;
+}
+
+const SEPARATOR = "\x1f";
+/**
+ * What is asked of each pane. tmux writes control characters of a value escaped (a tab as `\t`),
+ * so the unit separator between the values cannot come from a value.
+ */
+const PANE_FORMAT = [
+  "#{session_name}",
+  "#{window_index}",
+  "#{pane_index}",
+  "#{pane_id}",
+  "#{pane_dead}",
+  "#{socket_path}",
+  "#{pane_current_command}",
+  "#{pane_current_path}",
+].join(SEPARATOR);
+const FIELDS = 8;
+const TMUX_TIMEOUT_MS = 5000;
+/** A session name a target may hold as it is (tmux makes `.` and `:` in session names `_`). */
+const SESSION_RE = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$/;
+/** What tmux says when there is no server to ask: nothing runs, so there are no panes. */
+const NO_SERVER_RE =
+  /^(?:no server running on |error connecting to .*\((?:No such file or directory|Connection refused)\)$)/m;
+
+/** Shells: a pane that runs one is free for a person (or an agent with a shell) to be typed into. */
+const SHELLS = new Set([
+  "bash",
+  "zsh",
+  "fish",
+  "sh",
+  "dash",
+  "ksh",
+  "mksh",
+  "tcsh",
+  "csh",
+  "nu",
+  "elvish",
+  "xonsh",
+  "pwsh",
+  "ash",
+]);
+/** Agent CLIs known by the name of their program, with other names they run under. */
+const AGENT_CLIS = new Map([
+  ["claude", "claude"],
+  ["claude-code", "claude"],
+  ["codex", "codex"],
+  ["gemini", "gemini"],
+  ["gemini-cli", "gemini"],
+  ["qwen", "qwen"],
+  ["qwen-code", "qwen"],
+  ["opencode", "opencode"],
+  ["aider", "aider"],
+  ["grok", "grok"],
+  ["grok-cli", "grok"],
+  ["cursor-agent", "cursor-agent"],
+  ["amp", "amp"],
+  ["goose", "goose"],
+  ["crush", "crush"],
+  ["copilot", "copilot"],
+  ["kimi", "kimi"],
+  ["droid", "droid"],
+]);
+
+/**
+ * The panes of a tmux server, in tmux's order (by session, window, pane). No server running on
+ * that socket: none.
+ *
+ * @throws {CrosstalkError} `ERR_SERVICE_FAILED` when tmux cannot be run (not installed) or fails
+ *   for another reason than no server
+ */
+export async function listTmuxPanes(options: ListTmuxPanesOptions = {}): Promise<TmuxPane[]> {
+  const tmux = options.tmux ?? "tmux";
+  const where = options.socket === undefined
+    ? "the default tmux server"
+    : `the tmux server of ${JSON.stringify(options.socket)}`;
+  let output: Deno.CommandOutput;
+  try {
+    output = await new Deno.Command(tmux, {
+      args: [
+        ...(options.socket === undefined ? [] : ["-S", options.socket]),
+        ...["list-panes", "-a", "-F", PANE_FORMAT],
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(TMUX_TIMEOUT_MS),
+    }).output();
+  } catch (error) {
+    const why = error instanceof Deno.errors.NotFound
+      ? `"${tmux}" is not installed or not on the engine's PATH`
+      : `cannot run "${tmux}": ${error instanceof Error ? error.message : error}`;
+    throw new CrosstalkError("ERR_SERVICE_FAILED", `Cannot list the panes of ${where}: ${why}`, {
+      cause: error,
+    });
+  }
+  const stderr = new TextDecoder().decode(output.stderr).trim();
+  if (output.code !== 0) {
+    if (NO_SERVER_RE.test(stderr)) return [];
+    throw new CrosstalkError(
+      "ERR_SERVICE_FAILED",
+      `Cannot list the panes of ${where}: tmux list-panes failed: ${
+        stderr.split("\n").at(-1) || `exit ${output.code}`
+      }`,
+    );
+  }
+  return parsePaneList(new TextDecoder().decode(output.stdout));
+}
+
+/**
+ * Parses what `tmux list-panes -a -F` printed with the format of {@linkcode listTmuxPanes}.
+ *
+ * @throws {SyntaxError} naming the line that has not the fields asked for
+ */
+export function parsePaneList(text: string): TmuxPane[] {
+  const panes: TmuxPane[] = [];
+  const lines = text.split("\n");
+  for (const [i, line] of lines.entries()) {
+    if (line === "" && i === lines.length - 1) break;
+    const fields = line.split(SEPARATOR);
+    const [session, window, index, id, dead, socketPath, command] = fields;
+    const bad = (what: string) =>
+      new SyntaxError(`Cannot parse tmux list-panes output line ${i + 1}:1: ${what}`);
+    if (fields.length < FIELDS) {
+      throw bad(`${fields.length} fields instead of ${FIELDS}`);
+    }
+    if (!/^\d{1,9}$/.test(window!) || !/^\d{1,9}$/.test(index!)) {
+      throw bad(`window and pane index must be numbers, not ${JSON.stringify([window, index])}`);
+    }
+    if (!/^%\d{1,9}$/.test(id!)) throw bad(`${JSON.stringify(id)} is not a pane id`);
+    panes.push({
+      session: session!,
+      window: Number(window),
+      index: Number(index),
+      id: id!,
+      dead: dead === "1",
+      socketPath: socketPath!,
+      command: command!,
+      // The last field: a separator in it (there is none, tmux escapes control characters) stays.
+      folder: fields.slice(FIELDS - 1).join(SEPARATOR),
+    });
+  }
+  return panes;
+}
+
+/**
+ * The target that registers `pane`: its session name when the session has one pane (it survives
+ * the pane, and a revive can start it again), else `session:window.pane`; the pane id when the
+ * session's name cannot be a target (a space, a dot, a character that is not ASCII).
+ *
+ * @param panesInSession how many panes its session has, in all its windows
+ */
+export function paneTarget(pane: TmuxPane, panesInSession: number): string {
+  if (!SESSION_RE.test(pane.session)) return pane.id;
+  return panesInSession === 1 ? pane.session : `${pane.session}:${pane.window}.${pane.index}`;
+}
+
+/**
+ * The agent CLI a pane's command looks like: `claude`, `codex`, `gemini`, `qwen`, `opencode`,
+ * `aider`, `grok`, `cursor-agent`, … (also with a suffix: `claude-code`, `gemini-cli`); `shell` for a
+ * shell; `tmux` (the registration's default) for anything else. A command that is a version number
+ * alone (`2.1.112`) is Claude Code: its native binary is a file named after its version. An agent
+ * that runs under an interpreter shows as that interpreter (`node`, `python3`) and is `tmux`.
+ */
+export function guessAgentCli(command: string): string {
+  const name = (command.split("/").at(-1) ?? "").replace(/^-/, "").toLowerCase();
+  if (SHELLS.has(name)) return "shell";
+  const known = AGENT_CLIS.get(name) ?? AGENT_CLIS.get(name.split(/[-_.]/)[0]!);
+  if (known !== undefined) return known;
+  if (/^\d+\.\d+\.\d+(?:[-+][\w.]+)?$/.test(name)) return "claude";
+  return "tmux";
+}
+
+/**
+ * A name for a pane's agent from its session name, valid under the live agent name rules and not
+ * taken: the session name with what a name may not hold made `-` (`my session!` is `my-session`),
+ * cut to 56 characters, then `-2`, `-3`, … until `isTaken` says no; a reserved name (`all`, `here`,
+ * …) gets a suffix too. A session name that leaves nothing, or one tmux numbered itself (`0`,
+ * `1`: `tmux` run without `-s`), says nothing of the agent: `fallback` (the guessed CLI) is used.
+ */
+export function proposeName(
+  session: string,
+  fallback: string,
+  isTaken: (name: string) => boolean,
+): string {
+  const clean = (text: string) =>
+    text.replace(/\\(?:\d{3}|.)/g, "-") // what tmux escaped: `\t`, `\303`
+      .replace(/[^A-Za-z0-9._-]+/g, "-")
+      .replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, "")
+      .slice(0, 56)
+      .replace(/[^A-Za-z0-9]+$/, "");
+  let base = /^\d+$/.test(session) ? "" : clean(session);
+  if (base === "") base = clean(fallback) || "pane";
+  for (let n = 1;; n++) {
+    const suffix = n === 1 ? "" : `-${n}`;
+    const name = `${base.slice(0, 56 - suffix.length).replace(/[^A-Za-z0-9]+$/, "")}${suffix}`;
+    if (isLiveName(name) && !isTaken(name)) return name;
+  }
+}

@@ -1,0 +1,335 @@
+// Discovering tmux panes to register: the pure parts (the parse of tmux's output, the target, the
+// guess of the agent CLI, the proposed name), then GET /api/tmux-agents/candidates on a real engine
+// (app.request()) asking a real private tmux server whose panes run programs named like agent CLIs.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { AuthStore } from "../../engine/auth.ts";
+import { Engine } from "../../engine/engine.ts";
+import { locateTransport } from "../../engine/paths.ts";
+import type { TmuxCandidate } from "../../engine/tmux_agents.ts";
+import {
+  guessAgentCli,
+  listTmuxPanes,
+  paneTarget,
+  parsePaneList,
+  proposeName,
+  type TmuxPane,
+} from "../../engine/tmux_discover.ts";
+import { createApp } from "../../routes/mod.ts";
+import { tempDir, waitUntil } from "../_helpers.ts";
+import { TmuxServer } from "../_tmux.ts";
+import { makeTransport } from "./_harness.ts";
+
+const US = "\x1f";
+
+Deno.test("parsePaneList reads each pane of tmux's list-panes output, a separator in its folder kept, and names a malformed line", () => {
+  const text = [
+    ["work", "0", "1", "%12", "0", "/tmp/tmux-1/default", "aider", "/home/me/src/app"].join(US),
+    ["0", "2", "0", "%3", "1", "/s", "bash", `/odd${US}folder`].join(US),
+    "",
+  ].join("\n");
+  assert.deepEqual(parsePaneList(text), [
+    {
+      session: "work",
+      window: 0,
+      index: 1,
+      id: "%12",
+      dead: false,
+      socketPath: "/tmp/tmux-1/default",
+      command: "aider",
+      folder: "/home/me/src/app",
+    },
+    {
+      session: "0",
+      window: 2,
+      index: 0,
+      id: "%3",
+      dead: true,
+      socketPath: "/s",
+      command: "bash",
+      folder: `/odd${US}folder`,
+    },
+  ]);
+  assert.deepEqual(parsePaneList(""), []);
+  assert.throws(
+    () => parsePaneList(`${text}just text\n`),
+    (e: unknown) => e instanceof SyntaxError && /line 3:1: 1 fields instead of 8/.test(e.message),
+  );
+  assert.throws(
+    () => parsePaneList(["w", "x", "0", "%1", "0", "/s", "sh", "/"].join(US)),
+    /line 1:1: window and pane index must be numbers/,
+  );
+  assert.throws(
+    () => parsePaneList(["w", "0", "0", "1", "0", "/s", "sh", "/"].join(US)),
+    /line 1:1: "1" is not a pane id/,
+  );
+});
+
+Deno.test("paneTarget names a session of one pane by its name, a pane of a bigger session by window.pane, and falls back to the pane id for a name no target can hold", () => {
+  const pane = (session: string): TmuxPane => ({
+    session,
+    window: 1,
+    index: 2,
+    id: "%7",
+    dead: false,
+    socketPath: "/s",
+    command: "sh",
+    folder: "/",
+  });
+  assert.equal(paneTarget(pane("aider"), 1), "aider");
+  assert.equal(paneTarget(pane("work_2-b"), 3), "work_2-b:1.2");
+  assert.equal(paneTarget(pane("0"), 1), "0");
+  for (const session of ["My App!", "a b", "caf\\303\\251", "-x", "x".repeat(65)]) {
+    assert.equal(paneTarget(pane(session), 1), "%7", session);
+  }
+});
+
+Deno.test("guessAgentCli knows agent CLIs by their program's name, Claude Code by its version-named binary, and shells", () => {
+  const cases: [string, string][] = [
+    ["claude", "claude"],
+    ["2.1.112", "claude"],
+    ["claude-code", "claude"],
+    ["codex", "codex"],
+    ["Gemini", "gemini"],
+    ["gemini-cli", "gemini"],
+    ["qwen", "qwen"],
+    ["opencode", "opencode"],
+    ["aider", "aider"],
+    ["grok", "grok"],
+    ["cursor-agent", "cursor-agent"],
+    ["/usr/local/bin/codex", "codex"],
+    ["bash", "shell"],
+    ["-zsh", "shell"],
+    ["fish", "shell"],
+    ["sh", "shell"],
+    ["node", "tmux"],
+    ["python3", "tmux"],
+    ["vim", "tmux"],
+    ["cursor", "tmux"],
+    ["constructor", "tmux"],
+    ["", "tmux"],
+  ];
+  for (const [command, agent] of cases) assert.equal(guessAgentCli(command), agent, command);
+});
+
+Deno.test("proposeName cleans a session name into a live agent name, avoids taken and reserved names with -2, -3, and names numbered sessions after the agent", () => {
+  const none = () => false;
+  assert.equal(proposeName("aider", "aider", none), "aider");
+  assert.equal(proposeName("My App!", "tmux", none), "My-App");
+  assert.equal(proposeName("..hidden..", "tmux", none), "hidden");
+  assert.equal(proposeName("my\\tsess_x", "tmux", none), "my-sess_x");
+  assert.equal(proposeName("!!!", "codex", none), "codex");
+  assert.equal(proposeName("", "tmux", none), "tmux");
+  assert.equal(proposeName("3", "claude", none), "claude");
+  assert.equal(proposeName("3", "!", none), "pane");
+  assert.equal(proposeName("all", "tmux", none), "all-2");
+  assert.equal(proposeName("here", "tmux", none), "here-2");
+  const taken = new Set(["work", "work-2", "claude"]);
+  assert.equal(proposeName("work", "tmux", (n) => taken.has(n)), "work-3");
+  assert.equal(proposeName("0", "claude", (n) => taken.has(n)), "claude-2");
+  const long = proposeName(`${"a".repeat(60)}`, "tmux", (n) => n === "a".repeat(56));
+  assert.equal(long, `${"a".repeat(54)}-2`);
+  assert.equal(proposeName(`${"a".repeat(55)}.b`, "tmux", none), "a".repeat(55));
+});
+
+Deno.test("listTmuxPanes finds no panes where no tmux server runs, and says so clearly when tmux cannot be run", async () => {
+  await using dir = await tempDir();
+  assert.deepEqual(await listTmuxPanes({ socket: join(dir.path, "none.sock") }), []);
+  // A socket file nobody listens on (a server that died): no server either.
+  const stale = join(dir.path, "stale.sock");
+  Deno.listen({ transport: "unix", path: stale }).close();
+  assert.deepEqual(await listTmuxPanes({ socket: stale }), []);
+  await assert.rejects(
+    listTmuxPanes({ tmux: join(dir.path, "no-tmux") }),
+    (e: unknown) =>
+      e instanceof Error && "code" in e && e.code === "ERR_SERVICE_FAILED" &&
+      /Cannot list the panes of the default tmux server: ".*no-tmux" is not installed or not on the engine's PATH/
+        .test(e.message),
+  );
+});
+
+/** A real engine on a local transport in `dir`, its API app, and tokens of every kind. */
+async function engineIn(dir: string) {
+  const root = join(dir, "bus");
+  await makeTransport(root, "providers:\n  test:\n    models:\n      reviewer: echo\n");
+  const location = locateTransport({ path: root, state: join(dir, "state") }, { HOME: dir });
+  const engine = await Engine.start(location, { env: { HOME: dir, USER: "tester" } });
+  const auth = await AuthStore.open(location.stateDir);
+  await auth.createUser("boss", "the boss passphrase", true);
+  await auth.createUser("guest", "the guest passphrase", false);
+  engine.setUsers(() => auth.listUsers().map((u) => u.username));
+  const app = createApp({ bus: engine.bus, auth, version: "0", live: engine });
+  const { agent, jti } = await engine.registerLive(
+    { name: "claude", agent: "claude", wake: "pull" },
+    "boss",
+  );
+  const tokens = {
+    admin: (await auth.mintToken("boss", "test")).token,
+    user: (await auth.mintToken("guest", "test")).token,
+    live: await auth.mintLiveToken(agent.name, jti, 600),
+    agent: await auth.mintAgentToken("test/reviewer", 600),
+  };
+  const call = async (token: string, method: string, path: string, body?: unknown) => {
+    const response = await app.request(path, {
+      method,
+      headers: { Authorization: `Bearer ${token}`, "content-type": "application/json" },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    return { status: response.status, json: await response.json() };
+  };
+  return {
+    engine,
+    tokens,
+    call,
+    async [Symbol.asyncDispose]() {
+      await engine.close();
+    },
+  };
+}
+
+/**
+ * A session `name` on `tmux` whose pane runs a program that tmux names `argv0` (it only waits), in
+ * `folder`; its pane id once tmux sees that program.
+ */
+async function program(
+  tmux: TmuxServer,
+  name: string,
+  argv0: string,
+  folder: string,
+): Promise<string> {
+  const pane = await tmux.run(
+    ...["-f", "/dev/null", "new-session", "-d", "-s", name, "-c", folder, "-P", "-F"],
+    ...["#{pane_id}", "--", "bash", "-c", `exec -a ${argv0} sleep 600`],
+  );
+  await running(tmux, pane, argv0);
+  return pane;
+}
+
+/** Waits until tmux names the program of `pane` `command` (a shell execs it a moment later). */
+function running(tmux: TmuxServer, pane: string, command: string): Promise<string> {
+  return waitUntil(
+    async () =>
+      (await tmux.run("display-message", "-p", "-t", pane, "#{pane_current_command}")) ===
+        command && command,
+    15_000,
+    `${command} in ${pane}`,
+  );
+}
+
+Deno.test("GET /api/tmux-agents/candidates proposes each free pane with its target, guessed agent and a unique name, and reports registered panes and live sessions' panes as taken", async () => {
+  await using dir = await tempDir();
+  const folder = await Deno.realPath(dir.path);
+  await using tmux = new TmuxServer(dir.path);
+  await using api = await engineIn(dir.path);
+  const claude = await program(tmux, "0", "2.1.112", folder);
+  const aider = await program(tmux, "My App!", "aider", folder);
+  const codex = await program(tmux, "guest", "codex", folder);
+  const typist = await program(tmux, "typist-pane", "grok", folder);
+  const live = await program(tmux, "mcp", "gemini", folder);
+  // A session of two panes: the second runs a shell.
+  const work = await program(tmux, "work", "qwen", folder);
+  const shell = await tmux.run(
+    ...["split-window", "-t", "=work:", "-c", folder, "-P", "-F", "#{pane_id}", "--", "sh"],
+  );
+  await running(tmux, shell, "sh");
+  // A pane whose program ended, kept by remain-on-exit.
+  await tmux.run("set-option", "-gw", "remain-on-exit", "on");
+  const dead = await tmux.run(
+    ...["new-session", "-d", "-s", "gone", "-P", "-F", "#{pane_id}", "--", "true"],
+  );
+  await waitUntil(async () =>
+    (await tmux.run("display-message", "-p", "-t", dead, "#{pane_dead}")) === "1"
+  );
+
+  // Registered through a link to the socket: the same server under another path.
+  await Deno.symlink(tmux.socket, join(dir.path, "link.sock"));
+  const registered = await api.call(api.tokens.admin, "POST", "/api/tmux-agents", {
+    name: "typist",
+    target: "typist-pane",
+    socket: join(dir.path, "link.sock"),
+  });
+  assert.equal(registered.status, 201, JSON.stringify(registered.json));
+  // A live session in a pane (`crosstalk mcp` records $TMUX_PANE), and one that left.
+  await api.engine.registerLive({ name: "gem", agent: "gemini", wake: "tmux", tmux: live }, "boss");
+  const left = await api.engine.registerLive(
+    { name: "old", agent: "codex", wake: "pull", tmux: work },
+    "boss",
+  );
+  await api.engine.live.leave(left.agent.name);
+
+  const r = await api.call(
+    api.tokens.admin,
+    "GET",
+    `/api/tmux-agents/candidates?socket=${encodeURIComponent(tmux.socket)}`,
+  );
+  assert.equal(r.status, 200, JSON.stringify(r.json));
+  assert.equal(r.json.socket, tmux.socket);
+  const byPane = new Map((r.json.candidates as TmuxCandidate[]).map((c) => [c.pane, c]));
+  const pick = (pane: string) => {
+    const c = byPane.get(pane);
+    assert.ok(c, `${pane} listed`);
+    return [c.target, c.agent, c.name, c.taken?.by ?? null, c.taken?.name ?? null];
+  };
+  assert.deepEqual(pick(claude), ["0", "claude", "claude-2", null, null]);
+  assert.deepEqual(pick(aider), [aider, "aider", "My-App", null, null]);
+  assert.deepEqual(pick(codex), ["guest", "codex", "guest-2", null, null]);
+  assert.deepEqual(pick(typist), ["typist-pane", "grok", null, "tmux-agent", "typist"]);
+  assert.deepEqual(pick(live), ["mcp", "gemini", null, "live-session", "gem"]);
+  assert.deepEqual(pick(work), ["work:0.0", "qwen", "work", null, null]);
+  assert.deepEqual(pick(shell), ["work:0.1", "shell", "work-2", null, null]);
+  assert.deepEqual(pick(dead), ["gone", "tmux", null, null, null]);
+  assert.equal(byPane.get(dead)!.dead, true);
+  assert.equal(byPane.get(shell)!.command, "sh");
+  assert.equal(byPane.get(shell)!.folder, folder);
+  assert.deepEqual(
+    { session: byPane.get(shell)!.session, window: byPane.get(shell)!.window },
+    { session: "work", window: 0 },
+  );
+  assert.equal(byPane.get(shell)!.pane_index, 1);
+  assert.equal(byPane.size, 8);
+
+  // The caller's own pane is listed, never proposed; nothing was registered by asking.
+  const own = await api.call(
+    api.tokens.admin,
+    "GET",
+    `/api/tmux-agents/candidates?socket=${encodeURIComponent(tmux.socket)}&own=${
+      encodeURIComponent(shell)
+    }`,
+  );
+  const mine = (own.json.candidates as TmuxCandidate[]).find((c) => c.pane === shell);
+  assert.equal(mine?.own, true);
+  assert.equal(mine?.name, null);
+  const list = await api.call(api.tokens.admin, "GET", "/api/tmux-agents");
+  assert.deepEqual(list.json.agents.map((a: { name: string }) => a.name), ["typist"]);
+});
+
+Deno.test("GET /api/tmux-agents/candidates is an admin's, refuses a bad socket or own pane, and lists nothing where no tmux server runs", async () => {
+  await using dir = await tempDir();
+  await using api = await engineIn(dir.path);
+  const path = `/api/tmux-agents/candidates?socket=${encodeURIComponent(join(dir.path, "x"))}`;
+  for (const token of [api.tokens.live, api.tokens.agent]) {
+    const r = await api.call(token, "GET", path);
+    assert.equal(r.status, 403);
+    assert.match(r.json.error.message, /Only a user's token may list tmux pane candidates/);
+  }
+  const guest = await api.call(api.tokens.user, "GET", path);
+  assert.equal(guest.status, 403);
+  assert.equal(guest.json.error.code, "ERR_FORBIDDEN");
+  assert.match(guest.json.error.message, /Only an admin may list tmux pane candidates/);
+
+  const bad: [string, RegExp][] = [
+    ["socket=relative.sock", /Invalid tmux socket "relative.sock"/],
+    [`socket=${encodeURIComponent("/tmp/../x")}`, /Invalid tmux socket/],
+    ["socket=", /Invalid tmux socket ""/],
+    [`own=${encodeURIComponent("%1; x")}`, /Invalid own pane "%1; x": a pane id like %3/],
+  ];
+  for (const [query, message] of bad) {
+    const r = await api.call(api.tokens.admin, "GET", `/api/tmux-agents/candidates?${query}`);
+    assert.equal(r.status, 400, query);
+    assert.equal(r.json.error.code, "ERR_BODY_INVALID", query);
+    assert.match(r.json.error.message, message, query);
+  }
+  const none = await api.call(api.tokens.admin, "GET", path);
+  assert.equal(none.status, 200);
+  assert.deepEqual(none.json, { socket: join(dir.path, "x"), candidates: [] });
+});
