@@ -222,6 +222,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
       throw error;
     }
     const { token, record } = await deps.auth.mintToken(user.username, "setup");
+    await deps.onAdminCreated?.(user.username);
     return c.json({ user, token, ...record }, 201);
   });
 
