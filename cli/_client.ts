@@ -3,6 +3,7 @@
 import { join } from "../transports/path.ts";
 import type { Bus, SendOptions } from "../engine/bus.ts";
 import type { LocalCredential } from "../engine/api_setup.ts";
+import { apiUrl } from "../engine/background.ts";
 import type { Env } from "../engine/paths.ts";
 import { CrosstalkError, errorFromApi, errorText } from "../schema/errors.ts";
 import type { Channel, Message } from "../transports/mod.ts";
@@ -493,6 +494,27 @@ export async function localEngineServer(
   }
 }
 
+/**
+ * The one-time setup of this transport's engine, when it runs and has no user yet (so it left no
+ * credential): its address and the token its `/setup` page takes.
+ */
+async function pendingSetup(
+  flags: TransportFlags,
+  ctx: CliContext,
+): Promise<{ server: string; token: string } | undefined> {
+  const { stateDir } = locationOf(flags, ctx);
+  const token = (await Deno.readTextFile(join(stateDir, "setup-token")).catch(() => "")).trim();
+  const server = token === "" ? undefined : await apiUrl(stateDir, ctx.env);
+  if (!server) return undefined;
+  try {
+    const health = await fetch(`${server}/healthz`, { signal: AbortSignal.timeout(2000) });
+    await health.body?.cancel();
+    return health.ok ? { server, token } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The engine of this transport on this machine, when it runs and left a credential. */
 async function localEngine(flags: TransportFlags, ctx: CliContext): Promise<Profile | undefined> {
   const location = locationOf(flags, ctx);
@@ -565,6 +587,15 @@ export async function openClient(flags: TransportFlags, ctx: CliContext): Promis
 export async function openApi(flags: TransportFlags, ctx: CliContext): Promise<HttpClient> {
   const api = await resolveApi(flags, ctx);
   if (!api) {
+    const setup = ctx.globals.server === undefined && ctx.globals.profile === undefined
+      ? await pendingSetup(flags, ctx)
+      : undefined;
+    if (setup) {
+      throw new CrosstalkError(
+        "ERR_UNAUTHENTICATED",
+        `The engine at ${setup.server} has no admin yet: create one at ${setup.server}/setup?token=${setup.token}, then try again`,
+      );
+    }
     throw new CrosstalkError(
       "ERR_UNAUTHENTICATED",
       'No engine to talk to: start one with "crosstalk serve", or run "crosstalk auth login --server URL"',

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { freePort, tempDir } from "../_helpers.ts";
 import { expectCode, initTransport, RunningCli } from "./_cli.ts";
 
-Deno.test("serve leaves the local CLI its credential as soon as /setup creates the admin", async () => {
+Deno.test("serve leaves the local CLI its credential as soon as /setup creates the admin, and the CLI points to /setup until then", async () => {
   await using dir = await tempDir();
   const home = dir.path;
   const root = await initTransport(home, "bus");
@@ -12,6 +12,15 @@ Deno.test("serve leaves the local CLI its credential as soon as /setup creates t
   const line = await serve.waitForLine(/^First run: create the admin at /);
   const [, base, token, setupFile] =
     /at (http:\/\/[^/]+)\/setup\?token=([0-9a-f]+) \(also in (.+)\)$/.exec(line)!;
+
+  // Before that, the CLI says what is missing instead of asking for an engine that runs.
+  const early = await expectCode(77, ["whoami", "--path", root], { home });
+  assert.ok(
+    early.stderr.includes(
+      `The engine at ${base} has no admin yet: create one at ${base}/setup?token=${token}`,
+    ),
+    early.stderr,
+  );
 
   const created = await fetch(`${base}/setup`, {
     method: "POST",
