@@ -1,6 +1,7 @@
 // `crosstalk server start | stop | restart | status | logs`: the engine in the background. In
 // system mode systemd or launchd owns the engine, and these print the manager's command instead.
-import { resolve } from "../transports/path.ts";
+import { basename, dirname, resolve } from "../transports/path.ts";
+import { isName } from "../transports/names.ts";
 import {
   apiUrl,
   livePid,
@@ -12,7 +13,7 @@ import {
 } from "../engine/background.ts";
 import type { TransportLocation } from "../engine/paths.ts";
 import { type ServerVerb, systemServiceCommand } from "../engine/service.ts";
-import { currentFacts, detectMode } from "../engine/system_paths.ts";
+import { currentFacts, detectMode, SYSTEM_DIRS } from "../engine/system_paths.ts";
 import { selfCommand } from "../engine/which.ts";
 import { DEFAULT_TRANSPORT_NAME } from "../engine/paths.ts";
 import { CrosstalkError } from "../schema/errors.ts";
@@ -106,14 +107,30 @@ function withStartOptions(command: Command): Command {
 /** In system mode, prints the service manager's command and returns true. */
 function systemMode(verb: ServerVerb, flags: ServerFlags, ctx: CliContext): boolean {
   if (detectMode(flags, currentFacts(ctx.env)) !== "system") return false;
-  const name = flags.containername ?? DEFAULT_TRANSPORT_NAME;
   const kind = Deno.build.os === "darwin" ? "launchd" : "systemd";
+  const name = flags.path === undefined
+    ? flags.containername ?? DEFAULT_TRANSPORT_NAME
+    : systemTransportName(resolve(flags.path));
+  if (name === undefined) {
+    throw new CrosstalkError(
+      "ERR_USAGE",
+      `In system mode ${kind} runs only the transports in ${SYSTEM_DIRS.data}/<name>/transport, ` +
+        `and "${resolve(flags.path!)}" is none of them: for an engine of your own on it, ` +
+        `add --user (or set CROSSTALK_USER_MODE=1)`,
+    );
+  }
   ctx.out(
     `In system mode ${kind} runs the engine of "${name}"; use:\n  ${
       systemServiceCommand(verb, kind, name)
     }\n(for an engine of your own: --user, or CROSSTALK_USER_MODE=1)\n`,
   );
   return true;
+}
+
+/** The name of a system transport from its path (`/var/lib/crosstalk/<name>/transport`). */
+function systemTransportName(path: string): string | undefined {
+  const [parent, name, leaf] = [dirname(dirname(path)), basename(dirname(path)), basename(path)];
+  return parent === SYSTEM_DIRS.data && leaf === "transport" && isName(name) ? name : undefined;
 }
 
 async function start(flags: ServerFlags, ctx: CliContext): Promise<void> {
