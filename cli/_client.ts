@@ -495,13 +495,15 @@ export async function localEngineServer(
 }
 
 /**
- * The one-time setup of this transport's engine, when it runs and has no user yet (so it left no
- * credential): its address and the token its `/setup` page takes.
+ * The error for this transport's engine when it runs and has no user yet (so it left no
+ * credential): it names the `/setup` URL that creates the admin. Undefined otherwise, and for
+ * `--server` or `--profile`.
  */
-async function pendingSetup(
+export async function pendingSetupError(
   flags: TransportFlags,
   ctx: CliContext,
-): Promise<{ server: string; token: string } | undefined> {
+): Promise<CrosstalkError | undefined> {
+  if (ctx.globals.server !== undefined || ctx.globals.profile !== undefined) return undefined;
   const { stateDir } = locationOf(flags, ctx);
   const token = (await Deno.readTextFile(join(stateDir, "setup-token")).catch(() => "")).trim();
   const server = token === "" ? undefined : await apiUrl(stateDir, ctx.env);
@@ -509,10 +511,14 @@ async function pendingSetup(
   try {
     const health = await fetch(`${server}/healthz`, { signal: AbortSignal.timeout(2000) });
     await health.body?.cancel();
-    return health.ok ? { server, token } : undefined;
+    if (!health.ok) return undefined;
   } catch {
     return undefined;
   }
+  return new CrosstalkError(
+    "ERR_UNAUTHENTICATED",
+    `The engine at ${server} has no admin yet: create one at ${server}/setup?token=${token}, then try again`,
+  );
 }
 
 /** The engine of this transport on this machine, when it runs and left a credential. */
@@ -587,15 +593,8 @@ export async function openClient(flags: TransportFlags, ctx: CliContext): Promis
 export async function openApi(flags: TransportFlags, ctx: CliContext): Promise<HttpClient> {
   const api = await resolveApi(flags, ctx);
   if (!api) {
-    const setup = ctx.globals.server === undefined && ctx.globals.profile === undefined
-      ? await pendingSetup(flags, ctx)
-      : undefined;
-    if (setup) {
-      throw new CrosstalkError(
-        "ERR_UNAUTHENTICATED",
-        `The engine at ${setup.server} has no admin yet: create one at ${setup.server}/setup?token=${setup.token}, then try again`,
-      );
-    }
+    const setup = await pendingSetupError(flags, ctx);
+    if (setup) throw setup;
     throw new CrosstalkError(
       "ERR_UNAUTHENTICATED",
       'No engine to talk to: start one with "crosstalk serve", or run "crosstalk auth login --server URL"',

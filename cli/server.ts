@@ -26,7 +26,7 @@ import {
   withJson,
   withTransportOptions,
 } from "./_context.ts";
-import { type HttpClient, openApi, resolveApi } from "./_client.ts";
+import { type HttpClient, openApi, pendingSetupError, resolveApi } from "./_client.ts";
 import { logsCommand } from "./status.ts";
 
 /** The options of the `server` subcommands. */
@@ -195,6 +195,9 @@ export async function apiStartingEngine(
   while (Date.now() < deadline) {
     const api = await resolveApi(flags, ctx);
     if (api) return api;
+    // An engine that runs without an admin leaves no credential until someone makes one.
+    const setup = await pendingSetupError(flags, ctx);
+    if (setup) throw setup;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   return await openApi(flags, ctx);

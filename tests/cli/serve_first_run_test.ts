@@ -21,6 +21,14 @@ Deno.test("serve leaves the local CLI its credential as soon as /setup creates t
     ),
     early.stderr,
   );
+  // A live session (which would start an engine if none ran) stops at once with the same.
+  const began = Date.now();
+  const session = await expectCode(77, ["mcp", "--agent", "claude", "--path", root], {
+    home,
+    env: { CROSSTALK_USER_MODE: "1" },
+  });
+  assert.match(session.stderr, /has no admin yet: create one at .*\/setup\?token=/);
+  assert.ok(Date.now() - began < 20_000, "not after the 30 s an engine gets to start");
 
   const created = await fetch(`${base}/setup`, {
     method: "POST",
