@@ -3,6 +3,7 @@
 import { join } from "../transports/path.ts";
 import type { Bus, SendOptions } from "../engine/bus.ts";
 import type { LocalCredential } from "../engine/api_setup.ts";
+import { apiUrl } from "../engine/background.ts";
 import type { Env } from "../engine/paths.ts";
 import { CrosstalkError, errorFromApi, errorText } from "../schema/errors.ts";
 import type { Channel, Message } from "../transports/mod.ts";
@@ -493,6 +494,33 @@ export async function localEngineServer(
   }
 }
 
+/**
+ * The error for this transport's engine when it runs and has no user yet (so it left no
+ * credential): it names the `/setup` URL that creates the admin. Undefined otherwise, and for
+ * `--server` or `--profile`.
+ */
+export async function pendingSetupError(
+  flags: TransportFlags,
+  ctx: CliContext,
+): Promise<CrosstalkError | undefined> {
+  if (ctx.globals.server !== undefined || ctx.globals.profile !== undefined) return undefined;
+  const { stateDir } = locationOf(flags, ctx);
+  const token = (await Deno.readTextFile(join(stateDir, "setup-token")).catch(() => "")).trim();
+  const server = token === "" ? undefined : await apiUrl(stateDir, ctx.env);
+  if (!server) return undefined;
+  try {
+    const health = await fetch(`${server}/healthz`, { signal: AbortSignal.timeout(2000) });
+    await health.body?.cancel();
+    if (!health.ok) return undefined;
+  } catch {
+    return undefined;
+  }
+  return new CrosstalkError(
+    "ERR_UNAUTHENTICATED",
+    `The engine at ${server} has no admin yet: create one at ${server}/setup?token=${token}, then try again`,
+  );
+}
+
 /** The engine of this transport on this machine, when it runs and left a credential. */
 async function localEngine(flags: TransportFlags, ctx: CliContext): Promise<Profile | undefined> {
   const location = locationOf(flags, ctx);
@@ -565,6 +593,8 @@ export async function openClient(flags: TransportFlags, ctx: CliContext): Promis
 export async function openApi(flags: TransportFlags, ctx: CliContext): Promise<HttpClient> {
   const api = await resolveApi(flags, ctx);
   if (!api) {
+    const setup = await pendingSetupError(flags, ctx);
+    if (setup) throw setup;
     throw new CrosstalkError(
       "ERR_UNAUTHENTICATED",
       'No engine to talk to: start one with "crosstalk serve", or run "crosstalk auth login --server URL"',

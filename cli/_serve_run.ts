@@ -20,6 +20,7 @@ import { createApp } from "../routes/mod.ts";
 import { CrosstalkError } from "../schema/errors.ts";
 import { formatRecord, type LogSink, readLogTail } from "../engine/log.ts";
 import { type CliContext, locationOf } from "./_context.ts";
+import { join } from "../transports/path.ts";
 import type { ServeFlags } from "./serve.ts";
 
 /** Runs the engine and its API until SIGINT or SIGTERM. */
@@ -170,6 +171,17 @@ async function serveApi(
     live: engine,
     log: engine.log,
     setupToken,
+    // The local CLI needs no login from the moment the admin exists, not from the next start.
+    onAdminCreated: async (username) => {
+      engine.log.info("auth.admin_created", { username });
+      try {
+        const credential = await writeLocalCredential(auth, location.stateDir, listener.url);
+        await Deno.remove(join(location.stateDir, "setup-token")).catch(() => {});
+        if (credential) engine.log.info("api.credential", { credential });
+      } catch (error) {
+        engine.log.warn("api.credential_failed", { error: String(error) });
+      }
+    },
   });
   engine.setUsers(() => auth.listUsers().map((u) => u.username));
   listener.setHandler(app.fetch);

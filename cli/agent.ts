@@ -80,6 +80,8 @@ export function agentCommand(ctx: CliContext): Command {
     .description("adds the crosstalk MCP server (crosstalk mcp) to an agent CLI's configuration")
     .argument("<cli>", "claude, codex, gemini, qwen or opencode")
     .option("--name <name>", "the agent's name on the bus (default: <cli>-<folder>)")
+    .option("--path <dir>", "the server's transport directory (default: the built-in transport)")
+    .option("--containername <name>", "the server's transport: a named one in the default storage")
     .addOption(scope())
     .option("--force", "replace a crosstalk entry that differs")
     .option("--dry-run", "print the file and its new content; write nothing")
@@ -102,6 +104,14 @@ export function agentCommand(ctx: CliContext): Command {
         server: ctx.globals.server,
         profile: ctx.globals.profile,
       });
+      // The sessions find this transport wherever the agent CLI starts them.
+      if (flags.path !== undefined && flags.containername !== undefined) {
+        throw new CrosstalkError("ERR_USAGE", "Use either --path or --containername, not both");
+      }
+      if (flags.path !== undefined) entry.args.push("--path", resolve(flags.path));
+      if (flags.containername !== undefined) {
+        entry.args.push("--containername", flags.containername);
+      }
       const result = await installAgent(agentCli, entry, {
         scope: flags.scope,
         env: ctx.env,
@@ -579,6 +589,8 @@ function msParser(flag: string, min: number, max: number): (value: string) => nu
 
 interface InstallFlags {
   name?: string;
+  path?: string;
+  containername?: string;
   scope?: InstallScope;
   force?: boolean;
   dryRun?: boolean;

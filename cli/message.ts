@@ -172,6 +172,19 @@ export function messageCommand(ctx: CliContext): Command {
         if (d.detail) parts.push(`(${d.detail})`);
         ctx.out(`  ${parts.join("  ")}\n`);
       }
+      const { task, badges = [] } = status;
+      if (task) {
+        const parts = [task.state, `flagged by ${task.flaggedBy}`];
+        if (task.role) parts.push(`for role ${task.role}`);
+        if (task.cwd) parts.push(`in ${task.cwd}`);
+        if (task.claimedBy) parts.push(`claimed by ${task.claimedBy}`);
+        if (task.result !== undefined) parts.push(`result: ${firstLine(task.result)}`);
+        ctx.out(`  task: ${parts.join(", ")}\n`);
+      }
+      if (badges.length > 0) {
+        const shown = badges.map((b) => `${b.type}${b.value ? `=${b.value}` : ""} (${b.by})`);
+        ctx.out(`  badges: ${shown.join(", ")}\n`);
+      }
     });
 
   withJson(withTransportOptions(message.command("replies")))
@@ -246,10 +259,15 @@ async function readBody(
 function summary(m: Message): string {
   const re = m.re?.length ? ` re ${m.re.join(",")}` : "";
   const failed = m.failed ? " FAILED" : "";
-  const first = m.body.split("\n")[0] ?? "";
-  const text = first.length > 80 ? `${first.slice(0, 77)}...` : first;
+  const text = firstLine(m.body);
   const not = m.exclude?.length ? ` (not ${m.exclude.join(",")})` : "";
   return `${m.id}  ${m.from} -> ${m.to.join(",")}${not}${re}${failed}  ${text}`;
+}
+
+/** The first line of a text, cut at 80 characters. */
+function firstLine(text: string): string {
+  const first = text.split("\n")[0] ?? "";
+  return first.length > 80 ? `${first.slice(0, 77)}...` : first;
 }
 
 function render(m: Message): string {

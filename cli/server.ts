@@ -1,6 +1,7 @@
 // `crosstalk server start | stop | restart | status | logs`: the engine in the background. In
 // system mode systemd or launchd owns the engine, and these print the manager's command instead.
-import { resolve } from "../transports/path.ts";
+import { basename, dirname, resolve } from "../transports/path.ts";
+import { isName } from "../transports/names.ts";
 import {
   apiUrl,
   livePid,
@@ -12,7 +13,7 @@ import {
 } from "../engine/background.ts";
 import type { TransportLocation } from "../engine/paths.ts";
 import { type ServerVerb, systemServiceCommand } from "../engine/service.ts";
-import { currentFacts, detectMode } from "../engine/system_paths.ts";
+import { currentFacts, detectMode, SYSTEM_DIRS } from "../engine/system_paths.ts";
 import { selfCommand } from "../engine/which.ts";
 import { DEFAULT_TRANSPORT_NAME } from "../engine/paths.ts";
 import { CrosstalkError } from "../schema/errors.ts";
@@ -25,7 +26,7 @@ import {
   withJson,
   withTransportOptions,
 } from "./_context.ts";
-import { type HttpClient, openApi, resolveApi } from "./_client.ts";
+import { type HttpClient, openApi, pendingSetupError, resolveApi } from "./_client.ts";
 import { logsCommand } from "./status.ts";
 
 /** The options of the `server` subcommands. */
@@ -106,14 +107,30 @@ function withStartOptions(command: Command): Command {
 /** In system mode, prints the service manager's command and returns true. */
 function systemMode(verb: ServerVerb, flags: ServerFlags, ctx: CliContext): boolean {
   if (detectMode(flags, currentFacts(ctx.env)) !== "system") return false;
-  const name = flags.containername ?? DEFAULT_TRANSPORT_NAME;
   const kind = Deno.build.os === "darwin" ? "launchd" : "systemd";
+  const name = flags.path === undefined
+    ? flags.containername ?? DEFAULT_TRANSPORT_NAME
+    : systemTransportName(resolve(flags.path));
+  if (name === undefined) {
+    throw new CrosstalkError(
+      "ERR_USAGE",
+      `In system mode ${kind} runs only the transports in ${SYSTEM_DIRS.data}/<name>/transport, ` +
+        `and "${resolve(flags.path!)}" is none of them: for an engine of your own on it, ` +
+        `add --user (or set CROSSTALK_USER_MODE=1)`,
+    );
+  }
   ctx.out(
     `In system mode ${kind} runs the engine of "${name}"; use:\n  ${
       systemServiceCommand(verb, kind, name)
     }\n(for an engine of your own: --user, or CROSSTALK_USER_MODE=1)\n`,
   );
   return true;
+}
+
+/** The name of a system transport from its path (`/var/lib/crosstalk/<name>/transport`). */
+function systemTransportName(path: string): string | undefined {
+  const [parent, name, leaf] = [dirname(dirname(path)), basename(dirname(path)), basename(path)];
+  return parent === SYSTEM_DIRS.data && leaf === "transport" && isName(name) ? name : undefined;
 }
 
 async function start(flags: ServerFlags, ctx: CliContext): Promise<void> {
@@ -178,6 +195,9 @@ export async function apiStartingEngine(
   while (Date.now() < deadline) {
     const api = await resolveApi(flags, ctx);
     if (api) return api;
+    // An engine that runs without an admin leaves no credential until someone makes one.
+    const setup = await pendingSetupError(flags, ctx);
+    if (setup) throw setup;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   return await openApi(flags, ctx);

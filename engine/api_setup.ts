@@ -100,7 +100,11 @@ export async function bootstrapUsers(
   stateDir: string,
   env: Env,
 ): Promise<Bootstrap> {
-  if (!auth.empty) return { kind: "ready" };
+  if (!auth.empty) {
+    // A token file left from a setup done before (it no longer works) would mislead the CLI.
+    await Deno.remove(join(stateDir, "setup-token")).catch(() => {});
+    return { kind: "ready" };
+  }
   const username = env.CROSSTALK_INIT_USERNAME;
   const passphrase = env.CROSSTALK_INIT_PASSPHRASE;
   if (username && passphrase) {

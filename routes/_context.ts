@@ -19,6 +19,8 @@ export interface AppDeps {
   report?: () => Promise<EngineReport>;
   /** A one-time token that lets `/setup` create the first admin, while no user exists. */
   setupToken?: { value: string | undefined };
+  /** Called once `/setup` has created the first admin (the engine leaves the local CLI's credential). */
+  onAdminCreated?: (username: string) => Promise<void>;
   /** Where retried sends find their first message (in memory when absent). */
   idempotency?: IdempotencyStore;
   /** The engine's environment (for finding agent CLIs on its PATH). */

@@ -114,7 +114,11 @@ export function createApp(deps: AppDeps): Hono<Env> {
 
   app.get("/healthz", (c) => c.json({ ok: true }));
   app.get("/version", (c) => c.json({ version: deps.version, protocol: PROTOCOL_VERSION }));
-  app.get("/openapi.json", (c) => c.json(OPENAPI));
+  // The address the client reached, not the default port: the engine may listen on any.
+  app.get(
+    "/openapi.json",
+    (c) => c.json({ ...OPENAPI, servers: [{ url: new URL(c.req.url).origin }] }),
+  );
   app.route("/", webRoutes(CSRF_COOKIE));
 
   // Engine to engine: authenticated by the sender's own key, not by a user's token.
@@ -222,6 +226,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
       throw error;
     }
     const { token, record } = await deps.auth.mintToken(user.username, "setup");
+    await deps.onAdminCreated?.(user.username);
     return c.json({ user, token, ...record }, 201);
   });
 

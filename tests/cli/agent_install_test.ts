@@ -320,6 +320,34 @@ Deno.test("agent install passes the global --server on to crosstalk mcp", async 
   ]);
 });
 
+Deno.test("agent install passes a named transport (--containername, or --path made absolute) on to crosstalk mcp", async () => {
+  const w = await world();
+  await using _ = w.dir;
+  await w.run(0, ["agent", "install", "claude", "--containername", "team"]);
+  await assertStartsCrosstalk(serverOf(await readJson(join(w.project, ".mcp.json"))), [
+    "mcp",
+    "--agent",
+    "claude",
+    "--containername",
+    "team",
+  ]);
+  await w.run(0, ["agent", "install", "gemini", "--path", "bus"]);
+  await assertStartsCrosstalk(
+    serverOf(await readJson(join(w.project, ".gemini", "settings.json"))),
+    ["mcp", "--agent", "gemini", "--path", join(w.project, "bus")],
+  );
+  const both = await w.run(64, [
+    "agent",
+    "install",
+    "qwen",
+    "--path",
+    "bus",
+    "--containername",
+    "team",
+  ]);
+  assert.match(both.stderr, /either --path or --containername/);
+});
+
 Deno.test("agent uninstall says when crosstalk is not installed, and agent install refuses an unknown CLI", async () => {
   const w = await world();
   await using _ = w.dir;

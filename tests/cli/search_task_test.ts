@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { runCrosstalk, tempDir } from "../_helpers.ts";
 import { EngineProcess, makeTransport, namedTransport, openBus } from "../engine/_harness.ts";
-import { flagTask } from "../../engine/tasks.ts";
+import { addBadge, claimTask, flagTask } from "../../engine/tasks.ts";
 import { AnnotationStore } from "../../transports/annotations.ts";
 
 Deno.test("message search and task list answer the same directly and through the engine's API", async () => {
@@ -56,4 +56,27 @@ Deno.test("message search and task list answer the same directly and through the
     home,
   });
   assert.equal(bad.code, 64);
+});
+
+Deno.test("message status prints a message's task and badges after its deliveries", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  const { root } = namedTransport(home);
+  await makeTransport(root, "");
+  let id: string;
+  {
+    await using bus = await openBus(root);
+    const message = await bus.send({ to: ["worker"], body: "Rotate the deploy keys" });
+    id = message.id;
+    const store = new AnnotationStore(root);
+    await flagTask(store, message, { by: "tester", role: "ops" });
+    await claimTask(store, message, { name: "worker", role: "ops" });
+    await addBadge(store, message, { type: "importance", value: "high", by: "tester" });
+  }
+  const status = await runCrosstalk(["message", "status", id, "--containername", "team"], { home });
+  assert.equal(status.code, 0, status.stderr);
+  assert.match(
+    status.stdout,
+    /\n {2}task: claimed, flagged by tester, for role ops, claimed by worker\n {2}badges: importance=high \(tester\)\n$/,
+  );
 });

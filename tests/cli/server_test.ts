@@ -143,6 +143,25 @@ Deno.test("server commands in system mode print the systemctl command and start 
   await assert.rejects(Deno.stat(join(dir.path, ".local", "state", "crosstalk")));
 });
 
+Deno.test("server commands in system mode name the service of a --path under /var/lib/crosstalk, and refuse any other path", async () => {
+  await using dir = await tempDir();
+  const hinted = await expectCode(
+    0,
+    ["server", "stop", "--system", "--path", "/var/lib/crosstalk/main/transport"],
+    { home: dir.path },
+  );
+  assert.ok(hinted.stdout.includes('runs the engine of "main"'), hinted.stdout);
+  const elsewhere = join(dir.path, "bus");
+  for (const verb of ["start", "status"]) {
+    const refused = await expectCode(64, ["server", verb, "--system", "--path", elsewhere], {
+      home: dir.path,
+    });
+    assert.ok(refused.stderr.includes(`"${elsewhere}" is none of them`), refused.stderr);
+    assert.match(refused.stderr, /add --user/);
+  }
+  await assert.rejects(Deno.stat(join(dir.path, ".local", "state", "crosstalk")));
+});
+
 Deno.test("server start --user and --system together is a usage error", async () => {
   await using dir = await tempDir();
   const both = await runCrosstalk(["server", "start", "--user", "--system"], { home: dir.path });

@@ -3,7 +3,7 @@ import { OPENAPI } from "../../routes/openapi.ts";
 import { tempDir } from "../_helpers.ts";
 import { appOnNewTransport } from "./_app.ts";
 
-Deno.test("/openapi.json describes exactly the routes the app serves", async () => {
+Deno.test("/openapi.json describes exactly the routes the app serves, at the address it was asked at", async () => {
   await using dir = await tempDir();
   await using api = await appOnNewTransport(dir.path);
   const { app } = api;
@@ -29,7 +29,13 @@ Deno.test("/openapi.json describes exactly the routes the app serves", async () 
     [],
     "described but not served",
   );
-  const response = await app.request("/openapi.json");
+  const response = await app.request("http://127.0.0.1:24611/openapi.json");
   assert.equal(response.status, 200);
-  assert.equal((await response.json()).openapi, "3.1.0");
+  const document = await response.json();
+  assert.equal(document.openapi, "3.1.0");
+  assert.deepEqual(
+    document.servers,
+    [{ url: "http://127.0.0.1:24611" }],
+    "the engine's own address",
+  );
 });
