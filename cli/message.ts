@@ -4,10 +4,12 @@ import type { Message } from "../transports/mod.ts";
 import { AFTER_EVERY_ID } from "../transports/names.ts";
 import { CrosstalkError } from "../schema/errors.ts";
 import type { deliveryStatus } from "../engine/status.ts";
-import { openClient } from "./_client.ts";
+import { HttpClient, openClient } from "./_client.ts";
+import { livePid } from "../engine/background.ts";
 import {
   type CliContext,
   Command,
+  locationOf,
   parseSeconds,
   printJson,
   type TransportFlags,
@@ -77,6 +79,13 @@ export function messageCommand(ctx: CliContext): Command {
         return ctx.out(`${sent.id}\n`);
       }
       const timeout = flags.timeout ?? 600;
+      // Written to the folder with no engine of this machine running: say so before the wait.
+      if (!(bus instanceof HttpClient) && !(await livePid(locationOf(flags, ctx).stateDir))) {
+        ctx.err(
+          "warning: no engine of this transport runs on this machine, so a reply can come only " +
+            'from one on another machine (start one here with "crosstalk server start")\n',
+        );
+      }
       const replies = await bus.waitForReplies([sent], timeout * 1000);
       if (flags.json) printJson(ctx, { message: sent, replies });
       else {

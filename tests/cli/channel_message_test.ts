@@ -192,6 +192,18 @@ Deno.test("message send writes the message file with the right frontmatter and p
     assert.equal(body, "hello world\n");
   });
 
+  await t.step("--wait with no engine running says so, then gives up after --timeout", async () => {
+    const sent = await expectCode(
+      75,
+      ["message", "send", "--to", "echo", "--wait", "--timeout", "1", "anyone?", ...p],
+      { home },
+    );
+    assert.match(
+      sent.stderr,
+      /^warning: no engine of this transport runs on this machine, so a reply can come only from one on another machine \(start one here with "crosstalk server start"\)\nNo reply within 1s/,
+    );
+  });
+
   await t.step("--from, comma-separated and repeated --to, --as, --re", async () => {
     const sent = await expectCode(0, [
       "message",
