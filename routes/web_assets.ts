@@ -2208,6 +2208,7 @@ start();
 /** The style: a three-column layout that folds on a narrow screen. */
 export const WEB_CSS = `:root { color-scheme: light dark; font: 15px/1.45 system-ui, sans-serif; }
 body { margin: 0; }
+input, textarea, select { box-sizing: border-box; max-width: 100%; }
 [hidden] { display: none !important; }
 #login { max-width: 22rem; margin: 10vh auto; display: grid; gap: .75rem; }
 #login label { display: grid; gap: .25rem; }
@@ -2234,8 +2235,8 @@ nav { grid-area: nav; padding: .5rem 1rem; border-right: 1px solid #8884; overfl
 nav ul { list-style: none; padding: 0; margin: 0 0 1rem; }
 main { grid-area: main; display: flex; flex-direction: column; min-height: 0; min-width: 0; padding: 0 1rem; }
 #messages { flex: 1; overflow: auto; list-style: none; padding: 0; margin: 0; }
-.message { padding: .5rem 0; border-bottom: 1px solid #8882; }
-.body { white-space: pre-wrap; overflow-wrap: anywhere; margin: .25rem 0; }
+.message { padding: .5rem 0; border-bottom: 1px solid #8882; overflow-wrap: anywhere; }
+.body { white-space: pre-wrap; margin: .25rem 0; }
 .body p, .body ul, .body ol, .body pre, .body blockquote { margin: .35rem 0; }
 .body > :first-child { margin-top: 0; } .body > :last-child { margin-bottom: 0; }
 .body ul, .body ol { padding-left: 1.5rem; } .body .heading { font-weight: bold; }
@@ -2271,5 +2272,14 @@ h1 { margin: 0; } h2 { font-size: 1rem; margin: .75rem 0 .25rem; } h3 { font-siz
 .muted { opacity: .65; } .ok { color: #2a8a3e; } .error { color: #c0392b; min-height: 1em; }
 button.link { background: none; border: none; padding: 0; color: inherit; text-decoration: underline; cursor: pointer; font: inherit; }
 button.current { font-weight: bold; text-decoration: none; }
-@media (max-width: 48rem) { #app { grid-template: "head" auto "nav" auto "main" 1fr "details" auto / 1fr; } nav, aside { border: none; width: auto; } .columns { grid-template-columns: 1fr; } }
+@media (max-width: 48rem) {
+  /* One column, the channels and peers above the messages; the page scrolls, the messages too. */
+  #app { grid-template: "head" auto "nav" auto "main" auto "notice" auto "details" auto / minmax(0, 1fr); height: auto; min-height: 100vh; }
+  section { grid-column: 1; grid-row: 2 / 4; }
+  nav, aside { border: none; width: auto; } nav { border-bottom: 1px solid #8884; }
+  #messages { flex: none; max-height: 65vh; }
+  #tabs { flex-wrap: wrap; margin-left: 0; } .spacer { display: none; }
+  #search { flex-wrap: wrap; flex: 1 1 100%; } #search input[type=search] { flex: 1; min-width: 8rem; }
+  .columns { grid-template-columns: 1fr; }
+}
 `;
