@@ -1,5 +1,6 @@
 // The web UI's page, script and style (see routes/web.ts). Plain DOM, no framework: every text
-// from the bus goes in with textContent, never as markup.
+// from the bus goes in with textContent, never as markup (a message's markdown is made into
+// elements and text nodes, see markdown()).
 
 /** The page: a sign-in form, and the bus once signed in. */
 export const WEB_HTML = `<!doctype html>
@@ -1268,6 +1269,251 @@ function loadNew() {
   return loading;
 }
 
+/**
+ * Markdown in a message: its lines' blocks, and in them code, bold, emphasis and links. Only
+ * elements and text nodes are made (nothing is read as HTML, so raw HTML shows as text), and a
+ * link only goes to an http, https or mailto address.
+ */
+const MD_FENCE = /^([ \\t]*)(\`{3,}|~{3,})(.*)$/;
+const MD_HEADING = /^ {0,3}(#{1,6})(?:[ \\t]+(.*))?$/;
+const MD_RULE = /^ {0,3}([-*_])(?:[ \\t]*\\1){2,}[ \\t]*$/;
+const MD_QUOTE = /^ {0,3}> ?/;
+const MD_ITEM = /^([ \\t]*)([-*+]|\\d{1,9}[.)])[ \\t]+(\\S.*)$/;
+/** How deep quotes nest before a ">" is only text. */
+const MD_DEPTH = 4;
+/** Bold and emphasis: their content never holds their own marker, so a failed try is short. */
+const MD_SPANS = [
+  ["strong", /\\*\\*(?!\\s)((?:[^*]|\\*(?!\\*))*?\\S)\\*\\*(?!\\*)/y],
+  ["strong", /(?<![\\p{L}\\p{N}])__(?!\\s)((?:[^_]|_(?!_))*?[^\\s_])__(?![\\p{L}\\p{N}])/uy],
+  ["em", /\\*(?![\\s*])([^*]*?[^\\s*])\\*/y],
+  ["em", /(?<![\\p{L}\\p{N}])_(?![\\s_])([^_]*?[^\\s_])_(?![\\p{L}\\p{N}])/uy],
+];
+const MD_LINK = /\\[([^[\\]\\n]+)\\]\\(([^\\s()]+(?:\\([^\\s()]*\\)[^\\s()]*)*)(?:[ \\t]+"[^"\\n]*")?\\)/y;
+const MD_URL = /https?:\\/\\/[^\\s<>"\`]+/iy;
+
+/** Appends a markdown text's blocks to parent. */
+function markdown(parent, text, depth = 0) {
+  const lines = text.split(/\\r?\\n/);
+  let i = 0;
+  while (i < lines.length) {
+    const line = lines[i];
+    const fence = fenceOf(line);
+    const heading = MD_HEADING.exec(line);
+    if (line.trim() === "") {
+      i++;
+    } else if (fence) {
+      // Shown as it is; a fence left open runs to the end.
+      const code = [];
+      for (i++; i < lines.length && !closes(fence, lines[i]); i++) {
+        const indent = lines[i].length - lines[i].trimStart().length;
+        code.push(lines[i].slice(Math.min(indent, fence.indent)));
+      }
+      i++;
+      const pre = el("pre");
+      const node = el("code", code.join("\\n"));
+      if (fence.language) node.dataset.language = fence.language;
+      pre.append(node);
+      parent.append(pre);
+    } else if (heading) {
+      // A bold line: a heading in a message is not one of the page's.
+      const node = el("p", undefined, "heading");
+      node.setAttribute("role", "heading");
+      node.setAttribute("aria-level", String(Math.min(6, heading[1].length + 2)));
+      inline(node, (heading[2] ?? "").trim().replace(/[ \\t]#+$/, "").trim());
+      parent.append(node);
+      i++;
+    } else if (MD_RULE.test(line)) {
+      parent.append(el("hr"));
+      i++;
+    } else if (depth < MD_DEPTH && MD_QUOTE.test(line)) {
+      const inner = [];
+      for (; i < lines.length && MD_QUOTE.test(lines[i]); i++) inner.push(lines[i].replace(MD_QUOTE, ""));
+      const quote = el("blockquote");
+      markdown(quote, inner.join("\\n"), depth + 1);
+      parent.append(quote);
+    } else if (MD_ITEM.test(line)) {
+      i = list(parent, lines, i, depth);
+    } else {
+      // A paragraph: its lines until a blank one or another block (newlines stay breaks).
+      const start = i++;
+      while (i < lines.length && lines[i].trim() !== "" && !interrupts(lines[i], depth)) i++;
+      const node = el("p");
+      inline(node, lines.slice(start, i).join("\\n"));
+      parent.append(node);
+    }
+  }
+}
+
+/** A line that opens a code block: its indent, fence and language. */
+function fenceOf(line) {
+  const match = MD_FENCE.exec(line);
+  if (!match || (match[2][0] === "\`" && match[3].includes("\`"))) return null;
+  return { indent: match[1].length, fence: match[2], language: match[3].trim().split(/\\s/)[0] };
+}
+
+function closes(fence, line) {
+  const match = /^[ \\t]*(\`{3,}|~{3,})[ \\t]*$/.exec(line);
+  return match !== null && match[1][0] === fence.fence[0] && match[1].length >= fence.fence.length;
+}
+
+/** Whether a line starts a block that ends a paragraph or a list item. */
+function interrupts(line, depth) {
+  const item = MD_ITEM.exec(line);
+  return fenceOf(line) !== null || MD_HEADING.test(line) || MD_RULE.test(line) ||
+    (depth < MD_DEPTH && MD_QUOTE.test(line)) ||
+    // A numbered line ends a paragraph only when it counts from 1 ("2024. was" does not).
+    (item !== null && (!/\\d/.test(item[2]) || Number.parseInt(item[2]) === 1));
+}
+
+/**
+ * Appends the list that starts at lines[start] (one level: items further in show in it, flat);
+ * the index of the line after it.
+ */
+function list(parent, lines, start, depth) {
+  const first = MD_ITEM.exec(lines[start]);
+  const ordered = /\\d/.test(first[2]);
+  const node = el(ordered ? "ol" : "ul");
+  if (ordered && Number.parseInt(first[2]) !== 1) node.start = Number.parseInt(first[2]);
+  const items = [];
+  let i = start;
+  while (i < lines.length) {
+    const line = lines[i];
+    const item = MD_RULE.test(line) ? null : MD_ITEM.exec(line);
+    if (item) {
+      // A list of the other kind as far in as this one is a list of its own.
+      if (/\\d/.test(item[2]) !== ordered && item[1].length <= first[1].length) break;
+      items.push(item[3]);
+      i++;
+    } else if (line.trim() !== "") {
+      if (interrupts(line, depth)) break;
+      items[items.length - 1] += "\\n" + line.trim();
+      i++;
+    } else {
+      // After blank lines the list goes on with an item, or with an indented line of the last.
+      let next = i;
+      while (next < lines.length && lines[next].trim() === "") next++;
+      const after = lines[next];
+      if (after === undefined) break;
+      if (!MD_ITEM.test(after)) {
+        if (!/^(?: {2}|\\t)/.test(after) || interrupts(after, depth)) break;
+        items[items.length - 1] += "\\n";
+      }
+      i = next;
+    }
+  }
+  for (const text of items) {
+    const item = el("li");
+    inline(item, text);
+    node.append(item);
+  }
+  parent.append(node);
+  return i;
+}
+
+/** Appends a text's inline markdown to parent: code, bold, emphasis, links; the rest as text. */
+function inline(parent, text, links = true) {
+  // A run of backticks closes at the next run of the same length: the runs' places by length.
+  const ticks = new Map();
+  for (const run of text.matchAll(/\`+/g)) {
+    if (!ticks.has(run[0].length)) ticks.set(run[0].length, { at: [], next: 0 });
+    ticks.get(run[0].length).at.push(run.index);
+  }
+  const starts = /[\\\\\`*_[]|\\bhttps?:\\/\\//gi;
+  let done = 0;
+  for (let found = starts.exec(text); found; found = starts.exec(text)) {
+    const span = spanAt(text, found.index, ticks, links);
+    if (!span) continue;
+    if (span.node) {
+      if (found.index > done) parent.append(text.slice(done, found.index));
+      parent.append(span.node);
+      done = span.end;
+    }
+    starts.lastIndex = span.end;
+  }
+  if (done < text.length) parent.append(text.slice(done));
+}
+
+/**
+ * What starts at text[at]: a node and where it ends, or only where a run of backticks that opens
+ * nothing ends (node null), or null.
+ */
+function spanAt(text, at, ticks, links) {
+  const char = text[at];
+  if (char === "\\\\") {
+    return /[!-/:-@[-\`{-~]/.test(text[at + 1] ?? "")
+      ? { node: document.createTextNode(text[at + 1]), end: at + 2 }
+      : null;
+  }
+  if (char === "\`") {
+    let end = at;
+    while (text[end] === "\`") end++;
+    const runs = ticks.get(end - at);
+    if (!runs) return { node: null, end };
+    while (runs.next < runs.at.length && runs.at[runs.next] <= at) runs.next++;
+    const close = runs.at[runs.next];
+    if (close === undefined) return { node: null, end };
+    let code = text.slice(end, close).replaceAll("\\n", " ");
+    if (code.length > 2 && code[0] === " " && code.at(-1) === " " && code.trim() !== "") {
+      code = code.slice(1, -1);
+    }
+    return { node: el("code", code), end: close + end - at };
+  }
+  if (char === "*" || char === "_") {
+    for (const [tag, pattern] of MD_SPANS) {
+      pattern.lastIndex = at;
+      const match = pattern.exec(text);
+      if (!match) continue;
+      const node = el(tag);
+      inline(node, match[1], links);
+      return { node, end: at + match[0].length };
+    }
+    return null;
+  }
+  if (!links) return null;
+  if (char === "[") {
+    MD_LINK.lastIndex = at;
+    const match = MD_LINK.exec(text);
+    if (!match) return null;
+    const href = safeHref(match[2]);
+    // Another kind of address (javascript:, data:, a relative one) stays text, all of it.
+    const end = at + match[0].length;
+    if (!href) return { node: document.createTextNode(match[0]), end };
+    const node = anchor(href);
+    inline(node, match[1], false);
+    return { node, end };
+  }
+  MD_URL.lastIndex = at;
+  const match = MD_URL.exec(text);
+  if (!match) return null;
+  // Punctuation after an address ends the sentence, and a ")" without "(" closes a remark.
+  const open = match[0].includes("(");
+  let end = at + match[0].length;
+  while (end > at && (".,:;!?'*_~".includes(text[end - 1]) || (text[end - 1] === ")" && !open))) end--;
+  const href = safeHref(text.slice(at, end));
+  if (!href) return { node: null, end: at + match[0].length };
+  const node = anchor(href);
+  node.textContent = text.slice(at, end);
+  return { node, end };
+}
+
+/** The address a link may go to (http, https, mailto), as the browser reads it; or null. */
+function safeHref(url) {
+  try {
+    const parsed = new URL(url);
+    return ["http:", "https:", "mailto:"].includes(parsed.protocol) ? parsed.href : null;
+  } catch {
+    return null;
+  }
+}
+
+function anchor(href) {
+  const node = el("a");
+  node.href = href;
+  node.rel = "noopener noreferrer";
+  node.target = "_blank";
+  return node;
+}
+
 function showMessage(message) {
   if (state.shown.has(message.id)) return;
   state.shown.set(message.id, message);
@@ -1288,7 +1534,8 @@ function showMessage(message) {
     item.classList.add("reply");
     item.append(el("div", quoteOf(message), "quote muted"));
   }
-  const body = el("div", message.body, "body");
+  const body = el("div", undefined, "body");
+  markdown(body, message.body);
   const actions = el("div", undefined, "actions");
   const replies = el("button", undefined, "link replies");
   replies.type = "button";
@@ -1961,6 +2208,7 @@ start();
 /** The style: a three-column layout that folds on a narrow screen. */
 export const WEB_CSS = `:root { color-scheme: light dark; font: 15px/1.45 system-ui, sans-serif; }
 body { margin: 0; }
+input, textarea, select { box-sizing: border-box; max-width: 100%; }
 [hidden] { display: none !important; }
 #login { max-width: 22rem; margin: 10vh auto; display: grid; gap: .75rem; }
 #login label { display: grid; gap: .25rem; }
@@ -1985,10 +2233,18 @@ header { grid-area: head; display: flex; flex-wrap: wrap; gap: .75rem; align-ite
 #found button.link { overflow-wrap: anywhere; text-align: left; }
 nav { grid-area: nav; padding: .5rem 1rem; border-right: 1px solid #8884; overflow: auto; }
 nav ul { list-style: none; padding: 0; margin: 0 0 1rem; }
-main { grid-area: main; display: flex; flex-direction: column; min-height: 0; padding: 0 1rem; }
+main { grid-area: main; display: flex; flex-direction: column; min-height: 0; min-width: 0; padding: 0 1rem; }
 #messages { flex: 1; overflow: auto; list-style: none; padding: 0; margin: 0; }
-.message { padding: .5rem 0; border-bottom: 1px solid #8882; }
-.body { white-space: pre-wrap; overflow-wrap: anywhere; margin: .25rem 0; }
+.message { padding: .5rem 0; border-bottom: 1px solid #8882; overflow-wrap: anywhere; }
+.body { white-space: pre-wrap; margin: .25rem 0; }
+.body p, .body ul, .body ol, .body pre, .body blockquote { margin: .35rem 0; }
+.body > :first-child { margin-top: 0; } .body > :last-child { margin-bottom: 0; }
+.body ul, .body ol { padding-left: 1.5rem; } .body .heading { font-weight: bold; }
+.body blockquote { margin-left: 0; padding-left: .75rem; border-left: 3px solid #8886; }
+.body code { font: .9em/1.4 ui-monospace, monospace; background: #8882; padding: 0 .2em; border-radius: .2em; }
+.body pre { white-space: pre; overflow-wrap: normal; overflow-x: auto; padding: .4rem .6rem; background: #8881; }
+.body pre code { background: none; padding: 0; }
+.body hr { border: none; border-top: 1px solid #8884; }
 .actions { display: flex; gap: .5rem; }
 .columns { display: grid; grid-template-columns: minmax(18rem, 1fr) minmax(18rem, 1.2fr); gap: 0 2rem; align-content: start; }
 #new-workflow { display: grid; gap: .5rem; } #new-workflow p { margin: 0; }
@@ -2016,5 +2272,14 @@ h1 { margin: 0; } h2 { font-size: 1rem; margin: .75rem 0 .25rem; } h3 { font-siz
 .muted { opacity: .65; } .ok { color: #2a8a3e; } .error { color: #c0392b; min-height: 1em; }
 button.link { background: none; border: none; padding: 0; color: inherit; text-decoration: underline; cursor: pointer; font: inherit; }
 button.current { font-weight: bold; text-decoration: none; }
-@media (max-width: 48rem) { #app { grid-template: "head" auto "nav" auto "main" 1fr "details" auto / 1fr; } nav, aside { border: none; width: auto; } .columns { grid-template-columns: 1fr; } }
+@media (max-width: 48rem) {
+  /* One column, the channels and peers above the messages; the page scrolls, the messages too. */
+  #app { grid-template: "head" auto "nav" auto "main" auto "notice" auto "details" auto / minmax(0, 1fr); height: auto; min-height: 100vh; }
+  section { grid-column: 1; grid-row: 2 / 4; }
+  nav, aside { border: none; width: auto; } nav { border-bottom: 1px solid #8884; }
+  #messages { flex: none; max-height: 65vh; }
+  #tabs { flex-wrap: wrap; margin-left: 0; } .spacer { display: none; }
+  #search { flex-wrap: wrap; flex: 1 1 100%; } #search input[type=search] { flex: 1; min-width: 8rem; }
+  .columns { grid-template-columns: 1fr; }
+}
 `;
