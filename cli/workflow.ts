@@ -138,7 +138,7 @@ export function workflowCommand(ctx: CliContext): Command {
       if (!valid) {
         const where = flags.out ?? "FILE";
         ctx.err(
-          `error: the planner's plan is not valid: ${composed.problems.join("; ")}\n` +
+          `error: The planner's plan is not valid: ${composed.problems.join("; ")}\n` +
             `Fix it${
               flags.out ? ` in "${flags.out}"` : ""
             }, check it with "crosstalk workflow check ${where}", ` +

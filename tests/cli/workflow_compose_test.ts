@@ -127,7 +127,7 @@ Deno.test("workflow compose shows a plan with problems and does not run it, and 
   assert.match(ghost.stdout, /^ {2}- to: ghost\/writer$/m, "shown to be fixed");
   assert.match(
     ghost.stderr,
-    /^error: the planner's plan is not valid: fanout\[0\]\.to: Unknown model "ghost\/writer"/,
+    /^error: The planner's plan is not valid: fanout\[0\]\.to: Unknown model "ghost\/writer"/,
   );
   assert.match(ghost.stderr, /\(not started\)\n$/);
   const listed = await cli(["workflow", "status", "--json"]);
