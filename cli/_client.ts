@@ -597,8 +597,20 @@ export async function openApi(flags: TransportFlags, ctx: CliContext): Promise<H
     if (setup) throw setup;
     throw new CrosstalkError(
       "ERR_UNAUTHENTICATED",
-      'No engine to talk to: start one with "crosstalk serve", or run "crosstalk auth login --server URL"',
+      'No engine to talk to: start one with "crosstalk serve", or run "crosstalk auth login --server URL"' +
+        await oldTokenFile(ctx.env).then((path) =>
+          path ? ` (the token file of an older crosstalk, "${path}", is not read)` : ""
+        ),
     );
   }
   return api;
+}
+
+/**
+ * The token file of an older crosstalk (its v7 `cli-token`) when one is there. This crosstalk
+ * never reads it: a user who logged in with it needs `auth login` once.
+ */
+export async function oldTokenFile(env: Env): Promise<string | undefined> {
+  const path = join(credentialsPath(env), "..", "cli-token");
+  return (await Deno.lstat(path).then((s) => s.isFile, () => false)) ? path : undefined;
 }

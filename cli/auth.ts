@@ -8,6 +8,7 @@ import {
   credentialsPath,
   HttpClient,
   loadCredentials,
+  oldTokenFile,
   openApi,
   saveCredentials,
 } from "./_client.ts";
@@ -71,6 +72,13 @@ export function authCommand(ctx: CliContext): Command {
         ctx.err(
           `warning: "${credentialsPath(ctx.env)}" is not used: ${credentials.foreign} ` +
             "(another program's, or an older crosstalk's?)\n",
+        );
+      }
+      const old = await oldTokenFile(ctx.env);
+      if (old) {
+        ctx.err(
+          `warning: "${old}" is an older crosstalk's token file, which this one does not read: ` +
+            'log in with "crosstalk auth login"\n',
         );
       }
       if (flags.json) return printJson(ctx, rows);

@@ -160,3 +160,29 @@ Deno.test("a credentials file another program wrote is never overwritten: auth l
   assert.equal(sent.code, 0, sent.stderr);
   assert.equal(await Deno.readTextFile(file), theirs);
 });
+
+Deno.test("an older crosstalk's cli-token file is named, as not read, by auth list and when no engine answers", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  const file = join(home, ".config", "crosstalk", "cli-token");
+  await Deno.mkdir(join(file, ".."), { recursive: true });
+  await Deno.writeTextFile(file, "ct_0123456789abcdef\n");
+  const listed = await runCrosstalk(["auth", "list"], { home });
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.match(
+    listed.stderr,
+    /^warning: ".*\/\.config\/crosstalk\/cli-token" is an older crosstalk's token file, which this one does not read: log in with "crosstalk auth login"\n$/,
+  );
+  const tokens = await runCrosstalk(["token", "list"], { home });
+  assert.equal(tokens.code, 77);
+  assert.match(
+    tokens.stderr,
+    /No engine to talk to: .*\(the token file of an older crosstalk, ".*cli-token", is not read\)/,
+  );
+  assert.doesNotMatch(
+    tokens.stderr + listed.stderr,
+    /ct_0123456789abcdef/,
+    "the token never shows",
+  );
+  assert.equal(await Deno.readTextFile(file), "ct_0123456789abcdef\n", "left as it is");
+});
