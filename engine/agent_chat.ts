@@ -14,12 +14,47 @@ import type { Env } from "./paths.ts";
 /** The variable opencode reads an inline configuration from, merged over its files. */
 export const OPENCODE_CONFIG_CONTENT = "OPENCODE_CONFIG_CONTENT";
 
+/**
+ * Gemini CLI and Qwen Code read a system defaults file, the lowest layer of their settings, from
+ * the path these variables name (else from a fixed place per system); its `mcpServers` are merged
+ * with those of the user's and the project's settings.
+ */
+export const SYSTEM_DEFAULTS: Readonly<
+  Record<"gemini" | "qwen", { variable: string; linux: string; darwin: string; windows: string }>
+> = {
+  gemini: {
+    variable: "GEMINI_CLI_SYSTEM_DEFAULTS_PATH",
+    linux: "/etc/gemini-cli/system-defaults.json",
+    darwin: "/Library/Application Support/GeminiCli/system-defaults.json",
+    windows: "C:\\ProgramData\\gemini-cli\\system-defaults.json",
+  },
+  qwen: {
+    variable: "QWEN_CODE_SYSTEM_DEFAULTS_PATH",
+    linux: "/etc/qwen-code/system-defaults.json",
+    darwin: "/Library/Application Support/QwenCode/system-defaults.json",
+    windows: "C:\\ProgramData\\qwen-code\\system-defaults.json",
+  },
+};
+
+/** The system defaults file `agent` reads now: the one its variable names, else its own place. */
+export function systemDefaultsPath(agent: "gemini" | "qwen", env: Env, os = Deno.build.os): string {
+  const place = SYSTEM_DEFAULTS[agent];
+  const named = env[place.variable];
+  if (named) return named;
+  return os === "darwin" ? place.darwin : os === "windows" ? place.windows : place.linux;
+}
+
 /** What starts an agent CLI for `crosstalk chat`. */
 export interface ChatLaunch {
   /** The program, then its arguments. */
   argv: string[];
   /** Variables to set on top of the environment the agent CLI inherits. */
   env: Record<string, string>;
+  /**
+   * A settings file for this session only: `text`, written where only the user can read it,
+   * its path in the variable `variable` (Gemini CLI and Qwen Code: their system defaults).
+   */
+  settings?: { variable: string; text: string };
 }
 
 /** Options for {@linkcode chatLaunch}. */
@@ -28,6 +63,11 @@ export interface ChatLaunchOptions {
   args?: string[];
   /** The environment the agent CLI inherits (opencode: its inline configuration is kept). */
   env?: Env;
+  /**
+   * Gemini CLI and Qwen Code: the system defaults file they read now (its path and its text;
+   * no text: none there), kept under crosstalk's server.
+   */
+  systemDefaults?: { path: string; text: string | undefined };
 }
 
 /**
@@ -39,9 +79,11 @@ export interface ChatLaunchOptions {
  *   array of strings is one).
  * - opencode: `OPENCODE_CONFIG_CONTENT` holding `{"mcp": {"crosstalk": …}}`, merged into the
  *   object that variable already holds.
+ * - Gemini CLI, Qwen Code: a system defaults file of the session's own (the one they read now,
+ *   with crosstalk's server added to its `mcpServers`), named by their variable for it.
  *
- * @throws {CrosstalkError} `ERR_USAGE` for Gemini CLI and Qwen Code, which take MCP servers only
- *   from their settings files, and when `OPENCODE_CONFIG_CONTENT` holds no JSON object
+ * @throws {CrosstalkError} `ERR_USAGE` when `OPENCODE_CONFIG_CONTENT` or the system defaults file
+ *   holds no JSON object
  */
 export function chatLaunch(
   agent: AgentCli,
@@ -89,13 +131,53 @@ export function chatLaunch(
       };
     case "gemini":
     case "qwen":
-      throw new CrosstalkError(
-        "ERR_USAGE",
-        `${
-          agent === "gemini" ? "Gemini CLI" : "Qwen Code"
-        } takes MCP servers only from its settings: run "crosstalk agent install ${agent}", then start ${agent}`,
-      );
+      return {
+        argv: [agent, ...extra],
+        env: {},
+        settings: {
+          variable: SYSTEM_DEFAULTS[agent].variable,
+          text: systemDefaultsText(agent, options.systemDefaults, entry),
+        },
+      };
   }
+}
+
+/**
+ * The system defaults file `current` (none: an empty one) with crosstalk's server in its
+ * `mcpServers`. Gemini CLI and Qwen Code read it as JSON.
+ */
+function systemDefaultsText(
+  agent: "gemini" | "qwen",
+  current: { path: string; text: string | undefined } | undefined,
+  entry: McpServerEntry,
+): string {
+  const refuse = (why: string) =>
+    new CrosstalkError(
+      "ERR_USAGE",
+      `Cannot add the crosstalk MCP server to the system defaults "${current?.path}": ${why} ` +
+        `(run "crosstalk agent install ${agent}" instead)`,
+    );
+  let settings: Record<string, unknown> = {};
+  if (current?.text !== undefined && current.text.trim() !== "") {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(current.text);
+    } catch (error) {
+      throw refuse(`it is not plain JSON (${error instanceof Error ? error.message : error})`);
+    }
+    if (!isObject(parsed)) throw refuse("it is not a JSON object");
+    settings = parsed;
+  }
+  const servers = settings.mcpServers ?? {};
+  if (!isObject(servers)) throw refuse(`its "mcpServers" is not an object`);
+  const { command, args } = entry;
+  return `${
+    JSON.stringify(
+      { ...settings, mcpServers: { ...servers, [MCP_SERVER_NAME]: { command, args } } },
+      null,
+      2,
+    )
+  }\n`;
 }
 
 /**

@@ -7,16 +7,16 @@ import { fileURLToPath } from "node:url";
 import { runCrosstalk, tempDir } from "../_helpers.ts";
 import { EngineProcess, makeTransport, namedTransport, openBus } from "../engine/_harness.ts";
 import { startTeam } from "./_live.ts";
-import { chatLaunch } from "../../engine/agent_chat.ts";
+import { chatLaunch, systemDefaultsPath } from "../../engine/agent_chat.ts";
 import { CrosstalkError } from "../../schema/errors.ts";
 
 const FAKE = fileURLToPath(new URL("../testdata/chat/fake_agent.ts", import.meta.url));
 
-/** A folder with `claude`, `codex` and `opencode` on it, all the fake agent. */
+/** A folder with `claude`, `codex`, `opencode`, `gemini` and `qwen` on it, all the fake agent. */
 async function fakeAgents(dir: string): Promise<string> {
   const bin = join(dir, "bin");
   await Deno.mkdir(bin);
-  for (const name of ["claude", "codex", "opencode"]) {
+  for (const name of ["claude", "codex", "opencode", "gemini", "qwen"]) {
     await Deno.writeTextFile(
       join(bin, name),
       `#!/bin/sh\nFAKE_AGENT=${name} exec "${Deno.execPath()}" run -A --quiet "${FAKE}" "$@"\n`,
@@ -26,7 +26,7 @@ async function fakeAgents(dir: string): Promise<string> {
   return bin;
 }
 
-Deno.test("chatLaunch gives claude the server as --mcp-config JSON with channel push, codex as -c overrides, and refuses gemini", () => {
+Deno.test("chatLaunch gives claude the server as --mcp-config JSON with channel push, codex as -c overrides, gemini and qwen a settings file", () => {
   const entry = { command: "/opt/crosstalk", args: ["mcp", "--agent", "claude", "--name", "a b"] };
   assert.deepEqual(chatLaunch("claude", entry, { args: ["--model", "opus"] }), {
     argv: [
@@ -52,10 +52,37 @@ Deno.test("chatLaunch gives claude the server as --mcp-config JSON with channel 
     ],
     env: {},
   });
-  assert.throws(() => chatLaunch("gemini", entry), /run "crosstalk agent install gemini"/);
-  assert.throws(
-    () => chatLaunch("qwen", entry),
-    /Qwen Code takes MCP servers only from its settings/,
+  // Gemini CLI and Qwen Code: a system defaults file of the session's own, named by a variable.
+  const gemini = chatLaunch("gemini", entry, {
+    args: ["--yolo"],
+    systemDefaults: { path: "/etc/gemini-cli/system-defaults.json", text: '{"ui": {"x": 1}}' },
+  });
+  assert.deepEqual(gemini.argv, ["gemini", "--yolo"]);
+  assert.equal(gemini.settings?.variable, "GEMINI_CLI_SYSTEM_DEFAULTS_PATH");
+  assert.deepEqual(JSON.parse(gemini.settings!.text), {
+    ui: { x: 1 },
+    mcpServers: { crosstalk: { command: entry.command, args: entry.args } },
+  });
+  const qwen = chatLaunch("qwen", entry);
+  assert.equal(qwen.settings?.variable, "QWEN_CODE_SYSTEM_DEFAULTS_PATH");
+  for (const text of ["[]", "{not json", '{"mcpServers": 3}']) {
+    assert.throws(
+      () => chatLaunch("qwen", entry, { systemDefaults: { path: "/x.json", text } }),
+      /Cannot add the crosstalk MCP server to the system defaults "\/x\.json"/,
+      text,
+    );
+  }
+});
+
+Deno.test("systemDefaultsPath is the file the variable names, else the place of each system", () => {
+  assert.equal(systemDefaultsPath("gemini", {}, "linux"), "/etc/gemini-cli/system-defaults.json");
+  assert.equal(
+    systemDefaultsPath("qwen", {}, "darwin"),
+    "/Library/Application Support/QwenCode/system-defaults.json",
+  );
+  assert.equal(
+    systemDefaultsPath("gemini", { GEMINI_CLI_SYSTEM_DEFAULTS_PATH: "/mine.json" }, "linux"),
+    "/mine.json",
   );
 });
 
@@ -136,10 +163,6 @@ Deno.test("crosstalk chat starts the agent CLI on the bus: what the user types g
   assert.equal(sent.body, "hello from the keyboard --model opus", "typed text and passed args");
   const all = (await bus.listMessages(undefined, {})).messages;
   assert.ok(all.some((m) => m.from.startsWith("codex-") && m.body.startsWith("codex here")));
-
-  const gemini = await runCrosstalk(["chat", "gemini", "--containername", "team"], { home, env });
-  assert.equal(gemini.code, 64);
-  assert.match(gemini.stderr, /agent install gemini/);
 });
 
 Deno.test("crosstalk chat opencode puts its MCP server in OPENCODE_CONFIG_CONTENT, keeping what the variable held", async () => {
@@ -199,6 +222,67 @@ Deno.test("crosstalk chat opencode puts its MCP server in OPENCODE_CONFIG_CONTEN
   assert.equal(broken.code, 64);
   assert.match(broken.stderr, /\$OPENCODE_CONFIG_CONTENT: it is not JSON/);
   assert.equal(broken.stdout, "", "opencode was not started");
+});
+
+Deno.test("crosstalk chat gemini and qwen put the MCP server in a system defaults file of the session's own, keeping the one they read", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  await using engine = await startTeam(home, { yaml: "" });
+  const bin = await fakeAgents(home);
+  const base = join(home, "system-defaults.json");
+  const held = {
+    ui: { theme: "corporate" },
+    mcpServers: { docs: { httpUrl: "https://d.example" } },
+  };
+  await Deno.writeTextFile(base, JSON.stringify(held));
+  const env = {
+    PATH: `${bin}:${Deno.env.get("PATH")}`,
+    FAKE_SEND_TO: "boss",
+    GEMINI_CLI_SYSTEM_DEFAULTS_PATH: base,
+  };
+  const gemini = await runCrosstalk(
+    ["chat", "gemini", "--containername", "team", "--name", "gem", "--", "--yolo"],
+    { home, env, stdin: "hello from gemini\n" },
+  );
+  assert.equal(gemini.code, 0, gemini.stderr);
+  assert.deepEqual(JSON.parse(/^gemini keeps: (.+)$/m.exec(gemini.stdout)![1]!), held);
+  const [, file, mode] = /^gemini settings: (\S+) mode (\d+)$/m.exec(gemini.stdout)!;
+  assert.notEqual(file, base, "the user's file is not touched");
+  assert.equal(mode, "600");
+  await assert.rejects(Deno.stat(file!), Deno.errors.NotFound, "gone with the session");
+  assert.equal(await Deno.readTextFile(base), JSON.stringify(held));
+  const online = await engine.waitFor((r) => r.event === "live.online" && r.name === "gem");
+  assert.equal(online.agent, "gemini");
+  const ref = /^gemini \(channel push \w+\): sent ([0-9a-f-]{36}\/\S+)$/m.exec(gemini.stdout);
+  assert.ok(ref, gemini.stdout + gemini.stderr);
+  await using bus = await openBus(namedTransport(home).root);
+  const sent = await bus.findMessage(ref[1]!);
+  assert.equal(sent.from, "gem");
+  assert.equal(sent.body, "hello from gemini --yolo");
+
+  // Qwen Code, with no system defaults file where its variable points: one of crosstalk's alone.
+  const qwen = await runCrosstalk(["chat", "qwen", "--containername", "team", "--name", "qw"], {
+    home,
+    env: { ...env, QWEN_CODE_SYSTEM_DEFAULTS_PATH: join(home, "none.json") },
+    stdin: "hello from qwen\n",
+  });
+  assert.equal(qwen.code, 0, qwen.stderr);
+  assert.deepEqual(JSON.parse(/^qwen keeps: (.+)$/m.exec(qwen.stdout)![1]!), { mcpServers: {} });
+  assert.match(qwen.stdout, /^qwen \(channel push \w+\): sent /m);
+
+  // A system defaults file that is no JSON object: refused before anything starts.
+  await Deno.writeTextFile(base, "// managed\n{}");
+  const broken = await runCrosstalk(["chat", "gemini", "--containername", "team"], {
+    home,
+    env,
+    stdin: "never read\n",
+  });
+  assert.equal(broken.code, 64);
+  assert.match(
+    broken.stderr,
+    /Cannot add the crosstalk MCP server to the system defaults ".*system-defaults\.json": it is not plain JSON/,
+  );
+  assert.equal(broken.stdout, "", "gemini was not started");
 });
 
 Deno.test("crosstalk chat says what is missing: no engine running, or no agent CLI on PATH", async () => {

@@ -1,6 +1,6 @@
-// Behaves like an interactive agent CLI (claude, codex or opencode) started by `crosstalk chat`:
-// finds the crosstalk MCP server in its arguments (opencode: in $OPENCODE_CONFIG_CONTENT) as the
-// real one would, starts it, reads one line the user types, sends it to $FAKE_SEND_TO with the
+// Behaves like an interactive agent CLI (claude, codex, opencode, gemini or qwen) started by
+// `crosstalk chat`: finds the crosstalk MCP server in its arguments (opencode: in
+// $OPENCODE_CONFIG_CONTENT; gemini and qwen: in their system defaults file) as the real one would, starts it, reads one line the user types, sends it to $FAKE_SEND_TO with the
 // server's send tool, prints the answer, and exits with $FAKE_EXIT.
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
@@ -25,6 +25,19 @@ if (flavour === "opencode") {
   environment = entry.environment ?? {};
   delete config.mcp.crosstalk;
   console.log(`opencode keeps: ${JSON.stringify(config)}`);
+  extra.push(...args);
+} else if (flavour === "gemini" || flavour === "qwen") {
+  // Both read MCP servers from their settings files, the system defaults among them (the file
+  // their variable names), merged with the user's and the project's.
+  const variable = flavour === "gemini"
+    ? "GEMINI_CLI_SYSTEM_DEFAULTS_PATH"
+    : "QWEN_CODE_SYSTEM_DEFAULTS_PATH";
+  const path = Deno.env.get(variable)!;
+  const settings = JSON.parse(Deno.readTextFileSync(path));
+  server = settings.mcpServers.crosstalk;
+  delete settings.mcpServers.crosstalk;
+  console.log(`${flavour} keeps: ${JSON.stringify(settings)}`);
+  console.log(`${flavour} settings: ${path} mode ${(Deno.statSync(path).mode! & 0o777).toString(8)}`);
   extra.push(...args);
 } else if (flavour === "claude") {
   const at = args.indexOf("--mcp-config");
