@@ -36,8 +36,7 @@ export function authCommand(ctx: CliContext): Command {
     .option("--username <name>", "who to log in as (asked for when missing)")
     .action(async (flags: TransportFlags & { username?: string }) => {
       // Before anything is asked or a token minted: a file that cannot take it is refused.
-      const credentials = await loadCredentials(ctx.env);
-      checkCredentialsWritable(ctx.env, credentials);
+      checkCredentialsWritable(ctx.env, await loadCredentials(ctx.env));
       const server = ctx.globals.server ?? await localServer(flags, ctx);
       const name = ctx.globals.profile ?? "default";
       const username = flags.username ?? await ask(ctx, "Username: ", false);
@@ -48,6 +47,8 @@ export function authCommand(ctx: CliContext): Command {
         passphrase,
         token_name: `cli@${Deno.hostname()}`.slice(0, 64),
       });
+      // Read again: another login may have been saved while this one waited for the passphrase.
+      const credentials = await loadCredentials(ctx.env);
       credentials.profiles[name] = { server: client.via, username, token: login.token };
       credentials.active = name;
       await saveCredentials(ctx.env, credentials);

@@ -37,8 +37,9 @@ export interface ListTmuxPanesOptions {
 
 const SEPARATOR = "\x1f";
 /**
- * What is asked of each pane. tmux writes control characters of a value escaped (a tab as `\t`),
- * so the unit separator between the values cannot come from a value.
+ * What is asked of each pane: the values with the unit separator between them, and after the last
+ * one, so that a pane's line ends with the separator and a line break. tmux writes values as they
+ * are: a folder's name may hold a line break, and that pair in no name a person gives.
  */
 const PANE_FORMAT = [
   "#{session_name}",
@@ -49,7 +50,10 @@ const PANE_FORMAT = [
   "#{socket_path}",
   "#{pane_current_command}",
   "#{pane_current_path}",
+  "",
 ].join(SEPARATOR);
+/** What ends each pane in tmux's output. */
+const END = `${SEPARATOR}\n`;
 const FIELDS = 8;
 const TMUX_TIMEOUT_MS = 5000;
 /** A session name a target may hold as it is (tmux makes `.` and `:` in session names `_`). */
@@ -149,13 +153,16 @@ export async function listTmuxPanes(options: ListTmuxPanesOptions = {}): Promise
  */
 export function parsePaneList(text: string): TmuxPane[] {
   const panes: TmuxPane[] = [];
-  const lines = text.split("\n");
-  for (const [i, line] of lines.entries()) {
-    if (line === "" && i === lines.length - 1) break;
-    const fields = line.split(SEPARATOR);
+  const records = text.split(END);
+  let line = 1;
+  for (const [i, record] of records.entries()) {
+    if (record === "" && i === records.length - 1) break;
+    const fields = record.split(SEPARATOR);
     const [session, window, index, id, dead, socketPath, command] = fields;
+    const at = line;
+    line += record.split("\n").length;
     const bad = (what: string) =>
-      new SyntaxError(`Cannot parse tmux list-panes output line ${i + 1}:1: ${what}`);
+      new SyntaxError(`Cannot parse tmux list-panes output line ${at}:1: ${what}`);
     if (fields.length < FIELDS) {
       throw bad(`${fields.length} fields instead of ${FIELDS}`);
     }
@@ -171,7 +178,7 @@ export function parsePaneList(text: string): TmuxPane[] {
       dead: dead === "1",
       socketPath: socketPath!,
       command: command!,
-      // The last field: a separator in it (there is none, tmux escapes control characters) stays.
+      // The last field: a separator in it stays.
       folder: fields.slice(FIELDS - 1).join(SEPARATOR),
     });
   }

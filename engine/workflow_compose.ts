@@ -212,6 +212,9 @@ function watchSilentRun(
     await look();
     return watcher;
   })();
+  // A watch that cannot start (Deno.watchFs past the inotify limits) leaves the wait to its
+  // timeout; left unhandled until close(), its rejection would end the whole process.
+  started.catch(() => {});
   return {
     async close() {
       await (await started.catch(() => undefined))?.close();

@@ -3,7 +3,7 @@
 // works.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { cliEnv, MAIN, tempDir } from "../_helpers.ts";
+import { cliEnv, MAIN, runCrosstalk, tempDir } from "../_helpers.ts";
 import { EngineProcess, makeTransport } from "../engine/_harness.ts";
 
 /** `crosstalk <args>` on a pseudo-terminal: type into it, read what the terminal shows. */
@@ -105,4 +105,35 @@ Deno.test("auth login on a terminal echoes the username but not the passphrase, 
     Object.values(saved.profiles as Record<string, { server: string }>)[0]!.server,
     server,
   );
+});
+
+Deno.test("auth login keeps a login saved by another while it waited for the passphrase", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  const root = join(home, "bus");
+  await makeTransport(root, "");
+  await using engine = await EngineProcess.start(root, {
+    alias: "a",
+    state: join(home, "state"),
+    env: { CROSSTALK_INIT_USERNAME: "boss", CROSSTALK_INIT_PASSPHRASE: "the boss passphrase" },
+  });
+  const server = (await engine.waitFor((r) => r.event === "api.listening")).url as string;
+
+  const args = ["--server", server, "--profile", "slow", "auth", "login", "--username", "boss"];
+  await using terminal = new Terminal(home, args);
+  await terminal.shows("Passphrase: ");
+  // Meanwhile, another terminal logs in as another profile.
+  const other = await runCrosstalk(
+    ["--server", server, "--profile", "quick", "auth", "login", "--username", "boss"],
+    { home, stdin: "the boss passphrase\n" },
+  );
+  assert.equal(other.code, 0, other.stderr);
+  await terminal.type("the boss passphrase\r");
+  assert.equal(await terminal.exit(), 0, terminal.screen);
+
+  const saved = JSON.parse(
+    await Deno.readTextFile(join(home, ".config", "crosstalk", "credentials.json")),
+  );
+  assert.deepEqual(Object.keys(saved.profiles).sort(), ["quick", "slow"]);
+  assert.equal(saved.active, "slow");
 });

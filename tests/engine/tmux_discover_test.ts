@@ -23,11 +23,11 @@ import { makeTransport } from "./_harness.ts";
 const US = "\x1f";
 
 Deno.test("parsePaneList reads each pane of tmux's list-panes output, a separator in its folder kept, and names a malformed line", () => {
+  // Each pane's values end with the separator, then a line break.
   const text = [
-    ["work", "0", "1", "%12", "0", "/tmp/tmux-1/default", "aider", "/home/me/src/app"].join(US),
-    ["0", "2", "0", "%3", "1", "/s", "bash", `/odd${US}folder`].join(US),
-    "",
-  ].join("\n");
+    ["work", "0", "1", "%12", "0", "/tmp/tmux-1/default", "aider", "/home/me/src/app", ""],
+    ["0", "2", "0", "%3", "1", "/s", "bash", `/odd${US}folder`, ""],
+  ].map((values) => `${values.join(US)}\n`).join("");
   assert.deepEqual(parsePaneList(text), [
     {
       session: "work",
@@ -130,6 +130,20 @@ Deno.test("proposeName cleans a session name into a live agent name, avoids take
   const long = proposeName(`${"a".repeat(60)}`, "tmux", (n) => n === "a".repeat(56));
   assert.equal(long, `${"a".repeat(54)}-2`);
   assert.equal(proposeName(`${"a".repeat(55)}.b`, "tmux", none), "a".repeat(55));
+});
+
+Deno.test("listTmuxPanes reads a pane whose folder has a line break in its name, and the panes after it", async () => {
+  await using dir = await tempDir();
+  const odd = join(dir.path, "two\nlines");
+  await Deno.mkdir(odd);
+  await using tmux = new TmuxServer(dir.path);
+  await tmux.run("-f", "/dev/null", "new-session", "-d", "-s", "odd", "-c", odd, "sh");
+  await tmux.run("new-session", "-d", "-s", "plain", "-c", dir.path, "sh");
+  const panes = await listTmuxPanes({ socket: tmux.socket });
+  assert.deepEqual(
+    panes.map((p) => [p.session, p.command, p.folder]),
+    [["odd", "sh", await Deno.realPath(odd)], ["plain", "sh", await Deno.realPath(dir.path)]],
+  );
 });
 
 Deno.test("listTmuxPanes finds no panes where no tmux server runs, and says so clearly when tmux cannot be run", async () => {

@@ -1,6 +1,7 @@
 // Composing a workflow: a real engine runs the planner (a script that reads its prompt, as a model
 // does) for a compose round trip on the bus.
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { tempDir } from "../_helpers.ts";
 import { childChannelOf, readWorkflow } from "../../engine/workflow.ts";
 import { composeWorkflow } from "../../engine/workflow_compose.ts";
@@ -13,7 +14,7 @@ import {
 } from "../../engine/workflow_plan.ts";
 import { parseConfig } from "../../engine/config.ts";
 import { CrosstalkError } from "../../schema/errors.ts";
-import { COMPOSE_MODELS, engineWithBus } from "./_harness.ts";
+import { COMPOSE_MODELS, engineWithBus, makeTransport, openBus } from "./_harness.ts";
 
 async function rejection(promise: Promise<unknown>): Promise<CrosstalkError> {
   try {
@@ -179,4 +180,17 @@ Deno.test("planProblems lists what checkPlan refuses without throwing, for the r
     /^CrosstalkError: The plan is not valid: then: is not/,
   );
   assert.equal(planValueInReply("No plan here, sorry."), undefined);
+});
+
+Deno.test("composeWorkflow waits out its timeout when the watch of its planner's run cannot start, and the process lives on", async () => {
+  await using dir = await tempDir();
+  const root = join(dir.path, "bus");
+  await makeTransport(root, COMPOSE_MODELS);
+  // Stands for any failure to watch the claim records (Deno.watchFs past the inotify limits):
+  // a file where their folder goes.
+  await Deno.writeTextFile(join(root, "data", "claims"), "");
+  await using bus = await openBus(root);
+  const late = await rejection(composeWorkflow(bus, "Name it.", { to: "quiet", timeoutMs: 300 }));
+  assert.equal(late.code, "ERR_TIMEOUT");
+  assert.match(late.message, /^The planner "quiet" did not answer within 0\.3s/);
 });
