@@ -16,7 +16,10 @@ import {
 import type { Bus } from "./bus.ts";
 import { type Badge, badgesOf, taskOf, type TaskState } from "./tasks.ts";
 import type { EngineStatus } from "./engine.ts";
-import { resolveAddress } from "./models.ts";
+import { isExcluded, resolveAddress } from "./models.ts";
+
+/** An alias no engine has: an exclude entry that pins a machine then never matches. */
+const NO_MACHINE = "";
 import type { Env, TransportLocation } from "./paths.ts";
 import { type DispatcherStatus, listRegistry, type PresenceAges } from "./registry.ts";
 import { isProcessAlive } from "./_process.ts";
@@ -120,6 +123,8 @@ export async function unroutedMessages(
           continue;
         }
         if (target.kind !== "model") continue;
+        // Left out everywhere: no engine is meant to run it.
+        if (isExcluded(message.exclude, target.model, NO_MACHINE)) continue;
         const model = `${target.model.provider}/${target.model.name}`;
         const able = live.filter((d) =>
           d.models.includes(model) && (target.alias === undefined || d.alias === target.alias)
@@ -266,6 +271,13 @@ export async function deliveryStatus(
       const target = resolveAddress(address, bus.config);
       if (target.kind === "model") label = `${target.model.provider}/${target.model.name}`;
       if (target.kind === "all" && states.length > 0) continue;
+      // Left out everywhere (an exclude entry that pins no machine): nothing is on its way.
+      const party = target.kind === "model"
+        ? target.model
+        : target.kind === "participant"
+        ? { name: target.name }
+        : undefined;
+      if (party && isExcluded(message.exclude, party, NO_MACHINE)) continue;
     } catch {
       // An address that no longer resolves is shown as written.
     }

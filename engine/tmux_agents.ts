@@ -63,8 +63,10 @@ const SESSION_RE = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$/;
 const ROLE_RE = /^[\w@%:./ +-]{1,100}$/;
 /** A revive command's own settings. */
 const REVIVE_SETTINGS = ["cwd", "revive_timeout_ms", "revive_grace_ms"] as const;
-/** What says where and how an agent's messages are typed: an edit of one starts its typing over. */
-const WHERE_TYPED = ["target", "socket", "revive", "cwd"] as const;
+/** What says which pane an agent's messages are typed into: an edit of one starts its typing over. */
+const WHERE_TYPED = ["target", "socket"] as const;
+/** How a pane that is down is started: an edit of one stops a revive under way. */
+const HOW_REVIVED = ["revive", "cwd"] as const;
 
 /** What a person gives to register a pane. */
 export interface TmuxAgentSpec {
@@ -457,7 +459,14 @@ export class TmuxAgents {
       }
       await this.#look(entry);
       await this.#publish(entry);
-      if (entry.worker && WHERE_TYPED.some((key) => record[key] !== old[key])) {
+      // Only then: a wake under way (between its paste and its Enter) stopped and typed again
+      // into the same pane would sit twice in the agent's composer. While a revive runs, nothing
+      // is being typed.
+      const changed = (keys: readonly (keyof TmuxAgentRecord)[]) =>
+        keys.some((key) => record[key] !== old[key]);
+      if (
+        entry.worker && (changed(WHERE_TYPED) || (entry.worker.reviving && changed(HOW_REVIVED)))
+      ) {
         await this.#stopWorker(entry);
         this.#startWorker(entry);
       }

@@ -187,14 +187,15 @@ export function parsePaneList(text: string): TmuxPane[] {
 
 /**
  * The target that registers `pane`: its session name when the session has one pane (it survives
- * the pane, and a revive can start it again), else `session:window.pane`; the pane id when the
- * session's name cannot be a target (a space, a dot, a character that is not ASCII).
+ * the pane, and a revive can start it again), else the pane id, as when the session's name cannot
+ * be a target (a space, a dot, a character that is not ASCII). Never `session:window.pane`: tmux
+ * numbers a window's panes again when one closes, and the target would then name another pane
+ * (a shell, say) and type into it; a pane id is never given to another pane.
  *
  * @param panesInSession how many panes its session has, in all its windows
  */
 export function paneTarget(pane: TmuxPane, panesInSession: number): string {
-  if (!SESSION_RE.test(pane.session)) return pane.id;
-  return panesInSession === 1 ? pane.session : `${pane.session}:${pane.window}.${pane.index}`;
+  return SESSION_RE.test(pane.session) && panesInSession === 1 ? pane.session : pane.id;
 }
 
 /**

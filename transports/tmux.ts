@@ -131,6 +131,8 @@ export async function wakeTmux(
   // Someone may have scrolled up (copy mode) meanwhile: Enter would then end copy mode instead.
   const after = await probePane(pane, options, false);
   if (after.failed) return maybePasted("failed", after.detail);
+  // A pane that went away took its composer with it: nothing of the text is left anywhere.
+  if (after.state === "missing") return notPasted("missing", after.detail);
   if (after.state !== "ready") {
     return maybePasted("failed", `the text was pasted but not submitted: ${after.detail}`);
   }

@@ -54,6 +54,23 @@ Deno.test("a message to all with exclude runs and wakes everyone but those it na
   assert.match(shown.stdout, /^to: {8}all\nexclude: {3}bob, test\/other\n/m);
   const listed = await cli("message", "list");
   assert.match(listed.stdout, /boss -> all \(not bob,test\/other\)/);
+
+  // Named in to and left out: its status shows nothing on its way to it.
+  const both = JSON.parse(
+    (await cli(
+      "message",
+      "send",
+      "--to",
+      "test/other,alice",
+      "--exclude",
+      "test/other",
+      "--json",
+      "x",
+    ))
+      .stdout,
+  );
+  const status = JSON.parse((await cli("message", "status", both.id, "--json")).stdout);
+  assert.deepEqual(status.deliveries.map((d: { to: string }) => d.to), ["alice"]);
 });
 
 Deno.test("the MCP send tool leaves out the agents its exclude names, and warns of a name nobody has", async () => {

@@ -119,8 +119,8 @@ Deno.test("agent discover proposes each free pane with the agent add line that r
     ["claude-app", "claude-app", claude, "claude", "claude", folder],
     ["(live session: gem)", "gem", live, "gemini", "gemini", folder],
     ["(registered: typist)", "typed", grok, "grok", "grok", folder],
-    ["work", "work:0.0", codex, "codex", "codex", folder],
-    ["(your own pane)", "work:0.1", shell, "shell", "sh", folder],
+    ["work", codex, codex, "codex", "codex", folder],
+    ["(your own pane)", shell, shell, "shell", "sh", folder],
   ]);
   const adds = lines.filter((l) => l.startsWith("  crosstalk agent add "));
   const tail = `--socket ${tmux.socket} --containername team`;
@@ -128,7 +128,7 @@ Deno.test("agent discover proposes each free pane with the agent add line that r
     `  crosstalk agent add My-App --tmux ${gemini} --agent gemini ${tail}`,
     `  crosstalk agent add aider --tmux aider --agent aider ${tail}`,
     `  crosstalk agent add claude-app --tmux claude-app --agent claude ${tail}`,
-    `  crosstalk agent add work --tmux work:0.0 --agent codex ${tail}`,
+    `  crosstalk agent add work --tmux ${codex} --agent codex ${tail}`,
   ]);
   assert.match(shown.stdout, /\nTo register each \(or all at once: run this again with --add\):\n/);
   assert.deepEqual(await paneNames(home), ["typist"], "nothing registered by discover");
@@ -151,7 +151,7 @@ Deno.test("agent discover proposes each free pane with the agent add line that r
   for (
     const [i, [name, target]] of [["My-App", gemini], ["claude-app", "claude-app"], [
       "work",
-      "work:0.0",
+      codex,
     ]].entries()
   ) {
     assert.ok(errors[i]!.startsWith(`Cannot register ${name} (tmux ${target}): `), errors[i]);
@@ -162,11 +162,11 @@ Deno.test("agent discover proposes each free pane with the agent add line that r
   assert.deepEqual(adding.stdout.trim().split("\n"), [
     `Registered My-App: messages to it are typed into tmux ${gemini} (pane ${gemini}, up)`,
     `Registered claude-app: messages to it are typed into tmux claude-app (pane ${claude}, up)`,
-    `Registered work: messages to it are typed into tmux work:0.0 (pane ${codex}, up)`,
+    `Registered work: messages to it are typed into tmux ${codex} (pane ${codex}, up)`,
     `Skipped aider (pane ${aider}, aider): registered: aider`,
     `Skipped gem (pane ${live}, gemini): live session: gem`,
     `Skipped typed (pane ${grok}, grok): registered: typist`,
-    `Skipped work:0.1 (pane ${shell}, sh): your own pane`,
+    `Skipped ${shell} (pane ${shell}, sh): your own pane`,
     `Skipped zz (pane ${dead}, true): dead`,
   ]);
   assert.deepEqual(await paneNames(home), ["aider", "claude-app", "My-App", "typist", "work"]);

@@ -65,7 +65,7 @@ Deno.test("parsePaneList reads each pane of tmux's list-panes output, a separato
   );
 });
 
-Deno.test("paneTarget names a session of one pane by its name, a pane of a bigger session by window.pane, and falls back to the pane id for a name no target can hold", () => {
+Deno.test("paneTarget names a session of one pane by its name, and a pane of a bigger session or of a name no target can hold by its pane id", () => {
   const pane = (session: string): TmuxPane => ({
     session,
     window: 1,
@@ -77,7 +77,7 @@ Deno.test("paneTarget names a session of one pane by its name, a pane of a bigge
     folder: "/",
   });
   assert.equal(paneTarget(pane("aider"), 1), "aider");
-  assert.equal(paneTarget(pane("work_2-b"), 3), "work_2-b:1.2");
+  assert.equal(paneTarget(pane("work_2-b"), 3), "%7", "window.pane would move to another pane");
   assert.equal(paneTarget(pane("0"), 1), "0");
   for (const session of ["My App!", "a b", "caf\\303\\251", "-x", "x".repeat(65)]) {
     assert.equal(paneTarget(pane(session), 1), "%7", session);
@@ -289,8 +289,8 @@ Deno.test("GET /api/tmux-agents/candidates proposes each free pane with its targ
   assert.deepEqual(pick(codex), ["guest", "codex", "guest-2", null, null]);
   assert.deepEqual(pick(typist), ["typist-pane", "grok", null, "tmux-agent", "typist"]);
   assert.deepEqual(pick(live), ["mcp", "gemini", null, "live-session", "gem"]);
-  assert.deepEqual(pick(work), ["work:0.0", "qwen", "work", null, null]);
-  assert.deepEqual(pick(shell), ["work:0.1", "shell", "work-2", null, null]);
+  assert.deepEqual(pick(work), [work, "qwen", "work", null, null]);
+  assert.deepEqual(pick(shell), [shell, "shell", "work-2", null, null]);
   assert.deepEqual(pick(dead), ["gone", "tmux", null, null, null]);
   assert.equal(byPane.get(dead)!.dead, true);
   assert.equal(byPane.get(shell)!.command, "sh");

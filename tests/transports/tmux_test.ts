@@ -180,6 +180,22 @@ Deno.test("wakeTmux says the text may be in the pane when the pane went into cop
   assert.deepEqual(await submissions(file), [], "no Enter went in");
 });
 
+Deno.test("wakeTmux says nothing is left when the pane went away between the paste and Enter", async () => {
+  await using dir = await tempDir();
+  const { server, pane } = await withReader(dir.path);
+  await using _server = server;
+  const waking = wakeTmux(pane, "lost wake", { ...server.options, enterDelayMs: 3000 });
+  await waitUntil(async () =>
+    (await server.tmux(["capture-pane", "-p", "-t", pane])).includes(
+      `composer: "[crosstalk] lost wake"`,
+    ) || undefined
+  );
+  await server.tmux(["kill-pane", "-t", pane]);
+  const result = await waking;
+  assert.equal(!result.ok && result.reason, "missing", JSON.stringify(result));
+  assert.equal(!result.ok && result.pasted, false, "to be typed again once the agent is back");
+});
+
 Deno.test("wakeTmux refuses a pane synchronized with others, where Enter would reach them all", async () => {
   await using dir = await tempDir();
   const { server, pane, file } = await withReader(dir.path);
