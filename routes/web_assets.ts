@@ -122,6 +122,11 @@ export const WEB_HTML = `<!doctype html>
     <h2>Tmux agents of this machine</h2>
     <p id="tmux-agents-note" class="muted" hidden></p>
     <table id="tmux-agents-table"><thead><tr><th>agent</th><th>target</th><th>pane</th><th>enabled</th><th>unread</th><th>revive</th><th></th></tr></thead><tbody id="tmux-agents"></tbody></table>
+    <form id="tmux-find" hidden>
+      <input name="socket" placeholder="tmux socket (empty: the engine's default server)" aria-label="Tmux socket">
+      <button type="submit">Find panes</button>
+    </form>
+    <div class="scroll-x"><table id="tmux-candidates-table" hidden><thead><tr><th>pane</th><th>target</th><th>agent</th><th>command</th><th>folder</th><th>name</th></tr></thead><tbody id="tmux-candidates"></tbody></table></div>
   </section>
   <section data-view="logs" hidden>
     <h2>Logs <span id="log-state" class="muted"></span></h2>
@@ -196,9 +201,10 @@ const state = {
   // alone (its first message's id), and each row's task and badges (see loadNotes).
   items: new Map(), replies: new Map(), thread: null, notes: new Map(), notesQueue: new Set(),
   inView: new Set(),
-  // The Engine tab's tmux agents: a read under way, another one due after it, and a generation
-  // that a sign-out moves on (an answer for an older one is dropped).
-  tmux: { loading: false, again: false, generation: 0 },
+  // The Engine tab's tmux agents: a read under way, another one due after it, a generation that a
+  // sign-out moves on (an answer for an older one is dropped), and the panel's note: what the list
+  // says and what finding or adding panes says, each kept when the other changes.
+  tmux: { loading: false, again: false, generation: 0, notes: { list: "", find: "" } },
 };
 /** How many log lines the page keeps, and how many records it loads when the Logs tab opens. */
 const LOG_KEEP = 2000;
@@ -276,7 +282,8 @@ function signedOut() {
     workflow: null, pendingWorkflow: null, searchRequest: state.searchRequest + 1,
     approvals: new Map(), approvalItems: new Map(), approvalsTouched: null, at: "",
     items: new Map(), replies: new Map(), thread: null, notes: new Map(), notesQueue: new Set(),
-    inView: new Set(), tmux: { loading: false, again: false, generation: state.tmux.generation + 1 },
+    inView: new Set(),
+    tmux: { loading: false, again: false, generation: state.tmux.generation + 1, notes: { list: "", find: "" } },
   });
   seen.disconnect();
   $("thread").hidden = true;
@@ -284,6 +291,10 @@ function signedOut() {
     $(id).replaceChildren();
   }
   $("tmux-agents-note").hidden = true;
+  $("tmux-find").reset();
+  $("tmux-find").hidden = true;
+  $("tmux-candidates").replaceChildren();
+  $("tmux-candidates-table").hidden = true;
   forgetMinted();
   $("search").reset();
   $("search-results").hidden = true;
@@ -320,6 +331,7 @@ async function start() {
   $("app").hidden = false;
   $("whoami").textContent = state.me + (state.admin ? " (admin)" : "");
   document.querySelector("#tabs [data-view=users]").hidden = !state.admin;
+  $("tmux-find").hidden = !state.admin;
   follow();
   setUpNotify();
   // A link to a view, a channel, a message or a workflow opens it; without one, the bus.
@@ -472,16 +484,19 @@ function refreshTmuxAgents() {
   loadTmuxAgents(tmux.generation).catch((error) => {
     if (tmux.generation !== state.tmux.generation) return;
     $("tmux-agents").replaceChildren();
-    tmuxNote(error.message);
+    tmuxNote("list", error.message);
   }).finally(() => {
     tmux.loading = false;
     if (tmux.again && tmux === state.tmux && state.view === "engine") refreshTmuxAgents();
   });
 }
 
-function tmuxNote(text) {
-  $("tmux-agents-note").textContent = text;
-  $("tmux-agents-note").hidden = !text;
+/** Sets one part of the tmux panel's note ("list" or "find"); the note shows both, a line each. */
+function tmuxNote(part, text) {
+  state.tmux.notes[part] = text;
+  const shown = [state.tmux.notes.list, state.tmux.notes.find].filter(Boolean).join("\\n");
+  $("tmux-agents-note").textContent = shown;
+  $("tmux-agents-note").hidden = !shown;
 }
 
 /**
@@ -492,7 +507,7 @@ function tmuxNote(text) {
 async function loadTmuxAgents(generation) {
   const { agents } = await api("GET", "/api/tmux-agents");
   if (generation !== state.tmux.generation) return;
-  tmuxNote(agents.length === 0 ? "None: crosstalk agent add NAME --tmux TARGET registers one" : "");
+  tmuxNote("list", agents.length === 0 ? "None: crosstalk agent add NAME --tmux TARGET registers one" : "");
   $("tmux-agents").replaceChildren(...agents.map((agent) => {
     const pane = el("span", agent.up ? agent.pane + " up" : "down", agent.up ? "ok" : "muted");
     const revive = el("span", agent.revivable ? "yes" : "no");
@@ -547,6 +562,92 @@ function tmuxActions(agent) {
     await api("DELETE", path);
   });
   return actions;
+}
+
+/**
+ * Lists the panes of a tmux server as the registrations they could become (an admin's:
+ * GET /api/tmux-agents/candidates; no socket is the engine's default server): a free pane with its
+ * proposed name, which can be changed, and Add; a taken or dead one greyed, with why.
+ */
+async function findPanes(form) {
+  const generation = state.tmux.generation;
+  const socket = form.elements.socket.value.trim();
+  const button = form.querySelector("button");
+  button.disabled = true;
+  tmuxNote("find", "");
+  try {
+    const query = socket ? "?socket=" + encodeURIComponent(socket) : "";
+    const found = await api("GET", "/api/tmux-agents/candidates" + query);
+    if (generation !== state.tmux.generation) return;
+    $("tmux-candidates").replaceChildren(...found.candidates.map((candidate) => paneRow(found, candidate)));
+    $("tmux-candidates-table").hidden = found.candidates.length === 0;
+    if (found.candidates.length === 0) {
+      tmuxNote("find", "No tmux panes: no tmux server runs on " + (found.socket ?? "the engine's default socket"));
+    }
+  } catch (error) {
+    if (generation !== state.tmux.generation) return;
+    $("tmux-candidates").replaceChildren();
+    $("tmux-candidates-table").hidden = true;
+    tmuxNote("find", error.message);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+/** One pane found (data-pane: its pane id): the form that registers a free one, or why it is not. */
+function paneRow(found, candidate) {
+  const free = candidate.name !== null;
+  const tr = row([
+    candidate.pane, candidate.target, candidate.agent, candidate.command, candidate.folder,
+    free ? addPaneForm(found, candidate) : whyNotFree(candidate),
+  ]);
+  tr.dataset.pane = candidate.pane;
+  if (!free) tr.className = "muted";
+  return tr;
+}
+
+function whyNotFree(candidate) {
+  const { taken } = candidate;
+  if (taken) return (taken.by === "tmux-agent" ? "registered as " : "live session ") + taken.name;
+  return candidate.own ? "your own pane" : "dead";
+}
+
+/**
+ * A free pane's name (the proposed one until changed) and Add, which registers it with its target,
+ * guessed agent and the socket it was found on (POST /api/tmux-agents); the row then says so, and a
+ * name refused stays to be changed, with the reason in the panel's note.
+ */
+function addPaneForm(found, candidate) {
+  const generation = state.tmux.generation;
+  const form = el("form", undefined, "add-pane");
+  const input = el("input");
+  Object.assign(input, { name: "name", value: candidate.name, autocomplete: "off" });
+  input.setAttribute("aria-label", "Name for pane " + candidate.pane);
+  const button = el("button", "Add");
+  button.type = "submit";
+  form.append(input, button);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    input.disabled = button.disabled = true;
+    tmuxNote("find", "");
+    try {
+      const agent = await api("POST", "/api/tmux-agents", {
+        name: input.value.trim(),
+        target: candidate.target,
+        agent: candidate.agent,
+        ...(found.socket === null ? {} : { socket: found.socket }),
+      });
+      if (generation !== state.tmux.generation) return;
+      form.replaceWith(el("span", "added as " + agent.name, "ok"));
+      refreshTmuxAgents();
+    } catch (error) {
+      if (generation !== state.tmux.generation) return;
+      tmuxNote("find", error.message);
+      input.disabled = button.disabled = false;
+      input.focus();
+    }
+  });
+  return form;
 }
 
 async function loadTokens() {
@@ -2159,6 +2260,8 @@ onSubmit("add-badge", async (form) => {
   await showDelivery(state.open);
 });
 
+onSubmit("tmux-find", findPanes);
+
 onSubmit("mint", async (form) => {
   const minted = await api("POST", "/api/tokens", {
     name: form.elements.name.value,
@@ -2224,6 +2327,11 @@ dl { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; } d
 .replies[aria-pressed=true] { font-weight: bold; } #thread { margin: .25rem 0; }
 .peer .about { font-size: .85em; overflow-wrap: anywhere; }
 #tmux-agents .actions { gap: .4rem; }
+#tmux-agents-note { white-space: pre-line; }
+#tmux-find { display: flex; flex-wrap: wrap; gap: .4rem; margin: .75rem 0 .5rem; }
+#tmux-find input { flex: 1; min-width: 12rem; max-width: 30rem; }
+.scroll-x { overflow-x: auto; } #tmux-candidates td:nth-child(5) { overflow-wrap: anywhere; min-width: 10rem; }
+.add-pane { display: flex; gap: .4rem; } .add-pane input { width: 10rem; }
 code { overflow-wrap: anywhere; }
 header { grid-area: head; display: flex; flex-wrap: wrap; gap: .75rem; align-items: center; padding: .5rem 1rem; border-bottom: 1px solid #8884; }
 .spacer { flex: 1; }
