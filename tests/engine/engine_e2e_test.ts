@@ -424,7 +424,8 @@ Deno.test("Engine answers every message exactly once with three engines on one f
 Deno.test("Engine: a channel deleted while its message runs takes its claims along; the run ends without a reply and the engine goes on", async () => {
   await using dir = await tempDir();
   const root = join(dir.path, "bus");
-  await using engine = await startSlow(dir.path, root, "0.5");
+  // The run must outlast the delete below, also on a loaded machine (0.5 s did not, once).
+  await using engine = await startSlow(dir.path, root, "3");
   await using bus = await openBus(root);
   const doomed = await bus.createChannel("doomed");
   await bus.createChannel("other");
