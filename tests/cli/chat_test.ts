@@ -84,6 +84,25 @@ Deno.test("systemDefaultsPath is the file the variable names, else the place of 
     systemDefaultsPath("gemini", { GEMINI_CLI_SYSTEM_DEFAULTS_PATH: "/mine.json" }, "linux"),
     "/mine.json",
   );
+  // Without it, the one beside the system settings file that their other variable names.
+  assert.equal(
+    systemDefaultsPath("gemini", { GEMINI_CLI_SYSTEM_SETTINGS_PATH: "/opt/g/settings.json" }),
+    "/opt/g/system-defaults.json",
+  );
+  assert.equal(
+    systemDefaultsPath("qwen", {
+      QWEN_CODE_SYSTEM_SETTINGS_PATH: "/opt/q/settings.json",
+      QWEN_CODE_SYSTEM_DEFAULTS_PATH: "",
+    }),
+    "/opt/q/system-defaults.json",
+  );
+  assert.equal(
+    systemDefaultsPath("qwen", {
+      QWEN_CODE_SYSTEM_SETTINGS_PATH: "/opt/q/settings.json",
+      QWEN_CODE_SYSTEM_DEFAULTS_PATH: "/q.json",
+    }),
+    "/q.json",
+  );
 });
 
 Deno.test("chatLaunch gives opencode the server in OPENCODE_CONFIG_CONTENT, merged into the object it already holds", () => {
