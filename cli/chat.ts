@@ -115,10 +115,27 @@ async function runAgent(argv: string[], env: Record<string, string>, ctx: CliCon
   // Ctrl-C belongs to the agent (the terminal sends it to both): this process waits for it.
   const ignore = () => {};
   Deno.addSignalListener("SIGINT", ignore);
+  // A hangup (the terminal closed) or a SIGTERM ends the agent too, and this process waits for
+  // it: dying at once would leave the agent running without its terminal's owner, and the
+  // session's settings file behind.
+  const passOn = Deno.build.os === "windows" ? [] : (["SIGHUP", "SIGTERM"] as const).map(
+    (signal) => ({
+      signal,
+      handler: () => {
+        try {
+          child.kill(signal);
+        } catch {
+          // Ended already: its status is on its way.
+        }
+      },
+    }),
+  );
+  for (const { signal, handler } of passOn) Deno.addSignalListener(signal, handler);
   try {
     const status = await child.status;
     ctx.exitCode = status.code;
   } finally {
     Deno.removeSignalListener("SIGINT", ignore);
+    for (const { signal, handler } of passOn) Deno.removeSignalListener(signal, handler);
   }
 }
