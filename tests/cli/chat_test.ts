@@ -366,6 +366,36 @@ Deno.test("crosstalk chat gemini, ended by SIGTERM or a hangup, ends its agent a
   assert.deepEqual(sent, [], "the agents ended with crosstalk chat, before anything was typed");
 });
 
+Deno.test("crosstalk chat gemini removes the settings files a chat killed outright left, and no other", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  await using _engine = await startTeam(home, { yaml: "" });
+  const bin = await fakeAgents(home);
+  const chatDir = join(namedTransport(home).state, "chat");
+  await Deno.mkdir(chatDir, { recursive: true });
+  // A process that has ended: its pid names no process now.
+  const gone = new Deno.Command("true").spawn();
+  await gone.status;
+  const left = join(chatDir, `qwen-${gone.pid}.json`);
+  const running = join(chatDir, `gemini-${Deno.pid}.json`);
+  const other = join(chatDir, "notes.json");
+  for (const file of [left, running, other]) await Deno.writeTextFile(file, "{}");
+
+  const chat = await runCrosstalk(["chat", "gemini", "--containername", "team", "--name", "gem"], {
+    home,
+    env: {
+      PATH: `${bin}:${Deno.env.get("PATH")}`,
+      FAKE_SEND_TO: "boss",
+      GEMINI_CLI_SYSTEM_DEFAULTS_PATH: join(home, "none.json"),
+    },
+    stdin: "hello\n",
+  });
+  assert.equal(chat.code, 0, chat.stderr);
+  await assert.rejects(Deno.stat(left), Deno.errors.NotFound, "the dead chat's file went");
+  await Deno.stat(running);
+  await Deno.stat(other);
+});
+
 Deno.test("crosstalk chat says what is missing: no engine running, or no agent CLI on PATH", async () => {
   await using dir = await tempDir();
   const home = dir.path;
