@@ -401,7 +401,8 @@ export interface Credentials {
 
 /** Where the CLI keeps its logins. */
 export function credentialsPath(env: Env): string {
-  const config = env.XDG_CONFIG_HOME ?? join(env.HOME ?? env.USERPROFILE ?? ".", ".config");
+  // Set but empty is unset (as XDG says): else the logins would land in the working folder.
+  const config = env.XDG_CONFIG_HOME || join(env.HOME || env.USERPROFILE || ".", ".config");
   return join(config, "crosstalk", "credentials.json");
 }
 

@@ -79,6 +79,7 @@ export function chatCommand(ctx: CliContext): Command {
       if (launch.settings) {
         const dir = join(locationOf(flags, ctx).stateDir, "chat");
         await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+        await removeLeftSettings(dir);
         settingsFile = join(dir, `${agent}-${Deno.pid}.json`);
         await Deno.writeTextFile(settingsFile, launch.settings.text, { mode: 0o600 });
         env[launch.settings.variable] = settingsFile;
@@ -89,6 +90,17 @@ export function chatCommand(ctx: CliContext): Command {
         if (settingsFile) await Deno.remove(settingsFile).catch(() => {});
       }
     });
+}
+
+/** Removes the settings files of chats that were killed outright (their process is gone). */
+async function removeLeftSettings(dir: string): Promise<void> {
+  const { isProcessAlive } = await import("../engine/_process.ts");
+  for await (const entry of Deno.readDir(dir)) {
+    const pid = /^(?:gemini|qwen)-(\d+)\.json$/.exec(entry.name)?.[1];
+    if (entry.isFile && pid !== undefined && !isProcessAlive(Number(pid))) {
+      await Deno.remove(join(dir, entry.name)).catch(() => {});
+    }
+  }
 }
 
 /** Runs the agent CLI in this terminal; its exit code becomes the command's. */
@@ -115,10 +127,27 @@ async function runAgent(argv: string[], env: Record<string, string>, ctx: CliCon
   // Ctrl-C belongs to the agent (the terminal sends it to both): this process waits for it.
   const ignore = () => {};
   Deno.addSignalListener("SIGINT", ignore);
+  // A hangup (the terminal closed) or a SIGTERM ends the agent too, and this process waits for
+  // it: dying at once would leave the agent running without its terminal's owner, and the
+  // session's settings file behind.
+  const passOn = Deno.build.os === "windows" ? [] : (["SIGHUP", "SIGTERM"] as const).map(
+    (signal) => ({
+      signal,
+      handler: () => {
+        try {
+          child.kill(signal);
+        } catch {
+          // Ended already: its status is on its way.
+        }
+      },
+    }),
+  );
+  for (const { signal, handler } of passOn) Deno.addSignalListener(signal, handler);
   try {
     const status = await child.status;
     ctx.exitCode = status.code;
   } finally {
     Deno.removeSignalListener("SIGINT", ignore);
+    for (const { signal, handler } of passOn) Deno.removeSignalListener(signal, handler);
   }
 }

@@ -10,37 +10,49 @@ import {
   opencodeMcpServer,
 } from "./agent_install.ts";
 import type { Env } from "./paths.ts";
+import { dirname, join } from "../transports/path.ts";
 
 /** The variable opencode reads an inline configuration from, merged over its files. */
 export const OPENCODE_CONFIG_CONTENT = "OPENCODE_CONFIG_CONTENT";
 
 /**
  * Gemini CLI and Qwen Code read a system defaults file, the lowest layer of their settings, from
- * the path these variables name (else from a fixed place per system); its `mcpServers` are merged
- * with those of the user's and the project's settings.
+ * the path `variable` names, else next to their system settings file when `settingsVariable`
+ * names that one, else from a fixed place per system; its `mcpServers` are merged with those of
+ * the user's and the project's settings.
  */
 export const SYSTEM_DEFAULTS: Readonly<
-  Record<"gemini" | "qwen", { variable: string; linux: string; darwin: string; windows: string }>
+  Record<
+    "gemini" | "qwen",
+    { variable: string; settingsVariable: string; linux: string; darwin: string; windows: string }
+  >
 > = {
   gemini: {
     variable: "GEMINI_CLI_SYSTEM_DEFAULTS_PATH",
+    settingsVariable: "GEMINI_CLI_SYSTEM_SETTINGS_PATH",
     linux: "/etc/gemini-cli/system-defaults.json",
     darwin: "/Library/Application Support/GeminiCli/system-defaults.json",
     windows: "C:\\ProgramData\\gemini-cli\\system-defaults.json",
   },
   qwen: {
     variable: "QWEN_CODE_SYSTEM_DEFAULTS_PATH",
+    settingsVariable: "QWEN_CODE_SYSTEM_SETTINGS_PATH",
     linux: "/etc/qwen-code/system-defaults.json",
     darwin: "/Library/Application Support/QwenCode/system-defaults.json",
     windows: "C:\\ProgramData\\qwen-code\\system-defaults.json",
   },
 };
 
-/** The system defaults file `agent` reads now: the one its variable names, else its own place. */
+/**
+ * The system defaults file `agent` reads now: the one its variable names, else the one beside the
+ * system settings file its other variable names, else its own place.
+ */
 export function systemDefaultsPath(agent: "gemini" | "qwen", env: Env, os = Deno.build.os): string {
   const place = SYSTEM_DEFAULTS[agent];
   const named = env[place.variable];
   if (named) return named;
+  const settings = env[place.settingsVariable];
+  if (settings) return join(dirname(settings), "system-defaults.json");
   return os === "darwin" ? place.darwin : os === "windows" ? place.windows : place.linux;
 }
 

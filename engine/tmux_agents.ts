@@ -410,11 +410,11 @@ export class TmuxAgents {
 
   /**
    * Changes a registration in place, checked whole as {@linkcode add} checks one; its inbox (the
-   * unread messages, in order) and whether it is enabled stay. A change of where or how its
-   * messages are typed (target, socket, revive command or its folder) starts its typing over: a
-   * revive under way is stopped (a session it started is left running), and what waits is typed
-   * to the new target, oldest first, or revived with the new command at once. The other fields take
-   * effect from the next message typed.
+   * unread messages, in order) and whether it is enabled stay. A change of which pane its messages
+   * are typed into (target, socket), or of the revive command or its folder while a revive runs,
+   * starts its typing over: a revive under way is stopped (a session it started is left running),
+   * and what waits is typed to the new target, oldest first, or revived with the new command at
+   * once. The other fields take effect from the next message typed or revive started.
    *
    * @throws {CrosstalkError} `ERR_AGENT_NOT_FOUND`; `ERR_ADDRESS_INVALID` for a bad name;
    *   `ERR_BODY_INVALID` for a change that gives no field, or a field {@linkcode add} refuses

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { runCrosstalk, tempDir } from "../_helpers.ts";
+import { cliEnv, MAIN, runCrosstalk, tempDir } from "../_helpers.ts";
 import { EngineProcess, makeTransport, namedTransport, openBus } from "../engine/_harness.ts";
 import { startTeam } from "./_live.ts";
 import { chatLaunch, systemDefaultsPath } from "../../engine/agent_chat.ts";
@@ -83,6 +83,25 @@ Deno.test("systemDefaultsPath is the file the variable names, else the place of 
   assert.equal(
     systemDefaultsPath("gemini", { GEMINI_CLI_SYSTEM_DEFAULTS_PATH: "/mine.json" }, "linux"),
     "/mine.json",
+  );
+  // Without it, the one beside the system settings file that their other variable names.
+  assert.equal(
+    systemDefaultsPath("gemini", { GEMINI_CLI_SYSTEM_SETTINGS_PATH: "/opt/g/settings.json" }),
+    "/opt/g/system-defaults.json",
+  );
+  assert.equal(
+    systemDefaultsPath("qwen", {
+      QWEN_CODE_SYSTEM_SETTINGS_PATH: "/opt/q/settings.json",
+      QWEN_CODE_SYSTEM_DEFAULTS_PATH: "",
+    }),
+    "/opt/q/system-defaults.json",
+  );
+  assert.equal(
+    systemDefaultsPath("qwen", {
+      QWEN_CODE_SYSTEM_SETTINGS_PATH: "/opt/q/settings.json",
+      QWEN_CODE_SYSTEM_DEFAULTS_PATH: "/q.json",
+    }),
+    "/q.json",
   );
 });
 
@@ -283,6 +302,98 @@ Deno.test("crosstalk chat gemini and qwen put the MCP server in a system default
     /Cannot add the crosstalk MCP server to the system defaults ".*system-defaults\.json": it is not plain JSON/,
   );
   assert.equal(broken.stdout, "", "gemini was not started");
+});
+
+Deno.test("crosstalk chat gemini, ended by SIGTERM or a hangup, ends its agent and removes its settings file", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  await using engine = await startTeam(home, { yaml: "" });
+  const bin = await fakeAgents(home);
+  for (const [agent, signal] of [["gemini", "SIGTERM"], ["qwen", "SIGHUP"]] as const) {
+    const name = `${agent}-${signal.toLowerCase()}`;
+    const chat = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--quiet",
+        MAIN,
+        "chat",
+        agent,
+        "--containername",
+        "team",
+        "--name",
+        name,
+      ],
+      cwd: home,
+      clearEnv: true,
+      env: cliEnv({
+        home,
+        env: {
+          PATH: `${bin}:${Deno.env.get("PATH")}`,
+          FAKE_SEND_TO: "boss",
+          GEMINI_CLI_SYSTEM_DEFAULTS_PATH: join(home, "none.json"),
+          QWEN_CODE_SYSTEM_DEFAULTS_PATH: join(home, "none.json"),
+        },
+      }),
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    // The agent waits for what the user types, with its MCP server on the bus.
+    let out = "";
+    const lines = chat.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let file: RegExpExecArray | null = null;
+    while (!(file = new RegExp(`^${agent} settings: (\\S+) `, "m").exec(out))) {
+      const { value, done } = await lines.read();
+      assert.ok(!done, out);
+      out += value;
+    }
+    await engine.waitFor((r) => r.event === "live.online" && r.name === name);
+    await Deno.stat(file[1]!);
+
+    chat.kill(signal);
+    const offline = engine.waitFor((r) => r.event === "live.offline" && r.name === name);
+    const status = await chat.status;
+    // Never read: an agent left running would read it, send it and only then end.
+    await chat.stdin.close().catch(() => {});
+    await lines.cancel();
+    assert.notEqual(status.code, 0);
+    await assert.rejects(Deno.stat(file[1]!), Deno.errors.NotFound, `${signal}: the file went`);
+    await offline;
+  }
+  await using bus = await openBus(namedTransport(home).root);
+  const sent = (await bus.listMessages(undefined, {})).messages.filter((m) => m.from !== "boss");
+  assert.deepEqual(sent, [], "the agents ended with crosstalk chat, before anything was typed");
+});
+
+Deno.test("crosstalk chat gemini removes the settings files a chat killed outright left, and no other", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  await using _engine = await startTeam(home, { yaml: "" });
+  const bin = await fakeAgents(home);
+  const chatDir = join(namedTransport(home).state, "chat");
+  await Deno.mkdir(chatDir, { recursive: true });
+  // A process that has ended: its pid names no process now.
+  const gone = new Deno.Command("true").spawn();
+  await gone.status;
+  const left = join(chatDir, `qwen-${gone.pid}.json`);
+  const running = join(chatDir, `gemini-${Deno.pid}.json`);
+  const other = join(chatDir, "notes.json");
+  for (const file of [left, running, other]) await Deno.writeTextFile(file, "{}");
+
+  const chat = await runCrosstalk(["chat", "gemini", "--containername", "team", "--name", "gem"], {
+    home,
+    env: {
+      PATH: `${bin}:${Deno.env.get("PATH")}`,
+      FAKE_SEND_TO: "boss",
+      GEMINI_CLI_SYSTEM_DEFAULTS_PATH: join(home, "none.json"),
+    },
+    stdin: "hello\n",
+  });
+  assert.equal(chat.code, 0, chat.stderr);
+  await assert.rejects(Deno.stat(left), Deno.errors.NotFound, "the dead chat's file went");
+  await Deno.stat(running);
+  await Deno.stat(other);
 });
 
 Deno.test("crosstalk chat says what is missing: no engine running, or no agent CLI on PATH", async () => {

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { runCrosstalk, tempDir } from "../_helpers.ts";
 import { AGENTS, EngineProcess, makeTransport, namedTransport } from "../engine/_harness.ts";
+import { credentialsPath } from "../../cli/_client.ts";
 
 Deno.test("the CLI talks to a running engine: local credential, login profiles, tokens and users", async () => {
   await using dir = await tempDir();
@@ -185,4 +186,19 @@ Deno.test("an older crosstalk's cli-token file is named, as not read, by auth li
     "the token never shows",
   );
   assert.equal(await Deno.readTextFile(file), "ct_0123456789abcdef\n", "left as it is");
+});
+
+Deno.test("credentialsPath takes an empty XDG_CONFIG_HOME or HOME as unset, never the working folder", () => {
+  assert.equal(
+    credentialsPath({ XDG_CONFIG_HOME: "", HOME: "/home/me" }),
+    "/home/me/.config/crosstalk/credentials.json",
+  );
+  assert.equal(
+    credentialsPath({ HOME: "", USERPROFILE: "/users/me" }),
+    "/users/me/.config/crosstalk/credentials.json",
+  );
+  assert.equal(
+    credentialsPath({ XDG_CONFIG_HOME: "/cfg", HOME: "/home/me" }),
+    "/cfg/crosstalk/credentials.json",
+  );
 });
