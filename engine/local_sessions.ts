@@ -6,7 +6,7 @@
  * says which live agent asks, which the hook's input does not.
  */
 import { join } from "../transports/path.ts";
-import { isProcessAlive } from "./_process.ts";
+import { isRunning } from "./background.ts";
 
 /** A session as its file records it. */
 export interface LocalSession {
@@ -93,7 +93,8 @@ export async function localSessionName(stateDir: string): Promise<string | undef
       const path = join(dir, entry.name);
       try {
         const session = JSON.parse(await Deno.readTextFile(path)) as LocalSession;
-        if (!isProcessAlive(session.pid)) {
+        // Linux reads /proc; elsewhere `kill -0` asks.
+        if (!(await isRunning(session.pid))) {
           await Deno.remove(path).catch(() => {});
           continue;
         }

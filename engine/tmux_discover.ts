@@ -190,7 +190,8 @@ export function parsePaneList(text: string): TmuxPane[] {
  * the pane, and a revive can start it again), else the pane id, as when the session's name cannot
  * be a target (a space, a dot, a character that is not ASCII). Never `session:window.pane`: tmux
  * numbers a window's panes again when one closes, and the target would then name another pane
- * (a shell, say) and type into it; a pane id is never given to another pane.
+ * (a shell, say) and type into it; a pane id is not given to another pane while its server runs
+ * (a new server, after a reboot, numbers its panes from `%0` again: docs/LIVE.md says so).
  *
  * @param panesInSession how many panes its session has, in all its windows
  */
