@@ -52,6 +52,30 @@ export class TmuxServer implements AsyncDisposable {
     return pane;
   }
 
+  /**
+   * A session `name` whose pane runs a program that tmux names `argv0` (it only waits), in
+   * `folder`; its pane id once tmux sees that program.
+   */
+  async program(name: string, argv0: string, folder: string): Promise<string> {
+    const pane = await this.run(
+      ...["-f", "/dev/null", "new-session", "-d", "-s", name, "-c", folder, "-P", "-F"],
+      ...["#{pane_id}", "--", "bash", "-c", `exec -a ${argv0} sleep 600`],
+    );
+    await this.running(pane, argv0);
+    return pane;
+  }
+
+  /** Waits until tmux names the program of `pane` `command` (a shell execs it a moment later). */
+  running(pane: string, command: string): Promise<string> {
+    return waitUntil(
+      async () =>
+        (await this.run("display-message", "-p", "-t", pane, "#{pane_current_command}")) ===
+          command && command,
+      15_000,
+      `${command} in ${pane}`,
+    );
+  }
+
   async [Symbol.asyncDispose](): Promise<void> {
     await new Deno.Command("tmux", { args: ["-S", this.socket, "kill-server"], stderr: "null" })
       .output();

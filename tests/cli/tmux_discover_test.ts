@@ -40,35 +40,6 @@ async function ok(home: string, args: string[], env: Record<string, string> = {}
   return r;
 }
 
-/**
- * A session `name` whose pane runs a program that tmux names `argv0` (it only waits), in `folder`;
- * its pane id once tmux sees that program.
- */
-async function program(
-  tmux: TmuxServer,
-  name: string,
-  argv0: string,
-  folder: string,
-): Promise<string> {
-  const pane = await tmux.run(
-    ...["-f", "/dev/null", "new-session", "-d", "-s", name, "-c", folder, "-P", "-F"],
-    ...["#{pane_id}", "--", "bash", "-c", `exec -a ${argv0} sleep 600`],
-  );
-  await running(tmux, pane, argv0);
-  return pane;
-}
-
-/** Waits until tmux names the program of `pane` `command` (a shell execs it a moment later). */
-function running(tmux: TmuxServer, pane: string, command: string): Promise<string> {
-  return waitUntil(
-    async () =>
-      (await tmux.run("display-message", "-p", "-t", pane, "#{pane_current_command}")) ===
-        command && command,
-    15_000,
-    `${command} in ${pane}`,
-  );
-}
-
 async function paneNames(home: string): Promise<string[]> {
   const r = await ok(home, ["agent", "panes", "--json"]);
   return (JSON.parse(r.stdout) as { name: string }[]).map((a) => a.name);
@@ -80,16 +51,16 @@ Deno.test("agent discover proposes each free pane with the agent add line that r
   const folder = await Deno.realPath(home);
   await using tmux = new TmuxServer(home);
   await using _engine = await engineIn(home);
-  const gemini = await program(tmux, "My App!", "gemini", folder);
-  const aider = await program(tmux, "aider", "aider", folder);
-  const claude = await program(tmux, "claude-app", "claude", folder);
-  const live = await program(tmux, "gem", "gemini", folder);
-  const grok = await program(tmux, "typed", "grok", folder);
-  const codex = await program(tmux, "work", "codex", folder);
+  const gemini = await tmux.program("My App!", "gemini", folder);
+  const aider = await tmux.program("aider", "aider", folder);
+  const claude = await tmux.program("claude-app", "claude", folder);
+  const live = await tmux.program("gem", "gemini", folder);
+  const grok = await tmux.program("typed", "grok", folder);
+  const codex = await tmux.program("work", "codex", folder);
   const shell = await tmux.run(
     ...["split-window", "-t", "=work:", "-c", folder, "-P", "-F", "#{pane_id}", "--", "sh"],
   );
-  await running(tmux, shell, "sh");
+  await tmux.running(shell, "sh");
   await tmux.run("set-option", "-gw", "remain-on-exit", "on");
   const dead = await tmux.run(
     ...["new-session", "-d", "-s", "zz", "-P", "-F", "#{pane_id}", "--", "true"],

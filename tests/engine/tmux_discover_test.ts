@@ -201,51 +201,22 @@ async function engineIn(dir: string) {
   };
 }
 
-/**
- * A session `name` on `tmux` whose pane runs a program that tmux names `argv0` (it only waits), in
- * `folder`; its pane id once tmux sees that program.
- */
-async function program(
-  tmux: TmuxServer,
-  name: string,
-  argv0: string,
-  folder: string,
-): Promise<string> {
-  const pane = await tmux.run(
-    ...["-f", "/dev/null", "new-session", "-d", "-s", name, "-c", folder, "-P", "-F"],
-    ...["#{pane_id}", "--", "bash", "-c", `exec -a ${argv0} sleep 600`],
-  );
-  await running(tmux, pane, argv0);
-  return pane;
-}
-
-/** Waits until tmux names the program of `pane` `command` (a shell execs it a moment later). */
-function running(tmux: TmuxServer, pane: string, command: string): Promise<string> {
-  return waitUntil(
-    async () =>
-      (await tmux.run("display-message", "-p", "-t", pane, "#{pane_current_command}")) ===
-        command && command,
-    15_000,
-    `${command} in ${pane}`,
-  );
-}
-
 Deno.test("GET /api/tmux-agents/candidates proposes each free pane with its target, guessed agent and a unique name, and reports registered panes and live sessions' panes as taken", async () => {
   await using dir = await tempDir();
   const folder = await Deno.realPath(dir.path);
   await using tmux = new TmuxServer(dir.path);
   await using api = await engineIn(dir.path);
-  const claude = await program(tmux, "0", "2.1.112", folder);
-  const aider = await program(tmux, "My App!", "aider", folder);
-  const codex = await program(tmux, "guest", "codex", folder);
-  const typist = await program(tmux, "typist-pane", "grok", folder);
-  const live = await program(tmux, "mcp", "gemini", folder);
+  const claude = await tmux.program("0", "2.1.112", folder);
+  const aider = await tmux.program("My App!", "aider", folder);
+  const codex = await tmux.program("guest", "codex", folder);
+  const typist = await tmux.program("typist-pane", "grok", folder);
+  const live = await tmux.program("mcp", "gemini", folder);
   // A session of two panes: the second runs a shell.
-  const work = await program(tmux, "work", "qwen", folder);
+  const work = await tmux.program("work", "qwen", folder);
   const shell = await tmux.run(
     ...["split-window", "-t", "=work:", "-c", folder, "-P", "-F", "#{pane_id}", "--", "sh"],
   );
-  await running(tmux, shell, "sh");
+  await tmux.running(shell, "sh");
   // A pane whose program ended, kept by remain-on-exit.
   await tmux.run("set-option", "-gw", "remain-on-exit", "on");
   const dead = await tmux.run(

@@ -18,29 +18,6 @@ interface TmuxAgent {
   up: boolean;
 }
 
-/**
- * A session `name` whose pane runs a program that tmux names `argv0` (it only waits), in `folder`;
- * its pane id once tmux sees that program.
- */
-async function program(
-  tmux: TmuxServer,
-  name: string,
-  argv0: string,
-  folder: string,
-): Promise<string> {
-  const pane = await tmux.run(
-    ...["-f", "/dev/null", "new-session", "-d", "-s", name, "-c", folder, "-P", "-F"],
-    ...["#{pane_id}", "--", "bash", "-c", `exec -a ${argv0} sleep 600`],
-  );
-  await waitUntil(
-    async () =>
-      (await tmux.run("display-message", "-p", "-t", pane, "#{pane_current_command}")) === argv0,
-    15_000,
-    `${argv0} in ${pane}`,
-  );
-  return pane;
-}
-
 /** Asks for the panes of the tmux server of `socket` (empty: the engine's default one). */
 async function findPanes(page: Page, socket: string): Promise<void> {
   await page.fill("#tmux-find input[name=socket]", socket);
@@ -52,9 +29,9 @@ Deno.test("the web UI finds the panes of a tmux server for an admin: the free on
   await using dir = await tempDir();
   const folder = await Deno.realPath(dir.path);
   await using tmux = new TmuxServer(dir.path);
-  const aider = await program(tmux, "aider", "aider", folder);
-  const claude = await program(tmux, "claude-app", "claude", folder);
-  const grok = await program(tmux, "typed", "grok", folder);
+  const aider = await tmux.program("aider", "aider", folder);
+  const claude = await tmux.program("claude-app", "claude", folder);
+  const grok = await tmux.program("typed", "grok", folder);
   await tmux.run("set-option", "-gw", "remain-on-exit", "on");
   const dead = await tmux.run(
     ...["new-session", "-d", "-s", "zz", "-P", "-F", "#{pane_id}", "--", "true"],
