@@ -212,7 +212,8 @@ Deno.test("TmuxAgents leaves a pane in copy mode or showing a dialog alone, repo
   // Ready again: the next check types it.
   await tmux.run("send-keys", "-t", pane, "-X", "cancel");
   await api.engine.tmuxAgents.checkNow();
-  assert.match((await submissions(typed))[0] ?? "", /\nwhen free\n/);
+  // Typed: the reader records it once it has read the Enter, a moment later.
+  assert.match((await waitUntil(async () => (await submissions(typed))[0]))!, /\nwhen free\n/);
   assert.equal(api.engine.live.unreadCount("busy"), 0);
   assert.equal((await status(toBusy, "busy")).state, "read");
   await api.engine.tmuxAgents.checkNow();
