@@ -8,6 +8,7 @@ import {
   MCP_SERVER_NAME,
   type McpServerEntry,
   opencodeMcpServer,
+  parseJsonWithComments,
 } from "./agent_install.ts";
 import type { Env } from "./paths.ts";
 import { dirname, join } from "../transports/path.ts";
@@ -156,7 +157,7 @@ export function chatLaunch(
 
 /**
  * The system defaults file `current` (none: an empty one) with crosstalk's server in its
- * `mcpServers`. Gemini CLI and Qwen Code read it as JSON.
+ * `mcpServers`. Gemini CLI and Qwen Code read it as JSON with comments (written back without them).
  */
 function systemDefaultsText(
   agent: "gemini" | "qwen",
@@ -173,9 +174,9 @@ function systemDefaultsText(
   if (current?.text !== undefined && current.text.trim() !== "") {
     let parsed: unknown;
     try {
-      parsed = JSON.parse(current.text);
+      parsed = parseJsonWithComments(current.text);
     } catch (error) {
-      throw refuse(`it is not plain JSON (${error instanceof Error ? error.message : error})`);
+      throw refuse(`it is not JSON (${error instanceof Error ? error.message : error})`);
     }
     if (!isObject(parsed)) throw refuse("it is not a JSON object");
     settings = parsed;

@@ -657,6 +657,22 @@ function checkJsonEdit(
 }
 
 /** Unparseable JSON, at a position. */
+/**
+ * The value of JSON text that may hold `//` and `/* *\/` comments, as Gemini CLI's and Qwen
+ * Code's settings files may.
+ *
+ * @throws {SyntaxError} naming the line and column of the first problem
+ */
+export function parseJsonWithComments(text: string): unknown {
+  try {
+    return JSON.parse(scanJson(text, { comments: true }).plain);
+  } catch (error) {
+    if (!(error instanceof JsonSyntaxError)) throw error;
+    const { line, column } = error.position;
+    throw new SyntaxError(`${error.message} at line ${line}, column ${column}`);
+  }
+}
+
 class JsonSyntaxError extends SyntaxError {
   readonly position: { line: number; column: number };
 

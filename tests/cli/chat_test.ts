@@ -63,6 +63,11 @@ Deno.test("chatLaunch gives claude the server as --mcp-config JSON with channel 
     ui: { x: 1 },
     mcpServers: { crosstalk: { command: entry.command, args: entry.args } },
   });
+  // Comments, as Gemini CLI allows in its settings, are read (and not written back).
+  const commented = chatLaunch("gemini", entry, {
+    systemDefaults: { path: "/x.json", text: '// managed by IT\n{"ui": {"x": 1} /* theme */}' },
+  });
+  assert.deepEqual(JSON.parse(commented.settings!.text).ui, { x: 1 });
   const qwen = chatLaunch("qwen", entry);
   assert.equal(qwen.settings?.variable, "QWEN_CODE_SYSTEM_DEFAULTS_PATH");
   for (const text of ["[]", "{not json", '{"mcpServers": 3}']) {
@@ -289,8 +294,8 @@ Deno.test("crosstalk chat gemini and qwen put the MCP server in a system default
   assert.deepEqual(JSON.parse(/^qwen keeps: (.+)$/m.exec(qwen.stdout)![1]!), { mcpServers: {} });
   assert.match(qwen.stdout, /^qwen \(channel push \w+\): sent /m);
 
-  // A system defaults file that is no JSON object: refused before anything starts.
-  await Deno.writeTextFile(base, "// managed\n{}");
+  // A system defaults file that is no JSON: refused before anything starts, naming where.
+  await Deno.writeTextFile(base, "// managed\n{ui: 1}");
   const broken = await runCrosstalk(["chat", "gemini", "--containername", "team"], {
     home,
     env,
@@ -299,7 +304,7 @@ Deno.test("crosstalk chat gemini and qwen put the MCP server in a system default
   assert.equal(broken.code, 64);
   assert.match(
     broken.stderr,
-    /Cannot add the crosstalk MCP server to the system defaults ".*system-defaults\.json": it is not plain JSON/,
+    /Cannot add the crosstalk MCP server to the system defaults ".*system-defaults\.json": it is not JSON \(.* at line 2, column 2\)/,
   );
   assert.equal(broken.stdout, "", "gemini was not started");
 });
