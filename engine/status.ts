@@ -124,7 +124,7 @@ export async function unroutedMessages(
         }
         if (target.kind !== "model") continue;
         // Left out everywhere: no engine is meant to run it.
-        if (isExcluded(message.exclude, target.model, NO_MACHINE)) continue;
+        if (isExcluded(message.exclude, target.model, target.alias ?? NO_MACHINE)) continue;
         const model = `${target.model.provider}/${target.model.name}`;
         const able = live.filter((d) =>
           d.models.includes(model) && (target.alias === undefined || d.alias === target.alias)
@@ -271,13 +271,15 @@ export async function deliveryStatus(
       const target = resolveAddress(address, bus.config);
       if (target.kind === "model") label = `${target.model.provider}/${target.model.name}`;
       if (target.kind === "all" && states.length > 0) continue;
-      // Left out everywhere (an exclude entry that pins no machine): nothing is on its way.
+      // Left out where it would run (an exclude entry that pins no machine, or the machine the
+      // address pins): nothing is on its way.
       const party = target.kind === "model"
         ? target.model
         : target.kind === "participant"
         ? { name: target.name }
         : undefined;
-      if (party && isExcluded(message.exclude, party, NO_MACHINE)) continue;
+      // (An address pinned to a machine is left out by an entry pinned to that machine too.)
+      if (party && isExcluded(message.exclude, party, target.alias ?? NO_MACHINE)) continue;
     } catch {
       // An address that no longer resolves is shown as written.
     }

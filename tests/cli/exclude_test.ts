@@ -71,6 +71,17 @@ Deno.test("a message to all with exclude runs and wakes everyone but those it na
   );
   const status = JSON.parse((await cli("message", "status", both.id, "--json")).stdout);
   assert.deepEqual(status.deliveries.map((d: { to: string }) => d.to), ["alice"]);
+  // Pinned to a machine on both sides, and pinned elsewhere (another machine may still run it).
+  const cases: [string, string[]][] = [
+    ["test/other@a", ["alice"]],
+    ["test/other@b", ["test/other", "alice"]],
+  ];
+  for (const [exclude, rows] of cases) {
+    const to = ["--to", "test/other@a,alice", "--exclude", exclude];
+    const pinned = JSON.parse((await cli("message", "send", ...to, "--json", "x")).stdout);
+    const shown = JSON.parse((await cli("message", "status", pinned.id, "--json")).stdout);
+    assert.deepEqual(shown.deliveries.map((d: { to: string }) => d.to), rows, exclude);
+  }
 });
 
 Deno.test("the MCP send tool leaves out the agents its exclude names, and warns of a name nobody has", async () => {
