@@ -69,6 +69,7 @@ export const WEB_HTML = `<!doctype html>
     <form id="send">
       <p id="replying" hidden>Replying to <span id="replying-to"></span> <button type="button" id="cancel-reply">cancel</button></p>
       <input name="to" placeholder="to (names, comma-separated, or all)" aria-label="To" required>
+      <input name="exclude" placeholder="except (names, comma-separated; optional)" aria-label="Except">
       <textarea name="body" rows="3" placeholder="message (markdown)" aria-label="Message" required></textarea>
       <button type="submit">Send</button>
       <p class="error" id="send-error" role="alert"></p>
@@ -1862,6 +1863,8 @@ function replyTo(message) {
   $("replying-to").textContent = message.from + ": " + message.body.slice(0, 60);
   const form = $("send");
   form.elements.to.value = message.from;
+  // A reply goes to its sender: nobody left out from an earlier message.
+  form.elements.exclude.value = "";
   form.elements.body.focus();
 }
 
@@ -2102,6 +2105,9 @@ onSubmit("send", async (form) => {
     body: form.elements.body.value,
     channel: state.channel.id,
   };
+  // Who not to wake, whatever "to" says (to all, except bob).
+  const except = names(form.elements.exclude.value);
+  if (except.length > 0) body.exclude = except;
   if (state.re) body.re = [state.re.id];
   const sent = await api("POST", "/api/messages", body);
   form.elements.body.value = "";
