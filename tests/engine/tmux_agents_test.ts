@@ -2,56 +2,15 @@
 // engine, the text typed for a message, and panes that are busy or show a dialog (real tmux).
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { AuthStore } from "../../engine/auth.ts";
-import { Engine } from "../../engine/engine.ts";
-import { locateTransport } from "../../engine/paths.ts";
 import { TMUX_AGENT_MAX_CHARS, tmuxAgentText } from "../../engine/tmux_agents.ts";
-import { createApp } from "../../routes/mod.ts";
 import type { Message } from "../../transports/mod.ts";
 import { tempDir, waitUntil } from "../_helpers.ts";
 import { READER, submissions, TmuxServer } from "../_tmux.ts";
-import { makeTransport } from "./_harness.ts";
+import { engineWithApi } from "./_in_process.ts";
 
 /** A real engine on a local transport in `dir`, its API app, and tokens of every kind. */
-async function engineIn(dir: string, before?: (stateDir: string) => Promise<void>) {
-  const root = join(dir, "bus");
-  await makeTransport(root, "providers: {}\n");
-  const location = locateTransport({ path: root, state: join(dir, "state") }, { HOME: dir });
-  await before?.(location.stateDir);
-  const engine = await Engine.start(location, { env: { HOME: dir, USER: "tester" } });
-  const auth = await AuthStore.open(location.stateDir);
-  await auth.createUser("boss", "the boss passphrase", true);
-  await auth.createUser("guest", "the guest passphrase", false);
-  engine.setUsers(() => auth.listUsers().map((u) => u.username));
-  const app = createApp({ bus: engine.bus, auth, version: "0", live: engine });
-  const { agent, jti } = await engine.registerLive({
-    name: "mcp-one",
-    agent: "claude",
-    wake: "pull",
-  }, "boss");
-  const tokens = {
-    admin: (await auth.mintToken("boss", "test")).token,
-    user: (await auth.mintToken("guest", "test")).token,
-    live: await auth.mintLiveToken(agent.name, jti, 600),
-    agent: await auth.mintAgentToken("test/echo", 600),
-  };
-  const call = async (token: string, method: string, path: string, body?: unknown) => {
-    const response = await app.request(path, {
-      method,
-      headers: { Authorization: `Bearer ${token}`, "content-type": "application/json" },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    return { status: response.status, json: await response.json() };
-  };
-  return {
-    engine,
-    stateDir: location.stateDir,
-    tokens,
-    call,
-    async [Symbol.asyncDispose]() {
-      await engine.close();
-    },
-  };
+function engineIn(dir: string, before?: (stateDir: string) => Promise<void>) {
+  return engineWithApi(dir, before ? { before } : {});
 }
 
 Deno.test("POST /api/tmux-agents refuses agents' tokens, non-admins and bad input with one error shape, and changes nothing", async () => {

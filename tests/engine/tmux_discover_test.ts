@@ -3,9 +3,6 @@
 // (app.request()) asking a real private tmux server whose panes run programs named like agent CLIs.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { AuthStore } from "../../engine/auth.ts";
-import { Engine } from "../../engine/engine.ts";
-import { locateTransport } from "../../engine/paths.ts";
 import type { TmuxCandidate } from "../../engine/tmux_agents.ts";
 import {
   guessAgentCli,
@@ -15,10 +12,9 @@ import {
   proposeName,
   type TmuxPane,
 } from "../../engine/tmux_discover.ts";
-import { createApp } from "../../routes/mod.ts";
 import { tempDir, waitUntil } from "../_helpers.ts";
 import { TmuxServer } from "../_tmux.ts";
-import { makeTransport } from "./_harness.ts";
+import { engineWithApi } from "./_in_process.ts";
 
 const US = "\x1f";
 
@@ -163,42 +159,12 @@ Deno.test("listTmuxPanes finds no panes where no tmux server runs, and says so c
 });
 
 /** A real engine on a local transport in `dir`, its API app, and tokens of every kind. */
-async function engineIn(dir: string) {
-  const root = join(dir, "bus");
-  await makeTransport(root, "providers:\n  test:\n    models:\n      reviewer: echo\n");
-  const location = locateTransport({ path: root, state: join(dir, "state") }, { HOME: dir });
-  const engine = await Engine.start(location, { env: { HOME: dir, USER: "tester" } });
-  const auth = await AuthStore.open(location.stateDir);
-  await auth.createUser("boss", "the boss passphrase", true);
-  await auth.createUser("guest", "the guest passphrase", false);
-  engine.setUsers(() => auth.listUsers().map((u) => u.username));
-  const app = createApp({ bus: engine.bus, auth, version: "0", live: engine });
-  const { agent, jti } = await engine.registerLive(
-    { name: "claude", agent: "claude", wake: "pull" },
-    "boss",
-  );
-  const tokens = {
-    admin: (await auth.mintToken("boss", "test")).token,
-    user: (await auth.mintToken("guest", "test")).token,
-    live: await auth.mintLiveToken(agent.name, jti, 600),
-    agent: await auth.mintAgentToken("test/reviewer", 600),
-  };
-  const call = async (token: string, method: string, path: string, body?: unknown) => {
-    const response = await app.request(path, {
-      method,
-      headers: { Authorization: `Bearer ${token}`, "content-type": "application/json" },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    return { status: response.status, json: await response.json() };
-  };
-  return {
-    engine,
-    tokens,
-    call,
-    async [Symbol.asyncDispose]() {
-      await engine.close();
-    },
-  };
+function engineIn(dir: string) {
+  return engineWithApi(dir, {
+    yaml: "providers:\n  test:\n    models:\n      reviewer: echo\n",
+    agentModel: "test/reviewer",
+    liveName: "claude",
+  });
 }
 
 Deno.test("GET /api/tmux-agents/candidates proposes each free pane with its target, guessed agent and a unique name, and reports registered panes and live sessions' panes as taken", async () => {
