@@ -38,7 +38,6 @@ export const TMUX_AGENT_RESERVE = 500;
 /** How often panes are looked at (presence) and failed deliveries tried again. */
 export const PANE_CHECK_MS = 2000;
 const STATE_FILE = "tmux-agents.json";
-const TMUX_TIMEOUT_MS = 5000;
 const MAX_ENTER_DELAY_MS = 10_000;
 /** How long a revived pane may take to be ready (default of `revive_timeout_ms`). */
 export const REVIVE_TIMEOUT_MS = 30_000;
@@ -944,27 +943,18 @@ export class TmuxAgents {
 
   /** Runs tmux on the record's server (no shell); its stdout, or an error with its stderr. */
   async #tmux(record: TmuxAgentRecord, args: string[], signal?: AbortSignal): Promise<string> {
-    const tmux = this.#options.tmux ?? "tmux";
-    const timeout = AbortSignal.timeout(TMUX_TIMEOUT_MS);
-    let output: Deno.CommandOutput;
-    try {
-      output = await new Deno.Command(tmux, {
-        args: [...(record.socket ? ["-S", record.socket] : []), ...args],
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-      }).output();
-    } catch (error) {
-      signal?.throwIfAborted();
-      throw new Error(`Cannot run "${tmux}": ${errorText(error)}`);
+    const { runTmux } = await import("../transports/tmux.ts");
+    const run = await runTmux(args, {
+      ...(this.#options.tmux ? { tmux: this.#options.tmux } : {}),
+      ...(record.socket ? { socket: record.socket } : {}),
+      ...(signal ? { signal } : {}),
+    });
+    if (run.failed) throw new Error(run.detail);
+    if (run.code !== 0) {
+      const stderr = run.stderr.trim().split("\n").at(-1);
+      throw new Error(`tmux ${args[0]} failed: ${stderr || `exit ${run.code}`}`);
     }
-    signal?.throwIfAborted();
-    if (output.code !== 0) {
-      const stderr = new TextDecoder().decode(output.stderr).trim().split("\n").at(-1);
-      throw new Error(`tmux ${args[0]} failed: ${stderr || `exit ${output.code}`}`);
-    }
-    return new TextDecoder().decode(output.stdout);
+    return run.stdout;
   }
 
   #view(entry: Entry): TmuxAgentView {
@@ -1315,32 +1305,15 @@ export async function resolveTarget(
   const target = record.target.startsWith("%")
     ? record.target
     : `=${record.target}${record.target.includes(":") ? "" : ":"}`;
-  const args = [
-    ...(record.socket ? ["-S", record.socket] : []),
-    "display-message",
-    "-p",
-    "-t",
-    target,
-    "#{pane_id}:#{pane_dead}",
-  ];
-  let output: Deno.CommandOutput;
-  try {
-    output = await new Deno.Command(tmux, {
-      args,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      signal: AbortSignal.timeout(TMUX_TIMEOUT_MS),
-    }).output();
-  } catch (error) {
-    const detail = error instanceof Deno.errors.NotFound
-      ? `Cannot run "${tmux}": tmux is not installed or not on PATH`
-      : `Cannot run "${tmux}": ${error instanceof Error ? error.message : error}`;
-    return { ok: false, detail };
-  }
-  const [pane = "", dead] = new TextDecoder().decode(output.stdout).trim().split(":");
+  const { runTmux } = await import("../transports/tmux.ts");
+  const run = await runTmux(["display-message", "-p", "-t", target, "#{pane_id}:#{pane_dead}"], {
+    tmux,
+    ...(record.socket ? { socket: record.socket } : {}),
+  });
+  if (run.failed) return { ok: false, detail: run.detail };
+  const [pane = "", dead] = run.stdout.trim().split(":");
   // display-message answers an unknown target with an empty line and exit 0.
-  if (output.code === 0 && /^%\d+$/.test(pane)) {
+  if (run.code === 0 && /^%\d+$/.test(pane)) {
     // A pane kept by remain-on-exit after its program ended: down, as good as missing.
     if (dead === "1") {
       return {
@@ -1351,6 +1324,6 @@ export async function resolveTarget(
     }
     return { ok: true, pane };
   }
-  const stderr = new TextDecoder().decode(output.stderr).trim().split("\n").at(-1) ?? "";
+  const stderr = run.stderr.trim().split("\n").at(-1) ?? "";
   return { ok: false, detail: `tmux target ${record.target} missing: ${stderr || "no such pane"}` };
 }

@@ -55,7 +55,6 @@ const PANE_FORMAT = [
 /** What ends each pane in tmux's output. */
 const END = `${SEPARATOR}\n`;
 const FIELDS = 8;
-const TMUX_TIMEOUT_MS = 5000;
 /** A session name a target may hold as it is (tmux makes `.` and `:` in session names `_`). */
 const SESSION_RE = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$/;
 /** What tmux says when there is no server to ask: nothing runs, so there are no panes. */
@@ -113,37 +112,28 @@ export async function listTmuxPanes(options: ListTmuxPanesOptions = {}): Promise
   const where = options.socket === undefined
     ? "the default tmux server"
     : `the tmux server of ${JSON.stringify(options.socket)}`;
-  let output: Deno.CommandOutput;
-  try {
-    output = await new Deno.Command(tmux, {
-      args: [
-        ...(options.socket === undefined ? [] : ["-S", options.socket]),
-        ...["list-panes", "-a", "-F", PANE_FORMAT],
-      ],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      signal: AbortSignal.timeout(TMUX_TIMEOUT_MS),
-    }).output();
-  } catch (error) {
-    const why = error instanceof Deno.errors.NotFound
-      ? `"${tmux}" is not installed or not on the engine's PATH`
-      : `cannot run "${tmux}": ${error instanceof Error ? error.message : error}`;
-    throw new CrosstalkError("ERR_SERVICE_FAILED", `Cannot list the panes of ${where}: ${why}`, {
-      cause: error,
-    });
+  const { runTmux } = await import("../transports/tmux.ts");
+  const run = await runTmux(["list-panes", "-a", "-F", PANE_FORMAT], {
+    tmux,
+    ...(options.socket === undefined ? {} : { socket: options.socket }),
+  });
+  if (run.failed) {
+    throw new CrosstalkError(
+      "ERR_SERVICE_FAILED",
+      `Cannot list the panes of ${where}: ${run.detail}`,
+    );
   }
-  const stderr = new TextDecoder().decode(output.stderr).trim();
-  if (output.code !== 0) {
+  const stderr = run.stderr.trim();
+  if (run.code !== 0) {
     if (NO_SERVER_RE.test(stderr)) return [];
     throw new CrosstalkError(
       "ERR_SERVICE_FAILED",
       `Cannot list the panes of ${where}: tmux list-panes failed: ${
-        stderr.split("\n").at(-1) || `exit ${output.code}`
+        stderr.split("\n").at(-1) || `exit ${run.code}`
       }`,
     );
   }
-  return parsePaneList(new TextDecoder().decode(output.stdout));
+  return parsePaneList(run.stdout);
 }
 
 /**

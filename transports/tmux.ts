@@ -250,14 +250,25 @@ function isNoServer(detail: string): boolean {
   return /no server running|error connecting to/.test(detail);
 }
 
-type TmuxRun =
+/** How a tmux command went: its exit code and output, or why it could not run. */
+export type TmuxRun =
   | { failed: false; code: number; stdout: string; stderr: string }
   | { failed: true; detail: string };
 
+/** Which tmux, which server, and when to give up waiting for it. */
+export type TmuxRunOptions = Pick<TmuxWakeOptions, "tmux" | "socket" | "signal">;
+
 const decoder = new TextDecoder();
 
-/** Runs tmux without a shell; a missing binary or a timeout is a failure, not an exception. */
-async function runTmux(args: string[], options: TmuxWakeOptions, stdin?: string): Promise<TmuxRun> {
+/**
+ * Runs tmux without a shell, on `options.socket`'s server, for at most 5 s; a missing binary or a
+ * timeout is a failure, not an exception. Rejects with the signal's reason when it is aborted.
+ */
+export async function runTmux(
+  args: string[],
+  options: TmuxRunOptions = {},
+  stdin?: string,
+): Promise<TmuxRun> {
   const binary = options.tmux ?? "tmux";
   const fullArgs = options.socket ? ["-S", options.socket, ...args] : args;
   const timeout = AbortSignal.timeout(TMUX_TIMEOUT_MS);

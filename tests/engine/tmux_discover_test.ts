@@ -153,7 +153,7 @@ Deno.test("listTmuxPanes finds no panes where no tmux server runs, and says so c
     listTmuxPanes({ tmux: join(dir.path, "no-tmux") }),
     (e: unknown) =>
       e instanceof Error && "code" in e && e.code === "ERR_SERVICE_FAILED" &&
-      /Cannot list the panes of the default tmux server: ".*no-tmux" is not installed or not on the engine's PATH/
+      /Cannot list the panes of the default tmux server: Cannot run ".*no-tmux": tmux is not installed or not on PATH/
         .test(e.message),
   );
 });
