@@ -1,5 +1,6 @@
 // The OpenAPI 3.1 description of the HTTP API, served at /openapi.json. A test checks that every
 // route of the app is described here and every path described here is a route of the app.
+import { CROSSTALK8_PAGES } from "./web.ts";
 
 const error = { $ref: "#/components/responses/Error" };
 const json = (description: string, schema: Record<string, unknown> = { type: "object" }) => ({
@@ -316,6 +317,7 @@ export const OPENAPI = {
     "/ui": { get: op("The web UI: its page (it signs in with POST /session)", page, open) },
     "/ui/app.js": { get: op("The web UI's script", asset("text/javascript"), open) },
     "/ui/app.css": { get: op("The web UI's style", asset("text/css"), open) },
+    ...crosstalk8Pages(),
     "/setup": {
       get: op("The first-run page (with ?token=)", {
         200: { description: "HTML" },
@@ -760,3 +762,23 @@ export const OPENAPI = {
     },
   },
 } as const;
+
+/**
+ * Crosstalk 8's page addresses: a browser's load is sent to the view of the web UI that shows the
+ * same. `/agents` is the API's route, described with it.
+ */
+function crosstalk8Pages(): Record<string, unknown> {
+  const name = [{ name: "name", in: "path", required: true, schema: str }];
+  const redirect = (to: string, parameters: unknown[] = []) =>
+    op(`A browser's page load (Accept: text/html, no Authorization) goes to ${to}`, {
+      302: { description: `To ${to}` },
+    }, { ...open, ...(parameters.length > 0 ? { parameters } : {}) });
+  const pages: Record<string, unknown> = {
+    "/c/{name}": { get: redirect("/ui/#/c/{name}", name) },
+    "/w/{name}": { get: redirect("/ui/#/w/{name}", name) },
+  };
+  for (const [path, view] of CROSSTALK8_PAGES) {
+    if (path !== "/agents") pages[path] = { get: redirect(`/ui/#/${view}`) };
+  }
+  return pages;
+}

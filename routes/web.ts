@@ -2,7 +2,7 @@
 // signs in with a web session (POST /session: an HttpOnly cookie, and a CSRF token the script
 // echoes in X-CSRF-Token), then uses the same API as everyone else, and follows the bus over
 // GET /api/events. The page and its assets are open routes: they hold no data.
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import type { Env } from "./_context.ts";
 import { WEB_CSS, WEB_HTML, WEB_JS } from "./web_assets.ts";
 
@@ -22,7 +22,23 @@ const CONTENT_SECURITY_POLICY = [
   "frame-ancestors 'none'",
 ].join("; ");
 
-/** GET /, /ui, /ui/app.js and /ui/app.css; the page names this engine's CSRF cookie. */
+/** Crosstalk 8's web UI pages, by the view of this one that shows the same. */
+export const CROSSTALK8_PAGES: [string, string][] = [
+  ["/c", "bus"],
+  ["/w", "workflows"],
+  ["/agents", "engine"],
+  ["/tokens", "tokens"],
+  ["/account", "account"],
+  ["/users", "users"],
+  ["/logs", "logs"],
+  ["/settings", "engine"],
+  ["/about", "engine"],
+];
+
+/**
+ * GET /, /ui, /ui/app.js and /ui/app.css, and Crosstalk 8's page addresses (/c/<channel>,
+ * /w/<workflow>, /logs…) sent to their views; the page names this engine's CSRF cookie.
+ */
 export function webRoutes(csrfCookie: string): Hono<Env> {
   const app = new Hono<Env>();
   const page = WEB_HTML.replace(
@@ -38,6 +54,20 @@ export function webRoutes(csrfCookie: string): Hono<Env> {
     c.header("Cache-Control", "no-cache");
   });
   app.get("/", (c) => c.redirect("/ui/", 302));
+  // Crosstalk 8's page addresses, bookmarked by its users: each opens the same view here.
+  // Only a browser's page load: `/agents` is also an API route, and scripts keep it.
+  for (const [path, view] of CROSSTALK8_PAGES) {
+    app.get(path, async (c, next) => pageLoad(c) ? c.redirect(`/ui/#/${view}`) : await next());
+  }
+  for (const kind of ["c", "w"]) {
+    app.get(
+      `/${kind}/:name`,
+      async (c, next) =>
+        pageLoad(c)
+          ? c.redirect(`/ui/#/${kind}/${encodeURIComponent(c.req.param("name"))}`)
+          : await next(),
+    );
+  }
   app.get("/ui", (c) => c.redirect("/ui/", 301));
   app.get("/ui/", (c) => c.html(page));
   app.get(
@@ -49,4 +79,9 @@ export function webRoutes(csrfCookie: string): Hono<Env> {
     (c) => c.body(WEB_CSS, 200, { "Content-Type": "text/css; charset=utf-8" }),
   );
   return app;
+}
+
+/** A browser loading a page: it asks for HTML and sends no token of its own. */
+function pageLoad(c: Context<Env>): boolean {
+  return (c.req.header("Accept") ?? "").includes("text/html") && !c.req.header("Authorization");
 }

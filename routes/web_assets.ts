@@ -1193,10 +1193,11 @@ async function openMessage(channelId, id) {
   show("bus");
   state.channel = { id: channelId };
   await loadChannels();
-  if (!state.channel || state.channel.id !== channelId) {
+  if (!state.channel || (state.channel.id !== channelId && state.channel.name !== channelId)) {
     throw new Error("No channel " + channelId + " any more");
   }
   if (!id) return;
+  channelId = state.channel.id;
   // Older than the week a channel shows at first.
   if (!state.shown.has(id)) await loadOne(channelId + "/" + id);
   const message = state.shown.get(id);
@@ -1235,7 +1236,10 @@ async function loadChannels() {
     item.append(link);
     list.append(item);
   }
-  const current = channels.find((c) => c.id === (state.channel && state.channel.id)) ||
+  // A link may name the channel instead (#/c/general, as Crosstalk 8's /c/<name> did).
+  const wanted = state.channel && state.channel.id;
+  const current = channels.find((c) => c.id === wanted) ||
+    channels.find((c) => c.name === wanted) ||
     channels.find((c) => c.name === "general") || channels[0];
   if (current) {
     await openChannel(current);

@@ -420,6 +420,26 @@ Deno.test("the web UI's pages are open, and hold the browser to this origin's sc
   );
   // The data behind it is not open.
   assert.equal((await app.request("/api/channels")).status, 401);
+
+  // Crosstalk 8's page addresses send a browser to the same view; an API call stays one.
+  const html = { Accept: "text/html,application/xhtml+xml" };
+  const redirects: [string, string][] = [
+    ["/agents", "/ui/#/engine"],
+    ["/settings", "/ui/#/engine"],
+    ["/c/design", "/ui/#/c/design"],
+    ["/w/0b7c5a52-3f1e-4c55-9a86-1d2e3f405162", "/ui/#/w/0b7c5a52-3f1e-4c55-9a86-1d2e3f405162"],
+    ["/c/a%0D%0ASet-Cookie:%20x", "/ui/#/c/a%0D%0ASet-Cookie%3A%20x"],
+  ];
+  for (const [path, to] of redirects) {
+    const response = await app.request(path, { headers: html });
+    assert.equal(response.status, 302, path);
+    assert.equal(response.headers.get("location"), to, path);
+  }
+  const apiCall = await app.request("/agents", {
+    headers: { ...html, Authorization: "Bearer not-a-token" },
+  });
+  assert.equal(apiCall.status, 401);
+  assert.equal((await app.request("/agents")).status, 401);
 });
 
 Deno.test("the web UI searches the bus in every channel or the open one, says what it did not find or could not read, and opens a found message", async () => {
@@ -874,6 +894,15 @@ Deno.test("the web UI keeps what it shows in the address: a link opens a channel
   await page.locator("section[data-view=tokens]").waitFor();
   await page.goto(`${url}/ui/#/nowhere`);
   await page.locator("#notice", { hasText: "Nothing at #/nowhere" }).waitFor();
+
+  // Crosstalk 8's addresses, by name as it had them, open the same views.
+  await page.goto("about:blank");
+  await page.goto(`${url}/c/design`);
+  await page.locator("#channel-title", { hasText: /^#design$/ }).waitFor();
+  assert.equal(new URL(page.url()).pathname, "/ui/");
+  await page.goto(`${url}/logs`);
+  await page.locator("section[data-view=logs]").waitFor();
+  assert.equal(new URL(page.url()).hash, "#/logs");
   assert.deepEqual(pageErrors, []);
 });
 
