@@ -84,6 +84,7 @@ const COMMANDS: Record<string, () => Promise<CommandFactory>> = {
   daemon: async () => (await import("./serve.ts")).daemonCommand,
   transport: async () => (await import("./transport.ts")).transportCommand,
   config: async () => (await import("./config.ts")).configCommand,
+  settings: async () => (await import("./settings.ts")).settingsCommand,
   channel: async () => (await import("./channel.ts")).channelCommand,
   message: async () => (await import("./message.ts")).messageCommand,
   workflow: async () => (await import("./workflow.ts")).workflowCommand,

@@ -299,3 +299,26 @@ function toProvider(name: string, doc: ProviderDocument): ProviderConfig {
   if (doc.env_file !== undefined) provider.envFile = normalize(doc.env_file);
   return provider;
 }
+
+/**
+ * The configuration in effect, as a `data/crosstalk.yaml` would write it with every default
+ * filled in: what `crosstalk settings` and `GET /api/settings` show. Providers skipped for a
+ * problem are left out (the problems say why); env values are `${VAR}` references, never secrets.
+ */
+export function effectiveDocument(config: Config): ConfigDocument {
+  const providers: Record<string, ProviderDocument> = {};
+  for (const provider of config.providers.values()) {
+    providers[provider.name] = {
+      ...(provider.envFile !== undefined ? { env_file: provider.envFile } : {}),
+      ...(Object.keys(provider.env).length > 0 ? { env: { ...provider.env } } : {}),
+      models: Object.fromEntries([...provider.models.values()].map((m) => [m.name, m.command])),
+    };
+  }
+  return {
+    transport: config.transport,
+    engine: structuredClone(config.engine),
+    git: { ...config.git },
+    limits: { ...config.limits },
+    providers,
+  };
+}

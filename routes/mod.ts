@@ -10,6 +10,7 @@ import { bodyLimit } from "hono/body-limit";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { CrosstalkError, type ErrorCode } from "../schema/errors.ts";
+import { effectiveDocument } from "../engine/config.ts";
 import { PROTOCOL_VERSION } from "../transports/mod.ts";
 import { type AppDeps, checkShape, type Env, jsonBody, numberQuery } from "./_context.ts";
 import { agentRoutes } from "./agents.ts";
@@ -296,6 +297,16 @@ export function createApp(deps: AppDeps): Hono<Env> {
 
   app.route("/api", agentRoutes(deps));
   app.route("/", agentRoutes(deps));
+  app.get("/api/settings", async (c) => {
+    const report = deps.report ? await deps.report() : undefined;
+    return c.json({
+      version: deps.version,
+      alias: report?.status?.alias ?? null,
+      root: deps.bus.transport.root,
+      settings: effectiveDocument(deps.bus.config),
+      problems: deps.bus.config.problems,
+    });
+  });
   for (const prefix of ["/api", ""]) {
     app.route(`${prefix}/channels`, channelRoutes(deps));
     app.route(`${prefix}/messages`, messageRoutes(deps));

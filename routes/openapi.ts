@@ -528,6 +528,12 @@ export const OPENAPI = {
       }),
     },
     "/status": { get: op("The engine's status", { 200: json("Status") }) },
+    "/api/settings": {
+      get: op(
+        "The configuration in effect, every default filled in (as data/crosstalk.yaml would write it), with the engine's alias and version",
+        { 200: json("Settings") },
+      ),
+    },
     "/api/models": { get: op("Models in data/crosstalk.yaml", { 200: json("Models") }) },
     "/models": { get: op("Models in data/crosstalk.yaml", { 200: json("Models") }) },
     "/api/agents": {

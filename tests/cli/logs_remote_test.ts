@@ -1,4 +1,4 @@
-// `crosstalk logs --server URL [-f]` and `crosstalk status --server URL`: another machine's
+// `crosstalk logs --server URL [-f]`, `status --server URL` and `settings --server URL`: another machine's
 // engine, through its API.
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -104,4 +104,39 @@ Deno.test("status and agent list with --server report that machine's engine (ali
     (await runCrosstalk(["--server", server, "status", "--json"], { home })).stdout,
   );
   assert.equal(json.status.alias, "far");
+});
+
+Deno.test("settings --server prints the far engine's configuration in effect, defaults filled in, as yaml and as json", async () => {
+  await using dir = await tempDir();
+  const { root, engine, server, home, login } = await farEngine(dir.path);
+  await using _engine = engine;
+  const loggedIn = await login();
+  assert.equal(loggedIn.code, 0, loggedIn.stderr);
+  await Deno.writeTextFile(
+    join(root, "data", "crosstalk.yaml"),
+    "engine:\n  timeout_seconds: 42\n",
+    { append: true },
+  );
+  const json = await runCrosstalk(["--server", server, "settings", "--json"], { home });
+  assert.equal(json.code, 0, json.stderr);
+  const shown = JSON.parse(json.stdout);
+  assert.equal(shown.alias, "far");
+  assert.equal(shown.root, root);
+  // What the engine loaded at its start: an edit is in effect only after a reload.
+  assert.equal(shown.settings.engine.timeout_seconds, 600);
+  assert.equal(shown.settings.engine.loop_guard.replies, 20);
+  assert.equal(shown.settings.limits.message_bytes, 1048576);
+  assert.deepEqual(shown.settings.providers.test.models, { reply: join(AGENTS, "reply.sh") });
+
+  const text = await runCrosstalk(["--server", server, "settings"], { home });
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, new RegExp(`^# ${root} \\(crosstalk .*, engine far\\)$`, "m"));
+  assert.match(text.stdout, /^engine:\n {2}watch: auto\n/m);
+  assert.match(text.stdout, /^ {6}reply: \/.*reply\.sh$/m);
+
+  // Here, from the files: the edit shows at once, with no engine asked.
+  const local = await runCrosstalk(["settings", "--path", root, "--json"], { home });
+  assert.equal(local.code, 0, local.stderr);
+  assert.equal(JSON.parse(local.stdout).settings.engine.timeout_seconds, 42);
+  assert.equal(JSON.parse(local.stdout).alias, null);
 });
