@@ -1,19 +1,22 @@
 #!/bin/sh
-# Prepares this machine for crosstalk in system mode: the `crosstalk` service user and the
-# directories the service uses. Safe to run again: it creates what is missing and sets the
-# owners and modes of what is there. Needs root.
+# Prepares this machine for crosstalk in system mode: the `crosstalk` service user, the
+# directories the service uses and, on a machine with systemd where `crosstalk` is installed, the
+# unit template `crosstalk@.service`. Safe to run again: it creates what is missing and sets the
+# owners and modes of what is there (a template already there is kept). Needs root.
 #
 #   sudo sh deploy/install.sh [--dry-run]
 #
 # Then, for each transport NAME:
 #   sudo -u crosstalk crosstalk transport init --path /var/lib/crosstalk/NAME/transport
-#   sudo crosstalk service install --system --containername NAME
+#   sudo systemctl enable --now crosstalk@NAME
 set -eu
 
 SERVICE_USER=crosstalk
 DATA_DIR=/var/lib/crosstalk
 CONFIG_DIR=/etc/crosstalk
 LOG_DIR=/var/log/crosstalk
+# Where systemd reads units written by the administrator (another folder only for tests).
+UNIT_DIR=${CROSSTALK_SYSTEMD_UNIT_DIR:-/etc/systemd/system}
 DRY_RUN=0
 
 usage() {
@@ -117,7 +120,35 @@ run install -d -m 0750 -o "$SERVICE_USER" -g "$SERVICE_USER" "$DATA_DIR"
 run install -d -m 0750 -o root -g "$SERVICE_USER" "$CONFIG_DIR"
 run install -d -m 0750 -o "$SERVICE_USER" -g "$SERVICE_USER" "$LOG_DIR"
 
+# The unit template, as `crosstalk service install --system` would write it, so that
+# `systemctl enable --now crosstalk@NAME` works as soon as NAME's transport exists.
+template=none
+if [ "$(uname -s)" = Linux ] && [ -d "$UNIT_DIR" ] && command -v systemctl >/dev/null 2>&1; then
+  unit="$UNIT_DIR/crosstalk@.service"
+  if [ -e "$unit" ]; then
+    template=kept
+    echo "unit template $unit exists (crosstalk service install --system --force rewrites it)"
+  elif command -v crosstalk >/dev/null 2>&1; then
+    template=written
+    if [ "$DRY_RUN" = 1 ]; then
+      echo "crosstalk service print --system --systemd > $unit"
+    else
+      # Written next to its place and renamed: systemd never reads half a unit.
+      crosstalk service print --system --systemd >"$unit.tmp"
+      chmod 0644 "$unit.tmp"
+      mv "$unit.tmp" "$unit"
+    fi
+    run systemctl daemon-reload
+  else
+    echo "crosstalk is not on PATH: install it, then run this again to write $unit"
+  fi
+fi
+
 echo "ready: $DATA_DIR, $CONFIG_DIR, $LOG_DIR for user '$SERVICE_USER'"
 echo "next, for a transport NAME:"
 echo "  sudo -u $SERVICE_USER crosstalk transport init --path $DATA_DIR/NAME/transport"
-echo "  sudo crosstalk service install --system --containername NAME"
+if [ "$template" = none ]; then
+  echo "  sudo crosstalk service install --system --containername NAME"
+else
+  echo "  sudo systemctl enable --now crosstalk@NAME"
+fi

@@ -78,3 +78,84 @@ Deno.test("deploy/install.sh --dry-run on macOS plans a hidden account with the 
     await Deno.remove(bin, { recursive: true });
   }
 });
+
+/** A folder of stand-in programs for install.sh: each a small sh script. */
+async function fakeBin(programs: Record<string, string>): Promise<string & AsyncDisposable> {
+  const bin = await Deno.makeTempDir({ prefix: "crosstalk-fake-bin-" });
+  for (const [name, body] of Object.entries(programs)) {
+    await Deno.writeTextFile(`${bin}/${name}`, `#!/bin/sh\n${body}\n`);
+    await Deno.chmod(`${bin}/${name}`, 0o755);
+  }
+  return Object.assign(bin, {
+    [Symbol.asyncDispose]: () => Deno.remove(bin, { recursive: true }),
+  }) as string & AsyncDisposable;
+}
+
+/** install.sh run with `bin` first on PATH and the unit template's folder at `units`. */
+async function installWith(bin: string, units: string, args: string[]) {
+  const shell = await Deno.stat("/bin/dash").then(() => "/bin/dash", () => "/bin/sh");
+  const out = await new Deno.Command(shell, {
+    args: [SCRIPT, ...args],
+    env: { PATH: `${bin}:/usr/bin:/bin`, CROSSTALK_SYSTEMD_UNIT_DIR: units },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+/** Linux with systemd, root, the crosstalk user there; `install` and `systemctl` only record. */
+const LINUX_ROOT = {
+  uname: "echo Linux",
+  id: '[ "$1" = -u ] && echo 0; exit 0',
+  install: 'echo "install $*" >>"$(dirname "$0")/calls"',
+  systemctl: 'echo "systemctl $*" >>"$(dirname "$0")/calls"',
+};
+
+Deno.test("deploy/install.sh writes the crosstalk@ unit template that crosstalk prints, reloads systemd, and then says enable crosstalk@NAME", async () => {
+  await using bin = await fakeBin({
+    ...LINUX_ROOT,
+    crosstalk: '[ "$*" = "service print --system --systemd" ] || exit 9\n' +
+      'printf "[Unit]\\nDescription=crosstalk engine (%%i)\\n"',
+  });
+  await using units = await fakeBin({});
+  const first = await installWith(bin, units, []);
+  assert.equal(first.code, 0, first.stderr);
+  const unit = `${units}/crosstalk@.service`;
+  assert.equal(await Deno.readTextFile(unit), "[Unit]\nDescription=crosstalk engine (%i)\n");
+  assert.equal((await Deno.stat(unit)).mode! & 0o777, 0o644);
+  const calls = () => Deno.readTextFile(`${bin}/calls`).then((t) => t.trim().split("\n"));
+  assert.ok((await calls()).includes("systemctl daemon-reload"), (await calls()).join("\n"));
+  assert.match(first.stdout, /sudo systemctl enable --now crosstalk@NAME$/m);
+  assert.deepEqual([...Deno.readDirSync(units)].map((e) => e.name), ["crosstalk@.service"]);
+
+  // Run again: the template there (perhaps edited) is kept, and systemd is not reloaded.
+  await Deno.writeTextFile(unit, "# edited\n");
+  await Deno.remove(`${bin}/calls`);
+  const again = await installWith(bin, units, []);
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal(await Deno.readTextFile(unit), "# edited\n");
+  assert.ok(!(await calls()).some((c) => c.startsWith("systemctl")));
+  assert.match(again.stdout, /unit template .*crosstalk@\.service exists/);
+});
+
+Deno.test("deploy/install.sh --dry-run plans the unit template, and without crosstalk on PATH says to install it first", async () => {
+  await using bin = await fakeBin({ ...LINUX_ROOT, crosstalk: "exit 9" });
+  await using units = await fakeBin({});
+  const planned = await installWith(bin, units, ["--dry-run"]);
+  assert.equal(planned.code, 0, planned.stderr);
+  const lines = planned.stdout.split("\n");
+  assert.ok(
+    lines.includes(`crosstalk service print --system --systemd > ${units}/crosstalk@.service`),
+    planned.stdout,
+  );
+  assert.ok(lines.includes("systemctl daemon-reload"), planned.stdout);
+  assert.deepEqual([...Deno.readDirSync(units)], [], "a dry run writes nothing");
+
+  await Deno.remove(`${bin}/crosstalk`);
+  const without = await installWith(bin, units, ["--dry-run"]);
+  assert.equal(without.code, 0, without.stderr);
+  assert.match(without.stdout, /crosstalk is not on PATH: install it, then run this again/);
+  assert.match(without.stdout, /sudo crosstalk service install --system --containername NAME$/m);
+  assert.doesNotMatch(without.stdout, /daemon-reload/);
+});
