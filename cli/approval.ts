@@ -137,7 +137,7 @@ export function approvalCommand(ctx: CliContext): Command {
       const path = settingsPath(flags.scope ?? "project", ctx);
       const wait = flags.wait ?? HOOK_WAIT_S;
       const text = withApprovalHook(await readSettings(path), {
-        command: await hookCommand(flags, wait),
+        command: await hookCommand(flags, wait, ctx),
         ...(flags.matcher ? { matcher: flags.matcher } : {}),
         timeoutSeconds: Math.ceil(wait) + 30,
       });
@@ -182,11 +182,16 @@ async function readSettings(path: string): Promise<string | undefined> {
   }
 }
 
-/** The hook's command line: this crosstalk, the transport it was installed for, shell-quoted. */
-async function hookCommand(flags: TransportFlags, wait: number): Promise<string> {
+/**
+ * The hook's command line: this crosstalk, and the engine (`--server`, `--profile`) or the
+ * transport it was installed for, shell-quoted.
+ */
+async function hookCommand(flags: TransportFlags, wait: number, ctx: CliContext): Promise<string> {
   const { currentProgram } = await import("../engine/service.ts");
   const program = currentProgram();
   const args = [program.execPath, ...program.args, "approval", "hook", "--wait", String(wait)];
+  if (ctx.globals.server !== undefined) args.push("--server", ctx.globals.server);
+  if (ctx.globals.profile !== undefined) args.push("--profile", ctx.globals.profile);
   if (flags.path !== undefined) args.push("--path", resolve(Deno.cwd(), flags.path));
   if (flags.containername !== undefined) args.push("--containername", flags.containername);
   if (flags.state !== undefined) args.push("--state", resolve(Deno.cwd(), flags.state));

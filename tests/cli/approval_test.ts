@@ -197,3 +197,46 @@ Deno.test("the approval hook without an engine answers nothing, so the agent CLI
   assert.equal(garbled.code, 0);
   assert.match(garbled.stderr, /The hook's input is not JSON/);
 });
+
+Deno.test("an approval hook installed with --profile asks that profile's engine, whichever profile is in use later", async () => {
+  await using dir = await tempDir();
+  const home = join(dir.path, "home");
+  const project = join(home, "project");
+  await Deno.mkdir(project, { recursive: true });
+  const engines: Record<string, string> = {};
+  await using stack = new AsyncDisposableStack();
+  for (const alias of ["far", "near"]) {
+    const root = join(dir.path, alias, "bus");
+    await makeTransport(root, "");
+    const engine = stack.use(
+      await EngineProcess.start(root, {
+        alias,
+        state: join(dir.path, alias, "state"),
+        env: { CROSSTALK_INIT_USERNAME: "ann", CROSSTALK_INIT_PASSPHRASE: "ann's passphrase" },
+      }),
+    );
+    engines[alias] = (await engine.waitFor((r) => r.event === "api.listening")).url as string;
+    const login = await runCrosstalk(
+      ["--server", engines[alias]!, "--profile", alias, "auth", "login", "--username", "ann"],
+      { home, stdin: "ann's passphrase\n" },
+    );
+    assert.equal(login.code, 0, login.stderr);
+  }
+  const cli = (...args: string[]) => runCrosstalk(args, { home, cwd: project });
+  const installed = await cli("--profile", "far", "approval", "install", "--wait", "20");
+  assert.equal(installed.code, 0, installed.stderr);
+  const settings = JSON.parse(await Deno.readTextFile(join(project, ".claude", "settings.json")));
+  const command = settings.hooks.PreToolUse[0].hooks[0].command as string;
+  assert.match(command, / approval hook --wait 20 --profile far$/);
+  assert.equal((await cli("auth", "use", "near")).code, 0);
+
+  const asking = runHook(command, home, project);
+  const pending = await waitUntil(async () => {
+    const listed = JSON.parse((await cli("--profile", "far", "approval", "list", "--json")).stdout);
+    return listed.length === 1 ? listed[0] : undefined;
+  });
+  assert.match((await cli("approval", "list")).stderr, /No approvals waiting/, "not near's");
+  assert.equal((await cli("--profile", "far", "approval", "allow", pending.id)).code, 0);
+  const answer = await asking;
+  assert.equal(JSON.parse(answer.stdout).hookSpecificOutput.permissionDecision, "allow");
+});
