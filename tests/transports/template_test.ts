@@ -36,6 +36,7 @@ Deno.test("every commented provider in the template is valid once uncommented", 
   for (const name of ["anthropic", "openai", "google", "qwen", "opencode"]) {
     assert.ok(config.providers.has(name), `provider ${name} loads`);
   }
+  assert.equal(config.providers.get("google")?.models.get("agy")?.command, "agy --print");
   assert.ok(
     config.problems.every((p) => p.severity === "warning"),
     JSON.stringify(config.problems),
