@@ -414,6 +414,15 @@ Deno.test("message list, show and replies find messages in order and by every fo
     await expectCode(66, ["message", "show", "2020/01/01/000000000Z-00000000.md", ...p], { home });
   });
 
+  await t.step("show by <name>/<id> and <uuid prefix>/<id>, as task list prints them", async () => {
+    for (const ref of [`general/${b}`, `${general.slice(0, 8)}/${b}`]) {
+      const shown = await expectCode(0, ["message", "show", ref, ...p, "--json"], { home });
+      assert.equal((JSON.parse(shown.stdout) as MessageJson).id, b, ref);
+    }
+    const unknown = await runCrosstalk(["message", "show", `nochannel/${b}`, ...p], { home });
+    assert.equal(unknown.code, 66, unknown.stderr);
+  });
+
   await t.step("ids that leave the channel are refused", async () => {
     const before = await snapshot(home);
     for (
@@ -423,6 +432,7 @@ Deno.test("message list, show and replies find messages in order and by every fo
         `${general}/../${general}/${b}`,
         `data/channels/${general}/../../crosstalk.yaml`,
         `${b}/..`,
+        `../${b}`,
         "/etc/passwd",
       ]
     ) {
