@@ -106,9 +106,16 @@ export function messageCommand(ctx: CliContext): Command {
     .option("--since <id>", "only messages after this id")
     .option("--limit <n>", "at most this many", parseCount)
     .option("--last <n>", "only the newest n (still oldest first)", parseCount)
+    .option("--full", "each message whole, as message show prints it, instead of one line")
     .action(
       async (
-        flags: TransportFlags & { channel?: string; since?: string; limit?: number; last?: number },
+        flags: TransportFlags & {
+          channel?: string;
+          since?: string;
+          limit?: number;
+          last?: number;
+          full?: boolean;
+        },
       ) => {
         if (flags.last !== undefined && (flags.since !== undefined || flags.limit !== undefined)) {
           throw new CrosstalkError("ERR_USAGE", "--last goes without --since and --limit");
@@ -121,7 +128,8 @@ export function messageCommand(ctx: CliContext): Command {
             : { before: AFTER_EVERY_ID, limit: flags.last },
         );
         if (flags.json) return printJson(ctx, messages);
-        for (const m of messages) ctx.out(`${summary(m)}\n`);
+        // Whole, they are printed as message replies prints several: a blank line after each.
+        for (const m of messages) ctx.out(flags.full ? `${render(m)}\n\n` : `${summary(m)}\n`);
         if (skipped > 0) {
           ctx.err(
             `warning: ${skipped} invalid message files skipped (run "crosstalk transport check")\n`,

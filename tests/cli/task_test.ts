@@ -160,6 +160,8 @@ Deno.test("task resolve writes the result as a reply to the flagger, and --faile
   assert.equal(failed.result, "the CA is down\nretry tomorrow\n");
   const shown = await ok(home, ["message", "show", failed.reply]);
   assert.match(shown, /\n\nTask failed: the CA is down\nretry tomorrow\n/);
+  // Through the engine too, the newest message whole.
+  assert.equal(await ok(home, ["message", "list", "--full", "--last", "1"]), `${shown}\n`);
   const status = await ok(home, ["message", "status", second]);
   assert.match(
     status,
