@@ -199,6 +199,11 @@ Deno.test("task claim by a live agent of another role is refused with the role, 
   const again = await cli(home, ["task", "flag", id, "--role", "dev"]);
   assert.equal(again.code, 75);
   assert.equal(again.stderr, 'error: This message is already a task (flagged by "boss")\n');
+
+  // A folder is made absolute, from where the command runs.
+  const other = (await ok(home, ["message", "send", "--to", "here", "Fix the build"])).trim();
+  const inFolder = await ok(home, ["task", "flag", other, "--cwd", "app"]);
+  assert.match(inFolder, new RegExp(`as a task for agents in ${join(home, "app")}\n$`));
 });
 
 Deno.test("message badge adds a badge that message status shows; a bad type is refused and adds nothing", async () => {
