@@ -7,7 +7,7 @@ import { apiUrl } from "../engine/background.ts";
 import type { Env } from "../engine/paths.ts";
 import { CrosstalkError, errorFromApi, errorText } from "../schema/errors.ts";
 import type { Channel, Message } from "../transports/mod.ts";
-import { isChannelId } from "../transports/names.ts";
+import { checkChannelName, isChannelId, tryParseMessageId } from "../transports/names.ts";
 import { writeFileAtomic } from "../transports/_fs.ts";
 import { type CliContext, locationOf, openBus, type TransportFlags } from "./_context.ts";
 import type { WorkflowView } from "../engine/workflow.ts";
@@ -73,7 +73,10 @@ class DirectClient implements BusClient {
     return this.#bus.listMessages(channel, o);
   }
   findMessage(ref: string, channel?: string) {
-    return this.#bus.findMessage(ref, channel);
+    const named = channelInRef(ref);
+    return named
+      ? this.#bus.findMessage(named.id, named.channel)
+      : this.#bus.findMessage(ref, channel);
   }
   replies(m: Message) {
     return this.#bus.replies(m);
@@ -273,7 +276,9 @@ export class HttpClient implements BusClient {
     }
     return { channel: resolved, messages, skipped };
   }
-  async findMessage(ref: string, channel?: string) {
+  async findMessage(ref: string, channel?: string): Promise<Message> {
+    const named = channelInRef(ref);
+    if (named) return await this.findMessage(named.id, named.channel);
     const trimmed = ref.trim().replace(/^data\/channels\//, "");
     const parts = trimmed.split("/");
     if (parts.length === 5 && isChannelId(parts[0]!)) {
@@ -378,6 +383,25 @@ export class HttpClient implements BusClient {
   [Symbol.asyncDispose]() {
     return Promise.resolve();
   }
+}
+
+/**
+ * A message reference `<channel>/<id>` whose channel is a name or a unique uuid prefix (`task list`
+ * prints `<8 hex>/<id>`): that channel and the id. Undefined for any other reference (a bare id, or
+ * one whose channel is a whole uuid, which the bus reads as it is).
+ */
+function channelInRef(ref: string): { channel: string; id: string } | undefined {
+  const parts = ref.trim().replace(/^data\/channels\//, "").split("/");
+  const [channel, ...rest] = parts;
+  const id = rest.join("/");
+  if (parts.length !== 5 || isChannelId(channel!) || !tryParseMessageId(id)) return undefined;
+  try {
+    checkChannelName(channel!);
+  } catch {
+    // No channel's name (`..`, a space at its start): the id as it is, refused as one.
+    return undefined;
+  }
+  return { channel: channel!, id };
 }
 
 /** One saved login. */

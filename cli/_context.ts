@@ -83,6 +83,14 @@ export function printTable(ctx: CliContext, header: string[], rows: string[][]):
 }
 
 /**
+ * A message as `task list` and the task commands print it, `<first 8 of its channel>/<id>`, which
+ * every command that takes a message id takes back.
+ */
+export function shortRef(m: { channel: string; id: string }): string {
+  return `${m.channel.slice(0, 8)}/${m.id}`;
+}
+
+/**
  * A parser of the option `flag`'s whole number (its range is checked where it is used).
  *
  * @throws {CrosstalkError} `ERR_USAGE` for anything but digits

@@ -1,7 +1,8 @@
 // `crosstalk agent list | echo | install | uninstall`: agent CLIs here, the built-in echo agent,
 // and the crosstalk MCP server in an agent CLI's own configuration. `agent add | edit | remove |
 // enable | disable | start | panes | discover`: tmux panes registered under a name, which the engine
-// types messages into (docs/LIVE.md, "Agents without MCP: tmux panes").
+// types messages into (docs/LIVE.md, "Agents without MCP: tmux panes"). `agent peers`: everyone
+// the engine knows of on the bus. `agent invite`: the text that teaches an agent the bus.
 import { resolve } from "../transports/path.ts";
 import { echoReply } from "../engine/echo.ts";
 import { shellWord } from "../engine/which.ts";
@@ -13,6 +14,7 @@ import type {
   TmuxCandidate,
   TmuxCandidates,
 } from "../engine/tmux_agents.ts";
+import type { Peers } from "../engine/engine.ts";
 import type { HttpClient } from "./_client.ts";
 import {
   type CliContext,
@@ -378,6 +380,7 @@ function tmuxCommands(agent: Command, ctx: CliContext): void {
     });
 
   discoverCommand(agent, ctx);
+  peersCommand(agent, ctx);
 
   withJson(withTransportOptions(agent.command("panes")))
     .description(
@@ -406,6 +409,48 @@ function tmuxCommands(agent: Command, ctx: CliContext): void {
           a.revivable ? (a.revive ?? "yes") : "no",
         ]),
       );
+    });
+}
+
+/**
+ * `agent peers`: who the engine knows on every machine, one row each: live agents (sessions and
+ * tmux panes), then models, then humans (`GET /api/peers`, as the MCP peers tool and the web UI).
+ */
+function peersCommand(agent: Command, ctx: CliContext): void {
+  withJson(withTransportOptions(agent.command("peers")))
+    .description(
+      "everyone on the bus, on every machine: live agents (sessions and tmux panes) with their " +
+        "CLI, model, role, machine, status and folder; then the models and where they run; then " +
+        "the humans",
+    )
+    .action(async (flags: TransportFlags) => {
+      const api = await engineApi(flags, ctx);
+      const peers = await api.call<Peers>("GET", "/api/peers");
+      if (flags.json) return printJson(ctx, peers);
+      printTable(ctx, ["NAME", "KIND", "AGENT", "MODEL", "ROLE", "MACHINE", "STATUS", "FOLDER"], [
+        ...peers.agents.map((a) => [
+          a.name,
+          a.kind === "pane" ? "pane" : "session",
+          a.agent,
+          a.model ?? "-",
+          a.role ?? "-",
+          a.machine,
+          !a.online ? "offline" : a.status === "available" ? "online" : `online (${a.status})`,
+          a.cwd ?? "-",
+        ]),
+        ...peers.models.map((m) => [
+          m.model,
+          "model",
+          "-",
+          "-",
+          "-",
+          m.machines.length > 0 ? m.machines.join(",") : "-",
+          // Online: an engine claims it, so a message to it runs now; else it waits for one.
+          m.machines.length > 0 ? "online" : "offline",
+          "-",
+        ]),
+        ...peers.humans.map((h) => [h, "human", "-", "-", "-", "-", "-", "-"]),
+      ]);
     });
 }
 
@@ -654,10 +699,10 @@ export function inviteText(name: string, transport: string, channel?: string): s
     `You are "${name}" on crosstalk, a message bus shared with other agents and people.`,
     `Use these shell commands (keep messages short; never reply only to acknowledge; a message`,
     `marked [no-reply] needs no answer):`,
-    `- read the latest messages: crosstalk message list${transport}${where} --last 20`,
+    `- read the latest messages: crosstalk message list${transport}${where} --full --last 20`,
     `- send: crosstalk message send${transport}${where} --from ${name} --to NAME "text"`,
     `  (NAME: a person, an agent, a model, "here" for every live agent; add --re ID to answer a`,
-    `  message, ID being the first word of its line in the list)`,
+    `  message, ID being what its "id:" line says)`,
     `- see one message whole: crosstalk message show${transport} ID`,
     `Say hello now: send one line to "here" with what you work on.`,
     "",

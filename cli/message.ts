@@ -1,10 +1,11 @@
-// `crosstalk message send | list | show | replies`.
-import { readTextFile } from "../transports/_fs.ts";
+// `crosstalk message send | list | search | show | status | badge | replies`.
+import { readFileOption } from "./_body.ts";
 import type { Message } from "../transports/mod.ts";
 import { AFTER_EVERY_ID } from "../transports/names.ts";
 import { CrosstalkError } from "../schema/errors.ts";
 import type { deliveryStatus } from "../engine/status.ts";
-import { HttpClient, openClient } from "./_client.ts";
+import type { Badge } from "../engine/tasks.ts";
+import { HttpClient, openApi, openClient } from "./_client.ts";
 import { livePid } from "../engine/background.ts";
 import {
   type CliContext,
@@ -12,6 +13,7 @@ import {
   locationOf,
   parseSeconds,
   printJson,
+  shortRef,
   type TransportFlags,
   withJson,
   withTransportOptions,
@@ -104,9 +106,16 @@ export function messageCommand(ctx: CliContext): Command {
     .option("--since <id>", "only messages after this id")
     .option("--limit <n>", "at most this many", parseCount)
     .option("--last <n>", "only the newest n (still oldest first)", parseCount)
+    .option("--full", "each message whole, as message show prints it, instead of one line")
     .action(
       async (
-        flags: TransportFlags & { channel?: string; since?: string; limit?: number; last?: number },
+        flags: TransportFlags & {
+          channel?: string;
+          since?: string;
+          limit?: number;
+          last?: number;
+          full?: boolean;
+        },
       ) => {
         if (flags.last !== undefined && (flags.since !== undefined || flags.limit !== undefined)) {
           throw new CrosstalkError("ERR_USAGE", "--last goes without --since and --limit");
@@ -119,7 +128,8 @@ export function messageCommand(ctx: CliContext): Command {
             : { before: AFTER_EVERY_ID, limit: flags.last },
         );
         if (flags.json) return printJson(ctx, messages);
-        for (const m of messages) ctx.out(`${summary(m)}\n`);
+        // Whole, they are printed as message replies prints several: a blank line after each.
+        for (const m of messages) ctx.out(flags.full ? `${render(m)}\n\n` : `${summary(m)}\n`);
         if (skipped > 0) {
           ctx.err(
             `warning: ${skipped} invalid message files skipped (run "crosstalk transport check")\n`,
@@ -196,6 +206,36 @@ export function messageCommand(ctx: CliContext): Command {
       }
     });
 
+  withJson(withTransportOptions(message.command("badge")))
+    .description("add a badge to a message: a type (importance, question, commit, …) and a value")
+    .argument("<id>", "message id, optionally <channel>/<id>")
+    .argument("<type>", "1 to 32 lowercase letters, digits, _ or -")
+    .argument("[value]", "a short value (at most 200 characters)")
+    .option("--channel <channel>", "the channel to look in (default: search all)")
+    .action(
+      async (
+        id: string,
+        type: string,
+        value: string | undefined,
+        flags: TransportFlags & { channel?: string },
+      ) => {
+        // Badges are recorded through the engine's sync, as tasks are: through its API only.
+        const api = await openApi(flags, ctx);
+        const found = await api.findMessage(id, flags.channel);
+        const badge = await api.call<Badge>(
+          "POST",
+          `/api/messages/${found.channel}/${found.id}/badges`,
+          { type, ...(value === undefined ? {} : { value }) },
+        );
+        if (flags.json) return printJson(ctx, badge);
+        ctx.out(
+          `Added the badge ${badge.type}${badge.value ? `=${badge.value}` : ""} to ${
+            shortRef(found)
+          }\n`,
+        );
+      },
+    );
+
   withJson(withTransportOptions(message.command("replies")))
     .description("show the replies to messages; --wait blocks until each has one")
     .argument("<ids...>", "message ids")
@@ -242,19 +282,7 @@ async function readBody(
     throw new CrosstalkError("ERR_USAGE", "Give the body as arguments or with --file, not both");
   }
   if (words.length > 0) return words.join(" ");
-  if (file !== undefined) {
-    try {
-      return await readTextFile(file, limit, "ERR_MESSAGE_INVALID", file, { anyKind: true });
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) {
-        throw new CrosstalkError("ERR_USAGE", `Cannot read --file "${file}": it does not exist`);
-      }
-      if (error instanceof Deno.errors.IsADirectory) {
-        throw new CrosstalkError("ERR_USAGE", `Cannot read --file "${file}": it is a folder`);
-      }
-      throw error;
-    }
-  }
+  if (file !== undefined) return await readFileOption(file, limit);
   const stdin = await ctx.readStdin();
   if (stdin === undefined) {
     throw new CrosstalkError(

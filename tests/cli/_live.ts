@@ -2,6 +2,7 @@
 import { join } from "node:path";
 import { AGENTS, EngineProcess, makeTransport, namedTransport } from "../engine/_harness.ts";
 import { McpSession } from "../../scripts/_mcp_session.ts";
+import { runCrosstalk } from "../_helpers.ts";
 
 /**
  * Engines `a` and `b` (on one shared folder, or on two clones of a remote) with the admin "boss",
@@ -48,4 +49,46 @@ export async function startTeam(
   });
   await engine.waitFor((r) => r.event === "api.listening");
   return engine;
+}
+
+/** The URL and admin token the engine of "team" in `home` leaves for the local CLI. */
+export async function teamCredential(home: string): Promise<{ server: string; token: string }> {
+  return JSON.parse(
+    await Deno.readTextFile(join(namedTransport(home).state, "cli-credential.json")),
+  ) as { server: string; token: string };
+}
+
+/** Calls the API of the engine of "team" as its admin; fails on an error status. */
+export async function teamApi(
+  home: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<unknown> {
+  const { server, token } = await teamCredential(home);
+  const response = await fetch(`${server}${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, "content-type": "application/json" },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const json = await response.json();
+  if (!response.ok) {
+    throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(json)}`);
+  }
+  return json;
+}
+
+/**
+ * Makes `username` a user of the engine of "team" (not an admin) and logs the CLI in as them, as
+ * the profile of the same name (`--profile NAME`).
+ */
+export async function addUserProfile(home: string, username: string): Promise<void> {
+  const passphrase = `${username}'s passphrase`;
+  await teamApi(home, "POST", "/api/users", { username, passphrase });
+  const { server } = await teamCredential(home);
+  const login = await runCrosstalk(
+    ["--server", server, "--profile", username, "auth", "login", "--username", username],
+    { home, stdin: `${passphrase}\n` },
+  );
+  if (login.code !== 0) throw new Error(`auth login as ${username}: ${login.stderr}`);
 }

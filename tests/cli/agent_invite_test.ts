@@ -42,11 +42,13 @@ Deno.test("agent invite prints the read, send and show commands for the name and
     home,
   });
   assert.equal(read.code, 0, read.stderr);
-  const line = read.stdout.split("\n").find((l) => l.includes("hello from the pane"));
-  assert.ok(line, read.stdout);
-  assert.match(line, /aider -> boss/);
+  // Each message whole, with the id the send line tells the agent to answer with.
+  const [, id] =
+    /^id: +(\S+)\n(?:.+\n)*?from: +aider\nto: +boss\n(?:.+\n)*\nhello from the pane\n\n$/m
+      .exec(read.stdout) ?? [];
+  assert.ok(id, read.stdout);
   const shown = await runCrosstalk(
-    commandOf(invite.stdout, "see one message whole", { ID: line.split(" ")[0]! }),
+    commandOf(invite.stdout, "see one message whole", { ID: id }),
     { home },
   );
   assert.equal(shown.code, 0, shown.stderr);

@@ -414,6 +414,47 @@ Deno.test("message list, show and replies find messages in order and by every fo
     await expectCode(66, ["message", "show", "2020/01/01/000000000Z-00000000.md", ...p], { home });
   });
 
+  await t.step("show by <name>/<id> and <uuid prefix>/<id>, as task list prints them", async () => {
+    for (const ref of [`general/${b}`, `${general.slice(0, 8)}/${b}`]) {
+      const shown = await expectCode(0, ["message", "show", ref, ...p, "--json"], { home });
+      assert.equal((JSON.parse(shown.stdout) as MessageJson).id, b, ref);
+    }
+    const unknown = await runCrosstalk(["message", "show", `nochannel/${b}`, ...p], { home });
+    assert.equal(unknown.code, 66, unknown.stderr);
+  });
+
+  await t.step(
+    "list --full prints each message whole, as show does, also with --last",
+    async () => {
+      const notes = ["--channel", "notes", "--create"];
+      const body = "Plan:\n\n- step one\n- step two\n\nid: not a header";
+      const long = (await expectCode(0, ["message", "send", "--to", "echo", ...notes, ...p, body], {
+        home,
+      })).stdout.trim();
+      const short =
+        (await expectCode(0, ["message", "send", "--to", "echo", ...notes, ...p, "ok"], {
+          home,
+        })).stdout.trim();
+      const show = async (id: string) =>
+        (await expectCode(0, ["message", "show", id, ...p], { home })).stdout;
+      const full = await expectCode(0, ["message", "list", "--channel", "notes", "--full", ...p], {
+        home,
+      });
+      assert.equal(full.stdout, `${await show(long)}\n${await show(short)}\n`);
+      assert.match(full.stdout, /\n\nPlan:\n\n- step one\n- step two\n\nid: not a header\n\n/);
+      const last = await expectCode(
+        0,
+        ["message", "list", "--channel", "notes", "--full", "--last", "1", ...p],
+        { home },
+      );
+      assert.equal(last.stdout, `${await show(short)}\n`);
+      // Without --full: one line each, the first line of the body.
+      const lines = await expectCode(0, ["message", "list", "--channel", "notes", ...p], { home });
+      assert.match(lines.stdout, new RegExp(`^${long.replace(/[.]/g, "\\.")} .* Plan:$`, "m"));
+      assert.equal(lines.stdout.trim().split("\n").length, 2);
+    },
+  );
+
   await t.step("ids that leave the channel are refused", async () => {
     const before = await snapshot(home);
     for (
@@ -423,6 +464,7 @@ Deno.test("message list, show and replies find messages in order and by every fo
         `${general}/../${general}/${b}`,
         `data/channels/${general}/../../crosstalk.yaml`,
         `${b}/..`,
+        `../${b}`,
         "/etc/passwd",
       ]
     ) {
