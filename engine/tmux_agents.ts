@@ -26,6 +26,7 @@ import type { Logger } from "./log.ts";
 import { isLiveName, type LiveAgents, refOf, type WakeEvent } from "./live.ts";
 import { checkTypedText, WAKE_MARKER } from "./wake.ts";
 import { guessAgentCli, listTmuxPanes, paneTarget, proposeName } from "./tmux_discover.ts";
+import { checkTargetOnServer } from "./tmux_target.ts";
 
 /** The most characters typed for one message by default, marker included; the rest is pointed at. */
 export const TMUX_AGENT_MAX_CHARS = 4000;
@@ -363,11 +364,13 @@ export class TmuxAgents {
   }
 
   /**
-   * Registers a pane under a name.
+   * Registers a pane under a name. A target that names a window or pane is checked against its
+   * tmux server now (see {@linkcode checkTargetOnServer}).
    *
    * @throws {CrosstalkError} `ERR_ADDRESS_INVALID` for a name that is not one or is taken;
-   *   `ERR_BODY_INVALID` for a bad target, agent, role, delay, socket, revive command or cwd (one
-   *   that is not an existing folder)
+   *   `ERR_BODY_INVALID` for a bad target (or one naming a window or pane its server does not
+   *   have), agent, role, delay, socket, revive command or cwd (one that is not an existing
+   *   folder); `ERR_SERVICE_FAILED` when tmux cannot be run to check such a target
    */
   add(spec: TmuxAgentSpec, owner: string): Promise<TmuxAgentView> {
     return this.#serial(async () => {
@@ -391,6 +394,7 @@ export class TmuxAgents {
           `The name "${record.name}" is held by a live agent session: choose another`,
         );
       }
+      await this.#place(record);
       const entry: Entry = { record, pane: undefined, up: false, worker: undefined };
       this.#entries.set(record.name, entry);
       try {
@@ -449,6 +453,8 @@ export class TmuxAgents {
         owner: old.owner,
         added: old.added,
       };
+      // A target or socket given (the same one too) is checked against its server.
+      if (patch.target !== undefined || patch.socket !== undefined) await this.#place(record);
       entry.record = record;
       try {
         await this.#save();
@@ -629,6 +635,23 @@ export class TmuxAgents {
         this.#options.log.warn("tmux_agent.check_failed", { name: entry.record.name, error });
       }
     }
+  }
+
+  /**
+   * Checks the record's target against its tmux server. A session name alone needs no tmux: a
+   * session that does not exist is allowed.
+   *
+   * @throws {CrosstalkError} `ERR_BODY_INVALID` from {@linkcode checkTargetOnServer};
+   *   `ERR_SERVICE_FAILED` when tmux cannot be run
+   */
+  async #place(record: TmuxAgentRecord): Promise<void> {
+    if (!/[%:]/.test(record.target)) return;
+    const { socket } = record;
+    const panes = await listTmuxPanes({ socket, tmux: this.#options.tmux });
+    const where = socket === undefined
+      ? "the engine's default tmux server"
+      : `the tmux server of ${JSON.stringify(socket)}`;
+    checkTargetOnServer(record.target, panes, where);
   }
 
   /** Resolves the entry's target now: its pane, and whether it is up. */

@@ -13,6 +13,8 @@ export interface TmuxPane {
   session: string;
   /** The window's index in its session. */
   window: number;
+  /** The window's name. */
+  windowName: string;
   /** The pane's index in its window. */
   index: number;
   /** Its pane id, `%3`: unique on its server for as long as it lives. */
@@ -44,6 +46,7 @@ const SEPARATOR = "\x1f";
 const PANE_FORMAT = [
   "#{session_name}",
   "#{window_index}",
+  "#{window_name}",
   "#{pane_index}",
   "#{pane_id}",
   "#{pane_dead}",
@@ -54,7 +57,7 @@ const PANE_FORMAT = [
 ].join(SEPARATOR);
 /** What ends each pane in tmux's output. */
 const END = `${SEPARATOR}\n`;
-const FIELDS = 8;
+const FIELDS = 9;
 /** A session name a target may hold as it is (tmux makes `.` and `:` in session names `_`). */
 const SESSION_RE = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$/;
 /** What tmux says when there is no server to ask: nothing runs, so there are no panes. */
@@ -148,7 +151,7 @@ export function parsePaneList(text: string): TmuxPane[] {
   for (const [i, record] of records.entries()) {
     if (record === "" && i === records.length - 1) break;
     const fields = record.split(SEPARATOR);
-    const [session, window, index, id, dead, socketPath, command] = fields;
+    const [session, window, windowName, index, id, dead, socketPath, command] = fields;
     const at = line;
     line += record.split("\n").length;
     const bad = (what: string) =>
@@ -163,6 +166,7 @@ export function parsePaneList(text: string): TmuxPane[] {
     panes.push({
       session: session!,
       window: Number(window),
+      windowName: windowName!,
       index: Number(index),
       id: id!,
       dead: dead === "1",

@@ -57,7 +57,12 @@ const asset = (type: string) => ({
 
 /** The fields of a tmux agent's registration but its name (POST, and PATCH with nulls). */
 const tmuxAgentFields = {
-  target: { type: "string", pattern: "^(%[0-9]+|[A-Za-z0-9_][A-Za-z0-9_-]*(:.+)?)$" },
+  target: {
+    type: "string",
+    pattern: "^(%[0-9]+|[A-Za-z0-9_][A-Za-z0-9_-]*(:.+)?)$",
+    description: "a session, session:window[.pane] or pane id; a window or pane its session " +
+      "lacks, or a pane id the running server lacks, is refused (400)",
+  },
   agent: str,
   role: str,
   enter_delay_ms: { type: "integer", minimum: 0, maximum: 10000 },

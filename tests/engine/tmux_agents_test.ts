@@ -643,3 +643,68 @@ Deno.test("PATCH that changes the target and revive command stops a revive under
   assert.equal(await Deno.readTextFile(runs), "old\nnew\n");
   assert.equal(api.engine.live.unreadCount("phoenix"), 0);
 });
+
+Deno.test("POST and PATCH /api/tmux-agents refuse a window or pane that the target's session does not have, naming what there is, and accept what exists or a session that does not", async () => {
+  await using dir = await tempDir();
+  await using tmux = new TmuxServer(dir.path);
+  await using api = await engineIn(dir.path);
+  // Session "aider": window 0 (two panes) and window 2 "logs"; window 1 was closed.
+  await tmux.run("-f", "/dev/null", "new-session", "-d", "-s", "aider", "-n", "main");
+  await tmux.run("split-window", "-d", "-t", "=aider:0");
+  await tmux.run("new-window", "-d", "-t", "=aider:1", "-n", "gone");
+  await tmux.run("new-window", "-d", "-t", "=aider:2", "-n", "logs");
+  await tmux.run("kill-window", "-t", "=aider:1");
+  // What the check is for: tmux itself answers the missing window with the session's current pane.
+  const current = await tmux.run("display-message", "-p", "-t", "=aider:", "#{pane_id}");
+  assert.equal(await tmux.run("display-message", "-p", "-t", "=aider:1", "#{pane_id}"), current);
+
+  const post = (target: string, socket = tmux.socket) =>
+    api.call(api.tokens.admin, "POST", "/api/tmux-agents", { name: "typist", target, socket });
+  const refused: [string, RegExp][] = [
+    [
+      "aider:1",
+      /^Cannot register tmux target "aider:1": tmux session "aider" has no window 1 \(windows: 0 \(main\), 2 \(logs\)\)$/,
+    ],
+    ["aider:gone", /tmux session "aider" has no window gone \(windows: 0 \(main\), 2 \(logs\)\)/],
+    ["aider:1.0", /tmux session "aider" has no window 1 /],
+    [
+      "aider:0.2",
+      /^Cannot register tmux target "aider:0\.2": window 0 of tmux session "aider" has no pane 2 \(panes: 0, 1\)$/,
+    ],
+    ["aider:logs.1", /window logs of tmux session "aider" has no pane 1 \(panes: 0\)/],
+    [
+      "%99",
+      /^Cannot register tmux target "%99": the tmux server of ".*tmux\.sock" has no pane %99 \(panes: %0, %1, %3\)$/,
+    ],
+  ];
+  for (const [target, message] of refused) {
+    const r = await post(target);
+    assert.equal(r.status, 400, `${target}: ${JSON.stringify(r.json)}`);
+    assert.equal(r.json.error.code, "ERR_BODY_INVALID", target);
+    assert.match(r.json.error.message, message, target);
+  }
+  const nowhere = await post("%0", join(dir.path, "none.sock"));
+  assert.equal(nowhere.status, 400);
+  assert.match(
+    nowhere.json.error.message,
+    /"%0": no tmux server runs on the tmux server of ".*none\.sock", and a pane id only names a pane of a running server/,
+  );
+  assert.deepEqual((await api.call(api.tokens.admin, "GET", "/api/tmux-agents")).json.agents, []);
+  assert.ok(!api.engine.live.has("typist"));
+
+  // What exists is taken, by index or name; a session that does not exist yet too (any window).
+  for (const target of ["aider:2", "aider:logs", "aider:0.1", "aider:00.1", "later:1.0"]) {
+    const r = await post(target);
+    assert.equal(r.status, 201, `${target}: ${JSON.stringify(r.json)}`);
+    await api.call(api.tokens.admin, "DELETE", "/api/tmux-agents/typist");
+  }
+  assert.equal((await post("aider")).status, 201);
+  const patch = (target: string) =>
+    api.call(api.tokens.admin, "PATCH", "/api/tmux-agents/typist", { target });
+  const moved = await patch("aider:5");
+  assert.equal(moved.status, 400);
+  assert.match(moved.json.error.message, /tmux session "aider" has no window 5 \(windows: 0/);
+  const [still] = (await api.call(api.tokens.admin, "GET", "/api/tmux-agents")).json.agents;
+  assert.equal(still.target, "aider", "the registration is as it was");
+  assert.equal((await patch("aider:logs")).json.target, "aider:logs");
+});

@@ -21,13 +21,25 @@ const US = "\x1f";
 Deno.test("parsePaneList reads each pane of tmux's list-panes output, a separator in its folder kept, and names a malformed line", () => {
   // Each pane's values end with the separator, then a line break.
   const text = [
-    ["work", "0", "1", "%12", "0", "/tmp/tmux-1/default", "aider", "/home/me/src/app", ""],
-    ["0", "2", "0", "%3", "1", "/s", "bash", `/odd${US}folder`, ""],
+    [
+      "work",
+      "0",
+      "editor",
+      "1",
+      "%12",
+      "0",
+      "/tmp/tmux-1/default",
+      "aider",
+      "/home/me/src/app",
+      "",
+    ],
+    ["0", "2", "bash", "0", "%3", "1", "/s", "bash", `/odd${US}folder`, ""],
   ].map((values) => `${values.join(US)}\n`).join("");
   assert.deepEqual(parsePaneList(text), [
     {
       session: "work",
       window: 0,
+      windowName: "editor",
       index: 1,
       id: "%12",
       dead: false,
@@ -38,6 +50,7 @@ Deno.test("parsePaneList reads each pane of tmux's list-panes output, a separato
     {
       session: "0",
       window: 2,
+      windowName: "bash",
       index: 0,
       id: "%3",
       dead: true,
@@ -49,22 +62,23 @@ Deno.test("parsePaneList reads each pane of tmux's list-panes output, a separato
   assert.deepEqual(parsePaneList(""), []);
   assert.throws(
     () => parsePaneList(`${text}just text\n`),
-    (e: unknown) => e instanceof SyntaxError && /line 3:1: 1 fields instead of 8/.test(e.message),
+    (e: unknown) => e instanceof SyntaxError && /line 3:1: 1 fields instead of 9/.test(e.message),
   );
+  const line = (values: Record<number, string>) =>
+    ["w", "0", "sh", "0", "%1", "0", "/s", "sh", "/"]
+      .map((v, i) => values[i] ?? v).join(US);
   assert.throws(
-    () => parsePaneList(["w", "x", "0", "%1", "0", "/s", "sh", "/"].join(US)),
+    () => parsePaneList(line({ 1: "x" })),
     /line 1:1: window and pane index must be numbers/,
   );
-  assert.throws(
-    () => parsePaneList(["w", "0", "0", "1", "0", "/s", "sh", "/"].join(US)),
-    /line 1:1: "1" is not a pane id/,
-  );
+  assert.throws(() => parsePaneList(line({ 4: "1" })), /line 1:1: "1" is not a pane id/);
 });
 
 Deno.test("paneTarget names a session of one pane by its name, and a pane of a bigger session or of a name no target can hold by its pane id", () => {
   const pane = (session: string): TmuxPane => ({
     session,
     window: 1,
+    windowName: "sh",
     index: 2,
     id: "%7",
     dead: false,
