@@ -4,7 +4,7 @@
  * a session does not have with the session's current pane, and would type into that one.
  */
 import { CrosstalkError } from "../schema/errors.ts";
-import type { TmuxPane } from "./tmux_discover.ts";
+import type { TmuxPane, TmuxServerId } from "./tmux_discover.ts";
 
 /** A session-name target's parts: `aider`, `aider:editor`, `aider:1.2`. */
 const PARTS_RE = /^([^:]+)(?::([^.]+)(?:\.(\d+))?)?$/;
@@ -19,16 +19,18 @@ const LISTED = 20;
  *
  * @param panes the panes of the target's tmux server, as {@linkcode listTmuxPanes} lists them
  * @param where that server, for a person (`the tmux server of "/tmp/x.sock"`)
+ * @returns for a pane id, the run of the server it belongs to; else undefined
  * @throws {CrosstalkError} `ERR_BODY_INVALID` saying what is missing and what there is
  */
 export function checkTargetOnServer(
   target: string,
   panes: readonly TmuxPane[],
   where: string,
-): void {
+): TmuxServerId | undefined {
   const cannot = `Cannot register tmux target "${target}"`;
   if (target.startsWith("%")) {
-    if (panes.some((p) => p.id === target)) return;
+    const pane = panes.find((p) => p.id === target);
+    if (pane) return pane.server;
     throw new CrosstalkError(
       "ERR_BODY_INVALID",
       panes.length === 0
@@ -38,7 +40,7 @@ export function checkTargetOnServer(
   }
   const [, session, window, index] = target.match(PARTS_RE) ?? [];
   const inSession = panes.filter((p) => p.session === session);
-  if (window === undefined || inSession.length === 0) return;
+  if (window === undefined || inSession.length === 0) return undefined;
   // As tmux looks a window up: by its index first (`01` is 1), then by its exact name.
   const byIndex = /^\d+$/.test(window) ? inSession.filter((p) => p.window === Number(window)) : [];
   const inWindow = byIndex.length > 0 ? byIndex : inSession.filter((p) => p.windowName === window);
@@ -63,6 +65,7 @@ export function checkTargetOnServer(
       })`,
     );
   }
+  return undefined;
 }
 
 function listed(items: string[]): string {

@@ -673,7 +673,8 @@ export const OPENAPI = {
     "/api/tmux-agents": {
       get: op(
         "The tmux panes registered on this machine: target, pane, up, enabled, unread, the " +
-          "marker and max_chars in effect",
+          "marker and max_chars in effect, and for a pane id the run of its tmux server " +
+          "(tmux_server: pid, start_time)",
         { 200: json("Tmux agents") },
       ),
       post: op(

@@ -146,9 +146,18 @@ Deno.test("agent discover proposes each free pane with the agent add line that r
     agent: string;
     socket?: string;
     up: boolean;
+    tmux_server?: { pid: number; start_time: number };
   }[];
   const work = panes.find((p) => p.name === "work");
   assert.deepEqual([work?.agent, work?.socket, work?.up], ["codex", tmux.socket, true]);
+  // Registered by its pane id: with the run of its tmux server, so that a later server's pane of
+  // that id is never typed into.
+  const [pid, started] = (await tmux.run("display-message", "-p", "#{pid} #{start_time}")).split(
+    " ",
+  );
+  assert.deepEqual(work?.tmux_server, { pid: Number(pid), start_time: Number(started) });
+  const byName = panes.find((p) => p.name === "claude-app");
+  assert.equal(byName?.tmux_server, undefined, "a session name needs none");
 
   // Everything is taken now: nothing to add, and the JSON says who has each pane.
   const again = await ok(home, ["agent", "discover", "--add", "--json"], inside);

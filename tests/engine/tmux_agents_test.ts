@@ -219,6 +219,7 @@ Deno.test("Engine.start gives a registration it finds without a live record one 
           { name: "kept", target: "somewhere", agent: "aider", enabled: true, owner: "boss" },
           { name: "../bad", target: "somewhere", enabled: true, owner: "boss" },
           { name: "worse", target: "a; b", enabled: true, owner: "boss" },
+          { name: "odd", target: "%1", tmux_server: { pid: "1" }, enabled: true, owner: "boss" },
         ],
       }),
     );
@@ -707,4 +708,82 @@ Deno.test("POST and PATCH /api/tmux-agents refuse a window or pane that the targ
   const [still] = (await api.call(api.tokens.admin, "GET", "/api/tmux-agents")).json.agents;
   assert.equal(still.target, "aider", "the registration is as it was");
   assert.equal((await patch("aider:logs")).json.target, "aider:logs");
+});
+
+Deno.test("a pane id registered on an earlier run of its tmux server gets nothing typed and the sender is told why; one registered before the run was recorded is typed into as before; PATCH with the target takes the new run", async () => {
+  await using dir = await tempDir();
+  await using tmux = new TmuxServer(dir.path);
+  const first = await tmux.program("first", "sleep", dir.path);
+  assert.equal(first, "%0");
+  await using api = await engineIn(dir.path, async (stateDir) => {
+    // As a version that did not record the server wrote it.
+    await Deno.mkdir(stateDir, { recursive: true });
+    const legacy = { name: "legacy", target: "%0", socket: tmux.socket, enter_delay_ms: 20 };
+    await Deno.writeTextFile(
+      join(stateDir, "tmux-agents.json"),
+      JSON.stringify({ agents: [{ ...legacy, agent: "tmux", enabled: true, owner: "boss" }] }),
+    );
+  });
+  const added = await api.call(api.tokens.admin, "POST", "/api/tmux-agents", {
+    name: "worker",
+    target: first,
+    socket: tmux.socket,
+    enter_delay_ms: 20,
+  });
+  assert.equal(added.status, 201, JSON.stringify(added.json));
+  const run = async () => {
+    const [pid, started] = (await tmux.run("display-message", "-p", "#{pid} #{start_time}"))
+      .split(" ");
+    return { pid: Number(pid), start_time: Number(started) };
+  };
+  const earlier = await run();
+  assert.deepEqual(added.json.tmux_server, earlier);
+  const stored = JSON.parse(await Deno.readTextFile(join(api.stateDir, "tmux-agents.json")));
+  assert.deepEqual(stored.agents.map((a: { tmux_server?: unknown }) => a.tmux_server), [
+    undefined,
+    earlier,
+  ]);
+
+  // A reboot, as tmux sees it: a new server on the socket numbers its panes from %0 again.
+  await tmux.kill();
+  const typed = join(dir.path, "typed.jsonl");
+  assert.equal(await tmux.reader("second", typed), first);
+  assert.notDeepEqual(await run(), earlier);
+
+  const toWorker = await api.engine.bus.send({ to: ["worker"], from: "boss", body: "for you" });
+  const row = await waitUntil(async () => {
+    const { deliveries } = await import("../../engine/status.ts").then((m) =>
+      m.deliveryStatus(api.engine.bus, toWorker)
+    );
+    return deliveries.find((d) => d.to === "worker" && d.state !== "written");
+  });
+  assert.equal(row.state, "unwoken");
+  assert.match(
+    row.detail ?? "",
+    /^tmux pane id %0 belongs to an earlier tmux server \(pid \d+, started .*Z\), and may name another pane now: nothing typed; run "crosstalk agent discover" to find the agent's pane, then "crosstalk agent edit worker --tmux PANE"$/,
+  );
+  await api.engine.tmuxAgents.checkNow();
+  assert.equal(api.engine.live.unreadCount("worker"), 1);
+  const [view] = (await api.call(api.tokens.admin, "GET", "/api/tmux-agents")).json.agents
+    .filter((a: { name: string }) => a.name === "worker");
+  assert.deepEqual([view.up, view.pane], [false, null]);
+
+  // The registration without a run is typed into whatever pane has the id, as before.
+  await api.engine.bus.send({ to: ["legacy"], from: "boss", body: "old ways" });
+  const legacyText = await waitUntil(async () => (await submissions(typed))[0]);
+  assert.match(legacyText, /^\[crosstalk\] boss -> legacy in #general, .*:\nold ways\n/);
+  assert.equal((await submissions(typed)).length, 1, "nothing typed for worker");
+
+  // Pointed at its pane again, on this run: what waited is typed.
+  const edited = await api.call(api.tokens.admin, "PATCH", "/api/tmux-agents/worker", {
+    target: first,
+  });
+  assert.deepEqual(edited.json.tmux_server, await run());
+  await api.engine.tmuxAgents.checkNow();
+  const texts = await waitUntil(async () => {
+    const all = await submissions(typed);
+    return all.length >= 2 ? all : undefined;
+  });
+  assert.match(texts[1]!, /^\[crosstalk\] boss -> worker in #general, .*:\nfor you\n/);
+  assert.equal(api.engine.live.unreadCount("worker"), 0);
 });

@@ -22,18 +22,10 @@ Deno.test("parsePaneList reads each pane of tmux's list-panes output, a separato
   // Each pane's values end with the separator, then a line break.
   const text = [
     [
-      "work",
-      "0",
-      "editor",
-      "1",
-      "%12",
-      "0",
-      "/tmp/tmux-1/default",
-      "aider",
-      "/home/me/src/app",
-      "",
+      ...["work", "0", "editor", "1", "%12", "0", "/tmp/tmux-1/default", "41", "1796625451"],
+      ...["aider", "/home/me/src/app", ""],
     ],
-    ["0", "2", "bash", "0", "%3", "1", "/s", "bash", `/odd${US}folder`, ""],
+    ["0", "2", "bash", "0", "%3", "1", "/s", "7", "0", "bash", `/odd${US}folder`, ""],
   ].map((values) => `${values.join(US)}\n`).join("");
   assert.deepEqual(parsePaneList(text), [
     {
@@ -44,6 +36,7 @@ Deno.test("parsePaneList reads each pane of tmux's list-panes output, a separato
       id: "%12",
       dead: false,
       socketPath: "/tmp/tmux-1/default",
+      server: { pid: 41, start_time: 1796625451 },
       command: "aider",
       folder: "/home/me/src/app",
     },
@@ -55,6 +48,7 @@ Deno.test("parsePaneList reads each pane of tmux's list-panes output, a separato
       id: "%3",
       dead: true,
       socketPath: "/s",
+      server: { pid: 7, start_time: 0 },
       command: "bash",
       folder: `/odd${US}folder`,
     },
@@ -62,16 +56,20 @@ Deno.test("parsePaneList reads each pane of tmux's list-panes output, a separato
   assert.deepEqual(parsePaneList(""), []);
   assert.throws(
     () => parsePaneList(`${text}just text\n`),
-    (e: unknown) => e instanceof SyntaxError && /line 3:1: 1 fields instead of 9/.test(e.message),
+    (e: unknown) => e instanceof SyntaxError && /line 3:1: 1 fields instead of 11/.test(e.message),
   );
   const line = (values: Record<number, string>) =>
-    ["w", "0", "sh", "0", "%1", "0", "/s", "sh", "/"]
+    ["w", "0", "sh", "0", "%1", "0", "/s", "7", "0", "sh", "/"]
       .map((v, i) => values[i] ?? v).join(US);
   assert.throws(
     () => parsePaneList(line({ 1: "x" })),
     /line 1:1: window and pane index must be numbers/,
   );
   assert.throws(() => parsePaneList(line({ 4: "1" })), /line 1:1: "1" is not a pane id/);
+  assert.throws(
+    () => parsePaneList(line({ 8: "" })),
+    /line 1:1: server pid and start time must be numbers, not \["7",""\]/,
+  );
 });
 
 Deno.test("paneTarget names a session of one pane by its name, and a pane of a bigger session or of a name no target can hold by its pane id", () => {
@@ -83,6 +81,7 @@ Deno.test("paneTarget names a session of one pane by its name, and a pane of a b
     id: "%7",
     dead: false,
     socketPath: "/s",
+    server: { pid: 7, start_time: 0 },
     command: "sh",
     folder: "/",
   });

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { checkTargetOnServer } from "../../engine/tmux_target.ts";
 import type { TmuxPane } from "../../engine/tmux_discover.ts";
 
+const SERVER = { pid: 41, start_time: 1796625451 };
 const WHERE = 'the tmux server of "/s"';
 
 function pane(session: string, window: number, windowName: string, index: number, id: string) {
@@ -15,19 +16,20 @@ function pane(session: string, window: number, windowName: string, index: number
     id,
     dead: false,
     socketPath: "/s",
+    server: SERVER,
     command: "sh",
     folder: "/",
   };
   return p;
 }
 
-Deno.test("checkTargetOnServer allows a pane id there is, a session that is not there, and refuses a window name two windows have", () => {
+Deno.test("checkTargetOnServer gives a pane id's server run, allows a session that is not there, and refuses a window name two windows have", () => {
   const panes = [
     pane("work", 0, "dup", 0, "%0"),
     pane("work", 3, "dup", 0, "%1"),
     pane("work", 7, "3", 0, "%2"),
   ];
-  assert.equal(checkTargetOnServer("%1", panes, WHERE), undefined);
+  assert.deepEqual(checkTargetOnServer("%1", panes, WHERE), SERVER);
   assert.equal(checkTargetOnServer("work", panes, WHERE), undefined);
   assert.equal(checkTargetOnServer("later:4.2", panes, WHERE), undefined);
   // A number is a window's index first, as tmux looks it up: 3 is the second "dup", not "3".
