@@ -300,12 +300,13 @@ export class TmuxAgents {
    * The panes of a tmux server (the socket given, else the engine's default server) as
    * registrations they could become: each with its target, command, folder, a guess of its agent
    * CLI, whether a registered tmux agent (its target resolves to the pane, on that server) or a
-   * live session of this machine (one that recorded that pane and holds its name now) has it, and
-   * for a free one a name no agent, model, user or other proposal has. No tmux server running
-   * there: none. Registers nothing.
+   * live session of this machine (one that recorded that pane, on that server, and holds its name
+   * now) has it, and for a free one a name no agent, model, user or other proposal has. No tmux
+   * server running there: none. Registers nothing.
    *
-   * A live session records its pane id but not its tmux server: a live session's pane id is taken
-   * on every server asked, so that a pane is never proposed twice rather than missed.
+   * A live session registered without its tmux server's socket (by an older `crosstalk mcp`) has
+   * its pane id taken on every server asked, so that a pane is never proposed twice rather than
+   * missed.
    *
    * @throws {CrosstalkError} `ERR_BODY_INVALID` for a bad socket or own pane;
    *   `ERR_SERVICE_FAILED` when tmux cannot be run (not installed) or fails
@@ -324,7 +325,9 @@ export class TmuxAgents {
     const owners = new Map<string, TmuxCandidate["taken"]>();
     const live = this.#options.live;
     for (const agent of live.list()) {
-      if (agent.kind !== "pane" && agent.tmux && live.inUse(agent.name)) {
+      if (agent.kind === "pane" || !agent.tmux || !live.inUse(agent.name)) continue;
+      const itsServer = live.tmuxSocket(agent.name);
+      if (itsServer === undefined || (server !== undefined && await sameFile(itsServer, server))) {
         owners.set(agent.tmux, { by: "live-session", name: agent.name });
       }
     }

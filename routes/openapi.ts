@@ -605,6 +605,10 @@ export const OPENAPI = {
             role: str,
             cwd: str,
             tmux: str,
+            tmux_socket: {
+              type: "string",
+              description: "the socket of the tmux server of its pane (the first field of $TMUX)",
+            },
             wake: { enum: ["channel", "tmux", "webhook", "pull"] },
             allow: { type: "array", items: str },
           }, ["agent"]),

@@ -154,6 +154,15 @@ export function currentPane(env: Record<string, string | undefined>): string | u
   return pane ? pane : undefined;
 }
 
+/**
+ * The socket of the tmux server this process runs under, from `$TMUX` (`socket,pid,session`;
+ * undefined outside tmux).
+ */
+export function currentSocket(env: Record<string, string | undefined>): string | undefined {
+  const socket = env.TMUX?.split(",")[0]?.trim();
+  return socket ? socket : undefined;
+}
+
 function checkPane(pane: unknown): asserts pane is string {
   if (typeof pane !== "string" || pane.trim() === "" || /[\r\n]/.test(pane)) {
     throw new TypeError(`Invalid tmux pane ${JSON.stringify(pane)}: must be a non-empty line`);

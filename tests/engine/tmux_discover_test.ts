@@ -297,3 +297,51 @@ Deno.test("GET /api/tmux-agents/candidates is an admin's, refuses a bad socket o
   assert.equal(none.status, 200);
   assert.deepEqual(none.json, { socket: join(dir.path, "x"), candidates: [] });
 });
+
+Deno.test("GET /api/tmux-agents/candidates counts a live session's pane as taken only on the tmux server the session recorded; a session that recorded none, on every server", async () => {
+  await using dir = await tempDir();
+  const folder = await Deno.realPath(dir.path);
+  await Deno.mkdir(join(dir.path, "a"));
+  await Deno.mkdir(join(dir.path, "b"));
+  await using a = new TmuxServer(join(dir.path, "a"));
+  await using b = new TmuxServer(join(dir.path, "b"));
+  await using api = await engineIn(dir.path);
+  // Each server numbers its own panes: both have a %0 and a %1.
+  for (const server of [a, b]) {
+    assert.equal(await server.program("one", "codex", folder), "%0");
+    assert.equal(await server.program("two", "aider", folder), "%1");
+  }
+  // A session in %0 of server a, as `crosstalk mcp` registers it inside tmux.
+  const registered = await api.call(api.tokens.admin, "POST", "/api/live", {
+    name: "gem",
+    agent: "gemini",
+    wake: "pull",
+    tmux: "%0",
+    tmux_socket: a.socket,
+  });
+  assert.equal(registered.status, 201, JSON.stringify(registered.json));
+  assert.ok(!("tmux_socket" in registered.json.agent), "the socket stays on this machine");
+  // One that recorded no server (an older crosstalk mcp), in %1.
+  await api.engine.registerLive({ name: "old", agent: "codex", wake: "pull", tmux: "%1" }, "boss");
+
+  const taken = async (server: TmuxServer) => {
+    const r = await api.call(
+      api.tokens.admin,
+      "GET",
+      `/api/tmux-agents/candidates?socket=${encodeURIComponent(server.socket)}`,
+    );
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    return (r.json.candidates as TmuxCandidate[]).map((c) => [c.pane, c.taken?.name ?? c.name]);
+  };
+  assert.deepEqual(await taken(a), [["%0", "gem"], ["%1", "old"]]);
+  assert.deepEqual(await taken(b), [["%0", "one"], ["%1", "old"]]);
+
+  const bad = await api.call(api.tokens.admin, "POST", "/api/live", {
+    agent: "gemini",
+    tmux: "%0",
+    tmux_socket: "relative.sock",
+  });
+  assert.equal(bad.status, 400);
+  assert.equal(bad.json.error.code, "ERR_BODY_INVALID");
+  assert.match(bad.json.error.message, /Invalid tmux socket "relative.sock"/);
+});

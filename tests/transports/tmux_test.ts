@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { currentPane, paneState, wakeTmux } from "../../transports/tmux.ts";
+import { currentPane, currentSocket, paneState, wakeTmux } from "../../transports/tmux.ts";
 import { tempDir, waitUntil } from "../_helpers.ts";
 
 /** The stand-in agent TUI: records each submission as a JSON line. */
@@ -335,4 +335,11 @@ Deno.test("currentPane reads $TMUX_PANE", () => {
   assert.equal(currentPane({ TMUX_PANE: "%3" }), "%3");
   assert.equal(currentPane({ TMUX_PANE: "" }), undefined);
   assert.equal(currentPane({}), undefined);
+});
+
+Deno.test("currentSocket reads the socket, the first field, of $TMUX", () => {
+  assert.equal(currentSocket({ TMUX: "/tmp/tmux-1000/default,4242,0" }), "/tmp/tmux-1000/default");
+  assert.equal(currentSocket({ TMUX: "" }), undefined);
+  assert.equal(currentSocket({ TMUX: ",4242,0" }), undefined);
+  assert.equal(currentSocket({}), undefined);
 });
