@@ -7,6 +7,7 @@ import { resolve } from "../transports/path.ts";
 import { echoReply } from "../engine/echo.ts";
 import { shellWord } from "../engine/which.ts";
 import { CrosstalkError } from "../schema/errors.ts";
+import { currentSocket } from "../transports/tmux.ts";
 import type { AgentCli, AgentInstallResult, InstallScope } from "../engine/agent_install.ts";
 import type {
   TmuxAgentStart,
@@ -273,7 +274,7 @@ function tmuxCommands(agent: Command, ctx: CliContext): void {
   )
     .action(async (name: string, flags: TmuxAgentFlags) => {
       await checkName(name);
-      const socket = flags.socket ?? tmuxSocketOf(ctx.env.TMUX);
+      const socket = flags.socket ?? currentSocket(ctx.env);
       const api = await engineApi(flags, ctx);
       const added = await api.call<TmuxAgentView>("POST", "/api/tmux-agents", {
         name,
@@ -473,7 +474,7 @@ function discoverCommand(agent: Command, ctx: CliContext): void {
     )
     .option("--add", "register every free pane under its proposed name (agent add for each)")
     .action(async (flags: DiscoverFlags) => {
-      const inside = tmuxSocketOf(ctx.env.TMUX);
+      const inside = currentSocket(ctx.env);
       const socket = flags.socket ?? inside;
       // $TMUX_PANE is a pane of the server of $TMUX: the user's own shell, never proposed.
       const own = socket === inside ? ctx.env.TMUX_PANE : undefined;
@@ -610,12 +611,6 @@ async function checkName(name: string): Promise<void> {
       } (1 to 56 letters, digits, . _ -, starting with a letter or digit; not all, workflow, here, me)`,
     );
   }
-}
-
-/** The socket of the tmux server this command runs under (`$TMUX` is `socket,pid,session`). */
-function tmuxSocketOf(value: string | undefined): string | undefined {
-  const socket = value?.split(",")[0]?.trim();
-  return socket ? socket : undefined;
 }
 
 /** A parser of a whole number of milliseconds from `min` to `max`, for the option `flag`. */

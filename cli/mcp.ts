@@ -26,6 +26,7 @@ import {
   withTransportOptions,
 } from "./_context.ts";
 import { recordLocalSession } from "../engine/local_sessions.ts";
+import { currentSocket } from "../transports/tmux.ts";
 import { readSse } from "./_sse.ts";
 
 interface McpFlags extends TransportFlags {
@@ -93,6 +94,8 @@ async function runMcp(flags: McpFlags, ctx: CliContext): Promise<void> {
     code: "ERR_USAGE",
   });
   const pane = ctx.env.TMUX_PANE;
+  // Which tmux server the pane is of: another server has a pane of that id too.
+  const socket = pane ? currentSocket(ctx.env) : undefined;
   const agentCli = flags.agent ?? guessAgent();
   const wake: WakeKind = flags.wake ??
     (flags.webhook ? "webhook" : agentCli === "claude" ? "channel" : pane ? "tmux" : "pull");
@@ -141,6 +144,7 @@ async function runMcp(flags: McpFlags, ctx: CliContext): Promise<void> {
       ...(flags.model ? { model: flags.model } : {}),
       ...(flags.role ? { role: flags.role } : {}),
       ...(pane ? { tmux: pane } : {}),
+      ...(socket ? { tmux_socket: socket } : {}),
       ...(flags.allow ? { allow: flags.allow.flatMap((a) => a.split(",")) } : {}),
     },
   );

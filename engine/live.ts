@@ -66,6 +66,8 @@ export interface Registration {
   role?: string | undefined;
   cwd?: string | undefined;
   tmux?: string | undefined;
+  /** The socket of the tmux server of that pane (from `$TMUX`). */
+  tmuxSocket?: string | undefined;
   wake: WakeKind;
   /** Senders whose messages may wake it; default every known participant of the transport. */
   allow?: string[] | undefined;
@@ -118,6 +120,8 @@ interface Unread {
 interface Stored extends LiveAgentInfo {
   /** The id of the token its session holds; absent once it left. */
   jti?: string;
+  /** The socket of the tmux server of its pane: this machine's, never published. */
+  tmux_socket?: string;
   allow?: string[];
   unread: Unread[];
 }
@@ -285,6 +289,7 @@ export class LiveAgents {
       machine: this.#options.alias,
       host: Deno.hostname(),
       ...(input.tmux ? { tmux: input.tmux } : {}),
+      ...(input.tmux && input.tmuxSocket ? { tmux_socket: input.tmuxSocket } : {}),
       wake: input.wake,
       status: "available",
       owner,
@@ -314,6 +319,14 @@ export class LiveAgents {
   /** True while `name` is held: a pane agent, or a session online, connected or just registered. */
   inUse(name: string): boolean {
     return this.#busy(name);
+  }
+
+  /**
+   * The socket of the tmux server of the session's pane, as it registered; undefined for an agent
+   * not known here, and for a session that did not say (registered by an older `crosstalk mcp`).
+   */
+  tmuxSocket(name: string): string | undefined {
+    return this.#agents.get(name)?.tmux_socket;
   }
 
   /** True while `jti` is the token of the session that registered `name`. */
@@ -948,7 +961,7 @@ export class LiveAgents {
 }
 
 function publicInfo(agent: Stored): LiveAgentInfo {
-  const { jti: _jti, allow: _allow, unread: _unread, ...info } = agent;
+  const { jti: _jti, allow: _allow, unread: _unread, tmux_socket: _socket, ...info } = agent;
   return info;
 }
 

@@ -25,7 +25,14 @@ import type { Bus } from "./bus.ts";
 import type { Logger } from "./log.ts";
 import { isLiveName, type LiveAgents, refOf, type WakeEvent } from "./live.ts";
 import { checkTypedText, WAKE_MARKER } from "./wake.ts";
-import { guessAgentCli, listTmuxPanes, paneTarget, proposeName } from "./tmux_discover.ts";
+import {
+  guessAgentCli,
+  listTmuxPanes,
+  paneTarget,
+  proposeName,
+  type TmuxServerId,
+} from "./tmux_discover.ts";
+import { checkTargetOnServer } from "./tmux_target.ts";
 
 /** The most characters typed for one message by default, marker included; the rest is pointed at. */
 export const TMUX_AGENT_MAX_CHARS = 4000;
@@ -112,6 +119,12 @@ export interface TmuxAgentRecord {
   cwd?: string;
   revive_timeout_ms?: number;
   revive_grace_ms?: number;
+  /**
+   * For a pane-id target (`%3`): the run of the tmux server it was registered on. Nothing is typed
+   * into the pane id on another run (after a reboot it names another pane). Absent in registrations
+   * made before it was recorded: those are typed into whatever pane has the id.
+   */
+  tmux_server?: TmuxServerId;
   enabled: boolean;
   /** The user who registered it. */
   owner: string;
@@ -287,12 +300,13 @@ export class TmuxAgents {
    * The panes of a tmux server (the socket given, else the engine's default server) as
    * registrations they could become: each with its target, command, folder, a guess of its agent
    * CLI, whether a registered tmux agent (its target resolves to the pane, on that server) or a
-   * live session of this machine (one that recorded that pane and holds its name now) has it, and
-   * for a free one a name no agent, model, user or other proposal has. No tmux server running
-   * there: none. Registers nothing.
+   * live session of this machine (one that recorded that pane, on that server, and holds its name
+   * now) has it, and for a free one a name no agent, model, user or other proposal has. No tmux
+   * server running there: none. Registers nothing.
    *
-   * A live session records its pane id but not its tmux server: a live session's pane id is taken
-   * on every server asked, so that a pane is never proposed twice rather than missed.
+   * A live session registered without its tmux server's socket (by an older `crosstalk mcp`) has
+   * its pane id taken on every server asked, so that a pane is never proposed twice rather than
+   * missed.
    *
    * @throws {CrosstalkError} `ERR_BODY_INVALID` for a bad socket or own pane;
    *   `ERR_SERVICE_FAILED` when tmux cannot be run (not installed) or fails
@@ -311,7 +325,9 @@ export class TmuxAgents {
     const owners = new Map<string, TmuxCandidate["taken"]>();
     const live = this.#options.live;
     for (const agent of live.list()) {
-      if (agent.kind !== "pane" && agent.tmux && live.inUse(agent.name)) {
+      if (agent.kind === "pane" || !agent.tmux || !live.inUse(agent.name)) continue;
+      const itsServer = live.tmuxSocket(agent.name);
+      if (itsServer === undefined || (server !== undefined && await sameFile(itsServer, server))) {
         owners.set(agent.tmux, { by: "live-session", name: agent.name });
       }
     }
@@ -363,15 +379,17 @@ export class TmuxAgents {
   }
 
   /**
-   * Registers a pane under a name.
+   * Registers a pane under a name. A target that names a window or pane is checked against its
+   * tmux server now (see {@linkcode checkTargetOnServer}); a pane id's server run is recorded.
    *
    * @throws {CrosstalkError} `ERR_ADDRESS_INVALID` for a name that is not one or is taken;
-   *   `ERR_BODY_INVALID` for a bad target, agent, role, delay, socket, revive command or cwd (one
-   *   that is not an existing folder)
+   *   `ERR_BODY_INVALID` for a bad target (or one naming a window or pane its server does not
+   *   have), agent, role, delay, socket, revive command or cwd (one that is not an existing
+   *   folder); `ERR_SERVICE_FAILED` when tmux cannot be run to check such a target
    */
   add(spec: TmuxAgentSpec, owner: string): Promise<TmuxAgentView> {
     return this.#serial(async () => {
-      const record = checkSpec(spec, owner);
+      let record = checkSpec(spec, owner);
       if (record.cwd !== undefined) await checkFolder(record.cwd);
       if (this.#entries.has(record.name)) {
         throw new CrosstalkError(
@@ -391,6 +409,7 @@ export class TmuxAgents {
           `The name "${record.name}" is held by a live agent session: choose another`,
         );
       }
+      record = await this.#place(record);
       const entry: Entry = { record, pane: undefined, up: false, worker: undefined };
       this.#entries.set(record.name, entry);
       try {
@@ -443,12 +462,11 @@ export class TmuxAgents {
       if (typeof patch.cwd === "string" && checked.cwd !== undefined) {
         await checkFolder(checked.cwd);
       }
-      const record: TmuxAgentRecord = {
-        ...checked,
-        enabled: old.enabled,
-        owner: old.owner,
-        added: old.added,
-      };
+      const kept = { ...checked, enabled: old.enabled, owner: old.owner, added: old.added };
+      // A target or socket given (the same one too) is checked and its server run taken anew.
+      const record: TmuxAgentRecord = patch.target !== undefined || patch.socket !== undefined
+        ? await this.#place(kept)
+        : { ...kept, ...(old.tmux_server ? { tmux_server: old.tmux_server } : {}) };
       entry.record = record;
       try {
         await this.#save();
@@ -629,6 +647,25 @@ export class TmuxAgents {
         this.#options.log.warn("tmux_agent.check_failed", { name: entry.record.name, error });
       }
     }
+  }
+
+  /**
+   * The record with its target checked against its tmux server and, for a pane id, that server's
+   * run recorded. A session name alone needs no tmux: a session that does not exist is allowed.
+   *
+   * @throws {CrosstalkError} `ERR_BODY_INVALID` from {@linkcode checkTargetOnServer};
+   *   `ERR_SERVICE_FAILED` when tmux cannot be run
+   */
+  async #place(record: TmuxAgentRecord): Promise<TmuxAgentRecord> {
+    const { tmux_server: _old, ...rest } = record;
+    if (!/[%:]/.test(record.target)) return rest;
+    const { socket } = record;
+    const panes = await listTmuxPanes({ socket, tmux: this.#options.tmux });
+    const where = socket === undefined
+      ? "the engine's default tmux server"
+      : `the tmux server of ${JSON.stringify(socket)}`;
+    const server = checkTargetOnServer(record.target, panes, where);
+    return server ? { ...rest, tmux_server: server } : rest;
   }
 
   /** Resolves the entry's target now: its pane, and whether it is up. */
@@ -1016,6 +1053,9 @@ export class TmuxAgents {
         const record = checkSpec(item as TmuxAgentSpec, String(item.owner ?? ""));
         records.push({
           ...record,
+          ...(item.tmux_server === undefined
+            ? {}
+            : { tmux_server: checkServerId(item.tmux_server) }),
           enabled: item.enabled !== false,
           added: typeof item.added === "string" ? item.added : record.added,
         });
@@ -1165,6 +1205,22 @@ function checkRevive(spec: TmuxAgentSpec, record: TmuxAgentRecord): void {
 }
 
 /**
+ * Refuses a stored server run that is not `{pid, start_time}` with whole numbers.
+ *
+ * @throws {CrosstalkError} `ERR_BODY_INVALID`
+ */
+function checkServerId(value: unknown): TmuxServerId {
+  const { pid, start_time } = (value ?? {}) as Partial<TmuxServerId>;
+  if (!Number.isSafeInteger(pid) || !Number.isSafeInteger(start_time)) {
+    throw new CrosstalkError(
+      "ERR_BODY_INVALID",
+      `Invalid tmux_server ${JSON.stringify(value)}: {"pid", "start_time"}, whole numbers`,
+    );
+  }
+  return { pid: pid!, start_time: start_time! };
+}
+
+/**
  * Refuses a path that is not an existing folder.
  *
  * @throws {CrosstalkError} `ERR_BODY_INVALID`
@@ -1296,22 +1352,29 @@ export function tmuxAgentText(
 
 /**
  * The pane `target` names now, with `tmux display-message -p -t`. A session name is matched
- * exactly (`=name:`), never as a prefix of another session's name.
+ * exactly (`=name:`), never as a prefix of another session's name. A pane id registered on another
+ * run of the server (`tmux_server`) names no pane of this one: missing, with why.
  */
 export async function resolveTarget(
-  record: Pick<TmuxAgentRecord, "target" | "socket">,
+  record: Pick<TmuxAgentRecord, "name" | "target" | "socket" | "tmux_server">,
   tmux = "tmux",
 ): Promise<Resolved> {
   const target = record.target.startsWith("%")
     ? record.target
     : `=${record.target}${record.target.includes(":") ? "" : ":"}`;
   const { runTmux } = await import("../transports/tmux.ts");
-  const run = await runTmux(["display-message", "-p", "-t", target, "#{pane_id}:#{pane_dead}"], {
+  const format = "#{pane_id}:#{pane_dead}:#{pid}:#{start_time}";
+  const run = await runTmux(["display-message", "-p", "-t", target, format], {
     tmux,
     ...(record.socket ? { socket: record.socket } : {}),
   });
   if (run.failed) return { ok: false, detail: run.detail };
-  const [pane = "", dead] = run.stdout.trim().split(":");
+  const [pane = "", dead, pid, started] = run.stdout.trim().split(":");
+  const was = record.target.startsWith("%") ? record.tmux_server : undefined;
+  // A server that answered is one run or another, whether or not it has the pane.
+  if (was && run.code === 0 && (String(was.pid) !== pid || String(was.start_time) !== started)) {
+    return { ok: false, detail: earlierServer(record, was) };
+  }
   // display-message answers an unknown target with an empty line and exit 0.
   if (run.code === 0 && /^%\d+$/.test(pane)) {
     // A pane kept by remain-on-exit after its program ended: down, as good as missing.
@@ -1326,4 +1389,13 @@ export async function resolveTarget(
   }
   const stderr = run.stderr.trim().split("\n").at(-1) ?? "";
   return { ok: false, detail: `tmux target ${record.target} missing: ${stderr || "no such pane"}` };
+}
+
+/** Why a pane id registered on an earlier run of its tmux server is not typed into. */
+function earlierServer(
+  record: Pick<TmuxAgentRecord, "name" | "target">,
+  was: TmuxServerId,
+): string {
+  const started = new Date(was.start_time * 1000).toISOString();
+  return `tmux pane id ${record.target} belongs to an earlier tmux server (pid ${was.pid}, started ${started}), and may name another pane now: nothing typed; run "crosstalk agent discover" to find the agent's pane, then "crosstalk agent edit ${record.name} --tmux PANE"`;
 }

@@ -8,11 +8,22 @@
 import { CrosstalkError } from "../schema/errors.ts";
 import { isLiveName } from "./live.ts";
 
+/**
+ * Which run of a tmux server: its pid and start time (Unix seconds). A pane id (`%3`) is only
+ * unique within one run: a new server (after a reboot) numbers its panes from `%0` again.
+ */
+export interface TmuxServerId {
+  pid: number;
+  start_time: number;
+}
+
 /** One pane, as `tmux list-panes -a` reports it. */
 export interface TmuxPane {
   session: string;
   /** The window's index in its session. */
   window: number;
+  /** The window's name. */
+  windowName: string;
   /** The pane's index in its window. */
   index: number;
   /** Its pane id, `%3`: unique on its server for as long as it lives. */
@@ -25,6 +36,8 @@ export interface TmuxPane {
   dead: boolean;
   /** The path of the socket of the tmux server that reported it. */
   socketPath: string;
+  /** The run of that server. */
+  server: TmuxServerId;
 }
 
 /** Options for {@linkcode listTmuxPanes}. */
@@ -44,17 +57,20 @@ const SEPARATOR = "\x1f";
 const PANE_FORMAT = [
   "#{session_name}",
   "#{window_index}",
+  "#{window_name}",
   "#{pane_index}",
   "#{pane_id}",
   "#{pane_dead}",
   "#{socket_path}",
+  "#{pid}",
+  "#{start_time}",
   "#{pane_current_command}",
   "#{pane_current_path}",
   "",
 ].join(SEPARATOR);
 /** What ends each pane in tmux's output. */
 const END = `${SEPARATOR}\n`;
-const FIELDS = 8;
+const FIELDS = 11;
 /** A session name a target may hold as it is (tmux makes `.` and `:` in session names `_`). */
 const SESSION_RE = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$/;
 /** What tmux says when there is no server to ask: nothing runs, so there are no panes. */
@@ -148,7 +164,8 @@ export function parsePaneList(text: string): TmuxPane[] {
   for (const [i, record] of records.entries()) {
     if (record === "" && i === records.length - 1) break;
     const fields = record.split(SEPARATOR);
-    const [session, window, index, id, dead, socketPath, command] = fields;
+    const [session, window, windowName, index, id, dead, socketPath, pid, started, command] =
+      fields;
     const at = line;
     line += record.split("\n").length;
     const bad = (what: string) =>
@@ -160,13 +177,18 @@ export function parsePaneList(text: string): TmuxPane[] {
       throw bad(`window and pane index must be numbers, not ${JSON.stringify([window, index])}`);
     }
     if (!/^%\d{1,9}$/.test(id!)) throw bad(`${JSON.stringify(id)} is not a pane id`);
+    if (!/^\d{1,10}$/.test(pid!) || !/^\d{1,12}$/.test(started!)) {
+      throw bad(`server pid and start time must be numbers, not ${JSON.stringify([pid, started])}`);
+    }
     panes.push({
       session: session!,
       window: Number(window),
+      windowName: windowName!,
       index: Number(index),
       id: id!,
       dead: dead === "1",
       socketPath: socketPath!,
+      server: { pid: Number(pid), start_time: Number(started) },
       command: command!,
       // The last field: a separator in it stays.
       folder: fields.slice(FIELDS - 1).join(SEPARATOR),
@@ -181,7 +203,8 @@ export function parsePaneList(text: string): TmuxPane[] {
  * be a target (a space, a dot, a character that is not ASCII). Never `session:window.pane`: tmux
  * numbers a window's panes again when one closes, and the target would then name another pane
  * (a shell, say) and type into it; a pane id is not given to another pane while its server runs
- * (a new server, after a reboot, numbers its panes from `%0` again: docs/LIVE.md says so).
+ * (a new server, after a reboot, numbers its panes from `%0` again: the registration records the
+ * run of its server, and nothing is typed on another one).
  *
  * @param panesInSession how many panes its session has, in all its windows
  */

@@ -4,6 +4,7 @@ import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { CrosstalkError } from "../schema/errors.ts";
 import type { WakeKind } from "../engine/live.ts";
+import { checkTmuxSocket } from "../engine/tmux_agents.ts";
 import {
   type AppDeps,
   checkShape,
@@ -55,6 +56,7 @@ export function liveRoutes(deps: AppDeps): Hono<Env> {
       role: "string?",
       cwd: "string?",
       tmux: "string?",
+      tmux_socket: "string?",
       wake: "string?",
       allow: "string[]?",
     });
@@ -74,6 +76,8 @@ export function liveRoutes(deps: AppDeps): Hono<Env> {
         );
       }
     }
+    const tmuxSocket = body.tmux_socket as string | undefined;
+    if (tmuxSocket !== undefined) checkTmuxSocket(tmuxSocket);
     const cwd = body.cwd as string | undefined;
     if (cwd !== undefined && (!cwd.startsWith("/") || cwd.length > 1024 || /[\0\n]/.test(cwd))) {
       throw new CrosstalkError("ERR_BODY_INVALID", "cwd must be an absolute path");
@@ -85,6 +89,7 @@ export function liveRoutes(deps: AppDeps): Hono<Env> {
       role: body.role as string | undefined,
       cwd,
       tmux: body.tmux as string | undefined,
+      tmuxSocket,
       wake,
       allow: body.allow as string[] | undefined,
     }, identity.subject);

@@ -58,7 +58,12 @@ const asset = (type: string) => ({
 
 /** The fields of a tmux agent's registration but its name (POST, and PATCH with nulls). */
 const tmuxAgentFields = {
-  target: { type: "string", pattern: "^(%[0-9]+|[A-Za-z0-9_][A-Za-z0-9_-]*(:.+)?)$" },
+  target: {
+    type: "string",
+    pattern: "^(%[0-9]+|[A-Za-z0-9_][A-Za-z0-9_-]*(:.+)?)$",
+    description: "a session, session:window[.pane] or pane id; a window or pane its session " +
+      "lacks, or a pane id the running server lacks, is refused (400)",
+  },
   agent: str,
   role: str,
   enter_delay_ms: { type: "integer", minimum: 0, maximum: 10000 },
@@ -608,6 +613,10 @@ export const OPENAPI = {
             role: str,
             cwd: str,
             tmux: str,
+            tmux_socket: {
+              type: "string",
+              description: "the socket of the tmux server of its pane (the first field of $TMUX)",
+            },
             wake: { enum: ["channel", "tmux", "webhook", "pull"] },
             allow: { type: "array", items: str },
           }, ["agent"]),
@@ -676,7 +685,8 @@ export const OPENAPI = {
     "/api/tmux-agents": {
       get: op(
         "The tmux panes registered on this machine: target, pane, up, enabled, unread, the " +
-          "marker and max_chars in effect",
+          "marker and max_chars in effect, and for a pane id the run of its tmux server " +
+          "(tmux_server: pid, start_time)",
         { 200: json("Tmux agents") },
       ),
       post: op(

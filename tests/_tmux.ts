@@ -76,6 +76,19 @@ export class TmuxServer implements AsyncDisposable {
     );
   }
 
+  /**
+   * Kills the server and waits until nothing listens on its socket any more (the socket file
+   * stays), so that the next session starts a new server instead of reaching the dying one.
+   */
+  async kill(): Promise<void> {
+    await this.run("kill-server");
+    await waitUntil(async () => {
+      const out = await new Deno.Command("tmux", { args: ["-S", this.socket, "list-sessions"] })
+        .output();
+      return /no server running/.test(new TextDecoder().decode(out.stderr)) || undefined;
+    });
+  }
+
   async [Symbol.asyncDispose](): Promise<void> {
     await new Deno.Command("tmux", { args: ["-S", this.socket, "kill-server"], stderr: "null" })
       .output();

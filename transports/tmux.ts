@@ -131,14 +131,20 @@ export async function wakeTmux(
   // Someone may have scrolled up (copy mode) meanwhile: Enter would then end copy mode instead.
   const after = await probePane(pane, options, false);
   if (after.failed) return maybePasted("failed", after.detail);
-  // A pane that went away took its composer with it: nothing of the text is left anywhere.
-  if (after.state === "missing") return notPasted("missing", after.detail);
+  // A pane that went away took its composer with it: nothing of the text is left anywhere. A
+  // server that could not be reached may run on, with the text in the pane.
+  if (after.state === "missing" && !after.unreachable) return notPasted("missing", after.detail);
   if (after.state !== "ready") {
     return maybePasted("failed", `the text was pasted but not submitted: ${after.detail}`);
   }
   const enter = await runTmux(["send-keys", "-t", pane, "Enter"], options);
   if (enter.failed) return maybePasted("failed", enter.detail);
-  if (enter.code !== 0) return maybePasted("failed", `send-keys: ${tmuxDetail(enter)}`);
+  if (enter.code !== 0) {
+    const detail = tmuxDetail(enter);
+    return isNoPane(detail) || isNoServer(detail)
+      ? notPasted("missing", detail)
+      : maybePasted("failed", `send-keys: ${detail}`);
+  }
   return { ok: true, typed };
 }
 
@@ -146,6 +152,15 @@ export async function wakeTmux(
 export function currentPane(env: Record<string, string | undefined>): string | undefined {
   const pane = env.TMUX_PANE?.trim();
   return pane ? pane : undefined;
+}
+
+/**
+ * The socket of the tmux server this process runs under, from `$TMUX` (`socket,pid,session`;
+ * undefined outside tmux).
+ */
+export function currentSocket(env: Record<string, string | undefined>): string | undefined {
+  const socket = env.TMUX?.split(",")[0]?.trim();
+  return socket ? socket : undefined;
 }
 
 function checkPane(pane: unknown): asserts pane is string {
@@ -185,7 +200,8 @@ function cleanText(text: string): string {
 }
 
 type Probe =
-  | { failed: false; state: PaneState; detail: string }
+  // `unreachable`: "missing" because tmux could not reach its server, not because it said so.
+  | { failed: false; state: PaneState; detail: string; unreachable?: boolean }
   | { failed: true; detail: string };
 
 /** The pane's state, and with `screen`, whether its screen shows a dialog. */
@@ -206,6 +222,9 @@ async function probePane(pane: string, options: TmuxWakeOptions, screen: boolean
   if (out.failed) return out;
   if (out.code !== 0) {
     const detail = tmuxDetail(out);
+    if (isUnreachable(detail)) {
+      return { failed: false, state: "missing", detail, unreachable: true };
+    }
     return isNoPane(detail) || isNoServer(detail)
       ? { failed: false, state: "missing", detail }
       : { failed: true, detail: `tmux could not inspect pane ${pane}: ${detail}` };
@@ -246,8 +265,17 @@ function isNoPane(detail: string): boolean {
   return /can't find (pane|window|session)/.test(detail);
 }
 
+/** `no server running on …`: nobody listens on the socket, so the server and its panes are gone. */
 function isNoServer(detail: string): boolean {
-  return /no server running|error connecting to/.test(detail);
+  return /no server running/.test(detail);
+}
+
+/**
+ * `error connecting to …`: the socket is gone or cannot be opened, or a passing failure. The
+ * server may run on (a socket deleted by a cleaner of /tmp), so nothing is known of the pane.
+ */
+function isUnreachable(detail: string): boolean {
+  return /error connecting to/.test(detail);
 }
 
 /** How a tmux command went: its exit code and output, or why it could not run. */

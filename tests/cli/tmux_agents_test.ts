@@ -292,11 +292,17 @@ Deno.test("agent disable keeps the inbox and types nothing; enable types what wa
   assert.equal((await submissions(typed)).length, 1, "nothing typed after the removal");
 });
 
-Deno.test("agent add refuses bad names, targets with shell metacharacters and taken names, and changes nothing", async () => {
+Deno.test("agent add refuses bad names, targets with shell metacharacters, a window or pane that is not there and taken names, and changes nothing", async () => {
   await using dir = await tempDir();
   const home = dir.path;
+  await using tmux = new TmuxServer(home);
+  await tmux.program("aider", "sleep", home);
   await using _engine = await engineIn(home);
+  const on = ["--socket", tmux.socket];
   const bad: [string[], RegExp][] = [
+    [["ok", "--tmux", "aider:1", ...on], /tmux session "aider" has no window 1 \(windows: 0 \(/],
+    [["ok", "--tmux", "aider:0.1", ...on], /window 0 of tmux session "aider" has no pane 1/],
+    [["ok", "--tmux", "%7", ...on], /the tmux server of ".*" has no pane %7 \(panes: %0\)/],
     [["..", "--tmux", "x"], /Invalid agent name "\.\."/],
     [["a/b", "--tmux", "x"], /Invalid agent name/],
     [["all", "--tmux", "x"], /Invalid agent name "all"/],
@@ -732,9 +738,11 @@ Deno.test("agent edit --tmux moves an agent to another pane: its unread messages
   assert.deepEqual([plain.target, plain.enter_delay_ms, plain.enabled], ["here", 60, false]);
 });
 
-Deno.test("agent edit refuses an empty edit, an unknown name, a bad marker, cap or target, and a user who is not an admin, and changes nothing", async () => {
+Deno.test("agent edit refuses an empty edit, an unknown name, a bad marker, cap or target, a window that is not there, and a user who is not an admin, and changes nothing", async () => {
   await using dir = await tempDir();
   const home = dir.path;
+  await using tmux = new TmuxServer(home);
+  await tmux.program("aider", "sleep", home);
   await using _engine = await engineIn(home);
   await ok(home, "agent", "add", "typist", "--tmux", "x");
   const file = join(namedTransport(home).state, "tmux-agents.json");
@@ -752,6 +760,11 @@ Deno.test("agent edit refuses an empty edit, an unknown name, a bad marker, cap 
     [["typist", "--max-chars", "lots"], 64, /Invalid --max-chars "lots": a whole number/],
     [["typist", "--cwd", home], 65, /"cwd" is for a revive command/],
     [["typist", "--tmux", "x;y"], 65, /Invalid tmux target "x;y"/],
+    [
+      ["typist", "--tmux", "aider:2", "--socket", tmux.socket],
+      65,
+      /^error: Cannot register tmux target "aider:2": tmux session "aider" has no window 2 \(windows: 0 \(/,
+    ],
     [
       ["typist", "--revive", "aider", "--no-revive"],
       64,

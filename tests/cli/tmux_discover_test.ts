@@ -146,9 +146,18 @@ Deno.test("agent discover proposes each free pane with the agent add line that r
     agent: string;
     socket?: string;
     up: boolean;
+    tmux_server?: { pid: number; start_time: number };
   }[];
   const work = panes.find((p) => p.name === "work");
   assert.deepEqual([work?.agent, work?.socket, work?.up], ["codex", tmux.socket, true]);
+  // Registered by its pane id: with the run of its tmux server, so that a later server's pane of
+  // that id is never typed into.
+  const [pid, started] = (await tmux.run("display-message", "-p", "#{pid} #{start_time}")).split(
+    " ",
+  );
+  assert.deepEqual(work?.tmux_server, { pid: Number(pid), start_time: Number(started) });
+  const byName = panes.find((p) => p.name === "claude-app");
+  assert.equal(byName?.tmux_server, undefined, "a session name needs none");
 
   // Everything is taken now: nothing to add, and the JSON says who has each pane.
   const again = await ok(home, ["agent", "discover", "--add", "--json"], inside);
@@ -166,6 +175,31 @@ Deno.test("agent discover proposes each free pane with the agent add line that r
     undefined,
     undefined,
   ]);
+});
+
+Deno.test("agent discover counts the pane of a live session (crosstalk mcp in tmux) as taken only on the tmux server of its $TMUX, not a pane of that id on another server", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  const folder = await Deno.realPath(home);
+  await Deno.mkdir(join(home, "a"));
+  await Deno.mkdir(join(home, "b"));
+  await using a = new TmuxServer(join(home, "a"));
+  await using b = new TmuxServer(join(home, "b"));
+  await using _engine = await engineIn(home);
+  const pane = await a.program("gem", "gemini", folder);
+  assert.equal(await b.program("other", "codex", folder), pane, "each server starts at %0");
+  await using _session = await McpSession.start(home, [
+    ...["--containername", "team", "--name", "gem", "--agent", "gemini", "--wake", "pull"],
+  ], { env: { TMUX: `${a.socket},0,0`, TMUX_PANE: pane } });
+  await waitUntil(async () => (await liveNames(home)).includes("gem"));
+
+  const discover = async (socket: string) => {
+    const r = await ok(home, ["agent", "discover", "--socket", socket, "--json"]);
+    return (JSON.parse(r.stdout).candidates as { pane: string; name: string | null }[])
+      .map((c) => [c.pane, c.name]);
+  };
+  assert.deepEqual(await discover(a.socket), [[pane, null]]);
+  assert.deepEqual(await discover(b.socket), [[pane, "other"]]);
 });
 
 /** The names of this machine's live agents. */

@@ -219,6 +219,7 @@ Deno.test("Engine.start gives a registration it finds without a live record one 
           { name: "kept", target: "somewhere", agent: "aider", enabled: true, owner: "boss" },
           { name: "../bad", target: "somewhere", enabled: true, owner: "boss" },
           { name: "worse", target: "a; b", enabled: true, owner: "boss" },
+          { name: "odd", target: "%1", tmux_server: { pid: "1" }, enabled: true, owner: "boss" },
         ],
       }),
     );
@@ -642,4 +643,147 @@ Deno.test("PATCH that changes the target and revive command stops a revive under
   assert.deepEqual(await submissions(typed.old), []);
   assert.equal(await Deno.readTextFile(runs), "old\nnew\n");
   assert.equal(api.engine.live.unreadCount("phoenix"), 0);
+});
+
+Deno.test("POST and PATCH /api/tmux-agents refuse a window or pane that the target's session does not have, naming what there is, and accept what exists or a session that does not", async () => {
+  await using dir = await tempDir();
+  await using tmux = new TmuxServer(dir.path);
+  await using api = await engineIn(dir.path);
+  // Session "aider": window 0 (two panes) and window 2 "logs"; window 1 was closed.
+  await tmux.run("-f", "/dev/null", "new-session", "-d", "-s", "aider", "-n", "main");
+  await tmux.run("split-window", "-d", "-t", "=aider:0");
+  await tmux.run("new-window", "-d", "-t", "=aider:1", "-n", "gone");
+  await tmux.run("new-window", "-d", "-t", "=aider:2", "-n", "logs");
+  await tmux.run("kill-window", "-t", "=aider:1");
+  // What the check is for: tmux itself answers the missing window with the session's current pane.
+  const current = await tmux.run("display-message", "-p", "-t", "=aider:", "#{pane_id}");
+  assert.equal(await tmux.run("display-message", "-p", "-t", "=aider:1", "#{pane_id}"), current);
+
+  const post = (target: string, socket = tmux.socket) =>
+    api.call(api.tokens.admin, "POST", "/api/tmux-agents", { name: "typist", target, socket });
+  const refused: [string, RegExp][] = [
+    [
+      "aider:1",
+      /^Cannot register tmux target "aider:1": tmux session "aider" has no window 1 \(windows: 0 \(main\), 2 \(logs\)\)$/,
+    ],
+    ["aider:gone", /tmux session "aider" has no window gone \(windows: 0 \(main\), 2 \(logs\)\)/],
+    ["aider:1.0", /tmux session "aider" has no window 1 /],
+    [
+      "aider:0.2",
+      /^Cannot register tmux target "aider:0\.2": window 0 of tmux session "aider" has no pane 2 \(panes: 0, 1\)$/,
+    ],
+    ["aider:logs.1", /window logs of tmux session "aider" has no pane 1 \(panes: 0\)/],
+    [
+      "%99",
+      /^Cannot register tmux target "%99": the tmux server of ".*tmux\.sock" has no pane %99 \(panes: %0, %1, %3\)$/,
+    ],
+  ];
+  for (const [target, message] of refused) {
+    const r = await post(target);
+    assert.equal(r.status, 400, `${target}: ${JSON.stringify(r.json)}`);
+    assert.equal(r.json.error.code, "ERR_BODY_INVALID", target);
+    assert.match(r.json.error.message, message, target);
+  }
+  const nowhere = await post("%0", join(dir.path, "none.sock"));
+  assert.equal(nowhere.status, 400);
+  assert.match(
+    nowhere.json.error.message,
+    /"%0": no tmux server runs on the tmux server of ".*none\.sock", and a pane id only names a pane of a running server/,
+  );
+  assert.deepEqual((await api.call(api.tokens.admin, "GET", "/api/tmux-agents")).json.agents, []);
+  assert.ok(!api.engine.live.has("typist"));
+
+  // What exists is taken, by index or name; a session that does not exist yet too (any window).
+  for (const target of ["aider:2", "aider:logs", "aider:0.1", "aider:00.1", "later:1.0"]) {
+    const r = await post(target);
+    assert.equal(r.status, 201, `${target}: ${JSON.stringify(r.json)}`);
+    await api.call(api.tokens.admin, "DELETE", "/api/tmux-agents/typist");
+  }
+  assert.equal((await post("aider")).status, 201);
+  const patch = (target: string) =>
+    api.call(api.tokens.admin, "PATCH", "/api/tmux-agents/typist", { target });
+  const moved = await patch("aider:5");
+  assert.equal(moved.status, 400);
+  assert.match(moved.json.error.message, /tmux session "aider" has no window 5 \(windows: 0/);
+  const [still] = (await api.call(api.tokens.admin, "GET", "/api/tmux-agents")).json.agents;
+  assert.equal(still.target, "aider", "the registration is as it was");
+  assert.equal((await patch("aider:logs")).json.target, "aider:logs");
+});
+
+Deno.test("a pane id registered on an earlier run of its tmux server gets nothing typed and the sender is told why; one registered before the run was recorded is typed into as before; PATCH with the target takes the new run", async () => {
+  await using dir = await tempDir();
+  await using tmux = new TmuxServer(dir.path);
+  const first = await tmux.program("first", "sleep", dir.path);
+  assert.equal(first, "%0");
+  await using api = await engineIn(dir.path, async (stateDir) => {
+    // As a version that did not record the server wrote it.
+    await Deno.mkdir(stateDir, { recursive: true });
+    const legacy = { name: "legacy", target: "%0", socket: tmux.socket, enter_delay_ms: 20 };
+    await Deno.writeTextFile(
+      join(stateDir, "tmux-agents.json"),
+      JSON.stringify({ agents: [{ ...legacy, agent: "tmux", enabled: true, owner: "boss" }] }),
+    );
+  });
+  const added = await api.call(api.tokens.admin, "POST", "/api/tmux-agents", {
+    name: "worker",
+    target: first,
+    socket: tmux.socket,
+    enter_delay_ms: 20,
+  });
+  assert.equal(added.status, 201, JSON.stringify(added.json));
+  const run = async () => {
+    const [pid, started] = (await tmux.run("display-message", "-p", "#{pid} #{start_time}"))
+      .split(" ");
+    return { pid: Number(pid), start_time: Number(started) };
+  };
+  const earlier = await run();
+  assert.deepEqual(added.json.tmux_server, earlier);
+  const stored = JSON.parse(await Deno.readTextFile(join(api.stateDir, "tmux-agents.json")));
+  assert.deepEqual(stored.agents.map((a: { tmux_server?: unknown }) => a.tmux_server), [
+    undefined,
+    earlier,
+  ]);
+
+  // A reboot, as tmux sees it: a new server on the socket numbers its panes from %0 again.
+  await tmux.kill();
+  const typed = join(dir.path, "typed.jsonl");
+  assert.equal(await tmux.reader("second", typed), first);
+  assert.notDeepEqual(await run(), earlier);
+
+  const toWorker = await api.engine.bus.send({ to: ["worker"], from: "boss", body: "for you" });
+  const row = await waitUntil(async () => {
+    const { deliveries } = await import("../../engine/status.ts").then((m) =>
+      m.deliveryStatus(api.engine.bus, toWorker)
+    );
+    return deliveries.find((d) => d.to === "worker" && d.state !== "written");
+  });
+  assert.equal(row.state, "unwoken");
+  assert.match(
+    row.detail ?? "",
+    /^tmux pane id %0 belongs to an earlier tmux server \(pid \d+, started .*Z\), and may name another pane now: nothing typed; run "crosstalk agent discover" to find the agent's pane, then "crosstalk agent edit worker --tmux PANE"$/,
+  );
+  await api.engine.tmuxAgents.checkNow();
+  assert.equal(api.engine.live.unreadCount("worker"), 1);
+  const [view] = (await api.call(api.tokens.admin, "GET", "/api/tmux-agents")).json.agents
+    .filter((a: { name: string }) => a.name === "worker");
+  assert.deepEqual([view.up, view.pane], [false, null]);
+
+  // The registration without a run is typed into whatever pane has the id, as before.
+  await api.engine.bus.send({ to: ["legacy"], from: "boss", body: "old ways" });
+  const legacyText = await waitUntil(async () => (await submissions(typed))[0]);
+  assert.match(legacyText, /^\[crosstalk\] boss -> legacy in #general, .*:\nold ways\n/);
+  assert.equal((await submissions(typed)).length, 1, "nothing typed for worker");
+
+  // Pointed at its pane again, on this run: what waited is typed.
+  const edited = await api.call(api.tokens.admin, "PATCH", "/api/tmux-agents/worker", {
+    target: first,
+  });
+  assert.deepEqual(edited.json.tmux_server, await run());
+  await api.engine.tmuxAgents.checkNow();
+  const texts = await waitUntil(async () => {
+    const all = await submissions(typed);
+    return all.length >= 2 ? all : undefined;
+  });
+  assert.match(texts[1]!, /^\[crosstalk\] boss -> worker in #general, .*:\nfor you\n/);
+  assert.equal(api.engine.live.unreadCount("worker"), 0);
 });

@@ -21,27 +21,34 @@ const US = "\x1f";
 Deno.test("parsePaneList reads each pane of tmux's list-panes output, a separator in its folder kept, and names a malformed line", () => {
   // Each pane's values end with the separator, then a line break.
   const text = [
-    ["work", "0", "1", "%12", "0", "/tmp/tmux-1/default", "aider", "/home/me/src/app", ""],
-    ["0", "2", "0", "%3", "1", "/s", "bash", `/odd${US}folder`, ""],
+    [
+      ...["work", "0", "editor", "1", "%12", "0", "/tmp/tmux-1/default", "41", "1796625451"],
+      ...["aider", "/home/me/src/app", ""],
+    ],
+    ["0", "2", "bash", "0", "%3", "1", "/s", "7", "0", "bash", `/odd${US}folder`, ""],
   ].map((values) => `${values.join(US)}\n`).join("");
   assert.deepEqual(parsePaneList(text), [
     {
       session: "work",
       window: 0,
+      windowName: "editor",
       index: 1,
       id: "%12",
       dead: false,
       socketPath: "/tmp/tmux-1/default",
+      server: { pid: 41, start_time: 1796625451 },
       command: "aider",
       folder: "/home/me/src/app",
     },
     {
       session: "0",
       window: 2,
+      windowName: "bash",
       index: 0,
       id: "%3",
       dead: true,
       socketPath: "/s",
+      server: { pid: 7, start_time: 0 },
       command: "bash",
       folder: `/odd${US}folder`,
     },
@@ -49,15 +56,19 @@ Deno.test("parsePaneList reads each pane of tmux's list-panes output, a separato
   assert.deepEqual(parsePaneList(""), []);
   assert.throws(
     () => parsePaneList(`${text}just text\n`),
-    (e: unknown) => e instanceof SyntaxError && /line 3:1: 1 fields instead of 8/.test(e.message),
+    (e: unknown) => e instanceof SyntaxError && /line 3:1: 1 fields instead of 11/.test(e.message),
   );
+  const line = (values: Record<number, string>) =>
+    ["w", "0", "sh", "0", "%1", "0", "/s", "7", "0", "sh", "/"]
+      .map((v, i) => values[i] ?? v).join(US);
   assert.throws(
-    () => parsePaneList(["w", "x", "0", "%1", "0", "/s", "sh", "/"].join(US)),
+    () => parsePaneList(line({ 1: "x" })),
     /line 1:1: window and pane index must be numbers/,
   );
+  assert.throws(() => parsePaneList(line({ 4: "1" })), /line 1:1: "1" is not a pane id/);
   assert.throws(
-    () => parsePaneList(["w", "0", "0", "1", "0", "/s", "sh", "/"].join(US)),
-    /line 1:1: "1" is not a pane id/,
+    () => parsePaneList(line({ 8: "" })),
+    /line 1:1: server pid and start time must be numbers, not \["7",""\]/,
   );
 });
 
@@ -65,10 +76,12 @@ Deno.test("paneTarget names a session of one pane by its name, and a pane of a b
   const pane = (session: string): TmuxPane => ({
     session,
     window: 1,
+    windowName: "sh",
     index: 2,
     id: "%7",
     dead: false,
     socketPath: "/s",
+    server: { pid: 7, start_time: 0 },
     command: "sh",
     folder: "/",
   });
@@ -283,4 +296,52 @@ Deno.test("GET /api/tmux-agents/candidates is an admin's, refuses a bad socket o
   const none = await api.call(api.tokens.admin, "GET", path);
   assert.equal(none.status, 200);
   assert.deepEqual(none.json, { socket: join(dir.path, "x"), candidates: [] });
+});
+
+Deno.test("GET /api/tmux-agents/candidates counts a live session's pane as taken only on the tmux server the session recorded; a session that recorded none, on every server", async () => {
+  await using dir = await tempDir();
+  const folder = await Deno.realPath(dir.path);
+  await Deno.mkdir(join(dir.path, "a"));
+  await Deno.mkdir(join(dir.path, "b"));
+  await using a = new TmuxServer(join(dir.path, "a"));
+  await using b = new TmuxServer(join(dir.path, "b"));
+  await using api = await engineIn(dir.path);
+  // Each server numbers its own panes: both have a %0 and a %1.
+  for (const server of [a, b]) {
+    assert.equal(await server.program("one", "codex", folder), "%0");
+    assert.equal(await server.program("two", "aider", folder), "%1");
+  }
+  // A session in %0 of server a, as `crosstalk mcp` registers it inside tmux.
+  const registered = await api.call(api.tokens.admin, "POST", "/api/live", {
+    name: "gem",
+    agent: "gemini",
+    wake: "pull",
+    tmux: "%0",
+    tmux_socket: a.socket,
+  });
+  assert.equal(registered.status, 201, JSON.stringify(registered.json));
+  assert.ok(!("tmux_socket" in registered.json.agent), "the socket stays on this machine");
+  // One that recorded no server (an older crosstalk mcp), in %1.
+  await api.engine.registerLive({ name: "old", agent: "codex", wake: "pull", tmux: "%1" }, "boss");
+
+  const taken = async (server: TmuxServer) => {
+    const r = await api.call(
+      api.tokens.admin,
+      "GET",
+      `/api/tmux-agents/candidates?socket=${encodeURIComponent(server.socket)}`,
+    );
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    return (r.json.candidates as TmuxCandidate[]).map((c) => [c.pane, c.taken?.name ?? c.name]);
+  };
+  assert.deepEqual(await taken(a), [["%0", "gem"], ["%1", "old"]]);
+  assert.deepEqual(await taken(b), [["%0", "one"], ["%1", "old"]]);
+
+  const bad = await api.call(api.tokens.admin, "POST", "/api/live", {
+    agent: "gemini",
+    tmux: "%0",
+    tmux_socket: "relative.sock",
+  });
+  assert.equal(bad.status, 400);
+  assert.equal(bad.json.error.code, "ERR_BODY_INVALID");
+  assert.match(bad.json.error.message, /Invalid tmux socket "relative.sock"/);
 });

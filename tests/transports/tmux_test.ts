@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { currentPane, paneState, wakeTmux } from "../../transports/tmux.ts";
+import { currentPane, currentSocket, paneState, wakeTmux } from "../../transports/tmux.ts";
 import { tempDir, waitUntil } from "../_helpers.ts";
 
 /** The stand-in agent TUI: records each submission as a JSON line. */
@@ -196,6 +196,55 @@ Deno.test("wakeTmux says nothing is left when the pane went away between the pas
   assert.equal(!result.ok && result.pasted, false, "to be typed again once the agent is back");
 });
 
+Deno.test("wakeTmux says the text may be in the pane when tmux cannot be reached for the Enter after the paste", async () => {
+  await using dir = await tempDir();
+  const { server, pane, file } = await withReader(dir.path);
+  await using _server = server;
+  const waking = wakeTmux(pane, "stranded wake", { ...server.options, enterDelayMs: 3000 });
+  await waitUntil(async () =>
+    (await server.tmux(["capture-pane", "-p", "-t", pane])).includes(
+      `composer: "[crosstalk] stranded wake"`,
+    ) || undefined
+  );
+  // The server runs on, but its socket is not where the client looks (as when a /tmp cleaner
+  // deleted it): tmux says "error connecting to …", which says nothing of the pane.
+  const away = `${server.socket}.away`;
+  await Deno.rename(server.socket, away);
+  let result;
+  try {
+    result = await waking;
+  } finally {
+    await Deno.rename(away, server.socket);
+  }
+  assert.equal(!result.ok && result.reason, "failed", JSON.stringify(result));
+  assert.equal(!result.ok && result.pasted, true, "typing it again would type it twice");
+  assert.match(!result.ok ? result.detail : "", /error connecting to/);
+  // And so it is: the text waits in the reader's composer, not submitted.
+  assert.match(
+    await server.tmux(["capture-pane", "-p", "-t", pane]),
+    /composer: "\[crosstalk\] stranded wake"/,
+  );
+  assert.deepEqual(await submissions(file), [], "no Enter went in");
+});
+
+Deno.test("wakeTmux says nothing is left when the tmux server went away between the paste and Enter", async () => {
+  await using dir = await tempDir();
+  const { server, pane } = await withReader(dir.path);
+  await using _server = server;
+  const waking = wakeTmux(pane, "lost wake", { ...server.options, enterDelayMs: 3000 });
+  await waitUntil(async () =>
+    (await server.tmux(["capture-pane", "-p", "-t", pane])).includes(
+      `composer: "[crosstalk] lost wake"`,
+    ) || undefined
+  );
+  // Its socket stays, and nobody listens on it: tmux says "no server running on …".
+  await server.tmux(["kill-server"]);
+  const result = await waking;
+  assert.equal(!result.ok && result.reason, "missing", JSON.stringify(result));
+  assert.equal(!result.ok && result.pasted, false, "the composer went with the server");
+  assert.match(!result.ok ? result.detail : "", /no server running/);
+});
+
 Deno.test("wakeTmux refuses a pane synchronized with others, where Enter would reach them all", async () => {
   await using dir = await tempDir();
   const { server, pane, file } = await withReader(dir.path);
@@ -286,4 +335,11 @@ Deno.test("currentPane reads $TMUX_PANE", () => {
   assert.equal(currentPane({ TMUX_PANE: "%3" }), "%3");
   assert.equal(currentPane({ TMUX_PANE: "" }), undefined);
   assert.equal(currentPane({}), undefined);
+});
+
+Deno.test("currentSocket reads the socket, the first field, of $TMUX", () => {
+  assert.equal(currentSocket({ TMUX: "/tmp/tmux-1000/default,4242,0" }), "/tmp/tmux-1000/default");
+  assert.equal(currentSocket({ TMUX: "" }), undefined);
+  assert.equal(currentSocket({ TMUX: ",4242,0" }), undefined);
+  assert.equal(currentSocket({}), undefined);
 });

@@ -1,0 +1,73 @@
+/**
+ * Whether a tmux agent's target names a pane that exists, checked at registration against the
+ * panes its tmux server runs ({@linkcode listTmuxPanes}): tmux itself answers a window or pane that
+ * a session does not have with the session's current pane, and would type into that one.
+ */
+import { CrosstalkError } from "../schema/errors.ts";
+import type { TmuxPane, TmuxServerId } from "./tmux_discover.ts";
+
+/** A session-name target's parts: `aider`, `aider:editor`, `aider:1.2`. */
+const PARTS_RE = /^([^:]+)(?::([^.]+)(?:\.(\d+))?)?$/;
+/** How many windows or panes an error lists. */
+const LISTED = 20;
+
+/**
+ * Refuses a target that names what its server does not have: a window (`aider:1`, by index or
+ * exact name) or pane (`aider:1.2`) of a session that exists without it, or a pane id (`%3`) that
+ * no pane of the server has, or on no server running. A session that does not exist is allowed
+ * (the agent's pane may come later, or be revived), and so is any window or pane of it.
+ *
+ * @param panes the panes of the target's tmux server, as {@linkcode listTmuxPanes} lists them
+ * @param where that server, for a person (`the tmux server of "/tmp/x.sock"`)
+ * @returns for a pane id, the run of the server it belongs to; else undefined
+ * @throws {CrosstalkError} `ERR_BODY_INVALID` saying what is missing and what there is
+ */
+export function checkTargetOnServer(
+  target: string,
+  panes: readonly TmuxPane[],
+  where: string,
+): TmuxServerId | undefined {
+  const cannot = `Cannot register tmux target "${target}"`;
+  if (target.startsWith("%")) {
+    const pane = panes.find((p) => p.id === target);
+    if (pane) return pane.server;
+    throw new CrosstalkError(
+      "ERR_BODY_INVALID",
+      panes.length === 0
+        ? `${cannot}: no tmux server runs on ${where}, and a pane id only names a pane of a running server`
+        : `${cannot}: ${where} has no pane ${target} (panes: ${listed(panes.map((p) => p.id))})`,
+    );
+  }
+  const [, session, window, index] = target.match(PARTS_RE) ?? [];
+  const inSession = panes.filter((p) => p.session === session);
+  if (window === undefined || inSession.length === 0) return undefined;
+  // As tmux looks a window up: by its index first (`01` is 1), then by its exact name.
+  const byIndex = /^\d+$/.test(window) ? inSession.filter((p) => p.window === Number(window)) : [];
+  const inWindow = byIndex.length > 0 ? byIndex : inSession.filter((p) => p.windowName === window);
+  const windows = (
+    of: readonly TmuxPane[],
+  ) => [...new Map(of.map((p) => [p.window, `${p.window} (${p.windowName})`])).values()];
+  if (inWindow.length === 0 || windows(inWindow).length > 1) {
+    // A name two windows have: tmux cannot tell which one is meant.
+    const what = inWindow.length === 0 ? "no window" : "more than one window named";
+    throw new CrosstalkError(
+      "ERR_BODY_INVALID",
+      `${cannot}: tmux session "${session}" has ${what} ${window} (windows: ${
+        listed(windows(inSession))
+      })`,
+    );
+  }
+  if (index !== undefined && !inWindow.some((p) => p.index === Number(index))) {
+    throw new CrosstalkError(
+      "ERR_BODY_INVALID",
+      `${cannot}: window ${window} of tmux session "${session}" has no pane ${index} (panes: ${
+        listed(inWindow.map((p) => String(p.index)))
+      })`,
+    );
+  }
+  return undefined;
+}
+
+function listed(items: string[]): string {
+  return items.length > LISTED ? `${items.slice(0, LISTED).join(", ")}, …` : items.join(", ");
+}
