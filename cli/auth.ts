@@ -22,6 +22,7 @@ import {
   withJson,
   withTransportOptions,
 } from "./_context.ts";
+import { ask } from "./_prompt.ts";
 
 /** The `auth` noun. */
 export function authCommand(ctx: CliContext): Command {
@@ -280,41 +281,4 @@ async function localServer(flags: TransportFlags, ctx: CliContext): Promise<stri
     (await Deno.readTextFile(join(location.stateDir, "api-port")).catch(() => "")).trim(),
   );
   return `http://127.0.0.1:${Number.isInteger(port) && port > 0 ? port : DEFAULT_PORT}`;
-}
-
-let stdinLines: string[] | undefined;
-
-/** Asks on the terminal (without echo for secrets), or takes the next line of stdin. */
-async function ask(ctx: CliContext, label: string, secret: boolean): Promise<string> {
-  if (!Deno.stdin.isTerminal()) {
-    stdinLines ??= ((await ctx.readStdin()) ?? "").split(/\r?\n/);
-    const line = stdinLines.shift();
-    if (line === undefined || line === "") {
-      throw new CrosstalkError(
-        "ERR_USAGE",
-        `${label.replace(/: $/, "")} is needed: give it on standard input`,
-      );
-    }
-    return line;
-  }
-  // Echo goes off before the prompt shows: what is typed (or pasted) at once must not echo.
-  if (secret) Deno.stdin.setRaw(true);
-  ctx.err(label);
-  try {
-    const bytes: number[] = [];
-    const buf = new Uint8Array(1);
-    for (;;) {
-      const n = await Deno.stdin.read(buf);
-      if (n === null || buf[0] === 13 || buf[0] === 10) break;
-      if (buf[0] === 3) throw new CrosstalkError("ERR_USAGE", "Cancelled");
-      if (buf[0] === 127 || buf[0] === 8) bytes.pop();
-      else bytes.push(buf[0]!);
-    }
-    return new TextDecoder().decode(new Uint8Array(bytes));
-  } finally {
-    if (secret) {
-      Deno.stdin.setRaw(false);
-      ctx.err("\n");
-    }
-  }
 }

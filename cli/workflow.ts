@@ -1,6 +1,6 @@
 // `crosstalk workflow compose | run | check | status`.
 import { readTextFile, writeFileAtomic } from "../transports/_fs.ts";
-import { CrosstalkError } from "../schema/errors.ts";
+import { CrosstalkError, type ErrorCode, errorText } from "../schema/errors.ts";
 import { parseYaml, stringifyYaml } from "../schema/yaml.ts";
 import type { WorkflowView } from "../engine/workflow.ts";
 import type { ComposedPlan } from "../engine/workflow_compose.ts";
@@ -18,6 +18,7 @@ import {
   withJson,
   withTransportOptions,
 } from "./_context.ts";
+import { answer } from "./_prompt.ts";
 
 interface RunFlags extends TransportFlags {
   to?: string;
@@ -31,6 +32,7 @@ interface ComposeFlags extends TransportFlags {
   to?: string;
   channel?: string;
   out?: string;
+  edit?: boolean;
   run?: boolean;
   wait?: boolean;
   timeout?: number;
@@ -98,20 +100,31 @@ export function workflowCommand(ctx: CliContext): Command {
       "where the workflow's request and result go when it runs (written in the file; default general)",
     )
     .option("--out <file>", "write the request file there instead of printing it")
-    .option("--run", "then start it as a workflow, as workflow run does")
-    .option("--wait", "with --run: wait for the result and print it")
+    .option(
+      "--edit",
+      "open it in $VISUAL or $EDITOR (else vi), check it when saved, then ask before it runs",
+    )
+    .option("--run", "then start it as a workflow, as workflow run does (--edit: without asking)")
+    .option("--wait", "with --run (or --edit): wait for the result and print it")
     .option(
       "--timeout <seconds>",
       "wait this long for the planner (default: the engine's timeout_seconds), and for the result",
       parseSeconds,
     )
     .action(async (text: string, flags: ComposeFlags) => {
-      if (flags.wait && !flags.run) {
+      if (flags.wait && !flags.run && !flags.edit) {
         throw new CrosstalkError("ERR_USAGE", "--wait needs --run: there is nothing to wait for");
+      }
+      if (flags.edit && flags.json) {
+        throw new CrosstalkError(
+          "ERR_USAGE",
+          "--edit goes without --json: it shows the plan to a person, in an editor",
+        );
       }
       const prose = text === "-" ? await ctx.readStdin() : text;
       if (prose === undefined) throw new CrosstalkError("ERR_USAGE", "No text on standard input");
       const composed = await compose(prose, flags, ctx);
+      if (flags.edit) return await editAndRun(composed, flags, ctx, { stdinRead: text === "-" });
       const file = requestFile(composed, flags.channel);
       if (flags.out !== undefined) await writeFileAtomic(flags.out, file);
       const valid = composed.problems.length === 0;
@@ -225,6 +238,179 @@ async function startWorkflow(
 function printStarted(ctx: CliContext, started: Started): void {
   ctx.out(`${started.request.id}\nchild channel ${started.child}\n`);
   if (started.result) ctx.out(`\n${started.result.body}\n`);
+}
+
+/** What a bad edit of a request file is refused with: the file or its plan is wrong. */
+const BAD_REQUEST: readonly ErrorCode[] = [
+  "ERR_WORKFLOW_INVALID",
+  "ERR_MESSAGE_INVALID",
+  "ERR_MESSAGE_TOO_LARGE",
+  "ERR_BODY_INVALID",
+  "ERR_BODY_TOO_LARGE",
+];
+
+/**
+ * `compose --edit`: the request file (`--out`, else a temporary file) opened in the user's
+ * editor, checked as `workflow check` does once saved (again after a bad edit, when there is a
+ * terminal to ask on), then started as `workflow run` starts it, with `--run` or once the user
+ * says so. A temporary file is removed in the end, unless the workflow failed to start: then it
+ * is kept, and named, so that the edit is not lost.
+ */
+async function editAndRun(
+  composed: ComposedPlan,
+  flags: ComposeFlags,
+  ctx: CliContext,
+  { stdinRead }: { stdinRead: boolean },
+): Promise<void> {
+  const temporary = flags.out === undefined;
+  const file = flags.out ??
+    await Deno.makeTempFile({ prefix: "crosstalk-workflow-", suffix: ".md" });
+  let keep = !temporary;
+  const interrupts = new Interrupts(temporary ? file : undefined);
+  try {
+    const text = requestFile(composed, flags.channel);
+    if (temporary) await Deno.writeTextFile(file, text);
+    else await writeFileAtomic(file, text);
+    await using bus = await openClient(flags, ctx);
+    if (composed.problems.length > 0) {
+      ctx.err(
+        `The planner's plan is not valid: ${composed.problems.join("; ")}\nFix it in the editor\n`,
+      );
+    }
+    let checked: { text: string; request: Request; plan: Plan };
+    for (;;) {
+      const editor = await edit(file, ctx, interrupts);
+      if (editor) {
+        ctx.err(`error: ${editor}: nothing was sent\n`);
+        ctx.exitCode = 1;
+        return;
+      }
+      try {
+        const text = await readRequest(file, ctx, bus.maxBodyBytes);
+        const request = parseRequest(text, file);
+        checked = { text, request, plan: await bus.checkPlan(request.body) };
+        break;
+      } catch (error) {
+        if (!(error instanceof CrosstalkError) || !BAD_REQUEST.includes(error.code)) throw error;
+        ctx.err(`error: ${error.message}\n`);
+        const again = Deno.stdin.isTerminal() &&
+          !/^n/i.test(await answer(ctx, "Edit it again? [Y/n] ") ?? "n");
+        if (!again) {
+          ctx.err("Nothing was sent\n");
+          ctx.exitCode = 65;
+          return;
+        }
+      }
+    }
+    const { request, plan } = checked;
+    if (temporary) ctx.out(checked.text);
+    ctx.err(describePlan(plan));
+    const start = flags.run ||
+      (!stdinRead && /^y/i.test(await answer(ctx, "Start this workflow? [y/N] ") ?? ""));
+    if (!start) {
+      ctx.err(
+        `Not started${
+          temporary ? " (the request is printed above)" : `: "${file}" holds the request`
+        }; run it with "crosstalk workflow run ${temporary ? "FILE" : file}"\n`,
+      );
+      return;
+    }
+    let started: Started;
+    try {
+      started = await startWorkflow(
+        bus,
+        {
+          to: request.to ?? "workflow",
+          body: request.body,
+          channel: request.channel,
+          as: request.as,
+        },
+        flags,
+        ctx,
+      );
+    } catch (error) {
+      keep = true;
+      const kept = `; the edited request is kept in "${file}" ` +
+        `(run it with "crosstalk workflow run ${file}")`;
+      if (error instanceof CrosstalkError) {
+        throw new CrosstalkError(error.code, `${error.message}${kept}`, { cause: error });
+      }
+      throw new Error(`${errorText(error)}${kept}`, { cause: error });
+    }
+    printStarted(ctx, started);
+  } finally {
+    interrupts.close();
+    if (!keep) await Deno.remove(file).catch(() => {});
+  }
+}
+
+/**
+ * Runs the user's editor on `file`: `$VISUAL`, else `$EDITOR`, else `vi`, through the shell as
+ * git does (`EDITOR="code --wait"` works), on this terminal. Undefined when it exited 0, else
+ * what went wrong.
+ */
+async function edit(
+  file: string,
+  ctx: CliContext,
+  interrupts: Interrupts,
+): Promise<string | undefined> {
+  const editor = ctx.env.VISUAL?.trim() || ctx.env.EDITOR?.trim() || "vi";
+  interrupts.editing = true;
+  try {
+    const { code, signal } = await new Deno.Command("sh", {
+      args: ["-c", `${editor} "$@"`, editor, file],
+      env: Object.fromEntries(
+        Object.entries(ctx.env).filter((e): e is [string, string] => e[1] !== undefined),
+      ),
+      clearEnv: true,
+      stdin: "inherit",
+      stdout: "inherit",
+      stderr: "inherit",
+    }).spawn().status;
+    if (code === 0) return undefined;
+    const name = JSON.stringify(editor);
+    if (signal) return `The editor ${name} was ended by ${signal}`;
+    return `The editor ${name} exited with status ${code}${
+      code === 127 ? " (the shell found no such command: set VISUAL or EDITOR)" : ""
+    }`;
+  } finally {
+    interrupts.editing = false;
+  }
+}
+
+/**
+ * Ctrl-C while `compose --edit` runs. In the editor it is the editor's (as git leaves it): this
+ * process goes on when the editor ends. Anywhere else (a question, the check) it ends the
+ * process as it would have, once the temporary file is removed.
+ */
+class Interrupts {
+  editing = false;
+  #file: string | undefined;
+  #listener = () => {
+    if (this.editing) return;
+    if (this.#file) {
+      try {
+        Deno.removeSync(this.#file);
+      } catch {
+        // Gone already.
+      }
+    }
+    this.close();
+    Deno.kill(Deno.pid, "SIGINT");
+  };
+
+  constructor(file: string | undefined) {
+    this.#file = file;
+    Deno.addSignalListener("SIGINT", this.#listener);
+  }
+
+  close(): void {
+    try {
+      Deno.removeSignalListener("SIGINT", this.#listener);
+    } catch {
+      // Removed already.
+    }
+  }
 }
 
 /** Composes through the engine's API when one is reachable, else on the transport folder. */

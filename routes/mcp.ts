@@ -47,6 +47,7 @@ export function mcpRoutes(
       tokenId: identity.tokenId,
       reportDelayMs,
       live: deps.live,
+      bus: deps.bus,
       ...(deps.log ? { log: deps.log } : {}),
       ...(deps.shutdown ? { shutdown: deps.shutdown } : {}),
       api: (signal) => new InProcessApi(self, token, signal),

@@ -12,7 +12,14 @@ import { z } from "zod";
 import { CrosstalkError, errorFromApi, errorText } from "../schema/errors.ts";
 import type { LiveAgentInfo } from "../engine/live.ts";
 import type { Peers } from "../engine/engine.ts";
-import { type TaskEntry, type TaskState, whyNotFor } from "../engine/tasks.ts";
+import type { Bus } from "../engine/bus.ts";
+import {
+  annotationsOf,
+  type MessageAnnotations,
+  type TaskEntry,
+  type TaskState,
+  whyNotFor,
+} from "../engine/tasks.ts";
 import type { Logger } from "../engine/log.ts";
 import { VERSION } from "../engine/version.ts";
 import {
@@ -106,6 +113,35 @@ interface ToolContext {
   reports: WakeReports;
   /** Aborted when the socket closes. */
   closed: AbortSignal;
+  /** The tasks and badges of the messages a tool shows (see {@linkcode NotesOf}). */
+  notes: NotesOf;
+}
+
+/**
+ * The tasks and badges of a page of messages, by `<channel>/<id>`; a message with neither may be
+ * left out. Never fails: what a tool shows must not be lost for want of its labels.
+ */
+export type NotesOf = (messages: readonly Message[]) => Promise<Map<string, MessageAnnotations>>;
+
+/**
+ * A {@linkcode NotesOf} that reads the engine's records directly: one read of each channel's
+ * day folders for the whole page (engine/tasks.ts's bulk reader), not one per message. A
+ * channel whose read fails calls `failed`, and its messages show without their labels.
+ */
+export function notesFrom(bus: Bus, failed: (error: unknown) => void): NotesOf {
+  return async (messages) => {
+    const notes = new Map<string, MessageAnnotations>();
+    const byChannel = Map.groupBy(messages, (m) => m.channel);
+    await Promise.all([...byChannel].map(async ([channel, page]) => {
+      try {
+        const { annotations } = await annotationsOf(bus, { channel, ids: page.map((m) => m.id) });
+        for (const [id, note] of annotations) notes.set(`${channel}/${id}`, note);
+      } catch (error) {
+        failed(error);
+      }
+    }));
+    return notes;
+  };
 }
 
 /** A hex SHA-256 of `text`: any request id (1 and "1" apart, any length) in a header. */
@@ -116,7 +152,7 @@ async function digest(text: string): Promise<string> {
 
 export function registerTools(
   server: McpServer,
-  { api, lasting, me, tokenId, reports, closed }: ToolContext,
+  { api, lasting, me, tokenId, reports, closed, notes }: ToolContext,
 ): { cancelled: (requestId: string | number) => void } {
   // What the last reads handed out, by request: a cancel that comes after the answer means the
   // client dropped it (it ignores answers to what it cancelled), so those go back too.
@@ -145,7 +181,7 @@ export function registerTools(
       if (handedOut.size > 32) handedOut.delete(handedOut.keys().next().value!);
     }
     reports.read(refs);
-    return formatInbox(inbox, me);
+    return formatInbox(inbox, me, await notes(inbox.messages));
   };
 
   server.registerTool("send", {
@@ -224,7 +260,8 @@ export function registerTools(
           "GET",
           `/api/messages/${args.thread}/replies`,
         );
-        return formatHistory([root, ...replies], me);
+        const thread = [root, ...replies];
+        return formatHistory(thread, me, await notes(thread));
       }
       const query = new URLSearchParams({
         before: AFTER_EVERY_ID,
@@ -232,7 +269,7 @@ export function registerTools(
       });
       if (args.channel) query.set("channel", args.channel);
       const page = await api.call<{ messages: Message[] }>("GET", `/api/messages?${query}`);
-      return formatHistory(page.messages, me);
+      return formatHistory(page.messages, me, await notes(page.messages));
     }));
 
   server.registerTool("peers", {
@@ -333,14 +370,23 @@ export function registerPrompts(server: McpServer, me: string): void {
     ));
 }
 
-/** Messages as compact text: a header line per message, then its body. */
-export function formatInbox(inbox: { messages: Message[]; more: number }, me: string): string {
+/**
+ * Messages as compact text: a header line per message (with its task and badges from `notes`,
+ * when it has any), then its body.
+ */
+export function formatInbox(
+  inbox: { messages: Message[]; more: number },
+  me: string,
+  notes: ReadonlyMap<string, MessageAnnotations> = new Map(),
+): string {
   if (inbox.messages.length === 0) return "no new messages";
   const parts = inbox.messages.map((m) => {
     const to = m.to.filter((t) => t !== me);
     const head = `[${m.channel}/${m.id}] from ${m.from}${modelOf(m)}${
       to.length > 0 ? ` to ${m.to.join(",")}` : ""
-    }${m.re?.length ? ` re ${m.re.join(",")}` : ""}`;
+    }${m.re?.length ? ` re ${m.re.join(",")}` : ""}${
+      labels(notes.get(`${m.channel}/${m.id}`), me)
+    }`;
     return `${head}\n${m.body.trimEnd()}`;
   });
   if (inbox.more > 0) parts.push(`(${inbox.more} more unread: call read again)`);
@@ -348,15 +394,48 @@ export function formatInbox(inbox: { messages: Message[]; more: number }, me: st
 }
 
 /** Messages read back, each with its id and time, as compact as the inbox. */
-export function formatHistory(messages: Message[], me: string): string {
+export function formatHistory(
+  messages: Message[],
+  me: string,
+  notes: ReadonlyMap<string, MessageAnnotations> = new Map(),
+): string {
   if (messages.length === 0) return "no messages";
   return messages.map((m) => {
     const re = m.re?.length ? ` re ${m.re.join(",")}` : "";
     const from = m.from === me ? `${m.from} (you)` : `${m.from}${modelOf(m)}`;
-    return `[${m.channel}/${m.id}] ${m.timestamp} from ${from} to ${
-      m.to.join(",")
-    }${re}\n${m.body.trimEnd()}`;
+    return `[${m.channel}/${m.id}] ${m.timestamp} from ${from} to ${m.to.join(",")}${re}${
+      labels(notes.get(`${m.channel}/${m.id}`), me)
+    }\n${m.body.trimEnd()}`;
   }).join("\n\n");
+}
+
+/**
+ * A message's task and badges for its header, in the API's words (the task's `state`, a badge's
+ * `type=value`): ` [task: open for role reviewer in /srv]`, ` [task: claimed by bob]`,
+ * ` [task: failed by bob]`, ` [badges: importance=high, seen]`; nothing when it has neither. A
+ * badge several people added shows once; a value's line breaks become spaces (one header line).
+ */
+function labels(note: MessageAnnotations | undefined, me: string): string {
+  if (!note) return "";
+  let text = "";
+  const { task, badges } = note;
+  if (task) {
+    const parts: string[] = [task.state];
+    if (task.state === "open") {
+      if (task.role) parts.push(`for role ${task.role}`);
+      if (task.cwd) parts.push(`in ${task.cwd}`);
+    } else if (task.claimedBy) {
+      // Only the claimant resolves a task: a resolved task's claimant is who resolved it.
+      parts.push(`by ${task.claimedBy}${task.claimedBy === me ? " (you)" : ""}`);
+    }
+    text += ` [task: ${parts.join(" ")}]`;
+  }
+  const shown = new Set(badges.map((b) => {
+    const value = b.value.replace(/\s+/g, " ").trim();
+    return value ? `${b.type}=${value}` : b.type;
+  }));
+  if (shown.size > 0) text += ` [badges: ${[...shown].join(", ")}]`;
+  return text;
 }
 
 /** ` (model)` when the message says which model wrote it, else nothing. */
@@ -419,6 +498,8 @@ export interface SessionOptions {
   api: (signal: AbortSignal) => ApiCaller;
   /** The id of the session's token (see {@linkcode ToolContext}). */
   tokenId: string;
+  /** The bus, whose task and badge records the tools read directly. */
+  bus: Bus;
 }
 
 /** Runs one session's MCP server on `socket` until the socket closes. */
@@ -450,6 +531,7 @@ export function serveSession(socket: WebSocket, options: SessionOptions): void {
     tokenId: options.tokenId,
     reports,
     closed: signal,
+    notes: notesFrom(options.bus, (error) => log("live.annotations_failed", { error })),
   });
   registerPrompts(server, name);
   const wake = live.live.get(name).wake;

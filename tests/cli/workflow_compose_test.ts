@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { runCrosstalk, tempDir } from "../_helpers.ts";
+import { Terminal } from "./_terminal.ts";
 import {
   COMPOSE_MODELS,
   EngineProcess,
@@ -23,10 +24,11 @@ async function engineAndCli(home: string) {
     env: { CROSSTALK_INIT_USERNAME: "boss", CROSSTALK_INIT_PASSPHRASE: "the boss passphrase" },
   });
   await engine.waitFor((r) => r.event === "api.listening");
-  const cli = (args: string[], stdin?: string) =>
+  const cli = (args: string[], stdin?: string, env?: Record<string, string>) =>
     runCrosstalk([...args, "--containername", "team"], {
       home,
       ...(stdin === undefined ? {} : { stdin }),
+      ...(env === undefined ? {} : { env }),
     });
   return { engine, root, cli };
 }
@@ -158,4 +160,191 @@ Deno.test("workflow compose shows a plan with problems and does not run it, and 
   const misuse = await cli(["workflow", "compose", "Name it.", "--wait"]);
   assert.equal(misuse.code, 64);
   assert.match(misuse.stderr, /--wait needs --run/);
+  const editJson = await cli(["workflow", "compose", "Name it.", "--edit", "--json"]);
+  assert.equal(editJson.code, 64);
+  assert.match(editJson.stderr, /--edit goes without --json/);
+});
+
+/**
+ * An editor for `compose --edit`: a shell script that records the file it was given (its last
+ * argument, as `code --wait FILE` gets it) in `<home>/edited`, then runs `body` on it (`$f`).
+ */
+async function editor(home: string, name: string, body: string): Promise<string> {
+  const path = join(home, `${name}.sh`);
+  await Deno.writeTextFile(
+    path,
+    `#!/bin/sh\nfor f; do :; done\necho "$f" >> "${join(home, "edited")}"\n${body}\n`,
+  );
+  await Deno.chmod(path, 0o755);
+  return path;
+}
+
+/** The files the editors were given, in order. */
+async function edited(home: string): Promise<string[]> {
+  return (await Deno.readTextFile(join(home, "edited"))).trim().split("\n");
+}
+
+/** What a compose --edit run leaves behind: no request sent, no workflow started. */
+async function nothingSent(cli: (args: string[]) => ReturnType<typeof runCrosstalk>) {
+  const workflows = await cli(["workflow", "status", "--json"]);
+  assert.deepEqual(JSON.parse(workflows.stdout), [], "no workflow started");
+  const general = await cli(["message", "list", "--json"]);
+  assert.equal(general.code, 0, general.stderr);
+  assert.deepEqual(JSON.parse(general.stdout), [], "no request sent");
+}
+
+const TWO_TO_THREE = `sed -i 's/count: 2/count: 3/' "$f"`;
+
+Deno.test("workflow compose --edit --run sends the plan as $VISUAL edited it (run through the shell, with its arguments), and removes the temporary file", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  const { engine, cli } = await engineAndCli(home);
+  await using _engine = engine;
+  const tmp = join(home, "tmp");
+  await Deno.mkdir(tmp);
+  const visual = await editor(home, "three", TWO_TO_THREE);
+
+  const run = await cli(
+    ["workflow", "compose", "Name the project.", "--to", "composer", "--edit", "--run", "--wait"],
+    undefined,
+    // VISUAL comes before EDITOR, which would fail; "--wait" is an argument, as for VS Code.
+    { VISUAL: `${visual} --wait`, EDITOR: "false", TMPDIR: tmp },
+  );
+  assert.equal(run.code, 0, run.stderr);
+  // The request as edited, the plan as checked, then the workflow started and its result.
+  assert.ok(run.stdout.startsWith("---\ntype: workflow\nto: workflow\n---\n\nName the project."));
+  assert.match(run.stdout, /^ {4}count: 3$/m);
+  assert.match(run.stderr, /^fan out: 3 x draft: Draft: Name the project\.$/m);
+  assert.match(run.stdout, /^child channel [0-9a-f-]{36}$/m);
+  assert.match(run.stdout, /## Draft 3 of 3, by test\/draft@a/);
+  const [file] = await edited(home);
+  assert.match(file!, new RegExp(`^${tmp}/crosstalk-workflow-.*\\.md$`));
+  assert.deepEqual(await Array.fromAsync(Deno.readDir(tmp)), [], "the temporary file is gone");
+});
+
+Deno.test("workflow compose --edit: a bad edit, a failing editor, no answer and a run that cannot start send nothing, and leave no temporary file behind but the last", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  const { engine, cli } = await engineAndCli(home);
+  await using _engine = engine;
+  const tmp = join(home, "tmp");
+  await Deno.mkdir(tmp);
+  const compose = (env: Record<string, string>, ...more: string[]) =>
+    cli(["workflow", "compose", "Name the project.", "--to", "composer", "--edit", ...more], "", {
+      TMPDIR: tmp,
+      ...env,
+    });
+
+  // A plan the checks refuse, without a terminal to offer another edit on: 65, nothing sent.
+  const fifty = await editor(home, "fifty", `sed -i 's/count: 2/count: 50/' "$f"`);
+  const bad = await compose({ EDITOR: fifty }, "--run");
+  assert.equal(bad.code, 65, bad.stderr);
+  assert.match(bad.stderr, /^error: .*fanout\[0\]\.count: .*10/m);
+  assert.match(bad.stderr, /^Nothing was sent$/m);
+  assert.equal(bad.stdout, "");
+
+  // An editor that fails (or is not there): a clear error, nothing sent.
+  const quit = await editor(home, "quit", `${TWO_TO_THREE}\nexit 3`);
+  const failed = await compose({ EDITOR: quit }, "--run");
+  assert.equal(failed.code, 1, failed.stderr);
+  assert.equal(
+    failed.stderr,
+    `error: The editor "${quit}" exited with status 3: nothing was sent\n`,
+  );
+  const missing = await compose({ EDITOR: "no-such-editor-here" }, "--run");
+  assert.equal(missing.code, 1, missing.stderr);
+  assert.match(
+    missing.stderr,
+    /^error: The editor "no-such-editor-here" exited with status 127 \(the shell found no such command: set VISUAL or EDITOR\): nothing was sent$/m,
+  );
+  await nothingSent(cli);
+
+  // A good edit nobody says to start (no --run, no answer on stdin): shown, not started.
+  const three = await editor(home, "three", TWO_TO_THREE);
+  const unanswered = await compose({ EDITOR: three });
+  assert.equal(unanswered.code, 0, unanswered.stderr);
+  assert.match(unanswered.stdout, /^ {4}count: 3$/m, "the edit is printed, not lost");
+  assert.match(unanswered.stderr, /^Not started \(the request is printed above\); run it with/m);
+  await nothingSent(cli);
+  assert.equal((await edited(home)).length, 3, "fifty, quit, three (the missing one never ran)");
+  assert.deepEqual(await Array.fromAsync(Deno.readDir(tmp)), [], "every temporary file is gone");
+
+  // With --out, that file is the one edited, and it stays.
+  const out = join(home, "name.md");
+  const kept = await compose({ EDITOR: three }, "--out", out);
+  assert.equal(kept.code, 0, kept.stderr);
+  assert.equal(kept.stdout, "");
+  assert.equal((await edited(home)).at(-1), out);
+  assert.match(await Deno.readTextFile(out), /^ {4}count: 3$/m);
+  assert.match(kept.stderr, /Not started: ".*name\.md" holds the request/);
+
+  // A workflow that cannot start (its channel is gone): the edit is kept, and named.
+  const nowhere = await compose({ EDITOR: three }, "--channel", "nowhere", "--run");
+  assert.equal(nowhere.code, 66, nowhere.stderr);
+  const left = (await edited(home)).at(-1)!;
+  assert.match(
+    nowhere.stderr,
+    new RegExp(
+      `^error: No channel named "nowhere".*; the edited request is kept in "${left}" \\(run it with "crosstalk workflow run ${left}"\\)$`,
+      "m",
+    ),
+  );
+  assert.match(await Deno.readTextFile(left), /^channel: nowhere$/m);
+  assert.match(await Deno.readTextFile(left), /^ {4}count: 3$/m);
+  await nothingSent(cli);
+});
+
+Deno.test("workflow compose --edit on a terminal offers to edit a bad plan again, then asks before it starts the workflow", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  const { engine, cli } = await engineAndCli(home);
+  await using _engine = engine;
+  const tmp = join(home, "tmp");
+  await Deno.mkdir(tmp);
+  // The first edit breaks the plan, the second makes it good.
+  const twice = await editor(
+    home,
+    "twice",
+    `if [ "$(wc -l < "${join(home, "edited")}")" -eq 1 ]; then\n` +
+      `  sed -i 's/count: 2/count: 50/' "$f"\nelse\n  sed -i 's/count: 50/count: 3/' "$f"\nfi`,
+  );
+  await using terminal = new Terminal(
+    home,
+    [
+      "workflow",
+      "compose",
+      "Name the project.",
+      "--to",
+      "composer",
+      "--edit",
+      "--containername",
+      "team",
+    ],
+    { EDITOR: twice, TMPDIR: tmp },
+  );
+  await terminal.shows("Edit it again? [Y/n] ");
+  assert.match(terminal.screen, /fanout\[0\]\.count: /);
+  await terminal.type("\r");
+  await terminal.shows("Start this workflow? [y/N] ");
+  assert.match(terminal.screen, /fan out: 3 x draft: Draft: Name the project\./);
+  await terminal.type("y\r");
+  assert.equal(await terminal.exit(), 0, terminal.screen);
+  assert.match(terminal.screen, /child channel [0-9a-f-]{36}/);
+  const [first, second] = await edited(home);
+  assert.equal(first, second, "the same file, with the bad edit in it, opened again");
+  assert.deepEqual(await Array.fromAsync(Deno.readDir(tmp)), [], "the temporary file is gone");
+
+  // Ctrl-C at the question ends it as Ctrl-C does, and takes the temporary file with it.
+  await using interrupted = new Terminal(
+    home,
+    ["workflow", "compose", "Name it.", "--to", "composer", "--edit", "--containername", "team"],
+    { EDITOR: await editor(home, "three", TWO_TO_THREE), TMPDIR: tmp },
+  );
+  await interrupted.shows("Start this workflow? [y/N] ");
+  assert.equal((await Array.fromAsync(Deno.readDir(tmp))).length, 1);
+  await interrupted.type("\x03");
+  assert.equal(await interrupted.exit(), 130, interrupted.screen);
+  assert.deepEqual(await Array.fromAsync(Deno.readDir(tmp)), [], "the temporary file is gone");
+  const workflows = await cli(["workflow", "status", "--json"]);
+  assert.equal(JSON.parse(workflows.stdout).length, 1, "only the first one started");
 });
