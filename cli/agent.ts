@@ -14,6 +14,7 @@ import type {
   TmuxCandidates,
 } from "../engine/tmux_agents.ts";
 import type { HttpClient } from "./_client.ts";
+import { checkSessionFlags, type SessionFlags, withSessionOptions } from "./_session_options.ts";
 import {
   type CliContext,
   Command,
@@ -76,10 +77,12 @@ export function agentCommand(ctx: CliContext): Command {
       "project: this folder's configuration (default; Codex has none); user: your own",
     ).choices(["project", "user"]);
 
-  agent.command("install")
-    .description("adds the crosstalk MCP server (crosstalk mcp) to an agent CLI's configuration")
-    .argument("<cli>", "claude, codex, gemini, qwen or opencode")
-    .option("--name <name>", "the agent's name on the bus (default: <cli>-<folder>)")
+  withSessionOptions(
+    agent.command("install")
+      .description("adds the crosstalk MCP server (crosstalk mcp) to an agent CLI's configuration")
+      .argument("<cli>", "claude, codex, gemini, qwen or opencode")
+      .option("--name <name>", "the agent's name on the bus (default: <cli>-<folder>)"),
+  )
     .option("--path <dir>", "the server's transport directory (default: the built-in transport)")
     .option("--containername <name>", "the server's transport: a named one in the default storage")
     .addOption(scope())
@@ -96,11 +99,16 @@ export function agentCommand(ctx: CliContext): Command {
           );
         }
       }
+      await checkSessionFlags(flags);
       const { currentProgram } = await import("../engine/service.ts");
       const { installAgent, mcpServerEntry } = await import("../engine/agent_install.ts");
       const entry = mcpServerEntry(agentCli, {
         program: currentProgram(),
         name: flags.name,
+        model: flags.model,
+        role: flags.role,
+        wake: flags.wake,
+        allow: flags.allow,
         server: ctx.globals.server,
         profile: ctx.globals.profile,
       });
@@ -587,7 +595,7 @@ function msParser(flag: string, min: number, max: number): (value: string) => nu
   };
 }
 
-interface InstallFlags {
+interface InstallFlags extends SessionFlags {
   name?: string;
   path?: string;
   containername?: string;

@@ -26,6 +26,7 @@ import {
   withTransportOptions,
 } from "./_context.ts";
 import { recordLocalSession } from "../engine/local_sessions.ts";
+import { collectNames } from "./_session_options.ts";
 import { readSse } from "./_sse.ts";
 
 interface McpFlags extends TransportFlags {
@@ -76,8 +77,10 @@ export function mcpCommand(ctx: CliContext): Command {
       wholeNumber("--max-chars"),
     )
     .option(
-      "--allow <names...>",
-      "who may wake this agent (default: every user, model and agent of the transport)",
+      "--allow <names>",
+      "who may wake this agent, comma-separated or repeated (default: every user, model and " +
+        "agent of the transport)",
+      collectNames,
     )
     .option("--no-start", "with no engine running, fail instead of starting one in the background")
     .action(async (flags: McpFlags) => await runMcp(flags, ctx));
@@ -141,7 +144,7 @@ async function runMcp(flags: McpFlags, ctx: CliContext): Promise<void> {
       ...(flags.model ? { model: flags.model } : {}),
       ...(flags.role ? { role: flags.role } : {}),
       ...(pane ? { tmux: pane } : {}),
-      ...(flags.allow ? { allow: flags.allow.flatMap((a) => a.split(",")) } : {}),
+      ...(flags.allow ? { allow: flags.allow } : {}),
     },
   );
   const me = registered.agent.name;

@@ -815,3 +815,29 @@ Deno.test("crosstalk mcp: the status tool changes the session's role and model, 
   assert.match(await alice.call("status", {}, true), /Nothing to change/);
   assert.match(await bob.call("peers"), /alice: claude, reviewer on a, busy/);
 });
+
+Deno.test("crosstalk mcp --allow, comma-separated or repeated: only the senders named wake the session, the others' messages still wait", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  await using engine = await startTeam(home);
+  await using carol = await teamSession(
+    home,
+    "carol",
+    ...["--agent", "claude", "--allow", "bob,dave", "--allow", "erin"],
+  );
+  await using bob = await teamSession(home, "bob", "--agent", "codex", "--wake", "pull");
+  await waitUntil(async () => /carol: claude on a, available/.test(await bob.call("peers")));
+  const boss = await runCrosstalk(
+    ["message", "send", "--containername", "team", "--to", "carol", "from the boss"],
+    { home },
+  );
+  assert.equal(boss.code, 0, boss.stderr);
+  const gated = await engine.waitFor((r) => r.event === "live.gated" && r.name === "carol");
+  assert.match(String(gated.reason), /sender "boss" is not allowed to wake carol/);
+  const ref = REF.exec(await bob.call("send", { to: "carol", message: "from bob" }))![1]!;
+  await carol.notification((n) => (n.params.meta as Record<string, string>).message_id === ref);
+  assert.ok(!carol.notifications.some((n) => String(n.params.content).includes("from the boss")));
+  const read = await carol.call("read");
+  assert.match(read, /from the boss/);
+  assert.match(read, /from bob/);
+});
