@@ -169,6 +169,7 @@ export function agentCommand(ctx: CliContext): Command {
 interface TmuxAgentFlags extends TransportFlags {
   tmux?: string;
   agent?: string;
+  model?: string;
   role?: string;
   enterDelay?: number;
   marker?: string;
@@ -194,6 +195,7 @@ function tmuxAgentFields(flags: TmuxAgentFlags): Record<string, unknown> {
   const fields: Record<string, unknown> = {
     target: flags.tmux,
     agent: flags.agent,
+    model: flags.model,
     role: flags.role,
     enter_delay_ms: flags.enterDelay,
     marker: flags.marker,
@@ -214,6 +216,7 @@ function tmuxAgentFields(flags: TmuxAgentFlags): Record<string, unknown> {
 function withTmuxAgentOptions(command: Command): Command {
   return command
     .option("--agent <cli>", "what runs in the pane (aider, grok, shell, …; default tmux)")
+    .option("--model <model>", "the model the agent runs, shown to peers")
     .option("--role <role>", "shown to peers; tasks flagged for a role go to agents with it")
     .option(
       "--enter-delay <ms>",
@@ -271,7 +274,11 @@ function tmuxCommands(agent: Command, ctx: CliContext): void {
         "register a tmux pane under a name: the engine types each message to it into the pane",
       )
       .argument("<name>", "the agent's address on the bus")
-      .requiredOption("--tmux <target>", "a tmux session name (codex, codex:1.0) or pane id (%3)")
+      .option(
+        "--tmux <target>",
+        "a tmux session name (codex, codex:1.0) or pane id (%3); default inside tmux: this pane " +
+          "(its session when it has this one pane, else its pane id)",
+      )
       .option(
         "--socket <path>",
         "the tmux server's socket (default: the one of $TMUX when run inside tmux, else the engine's)",
@@ -279,11 +286,34 @@ function tmuxCommands(agent: Command, ctx: CliContext): void {
   )
     .action(async (name: string, flags: TmuxAgentFlags) => {
       await checkName(name);
+      const { herePaneTarget, tmuxHere, tmuxSocketOf } = await import("../engine/tmux_here.ts");
+      let target = flags.tmux;
+      if (target === undefined) {
+        // This pane ($TMUX_PANE), on its own server: another --socket names another server.
+        const here = tmuxHere(ctx.env);
+        if (!here) {
+          throw new CrosstalkError(
+            "ERR_USAGE",
+            `Give the pane to register with --tmux TARGET (a session name like aider, or a pane id like %3), or run "crosstalk agent add ${name}" inside that tmux pane`,
+          );
+        }
+        if (flags.socket !== undefined && flags.socket !== here.socket) {
+          throw new CrosstalkError(
+            "ERR_USAGE",
+            `Give --tmux TARGET with --socket ${flags.socket}: this pane (${here.pane}) is on the tmux server of $TMUX`,
+          );
+        }
+        target = await herePaneTarget(here);
+      }
       const socket = flags.socket ?? tmuxSocketOf(ctx.env.TMUX);
       const api = await engineApi(flags, ctx);
       const added = await api.call<TmuxAgentView>("POST", "/api/tmux-agents", {
         name,
-        ...tmuxAgentFields({ ...flags, ...(socket === undefined ? {} : { socket }) }),
+        ...tmuxAgentFields({
+          ...flags,
+          tmux: target,
+          ...(socket === undefined ? {} : { socket }),
+        }),
       });
       if (flags.json) return printJson(ctx, added);
       ctx.out(`Registered ${added.name}: messages to it are typed into ${whereTyped(added)}\n`);
@@ -408,7 +438,7 @@ function tmuxCommands(agent: Command, ctx: CliContext): void {
           a.up ? `${a.pane} up` : "down",
           a.enabled ? "yes" : "no",
           String(a.unread),
-          a.agent + (a.role ? ` (${a.role})` : ""),
+          a.agent + (a.model ? `/${a.model}` : "") + (a.role ? ` (${a.role})` : ""),
           a.marker === "" ? "(none)" : a.marker,
           String(a.max_chars),
           a.revivable ? (a.revive ?? "yes") : "no",
@@ -436,6 +466,7 @@ function discoverCommand(agent: Command, ctx: CliContext): void {
     )
     .option("--add", "register every free pane under its proposed name (agent add for each)")
     .action(async (flags: DiscoverFlags) => {
+      const { tmuxSocketOf } = await import("../engine/tmux_here.ts");
       const inside = tmuxSocketOf(ctx.env.TMUX);
       const socket = flags.socket ?? inside;
       // $TMUX_PANE is a pane of the server of $TMUX: the user's own shell, never proposed.
@@ -573,12 +604,6 @@ async function checkName(name: string): Promise<void> {
       } (1 to 56 letters, digits, . _ -, starting with a letter or digit; not all, workflow, here, me)`,
     );
   }
-}
-
-/** The socket of the tmux server this command runs under (`$TMUX` is `socket,pid,session`). */
-function tmuxSocketOf(value: string | undefined): string | undefined {
-  const socket = value?.split(",")[0]?.trim();
-  return socket ? socket : undefined;
 }
 
 /** A parser of a whole number of milliseconds from `min` to `max`, for the option `flag`. */

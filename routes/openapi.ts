@@ -59,6 +59,7 @@ const asset = (type: string) => ({
 const tmuxAgentFields = {
   target: { type: "string", pattern: "^(%[0-9]+|[A-Za-z0-9_][A-Za-z0-9_-]*(:.+)?)$" },
   agent: str,
+  model: { type: "string", description: "the model the agent runs, shown to peers" },
   role: str,
   enter_delay_ms: { type: "integer", minimum: 0, maximum: 10000 },
   marker: {

@@ -772,3 +772,78 @@ Deno.test("agent edit refuses an empty edit, an unknown name, a bad marker, cap 
   assert.match(asAnn.stderr, /Only an admin may change tmux agents/);
   assert.equal(await Deno.readTextFile(file), stored, "the registration is as it was");
 });
+
+/** The environment of a command run in `pane` of `server`. */
+function inPane(server: TmuxServer, pane: string): Record<string, string> {
+  return { TMUX: `${server.socket},1,0`, TMUX_PANE: pane };
+}
+
+/** A pane split off `session`'s, running a program tmux names `argv0`; its pane id. */
+async function splitPane(tmux: TmuxServer, session: string, argv0: string): Promise<string> {
+  const pane = await tmux.run(
+    ...["split-window", "-t", `=${session}:`, "-P", "-F", "#{pane_id}"],
+    ...["--", "bash", "-c", `exec -a ${argv0} sleep 600`],
+  );
+  await tmux.running(pane, argv0);
+  return pane;
+}
+
+Deno.test("agent add NAME inside tmux without --tmux registers this pane: its session when it has this one pane, else its pane id; with --model and --role, which peers see and agent edit changes", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  await using tmux = new TmuxServer(home);
+  const solo = await tmux.program("solo", "solo", home);
+  await tmux.program("duo", "duo", home);
+  const second = await splitPane(tmux, "duo", "second");
+  await using _engine = await engineIn(home);
+  const add = (name: string, pane: string, ...flags: string[]) =>
+    runCrosstalk(["agent", "add", name, ...flags, "--containername", "team", "--json"], {
+      home,
+      env: inPane(tmux, pane),
+    });
+
+  const one = await add("solo-agent", solo, "--model", "opus", "--role", "reviewer");
+  assert.equal(one.code, 0, one.stderr);
+  const registered = JSON.parse(one.stdout);
+  assert.equal(registered.target, "solo", "a session of one pane: by its name");
+  assert.equal(registered.socket, tmux.socket);
+  assert.equal(registered.pane, solo);
+  assert.equal(registered.up, true);
+  assert.equal(registered.model, "opus");
+  assert.equal(registered.role, "reviewer");
+  const two = await add("duo-agent", second);
+  assert.equal(two.code, 0, two.stderr);
+  assert.equal(JSON.parse(two.stdout).target, second, "a session of more panes: the pane id");
+
+  const peer = async (name: string) => {
+    const { agents } = await api(home, "GET", "/api/peers") as {
+      agents: { name: string; model?: string; role?: string }[];
+    };
+    return agents.find((a) => a.name === name);
+  };
+  assert.equal((await peer("solo-agent"))?.model, "opus");
+  await ok(home, "agent", "edit", "solo-agent", "--model", "sonnet", "--role", "lead");
+  const edited = await peer("solo-agent");
+  assert.equal(edited?.model, "sonnet");
+  assert.equal(edited?.role, "lead");
+  const badModel = await cli(home, "agent", "edit", "solo-agent", "--model", "a;b");
+  assert.equal(badModel.code, 65, badModel.stderr);
+  assert.match(badModel.stderr, /Invalid model: 1 to 100 letters/);
+  assert.equal((await peer("solo-agent"))?.model, "sonnet", "a refused edit changes nothing");
+
+  // Outside tmux, or with another server's socket, there is no pane to take: a usage error.
+  const before = await panes(home);
+  const outside = await cli(home, "agent", "add", "nowhere");
+  assert.equal(outside.code, 64, outside.stderr);
+  assert.match(
+    outside.stderr,
+    /Give the pane to register with --tmux TARGET \(a session name like aider, or a pane id like %3\), or run "crosstalk agent add nowhere" inside that tmux pane/,
+  );
+  const elsewhere = await runCrosstalk(
+    ["agent", "add", "elsewhere", "--socket", join(home, "other.sock"), "--containername", "team"],
+    { home, env: inPane(tmux, solo) },
+  );
+  assert.equal(elsewhere.code, 64, elsewhere.stderr);
+  assert.match(elsewhere.stderr, /Give --tmux TARGET with --socket/);
+  assert.deepEqual(await panes(home), before);
+});
