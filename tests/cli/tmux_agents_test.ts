@@ -847,3 +847,136 @@ Deno.test("agent add NAME inside tmux without --tmux registers this pane: its se
   assert.match(elsewhere.stderr, /Give --tmux TARGET with --socket/);
   assert.deepEqual(await panes(home), before);
 });
+
+Deno.test("message send in a registered tmux pane is from its tmux agent without --from; --from, then $CROSSTALK_FROM, come first; an unregistered pane, or the same pane id on another tmux server, sends as the user; whoami says who and why", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  await using tmux = new TmuxServer(home);
+  await Deno.mkdir(join(home, "other"));
+  await using other = new TmuxServer(join(home, "other"));
+  const coder = await tmux.program("coder", "aider", home);
+  const first = await tmux.program("work", "worker", home);
+  const builder = await splitPane(tmux, "work", "builder");
+  const stranger = await other.program("stranger", "stranger", home);
+  assert.equal(stranger, coder, "the first pane of each server has the same id");
+  await using _engine = await engineIn(home);
+  await ok(home, "agent", "add", "coder", "--tmux", "coder", "--socket", tmux.socket);
+  await ok(home, "agent", "add", "builder", "--tmux", builder, "--socket", tmux.socket);
+
+  const fromOf = async (env: Record<string, string>, ...flags: string[]) => {
+    const sent = await runCrosstalk(
+      ["message", "send", "--containername", "team", "--to", "boss", ...flags, "hello"],
+      { home, env },
+    );
+    assert.equal(sent.code, 0, sent.stderr);
+    const shown = await cli(home, "message", "show", sent.stdout.trim(), "--json");
+    return JSON.parse(shown.stdout).from as string;
+  };
+  assert.equal(await fromOf(inPane(tmux, coder)), "coder", "a session target");
+  assert.equal(await fromOf(inPane(tmux, builder)), "builder", "a pane id target");
+  assert.equal(await fromOf(inPane(tmux, first)), "boss", "a pane nobody registered");
+  assert.equal(await fromOf(inPane(other, stranger)), "boss", "that pane id on another server");
+  assert.equal(await fromOf({ ...inPane(tmux, coder), CROSSTALK_FROM: "carol" }), "carol");
+  assert.equal(
+    await fromOf({ ...inPane(tmux, coder), CROSSTALK_FROM: "carol" }, "--from", "dave"),
+    "dave",
+  );
+  assert.equal(
+    await fromOf({ CROSSTALK_FROM: "carol" }),
+    "carol",
+    "through the engine, outside tmux",
+  );
+
+  const whoami = async (env: Record<string, string>, ...flags: string[]) => {
+    const r = await runCrosstalk(["whoami", "--containername", "team", ...flags], { home, env });
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout.split("\n")[1];
+  };
+  assert.equal(
+    await whoami(inPane(tmux, coder)),
+    `sends as coder: the tmux agent registered for this pane (${coder})`,
+  );
+  assert.equal(
+    await whoami({ ...inPane(tmux, coder), CROSSTALK_FROM: "carol" }),
+    "sends as carol: $CROSSTALK_FROM",
+  );
+  assert.equal(
+    await whoami(inPane(tmux, first)),
+    "sends as boss: the credential the local engine leaves for this machine's CLI",
+  );
+  const json = await runCrosstalk(
+    ["whoami", "--containername", "team", "--json", "--from", "dave"],
+    { home, env: inPane(tmux, coder) },
+  );
+  assert.deepEqual(JSON.parse(json.stdout).sender, {
+    name: "dave",
+    source: "flag",
+    why: "--from",
+    allowed: true,
+  });
+
+  // A name that is no address: said to come from $CROSSTALK_FROM, and nothing is written.
+  const count = async () =>
+    JSON.parse((await cli(home, "message", "list", "--json")).stdout).length;
+  const written = await count();
+  const bad = await runCrosstalk(
+    ["message", "send", "--containername", "team", "--to", "boss", "hi"],
+    { home, env: { CROSSTALK_FROM: "no such/name/x" } },
+  );
+  assert.equal(bad.code, 65, bad.stderr);
+  assert.match(
+    bad.stderr,
+    /^error: Cannot send as "no such\/name\/x" \(\$CROSSTALK_FROM\): Invalid address/,
+  );
+  assert.equal(await count(), written);
+});
+
+Deno.test("message send in a registered tmux pane with a credential that may not send as its agent (not an admin's) is refused, saying why, and writes nothing; whoami says so", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  await using tmux = new TmuxServer(home);
+  const coder = await tmux.program("coder", "aider", home);
+  await using _engine = await engineIn(home);
+  await ok(home, "agent", "add", "coder", "--tmux", "coder", "--socket", tmux.socket);
+  await loginAnn(home);
+  const count = async () =>
+    JSON.parse((await cli(home, "message", "list", "--json")).stdout).length;
+  const written = await count();
+  const asAnn = (env: Record<string, string>, ...args: string[]) =>
+    runCrosstalk(["--profile", "ann", ...args], { home, env });
+
+  const refused = await asAnn(inPane(tmux, coder), "message", "send", "--to", "boss", "hi");
+  assert.equal(refused.code, 77, refused.stderr);
+  assert.equal(
+    refused.stderr,
+    `error: Cannot send as "coder" (the tmux agent registered for this pane (${coder})): this ` +
+      `credential sends as "ann" only, and only an admin's token may send as someone else. Send ` +
+      `as "ann" with --from ann\n`,
+  );
+  const env = await asAnn({ CROSSTALK_FROM: "zed" }, "message", "send", "--to", "boss", "hi");
+  assert.equal(env.code, 77, env.stderr);
+  assert.match(
+    env.stderr,
+    /Cannot send as "zed" \(\$CROSSTALK_FROM\): .*, or unset CROSSTALK_FROM\n$/,
+  );
+  assert.equal(await count(), written, "nothing written");
+
+  const me = await asAnn(inPane(tmux, coder), "whoami");
+  assert.equal(me.code, 0, me.stderr);
+  assert.match(
+    me.stdout,
+    /\nsends as coder: the tmux agent registered for this pane \(%\d+\) \(refused: this token sends as ann only; only an admin's token may send as someone else\)\n$/,
+  );
+  const own = await asAnn(
+    inPane(tmux, coder),
+    "message",
+    "send",
+    "--to",
+    "boss",
+    "--from",
+    "ann",
+    "hi",
+  );
+  assert.equal(own.code, 0, own.stderr);
+  assert.equal(await count(), written + 1);
+});
