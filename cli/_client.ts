@@ -154,15 +154,25 @@ class DirectClient implements BusClient {
   }
 }
 
+/**
+ * Where a client's credential comes from: `run`, the environment of an agent CLI the engine runs
+ * (`CROSSTALK_API`, `CROSSTALK_TOKEN`: the run's own token, which speaks as its model and nobody
+ * else); `login`, a saved login or `--server`; `local`, the credential the local engine leaves for
+ * its machine's CLI.
+ */
+export type CredentialOrigin = "run" | "login" | "local";
+
 /** A client of an engine's HTTP API. */
 export class HttpClient implements BusClient {
   readonly maxBodyBytes = 64 * 1024 * 1024;
+  readonly origin: CredentialOrigin;
   #via: string;
   #token: string | undefined;
 
-  constructor(server: string, token: string | undefined) {
+  constructor(server: string, token: string | undefined, origin: CredentialOrigin = "login") {
     this.#via = server.replace(/\/+$/, "");
     this.#token = token;
+    this.origin = origin;
   }
 
   /** The engine's base URL. */
@@ -589,13 +599,13 @@ export async function resolveApi(
   }
   if (flags.path === undefined && flags.containername === undefined) {
     const { CROSSTALK_API: api, CROSSTALK_TOKEN: token } = ctx.env;
-    if (api && token) return new HttpClient(api, token);
+    if (api && token) return new HttpClient(api, token, "run");
     const credentials = await loadCredentials(ctx.env);
     const active = credentials.active ? credentials.profiles[credentials.active] : undefined;
     if (active) return new HttpClient(active.server, active.token);
   }
   const local = await localEngine(flags, ctx);
-  return local ? new HttpClient(local.server, local.token) : undefined;
+  return local ? new HttpClient(local.server, local.token, "local") : undefined;
 }
 
 /**

@@ -17,6 +17,7 @@ import type {
 } from "../engine/tmux_agents.ts";
 import type { Peers } from "../engine/engine.ts";
 import type { HttpClient } from "./_client.ts";
+import { checkSessionFlags, type SessionFlags, withSessionOptions } from "./_session_options.ts";
 import {
   type CliContext,
   Command,
@@ -79,10 +80,12 @@ export function agentCommand(ctx: CliContext): Command {
       "project: this folder's configuration (default; Codex has none); user: your own",
     ).choices(["project", "user"]);
 
-  agent.command("install")
-    .description("adds the crosstalk MCP server (crosstalk mcp) to an agent CLI's configuration")
-    .argument("<cli>", "claude, codex, gemini, qwen or opencode")
-    .option("--name <name>", "the agent's name on the bus (default: <cli>-<folder>)")
+  withSessionOptions(
+    agent.command("install")
+      .description("adds the crosstalk MCP server (crosstalk mcp) to an agent CLI's configuration")
+      .argument("<cli>", "claude, codex, gemini, qwen or opencode")
+      .option("--name <name>", "the agent's name on the bus (default: <cli>-<folder>)"),
+  )
     .option("--path <dir>", "the server's transport directory (default: the built-in transport)")
     .option("--containername <name>", "the server's transport: a named one in the default storage")
     .addOption(scope())
@@ -99,11 +102,16 @@ export function agentCommand(ctx: CliContext): Command {
           );
         }
       }
+      await checkSessionFlags(flags);
       const { currentProgram } = await import("../engine/service.ts");
       const { installAgent, mcpServerEntry } = await import("../engine/agent_install.ts");
       const entry = mcpServerEntry(agentCli, {
         program: currentProgram(),
         name: flags.name,
+        model: flags.model,
+        role: flags.role,
+        wake: flags.wake,
+        allow: flags.allow,
         server: ctx.globals.server,
         profile: ctx.globals.profile,
       });
@@ -164,6 +172,7 @@ export function agentCommand(ctx: CliContext): Command {
 interface TmuxAgentFlags extends TransportFlags {
   tmux?: string;
   agent?: string;
+  model?: string;
   role?: string;
   enterDelay?: number;
   marker?: string;
@@ -189,6 +198,7 @@ function tmuxAgentFields(flags: TmuxAgentFlags): Record<string, unknown> {
   const fields: Record<string, unknown> = {
     target: flags.tmux,
     agent: flags.agent,
+    model: flags.model,
     role: flags.role,
     enter_delay_ms: flags.enterDelay,
     marker: flags.marker,
@@ -209,6 +219,7 @@ function tmuxAgentFields(flags: TmuxAgentFlags): Record<string, unknown> {
 function withTmuxAgentOptions(command: Command): Command {
   return command
     .option("--agent <cli>", "what runs in the pane (aider, grok, shell, …; default tmux)")
+    .option("--model <model>", "the model the agent runs, shown to peers")
     .option("--role <role>", "shown to peers; tasks flagged for a role go to agents with it")
     .option(
       "--enter-delay <ms>",
@@ -266,7 +277,11 @@ function tmuxCommands(agent: Command, ctx: CliContext): void {
         "register a tmux pane under a name: the engine types each message to it into the pane",
       )
       .argument("<name>", "the agent's address on the bus")
-      .requiredOption("--tmux <target>", "a tmux session name (codex, codex:1.0) or pane id (%3)")
+      .option(
+        "--tmux <target>",
+        "a tmux session name (codex, codex:1.0) or pane id (%3); default inside tmux: this pane " +
+          "(its session when it has this one pane, else its pane id)",
+      )
       .option(
         "--socket <path>",
         "the tmux server's socket (default: the one of $TMUX when run inside tmux, else the engine's)",
@@ -274,11 +289,34 @@ function tmuxCommands(agent: Command, ctx: CliContext): void {
   )
     .action(async (name: string, flags: TmuxAgentFlags) => {
       await checkName(name);
+      const { herePaneTarget, tmuxHere } = await import("../engine/tmux_here.ts");
+      let target = flags.tmux;
+      if (target === undefined) {
+        // This pane ($TMUX_PANE), on its own server: another --socket names another server.
+        const here = tmuxHere(ctx.env);
+        if (!here) {
+          throw new CrosstalkError(
+            "ERR_USAGE",
+            `Give the pane to register with --tmux TARGET (a session name like aider, or a pane id like %3), or run "crosstalk agent add ${name}" inside that tmux pane`,
+          );
+        }
+        if (flags.socket !== undefined && flags.socket !== here.socket) {
+          throw new CrosstalkError(
+            "ERR_USAGE",
+            `Give --tmux TARGET with --socket ${flags.socket}: this pane (${here.pane}) is on the tmux server of $TMUX`,
+          );
+        }
+        target = await herePaneTarget(here);
+      }
       const socket = flags.socket ?? currentSocket(ctx.env);
       const api = await engineApi(flags, ctx);
       const added = await api.call<TmuxAgentView>("POST", "/api/tmux-agents", {
         name,
-        ...tmuxAgentFields({ ...flags, ...(socket === undefined ? {} : { socket }) }),
+        ...tmuxAgentFields({
+          ...flags,
+          tmux: target,
+          ...(socket === undefined ? {} : { socket }),
+        }),
       });
       if (flags.json) return printJson(ctx, added);
       ctx.out(`Registered ${added.name}: messages to it are typed into ${whereTyped(added)}\n`);
@@ -404,7 +442,7 @@ function tmuxCommands(agent: Command, ctx: CliContext): void {
           a.up ? `${a.pane} up` : "down",
           a.enabled ? "yes" : "no",
           String(a.unread),
-          a.agent + (a.role ? ` (${a.role})` : ""),
+          a.agent + (a.model ? `/${a.model}` : "") + (a.role ? ` (${a.role})` : ""),
           a.marker === "" ? "(none)" : a.marker,
           String(a.max_chars),
           a.revivable ? (a.revive ?? "yes") : "no",
@@ -627,7 +665,7 @@ function msParser(flag: string, min: number, max: number): (value: string) => nu
   };
 }
 
-interface InstallFlags {
+interface InstallFlags extends SessionFlags {
   name?: string;
   path?: string;
   containername?: string;

@@ -135,18 +135,40 @@ export function authCommand(ctx: CliContext): Command {
   return auth;
 }
 
-/** `crosstalk whoami`: who this command line speaks as, and to which engine. */
+/**
+ * `crosstalk whoami`: who this command line speaks as, and to which engine; and who a message
+ * sent here would be from, and why (cli/_sender.ts).
+ */
 export function whoamiCommand(ctx: CliContext): Command {
   return withJson(withTransportOptions(new Command("whoami")))
     .description(
-      "who the CLI speaks as here, and to which engine (in an agent the engine runs: that agent)",
+      "who the CLI speaks as here, and to which engine (in an agent the engine runs: that agent), " +
+        "and who a message sent here is from, and why (--from, $CROSSTALK_FROM, this tmux pane)",
     )
-    .action(async (flags: TransportFlags & { json?: boolean }) => {
+    .option("--from <address>", "as message send --from would: say whether it may")
+    .action(async (flags: TransportFlags & { json?: boolean; from?: string }) => {
       const api = await openApi(flags, ctx);
       const me = await api.call<Identity>("GET", "/api/whoami");
-      if (flags.json) return printJson(ctx, { ...me, server: api.via });
+      const { senderOf } = await import("./_sender.ts");
+      const sender = await senderOf(api, flags.from, ctx.env);
+      const name = sender.from ?? me.subject;
+      // As the engine decides a send (routes/messages.ts).
+      const allowed = name === me.subject || me.admin;
+      if (flags.json) {
+        return printJson(ctx, {
+          ...me,
+          server: api.via,
+          sender: { name, source: sender.source, why: sender.why, allowed },
+        });
+      }
       const role = me.kind === "user" ? (me.admin ? "admin" : "user") : me.kind;
       ctx.out(`${me.subject} (${role}) at ${api.via}\n`);
+      ctx.out(
+        `sends as ${name}: ${sender.why}${
+          allowed ? "" : ` (refused: this token sends as ${me.subject} only; only an admin's ` +
+            "token may send as someone else)"
+        }\n`,
+      );
     });
 }
 

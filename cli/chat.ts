@@ -2,6 +2,7 @@
 import { CrosstalkError } from "../schema/errors.ts";
 import { isName } from "../transports/names.ts";
 import { openApi } from "./_client.ts";
+import { checkSessionFlags, type SessionFlags, withSessionOptions } from "./_session_options.ts";
 import { join } from "../transports/path.ts";
 import {
   type CliContext,
@@ -11,7 +12,7 @@ import {
   withTransportOptions,
 } from "./_context.ts";
 
-interface ChatFlags extends TransportFlags {
+interface ChatFlags extends TransportFlags, SessionFlags {
   name?: string;
   /** `--no-start`: never start an engine. */
   noStart?: boolean;
@@ -19,13 +20,15 @@ interface ChatFlags extends TransportFlags {
 
 /** The `chat` command. */
 export function chatCommand(ctx: CliContext): Command {
-  return withTransportOptions(new Command("chat"))
-    .description(
-      "start an agent CLI (claude, codex, opencode, gemini or qwen) in this terminal as a live agent on the bus, with the crosstalk MCP server for this session only",
-    )
-    .argument("<cli>", "claude, codex, opencode, gemini or qwen")
-    .argument("[args...]", "after --: more arguments for the agent CLI")
-    .option("--name <name>", "the agent's name on the bus (default: <cli>-<folder>)")
+  return withSessionOptions(
+    withTransportOptions(new Command("chat"))
+      .description(
+        "start an agent CLI (claude, codex, opencode, gemini or qwen) in this terminal as a live agent on the bus, with the crosstalk MCP server for this session only",
+      )
+      .argument("<cli>", "claude, codex, opencode, gemini or qwen")
+      .argument("[args...]", "after --: more arguments for the agent CLI")
+      .option("--name <name>", "the agent's name on the bus (default: <cli>-<folder>)"),
+  )
     .option("--no-start", "with no engine running, fail instead of starting one in the background")
     .action(async (cli: string, args: string[], flags: ChatFlags) => {
       const { AGENT_CLIS, mcpServerEntry } = await import("../engine/agent_install.ts");
@@ -41,12 +44,17 @@ export function chatCommand(ctx: CliContext): Command {
           `Invalid --name ${JSON.stringify(flags.name)}: use letters, digits, . _ - (at most 64)`,
         );
       }
+      await checkSessionFlags(flags);
       const { currentProgram } = await import("../engine/service.ts");
       const { chatLaunch, systemDefaultsPath } = await import("../engine/agent_chat.ts");
       const agent = cli as typeof AGENT_CLIS[number];
       const entry = mcpServerEntry(agent, {
         program: currentProgram(),
         name: flags.name,
+        model: flags.model,
+        role: flags.role,
+        wake: flags.wake,
+        allow: flags.allow,
         server: ctx.globals.server,
         profile: ctx.globals.profile,
       });

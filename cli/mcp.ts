@@ -27,6 +27,7 @@ import {
 } from "./_context.ts";
 import { recordLocalSession } from "../engine/local_sessions.ts";
 import { currentSocket } from "../transports/tmux.ts";
+import { collectNames } from "./_session_options.ts";
 import { readSse } from "./_sse.ts";
 
 interface McpFlags extends TransportFlags {
@@ -77,8 +78,10 @@ export function mcpCommand(ctx: CliContext): Command {
       wholeNumber("--max-chars"),
     )
     .option(
-      "--allow <names...>",
-      "who may wake this agent (default: every user, model and agent of the transport)",
+      "--allow <names>",
+      "who may wake this agent, comma-separated or repeated (default: every user, model and " +
+        "agent of the transport)",
+      collectNames,
     )
     .option("--no-start", "with no engine running, fail instead of starting one in the background")
     .action(async (flags: McpFlags) => await runMcp(flags, ctx));
@@ -145,7 +148,7 @@ async function runMcp(flags: McpFlags, ctx: CliContext): Promise<void> {
       ...(flags.role ? { role: flags.role } : {}),
       ...(pane ? { tmux: pane } : {}),
       ...(socket ? { tmux_socket: socket } : {}),
-      ...(flags.allow ? { allow: flags.allow.flatMap((a) => a.split(",")) } : {}),
+      ...(flags.allow ? { allow: flags.allow } : {}),
     },
   );
   const me = registered.agent.name;

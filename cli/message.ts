@@ -47,7 +47,10 @@ export function messageCommand(ctx: CliContext): Command {
       collect,
     )
     .option("--channel <channel>", "channel name, uuid or unique prefix (default: general)")
-    .option("--from <address>", "sender (default: $USER)")
+    .option(
+      "--from <address>",
+      "sender (default: $CROSSTALK_FROM, else this tmux pane's agent, else you; see whoami)",
+    )
     .option("--as <actor>", "actor persona from local/actors/<actor>.md")
     .option("--re <id>", "the message id this replies to (repeatable)", collect)
     .option("--create", "create the --channel (a name) when there is none by that name")
@@ -62,15 +65,25 @@ export function messageCommand(ctx: CliContext): Command {
     .action(async (words: string[], flags: SendFlags & { wait?: boolean; timeout?: number }) => {
       await using bus = await openClient(flags, ctx);
       const body = await readBody(words, flags.file, ctx, bus.maxBodyBytes);
+      // Through an engine: --from, the run's token, $CROSSTALK_FROM, this pane's tmux agent, the
+      // credential (cli/_sender.ts). Written directly: --from, else $CROSSTALK_FROM, else $USER.
+      const { senderOf, explainRefusal } = await import("./_sender.ts");
+      const sender = bus instanceof HttpClient
+        ? await senderOf(bus, flags.from, ctx.env)
+        : undefined;
       const sent = await bus.send({
         to: flags.to,
         exclude: flags.exclude,
         body,
         channel: flags.channel,
-        from: flags.from,
+        from: sender ? sender.from : flags.from,
         as: flags.as,
         re: flags.re,
         createChannel: flags.create === true,
+      }).catch(async (error: unknown) => {
+        throw sender && bus instanceof HttpClient
+          ? await explainRefusal(bus, sender, error)
+          : error;
       });
       // The engine's word on addressees nobody answers to (a typo, most often).
       for (const warning of (sent as { warnings?: string[] }).warnings ?? []) {

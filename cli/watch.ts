@@ -184,7 +184,7 @@ function inChannel(event: WatchEvent, channel: string | undefined): boolean {
   return ref.startsWith(channel) || ref.startsWith(`${channel.slice(0, 8)}/`);
 }
 
-/** Lines for agents that came, went or changed status since `known`; updates `known`. */
+/** Lines for agents that came, went or changed status, role or model since `known`; updates `known`. */
 export function agentChanges(
   known: Map<string, LiveAgentInfo>,
   now: LiveAgentInfo[],
@@ -200,8 +200,18 @@ export function agentChanges(
           agent.online ? `online (${where}, ${agent.status})` : "offline"
         }`,
       );
-    } else if (before.status !== agent.status) {
-      lines.push(`${clock(agent.seen)}  ● ${agent.name} is ${agent.status}`);
+    } else {
+      if (before.status !== agent.status) {
+        lines.push(`${clock(agent.seen)}  ● ${agent.name} is ${agent.status}`);
+      }
+      // A role decides which tasks an agent may claim: a change is worth a line.
+      if (before.role !== agent.role || before.model !== agent.model) {
+        lines.push(
+          `${clock(agent.seen)}  ● ${agent.name}: role ${agent.role ?? "none"}, model ${
+            agent.model ?? "none"
+          }`,
+        );
+      }
     }
   }
   return lines;

@@ -47,6 +47,14 @@ export interface McpServerEntryOptions {
   program: EngineProgram;
   /** The agent's name on the bus; without it `crosstalk mcp` picks `<cli>-<folder>`. */
   name?: string | undefined;
+  /** The model the agent runs, shown to peers (`--model`). */
+  model?: string | undefined;
+  /** What the agent does (`--role`): shown to peers, and which role-scoped tasks it may claim. */
+  role?: string | undefined;
+  /** How it is woken (`--wake`); without it `crosstalk mcp` picks one where it runs. */
+  wake?: "channel" | "tmux" | "pull" | undefined;
+  /** Who may wake it (`--allow`, one comma-separated argument); default everyone known. */
+  allow?: readonly string[] | undefined;
   /** The global `--server URL`, passed on. */
   server?: string | undefined;
   /** The global `--profile NAME`, passed on. */
@@ -63,6 +71,10 @@ export function mcpServerEntry(agent: AgentCli, options: McpServerEntryOptions):
       "--agent",
       agent,
       ...(options.name === undefined ? [] : ["--name", options.name]),
+      ...(options.model === undefined ? [] : ["--model", options.model]),
+      ...(options.role === undefined ? [] : ["--role", options.role]),
+      ...(options.wake === undefined ? [] : ["--wake", options.wake]),
+      ...(options.allow === undefined ? [] : ["--allow", options.allow.join(",")]),
       ...(options.server === undefined ? [] : ["--server", options.server]),
       ...(options.profile === undefined ? [] : ["--profile", options.profile]),
     ],

@@ -155,10 +155,45 @@ export function isLiveName(name: string): boolean {
   return isName(name) && name.length <= 56 && !RESERVED.has(name);
 }
 
+/** What a live agent's agent CLI, model, role and pane may hold. */
+const LABEL_RE = /^[\w@%:./ +-]{1,100}$/;
+
+/**
+ * Refuses a value of a live agent's `field` (agent, model, role, tmux) that is not 1 to 100
+ * letters, digits, spaces or `@ % : . / + - _`.
+ *
+ * @throws {CrosstalkError} `code` (default `ERR_BODY_INVALID`), naming `label` (default `field`)
+ */
+export function checkLiveLabel(
+  field: string,
+  value: unknown,
+  options: { code?: "ERR_BODY_INVALID" | "ERR_USAGE"; label?: string } = {},
+): void {
+  if (typeof value !== "string" || !LABEL_RE.test(value)) {
+    throw new CrosstalkError(
+      options.code ?? "ERR_BODY_INVALID",
+      `Invalid ${options.label ?? field} ${
+        JSON.stringify(typeof value === "string" ? value.slice(0, 80) : value)
+      }: 1 to 100 letters, digits, spaces or @ % : . / + - _`,
+    );
+  }
+}
+
+/**
+ * A change a session makes to itself ({@linkcode LiveAgents.update}): each field given replaces
+ * the stored one; `null` takes the model or the role away.
+ */
+export interface LiveAgentChange {
+  status?: string | undefined;
+  model?: string | null | undefined;
+  role?: string | null | undefined;
+}
+
 /** What the engine keeps of a pane agent in its live record (see {@linkcode LiveAgents.setPane}). */
 export interface PaneAgentInfo {
   name: string;
   agent: string;
+  model?: string | undefined;
   role?: string | undefined;
   /** The pane it was last found in, or the target it was registered with. */
   tmux: string;
@@ -567,6 +602,7 @@ export class LiveAgents {
     const agent: Stored = {
       name: info.name,
       agent: info.agent,
+      ...(info.model ? { model: info.model } : {}),
       ...(info.role ? { role: info.role } : {}),
       machine: this.#options.alias,
       host: Deno.hostname(),
@@ -609,14 +645,40 @@ export class LiveAgents {
     await this.#changed();
   }
 
-  /** Sets the agent's status ("available", "busy", or a short text). */
-  async setStatus(name: string, status: string): Promise<LiveAgentInfo> {
+  /**
+   * Changes what a session says of itself: its status ("available", "busy", or a short text), the
+   * model it runs, its role (which decides the role-scoped tasks it may claim). Peers see it at
+   * once. Checked whole before anything changes.
+   *
+   * @throws {CrosstalkError} `ERR_AGENT_NOT_FOUND`; `ERR_BODY_INVALID` for an empty change, an
+   *   empty status, or a model or role that {@linkcode checkLiveLabel} refuses
+   */
+  async update(name: string, change: LiveAgentChange): Promise<LiveAgentInfo> {
     const agent = this.#stored(name);
-    const clean = status.replace(/\s+/g, " ").trim().slice(0, 200);
+    const { status, model, role } = change;
+    if (status === undefined && model === undefined && role === undefined) {
+      throw new CrosstalkError(
+        "ERR_BODY_INVALID",
+        "Nothing to change: give a status, a model or a role",
+      );
+    }
+    const clean = status?.replace(/\s+/g, " ").trim().slice(0, 200);
     if (clean === "") throw new CrosstalkError("ERR_BODY_INVALID", "A status cannot be empty");
-    agent.status = clean;
+    if (typeof model === "string") checkLiveLabel("model", model);
+    if (typeof role === "string") checkLiveLabel("role", role);
+    if (clean !== undefined) agent.status = clean;
+    if (model === null) delete agent.model;
+    else if (model !== undefined) agent.model = model;
+    if (role === null) delete agent.role;
+    else if (role !== undefined) agent.role = role;
     agent.seen = new Date().toISOString();
-    this.#options.log.info("live.status", { name, status: clean, machine: agent.machine });
+    this.#options.log.info("live.status", {
+      name,
+      status: agent.status,
+      ...(agent.model ? { model: agent.model } : {}),
+      ...(agent.role ? { role: agent.role } : {}),
+      machine: agent.machine,
+    });
     await this.#changed();
     return publicInfo(agent);
   }

@@ -82,6 +82,8 @@ export interface TmuxAgentSpec {
   target: string;
   /** What runs in the pane (aider, grok, shell, …); default `tmux`. */
   agent?: string | undefined;
+  /** The model the agent runs, shown to peers. */
+  model?: string | undefined;
   role?: string | undefined;
   /** Pause between the paste and Enter, for slow TUIs (default 300 ms). */
   enter_delay_ms?: number | undefined;
@@ -110,6 +112,7 @@ export interface TmuxAgentRecord {
   name: string;
   target: string;
   agent: string;
+  model?: string;
   role?: string;
   enter_delay_ms?: number;
   marker?: string;
@@ -683,6 +686,7 @@ export class TmuxAgents {
     await this.#options.live.setPane({
       name: record.name,
       agent: record.agent,
+      model: record.model,
       role: record.role,
       tmux: entry.pane ?? record.target,
       owner: record.owner,
@@ -1101,6 +1105,15 @@ export function checkSpec(spec: TmuxAgentSpec, owner: string): TmuxAgentRecord {
       `Invalid agent ${JSON.stringify(spec.agent)}: 1 to 64 letters, digits, . _ + -`,
     );
   }
+  if (spec.model !== undefined) {
+    if (typeof spec.model !== "string" || !ROLE_RE.test(spec.model)) {
+      throw new CrosstalkError(
+        "ERR_BODY_INVALID",
+        "Invalid model: 1 to 100 letters, digits, spaces or @ % : . / + - _",
+      );
+    }
+    record.model = spec.model;
+  }
   if (spec.role !== undefined) {
     if (typeof spec.role !== "string" || !ROLE_RE.test(spec.role)) {
       throw new CrosstalkError(
@@ -1257,7 +1270,7 @@ function delay(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /** True when `a` and `b` are one file (a socket under two paths: a link, `//`); false for `""`. */
-async function sameFile(a: string, b: string): Promise<boolean> {
+export async function sameFile(a: string, b: string): Promise<boolean> {
   if (a === "" || b === "") return false;
   if (a === b) return true;
   const real = (path: string) => Deno.realPath(path).catch(() => path);

@@ -3,7 +3,7 @@
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { CrosstalkError } from "../schema/errors.ts";
-import type { WakeKind } from "../engine/live.ts";
+import { checkLiveLabel, type WakeKind } from "../engine/live.ts";
 import { checkTmuxSocket } from "../engine/tmux_agents.ts";
 import {
   type AppDeps,
@@ -68,13 +68,7 @@ export function liveRoutes(deps: AppDeps): Hono<Env> {
       );
     }
     for (const field of ["agent", "model", "role", "tmux"] as const) {
-      const value = body[field] as string | undefined;
-      if (value !== undefined && !/^[\w@%:./ +-]{1,100}$/.test(value)) {
-        throw new CrosstalkError(
-          "ERR_BODY_INVALID",
-          `${field} must be 1 to 100 letters, digits, spaces or @ % : . / + - _`,
-        );
-      }
+      if (body[field] !== undefined) checkLiveLabel(field, body[field]);
     }
     const tmuxSocket = body.tmux_socket as string | undefined;
     if (tmuxSocket !== undefined) checkTmuxSocket(tmuxSocket);
@@ -102,11 +96,19 @@ export function liveRoutes(deps: AppDeps): Hono<Env> {
 
   app.get("/live/me", (c) => c.json(engine().live.get(me(c))));
 
+  // What a session says of itself: its status, and the model and role it registered with (a
+  // role decides which role-scoped tasks it may claim); null takes the model or the role away.
   app.patch("/live/me", async (c) => {
     const name = me(c);
     const body = await jsonBody(c);
-    checkShape(body, { status: "string" });
-    return c.json(await engine().live.setStatus(name, body.status as string));
+    checkShape(body, { status: "string?", model: "string|null?", role: "string|null?" });
+    return c.json(
+      await engine().live.update(name, {
+        status: body.status as string | undefined,
+        model: body.model as string | null | undefined,
+        role: body.role as string | null | undefined,
+      }),
+    );
   });
 
   app.delete("/live/me", async (c) => {

@@ -84,7 +84,15 @@ const SEND = z.object({
 });
 const READ = z.object({ limit: z.number().int().min(1).max(200).optional() });
 const WAIT = z.object({ seconds: z.number().min(0).max(300).optional() });
-const STATUS = z.object({ status: z.string().min(1).max(200) });
+const STATUS = z.object({
+  status: z.string().min(1).max(200).optional().describe(
+    '"available", "busy" or a short text',
+  ),
+  role: z.string().max(100).optional().describe(
+    'what you do, shown to peers; tasks flagged for a role go to agents with it ("": none)',
+  ),
+  model: z.string().max(100).optional().describe('the model you run, shown to peers ("": none)'),
+});
 const TASK = z.object({
   action: z.enum(["flag", "claim", "resolve", "list"]),
   message: REF.optional(),
@@ -278,14 +286,25 @@ export function registerTools(
   }, () => answer(async () => formatPeers(await api.call<Peers>("GET", "/api/peers"), me)));
 
   server.registerTool("status", {
-    description: 'Set your status for peers: "available", "busy" or a short text.',
+    description: 'Set your status for peers ("available", "busy" or a short text), and your ' +
+      "role or model: a role decides which role-scoped tasks you may claim. Give at least one.",
     inputSchema: STATUS.shape,
   }, (args: z.infer<typeof STATUS>) =>
     answer(async () => {
-      const agent = await api.call<LiveAgentInfo>("PATCH", "/api/live/me", {
-        status: args.status,
-      });
-      return `status: ${agent.status}`;
+      // An empty role or model takes it away (the API's null).
+      const orNull = (value: string | undefined) => value === "" ? null : value;
+      const change = {
+        ...(args.status === undefined ? {} : { status: args.status }),
+        ...(args.role === undefined ? {} : { role: orNull(args.role) }),
+        ...(args.model === undefined ? {} : { model: orNull(args.model) }),
+      };
+      const agent = await api.call<LiveAgentInfo>("PATCH", "/api/live/me", change);
+      const parts = [`status: ${agent.status}`];
+      if (agent.role !== undefined || "role" in change) parts.push(`role: ${agent.role ?? "none"}`);
+      if (agent.model !== undefined || "model" in change) {
+        parts.push(`model: ${agent.model ?? "none"}`);
+      }
+      return parts.join(", ");
     }));
 
   server.registerTool("task", {

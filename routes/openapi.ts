@@ -65,6 +65,7 @@ const tmuxAgentFields = {
       "lacks, or a pane id the running server lacks, is refused (400)",
   },
   agent: str,
+  model: { type: "string", description: "the model the agent runs, shown to peers" },
   role: str,
   enter_delay_ms: { type: "integer", minimum: 0, maximum: 10000 },
   marker: {
@@ -625,8 +626,16 @@ export const OPENAPI = {
     },
     "/api/live/me": {
       get: op("The caller's live agent (a live agent token)", { 200: json("The agent") }),
-      patch: op("Set the caller's status", { 200: json("The agent") }, {
-        requestBody: body({ status: str }, ["status"]),
+      patch: op("Set the caller's status, model or role", { 200: json("The agent") }, {
+        description: "At least one field. null takes the model or the role away. The role " +
+          "decides which role-scoped tasks the agent may claim. Peers see the change at once. " +
+          "400 ERR_BODY_INVALID for an empty change or status, or a model or role that is not " +
+          "1 to 100 letters, digits, spaces or @ % : . / + - _.",
+        requestBody: body({
+          status: str,
+          model: { oneOf: [str, { type: "null" }] },
+          role: { oneOf: [str, { type: "null" }] },
+        }, []),
       }),
       delete: op("End the session: the agent goes offline, its token stops working", {
         200: json("Left"),

@@ -13,6 +13,7 @@ import { type AppDeps, checkShape, type Env, jsonBody, requireUser } from "./_co
 const FIELDS = {
   target: "string?",
   agent: "string?",
+  model: "string?",
   role: "string?",
   enter_delay_ms: "number?",
   marker: "string?",

@@ -348,6 +348,52 @@ Deno.test("agent install passes a named transport (--containername, or --path ma
   assert.match(both.stderr, /either --path or --containername/);
 });
 
+Deno.test("agent install claude, codex and gemini --role --model --wake --allow write them into the crosstalk mcp command line", async () => {
+  const w = await world();
+  await using _ = w.dir;
+  const flags = [
+    ...["--name", "rev", "--role", "reviewer", "--model", "opus", "--wake", "tmux"],
+    ...["--allow", "boss", "--allow", "test/reply,carol"],
+  ];
+  const mcpArgs = (agent: string) => [
+    ...["mcp", "--agent", agent, "--name", "rev", "--model", "opus", "--role", "reviewer"],
+    ...["--wake", "tmux", "--allow", "boss,test/reply,carol"],
+  ];
+  await w.run(0, ["agent", "install", "claude", ...flags]);
+  await assertStartsCrosstalk(
+    serverOf(await readJson(join(w.project, ".mcp.json"))),
+    mcpArgs("claude"),
+  );
+  await w.run(0, ["agent", "install", "codex", ...flags]);
+  const toml = parseToml(await Deno.readTextFile(join(w.codexHome, "config.toml"))) as unknown as {
+    mcp_servers: Record<string, Entry>;
+  };
+  const codex = toml.mcp_servers.crosstalk!;
+  await assertStartsCrosstalk({ command: codex.command, args: [...codex.args] }, mcpArgs("codex"));
+  await w.run(0, ["agent", "install", "gemini", ...flags]);
+  await assertStartsCrosstalk(
+    serverOf(await readJson(join(w.project, ".gemini", "settings.json"))),
+    mcpArgs("gemini"),
+  );
+});
+
+Deno.test("agent install refuses a bad --role, --model, --wake or --allow, and writes nothing", async () => {
+  const w = await world();
+  await using _ = w.dir;
+  const cases: [string[], number, RegExp][] = [
+    [["--role", "a;b"], 64, /Invalid --role "a;b": 1 to 100 letters, digits, spaces/],
+    [["--model", ""], 64, /Invalid --model "": 1 to 100 letters/],
+    [["--wake", "webhook"], 64, /option '--wake <how>' argument 'webhook' is invalid/],
+    [["--allow", "bo b"], 64, /Invalid --allow "bo b": a name, provider\/model/],
+    [["--allow", ","], 64, /--allow needs at least one name/],
+  ];
+  for (const [flags, code, pattern] of cases) {
+    const out = await w.run(code, ["agent", "install", "claude", ...flags]);
+    assert.match(out.stderr, pattern, flags.join(" "));
+  }
+  await assert.rejects(Deno.stat(join(w.project, ".mcp.json")), Deno.errors.NotFound);
+});
+
 Deno.test("agent uninstall says when crosstalk is not installed, and agent install refuses an unknown CLI", async () => {
   const w = await world();
   await using _ = w.dir;

@@ -189,6 +189,30 @@ Deno.test("crosstalk chat starts the agent CLI on the bus: what the user types g
   assert.ok(all.some((m) => m.from.startsWith("codex-") && m.body.startsWith("codex here")));
 });
 
+Deno.test("crosstalk chat --role --model --wake --allow: the session registers with that role, model and wake; a bad role starts nothing", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  await using engine = await startTeam(home);
+  const bin = await fakeAgents(home);
+  const env = { PATH: `${bin}:${Deno.env.get("PATH")}`, FAKE_SEND_TO: "boss", FAKE_EXIT: "0" };
+  const chat = await runCrosstalk([
+    ...["chat", "codex", "--containername", "team", "--name", "rev"],
+    ...["--role", "reviewer", "--model", "gpt-5", "--wake", "pull", "--allow", "test/reply"],
+  ], { home, env, stdin: "ready\n" });
+  assert.equal(chat.code, 0, chat.stderr);
+  const online = await engine.waitFor((r) => r.event === "live.online" && r.name === "rev");
+  assert.equal(online.role, "reviewer");
+  assert.equal(online.model, "gpt-5");
+  assert.equal(online.wake, "pull");
+
+  const bad = await runCrosstalk(
+    ["chat", "codex", "--containername", "team", "--role", "x;y"],
+    { home, env },
+  );
+  assert.equal(bad.code, 64, bad.stderr);
+  assert.match(bad.stderr, /Invalid --role "x;y"/);
+});
+
 Deno.test("crosstalk chat opencode puts its MCP server in OPENCODE_CONFIG_CONTENT, keeping what the variable held", async () => {
   await using dir = await tempDir();
   const home = dir.path;

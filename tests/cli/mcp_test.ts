@@ -777,3 +777,67 @@ Deno.test("the task tool lists the open tasks a session may claim (its role) and
   );
   assert.match(await alice.call("task", { action: "claim" }, true), /claim needs the message/);
 });
+
+Deno.test("crosstalk mcp: the status tool changes the session's role and model, peers see them, and a task flagged for the new role can then be claimed", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  await using _engine = await startTeam(home);
+  await using alice = await teamSession(
+    home,
+    "alice",
+    ...["--agent", "claude", "--role", "builder", "--wake", "pull"],
+  );
+  await using bob = await teamSession(home, "bob", "--agent", "codex", "--wake", "pull");
+  const ref = REF.exec(await bob.call("send", { to: "alice", message: "Review PR 9" }))![1]!;
+  await bob.call("task", { action: "flag", message: ref, role: "reviewer" });
+  assert.match(
+    await alice.call("task", { action: "claim", message: ref }, true),
+    /This task is for the role "reviewer", not "builder"/,
+  );
+
+  assert.equal(
+    await alice.call("status", { role: "reviewer", model: "opus" }),
+    "status: available, role: reviewer, model: opus",
+  );
+  assert.match(await bob.call("peers"), /alice: claude\/opus, reviewer on a, available/);
+  assert.match(await alice.call("task", { action: "claim", message: ref }), /claimed by alice/);
+
+  // An empty role or model takes it away; a status alone leaves them; a bad one changes nothing.
+  assert.equal(
+    await alice.call("status", { model: "" }),
+    "status: available, role: reviewer, model: none",
+  );
+  assert.equal(await alice.call("status", { status: "busy" }), "status: busy, role: reviewer");
+  assert.match(
+    await alice.call("status", { role: "rm -rf /; echo" }, true),
+    /error ERR_BODY_INVALID: Invalid role "rm -rf \/; echo"/,
+  );
+  assert.match(await alice.call("status", {}, true), /Nothing to change/);
+  assert.match(await bob.call("peers"), /alice: claude, reviewer on a, busy/);
+});
+
+Deno.test("crosstalk mcp --allow, comma-separated or repeated: only the senders named wake the session, the others' messages still wait", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  await using engine = await startTeam(home);
+  await using carol = await teamSession(
+    home,
+    "carol",
+    ...["--agent", "claude", "--allow", "bob,dave", "--allow", "erin"],
+  );
+  await using bob = await teamSession(home, "bob", "--agent", "codex", "--wake", "pull");
+  await waitUntil(async () => /carol: claude on a, available/.test(await bob.call("peers")));
+  const boss = await runCrosstalk(
+    ["message", "send", "--containername", "team", "--to", "carol", "from the boss"],
+    { home },
+  );
+  assert.equal(boss.code, 0, boss.stderr);
+  const gated = await engine.waitFor((r) => r.event === "live.gated" && r.name === "carol");
+  assert.match(String(gated.reason), /sender "boss" is not allowed to wake carol/);
+  const ref = REF.exec(await bob.call("send", { to: "carol", message: "from bob" }))![1]!;
+  await carol.notification((n) => (n.params.meta as Record<string, string>).message_id === ref);
+  assert.ok(!carol.notifications.some((n) => String(n.params.content).includes("from the boss")));
+  const read = await carol.call("read");
+  assert.match(read, /from the boss/);
+  assert.match(read, /from bob/);
+});

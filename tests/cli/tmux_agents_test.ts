@@ -785,3 +785,211 @@ Deno.test("agent edit refuses an empty edit, an unknown name, a bad marker, cap 
   assert.match(asAnn.stderr, /Only an admin may change tmux agents/);
   assert.equal(await Deno.readTextFile(file), stored, "the registration is as it was");
 });
+
+/** The environment of a command run in `pane` of `server`. */
+function inPane(server: TmuxServer, pane: string): Record<string, string> {
+  return { TMUX: `${server.socket},1,0`, TMUX_PANE: pane };
+}
+
+/** A pane split off `session`'s, running a program tmux names `argv0`; its pane id. */
+async function splitPane(tmux: TmuxServer, session: string, argv0: string): Promise<string> {
+  const pane = await tmux.run(
+    ...["split-window", "-t", `=${session}:`, "-P", "-F", "#{pane_id}"],
+    ...["--", "bash", "-c", `exec -a ${argv0} sleep 600`],
+  );
+  await tmux.running(pane, argv0);
+  return pane;
+}
+
+Deno.test("agent add NAME inside tmux without --tmux registers this pane: its session when it has this one pane, else its pane id; with --model and --role, which peers see and agent edit changes", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  await using tmux = new TmuxServer(home);
+  const solo = await tmux.program("solo", "solo", home);
+  await tmux.program("duo", "duo", home);
+  const second = await splitPane(tmux, "duo", "second");
+  await using _engine = await engineIn(home);
+  const add = (name: string, pane: string, ...flags: string[]) =>
+    runCrosstalk(["agent", "add", name, ...flags, "--containername", "team", "--json"], {
+      home,
+      env: inPane(tmux, pane),
+    });
+
+  const one = await add("solo-agent", solo, "--model", "opus", "--role", "reviewer");
+  assert.equal(one.code, 0, one.stderr);
+  const registered = JSON.parse(one.stdout);
+  assert.equal(registered.target, "solo", "a session of one pane: by its name");
+  assert.equal(registered.socket, tmux.socket);
+  assert.equal(registered.pane, solo);
+  assert.equal(registered.up, true);
+  assert.equal(registered.model, "opus");
+  assert.equal(registered.role, "reviewer");
+  const two = await add("duo-agent", second);
+  assert.equal(two.code, 0, two.stderr);
+  assert.equal(JSON.parse(two.stdout).target, second, "a session of more panes: the pane id");
+
+  const peer = async (name: string) => {
+    const { agents } = await api(home, "GET", "/api/peers") as {
+      agents: { name: string; model?: string; role?: string }[];
+    };
+    return agents.find((a) => a.name === name);
+  };
+  assert.equal((await peer("solo-agent"))?.model, "opus");
+  await ok(home, "agent", "edit", "solo-agent", "--model", "sonnet", "--role", "lead");
+  const edited = await peer("solo-agent");
+  assert.equal(edited?.model, "sonnet");
+  assert.equal(edited?.role, "lead");
+  const badModel = await cli(home, "agent", "edit", "solo-agent", "--model", "a;b");
+  assert.equal(badModel.code, 65, badModel.stderr);
+  assert.match(badModel.stderr, /Invalid model: 1 to 100 letters/);
+  assert.equal((await peer("solo-agent"))?.model, "sonnet", "a refused edit changes nothing");
+
+  // Outside tmux, or with another server's socket, there is no pane to take: a usage error.
+  const before = await panes(home);
+  const outside = await cli(home, "agent", "add", "nowhere");
+  assert.equal(outside.code, 64, outside.stderr);
+  assert.match(
+    outside.stderr,
+    /Give the pane to register with --tmux TARGET \(a session name like aider, or a pane id like %3\), or run "crosstalk agent add nowhere" inside that tmux pane/,
+  );
+  const elsewhere = await runCrosstalk(
+    ["agent", "add", "elsewhere", "--socket", join(home, "other.sock"), "--containername", "team"],
+    { home, env: inPane(tmux, solo) },
+  );
+  assert.equal(elsewhere.code, 64, elsewhere.stderr);
+  assert.match(elsewhere.stderr, /Give --tmux TARGET with --socket/);
+  assert.deepEqual(await panes(home), before);
+});
+
+Deno.test("message send in a registered tmux pane is from its tmux agent without --from; --from, then $CROSSTALK_FROM, come first; an unregistered pane, or the same pane id on another tmux server, sends as the user; whoami says who and why", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  await using tmux = new TmuxServer(home);
+  await Deno.mkdir(join(home, "other"));
+  await using other = new TmuxServer(join(home, "other"));
+  const coder = await tmux.program("coder", "aider", home);
+  const first = await tmux.program("work", "worker", home);
+  const builder = await splitPane(tmux, "work", "builder");
+  const stranger = await other.program("stranger", "stranger", home);
+  assert.equal(stranger, coder, "the first pane of each server has the same id");
+  await using _engine = await engineIn(home);
+  await ok(home, "agent", "add", "coder", "--tmux", "coder", "--socket", tmux.socket);
+  await ok(home, "agent", "add", "builder", "--tmux", builder, "--socket", tmux.socket);
+
+  const fromOf = async (env: Record<string, string>, ...flags: string[]) => {
+    const sent = await runCrosstalk(
+      ["message", "send", "--containername", "team", "--to", "boss", ...flags, "hello"],
+      { home, env },
+    );
+    assert.equal(sent.code, 0, sent.stderr);
+    const shown = await cli(home, "message", "show", sent.stdout.trim(), "--json");
+    return JSON.parse(shown.stdout).from as string;
+  };
+  assert.equal(await fromOf(inPane(tmux, coder)), "coder", "a session target");
+  assert.equal(await fromOf(inPane(tmux, builder)), "builder", "a pane id target");
+  assert.equal(await fromOf(inPane(tmux, first)), "boss", "a pane nobody registered");
+  assert.equal(await fromOf(inPane(other, stranger)), "boss", "that pane id on another server");
+  assert.equal(await fromOf({ ...inPane(tmux, coder), CROSSTALK_FROM: "carol" }), "carol");
+  assert.equal(
+    await fromOf({ ...inPane(tmux, coder), CROSSTALK_FROM: "carol" }, "--from", "dave"),
+    "dave",
+  );
+  assert.equal(
+    await fromOf({ CROSSTALK_FROM: "carol" }),
+    "carol",
+    "through the engine, outside tmux",
+  );
+
+  const whoami = async (env: Record<string, string>, ...flags: string[]) => {
+    const r = await runCrosstalk(["whoami", "--containername", "team", ...flags], { home, env });
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout.split("\n")[1];
+  };
+  assert.equal(
+    await whoami(inPane(tmux, coder)),
+    `sends as coder: the tmux agent registered for this pane (${coder})`,
+  );
+  assert.equal(
+    await whoami({ ...inPane(tmux, coder), CROSSTALK_FROM: "carol" }),
+    "sends as carol: $CROSSTALK_FROM",
+  );
+  assert.equal(
+    await whoami(inPane(tmux, first)),
+    "sends as boss: the credential the local engine leaves for this machine's CLI",
+  );
+  const json = await runCrosstalk(
+    ["whoami", "--containername", "team", "--json", "--from", "dave"],
+    { home, env: inPane(tmux, coder) },
+  );
+  assert.deepEqual(JSON.parse(json.stdout).sender, {
+    name: "dave",
+    source: "flag",
+    why: "--from",
+    allowed: true,
+  });
+
+  // A name that is no address: said to come from $CROSSTALK_FROM, and nothing is written.
+  const count = async () =>
+    JSON.parse((await cli(home, "message", "list", "--json")).stdout).length;
+  const written = await count();
+  const bad = await runCrosstalk(
+    ["message", "send", "--containername", "team", "--to", "boss", "hi"],
+    { home, env: { CROSSTALK_FROM: "no such/name/x" } },
+  );
+  assert.equal(bad.code, 65, bad.stderr);
+  assert.match(
+    bad.stderr,
+    /^error: Cannot send as "no such\/name\/x" \(\$CROSSTALK_FROM\): Invalid address/,
+  );
+  assert.equal(await count(), written);
+});
+
+Deno.test("message send in a registered tmux pane with a credential that may not send as its agent (not an admin's) is refused, saying why, and writes nothing; whoami says so", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  await using tmux = new TmuxServer(home);
+  const coder = await tmux.program("coder", "aider", home);
+  await using _engine = await engineIn(home);
+  await ok(home, "agent", "add", "coder", "--tmux", "coder", "--socket", tmux.socket);
+  await loginAnn(home);
+  const count = async () =>
+    JSON.parse((await cli(home, "message", "list", "--json")).stdout).length;
+  const written = await count();
+  const asAnn = (env: Record<string, string>, ...args: string[]) =>
+    runCrosstalk(["--profile", "ann", ...args], { home, env });
+
+  const refused = await asAnn(inPane(tmux, coder), "message", "send", "--to", "boss", "hi");
+  assert.equal(refused.code, 77, refused.stderr);
+  assert.equal(
+    refused.stderr,
+    `error: Cannot send as "coder" (the tmux agent registered for this pane (${coder})): this ` +
+      `credential sends as "ann" only, and only an admin's token may send as someone else. Send ` +
+      `as "ann" with --from ann\n`,
+  );
+  const env = await asAnn({ CROSSTALK_FROM: "zed" }, "message", "send", "--to", "boss", "hi");
+  assert.equal(env.code, 77, env.stderr);
+  assert.match(
+    env.stderr,
+    /Cannot send as "zed" \(\$CROSSTALK_FROM\): .*, or unset CROSSTALK_FROM\n$/,
+  );
+  assert.equal(await count(), written, "nothing written");
+
+  const me = await asAnn(inPane(tmux, coder), "whoami");
+  assert.equal(me.code, 0, me.stderr);
+  assert.match(
+    me.stdout,
+    /\nsends as coder: the tmux agent registered for this pane \(%\d+\) \(refused: this token sends as ann only; only an admin's token may send as someone else\)\n$/,
+  );
+  const own = await asAnn(
+    inPane(tmux, coder),
+    "message",
+    "send",
+    "--to",
+    "boss",
+    "--from",
+    "ann",
+    "hi",
+  );
+  assert.equal(own.code, 0, own.stderr);
+  assert.equal(await count(), written + 1);
+});

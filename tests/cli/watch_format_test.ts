@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { formatEvent } from "../../cli/watch.ts";
+import { agentChanges, formatEvent } from "../../cli/watch.ts";
+import type { LiveAgentInfo } from "../../engine/live.ts";
 
 Deno.test("formatEvent gives each workflow event one line: started, planned, phase, complete, failed", () => {
   const trace = "0b7c5a52/2026/12/06/231333091Z-fefd3a7f.md";
@@ -43,4 +44,33 @@ Deno.test("formatEvent shows an approval asked for, with how to allow it, and it
     formatEvent({ type: "approval", data: { ...data, state: "denied", decidedBy: "ann" } }),
     "23:13:33    claude's Bash: denied by ann",
   );
+});
+
+Deno.test("agentChanges gives a line for an agent that came, changed status, and changed role or model, none when nothing changed", () => {
+  const agent: LiveAgentInfo = {
+    name: "alice",
+    agent: "claude",
+    role: "builder",
+    machine: "a",
+    host: "h",
+    wake: "pull",
+    status: "available",
+    owner: "boss",
+    online: true,
+    since: "2026-12-06T23:13:33.091Z",
+    seen: "2026-12-06T23:13:33.091Z",
+  };
+  const known = new Map<string, LiveAgentInfo>();
+  assert.deepEqual(agentChanges(known, [agent]), [
+    "23:13:33  ● alice online (claude on a, available)",
+  ]);
+  assert.deepEqual(agentChanges(known, [agent]), []);
+  assert.deepEqual(agentChanges(known, [{ ...agent, role: "reviewer", model: "opus" }]), [
+    "23:13:33  ● alice: role reviewer, model opus",
+  ]);
+  const { role: _role, ...none } = agent;
+  assert.deepEqual(agentChanges(known, [{ ...none, status: "busy" }]), [
+    "23:13:33  ● alice is busy",
+    "23:13:33  ● alice: role none, model none",
+  ]);
 });

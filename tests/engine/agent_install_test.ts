@@ -58,6 +58,26 @@ Deno.test("mcpServerEntry re-invokes the program with mcp --agent, then --name a
   );
 });
 
+Deno.test("mcpServerEntry passes --model, --role, --wake and --allow (one comma-separated argument) on after --name", () => {
+  const program = { execPath: "/usr/local/bin/crosstalk", args: [] };
+  assert.deepEqual(
+    mcpServerEntry("gemini", {
+      program,
+      name: "rev",
+      model: "gemini-2.5-pro",
+      role: "code review",
+      wake: "pull",
+      allow: ["boss", "test/reply"],
+      profile: "lab",
+    }).args,
+    [
+      ...["mcp", "--agent", "gemini", "--name", "rev", "--model", "gemini-2.5-pro"],
+      ...["--role", "code review", "--wake", "pull", "--allow", "boss,test/reply"],
+      ...["--profile", "lab"],
+    ],
+  );
+});
+
 Deno.test("agentConfigFile finds each CLI's file for each scope, from HOME, CODEX_HOME and CLAUDE_CONFIG_DIR", () => {
   const env: Env = { HOME: "/home/u" };
   const cwd = "/work/project";
