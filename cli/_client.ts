@@ -253,7 +253,8 @@ export class HttpClient implements BusClient {
   }
 
   send(o: SendOptions) {
-    const body: Record<string, unknown> = { to: o.to, body: o.body };
+    const body: Record<string, unknown> = { body: o.body };
+    if (o.to !== undefined) body.to = o.to;
     if (o.exclude?.length) body.exclude = o.exclude;
     if (o.channel !== undefined) body.channel = o.channel;
     if (o.from !== undefined) body.from = o.from;

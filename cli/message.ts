@@ -20,7 +20,7 @@ import {
 } from "./_context.ts";
 
 interface SendFlags extends TransportFlags {
-  to: string[];
+  to?: string[];
   exclude?: string[];
   channel?: string;
   from?: string;
@@ -36,9 +36,10 @@ export function messageCommand(ctx: CliContext): Command {
 
   withJson(withTransportOptions(message.command("send")))
     .description("send a message; prints its id")
-    .requiredOption(
+    .option(
       "--to <refs>",
-      "addressees: model, provider/model, either @alias, all, a username (comma-separated or repeated)",
+      "addressees: model, provider/model, either @alias, all, a username (comma-separated or " +
+        "repeated); default: the @mentions in the body (@bob, @here)",
       collect,
     )
     .option(

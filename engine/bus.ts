@@ -29,6 +29,7 @@ import {
 import type { Config } from "./config.ts";
 import { validateTransportConfig } from "./setup.ts";
 import { checkExclude, resolveAddress } from "./models.ts";
+import { mentionsOf, namesProvider } from "./mentions.ts";
 import type { Env, TransportLocation } from "./paths.ts";
 
 /** Options for {@linkcode Bus.open}. */
@@ -43,9 +44,13 @@ export interface BusOpenOptions {
   backgroundCommits?: boolean;
 }
 
-/** What a send needs; everything but `to` and `body` has a default. */
+/** What a send needs; everything but `body` has a default. */
 export interface SendOptions {
-  to: string[];
+  /**
+   * The addressees (comma-separated entries are split). Left out or empty: the @mentions of the
+   * body (engine/mentions.ts), except for a workflow request, which needs it.
+   */
+  to?: string[] | undefined;
   /** Who the message must not wake, whatever `to` says (comma-separated entries are split). */
   exclude?: string[] | undefined;
   body: string;
@@ -291,6 +296,45 @@ export class Bus implements AsyncDisposable {
     }
   }
 
+  /**
+   * `to` as given, or when it names nobody, the body's @mentions. A mentioned `provider/model`
+   * that is no model of the transport is text (an npm scope: `@types/node`), not an addressee.
+   *
+   * @throws {CrosstalkError} `ERR_USAGE` when there is no addressee
+   */
+  #addressees(options: SendOptions): string[] {
+    const to = splitAddresses(options.to ?? []);
+    if (to.length > 0) return to;
+    // A workflow's text names the models of its steps: never its addressee.
+    if (options.type === "workflow") {
+      throw new CrosstalkError(
+        "ERR_USAGE",
+        'A workflow request needs "to": "workflow", or the one model that plans it',
+      );
+    }
+    const mentioned = mentionsOf(options.body);
+    const addressees = mentioned.filter((a) => !namesProvider(a) || this.#isModel(a));
+    if (addressees.length > 0) return addressees;
+    const ignored = mentioned.length === 0
+      ? ""
+      : `; ${mentioned.map((m) => `"@${m}"`).join(", ")} ${
+        mentioned.length === 1 ? "is no model" : "are no models"
+      } of this transport`;
+    throw new CrosstalkError(
+      "ERR_USAGE",
+      'No addressee: name them with "to" (--to) or an @mention in the text, like "@bob" ' +
+        `(to reach every live agent: "@here")${ignored}`,
+    );
+  }
+
+  #isModel(address: string): boolean {
+    try {
+      return resolveAddress(address, this.config).kind === "model";
+    } catch {
+      return false;
+    }
+  }
+
   async #checkActor(as: string): Promise<void> {
     parseAddress(as);
     if (!(await exists(join(this.location.root, "local", "actors", `${as}.md`)))) {
@@ -335,13 +379,7 @@ export class Bus implements AsyncDisposable {
   }
 
   async #send(options: SendOptions): Promise<Message> {
-    const to = splitAddresses(options.to);
-    if (to.length === 0) {
-      throw new CrosstalkError(
-        "ERR_ADDRESS_INVALID",
-        "A message needs at least one addressee (--to)",
-      );
-    }
+    const to = this.#addressees(options);
     for (const address of to) resolveAddress(address, this.config);
     const exclude = splitAddresses(options.exclude ?? []);
     checkExclude(exclude);

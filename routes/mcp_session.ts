@@ -65,8 +65,9 @@ const REF = z.string().regex(
   "a message id as read shows it: <channel>/<YYYY>/<MM>/<DD>/<file>.md",
 ).describe("a message id as read shows it (<channel>/<YYYY>/<MM>/<DD>/<file>.md)");
 const SEND = z.object({
-  to: z.string().describe(
-    "addressee(s): agent name, model, username, all (models and agents) or here (agents only)",
+  to: z.string().optional().describe(
+    "addressee(s): agent name, model, username, all (models and agents) or here (agents only); " +
+      "left out: the @names in the message",
   ),
   exclude: z.string().optional().describe(
     "who not to wake, whatever `to` says (to: all, exclude: bob); comma-separate several",
@@ -198,10 +199,9 @@ export function registerTools(
     inputSchema: SEND.shape,
   }, (args: z.infer<typeof SEND>, extra: { requestId: string | number }) =>
     answer(async () => {
-      const body: Record<string, unknown> = {
-        to: args.to.split(",").map((t: string) => t.trim()).filter(Boolean),
-        body: args.message,
-      };
+      const body: Record<string, unknown> = { body: args.message };
+      const to = (args.to ?? "").split(",").map((t: string) => t.trim()).filter(Boolean);
+      if (to.length > 0) body.to = to;
       if (args.exclude) body.exclude = args.exclude.split(",").map((t) => t.trim()).filter(Boolean);
       let channel = args.channel;
       if (args.re) {
@@ -226,7 +226,9 @@ export function registerTools(
         { "Idempotency-Key": key },
       );
       const warnings = (sent.warnings ?? []).map((w) => `\nwarning: ${w}`).join("");
-      return `sent ${sent.channel}/${sent.id}${warnings}`;
+      // Addressed by its @mentions: who they were, so a slip shows.
+      const mentioned = body.to === undefined ? ` to ${sent.to.join(", ")}` : "";
+      return `sent ${sent.channel}/${sent.id}${mentioned}${warnings}`;
     }));
 
   // read and wait: the same inbox call, with a count or a long-poll.

@@ -33,7 +33,8 @@ export function messageRoutes(deps: AppDeps): Hono<Env> {
     const identity = identityOf(c);
     const body = await jsonBody(c);
     checkShape(body, {
-      to: "string|string[]",
+      // Left out: the body's @mentions (engine/mentions.ts).
+      to: "string|string[]?",
       exclude: "string|string[]?",
       body: "string",
       channel: "string?",
@@ -69,7 +70,7 @@ export function messageRoutes(deps: AppDeps): Hono<Env> {
     const send = () =>
       deps.bus.send({
         ...(model ? { extra: { model } } : {}),
-        to: list(body.to)!,
+        to: list(body.to),
         exclude: list(body.exclude),
         body: body.body as string,
         channel: body.channel as string | undefined,

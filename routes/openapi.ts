@@ -217,7 +217,10 @@ const messages = {
   }),
   post: op("Send a message as the token's identity", {
     200: json("The first message for a retried Idempotency-Key", message),
-    201: json("The new message", message),
+    201: json(
+      "The new message, its `to` as written (the @mentions when `to` was left out), with `warnings` for addressees nobody answers to",
+      message,
+    ),
   }, {
     parameters: [{
       name: "Idempotency-Key",
@@ -226,7 +229,11 @@ const messages = {
     }],
     requestBody: body(
       {
-        to: strOrList,
+        to: {
+          ...strOrList,
+          description:
+            "the addressees; left out, the @mentions of `body` (`@bob`, `@here`; none is a 400), never for a workflow",
+        },
         exclude: {
           ...strOrList,
           description: "who not to wake, whatever `to` says (`to: all` with a few left out)",
@@ -242,7 +249,7 @@ const messages = {
           description: "create `channel` (a name) when there is none by that name",
         },
       },
-      ["to", "body"],
+      ["body"],
     ),
   }),
 };

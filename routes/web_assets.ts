@@ -68,7 +68,7 @@ export const WEB_HTML = `<!doctype html>
     <ol id="messages"><li id="older-row"><button type="button" class="link" id="older">show older messages</button></li></ol>
     <form id="send">
       <p id="replying" hidden>Replying to <span id="replying-to"></span> <button type="button" id="cancel-reply">cancel</button></p>
-      <input name="to" placeholder="to (names, comma-separated, or all)" aria-label="To" required>
+      <input name="to" placeholder="to (names, comma-separated, or all), or @mention in the text" aria-label="To">
       <input name="exclude" placeholder="except (names, comma-separated; optional)" aria-label="Except">
       <textarea name="body" rows="3" placeholder="message (markdown)" aria-label="Message" required></textarea>
       <button type="submit">Send</button>
@@ -2104,11 +2104,10 @@ onSubmit("login", async (form) => {
 onSubmit("send", async (form) => {
   $("send-error").textContent = "";
   if (!state.channel) throw new Error("Add a channel first");
-  const body = {
-    to: names(form.elements.to.value),
-    body: form.elements.body.value,
-    channel: state.channel.id,
-  };
+  const body = { body: form.elements.body.value, channel: state.channel.id };
+  // Left empty, the engine reads the addressees from the text's @mentions.
+  const to = names(form.elements.to.value);
+  if (to.length > 0) body.to = to;
   // Who not to wake, whatever "to" says (to all, except bob).
   const except = names(form.elements.exclude.value);
   if (except.length > 0) body.exclude = except;

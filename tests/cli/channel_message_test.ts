@@ -279,7 +279,9 @@ Deno.test("message send writes the message file with the right frontmatter and p
       [["--to", "echo"], 65, /empty message/],
       [["--to", "echo", "--file", join(home, "missing.md")], 64, /does not exist/],
       [["--to", "echo", "--file", join(home, "body.md"), "words"], 64, /not both/],
-      [["--to", ",", "hi"], 65, /at least one addressee/],
+      [["--to", ",", "hi"], 64, /No addressee: name them with "to" \(--to\) or an @mention/],
+      [["hi"], 64, /No addressee: name them with "to" \(--to\) or an @mention/],
+      [["@nobody/echo", "hi"], 64, /"@nobody\/echo" is no model of this transport$/m],
       [["--to", "echo", "--channel", "nope", "hi"], 66, /No channel named "nope"/],
       [
         ["--to", "builtin/unknown", "hi"],

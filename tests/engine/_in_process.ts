@@ -22,7 +22,7 @@ export interface EngineWithApiOptions {
 /**
  * An engine on a local transport in `dir` whose users are boss (an admin) and guest, a live
  * session, its API app, and tokens: `admin`, `user`, `live` (the session's) and `agent` (a
- * dispatched CLI's). `call` requests the app with one of them; disposing of it stops the engine.
+ * dispatched CLI's). `call` requests the app with one of them (`app` for other headers); disposing of it stops the engine.
  */
 export async function engineWithApi(dir: string, options: EngineWithApiOptions = {}) {
   const root = join(dir, "bus");
@@ -55,6 +55,7 @@ export async function engineWithApi(dir: string, options: EngineWithApiOptions =
   };
   return {
     engine,
+    app,
     stateDir: location.stateDir,
     tokens,
     call,

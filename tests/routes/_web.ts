@@ -35,6 +35,8 @@ export async function newPage(chrome: Browser): Promise<{ page: Page; pageErrors
 export interface EngineWithBossOptions {
   /** The provider `test`'s models: name to script in tests/testdata/agents; default reply. */
   models?: Record<string, string>;
+  /** More models of `test`, as command lines (`echo: "crosstalk agent echo"`). */
+  commands?: Record<string, string>;
   /** Runs on the transport before the engine starts. */
   beforeStart?: (root: string) => Promise<void>;
 }
@@ -45,8 +47,11 @@ export async function engineWithBoss(
   options: EngineWithBossOptions = {},
 ): Promise<{ engine: EngineProcess; url: string; root: string }> {
   const root = join(home, "transport");
-  const models = Object.entries(options.models ?? { reply: "reply.sh" })
-    .map(([name, script]) => `      ${name}: ${join(AGENTS, script)}\n`);
+  const models = [
+    ...Object.entries(options.models ?? { reply: "reply.sh" })
+      .map(([name, script]) => `      ${name}: ${join(AGENTS, script)}\n`),
+    ...Object.entries(options.commands ?? {}).map(([name, line]) => `      ${name}: ${line}\n`),
+  ];
   await makeTransport(root, `providers:\n  test:\n    models:\n${models.join("")}`);
   await options.beforeStart?.(root);
   const engine = await EngineProcess.start(root, {
