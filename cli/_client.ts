@@ -13,7 +13,7 @@ import { type CliContext, locationOf, openBus, type TransportFlags } from "./_co
 import type { WorkflowView } from "../engine/workflow.ts";
 import type { Plan } from "../engine/workflow_plan.ts";
 import type { SearchResult } from "../engine/search.ts";
-import type { TaskEntry } from "../engine/tasks.ts";
+import type { MessageAnnotations, TaskEntry } from "../engine/tasks.ts";
 
 /** What the message and channel commands need, wherever the bus is. */
 export interface BusClient extends AsyncDisposable {
@@ -34,6 +34,8 @@ export interface BusClient extends AsyncDisposable {
   replies(message: Message): Promise<Message[]>;
   waitForReplies(messages: Message[], timeoutMs: number): Promise<Message[]>;
   deliveryStatus(message: Message): Promise<unknown>;
+  /** The message's task (null when it is none) and badges, oldest first. */
+  annotations(message: Message): Promise<MessageAnnotations>;
   listChannels(): Promise<Channel[]>;
   createChannel(name: string, parent?: string): Promise<Channel>;
   showChannel(handle: string): Promise<Channel & { messages: number }>;
@@ -87,6 +89,11 @@ class DirectClient implements BusClient {
   async deliveryStatus(m: Message) {
     const { deliveryStatus } = await import("../engine/status.ts");
     return deliveryStatus(this.#bus, m);
+  }
+  async annotations(m: Message) {
+    const { annotationsOf } = await import("../engine/tasks.ts");
+    const { annotations } = await annotationsOf(this.#bus, { channel: m.channel, ids: [m.id] });
+    return annotations.get(m.id)!;
   }
   listChannels() {
     return this.#bus.listChannels();
@@ -338,6 +345,14 @@ export class HttpClient implements BusClient {
   }
   deliveryStatus(m: Message) {
     return this.call<unknown>("GET", `/api/messages/${m.channel}/${m.id}/status`);
+  }
+  async annotations(m: Message) {
+    const { annotations } = await this.call<{ annotations: Record<string, MessageAnnotations> }>(
+      "POST",
+      `/api/channels/${m.channel}/annotations`,
+      { ids: [m.id] },
+    );
+    return annotations[m.id] ?? { task: null, badges: [] };
   }
   async listChannels() {
     return (await this.call<{ channels: Channel[] }>("GET", "/api/channels")).channels;

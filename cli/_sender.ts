@@ -1,4 +1,5 @@
-// Who a message sent through an engine is from, and why (`crosstalk whoami` says it), first match:
+// Who a message sent through an engine is from, and who a task or badge step there acts as (`task
+// flag|claim|resolve`, `message badge`), and why (`crosstalk whoami` says it), first match:
 //   1. `--from NAME`;
 //   2. in an agent CLI the engine runs (its CROSSTALK_API and CROSSTALK_TOKEN set): the
 //      credential's own name, the run's model with the run's token; nothing below applies there
@@ -14,6 +15,10 @@ import type { TmuxHere } from "../engine/tmux_here.ts";
 import type { Identity } from "../engine/auth.ts";
 import { CrosstalkError } from "../schema/errors.ts";
 import type { HttpClient } from "./_client.ts";
+
+/** `--from` of the task verbs and `message badge`: who they act as, as `message send --from`. */
+export const ACT_FROM_HELP =
+  "act as this name (default: $CROSSTALK_FROM, else this tmux pane's agent, else you; see whoami)";
 
 /** Where a sender's name comes from. */
 export type SenderSource = "flag" | "run" | "env" | "pane" | "credential";
@@ -97,15 +102,22 @@ async function paneAgentOf(
   return await paneAgent(here, agents);
 }
 
+/** Options for {@linkcode explainRefusal}. */
+export interface ExplainRefusalOptions {
+  /** What the command does as the sender: `send` (a message, the default) or `act` (a task step). */
+  verb?: "send" | "act";
+}
+
 /**
- * What a send refused for its sender says instead of the engine's word (which is about a token):
- * the name, where it came from, who the credential is, and how to send as that. Any other error
- * is given back as it is.
+ * What a send (or a task or badge call) refused for its sender says instead of the engine's word
+ * (which is about a token): the name, where it came from, who the credential is, and how to act
+ * as that. Any other error is given back as it is.
  */
 export async function explainRefusal(
   api: HttpClient,
   sender: Sender,
   error: unknown,
+  options: ExplainRefusalOptions = {},
 ): Promise<unknown> {
   if (
     !(error instanceof CrosstalkError) || sender.from === undefined ||
@@ -113,23 +125,46 @@ export async function explainRefusal(
   ) {
     return error;
   }
+  const verb = options.verb ?? "send";
   const from = JSON.stringify(sender.from);
   if (error.code === "ERR_ADDRESS_INVALID") {
     return new CrosstalkError(
       "ERR_ADDRESS_INVALID",
-      `Cannot send as ${from} (${sender.why}): ${error.message}`,
+      `Cannot ${verb} as ${from} (${sender.why}): ${error.message}`,
       { cause: error },
     );
   }
   if (error.code !== "ERR_FORBIDDEN") return error;
   const me = await api.call<Identity>("GET", "/api/whoami").catch(() => undefined);
   const self = me ? `"${me.subject}"` : "its own name";
+  const Verb = `${verb[0]!.toUpperCase()}${verb.slice(1)}`;
   return new CrosstalkError(
     "ERR_FORBIDDEN",
-    `Cannot send as ${from} (${sender.why}): this credential sends as ${self} only, and only an ` +
-      `admin's token may send as someone else. Send as ${self} with --from ${
+    `Cannot ${verb} as ${from} (${sender.why}): this credential ${verb}s as ${self} only, and ` +
+      `only an admin's token may ${verb} as someone else. ${Verb} as ${self} with --from ${
         me?.subject ?? "NAME"
       }${sender.source === "env" ? ", or unset CROSSTALK_FROM" : ""}`,
     { cause: error },
   );
+}
+
+/**
+ * POSTs `body` to a task or badge route of the engine behind `api` as the sender `message send`
+ * would use here ({@linkcode senderOf}, `flag` being `--from`): with its `from` when that is
+ * another name than the credential's. A refusal of that name says where it came from
+ * ({@linkcode explainRefusal}).
+ *
+ * @throws {CrosstalkError} what the engine answers
+ */
+export async function postAs<T>(
+  api: HttpClient,
+  request: { path: string; body: Record<string, unknown>; flag: string | undefined; env: Env },
+): Promise<T> {
+  const sender = await senderOf(api, request.flag, request.env);
+  const body = sender.from === undefined ? request.body : { ...request.body, from: sender.from };
+  try {
+    return await api.call<T>("POST", request.path, body);
+  } catch (error) {
+    throw await explainRefusal(api, sender, error, { verb: "act" });
+  }
 }

@@ -4,8 +4,9 @@ import type { Message } from "../transports/mod.ts";
 import { AFTER_EVERY_ID } from "../transports/names.ts";
 import { CrosstalkError } from "../schema/errors.ts";
 import type { deliveryStatus } from "../engine/status.ts";
-import type { Badge } from "../engine/tasks.ts";
+import type { Badge, TaskState } from "../engine/tasks.ts";
 import { HttpClient, openApi, openClient } from "./_client.ts";
+import { ACT_FROM_HELP, explainRefusal, postAs, senderOf } from "./_sender.ts";
 import { livePid } from "../engine/background.ts";
 import {
   type CliContext,
@@ -68,7 +69,6 @@ export function messageCommand(ctx: CliContext): Command {
       const body = await readBody(words, flags.file, ctx, bus.maxBodyBytes);
       // Through an engine: --from, the run's token, $CROSSTALK_FROM, this pane's tmux agent, the
       // credential (cli/_sender.ts). Written directly: --from, else $CROSSTALK_FROM, else $USER.
-      const { senderOf, explainRefusal } = await import("./_sender.ts");
       const sender = bus instanceof HttpClient
         ? await senderOf(bus, flags.from, ctx.env)
         : undefined;
@@ -183,8 +183,13 @@ export function messageCommand(ctx: CliContext): Command {
     .action(async (id: string, flags: TransportFlags & { channel?: string }) => {
       await using bus = await openClient(flags, ctx);
       const found = await bus.findMessage(id, flags.channel);
-      if (flags.json) return printJson(ctx, found);
-      ctx.out(`${render(found)}\n`);
+      const { task, badges } = await bus.annotations(found);
+      if (flags.json) return printJson(ctx, { ...found, task, badges });
+      const notes = [
+        ...(task ? [`task:      ${taskLine(task)}`] : []),
+        ...(badges.length > 0 ? [`badges:    ${badgesLine(badges)}`] : []),
+      ];
+      ctx.out(`${render(found, notes)}\n`);
     });
 
   withJson(withTransportOptions(message.command("status")))
@@ -206,18 +211,8 @@ export function messageCommand(ctx: CliContext): Command {
         ctx.out(`  ${parts.join("  ")}\n`);
       }
       const { task, badges = [] } = status;
-      if (task) {
-        const parts = [task.state, `flagged by ${task.flaggedBy}`];
-        if (task.role) parts.push(`for role ${task.role}`);
-        if (task.cwd) parts.push(`in ${task.cwd}`);
-        if (task.claimedBy) parts.push(`claimed by ${task.claimedBy}`);
-        if (task.result !== undefined) parts.push(`result: ${firstLine(task.result)}`);
-        ctx.out(`  task: ${parts.join(", ")}\n`);
-      }
-      if (badges.length > 0) {
-        const shown = badges.map((b) => `${b.type}${b.value ? `=${b.value}` : ""} (${b.by})`);
-        ctx.out(`  badges: ${shown.join(", ")}\n`);
-      }
+      if (task) ctx.out(`  task: ${taskLine(task)}\n`);
+      if (badges.length > 0) ctx.out(`  badges: ${badgesLine(badges)}\n`);
     });
 
   withJson(withTransportOptions(message.command("badge")))
@@ -226,21 +221,23 @@ export function messageCommand(ctx: CliContext): Command {
     .argument("<type>", "1 to 32 lowercase letters, digits, _ or -")
     .argument("[value]", "a short value (at most 200 characters)")
     .option("--channel <channel>", "the channel to look in (default: search all)")
+    .option("--from <name>", ACT_FROM_HELP)
     .action(
       async (
         id: string,
         type: string,
         value: string | undefined,
-        flags: TransportFlags & { channel?: string },
+        flags: TransportFlags & { channel?: string; from?: string },
       ) => {
         // Badges are recorded through the engine's sync, as tasks are: through its API only.
         const api = await openApi(flags, ctx);
         const found = await api.findMessage(id, flags.channel);
-        const badge = await api.call<Badge>(
-          "POST",
-          `/api/messages/${found.channel}/${found.id}/badges`,
-          { type, ...(value === undefined ? {} : { value }) },
-        );
+        const badge = await postAs<Badge>(api, {
+          path: `/api/messages/${found.channel}/${found.id}/badges`,
+          body: { type, ...(value === undefined ? {} : { value }) },
+          flag: flags.from,
+          env: ctx.env,
+        });
         if (flags.json) return printJson(ctx, badge);
         ctx.out(
           `Added the badge ${badge.type}${badge.value ? `=${badge.value}` : ""} to ${
@@ -321,7 +318,23 @@ function firstLine(text: string): string {
   return first.length > 80 ? `${first.slice(0, 77)}...` : first;
 }
 
-function render(m: Message): string {
+/** A task in one line: `claimed, flagged by boss, for role dev, claimed by coder`. */
+function taskLine(task: TaskState): string {
+  const parts = [task.state, `flagged by ${task.flaggedBy}`];
+  if (task.role) parts.push(`for role ${task.role}`);
+  if (task.cwd) parts.push(`in ${task.cwd}`);
+  if (task.claimedBy) parts.push(`claimed by ${task.claimedBy}`);
+  if (task.result !== undefined) parts.push(`result: ${firstLine(task.result)}`);
+  return parts.join(", ");
+}
+
+/** Badges in one line: `importance=high (boss), question (ann)`. */
+function badgesLine(badges: readonly Badge[]): string {
+  return badges.map((b) => `${b.type}${b.value ? `=${b.value}` : ""} (${b.by})`).join(", ");
+}
+
+/** A message whole: its header lines (then `notes`, more of them), a blank line, its body. */
+function render(m: Message, notes: readonly string[] = []): string {
   const head = [
     `id:        ${m.id}`,
     `channel:   ${m.channel}`,
@@ -335,6 +348,7 @@ function render(m: Message): string {
   if (typeof m.extra?.model === "string") head.push(`model:     ${m.extra.model}`);
   if (m.type) head.push(`type:      ${m.type}`);
   if (m.failed) head.push(`failed:    true${m.error ? ` (${m.error})` : ""}`);
+  head.push(...notes);
   return `${head.join("\n")}\n\n${m.body}`;
 }
 

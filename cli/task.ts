@@ -6,6 +6,7 @@ import type { TaskState } from "../engine/tasks.ts";
 import type { Message } from "../transports/mod.ts";
 import { type HttpClient, openApi, openClient } from "./_client.ts";
 import { readFileOption } from "./_body.ts";
+import { ACT_FROM_HELP, postAs } from "./_sender.ts";
 import {
   type CliContext,
   Command,
@@ -50,11 +51,17 @@ export function taskCommand(ctx: CliContext): Command {
     .option("--channel <channel>", "the channel to look in (default: search all)")
     .option("--role <role>", "only agents with this role may claim it")
     .option("--cwd <dir>", "only agents working in this folder (or below) may claim it")
+    .option("--from <name>", ACT_FROM_HELP)
     .action(async (id: string, flags: TaskFlags & { role?: string; cwd?: string }) => {
       const { api, message, path } = await taskMessage(id, flags, ctx);
-      const state = await api.call<TaskState>("POST", path, {
-        ...(flags.role === undefined ? {} : { role: flags.role }),
-        ...(flags.cwd === undefined ? {} : { cwd: resolve(flags.cwd) }),
+      const state = await postAs<TaskState>(api, {
+        path,
+        body: {
+          ...(flags.role === undefined ? {} : { role: flags.role }),
+          ...(flags.cwd === undefined ? {} : { cwd: resolve(flags.cwd) }),
+        },
+        flag: flags.from,
+        env: ctx.env,
       });
       if (flags.json) return printJson(ctx, state);
       const scope = [
@@ -68,9 +75,15 @@ export function taskCommand(ctx: CliContext): Command {
     .description("claim a task: exactly one claimant wins (exit 75 for the others)")
     .argument("<id>", "the message: its id, or <channel>/<id> as task list prints it")
     .option("--channel <channel>", "the channel to look in (default: search all)")
+    .option("--from <name>", ACT_FROM_HELP)
     .action(async (id: string, flags: TaskFlags) => {
       const { api, message, path } = await taskMessage(id, flags, ctx);
-      const state = await api.call<TaskState>("POST", `${path}/claim`, {});
+      const state = await postAs<TaskState>(api, {
+        path: `${path}/claim`,
+        body: {},
+        flag: flags.from,
+        env: ctx.env,
+      });
       if (flags.json) return printJson(ctx, state);
       ctx.out(`Claimed ${shortRef(message)}\n`);
     });
@@ -85,6 +98,7 @@ export function taskCommand(ctx: CliContext): Command {
     .option("--result <text>", "the result")
     .option("--file <path>", "read the result from a file")
     .option("--failed", "the task failed (the result says why)")
+    .option("--from <name>", ACT_FROM_HELP)
     .action(
       async (
         id: string,
@@ -98,9 +112,11 @@ export function taskCommand(ctx: CliContext): Command {
         }
         const result = flags.result ?? await readFileOption(flags.file!, MAX_RESULT_BYTES);
         const { api, message, path } = await taskMessage(id, flags, ctx);
-        const state = await api.call<TaskState>("POST", `${path}/resolve`, {
-          status: flags.failed ? "failed" : "completed",
-          result,
+        const state = await postAs<TaskState>(api, {
+          path: `${path}/resolve`,
+          body: { status: flags.failed ? "failed" : "completed", result },
+          flag: flags.from,
+          env: ctx.env,
         });
         if (flags.json) return printJson(ctx, state);
         ctx.out(
@@ -116,6 +132,7 @@ export function taskCommand(ctx: CliContext): Command {
 /** The options every task verb on one message takes. */
 interface TaskFlags extends TransportFlags {
   channel?: string;
+  from?: string;
 }
 
 /**

@@ -42,7 +42,7 @@ import { initTransport } from "./setup.ts";
 import { VERSION } from "./version.ts";
 import { isProcessAlive } from "./_process.ts";
 import { HERE, type LiveAgentInfo, LiveAgents, type Registration } from "./live.ts";
-import { taskOf } from "./tasks.ts";
+import { type TaskActor, taskOf } from "./tasks.ts";
 import { shellWord } from "./which.ts";
 import { TmuxAgents } from "./tmux_agents.ts";
 import { Workflows } from "./workflow.ts";
@@ -507,6 +507,38 @@ export class Engine implements AsyncDisposable {
       if (!(await this.#knownSender(address))) unknown.push(address);
     }
     return unknown;
+  }
+
+  /**
+   * Who `name` is to the task flow, for a request that acts as that name (an admin's `from`): a
+   * tmux agent of this engine, with the role and folder (`cwd`) of its registration; a live agent,
+   * of this machine or another, with the role and folder it registered; a user; or a model (named
+   * as `provider/model`, as its runs' tokens are), with neither.
+   *
+   * @throws {CrosstalkError} `ERR_ADDRESS_INVALID` when no tmux agent, live agent, user or model
+   *   has that name
+   */
+  async taskActor(name: string): Promise<TaskActor> {
+    const pane = this.tmuxAgents.registration(name);
+    if (pane) return { name, role: pane.role, cwd: pane.cwd };
+    if (this.live.has(name)) {
+      const agent = this.live.get(name);
+      return { name, role: agent.role, cwd: agent.cwd };
+    }
+    const peers = await this.peers();
+    const peer = peers.agents.find((agent) => agent.name === name);
+    if (peer) return { name, role: peer.role, cwd: peer.cwd };
+    if (peers.humans.includes(name)) return { name };
+    try {
+      const target = resolveAddress(name, this.bus.config);
+      if (target.kind === "model") return { name: `${target.model.provider}/${target.model.name}` };
+    } catch {
+      // No address at all: nobody has that name.
+    }
+    throw new CrosstalkError(
+      "ERR_ADDRESS_INVALID",
+      `No tmux agent, live agent, user or model is called ${JSON.stringify(name.slice(0, 100))}`,
+    );
   }
 
   /** A sender that belongs to the transport: a user, a model, a live agent or an engine. */

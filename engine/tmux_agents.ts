@@ -299,6 +299,12 @@ export class TmuxAgents {
       .sort((a, b) => a.name.localeCompare(b.name));
   }
 
+  /** The registration of `name` as stored (no tmux asked), or undefined when there is none. */
+  registration(name: string): TmuxAgentRecord | undefined {
+    const entry = this.#entries.get(name);
+    return entry ? structuredClone(entry.record) : undefined;
+  }
+
   /**
    * The panes of a tmux server (the socket given, else the engine's default server) as
    * registrations they could become: each with its target, command, folder, a guess of its agent

@@ -53,7 +53,13 @@ export interface AppDeps {
 /** What the live agent, task and badge routes use of the engine. */
 export type LiveDeps = Pick<
   Engine,
-  "live" | "registerLive" | "peers" | "annotations" | "tmuxAgents" | "unknownAddressees"
+  | "live"
+  | "registerLive"
+  | "peers"
+  | "annotations"
+  | "tmuxAgents"
+  | "unknownAddressees"
+  | "taskActor"
 >;
 
 /** Hono's variables for this app. */
@@ -71,6 +77,23 @@ export type Env = {
 /** The caller, set by the auth middleware. */
 export function identityOf(c: Context<Env>): Identity {
   return c.get("identity");
+}
+
+/**
+ * The name a request acts as: `from` when it gives one, else the caller's own. A token acts as its
+ * own name only; an admin's may act as anyone (`verb` says what it does: "sends", "acts").
+ *
+ * @throws {CrosstalkError} `ERR_FORBIDDEN`
+ */
+export function actingAs(identity: Identity, from: string | undefined, verb = "acts"): string {
+  if (from === undefined || from === identity.subject) return identity.subject;
+  if (!identity.admin) {
+    throw new CrosstalkError(
+      "ERR_FORBIDDEN",
+      `This token ${verb} as "${identity.subject}", not as "${from}"`,
+    );
+  }
+  return from;
 }
 
 /**
@@ -133,6 +156,26 @@ export async function jsonBody(c: Context<Env>): Promise<Record<string, unknown>
   let value: unknown;
   try {
     value = await c.req.json();
+  } catch {
+    throw new CrosstalkError("ERR_BODY_INVALID", "The request body must be a JSON object");
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new CrosstalkError("ERR_BODY_INVALID", "The request body must be a JSON object");
+  }
+  return value as Record<string, unknown>;
+}
+
+/**
+ * Reads a JSON object body that may be left out: no body (or an empty one) is `{}`.
+ *
+ * @throws {CrosstalkError} `ERR_BODY_INVALID` when there is one and it is not a JSON object
+ */
+export async function optionalJsonBody(c: Context<Env>): Promise<Record<string, unknown>> {
+  const text = await c.req.text();
+  if (text.trim() === "") return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
   } catch {
     throw new CrosstalkError("ERR_BODY_INVALID", "The request body must be a JSON object");
   }

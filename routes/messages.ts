@@ -7,12 +7,14 @@ import { deliveryStatus } from "../engine/status.ts";
 import { addBadge, claimTask, flagTask, resolveTask, type TaskActor } from "../engine/tasks.ts";
 import type { Message } from "../transports/mod.ts";
 import {
+  actingAs,
   type AppDeps,
   checkShape,
   type Env,
   identityOf,
   jsonBody,
   numberQuery,
+  optionalJsonBody,
 } from "./_context.ts";
 
 const ID =
@@ -52,12 +54,7 @@ export function messageRoutes(deps: AppDeps): Hono<Env> {
     }
     // A token sends as its own identity; only an admin may speak for someone else.
     const from = body.from as string | undefined;
-    if (from !== undefined && from !== identity.subject && !identity.admin) {
-      throw new CrosstalkError(
-        "ERR_FORBIDDEN",
-        `This token sends as "${identity.subject}", not as "${from}"`,
-      );
-    }
+    actingAs(identity, from, "sends");
     const key = c.req.header("Idempotency-Key");
     if (key !== undefined && (key.length === 0 || key.length > 200)) {
       throw new CrosstalkError("ERR_BODY_INVALID", "Idempotency-Key must be 1 to 200 characters");
@@ -169,10 +166,20 @@ export function messageRoutes(deps: AppDeps): Hono<Env> {
     }
     return deps.live;
   };
-  /** A task actor: a live agent brings its role and folder, anyone else only a name. */
-  const actorOf = (c: Parameters<typeof identityOf>[0]): TaskActor => {
+  /**
+   * Who a task or badge request acts as: the caller, or the body's `from` (only an admin's token
+   * may name someone else, who must be a tmux agent, live agent, user or model). A live agent,
+   * the caller's own token or one named, and a tmux agent named bring their role and folder, which
+   * a claim must fit; anyone else only a name.
+   */
+  const actorOf = async (
+    c: Parameters<typeof identityOf>[0],
+    from: unknown,
+  ): Promise<TaskActor> => {
     const identity = identityOf(c);
-    if (identity.kind !== "live") return { name: identity.subject };
+    const name = actingAs(identity, from as string | undefined);
+    if (name !== identity.subject) return await engine().taskActor(name);
+    if (identity.kind !== "live") return { name };
     const agent = engine().live.get(identity.subject);
     return { name: agent.name, role: agent.role, cwd: agent.cwd };
   };
@@ -183,9 +190,10 @@ export function messageRoutes(deps: AppDeps): Hono<Env> {
   app.post(`/${ID}/task`, async (c) => {
     const message = await find(c);
     const body = await jsonBody(c);
-    checkShape(body, { role: "string?", cwd: "string?" });
+    checkShape(body, { role: "string?", cwd: "string?", from: "string?" });
+    const actor = await actorOf(c, body.from);
     const task = await flagTask(engine().annotations, message, {
-      by: identityOf(c).subject,
+      by: actor.name,
       role: body.role as string | undefined,
       cwd: body.cwd as string | undefined,
     });
@@ -195,7 +203,10 @@ export function messageRoutes(deps: AppDeps): Hono<Env> {
 
   app.post(`/${ID}/task/claim`, async (c) => {
     const message = await find(c);
-    const task = await claimTask(engine().annotations, message, actorOf(c));
+    // The body may be left out: the caller claims for itself.
+    const body = await optionalJsonBody(c);
+    checkShape(body, { from: "string?" });
+    const task = await claimTask(engine().annotations, message, await actorOf(c, body.from));
     publish("task", { message: `${message.channel}/${message.id}`, ...task });
     return c.json(task);
   });
@@ -203,13 +214,14 @@ export function messageRoutes(deps: AppDeps): Hono<Env> {
   app.post(`/${ID}/task/resolve`, async (c) => {
     const message = await find(c);
     const body = await jsonBody(c);
-    checkShape(body, { status: "string?", result: "string" });
+    checkShape(body, { status: "string?", result: "string", from: "string?" });
     const status = (body.status ?? "completed") as string;
     if (status !== "completed" && status !== "failed") {
       throw new CrosstalkError("ERR_BODY_INVALID", 'status must be "completed" or "failed"');
     }
+    const actor = await actorOf(c, body.from);
     const task = await resolveTask(deps.bus, engine().annotations, message, {
-      by: identityOf(c).subject,
+      by: actor.name,
       status,
       result: body.result as string,
     });
@@ -220,11 +232,12 @@ export function messageRoutes(deps: AppDeps): Hono<Env> {
   app.post(`/${ID}/badges`, async (c) => {
     const message = await find(c);
     const body = await jsonBody(c);
-    checkShape(body, { type: "string", value: "string?" });
+    checkShape(body, { type: "string", value: "string?", from: "string?" });
+    const actor = await actorOf(c, body.from);
     const badge = await addBadge(engine().annotations, message, {
       type: body.type as string,
       value: body.value as string | undefined,
-      by: identityOf(c).subject,
+      by: actor.name,
     });
     publish("badge", { message: `${message.channel}/${message.id}`, ...badge });
     return c.json(badge, 201);

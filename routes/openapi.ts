@@ -87,6 +87,18 @@ const tmuxAgentFields = {
   revive_grace_ms: { type: "integer", minimum: 0, maximum: 120000 },
 };
 
+/**
+ * `from` of the task and badge routes: whom the request acts as (only an admin's token may name
+ * someone else).
+ */
+const taskFrom = {
+  type: "string",
+  description: "act as this tmux agent, live agent, user or model instead of the token's own " +
+    "name (only an admin's token may; others get 403 ERR_FORBIDDEN): a tmux or live agent " +
+    "brings its role and folder, which a claim must fit; a name nobody has is 400 " +
+    "ERR_ADDRESS_INVALID",
+};
+
 /** The task and badge routes of a message, under one prefix. */
 function taskPaths(prefix: string): Record<string, unknown> {
   const at = `${prefix}/messages/{channel}/{y}/{m}/{d}/{file}`;
@@ -94,25 +106,35 @@ function taskPaths(prefix: string): Record<string, unknown> {
     [`${at}/task`]: {
       post: op("Flag the message as a task, optionally for a role or a folder", {
         201: json("The task"),
-      }, { parameters: messageId, requestBody: body({ role: str, cwd: str }, []) }),
+      }, {
+        parameters: messageId,
+        requestBody: body({ role: str, cwd: str, from: taskFrom }, []),
+      }),
     },
     [`${at}/task/claim`]: {
       post: op("Claim the task: exactly one claimant wins, across machines", {
         200: json("The task"),
-      }, { parameters: messageId }),
+      }, {
+        parameters: messageId,
+        requestBody: { ...body({ from: taskFrom }, []), required: false },
+      }),
     },
     [`${at}/task/resolve`]: {
       post: op("Resolve the claimed task with a result (also posted as a reply)", {
         200: json("The task"),
       }, {
         parameters: messageId,
-        requestBody: body({ status: { enum: ["completed", "failed"] }, result: str }, ["result"]),
+        requestBody: body({
+          status: { enum: ["completed", "failed"] },
+          result: str,
+          from: taskFrom,
+        }, ["result"]),
       }),
     },
     [`${at}/badges`]: {
       post: op("Add a badge to the message", { 201: json("The badge") }, {
         parameters: messageId,
-        requestBody: body({ type: str, value: str }, ["type"]),
+        requestBody: body({ type: str, value: str, from: taskFrom }, ["type"]),
       }),
     },
   };

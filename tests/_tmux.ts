@@ -100,3 +100,8 @@ export async function submissions(file: string): Promise<string[]> {
   const text = (await Deno.readTextFile(file)).trim();
   return text === "" ? [] : text.split("\n").map((l) => JSON.parse(l) as string);
 }
+
+/** The environment of a command run in `pane` of `server` (`$TMUX` and `$TMUX_PANE`). */
+export function inPane(server: TmuxServer, pane: string): Record<string, string> {
+  return { TMUX: `${server.socket},1,0`, TMUX_PANE: pane };
+}

@@ -1,9 +1,11 @@
 // The task flow and badges from the terminal: `task flag | claim | resolve` and `message badge`,
-// against a real engine (`crosstalk serve`), as its admin, as another user and as live agents.
+// against a real engine (`crosstalk serve`), as its admin, as another user, as live agents and as
+// the tmux agent of the pane they run in (real tmux).
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type CliResult, runCrosstalk, tempDir } from "../_helpers.ts";
-import { makeTransport } from "../engine/_harness.ts";
+import { makeTransport, namedTransport } from "../engine/_harness.ts";
+import { inPane, TmuxServer } from "../_tmux.ts";
 import { addUserProfile, startTeam, teamApi, teamCredential } from "./_live.ts";
 
 /** The CLI on the transport "team", as its engine's admin (boss) unless `profile` says who. */
@@ -240,4 +242,154 @@ Deno.test("task claim and message badge need an engine: without one they say how
     assert.equal(r.code, 77, r.stderr);
     assert.match(r.stderr, /No engine to talk to: start one with "crosstalk serve"/);
   }
+});
+
+/** The task steps of a message as the API records them: its task (null when none) and badges. */
+async function notesOf(home: string, ref: { channel: string; id: string }) {
+  const { annotations } = await teamApi(
+    home,
+    "POST",
+    `/api/channels/${ref.channel}/annotations`,
+    { ids: [ref.id] },
+  ) as {
+    annotations: Record<
+      string,
+      { task: TaskRow & { flaggedBy: string } | null; badges: { type: string; by: string }[] }
+    >;
+  };
+  return annotations[ref.id]!;
+}
+
+Deno.test("task claim inside a tmux pane registered as coder --role dev acts as coder: a task for role ops is refused naming the role, one for dev is claimed, resolved and badged as coder; message show prints its task and badges", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  await using tmux = new TmuxServer(home);
+  const pane = await tmux.program("coder", "aider", home);
+  await using _engine = await startTeam(home);
+  await ok(home, [
+    "agent",
+    "add",
+    "coder",
+    "--tmux",
+    "coder",
+    "--socket",
+    tmux.socket,
+    "--role",
+    "dev",
+  ]);
+  const there = (args: string[], env: Record<string, string> = {}) =>
+    runCrosstalk([...args, "--containername", "team"], {
+      home,
+      env: { ...inPane(tmux, pane), ...env },
+    });
+
+  const forOps = (await ok(home, ["message", "send", "--to", "here", "Restart the db"])).trim();
+  await ok(home, ["task", "flag", forOps, "--role", "ops"]);
+  const refused = await there(["task", "claim", forOps]);
+  assert.equal(refused.code, 75, refused.stderr);
+  assert.equal(refused.stderr, 'error: This task is for the role "ops", not "dev"\n');
+  assert.equal((await taskOf(home, forOps))!.state, "open");
+  assert.equal((await taskOf(home, forOps))!.claimedBy, undefined);
+
+  const forDev = (await ok(home, ["message", "send", "--to", "here", "Fix the build"])).trim();
+  await ok(home, ["task", "flag", forDev, "--role", "dev"]);
+  const claimed = await there(["task", "claim", forDev, "--json"]);
+  assert.equal(claimed.code, 0, claimed.stderr);
+  assert.equal(JSON.parse(claimed.stdout).claimedBy, "coder");
+  assert.equal((await taskOf(home, forDev))!.claimedBy, "coder");
+  const resolved = await there(["task", "resolve", forDev, "--result", "green again"]);
+  assert.equal(resolved.code, 0, resolved.stderr);
+  const badged = await there(["message", "badge", forDev, "commit", "a1b2c3d"]);
+  assert.equal(badged.code, 0, badged.stderr);
+  const reply = JSON.parse(await ok(home, ["message", "replies", forDev, "--json"]))[0];
+  assert.equal(reply.from, "coder");
+  assert.equal(reply.body, "Task completed: green again");
+
+  // --from comes first, as for message send: the pane's agent flags as the person it works for.
+  const asked = (await ok(home, ["message", "send", "--to", "here", "Tidy up"])).trim();
+  const flagged = await there(["task", "flag", asked, "--from", "boss", "--json"]);
+  assert.equal(flagged.code, 0, flagged.stderr);
+  assert.equal(JSON.parse(flagged.stdout).flaggedBy, "boss");
+
+  // message show prints the task and the badges, one line each, after the header.
+  const shown = await ok(home, ["message", "show", forDev]);
+  assert.match(
+    shown,
+    /\ntask: {6}completed, flagged by boss, for role dev, claimed by coder, result: green again\nbadges: {4}commit=a1b2c3d \(coder\)\n\nFix the build\n$/,
+  );
+  const json = JSON.parse(await ok(home, ["message", "show", forDev, "--json"]));
+  assert.equal(json.body, "Fix the build");
+  assert.equal(json.task.state, "completed");
+  assert.equal(json.task.claimedBy, "coder");
+  assert.deepEqual(json.badges.map((b: { type: string; by: string }) => [b.type, b.by]), [
+    ["commit", "coder"],
+  ]);
+  // Straight from the folder too, and nothing for a message with neither.
+  const direct = await runCrosstalk(
+    ["message", "show", forDev, "--path", namedTransport(home).root],
+    { home },
+  );
+  assert.equal(direct.code, 0, direct.stderr);
+  assert.equal(direct.stdout, shown);
+  const plain = JSON.parse(await ok(home, ["message", "show", reply.id, "--json"]));
+  assert.deepEqual([plain.task, plain.badges], [null, []]);
+  assert.doesNotMatch(await ok(home, ["message", "show", reply.id]), /^(task|badges):/m);
+});
+
+Deno.test("task and badge steps in a registered tmux pane with a credential that may not act as its agent are refused saying why, and a $CROSSTALK_FROM nobody has is refused naming it; nothing is recorded", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  await using tmux = new TmuxServer(home);
+  const pane = await tmux.program("coder", "aider", home);
+  await using _engine = await startTeam(home);
+  await ok(home, [
+    "agent",
+    "add",
+    "coder",
+    "--tmux",
+    "coder",
+    "--socket",
+    tmux.socket,
+    "--role",
+    "dev",
+  ]);
+  await addUserProfile(home, "ann");
+  const id = (await ok(home, ["message", "send", "--to", "here", "Fix the build"])).trim();
+  const ref = JSON.parse(await ok(home, ["message", "show", id, "--json"]));
+  await ok(home, ["task", "flag", id]);
+
+  for (const args of [["task", "claim", id], ["message", "badge", id, "importance", "high"]]) {
+    const refused = await runCrosstalk(["--profile", "ann", ...args], {
+      home,
+      env: inPane(tmux, pane),
+    });
+    assert.equal(refused.code, 77, refused.stderr);
+    assert.equal(
+      refused.stderr,
+      `error: Cannot act as "coder" (the tmux agent registered for this pane (${pane})): this ` +
+        `credential acts as "ann" only, and only an admin's token may act as someone else. Act ` +
+        `as "ann" with --from ann\n`,
+    );
+  }
+  const nobody = await runCrosstalk(["task", "claim", id, "--containername", "team"], {
+    home,
+    env: { CROSSTALK_FROM: "nobody" },
+  });
+  assert.equal(nobody.code, 65, nobody.stderr);
+  assert.equal(
+    nobody.stderr,
+    'error: Cannot act as "nobody" ($CROSSTALK_FROM): No tmux agent, live agent, user or model ' +
+      'is called "nobody"\n',
+  );
+  const notes = await notesOf(home, ref);
+  assert.equal(notes.task!.state, "open");
+  assert.deepEqual(notes.badges, []);
+
+  // As herself, ann claims.
+  const own = await runCrosstalk(["--profile", "ann", "task", "claim", id, "--from", "ann"], {
+    home,
+    env: inPane(tmux, pane),
+  });
+  assert.equal(own.code, 0, own.stderr);
+  assert.equal((await notesOf(home, ref)).task!.claimedBy, "ann");
 });

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type CliResult, runCrosstalk, tempDir, waitUntil } from "../_helpers.ts";
 import { EngineProcess, makeTransport, namedTransport } from "../engine/_harness.ts";
-import { READER, submissions, TmuxServer } from "../_tmux.ts";
+import { inPane, READER, submissions, TmuxServer } from "../_tmux.ts";
 
 async function engineIn(home: string): Promise<EngineProcess> {
   const { root, state } = namedTransport(home);
@@ -785,11 +785,6 @@ Deno.test("agent edit refuses an empty edit, an unknown name, a bad marker, cap 
   assert.match(asAnn.stderr, /Only an admin may change tmux agents/);
   assert.equal(await Deno.readTextFile(file), stored, "the registration is as it was");
 });
-
-/** The environment of a command run in `pane` of `server`. */
-function inPane(server: TmuxServer, pane: string): Record<string, string> {
-  return { TMUX: `${server.socket},1,0`, TMUX_PANE: pane };
-}
 
 /** A pane split off `session`'s, running a program tmux names `argv0`; its pane id. */
 async function splitPane(tmux: TmuxServer, session: string, argv0: string): Promise<string> {
