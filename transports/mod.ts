@@ -17,6 +17,7 @@ export {
 } from "./local.ts";
 export { type CommitError, commitMessage, GitTransport, type GitTransportOptions } from "./git.ts";
 export {
+  gitConfigStamp,
   GitSync,
   type GitSyncOptions,
   type Presence,
@@ -24,6 +25,7 @@ export {
   PushError,
   readPresenceRefs,
   recoverGitClone,
+  redactUrl,
   remoteUrl,
   type RewriteReport,
   type SyncReport,
