@@ -405,11 +405,11 @@ export class GitSync {
       presence,
     ], [128]);
     if (fetched.code === 128) {
-      // A remote without our branch that never had it as far as this clone knows (one that was
-      // just added, empty): the first push creates it. A branch seen before and gone now is an
-      // error, left for a person to look at.
+      // A remote without our branch, on which this sync never saw it (one just added, empty):
+      // the first push creates it. A branch seen before and gone now is an error, left for a
+      // person to look at.
       const missing = /couldn't find remote ref refs\/heads\//.test(fetched.stderr) &&
-        (await this.#revParse(this.#trackingRef)) === undefined;
+        this.#cursor.remote === undefined;
       if (!missing) {
         throw new CrosstalkError(
           "ERR_GIT_FAILED",
@@ -419,6 +419,12 @@ export class GitSync {
         );
       }
       await this.#network(["fetch", "-q", "--no-tags", "--prune", this.remote, presence]);
+      // A tracking ref left by the remote `origin` named before would make the push expect that
+      // remote's branch here: the push must create the branch.
+      await git(["update-ref", "-d", this.#trackingRef], {
+        cwd: this.transport.root,
+        okCodes: [1],
+      });
       return undefined;
     }
     const remote = await this.#revParse(this.#trackingRef);

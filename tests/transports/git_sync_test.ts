@@ -64,21 +64,27 @@ Deno.test("a clone given an empty remote after the fact pushes its history: the 
   await using dir = await tempDir();
   const root = join(dir.path, "clone");
   await scaffoldTransport(root, { kind: "git" });
-  const remote = join(dir.path, "remote.git");
-  await git(dir.path, "init", "-q", "--bare", "-b", "main", remote);
-  await git(root, "remote", "add", "origin", remote);
+  const head = async () => (await git(root, "rev-parse", "HEAD")).trim();
+  const first = join(dir.path, "first.git");
+  await git(dir.path, "init", "-q", "--bare", "-b", "main", first);
+  await git(root, "remote", "add", "origin", first);
   const sync = (await GitSync.open(new GitTransport(root), {}))!;
   const report = await sync.sync({ push: true, fetch: true });
   assert.equal(report.pushed, true);
   assert.equal(report.ahead, 0);
-  assert.equal(
-    (await git(remote, "rev-parse", "main")).trim(),
-    (await git(root, "rev-parse", "HEAD")).trim(),
-  );
-  // A branch this clone saw on the remote and that is gone now is no empty remote: an error.
-  await git(remote, "branch", "-m", "main", "elsewhere");
+  assert.equal((await git(first, "rev-parse", "main")).trim(), await head());
+  // `git remote set-url` to another empty remote: the tracking ref still names the first one's
+  // branch, and must not make the push expect it there.
+  const second = join(dir.path, "second.git");
+  await git(dir.path, "init", "-q", "--bare", "-b", "main", second);
+  await git(root, "remote", "set-url", "origin", second);
+  const moved = (await GitSync.open(new GitTransport(root), { fresh: true }))!;
+  assert.equal((await moved.sync({ push: true, fetch: true })).pushed, true);
+  assert.equal((await git(second, "rev-parse", "main")).trim(), await head());
+  // A branch this sync saw on the remote and that is gone now is no empty remote: an error.
+  await git(second, "branch", "-m", "main", "elsewhere");
   await assert.rejects(
-    sync.sync({ fetch: true }),
+    moved.sync({ fetch: true }),
     (e: unknown) =>
       e instanceof CrosstalkError && e.code === "ERR_GIT_FAILED" &&
       /couldn't find remote ref refs\/heads\/main/.test(e.message),
