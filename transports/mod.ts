@@ -30,6 +30,16 @@ export {
   type RewriteReport,
   type SyncReport,
 } from "./git_sync.ts";
+export {
+  currentBranch,
+  type ProbeOptions,
+  probeRemote,
+  pushOrigin,
+  type RemoteFit,
+  removeOrigin,
+  setOrigin,
+  upstreamOf,
+} from "./git_remote.ts";
 export { CLOCK_SKEW_MS, Cursor, type CursorOptions, LATE_WINDOW_MS } from "./cursor.ts";
 export { BusWatcher, type BusWatcherOptions, detectWatchMode, type WatchBatch } from "./watcher.ts";
 export { MessageFeed, type MessageFeedOptions } from "./feed.ts";
