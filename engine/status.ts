@@ -93,7 +93,9 @@ export async function engineReport(
   } catch {
     status = undefined;
   }
-  const git = await exists(join(location.root, ".git"));
+  // A local transport kept in a git repository of the user's own has no sync of ours.
+  const git = (bus?.config.transport ?? "git") === "git" &&
+    await exists(join(location.root, ".git"));
   const origin = git ? await remoteUrl(location.root) : undefined;
   let dispatchers = await listRegistry(
     location.root,
