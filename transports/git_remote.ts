@@ -137,39 +137,46 @@ export async function pushOrigin(
 ): Promise<"pushed" | "behind"> {
   const { branch, timeoutMs } = options;
   const head = (await git(["rev-parse", "HEAD"], { cwd: root, readOnly: true })).stdout.trim();
-  const pushed = await git([
-    "push",
-    "--porcelain",
-    "--no-verify",
-    `--force-with-lease=refs/heads/${branch}:${options.expected ?? ""}`,
-    ORIGIN,
-    `${head}:refs/heads/${branch}`,
-  ], { cwd: root, timeoutMs, okCodes: [1, 128] });
-  if (pushed.code === 0) {
-    await git(["update-ref", `refs/remotes/${ORIGIN}/${branch}`, head], { cwd: root });
-    return "pushed";
+  const holds = async (commit: string, descendant: string) =>
+    commit === descendant ||
+    (await git(["merge-base", "--is-ancestor", commit, descendant], {
+        cwd: root,
+        readOnly: true,
+        okCodes: [1, 128],
+      })).code === 0;
+  let expected = options.expected ?? "";
+  for (let attempt = 1;; attempt++) {
+    const pushed = await git([
+      "push",
+      "--porcelain",
+      "--no-verify",
+      `--force-with-lease=refs/heads/${branch}:${expected}`,
+      ORIGIN,
+      `${head}:refs/heads/${branch}`,
+    ], { cwd: root, timeoutMs, okCodes: [1, 128] });
+    if (pushed.code === 0) {
+      await git(["update-ref", `refs/remotes/${ORIGIN}/${branch}`, head], { cwd: root });
+      return "pushed";
+    }
+    const output = pushed.stdout + pushed.stderr;
+    if (!/\[rejected\]|stale info|\(fetch first\)|non-fast-forward/.test(output)) {
+      throw new CrosstalkError(
+        "ERR_GIT_FAILED",
+        `git push to ${ORIGIN} failed: ${gitDetail(pushed.stderr) || `exit ${pushed.code}`}`,
+      );
+    }
+    // Refused: the branch moved since it was looked at (an engine's sync pushing too).
+    const listed = await git(["ls-remote", "--heads", ORIGIN, `refs/heads/${branch}`], {
+      cwd: root,
+      timeoutMs,
+    });
+    const now = listed.stdout.split("\t")[0]?.trim() ?? "";
+    // It holds HEAD by now; or it is an older commit of ours, and the push goes on from there.
+    if (now !== "" && await holds(head, now)) return "pushed";
+    if (now !== "" && !(await holds(now, head))) return "behind";
+    if (attempt >= 3) return "behind";
+    expected = now;
   }
-  const output = pushed.stdout + pushed.stderr;
-  if (!/\[rejected\]|stale info|\(fetch first\)|non-fast-forward/.test(output)) {
-    throw new CrosstalkError(
-      "ERR_GIT_FAILED",
-      `git push to ${ORIGIN} failed: ${gitDetail(pushed.stderr) || `exit ${pushed.code}`}`,
-    );
-  }
-  // Refused: the branch moved since it was looked at. Fine when it holds HEAD by now.
-  const listed = await git(["ls-remote", "--heads", ORIGIN, `refs/heads/${branch}`], {
-    cwd: root,
-    timeoutMs,
-  });
-  const now = listed.stdout.split("\t")[0]?.trim();
-  if (!now) return "behind";
-  if (now === head) return "pushed";
-  const contains = await git(["merge-base", "--is-ancestor", head, now], {
-    cwd: root,
-    readOnly: true,
-    okCodes: [1, 128],
-  });
-  return contains.code === 0 ? "pushed" : "behind";
 }
 
 /**

@@ -52,6 +52,7 @@ Deno.test("transport remote set gives a running engine its remote at once: what 
     15_000,
     "both messages and both replies on the remote",
   );
+  await engine.waitFor((r) => r.event === "sync.started" && r.remote === remote);
   assert.equal(engine.count((r) => r.event === "engine.ready"), 1, "never restarted");
   assert.equal(engine.count((r) => r.event === "sync.started"), 1);
 
@@ -81,6 +82,8 @@ Deno.test("transport remote set to another URL moves a running engine's sync the
   assert.equal(moved.previous, first);
   assert.equal(moved.push, "pushed");
   assert.equal(moved.engine.state, "following");
+  // Its log comes through a pipe: read up to the second start first.
+  await engine.waitFor((r) => r.event === "sync.started" && r.remote === second);
   const started = engine.records.filter((r) => r.event === "sync.started");
   assert.deepEqual(started.map((r) => [r.remote, r.previous]), [[first, undefined], [
     second,
@@ -100,7 +103,7 @@ Deno.test("transport remote set to another URL moves a running engine's sync the
   );
   assert.equal(removed.removed, second);
   assert.deepEqual(removed.engine, { state: "following", pid: engine.pid });
-  assert.equal(engine.count((r) => r.event === "sync.stopped"), 1);
+  await engine.waitFor((r) => r.event === "sync.stopped" && r.remote === second);
   assert.equal((await git(root, "remote")).trim(), "", "no remote left");
   const shown = JSON.parse(
     (await expectCode(0, ["transport", "remote", "show", ...flags], { home })).stdout,

@@ -32,6 +32,7 @@ Deno.test("an engine started without a remote syncs once `git remote add` gives 
     25_000,
     "the message and its reply on the remote",
   );
+  await engine.waitFor((r) => r.event === "sync.started");
   assert.equal(engine.count((r) => r.event === "engine.ready"), 1, "never restarted");
   const started = engine.records.filter((r) => r.event === "sync.started");
   assert.equal(started.length, 1);
