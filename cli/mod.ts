@@ -44,6 +44,7 @@ const EXIT_BY_CODE: Record<ErrorCode, number> = {
   ERR_AMBIGUOUS_MODEL: EXIT.dataErr,
   ERR_ADDRESS_INVALID: EXIT.dataErr,
   ERR_GIT_FAILED: EXIT.tempFail,
+  ERR_REMOTE_CONFLICT: EXIT.tempFail,
   ERR_TIMEOUT: EXIT.tempFail,
   ERR_ENGINE_RUNNING: EXIT.cantCreate,
   ERR_STATE_UNWRITABLE: EXIT.cantCreate,

@@ -61,6 +61,17 @@ export function statusCommand(ctx: CliContext): Command {
             }`,
           );
         }
+        const pending = report.syncPending;
+        if (pending) {
+          const { HEARTBEAT_SECONDS: HEARTBEAT_S } = await import("../engine/registry.ts");
+          lines.push(
+            pending.syncing === undefined
+              ? `sync:      not yet: origin (${pending.origin}) was added after the engine started; it starts syncing within ${HEARTBEAT_S} s (at once: "crosstalk transport remote set" or SIGHUP)`
+              : pending.origin === undefined
+              ? `sync:      still with ${pending.syncing}: the clone has no origin any more; the engine stops syncing within ${HEARTBEAT_S} s`
+              : `sync:      still with ${pending.syncing}: origin is now ${pending.origin}; the engine moves within ${HEARTBEAT_S} s`,
+          );
+        }
         if (s.sync?.error) {
           lines.push(`sync:      failing since ${s.sync.errorSince}: ${s.sync.error}`);
         }

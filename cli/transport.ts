@@ -1,4 +1,5 @@
-// `crosstalk transport init | rm | check | list`: create, remove and inspect transports.
+// `crosstalk transport init | rm | check | list | remote`: create, remove and inspect transports,
+// and give a git transport its remote after the fact.
 import { CrosstalkError, formatProblem } from "../schema/errors.ts";
 import {
   type CliContext,
@@ -11,6 +12,7 @@ import {
   withJson,
   withTransportOptions,
 } from "./_context.ts";
+import type { EngineFollow } from "../engine/remote.ts";
 
 /** The `transport` noun. */
 export function transportCommand(ctx: CliContext): Command {
@@ -100,7 +102,90 @@ export function transportCommand(ctx: CliContext): Command {
       }
       if (errors > 0) ctx.exitCode = 1;
     });
+  transport.addCommand(remoteCommand(ctx));
   return transport;
+}
+
+/** `transport remote set | show | rm`: a git transport's origin, after the fact. */
+function remoteCommand(ctx: CliContext): Command {
+  const remote = new Command("remote").description(
+    "set, show or remove a git transport's remote (origin); a running engine follows at once",
+  );
+
+  withJson(withTransportOptions(remote.command("set")))
+    .description(
+      "make URL the origin (added or replaced), push the clone to it with upstream, and have the running engine sync with it",
+    )
+    .argument("<url>", "the remote: an empty repository, or one that holds this transport")
+    .action(async (url: string, flags: TransportFlags) => {
+      const { setRemote } = await import("../engine/remote.ts");
+      const result = await setRemote(locationOf(flags, ctx), url, { env: ctx.env });
+      if (flags.json) return printJson(ctx, result);
+      ctx.out(
+        result.previous === undefined
+          ? `Added the remote origin ${result.origin}\n`
+          : result.previous === result.origin
+          ? `The remote origin is ${result.origin} already\n`
+          : `Changed the remote origin from ${result.previous} to ${result.origin}\n`,
+      );
+      if (result.push === "pushed") {
+        ctx.out(
+          `Pushed ${result.branch} to it (its upstream): other machines can join with "crosstalk transport init --transport git --remote ${result.origin}"\n`,
+        );
+      } else if (result.push === "behind") {
+        ctx.out(
+          `It has commits this clone lacks: the engine merges them, then pushes ${result.branch}\n`,
+        );
+      } else {
+        ctx.err(
+          `warning: not pushed yet (${result.pushError}); the engine pushes when it can reach it\n`,
+        );
+      }
+      ctx.out(`${followText(result.engine, `syncs with ${result.origin} now`)}\n`);
+    });
+
+  withJson(withTransportOptions(remote.command("show")))
+    .description("the origin, the branch's upstream, and what the running engine syncs with")
+    .action(async (flags: TransportFlags) => {
+      const { remoteReport } = await import("../engine/remote.ts");
+      const report = await remoteReport(locationOf(flags, ctx), ctx.env);
+      if (flags.json) return printJson(ctx, report);
+      const lines = [
+        `origin:   ${report.origin ?? "none (messages stay on this machine)"}`,
+        `branch:   ${report.branch}${report.upstream ? ` (upstream ${report.upstream})` : ""}`,
+        `engine:   ${
+          report.engine
+            ? `pid ${report.engine.pid}, ${
+              report.engine.syncing ? `syncing with ${report.engine.syncing}` : "not syncing"
+            }`
+            : "not running"
+        }`,
+      ];
+      ctx.out(`${lines.join("\n")}\n`);
+    });
+
+  withJson(withTransportOptions(remote.command("rm")))
+    .description(
+      "remove the origin: messages stay on this machine; the running engine stops syncing",
+    )
+    .action(async (flags: TransportFlags) => {
+      const { removeRemote } = await import("../engine/remote.ts");
+      const result = await removeRemote(locationOf(flags, ctx), { env: ctx.env });
+      if (flags.json) return printJson(ctx, result);
+      if (result.removed === undefined) {
+        return ctx.out(`The transport at ${result.root} has no remote: nothing to remove\n`);
+      }
+      ctx.out(`Removed the remote origin ${result.removed}\n`);
+      ctx.out(`${followText(result.engine, "stopped syncing")}\n`);
+    });
+  return remote;
+}
+
+/** What the running engine did about a change of the remote, as a line for people. */
+function followText(engine: EngineFollow, done: string): string {
+  if (engine.state === "none") return "No engine is running here: the next one started uses it";
+  if (engine.state === "following") return `The running engine (pid ${engine.pid}) ${done}`;
+  return `The running engine (pid ${engine.pid}) follows within 10 s: ${engine.reason}`;
 }
 
 function selectorHint(flags: TransportFlags): string {

@@ -13,6 +13,7 @@ import {
   detectWatchMode,
   exists,
   formatMessageId,
+  gitConfigStamp,
   GitSync,
   GitTransport,
   type Holder,
@@ -20,6 +21,7 @@ import {
   type Message,
   MessageFeed,
   recoverGitClone,
+  remoteUrl,
   writeFileAtomic,
 } from "../transports/mod.ts";
 import { EngineKey, tokenExpiry, verifyNudge } from "./auth.ts";
@@ -32,6 +34,7 @@ import { Dispatcher, traceOf } from "./dispatcher.ts";
 import { Logger, type LogSink } from "./log.ts";
 import { type Env, storageBase, type TransportLocation } from "./paths.ts";
 import {
+  HEARTBEAT_SECONDS,
   listRegistry,
   type RegistryCommit,
   removeRegistry,
@@ -63,7 +66,7 @@ const NUDGE_TOKEN_MARGIN_MS = 10_000;
 const NUDGE_PEERS_MS = 2_000;
 
 /** How often the engine proves it is alive (registry mtime, status file). */
-export const HEARTBEAT_SECONDS = 10;
+export { HEARTBEAT_SECONDS };
 
 /** Options for {@linkcode Engine.start}. */
 export interface EngineOptions {
@@ -151,6 +154,14 @@ export class Engine implements AsyncDisposable {
   #isUser: (name: string) => boolean = () => false;
   #users: () => string[] = () => [];
   #presenceTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The URL of the clone's `origin` that the sync loop was built for (git transports). */
+  #remote: string | undefined;
+  /** `.git/config` as last looked at (see #remoteTick). */
+  #configStamp: string | undefined;
+  /** The last look at the remote failed: the next heartbeat looks again. */
+  #remoteFailed = false;
+  /** Looks at the remote, one at a time. */
+  #remoteCheck: Promise<void> = Promise.resolve();
 
   private constructor(
     parts: {
@@ -167,34 +178,19 @@ export class Engine implements AsyncDisposable {
     watch: "events" | "poll",
     baseline: boolean,
     env: Env,
-    git: { sync?: GitSync | undefined; key?: EngineKey | undefined; api?: string | undefined },
+    git: {
+      sync?: GitSync | undefined;
+      key?: EngineKey | undefined;
+      api?: string | undefined;
+      remote?: string | undefined;
+      configStamp?: string | undefined;
+    },
   ) {
     this.#holder = holder;
     this.#key = git.key;
     this.#api = git.api;
-    if (git.sync) {
-      this.#sync = new SyncLoop({
-        sync: git.sync,
-        settings: parts.bus.config.git,
-        log: parts.log,
-        presence: () => ({
-          alias: parts.alias,
-          instance: holder.instance,
-          host: holder.host,
-          pid: holder.pid,
-          at: new Date().toISOString(),
-          ...(git.api ? { api: git.api } : {}),
-          agents: parts.live.list(),
-          users: this.#users(),
-        }),
-        onAdded: (paths) => this.#delivered(paths),
-        onAnnotated: (paths) => void this.#annotated(paths),
-        // A merge may have changed any CHANNEL.md, and the sync reports added files only.
-        onPulled: () => parts.bus.transport.channelChanged?.(),
-        onPushed: () => void this.#nudgePeers(),
-        onStatus: () => this.#scheduleStatus(),
-      });
-    }
+    this.#remote = git.remote;
+    this.#configStamp = git.configStamp;
     this.bus = parts.bus;
     this.cursor = parts.cursor;
     this.log = parts.log;
@@ -206,6 +202,7 @@ export class Engine implements AsyncDisposable {
     this.#watch = watch;
     this.#baseline = baseline;
     this.#env = env;
+    if (git.sync) this.#sync = this.#syncLoop(git.sync);
     this.dispatcher = new Dispatcher({
       bus: parts.bus,
       alias: parts.alias,
@@ -286,17 +283,21 @@ export class Engine implements AsyncDisposable {
       const watch = setting === "auto" ? await detectWatchMode(bus.transport.channelsDir) : setting;
       let sync: GitSync | undefined;
       let key: EngineKey | undefined;
+      let remote: string | undefined;
+      let configStamp: string | undefined;
       if (bus.transport instanceof GitTransport) {
         for (const done of await recoverGitClone(bus.transport)) {
           log.warn("git.recovered", { done });
         }
-        const settings = bus.config.git;
-        sync = await GitSync.open(bus.transport, {
-          cursorPath: join(location.stateDir, "git-cursor.json"),
-          networkTimeoutMs: settings.network_timeout_seconds * 1000,
-          pushAttempts: settings.push_attempts,
-          guard: (fn) => engine.#feed.exclusive(fn),
-        });
+        // Read before the remote: a change made meanwhile shows at the next heartbeat.
+        configStamp = await gitConfigStamp(bus.transport.root);
+        remote = await remoteUrl(bus.transport.root);
+        if (remote !== undefined) {
+          sync = await GitSync.open(bus.transport, {
+            ...Engine.#syncOptions(bus, location),
+            guard: (fn) => engine.#feed.exclusive(fn),
+          });
+        }
         if (sync) key = await EngineKey.open(location.stateDir);
       }
       const publisher = Engine.#publisherFor(bus, () => engine.#sync);
@@ -328,7 +329,7 @@ export class Engine implements AsyncDisposable {
         watch,
         baseline,
         options.env,
-        { sync, key, api: options.api },
+        { sync, key, api: options.api, remote: sync ? remote : undefined, configStamp },
       );
       await engine.#begin();
       return engine;
@@ -388,6 +389,7 @@ export class Engine implements AsyncDisposable {
       touchRegistry(this.bus.transport.root, this.alias).catch(() => {});
       this.#writeStatus().catch(() => {});
       this.#refreshPeerNames().catch(() => {});
+      void this.#remoteTick();
     }, HEARTBEAT_SECONDS * 1000));
     await this.#refreshPeerNames().catch(() => {});
     await this.#writeStatus();
@@ -593,8 +595,18 @@ export class Engine implements AsyncDisposable {
     }, 50);
   }
 
-  /** Rereads `data/crosstalk.yaml`; an invalid file is reported and the old config kept. */
+  /**
+   * Rereads `data/crosstalk.yaml` (an invalid file is reported and the old config kept), and
+   * looks at the clone's remote again (see {@linkcode Engine.checkRemote}). Returns false when
+   * the config was invalid.
+   */
   async reload(): Promise<boolean> {
+    const loaded = await this.#reloadConfig();
+    await this.checkRemote();
+    return loaded;
+  }
+
+  async #reloadConfig(): Promise<boolean> {
     try {
       const config = await loadConfig(this.location.root, { env: this.#env });
       this.bus.replaceConfig(config);
@@ -643,6 +655,9 @@ export class Engine implements AsyncDisposable {
     await this.dispatcher.drain(graceMs);
     await removeRegistry(this.bus.transport.root, this.alias, this.#registryCommit())
       .catch((error) => this.log.error("registry.remove_failed", { error }));
+    // A look at the remote under way may be starting a sync: it ends first (later ones do
+    // nothing now).
+    await this.#remoteCheck;
     await this.#sync?.stop();
     await this.#writeStatus(true);
     if (this.#statusTimer !== undefined) clearTimeout(this.#statusTimer);
@@ -763,6 +778,122 @@ export class Engine implements AsyncDisposable {
     for (const [t, s] of this.#nudgesSeen) if (s.until <= now) this.#nudgesSeen.delete(t);
     if (this.#nudgesSeen.size >= 256) return;
     this.#nudgesSeen.set(token, { from, until: exp - NUDGE_TOKEN_MARGIN_MS });
+  }
+
+  /**
+   * Looks at the clone's `origin` again and starts, moves or stops the git sync to match, without
+   * a restart: a sync that starts pushes everything committed so far (messages and replies
+   * written before the remote came). Runs on reload (SIGHUP, which `crosstalk transport remote`
+   * sends) and on a heartbeat after `.git/config` changed. Never rejects: a failure is logged
+   * (`sync.remote_check_failed`) and the next heartbeat looks again.
+   */
+  checkRemote(): Promise<void> {
+    this.#remoteCheck = this.#remoteCheck.then(() => this.#followRemote()).then(
+      () => void (this.#remoteFailed = false),
+      (error) => {
+        this.#remoteFailed = true;
+        this.log.error("sync.remote_check_failed", { error });
+      },
+    );
+    return this.#remoteCheck;
+  }
+
+  /**
+   * On each heartbeat: one stat of `.git/config`, and a look at the remote only when the file
+   * changed (git rewrites it for `remote add`, `set-url`, `remove`) or the last look failed.
+   * Nothing of this is on a message's way.
+   */
+  async #remoteTick(): Promise<void> {
+    if (!(this.bus.transport instanceof GitTransport) || this.#stopping) return;
+    const stamp = await gitConfigStamp(this.bus.transport.root);
+    if (stamp !== this.#configStamp || this.#remoteFailed) await this.checkRemote();
+  }
+
+  async #followRemote(): Promise<void> {
+    const transport = this.bus.transport;
+    if (!(transport instanceof GitTransport) || this.#stopping) return;
+    this.#configStamp = await gitConfigStamp(transport.root);
+    const url = await remoteUrl(transport.root);
+    if (url === this.#remote) return;
+    const previous = this.#sync;
+    if (previous) {
+      this.#sync = undefined;
+      this.#remote = undefined;
+      this.#nudgePeersCache = undefined;
+      // `origin` no longer names the remote this loop synced with: nothing more goes there (its
+      // presence there lapses after the presence timeout).
+      await previous.stop({ publish: false });
+    }
+    if (url === undefined) {
+      if (!previous) return;
+      this.log.warn("sync.stopped", {
+        remote: previous.sync.url,
+        reason: "the clone has no remote origin any more: messages stay on this machine",
+      });
+      // A clone on one machine again: the dispatcher entry carries the heartbeat and the live
+      // agents, as on a shared folder.
+      await writeRegistry(transport.root, this.#registryEntry(), this.#registryCommit());
+      await this.#writeStatus();
+      return;
+    }
+    const sync = await GitSync.open(transport, {
+      ...Engine.#syncOptions(this.bus, this.location),
+      guard: (fn) => this.#feed.exclusive(fn),
+      // Every commit up to now went through this engine's feed: only what the remote brings is
+      // new.
+      fresh: true,
+    });
+    // Removed again meanwhile: the next look settles it.
+    if (!sync) return;
+    this.#key ??= await EngineKey.open(this.location.stateDir);
+    const loop = this.#syncLoop(sync);
+    this.#sync = loop;
+    this.#remote = url;
+    this.log.info("sync.started", {
+      remote: sync.url,
+      branch: sync.branch,
+      ...(previous ? { previous: previous.sync.url } : {}),
+    });
+    // The entry now carries the key that nudges are checked with; heartbeat, live agents and
+    // users move to the presence ref. Its commit goes out with the first push.
+    await writeRegistry(transport.root, this.#registryEntry(), this.#registryCommit());
+    await this.#writeStatus();
+    await loop.start({ recover: false });
+    await this.#writeStatus();
+  }
+
+  static #syncOptions(bus: Bus, location: TransportLocation) {
+    const settings = bus.config.git;
+    return {
+      cursorPath: join(location.stateDir, "git-cursor.json"),
+      networkTimeoutMs: settings.network_timeout_seconds * 1000,
+      pushAttempts: settings.push_attempts,
+    };
+  }
+
+  /** The loop that keeps this engine's clone in step with the remote of `sync`. */
+  #syncLoop(sync: GitSync): SyncLoop {
+    return new SyncLoop({
+      sync,
+      settings: this.bus.config.git,
+      log: this.log,
+      presence: () => ({
+        alias: this.alias,
+        instance: this.#holder.instance,
+        host: this.#holder.host,
+        pid: this.#holder.pid,
+        at: new Date().toISOString(),
+        ...(this.#api ? { api: this.#api } : {}),
+        agents: this.live.list(),
+        users: this.#users(),
+      }),
+      onAdded: (paths) => this.#delivered(paths),
+      onAnnotated: (paths) => void this.#annotated(paths),
+      // A merge may have changed any CHANNEL.md, and the sync reports added files only.
+      onPulled: () => this.bus.transport.channelChanged?.(),
+      onPushed: () => void this.#nudgePeers(),
+      onStatus: () => this.#scheduleStatus(),
+    });
   }
 
   /** Fetches and pushes now (tests, `crosstalk transport sync`); a no-op without a remote. */

@@ -32,6 +32,12 @@ export interface DispatcherEntry {
   users?: string[];
 }
 
+/**
+ * How often an engine proves it is alive (registry mtime, status file): an entry is stale after
+ * three periods without a sign.
+ */
+export const HEARTBEAT_SECONDS = 10;
+
 /** Commits a change of the registry (git transports); without it, files are enough. */
 export type RegistryCommit = (
   paths: string[],

@@ -11,6 +11,7 @@ import {
   formatMessageId,
   type Message,
   readPresenceRefs,
+  redactUrl,
   remoteUrl,
 } from "../transports/mod.ts";
 import type { Bus } from "./bus.ts";
@@ -21,7 +22,12 @@ import { isExcluded, resolveAddress } from "./models.ts";
 /** An alias no engine has: an exclude entry that pins a machine then never matches. */
 const NO_MACHINE = "";
 import type { Env, TransportLocation } from "./paths.ts";
-import { type DispatcherStatus, listRegistry, type PresenceAges } from "./registry.ts";
+import {
+  type DispatcherStatus,
+  HEARTBEAT_SECONDS,
+  listRegistry,
+  type PresenceAges,
+} from "./registry.ts";
 import { isProcessAlive } from "./_process.ts";
 import { resolveCommand, which } from "./which.ts";
 
@@ -52,6 +58,14 @@ export interface EngineReport {
    * with no engine, or a model no engine claims): pending, never silently dropped.
    */
   unrouted?: UnroutedMessage[];
+  /**
+   * A running engine whose git sync does not match the clone's `origin` (a remote added, changed
+   * or removed after it started; it follows at its next heartbeat, or at once on SIGHUP, which
+   * `transport remote` sends): the origin now and the remote it syncs with, each absent when
+   * there is none. Until it follows, its own entry is judged by its heartbeat: it publishes no
+   * presence to that origin yet.
+   */
+  syncPending?: { origin?: string; syncing?: string };
 }
 
 /** A message waiting for an engine that is not running. */
@@ -79,17 +93,45 @@ export async function engineReport(
   } catch {
     status = undefined;
   }
-  const dispatchers = await listRegistry(
+  // A local transport kept in a git repository of the user's own has no sync of ours.
+  const git = (bus?.config.transport ?? "git") === "git" &&
+    await exists(join(location.root, ".git"));
+  const origin = git ? await remoteUrl(location.root) : undefined;
+  let dispatchers = await listRegistry(
     location.root,
     Date.now(),
-    await presenceOf(location.root, status?.sync?.presenceTimeoutMs),
+    origin === undefined
+      ? undefined
+      : await presenceOf(location.root, status?.sync?.presenceTimeoutMs),
   );
   const openClaims = (await new ClaimStore(location.root).listOpen()).length;
-  const unrouted = bus ? { unrouted: await unroutedMessages(bus, dispatchers) } : {};
-  if (!status) return { state: "never", dispatchers, openClaims, ...unrouted };
+  const routes = async () => bus ? { unrouted: await unroutedMessages(bus, dispatchers) } : {};
+  if (!status) return { state: "never", dispatchers, openClaims, ...await routes() };
   const heartbeatAge = (Date.now() - Date.parse(status.heartbeat)) / 1000;
   const state = status.stopped ? "stopped" : isProcessAlive(status.pid) ? "running" : "dead";
-  return { state, status, heartbeatAge, dispatchers, openClaims, ...unrouted };
+  let pending: EngineReport["syncPending"];
+  const shown = origin === undefined ? undefined : redactUrl(origin);
+  if (git && state === "running" && shown !== status.sync?.url) {
+    pending = {
+      ...(shown === undefined ? {} : { origin: shown }),
+      ...(status.sync ? { syncing: status.sync.url } : {}),
+    };
+    const stale = heartbeatAge > 3 * HEARTBEAT_SECONDS;
+    dispatchers = dispatchers.map((d) =>
+      d.alias === status.alias && d.host === status.host && d.pid === status.pid
+        ? { ...d, stale, seenAt: Date.parse(status.heartbeat) }
+        : d
+    );
+  }
+  return {
+    state,
+    status,
+    heartbeatAge,
+    dispatchers,
+    openClaims,
+    ...await routes(),
+    ...(pending ? { syncPending: pending } : {}),
+  };
 }
 
 /**
@@ -148,20 +190,19 @@ export async function unroutedMessages(
 
 /**
  * On a git transport with a remote, the engines' liveness as their presence refs tell it (as
- * last fetched into this clone); undefined elsewhere, where registry files' mtimes tell it.
+ * last fetched into this clone); undefined when they cannot be read, and the registry files'
+ * mtimes tell it.
  */
 async function presenceOf(
   root: string,
   timeoutMs = DEFAULT_GIT.presence_timeout_seconds * 1000,
 ): Promise<{ ages: PresenceAges; timeoutMs: number } | undefined> {
-  if (!(await exists(join(root, ".git")))) return undefined;
   let records;
   try {
     records = await readPresenceRefs(root);
   } catch {
     return undefined;
   }
-  if (records.length === 0 && !(await remoteUrl(root))) return undefined;
   const ages = new Map<string, { seenAt: number; instance: string }>();
   for (const r of records) {
     ages.set(r.alias, { seenAt: Date.parse(r.at) || 0, instance: r.instance });

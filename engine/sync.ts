@@ -130,9 +130,14 @@ export class SyncLoop implements ClaimPublisher {
   /**
    * Repairs the clone after a crash, syncs once and publishes presence. A remote that cannot
    * be reached is logged and retried: the engine still starts and works on this machine.
+   *
+   * `recover: false` skips the repair: a sync that starts while the engine runs (a remote was
+   * added) must leave the engine's own commits in flight and git's locks alone.
    */
-  async start(): Promise<void> {
-    for (const done of await this.sync.recover()) this.#log.warn("git.recovered", { done });
+  async start(options: { recover?: boolean } = {}): Promise<void> {
+    if (options.recover ?? true) {
+      for (const done of await this.sync.recover()) this.#log.warn("git.recovered", { done });
+    }
     this.#unsubscribe = this.sync.transport.onCommit((urgent) => {
       if (urgent) this.#request("push");
     });
@@ -243,8 +248,12 @@ export class SyncLoop implements ClaimPublisher {
     return new Map(this.#presence);
   }
 
-  /** Stops the timers, pushes what is left (bounded) and withdraws this engine's presence. */
-  async stop(): Promise<void> {
+  /**
+   * Stops the timers, pushes what is left (bounded) and withdraws this engine's presence.
+   * `publish: false` skips the last push and the withdrawal: the remote it synced with is gone
+   * from the clone's config (removed, or `origin` now names another).
+   */
+  async stop(options: { publish?: boolean } = {}): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#unsubscribe?.();
@@ -253,11 +262,14 @@ export class SyncLoop implements ClaimPublisher {
     clearInterval(this.#presenceTimer);
     clearInterval(this.#housekeeping);
     await this.#running;
-    try {
-      await this.sync.sync({ push: true });
-      await this.sync.withdrawPresence(this.#presenceRecord().alias);
-    } catch (error) {
-      this.#log.warn("sync.stop_failed", { reason: reasonOf(error) });
+    await this.#publishing;
+    if (options.publish ?? true) {
+      try {
+        await this.sync.sync({ push: true });
+        await this.sync.withdrawPresence(this.#presenceRecord().alias);
+      } catch (error) {
+        this.#log.warn("sync.stop_failed", { reason: reasonOf(error) });
+      }
     }
     for (const waiter of this.#waiters.splice(0)) {
       waiter.reject(new Error("the engine stopped before the claim reached the remote"));

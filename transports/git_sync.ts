@@ -51,6 +51,12 @@ export interface GitSyncOptions {
    * engine holds its message feed meanwhile (a reader could see half a file).
    */
   guard?: <T>(fn: () => Promise<T>) => Promise<T>;
+  /**
+   * Starts the commit cursor afresh at HEAD, forgetting what it held: for a remote that was
+   * added or changed while the engine ran, which saw every commit of this clone up to now (an
+   * old cursor would hand its files on again) and never saw the new remote.
+   */
+  fresh?: boolean;
 }
 
 /**
@@ -176,7 +182,7 @@ export class GitSync {
       .stdout.trim() || "main";
     let cursor: CursorState = {};
     try {
-      if (options.cursorPath) {
+      if (options.cursorPath && !options.fresh) {
         cursor = JSON.parse(await Deno.readTextFile(options.cursorPath)) as CursorState;
       }
     } catch (error) {
@@ -388,15 +394,39 @@ export class GitSync {
   async #fetch(
     report: SyncReport,
   ): Promise<{ remote: string; onto?: string; head?: string; base?: string } | undefined> {
-    await this.#network([
+    const presence = `+${PRESENCE_PREFIX}*:${PRESENCE_PREFIX}*`;
+    const fetched = await this.#network([
       "fetch",
       "-q",
       "--no-tags",
       "--prune",
       this.remote,
       `+refs/heads/${this.branch}:${this.#trackingRef}`,
-      `+${PRESENCE_PREFIX}*:${PRESENCE_PREFIX}*`,
-    ]);
+      presence,
+    ], [128]);
+    if (fetched.code === 128) {
+      // A remote without our branch, on which this sync never saw it (one just added, empty):
+      // the first push creates it. A branch seen before and gone now is an error, left for a
+      // person to look at.
+      const missing = /couldn't find remote ref refs\/heads\//.test(fetched.stderr) &&
+        this.#cursor.remote === undefined;
+      if (!missing) {
+        throw new CrosstalkError(
+          "ERR_GIT_FAILED",
+          `Cannot reach the remote ${this.remote} (${this.url}): git fetch failed in "${this.transport.root}": ${
+            gitDetail(fetched.stderr) || "exit 128"
+          }`,
+        );
+      }
+      await this.#network(["fetch", "-q", "--no-tags", "--prune", this.remote, presence]);
+      // A tracking ref left by the remote `origin` named before would make the push expect that
+      // remote's branch here: the push must create the branch.
+      await git(["update-ref", "-d", this.#trackingRef], {
+        cwd: this.transport.root,
+        okCodes: [1],
+      });
+      return undefined;
+    }
     const remote = await this.#revParse(this.#trackingRef);
     if (!remote) return undefined; // An empty remote: the first push creates the branch.
     const last = this.#cursor.remote;
@@ -696,6 +726,19 @@ export async function remoteUrl(root: string, remote = "origin"): Promise<string
     okCodes: [1],
   }).catch(() => undefined);
   return out?.stdout.trim() || undefined;
+}
+
+/**
+ * A fingerprint of a clone's `.git/config` (inode, size, mtime), to tell without starting git
+ * whether its remotes may have changed: git writes a new file for every change of it.
+ */
+export async function gitConfigStamp(root: string): Promise<string> {
+  try {
+    const info = await Deno.stat(join(root, ".git", "config"));
+    return `${info.ino}:${info.size}:${info.mtime?.getTime()}`;
+  } catch {
+    return "none";
+  }
 }
 
 /** Every presence ref in a clone, as last fetched. */

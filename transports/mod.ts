@@ -17,6 +17,7 @@ export {
 } from "./local.ts";
 export { type CommitError, commitMessage, GitTransport, type GitTransportOptions } from "./git.ts";
 export {
+  gitConfigStamp,
   GitSync,
   type GitSyncOptions,
   type Presence,
@@ -24,10 +25,21 @@ export {
   PushError,
   readPresenceRefs,
   recoverGitClone,
+  redactUrl,
   remoteUrl,
   type RewriteReport,
   type SyncReport,
 } from "./git_sync.ts";
+export {
+  currentBranch,
+  type ProbeOptions,
+  probeRemote,
+  pushOrigin,
+  type RemoteFit,
+  removeOrigin,
+  setOrigin,
+  upstreamOf,
+} from "./git_remote.ts";
 export { CLOCK_SKEW_MS, Cursor, type CursorOptions, LATE_WINDOW_MS } from "./cursor.ts";
 export { BusWatcher, type BusWatcherOptions, detectWatchMode, type WatchBatch } from "./watcher.ts";
 export { MessageFeed, type MessageFeedOptions } from "./feed.ts";

@@ -241,6 +241,29 @@ export async function network(
 }
 
 /**
+ * A git transport at `<dir>/bus` made by `transport init --transport git` with no remote (one
+ * machine, as Crosstalk 8's quickstart makes it): the template's models (the built-in echo),
+ * with fast git settings for when it gets a remote.
+ */
+export async function cloneWithoutRemote(dir: string): Promise<string> {
+  const root = join(dir, "bus");
+  await scaffoldTransport(root, { kind: "git" });
+  const yaml = join(root, "data", "crosstalk.yaml");
+  await Deno.writeTextFile(yaml, `${await Deno.readTextFile(yaml)}\n${FAST}`);
+  await git(root, "commit", "-q", "-am", "test: fast git settings");
+  return root;
+}
+
+/** The files on `branch` of a bare remote (none while it has no such branch). */
+export async function remoteFiles(remote: string, branch = "main"): Promise<string[]> {
+  try {
+    return (await git(remote, "ls-tree", "-r", "--name-only", branch)).split("\n");
+  } catch {
+    return [];
+  }
+}
+
+/**
  * A repeatable pseudo-random sequence in [0, 1) for chaos tests: the moments differ from round to
  * round, and a failure can be run again.
  */

@@ -60,6 +60,61 @@ Deno.test("a clone without a remote has no sync", async () => {
   );
 });
 
+Deno.test("a clone given an empty remote after the fact pushes its history: the fetch finds no branch yet, the push makes it", async () => {
+  await using dir = await tempDir();
+  const root = join(dir.path, "clone");
+  await scaffoldTransport(root, { kind: "git" });
+  const head = async () => (await git(root, "rev-parse", "HEAD")).trim();
+  const first = join(dir.path, "first.git");
+  await git(dir.path, "init", "-q", "--bare", "-b", "main", first);
+  await git(root, "remote", "add", "origin", first);
+  const sync = (await GitSync.open(new GitTransport(root), {}))!;
+  const report = await sync.sync({ push: true, fetch: true });
+  assert.equal(report.pushed, true);
+  assert.equal(report.ahead, 0);
+  assert.equal((await git(first, "rev-parse", "main")).trim(), await head());
+  // `git remote set-url` to another empty remote: the tracking ref still names the first one's
+  // branch, and must not make the push expect it there.
+  const second = join(dir.path, "second.git");
+  await git(dir.path, "init", "-q", "--bare", "-b", "main", second);
+  await git(root, "remote", "set-url", "origin", second);
+  const moved = (await GitSync.open(new GitTransport(root), { fresh: true }))!;
+  assert.equal((await moved.sync({ push: true, fetch: true })).pushed, true);
+  assert.equal((await git(second, "rev-parse", "main")).trim(), await head());
+  // A branch this sync saw on the remote and that is gone now is no empty remote: an error.
+  await git(second, "branch", "-m", "main", "elsewhere");
+  await assert.rejects(
+    moved.sync({ fetch: true }),
+    (e: unknown) =>
+      e instanceof CrosstalkError && e.code === "ERR_GIT_FAILED" &&
+      /couldn't find remote ref refs\/heads\/main/.test(e.message),
+  );
+});
+
+Deno.test("a fresh GitSync starts its commit cursor at HEAD: files an old cursor would hand on again are not reported", async () => {
+  await using dir = await tempDir();
+  const { machines: [a] } = await network(dir.path, 1);
+  const cursorPath = join(dir.path, "cursor0.json");
+  await a!.sync.sync({ push: true });
+  // Written while the clone had no sync (its remote removed): this machine saw it already.
+  const local = await send(a!, "seen here before the remote came back");
+  const stale = (await GitSync.open(a!.transport, { cursorPath }))!;
+  assert.deepEqual(
+    (await stale.sync({ push: true })).added,
+    [`data/channels/${a!.channel}/${local.id}`],
+    "the old cursor hands it on again",
+  );
+  const later = await send(a!, "seen here too");
+  const fresh = (await GitSync.open(a!.transport, { cursorPath, fresh: true }))!;
+  assert.deepEqual((await fresh.sync({ push: true })).added, []);
+  assert.ok(
+    (await Deno.readTextFile(cursorPath)).includes(
+      (await git(a!.transport.root, "rev-parse", "HEAD")).trim(),
+    ),
+  );
+  assert.ok(await a!.transport.hasMessage(a!.channel, later.id));
+});
+
 Deno.test("pushes racing from three clones lose no message: each rebases and retries", async () => {
   await using dir = await tempDir();
   const { machines } = await network(dir.path, 3);
