@@ -8,7 +8,13 @@ import { echoReply } from "../engine/echo.ts";
 import { shellWord } from "../engine/which.ts";
 import { CrosstalkError } from "../schema/errors.ts";
 import { currentSocket } from "../transports/tmux.ts";
-import type { AgentCli, AgentInstallResult, InstallScope } from "../engine/agent_install.ts";
+import type {
+  AgentCli,
+  AgentInstallResult,
+  ConfigEdit,
+  InstallScope,
+} from "../engine/agent_install.ts";
+import { APPROVAL_WAIT_S } from "../engine/approval_hook.ts";
 import type {
   TmuxAgentStart,
   TmuxAgentView,
@@ -23,6 +29,7 @@ import {
   Command,
   openBus,
   Option,
+  parseSeconds,
   printJson,
   printTable,
   type TransportFlags,
@@ -89,10 +96,33 @@ export function agentCommand(ctx: CliContext): Command {
     .option("--path <dir>", "the server's transport directory (default: the built-in transport)")
     .option("--containername <name>", "the server's transport: a named one in the default storage")
     .addOption(scope())
+    .option(
+      "--approvals",
+      "Claude Code only: also add the approval hook (as approval install) to its settings of the " +
+        "same scope, so its tool use is put to the bus",
+    )
+    .option(
+      "--wait <seconds>",
+      `with --approvals: how long the hook waits for a person (default ${APPROVAL_WAIT_S})`,
+      parseSeconds,
+    )
     .option("--force", "replace a crosstalk entry that differs")
     .option("--dry-run", "print the file and its new content; write nothing")
     .action(async (cli: string, flags: InstallFlags) => {
       const agentCli = await agentCliOf(cli);
+      if (flags.approvals && agentCli !== "claude") {
+        throw new CrosstalkError(
+          "ERR_USAGE",
+          `--approvals needs Claude Code: only it has a hook that asks before a tool runs ` +
+            `(PreToolUse), which crosstalk answers from the bus; ${agentCli} has none`,
+        );
+      }
+      if (flags.wait !== undefined && !flags.approvals) {
+        throw new CrosstalkError(
+          "ERR_USAGE",
+          "--wait goes with --approvals: it is how long the approval hook waits for a person",
+        );
+      }
       if (flags.name !== undefined) {
         const { isName } = await import("../transports/mod.ts");
         if (!isName(flags.name)) {
@@ -104,7 +134,9 @@ export function agentCommand(ctx: CliContext): Command {
       }
       await checkSessionFlags(flags);
       const { currentProgram } = await import("../engine/service.ts");
-      const { installAgent, mcpServerEntry } = await import("../engine/agent_install.ts");
+      const { installAgent, installApprovalHookFile, mcpServerEntry } = await import(
+        "../engine/agent_install.ts"
+      );
       const entry = mcpServerEntry(agentCli, {
         program: currentProgram(),
         name: flags.name,
@@ -123,14 +155,25 @@ export function agentCommand(ctx: CliContext): Command {
       if (flags.containername !== undefined) {
         entry.args.push("--containername", flags.containername);
       }
-      const result = await installAgent(agentCli, entry, {
+      const options = {
         scope: flags.scope,
         env: ctx.env,
         cwd: Deno.cwd(),
         force: flags.force ?? false,
         dryRun: flags.dryRun ?? false,
-      });
-      if (printDryRun(ctx, result, flags)) return;
+      };
+      const hook = flags.approvals
+        ? await (await import("./approval.ts")).hookOptions(flags, ctx)
+        : undefined;
+      // The settings are read and checked first: broken, they stop the install before anything
+      // is written.
+      if (hook) await installApprovalHookFile(hook, { ...options, dryRun: true });
+      const result = await installAgent(agentCli, entry, options);
+      const hooked = hook ? await installApprovalHookFile(hook, options) : undefined;
+      if (flags.dryRun) {
+        for (const edit of [result, hooked]) if (edit) printDryRun(ctx, edit);
+        return;
+      }
       const where = `${result.file.path} (${result.file.scope} scope)`;
       ctx.out(
         result.action === "unchanged"
@@ -139,6 +182,14 @@ export function agentCommand(ctx: CliContext): Command {
             result.action === "replace" ? "Replaced" : "Installed"
           } the crosstalk MCP server in ${where}\n`,
       );
+      if (hooked) {
+        ctx.out(
+          hooked.action === "unchanged"
+            ? `The approval hook is already installed in ${hooked.file.path}\n`
+            : `Installed the approval hook in ${hooked.file.path}: Claude Code's tool use waits ` +
+              `for a person on the bus (crosstalk approval, the web UI's Approvals)\n`,
+        );
+      }
       ctx.out(startHint(agentCli, result));
     });
 
@@ -149,19 +200,31 @@ export function agentCommand(ctx: CliContext): Command {
     .option("--dry-run", "print the file and its new content; write nothing")
     .action(async (cli: string, flags: InstallFlags) => {
       const agentCli = await agentCliOf(cli);
-      const { uninstallAgent } = await import("../engine/agent_install.ts");
-      const result = await uninstallAgent(agentCli, {
+      const { uninstallAgent, uninstallApprovalHookFile } = await import(
+        "../engine/agent_install.ts"
+      );
+      const options = {
         scope: flags.scope,
         env: ctx.env,
         cwd: Deno.cwd(),
         dryRun: flags.dryRun ?? false,
-      });
-      if (printDryRun(ctx, result, flags)) return;
+      };
+      // Claude Code's approval hook goes too; its settings are checked before anything changes.
+      if (agentCli === "claude") await uninstallApprovalHookFile({ ...options, dryRun: true });
+      const result = await uninstallAgent(agentCli, options);
+      const unhooked = agentCli === "claude" ? await uninstallApprovalHookFile(options) : undefined;
+      if (flags.dryRun) {
+        for (const edit of [result, unhooked]) if (edit) printDryRun(ctx, edit);
+        return;
+      }
       ctx.out(
         result.action === "absent"
           ? `crosstalk is not installed in ${result.file.path}\n`
           : `Removed the crosstalk MCP server from ${result.file.path}\n`,
       );
+      if (unhooked?.action === "remove") {
+        ctx.out(`Removed the approval hook from ${unhooked.file.path}\n`);
+      }
     });
 
   tmuxCommands(agent, ctx);
@@ -672,6 +735,8 @@ interface InstallFlags extends SessionFlags {
   scope?: InstallScope;
   force?: boolean;
   dryRun?: boolean;
+  approvals?: boolean;
+  wait?: number;
 }
 
 async function agentCliOf(cli: string): Promise<AgentCli> {
@@ -683,12 +748,14 @@ async function agentCliOf(cli: string): Promise<AgentCli> {
   );
 }
 
-/** With --dry-run, prints the file and what it would hold; true when it did. */
-function printDryRun(ctx: CliContext, result: AgentInstallResult, flags: InstallFlags): boolean {
-  if (!flags.dryRun || result.action === "unchanged" || result.action === "absent") return false;
+/** With --dry-run, prints the file and what it would hold, or that it stays as it is. */
+function printDryRun(ctx: CliContext, result: ConfigEdit & { file: { path: string } }): void {
+  if (result.action === "unchanged" || result.action === "absent") {
+    ctx.out(`Would leave ${result.file.path} as it is\n`);
+    return;
+  }
   const text = result.text ?? "";
   ctx.out(`Would write ${result.file.path}:\n${text}${text.endsWith("\n") ? "" : "\n"}`);
-  return true;
 }
 
 /** How to start the agent so that it loads the server just installed. */

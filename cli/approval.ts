@@ -1,9 +1,15 @@
 // `crosstalk approval list | allow | deny | hook | install | uninstall`: an agent's tool use put to
 // the people on the bus (docs/LIVE.md, "Approvals").
-import { join, resolve } from "../transports/path.ts";
-import { writeFileAtomic } from "../transports/_fs.ts";
+import { resolve } from "../transports/path.ts";
 import { CrosstalkError, errorText } from "../schema/errors.ts";
 import type { Approval } from "../engine/approvals.ts";
+import {
+  APPROVAL_WAIT_S,
+  type ApprovalHookOptions,
+  approvalHookOptions,
+  hookOutput,
+  parseHookInput,
+} from "../engine/approval_hook.ts";
 import { type HttpClient, openApi } from "./_client.ts";
 import {
   type CliContext,
@@ -18,8 +24,6 @@ import {
   withTransportOptions,
 } from "./_context.ts";
 
-/** How long the hook waits for a person by default, in seconds. */
-const HOOK_WAIT_S = 120;
 /** The longest long-poll the API takes. */
 const POLL_S = 300;
 
@@ -83,20 +87,19 @@ export function approvalCommand(ctx: CliContext): Command {
     )
     .option(
       "--wait <seconds>",
-      `how long to wait for a person (default ${HOOK_WAIT_S})`,
+      `how long to wait for a person (default ${APPROVAL_WAIT_S})`,
       parseSeconds,
     )
     .action(async (flags: TransportFlags & { wait?: number }) => {
       // Whatever goes wrong, the agent CLI must not be stopped by it: no output means "ask in
       // the terminal as usual", and the reason goes to stderr.
       try {
-        const { parseHookInput, hookOutput } = await import("../engine/approval_hook.ts");
         const input = parseHookInput((await ctx.readStdin()) ?? "");
         const api = await openApi(flags, ctx);
         const { localSessionName } = await import("../engine/local_sessions.ts");
         const name = await localSessionName(locationOf(flags, ctx).stateDir);
         // The engine keeps a request an hour at most.
-        const waitSeconds = Math.min(3600, Math.max(1, Math.round(flags.wait ?? HOOK_WAIT_S)));
+        const waitSeconds = Math.min(3600, Math.max(1, Math.round(flags.wait ?? APPROVAL_WAIT_S)));
         let approval = await api.call<Approval>("POST", "/api/approvals", {
           agent: "claude",
           // Past it nobody waits: the request expires then, and a late decision is refused.
@@ -129,33 +132,38 @@ export function approvalCommand(ctx: CliContext): Command {
     )
     .option(
       "--wait <seconds>",
-      `how long the hook waits for a person (default ${HOOK_WAIT_S})`,
+      `how long the hook waits for a person (default ${APPROVAL_WAIT_S})`,
       parseSeconds,
     )
     .action(async (flags: InstallFlags) => {
-      const { withApprovalHook } = await import("../engine/approval_hook.ts");
-      const path = settingsPath(flags.scope ?? "project", ctx);
-      const wait = flags.wait ?? HOOK_WAIT_S;
-      const text = withApprovalHook(await readSettings(path), {
-        command: await hookCommand(flags, wait, ctx),
-        ...(flags.matcher ? { matcher: flags.matcher } : {}),
-        timeoutSeconds: Math.ceil(wait) + 30,
+      const { installApprovalHookFile } = await import("../engine/agent_install.ts");
+      const result = await installApprovalHookFile(await hookOptions(flags, ctx), {
+        scope: flags.scope,
+        env: ctx.env,
+        cwd: Deno.cwd(),
       });
-      await Deno.mkdir(join(path, ".."), { recursive: true });
-      await writeFileAtomic(path, text, { mode: 0o600 });
-      ctx.out(`Installed the approval hook in ${path}\n`);
+      ctx.out(
+        result.action === "unchanged"
+          ? `The approval hook is already installed in ${result.file.path}\n`
+          : `Installed the approval hook in ${result.file.path}\n`,
+      );
     });
 
   withTransportOptions(approval.command("uninstall"))
     .description("take the hook out of Claude Code's settings, and nothing else")
     .addOption(scopeOption())
     .action(async (flags: InstallFlags) => {
-      const { withoutApprovalHook } = await import("../engine/approval_hook.ts");
-      const path = settingsPath(flags.scope ?? "project", ctx);
-      const text = withoutApprovalHook(await readSettings(path));
-      if (text === undefined) return ctx.out(`No approval hook in ${path}\n`);
-      await writeFileAtomic(path, text, { mode: 0o600 });
-      ctx.out(`Removed the approval hook from ${path}\n`);
+      const { uninstallApprovalHookFile } = await import("../engine/agent_install.ts");
+      const result = await uninstallApprovalHookFile({
+        scope: flags.scope,
+        env: ctx.env,
+        cwd: Deno.cwd(),
+      });
+      ctx.out(
+        result.action === "absent"
+          ? `No approval hook in ${result.file.path}\n`
+          : `Removed the approval hook from ${result.file.path}\n`,
+      );
     });
   return approval;
 }
@@ -165,38 +173,24 @@ function scopeOption(): Option {
     .choices(["project", "user"]);
 }
 
-/** Claude Code's settings file for a scope. */
-function settingsPath(scope: "project" | "user", ctx: CliContext): string {
-  if (scope === "project") return join(Deno.cwd(), ".claude", "settings.json");
-  const dir = ctx.env.CLAUDE_CONFIG_DIR || (ctx.env.HOME && join(ctx.env.HOME, ".claude"));
-  if (!dir) throw new CrosstalkError("ERR_USAGE", "Cannot find the home folder: set HOME");
-  return join(resolve(Deno.cwd(), dir), "settings.json");
-}
-
-async function readSettings(path: string): Promise<string | undefined> {
-  try {
-    return await Deno.readTextFile(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw error;
-  }
-}
-
 /**
- * The hook's command line: this crosstalk, and the engine (`--server`, `--profile`) or the
- * transport it was installed for, shell-quoted.
+ * The hook for these flags: this crosstalk, asking the engine (`--server`, `--profile`) or the
+ * transport it was installed for.
  */
-async function hookCommand(flags: TransportFlags, wait: number, ctx: CliContext): Promise<string> {
+export async function hookOptions(
+  flags: TransportFlags & { wait?: number; matcher?: string },
+  ctx: CliContext,
+): Promise<ApprovalHookOptions> {
   const { currentProgram } = await import("../engine/service.ts");
-  const program = currentProgram();
-  const args = [program.execPath, ...program.args, "approval", "hook", "--wait", String(wait)];
-  if (ctx.globals.server !== undefined) args.push("--server", ctx.globals.server);
-  if (ctx.globals.profile !== undefined) args.push("--profile", ctx.globals.profile);
-  if (flags.path !== undefined) args.push("--path", resolve(Deno.cwd(), flags.path));
-  if (flags.containername !== undefined) args.push("--containername", flags.containername);
-  if (flags.state !== undefined) args.push("--state", resolve(Deno.cwd(), flags.state));
-  const { shellWord } = await import("../engine/which.ts");
-  return args.map(shellWord).join(" ");
+  return approvalHookOptions(currentProgram(), {
+    wait: flags.wait,
+    matcher: flags.matcher,
+    server: ctx.globals.server,
+    profile: ctx.globals.profile,
+    path: flags.path === undefined ? undefined : resolve(Deno.cwd(), flags.path),
+    containername: flags.containername,
+    state: flags.state === undefined ? undefined : resolve(Deno.cwd(), flags.state),
+  });
 }
 
 async function resolveId(api: HttpClient, id: string): Promise<string> {

@@ -1,16 +1,24 @@
 /**
  * `crosstalk agent install | uninstall`: the "crosstalk" MCP server entry in an agent CLI's own
  * configuration (Claude Code's `.mcp.json` or `~/.claude.json`, Codex's `config.toml`, Gemini
- * CLI's and Qwen Code's `settings.json`, opencode's `opencode.json`). The edits are pure functions
- * from the file's text to its new text that touch nothing but the entry: the rest of the file
- * (other keys, comments, formatting) stays byte for byte. {@linkcode installAgent} and
- * {@linkcode uninstallAgent} read, edit and write one file. The one module that touches the
+ * CLI's and Qwen Code's `settings.json`, opencode's `opencode.json`), and crosstalk's approval hook
+ * in Claude Code's `settings.json` (`approval install`, `agent install claude --approvals`). The
+ * edits are pure functions from the file's text to its new text that touch nothing but the entry:
+ * the rest of the file (other keys, comments, formatting) stays byte for byte.
+ * {@linkcode installAgent}, {@linkcode uninstallAgent} and their approval hook counterparts read,
+ * edit and write one file. The one module that touches the
  * `smol-toml` package.
  */
 import { join, resolve } from "../transports/path.ts";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { CrosstalkError, formatProblem } from "../schema/errors.ts";
 import { readTextFile, writeFileAtomic } from "../transports/mod.ts";
+import {
+  approvalHook,
+  type ApprovalHookOptions,
+  isApprovalHook,
+  withoutApprovalHooks,
+} from "./approval_hook.ts";
 import type { Env } from "./paths.ts";
 import type { EngineProgram } from "./service.ts";
 
@@ -349,6 +357,73 @@ export async function uninstallAgent(
   return await apply(file, current, edit, options);
 }
 
+/** Claude Code's settings file of a scope, where its hooks go. */
+export interface ClaudeSettingsFile {
+  scope: InstallScope;
+  /** Absolute path. */
+  path: string;
+  /** The mode of the file when crosstalk creates it. */
+  newFileMode: number;
+}
+
+/** What {@linkcode installApprovalHookFile} or {@linkcode uninstallApprovalHookFile} did. */
+export interface ApprovalHookResult extends ConfigEdit {
+  file: ClaudeSettingsFile;
+  /** True when the file was written. */
+  written: boolean;
+}
+
+/**
+ * Claude Code's settings file of a scope: `project`, `.claude/settings.json` in the folder (beside
+ * its `.mcp.json`); `user`, `settings.json` in `$CLAUDE_CONFIG_DIR`, default `~/.claude`. A new
+ * one is made 0600: settings may hold environment variables, secrets among them.
+ *
+ * @throws {CrosstalkError} `ERR_USAGE` for the user scope without a home folder
+ */
+export function claudeSettingsFile(options: AgentConfigFileOptions): ClaudeSettingsFile {
+  const scope = options.scope ?? "project";
+  let dir = join(options.cwd, ".claude");
+  if (scope === "user") {
+    const home = options.env.HOME ?? options.env.USERPROFILE;
+    const found = options.env.CLAUDE_CONFIG_DIR || (home && join(home, ".claude"));
+    if (!found) throw new CrosstalkError("ERR_USAGE", "Cannot find the home folder: set HOME");
+    dir = found;
+  }
+  return { scope, path: resolve(options.cwd, join(dir, "settings.json")), newFileMode: 0o600 };
+}
+
+/**
+ * Puts crosstalk's approval hook (`hook`, engine/approval_hook.ts) into Claude Code's settings
+ * file of the scope, in place of an earlier one of crosstalk's; the rest of the file stays byte
+ * for byte.
+ *
+ * @throws {CrosstalkError} as {@linkcode claudeSettingsFile} and {@linkcode installApprovalHook};
+ *   `ERR_SERVICE_FAILED` when the file cannot be read or written
+ */
+export async function installApprovalHookFile(
+  hook: ApprovalHookOptions,
+  options: AgentInstallOptions,
+): Promise<ApprovalHookResult> {
+  const file = claudeSettingsFile(options);
+  const current = await readConfig(file.path);
+  return await apply(file, current, installApprovalHook(current?.text, hook, file.path), options);
+}
+
+/**
+ * Takes crosstalk's approval hook out of Claude Code's settings file of the scope, and nothing
+ * else (action `absent` when it has none).
+ *
+ * @throws {CrosstalkError} as {@linkcode claudeSettingsFile} and
+ *   {@linkcode uninstallApprovalHook}; `ERR_SERVICE_FAILED` when the file cannot be read or written
+ */
+export async function uninstallApprovalHookFile(
+  options: AgentInstallOptions,
+): Promise<ApprovalHookResult> {
+  const file = claudeSettingsFile(options);
+  const current = await readConfig(file.path);
+  return await apply(file, current, uninstallApprovalHook(current?.text, file.path), options);
+}
+
 interface CurrentFile {
   text: string;
   /** The file itself when `path` is a symlink: replacing the link would cut it off. */
@@ -376,12 +451,12 @@ async function readConfig(path: string): Promise<CurrentFile | undefined> {
   }
 }
 
-async function apply(
-  file: AgentConfigFile,
+async function apply<F extends { path: string; newFileMode: number }>(
+  file: F,
   current: CurrentFile | undefined,
   edit: ConfigEdit,
   options: AgentInstallOptions,
-): Promise<AgentInstallResult> {
+): Promise<ConfigEdit & { file: F; written: boolean }> {
   const unchanged = edit.action === "unchanged" || edit.action === "absent";
   if (unchanged || options.dryRun || edit.text === undefined) {
     return { ...edit, file, written: false };
@@ -410,7 +485,10 @@ interface JsonNode {
   kind: "object" | "array" | "value";
   start: number;
   end: number;
+  /** An object's members. */
   members: JsonMember[];
+  /** An array's elements. */
+  elements: JsonNode[];
 }
 
 interface JsonMember {
@@ -510,17 +588,7 @@ function uninstallJson(text: string | undefined, options: ConfigEditOptions): Co
   const index = object.members.findIndex((m) => m.key === MCP_SERVER_NAME);
   if (index < 0) return { action: "absent", text };
   uniqueMember(object, MCP_SERVER_NAME, text, options);
-  const member = object.members[index]!;
-  let next: string;
-  if (object.members.length === 1) {
-    next = text.slice(0, object.start + 1) + text.slice(object.end - 1);
-  } else if (index === 0) {
-    // The first of several: from its key to the next key, so the next member takes its place.
-    next = text.slice(0, member.keyStart) + text.slice(object.members[1]!.keyStart);
-  } else {
-    // From the end of the member before (its comma goes too) to the end of this one.
-    next = text.slice(0, object.members[index - 1]!.valueEnd) + text.slice(member.valueEnd);
-  }
+  const next = removeItem(text, object, index);
   checkJsonEdit(next, options, doc, (data) => {
     let at = data as Record<string, unknown>;
     for (const key of path) at = at[key] as Record<string, unknown>;
@@ -631,21 +699,58 @@ function insertMember(
   value: unknown,
   style: JsonStyle,
 ): string {
-  const base = lineIndent(text, object.start);
-  const last = object.members.at(-1);
-  const first = object.members[0];
-  const indent = first !== undefined && startsLine(text, first.keyStart)
-    ? lineIndent(text, first.keyStart)
+  return insertItem(
+    text,
+    object,
+    (indent) => `${JSON.stringify(key)}: ${jsonText(value, indent, style)}`,
+    style,
+  );
+}
+
+/** The text spans of an object's members (from the key) or of an array's elements. */
+function itemsOf(node: JsonNode): { start: number; end: number }[] {
+  return node.kind === "object"
+    ? node.members.map((m) => ({ start: m.keyStart, end: m.valueEnd }))
+    : node.elements.map((e) => ({ start: e.start, end: e.end }));
+}
+
+/**
+ * Adds an item (`item` gives its text for its indentation) as the last of `node`, an object or an
+ * array, indented like its other items.
+ */
+function insertItem(
+  text: string,
+  node: JsonNode,
+  item: (indent: string) => string,
+  style: JsonStyle,
+): string {
+  const base = lineIndent(text, node.start);
+  const items = itemsOf(node);
+  const first = items[0];
+  const last = items.at(-1);
+  const indent = first !== undefined && startsLine(text, first.start)
+    ? lineIndent(text, first.start)
     : base + style.unit;
-  const member = `${JSON.stringify(key)}: ${jsonText(value, indent, style)}`;
   if (last === undefined) {
-    return `${text.slice(0, object.start + 1)}${style.eol}${indent}${member}${style.eol}${base}${
-      text.slice(object.end - 1)
-    }`;
+    return `${text.slice(0, node.start + 1)}${style.eol}${indent}${
+      item(indent)
+    }${style.eol}${base}${text.slice(node.end - 1)}`;
   }
-  return `${text.slice(0, last.valueEnd)},${style.eol}${indent}${member}${
-    text.slice(last.valueEnd)
-  }`;
+  return `${text.slice(0, last.end)},${style.eol}${indent}${item(indent)}${text.slice(last.end)}`;
+}
+
+/**
+ * `node` (an object or an array) without its item at `index`: what {@linkcode insertItem} added
+ * goes exactly, the comma before it too.
+ */
+function removeItem(text: string, node: JsonNode, index: number): string {
+  const items = itemsOf(node);
+  const item = items[index]!;
+  if (items.length === 1) return text.slice(0, node.start + 1) + text.slice(node.end - 1);
+  // The first of several: up to the next one, which takes its place.
+  if (index === 0) return text.slice(0, item.start) + text.slice(items[1]!.start);
+  // From the end of the item before (its comma goes too) to the end of this one.
+  return text.slice(0, items[index - 1]!.end) + text.slice(item.end);
 }
 
 /** `value` as indented JSON whose continuation lines start at `indent`. */
@@ -666,6 +771,120 @@ function checkJsonEdit(
   if (!sameData(JSON.parse(after.plain), expected)) {
     throw new Error(`The edit of "${options.file}" changed more than the crosstalk entry`);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Claude Code's settings.json: crosstalk's group in `hooks.PreToolUse` (engine/approval_hook.ts),
+// edited as text like the MCP server entry. Strict JSON, as Claude Code reads it.
+
+/**
+ * Claude Code's settings (their text; undefined when there is no file) with crosstalk's approval
+ * hook as the last `PreToolUse` group, an earlier one of crosstalk's taken out; every other
+ * setting and hook stays byte for byte.
+ *
+ * @throws {CrosstalkError} `ERR_CONFIG_INVALID` when the text does not parse (with line and
+ *   column), is not an object, or its `hooks` is not an object or `hooks.PreToolUse` not an array
+ */
+export function installApprovalHook(
+  text: string | undefined,
+  hook: ApprovalHookOptions,
+  file: string,
+): ConfigEdit {
+  const group = approvalHook(hook);
+  if (text === undefined || text.trim() === "") {
+    return {
+      action: text === undefined ? "create" : "add",
+      text: `${JSON.stringify({ hooks: { PreToolUse: [group] } }, null, 2)}\n`,
+    };
+  }
+  const options = { file, format: "json" } as const;
+  const before = scanJsonFile(text, options);
+  const without = uninstallApprovalHook(text, file);
+  let next = without.text!;
+  const root = rootObject(scanJsonFile(next, options), next, options);
+  const style = jsonStyle(next, root);
+  const hooks = uniqueMember(root, "hooks", next, options);
+  if (hooks === undefined) {
+    next = insertMember(next, root, "hooks", { PreToolUse: [group] }, style);
+  } else {
+    const object = objectAt(hooks, ["hooks"], next, options);
+    const pre = uniqueMember(object, "PreToolUse", next, options);
+    if (pre === undefined) next = insertMember(next, object, "PreToolUse", [group], style);
+    else {
+      if (pre.value.kind !== "array") {
+        throw invalidAt(
+          file,
+          lineColumn(next, pre.valueStart),
+          `"hooks.PreToolUse" is not an array`,
+        );
+      }
+      next = insertItem(next, pre.value, (indent) => jsonText(group, indent, style), style);
+    }
+  }
+  if (next === text) return { action: "unchanged", text };
+  checkJsonEdit(next, options, before, (data) => {
+    const settings = data as { hooks?: { PreToolUse?: unknown[] } };
+    settings.hooks ??= {};
+    settings.hooks.PreToolUse = [...withoutApprovalHooks(settings.hooks.PreToolUse ?? []), group];
+  });
+  return { action: without.action === "remove" ? "replace" : "add", text: next };
+}
+
+/**
+ * Claude Code's settings without crosstalk's approval hook, and otherwise byte for byte: a group
+ * left with no hook goes, and so do a `PreToolUse` and a `hooks` left empty.
+ *
+ * @throws {CrosstalkError} `ERR_CONFIG_INVALID` when the text does not parse or is not an object
+ */
+export function uninstallApprovalHook(text: string | undefined, file: string): ConfigEdit {
+  if (text === undefined || text.trim() === "") return { action: "absent", text };
+  const options = { file, format: "json" } as const;
+  const before = scanJsonFile(text, options);
+  rootObject(before, text, options);
+  let next = text;
+  // One hook at a time, each time from a new scan: the positions of the last one are gone.
+  for (let edited = removeOneApprovalHook(next, options); edited !== undefined;) {
+    next = edited;
+    edited = removeOneApprovalHook(next, options);
+  }
+  if (next === text) return { action: "absent", text };
+  checkJsonEdit(next, options, before, (data) => {
+    const settings = data as { hooks?: { PreToolUse?: unknown[] } };
+    const hooks = settings.hooks!;
+    const kept = withoutApprovalHooks(hooks.PreToolUse!);
+    if (kept.length > 0) hooks.PreToolUse = kept;
+    else delete hooks.PreToolUse;
+    if (Object.keys(hooks).length === 0) delete settings.hooks;
+  });
+  return { action: "remove", text: next };
+}
+
+/** The text without the first of crosstalk's hooks; undefined when it has none. */
+function removeOneApprovalHook(text: string, options: ConfigEditOptions): string | undefined {
+  const doc = scanJsonFile(text, options);
+  const root = doc.root;
+  const hooks = uniqueMember(root, "hooks", text, options);
+  if (hooks?.value.kind !== "object") return undefined;
+  const pre = uniqueMember(hooks.value, "PreToolUse", text, options);
+  if (pre?.value.kind !== "array") return undefined;
+  const groups = pre.value.elements;
+  for (const [g, group] of groups.entries()) {
+    if (group.kind !== "object") continue;
+    const list = uniqueMember(group, "hooks", text, options)?.value;
+    if (list?.kind !== "array") continue;
+    const h = list.elements.findIndex((e) =>
+      isApprovalHook(JSON.parse(doc.plain.slice(e.start, e.end)))
+    );
+    if (h < 0) continue;
+    // The smallest thing that goes: the hook, or what would be left empty without it.
+    if (list.elements.length > 1) return removeItem(text, list, h);
+    if (groups.length > 1) return removeItem(text, pre.value, g);
+    if (hooks.value.members.length > 1) {
+      return removeItem(text, hooks.value, hooks.value.members.indexOf(pre));
+    }
+    return removeItem(text, root, root.members.indexOf(hooks));
+  }
+  return undefined;
 }
 
 /** Unparseable JSON, at a position. */
@@ -767,7 +986,7 @@ function scanJson(
       pos++;
       const members: JsonMember[] = [];
       space();
-      if (text[pos] === "}") return { kind: "object", start, end: ++pos, members };
+      if (text[pos] === "}") return { kind: "object", start, end: ++pos, members, elements: [] };
       while (true) {
         space();
         if (text[pos] !== '"') fail(`Expected a property name in double quotes, not ${what(pos)}`);
@@ -785,36 +1004,39 @@ function scanJson(
         space();
         if (text[pos] === ",") {
           pos++;
-          if (trailing("}")) return { kind: "object", start, end: ++pos, members };
-        } else if (text[pos] === "}") return { kind: "object", start, end: ++pos, members };
-        else fail(`Expected "," or "}" after a property value, not ${what(pos)}`);
+          if (trailing("}")) return { kind: "object", start, end: ++pos, members, elements: [] };
+        } else if (text[pos] === "}") {
+          return { kind: "object", start, end: ++pos, members, elements: [] };
+        } else fail(`Expected "," or "}" after a property value, not ${what(pos)}`);
       }
     }
     if (c === "[") {
       pos++;
+      const elements: JsonNode[] = [];
       space();
-      if (text[pos] === "]") return { kind: "array", start, end: ++pos, members: [] };
+      if (text[pos] === "]") return { kind: "array", start, end: ++pos, members: [], elements };
       while (true) {
         space();
-        value(depth + 1);
+        elements.push(value(depth + 1));
         space();
         if (text[pos] === ",") {
           pos++;
-          if (trailing("]")) return { kind: "array", start, end: ++pos, members: [] };
-        } else if (text[pos] === "]") return { kind: "array", start, end: ++pos, members: [] };
-        else fail(`Expected "," or "]" after an array element, not ${what(pos)}`);
+          if (trailing("]")) return { kind: "array", start, end: ++pos, members: [], elements };
+        } else if (text[pos] === "]") {
+          return { kind: "array", start, end: ++pos, members: [], elements };
+        } else fail(`Expected "," or "]" after an array element, not ${what(pos)}`);
       }
     }
     if (c === '"') {
       string();
-      return { kind: "value", start, end: pos, members: [] };
+      return { kind: "value", start, end: pos, members: [], elements: [] };
     }
     const token = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null/y;
     token.lastIndex = pos;
     const match = token.exec(text);
     if (!match) fail(`Expected a JSON value, not ${what(pos)}`);
     pos += match![0].length;
-    return { kind: "value", start, end: pos, members: [] };
+    return { kind: "value", start, end: pos, members: [], elements: [] };
   };
   space();
   const root = value(0);

@@ -1,9 +1,12 @@
 /**
  * The Claude Code side of approvals (engine/approvals.ts): the `PreToolUse` hook entry that runs
- * `crosstalk approval hook`, how it goes into Claude Code's settings, and what the hook answers.
+ * `crosstalk approval hook`, and what the hook answers. engine/agent_install.ts puts the entry
+ * into Claude Code's settings.
  */
 import { CrosstalkError } from "../schema/errors.ts";
 import type { Approval } from "./approvals.ts";
+import type { EngineProgram } from "./service.ts";
+import { shellWord } from "./which.ts";
 
 /** What Claude Code gives a `PreToolUse` hook on stdin (the fields crosstalk uses). */
 export interface PreToolUseInput {
@@ -55,7 +58,10 @@ export function hookOutput(approval: Approval): string | undefined {
   });
 }
 
-/** Options for {@linkcode withApprovalHook}. */
+/** How long the hook waits for a person by default, in seconds. */
+export const APPROVAL_WAIT_S = 120;
+
+/** Options for {@linkcode approvalHook}. */
 export interface ApprovalHookOptions {
   /** The command line Claude Code runs (crosstalk's program, then `approval hook …`). */
   command: string;
@@ -65,95 +71,72 @@ export interface ApprovalHookOptions {
   timeoutSeconds: number;
 }
 
-/**
- * Claude Code's settings (the text of `settings.json`, undefined when there is none) with
- * crosstalk's `PreToolUse` hook, replacing an earlier one of crosstalk's and keeping every other
- * setting and hook.
- *
- * @throws {CrosstalkError} `ERR_CONFIG_INVALID` when the settings are not a JSON object
- */
-export function withApprovalHook(
-  text: string | undefined,
-  options: ApprovalHookOptions,
-): string {
-  const settings = parseSettings(text);
-  const hooks = objectAt(settings, "hooks");
-  const pre = (Array.isArray(hooks.PreToolUse) ? hooks.PreToolUse : []) as unknown[];
-  hooks.PreToolUse = [
-    ...withoutOurs(pre),
-    {
-      matcher: options.matcher ?? "Bash|Write|Edit|MultiEdit",
-      hooks: [{ type: "command", command: options.command, timeout: options.timeoutSeconds }],
-    },
-  ];
-  return `${JSON.stringify(settings, null, 2)}\n`;
+/** The `PreToolUse` hook group that runs crosstalk's hook, as it goes into Claude Code's settings. */
+export function approvalHook(options: ApprovalHookOptions): Record<string, unknown> {
+  return {
+    matcher: options.matcher ?? "Bash|Write|Edit|MultiEdit",
+    hooks: [{ type: "command", command: options.command, timeout: options.timeoutSeconds }],
+  };
+}
+
+/** Options for {@linkcode approvalHookOptions}. */
+export interface ApprovalHookCommandOptions {
+  /** Seconds the hook waits for a person; default {@linkcode APPROVAL_WAIT_S}. */
+  wait?: number | undefined;
+  /** Which tools (a Claude Code matcher). */
+  matcher?: string | undefined;
+  /** The global `--server URL` and `--profile NAME`, passed on. */
+  server?: string | undefined;
+  profile?: string | undefined;
+  /** The transport (`--path`, `--state` absolute; `--containername`), passed on. */
+  path?: string | undefined;
+  containername?: string | undefined;
+  state?: string | undefined;
 }
 
 /**
- * Claude Code's settings without crosstalk's hook; undefined when it had none (nothing to write).
- *
- * @throws {CrosstalkError} `ERR_CONFIG_INVALID` when the settings are not a JSON object
+ * The hook of `program` (this crosstalk) asking the engine (`--server`, `--profile`) or the
+ * transport it was installed for, as one shell-quoted command line; Claude Code lets it run 30 s
+ * longer than it waits.
  */
-export function withoutApprovalHook(text: string | undefined): string | undefined {
-  if (text === undefined) return undefined;
-  const settings = parseSettings(text);
-  const hooks = settings.hooks as Record<string, unknown> | undefined;
-  if (!hooks || !Array.isArray(hooks.PreToolUse)) return undefined;
-  const kept = withoutOurs(hooks.PreToolUse);
-  if (JSON.stringify(kept) === JSON.stringify(hooks.PreToolUse)) return undefined;
-  if (kept.length > 0) hooks.PreToolUse = kept;
-  else delete hooks.PreToolUse;
-  if (Object.keys(hooks).length === 0) delete settings.hooks;
-  return `${JSON.stringify(settings, null, 2)}\n`;
+export function approvalHookOptions(
+  program: EngineProgram,
+  options: ApprovalHookCommandOptions,
+): ApprovalHookOptions {
+  const wait = options.wait ?? APPROVAL_WAIT_S;
+  const args = [program.execPath, ...program.args, "approval", "hook", "--wait", String(wait)];
+  if (options.server !== undefined) args.push("--server", options.server);
+  if (options.profile !== undefined) args.push("--profile", options.profile);
+  if (options.path !== undefined) args.push("--path", options.path);
+  if (options.containername !== undefined) args.push("--containername", options.containername);
+  if (options.state !== undefined) args.push("--state", options.state);
+  return {
+    command: args.map(shellWord).join(" "),
+    ...(options.matcher === undefined ? {} : { matcher: options.matcher }),
+    timeoutSeconds: Math.ceil(wait) + 30,
+  };
 }
 
-/** Hook groups without crosstalk's command; a group left with no hook goes. */
-function withoutOurs(groups: unknown[]): unknown[] {
+/** True for the hook entry (inside a group's `hooks`) that runs crosstalk's hook. */
+export function isApprovalHook(hook: unknown): boolean {
+  return String((hook as { command?: unknown } | null)?.command).includes(MARKER);
+}
+
+/**
+ * `PreToolUse` hook groups without crosstalk's hook; a group left with no hook goes. What an edit
+ * of the settings (engine/agent_install.ts) must come to.
+ */
+export function withoutApprovalHooks(groups: unknown[]): unknown[] {
   const kept: unknown[] = [];
   for (const group of groups) {
-    const list = (group as { hooks?: unknown })?.hooks;
+    const list = (group as { hooks?: unknown } | null)?.hooks;
     if (!Array.isArray(list)) {
       kept.push(group);
       continue;
     }
-    const others = list.filter((h) =>
-      !String((h as { command?: unknown })?.command).includes(MARKER)
-    );
+    const others = list.filter((h) => !isApprovalHook(h));
     if (others.length === list.length) kept.push(group);
     else if (others.length > 0) kept.push({ ...(group as object), hooks: others });
   }
   return kept;
-}
-
-function parseSettings(text: string | undefined): Record<string, unknown> {
-  if (text === undefined || text.trim() === "") return {};
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw new CrosstalkError(
-      "ERR_CONFIG_INVALID",
-      `Cannot read Claude Code's settings: ${error instanceof Error ? error.message : error}`,
-    );
-  }
-  if (!value || typeof value !== "object" || Array.isArray(value)) {
-    throw new CrosstalkError("ERR_CONFIG_INVALID", "Claude Code's settings are not a JSON object");
-  }
-  return value as Record<string, unknown>;
-}
-
-function objectAt(parent: Record<string, unknown>, key: string): Record<string, unknown> {
-  const value = parent[key];
-  if (value && typeof value === "object" && !Array.isArray(value)) {
-    return value as Record<string, unknown>;
-  }
-  if (value !== undefined) {
-    throw new CrosstalkError(
-      "ERR_CONFIG_INVALID",
-      `Claude Code's settings: ${key} is not an object`,
-    );
-  }
-  const made: Record<string, unknown> = {};
-  parent[key] = made;
-  return made;
 }

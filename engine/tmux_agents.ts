@@ -24,7 +24,7 @@ import { type Message, writeFileAtomic } from "../transports/mod.ts";
 import type { Bus } from "./bus.ts";
 import type { Logger } from "./log.ts";
 import { isLiveName, type LiveAgents, refOf, type WakeEvent } from "./live.ts";
-import { checkTypedText, WAKE_MARKER } from "./wake.ts";
+import { checkTypedText, sentAt, WAKE_MARKER } from "./wake.ts";
 import {
   guessAgentCli,
   listTmuxPanes,
@@ -1332,8 +1332,8 @@ export interface TmuxAgentTextOptions {
 
 /**
  * The text typed into a pane for `message` (without the marker, which the tmux transport puts
- * first): who wrote to whom where, the message's id, the whole body, and how to answer from a
- * shell. A body too long for the cap (default {@linkcode TMUX_AGENT_MAX_CHARS}) is cut, with the
+ * first): who wrote to whom where and when (`at HH:MM UTC`, {@linkcode sentAt}), the message's id,
+ * the whole body, and how to answer from a shell. A body too long for the cap (default {@linkcode TMUX_AGENT_MAX_CHARS}) is cut, with the
  * command that shows it whole. A cap too small even for the rest (very long names) leaves no body,
  * and the tmux transport then cuts the end.
  */
@@ -1347,7 +1347,7 @@ export function tmuxAgentText(
   const to = message.to.join(", ");
   const head = `${message.from} -> ${to} in #${event.channelName}${
     message.re?.length ? " (a reply)" : ""
-  }, message ${ref}:\n`;
+  }${sentAt(message.id)}, message ${ref}:\n`;
   const tail: string[] = [];
   if (event.loopWarning) tail.push(`(loop warning: ${event.loopWarning})`);
   tail.push(

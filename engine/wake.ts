@@ -8,6 +8,7 @@
  * session's machine.
  */
 import { CrosstalkError, type ErrorCode, errorText } from "../schema/errors.ts";
+import { tryParseMessageId } from "../transports/names.ts";
 import type { WakeEvent, WakeKind, WakeReport } from "./live.ts";
 
 /** Where a session delivers its wakes. */
@@ -118,12 +119,24 @@ function wakePointer(ref: string): string {
   return `full message: read it with the crosstalk read tool (id ${ref})`;
 }
 
-/** The text of a wake: who, where, what (a preview), and the hints that go with it. */
+/**
+ * When the message was sent, for the header line of a wake: ` at HH:MM UTC`, the sender's clock as
+ * its id has it (by the protocol, the sender's time in UTC); "" for an id that is not a message's.
+ * UTC, like the ids and timestamps the agent reads elsewhere (history, message list), rather than
+ * the time zone of whichever machine types the wake (the engine's for a tmux agent, the session's
+ * own under `crosstalk mcp`).
+ */
+export function sentAt(id: string): string {
+  const parts = tryParseMessageId(id);
+  return parts ? ` at ${parts.time.toISOString().slice(11, 16)} UTC` : "";
+}
+
+/** The text of a wake: who, where, when, what (a preview), and the hints that go with it. */
 export function wakeText(event: WakeEvent): string {
   const to = event.to.length === 1 ? event.to[0] : event.to.join(", ");
   const lines = [
-    `${event.from} -> ${to} in #${event.channelName}${
-      event.re ? " (reply)" : ""
+    `${event.from} -> ${to} in #${event.channelName}${event.re ? " (reply)" : ""}${
+      sentAt(event.ref.slice(event.ref.indexOf("/") + 1))
     }: ${event.preview}`,
   ];
   if (event.noReply) lines.push("(no reply needed)");

@@ -48,6 +48,9 @@ export function mcpRoutes(
       reportDelayMs,
       live: deps.live,
       bus: deps.bus,
+      // As /openapi.json: the address the session reached the engine by, not the default port
+      // (the engine may listen on any).
+      webUi: new URL("/ui/", c.req.url).href,
       ...(deps.log ? { log: deps.log } : {}),
       ...(deps.shutdown ? { shutdown: deps.shutdown } : {}),
       api: (signal) => new InProcessApi(self, token, signal),

@@ -364,9 +364,11 @@ export function registerTools(
 
 /**
  * Prompts, which agent CLIs offer as slash commands (Claude Code: `/mcp__crosstalk__join`): a
- * person starts the session's part on the bus with one of them instead of explaining it.
+ * person starts the session's part on the bus with one of them instead of explaining it. `webUi`
+ * is the engine's web UI at the address the session reached it by, which `join` has the agent
+ * tell the person, so they can watch the bus.
  */
-export function registerPrompts(server: McpServer, me: string): void {
+export function registerPrompts(server: McpServer, me: string, webUi: string): void {
   const text = (value: string) => ({
     messages: [{ role: "user" as const, content: { type: "text" as const, text: value } }],
   });
@@ -379,7 +381,9 @@ export function registerPrompts(server: McpServer, me: string): void {
         `messages waiting for you and answer the ones that need it (send with re=<their id>). ` +
         `Then send one short hello to "here" (every live agent) saying what you work on` +
         `${args.about ? `: ${args.about}` : " (your folder and task, in one line)"}. ` +
-        `From then on, new messages reach you as channel events or "[crosstalk]" lines.`,
+        `From then on, new messages reach you as channel events or "[crosstalk]" lines. ` +
+        `Last, tell the person you work with that they can watch the bus and take part in the ` +
+        `web UI at ${webUi} (they sign in with their crosstalk user).`,
     ));
   server.registerPrompt("inbox", {
     description: "Read your new crosstalk messages and answer those that need it",
@@ -521,6 +525,8 @@ export interface SessionOptions {
   tokenId: string;
   /** The bus, whose task and badge records the tools read directly. */
   bus: Bus;
+  /** The engine's web UI (`<base URL>/ui/`), at the address the session reached the engine by. */
+  webUi: string;
 }
 
 /** Runs one session's MCP server on `socket` until the socket closes. */
@@ -554,7 +560,7 @@ export function serveSession(socket: WebSocket, options: SessionOptions): void {
     closed: signal,
     notes: notesFrom(options.bus, (error) => log("live.annotations_failed", { error })),
   });
-  registerPrompts(server, name);
+  registerPrompts(server, name, options.webUi);
   const wake = live.live.get(name).wake;
   const target: WakeTarget = {
     // Channel or pull: a pull agent is followed for its presence only, and pushed nothing.

@@ -2103,6 +2103,7 @@ onSubmit("login", async (form) => {
 
 onSubmit("send", async (form) => {
   $("send-error").textContent = "";
+  notice("");
   if (!state.channel) throw new Error("Add a channel first");
   const body = { body: form.elements.body.value, channel: state.channel.id };
   // Left empty, the engine reads the addressees from the text's @mentions.
@@ -2121,6 +2122,8 @@ onSubmit("send", async (form) => {
     state.thread = null;
     showThread();
   }
+  // Sent all the same: the engine only warns of a name nobody answers to (a typo, most often).
+  if (sent.warnings?.length) notice("Sent, but: " + sent.warnings.join("; "));
 }, showError);
 
 function names(text) {

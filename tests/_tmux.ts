@@ -96,6 +96,16 @@ export class TmuxServer implements AsyncDisposable {
 }
 
 /** The submissions the reader recorded in `file` so far. */
+/**
+ * The time a wake's header gives a message, read straight from its id (`YYYY/MM/DD/HHMMSSmmmZ-…`,
+ * the sender's UTC time): `at 14:05 UTC`.
+ */
+export function sentAtOf(id: string): string {
+  const time = /\/(\d\d)(\d\d)\d{5}Z-[0-9a-f]{8}\.md$/.exec(id);
+  if (!time) throw new Error(`Not a message id: ${id}`);
+  return `at ${time[1]}:${time[2]} UTC`;
+}
+
 export async function submissions(file: string): Promise<string[]> {
   const text = (await Deno.readTextFile(file)).trim();
   return text === "" ? [] : text.split("\n").map((l) => JSON.parse(l) as string);

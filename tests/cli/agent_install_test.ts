@@ -408,3 +408,148 @@ Deno.test("agent uninstall says when crosstalk is not installed, and agent insta
   const badName = await w.run(65, ["agent", "install", "claude", "--name", "no spaces"]);
   assert.match(badName.stderr, /Invalid --name "no spaces"/);
 });
+
+/** Claude Code's settings as a person might have written them: their own layout, their hooks. */
+const THEIR_SETTINGS = '{\n    "permissions": {"allow": ["Read"]},\n' +
+  '    "hooks": {"Stop": [{"hooks": [{"type": "command", "command": "notify"}]}]}\n}';
+
+/** The hook groups crosstalk's `PreToolUse` holds in parsed settings. */
+function approvalHooks(settings: Record<string, unknown>) {
+  const hooks = settings.hooks as Record<string, unknown> | undefined;
+  return (hooks?.PreToolUse ?? []) as {
+    matcher: string;
+    hooks: { type: string; command: string; timeout: number }[];
+  }[];
+}
+
+Deno.test("agent install claude --approvals writes the MCP server to .mcp.json and the approval hook, for the same engine and transport, to .claude/settings.json beside it; uninstall takes both out and leaves the other settings byte for byte", async () => {
+  const w = await world();
+  await using _ = w.dir;
+  const settingsPath = join(w.project, ".claude", "settings.json");
+  await Deno.mkdir(join(w.project, ".claude"));
+  await Deno.writeTextFile(settingsPath, THEIR_SETTINGS);
+  const install = [
+    ...["--server", "http://127.0.0.1:7123", "agent", "install", "claude", "--approvals"],
+    ...["--wait", "30", "--containername", "team"],
+  ];
+  const out = await w.run(0, install);
+  assert.match(
+    out.stdout,
+    new RegExp(`Installed the crosstalk MCP server in ${w.project}/\\.mcp\\.json`),
+  );
+  assert.match(out.stdout, new RegExp(`Installed the approval hook in ${settingsPath}`));
+  await assertStartsCrosstalk(serverOf(await readJson(join(w.project, ".mcp.json"))), [
+    ...["mcp", "--agent", "claude", "--server", "http://127.0.0.1:7123"],
+    ...["--containername", "team"],
+  ]);
+  const settings = await readJson(settingsPath);
+  assert.deepEqual(settings.permissions, { allow: ["Read"] });
+  assert.deepEqual((settings.hooks as Record<string, unknown>).Stop, [
+    { hooks: [{ type: "command", command: "notify" }] },
+  ]);
+  const [group, ...more] = approvalHooks(settings);
+  assert.deepEqual(more, []);
+  assert.equal(group!.matcher, "Bash|Write|Edit|MultiEdit");
+  assert.equal(group!.hooks.length, 1);
+  const { command, timeout } = group!.hooks[0]!;
+  assert.ok(
+    command.endsWith(
+      ` ${MAIN} approval hook --wait 30 --server http://127.0.0.1:7123 --containername team`,
+    ),
+    command,
+  );
+  assert.equal(timeout, 60);
+
+  // Again: the same hook, once.
+  const again = await w.run(0, install);
+  assert.match(again.stdout, /crosstalk is already installed in/);
+  assert.match(again.stdout, /The approval hook is already installed in/);
+  assert.equal(approvalHooks(await readJson(settingsPath)).length, 1);
+
+  const removed = await w.run(0, ["agent", "uninstall", "claude"]);
+  assert.match(removed.stdout, /Removed the crosstalk MCP server from /);
+  assert.match(removed.stdout, new RegExp(`Removed the approval hook from ${settingsPath}`));
+  assert.equal(await Deno.readTextFile(settingsPath), THEIR_SETTINGS);
+  assert.deepEqual(await readJson(join(w.project, ".mcp.json")), { mcpServers: {} });
+
+  // Without a hook, uninstall says nothing of one, and leaves the settings alone.
+  const plain = await w.run(0, ["agent", "uninstall", "claude"]);
+  assert.doesNotMatch(plain.stdout, /approval hook/);
+  assert.equal(await Deno.readTextFile(settingsPath), THEIR_SETTINGS);
+});
+
+Deno.test("agent install claude --approvals --scope user writes ~/.claude.json and ~/.claude/settings.json, or both in $CLAUDE_CONFIG_DIR", async () => {
+  const w = await world();
+  await using _ = w.dir;
+  await w.run(0, ["agent", "install", "claude", "--approvals", "--scope", "user"]);
+  await assertStartsCrosstalk(serverOf(await readJson(join(w.home, ".claude.json"))), [
+    ...["mcp", "--agent", "claude"],
+  ]);
+  const settingsPath = join(w.home, ".claude", "settings.json");
+  const [group] = approvalHooks(await readJson(settingsPath));
+  assert.match(group!.hooks[0]!.command, / approval hook --wait 120$/);
+  assert.equal(group!.hooks[0]!.timeout, 150);
+  assert.equal((await Deno.stat(settingsPath)).mode! & 0o777, 0o600, "settings may hold secrets");
+  await assert.rejects(Deno.stat(join(w.project, ".claude")), Deno.errors.NotFound);
+  const removed = await w.run(0, ["agent", "uninstall", "claude", "--scope", "user"]);
+  assert.match(removed.stdout, /Removed the approval hook from .*\/home\/\.claude\/settings\.json/);
+  assert.deepEqual(await readJson(settingsPath), {});
+
+  const config = join(w.dir.path, "claude-config");
+  await w.run(0, ["agent", "install", "claude", "--approvals", "--scope", "user"], {
+    CLAUDE_CONFIG_DIR: config,
+  });
+  assert.ok(serverOf(await readJson(join(config, ".claude.json"))));
+  assert.equal(approvalHooks(await readJson(join(config, "settings.json"))).length, 1);
+});
+
+Deno.test("agent install --approvals with another CLI than claude is a usage error naming why, and writes nothing", async () => {
+  const w = await world();
+  await using _ = w.dir;
+  for (const cli of ["codex", "gemini", "qwen", "opencode"]) {
+    const out = await w.run(64, ["agent", "install", cli, "--approvals"]);
+    assert.match(
+      out.stderr,
+      new RegExp(
+        `--approvals needs Claude Code: only it has a hook that asks before a tool runs .*; ${cli} has none`,
+      ),
+    );
+  }
+  const wait = await w.run(64, ["agent", "install", "claude", "--wait", "30"]);
+  assert.match(wait.stderr, /--wait goes with --approvals/);
+  assert.deepEqual(await Array.fromAsync(Deno.readDir(w.project)), []);
+  await assert.rejects(Deno.stat(w.codexHome), Deno.errors.NotFound);
+});
+
+Deno.test("agent install claude --approvals refuses broken Claude Code settings with their line and column, and writes neither file", async () => {
+  const w = await world();
+  await using _ = w.dir;
+  const settingsPath = join(w.project, ".claude", "settings.json");
+  await Deno.mkdir(join(w.project, ".claude"));
+  for (
+    const [text, problem] of [
+      ['{\n  "hooks": {\n', /settings\.json" 3:1/],
+      ['{"hooks": {"PreToolUse": {}}}', /"hooks\.PreToolUse" is not an array/],
+      ["[]", /the file is not a JSON object/],
+    ] as const
+  ) {
+    await Deno.writeTextFile(settingsPath, text);
+    const out = await w.run(78, ["agent", "install", "claude", "--approvals"]);
+    assert.match(out.stderr, problem);
+    assert.match(out.stderr, /nothing was changed/);
+    assert.equal(await Deno.readTextFile(settingsPath), text);
+    await assert.rejects(Deno.stat(join(w.project, ".mcp.json")), Deno.errors.NotFound);
+  }
+});
+
+Deno.test("agent install claude --approvals --dry-run prints .mcp.json and .claude/settings.json as they would be, and writes neither", async () => {
+  const w = await world();
+  await using _ = w.dir;
+  const out = await w.run(0, ["agent", "install", "claude", "--approvals", "--dry-run"]);
+  const [mcp, settings] = out.stdout.split(/^Would write /m).filter(Boolean);
+  assert.ok(mcp!.startsWith(`${join(w.project, ".mcp.json")}:\n`), out.stdout);
+  assert.ok(settings!.startsWith(`${join(w.project, ".claude", "settings.json")}:\n`), out.stdout);
+  const [group] = approvalHooks(JSON.parse(settings!.slice(settings!.indexOf("\n") + 1)));
+  assert.match(group!.hooks[0]!.command, / approval hook --wait 120$/);
+  assert.deepEqual(await Array.fromAsync(Deno.readDir(w.project)), []);
+});

@@ -3,11 +3,11 @@
 import assert from "node:assert/strict";
 import { runCrosstalk, tempDir } from "../_helpers.ts";
 import { McpSession } from "../../scripts/_mcp_session.ts";
-import { startTeam } from "./_live.ts";
+import { startTeam, teamCredential } from "./_live.ts";
 
 const REF = /^sent (\S+)$/;
 
-Deno.test("crosstalk mcp history: a channel's last messages or a thread, oldest first, and nothing marked read; send makes a topic channel when asked; join and inbox prompts", async () => {
+Deno.test("crosstalk mcp history: a channel's last messages or a thread, oldest first, and nothing marked read; send makes a topic channel when asked; join and inbox prompts, join naming the engine's web UI for the person", async () => {
   await using dir = await tempDir();
   const home = dir.path;
   await using _engine = await startTeam(home);
@@ -66,6 +66,13 @@ Deno.test("crosstalk mcp history: a channel's last messages or a thread, oldest 
   const said = (join.messages[0]!.content as { text: string }).text;
   assert.match(said, /^You are "alice" on the crosstalk bus\./);
   assert.match(said, /send one short hello to "here" .*: the parser\./);
+  // The engine's own address (its port is a free one, not the default), where the UI answers.
+  const { server } = await teamCredential(home);
+  const ui = `${server}/ui/`;
+  assert.equal(/tell the person you work with .* web UI at (\S+) /.exec(said)?.[1], ui, said);
+  const page = await fetch(ui);
+  assert.equal(page.status, 200);
+  assert.match(await page.text(), /<html/i);
 
   const listed = await runCrosstalk(
     ["message", "list", "--last", "2", "--containername", "team", "--json"],

@@ -113,7 +113,10 @@ Deno.test("crosstalk mcp: channel capability, send and read with cursor semantic
   assert.equal(meta.from, "bob");
   assert.equal(meta.channel, "general");
   assert.equal(meta.no_reply, "true");
-  assert.match(String(pushed.params.content), /bob -> alice in #general \(reply\): \[no-reply\]/);
+  assert.match(
+    String(pushed.params.content),
+    /bob -> alice in #general \(reply\) at \d\d:\d\d UTC: \[no-reply\]/,
+  );
   assert.match(String(pushed.params.content), /no reply needed/);
   await waitUntil(async () => {
     const s = JSON.parse(

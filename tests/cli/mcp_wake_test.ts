@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { runCrosstalk, tempDir, waitUntil } from "../_helpers.ts";
-import { submissions, TmuxServer } from "../_tmux.ts";
+import { sentAtOf, submissions, TmuxServer } from "../_tmux.ts";
 import { AGENTS, EngineProcess, makeTransport, namedTransport } from "../engine/_harness.ts";
 import { McpSession } from "../../scripts/_mcp_session.ts";
 import { verifyWebhookSignature } from "../../transports/webhook.ts";
@@ -77,7 +77,7 @@ Deno.test("a live agent in a tmux pane gets a multi-line message typed as one su
   assert.equal(typedIn.length, 1, "one submission");
   assert.equal(
     typedIn[0],
-    "[crosstalk] boss -> typist in #general: line one\nline two",
+    `[crosstalk] boss -> typist in #general ${sentAtOf(id)}: line one\nline two`,
   );
   await delivery(home, id, "typist", "woken");
 
@@ -160,7 +160,7 @@ Deno.test("a live agent started with --marker and --max-chars is woken in its pa
   assert.ok(length <= 250 && length > 240, `${length} characters typed: ${text}`);
   assert.match(
     text!,
-    /^<bus> boss -> capped in #general: word word [word ]+…\nfull message: read it with the crosstalk read tool \(id [0-9a-f-]{36}\/\d{4}\/\d\d\/\d\d\/\d{9}Z-[0-9a-f]{8}\.md\)$/,
+    /^<bus> boss -> capped in #general at \d\d:\d\d UTC: word word [word ]+…\nfull message: read it with the crosstalk read tool \(id [0-9a-f-]{36}\/\d{4}\/\d\d\/\d\d\/\d{9}Z-[0-9a-f]{8}\.md\)$/,
   );
   await delivery(home, id, "capped", "woken");
 });

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type CliResult, runCrosstalk, tempDir, waitUntil } from "../_helpers.ts";
 import { EngineProcess, makeTransport, namedTransport } from "../engine/_harness.ts";
-import { inPane, READER, submissions, TmuxServer } from "../_tmux.ts";
+import { inPane, READER, sentAtOf, submissions, TmuxServer } from "../_tmux.ts";
 
 async function engineIn(home: string): Promise<EngineProcess> {
   const { root, state } = namedTransport(home);
@@ -157,7 +157,7 @@ Deno.test("agent add: a message to the name is typed into the pane whole, multi-
   assert.ok(channel, first);
   assert.equal(
     first,
-    `[crosstalk] boss -> typist in #general, message ${channel}/${id}:\n` +
+    `[crosstalk] boss -> typist in #general ${sentAtOf(id)}, message ${channel}/${id}:\n` +
       "line one\nline two\n" +
       `(reply from a shell: crosstalk message send --containername team --channel ${channel} ` +
       `--re ${id} --from typist --to boss "…")`,
@@ -187,7 +187,10 @@ Deno.test("agent add: a message to the name is typed into the pane whole, multi-
   // `all` reaches it too; [no-reply] says so, and no reply command is offered.
   await send(home, "all", "lunch is here [no-reply]");
   const second = (await submitted(typed, 2, engine))[1]!;
-  assert.match(second, /^\[crosstalk\] boss -> all in #general, message .*:\nlunch is here/);
+  assert.match(
+    second,
+    /^\[crosstalk\] boss -> all in #general at \d\d:\d\d UTC, message .*:\nlunch is here/,
+  );
   assert.match(second, /\n\(no reply needed\)$/);
   assert.doesNotMatch(second, /message send/);
 });
@@ -422,7 +425,7 @@ Deno.test("agent add --revive: a message to an agent whose session is gone start
   const [text] = await submitted(typed, 1, engine);
   assert.match(
     text!,
-    /^\[crosstalk\] boss -> phoenix in #general, message [^\n]*:\nwake up\nplease\n\(reply from a shell: /,
+    /^\[crosstalk\] boss -> phoenix in #general at \d\d:\d\d UTC, message [^\n]*:\nwake up\nplease\n\(reply from a shell: /,
   );
   await delivery(home, id, "phoenix", "read");
   assert.equal(
@@ -657,7 +660,7 @@ Deno.test('agent add --marker --max-chars: a message is typed after that marker 
   assert.ok(length <= 700 && length > 640, `${length} characters typed`);
   assert.match(
     text!,
-    /^\[bus from boss\] boss -> capped in #general, message [^\n]*:\nline 0 x+\n/,
+    /^\[bus from boss\] boss -> capped in #general at \d\d:\d\d UTC, message [^\n]*:\nline 0 x+\n/,
   );
   const channel = text!.match(/message ([0-9a-f-]{36})\//)![1];
   assert.match(
@@ -677,7 +680,7 @@ Deno.test('agent add --marker --max-chars: a message is typed after that marker 
   await send(home, "capped", "plain");
   assert.match(
     (await submitted(typed, 2, engine))[1]!,
-    /^boss -> capped in #general, message .*:\nplain\n/,
+    /^boss -> capped in #general at \d\d:\d\d UTC, message .*:\nplain\n/,
   );
   assert.match(await ok(home, "agent", "panes"), /\(none\)\s+700\s+no\n/);
 });
@@ -706,8 +709,14 @@ Deno.test("agent edit --tmux moves an agent to another pane: its unread messages
     `Changed mover: messages to it are typed into tmux here (pane ${pane}, up)\n`,
   );
   const texts = await submitted(typed, 2, engine);
-  assert.match(texts[0]!, /^\[crosstalk\] boss -> mover in #general, .*:\nfirst\n/);
-  assert.match(texts[1]!, /^\[crosstalk\] boss -> mover in #general, .*:\nsecond\n/);
+  assert.match(
+    texts[0]!,
+    /^\[crosstalk\] boss -> mover in #general at \d\d:\d\d UTC, .*:\nfirst\n/,
+  );
+  assert.match(
+    texts[1]!,
+    /^\[crosstalk\] boss -> mover in #general at \d\d:\d\d UTC, .*:\nsecond\n/,
+  );
   await delivery(home, first, "mover", "read");
   await delivery(home, second, "mover", "read");
   const [view] = await panes(home);

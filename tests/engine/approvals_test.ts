@@ -1,11 +1,7 @@
 import assert from "node:assert/strict";
 import { type Approval, ApprovalStore } from "../../engine/approvals.ts";
-import {
-  hookOutput,
-  parseHookInput,
-  withApprovalHook,
-  withoutApprovalHook,
-} from "../../engine/approval_hook.ts";
+import { hookOutput, parseHookInput } from "../../engine/approval_hook.ts";
+import { installApprovalHook, uninstallApprovalHook } from "../../engine/agent_install.ts";
 
 const ASK = { agent: "claude", tool: "Bash", input: { command: "rm -rf build" }, by: "boss" };
 
@@ -89,7 +85,7 @@ Deno.test("the approval hook answers Claude Code with allow or deny, and nothing
   assert.throws(() => parseHookInput("nope"), /not JSON/);
 });
 
-Deno.test("withApprovalHook adds crosstalk's hook once, keeping every other setting and hook; withoutApprovalHook takes only it out", () => {
+Deno.test("installApprovalHook adds crosstalk's hook once, keeping every other setting and hook; uninstallApprovalHook takes only it out", () => {
   const theirs = {
     model: "opus",
     hooks: {
@@ -97,10 +93,14 @@ Deno.test("withApprovalHook adds crosstalk's hook once, keeping every other sett
       Stop: [{ hooks: [{ type: "command", command: "notify" }] }],
     },
   };
+  const file = "/p/.claude/settings.json";
   const options = { command: "/bin/crosstalk approval hook --wait 120", timeoutSeconds: 150 };
-  const once = withApprovalHook(JSON.stringify(theirs), options);
-  const twice = withApprovalHook(once, { ...options, matcher: "Bash" });
-  const settings = JSON.parse(twice);
+  const text = JSON.stringify(theirs);
+  const once = installApprovalHook(text, options, file);
+  assert.equal(once.action, "add");
+  const twice = installApprovalHook(once.text, { ...options, matcher: "Bash" }, file);
+  assert.equal(twice.action, "replace");
+  const settings = JSON.parse(twice.text!);
   assert.equal(settings.model, "opus");
   assert.deepEqual(settings.hooks.Stop, theirs.hooks.Stop);
   assert.deepEqual(settings.hooks.PreToolUse, [
@@ -110,10 +110,67 @@ Deno.test("withApprovalHook adds crosstalk's hook once, keeping every other sett
       hooks: [{ type: "command", command: options.command, timeout: 150 }],
     },
   ]);
-  assert.deepEqual(JSON.parse(withoutApprovalHook(twice)!), theirs);
-  assert.equal(withoutApprovalHook(JSON.stringify(theirs)), undefined, "none of ours");
-  assert.equal(withoutApprovalHook(undefined), undefined);
-  assert.deepEqual(JSON.parse(withoutApprovalHook(withApprovalHook(undefined, options))!), {});
-  assert.throws(() => withApprovalHook("[1]", options), /not a JSON object/);
-  assert.throws(() => withApprovalHook("{", options), /Cannot read Claude Code's settings/);
+  assert.deepEqual(installApprovalHook(twice.text, { ...options, matcher: "Bash" }, file), {
+    action: "unchanged",
+    text: twice.text,
+  });
+  // Out again: the text as it was, byte for byte.
+  assert.deepEqual(uninstallApprovalHook(twice.text, file), { action: "remove", text });
+  assert.deepEqual(uninstallApprovalHook(text, file), { action: "absent", text }, "none of ours");
+  assert.deepEqual(uninstallApprovalHook(undefined, file), { action: "absent", text: undefined });
+  const made = installApprovalHook(undefined, options, file);
+  assert.equal(made.action, "create");
+  assert.equal(uninstallApprovalHook(made.text, file).text, "{}\n");
+  assert.throws(
+    () => installApprovalHook("[1]", options, file),
+    /1:1: the file is not a JSON object/,
+  );
+  assert.throws(() => installApprovalHook("{", options, file), /settings\.json" 1:2: /);
+  assert.throws(
+    () => installApprovalHook('{"hooks": []}', options, file),
+    /"hooks" is not an object/,
+  );
+});
+
+Deno.test("uninstallApprovalHook takes crosstalk's hook out of a group it shares, and the groups, PreToolUse and hooks it leaves empty", () => {
+  const file = "/p/.claude/settings.json";
+  const ours = { type: "command", command: "/bin/crosstalk approval hook --wait 5", timeout: 35 };
+  const lint = { type: "command", command: "lint-guard" };
+  const shared = `{
+  "hooks": {
+    "PreToolUse": [
+      {
+        "matcher": "Bash",
+        "hooks": [
+          ${JSON.stringify(ours)},
+          ${JSON.stringify(lint)}
+        ]
+      },
+      { "matcher": "Edit", "hooks": [${JSON.stringify(ours)}] }
+    ]
+  }
+}
+`;
+  assert.equal(
+    uninstallApprovalHook(shared, file).text,
+    `{
+  "hooks": {
+    "PreToolUse": [
+      {
+        "matcher": "Bash",
+        "hooks": [
+          ${JSON.stringify(lint)}
+        ]
+      }
+    ]
+  }
+}
+`,
+  );
+  const alone = `{"env": {"A": "1"}, "hooks": {"PreToolUse": [{"hooks": [${
+    JSON.stringify(ours)
+  }]}]}}`;
+  assert.equal(uninstallApprovalHook(alone, file).text, '{"env": {"A": "1"}}');
+  const beside = `{"hooks": {"Stop": [], "PreToolUse": [{"hooks": [${JSON.stringify(ours)}]}]}}`;
+  assert.equal(uninstallApprovalHook(beside, file).text, '{"hooks": {"Stop": []}}');
 });

@@ -195,7 +195,7 @@ Deno.test("tmuxAgentText keeps the reply line and points at the whole message pa
   assert.equal(Array.from(`[crosstalk] ${text}`).length, TMUX_AGENT_MAX_CHARS);
   assert.match(
     text,
-    /^boss -> typist, all in #general \(a reply\), message 0b7c5a52-.*\.md:\né+…\n/,
+    /^boss -> typist, all in #general \(a reply\) at 01:30 UTC, message 0b7c5a52-.*\.md:\né+…\n/,
   );
   assert.match(
     text,
@@ -639,7 +639,7 @@ Deno.test("PATCH that changes the target and revive command stops a revive under
     const all = await submissions(typed.new);
     return all.length > 0 ? all : undefined;
   }, 15_000);
-  assert.match(text!, /^\[crosstalk\] boss -> phoenix in #general, .*:\nrise\n/);
+  assert.match(text!, /^\[crosstalk\] boss -> phoenix in #general at \d\d:\d\d UTC, .*:\nrise\n/);
   assert.deepEqual(await submissions(typed.old), []);
   assert.equal(await Deno.readTextFile(runs), "old\nnew\n");
   // Counted read once the engine has seen its Enter go through, a moment after the reader has it.
@@ -772,7 +772,10 @@ Deno.test("a pane id registered on an earlier run of its tmux server gets nothin
   // The registration without a run is typed into whatever pane has the id, as before.
   await api.engine.bus.send({ to: ["legacy"], from: "boss", body: "old ways" });
   const legacyText = await waitUntil(async () => (await submissions(typed))[0]);
-  assert.match(legacyText, /^\[crosstalk\] boss -> legacy in #general, .*:\nold ways\n/);
+  assert.match(
+    legacyText,
+    /^\[crosstalk\] boss -> legacy in #general at \d\d:\d\d UTC, .*:\nold ways\n/,
+  );
   assert.equal((await submissions(typed)).length, 1, "nothing typed for worker");
 
   // Pointed at its pane again, on this run: what waited is typed.
@@ -785,6 +788,9 @@ Deno.test("a pane id registered on an earlier run of its tmux server gets nothin
     const all = await submissions(typed);
     return all.length >= 2 ? all : undefined;
   });
-  assert.match(texts[1]!, /^\[crosstalk\] boss -> worker in #general, .*:\nfor you\n/);
+  assert.match(
+    texts[1]!,
+    /^\[crosstalk\] boss -> worker in #general at \d\d:\d\d UTC, .*:\nfor you\n/,
+  );
   assert.equal(api.engine.live.unreadCount("worker"), 0);
 });
