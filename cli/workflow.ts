@@ -253,8 +253,9 @@ const BAD_REQUEST: readonly ErrorCode[] = [
  * `compose --edit`: the request file (`--out`, else a temporary file) opened in the user's
  * editor, checked as `workflow check` does once saved (again after a bad edit, when there is a
  * terminal to ask on), then started as `workflow run` starts it, with `--run` or once the user
- * says so. A temporary file is removed in the end, unless the workflow failed to start: then it
- * is kept, and named, so that the edit is not lost.
+ * says so. A temporary file is removed in the end, unless the edit could be lost with it (a bad
+ * edit nobody fixes, a check that cannot be made, a workflow that fails to start): then it is
+ * kept, and named.
  */
 async function editAndRun(
   composed: ComposedPlan,
@@ -291,12 +292,21 @@ async function editAndRun(
         checked = { text, request, plan: await bus.checkPlan(request.body) };
         break;
       } catch (error) {
-        if (!(error instanceof CrosstalkError) || !BAD_REQUEST.includes(error.code)) throw error;
+        if (!(error instanceof CrosstalkError) || !BAD_REQUEST.includes(error.code)) {
+          // The check could not be made (the engine went away): the edit is kept, and named.
+          keep = true;
+          throw keptError(error, file);
+        }
         ctx.err(`error: ${error.message}\n`);
         const again = Deno.stdin.isTerminal() &&
           !/^n/i.test(await answer(ctx, "Edit it again? [Y/n] ") ?? "n");
         if (!again) {
-          ctx.err("Nothing was sent\n");
+          // A bad edit is still the user's work: kept, to be fixed and run later.
+          keep = true;
+          ctx.err(
+            `Nothing was sent; the edited request is kept in "${file}" (fix it, then run it ` +
+              `with "crosstalk workflow run ${file}")\n`,
+          );
           ctx.exitCode = 65;
           return;
         }
@@ -330,18 +340,23 @@ async function editAndRun(
       );
     } catch (error) {
       keep = true;
-      const kept = `; the edited request is kept in "${file}" ` +
-        `(run it with "crosstalk workflow run ${file}")`;
-      if (error instanceof CrosstalkError) {
-        throw new CrosstalkError(error.code, `${error.message}${kept}`, { cause: error });
-      }
-      throw new Error(`${errorText(error)}${kept}`, { cause: error });
+      throw keptError(error, file);
     }
     printStarted(ctx, started);
   } finally {
     interrupts.close();
     if (!keep) await Deno.remove(file).catch(() => {});
   }
+}
+
+/** `error`, saying that the edited request is kept in `file` and how to run it. */
+function keptError(error: unknown, file: string): Error {
+  const kept = `; the edited request is kept in "${file}" ` +
+    `(run it with "crosstalk workflow run ${file}")`;
+  if (error instanceof CrosstalkError) {
+    return new CrosstalkError(error.code, `${error.message}${kept}`, { cause: error });
+  }
+  return new Error(`${errorText(error)}${kept}`, { cause: error });
 }
 
 /**

@@ -222,7 +222,7 @@ Deno.test("workflow compose --edit --run sends the plan as $VISUAL edited it (ru
   assert.deepEqual(await Array.fromAsync(Deno.readDir(tmp)), [], "the temporary file is gone");
 });
 
-Deno.test("workflow compose --edit: a bad edit, a failing editor, no answer and a run that cannot start send nothing, and leave no temporary file behind but the last", async () => {
+Deno.test("workflow compose --edit: a bad edit, a failing editor, no answer and a run that cannot start send nothing; a bad edit and a run that cannot start keep the edited file, and name it", async () => {
   await using dir = await tempDir();
   const home = dir.path;
   const { engine, cli } = await engineAndCli(home);
@@ -240,8 +240,18 @@ Deno.test("workflow compose --edit: a bad edit, a failing editor, no answer and 
   const bad = await compose({ EDITOR: fifty }, "--run");
   assert.equal(bad.code, 65, bad.stderr);
   assert.match(bad.stderr, /^error: .*fanout\[0\]\.count: .*10/m);
-  assert.match(bad.stderr, /^Nothing was sent$/m);
   assert.equal(bad.stdout, "");
+  // The bad edit is the user's work all the same: kept, and named.
+  const badFile = (await edited(home)).at(-1)!;
+  assert.match(
+    bad.stderr,
+    new RegExp(
+      `^Nothing was sent; the edited request is kept in "${badFile}" \\(fix it, then run it with "crosstalk workflow run ${badFile}"\\)$`,
+      "m",
+    ),
+  );
+  assert.match(await Deno.readTextFile(badFile), /^ {4}count: 50$/m);
+  await Deno.remove(badFile);
 
   // An editor that fails (or is not there): a clear error, nothing sent.
   const quit = await editor(home, "quit", `${TWO_TO_THREE}\nexit 3`);
