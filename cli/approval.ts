@@ -96,8 +96,8 @@ export function approvalCommand(ctx: CliContext): Command {
       try {
         const input = parseHookInput((await ctx.readStdin()) ?? "");
         const api = await openApi(flags, ctx);
-        const { localSessionName } = await import("../engine/local_sessions.ts");
-        const name = await localSessionName(locationOf(flags, ctx).stateDir);
+        const { localSession } = await import("../engine/local_sessions.ts");
+        const name = (await localSession(locationOf(flags, ctx).stateDir))?.session.name;
         // The engine keeps a request an hour at most.
         const waitSeconds = Math.min(3600, Math.max(1, Math.round(flags.wait ?? APPROVAL_WAIT_S)));
         let approval = await api.call<Approval>("POST", "/api/approvals", {

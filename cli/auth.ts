@@ -143,14 +143,15 @@ export function whoamiCommand(ctx: CliContext): Command {
   return withJson(withTransportOptions(new Command("whoami")))
     .description(
       "who the CLI speaks as here, and to which engine (in an agent the engine runs: that agent), " +
-        "and who a message sent here is from, and why (--from, $CROSSTALK_FROM, this tmux pane)",
+        "and who a message sent here is from, and why (--from, $CROSSTALK_FROM, the live session " +
+        "whose agent CLI runs it, this tmux pane)",
     )
     .option("--from <address>", "as message send --from would: say whether it may")
     .action(async (flags: TransportFlags & { json?: boolean; from?: string }) => {
       const api = await openApi(flags, ctx);
       const me = await api.call<Identity>("GET", "/api/whoami");
-      const { senderOf } = await import("./_sender.ts");
-      const sender = await senderOf(api, flags.from, ctx.env);
+      const { senderOf, senderOptions } = await import("./_sender.ts");
+      const sender = await senderOf(api, senderOptions(flags, ctx));
       const name = sender.from ?? me.subject;
       // As the engine decides a send (routes/messages.ts).
       const allowed = name === me.subject || me.admin;

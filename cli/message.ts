@@ -6,7 +6,7 @@ import { CrosstalkError } from "../schema/errors.ts";
 import type { deliveryStatus } from "../engine/status.ts";
 import type { Badge, TaskState } from "../engine/tasks.ts";
 import { HttpClient, openApi, openClient } from "./_client.ts";
-import { ACT_FROM_HELP, explainRefusal, postAs, senderOf } from "./_sender.ts";
+import { ACT_FROM_HELP, explainRefusal, postAs, senderOf, senderOptions } from "./_sender.ts";
 import { livePid } from "../engine/background.ts";
 import {
   type CliContext,
@@ -51,7 +51,8 @@ export function messageCommand(ctx: CliContext): Command {
     .option("--channel <channel>", "channel name, uuid or unique prefix (default: general)")
     .option(
       "--from <address>",
-      "sender (default: $CROSSTALK_FROM, else this tmux pane's agent, else you; see whoami)",
+      "sender (default: $CROSSTALK_FROM, else the live session whose agent CLI runs this, else " +
+        "this tmux pane's agent, else you; see whoami)",
     )
     .option("--as <actor>", "actor persona from local/actors/<actor>.md")
     .option("--re <id>", "the message id this replies to (repeatable)", collect)
@@ -67,10 +68,11 @@ export function messageCommand(ctx: CliContext): Command {
     .action(async (words: string[], flags: SendFlags & { wait?: boolean; timeout?: number }) => {
       await using bus = await openClient(flags, ctx);
       const body = await readBody(words, flags.file, ctx, bus.maxBodyBytes);
-      // Through an engine: --from, the run's token, $CROSSTALK_FROM, this pane's tmux agent, the
-      // credential (cli/_sender.ts). Written directly: --from, else $CROSSTALK_FROM, else $USER.
+      // Through an engine: --from, the run's token, $CROSSTALK_FROM, the live session whose agent
+      // CLI runs this, this pane's tmux agent, the credential (cli/_sender.ts). Written directly:
+      // --from, else $CROSSTALK_FROM, else $USER.
       const sender = bus instanceof HttpClient
-        ? await senderOf(bus, flags.from, ctx.env)
+        ? await senderOf(bus, senderOptions(flags, ctx))
         : undefined;
       const sent = await bus.send({
         to: flags.to,
@@ -235,8 +237,7 @@ export function messageCommand(ctx: CliContext): Command {
         const badge = await postAs<Badge>(api, {
           path: `/api/messages/${found.channel}/${found.id}/badges`,
           body: { type, ...(value === undefined ? {} : { value }) },
-          flag: flags.from,
-          env: ctx.env,
+          ...senderOptions(flags, ctx),
         });
         if (flags.json) return printJson(ctx, badge);
         ctx.out(

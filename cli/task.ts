@@ -6,7 +6,7 @@ import type { TaskState } from "../engine/tasks.ts";
 import type { Message } from "../transports/mod.ts";
 import { type HttpClient, openApi, openClient } from "./_client.ts";
 import { readFileOption } from "./_body.ts";
-import { ACT_FROM_HELP, postAs } from "./_sender.ts";
+import { ACT_FROM_HELP, postAs, senderOptions } from "./_sender.ts";
 import {
   type CliContext,
   Command,
@@ -60,8 +60,7 @@ export function taskCommand(ctx: CliContext): Command {
           ...(flags.role === undefined ? {} : { role: flags.role }),
           ...(flags.cwd === undefined ? {} : { cwd: resolve(flags.cwd) }),
         },
-        flag: flags.from,
-        env: ctx.env,
+        ...senderOptions(flags, ctx),
       });
       if (flags.json) return printJson(ctx, state);
       const scope = [
@@ -81,8 +80,7 @@ export function taskCommand(ctx: CliContext): Command {
       const state = await postAs<TaskState>(api, {
         path: `${path}/claim`,
         body: {},
-        flag: flags.from,
-        env: ctx.env,
+        ...senderOptions(flags, ctx),
       });
       if (flags.json) return printJson(ctx, state);
       ctx.out(`Claimed ${shortRef(message)}\n`);
@@ -115,8 +113,7 @@ export function taskCommand(ctx: CliContext): Command {
         const state = await postAs<TaskState>(api, {
           path: `${path}/resolve`,
           body: { status: flags.failed ? "failed" : "completed", result },
-          flag: flags.from,
-          env: ctx.env,
+          ...senderOptions(flags, ctx),
         });
         if (flags.json) return printJson(ctx, state);
         ctx.out(

@@ -1,5 +1,8 @@
 // A live agent session for tests and benchmarks: a real `crosstalk mcp` process driven by the
-// MCP SDK's client over the process's real stdin and stdout.
+// MCP SDK's client over the process's real stdin and stdout. The server runs under an agent CLI of
+// its own, a shell that starts it from its environment as an agent CLI starts its MCP servers from
+// its configuration: so the test, which runs crosstalk commands as a person does, is no part of
+// the session (a command under a session's agent CLI speaks as the session, cli/_sender.ts).
 import assert from "node:assert/strict";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
@@ -17,15 +20,19 @@ class ProcessTransport implements Transport {
   onerror?: (error: Error) => void;
   onmessage?: (message: JSONRPCMessage) => void;
   setProtocolVersion?: (version: string) => void;
+  /** The agent CLI: `sh`, which runs the server and waits for it. */
   #child: Deno.ChildProcess;
+  #serverPid: number | undefined;
   #writer: WritableStreamDefaultWriter<Uint8Array>;
   #reading: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(args: string[], env: Record<string, string>, cwd: string, stderr: boolean) {
-    this.#child = new Deno.Command(Deno.execPath(), {
-      args,
-      env,
+    const server = [Deno.execPath(), ...args].map((a) => `'${a.replaceAll("'", `'\\''`)}'`);
+    this.#child = new Deno.Command("sh", {
+      // Not the last command, so the shell does not exec the server: it stays its parent.
+      args: ["-c", 'eval "$AGENT_MCP_SERVER"; exit $?'],
+      env: { ...env, AGENT_MCP_SERVER: server.join(" ") },
       clearEnv: true,
       cwd,
       stdin: "piped",
@@ -35,9 +42,15 @@ class ProcessTransport implements Transport {
     this.#writer = this.#child.stdin.getWriter();
   }
 
-  /** The `crosstalk mcp` process's id. */
+  /** The `crosstalk mcp` process's id (Linux: the agent CLI's child, from `/proc`). */
   get pid(): number {
-    return this.#child.pid;
+    if (this.#serverPid === undefined) {
+      const shell = this.#child.pid;
+      const children = Deno.readTextFileSync(`/proc/${shell}/task/${shell}/children`).trim();
+      if (!/^\d+$/.test(children)) throw new Error(`The agent CLI ${shell} runs no server yet`);
+      this.#serverPid = Number(children);
+    }
+    return this.#serverPid;
   }
 
   start(): Promise<void> {
@@ -77,9 +90,9 @@ class ProcessTransport implements Transport {
     return this.#closing;
   }
 
-  /** Kills the server at once (a crashed session). */
+  /** Kills the server at once (a crashed session); its agent CLI then exits. */
   kill(): void {
-    this.#child.kill("SIGKILL");
+    Deno.kill(this.pid, "SIGKILL");
   }
 }
 

@@ -143,14 +143,17 @@ Deno.test("an approval says which live agent asks: the session whose agent CLI r
   ]);
   const hook = `"${Deno.execPath()}" run -A --quiet "${MAIN}" approval hook --wait 20 ` +
     "--containername team";
+  const server = [Deno.execPath(), "run", "-A", "--quiet", MAIN, "mcp", "--containername", "team"];
   const claude = new Deno.Command(Deno.execPath(), {
-    args: [
-      ...["run", "-A", "--quiet", FAKE_CLAUDE],
-      ...[Deno.execPath(), "run", "-A", "--quiet", MAIN, "mcp", "--containername", "team"],
-      ...["--name", "ann", "--wake", "pull"],
-    ],
+    args: ["run", "-A", "--quiet", FAKE_CLAUDE],
     clearEnv: true,
-    env: cliEnv({ home, env: { HOOK_COMMAND: hook } }),
+    env: cliEnv({
+      home,
+      env: {
+        HOOK_COMMAND: hook,
+        MCP_SERVER: JSON.stringify([...server, "--name", "ann", "--wake", "pull"]),
+      },
+    }),
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
