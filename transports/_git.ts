@@ -186,6 +186,48 @@ export async function removeStaleGitLocks(root: string, olderThanMs: number): Pr
   return removed;
 }
 
+/**
+ * The git processes working in `root` now (Linux: a process named `git…` whose working folder is
+ * `root`), other than this one; none where it cannot look (no `/proc`).
+ */
+export async function gitProcessesIn(root: string): Promise<number[]> {
+  const folder = await Deno.realPath(root).catch(() => root);
+  let entries: Deno.DirEntry[];
+  try {
+    entries = await Array.fromAsync(Deno.readDir("/proc"));
+  } catch {
+    return [];
+  }
+  const found: number[] = [];
+  for (const entry of entries) {
+    const pid = Number(entry.name);
+    if (!Number.isInteger(pid) || pid === Deno.pid) continue;
+    try {
+      const comm = (await Deno.readTextFile(`/proc/${pid}/comm`)).trim();
+      if (!comm.startsWith("git")) continue;
+      if ((await Deno.readLink(`/proc/${pid}/cwd`)) === folder) found.push(pid);
+    } catch {
+      // Gone meanwhile, or another user's.
+    }
+  }
+  return found;
+}
+
+/**
+ * Waits, at most `timeoutMs`, until no git process works in `root` ({@linkcode gitProcessesIn}).
+ * A git command of an engine killed with -9 goes on without it: it still writes its `index.lock`
+ * and renames it into place, so a lock removed under it would let two gits write one index (and
+ * leave a broken one). Returns the pids still there at the end.
+ */
+export async function waitForGitProcesses(root: string, timeoutMs: number): Promise<number[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const running = await gitProcessesIn(root);
+    if (running.length === 0 || Date.now() >= deadline) return running;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 /** How ssh says why it could not connect or log in. */
 const SSH_REASON =
   /Permission denied|Host key verification failed|Connection refused|Connection timed out|Could not resolve hostname|No route to host|Connection closed by/;

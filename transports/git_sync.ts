@@ -34,6 +34,7 @@ import {
   isAncestorLoose,
   readRef,
   removeStaleGitLocks,
+  waitForGitProcesses,
 } from "./_git.ts";
 
 /** Options for {@linkcode GitSync.open}. */
@@ -765,6 +766,12 @@ export async function readPresenceRefs(
   return records;
 }
 
+/**
+ * How long crash recovery waits for git commands of a crashed engine to end before it takes
+ * their locks away (a hung one would otherwise block the clone for good).
+ */
+const ORPHAN_GIT_WAIT_MS = 30_000;
+
 async function rebaseInProgress(cwd: string): Promise<boolean> {
   return await exists(join(cwd, ".git", "rebase-merge")) ||
     await exists(join(cwd, ".git", "rebase-apply"));
@@ -781,6 +788,9 @@ export function recoverGitClone(transport: GitTransport): Promise<string[]> {
 
 async function recoverClone(root: string): Promise<string[]> {
   const done: string[] = [];
+  // The git commands of a crashed engine outlive it: their locks are theirs until they end.
+  const running = await waitForGitProcesses(root, ORPHAN_GIT_WAIT_MS);
+  for (const pid of running) done.push(`git process ${pid} still running, its locks removed`);
   for (const path of await removeStaleGitLocks(root, 0)) done.push(`removed stale lock ${path}`);
   if (await rebaseInProgress(root)) {
     await git(["rebase", "--abort"], { cwd: root, okCodes: [1, 128] });

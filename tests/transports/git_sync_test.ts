@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { CrosstalkError } from "../../schema/errors.ts";
 import { GitSync, GitTransport, PushError, scaffoldTransport } from "../../transports/mod.ts";
-import { git, tempDir } from "../_helpers.ts";
+import { git, tempDir, waitUntil } from "../_helpers.ts";
 
 interface Machine {
   transport: GitTransport;
@@ -392,4 +392,75 @@ Deno.test("readRef reads HEAD and branch refs from loose files and packed-refs, 
   await git(dir.path, "checkout", "-q", "--detach");
   assert.equal(await readRef(dir.path, "HEAD"), head, "a detached HEAD");
   assert.equal(await readRef(dir.path, "refs/../../etc/passwd"), null, "never outside .git/refs");
+});
+
+/**
+ * A `git commit -a` in `root` that holds `index.lock` until `release()`: its pre-commit hook (git
+ * runs it with the lock held) waits for a file, as a crashed engine's git would go on after it.
+ */
+async function blockedCommit(root: string) {
+  const gate = join(root, "..", `release-${crypto.randomUUID()}`);
+  const hook = join(root, ".git", "hooks", "pre-commit");
+  await Deno.writeTextFile(hook, `#!/bin/sh\nwhile [ ! -e "${gate}" ]; do sleep 0.02; done\n`);
+  await Deno.chmod(hook, 0o755);
+  // A tracked file changed, for -a to stage (and so to lock the index).
+  const file = join(root, "data", "held");
+  await Deno.writeTextFile(file, "held");
+  await git(root, "add", "data/held");
+  await git(root, "commit", "-q", "--no-verify", "-m", "before");
+  await Deno.writeTextFile(file, "held again");
+  const child = new Deno.Command("git", {
+    args: ["commit", "-q", "-a", "-m", "held"],
+    cwd: root,
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let ended = false;
+  const output = child.output().finally(() => ended = true);
+  await waitUntil(() => exists(join(root, ".git", "index.lock")) || undefined);
+  return {
+    pid: child.pid,
+    ended: () => ended,
+    release: () => Deno.writeTextFile(gate, ""),
+    output,
+  };
+}
+
+async function exists(path: string): Promise<boolean> {
+  return await Deno.lstat(path).then(() => true, () => false);
+}
+
+Deno.test("waitForGitProcesses sees a git command working in the clone and returns once it has ended", async () => {
+  const { gitProcessesIn, waitForGitProcesses } = await import("../../transports/_git.ts");
+  await using dir = await tempDir();
+  const { machines: [a] } = await network(dir.path, 1);
+  const root = a!.transport.root;
+  const commit = await blockedCommit(root);
+  assert.deepEqual(await gitProcessesIn(root), [commit.pid]);
+  assert.deepEqual(await gitProcessesIn(dir.path), [], "only the clone's own");
+  const waiting = waitForGitProcesses(root, 30_000);
+  await commit.release();
+  assert.deepEqual(await waiting, []);
+  assert.ok(commit.ended(), "returned only after the git command ended");
+  assert.equal((await commit.output).code, 0);
+  // At its deadline it answers with what still runs.
+  const another = await blockedCommit(root);
+  assert.deepEqual(await waitForGitProcesses(root, 0), [another.pid]);
+  await another.release();
+  assert.equal((await another.output).code, 0);
+});
+
+Deno.test("recovery after a crash lets a git command the crashed engine left running finish before it removes locks, so the index stays whole", async () => {
+  await using dir = await tempDir();
+  const { machines: [a] } = await network(dir.path, 1);
+  const root = a!.transport.root;
+  const commit = await blockedCommit(root);
+  const recovering = a!.sync.recover();
+  await commit.release();
+  const done = await recovering;
+  const committed = await commit.output;
+  assert.equal(committed.code, 0, new TextDecoder().decode(committed.stderr));
+  assert.ok(!done.some((d) => /still running/.test(d)), done.join("; "));
+  assert.equal((await git(root, "status", "--porcelain")).trim(), "", "the index is whole");
+  assert.equal((await git(root, "show", "-s", "--format=%s", "HEAD")).trim(), "held");
 });
