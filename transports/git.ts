@@ -12,6 +12,7 @@ import type { ChannelFileName, TransportKind, WriteMessageOptions } from "./tran
 import {
   ensureIdentity,
   git,
+  gitProcessesIn,
   isLockError,
   readRef,
   removeStaleGitLocks,
@@ -387,8 +388,11 @@ export class GitTransport extends LocalTransport {
         return;
       } catch (error) {
         if (!isLockError(error) || attempt >= 200) throw error;
-        // Under the repository lock no crosstalk git command runs: a lock that stays is stale.
-        if (attempt % 20 === 19) await removeStaleGitLocks(this.root, 2_000);
+        // Under the repository lock no crosstalk git command of this engine runs: a lock that
+        // stays is stale, unless a git still works here (one of a crashed engine's, say).
+        if (attempt % 20 === 19 && (await gitProcessesIn(this.root)).length === 0) {
+          await removeStaleGitLocks(this.root, 2_000);
+        }
         await new Promise((r) => setTimeout(r, 5 + Math.random() * 20));
       }
     }
