@@ -245,6 +245,29 @@ Deno.test("task claim and message badge need an engine: without one they say how
 });
 
 /** The task steps of a message as the API records them: its task (null when none) and badges. */
+/**
+ * The engine of "team" in `home` and a tmux pane running "aider", registered as the tmux agent
+ * `coder` with role dev; disposing it stops both.
+ */
+async function teamWithCoder(home: string) {
+  const stack = new AsyncDisposableStack();
+  const tmux = stack.use(new TmuxServer(home));
+  const pane = await tmux.program("coder", "aider", home);
+  stack.use(await startTeam(home));
+  await ok(home, [
+    "agent",
+    "add",
+    "coder",
+    "--tmux",
+    "coder",
+    "--socket",
+    tmux.socket,
+    "--role",
+    "dev",
+  ]);
+  return { tmux, pane, [Symbol.asyncDispose]: () => stack.disposeAsync() };
+}
+
 async function notesOf(home: string, ref: { channel: string; id: string }) {
   const { annotations } = await teamApi(
     home,
@@ -263,20 +286,8 @@ async function notesOf(home: string, ref: { channel: string; id: string }) {
 Deno.test("task claim inside a tmux pane registered as coder --role dev acts as coder: a task for role ops is refused naming the role, one for dev is claimed, resolved and badged as coder; message show prints its task and badges", async () => {
   await using dir = await tempDir();
   const home = dir.path;
-  await using tmux = new TmuxServer(home);
-  const pane = await tmux.program("coder", "aider", home);
-  await using _engine = await startTeam(home);
-  await ok(home, [
-    "agent",
-    "add",
-    "coder",
-    "--tmux",
-    "coder",
-    "--socket",
-    tmux.socket,
-    "--role",
-    "dev",
-  ]);
+  await using team = await teamWithCoder(home);
+  const { tmux, pane } = team;
   const there = (args: string[], env: Record<string, string> = {}) =>
     runCrosstalk([...args, "--containername", "team"], {
       home,
@@ -339,20 +350,8 @@ Deno.test("task claim inside a tmux pane registered as coder --role dev acts as 
 Deno.test("task and badge steps in a registered tmux pane with a credential that may not act as its agent are refused saying why, and a $CROSSTALK_FROM nobody has is refused naming it; nothing is recorded", async () => {
   await using dir = await tempDir();
   const home = dir.path;
-  await using tmux = new TmuxServer(home);
-  const pane = await tmux.program("coder", "aider", home);
-  await using _engine = await startTeam(home);
-  await ok(home, [
-    "agent",
-    "add",
-    "coder",
-    "--tmux",
-    "coder",
-    "--socket",
-    tmux.socket,
-    "--role",
-    "dev",
-  ]);
+  await using team = await teamWithCoder(home);
+  const { tmux, pane } = team;
   await addUserProfile(home, "ann");
   const id = (await ok(home, ["message", "send", "--to", "here", "Fix the build"])).trim();
   const ref = JSON.parse(await ok(home, ["message", "show", id, "--json"]));
