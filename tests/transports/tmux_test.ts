@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { currentPane, currentSocket, paneState, wakeTmux } from "../../transports/tmux.ts";
+import {
+  currentPane,
+  currentSocket,
+  paneState,
+  type TmuxWakeOptions,
+  wakeTmux,
+} from "../../transports/tmux.ts";
 import { tempDir, waitUntil } from "../_helpers.ts";
 
 /** The stand-in agent TUI: records each submission as a JSON line. */
@@ -107,6 +113,25 @@ async function withReader(
   }
 }
 
+/**
+ * Starts waking `pane` with `text` and a 3 s pause before Enter, and resolves (with the wake's own
+ * promise) once the text is pasted: the tests act in that pause.
+ */
+async function pastedWake(
+  server: { tmux: (args: string[]) => Promise<string>; options: TmuxWakeOptions },
+  pane: string,
+  text: string,
+): Promise<{ waking: ReturnType<typeof wakeTmux> }> {
+  const waking = wakeTmux(pane, text, { ...server.options, enterDelayMs: 3000 });
+  await waitUntil(async () =>
+    (await server.tmux(["capture-pane", "-p", "-t", pane])).includes(
+      `composer: "[crosstalk] ${text}"`,
+    ) || undefined
+  );
+  // In an object: an async function's returned promise would be awaited with it.
+  return { waking };
+}
+
 Deno.test("wakeTmux types a multi-line message into a pane as one submission", async () => {
   await using dir = await tempDir();
   const { server, pane, file } = await withReader(dir.path);
@@ -184,12 +209,7 @@ Deno.test("wakeTmux says nothing is left when the pane went away between the pas
   await using dir = await tempDir();
   const { server, pane } = await withReader(dir.path);
   await using _server = server;
-  const waking = wakeTmux(pane, "lost wake", { ...server.options, enterDelayMs: 3000 });
-  await waitUntil(async () =>
-    (await server.tmux(["capture-pane", "-p", "-t", pane])).includes(
-      `composer: "[crosstalk] lost wake"`,
-    ) || undefined
-  );
+  const { waking } = await pastedWake(server, pane, "lost wake");
   await server.tmux(["kill-pane", "-t", pane]);
   const result = await waking;
   assert.equal(!result.ok && result.reason, "missing", JSON.stringify(result));
@@ -200,12 +220,7 @@ Deno.test("wakeTmux says the text may be in the pane when tmux cannot be reached
   await using dir = await tempDir();
   const { server, pane, file } = await withReader(dir.path);
   await using _server = server;
-  const waking = wakeTmux(pane, "stranded wake", { ...server.options, enterDelayMs: 3000 });
-  await waitUntil(async () =>
-    (await server.tmux(["capture-pane", "-p", "-t", pane])).includes(
-      `composer: "[crosstalk] stranded wake"`,
-    ) || undefined
-  );
+  const { waking } = await pastedWake(server, pane, "stranded wake");
   // The server runs on, but its socket is not where the client looks (as when a /tmp cleaner
   // deleted it): tmux says "error connecting to …", which says nothing of the pane.
   const away = `${server.socket}.away`;
@@ -231,12 +246,7 @@ Deno.test("wakeTmux says nothing is left when the tmux server went away between 
   await using dir = await tempDir();
   const { server, pane } = await withReader(dir.path);
   await using _server = server;
-  const waking = wakeTmux(pane, "lost wake", { ...server.options, enterDelayMs: 3000 });
-  await waitUntil(async () =>
-    (await server.tmux(["capture-pane", "-p", "-t", pane])).includes(
-      `composer: "[crosstalk] lost wake"`,
-    ) || undefined
-  );
+  const { waking } = await pastedWake(server, pane, "lost wake");
   // Its socket stays, and nobody listens on it: tmux says "no server running on …".
   await server.tmux(["kill-server"]);
   const result = await waking;
