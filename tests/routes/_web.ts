@@ -69,6 +69,14 @@ export async function signIn(page: Page, username: string, passphrase: string): 
   await page.click("#login button[type=submit]");
 }
 
+/** Opens the web UI at `url` as boss and waits until it shows #general and follows the bus live. */
+export async function openLiveAsBoss(page: Page, url: string): Promise<void> {
+  await page.goto(`${url}/ui/`);
+  await signIn(page, BOSS.username, BOSS.passphrase);
+  await page.locator("#channel-title", { hasText: /^#general$/ }).waitFor();
+  await page.locator("#live-state", { hasText: /^live$/ }).waitFor();
+}
+
 /** The status of a login as `username` through the API. */
 export async function loginStatus(url: string, username: string, passphrase: string) {
   const response = await fetch(`${url}/api/login`, {

@@ -2,7 +2,7 @@
 // real browser (Debian's chromium, driven by playwright-core) against a real engine on loopback.
 import assert from "node:assert/strict";
 import { tempDir } from "../_helpers.ts";
-import { BOSS, browser, engineWithBoss, newPage, signIn } from "./_web.ts";
+import { browser, engineWithBoss, newPage, openLiveAsBoss } from "./_web.ts";
 
 Deno.test("the web UI sends '@echo hi' with To left empty to echo, and shows echo's reply", async () => {
   await using dir = await tempDir();
@@ -12,10 +12,7 @@ Deno.test("the web UI sends '@echo hi' with To left empty to echo, and shows ech
   await using _engine = engine;
   await using chrome = await browser();
   const { page, pageErrors } = await newPage(chrome);
-  await page.goto(`${url}/ui/`);
-  await signIn(page, BOSS.username, BOSS.passphrase);
-  await page.locator("#channel-title", { hasText: /^#general$/ }).waitFor();
-  await page.locator("#live-state", { hasText: /^live$/ }).waitFor();
+  await openLiveAsBoss(page, url);
 
   const to = page.locator("#send input[name=to]");
   assert.equal(await to.getAttribute("required"), null, "To may be left empty");

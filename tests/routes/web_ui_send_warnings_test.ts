@@ -3,7 +3,7 @@
 // engine on loopback.
 import assert from "node:assert/strict";
 import { tempDir } from "../_helpers.ts";
-import { apiAs, BOSS, browser, engineWithBoss, newPage, signIn } from "./_web.ts";
+import { apiAs, BOSS, browser, engineWithBoss, newPage, openLiveAsBoss } from "./_web.ts";
 
 Deno.test("the web UI sends to a name nobody answers to, shows the engine's warning naming it as text, and a normal send after it shows none", async () => {
   await using dir = await tempDir();
@@ -11,10 +11,7 @@ Deno.test("the web UI sends to a name nobody answers to, shows the engine's warn
   await using _engine = engine;
   await using chrome = await browser();
   const { page, pageErrors } = await newPage(chrome);
-  await page.goto(`${url}/ui/`);
-  await signIn(page, BOSS.username, BOSS.passphrase);
-  await page.locator("#channel-title", { hasText: /^#general$/ }).waitFor();
-  await page.locator("#live-state", { hasText: /^live$/ }).waitFor();
+  await openLiveAsBoss(page, url);
 
   const body = page.locator("#send textarea[name=body]");
   // The body is emptied once the engine has answered 201, and the notice set in the same turn.
