@@ -92,3 +92,8 @@ export async function addUserProfile(home: string, username: string): Promise<vo
   );
   if (login.code !== 0) throw new Error(`auth login as ${username}: ${login.stderr}`);
 }
+
+/** A live session named `name` on the engine of "team" in `home`, woken by nothing (pull). */
+export function pullSession(home: string, name: string): Promise<McpSession> {
+  return McpSession.start(home, ["--containername", "team", "--name", name, "--wake", "pull"]);
+}

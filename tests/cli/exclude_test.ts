@@ -4,8 +4,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { runCrosstalk, tempDir } from "../_helpers.ts";
 import { AGENTS, type EngineProcess } from "../engine/_harness.ts";
-import { McpSession } from "../../scripts/_mcp_session.ts";
-import { startTeam } from "./_live.ts";
+import { pullSession, startTeam } from "./_live.ts";
 
 /** The transport "team" with the models test/reply and test/other, both answering at once. */
 function startTeamOfTwoModels(home: string): Promise<EngineProcess> {
@@ -19,8 +18,7 @@ Deno.test("a message to all with exclude runs and wakes everyone but those it na
   await using dir = await tempDir();
   const home = dir.path;
   await using engine = await startTeamOfTwoModels(home);
-  const session = (name: string) =>
-    McpSession.start(home, ["--containername", "team", "--name", name, "--wake", "pull"]);
+  const session = (name: string) => pullSession(home, name);
   await using alice = await session("alice");
   await using bob = await session("bob");
   const cli = (...args: string[]) => runCrosstalk([...args, "--containername", "team"], { home });
@@ -88,8 +86,7 @@ Deno.test("the MCP send tool leaves out the agents its exclude names, and warns 
   await using dir = await tempDir();
   const home = dir.path;
   await using _engine = await startTeamOfTwoModels(home);
-  const session = (name: string) =>
-    McpSession.start(home, ["--containername", "team", "--name", name, "--wake", "pull"]);
+  const session = (name: string) => pullSession(home, name);
   await using alice = await session("alice");
   await using bob = await session("bob");
   await using carol = await session("carol");

@@ -2,8 +2,7 @@
 // touching anyone's unread messages.
 import assert from "node:assert/strict";
 import { runCrosstalk, tempDir } from "../_helpers.ts";
-import { McpSession } from "../../scripts/_mcp_session.ts";
-import { startTeam, teamCredential } from "./_live.ts";
+import { pullSession, startTeam, teamCredential } from "./_live.ts";
 
 const REF = /^sent (\S+)$/;
 
@@ -11,8 +10,7 @@ Deno.test("crosstalk mcp history: a channel's last messages or a thread, oldest 
   await using dir = await tempDir();
   const home = dir.path;
   await using _engine = await startTeam(home);
-  const session = (name: string) =>
-    McpSession.start(home, ["--containername", "team", "--name", name, "--wake", "pull"]);
+  const session = (name: string) => pullSession(home, name);
   await using alice = await session("alice");
   await using bob = await session("bob");
 

@@ -2,8 +2,7 @@
 // and straight to a folder) and a live agent's MCP `send` tool.
 import assert from "node:assert/strict";
 import { runCrosstalk, tempDir } from "../_helpers.ts";
-import { McpSession } from "../../scripts/_mcp_session.ts";
-import { startTeam } from "./_live.ts";
+import { pullSession, startTeam } from "./_live.ts";
 import { initTransport } from "./_cli.ts";
 
 // The built-in echo agent: the program itself, no agent CLI needed.
@@ -81,8 +80,7 @@ Deno.test("the MCP send tool without to sends to the message's @mentions and say
   await using dir = await tempDir();
   const home = dir.path;
   await using _engine = await startTeam(home);
-  const session = (name: string) =>
-    McpSession.start(home, ["--containername", "team", "--name", name, "--wake", "pull"]);
+  const session = (name: string) => pullSession(home, name);
   await using alice = await session("alice");
   await using bob = await session("bob");
 

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { runCrosstalk, tempDir } from "../_helpers.ts";
 import { McpSession } from "../../scripts/_mcp_session.ts";
-import { startTeam } from "./_live.ts";
+import { pullSession, startTeam } from "./_live.ts";
 
 Deno.test("a send to a name no user, live agent or model has warns the sender and is still written; known names do not warn", async () => {
   await using dir = await tempDir();
@@ -38,8 +38,7 @@ Deno.test("a message to here reaches every live agent but no model, and warns no
   await using dir = await tempDir();
   const home = dir.path;
   await using engine = await startTeam(home);
-  const session = (name: string) =>
-    McpSession.start(home, ["--containername", "team", "--name", name, "--wake", "pull"]);
+  const session = (name: string) => pullSession(home, name);
   await using alice = await session("alice");
   await using bob = await session("bob");
   const sent = await runCrosstalk(
