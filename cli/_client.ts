@@ -9,7 +9,13 @@ import { CrosstalkError, errorFromApi, errorText } from "../schema/errors.ts";
 import type { Channel, Message } from "../transports/mod.ts";
 import { checkChannelName, isChannelId, tryParseMessageId } from "../transports/names.ts";
 import { writeFileAtomic } from "../transports/_fs.ts";
-import { type CliContext, locationOf, openBus, type TransportFlags } from "./_context.ts";
+import {
+  type CliContext,
+  locationOf,
+  namesAnEngine,
+  openBus,
+  type TransportFlags,
+} from "./_context.ts";
 import type { WorkflowView } from "../engine/workflow.ts";
 import type { Plan } from "../engine/workflow_plan.ts";
 import type { SearchResult } from "../engine/search.ts";
@@ -554,7 +560,7 @@ export async function pendingSetupError(
   flags: TransportFlags,
   ctx: CliContext,
 ): Promise<CrosstalkError | undefined> {
-  if (ctx.globals.server !== undefined || ctx.globals.profile !== undefined) return undefined;
+  if (namesAnEngine(ctx)) return undefined;
   const { stateDir } = locationOf(flags, ctx);
   const token = (await Deno.readTextFile(join(stateDir, "setup-token")).catch(() => "")).trim();
   const server = token === "" ? undefined : await apiUrl(stateDir, ctx.env);

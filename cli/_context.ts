@@ -46,6 +46,11 @@ export function withJson(command: Command): Command {
   return command.option("--json", "print JSON instead of text");
 }
 
+/** True when the global `--server` or `--profile` names another engine, to ask through its API. */
+export function namesAnEngine(ctx: CliContext): boolean {
+  return ctx.globals.server !== undefined || ctx.globals.profile !== undefined;
+}
+
 /** Where the command's transport is. */
 export function locationOf(flags: TransportFlags, ctx: CliContext): TransportLocation {
   // The service user works on the machine's system transports: `--containername` and the

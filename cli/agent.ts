@@ -27,6 +27,7 @@ import { checkSessionFlags, type SessionFlags, withSessionOptions } from "./_ses
 import {
   type CliContext,
   Command,
+  namesAnEngine,
   openBus,
   Option,
   parseSeconds,
@@ -47,7 +48,7 @@ export function agentCommand(ctx: CliContext): Command {
     .action(async (flags: TransportFlags) => {
       type AgentReport = Awaited<ReturnType<typeof import("../engine/status.ts").agentReport>>;
       let report: AgentReport;
-      if (ctx.globals.server !== undefined || ctx.globals.profile !== undefined) {
+      if (namesAnEngine(ctx)) {
         // That engine's machine: what it has installed and claims, through its API.
         const { openApi } = await import("./_client.ts");
         report = await (await openApi(flags, ctx)).call<AgentReport>("GET", "/api/agents");

@@ -21,6 +21,7 @@ import {
   type CliContext,
   Command,
   locationOf,
+  namesAnEngine,
   printJson,
   type TransportFlags,
   withJson,
@@ -173,7 +174,7 @@ export async function apiStartingEngine(
 ): Promise<HttpClient> {
   const found = await resolveApi(flags, ctx);
   if (found) return found;
-  const remote = ctx.globals.server !== undefined || ctx.globals.profile !== undefined;
+  const remote = namesAnEngine(ctx);
   if (remote || detectMode({}, currentFacts(ctx.env)) === "system") {
     return await openApi(flags, ctx);
   }

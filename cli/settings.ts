@@ -10,6 +10,7 @@ import {
   type CliContext,
   Command,
   locationOf,
+  namesAnEngine,
   printJson,
   type TransportFlags,
   withJson,
@@ -33,7 +34,7 @@ export function settingsCommand(ctx: CliContext): Command {
       "the configuration in effect (data/crosstalk.yaml with every default filled in)",
     )
     .action(async (flags: TransportFlags) => {
-      const remote = ctx.globals.server !== undefined || ctx.globals.profile !== undefined;
+      const remote = namesAnEngine(ctx);
       const shown = remote
         ? await (await openApi(flags, ctx)).call<Settings>("GET", "/api/settings")
         : await fromFiles(flags, ctx);

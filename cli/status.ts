@@ -5,6 +5,7 @@ import {
   type CliContext,
   Command,
   locationOf,
+  namesAnEngine,
   printJson,
   printTable,
   type TransportFlags,
@@ -21,7 +22,7 @@ export function statusCommand(ctx: CliContext): Command {
     .action(async (flags: TransportFlags) => {
       let report: EngineReport;
       let lines: string[];
-      if (ctx.globals.server !== undefined || ctx.globals.profile !== undefined) {
+      if (namesAnEngine(ctx)) {
         // Another machine's engine (or a saved login): its own report, through its API.
         const { openApi } = await import("./_client.ts");
         const api = await openApi(flags, ctx);
@@ -106,7 +107,7 @@ export function logsCommand(ctx: CliContext): Command {
     .option("-n, --lines <n>", "only the last n records", (v: string) => Number(v))
     .action(async (flags: TransportFlags & { follow?: boolean; lines?: number }) => {
       // Another machine's engine (--server, --profile): its log through the API.
-      if (ctx.globals.server !== undefined || ctx.globals.profile !== undefined) {
+      if (namesAnEngine(ctx)) {
         return await remoteLogs(flags, ctx);
       }
       const path = logFile(locationOf(flags, ctx).stateDir);
