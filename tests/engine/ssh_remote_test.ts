@@ -37,9 +37,13 @@ async function sshServer(dir: string) {
       "KbdInteractiveAuthentication no",
       "PermitRootLogin prohibit-password",
       "LogLevel ERROR",
+      // The login shell reads the rc files of the home it is given: an empty one of its own, so
+      // that a user's slow or stuck ~/.bashrc (a pyenv rehash waiting on its lock) cannot hang git.
+      `SetEnv HOME=${join(dir, "home")}`,
       "",
     ].join("\n"),
   );
+  await Deno.mkdir(join(dir, "home"));
   // Privilege separation wants its empty folder when sshd runs as root.
   await Deno.mkdir("/run/sshd", { recursive: true }).catch(() => {});
   const child = new Deno.Command(SSHD, {
