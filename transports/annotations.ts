@@ -9,9 +9,14 @@
  * data/annotations/<channel>/<YYYY>/<MM>/<DD>/<stem>~task-claim.json    claimed (exclusive)
  * data/annotations/<channel>/<YYYY>/<MM>/<DD>/<stem>~task-done.json     resolved (exclusive)
  * data/annotations/<channel>/<YYYY>/<MM>/<DD>/<stem>~badge~<hex>.json   one badge
- * data/annotations/<channel>/<YYYY>/<MM>/<DD>/<stem>~<receipt>~<agent>.json
+ * data/annotations/<channel>/<YYYY>/<MM>/<DD>/receipts/<stem>~<receipt>~<agent>.json
  *     receipt: woken | read | unwoken (a wake that failed, with why)
  * ```
+ *
+ * Receipts, one per live agent per message, far outnumber the rest: they have a folder of their
+ * own, so that reading the tasks and badges of a page of messages (every MCP read) lists only
+ * the few records it needs, not every receipt of the day. Receipts that earlier engines wrote
+ * beside the other records (`<DD>/<stem>~<receipt>~<agent>.json`) are still read and removed.
  *
  * Exclusive records are created with O_EXCL, so on one folder exactly one writer wins; on a git
  * transport with a remote the push race decides (the remote's file wins a rebase conflict), and
@@ -29,6 +34,10 @@ export type ExclusiveKind = "task" | "task-claim" | "task-done";
 
 /** The kinds of receipt a live agent leaves. */
 export type ReceiptKind = "woken" | "read" | "unwoken";
+const RECEIPT_KINDS: readonly string[] = ["woken", "read", "unwoken"] satisfies ReceiptKind[];
+
+/** The folder of a day's receipts, inside the day's folder of records. */
+const RECEIPTS = "receipts";
 
 /** One record, as read back. */
 export interface Annotation {
@@ -100,7 +109,7 @@ export class AnnotationStore {
 
   /** Adds a record that may exist many times (a badge). */
   async add(ref: MessageRef, kind: "badge", data: Record<string, unknown>): Promise<void> {
-    await this.#write(ref, `${kind}~${randomHex(4)}`, data, true);
+    await this.#write(ref, this.#path(ref, `${kind}~${randomHex(4)}`), data, true);
   }
 
   /**
@@ -113,17 +122,20 @@ export class AnnotationStore {
     agent: string,
     data: Record<string, unknown>,
   ): Promise<void> {
-    await this.#write(ref, `${kind}~${agent}`, data, false);
+    await this.#write(ref, this.#receiptPath(ref, kind, agent), data, false);
   }
 
   /** Removes an agent's receipt (a read that is given back); nothing when there is none. */
   async removeReceipt(ref: MessageRef, kind: ReceiptKind, agent: string): Promise<void> {
-    const path = this.#path(ref, `${kind}~${agent}`);
-    const apply = () => Deno.remove(path).catch(() => {});
+    // Also where earlier engines wrote it, beside the other records.
+    const paths = [this.#receiptPath(ref, kind, agent), this.#path(ref, `${kind}~${agent}`)];
+    const apply = async () => {
+      await Promise.all(paths.map((path) => Deno.remove(path).catch(() => {})));
+    };
     if (!this.#publisher) return await apply();
     this.#publisher.record(
-      [relative(this.root, path)],
-      `crosstalk: annotate ${relative(this.dir, path)}`,
+      paths.map((path) => relative(this.root, path)),
+      `crosstalk: annotate ${relative(this.dir, paths[0]!)}`,
       apply,
       { urgent: false },
     ).catch(this.#onError);
@@ -155,7 +167,12 @@ export class AnnotationStore {
       stems.set(stemOf(ref.id), records);
       return records;
     });
-    await Promise.all([...days].map(async ([dir, stems]) => {
+    // The receipts' folder is listed only when receipts are asked for.
+    const receipts = !wanted || RECEIPT_KINDS.some((kind) => wanted.has(kind));
+    const folders = [...days].flatMap(([dir, stems]) =>
+      receipts ? [{ dir, stems }, { dir: join(dir, RECEIPTS), stems }] : [{ dir, stems }]
+    );
+    await Promise.all(folders.map(async ({ dir, stems }) => {
       const entries = (await readDirNames(dir)).flatMap((entry) => {
         if (!entry.name.endsWith(".json")) return [];
         const [stem, kind, agent] = entry.name.slice(0, -".json".length).split("~");
@@ -213,11 +230,10 @@ export class AnnotationStore {
 
   async #write(
     ref: MessageRef,
-    kind: string,
+    path: string,
     data: Record<string, unknown>,
     urgent: boolean,
   ): Promise<void> {
-    const path = this.#path(ref, kind);
     const text = `${JSON.stringify(data)}\n`;
     const apply = async () => {
       try {
@@ -270,6 +286,10 @@ export class AnnotationStore {
 
   #path(ref: MessageRef, kind: string): string {
     return join(this.#dayDir(ref), `${stemOf(ref.id)}~${kind}.json`);
+  }
+
+  #receiptPath(ref: MessageRef, kind: ReceiptKind, agent: string): string {
+    return join(this.#dayDir(ref), RECEIPTS, `${stemOf(ref.id)}~${kind}~${agent}.json`);
   }
 }
 
