@@ -1,9 +1,11 @@
 // `crosstalk mcp`: the stdio MCP server a live agent session runs (Claude Code, Codex, Gemini
-// CLI, …). It registers the session with the engine as a live agent, then relays its stdio to
-// the engine's MCP endpoint for the session (GET /api/live/me/mcp, a WebSocket): the tools
-// (send, read, wait, history, peers, status, task, badge) and Claude Code channel pushes run in the
-// engine (routes/mcp_session.ts). Wakes that need this machine, keystrokes in the session's tmux pane or
-// a signed webhook, are delivered from here. It exits when its stdin closes.
+// CLI, …). It registers the session with the engine as a live agent, then carries its stdio to
+// the engine's MCP endpoint for the session: with this machine's engine, through byte pumps it
+// starts (cli/_mcp_pump.ts); else, or once that engine went away, by relaying it itself over
+// GET /api/live/me/mcp, a WebSocket. The tools (send, read, wait, history, peers, status, task,
+// badge) and Claude Code channel pushes run in the engine (routes/mcp_session.ts). Wakes that
+// need this machine, keystrokes in the session's tmux pane or a signed webhook, are delivered
+// from here. It exits when its stdin closes.
 import { CrosstalkError, errorText } from "../schema/errors.ts";
 import type { LiveAgentInfo, WakeEvent, WakeKind } from "../engine/live.ts";
 import {
@@ -29,6 +31,7 @@ import { recordLocalSession } from "../engine/local_sessions.ts";
 import { currentSocket } from "../transports/tmux.ts";
 import { collectNames } from "./_session_options.ts";
 import { readSse } from "./_sse.ts";
+import { type RelaySeed, runPumps } from "./_mcp_pump.ts";
 
 interface McpFlags extends TransportFlags {
   name?: string;
@@ -156,12 +159,6 @@ async function runMcp(flags: McpFlags, ctx: CliContext): Promise<void> {
   const log = (text: string) => ctx.err(`crosstalk mcp (${me}): ${text}\n`);
   // With this machine's engine, a restart may put it on another port: its credential file says.
   const local = owner.via === (await localEngineServer(flags, ctx));
-  const relay = new McpRelay(api, {
-    token: registered.token,
-    reportDelayMs,
-    log,
-    ...(local ? { locate: () => localEngineServer(flags, ctx) } : {}),
-  });
   log(`registered as "${me}" (wake: ${wake}) with ${owner.via}`);
   // The agent CLI's hooks find the session by the process tree (an approval says who asks).
   const forget = await recordLocalSession(locationOf(flags, ctx).stateDir, me);
@@ -173,12 +170,32 @@ async function runMcp(flags: McpFlags, ctx: CliContext): Promise<void> {
   const wakes = wake === "tmux" || wake === "webhook"
     ? wakeLoop(api, target, reports, stop.signal, log)
     : Promise.resolve();
-  await relay.run();
+  // With this machine's engine, byte pumps carry the session's stdio (cli/_mcp_pump.ts) until
+  // the engine goes away; then, or without them, this process relays.
+  const pumped = local
+    ? await runPumps(api, { reportDelayMs, env: ctx.env })
+    : { kind: "unavailable" as const, why: "the engine is not this machine's" };
+  let relay: McpRelay | undefined;
+  if (pumped.kind !== "ended") {
+    if (pumped.kind === "engine-gone") {
+      log("the engine went away; this process relays the session from now on");
+    } else if (local) log(`relaying in this process (${pumped.why})`);
+    relay = new McpRelay(api, {
+      token: registered.token,
+      reportDelayMs,
+      log,
+      ...(local ? { locate: () => localEngineServer(flags, ctx) } : {}),
+      ...(pumped.kind === "engine-gone" ? { seed: pumped.seed, input: pumped.input } : {}),
+    });
+    await relay.run();
+  }
   stop.abort();
   // The wake being delivered now reports too, before the session leaves.
   await wakes;
   await reports.flush();
-  await relay.leave();
+  if (relay) await relay.leave();
+  // The pumps' end does not remove the session (the reports above come first): this does.
+  else await api.call("DELETE", "/api/live/me").catch(() => {});
   await forget();
 }
 
@@ -203,6 +220,10 @@ interface McpRelayOptions {
   log: (text: string) => void;
   /** Where this machine's engine listens now, for following it to another port. */
   locate?: () => Promise<string | undefined>;
+  /** What the pumps carried before this relay took over: sent again to the next engine. */
+  seed?: RelaySeed;
+  /** Where the client's lines come from (default: stdin). */
+  input?: (buffer: Uint8Array) => Promise<number | null>;
 }
 
 /**
@@ -245,6 +266,7 @@ class McpRelay {
   #refusedUpgrades = 0;
   #out = Deno.stdout.writable.getWriter();
   #encoder = new TextEncoder();
+  #input: (buffer: Uint8Array) => Promise<number | null>;
 
   constructor(api: HttpClient, options: McpRelayOptions) {
     this.#api = api;
@@ -252,6 +274,13 @@ class McpRelay {
     this.#reportDelayMs = options.reportDelayMs;
     this.#log = options.log;
     this.#locate = options.locate;
+    this.#input = options.input ?? ((buffer) => Deno.stdin.read(buffer));
+    const seed = options.seed;
+    if (seed) {
+      this.#initialize = seed.initialize;
+      this.#initialized = seed.initialized;
+      for (const { id, line } of seed.pending) this.#pending.set(id, { line, sends: 1 });
+    }
   }
 
   /** The session's MCP socket on the engine, where the engine is now. */
@@ -267,7 +296,7 @@ class McpRelay {
     const buffer = new Uint8Array(64 * 1024);
     let text = "";
     for (;;) {
-      const n = await Deno.stdin.read(buffer);
+      const n = await this.#input(buffer);
       if (n === null) break;
       text += decoder.decode(buffer.subarray(0, n), { stream: true });
       let newline: number;

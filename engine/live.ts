@@ -207,7 +207,7 @@ export class LiveAgents {
   #agents = new Map<string, Stored>();
   #sessions = new Map<string, Session>();
   #waiters = new Map<string, Set<() => void>>();
-  #exchanges = new Map<string, number[]>();
+  #exchanges = new Map<string, { at: number; ref: string }[]>();
   #channelWakes = new Map<string, number[]>();
   #saving: Promise<void> = Promise.resolve();
   #dirty = false;
@@ -404,7 +404,11 @@ export class LiveAgents {
         // asked about again, as a new message's wake is.
         if (sender === "unknown") this.#hold({ name, message, until: Date.now() + this.#holdMs() });
         if (sender !== "yes") continue;
-        session.queue.push(this.#toEvent(message, await this.#channelName(message)));
+        const event = this.#toEvent(message, await this.#channelName(message));
+        // Woken now rather than when it came (no session was connected then): it counts now.
+        const warning = this.#loopWarning(name, message.from, unread.ref);
+        if (warning) event.loopWarning = warning;
+        session.queue.push(event);
       }
       while (!signal.aborted && !session.closed) {
         if (session.queue.length === 0) {
@@ -762,7 +766,7 @@ export class LiveAgents {
       return;
     }
     const event = this.#toEvent(message, await this.#channelName(message));
-    const warning = this.#loopWarning(name, message.from);
+    const warning = this.#loopWarning(name, message.from, ref);
     if (warning) event.loopWarning = warning;
     session.queue.push(event);
     session.wake?.();
@@ -913,17 +917,20 @@ export class LiveAgents {
     return event;
   }
 
-  /** Counts the exchange between two parties; a warning once they go back and forth fast. */
-  #loopWarning(name: string, from: string): string | undefined {
+  /**
+   * Counts message `ref` in the exchange between two parties (once, however often it is woken);
+   * a warning once they go back and forth fast.
+   */
+  #loopWarning(name: string, from: string, ref: string): string | undefined {
     // engine.loop_warning: how many messages between the two within how long earn the warning.
     const { messages, window_seconds } = this.#options.bus.config.engine.loop_warning;
     const key = [name, from].sort().join("\n");
     const since = Date.now() - window_seconds * 1000;
-    const times = (this.#exchanges.get(key) ?? []).filter((t) => t > since);
-    times.push(Date.now());
-    this.#exchanges.set(key, times);
-    if (times.length < messages) return undefined;
-    return `${times.length} messages between you and ${from} in the last ${window_seconds} s: do not reply unless it is essential`;
+    const exchange = (this.#exchanges.get(key) ?? []).filter((e) => e.at > since);
+    if (!exchange.some((e) => e.ref === ref)) exchange.push({ at: Date.now(), ref });
+    this.#exchanges.set(key, exchange);
+    if (exchange.length < messages) return undefined;
+    return `${exchange.length} messages between you and ${from} in the last ${window_seconds} s: do not reply unless it is essential`;
   }
 
   async #channelName(message: Message): Promise<string> {

@@ -32,6 +32,7 @@ import {
 import type { Message } from "../transports/mod.ts";
 import { AFTER_EVERY_ID } from "../transports/names.ts";
 import type { AppDeps } from "./_context.ts";
+import type { SessionSocket } from "./mcp_pump.ts";
 
 /**
  * What the agent is told at initialize. (The SDK, 1.32.2, negotiates revisions up to 2025-11-25,
@@ -529,8 +530,11 @@ export interface SessionOptions {
   webUi: string;
 }
 
-/** Runs one session's MCP server on `socket` until the socket closes. */
-export function serveSession(socket: WebSocket, options: SessionOptions): void {
+/**
+ * Runs one session's MCP server on `socket` (the session's WebSocket, or its pumps: see
+ * routes/mcp_pump.ts) until the socket closes.
+ */
+export function serveSession(socket: SessionSocket, options: SessionOptions): void {
   const { name, live } = options;
   const closed = new AbortController();
   const signal = options.shutdown
@@ -593,7 +597,7 @@ export function serveSession(socket: WebSocket, options: SessionOptions): void {
       await wakes;
       await reports.flush();
       await server.close().catch(() => {});
-      if (event.code === CLOSE_LEAVING) {
+      if ((event as CloseEvent).code === CLOSE_LEAVING) {
         // Through the API with this session's token: if the agent has registered again under
         // the same name meanwhile, the old token is refused and the new session stays.
         await after.call("DELETE", "/api/live/me").catch((error) =>
@@ -607,25 +611,26 @@ export function serveSession(socket: WebSocket, options: SessionOptions): void {
   void server.connect(transport);
 }
 
-/** The SDK's transport over the engine's end of a WebSocket. */
+/** The SDK's transport over the engine's end of a session's socket. */
 class SocketTransport implements Transport {
   onclose?: () => void;
   onerror?: (error: Error) => void;
   onmessage?: (message: JSONRPCMessage) => void;
   /** Told of every cancellation the client sends, also of requests already answered. */
   oncancelled?: (requestId: string | number) => void;
-  #socket: WebSocket;
+  #socket: SessionSocket;
 
-  constructor(socket: WebSocket) {
+  constructor(socket: SessionSocket) {
     this.#socket = socket;
   }
 
   start(): Promise<void> {
     this.#socket.addEventListener("message", (event) => {
+      const { data } = event as MessageEvent;
       let message: JSONRPCMessage;
       try {
-        if (typeof event.data !== "string") throw new Error("a binary frame");
-        message = JSONRPCMessageSchema.parse(JSON.parse(event.data));
+        if (typeof data !== "string") throw new Error("a binary frame");
+        message = JSONRPCMessageSchema.parse(JSON.parse(data));
       } catch (error) {
         this.onerror?.(new Error(`Not a JSON-RPC message: ${errorText(error)}`));
         return;
@@ -647,7 +652,8 @@ class SocketTransport implements Transport {
     if (this.#socket.readyState !== WebSocket.OPEN) {
       return Promise.reject(new Error("the session's socket is closed"));
     }
-    this.#socket.send(JSON.stringify(message));
+    const answers = "method" in message ? undefined : (message as { id?: string | number }).id;
+    this.#socket.send(JSON.stringify(message), answers ?? undefined);
     return Promise.resolve();
   }
 

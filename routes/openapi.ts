@@ -687,6 +687,21 @@ export const OPENAPI = {
         },
       ),
     },
+    "/api/live/me/mcp/pump": {
+      post: op(
+        "A ticket for the caller's MCP session over two loopback connections to the engine " +
+          "(what crosstalk mcp hands to tee and cat on the engine's machine): connect to " +
+          "127.0.0.1:port, send `in <ticket>` or `out <ticket>` and a newline; `in` hears ok " +
+          "once `out` is connected, then carries one JSON-RPC message per line each way. The " +
+          "engine appends the id of every request it answers to the answered file",
+        { 200: json("The ticket") },
+        {
+          parameters: [
+            { name: "woken_report_ms", in: "query", schema: { type: "integer" } },
+          ],
+        },
+      ),
+    },
     "/api/live/me/wake-report": {
       post: op("How wakes went: recorded on the bus as woken or unwoken", {
         200: json("Recorded"),

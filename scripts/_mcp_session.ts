@@ -187,5 +187,8 @@ function sessionEnv(home: string): Record<string, string> {
     XDG_CONFIG_HOME: `${home}/.config`,
     DENO_DIR: Deno.env.get("DENO_DIR") ?? `${cache}/deno`,
     NO_COLOR: "1",
+    ...(Deno.env.get("CROSSTALK_MCP_RELAY")
+      ? { CROSSTALK_MCP_RELAY: Deno.env.get("CROSSTALK_MCP_RELAY")! }
+      : {}),
   };
 }

@@ -1,4 +1,5 @@
 // Helpers for the live agent tests: engines on two machines and sessions on them.
+import assert from "node:assert/strict";
 import { join } from "node:path";
 import { AGENTS, EngineProcess, makeTransport, namedTransport } from "../engine/_harness.ts";
 import { McpSession } from "../../scripts/_mcp_session.ts";
@@ -96,4 +97,25 @@ export async function addUserProfile(home: string, username: string): Promise<vo
 /** A live session named `name` on the engine of "team" in `home`, woken by nothing (pull). */
 export function pullSession(home: string, name: string): Promise<McpSession> {
   return McpSession.start(home, ["--containername", "team", "--name", name, "--wake", "pull"]);
+}
+
+/**
+ * Registers the live agent "carol" on a team engine through the API, as boss: the API's URL,
+ * boss's user token and carol's live token.
+ */
+export async function registerCarol(engine: EngineProcess) {
+  const url = (await engine.waitFor((r) => r.event === "api.listening")).url as string;
+  const login = await fetch(`${url}/api/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ username: "boss", passphrase: "the boss passphrase" }),
+  });
+  const user = (await login.json()).token as string;
+  const registered = await fetch(`${url}/api/live`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${user}`, "content-type": "application/json" },
+    body: JSON.stringify({ agent: "claude", name: "carol", wake: "pull" }),
+  });
+  assert.equal(registered.status, 201);
+  return { url, user, live: (await registered.json()).token as string };
 }

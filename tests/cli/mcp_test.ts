@@ -6,29 +6,7 @@ import { join } from "node:path";
 import { freePort, runCrosstalk, tempDir, waitUntil } from "../_helpers.ts";
 import { AGENTS, EngineProcess, makeTransport, namedTransport } from "../engine/_harness.ts";
 import { McpSession } from "../../scripts/_mcp_session.ts";
-import { startTeam, twoMachines } from "./_live.ts";
-
-/** A transport with a model and a running engine that found its admin "boss". */
-/**
- * Registers the live agent "carol" on a team engine through the API, as boss: the API's URL,
- * boss's user token and carol's live token.
- */
-async function registerCarol(engine: EngineProcess) {
-  const url = (await engine.waitFor((r) => r.event === "api.listening")).url as string;
-  const login = await fetch(`${url}/api/login`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ username: "boss", passphrase: "the boss passphrase" }),
-  });
-  const user = (await login.json()).token as string;
-  const registered = await fetch(`${url}/api/live`, {
-    method: "POST",
-    headers: { Authorization: `Bearer ${user}`, "content-type": "application/json" },
-    body: JSON.stringify({ agent: "claude", name: "carol", wake: "pull" }),
-  });
-  assert.equal(registered.status, 201);
-  return { url, user, live: (await registered.json()).token as string };
-}
+import { registerCarol, startTeam, twoMachines } from "./_live.ts";
 
 /** A live session on the "team" transport: `crosstalk mcp --name NAME` with more flags. */
 function teamSession(home: string, name: string, ...flags: string[]): Promise<McpSession> {

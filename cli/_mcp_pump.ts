@@ -1,0 +1,255 @@
+// The session's side of the pumps (the engine's is routes/mcp_pump.ts). With this machine's
+// engine, `crosstalk mcp` does not copy the agent's MCP messages itself: it starts two processes of
+// the system that do, and sleeps. Copying a line costs a `tee` or a `cat` a few microseconds,
+// where waking a Deno process costs a third of a millisecond (docs/BENCHMARKS.md), and a message
+// between two agents crosses a session's stdio five times.
+//
+//   stdin  → tee -a <journal> → loopback TCP → engine       (bash: exec 3<>/dev/tcp/…)
+//   stdout ← cat              ← loopback TCP ← engine
+//
+// The journal keeps every line the agent sent, and the engine appends to a file the id of every
+// request it answered. When the engine goes away (a restart, a crash) the `cat` ends, and this
+// process takes the relay over (cli/mcp.ts): the requests the engine had not answered go to the
+// engine that comes back, as the relay does for its own, and the lines that keep coming are read
+// from the journal, which `tee` goes on writing (the agent's stdin stays with it).
+import { CrosstalkError, errorText } from "../schema/errors.ts";
+import { dirname, join } from "../transports/path.ts";
+import type { HttpClient } from "./_client.ts";
+
+/** How the pumps ended, and what the relay must take over then. */
+export type PumpOutcome =
+  /** Not started (another machine's engine, no bash, an engine without pumps): relay stdin. */
+  | { kind: "unavailable"; why: string }
+  /** The agent's stdin closed: the session is over. */
+  | { kind: "ended" }
+  /** The engine went away: relay from the journal, sending `seed` again first. */
+  | { kind: "engine-gone"; seed: RelaySeed; input: (buffer: Uint8Array) => Promise<number | null> };
+
+/** What a relay needs to know of the lines the pumps carried, to take over from them. */
+export interface RelaySeed {
+  initialize?: { id: string | number; line: string };
+  initialized?: string;
+  /** The requests the engine had not answered, in the order they came. */
+  pending: { id: string | number; line: string }[];
+}
+
+/** The engine's answer to `POST /api/live/me/mcp/pump`. */
+interface Ticket {
+  port: number;
+  ticket: string;
+  answered: string;
+}
+
+// $1 port, $2 ticket, $3 journal. `in` waits for the engine's `ok` (its `out` is connected)
+// before it reads stdin, and writes an empty line to the journal first: a journal with anything
+// in it means stdin may have been read. SIGPIPE is ignored, and GNU tee told so (-p; BSD tee does
+// so by itself), so that `tee` keeps writing the journal when the engine's end is gone.
+const OUT_PUMP = `exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 97
+printf 'out %s\\n' "$2" >&3
+exec cat <&3`;
+const IN_PUMP = `trap '' PIPE
+exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 97
+printf 'in %s\\n' "$2" >&3
+IFS= read -r ready <&3 || exit 98
+[ "$ready" = ok ] || exit 98
+printf '\\n' >> "$3"
+if tee --version >/dev/null 2>&1; then exec tee -p -a "$3" >&3; fi
+exec tee -a "$3" >&3`;
+
+/** How long the engine has to close `out` after the agent's stdin closed. */
+const END_MS = 5_000;
+
+/**
+ * Runs the session's stdio through pumps until stdin closes or the engine goes away. Only for
+ * this machine's engine; `$CROSSTALK_MCP_RELAY=process` turns the pumps off.
+ */
+export async function runPumps(
+  api: HttpClient,
+  options: { reportDelayMs: number; env: Readonly<Record<string, string | undefined>> },
+): Promise<PumpOutcome> {
+  if (options.env.CROSSTALK_MCP_RELAY === "process") {
+    return { kind: "unavailable", why: "$CROSSTALK_MCP_RELAY=process" };
+  }
+  let ticket: Ticket;
+  try {
+    ticket = await api.call<Ticket>(
+      "POST",
+      `/api/live/me/mcp/pump?woken_report_ms=${options.reportDelayMs}`,
+    );
+  } catch (error) {
+    if (error instanceof CrosstalkError && error.code === "ERR_ROUTE_NOT_FOUND") {
+      return { kind: "unavailable", why: "the engine has no pumps" };
+    }
+    return { kind: "unavailable", why: errorText(error) };
+  }
+  const journal = join(dirname(ticket.answered), `${ticket.ticket}.in`);
+  try {
+    // Ours to create, and theirs to be readable: an engine of another user cannot be followed.
+    (await Deno.open(journal, { createNew: true, write: true, mode: 0o600 })).close();
+    (await Deno.open(ticket.answered, { read: true })).close();
+  } catch (error) {
+    await Deno.remove(journal).catch(() => {});
+    return { kind: "unavailable", why: `the engine's state folder: ${errorText(error)}` };
+  }
+  const args = (
+    script: string,
+  ) => ["-c", script, "crosstalk-mcp-pump", String(ticket.port), ticket.ticket, journal];
+  let out: Deno.ChildProcess;
+  try {
+    out = new Deno.Command("bash", {
+      args: args(OUT_PUMP),
+      stdin: "null",
+      stdout: "inherit",
+      stderr: "null",
+    }).spawn();
+  } catch (error) {
+    await Deno.remove(journal).catch(() => {});
+    return { kind: "unavailable", why: `bash: ${errorText(error)}` };
+  }
+  const into = new Deno.Command("bash", {
+    args: args(IN_PUMP),
+    stdin: "inherit",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const started = async () => (await Deno.stat(journal)).size > 0;
+
+  const first = await Promise.race([
+    out.status.then(() => "out" as const),
+    into.status.then(() => "in" as const),
+  ]);
+  if (first === "in") {
+    if (!(await started())) {
+      // It never read stdin: it could not connect, or the engine never said ok.
+      kill(out);
+      await out.status;
+      await Deno.remove(journal).catch(() => {});
+      return { kind: "unavailable", why: "the pumps could not connect" };
+    }
+    // The agent's stdin closed. The engine ends the session's `out` in turn.
+    const timer = setTimeout(() => kill(out), END_MS);
+    await out.status;
+    clearTimeout(timer);
+    await removeFiles(journal, ticket.answered);
+    return { kind: "ended" };
+  }
+  if (!(await started())) {
+    // `in` waits for an ok that will not come: stop it before it reads anything.
+    kill(into);
+    await into.status;
+    if (!(await started())) {
+      await Deno.remove(journal).catch(() => {});
+      return { kind: "unavailable", why: "the pumps could not connect" };
+    }
+  }
+  // The engine went away (or ended the session): take over from the journal.
+  const { seed, offset } = await seedFrom(journal, ticket.answered);
+  await Deno.remove(ticket.answered).catch(() => {});
+  return { kind: "engine-gone", seed, input: await tail(journal, offset, into.status) };
+}
+
+function kill(child: Deno.ChildProcess): void {
+  try {
+    child.kill("SIGTERM");
+  } catch {
+    // Gone already.
+  }
+}
+
+async function removeFiles(...paths: string[]): Promise<void> {
+  await Promise.all(paths.map((path) => Deno.remove(path).catch(() => {})));
+}
+
+/**
+ * What the journal and the engine's answered ids say a relay must send again; `offset` is where
+ * the journal's complete lines end (a line `tee` is writing now is read again from there).
+ */
+export async function seedFrom(
+  journal: string,
+  answeredPath: string,
+): Promise<{ seed: RelaySeed; offset: number }> {
+  const bytes = await Deno.readFile(journal);
+  const end = bytes.lastIndexOf(10) + 1;
+  const answered = new Set(
+    (await Deno.readTextFile(answeredPath).catch(() => "")).split("\n").filter(Boolean),
+  );
+  const seed: RelaySeed = { pending: [] };
+  const cancelled = new Set<string>();
+  const requests: { id: string | number; line: string }[] = [];
+  for (const raw of new TextDecoder().decode(bytes.subarray(0, end)).split("\n")) {
+    const line = raw.trim();
+    if (line === "") continue;
+    let message: { id?: string | number; method?: string; params?: { requestId?: unknown } };
+    try {
+      message = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    if (message.method === "initialize" && message.id !== undefined) {
+      seed.initialize = { id: message.id, line };
+    }
+    if (message.method === "notifications/initialized") seed.initialized = line;
+    if (message.method === "notifications/cancelled") {
+      cancelled.add(JSON.stringify(message.params?.requestId));
+    }
+    if (message.method !== undefined && message.id !== undefined) {
+      requests.push({ id: message.id, line });
+    }
+  }
+  seed.pending = requests.filter(({ id }) =>
+    !answered.has(JSON.stringify(id)) && !cancelled.has(JSON.stringify(id))
+  );
+  return { seed, offset: end };
+}
+
+/**
+ * Reads the journal from `offset` as if it were stdin: what `tee` appends, as it comes, until
+ * `tee` has ended and everything it wrote was read; then stdin itself (tee read nothing it did
+ * not write, so stdin goes on where the journal ends).
+ */
+async function tail(
+  path: string,
+  offset: number,
+  ended: Promise<unknown>,
+): Promise<(buffer: Uint8Array) => Promise<number | null>> {
+  const file = await Deno.open(path, { read: true });
+  await file.seek(offset, Deno.SeekMode.Start);
+  let done = false;
+  let wake = Promise.withResolvers<void>();
+  void ended.then(() => {
+    done = true;
+    wake.resolve();
+  });
+  const watcher = Deno.watchFs(path, { recursive: false });
+  void (async () => {
+    try {
+      for await (const _ of watcher) wake.resolve();
+    } catch {
+      // Closed.
+    }
+  })();
+  let continueOnStdin: ((buffer: Uint8Array) => Promise<number | null>) | undefined;
+  const fromStdin = (buffer: Uint8Array) => Deno.stdin.read(buffer);
+  return async (buffer) => {
+    if (continueOnStdin) return await continueOnStdin(buffer);
+    for (;;) {
+      // Read before looking at `done`: what tee wrote before it ended is read first.
+      const wasDone = done;
+      const n = await file.read(buffer);
+      if (n !== null && n > 0) return n;
+      if (wasDone) {
+        watcher.close();
+        file.close();
+        await Deno.remove(path).catch(() => {});
+        // Whatever ended tee, stdin is ours now: at its end already, it says so.
+        continueOnStdin = fromStdin;
+        return await fromStdin(buffer);
+      }
+      // A watch event, tee's end, or a second: the watch is a hint, the read is the truth.
+      const timer = setTimeout(() => wake.resolve(), 1_000);
+      await wake.promise;
+      clearTimeout(timer);
+      wake = Promise.withResolvers<void>();
+    }
+  };
+}
