@@ -99,11 +99,10 @@ export async function benchLive(
     const woken: number[] = [];
     const read: number[] = [];
     const token = /bench-(\d+)-(\d+)/;
-    const pids = {
-      engine: [engine.pid],
-      sessions: sessions.map((s) => s.transport.pid),
-      clients: [Deno.pid],
-    };
+    // A session's pumps (tee and cat) are its children; the engine's children, and this
+    // process's, are agents' runs and the sessions themselves: not counted with them.
+    const sessionPids = sessions.flatMap((s) => withDescendants(s.transport.pid));
+    const pids = { engine: [engine.pid], sessions: sessionPids, clients: [Deno.pid] };
     const processesBefore = processCpuMs(pids);
     const busyBefore = machineBusyMs();
     for (let round = 0; round < rounds; round++) {
@@ -165,23 +164,49 @@ export async function benchLive(
   }
 }
 
-/** CPU time (user and system, all threads) of each group of processes so far, in ms. */
+/**
+ * CPU time of each group of processes so far, in ms (every thread), from the scheduler's
+ * nanosecond counts (`/proc/<pid>/task/<tid>/schedstat`), else the 10 ms ticks of `stat`.
+ */
 function processCpuMs<K extends string>(
   groups: Record<K, number[]>,
 ): Record<K, number> | undefined {
   try {
     const out = {} as Record<K, number>;
     for (const [name, pids] of Object.entries(groups) as [K, number[]][]) {
-      out[name] = pids.reduce((sum, pid) => {
-        // The fields after the command name, which may hold spaces: utime and stime are 12th, 13th.
-        const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-        return sum + (Number(fields[11]) + Number(fields[12])) * 10;
-      }, 0);
+      out[name] = pids.reduce((sum, pid) => sum + cpuMs(pid), 0);
     }
     return out;
   } catch {
     return undefined;
+  }
+}
+
+/** `pid` and every process under it (Linux). */
+function withDescendants(pid: number): number[] {
+  const children = (() => {
+    try {
+      return Deno.readTextFileSync(`/proc/${pid}/task/${pid}/children`).trim();
+    } catch {
+      return "";
+    }
+  })();
+  return [pid, ...(children ? children.split(" ").map(Number).flatMap(withDescendants) : [])];
+}
+
+/** The CPU time of every thread of one process so far, in ms. */
+function cpuMs(pid: number): number {
+  try {
+    let ns = 0;
+    for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+      ns += Number(Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/schedstat`).split(" ")[0]);
+    }
+    return ns / 1e6;
+  } catch {
+    // The fields after the command name, which may hold spaces: utime and stime are 12th, 13th.
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) * 10;
   }
 }
 
@@ -263,7 +288,9 @@ export function formatLive(r: LiveBenchResult): string[] {
       } of ${navigator.hardwareConcurrency} cores`,
     ]),
     ...(r.cpuSplitMs === undefined ? [] : [
-      `    of which the engine ${f(r.cpuSplitMs.engine)}, the ${r.agents} crosstalk mcp sessions ${
+      `    of which the engine ${
+        f(r.cpuSplitMs.engine)
+      }, the ${r.agents} crosstalk mcp sessions (with their pumps) ${
         f(r.cpuSplitMs.sessions)
       }, this benchmark's MCP clients ${f(r.cpuSplitMs.clients)}`,
     ]),
