@@ -82,18 +82,47 @@ export async function runPumps(
     }
     return { kind: "unavailable", why: errorText(error) };
   }
-  const journal = join(dirname(ticket.answered), `${ticket.ticket}.in`);
+  const journalPath = join(dirname(ticket.answered), `${ticket.ticket}.in`);
+  // Both files are read through handles held from now on: removed meanwhile (a sweep of the
+  // engine's), they can still be read to the end.
+  let journal: Deno.FsFile;
+  let answered: Deno.FsFile;
   try {
     // Ours to create, and theirs to be readable: an engine of another user cannot be followed.
-    (await Deno.open(journal, { createNew: true, write: true, mode: 0o600 })).close();
-    (await Deno.open(ticket.answered, { read: true })).close();
+    journal = await Deno.open(journalPath, {
+      createNew: true,
+      read: true,
+      write: true,
+      mode: 0o600,
+    });
   } catch (error) {
-    await Deno.remove(journal).catch(() => {});
     return { kind: "unavailable", why: `the engine's state folder: ${errorText(error)}` };
   }
-  const args = (
-    script: string,
-  ) => ["-c", script, "crosstalk-mcp-pump", String(ticket.port), ticket.ticket, journal];
+  try {
+    answered = await Deno.open(ticket.answered, { read: true });
+  } catch (error) {
+    journal.close();
+    await Deno.remove(journalPath).catch(() => {});
+    return { kind: "unavailable", why: `the engine's state folder: ${errorText(error)}` };
+  }
+  const done = async () => {
+    for (const file of [journal, answered]) {
+      try {
+        file.close();
+      } catch {
+        // Closed already.
+      }
+    }
+    await removeFiles(journalPath, ticket.answered);
+  };
+  const args = (script: string) => [
+    "-c",
+    script,
+    "crosstalk-mcp-pump",
+    String(ticket.port),
+    ticket.ticket,
+    journalPath,
+  ];
   let out: Deno.ChildProcess;
   try {
     out = new Deno.Command("bash", {
@@ -103,7 +132,7 @@ export async function runPumps(
       stderr: "null",
     }).spawn();
   } catch (error) {
-    await Deno.remove(journal).catch(() => {});
+    await done();
     return { kind: "unavailable", why: `bash: ${errorText(error)}` };
   }
   const into = new Deno.Command("bash", {
@@ -112,8 +141,36 @@ export async function runPumps(
     stdout: "null",
     stderr: "null",
   }).spawn();
-  const started = async () => (await Deno.stat(journal)).size > 0;
+  // Told to stop while the pumps run: they stop too (this process exits as it would have).
+  const signals: Deno.Signal[] = ["SIGTERM", "SIGINT", "SIGHUP"];
+  const stop = (signal: Deno.Signal) => () => {
+    kill(into);
+    kill(out);
+    Deno.exit(128 + { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 }[signal as "SIGTERM"]);
+  };
+  const handlers = signals.map((signal) => {
+    const handler = stop(signal);
+    Deno.addSignalListener(signal, handler);
+    return () => Deno.removeSignalListener(signal, handler);
+  });
+  try {
+    return await watchPumps({ out, into, journal, journalPath, answered, done });
+  } finally {
+    for (const remove of handlers) remove();
+  }
+}
 
+/** Waits for the first pump to end, and says what that means. */
+async function watchPumps(pumps: {
+  out: Deno.ChildProcess;
+  into: Deno.ChildProcess;
+  journal: Deno.FsFile;
+  journalPath: string;
+  answered: Deno.FsFile;
+  done: () => Promise<void>;
+}): Promise<PumpOutcome> {
+  const { out, into, journal, journalPath, answered, done } = pumps;
+  const started = async () => (await journal.stat()).size > 0;
   const first = await Promise.race([
     out.status.then(() => "out" as const),
     into.status.then(() => "in" as const),
@@ -123,14 +180,14 @@ export async function runPumps(
       // It never read stdin: it could not connect, or the engine never said ok.
       kill(out);
       await out.status;
-      await Deno.remove(journal).catch(() => {});
+      await done();
       return { kind: "unavailable", why: "the pumps could not connect" };
     }
     // The agent's stdin closed. The engine ends the session's `out` in turn.
     const timer = setTimeout(() => kill(out), END_MS);
     await out.status;
     clearTimeout(timer);
-    await removeFiles(journal, ticket.answered);
+    await done();
     return { kind: "ended" };
   }
   if (!(await started())) {
@@ -138,14 +195,17 @@ export async function runPumps(
     kill(into);
     await into.status;
     if (!(await started())) {
-      await Deno.remove(journal).catch(() => {});
+      await done();
       return { kind: "unavailable", why: "the pumps could not connect" };
     }
   }
   // The engine went away (or ended the session): take over from the journal.
-  const { seed, offset } = await seedFrom(journal, ticket.answered);
-  await Deno.remove(ticket.answered).catch(() => {});
-  return { kind: "engine-gone", seed, input: await tail(journal, offset, into.status) };
+  const { seed, offset } = await seedFrom(journal, answered);
+  return {
+    kind: "engine-gone",
+    seed,
+    input: tail(journal, journalPath, offset, into.status, done),
+  };
 }
 
 function kill(child: Deno.ChildProcess): void {
@@ -165,13 +225,13 @@ async function removeFiles(...paths: string[]): Promise<void> {
  * the journal's complete lines end (a line `tee` is writing now is read again from there).
  */
 export async function seedFrom(
-  journal: string,
-  answeredPath: string,
+  journal: Deno.FsFile,
+  answeredIds: Deno.FsFile,
 ): Promise<{ seed: RelaySeed; offset: number }> {
-  const bytes = await Deno.readFile(journal);
+  const bytes = await readAll(journal);
   const end = bytes.lastIndexOf(10) + 1;
   const answered = new Set(
-    (await Deno.readTextFile(answeredPath).catch(() => "")).split("\n").filter(Boolean),
+    new TextDecoder().decode(await readAll(answeredIds)).split("\n").filter(Boolean),
   );
   const seed: RelaySeed = { pending: [] };
   const cancelled = new Set<string>();
@@ -202,54 +262,87 @@ export async function seedFrom(
   return { seed, offset: end };
 }
 
+/** Everything in `file`, from its start. */
+async function readAll(file: Deno.FsFile): Promise<Uint8Array> {
+  await file.seek(0, Deno.SeekMode.Start);
+  const chunks: Uint8Array[] = [];
+  const buffer = new Uint8Array(64 * 1024);
+  for (let n = await file.read(buffer); n !== null; n = await file.read(buffer)) {
+    chunks.push(buffer.slice(0, n));
+  }
+  const all = new Uint8Array(chunks.reduce((sum, c) => sum + c.length, 0));
+  let at = 0;
+  for (const chunk of chunks) {
+    all.set(chunk, at);
+    at += chunk.length;
+  }
+  return all;
+}
+
 /**
  * Reads the journal from `offset` as if it were stdin: what `tee` appends, as it comes, until
  * `tee` has ended and everything it wrote was read; then stdin itself (tee read nothing it did
- * not write, so stdin goes on where the journal ends).
+ * not write, so stdin goes on where the journal ends). `done` is called when the journal is left.
  */
-async function tail(
+function tail(
+  file: Deno.FsFile,
   path: string,
   offset: number,
   ended: Promise<unknown>,
-): Promise<(buffer: Uint8Array) => Promise<number | null>> {
-  const file = await Deno.open(path, { read: true });
-  await file.seek(offset, Deno.SeekMode.Start);
-  let done = false;
+  done: () => Promise<void>,
+): (buffer: Uint8Array) => Promise<number | null> {
+  let positioned = false;
+  let finished = false;
   let wake = Promise.withResolvers<void>();
   void ended.then(() => {
-    done = true;
+    finished = true;
     wake.resolve();
   });
-  const watcher = Deno.watchFs(path, { recursive: false });
-  void (async () => {
-    try {
-      for await (const _ of watcher) wake.resolve();
-    } catch {
-      // Closed.
-    }
-  })();
-  let continueOnStdin: ((buffer: Uint8Array) => Promise<number | null>) | undefined;
+  let watcher: Deno.FsWatcher | undefined | null;
   const fromStdin = (buffer: Uint8Array) => Deno.stdin.read(buffer);
+  let onStdin = false;
   return async (buffer) => {
-    if (continueOnStdin) return await continueOnStdin(buffer);
+    if (onStdin) return await fromStdin(buffer);
+    if (!positioned) {
+      await file.seek(offset, Deno.SeekMode.Start);
+      positioned = true;
+    }
     for (;;) {
-      // Read before looking at `done`: what tee wrote before it ended is read first.
-      const wasDone = done;
+      // Read before looking at `finished`: what tee wrote before it ended is read first.
+      const wasFinished = finished;
       const n = await file.read(buffer);
       if (n !== null && n > 0) return n;
-      if (wasDone) {
-        watcher.close();
-        file.close();
-        await Deno.remove(path).catch(() => {});
+      if (wasFinished) {
+        watcher?.close();
+        await done();
         // Whatever ended tee, stdin is ours now: at its end already, it says so.
-        continueOnStdin = fromStdin;
+        onStdin = true;
         return await fromStdin(buffer);
       }
-      // A watch event, tee's end, or a second: the watch is a hint, the read is the truth.
-      const timer = setTimeout(() => wake.resolve(), 1_000);
+      watcher ??= watch(path, () => wake.resolve());
+      // A watch event, tee's end, or a while: the watch is a hint, the read is the truth (and
+      // without a watch, a journal removed meanwhile, the while is short).
+      const timer = setTimeout(() => wake.resolve(), watcher ? 1_000 : 50);
       await wake.promise;
       clearTimeout(timer);
       wake = Promise.withResolvers<void>();
     }
   };
+}
+
+/** Calls `onChange` on every change of the file at `path`; null when it cannot be watched. */
+function watch(path: string, onChange: () => void): Deno.FsWatcher | null {
+  try {
+    const watcher = Deno.watchFs(path, { recursive: false });
+    void (async () => {
+      try {
+        for await (const _ of watcher) onChange();
+      } catch {
+        // Closed.
+      }
+    })();
+    return watcher;
+  } catch {
+    return null;
+  }
 }

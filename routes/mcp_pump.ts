@@ -266,7 +266,8 @@ class PumpSocket extends EventTarget implements SessionSocket {
     } catch {
       // Reset: as closed.
     }
-    this.close(CLOSE_PUMP_ENDED, "the session's stdout closed");
+    // Not the client's end: its process may still take over, and asks what was answered.
+    this.close(1006, "the session's stdout closed");
   }
 }
 

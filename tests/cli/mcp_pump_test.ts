@@ -61,6 +61,28 @@ Deno.test("crosstalk mcp with its machine's engine hands its stdio to tee and ca
   assert.match(await bob.call("peers", {}), /alice: claude on a, offline/);
 });
 
+Deno.test("when its cat dies under a running engine, crosstalk mcp relays from then on, and sends again nothing the engine answered", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  await using _engine = await startTeam(home);
+  await using alice = await session(home, "alice");
+  await using bob = await session(home, "bob");
+  assert.match(await alice.call("send", { to: "bob", message: "before" }), /^sent /);
+
+  const children = Deno.readTextFileSync(
+    `/proc/${alice.transport.pid}/task/${alice.transport.pid}/children`,
+  ).trim().split(" ");
+  const cat = children.find((pid) => Deno.readTextFileSync(`/proc/${pid}/comm`).trim() === "cat");
+  Deno.kill(Number(cat), "SIGKILL");
+  await waitUntil(() => childCommands(alice.transport.pid).join() === "tee");
+
+  // Its answer can come only through the relay now: no cat carries it.
+  assert.match(await alice.call("send", { to: "bob", message: "after" }), /^sent /);
+  const read = await bob.call("read", {});
+  assert.equal(read.match(/\bbefore\b/g)?.length, 1, read);
+  assert.equal(read.match(/\bafter\b/g)?.length, 1, read);
+});
+
 /** Opens a connection to the pump port and says `hello`; resolves with the connection. */
 async function pumpConnection(port: number, hello: string): Promise<Deno.TcpConn> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
@@ -165,9 +187,13 @@ Deno.test("taking over from the pumps, the relay sends again what the engine had
   );
   await Deno.writeTextFile(answered, "0\n1\n");
 
-  const { seed, offset } = await seedFrom(journal, answered);
+  using journalFile = await Deno.open(journal, { read: true });
+  using answeredFile = await Deno.open(answered, { read: true });
+  // Read through the handles: a file removed meanwhile is still read to its end.
+  await Deno.remove(journal);
+  const { seed, offset } = await seedFrom(journalFile, answeredFile);
   assert.deepEqual(seed.initialize, { id: 0, line: initialize });
   assert.equal(seed.initialized, initialized);
   assert.deepEqual(seed.pending, [{ id: 2, line: wait }, { id: "2", line: stringId }]);
-  assert.equal(offset, (await Deno.stat(journal)).size - half.length, "a half-written line waits");
+  assert.equal(offset, (await journalFile.stat()).size - half.length, "a half-written line waits");
 });
