@@ -13,7 +13,6 @@
 // engine that comes back, as the relay does for its own, and the lines that keep coming are read
 // from the journal, which `tee` goes on writing (the agent's stdin stays with it).
 import { CrosstalkError, errorText } from "../schema/errors.ts";
-import { dirname, join } from "../transports/path.ts";
 import type { HttpClient } from "./_client.ts";
 
 /** How the pumps ended, and what the relay must take over then. */
@@ -40,21 +39,23 @@ interface Ticket {
   answered: string;
 }
 
-// $1 port, $2 ticket, $3 journal. `in` waits for the engine's `ok` (its `out` is connected)
+// The port, ticket and journal come in the environment (another user may read a process's
+// arguments, never its environment). `in` waits for the engine's `ok` (its `out` is connected)
 // before it reads stdin, and writes an empty line to the journal first: a journal with anything
-// in it means stdin may have been read. SIGPIPE is ignored, and GNU tee told so (-p; BSD tee does
-// so by itself), so that `tee` keeps writing the journal when the engine's end is gone.
-const OUT_PUMP = `exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 97
-printf 'out %s\\n' "$2" >&3
+// in it means stdin may have been read. SIGPIPE is ignored, and GNU tee told so (-p, where it has
+// it; BSD tee does so by itself), so that `tee` keeps writing the journal when the engine's end
+// is gone.
+const OUT_PUMP = `exec 3<>"/dev/tcp/127.0.0.1/$CROSSTALK_PUMP_PORT" || exit 97
+printf 'out %s\\n' "$CROSSTALK_PUMP_TICKET" >&3
 exec cat <&3`;
 const IN_PUMP = `trap '' PIPE
-exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 97
-printf 'in %s\\n' "$2" >&3
+exec 3<>"/dev/tcp/127.0.0.1/$CROSSTALK_PUMP_PORT" || exit 97
+printf 'in %s\\n' "$CROSSTALK_PUMP_TICKET" >&3
 IFS= read -r ready <&3 || exit 98
 [ "$ready" = ok ] || exit 98
-printf '\\n' >> "$3"
-if tee --version >/dev/null 2>&1; then exec tee -p -a "$3" >&3; fi
-exec tee -a "$3" >&3`;
+printf '\\n' >> "$CROSSTALK_PUMP_JOURNAL"
+if tee -p </dev/null >/dev/null 2>&1; then exec tee -p -a "$CROSSTALK_PUMP_JOURNAL" >&3; fi
+exec tee -a "$CROSSTALK_PUMP_JOURNAL" >&3`;
 
 /** How long the engine has to close `out` after the agent's stdin closed. */
 const END_MS = 5_000;
@@ -70,6 +71,7 @@ export async function runPumps(
   if (options.env.CROSSTALK_MCP_RELAY === "process") {
     return { kind: "unavailable", why: "$CROSSTALK_MCP_RELAY=process" };
   }
+  if (Deno.build.os === "windows") return { kind: "unavailable", why: "no pumps on Windows" };
   let ticket: Ticket;
   try {
     ticket = await api.call<Ticket>(
@@ -82,7 +84,9 @@ export async function runPumps(
     }
     return { kind: "unavailable", why: errorText(error) };
   }
-  const journalPath = join(dirname(ticket.answered), `${ticket.ticket}.in`);
+  // Beside the engine's file, and named as it is (never by the ticket, which must not show in
+  // tee's arguments).
+  const journalPath = ticket.answered.replace(/\.answered$/, ".in");
   // Both files are read through handles held from now on: removed meanwhile (a sweep of the
   // engine's), they can still be read to the end.
   let journal: Deno.FsFile;
@@ -115,49 +119,44 @@ export async function runPumps(
     }
     await removeFiles(journalPath, ticket.answered);
   };
-  const args = (script: string) => [
-    "-c",
-    script,
-    "crosstalk-mcp-pump",
-    String(ticket.port),
-    ticket.ticket,
-    journalPath,
-  ];
-  let out: Deno.ChildProcess;
-  try {
-    out = new Deno.Command("bash", {
-      args: args(OUT_PUMP),
-      stdin: "null",
-      stdout: "inherit",
+  const pump = (script: string, stdio: { stdin: "inherit" | "null"; stdout: "inherit" | "null" }) =>
+    new Deno.Command("bash", {
+      args: ["-c", script],
+      env: {
+        CROSSTALK_PUMP_PORT: String(ticket.port),
+        CROSSTALK_PUMP_TICKET: ticket.ticket,
+        CROSSTALK_PUMP_JOURNAL: journalPath,
+      },
+      ...stdio,
       stderr: "null",
     }).spawn();
+  let out: Deno.ChildProcess;
+  try {
+    out = pump(OUT_PUMP, { stdin: "null", stdout: "inherit" });
   } catch (error) {
     await done();
     return { kind: "unavailable", why: `bash: ${errorText(error)}` };
   }
-  const into = new Deno.Command("bash", {
-    args: args(IN_PUMP),
-    stdin: "inherit",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  // Told to stop while the pumps run: they stop too (this process exits as it would have).
-  const signals: Deno.Signal[] = ["SIGTERM", "SIGINT", "SIGHUP"];
-  const stop = (signal: Deno.Signal) => () => {
-    kill(into);
-    kill(out);
-    Deno.exit(128 + { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 }[signal as "SIGTERM"]);
-  };
-  const handlers = signals.map((signal) => {
-    const handler = stop(signal);
+  const into = pump(IN_PUMP, { stdin: "inherit", stdout: "null" });
+  // Told to stop, this process stops its pumps too (until the journal is left, `tee` may be
+  // running), and exits as it would have.
+  const handlers = (["SIGTERM", "SIGINT", "SIGHUP"] as const).map((signal) => {
+    const handler = () => {
+      kill(into);
+      kill(out);
+      void done().finally(() => Deno.exit(128 + { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 }[signal]));
+    };
     Deno.addSignalListener(signal, handler);
     return () => Deno.removeSignalListener(signal, handler);
   });
-  try {
-    return await watchPumps({ out, into, journal, journalPath, answered, done });
-  } finally {
+  let left = false;
+  const leave = async () => {
+    if (left) return;
+    left = true;
     for (const remove of handlers) remove();
-  }
+    await done();
+  };
+  return await watchPumps({ out, into, journal, journalPath, answered, done: leave });
 }
 
 /** Waits for the first pump to end, and says what that means. */
@@ -170,18 +169,26 @@ async function watchPumps(pumps: {
   done: () => Promise<void>;
 }): Promise<PumpOutcome> {
   const { out, into, journal, journalPath, answered, done } = pumps;
-  const started = async () => (await journal.stat()).size > 0;
-  const first = await Promise.race([
+  const size = async () => (await journal.stat()).size;
+  const started = async () => (await size()) > 0;
+  let first = await Promise.race([
     out.status.then(() => "out" as const),
     into.status.then(() => "in" as const),
   ]);
+  // Both ended at once: stdin closed (the engine ends `out` when `in` ends), not the engine.
+  if (first === "out") {
+    const late = new Promise<false>((resolve) => setTimeout(() => resolve(false), 100));
+    if (await Promise.race([into.status.then(() => true), late])) first = "in";
+  }
   if (first === "in") {
-    if (!(await started())) {
-      // It never read stdin: it could not connect, or the engine never said ok.
+    const { code } = await into.status;
+    // It never read stdin (it could not connect, the engine never said ok), or tee failed
+    // before it read anything (only the marker is in the journal): this process reads stdin.
+    if (!(await started()) || (code !== 0 && (await size()) === 1)) {
       kill(out);
       await out.status;
       await done();
-      return { kind: "unavailable", why: "the pumps could not connect" };
+      return { kind: "unavailable", why: "the pumps could not start" };
     }
     // The agent's stdin closed. The engine ends the session's `out` in turn.
     const timer = setTimeout(() => kill(out), END_MS);

@@ -7,6 +7,7 @@
 // session's process does when the engine goes away (it takes the relay over from the pumps, with
 // the requests the engine had not answered) is in cli/_mcp_pump.ts; docs/LIVE.md tells the story.
 import { join } from "../transports/path.ts";
+import { randomHex } from "../transports/_fs.ts";
 
 /**
  * A socket close code: the session's pumps ended because its stdin closed. Unlike
@@ -34,6 +35,14 @@ const TICKET_MS = 10_000;
 /** How long a new connection has to name its ticket, and the longest line that may do it. */
 const HELLO_MS = 5_000;
 const HELLO_BYTES = 200;
+/** How long a stopping engine lets the answers on their way go out. */
+const DRAIN_MS = 2_000;
+/** A socket close code: the engine stops (as a WebSocket's "going away"). */
+const CLOSE_ENGINE_STOPS = 1001;
+/** How many connections may be naming their ticket at once. */
+const MAX_GREETING = 64;
+/** The longest line a session's `in` may send (as the API's largest request body). */
+const MAX_LINE_BYTES = 16 * 1024 * 1024;
 /** Answered-id files older than this are from sessions that are gone (see `#sweep`). */
 const STALE_MS = 24 * 60 * 60 * 1000;
 
@@ -53,7 +62,9 @@ export interface PumpTicket {
 /** The engine's loopback listener for session pumps, opened at the first ticket. */
 export class PumpListener {
   #dir: string;
-  #listener: Deno.TcpListener | undefined;
+  #listener: Promise<Deno.TcpListener> | undefined;
+  /** Connections that have not named their ticket yet. */
+  #greeting = 0;
   #tickets = new Map<string, PumpSocket>();
   #sockets = new Set<PumpSocket>();
   #closed = false;
@@ -67,12 +78,11 @@ export class PumpListener {
   /** A ticket for a session, and the socket its MCP server is served on. */
   async open(): Promise<{ ticket: PumpTicket; socket: SessionSocket }> {
     if (this.#closed) throw new Error("the engine is stopping");
-    const listener = await this.#listen();
-    const ticket = Array.from(
-      crypto.getRandomValues(new Uint8Array(16)),
-      (b) => b.toString(16).padStart(2, "0"),
-    ).join("");
-    const answered = join(this.#dir, `${ticket}.answered`);
+    // Two sessions starting at once share one listener.
+    const listener = await (this.#listener ??= this.#listen());
+    const ticket = randomHex(32);
+    // Named apart from the ticket: a file's name can show in a process's arguments.
+    const answered = join(this.#dir, `${randomHex(16)}.answered`);
     const file = await Deno.open(answered, { create: true, append: true, mode: 0o600 });
     const socket = new PumpSocket(file, answered, () => {
       this.#tickets.delete(ticket);
@@ -90,17 +100,17 @@ export class PumpListener {
   /** Stops listening and closes every session's pumps (the engine stops). */
   close(): void {
     this.#closed = true;
-    this.#listener?.close();
+    void this.#listener?.then((listener) => listener.close(), () => {});
     // Not ended by the client: the answered files stay for the sessions' processes to read.
-    for (const socket of [...this.#sockets]) socket.close(1001, "the engine stops");
+    for (const socket of [...this.#sockets]) socket.close(CLOSE_ENGINE_STOPS, "the engine stops");
   }
 
   async #listen(): Promise<Deno.TcpListener> {
-    if (this.#listener) return this.#listener;
     await Deno.mkdir(this.#dir, { recursive: true, mode: 0o700 });
     await this.#sweep();
     const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    this.#listener = listener;
+    // Stopped while this started: no port outlives the engine.
+    if (this.#closed) listener.close();
     void (async () => {
       try {
         for await (const conn of listener) void this.#accept(conn);
@@ -111,7 +121,7 @@ export class PumpListener {
     return listener;
   }
 
-  /** Removes the answered-id files of sessions long gone (their processes were killed). */
+  /** Removes the files of sessions long gone (their processes were killed). */
   async #sweep(): Promise<void> {
     for await (const entry of Deno.readDir(this.#dir)) {
       const path = join(this.#dir, entry.name);
@@ -122,12 +132,27 @@ export class PumpListener {
     }
   }
 
-  /** Reads a connection's first line (`in|out <ticket>`) and hands it to its session. */
+  /** Takes a connection, if not too many are still naming their ticket. */
   async #accept(conn: Deno.TcpConn): Promise<void> {
+    // A session's pumps name their ticket at once: a crowd of connections that do not is no one's.
+    if (this.#greeting >= MAX_GREETING) {
+      tryClose(conn);
+      return;
+    }
+    this.#greeting++;
+    try {
+      await this.#greet(conn);
+    } finally {
+      this.#greeting--;
+    }
+  }
+
+  /** Reads a connection's first line (`in|out <ticket>`) and hands it to its session. */
+  async #greet(conn: Deno.TcpConn): Promise<void> {
     conn.setNoDelay(true);
     const buffer = new Uint8Array(HELLO_BYTES);
     let length = 0;
-    const timer = setTimeout(() => conn.close(), HELLO_MS);
+    const timer = setTimeout(() => tryClose(conn), HELLO_MS);
     try {
       while (!buffer.subarray(0, length).includes(10)) {
         if (length === buffer.length) throw new Error("too long");
@@ -218,15 +243,24 @@ class PumpSocket extends EventTarget implements SessionSocket {
     if (this.readyState === WebSocket.CLOSED) return;
     this.readyState = WebSocket.CLOSED;
     this.#forget();
-    for (const conn of [this.#in, this.#out]) if (conn) tryClose(conn);
+    if (this.#in) tryClose(this.#in);
     this.#outReady.resolve();
-    try {
-      this.#answered.close();
-    } catch {
-      // Closed already.
-    }
-    // The client ended: nobody will ask what was answered. Otherwise its process may.
-    if (code === CLOSE_PUMP_ENDED) Deno.remove(this.#answeredPath).catch(() => {});
+    const finish = () => {
+      if (this.#out) tryClose(this.#out);
+      try {
+        this.#answered.close();
+      } catch {
+        // Closed already.
+      }
+      // The client ended: nobody will ask what was answered. Otherwise its process may.
+      if (code === CLOSE_PUMP_ENDED) Deno.remove(this.#answeredPath).catch(() => {});
+    };
+    if (code === CLOSE_ENGINE_STOPS) {
+      // The answers on their way go out whole (half a line would spoil the next one the
+      // session's process writes when it takes over), for a moment at most.
+      const late = new Promise((resolve) => setTimeout(resolve, DRAIN_MS));
+      void Promise.race([this.#writing, late]).finally(finish);
+    } else finish();
     this.dispatchEvent(Object.assign(new Event("close"), { code, reason }));
   }
 
@@ -235,17 +269,25 @@ class PumpSocket extends EventTarget implements SessionSocket {
     if (this.readyState !== WebSocket.OPEN) return;
     const decoder = new TextDecoder();
     let text = decoder.decode(rest, { stream: true });
+    /** How much of `text` is known to hold no newline. */
+    let scanned = 0;
     const buffer = new Uint8Array(64 * 1024);
     try {
       await conn.write(this.#encoder.encode("ok\n"));
       for (;;) {
         let newline: number;
-        while ((newline = text.indexOf("\n")) >= 0) {
+        while ((newline = text.indexOf("\n", scanned)) >= 0) {
           const line = text.slice(0, newline).trim();
           text = text.slice(newline + 1);
+          scanned = 0;
           if (line !== "" && this.readyState === WebSocket.OPEN) {
             this.dispatchEvent(new MessageEvent("message", { data: line }));
           }
+        }
+        scanned = text.length;
+        if (scanned > MAX_LINE_BYTES) {
+          this.close(1009, "a line longer than the session's limit");
+          return;
         }
         const n = await conn.read(buffer);
         if (n === null) break;

@@ -10,13 +10,15 @@ import { McpSession } from "../../scripts/_mcp_session.ts";
 import { seedFrom } from "../../cli/_mcp_pump.ts";
 import { registerCarol, startTeam } from "./_live.ts";
 
+/** The ids of a process's children (Linux). */
+function childPids(pid: number): string[] {
+  const children = Deno.readTextFileSync(`/proc/${pid}/task/${pid}/children`).trim();
+  return children === "" ? [] : children.split(" ");
+}
+
 /** The commands of a process's children (Linux), sorted. */
 function childCommands(pid: number): string[] {
-  const children = Deno.readTextFileSync(`/proc/${pid}/task/${pid}/children`).trim();
-  return children === ""
-    ? []
-    : children.split(" ").map((child) => Deno.readTextFileSync(`/proc/${child}/comm`).trim())
-      .sort();
+  return childPids(pid).map((child) => Deno.readTextFileSync(`/proc/${child}/comm`).trim()).sort();
 }
 
 const session = (home: string, name: string, env: Record<string, string> = {}) =>
@@ -34,6 +36,13 @@ Deno.test("crosstalk mcp with its machine's engine hands its stdio to tee and ca
   await using carol = await session(home, "carol", { CROSSTALK_MCP_RELAY: "process" });
 
   assert.deepEqual(childCommands(alice.transport.pid), ["cat", "tee"]);
+  // The ticket reaches the pumps in their environment, never in the arguments others may read.
+  for (const pid of childPids(alice.transport.pid)) {
+    const environ = Deno.readTextFileSync(`/proc/${pid}/environ`).split("\0");
+    const ticket = environ.find((v) => v.startsWith("CROSSTALK_PUMP_TICKET="))!.split("=")[1]!;
+    assert.match(ticket, /^[0-9a-f]{32}$/);
+    assert.ok(!Deno.readTextFileSync(`/proc/${pid}/cmdline`).includes(ticket));
+  }
   assert.deepEqual(
     childCommands(carol.transport.pid),
     [],
@@ -69,10 +78,9 @@ Deno.test("when its cat dies under a running engine, crosstalk mcp relays from t
   await using bob = await session(home, "bob");
   assert.match(await alice.call("send", { to: "bob", message: "before" }), /^sent /);
 
-  const children = Deno.readTextFileSync(
-    `/proc/${alice.transport.pid}/task/${alice.transport.pid}/children`,
-  ).trim().split(" ");
-  const cat = children.find((pid) => Deno.readTextFileSync(`/proc/${pid}/comm`).trim() === "cat");
+  const cat = childPids(alice.transport.pid).find((pid) =>
+    Deno.readTextFileSync(`/proc/${pid}/comm`).trim() === "cat"
+  );
   Deno.kill(Number(cat), "SIGKILL");
   await waitUntil(() => childCommands(alice.transport.pid).join() === "tee");
 
@@ -128,9 +136,11 @@ Deno.test("the engine's pump port takes only a ticket it gave, each side once, a
   const refused = await ticketFor(user);
   assert.equal(refused.status, 403);
   assert.equal((await refused.json()).error.code, "ERR_FORBIDDEN");
-  const response = await ticketFor(live);
+  // Sessions starting at once share one port.
+  const [response, other] = await Promise.all([ticketFor(live), ticketFor(live)]);
   assert.equal(response.status, 200);
   const { port, ticket, answered } = await response.json();
+  assert.equal((await other.json()).port, port);
   assert.match(ticket, /^[0-9a-f]{32}$/);
   assert.equal((await Deno.stat(answered)).mode! & 0o777, 0o600);
 

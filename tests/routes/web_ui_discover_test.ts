@@ -56,6 +56,7 @@ Deno.test("the web UI finds the panes of a tmux server for an admin: the free on
 
   // The API's refusals, in its words: a socket that is not an absolute path, and no server there.
   await findPanes(page, "tmux.sock");
+  await note.filter({ hasText: /Invalid tmux socket/ }).waitFor();
   assert.equal(
     await note.textContent(),
     `Invalid tmux socket "tmux.sock": an absolute path without ".."`,
@@ -63,10 +64,12 @@ Deno.test("the web UI finds the panes of a tmux server for an admin: the free on
   assert.equal(await page.locator("#tmux-candidates-table").isVisible(), false);
   const nowhere = join(dir.path, "none.sock");
   await findPanes(page, nowhere);
+  await note.filter({ hasText: /No tmux panes/ }).waitFor();
   assert.equal(await note.textContent(), `No tmux panes: no tmux server runs on ${nowhere}`);
 
   // The panes of the server: the free ones with a name to register them under, the others greyed.
   await findPanes(page, tmux.socket);
+  await page.locator("#tmux-candidates-table").waitFor();
   assert.equal(await note.isVisible(), false);
   const pane = (id: string) => page.locator(`#tmux-candidates tr[data-pane="${id}"]`);
   const cells = (id: string) => pane(id).locator("td").allTextContents();
