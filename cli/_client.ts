@@ -7,7 +7,12 @@ import { apiUrl } from "../engine/background.ts";
 import type { Env } from "../engine/paths.ts";
 import { CrosstalkError, errorFromApi, errorText } from "../schema/errors.ts";
 import type { Channel, Message } from "../transports/mod.ts";
-import { checkChannelName, isChannelId, tryParseMessageId } from "../transports/names.ts";
+import {
+  checkChannelName,
+  isChannelId,
+  parseMessageHandle,
+  tryParseMessageId,
+} from "../transports/names.ts";
 import { writeFileAtomic } from "../transports/_fs.ts";
 import {
   type CliContext,
@@ -303,11 +308,9 @@ export class HttpClient implements BusClient {
   async findMessage(ref: string, channel?: string): Promise<Message> {
     const named = channelInRef(ref);
     if (named) return await this.findMessage(named.id, named.channel);
-    const trimmed = ref.trim().replace(/^data\/channels\//, "");
-    const parts = trimmed.split("/");
-    if (parts.length === 5 && isChannelId(parts[0]!)) {
-      return this.call<Message>("GET", `/api/messages/${trimmed}`);
-    }
+    // Checked here, before it becomes part of a URL (a `..` would not stay in its channel).
+    const { channel: inRef, id: trimmed } = parseMessageHandle(ref);
+    if (inRef !== undefined) return this.call<Message>("GET", `/api/messages/${inRef}/${trimmed}`);
     const channels = channel ? [await this.showChannel(channel)] : await this.listChannels();
     const found: Message[] = [];
     for (const c of channels) {

@@ -134,7 +134,12 @@ if [ "$(uname -s)" = Linux ] && [ -d "$UNIT_DIR" ] && command -v systemctl >/dev
       echo "crosstalk service print --system --systemd > $unit"
     else
       # Written next to its place and renamed: systemd never reads half a unit.
-      crosstalk service print --system --systemd >"$unit.tmp"
+      # A print that fails leaves no half unit behind, and stops the script.
+      if ! crosstalk service print --system --systemd >"$unit.tmp"; then
+        rm -f "$unit.tmp"
+        echo "crosstalk service print failed: $unit not written" >&2
+        exit 1
+      fi
       chmod 0644 "$unit.tmp"
       mv "$unit.tmp" "$unit"
     fi

@@ -21,6 +21,7 @@ import {
   type Message,
   type MessageFields,
   parseAddress,
+  parseMessageHandle,
   parseMessageId,
   readTextFile,
   type Transport,
@@ -71,12 +72,6 @@ export interface SendOptions {
   failed?: { error: string } | undefined;
   /** Creates the channel (`channel` is then its name) when there is none by that name. */
   createChannel?: boolean | undefined;
-}
-
-/** A reference to a message as a user types it, before it is looked up. */
-export interface MessageHandle {
-  channel?: string;
-  id: string;
 }
 
 /** A transport with its config, ready for channel and message operations. */
@@ -660,24 +655,6 @@ function checkWorkflowAddress(to: string[], config: Config): void {
 function idBefore(id: string): string {
   const time = tryParseMessageId(id)?.time.getTime() ?? 0;
   return formatMessageId({ time: new Date(Math.max(0, time - CLOCK_SKEW_MS)), random: "00000000" });
-}
-
-/**
- * Parses what a user typed to name a message.
- *
- * @throws {CrosstalkError} `ERR_ID_INVALID` for anything that is not a message id, notably any
- *   path that would leave its channel
- */
-export function parseMessageHandle(ref: string): MessageHandle {
-  const trimmed = ref.trim().replace(/^data\/channels\//, "");
-  const parts = trimmed.split("/");
-  if (parts.length === 5 && isChannelId(parts[0]!)) {
-    const id = parts.slice(1).join("/");
-    parseMessageId(id);
-    return { channel: parts[0]!, id };
-  }
-  parseMessageId(trimmed);
-  return { id: trimmed };
 }
 
 /** The address of the person running a command: `$USER`, or `human`. */

@@ -170,3 +170,27 @@ export function formatAddress(address: Address): string {
   const target = address.provider ? `${address.provider}/${address.name}` : address.name;
   return address.alias ? `${target}@${address.alias}` : target;
 }
+
+/** A reference to a message as a user types it, before it is looked up. */
+export interface MessageHandle {
+  channel?: string;
+  id: string;
+}
+
+/**
+ * Parses what a user typed to name a message.
+ *
+ * @throws {CrosstalkError} `ERR_ID_INVALID` for anything that is not a message id, notably any
+ *   path that would leave its channel
+ */
+export function parseMessageHandle(ref: string): MessageHandle {
+  const trimmed = ref.trim().replace(/^data\/channels\//, "");
+  const parts = trimmed.split("/");
+  if (parts.length === 5 && isChannelId(parts[0]!)) {
+    const id = parts.slice(1).join("/");
+    parseMessageId(id);
+    return { channel: parts[0]!, id };
+  }
+  parseMessageId(trimmed);
+  return { id: trimmed };
+}

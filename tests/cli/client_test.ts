@@ -48,6 +48,13 @@ Deno.test("the CLI talks to a running engine: local credential, login profiles, 
     (await ok(["message", "show", id, "--containername", "team", "--json"])).stdout,
   );
   assert.equal(shown.from, "boss", "the API's identity, not $USER");
+  // An id that would leave its channel is refused by the CLI itself, before it names a URL.
+  for (const bad of ["../../../etc/passwd", `${id.split("/")[0]}/../../x/y/z.md`]) {
+    const refused = await cli(["message", "show", bad, "--containername", "team"]);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /Invalid message id/, refused.stderr);
+    assert.doesNotMatch(refused.stderr, /NOT_FOUND/);
+  }
 
   // Users and tokens exist only in the API.
   await ok(["user", "create", "ann", "--containername", "team"], "ann's passphrase\n");

@@ -159,3 +159,17 @@ Deno.test("deploy/install.sh --dry-run plans the unit template, and without cros
   assert.match(without.stdout, /sudo crosstalk service install --system --containername NAME$/m);
   assert.doesNotMatch(without.stdout, /daemon-reload/);
 });
+
+Deno.test("deploy/install.sh stops, names the failure and leaves no half unit when crosstalk cannot print the template", async () => {
+  await using bin = await fakeBin({
+    ...LINUX_ROOT,
+    crosstalk: 'printf "[Unit]\\n"; echo "crosstalk: broken" >&2; exit 3',
+  });
+  await using units = await fakeBin({});
+  const run = await installWith(bin, units, []);
+  assert.notEqual(run.code, 0);
+  assert.match(run.stderr, /crosstalk service print failed: .*crosstalk@\.service not written/);
+  assert.deepEqual([...Deno.readDirSync(units)], [], "no crosstalk@.service, no .tmp");
+  const calls = await Deno.readTextFile(`${bin}/calls`).catch(() => "");
+  assert.ok(!calls.includes("daemon-reload"), calls);
+});
