@@ -32,7 +32,7 @@ import {
   proposeName,
   type TmuxServerId,
 } from "./tmux_discover.ts";
-import { checkTargetOnServer } from "./tmux_target.ts";
+import { checkTargetOnServer, mismatchOf } from "./tmux_target.ts";
 
 /** The most characters typed for one message by default, marker included; the rest is pointed at. */
 export const TMUX_AGENT_MAX_CHARS = 4000;
@@ -1382,13 +1382,15 @@ export async function resolveTarget(
     ? record.target
     : `=${record.target}${record.target.includes(":") ? "" : ":"}`;
   const { runTmux } = await import("../transports/tmux.ts");
-  const format = "#{pane_id}:#{pane_dead}:#{pid}:#{start_time}";
+  // The window's name last: it may hold a colon.
+  const format =
+    "#{pane_id}:#{pane_dead}:#{pid}:#{start_time}:#{window_index}:#{pane_index}:#{window_name}";
   const run = await runTmux(["display-message", "-p", "-t", target, format], {
     tmux,
     ...(record.socket ? { socket: record.socket } : {}),
   });
   if (run.failed) return { ok: false, detail: run.detail };
-  const [pane = "", dead, pid, started] = run.stdout.trim().split(":");
+  const [pane = "", dead, pid, started, window, index, ...name] = run.stdout.trim().split(":");
   const was = record.target.startsWith("%") ? record.tmux_server : undefined;
   // A server that answered is one run or another, whether or not it has the pane.
   if (was && run.code === 0 && (String(was.pid) !== pid || String(was.start_time) !== started)) {
@@ -1404,6 +1406,13 @@ export async function resolveTarget(
         dead: pane,
       };
     }
+    // A window or pane closed since registration: tmux answered with another one.
+    const mismatch = mismatchOf(record.target, {
+      window: Number(window),
+      windowName: name.join(":"),
+      index: Number(index),
+    });
+    if (mismatch) return { ok: false, detail: `tmux target ${record.target} missing: ${mismatch}` };
     return { ok: true, pane };
   }
   const stderr = run.stderr.trim().split("\n").at(-1) ?? "";

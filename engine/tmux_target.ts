@@ -1,7 +1,9 @@
 /**
  * Whether a tmux agent's target names a pane that exists, checked at registration against the
  * panes its tmux server runs ({@linkcode listTmuxPanes}): tmux itself answers a window or pane that
- * a session does not have with the session's current pane, and would type into that one.
+ * a session does not have with the session's current pane, and would type into that one. At each
+ * delivery, the pane tmux resolves the target to is checked against it too ({@linkcode mismatchOf}):
+ * a window closed after registration is reported missing, not typed into another.
  */
 import { CrosstalkError } from "../schema/errors.ts";
 import type { TmuxPane, TmuxServerId } from "./tmux_discover.ts";
@@ -64,6 +66,33 @@ export function checkTargetOnServer(
         listed(inWindow.map((p) => String(p.index)))
       })`,
     );
+  }
+  return undefined;
+}
+
+/**
+ * Whether the pane tmux resolved a session-name target to is the one the target names: tmux
+ * answers a window or pane the session does not have (closed since registration) with the
+ * session's current one. Returns why not, or undefined when it is (or the target names no
+ * window).
+ *
+ * @param found the resolved pane's window index, window name and pane index
+ */
+export function mismatchOf(
+  target: string,
+  found: { window: number; windowName: string; index: number },
+): string | undefined {
+  if (target.startsWith("%")) return undefined;
+  const [, session, window, index] = target.match(PARTS_RE) ?? [];
+  if (window === undefined) return undefined;
+  // As tmux looks a window up: by its index first, then by its exact name.
+  const sameWindow = (/^\d+$/.test(window) && Number(window) === found.window) ||
+    window === found.windowName;
+  if (!sameWindow) {
+    return `tmux session "${session}" has no window ${window} now (tmux would type into its window ${found.window} (${found.windowName}))`;
+  }
+  if (index !== undefined && Number(index) !== found.index) {
+    return `window ${window} of tmux session "${session}" has no pane ${index} now (tmux would type into its pane ${found.index})`;
   }
   return undefined;
 }

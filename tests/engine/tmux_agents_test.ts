@@ -794,3 +794,34 @@ Deno.test("a pane id registered on an earlier run of its tmux server gets nothin
   );
   assert.equal(api.engine.live.unreadCount("worker"), 0);
 });
+
+Deno.test("a window closed after registration is reported missing at delivery, and nothing is typed into the session's other window", async () => {
+  await using dir = await tempDir();
+  await using tmux = new TmuxServer(dir.path);
+  const other = join(dir.path, "other.jsonl");
+  await tmux.reader("work", other);
+  // A second window, "editor", running a program; registered by its name.
+  await tmux.run("new-window", "-d", "-t", "=work:", "-n", "editor", "sleep", "600");
+  await using api = await engineIn(dir.path);
+  const added = await api.call(api.tokens.admin, "POST", "/api/tmux-agents", {
+    name: "editor",
+    target: "work:editor",
+    socket: tmux.socket,
+    enter_delay_ms: 20,
+  });
+  assert.equal(added.status, 201, JSON.stringify(added.json));
+
+  await tmux.run("kill-window", "-t", "=work:editor");
+  const sent = await api.engine.bus.send({ to: ["editor"], from: "boss", body: "for the editor" });
+  const row = await waitUntil(async () => {
+    const { deliveries } = await import("../../engine/status.ts").then((m) =>
+      m.deliveryStatus(api.engine.bus, sent)
+    );
+    return deliveries.find((d) => d.to === "editor" && d.state !== "written");
+  });
+  assert.equal(row.state, "unwoken");
+  assert.match(row.detail ?? "", /tmux session "work" has no window editor now/);
+  await api.engine.tmuxAgents.checkNow();
+  assert.equal(api.engine.live.unreadCount("editor"), 1, "it waits for its window");
+  assert.deepEqual(await submissions(other), [], "nothing typed into the session's other window");
+});
