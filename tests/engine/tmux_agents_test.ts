@@ -4,9 +4,19 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { TMUX_AGENT_MAX_CHARS, tmuxAgentText } from "../../engine/tmux_agents.ts";
 import type { Message } from "../../transports/mod.ts";
+import type { Bus } from "../../engine/bus.ts";
+import { deliveryStatus } from "../../engine/status.ts";
 import { tempDir, waitUntil } from "../_helpers.ts";
 import { READER, submissions, TmuxServer } from "../_tmux.ts";
 import { engineWithApi } from "./_in_process.ts";
+
+/** The delivery row of message `m` to `to`, once it is more than written (woken, unwoken…). */
+function settledDelivery(bus: Bus, m: Message, to: string) {
+  return waitUntil(async () => {
+    const { deliveries } = await deliveryStatus(bus, m);
+    return deliveries.find((d) => d.to === to && d.state !== "written");
+  });
+}
 
 /** A real engine on a local transport in `dir`, its API app, and tokens of every kind. */
 function engineIn(dir: string, before?: (stateDir: string) => Promise<void>) {
@@ -752,12 +762,7 @@ Deno.test("a pane id registered on an earlier run of its tmux server gets nothin
   assert.notDeepEqual(await run(), earlier);
 
   const toWorker = await api.engine.bus.send({ to: ["worker"], from: "boss", body: "for you" });
-  const row = await waitUntil(async () => {
-    const { deliveries } = await import("../../engine/status.ts").then((m) =>
-      m.deliveryStatus(api.engine.bus, toWorker)
-    );
-    return deliveries.find((d) => d.to === "worker" && d.state !== "written");
-  });
+  const row = await settledDelivery(api.engine.bus, toWorker, "worker");
   assert.equal(row.state, "unwoken");
   assert.match(
     row.detail ?? "",
@@ -813,12 +818,7 @@ Deno.test("a window closed after registration is reported missing at delivery, a
 
   await tmux.run("kill-window", "-t", "=work:editor");
   const sent = await api.engine.bus.send({ to: ["editor"], from: "boss", body: "for the editor" });
-  const row = await waitUntil(async () => {
-    const { deliveries } = await import("../../engine/status.ts").then((m) =>
-      m.deliveryStatus(api.engine.bus, sent)
-    );
-    return deliveries.find((d) => d.to === "editor" && d.state !== "written");
-  });
+  const row = await settledDelivery(api.engine.bus, sent, "editor");
   assert.equal(row.state, "unwoken");
   assert.match(row.detail ?? "", /tmux session "work" has no window editor now/);
   await api.engine.tmuxAgents.checkNow();
