@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { AGENTS, EngineProcess, makeTransport, namedTransport } from "../engine/_harness.ts";
 import { McpSession } from "../../scripts/_mcp_session.ts";
 import { runCrosstalk } from "../_helpers.ts";
+import { TmuxServer } from "../_tmux.ts";
 
 /**
  * Engines `a` and `b` (on one shared folder, or on two clones of a remote) with the admin "boss",
@@ -118,4 +119,19 @@ export async function registerCarol(engine: EngineProcess) {
   });
   assert.equal(registered.status, 201);
   return { url, user, live: (await registered.json()).token as string };
+}
+
+/**
+ * The engine of "team" in `home` and a tmux pane running "aider", registered as the tmux agent
+ * `coder` (with `more` arguments for `agent add`); disposing it stops both.
+ */
+export async function teamWithCoder(home: string, more: string[] = []) {
+  const stack = new AsyncDisposableStack();
+  const tmux = stack.use(new TmuxServer(home));
+  const pane = await tmux.program("coder", "aider", home);
+  stack.use(await startTeam(home));
+  const args = ["agent", "add", "coder", "--tmux", "coder", "--socket", tmux.socket, ...more];
+  const added = await runCrosstalk([...args, "--containername", "team"], { home });
+  assert.equal(added.code, 0, `crosstalk ${args.join(" ")}: ${added.stderr}`);
+  return { tmux, pane, [Symbol.asyncDispose]: () => stack.disposeAsync() };
 }

@@ -6,8 +6,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { cliEnv, type CliResult, MAIN, runCrosstalk, tempDir } from "../_helpers.ts";
 import { namedTransport } from "../engine/_harness.ts";
-import { TmuxServer } from "../_tmux.ts";
-import { addUserProfile, startTeam, teamCredential } from "./_live.ts";
+import { addUserProfile, startTeam, teamCredential, teamWithCoder } from "./_live.ts";
 
 const FAKE_CLAUDE = fileURLToPath(new URL("../testdata/approvals/fake_claude.ts", import.meta.url));
 
@@ -204,24 +203,8 @@ Deno.test("a session its engine ended is not who its agent CLI's commands speak 
 Deno.test("the live session an agent CLI runs comes before the tmux agent registered for its pane", async () => {
   await using dir = await tempDir();
   const home = dir.path;
-  await using _engine = await startTeam(home);
-  await using tmux = new TmuxServer(home);
-  const pane = await tmux.program("coder", "aider", home);
-  const added = await runCrosstalk(
-    [
-      "agent",
-      "add",
-      "coder",
-      "--tmux",
-      "coder",
-      "--socket",
-      tmux.socket,
-      "--containername",
-      "team",
-    ],
-    { home },
-  );
-  assert.equal(added.code, 0, added.stderr);
+  await using team = await teamWithCoder(home);
+  const { tmux, pane } = team;
   const inPane = { TMUX: `${tmux.socket},1,0`, TMUX_PANE: pane };
   // An agent CLI in that pane (its environment says so) that runs its own session.
   await using claude = new FakeClaude(home, { mcp: ["--name", "ann", "--wake", "pull"] }, inPane);

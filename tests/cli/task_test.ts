@@ -5,8 +5,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type CliResult, runCrosstalk, tempDir } from "../_helpers.ts";
 import { makeTransport, namedTransport } from "../engine/_harness.ts";
-import { inPane, TmuxServer } from "../_tmux.ts";
-import { addUserProfile, startTeam, teamApi, teamCredential } from "./_live.ts";
+import { inPane } from "../_tmux.ts";
+import { addUserProfile, startTeam, teamApi, teamCredential, teamWithCoder } from "./_live.ts";
 
 /** The CLI on the transport "team", as its engine's admin (boss) unless `profile` says who. */
 function cli(home: string, args: string[], profile?: string): Promise<CliResult> {
@@ -245,29 +245,6 @@ Deno.test("task claim and message badge need an engine: without one they say how
 });
 
 /** The task steps of a message as the API records them: its task (null when none) and badges. */
-/**
- * The engine of "team" in `home` and a tmux pane running "aider", registered as the tmux agent
- * `coder` with role dev; disposing it stops both.
- */
-async function teamWithCoder(home: string) {
-  const stack = new AsyncDisposableStack();
-  const tmux = stack.use(new TmuxServer(home));
-  const pane = await tmux.program("coder", "aider", home);
-  stack.use(await startTeam(home));
-  await ok(home, [
-    "agent",
-    "add",
-    "coder",
-    "--tmux",
-    "coder",
-    "--socket",
-    tmux.socket,
-    "--role",
-    "dev",
-  ]);
-  return { tmux, pane, [Symbol.asyncDispose]: () => stack.disposeAsync() };
-}
-
 async function notesOf(home: string, ref: { channel: string; id: string }) {
   const { annotations } = await teamApi(
     home,
@@ -286,7 +263,7 @@ async function notesOf(home: string, ref: { channel: string; id: string }) {
 Deno.test("task claim inside a tmux pane registered as coder --role dev acts as coder: a task for role ops is refused naming the role, one for dev is claimed, resolved and badged as coder; message show prints its task and badges", async () => {
   await using dir = await tempDir();
   const home = dir.path;
-  await using team = await teamWithCoder(home);
+  await using team = await teamWithCoder(home, ["--role", "dev"]);
   const { tmux, pane } = team;
   const there = (args: string[], env: Record<string, string> = {}) =>
     runCrosstalk([...args, "--containername", "team"], {
@@ -350,7 +327,7 @@ Deno.test("task claim inside a tmux pane registered as coder --role dev acts as 
 Deno.test("task and badge steps in a registered tmux pane with a credential that may not act as its agent are refused saying why, and a $CROSSTALK_FROM nobody has is refused naming it; nothing is recorded", async () => {
   await using dir = await tempDir();
   const home = dir.path;
-  await using team = await teamWithCoder(home);
+  await using team = await teamWithCoder(home, ["--role", "dev"]);
   const { tmux, pane } = team;
   await addUserProfile(home, "ann");
   const id = (await ok(home, ["message", "send", "--to", "here", "Fix the build"])).trim();
