@@ -3,7 +3,9 @@
  * over its stdio) on one engine, all sending at once, round after round: agent i writes to agent
  * i+1. Measured from the moment the sender's `send` tool call starts: the recipient's channel
  * notification arriving (woken) and the recipient's `read` returning the message (read, as an
- * agent that reads on every wake would). Then the same under a steady load instead of bursts:
+ * agent that reads on every wake would). The first rounds after the engine started are timed
+ * apart, as its cold start: V8 compiles the engine's paths as they first run, and those rounds
+ * would otherwise make the p99 of the rest. Then the same under a steady load instead of bursts:
  * each agent sends every `period` ms, the agents' sends spread evenly over the period. The
  * baseline, in the same run, is one tool call round trip (`status`: client → MCP server →
  * engine API → back), the floor of anything an agent does.
@@ -26,6 +28,15 @@ export interface LiveBenchResult {
   wokenMs: { p50: number; p99: number };
   /** send starts → the recipient's read (called on the wake) returns the message. */
   readMs: { p50: number; p99: number };
+  /**
+   * The same two for the first rounds after the engine started, which are not in the figures
+   * above: they include V8 compiling the engine's send, wake and read paths as they first run.
+   */
+  cold: {
+    rounds: number;
+    wokenMs: { p50: number; p99: number };
+    readMs: { p50: number; p99: number };
+  };
   /**
    * CPU time of the whole machine (every process: engine, sessions, clients, kernel) per message
    * over the rounds, from /proc/stat; undefined off Linux. A round of `agents` sends cannot end
@@ -63,7 +74,8 @@ export async function benchLive(
   progress: (line: string) => void = () => {},
 ): Promise<LiveBenchResult> {
   const agents = quick ? 6 : 30;
-  const rounds = quick ? 3 : 20;
+  const rounds = quick ? 3 : 40;
+  const coldRounds = quick ? 1 : COLD_ROUNDS;
   await using engine = await startBenchEngine("crosstalk-bench-live-");
   const { env, home } = engine;
   const sessions: McpSession[] = [];
@@ -96,9 +108,14 @@ export async function benchLive(
       toolCalls.push(performance.now() - t0);
     }
 
-    const woken: number[] = [];
-    const read: number[] = [];
-    const token = /bench-(\d+)-(\d+)/;
+    // The first rounds after the engine started run its send, wake and read paths for the first
+    // time (V8 compiles them as they go): measured apart, as the cold start they are.
+    const cold = { woken: [] as number[], read: [] as number[] };
+    for (let round = 0; round < coldRounds; round++) {
+      await sendRound(sessions, `cold${round}`, cold);
+      progress(`live: cold round ${round + 1}/${coldRounds}`);
+    }
+    const warm = { woken: [] as number[], read: [] as number[] };
     // A session's pumps (tee and cat) are its children; the engine's children, and this
     // process's, are agents' runs and the sessions themselves: not counted with them.
     const sessionPids = sessions.flatMap((s) => withDescendants(s.transport.pid));
@@ -106,31 +123,7 @@ export async function benchLive(
     const processesBefore = processCpuMs(pids);
     const busyBefore = machineBusyMs();
     for (let round = 0; round < rounds; round++) {
-      const started = new Map<string, number>();
-      const done: Promise<void>[] = [];
-      for (const [i, recipient] of sessions.entries()) {
-        const key = `bench-${round}-${(i + agents - 1) % agents}`;
-        done.push((async () => {
-          const n = await recipient.notification(
-            (note) => token.exec(String(note.params.content))?.[0] === key,
-            60_000,
-          );
-          const at = recipient.arrivals[recipient.notifications.indexOf(n)]!;
-          woken.push(at - started.get(key)!);
-          const text = await recipient.call("read");
-          if (!text.includes(key)) throw new Error(`read did not return ${key}: ${text}`);
-          read.push(performance.now() - started.get(key)!);
-        })());
-      }
-      await Promise.all(sessions.map((sender, i) => {
-        const key = `bench-${round}-${i}`;
-        started.set(key, performance.now());
-        return sender.call("send", {
-          to: `agent-${String((i + 1) % agents).padStart(2, "0")}`,
-          message: `${key}: a message from one live agent to the next`,
-        });
-      }));
-      await Promise.all(done);
+      await sendRound(sessions, String(round), warm);
       progress(`live: round ${round + 1}/${rounds}`);
     }
     const busyAfter = machineBusyMs();
@@ -145,8 +138,9 @@ export async function benchLive(
       rounds,
       messages: agents * rounds,
       toolCallMs: summary(toolCalls),
-      wokenMs: summary(woken),
-      readMs: summary(read),
+      wokenMs: summary(warm.woken),
+      readMs: summary(warm.read),
+      cold: { rounds: coldRounds, wokenMs: summary(cold.woken), readMs: summary(cold.read) },
       ...(busyBefore === undefined || busyAfter === undefined
         ? {}
         : { cpuPerMessageMs: (busyAfter - busyBefore) / (agents * rounds) }),
@@ -221,6 +215,48 @@ function machineBusyMs(): number | undefined {
   }
 }
 
+/**
+ * Rounds run before the timed ones, and reported apart (see {@linkcode LiveBenchResult}): about
+ * 300 calls of each of the engine's send, wake and read paths, enough for V8 to have optimized
+ * them; the latencies of the first rounds fall for about that long.
+ */
+const COLD_ROUNDS = 10;
+
+/**
+ * One round: every agent sends to the next at once; each recipient reads on its wake. Adds the
+ * time from each send's start to the recipient's wake and to its read returning the message.
+ */
+async function sendRound(
+  sessions: McpSession[],
+  label: string,
+  into: { woken: number[]; read: number[] },
+): Promise<void> {
+  const agents = sessions.length;
+  const keyOf = (i: number) => `bench-${label}-${i}:`;
+  const started = new Map<string, number>();
+  const done = sessions.map(async (recipient, i) => {
+    const key = keyOf((i + agents - 1) % agents);
+    const n = await recipient.notification(
+      (note) => String(note.params.content).includes(key),
+      60_000,
+    );
+    const at = recipient.arrivals[recipient.notifications.indexOf(n)]!;
+    into.woken.push(at - started.get(key)!);
+    const text = await recipient.call("read");
+    if (!text.includes(key)) throw new Error(`read did not return ${key}: ${text}`);
+    into.read.push(performance.now() - started.get(key)!);
+  });
+  await Promise.all(sessions.map((sender, i) => {
+    const key = keyOf(i);
+    started.set(key, performance.now());
+    return sender.call("send", {
+      to: `agent-${String((i + 1) % agents).padStart(2, "0")}`,
+      message: `${key} a message from one live agent to the next`,
+    });
+  }));
+  await Promise.all(done);
+}
+
 /** Each agent sends once per period in the steady loads: 30 agents make 100, then 200 msg/s. */
 const STEADY_PERIODS_MS = [300, 150];
 
@@ -282,6 +318,13 @@ export function formatLive(r: LiveBenchResult): string[] {
       (r.wokenMs.p99 / r.toolCallMs.p50).toFixed(1)
     }x a tool call)`,
     `  send -> recipient has read it        p50 ${f(r.readMs.p50)}  p99 ${f(r.readMs.p99)}`,
+    `  the ${r.cold.rounds} rounds before those, the first after the engine started (not in the figures above):`,
+    `    send -> recipient woken            p50 ${f(r.cold.wokenMs.p50)}  p99 ${
+      f(r.cold.wokenMs.p99)
+    }`,
+    `    send -> recipient has read it      p50 ${f(r.cold.readMs.p50)}  p99 ${
+      f(r.cold.readMs.p99)
+    }`,
     ...(r.cpuPerMessageMs === undefined ? [] : [
       `  CPU per message, all processes: ${f(r.cpuPerMessageMs)}; a round of ${r.agents} needs ${
         f(r.cpuPerMessageMs * r.agents / navigator.hardwareConcurrency)
