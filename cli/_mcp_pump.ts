@@ -207,11 +207,11 @@ async function watchPumps(pumps: {
     }
   }
   // The engine went away (or ended the session): take over from the journal.
-  const { seed, offset } = await seedFrom(journal, answered);
+  const { seed, offset, answered: answeredIds } = await seedFrom(journal, answered);
   return {
     kind: "engine-gone",
     seed,
-    input: tail(journal, journalPath, offset, into.status, done),
+    input: withoutAnswered(tail(journal, journalPath, offset, into.status, done), answeredIds),
   };
 }
 
@@ -234,7 +234,7 @@ async function removeFiles(...paths: string[]): Promise<void> {
 export async function seedFrom(
   journal: Deno.FsFile,
   answeredIds: Deno.FsFile,
-): Promise<{ seed: RelaySeed; offset: number }> {
+): Promise<{ seed: RelaySeed; offset: number; answered: Set<string> }> {
   const bytes = await readAll(journal);
   const end = bytes.lastIndexOf(10) + 1;
   const answered = new Set(
@@ -266,7 +266,65 @@ export async function seedFrom(
   seed.pending = requests.filter(({ id }) =>
     !answered.has(JSON.stringify(id)) && !cancelled.has(JSON.stringify(id))
   );
-  return { seed, offset: end };
+  return { seed, offset: end, answered };
+}
+
+/** The id of a JSON-RPC request line as the answered file holds it; undefined for anything else. */
+function requestId(line: string): string | undefined {
+  try {
+    const message = JSON.parse(line) as { id?: string | number; method?: string };
+    return message.method !== undefined && message.id !== undefined
+      ? JSON.stringify(message.id)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * `input` without the request lines whose ids the engine that went away had answered. `tee` sends
+ * a line to the engine before it appends it to the journal: a request the engine answered in
+ * the moment before it died can reach the journal only after the takeover read it, and come
+ * through the tail. Its answer went out already, and a request id is never used twice in a
+ * session (MCP), so it is dropped: sent again, a `read` would mark messages read whose answer the
+ * client ignores.
+ */
+export function withoutAnswered(
+  input: (buffer: Uint8Array) => Promise<number | null>,
+  answered: ReadonlySet<string>,
+): (buffer: Uint8Array) => Promise<number | null> {
+  if (answered.size === 0) return input;
+  const decoder = new TextDecoder();
+  const encoder = new TextEncoder();
+  let partial = "";
+  let ready = new Uint8Array(0);
+  let ended = false;
+  return async (buffer) => {
+    while (ready.length === 0 && !ended) {
+      const n = await input(buffer);
+      let text: string;
+      if (n === null) {
+        ended = true;
+        text = partial + decoder.decode();
+        partial = "";
+      } else {
+        text = partial + decoder.decode(buffer.subarray(0, n), { stream: true });
+        const end = text.lastIndexOf("\n") + 1;
+        partial = text.slice(end);
+        text = text.slice(0, end);
+      }
+      const kept = text.split(/(?<=\n)/).filter((line) => {
+        const id = requestId(line.trim());
+        return id === undefined || !answered.has(id);
+      });
+      ready = encoder.encode(kept.join(""));
+    }
+    if (ready.length === 0) return null;
+    const n = Math.min(buffer.length, ready.length);
+    buffer.set(ready.subarray(0, n));
+    ready = ready.subarray(n);
+    return n;
+  };
 }
 
 /** Everything in `file`, from its start. */

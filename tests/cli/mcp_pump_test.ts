@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { tempDir, waitUntil } from "../_helpers.ts";
 import { namedTransport } from "../engine/_harness.ts";
 import { McpSession } from "../../scripts/_mcp_session.ts";
-import { seedFrom } from "../../cli/_mcp_pump.ts";
+import { seedFrom, withoutAnswered } from "../../cli/_mcp_pump.ts";
 import { registerCarol, startTeam } from "./_live.ts";
 
 /** The ids of a process's children (Linux). */
@@ -206,4 +206,39 @@ Deno.test("taking over from the pumps, the relay sends again what the engine had
   assert.equal(seed.initialized, initialized);
   assert.deepEqual(seed.pending, [{ id: 2, line: wait }, { id: "2", line: stringId }]);
   assert.equal(offset, (await journalFile.stat()).size - half.length, "a half-written line waits");
+});
+
+Deno.test("after the takeover, a request the lost engine had answered that reaches the journal late is not sent again", async () => {
+  const line = (message: Record<string, unknown>) => JSON.stringify({ jsonrpc: "2.0", ...message });
+  const answeredRead = line({ id: 7, method: "tools/call", params: { name: "read" } });
+  const sameIdAsString = line({ id: "7", method: "tools/call", params: { name: "read" } });
+  const response = line({ id: 7, result: {} });
+  const next = line({ id: 8, method: "tools/call", params: { name: "send" } });
+  const note = line({ method: "notifications/cancelled", params: { requestId: 8 } });
+  const text = [answeredRead, sameIdAsString, response, next, note, "not json", ""].join("\n");
+  // In chunks that cut lines (and a character) anywhere, as reads of a growing file do.
+  const bytes = new TextEncoder().encode(`${text}{"id":9,"met`);
+  const chunks = [5, 40, 1, 90, 3, 1000].reduce<{ at: number; parts: Uint8Array[] }>(
+    ({ at, parts }, size) => ({ at: at + size, parts: [...parts, bytes.subarray(at, at + size)] }),
+    { at: 0, parts: [] },
+  ).parts.filter((part) => part.length > 0);
+  const input = (buffer: Uint8Array) => {
+    const chunk = chunks.shift();
+    if (!chunk) return Promise.resolve(null);
+    const n = Math.min(buffer.length, chunk.length);
+    buffer.set(chunk.subarray(0, n));
+    if (n < chunk.length) chunks.unshift(chunk.subarray(n));
+    return Promise.resolve(n);
+  };
+  const read = withoutAnswered(input, new Set(["7", "3"]));
+  const out: Uint8Array[] = [];
+  const buffer = new Uint8Array(16);
+  for (let n = await read(buffer); n !== null; n = await read(buffer)) {
+    out.push(buffer.slice(0, n));
+  }
+  const relayed = new TextDecoder().decode(new Uint8Array(out.flatMap((part) => [...part])));
+  assert.equal(
+    relayed,
+    [sameIdAsString, response, next, note, "not json", ""].join("\n") + '{"id":9,"met',
+  );
 });
