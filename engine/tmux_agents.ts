@@ -26,7 +26,10 @@ import type { Logger } from "./log.ts";
 import { isLiveName, type LiveAgents, refOf, type WakeEvent } from "./live.ts";
 import { checkTypedText, sentAt, WAKE_MARKER } from "./wake.ts";
 import {
+  foregroundCommands,
   guessAgentCli,
+  guessScriptCli,
+  isInterpreter,
   listTmuxPanes,
   paneTarget,
   proposeName,
@@ -363,8 +366,14 @@ export class TmuxAgents {
     const isTaken = (name: string) =>
       proposed.has(name) || this.#entries.has(name) || live.has(name) ||
       this.#options.isTaken(name);
+    // An agent CLI run by an interpreter shows as `node` or `python3`: its command line says more.
+    const scripts = panes.some((pane) => isInterpreter(pane.command))
+      ? await foregroundCommands()
+      : new Map<string, string[]>();
     const candidates = panes.map((pane): TmuxCandidate => {
-      const agent = guessAgentCli(pane.command);
+      const guess = guessAgentCli(pane.command);
+      const script = scripts.get(pane.tty);
+      const agent = guess === "tmux" && script ? guessScriptCli(script) ?? guess : guess;
       const taken = owners.get(pane.id) ?? null;
       const isOwn = pane.id === own;
       const name = taken || pane.dead || isOwn ? null : proposeName(pane.session, agent, isTaken);

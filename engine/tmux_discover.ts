@@ -30,6 +30,8 @@ export interface TmuxPane {
   id: string;
   /** The program in its foreground, as tmux names it (`bash`, `aider`, `2.1.112`, …). */
   command: string;
+  /** Its terminal (`/dev/pts/3`), where {@linkcode foregroundCommands} finds its command line. */
+  tty: string;
   /** The folder that program runs in. */
   folder: string;
   /** True for a pane kept by remain-on-exit after its program ended. */
@@ -64,13 +66,14 @@ const PANE_FORMAT = [
   "#{socket_path}",
   "#{pid}",
   "#{start_time}",
+  "#{pane_tty}",
   "#{pane_current_command}",
   "#{pane_current_path}",
   "",
 ].join(SEPARATOR);
 /** What ends each pane in tmux's output. */
 const END = `${SEPARATOR}\n`;
-const FIELDS = 11;
+const FIELDS = 12;
 /** A session name a target may hold as it is (tmux makes `.` and `:` in session names `_`). */
 const SESSION_RE = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$/;
 /** What tmux says when there is no server to ask: nothing runs, so there are no panes. */
@@ -164,7 +167,7 @@ export function parsePaneList(text: string): TmuxPane[] {
   for (const [i, record] of records.entries()) {
     if (record === "" && i === records.length - 1) break;
     const fields = record.split(SEPARATOR);
-    const [session, window, windowName, index, id, dead, socketPath, pid, started, command] =
+    const [session, window, windowName, index, id, dead, socketPath, pid, started, tty, command] =
       fields;
     const at = line;
     line += record.split("\n").length;
@@ -190,6 +193,7 @@ export function parsePaneList(text: string): TmuxPane[] {
       socketPath: socketPath!,
       server: { pid: Number(pid), start_time: Number(started) },
       command: command!,
+      tty: tty!,
       // The last field: a separator in it stays.
       folder: fields.slice(FIELDS - 1).join(SEPARATOR),
     });
@@ -217,7 +221,8 @@ export function paneTarget(pane: TmuxPane, panesInSession: number): string {
  * `aider`, `grok`, `cursor-agent`, … (also with a suffix: `claude-code`, `gemini-cli`); `shell` for a
  * shell; `tmux` (the registration's default) for anything else. A command that is a version number
  * alone (`2.1.112`) is Claude Code: its native binary is a file named after its version. An agent
- * that runs under an interpreter shows as that interpreter (`node`, `python3`) and is `tmux`.
+ * that runs under an interpreter shows as that interpreter (`node`, `python3`) and is `tmux` here;
+ * {@linkcode guessScriptCli} looks at its command line.
  */
 export function guessAgentCli(command: string): string {
   const name = (command.split("/").at(-1) ?? "").replace(/^-/, "").toLowerCase();
@@ -226,6 +231,88 @@ export function guessAgentCli(command: string): string {
   if (known !== undefined) return known;
   if (/^\d+\.\d+\.\d+(?:[-+][\w.]+)?$/.test(name)) return "claude";
   return "tmux";
+}
+
+/** Programs that run an agent CLI's script: tmux names the pane after them, not the agent. */
+const INTERPRETERS = /^(?:node|nodejs|bun|deno|python[\d.]*|pypy[\d.]*|ruby)$/;
+
+/** True when tmux's name for a pane's program is an interpreter (see {@linkcode guessScriptCli}). */
+export function isInterpreter(command: string): boolean {
+  return INTERPRETERS.test(command.split("/").at(-1) ?? "");
+}
+
+/** The agent CLI a program or package is named after, or undefined. */
+function knownCli(name: string): string | undefined {
+  const lower = name.toLowerCase();
+  return AGENT_CLIS.get(lower) ?? AGENT_CLIS.get(lower.split(/[-_.]/)[0]!);
+}
+
+/**
+ * The agent CLI an interpreter's command line runs (`args`: the program, then its arguments),
+ * from its script: the script's name (`node ~/.npm-global/bin/gemini`, `python3
+ * ~/.local/bin/aider`), else the package it is in (`node
+ * /usr/lib/node_modules/@google/gemini-cli/dist/index.js`), or a module (`python3 -m aider`).
+ * Undefined when the program is not an interpreter or nothing says which agent it is: a folder
+ * elsewhere in the path (a user named `claude`) is no evidence.
+ */
+export function guessScriptCli(args: readonly string[]): string | undefined {
+  const [program, ...rest] = args;
+  if (program === undefined || !isInterpreter(program)) return undefined;
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i]!;
+    if (arg === "-m") return rest[i + 1] === undefined ? undefined : knownCli(rest[i + 1]!);
+    // Options, and deno's and bun's subcommand before the script.
+    if (arg.startsWith("-") || (i === 0 && /^(?:run|x)$/.test(arg))) continue;
+    const parts = arg.split("/").filter(Boolean);
+    const script = (parts.at(-1) ?? "").replace(/\.(?:[cm]?[jt]s|py|rb)$/, "");
+    const byName = knownCli(script);
+    if (byName !== undefined) return byName;
+    const packages = parts.findLastIndex((part) =>
+      /^(?:node_modules|site-packages|dist-packages)$/.test(part)
+    );
+    if (packages < 0) return undefined;
+    const first = parts[packages + 1] ?? "";
+    return knownCli(first.startsWith("@") ? parts[packages + 2] ?? "" : first);
+  }
+  return undefined;
+}
+
+/**
+ * The command line of the program in the foreground of each terminal (the leader of its
+ * foreground process group), by terminal path (`/dev/pts/3`), from `ps` (and, on Linux,
+ * `/proc/<pid>/cmdline`, which keeps arguments with spaces whole). Empty when `ps` cannot run:
+ * the guesses then stay with tmux's names.
+ */
+export async function foregroundCommands(): Promise<Map<string, string[]>> {
+  const commands = new Map<string, string[]>();
+  let out: Deno.CommandOutput;
+  try {
+    out = await new Deno.Command("ps", {
+      args: ["-A", "-o", "pid=", "-o", "pgid=", "-o", "tty=", "-o", "stat=", "-o", "args="],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+  } catch {
+    return commands;
+  }
+  if (!out.success) return commands;
+  for (const line of new TextDecoder().decode(out.stdout).split("\n")) {
+    const match = /^\s*(\d+)\s+(\d+)\s+(\S+)\s+(\S+)\s+(.*)$/.exec(line);
+    if (!match) continue;
+    const [, pid, pgid, tty, stat, args] = match;
+    if (pid !== pgid || !stat!.includes("+") || tty === "?" || tty === "??") continue;
+    let argv = args!.split(/\s+/);
+    try {
+      const cmdline = Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0");
+      if (cmdline.at(-1) === "") cmdline.pop();
+      if (cmdline.length > 0) argv = cmdline;
+    } catch {
+      // Not Linux, or the program ended: what ps printed.
+    }
+    commands.set(tty!.startsWith("/") ? tty! : `/dev/${tty}`, argv);
+  }
+  return commands;
 }
 
 /**

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import type { TmuxCandidate } from "../../engine/tmux_agents.ts";
 import {
   guessAgentCli,
+  guessScriptCli,
   listTmuxPanes,
   paneTarget,
   parsePaneList,
@@ -23,9 +24,9 @@ Deno.test("parsePaneList reads each pane of tmux's list-panes output, a separato
   const text = [
     [
       ...["work", "0", "editor", "1", "%12", "0", "/tmp/tmux-1/default", "41", "1796625451"],
-      ...["aider", "/home/me/src/app", ""],
+      ...["/dev/pts/4", "aider", "/home/me/src/app", ""],
     ],
-    ["0", "2", "bash", "0", "%3", "1", "/s", "7", "0", "bash", `/odd${US}folder`, ""],
+    ["0", "2", "bash", "0", "%3", "1", "/s", "7", "0", "/dev/pts/5", "bash", `/odd${US}folder`, ""],
   ].map((values) => `${values.join(US)}\n`).join("");
   assert.deepEqual(parsePaneList(text), [
     {
@@ -38,6 +39,7 @@ Deno.test("parsePaneList reads each pane of tmux's list-panes output, a separato
       socketPath: "/tmp/tmux-1/default",
       server: { pid: 41, start_time: 1796625451 },
       command: "aider",
+      tty: "/dev/pts/4",
       folder: "/home/me/src/app",
     },
     {
@@ -50,16 +52,17 @@ Deno.test("parsePaneList reads each pane of tmux's list-panes output, a separato
       socketPath: "/s",
       server: { pid: 7, start_time: 0 },
       command: "bash",
+      tty: "/dev/pts/5",
       folder: `/odd${US}folder`,
     },
   ]);
   assert.deepEqual(parsePaneList(""), []);
   assert.throws(
     () => parsePaneList(`${text}just text\n`),
-    (e: unknown) => e instanceof SyntaxError && /line 3:1: 1 fields instead of 11/.test(e.message),
+    (e: unknown) => e instanceof SyntaxError && /line 3:1: 1 fields instead of 12/.test(e.message),
   );
   const line = (values: Record<number, string>) =>
-    ["w", "0", "sh", "0", "%1", "0", "/s", "7", "0", "sh", "/"]
+    ["w", "0", "sh", "0", "%1", "0", "/s", "7", "0", "/dev/pts/1", "sh", "/"]
       .map((v, i) => values[i] ?? v).join(US);
   assert.throws(
     () => parsePaneList(line({ 1: "x" })),
@@ -83,6 +86,7 @@ Deno.test("paneTarget names a session of one pane by its name, and a pane of a b
     socketPath: "/s",
     server: { pid: 7, start_time: 0 },
     command: "sh",
+    tty: "/dev/pts/1",
     folder: "/",
   });
   assert.equal(paneTarget(pane("aider"), 1), "aider");
@@ -119,6 +123,31 @@ Deno.test("guessAgentCli knows agent CLIs by their program's name, Claude Code b
     ["", "tmux"],
   ];
   for (const [command, agent] of cases) assert.equal(guessAgentCli(command), agent, command);
+});
+
+Deno.test("guessScriptCli names the agent CLI an interpreter runs, by its script or its package, and guesses nothing from other folders", () => {
+  const cases: [string[], string | undefined][] = [
+    [["node", "/home/me/.npm-global/bin/gemini"], "gemini"],
+    [
+      ["/usr/bin/node", "--no-warnings", "/usr/lib/node_modules/@google/gemini-cli/dist/index.js"],
+      "gemini",
+    ],
+    [["node", "/opt/n/lib/node_modules/@anthropic-ai/claude-code/cli.js", "--resume"], "claude"],
+    [["node", "/usr/local/lib/node_modules/@qwen-code/qwen-code/dist/index.js"], "qwen"],
+    [["python3", "/home/me/.local/bin/aider", "--model", "x"], "aider"],
+    [["python3.12", "-m", "aider"], "aider"],
+    [["python3", "/srv/venv/lib/python3.12/site-packages/aider/main.py"], "aider"],
+    [["bun", "run", "/home/me/src/opencode/bin/opencode.js"], "opencode"],
+    [["deno", "run", "-A", "/home/claude/tools/codex.ts"], "codex"],
+    // A folder named like an agent is not the program: a user, a project.
+    [["node", "/home/claude/project/server.js"], undefined],
+    [["node", "/usr/lib/node_modules/typescript/bin/tsc"], undefined],
+    [["node"], undefined],
+    [["python3", "-m"], undefined],
+    // Not an interpreter: tmux's name was the program's.
+    [["vim", "/home/me/aider"], undefined],
+  ];
+  for (const [args, agent] of cases) assert.equal(guessScriptCli(args), agent, args.join(" "));
 });
 
 Deno.test("proposeName cleans a session name into a live agent name, avoids taken and reserved names with -2, -3, and names numbered sessions after the agent", () => {
@@ -344,4 +373,43 @@ Deno.test("GET /api/tmux-agents/candidates counts a live session's pane as taken
   assert.equal(bad.status, 400);
   assert.equal(bad.json.error.code, "ERR_BODY_INVALID");
   assert.match(bad.json.error.message, /Invalid tmux socket "relative.sock"/);
+});
+
+Deno.test("GET /api/tmux-agents/candidates names an agent CLI run by node after its script or package, not after node", async () => {
+  await using dir = await tempDir();
+  const folder = await Deno.realPath(dir.path);
+  await using tmux = new TmuxServer(dir.path);
+  await using api = await engineIn(dir.path);
+  const idle = "setInterval(() => {}, 1 << 30);\n";
+  const packaged = join(folder, "lib", "node_modules", "@google", "gemini-cli", "dist", "index.js");
+  await Deno.mkdir(join(packaged, ".."), { recursive: true });
+  await Deno.writeTextFile(packaged, idle);
+  // An npm bin link runs under its #! line: the process is `node <the link's path>`.
+  const bin = join(folder, "bin", "qwen");
+  await Deno.mkdir(join(bin, ".."));
+  await Deno.writeTextFile(bin, `#!/usr/bin/env node\n${idle}`, { mode: 0o755 });
+  const other = join(folder, "server.js");
+  await Deno.writeTextFile(other, idle);
+  const start = async (name: string, ...command: string[]) => {
+    const pane = await tmux.run(
+      ...["new-session", "-d", "-s", name, "-c", folder, "-P", "-F", "#{pane_id}", "--"],
+      ...command,
+    );
+    return await tmux.running(pane, "node").then(() => pane);
+  };
+  const gemini = await start("g", "node", packaged);
+  const qwen = await start("q", bin);
+  const server = await start("s", "node", other);
+
+  const r = await api.call(
+    api.tokens.admin,
+    "GET",
+    `/api/tmux-agents/candidates?socket=${encodeURIComponent(tmux.socket)}`,
+  );
+  assert.equal(r.status, 200, JSON.stringify(r.json));
+  const byPane = new Map((r.json.candidates as TmuxCandidate[]).map((c) => [c.pane, c]));
+  assert.deepEqual(
+    [gemini, qwen, server].map((pane) => [byPane.get(pane)?.command, byPane.get(pane)?.agent]),
+    [["node", "gemini"], ["node", "qwen"], ["node", "tmux"]],
+  );
 });

@@ -18,6 +18,7 @@ function pane(session: string, window: number, windowName: string, index: number
     socketPath: "/s",
     server: SERVER,
     command: "sh",
+    tty: "/dev/pts/1",
     folder: "/",
   };
   return p;
