@@ -19,6 +19,7 @@ export interface TmuxWakeOptions {
   maxChars?: number;
   /** Where the whole text is, appended after a cut (e.g. `full message: crosstalk message show <id>`). */
   pointer?: string;
+  /** Stops a wake before its paste; once the text is pasted, the wake ends with its Enter. */
   signal?: AbortSignal;
 }
 
@@ -110,15 +111,20 @@ export async function wakeTmux(
   const load = await runTmux(["load-buffer", "-b", buffer, "-"], options, typed);
   if (load.failed) return notPasted("failed", load.detail);
   if (load.code !== 0) return notPasted("failed", `load-buffer: ${tmuxDetail(load)}`);
+  // From the paste on the signal is not heeded: stopped between the paste and its Enter, the text
+  // would sit in the agent's composer, and the message, still unread, would be pasted again after
+  // it (an edit of the agent, the engine stopping). The Enter comes at most `delayMs` and three
+  // tmux calls later.
+  const { signal: _signal, ...finishing } = options;
   // -p: wrapped in bracketed-paste codes when the program asked for them, so newlines are text.
   // -r: newlines stay LF instead of becoming CR, which a program without bracketed paste reads
   // as Enter; raw-mode TUIs read LF (Ctrl-J) as a new line within the prompt.
   const paste = await runTmux(
     ["paste-buffer", "-p", "-r", "-d", "-b", buffer, "-t", pane],
-    options,
+    finishing,
   );
   if (paste.failed || paste.code !== 0) {
-    await runTmux(["delete-buffer", "-b", buffer], options);
+    await runTmux(["delete-buffer", "-b", buffer], finishing);
     if (paste.failed) return maybePasted("failed", paste.detail);
     const detail = tmuxDetail(paste);
     // A pane that is gone took nothing.
@@ -127,9 +133,9 @@ export async function wakeTmux(
 
   // A separate Enter, later: TUIs read a paste and a key that arrive together as one input, and
   // some then take the Enter as part of the pasted text.
-  await delay(delayMs, options.signal);
+  await delay(delayMs, undefined);
   // Someone may have scrolled up (copy mode) meanwhile: Enter would then end copy mode instead.
-  const after = await probePane(pane, options, false);
+  const after = await probePane(pane, finishing, false);
   if (after.failed) return maybePasted("failed", after.detail);
   // A pane that went away took its composer with it: nothing of the text is left anywhere. A
   // server that could not be reached may run on, with the text in the pane.
@@ -137,7 +143,7 @@ export async function wakeTmux(
   if (after.state !== "ready") {
     return maybePasted("failed", `the text was pasted but not submitted: ${after.detail}`);
   }
-  const enter = await runTmux(["send-keys", "-t", pane, "Enter"], options);
+  const enter = await runTmux(["send-keys", "-t", pane, "Enter"], finishing);
   if (enter.failed) return maybePasted("failed", enter.detail);
   if (enter.code !== 0) {
     const detail = tmuxDetail(enter);

@@ -335,6 +335,26 @@ Deno.test("wakeTmux rejects with the abort reason when its signal is aborted", a
   assert.deepEqual(await waitForSubmissions(file, 1), [""]);
 });
 
+Deno.test("wakeTmux stopped between its paste and its Enter still presses Enter: the text is submitted once, not left in the composer", async () => {
+  await using dir = await tempDir();
+  const { server, pane, file } = await withReader(dir.path);
+  await using _server = server;
+  const controller = new AbortController();
+  const waking = wakeTmux(pane, "cut short?", {
+    ...server.options,
+    enterDelayMs: 1500,
+    signal: controller.signal,
+  });
+  await waitUntil(async () =>
+    (await server.tmux(["capture-pane", "-p", "-t", pane])).includes(
+      `composer: "[crosstalk] cut short?"`,
+    ) || undefined
+  );
+  controller.abort(new Error("the agent was edited"));
+  assert.deepEqual(await waking, { ok: true, typed: "[crosstalk] cut short?" });
+  assert.deepEqual(await waitForSubmissions(file, 1), ["[crosstalk] cut short?"]);
+});
+
 Deno.test("wakeTmux rejects a pane that is empty or spans lines", async () => {
   await assert.rejects(wakeTmux("", "hello"), TypeError);
   await assert.rejects(wakeTmux("%1\nkill-server", "hello"), TypeError);
