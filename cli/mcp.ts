@@ -102,7 +102,7 @@ async function runMcp(flags: McpFlags, ctx: CliContext): Promise<void> {
   const pane = ctx.env.TMUX_PANE;
   // Which tmux server the pane is of: another server has a pane of that id too.
   const socket = pane ? currentSocket(ctx.env) : undefined;
-  const agentCli = flags.agent ?? guessAgent();
+  const agentCli = flags.agent ?? await guessAgent();
   const wake: WakeKind = flags.wake ??
     (flags.webhook ? "webhook" : agentCli === "claude" ? "channel" : pane ? "tmux" : "pull");
   if (!["channel", "tmux", "webhook", "pull"].includes(wake)) {
@@ -580,17 +580,21 @@ async function wakeLoop(
   }
 }
 
-/** The agent CLI that started this process, by its command line (Linux), else "agent". */
-function guessAgent(): string {
+/**
+ * The agent CLI that started this process, by its command line (Linux): its program, or the
+ * script an interpreter runs (engine/tmux_discover.ts); else "agent".
+ */
+async function guessAgent(): Promise<string> {
   try {
-    const cmdline = Deno.readTextFileSync(`/proc/${Deno.ppid}/cmdline`).replaceAll("\0", " ");
-    for (const cli of ["claude", "codex", "gemini", "qwen", "opencode", "aider"]) {
-      if (cmdline.includes(cli)) return cli;
-    }
+    const argv = Deno.readTextFileSync(`/proc/${Deno.ppid}/cmdline`).split("\0");
+    if (argv.at(-1) === "") argv.pop();
+    // Loaded only here: most MCP entries name their agent (agent install writes --agent).
+    const { guessCommandLineCli } = await import("../engine/tmux_discover.ts");
+    return guessCommandLineCli(argv) ?? "agent";
   } catch {
     // Not Linux, or the parent is gone.
+    return "agent";
   }
-  return "agent";
 }
 
 /** A JSON-RPC error answer to request `id`. */

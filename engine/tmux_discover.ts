@@ -278,6 +278,18 @@ export function guessScriptCli(args: readonly string[]): string | undefined {
 }
 
 /**
+ * The agent CLI a process's command line (the program, then its arguments) runs: by the
+ * program's name ({@linkcode guessAgentCli}), else, for an interpreter, by its script
+ * ({@linkcode guessScriptCli}); undefined for a shell or anything else. Only the program and the
+ * script count: an argument or a folder that names an agent (a prompt about Claude, a user named
+ * `codex`) is no evidence.
+ */
+export function guessCommandLineCli(argv: readonly string[]): string | undefined {
+  const byName = guessAgentCli(argv[0] ?? "");
+  return byName === "tmux" || byName === "shell" ? guessScriptCli(argv) : byName;
+}
+
+/**
  * The command line of the program in the foreground of each terminal (the leader of its
  * foreground process group), by terminal path (`/dev/pts/3`), from `ps` (and, on Linux,
  * `/proc/<pid>/cmdline`, which keeps arguments with spaces whole). Empty when `ps` cannot run:

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import type { TmuxCandidate } from "../../engine/tmux_agents.ts";
 import {
   guessAgentCli,
+  guessCommandLineCli,
   guessScriptCli,
   listTmuxPanes,
   paneTarget,
@@ -148,6 +149,20 @@ Deno.test("guessScriptCli names the agent CLI an interpreter runs, by its script
     [["vim", "/home/me/aider"], undefined],
   ];
   for (const [args, agent] of cases) assert.equal(guessScriptCli(args), agent, args.join(" "));
+});
+
+Deno.test("guessCommandLineCli names the agent CLI of a process by its program or its script, never by its other arguments", () => {
+  const cases: [string[], string | undefined][] = [
+    [["claude", "--dangerously-load-development-channels", "server:crosstalk"], "claude"],
+    [["/home/me/.local/share/claude/versions/2.1.112"], "claude"],
+    [["/usr/local/bin/codex", "fix the claude integration"], "codex"],
+    [["node", "/usr/lib/node_modules/@google/gemini-cli/dist/index.js", "-m", "x"], "gemini"],
+    [["sh", "-c", "claude"], undefined],
+    [["bash", "/home/claude/run.sh"], undefined],
+    [["vim", "notes-about-aider.md"], undefined],
+    [[], undefined],
+  ];
+  for (const [argv, agent] of cases) assert.equal(guessCommandLineCli(argv), agent, argv.join(" "));
 });
 
 Deno.test("proposeName cleans a session name into a live agent name, avoids taken and reserved names with -2, -3, and names numbered sessions after the agent", () => {
