@@ -229,21 +229,26 @@ async function removeFiles(...paths: string[]): Promise<void> {
 
 /**
  * What the journal and the engine's answered ids say a relay must send again; `offset` is where
- * the journal's complete lines end (a line `tee` is writing now is read again from there).
+ * the journal's complete lines end (a line `tee` is writing now is read again from there). Both
+ * files are read a piece at a time, and only the requests not answered are kept: a journal holds
+ * every line of a session, however long it ran. A line either file has not ended yet (its writer
+ * was cut short) counts for nothing: a cut id in the answered file (`12` of `123`) must not pass
+ * for another request's.
  */
 export async function seedFrom(
   journal: Deno.FsFile,
   answeredIds: Deno.FsFile,
 ): Promise<{ seed: RelaySeed; offset: number; answered: Set<string> }> {
-  const bytes = await readAll(journal);
-  const end = bytes.lastIndexOf(10) + 1;
-  const answered = new Set(
-    new TextDecoder().decode(await readAll(answeredIds)).split("\n").filter(Boolean),
-  );
+  const answered = new Set<string>();
+  for await (const { line } of linesOf(answeredIds)) {
+    if (line.trim() !== "") answered.add(line.trim());
+  }
   const seed: RelaySeed = { pending: [] };
   const cancelled = new Set<string>();
-  const requests: { id: string | number; line: string }[] = [];
-  for (const raw of new TextDecoder().decode(bytes.subarray(0, end)).split("\n")) {
+  const unanswered: { id: string | number; line: string }[] = [];
+  let offset = 0;
+  for await (const { line: raw, end } of linesOf(journal)) {
+    offset = end;
     const line = raw.trim();
     if (line === "") continue;
     let message: { id?: string | number; method?: string; params?: { requestId?: unknown } };
@@ -259,14 +264,50 @@ export async function seedFrom(
     if (message.method === "notifications/cancelled") {
       cancelled.add(JSON.stringify(message.params?.requestId));
     }
-    if (message.method !== undefined && message.id !== undefined) {
-      requests.push({ id: message.id, line });
+    if (
+      message.method !== undefined && message.id !== undefined &&
+      !answered.has(JSON.stringify(message.id))
+    ) {
+      unanswered.push({ id: message.id, line });
     }
   }
-  seed.pending = requests.filter(({ id }) =>
-    !answered.has(JSON.stringify(id)) && !cancelled.has(JSON.stringify(id))
-  );
-  return { seed, offset: end, answered };
+  seed.pending = unanswered.filter(({ id }) => !cancelled.has(JSON.stringify(id)));
+  return { seed, offset, answered };
+}
+
+/**
+ * The complete lines of `file` from its start, without their line breaks, each with the byte
+ * offset just past its line break; what follows the last line break is left out.
+ */
+async function* linesOf(file: Deno.FsFile): AsyncGenerator<{ line: string; end: number }> {
+  await file.seek(0, Deno.SeekMode.Start);
+  const decoder = new TextDecoder();
+  const buffer = new Uint8Array(64 * 1024);
+  let partial: Uint8Array[] = [];
+  let at = 0;
+  for (let n = await file.read(buffer); n !== null; n = await file.read(buffer)) {
+    const chunk = buffer.subarray(0, n);
+    let start = 0;
+    for (let newline = chunk.indexOf(10); newline >= 0; newline = chunk.indexOf(10, start)) {
+      const bytes = concat([...partial, chunk.subarray(start, newline)]);
+      partial = [];
+      yield { line: decoder.decode(bytes), end: at + newline + 1 };
+      start = newline + 1;
+    }
+    if (start < n) partial.push(chunk.slice(start));
+    at += n;
+  }
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const all = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    all.set(part, at);
+    at += part.length;
+  }
+  return all;
 }
 
 /** The id of a JSON-RPC request line as the answered file holds it; undefined for anything else. */
@@ -325,23 +366,6 @@ export function withoutAnswered(
     ready = ready.subarray(n);
     return n;
   };
-}
-
-/** Everything in `file`, from its start. */
-async function readAll(file: Deno.FsFile): Promise<Uint8Array> {
-  await file.seek(0, Deno.SeekMode.Start);
-  const chunks: Uint8Array[] = [];
-  const buffer = new Uint8Array(64 * 1024);
-  for (let n = await file.read(buffer); n !== null; n = await file.read(buffer)) {
-    chunks.push(buffer.slice(0, n));
-  }
-  const all = new Uint8Array(chunks.reduce((sum, c) => sum + c.length, 0));
-  let at = 0;
-  for (const chunk of chunks) {
-    all.set(chunk, at);
-    at += chunk.length;
-  }
-  return all;
 }
 
 /**

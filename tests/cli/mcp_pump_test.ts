@@ -208,6 +208,28 @@ Deno.test("taking over from the pumps, the relay sends again what the engine had
   assert.equal(offset, (await journalFile.stat()).size - half.length, "a half-written line waits");
 });
 
+Deno.test("the takeover reads a journal of lines longer than its reads whole, and an answered id cut short counts for no request", async () => {
+  await using dir = await tempDir();
+  const journal = join(dir.path, "t.in");
+  const answered = join(dir.path, "t.answered");
+  const line = (message: Record<string, unknown>) => JSON.stringify({ jsonrpc: "2.0", ...message });
+  // 200 KB of text with characters of several bytes, across the 64 KiB reads.
+  const long = line({
+    id: 12,
+    method: "tools/call",
+    params: { name: "send", arguments: { message: "é✓".repeat(40_000) } },
+  });
+  const other = line({ id: 123, method: "tools/call", params: { name: "read" } });
+  await Deno.writeTextFile(journal, `${long}\n${other}\n`);
+  // The engine was killed while it appended 123: only "12" of it is in the file.
+  await Deno.writeTextFile(answered, "7\n12");
+  using journalFile = await Deno.open(journal, { read: true });
+  using answeredFile = await Deno.open(answered, { read: true });
+  const { seed, offset } = await seedFrom(journalFile, answeredFile);
+  assert.deepEqual(seed.pending, [{ id: 12, line: long }, { id: 123, line: other }]);
+  assert.equal(offset, (await journalFile.stat()).size);
+});
+
 Deno.test("after the takeover, a request the lost engine had answered that reaches the journal late is not sent again", async () => {
   const line = (message: Record<string, unknown>) => JSON.stringify({ jsonrpc: "2.0", ...message });
   const answeredRead = line({ id: 7, method: "tools/call", params: { name: "read" } });
