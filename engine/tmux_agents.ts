@@ -367,8 +367,11 @@ export class TmuxAgents {
       proposed.has(name) || this.#entries.has(name) || live.has(name) ||
       this.#options.isTaken(name);
     // An agent CLI run by an interpreter shows as `node` or `python3`: its command line says more.
-    const scripts = panes.some((pane) => isInterpreter(pane.command))
-      ? await foregroundCommands()
+    const interpreted = new Set(
+      panes.filter((pane) => isInterpreter(pane.command)).map((pane) => pane.tty),
+    );
+    const scripts = interpreted.size > 0
+      ? await foregroundCommands(interpreted)
       : new Map<string, string[]>();
     const candidates = panes.map((pane): TmuxCandidate => {
       const guess = guessAgentCli(pane.command);
@@ -650,7 +653,9 @@ export class TmuxAgents {
     clearInterval(this.#timer);
     this.#timer = undefined;
     await this.#checking;
-    for (const entry of this.#entries.values()) await this.#stopWorker(entry);
+    // All at once: a wake that has pasted its text finishes with its Enter (up to its enter
+    // delay and a few tmux calls), and the agents' waits must not add up.
+    await Promise.all([...this.#entries.values()].map((entry) => this.#stopWorker(entry)));
     await this.#op.catch(() => {});
   }
 
@@ -769,13 +774,16 @@ export class TmuxAgents {
         continue;
       }
       const outcome = await this.#deliver(entry, event, worker);
-      if (worker.abort.signal.aborted) return;
+      // What the wake did counts even when the worker was stopped meanwhile: a wake that had
+      // pasted its text ends with its Enter (transports/tmux.ts), and a message typed must not
+      // be typed again by the next worker.
       if (outcome.ok) {
         worker.queue.shift();
         worker.reported.delete(event.ref);
         await live.typed(name, event.ref);
         continue;
       }
+      if (worker.abort.signal.aborted && !outcome.final) return;
       if (worker.reported.get(event.ref) !== outcome.detail) {
         worker.reported.set(event.ref, outcome.detail);
         await live.reportWake(name, [event.ref], { ok: false, detail: outcome.detail });

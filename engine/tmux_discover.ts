@@ -234,7 +234,20 @@ export function guessAgentCli(command: string): string {
 }
 
 /** Programs that run an agent CLI's script: tmux names the pane after them, not the agent. */
-const INTERPRETERS = /^(?:node|nodejs|bun|deno|python[\d.]*|pypy[\d.]*|ruby)$/;
+const INTERPRETERS = /^(?:node|nodejs|bun|deno|python[\d.]*|pypy[\d.]*|ruby)$/i;
+/** Their options that take the next argument as their value (`node -r dotenv/config app.js`). */
+const VALUE_OPTIONS = new Set([
+  "-r",
+  "--require",
+  "--import",
+  "--loader",
+  "-C",
+  "--conditions",
+  "-W",
+  "-X",
+  "--config",
+  "--env-file",
+]);
 
 /** True when tmux's name for a pane's program is an interpreter (see {@linkcode guessScriptCli}). */
 export function isInterpreter(command: string): boolean {
@@ -261,6 +274,12 @@ export function guessScriptCli(args: readonly string[]): string | undefined {
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i]!;
     if (arg === "-m") return rest[i + 1] === undefined ? undefined : knownCli(rest[i + 1]!);
+    // Code given inline runs no script of an agent's.
+    if (arg === "-c" || arg === "-e" || arg === "--eval") return undefined;
+    if (VALUE_OPTIONS.has(arg)) {
+      i++;
+      continue;
+    }
     // Options, and deno's and bun's subcommand before the script.
     if (arg.startsWith("-") || (i === 0 && /^(?:run|x)$/.test(arg))) continue;
     const parts = arg.split("/").filter(Boolean);
@@ -291,11 +310,14 @@ export function guessCommandLineCli(argv: readonly string[]): string | undefined
 
 /**
  * The command line of the program in the foreground of each terminal (the leader of its
- * foreground process group), by terminal path (`/dev/pts/3`), from `ps` (and, on Linux,
- * `/proc/<pid>/cmdline`, which keeps arguments with spaces whole). Empty when `ps` cannot run:
- * the guesses then stay with tmux's names.
+ * foreground process group), by terminal path (`/dev/pts/3`), for the terminals in `ttys`: from
+ * `ps` (and, on Linux, `/proc/<pid>/cmdline`, which keeps arguments with spaces whole). Empty when
+ * `ps` cannot run or takes more than {@linkcode PS_TIMEOUT_MS}: the guesses then stay with tmux's
+ * names.
  */
-export async function foregroundCommands(): Promise<Map<string, string[]>> {
+export async function foregroundCommands(
+  ttys: ReadonlySet<string>,
+): Promise<Map<string, string[]>> {
   const commands = new Map<string, string[]>();
   let out: Deno.CommandOutput;
   try {
@@ -304,6 +326,8 @@ export async function foregroundCommands(): Promise<Map<string, string[]>> {
       stdin: "null",
       stdout: "piped",
       stderr: "null",
+      // A ps stuck on a process it reads (a hung mount) must not hold the listing up.
+      signal: AbortSignal.timeout(PS_TIMEOUT_MS),
     }).output();
   } catch {
     return commands;
@@ -312,20 +336,24 @@ export async function foregroundCommands(): Promise<Map<string, string[]>> {
   for (const line of new TextDecoder().decode(out.stdout).split("\n")) {
     const match = /^\s*(\d+)\s+(\d+)\s+(\S+)\s+(\S+)\s+(.*)$/.exec(line);
     if (!match) continue;
-    const [, pid, pgid, tty, stat, args] = match;
-    if (pid !== pgid || !stat!.includes("+") || tty === "?" || tty === "??") continue;
+    const [, pid, pgid, name, stat, args] = match;
+    const tty = name!.startsWith("/") ? name! : `/dev/${name}`;
+    if (pid !== pgid || !stat!.includes("+") || !ttys.has(tty)) continue;
     let argv = args!.split(/\s+/);
     try {
-      const cmdline = Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0");
+      const cmdline = (await Deno.readTextFile(`/proc/${pid}/cmdline`)).split("\0");
       if (cmdline.at(-1) === "") cmdline.pop();
       if (cmdline.length > 0) argv = cmdline;
     } catch {
       // Not Linux, or the program ended: what ps printed.
     }
-    commands.set(tty!.startsWith("/") ? tty! : `/dev/${tty}`, argv);
+    commands.set(tty, argv);
   }
   return commands;
 }
+
+/** How long `ps` may take to list the processes for {@linkcode foregroundCommands}. */
+const PS_TIMEOUT_MS = 5_000;
 
 /**
  * A name for a pane's agent from its session name, valid under the live agent name rules and not

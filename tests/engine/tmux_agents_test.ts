@@ -825,3 +825,49 @@ Deno.test("a window closed after registration is reported missing at delivery, a
   assert.equal(api.engine.live.unreadCount("editor"), 1, "it waits for its window");
   assert.deepEqual(await submissions(other), [], "nothing typed into the session's other window");
 });
+
+Deno.test("a wake pasted when its agent is edited to another pane or the engine stops ends with its Enter, counts as typed, and is never typed again", async () => {
+  await using dir = await tempDir();
+  await using tmux = new TmuxServer(dir.path);
+  const first = join(dir.path, "first.jsonl");
+  const second = join(dir.path, "second.jsonl");
+  const pane = await tmux.reader("first", first);
+  await tmux.reader("second", second);
+  await using api = await engineIn(dir.path);
+  const added = await api.call(api.tokens.admin, "POST", "/api/tmux-agents", {
+    name: "typist",
+    target: "first",
+    socket: tmux.socket,
+    enter_delay_ms: 1500,
+  });
+  assert.equal(added.status, 201, JSON.stringify(added.json));
+  const pasted = (text: string) =>
+    waitUntil(async () =>
+      (await tmux.run("capture-pane", "-p", "-t", pane)).includes(text) || undefined
+    );
+
+  // Edited to another pane while the text sits in the first one's composer.
+  await api.engine.bus.send({ to: ["typist"], from: "boss", body: "the first wake" });
+  await pasted("the first wake");
+  const edited = await api.call(api.tokens.admin, "PATCH", "/api/tmux-agents/typist", {
+    target: "second",
+  });
+  assert.equal(edited.status, 200, JSON.stringify(edited.json));
+  await waitUntil(async () => (await submissions(first)).length === 1 || undefined);
+  assert.match((await submissions(first))[0]!, /\nthe first wake\n/);
+  assert.equal(api.engine.live.unreadCount("typist"), 0);
+  await api.engine.tmuxAgents.checkNow();
+  assert.deepEqual(await submissions(second), [], "not typed again into the new pane");
+
+  // Back to the first pane; the engine's typing stops while the text sits in the composer.
+  const back = await api.call(api.tokens.admin, "PATCH", "/api/tmux-agents/typist", {
+    target: "first",
+  });
+  assert.equal(back.status, 200, JSON.stringify(back.json));
+  await api.engine.bus.send({ to: ["typist"], from: "boss", body: "the second wake" });
+  await pasted("the second wake");
+  await api.engine.tmuxAgents.close();
+  assert.equal((await submissions(first)).length, 2);
+  assert.match((await submissions(first))[1]!, /\nthe second wake\n/);
+  assert.equal(api.engine.live.unreadCount("typist"), 0, "nothing for the next start to type");
+});

@@ -140,6 +140,12 @@ Deno.test("guessScriptCli names the agent CLI an interpreter runs, by its script
     [["python3", "/srv/venv/lib/python3.12/site-packages/aider/main.py"], "aider"],
     [["bun", "run", "/home/me/src/opencode/bin/opencode.js"], "opencode"],
     [["deno", "run", "-A", "/home/claude/tools/codex.ts"], "codex"],
+    // macOS names a framework build's interpreter `Python`.
+    [["Python", "/Users/me/.local/bin/aider"], "aider"],
+    // An option's value is not the script.
+    [["node", "-r", "dotenv/config", "/home/me/.npm-global/bin/gemini"], "gemini"],
+    [["python3", "-X", "importtime", "-m", "aider"], "aider"],
+    [["python3", "-c", "import aider"], undefined],
     // A folder named like an agent is not the program: a user, a project.
     [["node", "/home/claude/project/server.js"], undefined],
     [["node", "/usr/lib/node_modules/typescript/bin/tsc"], undefined],
