@@ -23,6 +23,16 @@ function engineIn(dir: string, before?: (stateDir: string) => Promise<void>) {
   return engineWithApi(dir, before ? { before } : {});
 }
 
+/** Registers a tmux agent as an admin, and fails the test unless it was created. */
+async function register(
+  api: Awaited<ReturnType<typeof engineIn>>,
+  body: Record<string, unknown>,
+) {
+  const added = await api.call(api.tokens.admin, "POST", "/api/tmux-agents", body);
+  assert.equal(added.status, 201, JSON.stringify(added.json));
+  return added;
+}
+
 Deno.test("POST /api/tmux-agents refuses agents' tokens, non-admins and bad input with one error shape, and changes nothing", async () => {
   await using dir = await tempDir();
   await using api = await engineIn(dir.path);
@@ -100,7 +110,7 @@ Deno.test("POST /api/tmux-agents refuses agents' tokens, non-admins and bad inpu
 Deno.test("POST /api/tmux-agents registers a pane that a live session cannot take, and DELETE frees its name", async () => {
   await using dir = await tempDir();
   await using api = await engineIn(dir.path);
-  const added = await api.call(api.tokens.admin, "POST", "/api/tmux-agents", {
+  const added = await register(api, {
     name: "typist",
     target: "nowhere:1.0",
     agent: "aider",
@@ -108,7 +118,6 @@ Deno.test("POST /api/tmux-agents registers a pane that a live session cannot tak
     enter_delay_ms: 0,
     socket: join(dir.path, "no.sock"),
   });
-  assert.equal(added.status, 201, JSON.stringify(added.json));
   assert.equal(added.json.owner, "boss");
   assert.equal(added.json.up, false);
   assert.equal(added.json.pane, null);
@@ -279,12 +288,11 @@ Deno.test("POST /api/tmux-agents takes a revive command from an admin only, refu
   assert.deepEqual((await api.call(api.tokens.admin, "GET", "/api/tmux-agents")).json.agents, []);
   assert.ok(!api.engine.live.has("phoenix"));
 
-  const added = await api.call(api.tokens.admin, "POST", "/api/tmux-agents", {
+  const added = await register(api, {
     ...good,
     revive_timeout_ms: 10_000,
     revive_grace_ms: 0,
   });
-  assert.equal(added.status, 201, JSON.stringify(added.json));
   assert.equal(added.json.revivable, true);
   const stored = JSON.parse(await Deno.readTextFile(join(api.stateDir, "tmux-agents.json")));
   assert.deepEqual(
@@ -453,12 +461,11 @@ Deno.test("tmuxAgentText cuts at the agent's own cap, counting its own marker or
 Deno.test("PATCH /api/tmux-agents/{name} is an admin's, and refuses an empty change, an unknown name and what POST refuses, changing nothing", async () => {
   await using dir = await tempDir();
   await using api = await engineIn(dir.path);
-  const added = await api.call(api.tokens.admin, "POST", "/api/tmux-agents", {
+  await register(api, {
     name: "typist",
     target: "aider",
     marker: "[bus]",
   });
-  assert.equal(added.status, 201, JSON.stringify(added.json));
   const file = join(api.stateDir, "tmux-agents.json");
   const stored = await Deno.readTextFile(file);
   for (const token of [api.tokens.user, api.tokens.live, api.tokens.agent]) {
@@ -735,13 +742,12 @@ Deno.test("a pane id registered on an earlier run of its tmux server gets nothin
       JSON.stringify({ agents: [{ ...legacy, agent: "tmux", enabled: true, owner: "boss" }] }),
     );
   });
-  const added = await api.call(api.tokens.admin, "POST", "/api/tmux-agents", {
+  const added = await register(api, {
     name: "worker",
     target: first,
     socket: tmux.socket,
     enter_delay_ms: 20,
   });
-  assert.equal(added.status, 201, JSON.stringify(added.json));
   const run = async () => {
     const [pid, started] = (await tmux.run("display-message", "-p", "#{pid} #{start_time}"))
       .split(" ");
@@ -808,13 +814,12 @@ Deno.test("a window closed after registration is reported missing at delivery, a
   // A second window, "editor", running a program; registered by its name.
   await tmux.run("new-window", "-d", "-t", "=work:", "-n", "editor", "sleep", "600");
   await using api = await engineIn(dir.path);
-  const added = await api.call(api.tokens.admin, "POST", "/api/tmux-agents", {
+  await register(api, {
     name: "editor",
     target: "work:editor",
     socket: tmux.socket,
     enter_delay_ms: 20,
   });
-  assert.equal(added.status, 201, JSON.stringify(added.json));
 
   await tmux.run("kill-window", "-t", "=work:editor");
   const sent = await api.engine.bus.send({ to: ["editor"], from: "boss", body: "for the editor" });
@@ -834,13 +839,12 @@ Deno.test("a wake pasted when its agent is edited to another pane or the engine 
   const pane = await tmux.reader("first", first);
   await tmux.reader("second", second);
   await using api = await engineIn(dir.path);
-  const added = await api.call(api.tokens.admin, "POST", "/api/tmux-agents", {
+  await register(api, {
     name: "typist",
     target: "first",
     socket: tmux.socket,
     enter_delay_ms: 1500,
   });
-  assert.equal(added.status, 201, JSON.stringify(added.json));
   const pasted = (text: string) =>
     waitUntil(async () =>
       (await tmux.run("capture-pane", "-p", "-t", pane)).includes(text) || undefined
