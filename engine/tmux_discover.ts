@@ -262,8 +262,8 @@ function knownCli(name: string): string | undefined {
 
 /**
  * The agent CLI an interpreter's command line runs (`args`: the program, then its arguments),
- * from its script: the script's name (`node ~/.npm-global/bin/gemini`, `python3
- * ~/.local/bin/aider`), else the package it is in (`node
+ * from its script: the script's name or a word of it (`node ~/.npm-global/bin/gemini`, `python3
+ * ~/.local/bin/aider`, `python3 run_aider.py`), else the package it is in (`node
  * /usr/lib/node_modules/@google/gemini-cli/dist/index.js`), or a module (`python3 -m aider`).
  * Undefined when the program is not an interpreter or nothing says which agent it is: a folder
  * elsewhere in the path (a user named `claude`) is no evidence.
@@ -284,7 +284,9 @@ export function guessScriptCli(args: readonly string[]): string | undefined {
     if (arg.startsWith("-") || (i === 0 && /^(?:run|x)$/.test(arg))) continue;
     const parts = arg.split("/").filter(Boolean);
     const script = (parts.at(-1) ?? "").replace(/\.(?:[cm]?[jt]s|py|rb)$/, "");
-    const byName = knownCli(script);
+    // Named after an agent, or with one among the words of its name (`run_aider.py`).
+    const byName = knownCli(script) ??
+      script.split(/[-_.]/).map(knownCli).find((cli) => cli !== undefined);
     if (byName !== undefined) return byName;
     const packages = parts.findLastIndex((part) =>
       /^(?:node_modules|site-packages|dist-packages)$/.test(part)

@@ -146,6 +146,8 @@ Deno.test("guessScriptCli names the agent CLI an interpreter runs, by its script
     [["node", "-r", "dotenv/config", "/home/me/.npm-global/bin/gemini"], "gemini"],
     [["python3", "-X", "importtime", "-m", "aider"], "aider"],
     [["python3", "-c", "import aider"], undefined],
+    [["deno", "run", "-A", "/srv/tests/fake_claude.ts"], "claude"],
+    [["python3", "/home/me/run_aider.py"], "aider"],
     // A folder named like an agent is not the program: a user, a project.
     [["node", "/home/claude/project/server.js"], undefined],
     [["node", "/usr/lib/node_modules/typescript/bin/tsc"], undefined],
@@ -196,8 +198,24 @@ Deno.test("listTmuxPanes reads a pane whose folder has a line break in its name,
   const odd = join(dir.path, "two\nlines");
   await Deno.mkdir(odd);
   await using tmux = new TmuxServer(dir.path);
-  await tmux.run("-f", "/dev/null", "new-session", "-d", "-s", "odd", "-c", odd, "sh");
-  await tmux.run("new-session", "-d", "-s", "plain", "-c", dir.path, "sh");
+  const started = (name: string, folder: string, ...first: string[]) =>
+    tmux.run(
+      ...first,
+      "new-session",
+      "-d",
+      "-s",
+      name,
+      "-c",
+      folder,
+      "-P",
+      "-F",
+      "#{pane_id}",
+      "sh",
+    )
+      // tmux starts the command through its shell, which execs it a moment later.
+      .then((pane) => tmux.running(pane, "sh"));
+  await started("odd", odd, "-f", "/dev/null");
+  await started("plain", dir.path);
   const panes = await listTmuxPanes({ socket: tmux.socket });
   assert.deepEqual(
     panes.map((p) => [p.session, p.command, p.folder]),
