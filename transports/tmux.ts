@@ -19,7 +19,7 @@ export interface TmuxWakeOptions {
   maxChars?: number;
   /** Where the whole text is, appended after a cut (e.g. `full message: crosstalk message show <id>`). */
   pointer?: string;
-  /** Stops a wake before its paste; once the text is pasted, the wake ends with its Enter. */
+  /** Stops a wake before its paste (nothing is left behind); once pasted, it ends with its Enter. */
   signal?: AbortSignal;
 }
 
@@ -108,14 +108,18 @@ export async function wakeTmux(
   // A buffer of our own, deleted by the paste: a wake never clobbers the user's paste buffers, and
   // two wakes at once never paste each other's text.
   const buffer = `crosstalk-wake-${crypto.randomUUID()}`;
-  const load = await runTmux(["load-buffer", "-b", buffer, "-"], options, typed);
+  // From the buffer's load on, the signal is heeded once, before the paste (the buffer is then
+  // deleted): stopped between the paste and its Enter, the text would sit in the agent's
+  // composer, and the message, still unread, would be pasted again after it (an edit of the
+  // agent, the engine stopping). The Enter comes at most `delayMs` and three tmux calls later.
+  const { signal, ...finishing } = options;
+  const load = await runTmux(["load-buffer", "-b", buffer, "-"], finishing, typed);
   if (load.failed) return notPasted("failed", load.detail);
   if (load.code !== 0) return notPasted("failed", `load-buffer: ${tmuxDetail(load)}`);
-  // From the paste on the signal is not heeded: stopped between the paste and its Enter, the text
-  // would sit in the agent's composer, and the message, still unread, would be pasted again after
-  // it (an edit of the agent, the engine stopping). The Enter comes at most `delayMs` and three
-  // tmux calls later.
-  const { signal: _signal, ...finishing } = options;
+  if (signal?.aborted) {
+    await runTmux(["delete-buffer", "-b", buffer], finishing);
+    signal.throwIfAborted();
+  }
   // -p: wrapped in bracketed-paste codes when the program asked for them, so newlines are text.
   // -r: newlines stay LF instead of becoming CR, which a program without bracketed paste reads
   // as Enter; raw-mode TUIs read LF (Ctrl-J) as a new line within the prompt.

@@ -355,6 +355,37 @@ Deno.test("wakeTmux stopped between its paste and its Enter still presses Enter:
   assert.deepEqual(await waitForSubmissions(file, 1), ["[crosstalk] cut short?"]);
 });
 
+Deno.test("wakeTmux stopped while it loads its text leaves no tmux buffer behind and pastes nothing", async () => {
+  await using dir = await tempDir();
+  const { server, pane, file } = await withReader(dir.path);
+  await using _server = server;
+  // tmux, with a pause after load-buffer (the text is in a buffer) for the test to stop the wake in.
+  const loading = join(dir.path, "loading");
+  const slow = join(dir.path, "slow-tmux");
+  await Deno.writeTextFile(
+    slow,
+    [
+      "#!/bin/sh",
+      `case " $* " in *" load-buffer "*) tmux "$@"; code=$?; : > '${loading}'; sleep 0.5; exit $code;; esac`,
+      'exec tmux "$@"',
+      "",
+    ].join("\n"),
+    { mode: 0o755 },
+  );
+  const controller = new AbortController();
+  const waking = wakeTmux(pane, "never pasted", {
+    ...server.options,
+    tmux: slow,
+    signal: controller.signal,
+  });
+  await waitUntil(() => Deno.stat(loading).then(() => true, () => undefined));
+  controller.abort(new Error("the agent was disabled"));
+  await assert.rejects(waking, /the agent was disabled/);
+  assert.equal(await server.tmux(["list-buffers", "-F", "#{buffer_name}"]), "");
+  await server.tmux(["send-keys", "-t", pane, "Enter"]);
+  assert.deepEqual(await waitForSubmissions(file, 1), [""], "nothing was pasted");
+});
+
 Deno.test("wakeTmux rejects a pane that is empty or spans lines", async () => {
   await assert.rejects(wakeTmux("", "hello"), TypeError);
   await assert.rejects(wakeTmux("%1\nkill-server", "hello"), TypeError);
