@@ -318,7 +318,9 @@ export function formatLive(r: LiveBenchResult): string[] {
       (r.wokenMs.p99 / r.toolCallMs.p50).toFixed(1)
     }x a tool call)`,
     `  send -> recipient has read it        p50 ${f(r.readMs.p50)}  p99 ${f(r.readMs.p99)}`,
-    `  the ${r.cold.rounds} rounds before those, the first after the engine started (not in the figures above):`,
+    `  ${
+      r.cold.rounds === 1 ? "the round" : `the ${r.cold.rounds} rounds`
+    } before those, the first after the engine started (not in the figures above):`,
     `    send -> recipient woken            p50 ${f(r.cold.wokenMs.p50)}  p99 ${
       f(r.cold.wokenMs.p99)
     }`,
