@@ -13,7 +13,7 @@
  *
  * Run: `deno run -A scripts/bench_live.ts [--quick] [--json]` (also part of `deno task bench`).
  */
-import { removeScratch } from "./_scratch.ts";
+import { fileCreateMicros, removeScratch } from "./_scratch.ts";
 import { McpSession } from "./_mcp_session.ts";
 import { startBenchEngine } from "./_bench_engine.ts";
 
@@ -43,6 +43,12 @@ export interface LiveBenchResult {
    * before agents × this ÷ cores.
    */
   cpuPerMessageMs?: number;
+  /**
+   * Creating one empty file beside the engine's folder, just before the rounds (median, µs):
+   * hundreds of µs instead of tens mean ext4 is skipping inodes freed nearby in the last minutes,
+   * and the engine's writes pay that too (scripts/_scratch.ts).
+   */
+  fileCreateMicros: number;
   /** The same, split by process: engine, the `crosstalk mcp` sessions, this benchmark's clients. */
   cpuSplitMs?: { engine: number; sessions: number; clients: number };
   /** Steady loads: every agent sends every `periodMs`, spread evenly; one entry per period. */
@@ -115,6 +121,7 @@ export async function benchLive(
       await sendRound(sessions, `cold${round}`, cold);
       progress(`live: cold round ${round + 1}/${coldRounds}`);
     }
+    const createMicros = await fileCreateMicros();
     const warm = { woken: [] as number[], read: [] as number[] };
     // A session's pumps (tee and cat) are its children; the engine's children, and this
     // process's, are agents' runs and the sessions themselves: not counted with them.
@@ -140,6 +147,7 @@ export async function benchLive(
       toolCallMs: summary(toolCalls),
       wokenMs: summary(warm.woken),
       readMs: summary(warm.read),
+      fileCreateMicros: createMicros,
       cold: { rounds: coldRounds, wokenMs: summary(cold.woken), readMs: summary(cold.read) },
       ...(busyBefore === undefined || busyAfter === undefined
         ? {}
@@ -327,6 +335,9 @@ export function formatLive(r: LiveBenchResult): string[] {
     `    send -> recipient has read it      p50 ${f(r.cold.readMs.p50)}  p99 ${
       f(r.cold.readMs.p99)
     }`,
+    `  creating a file beside the engine's folder: ${
+      r.fileCreateMicros.toFixed(0)
+    } µs (median; hundreds mean the disk skips recently freed inodes: scripts/_scratch.ts)`,
     ...(r.cpuPerMessageMs === undefined ? [] : [
       `  CPU per message, all processes: ${f(r.cpuPerMessageMs)}; a round of ${r.agents} needs ${
         f(r.cpuPerMessageMs * r.agents / navigator.hardwareConcurrency)
