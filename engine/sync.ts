@@ -326,7 +326,14 @@ export class SyncLoop implements ClaimPublisher {
         try {
           // The push failed, but what the fetch brought in goes to the feed all the same.
           if (error instanceof PushError) this.#deliver(error.report);
-          this.#fail(error);
+          if (await this.sync.remoteMoved()) {
+            // `origin` was removed or moved under this cycle (`transport remote rm` or `set`):
+            // the engine stops or moves this loop (Engine.checkRemote), and a failure against
+            // the remote it leaves is no news.
+            this.#log.debug("sync.remote_moved", { remote: this.#status.url });
+          } else {
+            this.#fail(error);
+          }
         } catch (failing) {
           // Nothing may escape the loop: it runs unawaited, and a start waits on its cycles.
           this.#log.error("sync.failed", { reason: reasonOf(failing) });

@@ -142,6 +142,8 @@ export class GitSync {
   readonly branch: string;
   /** The remote's URL, as configured, with any password in it masked (it goes into logs). */
   readonly url: string;
+  /** The remote's URL as configured when the sync was opened (see {@linkcode remoteMoved}). */
+  #configured: string;
   #cursorPath: string | undefined;
   #cursor: CursorState;
   #timeoutMs: number;
@@ -151,13 +153,20 @@ export class GitSync {
 
   private constructor(
     transport: GitTransport,
-    parts: { remote: string; branch: string; url: string; cursor: CursorState },
+    parts: {
+      remote: string;
+      branch: string;
+      url: string;
+      configured: string;
+      cursor: CursorState;
+    },
     options: GitSyncOptions,
   ) {
     this.transport = transport;
     this.remote = parts.remote;
     this.branch = parts.branch;
     this.url = parts.url;
+    this.#configured = parts.configured;
     this.#cursor = parts.cursor;
     this.#cursorPath = options.cursorPath;
     this.#timeoutMs = options.networkTimeoutMs ?? 30_000;
@@ -189,7 +198,11 @@ export class GitSync {
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound) && !(error instanceof SyntaxError)) throw error;
     }
-    const sync = new GitSync(transport, { remote, branch, url, cursor }, options);
+    const sync = new GitSync(
+      transport,
+      { remote, branch, url, configured, cursor },
+      options,
+    );
     if (!cursor.head) {
       const head = await sync.#revParse("HEAD");
       if (head) sync.#cursor.head = head;
@@ -269,6 +282,19 @@ export class GitSync {
     }
     this.#presence = seen;
     return new Map(seen);
+  }
+
+  /**
+   * True when the clone's remote no longer names what this sync was opened on (removed, or set
+   * to another URL, as `crosstalk transport remote rm` and `set` do); undefined when git cannot
+   * say.
+   */
+  async remoteMoved(): Promise<boolean | undefined> {
+    const out = await git(["config", "--get", `remote.${this.remote}.url`], {
+      cwd: this.transport.root,
+      okCodes: [1],
+    }).catch(() => undefined);
+    return out === undefined ? undefined : out.stdout.trim() !== this.#configured;
   }
 
   /**

@@ -104,6 +104,12 @@ Deno.test("transport remote set to another URL moves a running engine's sync the
   assert.equal(removed.removed, second);
   assert.deepEqual(removed.engine, { state: "following", pid: engine.pid });
   await engine.waitFor((r) => r.event === "sync.stopped" && r.remote === second);
+  // A cycle under way when origin moved or went fails against the remote left: no news.
+  assert.deepEqual(
+    engine.records.filter((r) => r.event === "sync.failed"),
+    [],
+    "moving or removing the remote is no sync failure",
+  );
   assert.equal((await git(root, "remote")).trim(), "", "no remote left");
   const shown = JSON.parse(
     (await expectCode(0, ["transport", "remote", "show", ...flags], { home })).stdout,
