@@ -227,7 +227,7 @@ export function paneTarget(pane: TmuxPane, panesInSession: number): string {
 export function guessAgentCli(command: string): string {
   const name = (command.split("/").at(-1) ?? "").replace(/^-/, "").toLowerCase();
   if (SHELLS.has(name)) return "shell";
-  const known = AGENT_CLIS.get(name) ?? AGENT_CLIS.get(name.split(/[-_.]/)[0]!);
+  const known = knownCli(name);
   if (known !== undefined) return known;
   if (/^\d+\.\d+\.\d+(?:[-+][\w.]+)?$/.test(name)) return "claude";
   return "tmux";
