@@ -94,7 +94,7 @@ export async function benchLive(
             "--containername",
             "bench",
             "--name",
-            `agent-${String(i).padStart(2, "0")}`,
+            agentName(i),
             "--agent",
             "claude",
           ], { env })),
@@ -242,27 +242,52 @@ async function sendRound(
   const agents = sessions.length;
   const keyOf = (i: number) => `bench-${label}-${i}:`;
   const started = new Map<string, number>();
-  const done = sessions.map(async (recipient, i) => {
+  const done = sessions.map((recipient, i) => {
     const key = keyOf((i + agents - 1) % agents);
-    const n = await recipient.notification(
-      (note) => String(note.params.content).includes(key),
-      60_000,
-    );
-    const at = recipient.arrivals[recipient.notifications.indexOf(n)]!;
-    into.woken.push(at - started.get(key)!);
-    const text = await recipient.call("read");
-    if (!text.includes(key)) throw new Error(`read did not return ${key}: ${text}`);
-    into.read.push(performance.now() - started.get(key)!);
+    return timeDelivery(recipient, key, wokenBy(recipient, key), () => started.get(key)!, into);
   });
   await Promise.all(sessions.map((sender, i) => {
     const key = keyOf(i);
     started.set(key, performance.now());
-    return sender.call("send", {
-      to: `agent-${String((i + 1) % agents).padStart(2, "0")}`,
-      message: `${key} a message from one live agent to the next`,
-    });
+    return sendNext(sender, (i + 1) % agents, key);
   }));
   await Promise.all(done);
+}
+
+/** The name of agent `i`. */
+function agentName(i: number): string {
+  return `agent-${String(i).padStart(2, "0")}`;
+}
+
+/** Agent `to` is sent the message that `key` marks. */
+function sendNext(sender: McpSession, to: number, key: string): Promise<string> {
+  return sender.call("send", {
+    to: agentName(to),
+    message: `${key} a message from one live agent to the next`,
+  });
+}
+
+/** The recipient's wake for the message that `key` marks. */
+function wokenBy(recipient: McpSession, key: string) {
+  return recipient.notification((note) => String(note.params.content).includes(key), 60_000);
+}
+
+/**
+ * Adds the time from `started()` to the recipient's `wake` and to its read (called on the wake)
+ * returning the message that `key` marks.
+ */
+async function timeDelivery(
+  recipient: McpSession,
+  key: string,
+  wake: ReturnType<typeof wokenBy>,
+  started: () => number,
+  into: { woken: number[]; read: number[] },
+): Promise<void> {
+  const n = await wake;
+  into.woken.push(recipient.arrivals[recipient.notifications.indexOf(n)]! - started());
+  const text = await recipient.call("read");
+  if (!text.includes(key)) throw new Error(`read did not return ${key}: ${text}`);
+  into.read.push(performance.now() - started());
 }
 
 /** Each agent sends once per period in the steady loads: 30 agents make 100, then 200 msg/s. */
@@ -279,8 +304,7 @@ async function steadyLoad(
   periodMs: number,
 ): Promise<SteadyLoad> {
   const agents = sessions.length;
-  const woken: number[] = [];
-  const read: number[] = [];
+  const timed = { woken: [] as number[], read: [] as number[] };
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
   const t0 = performance.now();
   await Promise.all(sessions.map(async (sender, i) => {
@@ -290,29 +314,19 @@ async function steadyLoad(
       await sleep(t0 + (k + i / agents) * periodMs - performance.now());
       // Unique over all loads, and ended by the colon: "…-2:" is not a prefix of "…-24:".
       const key = `steady${periodMs}-${k}-${i}:`;
-      const wake = recipient.notification(
-        (note) => String(note.params.content).includes(key),
-        60_000,
-      );
+      const wake = wokenBy(recipient, key);
       const started = performance.now();
-      await sender.call("send", {
-        to: `agent-${String(next).padStart(2, "0")}`,
-        message: `${key} a message from one live agent to the next`,
-      });
-      const n = await wake;
-      woken.push(recipient.arrivals[recipient.notifications.indexOf(n)]! - started);
-      const text = await recipient.call("read");
-      if (!text.includes(key)) throw new Error(`read did not return ${key}: ${text}`);
-      read.push(performance.now() - started);
+      await sendNext(sender, next, key);
+      await timeDelivery(recipient, key, wake, () => started, timed);
     }
   }));
   const seconds = (performance.now() - t0) / 1000;
   return {
     periodMs,
-    messages: woken.length,
-    perSecond: woken.length / seconds,
-    wokenMs: summary(woken),
-    readMs: summary(read),
+    messages: timed.woken.length,
+    perSecond: timed.woken.length / seconds,
+    wokenMs: summary(timed.woken),
+    readMs: summary(timed.read),
   };
 }
 
