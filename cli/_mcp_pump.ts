@@ -177,8 +177,10 @@ async function watchPumps(pumps: {
   ]);
   // Both ended at once: stdin closed (the engine ends `out` when `in` ends), not the engine.
   if (first === "out") {
-    const late = new Promise<false>((resolve) => setTimeout(() => resolve(false), 100));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), 100));
     if (await Promise.race([into.status.then(() => true), late])) first = "in";
+    clearTimeout(timer);
   }
   if (first === "in") {
     const { code } = await into.status;
