@@ -5,6 +5,7 @@
 // process that stays warm, instead of once per session (docs/LIVE.md says what that bought).
 // The tools call the API itself, in process, with the session's own token: every rule of the
 // HTTP API (identity, idempotency, limits) holds for them unchanged.
+import { createHash } from "node:crypto";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { type JSONRPCMessage, JSONRPCMessageSchema } from "@modelcontextprotocol/sdk/types.js";
@@ -155,9 +156,8 @@ export function notesFrom(bus: Bus, failed: (error: unknown) => void): NotesOf {
 }
 
 /** A hex SHA-256 of `text`: any request id (1 and "1" apart, any length) in a header. */
-async function digest(text: string): Promise<string> {
-  const hash = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(hash), (b) => b.toString(16).padStart(2, "0")).join("");
+function digest(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
 }
 
 export function registerTools(
@@ -219,7 +219,7 @@ export function registerTools(
       // The relay sends a call again, with its id, when the engine went away before answering
       // it (MCP forbids reusing a request id within a session): the key makes that retry return
       // the message the first attempt wrote, if it got that far, instead of writing a second.
-      const key = `mcp-call ${tokenId} ${await digest(JSON.stringify(extra.requestId))}`;
+      const key = `mcp-call ${tokenId} ${digest(JSON.stringify(extra.requestId))}`;
       const sent = await api.call<Message & { warnings?: string[] }>(
         "POST",
         "/api/messages",
