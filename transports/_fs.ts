@@ -319,6 +319,24 @@ export async function readDirNames(path: string): Promise<Deno.DirEntry[]> {
   return entries;
 }
 
+/**
+ * {@linkcode readDirNames} for a folder that stays small (a day's task and badge records), in
+ * place while file calls are quick (see {@linkcode FileCallTimer}): every read of a live agent
+ * lists its messages' labels, and the hop to Deno's pool costs more than listing a few names.
+ */
+export function readSmallDirNames(path: string): Promise<Deno.DirEntry[]> {
+  return fileCalls.run(() => {
+    try {
+      return [...Deno.readDirSync(path)];
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
+        return [];
+      }
+      throw error;
+    }
+  }, () => readDirNames(path));
+}
+
 /** `n` random lowercase hex digits. */
 export function randomHex(n: number): string {
   const bytes = crypto.getRandomValues(new Uint8Array(Math.ceil(n / 2)));

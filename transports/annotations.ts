@@ -26,7 +26,7 @@ import { join, relative } from "./path.ts";
 import { isChannelId, parseMessageId, tryParseMessageId } from "./names.ts";
 import type { ClaimPublisher } from "./claims.ts";
 import type { MessageRef } from "./transport.ts";
-import { exists, randomHex, readDirNames, writeFileAtomic } from "./_fs.ts";
+import { exists, randomHex, readDirNames, readSmallDirNames, writeFileAtomic } from "./_fs.ts";
 import { CrosstalkError } from "../schema/errors.ts";
 
 /** The kinds of record created at most once per message. */
@@ -169,11 +169,15 @@ export class AnnotationStore {
     });
     // The receipts' folder is listed only when receipts are asked for.
     const receipts = !wanted || RECEIPT_KINDS.some((kind) => wanted.has(kind));
+    // A day's records are few; its receipts (one per message and reader) can be many.
     const folders = [...days].flatMap(([dir, stems]) =>
-      receipts ? [{ dir, stems }, { dir: join(dir, RECEIPTS), stems }] : [{ dir, stems }]
+      receipts
+        ? [{ dir, stems, small: true }, { dir: join(dir, RECEIPTS), stems, small: false }]
+        : [{ dir, stems, small: true }]
     );
-    await Promise.all(folders.map(async ({ dir, stems }) => {
-      const entries = (await readDirNames(dir)).flatMap((entry) => {
+    await Promise.all(folders.map(async ({ dir, stems, small }) => {
+      const names = await (small ? readSmallDirNames(dir) : readDirNames(dir));
+      const entries = names.flatMap((entry) => {
         if (!entry.name.endsWith(".json")) return [];
         const [stem, kind, agent] = entry.name.slice(0, -".json".length).split("~");
         const records = stems.get(stem!);

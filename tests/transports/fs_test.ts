@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   FileCallTimer,
+  readSmallDirNames,
   SLOW_FILE_CALL_MS,
   TEMP_PREFIX,
   writeFileAtomic,
@@ -195,4 +196,15 @@ Deno.test("an in-place file call that fails rejects with Deno's own error", asyn
     Deno.errors.NotFound,
   );
   assert.equal(timer.inPlace, true);
+});
+
+Deno.test("readSmallDirNames lists a folder's entries with their kinds, and nothing for a missing folder or a path under a file", async () => {
+  await using dir = await tempDir();
+  await Deno.writeTextFile(join(dir.path, "a~task.json"), "{}");
+  await Deno.mkdir(join(dir.path, "receipts"));
+  const listed = (await readSmallDirNames(dir.path))
+    .map((e) => `${e.name}:${e.isDirectory ? "dir" : "file"}`).sort();
+  assert.deepEqual(listed, ["a~task.json:file", "receipts:dir"]);
+  assert.deepEqual(await readSmallDirNames(join(dir.path, "missing")), []);
+  assert.deepEqual(await readSmallDirNames(join(dir.path, "a~task.json", "x")), []);
 });
