@@ -11,18 +11,27 @@
 // request it answered. When the engine goes away (a restart, a crash) the `cat` ends, and this
 // process takes the relay over (cli/mcp.ts): the requests the engine had not answered go to the
 // engine that comes back, as the relay does for its own, and the lines that keep coming are read
-// from the journal, which `tee` goes on writing (the agent's stdin stays with it).
+// from the journal, which `tee` goes on writing (the agent's stdin stays with it). Once the relay
+// has an engine again and nothing in flight, it hands the session back to pumps: a new `cat`, and
+// for `in` a GNU `tail -f` of the journal from where the relay stopped (`tee` still holds stdin),
+// the engine told the client's handshake so that its new session is the one the client opened.
 import { CrosstalkError, errorText } from "../schema/errors.ts";
 import type { HttpClient } from "./_client.ts";
 
 /** How the pumps ended, and what the relay must take over then. */
 export type PumpOutcome =
-  /** Not started (another machine's engine, no bash, an engine without pumps): relay stdin. */
-  | { kind: "unavailable"; why: string }
+  /**
+   * Not started (another machine's engine, no bash, an engine without pumps): relay stdin. After
+   * a relay asked to go back to pumps: it goes on relaying, as it was.
+   */
+  | { kind: "unavailable"; why: string; again?: "later" | "never" }
   /** The agent's stdin closed: the session is over. */
   | { kind: "ended" }
-  /** The engine went away: relay from the journal, sending `seed` again first. */
-  | { kind: "engine-gone"; seed: RelaySeed; input: (buffer: Uint8Array) => Promise<number | null> };
+  /**
+   * The engine went away (or the pumps a relay went back to could not start): relay from the
+   * journal, sending `seed` again first; `resume` puts the session back on pumps, where it can.
+   */
+  | { kind: "engine-gone"; seed: RelaySeed; journal: JournalTail; resume?: Resume };
 
 /** What a relay needs to know of the lines the pumps carried, to take over from them. */
 export interface RelaySeed {
@@ -30,7 +39,40 @@ export interface RelaySeed {
   initialized?: string;
   /** The requests the engine had not answered, in the order they came. */
   pending: { id: string | number; line: string }[];
+  /**
+   * The ids (as JSON) of the requests the engine that went away answered. `tee` sends a line to
+   * the engine before it appends it to the journal: a request answered in the moment before the
+   * engine died can reach the journal after the takeover read it, and must not be sent again (a
+   * `read` would mark messages read whose answer the client ignores).
+   */
+  answered: ReadonlySet<string>;
 }
+
+/**
+ * True when `id` is a request's that the engine the pumps went to answered (see
+ * {@linkcode RelaySeed.answered}): `7` and `"7"` are two requests.
+ */
+export function answeredBefore(seed: RelaySeed, id: string | number | undefined): boolean {
+  return id !== undefined && seed.answered.has(JSON.stringify(id));
+}
+
+/** The client's handshake, as the engine replays it to a session that comes back to pumps. */
+export interface Handshake {
+  initialize: { id: string | number; line: string };
+  initialized?: string;
+}
+
+/**
+ * Puts a relaying session back on pumps, from `offset` of the journal (where the relay's last
+ * whole line ended; it has nothing in flight). `detach` is called once the engine has the new
+ * session, before the new `cat` may write: the relay closes its socket and finishes its writes.
+ * `unavailable` means the relay goes on, undetached.
+ */
+export type Resume = (
+  offset: number,
+  handshake: Handshake | undefined,
+  detach: () => Promise<void>,
+) => Promise<PumpOutcome>;
 
 /** The engine's answer to `POST /api/live/me/mcp/pump`. */
 interface Ticket {
@@ -56,6 +98,16 @@ IFS= read -r ready <&3 || exit 98
 printf '\\n' >> "$CROSSTALK_PUMP_JOURNAL"
 if tee -p </dev/null >/dev/null 2>&1; then exec tee -p -a "$CROSSTALK_PUMP_JOURNAL" >&3; fi
 exec tee -a "$CROSSTALK_PUMP_JOURNAL" >&3`;
+// Back from a relay, `in` is the journal from where the relay stopped: `tee` still holds stdin,
+// and GNU tail's --pid ends the tail once tee has ended and all it wrote was read.
+const RESUMED_IN_PUMP = `trap '' PIPE
+exec 3<>"/dev/tcp/127.0.0.1/$CROSSTALK_PUMP_PORT" || exit 97
+printf 'in %s\\n' "$CROSSTALK_PUMP_TICKET" >&3
+IFS= read -r ready <&3 || exit 98
+[ "$ready" = ok ] || exit 98
+exec tail -c "+$CROSSTALK_PUMP_FROM" --pid="$CROSSTALK_PUMP_TEE" -f "$CROSSTALK_PUMP_JOURNAL" >&3`;
+/** The exit codes of a pump that never connected, or never heard the engine's ok. */
+const NOT_CONNECTED = [97, 98];
 
 /** How long the engine has to close `out` after the agent's stdin closed. */
 const END_MS = 5_000;
@@ -72,25 +124,14 @@ export async function runPumps(
     return { kind: "unavailable", why: "$CROSSTALK_MCP_RELAY=process" };
   }
   if (Deno.build.os === "windows") return { kind: "unavailable", why: "no pumps on Windows" };
-  let ticket: Ticket;
-  try {
-    ticket = await api.call<Ticket>(
-      "POST",
-      `/api/live/me/mcp/pump?woken_report_ms=${options.reportDelayMs}`,
-    );
-  } catch (error) {
-    if (error instanceof CrosstalkError && error.code === "ERR_ROUTE_NOT_FOUND") {
-      return { kind: "unavailable", why: "the engine has no pumps" };
-    }
-    return { kind: "unavailable", why: errorText(error) };
-  }
+  const ticket = await ticketFor(api, options.reportDelayMs);
+  if (typeof ticket === "string") return { kind: "unavailable", why: ticket };
   // Beside the engine's file, and named as it is (never by the ticket, which must not show in
   // tee's arguments).
   const journalPath = ticket.answered.replace(/\.answered$/, ".in");
   // Both files are read through handles held from now on: removed meanwhile (a sweep of the
   // engine's), they can still be read to the end.
   let journal: Deno.FsFile;
-  let answered: Deno.FsFile;
   try {
     // Ours to create, and theirs to be readable: an engine of another user cannot be followed.
     journal = await Deno.open(journalPath, {
@@ -102,119 +143,311 @@ export async function runPumps(
   } catch (error) {
     return { kind: "unavailable", why: `the engine's state folder: ${errorText(error)}` };
   }
+  const pumps = new SessionPumps(api, options.reportDelayMs, journal, journalPath);
+  return await pumps.start(ticket);
+}
+
+/** A ticket for the session's pumps, or why there is none. */
+async function ticketFor(
+  api: HttpClient,
+  reportDelayMs: number,
+  handshake?: Handshake,
+): Promise<Ticket | string> {
   try {
-    answered = await Deno.open(ticket.answered, { read: true });
+    const ticket = await api.call<Ticket & { replayed?: boolean }>(
+      "POST",
+      `/api/live/me/mcp/pump?woken_report_ms=${reportDelayMs}`,
+      handshake
+        ? { initialize: handshake.initialize.line, initialized: handshake.initialized }
+        : undefined,
+    );
+    return ticket;
   } catch (error) {
-    journal.close();
-    await Deno.remove(journalPath).catch(() => {});
-    return { kind: "unavailable", why: `the engine's state folder: ${errorText(error)}` };
+    if (error instanceof CrosstalkError && error.code === "ERR_ROUTE_NOT_FOUND") {
+      return "the engine has no pumps";
+    }
+    return errorText(error);
   }
-  const done = async () => {
-    for (const file of [journal, answered]) {
+}
+
+/**
+ * One session's pumps over its life: the journal and `tee` (stdin's reader from the first pumps
+ * to the end), and each ticket's `cat` and `in` in turn.
+ */
+class SessionPumps {
+  #api: HttpClient;
+  #reportDelayMs: number;
+  #journal: Deno.FsFile;
+  #journalPath: string;
+  /** The first `in`, which reads stdin for the whole session. */
+  #tee: Deno.ChildProcess | undefined;
+  #teeEnded = false;
+  /** Pumps running now, stopped with this process. */
+  #running = new Set<Deno.ChildProcess>();
+  /** The engine's answered files this session was given, open for reading. */
+  #answered = new Map<string, Deno.FsFile>();
+  #removeHandlers: (() => void) | undefined;
+  #left = false;
+
+  constructor(api: HttpClient, reportDelayMs: number, journal: Deno.FsFile, journalPath: string) {
+    this.#api = api;
+    this.#reportDelayMs = reportDelayMs;
+    this.#journal = journal;
+    this.#journalPath = journalPath;
+  }
+
+  /** Starts the first pumps (`tee` reads stdin) and waits for how they end. */
+  async start(ticket: Ticket): Promise<PumpOutcome> {
+    const answered = await this.#openAnswered(ticket);
+    if (typeof answered === "string") {
+      await this.#leave();
+      return { kind: "unavailable", why: answered };
+    }
+    let out: Deno.ChildProcess;
+    try {
+      out = this.#pump(OUT_PUMP, ticket, { stdin: "null", stdout: "inherit" });
+    } catch (error) {
+      await this.#leave();
+      return { kind: "unavailable", why: `bash: ${errorText(error)}` };
+    }
+    const tee = this.#pump(IN_PUMP, ticket, { stdin: "inherit", stdout: "null" });
+    this.#tee = tee;
+    void tee.status.then(() => this.#teeEnded = true);
+    // Told to stop, this process stops its pumps too (until the journal is left, `tee` may be
+    // running), and exits as it would have.
+    const handlers = (["SIGTERM", "SIGINT", "SIGHUP"] as const).map((signal) => {
+      const handler = () => {
+        for (const child of this.#running) kill(child);
+        void this.#leave().finally(() =>
+          Deno.exit(128 + { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 }[signal])
+        );
+      };
+      Deno.addSignalListener(signal, handler);
+      return () => Deno.removeSignalListener(signal, handler);
+    });
+    this.#removeHandlers = () => handlers.forEach((remove) => remove());
+    return await this.#watchFirst(out, tee, answered);
+  }
+
+  /** The journal's size: anything in it means `tee` may have read stdin. */
+  async #size(): Promise<number> {
+    return (await this.#journal.stat()).size;
+  }
+
+  /** Waits for the first pumps to end, and says what that means. */
+  async #watchFirst(
+    out: Deno.ChildProcess,
+    into: Deno.ChildProcess,
+    answered: { path: string; file: Deno.FsFile },
+  ): Promise<PumpOutcome> {
+    const started = async () => (await this.#size()) > 0;
+    const first = await firstToEnd(out, into);
+    if (first === "in") {
+      const { code } = await into.status;
+      // It never read stdin (it could not connect, the engine never said ok), or tee failed
+      // before it read anything (only the marker is in the journal): this process reads stdin.
+      if (!(await started()) || (code !== 0 && (await this.#size()) === 1)) {
+        kill(out);
+        await out.status;
+        await this.#leave();
+        return { kind: "unavailable", why: "the pumps could not start" };
+      }
+      return await this.#ended(out);
+    }
+    if (!(await started())) {
+      // `in` waits for an ok that will not come: stop it before it reads anything.
+      kill(into);
+      await into.status;
+      if (!(await started())) {
+        await this.#leave();
+        return { kind: "unavailable", why: "the pumps could not connect" };
+      }
+    }
+    // The engine went away (or ended the session): take over from the journal.
+    return await this.#takeOver(answered, 0, undefined);
+  }
+
+  /** The agent's stdin closed: the engine ends the session's `out` in turn. */
+  async #ended(out: Deno.ChildProcess): Promise<PumpOutcome> {
+    const timer = setTimeout(() => kill(out), END_MS);
+    await out.status;
+    clearTimeout(timer);
+    await this.#leave();
+    return { kind: "ended" };
+  }
+
+  /** What a relay needs to take over from `from` of the journal. */
+  async #takeOver(
+    answered: { path: string; file: Deno.FsFile },
+    from: number,
+    handshake: Handshake | undefined,
+  ): Promise<PumpOutcome> {
+    const { seed, offset } = await seedFrom(this.#journal, answered.file, { from, handshake });
+    // Read: the engine it was written for is gone, or is done with that session.
+    await this.#forget(answered.path);
+    const tee = this.#tee!;
+    return {
+      kind: "engine-gone",
+      seed,
+      journal: new JournalTail(
+        this.#journal,
+        this.#journalPath,
+        offset,
+        tee.status,
+        () => this.#leave(),
+      ),
+      resume: (at, shake, detach) => this.#resume(at, shake, detach),
+    };
+  }
+
+  /** Back to pumps from a relay: see {@linkcode Resume}. */
+  async #resume(
+    offset: number,
+    handshake: Handshake | undefined,
+    detach: () => Promise<void>,
+  ): Promise<PumpOutcome> {
+    if (this.#teeEnded || this.#left) {
+      return { kind: "unavailable", why: "stdin has closed", again: "never" };
+    }
+    if (!(await gnuTail())) {
+      return {
+        kind: "unavailable",
+        why: "no GNU tail (its --pid) on this machine",
+        again: "never",
+      };
+    }
+    // `tail` follows the journal by its name: one removed meanwhile (a sweep) cannot be followed.
+    const named = await Deno.stat(this.#journalPath).catch(() => undefined);
+    const held = await this.#journal.stat();
+    if (!named || named.ino !== held.ino || named.dev !== held.dev) {
+      return { kind: "unavailable", why: "the journal was removed", again: "never" };
+    }
+    const ticket = await ticketFor(this.#api, this.#reportDelayMs, handshake);
+    if (typeof ticket === "string") return { kind: "unavailable", why: ticket, again: "later" };
+    if (handshake && (ticket as { replayed?: boolean }).replayed !== true) {
+      // An engine older than this crosstalk: its session would never see the handshake.
+      return { kind: "unavailable", why: "the engine cannot resume pumps", again: "never" };
+    }
+    const answered = await this.#openAnswered(ticket);
+    if (typeof answered === "string") {
+      return { kind: "unavailable", why: answered, again: "later" };
+    }
+    await detach();
+    let out: Deno.ChildProcess;
+    let into: Deno.ChildProcess;
+    try {
+      out = this.#pump(OUT_PUMP, ticket, { stdin: "null", stdout: "inherit" });
+      into = this.#pump(RESUMED_IN_PUMP, ticket, { stdin: "null", stdout: "null" }, {
+        CROSSTALK_PUMP_FROM: String(offset + 1),
+        CROSSTALK_PUMP_TEE: String(this.#tee!.pid),
+      });
+    } catch {
+      return await this.#takeOver(answered, offset, handshake);
+    }
+    const first = await firstToEnd(out, into);
+    if (first === "in") {
+      const { code } = await into.status;
+      // stdin closed: tee ended, the tail read all it wrote and ended.
+      if (this.#teeEnded && !NOT_CONNECTED.includes(code)) return await this.#ended(out);
+      // `in` could not start, or its tail failed: the relay takes over again.
+      kill(out);
+      await out.status;
+    } else {
+      // The engine went away: the journal is read by the relay now, not by the tail.
+      kill(into);
+      await into.status;
+    }
+    return await this.#takeOver(answered, offset, handshake);
+  }
+
+  /** Opens a ticket's answered file, where the engine writes the ids of what it answered. */
+  async #openAnswered(ticket: Ticket): Promise<{ path: string; file: Deno.FsFile } | string> {
+    try {
+      const file = await Deno.open(ticket.answered, { read: true });
+      this.#answered.set(ticket.answered, file);
+      return { path: ticket.answered, file };
+    } catch (error) {
+      return `the engine's state folder: ${errorText(error)}`;
+    }
+  }
+
+  /** Closes and removes an answered file that was read for the last time. */
+  async #forget(path: string): Promise<void> {
+    try {
+      this.#answered.get(path)?.close();
+    } catch {
+      // Closed already.
+    }
+    this.#answered.delete(path);
+    await removeFiles(path);
+  }
+
+  #pump(
+    script: string,
+    ticket: Ticket,
+    stdio: { stdin: "inherit" | "null"; stdout: "inherit" | "null" },
+    env: Record<string, string> = {},
+  ): Deno.ChildProcess {
+    const child = new Deno.Command("bash", {
+      args: ["-c", script],
+      env: {
+        CROSSTALK_PUMP_PORT: String(ticket.port),
+        CROSSTALK_PUMP_TICKET: ticket.ticket,
+        CROSSTALK_PUMP_JOURNAL: this.#journalPath,
+        ...env,
+      },
+      ...stdio,
+      stderr: "null",
+    }).spawn();
+    this.#running.add(child);
+    void child.status.then(() => this.#running.delete(child));
+    return child;
+  }
+
+  /** The session is over, or never had pumps: the files go. */
+  async #leave(): Promise<void> {
+    if (this.#left) return;
+    this.#left = true;
+    this.#removeHandlers?.();
+    for (const file of [this.#journal, ...this.#answered.values()]) {
       try {
         file.close();
       } catch {
         // Closed already.
       }
     }
-    await removeFiles(journalPath, ticket.answered);
-  };
-  const pump = (script: string, stdio: { stdin: "inherit" | "null"; stdout: "inherit" | "null" }) =>
-    new Deno.Command("bash", {
-      args: ["-c", script],
-      env: {
-        CROSSTALK_PUMP_PORT: String(ticket.port),
-        CROSSTALK_PUMP_TICKET: ticket.ticket,
-        CROSSTALK_PUMP_JOURNAL: journalPath,
-      },
-      ...stdio,
-      stderr: "null",
-    }).spawn();
-  let out: Deno.ChildProcess;
-  try {
-    out = pump(OUT_PUMP, { stdin: "null", stdout: "inherit" });
-  } catch (error) {
-    await done();
-    return { kind: "unavailable", why: `bash: ${errorText(error)}` };
+    await removeFiles(this.#journalPath, ...this.#answered.keys());
   }
-  const into = pump(IN_PUMP, { stdin: "inherit", stdout: "null" });
-  // Told to stop, this process stops its pumps too (until the journal is left, `tee` may be
-  // running), and exits as it would have.
-  const handlers = (["SIGTERM", "SIGINT", "SIGHUP"] as const).map((signal) => {
-    const handler = () => {
-      kill(into);
-      kill(out);
-      void done().finally(() => Deno.exit(128 + { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 }[signal]));
-    };
-    Deno.addSignalListener(signal, handler);
-    return () => Deno.removeSignalListener(signal, handler);
-  });
-  let left = false;
-  const leave = async () => {
-    if (left) return;
-    left = true;
-    for (const remove of handlers) remove();
-    await done();
-  };
-  return await watchPumps({ out, into, journal, journalPath, answered, done: leave });
 }
 
-/** Waits for the first pump to end, and says what that means. */
-async function watchPumps(pumps: {
-  out: Deno.ChildProcess;
-  into: Deno.ChildProcess;
-  journal: Deno.FsFile;
-  journalPath: string;
-  answered: Deno.FsFile;
-  done: () => Promise<void>;
-}): Promise<PumpOutcome> {
-  const { out, into, journal, journalPath, answered, done } = pumps;
-  const size = async () => (await journal.stat()).size;
-  const started = async () => (await size()) > 0;
-  let first = await Promise.race([
+/** Which of a session's two pumps ended first; both at once (stdin closed) counts as `in`. */
+async function firstToEnd(out: Deno.ChildProcess, into: Deno.ChildProcess): Promise<"out" | "in"> {
+  const first = await Promise.race([
     out.status.then(() => "out" as const),
     into.status.then(() => "in" as const),
   ]);
+  if (first === "in") return first;
   // Both ended at once: stdin closed (the engine ends `out` when `in` ends), not the engine.
-  if (first === "out") {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), 100));
-    if (await Promise.race([into.status.then(() => true), late])) first = "in";
-    clearTimeout(timer);
-  }
-  if (first === "in") {
-    const { code } = await into.status;
-    // It never read stdin (it could not connect, the engine never said ok), or tee failed
-    // before it read anything (only the marker is in the journal): this process reads stdin.
-    if (!(await started()) || (code !== 0 && (await size()) === 1)) {
-      kill(out);
-      await out.status;
-      await done();
-      return { kind: "unavailable", why: "the pumps could not start" };
-    }
-    // The agent's stdin closed. The engine ends the session's `out` in turn.
-    const timer = setTimeout(() => kill(out), END_MS);
-    await out.status;
-    clearTimeout(timer);
-    await done();
-    return { kind: "ended" };
-  }
-  if (!(await started())) {
-    // `in` waits for an ok that will not come: stop it before it reads anything.
-    kill(into);
-    await into.status;
-    if (!(await started())) {
-      await done();
-      return { kind: "unavailable", why: "the pumps could not connect" };
-    }
-  }
-  // The engine went away (or ended the session): take over from the journal.
-  const { seed, offset, answered: answeredIds } = await seedFrom(journal, answered);
-  return {
-    kind: "engine-gone",
-    seed,
-    input: withoutAnswered(tail(journal, journalPath, offset, into.status, done), answeredIds),
-  };
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), 100));
+  const both = await Promise.race([into.status.then(() => true), late]);
+  clearTimeout(timer);
+  return both ? "in" : "out";
+}
+
+let gnuTailChecked: Promise<boolean> | undefined;
+
+/** True where `tail` is GNU's (BSD and busybox tails have no --pid to end with `tee`). */
+function gnuTail(): Promise<boolean> {
+  return gnuTailChecked ??= new Deno.Command("tail", {
+    args: ["--version"],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+  }).output().then(
+    (out) => out.success && new TextDecoder().decode(out.stdout).includes("GNU coreutils"),
+    () => false,
+  );
 }
 
 function kill(child: Deno.ChildProcess): void {
@@ -230,26 +463,33 @@ async function removeFiles(...paths: string[]): Promise<void> {
 }
 
 /**
- * What the journal and the engine's answered ids say a relay must send again; `offset` is where
- * the journal's complete lines end (a line `tee` is writing now is read again from there). Both
- * files are read a piece at a time, and only the requests not answered are kept: a journal holds
- * every line of a session, however long it ran. A line either file has not ended yet (its writer
- * was cut short) counts for nothing: a cut id in the answered file (`12` of `123`) must not pass
- * for another request's.
+ * What the journal (from `from.from`) and the engine's answered ids say a relay must send again;
+ * `offset` is where the journal's complete lines end (a line `tee` is writing now is read again
+ * from there). A journal read from where a relay handed the session back to pumps starts with
+ * the handshake that relay had (`from.handshake`). Both files are read a piece at a time, and
+ * only the requests not answered are kept: a journal holds every line of a session, however long
+ * it ran. A line either file has not ended yet (its writer was cut short) counts for nothing: a
+ * cut id in the answered file (`12` of `123`) must not pass for another request's.
  */
 export async function seedFrom(
   journal: Deno.FsFile,
   answeredIds: Deno.FsFile,
-): Promise<{ seed: RelaySeed; offset: number; answered: Set<string> }> {
+  from: { from: number; handshake: Handshake | undefined } = { from: 0, handshake: undefined },
+): Promise<{ seed: RelaySeed; offset: number }> {
   const answered = new Set<string>();
-  for await (const { line } of linesOf(answeredIds)) {
+  for await (const { line } of linesOf(answeredIds, 0)) {
     if (line.trim() !== "") answered.add(line.trim());
   }
-  const seed: RelaySeed = { pending: [] };
+  const seed: RelaySeed = {
+    ...(from.handshake?.initialize ? { initialize: from.handshake.initialize } : {}),
+    ...(from.handshake?.initialized ? { initialized: from.handshake.initialized } : {}),
+    pending: [],
+    answered,
+  };
   const cancelled = new Set<string>();
   const unanswered: { id: string | number; line: string }[] = [];
-  let offset = 0;
-  for await (const { line: raw, end } of linesOf(journal)) {
+  let offset = from.from;
+  for await (const { line: raw, end } of linesOf(journal, from.from)) {
     offset = end;
     const line = raw.trim();
     if (line === "") continue;
@@ -274,29 +514,32 @@ export async function seedFrom(
     }
   }
   seed.pending = unanswered.filter(({ id }) => !cancelled.has(JSON.stringify(id)));
-  return { seed, offset, answered };
+  return { seed, offset };
 }
 
 /**
- * The complete lines of `file` from its start, without their line breaks, each with the byte
+ * The complete lines of `file` from byte `start`, without their line breaks, each with the byte
  * offset just past its line break; what follows the last line break is left out.
  */
-async function* linesOf(file: Deno.FsFile): AsyncGenerator<{ line: string; end: number }> {
-  await file.seek(0, Deno.SeekMode.Start);
+async function* linesOf(
+  file: Deno.FsFile,
+  start: number,
+): AsyncGenerator<{ line: string; end: number }> {
+  await file.seek(start, Deno.SeekMode.Start);
   const decoder = new TextDecoder();
   const buffer = new Uint8Array(64 * 1024);
   let partial: Uint8Array[] = [];
-  let at = 0;
+  let at = start;
   for (let n = await file.read(buffer); n !== null; n = await file.read(buffer)) {
     const chunk = buffer.subarray(0, n);
-    let start = 0;
-    for (let newline = chunk.indexOf(10); newline >= 0; newline = chunk.indexOf(10, start)) {
-      const bytes = concat([...partial, chunk.subarray(start, newline)]);
+    let from = 0;
+    for (let newline = chunk.indexOf(10); newline >= 0; newline = chunk.indexOf(10, from)) {
+      const bytes = concat([...partial, chunk.subarray(from, newline)]);
       partial = [];
       yield { line: decoder.decode(bytes), end: at + newline + 1 };
-      start = newline + 1;
+      from = newline + 1;
     }
-    if (start < n) partial.push(chunk.slice(start));
+    if (from < n) partial.push(chunk.slice(from));
     at += n;
   }
 }
@@ -312,113 +555,97 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return all;
 }
 
-/** The id of a JSON-RPC request line as the answered file holds it; undefined for anything else. */
-function requestId(line: string): string | undefined {
-  try {
-    const message = JSON.parse(line) as { id?: string | number; method?: string };
-    return message.method !== undefined && message.id !== undefined
-      ? JSON.stringify(message.id)
-      : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
- * `input` without the request lines whose ids the engine that went away had answered. `tee` sends
- * a line to the engine before it appends it to the journal: a request the engine answered in
- * the moment before it died can reach the journal only after the takeover read it, and come
- * through the tail. Its answer went out already, and a request id is never used twice in a
- * session (MCP), so it is dropped: sent again, a `read` would mark messages read whose answer the
- * client ignores.
- */
-export function withoutAnswered(
-  input: (buffer: Uint8Array) => Promise<number | null>,
-  answered: ReadonlySet<string>,
-): (buffer: Uint8Array) => Promise<number | null> {
-  if (answered.size === 0) return input;
-  const decoder = new TextDecoder();
-  const encoder = new TextEncoder();
-  let partial = "";
-  let ready = new Uint8Array(0);
-  let ended = false;
-  return async (buffer) => {
-    while (ready.length === 0 && !ended) {
-      const n = await input(buffer);
-      let text: string;
-      if (n === null) {
-        ended = true;
-        text = partial + decoder.decode();
-        partial = "";
-      } else {
-        text = partial + decoder.decode(buffer.subarray(0, n), { stream: true });
-        const end = text.lastIndexOf("\n") + 1;
-        partial = text.slice(end);
-        text = text.slice(0, end);
-      }
-      const kept = text.split(/(?<=\n)/).filter((line) => {
-        const id = requestId(line.trim());
-        return id === undefined || !answered.has(id);
-      });
-      ready = encoder.encode(kept.join(""));
-    }
-    if (ready.length === 0) return null;
-    const n = Math.min(buffer.length, ready.length);
-    buffer.set(ready.subarray(0, n));
-    ready = ready.subarray(n);
-    return n;
-  };
-}
-
-/**
- * Reads the journal from `offset` as if it were stdin: what `tee` appends, as it comes, until
+ * The journal from an offset, read as if it were stdin: what `tee` appends, as it comes, until
  * `tee` has ended and everything it wrote was read; then stdin itself (tee read nothing it did
  * not write, so stdin goes on where the journal ends). `done` is called when the journal is left.
  */
-function tail(
-  file: Deno.FsFile,
-  path: string,
-  offset: number,
-  ended: Promise<unknown>,
-  done: () => Promise<void>,
-): (buffer: Uint8Array) => Promise<number | null> {
-  let positioned = false;
-  let finished = false;
-  let wake = Promise.withResolvers<void>();
-  void ended.then(() => {
-    finished = true;
-    wake.resolve();
-  });
-  let watcher: Deno.FsWatcher | undefined | null;
-  const fromStdin = (buffer: Uint8Array) => Deno.stdin.read(buffer);
-  let onStdin = false;
-  return async (buffer) => {
-    if (onStdin) return await fromStdin(buffer);
-    if (!positioned) {
-      await file.seek(offset, Deno.SeekMode.Start);
-      positioned = true;
+export class JournalTail {
+  #file: Deno.FsFile;
+  #path: string;
+  #position: number;
+  #positioned = false;
+  #finished = false;
+  #interrupted = false;
+  #wake = Promise.withResolvers<void>();
+  #watcher: Deno.FsWatcher | undefined | null;
+  #onStdin = false;
+  #done: () => Promise<void>;
+
+  constructor(
+    file: Deno.FsFile,
+    path: string,
+    offset: number,
+    teeEnded: Promise<unknown>,
+    done: () => Promise<void>,
+  ) {
+    this.#file = file;
+    this.#path = path;
+    this.#position = offset;
+    this.#done = done;
+    void teeEnded.then(() => {
+      this.#finished = true;
+      this.#wake.resolve();
+    });
+  }
+
+  /** Where the bytes read so far end in the journal. */
+  get position(): number {
+    return this.#position;
+  }
+
+  /** True once the journal is left for stdin (tee ended): nothing to hand back to pumps. */
+  get onStdin(): boolean {
+    return this.#onStdin;
+  }
+
+  /** Makes a read that waits for the journal to grow return 0 bytes now. */
+  interrupt(): void {
+    this.#interrupted = true;
+    this.#wake.resolve();
+  }
+
+  /** Reads as `Deno.stdin.read` does; 0 when {@linkcode interrupt}ed while waiting. */
+  async read(buffer: Uint8Array): Promise<number | null> {
+    if (this.#onStdin) return await Deno.stdin.read(buffer);
+    if (!this.#positioned) {
+      await this.#file.seek(this.#position, Deno.SeekMode.Start);
+      this.#positioned = true;
     }
     for (;;) {
       // Read before looking at `finished`: what tee wrote before it ended is read first.
-      const wasFinished = finished;
-      const n = await file.read(buffer);
-      if (n !== null && n > 0) return n;
-      if (wasFinished) {
-        watcher?.close();
-        await done();
-        // Whatever ended tee, stdin is ours now: at its end already, it says so.
-        onStdin = true;
-        return await fromStdin(buffer);
+      const wasFinished = this.#finished;
+      const n = await this.#file.read(buffer);
+      if (n !== null && n > 0) {
+        this.#position += n;
+        return n;
       }
-      watcher ??= watch(path, () => wake.resolve());
+      if (wasFinished) {
+        this.#watcher?.close();
+        await this.#done();
+        // Whatever ended tee, stdin is ours now: at its end already, it says so.
+        this.#onStdin = true;
+        return await Deno.stdin.read(buffer);
+      }
+      if (this.#interrupted) {
+        this.#interrupted = false;
+        return 0;
+      }
+      this.#watcher ??= watch(this.#path, () => this.#wake.resolve());
       // A watch event, tee's end, or a while: the watch is a hint, the read is the truth (and
       // without a watch, a journal removed meanwhile, the while is short).
-      const timer = setTimeout(() => wake.resolve(), watcher ? 1_000 : 50);
-      await wake.promise;
+      const timer = setTimeout(() => this.#wake.resolve(), this.#watcher ? 1_000 : 50);
+      await this.#wake.promise;
       clearTimeout(timer);
-      wake = Promise.withResolvers<void>();
+      this.#wake = Promise.withResolvers<void>();
     }
-  };
+  }
+
+  /** Stops watching the journal (the relay hands the session back to pumps). */
+  close(): void {
+    this.#watcher?.close();
+    this.#watcher = undefined;
+  }
 }
 
 /** Calls `onChange` on every change of the file at `path`; null when it cannot be watched. */

@@ -31,7 +31,15 @@ import { recordLocalSession } from "../engine/local_sessions.ts";
 import { currentSocket } from "../transports/tmux.ts";
 import { collectNames } from "./_session_options.ts";
 import { readSse } from "./_sse.ts";
-import { type RelaySeed, runPumps } from "./_mcp_pump.ts";
+import {
+  answeredBefore,
+  type Handshake,
+  type JournalTail,
+  type PumpOutcome,
+  type RelaySeed,
+  type Resume,
+  runPumps,
+} from "./_mcp_pump.ts";
 
 interface McpFlags extends TransportFlags {
   name?: string;
@@ -171,23 +179,40 @@ async function runMcp(flags: McpFlags, ctx: CliContext): Promise<void> {
     ? wakeLoop(api, target, reports, stop.signal, log)
     : Promise.resolve();
   // With this machine's engine, byte pumps carry the session's stdio (cli/_mcp_pump.ts) until
-  // the engine goes away; then, or without them, this process relays.
-  const pumped = local
+  // the engine goes away; then, or without them, this process relays, and hands the session
+  // back to pumps once an engine is there again and nothing is in flight.
+  let pumped: PumpOutcome = local
     ? await runPumps(api, { reportDelayMs, env: ctx.env })
-    : { kind: "unavailable" as const, why: "the engine is not this machine's" };
+    : { kind: "unavailable", why: "the engine is not this machine's" };
   let relay: McpRelay | undefined;
-  if (pumped.kind !== "ended") {
+  let resume: Resume | undefined;
+  const relayOptions = {
+    token: registered.token,
+    reportDelayMs,
+    log,
+    ...(local ? { locate: () => localEngineServer(flags, ctx) } : {}),
+  };
+  while (pumped.kind !== "ended") {
     if (pumped.kind === "engine-gone") {
-      log("the engine went away; this process relays the session from now on");
-    } else if (local) log(`relaying in this process (${pumped.why})`);
-    relay = new McpRelay(api, {
-      token: registered.token,
-      reportDelayMs,
-      log,
-      ...(local ? { locate: () => localEngineServer(flags, ctx) } : {}),
-      ...(pumped.kind === "engine-gone" ? { seed: pumped.seed, input: pumped.input } : {}),
-    });
-    await relay.run();
+      log("the engine went away; this process relays the session until it can go back to pumps");
+      relay = new McpRelay(api, { ...relayOptions, seed: pumped.seed, journal: pumped.journal });
+      resume = pumped.resume;
+    } else if (!relay) {
+      if (local) log(`relaying in this process (${pumped.why})`);
+      relay = new McpRelay(api, relayOptions);
+    } else {
+      log(`relaying on: ${pumped.why}`);
+      if (pumped.again !== "later") resume = undefined;
+      relay.handOverLater();
+    }
+    const ran = await relay.run(resume !== undefined);
+    if (ran.kind === "ended") break;
+    const detaching = relay;
+    pumped = await resume!(ran.offset, relay.handshake, () => detaching.detach());
+    if (pumped.kind !== "unavailable") {
+      log("back on pumps");
+      relay = undefined;
+    }
   }
   stop.abort();
   // The wake being delivered now reports too, before the session leaves.
@@ -222,9 +247,15 @@ interface McpRelayOptions {
   locate?: () => Promise<string | undefined>;
   /** What the pumps carried before this relay took over: sent again to the next engine. */
   seed?: RelaySeed;
-  /** Where the client's lines come from (default: stdin). */
-  input?: (buffer: Uint8Array) => Promise<number | null>;
+  /** Where the client's lines come from after the pumps: the journal (default: stdin). */
+  journal?: JournalTail;
 }
+
+/** How {@linkcode McpRelay.run} ended: stdin closed, or the relay can hand over to pumps. */
+type RelayEnd = { kind: "ended" } | { kind: "handover"; offset: number };
+
+/** How long a relay whose way back to pumps failed relays before it tries again. */
+const HAND_OVER_RETRY_MS = 30_000;
 
 /**
  * Relays the agent's MCP messages between stdio (one JSON-RPC message per line) and the
@@ -265,8 +296,22 @@ class McpRelay {
   /** Failed connects in a row to an engine whose API answers (a proxy that drops Upgrade?). */
   #refusedUpgrades = 0;
   #out = Deno.stdout.writable.getWriter();
+  /** The last write to stdout: all before it are done once it is. */
+  #lastWrite: Promise<void> = Promise.resolve();
   #encoder = new TextEncoder();
-  #input: (buffer: Uint8Array) => Promise<number | null>;
+  #journal: JournalTail | undefined;
+  /** What the pumps carried before this relay, if they did. */
+  #seed: RelaySeed | undefined;
+  /** The bytes of a line not ended yet. */
+  #rest = new Uint8Array(0);
+  /** The client's lines queued for {@linkcode McpRelay.#fromClient} and not done. */
+  #queued = 0;
+  /** True while a socket is open and has been told the handshake and the pending requests. */
+  #isOpen = false;
+  /** Whether {@linkcode McpRelay.run} may end to hand the session back to pumps, and from when. */
+  #mayHandOver = false;
+  #handOverAt = 0;
+  #handOverTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(api: HttpClient, options: McpRelayOptions) {
     this.#api = api;
@@ -274,13 +319,24 @@ class McpRelay {
     this.#reportDelayMs = options.reportDelayMs;
     this.#log = options.log;
     this.#locate = options.locate;
-    this.#input = options.input ?? ((buffer) => Deno.stdin.read(buffer));
+    this.#journal = options.journal;
     const seed = options.seed;
     if (seed) {
       this.#initialize = seed.initialize;
       this.#initialized = seed.initialized;
+      this.#seed = seed;
       for (const { id, line } of seed.pending) this.#pending.set(id, { line, sends: 1 });
     }
+  }
+
+  /** The client's handshake, once it went to an engine. */
+  get handshake(): Handshake | undefined {
+    return this.#initialize
+      ? {
+        initialize: this.#initialize,
+        ...(this.#initialized ? { initialized: this.#initialized } : {}),
+      }
+      : undefined;
   }
 
   /** The session's MCP socket on the engine, where the engine is now. */
@@ -289,31 +345,85 @@ class McpRelay {
     return `${base}/api/live/me/mcp?woken_report_ms=${this.#reportDelayMs}`;
   }
 
-  /** Relays until stdin closes. */
-  async run(): Promise<void> {
-    this.#connect(200);
+  /**
+   * Relays until stdin closes; with `resumable`, reading the journal after pumps, until it can
+   * hand the session back to pumps (an engine is there, and nothing is in flight or half read).
+   */
+  async run(resumable = false): Promise<RelayEnd> {
+    this.#mayHandOver = resumable && this.#journal !== undefined;
+    if (!this.#socket) this.#connect(200);
     const decoder = new TextDecoder();
     const buffer = new Uint8Array(64 * 1024);
-    let text = "";
     for (;;) {
-      const n = await this.#input(buffer);
+      if (this.#readyToHandOver()) return { kind: "handover", offset: this.#journal!.position };
+      const n = this.#journal ? await this.#journal.read(buffer) : await Deno.stdin.read(buffer);
       if (n === null) break;
-      text += decoder.decode(buffer.subarray(0, n), { stream: true });
-      let newline: number;
-      while ((newline = text.indexOf("\n")) >= 0) {
-        const line = text.slice(0, newline).trim();
-        text = text.slice(newline + 1);
+      if (n === 0) continue;
+      const chunk = concatBytes(this.#rest, buffer.subarray(0, n));
+      let start = 0;
+      for (let newline = chunk.indexOf(10); newline >= 0; newline = chunk.indexOf(10, start)) {
+        const line = decoder.decode(chunk.subarray(start, newline)).trim();
+        start = newline + 1;
         // In order, without holding up stdin: its end must be seen even while the engine is away.
         if (line !== "") {
           // A cancel takes effect at once: the request it names must not go to an engine that
           // comes back before the cancel's turn (a cancelled send would still be written).
           this.#forgetCancelled(line);
+          this.#queued++;
           this.#relaying = this.#relaying.then(() => this.#fromClient(line)).catch((error) =>
             this.#log(`relay: ${errorText(error)}`)
-          );
+          ).finally(() => {
+            this.#queued--;
+            this.#nudge();
+          });
         }
       }
+      this.#rest = chunk.slice(start);
     }
+    return { kind: "ended" };
+  }
+
+  /** True when the session can go back to pumps now (see {@linkcode McpRelay.run}). */
+  #readyToHandOver(): boolean {
+    return this.#mayHandOver && this.#journal !== undefined && !this.#journal.onStdin &&
+      Date.now() >= this.#handOverAt && this.#rest.length === 0 && this.#isOpen &&
+      this.#socket?.readyState === WebSocket.OPEN && this.#pending.size === 0 &&
+      this.#replayed === undefined && this.#queued === 0 && this.#ended === undefined &&
+      !this.#closedByUs;
+  }
+
+  /** Stops a wait for the journal when the relay can hand over: run() ends. */
+  #nudge(): void {
+    if (this.#readyToHandOver()) this.#journal!.interrupt();
+  }
+
+  /** The way back to pumps failed: relay on, and try again a while later (if run() may). */
+  handOverLater(): void {
+    this.#handOverAt = Date.now() + HAND_OVER_RETRY_MS;
+    clearTimeout(this.#handOverTimer);
+    this.#handOverTimer = setTimeout(() => this.#nudge(), HAND_OVER_RETRY_MS);
+  }
+
+  /**
+   * Hands the session back to pumps: closes the socket (without leaving; the engine has the
+   * session's new one by now), writes what came on it before it closed, and lets go of stdout
+   * for the new `cat`.
+   */
+  async detach(): Promise<void> {
+    this.#closedByUs = true;
+    clearTimeout(this.#giveUp);
+    clearTimeout(this.#handOverTimer);
+    this.#journal?.close();
+    const socket = this.#socket;
+    if (socket && socket.readyState !== WebSocket.CLOSED) {
+      const closed = new Promise((resolve) =>
+        socket.addEventListener("close", resolve, { once: true })
+      );
+      socket.close(1000, "back to the pumps");
+      await closed;
+    }
+    await this.#lastWrite;
+    this.#out.releaseLock();
   }
 
   /** Closes the socket so that the engine reports what waits and lets the agent leave. */
@@ -343,6 +453,8 @@ class McpRelay {
       // Not JSON: the engine says so to nobody, as a stdio server would; pass it on anyway.
     }
     const id = message?.method !== undefined ? message.id : undefined;
+    // Answered by the engine the pumps went to (see RelaySeed.answered): its answer went out.
+    if (this.#seed && answeredBefore(this.#seed, id)) return;
     // Waits while the engine is away, within a bound: only what was sent to an engine can be
     // lost with it, and a call should not wait longer than an agent would.
     if (!(await this.#opened(WAIT_FOR_ENGINE_MS))) {
@@ -401,6 +513,7 @@ class McpRelay {
         socket.send(initialize.line);
         if (this.#initialized) socket.send(this.#initialized);
       }
+      this.#isOpen = true;
       for (const [id, request] of this.#pending) {
         if (id === initialize?.id) continue;
         // A call that every engine it reached went away with may be what brings them down:
@@ -418,9 +531,11 @@ class McpRelay {
         socket.send(request.line);
       }
       this.#open.resolve();
+      this.#nudge();
     });
     socket.addEventListener("message", (event) => void this.#fromEngine(event.data));
     socket.addEventListener("close", () => {
+      this.#isOpen = false;
       if (this.#closedByUs) return;
       if (opened) this.#open = Promise.withResolvers();
       this.#giveUp ??= setTimeout(() => {
@@ -508,6 +623,7 @@ class McpRelay {
       if (message.method === undefined && message.id !== undefined) {
         if (message.id === this.#replayed) {
           this.#replayed = undefined;
+          this.#nudge();
           return;
         }
         this.#pending.delete(message.id);
@@ -516,6 +632,7 @@ class McpRelay {
       // The engine sends JSON; pass on whatever it sent.
     }
     await this.#write(data);
+    this.#nudge();
   }
 
   /** Drops the request a `notifications/cancelled` line names from those sent again. */
@@ -539,8 +656,17 @@ class McpRelay {
   }
 
   #write(line: string): Promise<void> {
-    return this.#out.write(this.#encoder.encode(`${line}\n`)).catch(() => {});
+    this.#lastWrite = this.#out.write(this.#encoder.encode(`${line}\n`)).catch(() => {});
+    return this.#lastWrite;
   }
+}
+
+function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
+  if (a.length === 0) return b.slice();
+  const all = new Uint8Array(a.length + b.length);
+  all.set(a);
+  all.set(b, a.length);
+  return all;
 }
 
 /** Follows the engine's wake stream, reconnecting (with backoff) when the engine restarts. */

@@ -5,8 +5,8 @@
 import { type Context, Hono } from "hono";
 import { CrosstalkError } from "../schema/errors.ts";
 import { reportDelay } from "../engine/wake.ts";
-import { type AppDeps, type Env, identityOf } from "./_context.ts";
-import type { PumpListener, SessionSocket } from "./mcp_pump.ts";
+import { type AppDeps, checkShape, type Env, identityOf, jsonBody } from "./_context.ts";
+import type { Handshake, PumpListener, SessionSocket } from "./mcp_pump.ts";
 
 /**
  * GET /api/live/me/mcp (mounted at /api): upgrades to a WebSocket that carries the session's
@@ -53,12 +53,18 @@ export function mcpRoutes(
   });
   let pumps: PumpListener | undefined;
   app.post("/live/me/mcp/pump", async (c) => {
+    // A session whose relay comes back to pumps says how its client opened the session: the
+    // new session hears that first, and the client never sees the answer (it has had one).
+    const handshake = await handshakeOf(c);
     const serve = await sessionFor(c);
     const { PumpListener } = await import("./mcp_pump.ts");
     pumps ??= new PumpListener(deps.bus.location.stateDir, deps.shutdown);
     const { ticket, socket } = await pumps.open();
     serve(socket);
-    return c.json(ticket);
+    if (!handshake) return c.json(ticket);
+    socket.replay(handshake);
+    // Said, so that the session's process knows its session is the one its client opened.
+    return c.json({ ...ticket, replayed: true });
   });
   return app;
 }
@@ -95,4 +101,50 @@ function sessionOf(c: Context<Env>, deps: AppDeps) {
   // Before anything is opened: an agent the engine no longer has is refused here.
   const { name } = deps.live.live.get(identity.subject);
   return { name, identity, token, reportDelayMs };
+}
+
+/** The longest handshake line a resuming session may send (an initialize is a few hundred bytes). */
+const MAX_HANDSHAKE_LINE = 64 * 1024;
+
+/**
+ * The handshake of POST /api/live/me/mcp/pump's optional body, `{initialize, initialized?}`:
+ * the client's `initialize` request and `notifications/initialized` lines, as its relay keeps
+ * them. Undefined with no body.
+ *
+ * @throws {CrosstalkError} `ERR_BODY_INVALID` for anything else
+ */
+async function handshakeOf(c: Context<Env>): Promise<Handshake | undefined> {
+  if ((await c.req.text()) === "") return undefined;
+  const body = await jsonBody(c);
+  checkShape(body, { initialize: "string", initialized: "string?" });
+  const line = (field: "initialize" | "initialized", method: string) => {
+    const text = body[field] as string;
+    let message: { id?: unknown; method?: unknown } | undefined;
+    try {
+      message = text.length <= MAX_HANDSHAKE_LINE && !text.includes("\n")
+        ? JSON.parse(text)
+        : undefined;
+    } catch {
+      // Said below.
+    }
+    const id = message?.id;
+    const idOk = field === "initialized" ? id === undefined : typeof id === "string" ||
+      (typeof id === "number" && Number.isSafeInteger(id));
+    if (message?.method !== method || !idOk) {
+      throw new CrosstalkError(
+        "ERR_BODY_INVALID",
+        `${field} must be the client's ${method} ${
+          field === "initialize" ? "request" : "notification"
+        }, one JSON-RPC line of at most ${MAX_HANDSHAKE_LINE} bytes`,
+      );
+    }
+    return { id: id as string | number, line: text };
+  };
+  const initialize = line("initialize", "initialize");
+  return {
+    initialize,
+    ...(body.initialized === undefined
+      ? {}
+      : { initialized: line("initialized", "notifications/initialized").line }),
+  };
 }

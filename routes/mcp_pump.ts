@@ -30,6 +30,16 @@ export interface SessionSocket {
   ): void;
 }
 
+/**
+ * How a client opened its MCP session: its `initialize` request and `notifications/initialized`
+ * line, which a session that comes back to pumps from its relay replays (see
+ * {@linkcode PumpSocket.replay}).
+ */
+export interface Handshake {
+  initialize: { id: string | number; line: string };
+  initialized?: string;
+}
+
 /** How long a ticket waits for its two connections. */
 const TICKET_MS = 10_000;
 /** How long a new connection has to name its ticket, and the longest line that may do it. */
@@ -76,7 +86,7 @@ export class PumpListener {
   }
 
   /** A ticket for a session, and the socket its MCP server is served on. */
-  async open(): Promise<{ ticket: PumpTicket; socket: SessionSocket }> {
+  async open(): Promise<{ ticket: PumpTicket; socket: PumpSocket }> {
     if (this.#closed) throw new Error("the engine is stopping");
     // Two sessions starting at once share one listener.
     const listener = await (this.#listener ??= this.#listen());
@@ -186,7 +196,7 @@ export class PumpListener {
  * lines from `in`, the engine's to `out`. The `in` side is told `ok` once `out` is there, so that
  * no request is read before its answer has a way back.
  */
-class PumpSocket extends EventTarget implements SessionSocket {
+export class PumpSocket extends EventTarget implements SessionSocket {
   readyState: number = WebSocket.OPEN;
   #in: Deno.TcpConn | undefined;
   #out: Deno.TcpConn | undefined;
@@ -197,6 +207,8 @@ class PumpSocket extends EventTarget implements SessionSocket {
   #writing: Promise<void>;
   #outReady = Promise.withResolvers<void>();
   #encoder = new TextEncoder();
+  /** The id of a replayed initialize, whose answer the client has had already. */
+  #replayed: string | number | undefined;
 
   constructor(answered: Deno.FsFile, answeredPath: string, forget: () => void) {
     super();
@@ -225,8 +237,26 @@ class PumpSocket extends EventTarget implements SessionSocket {
     return true;
   }
 
+  /**
+   * Gives the session's MCP server the client's handshake before anything from `in` (the server
+   * of a session that relayed and comes back to pumps is new; the client is not): the answer to
+   * the initialize is not sent, nor recorded as answered.
+   */
+  replay(handshake: Handshake): void {
+    this.#replayed = handshake.initialize.id;
+    for (const line of [handshake.initialize.line, handshake.initialized]) {
+      if (line !== undefined && this.readyState === WebSocket.OPEN) {
+        this.dispatchEvent(new MessageEvent("message", { data: line }));
+      }
+    }
+  }
+
   send(text: string, answers?: string | number): void {
     if (this.readyState !== WebSocket.OPEN) return;
+    if (answers !== undefined && answers === this.#replayed) {
+      this.#replayed = undefined;
+      return;
+    }
     const bytes = this.#encoder.encode(`${text}\n`);
     this.#writing = this.#writing.then(async () => {
       const out = this.#out!;

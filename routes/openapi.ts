@@ -693,12 +693,19 @@ export const OPENAPI = {
           "(what crosstalk mcp hands to tee and cat on the engine's machine): connect to " +
           "127.0.0.1:port, send `in <ticket>` or `out <ticket>` and a newline; `in` hears ok " +
           "once `out` is connected, then carries one JSON-RPC message per line each way. The " +
-          "engine appends the id of every request it answers to the answered file",
+          "engine appends the id of every request it answers to the answered file. A session " +
+          "that relayed and comes back to pumps sends its client's handshake lines: the new " +
+          "session hears them first, the answer to the initialize is not sent, and the ticket " +
+          "says replayed: true",
         { 200: json("The ticket") },
         {
           parameters: [
             { name: "woken_report_ms", in: "query", schema: { type: "integer" } },
           ],
+          requestBody: {
+            ...body({ initialize: str, initialized: str }, ["initialize"]),
+            required: false,
+          },
         },
       ),
     },

@@ -5,9 +5,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { tempDir, waitUntil } from "../_helpers.ts";
-import { namedTransport } from "../engine/_harness.ts";
+import { EngineProcess, namedTransport } from "../engine/_harness.ts";
 import { McpSession } from "../../scripts/_mcp_session.ts";
-import { seedFrom, withoutAnswered } from "../../cli/_mcp_pump.ts";
+import { answeredBefore, seedFrom } from "../../cli/_mcp_pump.ts";
 import { registerCarol, startTeam } from "./_live.ts";
 
 /** The ids of a process's children (Linux). */
@@ -70,7 +70,7 @@ Deno.test("crosstalk mcp with its machine's engine hands its stdio to tee and ca
   assert.match(await bob.call("peers", {}), /alice: claude on a, offline/);
 });
 
-Deno.test("when its cat dies under a running engine, crosstalk mcp relays from then on, and sends again nothing the engine answered", async () => {
+Deno.test("when its cat dies under a running engine, crosstalk mcp relays, and sends again nothing the engine answered", async () => {
   await using dir = await tempDir();
   const home = dir.path;
   await using _engine = await startTeam(home);
@@ -89,6 +89,67 @@ Deno.test("when its cat dies under a running engine, crosstalk mcp relays from t
   const read = await bob.call("read", {});
   assert.equal(read.match(/\bbefore\b/g)?.length, 1, read);
   assert.equal(read.match(/\bafter\b/g)?.length, 1, read);
+});
+
+Deno.test("after its engine restarts, crosstalk mcp relays until the engine is back and then goes back to pumps, a tail of the journal and a new cat, every time", async () => {
+  await using dir = await tempDir();
+  const home = dir.path;
+  const { root, state } = namedTransport(home);
+  let engine = await startTeam(home);
+  try {
+    const alice = await session(home, "alice");
+    await using bob = await session(home, "bob");
+    // A second answer to the initialize (the engine's to the replayed handshake) would reach the
+    // client as an error. (A call answered in the moment before a kill may be answered twice,
+    // by design: the engine records an answer after it sent it. The client drops it.)
+    const initializeAnswers: string[] = [];
+    alice.client.onerror = (error: Error) => {
+      if (String(error).includes("serverInfo")) initializeAnswers.push(String(error));
+    };
+    assert.match(await alice.call("send", { to: "bob", message: "before" }), /^sent /);
+    const pumps = join(state, "mcp-pumps");
+    const files = () => [...Deno.readDirSync(pumps)].map((e) => e.name).sort();
+    for (let restart = 1; restart <= 2; restart++) {
+      engine.signal("SIGKILL");
+      await engine.exit();
+      engine = await EngineProcess.start(root, { alias: "a", state });
+      await engine.waitFor((r) => r.event === "api.listening");
+      // Relaying first (only tee is left), then back on pumps: tee reads stdin still, a tail
+      // of its journal goes to the engine, and a new cat brings the answers.
+      await waitUntil(() => childCommands(alice.transport.pid).join() === "cat,tail,tee");
+      await waitUntil(() => childCommands(bob.transport.pid).join() === "cat,tail,tee");
+
+      // Both ways through the new pumps: a call and its answer, and a channel push.
+      const sent = await alice.call("send", { to: "bob", message: `after restart ${restart}` });
+      const id = /^sent \S+\/(\d{4}\/\S+\.md)$/.exec(sent)![1]!;
+      await bob.notification((n) =>
+        String((n.params.meta as Record<string, string>).message_id).endsWith(id)
+      );
+      await bob.call("send", { to: "alice", message: `answer ${restart}` });
+      const pushed = await alice.notification((n) =>
+        String(n.params.content).includes(`answer ${restart}`)
+      );
+      assert.match(String(pushed.params.content), new RegExp(`answer ${restart}`));
+      assert.match(await alice.call("read", {}), new RegExp(`answer ${restart}`));
+      // Each session keeps its journal and the answered file of its present ticket only.
+      assert.equal(files().length, 4, `${files()}`);
+    }
+    // Nothing sent twice, nothing lost, and no answer the client did not ask for.
+    const read = await bob.call("read", {});
+    for (const text of ["before", "after restart 1", "after restart 2"]) {
+      assert.equal(read.split(text).length - 1, 1, `${text} in ${read}`);
+    }
+    assert.deepEqual(initializeAnswers, []);
+
+    // Alice's stdin closes: tee ends, the tail reads the rest and ends, and so does the session.
+    await alice[Symbol.asyncDispose]();
+    await engine.waitFor((r) =>
+      r.event === "live.offline" && r.name === "alice" && r.left === true
+    );
+    await waitUntil(() => files().length === 2);
+  } finally {
+    await engine[Symbol.asyncDispose]();
+  }
 });
 
 /** Opens a connection to the pump port and says `hello`; resolves with the connection. */
@@ -177,6 +238,60 @@ Deno.test("the engine's pump port takes only a ticket it gave, each side once, a
   await waitUntil(async () => !(await Deno.stat(answered).then(() => true, () => false)));
 });
 
+Deno.test("a pump ticket with the client's handshake serves a session that answers without a new initialize, and never sends the initialize's answer", async () => {
+  await using dir = await tempDir();
+  await using engine = await startTeam(dir.path);
+  const { url, live } = await registerCarol(engine);
+  const line = (message: Record<string, unknown>) => JSON.stringify({ jsonrpc: "2.0", ...message });
+  const initialize = line({
+    id: 0,
+    method: "initialize",
+    params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "t", v: "1" } },
+  });
+  const initialized = line({ method: "notifications/initialized" });
+  const ticketWith = (body: unknown) =>
+    fetch(`${url}/api/live/me/mcp/pump`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${live}`, "content-type": "application/json" },
+      body: typeof body === "string" ? body : JSON.stringify(body),
+    });
+
+  // Anything but the client's two handshake lines is refused, naming what is wrong.
+  for (
+    const bad of [
+      "not json",
+      [initialize],
+      { initialize: line({ id: 0, method: "tools/list" }) },
+      { initialize: line({ method: "initialize" }) },
+      { initialize: `${initialize}\n${initialize}` },
+      { initialize, initialized: line({ id: 1, method: "notifications/initialized" }) },
+      { initialize, extra: 1 },
+    ]
+  ) {
+    const refused = await ticketWith(bad);
+    assert.equal(refused.status, 400, JSON.stringify(bad));
+    const { error } = await refused.json();
+    assert.equal(error.code, "ERR_BODY_INVALID");
+    assert.match(error.message, /initialize|JSON object|Unknown field/);
+  }
+
+  const response = await ticketWith({ initialize, initialized });
+  assert.equal(response.status, 200);
+  const { port, ticket, answered, replayed } = await response.json();
+  assert.equal(replayed, true);
+  const into = await pumpConnection(port, `in ${ticket}\n`);
+  const out = await pumpConnection(port, `out ${ticket}\n`);
+  assert.equal(await readUntil(into, "\n"), "ok\n");
+  // The first thing on `out` answers the client's call: no second answer to its initialize.
+  await into.write(new TextEncoder().encode(`${line({ id: 1, method: "tools/list" })}\n`));
+  const first = JSON.parse((await readUntil(out, "\n")).trim());
+  assert.equal(first.id, 1);
+  assert.ok(first.result.tools.some((tool: { name: string }) => tool.name === "send"));
+  await waitUntil(async () => (await Deno.readTextFile(answered)) === "1\n");
+  into.close();
+  await untilClosed(out);
+});
+
 Deno.test("taking over from the pumps, the relay sends again what the engine had not answered: no more, no less", async () => {
   await using dir = await tempDir();
   const journal = join(dir.path, "t.in");
@@ -230,37 +345,47 @@ Deno.test("the takeover reads a journal of lines longer than its reads whole, an
   assert.equal(offset, (await journalFile.stat()).size);
 });
 
-Deno.test("after the takeover, a request the lost engine had answered that reaches the journal late is not sent again", async () => {
+Deno.test("after the takeover, a request the lost engine had answered that reaches the journal late counts as answered, by its id's type too", async () => {
+  await using dir = await tempDir();
+  const journal = join(dir.path, "t.in");
+  const answered = join(dir.path, "t.answered");
   const line = (message: Record<string, unknown>) => JSON.stringify({ jsonrpc: "2.0", ...message });
-  const answeredRead = line({ id: 7, method: "tools/call", params: { name: "read" } });
-  const sameIdAsString = line({ id: "7", method: "tools/call", params: { name: "read" } });
-  const response = line({ id: 7, result: {} });
-  const next = line({ id: 8, method: "tools/call", params: { name: "send" } });
-  const note = line({ method: "notifications/cancelled", params: { requestId: 8 } });
-  const text = [answeredRead, sameIdAsString, response, next, note, "not json", ""].join("\n");
-  // In chunks that cut lines (and a character) anywhere, as reads of a growing file do.
-  const bytes = new TextEncoder().encode(`${text}{"id":9,"met`);
-  const chunks = [5, 40, 1, 90, 3, 1000].reduce<{ at: number; parts: Uint8Array[] }>(
-    ({ at, parts }, size) => ({ at: at + size, parts: [...parts, bytes.subarray(at, at + size)] }),
-    { at: 0, parts: [] },
-  ).parts.filter((part) => part.length > 0);
-  const input = (buffer: Uint8Array) => {
-    const chunk = chunks.shift();
-    if (!chunk) return Promise.resolve(null);
-    const n = Math.min(buffer.length, chunk.length);
-    buffer.set(chunk.subarray(0, n));
-    if (n < chunk.length) chunks.unshift(chunk.subarray(n));
-    return Promise.resolve(n);
-  };
-  const read = withoutAnswered(input, new Set(["7", "3"]));
-  const out: Uint8Array[] = [];
-  const buffer = new Uint8Array(16);
-  for (let n = await read(buffer); n !== null; n = await read(buffer)) {
-    out.push(buffer.slice(0, n));
-  }
-  const relayed = new TextDecoder().decode(new Uint8Array(out.flatMap((part) => [...part])));
-  assert.equal(
-    relayed,
-    [sameIdAsString, response, next, note, "not json", ""].join("\n") + '{"id":9,"met',
-  );
+  // Request 7 reached the engine and was answered; tee had not appended it yet.
+  await Deno.writeTextFile(journal, `${line({ id: 6, method: "tools/call" })}\n`);
+  await Deno.writeTextFile(answered, "6\n7\n");
+  using journalFile = await Deno.open(journal, { read: true });
+  using answeredFile = await Deno.open(answered, { read: true });
+  const { seed } = await seedFrom(journalFile, answeredFile);
+  assert.deepEqual(seed.pending, []);
+  assert.ok(answeredBefore(seed, 7), "the late line of request 7 is not sent again");
+  assert.ok(!answeredBefore(seed, "7"), 'request "7" is another request');
+  assert.ok(!answeredBefore(seed, 8));
+  assert.ok(!answeredBefore(seed, undefined), "a notification is always relayed");
+});
+
+Deno.test("a takeover from where a relay went back to pumps starts with that relay's handshake and reads only what came after", async () => {
+  await using dir = await tempDir();
+  const journal = join(dir.path, "t.in");
+  const answered = join(dir.path, "t.answered");
+  const line = (message: Record<string, unknown>) => JSON.stringify({ jsonrpc: "2.0", ...message });
+  const initialize = line({ id: 0, method: "initialize", params: {} });
+  const initialized = line({ method: "notifications/initialized" });
+  const before = line({ id: 1, method: "tools/call", params: { name: "read" } });
+  const after = line({ id: 2, method: "tools/call", params: { name: "wait" } });
+  const answeredAfter = line({ id: 3, method: "tools/call", params: { name: "send" } });
+  const head = ["", initialize, initialized, before, ""].join("\n");
+  await Deno.writeTextFile(journal, `${head}${after}\n${answeredAfter}\n`);
+  // The new engine's answered file knows only what it answered after the handover.
+  await Deno.writeTextFile(answered, "3\n");
+  using journalFile = await Deno.open(journal, { read: true });
+  using answeredFile = await Deno.open(answered, { read: true });
+  const from = new TextEncoder().encode(head).length;
+  const { seed, offset } = await seedFrom(journalFile, answeredFile, {
+    from,
+    handshake: { initialize: { id: 0, line: initialize }, initialized },
+  });
+  assert.deepEqual(seed.initialize, { id: 0, line: initialize });
+  assert.equal(seed.initialized, initialized);
+  assert.deepEqual(seed.pending, [{ id: 2, line: after }], "request 1 was answered before");
+  assert.equal(offset, (await journalFile.stat()).size);
 });
