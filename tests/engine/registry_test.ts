@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   listRegistry,
+  readRegistry,
   registryPath,
   removeRegistry,
   writeRegistry,
@@ -37,4 +38,26 @@ Deno.test("listRegistry marks an entry stale when its engine is gone or its hear
 
   await removeRegistry(dir.path, "alive");
   assert.deepEqual((await listRegistry(dir.path)).map((d) => d.alias), ["crashed", "silent"]);
+});
+
+Deno.test("readRegistry gives each caller its own copy of an unchanged entry, and reads a changed one anew", async () => {
+  await using dir = await tempDir();
+  await writeRegistry(dir.path, {
+    ...entry("a", Deno.pid),
+    live: [{ name: "alice", status: "available" }],
+  });
+  const first = await readRegistry(dir.path, "a");
+  (first!.live![0] as { status: string }).status = "changed by a caller";
+  first!.models!.push("x/y");
+  const second = await readRegistry(dir.path, "a");
+  assert.deepEqual(second!.live, [{ name: "alice", status: "available" }]);
+  assert.deepEqual(second!.models, ["builtin/echo"]);
+
+  await writeRegistry(dir.path, {
+    ...entry("a", Deno.pid),
+    live: [{ name: "alice", status: "busy" }],
+  });
+  assert.deepEqual((await readRegistry(dir.path, "a"))!.live, [{ name: "alice", status: "busy" }]);
+  const [listed] = await listRegistry(dir.path);
+  assert.deepEqual(listed!.live, [{ name: "alice", status: "busy" }]);
 });
