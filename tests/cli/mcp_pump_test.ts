@@ -26,6 +26,11 @@ const session = (home: string, name: string, env: Record<string, string> = {}) =
     env,
   });
 
+/** One JSON-RPC message as a line. */
+const line = (message: Record<string, unknown>) => JSON.stringify({ jsonrpc: "2.0", ...message });
+const INITIALIZE = line({ id: 0, method: "initialize", params: {} });
+const INITIALIZED = line({ method: "notifications/initialized" });
+
 Deno.test("crosstalk mcp with its machine's engine hands its stdio to tee and cat, and leaves nothing behind when stdin closes", async () => {
   await using dir = await tempDir();
   const home = dir.path;
@@ -242,13 +247,12 @@ Deno.test("a pump ticket with the client's handshake serves a session that answe
   await using dir = await tempDir();
   await using engine = await startTeam(dir.path);
   const { url, live } = await registerCarol(engine);
-  const line = (message: Record<string, unknown>) => JSON.stringify({ jsonrpc: "2.0", ...message });
   const initialize = line({
     id: 0,
     method: "initialize",
     params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "t", v: "1" } },
   });
-  const initialized = line({ method: "notifications/initialized" });
+  const initialized = INITIALIZED;
   const ticketWith = (body: unknown) =>
     fetch(`${url}/api/live/me/mcp/pump`, {
       method: "POST",
@@ -292,42 +296,46 @@ Deno.test("a pump ticket with the client's handshake serves a session that answe
   await untilClosed(out);
 });
 
-Deno.test("taking over from the pumps, the relay sends again what the engine had not answered: no more, no less", async () => {
+/**
+ * What a takeover makes of a journal and an answered file with these texts: read through
+ * handles, after the journal was removed (a sweep may remove it: it is still read to its end).
+ */
+async function takeOver(
+  journalText: string,
+  answeredText: string,
+  from?: Parameters<typeof seedFrom>[2],
+): Promise<Awaited<ReturnType<typeof seedFrom>> & { size: number }> {
   await using dir = await tempDir();
   const journal = join(dir.path, "t.in");
   const answered = join(dir.path, "t.answered");
-  const line = (message: Record<string, unknown>) => JSON.stringify({ jsonrpc: "2.0", ...message });
-  const initialize = line({ id: 0, method: "initialize", params: {} });
-  const initialized = line({ method: "notifications/initialized" });
+  await Deno.writeTextFile(journal, journalText);
+  await Deno.writeTextFile(answered, answeredText);
+  using journalFile = await Deno.open(journal, { read: true });
+  using answeredFile = await Deno.open(answered, { read: true });
+  await Deno.remove(journal);
+  const size = new TextEncoder().encode(journalText).length;
+  return { ...await seedFrom(journalFile, answeredFile, from), size };
+}
+
+Deno.test("taking over from the pumps, the relay sends again what the engine had not answered: no more, no less", async () => {
   const read = line({ id: 1, method: "tools/call", params: { name: "read" } });
   const wait = line({ id: 2, method: "tools/call", params: { name: "wait" } });
   const stringId = line({ id: "2", method: "tools/call", params: { name: "send" } });
   const cancelled = line({ id: 3, method: "tools/call", params: { name: "wait" } });
   const cancel = line({ method: "notifications/cancelled", params: { requestId: 3 } });
   const half = line({ id: 4, method: "tools/call" }).slice(0, 20);
-  await Deno.writeTextFile(
-    journal,
-    ["", initialize, initialized, read, "not json", wait, stringId, cancelled, cancel].join("\n") +
+  const { seed, offset, size } = await takeOver(
+    ["", INITIALIZE, INITIALIZED, read, "not json", wait, stringId, cancelled, cancel].join("\n") +
       `\n${half}`,
+    "0\n1\n",
   );
-  await Deno.writeTextFile(answered, "0\n1\n");
-
-  using journalFile = await Deno.open(journal, { read: true });
-  using answeredFile = await Deno.open(answered, { read: true });
-  // Read through the handles: a file removed meanwhile is still read to its end.
-  await Deno.remove(journal);
-  const { seed, offset } = await seedFrom(journalFile, answeredFile);
-  assert.deepEqual(seed.initialize, { id: 0, line: initialize });
-  assert.equal(seed.initialized, initialized);
+  assert.deepEqual(seed.initialize, { id: 0, line: INITIALIZE });
+  assert.equal(seed.initialized, INITIALIZED);
   assert.deepEqual(seed.pending, [{ id: 2, line: wait }, { id: "2", line: stringId }]);
-  assert.equal(offset, (await journalFile.stat()).size - half.length, "a half-written line waits");
+  assert.equal(offset, size - half.length, "a half-written line waits");
 });
 
 Deno.test("the takeover reads a journal of lines longer than its reads whole, and an answered id cut short counts for no request", async () => {
-  await using dir = await tempDir();
-  const journal = join(dir.path, "t.in");
-  const answered = join(dir.path, "t.answered");
-  const line = (message: Record<string, unknown>) => JSON.stringify({ jsonrpc: "2.0", ...message });
   // 200 KB of text with characters of several bytes, across the 64 KiB reads.
   const long = line({
     id: 12,
@@ -335,27 +343,15 @@ Deno.test("the takeover reads a journal of lines longer than its reads whole, an
     params: { name: "send", arguments: { message: "é✓".repeat(40_000) } },
   });
   const other = line({ id: 123, method: "tools/call", params: { name: "read" } });
-  await Deno.writeTextFile(journal, `${long}\n${other}\n`);
   // The engine was killed while it appended 123: only "12" of it is in the file.
-  await Deno.writeTextFile(answered, "7\n12");
-  using journalFile = await Deno.open(journal, { read: true });
-  using answeredFile = await Deno.open(answered, { read: true });
-  const { seed, offset } = await seedFrom(journalFile, answeredFile);
+  const { seed, offset, size } = await takeOver(`${long}\n${other}\n`, "7\n12");
   assert.deepEqual(seed.pending, [{ id: 12, line: long }, { id: 123, line: other }]);
-  assert.equal(offset, (await journalFile.stat()).size);
+  assert.equal(offset, size);
 });
 
 Deno.test("after the takeover, a request the lost engine had answered that reaches the journal late counts as answered, by its id's type too", async () => {
-  await using dir = await tempDir();
-  const journal = join(dir.path, "t.in");
-  const answered = join(dir.path, "t.answered");
-  const line = (message: Record<string, unknown>) => JSON.stringify({ jsonrpc: "2.0", ...message });
   // Request 7 reached the engine and was answered; tee had not appended it yet.
-  await Deno.writeTextFile(journal, `${line({ id: 6, method: "tools/call" })}\n`);
-  await Deno.writeTextFile(answered, "6\n7\n");
-  using journalFile = await Deno.open(journal, { read: true });
-  using answeredFile = await Deno.open(answered, { read: true });
-  const { seed } = await seedFrom(journalFile, answeredFile);
+  const { seed } = await takeOver(`${line({ id: 6, method: "tools/call" })}\n`, "6\n7\n");
   assert.deepEqual(seed.pending, []);
   assert.ok(answeredBefore(seed, 7), "the late line of request 7 is not sent again");
   assert.ok(!answeredBefore(seed, "7"), 'request "7" is another request');
@@ -364,28 +360,17 @@ Deno.test("after the takeover, a request the lost engine had answered that reach
 });
 
 Deno.test("a takeover from where a relay went back to pumps starts with that relay's handshake and reads only what came after", async () => {
-  await using dir = await tempDir();
-  const journal = join(dir.path, "t.in");
-  const answered = join(dir.path, "t.answered");
-  const line = (message: Record<string, unknown>) => JSON.stringify({ jsonrpc: "2.0", ...message });
-  const initialize = line({ id: 0, method: "initialize", params: {} });
-  const initialized = line({ method: "notifications/initialized" });
   const before = line({ id: 1, method: "tools/call", params: { name: "read" } });
   const after = line({ id: 2, method: "tools/call", params: { name: "wait" } });
   const answeredAfter = line({ id: 3, method: "tools/call", params: { name: "send" } });
-  const head = ["", initialize, initialized, before, ""].join("\n");
-  await Deno.writeTextFile(journal, `${head}${after}\n${answeredAfter}\n`);
+  const head = ["", INITIALIZE, INITIALIZED, before, ""].join("\n");
   // The new engine's answered file knows only what it answered after the handover.
-  await Deno.writeTextFile(answered, "3\n");
-  using journalFile = await Deno.open(journal, { read: true });
-  using answeredFile = await Deno.open(answered, { read: true });
-  const from = new TextEncoder().encode(head).length;
-  const { seed, offset } = await seedFrom(journalFile, answeredFile, {
-    from,
-    handshake: { initialize: { id: 0, line: initialize }, initialized },
+  const { seed, offset, size } = await takeOver(`${head}${after}\n${answeredAfter}\n`, "3\n", {
+    from: new TextEncoder().encode(head).length,
+    handshake: { initialize: { id: 0, line: INITIALIZE }, initialized: INITIALIZED },
   });
-  assert.deepEqual(seed.initialize, { id: 0, line: initialize });
-  assert.equal(seed.initialized, initialized);
+  assert.deepEqual(seed.initialize, { id: 0, line: INITIALIZE });
+  assert.equal(seed.initialized, INITIALIZED);
   assert.deepEqual(seed.pending, [{ id: 2, line: after }], "request 1 was answered before");
-  assert.equal(offset, (await journalFile.stat()).size);
+  assert.equal(offset, size);
 });
