@@ -13,7 +13,7 @@
 // engine that comes back, as the relay does for its own, and the lines that keep coming are read
 // from the journal, which `tee` goes on writing (the agent's stdin stays with it). Once the relay
 // has an engine again and nothing in flight, it hands the session back to pumps: a new `cat`, and
-// for `in` a GNU `tail -f` of the journal from where the relay stopped (`tee` still holds stdin),
+// for `in` a `tail -f` of the journal from where the relay stopped (`tee` still holds stdin),
 // the engine told the client's handshake so that its new session is the one the client opened.
 import { CrosstalkError, errorText } from "../schema/errors.ts";
 import type { HttpClient } from "./_client.ts";
@@ -99,13 +99,21 @@ printf '\\n' >> "$CROSSTALK_PUMP_JOURNAL"
 if tee -p </dev/null >/dev/null 2>&1; then exec tee -p -a "$CROSSTALK_PUMP_JOURNAL" >&3; fi
 exec tee -a "$CROSSTALK_PUMP_JOURNAL" >&3`;
 // Back from a relay, `in` is the journal from where the relay stopped: `tee` still holds stdin,
-// and GNU tail's --pid ends the tail once tee has ended and all it wrote was read.
+// and tail's --pid ends the tail once tee has ended and all it wrote was read. It says `paired`
+// on its stdout once the engine has both connections; `cat` starts only when told `go` on its
+// stdin, once the relay has written its last line.
 const RESUMED_IN_PUMP = `trap '' PIPE
 exec 3<>"/dev/tcp/127.0.0.1/$CROSSTALK_PUMP_PORT" || exit 97
 printf 'in %s\\n' "$CROSSTALK_PUMP_TICKET" >&3
 IFS= read -r ready <&3 || exit 98
 [ "$ready" = ok ] || exit 98
+printf 'paired\\n'
 exec tail -c "+$CROSSTALK_PUMP_FROM" --pid="$CROSSTALK_PUMP_TEE" -f "$CROSSTALK_PUMP_JOURNAL" >&3`;
+const GATED_OUT_PUMP = `exec 3<>"/dev/tcp/127.0.0.1/$CROSSTALK_PUMP_PORT" || exit 97
+printf 'out %s\\n' "$CROSSTALK_PUMP_TICKET" >&3
+IFS= read -r go || exit 99
+[ "$go" = go ] || exit 99
+exec cat <&3`;
 /** The exit codes of a pump that never connected, or never heard the engine's ok. */
 const NOT_CONNECTED = [97, 98];
 
@@ -125,7 +133,7 @@ export async function runPumps(
   }
   if (Deno.build.os === "windows") return { kind: "unavailable", why: "no pumps on Windows" };
   const ticket = await ticketFor(api, options.reportDelayMs);
-  if (typeof ticket === "string") return { kind: "unavailable", why: ticket };
+  if ("why" in ticket) return { kind: "unavailable", why: ticket.why };
   // Beside the engine's file, and named as it is (never by the ticket, which must not show in
   // tee's arguments).
   const journalPath = ticket.answered.replace(/\.answered$/, ".in");
@@ -147,26 +155,27 @@ export async function runPumps(
   return await pumps.start(ticket);
 }
 
-/** A ticket for the session's pumps, or why there is none. */
+/** A ticket for the session's pumps, or why there is none (and whether asking again may help). */
 async function ticketFor(
   api: HttpClient,
   reportDelayMs: number,
   handshake?: Handshake,
-): Promise<Ticket | string> {
+): Promise<Ticket | { why: string; again: "later" | "never" }> {
   try {
-    const ticket = await api.call<Ticket & { replayed?: boolean }>(
+    return await api.call<Ticket & { replayed?: boolean }>(
       "POST",
       `/api/live/me/mcp/pump?woken_report_ms=${reportDelayMs}`,
       handshake
         ? { initialize: handshake.initialize.line, initialized: handshake.initialized }
         : undefined,
     );
-    return ticket;
   } catch (error) {
     if (error instanceof CrosstalkError && error.code === "ERR_ROUTE_NOT_FOUND") {
-      return "the engine has no pumps";
+      return { why: "the engine has no pumps", again: "never" };
     }
-    return errorText(error);
+    // The engine will refuse that handshake every time.
+    const never = error instanceof CrosstalkError && error.code === "ERR_BODY_INVALID";
+    return { why: errorText(error), again: never ? "never" : "later" };
   }
 }
 
@@ -309,12 +318,8 @@ class SessionPumps {
     if (this.#teeEnded || this.#left) {
       return { kind: "unavailable", why: "stdin has closed", again: "never" };
     }
-    if (!(await gnuTail())) {
-      return {
-        kind: "unavailable",
-        why: "no GNU tail (its --pid) on this machine",
-        again: "never",
-      };
+    if (!(await tailHasPid())) {
+      return { kind: "unavailable", why: "no tail with --pid on this machine", again: "never" };
     }
     // `tail` follows the journal by its name: one removed meanwhile (a sweep) cannot be followed.
     const named = await Deno.stat(this.#journalPath).catch(() => undefined);
@@ -323,7 +328,7 @@ class SessionPumps {
       return { kind: "unavailable", why: "the journal was removed", again: "never" };
     }
     const ticket = await ticketFor(this.#api, this.#reportDelayMs, handshake);
-    if (typeof ticket === "string") return { kind: "unavailable", why: ticket, again: "later" };
+    if ("why" in ticket) return { kind: "unavailable", ...ticket };
     if (handshake && (ticket as { replayed?: boolean }).replayed !== true) {
       // An engine older than this crosstalk: its session would never see the handshake.
       return { kind: "unavailable", why: "the engine cannot resume pumps", again: "never" };
@@ -332,24 +337,33 @@ class SessionPumps {
     if (typeof answered === "string") {
       return { kind: "unavailable", why: answered, again: "later" };
     }
-    await detach();
-    let out: Deno.ChildProcess;
-    let into: Deno.ChildProcess;
+    // The new pumps connect while the relay goes on: the engine replays the handshake once it
+    // has both, and only from then on are the agent's wakes its new session's. `cat` waits to
+    // be told to start, so that nothing it copies comes between the relay's lines on stdout.
+    let out: Deno.ChildProcess | undefined;
+    let into: Deno.ChildProcess | undefined;
     try {
-      out = this.#pump(OUT_PUMP, ticket, { stdin: "null", stdout: "inherit" });
-      into = this.#pump(RESUMED_IN_PUMP, ticket, { stdin: "null", stdout: "null" }, {
+      out = this.#pump(GATED_OUT_PUMP, ticket, { stdin: "piped", stdout: "inherit" });
+      into = this.#pump(RESUMED_IN_PUMP, ticket, { stdin: "null", stdout: "piped" }, {
         CROSSTALK_PUMP_FROM: String(offset + 1),
         CROSSTALK_PUMP_TEE: String(this.#tee!.pid),
       });
-    } catch {
-      return await this.#takeOver(answered, offset, handshake);
+    } catch (error) {
+      await this.#stop(out, into, answered.path);
+      return { kind: "unavailable", why: `bash: ${errorText(error)}`, again: "later" };
     }
+    if (!(await saysPaired(into, out))) {
+      await this.#stop(out, into, answered.path);
+      return { kind: "unavailable", why: "the pumps could not connect", again: "later" };
+    }
+    await detach();
+    await tell(out, "go\n");
     const first = await firstToEnd(out, into);
     if (first === "in") {
       const { code } = await into.status;
       // stdin closed: tee ended, the tail read all it wrote and ended.
       if (this.#teeEnded && !NOT_CONNECTED.includes(code)) return await this.#ended(out);
-      // `in` could not start, or its tail failed: the relay takes over again.
+      // Its tail failed: the relay takes over again.
       kill(out);
       await out.status;
     } else {
@@ -358,6 +372,20 @@ class SessionPumps {
       await into.status;
     }
     return await this.#takeOver(answered, offset, handshake);
+  }
+
+  /** Stops pumps that never paired, and forgets their ticket's answered file. */
+  async #stop(
+    out: Deno.ChildProcess | undefined,
+    into: Deno.ChildProcess | undefined,
+    answered: string,
+  ): Promise<void> {
+    for (const child of [out, into]) {
+      if (!child) continue;
+      kill(child);
+      await child.status;
+    }
+    await this.#forget(answered);
   }
 
   /** Opens a ticket's answered file, where the engine writes the ids of what it answered. */
@@ -385,7 +413,7 @@ class SessionPumps {
   #pump(
     script: string,
     ticket: Ticket,
-    stdio: { stdin: "inherit" | "null"; stdout: "inherit" | "null" },
+    stdio: { stdin: "inherit" | "null" | "piped"; stdout: "inherit" | "null" | "piped" },
     env: Record<string, string> = {},
   ): Deno.ChildProcess {
     const child = new Deno.Command("bash", {
@@ -420,6 +448,36 @@ class SessionPumps {
   }
 }
 
+/**
+ * True once the resumed `in` pump says the engine has both connections; false when it ends
+ * first, or `out` does.
+ */
+async function saysPaired(into: Deno.ChildProcess, out: Deno.ChildProcess): Promise<boolean> {
+  const reader = into.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const said = (async () => {
+    let text = "";
+    while (!text.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) return false;
+      text += value;
+    }
+    return text === "paired\n";
+  })();
+  try {
+    return await Promise.race([said, out.status.then(() => false)]);
+  } finally {
+    // Nothing more comes that way (the tail writes to the engine).
+    await reader.cancel().catch(() => {});
+  }
+}
+
+/** Writes `text` to a pump's stdin and closes it; a pump gone already is left to end. */
+async function tell(child: Deno.ChildProcess, text: string): Promise<void> {
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(text)).catch(() => {});
+  await writer.close().catch(() => {});
+}
+
 /** Which of a session's two pumps ended first; both at once (stdin closed) counts as `in`. */
 async function firstToEnd(out: Deno.ChildProcess, into: Deno.ChildProcess): Promise<"out" | "in"> {
   const first = await Promise.race([
@@ -435,19 +493,19 @@ async function firstToEnd(out: Deno.ChildProcess, into: Deno.ChildProcess): Prom
   return both ? "in" : "out";
 }
 
-let gnuTailChecked: Promise<boolean> | undefined;
+let tailPidChecked: Promise<boolean> | undefined;
 
-/** True where `tail` is GNU's (BSD and busybox tails have no --pid to end with `tee`). */
-function gnuTail(): Promise<boolean> {
-  return gnuTailChecked ??= new Deno.Command("tail", {
-    args: ["--version"],
+/**
+ * True where `tail` takes `--pid` (GNU's and uutils'; BSD's and busybox's do not), which ends the
+ * resumed `in` pump once `tee` has ended.
+ */
+function tailHasPid(): Promise<boolean> {
+  return tailPidChecked ??= new Deno.Command("tail", {
+    args: [`--pid=${Deno.pid}`, "-n", "0", "/dev/null"],
     stdin: "null",
-    stdout: "piped",
+    stdout: "null",
     stderr: "null",
-  }).output().then(
-    (out) => out.success && new TextDecoder().decode(out.stdout).includes("GNU coreutils"),
-    () => false,
-  );
+  }).output().then((out) => out.success, () => false);
 }
 
 function kill(child: Deno.ChildProcess): void {

@@ -192,10 +192,17 @@ async function runMcp(flags: McpFlags, ctx: CliContext): Promise<void> {
     log,
     ...(local ? { locate: () => localEngineServer(flags, ctx) } : {}),
   };
+  /** When the session last went back to pumps. */
+  let backAt: number | undefined;
   while (pumped.kind !== "ended") {
     if (pumped.kind === "engine-gone") {
       log("the engine went away; this process relays the session until it can go back to pumps");
-      relay = new McpRelay(api, { ...relayOptions, seed: pumped.seed, journal: pumped.journal });
+      relay = new McpRelay(api, {
+        ...relayOptions,
+        seed: pumped.seed,
+        journal: pumped.journal,
+        pumpsFailed: backAt !== undefined && Date.now() - backAt < PUMPS_FAILED_MS,
+      });
       resume = pumped.resume;
     } else if (!relay) {
       if (local) log(`relaying in this process (${pumped.why})`);
@@ -208,11 +215,13 @@ async function runMcp(flags: McpFlags, ctx: CliContext): Promise<void> {
     const ran = await relay.run(resume !== undefined);
     if (ran.kind === "ended") break;
     const detaching = relay;
-    pumped = await resume!(ran.offset, relay.handshake, () => detaching.detach());
-    if (pumped.kind !== "unavailable") {
+    // Resolves when the pumps it went back to end (or, unavailable, at once).
+    pumped = await resume!(ran.offset, relay.handshake, async () => {
+      await detaching.detach();
       log("back on pumps");
-      relay = undefined;
-    }
+      backAt = Date.now();
+    });
+    if (pumped.kind !== "unavailable") relay = undefined;
   }
   stop.abort();
   // The wake being delivered now reports too, before the session leaves.
@@ -249,6 +258,11 @@ interface McpRelayOptions {
   seed?: RelaySeed;
   /** Where the client's lines come from after the pumps: the journal (default: stdin). */
   journal?: JournalTail;
+  /**
+   * The pumps before this relay ended soon after they started: if the engine is there at the
+   * relay's first try (it never went away), they failed, and are not tried again at once.
+   */
+  pumpsFailed?: boolean;
 }
 
 /** How {@linkcode McpRelay.run} ended: stdin closed, or the relay can hand over to pumps. */
@@ -256,6 +270,20 @@ type RelayEnd = { kind: "ended" } | { kind: "handover"; offset: number };
 
 /** How long a relay whose way back to pumps failed relays before it tries again. */
 const HAND_OVER_RETRY_MS = 30_000;
+/** Pumps a relay went back to that end sooner than this failed: the next relay waits to retry. */
+const PUMPS_FAILED_MS = 5_000;
+/** How long a relay going back to pumps waits for its socket's close, and for its last write. */
+const DETACH_MS = 5_000;
+
+/** Resolves when `promise` settles or after `ms`, whichever comes first. */
+async function within(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    promise.catch(() => {}),
+    new Promise((resolve) => timer = setTimeout(resolve, ms)),
+  ]);
+  clearTimeout(timer);
+}
 
 /**
  * Relays the agent's MCP messages between stdio (one JSON-RPC message per line) and the
@@ -312,6 +340,9 @@ class McpRelay {
   #mayHandOver = false;
   #handOverAt = 0;
   #handOverTimer: ReturnType<typeof setTimeout> | undefined;
+  #pumpsFailed: boolean;
+  /** Sockets that closed before they opened, since the relay started. */
+  #failedConnects = 0;
 
   constructor(api: HttpClient, options: McpRelayOptions) {
     this.#api = api;
@@ -320,6 +351,7 @@ class McpRelay {
     this.#log = options.log;
     this.#locate = options.locate;
     this.#journal = options.journal;
+    this.#pumpsFailed = options.pumpsFailed ?? false;
     const seed = options.seed;
     if (seed) {
       this.#initialize = seed.initialize;
@@ -420,9 +452,11 @@ class McpRelay {
         socket.addEventListener("close", resolve, { once: true })
       );
       socket.close(1000, "back to the pumps");
-      await closed;
+      // An engine that does not answer the close (hung) holds nothing back for long.
+      await within(closed, DETACH_MS);
     }
-    await this.#lastWrite;
+    // A client that stopped reading its stdout blocks the last write: the pumps go on anyway.
+    await within(this.#lastWrite, DETACH_MS);
     this.#out.releaseLock();
   }
 
@@ -514,6 +548,8 @@ class McpRelay {
         if (this.#initialized) socket.send(this.#initialized);
       }
       this.#isOpen = true;
+      if (this.#pumpsFailed && this.#failedConnects === 0) this.handOverLater();
+      this.#pumpsFailed = false;
       for (const [id, request] of this.#pending) {
         if (id === initialize?.id) continue;
         // A call that every engine it reached went away with may be what brings them down:
@@ -536,6 +572,7 @@ class McpRelay {
     socket.addEventListener("message", (event) => void this.#fromEngine(event.data));
     socket.addEventListener("close", () => {
       this.#isOpen = false;
+      if (!opened) this.#failedConnects++;
       if (this.#closedByUs) return;
       if (opened) this.#open = Promise.withResolvers();
       this.#giveUp ??= setTimeout(() => {

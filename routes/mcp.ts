@@ -53,17 +53,19 @@ export function mcpRoutes(
   });
   let pumps: PumpListener | undefined;
   app.post("/live/me/mcp/pump", async (c) => {
-    // A session whose relay comes back to pumps says how its client opened the session: the
-    // new session hears that first, and the client never sees the answer (it has had one).
-    const handshake = await handshakeOf(c);
     const serve = await sessionFor(c);
+    // A session whose relay comes back to pumps says how its client opened the session: the
+    // new session hears that first, once its pumps are there, and the client never sees the
+    // answer (it has had one).
+    const handshake = await handshakeOf(c);
     const { PumpListener } = await import("./mcp_pump.ts");
     pumps ??= new PumpListener(deps.bus.location.stateDir, deps.shutdown);
     const { ticket, socket } = await pumps.open();
     serve(socket);
     if (!handshake) return c.json(ticket);
     socket.replay(handshake);
-    // Said, so that the session's process knows its session is the one its client opened.
+    // Said, so that the session's process knows its new session will be the one its client
+    // opened (an older engine would ignore the handshake).
     return c.json({ ...ticket, replayed: true });
   });
   return app;
@@ -119,18 +121,17 @@ async function handshakeOf(c: Context<Env>): Promise<Handshake | undefined> {
   checkShape(body, { initialize: "string", initialized: "string?" });
   const line = (field: "initialize" | "initialized", method: string) => {
     const text = body[field] as string;
-    let message: { id?: unknown; method?: unknown } | undefined;
+    let message: { jsonrpc?: unknown; id?: unknown; method?: unknown } | undefined;
     try {
-      message = text.length <= MAX_HANDSHAKE_LINE && !text.includes("\n")
-        ? JSON.parse(text)
-        : undefined;
+      const bytes = new TextEncoder().encode(text).length;
+      message = bytes <= MAX_HANDSHAKE_LINE && !text.includes("\n") ? JSON.parse(text) : undefined;
     } catch {
       // Said below.
     }
     const id = message?.id;
     const idOk = field === "initialized" ? id === undefined : typeof id === "string" ||
       (typeof id === "number" && Number.isSafeInteger(id));
-    if (message?.method !== method || !idOk) {
+    if (message?.jsonrpc !== "2.0" || message?.method !== method || !idOk) {
       throw new CrosstalkError(
         "ERR_BODY_INVALID",
         `${field} must be the client's ${method} ${

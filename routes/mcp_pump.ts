@@ -207,6 +207,8 @@ export class PumpSocket extends EventTarget implements SessionSocket {
   #writing: Promise<void>;
   #outReady = Promise.withResolvers<void>();
   #encoder = new TextEncoder();
+  /** The client's handshake, replayed once both connections are there (see `replay`). */
+  #handshake: Handshake | undefined;
   /** The id of a replayed initialize, whose answer the client has had already. */
   #replayed: string | number | undefined;
 
@@ -240,9 +242,18 @@ export class PumpSocket extends EventTarget implements SessionSocket {
   /**
    * Gives the session's MCP server the client's handshake before anything from `in` (the server
    * of a session that relayed and comes back to pumps is new; the client is not): the answer to
-   * the initialize is not sent, nor recorded as answered.
+   * the initialize is not sent, nor recorded as answered. Given once both connections are there,
+   * not before: from the initialized notification on, this session is the one the agent's wakes
+   * go to, and until its pumps are there the relay's session must stay that one.
    */
   replay(handshake: Handshake): void {
+    this.#handshake = handshake;
+  }
+
+  #replay(): void {
+    const handshake = this.#handshake;
+    if (!handshake) return;
+    this.#handshake = undefined;
     this.#replayed = handshake.initialize.id;
     for (const line of [handshake.initialize.line, handshake.initialized]) {
       if (line !== undefined && this.readyState === WebSocket.OPEN) {
@@ -302,6 +313,7 @@ export class PumpSocket extends EventTarget implements SessionSocket {
     /** How much of `text` is known to hold no newline. */
     let scanned = 0;
     const buffer = new Uint8Array(64 * 1024);
+    this.#replay();
     try {
       await conn.write(this.#encoder.encode("ok\n"));
       for (;;) {

@@ -695,8 +695,8 @@ export const OPENAPI = {
           "once `out` is connected, then carries one JSON-RPC message per line each way. The " +
           "engine appends the id of every request it answers to the answered file. A session " +
           "that relayed and comes back to pumps sends its client's handshake lines: the new " +
-          "session hears them first, the answer to the initialize is not sent, and the ticket " +
-          "says replayed: true",
+          "session hears them first once both connections are there, the answer to the " +
+          "initialize is not sent, and the ticket says replayed: true",
         { 200: json("The ticket") },
         {
           parameters: [

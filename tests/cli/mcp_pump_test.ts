@@ -266,6 +266,7 @@ Deno.test("a pump ticket with the client's handshake serves a session that answe
       "not json",
       [initialize],
       { initialize: line({ id: 0, method: "tools/list" }) },
+      { initialize: JSON.stringify({ id: 0, method: "initialize" }) },
       { initialize: line({ method: "initialize" }) },
       { initialize: `${initialize}\n${initialize}` },
       { initialize, initialized: line({ id: 1, method: "notifications/initialized" }) },
@@ -316,6 +317,57 @@ async function takeOver(
   const size = new TextEncoder().encode(journalText).length;
   return { ...await seedFrom(journalFile, answeredFile, from), size };
 }
+
+Deno.test("until the pumps of a ticket with a handshake are there, the agent's wakes stay with its relay's session", async () => {
+  await using dir = await tempDir();
+  await using engine = await startTeam(dir.path);
+  const { url, user } = await registerCarol(engine);
+  const post = (path: string, token: string, body: unknown) =>
+    fetch(`${url}${path}`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+  const registered = await post("/api/live", user, { agent: "claude", name: "dave" });
+  const dave = (await registered.json()).token as string;
+  // Dave's relay: a session over the WebSocket, opened by its client.
+  const socket = new WebSocket(`${url.replace(/^http/, "ws")}/api/live/me/mcp`, {
+    headers: { Authorization: `Bearer ${dave}` },
+  });
+  const frames: string[] = [];
+  socket.onmessage = (event) => frames.push(String(event.data));
+  await new Promise((resolve) => socket.onopen = resolve);
+  const initialize = line({
+    id: 0,
+    method: "initialize",
+    params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "t", v: "1" } },
+  });
+  socket.send(initialize);
+  await waitUntil(() => frames.some((frame) => JSON.parse(frame).id === 0));
+  socket.send(INITIALIZED);
+  await engine.waitFor((r) => r.event === "live.online" && r.name === "dave");
+
+  // The relay asks to go back to pumps, and its pumps do not come (yet).
+  const ticket = await post("/api/live/me/mcp/pump", dave, {
+    initialize,
+    initialized: INITIALIZED,
+  });
+  assert.equal((await ticket.json()).replayed, true);
+  const sent = await post("/api/messages", user, {
+    to: ["dave"],
+    body: "still woken through the relay",
+  });
+  assert.equal(sent.status, 201, await sent.text());
+  await waitUntil(() =>
+    frames.some((frame) =>
+      frame.includes("notifications/claude/channel") &&
+      frame.includes("still woken through the relay")
+    )
+  );
+  const closed = new Promise((resolve) => socket.onclose = resolve);
+  socket.close();
+  await closed;
+});
 
 Deno.test("taking over from the pumps, the relay sends again what the engine had not answered: no more, no less", async () => {
   const read = line({ id: 1, method: "tools/call", params: { name: "read" } });
