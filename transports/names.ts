@@ -89,9 +89,13 @@ export function tryParseMessageId(id: string): MessageIdParts | undefined {
   const [, y, mo, d, h, mi, s, ms, random] = m as unknown as string[];
   if (+y! < 1000) return undefined;
   const time = new Date(Date.UTC(+y!, +mo! - 1, +d!, +h!, +mi!, +s!, +ms!));
-  // Reject dates that JavaScript would roll over (2026/02/31 -> March 3rd).
-  if (formatMessageId({ time, random: random! }) !== id) return undefined;
-  return { time, random: random! };
+  // Reject dates that JavaScript would roll over (2026/02/31 -> March 3rd, 25:00 -> the next
+  // day): each part must come back as it was written. (Compared as numbers: ids are checked on
+  // every path of a message, and formatting one again to compare cost a string per part.)
+  const same = time.getUTCFullYear() === +y! && time.getUTCMonth() === +mo! - 1 &&
+    time.getUTCDate() === +d! && time.getUTCHours() === +h! && time.getUTCMinutes() === +mi! &&
+    time.getUTCSeconds() === +s! && time.getUTCMilliseconds() === +ms!;
+  return same ? { time, random: random! } : undefined;
 }
 
 /**

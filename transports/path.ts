@@ -24,10 +24,16 @@ export function isAbsolute(path: string): boolean {
   return windows ? windows.isAbsolute(path) : path.startsWith("/");
 }
 
+/** What {@linkcode normalize} changes: a repeated separator, or a `.` or `..` part. */
+const NOT_NORMAL = /\/\/|(?:^|\/)\.\.?(?:\/|$)/;
+
 /** `path` with `.` and `..` resolved and repeated separators collapsed (`.` when empty). */
 export function normalize(path: string): string {
   if (windows) return windows.normalize(path);
   if (path === "") return ".";
+  // Most paths are normal already (a join of names): as they are, without splitting them (the
+  // engine joins paths for every message it writes, reads and marks).
+  if (!NOT_NORMAL.test(path)) return path;
   const absolute = path.startsWith("/");
   const trailing = path.endsWith("/");
   const out: string[] = [];
