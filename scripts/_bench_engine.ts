@@ -29,7 +29,10 @@ export interface BenchEngine extends AsyncDisposable {
 
 /** Options for {@linkcode startBenchEngine}. */
 export interface BenchEngineOptions {
-  /** Extra `deno run` flags before the script; by default `--inspect` when `CROSSTALK_BENCH_INSPECT` names a port. */
+  /**
+   * Extra `deno run` flags before the script; by default `--inspect` when `CROSSTALK_BENCH_INSPECT`
+   * names a port, and `--v8-flags` when `CROSSTALK_BENCH_ENGINE_V8_FLAGS` holds some.
+   */
   denoFlags?: string[];
 }
 
@@ -99,5 +102,7 @@ export async function startBenchEngine(
 /** `--inspect` on the port `CROSSTALK_BENCH_INSPECT` names, for scripts/profile.ts. */
 function inspectFlags(): string[] {
   const port = Deno.env.get("CROSSTALK_BENCH_INSPECT");
-  return port ? [`--inspect=127.0.0.1:${port}`] : [];
+  // V8 flags for the engine alone (not for this benchmark's own clients), to try one.
+  const v8 = Deno.env.get("CROSSTALK_BENCH_ENGINE_V8_FLAGS");
+  return [...(port ? [`--inspect=127.0.0.1:${port}`] : []), ...(v8 ? [`--v8-flags=${v8}`] : [])];
 }
