@@ -16,6 +16,7 @@
 // for `in` a `tail -f` of the journal from where the relay stopped (`tee` still holds stdin),
 // the engine told the client's handshake so that its new session is the one the client opened.
 import { CrosstalkError, errorText } from "../schema/errors.ts";
+import type { Handshake } from "../engine/wake.ts";
 import type { HttpClient } from "./_client.ts";
 
 /** How the pumps ended, and what the relay must take over then. */
@@ -54,12 +55,6 @@ export interface RelaySeed {
  */
 export function answeredBefore(seed: RelaySeed, id: string | number | undefined): boolean {
   return id !== undefined && seed.answered.has(JSON.stringify(id));
-}
-
-/** The client's handshake, as the engine replays it to a session that comes back to pumps. */
-export interface Handshake {
-  initialize: { id: string | number; line: string };
-  initialized?: string;
 }
 
 /**

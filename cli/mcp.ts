@@ -12,6 +12,7 @@ import {
   checkTypedText,
   CLOSE_LEAVING,
   deliverWake,
+  type Handshake,
   reportDelay,
   TMUX_WAKE_RESERVE,
   WakeReports,
@@ -33,7 +34,6 @@ import { collectNames } from "./_session_options.ts";
 import { readSse } from "./_sse.ts";
 import {
   answeredBefore,
-  type Handshake,
   type JournalTail,
   type PumpOutcome,
   type RelaySeed,

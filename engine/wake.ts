@@ -231,6 +231,16 @@ const REPORT_RETRY_MS = 200;
 export const CLOSE_LEAVING = 4000;
 
 /**
+ * How a client opened its MCP session: its `initialize` request and `notifications/initialized`
+ * line. A session whose relay goes back to pumps hands them to the engine, which replays them to
+ * the pumps' new session (routes/mcp_pump.ts, cli/_mcp_pump.ts).
+ */
+export interface Handshake {
+  initialize: { id: string | number; line: string };
+  initialized?: string;
+}
+
+/**
  * Tells the engine how wakes went, without holding up the next wake: failures at once, successes
  * after {@linkcode WOKEN_REPORT_MS} in one request, minus the messages read meanwhile.
  */

@@ -4,9 +4,9 @@
 // with the SDK and zod) is loaded at the first session.
 import { type Context, Hono } from "hono";
 import { CrosstalkError } from "../schema/errors.ts";
-import { reportDelay } from "../engine/wake.ts";
+import { type Handshake, reportDelay } from "../engine/wake.ts";
 import { type AppDeps, checkShape, type Env, identityOf, jsonBody } from "./_context.ts";
-import type { Handshake, PumpListener, SessionSocket } from "./mcp_pump.ts";
+import type { PumpListener, SessionSocket } from "./mcp_pump.ts";
 
 /**
  * GET /api/live/me/mcp (mounted at /api): upgrades to a WebSocket that carries the session's

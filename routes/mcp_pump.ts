@@ -8,6 +8,7 @@
 // the requests the engine had not answered) is in cli/_mcp_pump.ts; docs/LIVE.md tells the story.
 import { join } from "../transports/path.ts";
 import { randomHex } from "../transports/_fs.ts";
+import type { Handshake } from "../engine/wake.ts";
 
 /**
  * A socket close code: the session's pumps ended because its stdin closed. Unlike
@@ -28,16 +29,6 @@ export interface SessionSocket {
     listener: (event: Event) => void,
     options?: { once?: boolean },
   ): void;
-}
-
-/**
- * How a client opened its MCP session: its `initialize` request and `notifications/initialized`
- * line, which a session that comes back to pumps from its relay replays (see
- * {@linkcode PumpSocket.replay}).
- */
-export interface Handshake {
-  initialize: { id: string | number; line: string };
-  initialized?: string;
 }
 
 /** How long a ticket waits for its two connections. */
