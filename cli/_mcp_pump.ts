@@ -74,6 +74,8 @@ interface Ticket {
   port: number;
   ticket: string;
   answered: string;
+  /** True when the engine took the handshake sent with the request (older engines ignore it). */
+  replayed?: boolean;
 }
 
 // The port, ticket and journal come in the environment (another user may read a process's
@@ -110,9 +112,6 @@ printf 'out %s\\n' "$CROSSTALK_PUMP_TICKET" >&3
 IFS= read -r go || exit 99
 [ "$go" = go ] || exit 99
 exec cat <&3`;
-/** The exit codes of a pump that never connected, or never heard the engine's ok. */
-const NOT_CONNECTED = [97, 98];
-
 /** How long the engine has to close `out` after the agent's stdin closed. */
 const END_MS = 5_000;
 
@@ -158,7 +157,7 @@ async function ticketFor(
   handshake?: Handshake,
 ): Promise<Ticket | { why: string; again: "later" | "never" }> {
   try {
-    return await api.call<Ticket & { replayed?: boolean }>(
+    return await api.call<Ticket>(
       "POST",
       `/api/live/me/mcp/pump?woken_report_ms=${reportDelayMs}`,
       handshake
@@ -325,7 +324,7 @@ class SessionPumps {
     }
     const ticket = await ticketFor(this.#api, this.#reportDelayMs, handshake);
     if ("why" in ticket) return { kind: "unavailable", ...ticket };
-    if (handshake && (ticket as { replayed?: boolean }).replayed !== true) {
+    if (handshake && ticket.replayed !== true) {
       // An engine older than this crosstalk: its session would never see the handshake.
       return { kind: "unavailable", why: "the engine cannot resume pumps", again: "never" };
     }
@@ -356,9 +355,8 @@ class SessionPumps {
     await tell(out, "go\n");
     const first = await firstToEnd(out, into);
     if (first === "in") {
-      const { code } = await into.status;
       // stdin closed: tee ended, the tail read all it wrote and ended.
-      if (this.#teeEnded && !NOT_CONNECTED.includes(code)) return await this.#ended(out);
+      if (this.#teeEnded) return await this.#ended(out);
       // Its tail failed: the relay takes over again.
       kill(out);
       await out.status;
@@ -397,11 +395,8 @@ class SessionPumps {
 
   /** Closes and removes an answered file that was read for the last time. */
   async #forget(path: string): Promise<void> {
-    try {
-      this.#answered.get(path)?.close();
-    } catch {
-      // Closed already.
-    }
+    const file = this.#answered.get(path);
+    if (file) closeQuietly(file);
     this.#answered.delete(path);
     await removeFiles(path);
   }
@@ -433,13 +428,7 @@ class SessionPumps {
     if (this.#left) return;
     this.#left = true;
     this.#removeHandlers?.();
-    for (const file of [this.#journal, ...this.#answered.values()]) {
-      try {
-        file.close();
-      } catch {
-        // Closed already.
-      }
-    }
+    for (const file of [this.#journal, ...this.#answered.values()]) closeQuietly(file);
     await removeFiles(this.#journalPath, ...this.#answered.keys());
   }
 }
@@ -482,11 +471,26 @@ async function firstToEnd(out: Deno.ChildProcess, into: Deno.ChildProcess): Prom
   ]);
   if (first === "in") return first;
   // Both ended at once: stdin closed (the engine ends `out` when `in` ends), not the engine.
+  return await settlesWithin(into.status, 100) ? "in" : "out";
+}
+
+/** True when `promise` settles (either way) within `ms`; false once `ms` have passed. */
+export async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), 100));
-  const both = await Promise.race([into.status.then(() => true), late]);
-  clearTimeout(timer);
-  return both ? "in" : "out";
+  const late = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), ms));
+  try {
+    return await Promise.race([promise.then(() => true, () => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function closeQuietly(file: Deno.FsFile): void {
+  try {
+    file.close();
+  } catch {
+    // Closed already.
+  }
 }
 
 let tailPidChecked: Promise<boolean> | undefined;

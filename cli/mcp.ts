@@ -39,6 +39,7 @@ import {
   type RelaySeed,
   type Resume,
   runPumps,
+  settlesWithin,
 } from "./_mcp_pump.ts";
 
 interface McpFlags extends TransportFlags {
@@ -275,16 +276,6 @@ const PUMPS_FAILED_MS = 5_000;
 /** How long a relay going back to pumps waits for its socket's close, and for its last write. */
 const DETACH_MS = 5_000;
 
-/** Resolves when `promise` settles or after `ms`, whichever comes first. */
-async function within(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([
-    promise.catch(() => {}),
-    new Promise((resolve) => timer = setTimeout(resolve, ms)),
-  ]);
-  clearTimeout(timer);
-}
-
 /**
  * Relays the agent's MCP messages between stdio (one JSON-RPC message per line) and the
  * engine's WebSocket for this session (one per frame). When the engine goes away (a restart),
@@ -453,10 +444,10 @@ class McpRelay {
       );
       socket.close(1000, "back to the pumps");
       // An engine that does not answer the close (hung) holds nothing back for long.
-      await within(closed, DETACH_MS);
+      await settlesWithin(closed, DETACH_MS);
     }
     // A client that stopped reading its stdout blocks the last write: the pumps go on anyway.
-    await within(this.#lastWrite, DETACH_MS);
+    await settlesWithin(this.#lastWrite, DETACH_MS);
     this.#out.releaseLock();
   }
 
@@ -517,14 +508,8 @@ class McpRelay {
   }
 
   /** Resolves true once a socket is open (or the relay has ended), false after `ms`. */
-  async #opened(ms: number): Promise<boolean> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), ms));
-    try {
-      return await Promise.race([this.#open.promise.then(() => true), late]);
-    } finally {
-      clearTimeout(timer);
-    }
+  #opened(ms: number): Promise<boolean> {
+    return settlesWithin(this.#open.promise, ms);
   }
 
   #connect(retryMs: number): void {

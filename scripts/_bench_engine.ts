@@ -63,7 +63,7 @@ export async function startBenchEngine(
       "run",
       "-A",
       "--quiet",
-      ...(options.denoFlags ?? inspectFlags()),
+      ...(options.denoFlags ?? defaultFlags()),
       MAIN,
       "serve",
       "--containername",
@@ -99,10 +99,12 @@ export async function startBenchEngine(
   };
 }
 
-/** `--inspect` on the port `CROSSTALK_BENCH_INSPECT` names, for scripts/profile.ts. */
-function inspectFlags(): string[] {
+/**
+ * `--inspect` on the port `CROSSTALK_BENCH_INSPECT` names (for scripts/profile.ts), and the V8
+ * flags of `CROSSTALK_BENCH_ENGINE_V8_FLAGS`, for the engine alone (not the benchmark's clients).
+ */
+function defaultFlags(): string[] {
   const port = Deno.env.get("CROSSTALK_BENCH_INSPECT");
-  // V8 flags for the engine alone (not for this benchmark's own clients), to try one.
   const v8 = Deno.env.get("CROSSTALK_BENCH_ENGINE_V8_FLAGS");
   return [...(port ? [`--inspect=127.0.0.1:${port}`] : []), ...(v8 ? [`--v8-flags=${v8}`] : [])];
 }

@@ -311,12 +311,15 @@ export async function readDirNames(path: string): Promise<Deno.DirEntry[]> {
   try {
     for await (const entry of Deno.readDir(path)) entries.push(entry);
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
-      return [];
-    }
+    if (isNoFolder(error)) return [];
     throw error;
   }
   return entries;
+}
+
+/** True for the error of listing a folder that is not there (or is a file). */
+function isNoFolder(error: unknown): boolean {
+  return error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory;
 }
 
 /**
@@ -329,9 +332,7 @@ export function readSmallDirNames(path: string): Promise<Deno.DirEntry[]> {
     try {
       return [...Deno.readDirSync(path)];
     } catch (error) {
-      if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
-        return [];
-      }
+      if (isNoFolder(error)) return [];
       throw error;
     }
   }, () => readDirNames(path));
