@@ -871,7 +871,12 @@ Deno.test("a wake pasted when its agent is edited to another pane or the engine 
   await api.engine.bus.send({ to: ["typist"], from: "boss", body: "the second wake" });
   await pasted("the second wake");
   await api.engine.tmuxAgents.close();
-  assert.equal((await submissions(first)).length, 2);
-  assert.match((await submissions(first))[1]!, /\nthe second wake\n/);
+  // close() returns once the Enter is sent; the reader writes its line a moment later.
+  const both = await waitUntil(async () => {
+    const all = await submissions(first);
+    return all.length >= 2 ? all : undefined;
+  });
+  assert.equal(both.length, 2);
+  assert.match(both[1]!, /\nthe second wake\n/);
   assert.equal(api.engine.live.unreadCount("typist"), 0, "nothing for the next start to type");
 });
