@@ -97,7 +97,11 @@ Deno.test("the web UI lists this machine's tmux agents live; an admin starts, di
   await button("Disable").waitFor();
   assert.equal((await agent()).enabled, true);
   await row.locator("td:nth-child(5)", { hasText: /^0$/ }).waitFor();
-  assert.match((await submissions(typed))[0] ?? "", /\nwhile you were away\n/);
+  // Unread drops when the Enter is sent; the reader writes its line a moment later.
+  assert.match(
+    await waitUntil(async () => (await submissions(typed))[0]),
+    /\nwhile you were away\n/,
+  );
 
   // A user sees the agents, not the command, and no buttons.
   const { page: carol, pageErrors: carolErrors } = await newPage(chrome);
