@@ -7,6 +7,7 @@
 import { dirname, join } from "../transports/path.ts";
 import { CrosstalkError } from "../schema/errors.ts";
 import { DEFAULT_TRANSPORT_NAME, type Env } from "./paths.ts";
+import { V8_FLAGS } from "./which.ts";
 import {
   SERVICE_USER,
   type ServiceMode,
@@ -446,7 +447,8 @@ export function servicePath(env: Env, program: EngineProgram): string {
 
 /**
  * The program that runs this crosstalk: the binary itself when compiled, else the Deno binary
- * with `run -A` and the absolute main module (a source checkout or the bundle).
+ * with `run -A`, crosstalk's V8 flags and the absolute main module (a source checkout or the
+ * bundle).
  *
  * @throws {CrosstalkError} `ERR_USAGE` when the main module is not a local file
  */
@@ -461,7 +463,10 @@ export function engineProgram(
       `Cannot run the service from ${JSON.stringify(facts.mainModule)}: install crosstalk locally`,
     );
   }
-  return { execPath: facts.execPath, args: ["run", "-A", decodeURIComponent(url.pathname)] };
+  return {
+    execPath: facts.execPath,
+    args: ["run", "-A", V8_FLAGS, decodeURIComponent(url.pathname)],
+  };
 }
 
 /** The program that runs this very process's crosstalk (see {@linkcode engineProgram}). */

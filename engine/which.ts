@@ -10,13 +10,26 @@ import { writeFileAtomic } from "../transports/_fs.ts";
 /** Where a model's CLI was found, or why not. */
 export type Resolved = { found: true; argv: string[] } | { found: false; reason: string };
 
-/** The command line that runs this program: the binary, or `deno run -A <main>` from source. */
+/**
+ * The V8 flags every crosstalk process runs with, as Deno takes them: a young generation of
+ * 16 MiB from the start instead of V8's 1 MiB that grows under load. With 30 live agents sending
+ * at once it took the engine's woken p99 from a median of about 59 ms to about 47 ms, and made
+ * the first bursts after a start slower (docs/BENCHMARKS.md, "2026-12-07, night"). A compiled
+ * binary has them built in (scripts/compile.ts); from source, `deno task serve`,
+ * {@linkcode selfCommand} and the service's command line (engine/service.ts) pass them.
+ */
+export const V8_FLAGS = "--v8-flags=--min-semi-space-size=16";
+
+/**
+ * The command line that runs this program: the binary, or `deno run -A` with
+ * {@linkcode V8_FLAGS} and the main module from source.
+ */
 export function selfCommand(): string[] {
   const exe = Deno.execPath();
   // A compiled binary is the program itself, whatever its file is called.
   if (Deno.build.standalone) return [exe];
   const main = Deno.mainModule.startsWith("file:") ? fileURLToPath(Deno.mainModule) : undefined;
-  return main ? [exe, "run", "-A", "--quiet", main] : [exe];
+  return main ? [exe, "run", "-A", "--quiet", V8_FLAGS, main] : [exe];
 }
 
 /**

@@ -8,6 +8,7 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { scaffoldTransport } from "../transports/mod.ts";
+import { V8_FLAGS } from "../engine/which.ts";
 import { scratchDir } from "./_scratch.ts";
 
 const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
@@ -31,7 +32,8 @@ export interface BenchEngine extends AsyncDisposable {
 export interface BenchEngineOptions {
   /**
    * Extra `deno run` flags before the script; by default `--inspect` when `CROSSTALK_BENCH_INSPECT`
-   * names a port, and `--v8-flags` when `CROSSTALK_BENCH_ENGINE_V8_FLAGS` holds some.
+   * names a port, and crosstalk's V8 flags, or `CROSSTALK_BENCH_ENGINE_V8_FLAGS` instead when set
+   * (empty: V8's defaults).
    */
   denoFlags?: string[];
 }
@@ -101,10 +103,13 @@ export async function startBenchEngine(
 
 /**
  * `--inspect` on the port `CROSSTALK_BENCH_INSPECT` names (for scripts/profile.ts), and the V8
- * flags of `CROSSTALK_BENCH_ENGINE_V8_FLAGS`, for the engine alone (not the benchmark's clients).
+ * flags the engine runs with: crosstalk's (engine/which.ts), as `deno task serve` and the binary
+ * have them, or those of `CROSSTALK_BENCH_ENGINE_V8_FLAGS` when it is set, for the engine alone
+ * (not the benchmark's clients); set to nothing, V8's defaults.
  */
 function defaultFlags(): string[] {
   const port = Deno.env.get("CROSSTALK_BENCH_INSPECT");
   const v8 = Deno.env.get("CROSSTALK_BENCH_ENGINE_V8_FLAGS");
-  return [...(port ? [`--inspect=127.0.0.1:${port}`] : []), ...(v8 ? [`--v8-flags=${v8}`] : [])];
+  const flags = v8 === undefined ? [V8_FLAGS] : v8 === "" ? [] : [`--v8-flags=${v8}`];
+  return [...(port ? [`--inspect=127.0.0.1:${port}`] : []), ...flags];
 }

@@ -53,6 +53,11 @@ export interface LiveBenchResult {
   cpuSplitMs?: { engine: number; sessions: number; clients: number };
   /** Steady loads: every agent sends every `periodMs`, spread evenly; one entry per period. */
   steady: SteadyLoad[];
+  /**
+   * The most memory the engine process has had resident (`VmHWM` of /proc/<pid>/status, MiB),
+   * read after the steady loads; undefined off Linux.
+   */
+  enginePeakRssMiB?: number;
 }
 
 /** One steady load's figures. */
@@ -140,6 +145,7 @@ export async function benchLive(
       progress(`live: steady load, a message per agent every ${period} ms`);
       steady.push(await steadyLoad(sessions, quick ? 3 : 10, period));
     }
+    const peakRss = peakRssMiB(engine.pid);
     return {
       agents,
       rounds,
@@ -160,6 +166,7 @@ export async function benchLive(
         },
       }),
       steady,
+      ...(peakRss === undefined ? {} : { enginePeakRssMiB: peakRss }),
     };
   } finally {
     await Promise.all(sessions.map((s) => s[Symbol.asyncDispose]().catch(() => {})));
@@ -179,6 +186,16 @@ function processCpuMs<K extends string>(
       out[name] = pids.reduce((sum, pid) => sum + cpuMs(pid), 0);
     }
     return out;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The most memory `pid` has had resident so far, in MiB; undefined off Linux. */
+function peakRssMiB(pid: number): number | undefined {
+  try {
+    const kib = /^VmHWM:\s+(\d+) kB$/m.exec(Deno.readTextFileSync(`/proc/${pid}/status`))?.[1];
+    return kib === undefined ? undefined : Number(kib) / 1024;
   } catch {
     return undefined;
   }
@@ -364,6 +381,9 @@ export function formatLive(r: LiveBenchResult): string[] {
         f(r.cpuSplitMs.sessions)
       }, this benchmark's MCP clients ${f(r.cpuSplitMs.clients)}`,
     ]),
+    ...(r.enginePeakRssMiB === undefined
+      ? []
+      : [`  engine's peak resident memory: ${r.enginePeakRssMiB.toFixed(0)} MiB`]),
     ...r.steady.flatMap((l) => [
       `  steady: each agent sends every ${l.periodMs} ms, spread evenly (${l.messages} messages, ${
         Math.round(l.perSecond)

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { parse as parseToml } from "smol-toml";
 import { MAIN, tempDir } from "../_helpers.ts";
 import { expectCode } from "./_cli.ts";
+import { V8_FLAGS } from "../../engine/which.ts";
 
 interface Entry {
   command: string;
@@ -28,7 +29,7 @@ async function world() {
 /** Asserts the entry re-invokes this crosstalk (deno run -A main.ts) with `mcpArgs`. */
 async function assertStartsCrosstalk(entry: Entry, mcpArgs: string[]): Promise<void> {
   assert.ok((await Deno.stat(entry.command)).isFile, `${entry.command} is not a file`);
-  assert.deepEqual(entry.args, ["run", "-A", MAIN, ...mcpArgs]);
+  assert.deepEqual(entry.args, ["run", "-A", V8_FLAGS, MAIN, ...mcpArgs]);
 }
 
 async function readJson(path: string): Promise<Record<string, unknown>> {

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { tempDir } from "../_helpers.ts";
 import { expectCode, initTransport, runCrosstalk } from "./_cli.ts";
+import { V8_FLAGS } from "../../engine/which.ts";
 
 const USER_MODE = { CROSSTALK_USER_MODE: "1" };
 
@@ -48,6 +49,8 @@ Deno.test({
       const pid = startedPid(started.stdout);
       pids.add(pid);
       assert.ok(alive(pid), "the engine outlives the start command");
+      const argv = (await Deno.readTextFile(`/proc/${pid}/cmdline`)).split("\0");
+      assert.ok(argv.includes(V8_FLAGS), `the engine runs with crosstalk's V8 flags: ${argv}`);
       assert.match(started.stdout, /api: http:\/\/127\.0\.0\.1:\d+/);
       // The engine is ready when start returns: its API answers at once.
       const status = await run(["status", "--probe", "--json"], 0);

@@ -17,6 +17,7 @@ import {
 import { detectMode, type ServiceMode } from "../../engine/system_paths.ts";
 import { MAIN, tempDir } from "../_helpers.ts";
 import { expectCode, runCrosstalk } from "./_cli.ts";
+import { V8_FLAGS } from "../../engine/which.ts";
 
 const GOLDEN = fileURLToPath(new URL("../testdata/service/", import.meta.url));
 const UPDATE = Deno.env.get("UPDATE_GOLDEN") === "1";
@@ -158,7 +159,7 @@ Deno.test("systemdWord escapes specifiers, variables and quotes words with space
   assert.equal(systemdWord(""), '""');
 });
 
-Deno.test("engineProgram runs a compiled binary alone and a source checkout with deno run -A", () => {
+Deno.test("engineProgram runs a compiled binary alone and a source checkout with deno run -A and crosstalk's V8 flags", () => {
   assert.deepEqual(
     engineProgram({
       execPath: "/usr/local/bin/crosstalk",
@@ -173,7 +174,7 @@ Deno.test("engineProgram runs a compiled binary alone and a source checkout with
       mainModule: "file:///opt/cross%20talk/main.ts",
       standalone: false,
     }),
-    { execPath: "/usr/bin/deno", args: ["run", "-A", "/opt/cross talk/main.ts"] },
+    { execPath: "/usr/bin/deno", args: ["run", "-A", V8_FLAGS, "/opt/cross talk/main.ts"] },
   );
   assert.throws(
     () =>
@@ -371,7 +372,10 @@ Deno.test("service print renders for this program; install refuses to overwrite 
   const printed = await expectCode(0, ["service", "print", ...args], { home, env });
   assert.match(
     printed.stdout,
-    new RegExp(`^ExecStart=${Deno.execPath()} run -A ${MAIN} serve --containername work$`, "m"),
+    new RegExp(
+      `^ExecStart=${Deno.execPath()} run -A ${V8_FLAGS} ${MAIN} serve --containername work$`,
+      "m",
+    ),
   );
 
   const unit = join(home, ".config", "systemd", "user", "crosstalk-work.service");
