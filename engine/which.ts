@@ -13,8 +13,8 @@ export type Resolved = { found: true; argv: string[] } | { found: false; reason:
 /**
  * The V8 flags every crosstalk process runs with, as Deno takes them: a young generation of
  * 16 MiB from the start instead of V8's 1 MiB that grows under load. With 30 live agents sending
- * at once it took the engine's woken p99 from a median of about 59 ms to about 47 ms, and made
- * the first bursts after a start slower (docs/BENCHMARKS.md, "2026-12-07, night"). A compiled
+ * at once it took the engine's woken p99 from a median of 56.5 ms to 49.9 ms, and made the first
+ * bursts after a start slower (docs/BENCHMARKS.md, "2026-12-07, night"). A compiled
  * binary has them built in (scripts/compile.ts); from source, `deno task serve`,
  * {@linkcode selfCommand} and the service's command line (engine/service.ts) pass them.
  */
