@@ -88,6 +88,9 @@ Deno.test("bench --quick --json reports every figure as a positive finite number
     const value = path.split(".").reduce((node, key) => node?.[key], report.live);
     assertPositive(value, `live.${path}`);
   }
+  if (Deno.build.os === "linux") {
+    assertPositive(report.live.enginePeakRssMiB, "live.enginePeakRssMiB");
+  }
   for (const path of numberPaths(report.git)) {
     const value = path.split(".").reduce((node, key) => node?.[key], report.git);
     assertPositive(value, `git.${path}`);
