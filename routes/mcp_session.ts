@@ -35,6 +35,8 @@ import { AFTER_EVERY_ID } from "../transports/names.ts";
 import type { AppDeps } from "./_context.ts";
 import type { SessionSocket } from "./mcp_pump.ts";
 
+const encoder = new TextEncoder();
+
 /**
  * What the agent is told at initialize. (The SDK, 1.32.2, negotiates revisions up to 2025-11-25,
  * the newest for which Claude Code registers a channel; tests/cli/mcp_test.ts holds it there.)
@@ -686,16 +688,21 @@ export class InProcessApi implements ApiCaller {
     headers: Record<string, string> = {},
     signal?: AbortSignal,
   ): Promise<T> {
+    // With its length stated, the body-limit middleware checks the header instead of reading the
+    // body through a stream into a second Request, as it must for a body of unknown length.
+    const bytes = body === undefined ? undefined : encoder.encode(JSON.stringify(body));
     const response = await this.#self(
       new Request(`http://engine${path}`, {
         method,
         headers: {
           Authorization: `Bearer ${this.#token}`,
-          ...(body === undefined ? {} : { "content-type": "application/json" }),
+          ...(bytes === undefined
+            ? {}
+            : { "content-type": "application/json", "content-length": String(bytes.length) }),
           ...headers,
         },
         signal: signal ? AbortSignal.any([this.#signal, signal]) : this.#signal,
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        ...(bytes === undefined ? {} : { body: bytes }),
       }),
     );
     const json = await response.json();
