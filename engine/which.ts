@@ -11,12 +11,13 @@ import { writeFileAtomic } from "../transports/_fs.ts";
 export type Resolved = { found: true; argv: string[] } | { found: false; reason: string };
 
 /**
- * The V8 flags every crosstalk process runs with, as Deno takes them: a young generation of
- * 16 MiB from the start instead of V8's 1 MiB that grows under load. With 30 live agents sending
- * at once it took the engine's woken p99 from a median of 56.5 ms to 49.9 ms, and made the first
- * bursts after a start slower (docs/BENCHMARKS.md, "2026-12-07, night"). A compiled
- * binary has them built in (scripts/compile.ts); from source, `deno task serve`,
- * {@linkcode selfCommand} and the service's command line (engine/service.ts) pass them.
+ * The V8 flags every crosstalk process runs with, as Deno takes them: a young generation with
+ * room for 16 MiB from the start, where V8 by default starts it small and grows it under load.
+ * With 30 live agents sending at once it took the engine's woken p99 from a median of 56.5 ms to
+ * 49.9 ms, and made the first bursts after a start slower (docs/BENCHMARKS.md, "2026-12-07,
+ * night"). A compiled binary has them built in (scripts/compile.ts); from source,
+ * `deno task serve`, {@linkcode selfCommand} and `engineProgram` (engine/service.ts: service units, agent
+ * install entries) pass them.
  */
 export const V8_FLAGS = "--v8-flags=--min-semi-space-size=16";
 
