@@ -15,8 +15,8 @@ export type Resolved = { found: true; argv: string[] } | { found: false; reason:
  * room for 16 MiB from the start, where V8 by default starts it small and grows it under load.
  * With 30 live agents sending at once it took the engine's woken p99 from a median of 56.5 ms to
  * 49.9 ms, and made the first bursts after a start slower (docs/BENCHMARKS.md, "2026-12-07,
- * night"). A compiled binary has them built in (scripts/compile.ts); from source,
- * `deno task serve`, {@linkcode selfCommand} and `engineProgram` (engine/service.ts: service units, agent
+ * night"). A compiled binary has them built in (scripts/compile.ts); from source, `deno task
+ * serve`, {@linkcode selfCommand} and `engineProgram` (engine/service.ts: service units, agent
  * install entries) pass them.
  */
 export const V8_FLAGS = "--v8-flags=--min-semi-space-size=16";
