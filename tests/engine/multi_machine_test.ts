@@ -180,7 +180,11 @@ Deno.test("three machines under load, engines killed with -9 at random moments a
   }
 });
 
-/** Names the messages without a reply and what every engine logged about each. */
+/**
+ * Names the messages without a reply and what every engine logged about each, then what each
+ * engine (in the order they started) last logged of its sync, its git and itself, and its
+ * warnings: a message that no other machine ever saw was stuck in its own clone.
+ */
 function unanswered(sent: Message[], answered: string[], engines: EngineProcess[]): string {
   const replied = new Set(answered);
   const missing = sent.filter((m) => !replied.has(m.id));
@@ -191,7 +195,16 @@ function unanswered(sent: Message[], answered: string[], engines: EngineProcess[
     );
     return [`${trace} (${m.body}):`, ...seen].join("\n");
   });
-  return `every message answered; ${missing.length} not:\n${lines.join("\n")}`;
+  const machines = engines.flatMap((e, i) =>
+    e.records
+      .filter((r) =>
+        r.trace === undefined && (r.level !== "info" || /^(sync|git|engine)\./.test(r.event))
+      )
+      .slice(-30)
+      .map((r) => `  ${e.alias} (engine ${i + 1}): ${JSON.stringify(r)}`)
+  );
+  return `every message answered; ${missing.length} not:\n${lines.join("\n")}\n` +
+    `the engines' last sync, git and engine records and warnings:\n${machines.join("\n")}`;
 }
 
 Deno.test("a message that reaches the remote late, with a name older than anything seen, still runs", async () => {
