@@ -7,7 +7,7 @@
 import { dirname, join } from "../transports/path.ts";
 import { CrosstalkError } from "../schema/errors.ts";
 import { DEFAULT_TRANSPORT_NAME, type Env } from "./paths.ts";
-import { V8_FLAGS } from "./which.ts";
+import { DENO_RUN_ARGS } from "./which.ts";
 import {
   SERVICE_USER,
   type ServiceMode,
@@ -463,10 +463,7 @@ export function engineProgram(
       `Cannot run the service from ${JSON.stringify(facts.mainModule)}: install crosstalk locally`,
     );
   }
-  return {
-    execPath: facts.execPath,
-    args: ["run", "-A", V8_FLAGS, decodeURIComponent(url.pathname)],
-  };
+  return { execPath: facts.execPath, args: [...DENO_RUN_ARGS, decodeURIComponent(url.pathname)] };
 }
 
 /** The program that runs this very process's crosstalk (see {@linkcode engineProgram}). */

@@ -21,16 +21,19 @@ export type Resolved = { found: true; argv: string[] } | { found: false; reason:
  */
 export const V8_FLAGS = "--v8-flags=--min-semi-space-size=16";
 
+/** `deno` runs crosstalk from source (or the bundle) with these, then the main module. */
+export const DENO_RUN_ARGS: readonly string[] = ["run", "-A", V8_FLAGS];
+
 /**
- * The command line that runs this program: the binary, or `deno run -A` with
- * {@linkcode V8_FLAGS} and the main module from source.
+ * The command line that runs this program: the binary, or `deno` with {@linkcode DENO_RUN_ARGS}
+ * and the main module from source.
  */
 export function selfCommand(): string[] {
   const exe = Deno.execPath();
   // A compiled binary is the program itself, whatever its file is called.
   if (Deno.build.standalone) return [exe];
   const main = Deno.mainModule.startsWith("file:") ? fileURLToPath(Deno.mainModule) : undefined;
-  return main ? [exe, "run", "-A", "--quiet", V8_FLAGS, main] : [exe];
+  return main ? [exe, ...DENO_RUN_ARGS, "--quiet", main] : [exe];
 }
 
 /**

@@ -12,18 +12,21 @@
 # mount point's name under /var/tmp; nothing else on the machine is touched.
 set -euo pipefail
 
+remove=false
 if [ "${1:-}" = "--remove" ]; then
-  mnt=${2:-/mnt/crosstalk-bench}
-  img="/var/tmp/$(basename "$mnt").ext4"
+  remove=true
+  shift
+fi
+mnt=${1:-/mnt/crosstalk-bench}
+size=${2:-8G}
+img="/var/tmp/$(basename "$mnt").ext4"
+
+if $remove; then
   if mountpoint -q "$mnt"; then umount "$mnt"; fi
   rm -f "$img"
   echo "removed $mnt and $img"
   exit 0
 fi
-
-mnt=${1:-/mnt/crosstalk-bench}
-size=${2:-8G}
-img="/var/tmp/$(basename "$mnt").ext4"
 if mountpoint -q "$mnt"; then
   echo "TMPDIR=$mnt (already mounted)"
   exit 0

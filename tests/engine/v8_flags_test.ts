@@ -35,7 +35,7 @@ Deno.test("deno task serve, the compiled binary, selfCommand from source and the
   assert.ok(compileArgs("x86_64-unknown-linux-gnu", "dist/x").includes(V8_FLAGS));
   // The test runs from source, as `deno run` does.
   const self = selfCommand();
-  assert.deepEqual(self.slice(0, 5), [Deno.execPath(), "run", "-A", "--quiet", V8_FLAGS]);
+  assert.deepEqual(self.slice(0, 5), [Deno.execPath(), "run", "-A", V8_FLAGS, "--quiet"]);
   const program = engineProgram({
     execPath: "/usr/bin/deno",
     mainModule: "file:///opt/crosstalk/main.ts",
