@@ -378,7 +378,8 @@ export class Engine implements AsyncDisposable {
         this.log.info("git.commit_recovered", {});
         this.#scheduleStatus();
       });
-      this.#stopCommitErrors = () => (stopErrors(), stopCommits());
+      const stopRepairs = transport.onRepair((done) => this.log.warn("git.recovered", { done }));
+      this.#stopCommitErrors = () => (stopErrors(), stopCommits(), stopRepairs());
     }
     const leaseMs = this.bus.config.engine.lease_seconds * 1000;
     this.#timers.push(setInterval(() => {

@@ -1,6 +1,7 @@
 // Running git as a subprocess, never prompting, with failures as ERR_GIT_FAILED.
 import { join } from "./path.ts";
 import { CrosstalkError } from "../schema/errors.ts";
+import { exists } from "./_fs.ts";
 
 const decoder = new TextDecoder();
 
@@ -226,6 +227,42 @@ export async function waitForGitProcesses(root: string, timeoutMs: number): Prom
     if (running.length === 0 || Date.now() >= deadline) return running;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/**
+ * How long a repair waits for git commands of a crashed process to end before it goes on
+ * without them (a hung one would otherwise block the clone for good).
+ */
+export const ORPHAN_GIT_WAIT_MS = 30_000;
+
+/** True when a rebase is under way in `root`, or was left there by a crash. */
+export async function rebaseInProgress(root: string): Promise<boolean> {
+  return await exists(join(root, ".git", "rebase-merge")) ||
+    await exists(join(root, ".git", "rebase-apply"));
+}
+
+/** True when a rebase or a merge is under way in `root`, or was left there by a crash. */
+export async function integrationInProgress(root: string): Promise<boolean> {
+  return await rebaseInProgress(root) || await exists(join(root, ".git", "MERGE_HEAD"));
+}
+
+/**
+ * Aborts the rebase or merge that a crashed process left in `root`: HEAD goes back to the branch
+ * as it was before, with our own commits intact (the remote's come again with the next sync).
+ * Call it only while holding the {@linkcode RepoLock}: every crosstalk rebase and merge runs
+ * under it, so one found then is a dead process's. Returns what it did.
+ */
+export async function abortInterruptedIntegration(root: string): Promise<string[]> {
+  const done: string[] = [];
+  if (await rebaseInProgress(root)) {
+    await git(["rebase", "--abort"], { cwd: root, okCodes: [1, 128] });
+    done.push("aborted an interrupted rebase");
+  }
+  if (await exists(join(root, ".git", "MERGE_HEAD"))) {
+    await git(["merge", "--abort"], { cwd: root, okCodes: [1, 128] });
+    done.push("aborted an interrupted merge");
+  }
+  return done;
 }
 
 /** How ssh says why it could not connect or log in. */

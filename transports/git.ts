@@ -10,16 +10,20 @@ import { LocalTransport, type LocalTransportOptions } from "./local.ts";
 import type { Message, MessageFields } from "./message.ts";
 import type { ChannelFileName, TransportKind, WriteMessageOptions } from "./transport.ts";
 import {
+  abortInterruptedIntegration,
   ensureIdentity,
   git,
   gitProcessesIn,
+  integrationInProgress,
   isLockError,
+  ORPHAN_GIT_WAIT_MS,
   readRef,
   removeStaleGitLocks,
   RepoLock,
+  waitForGitProcesses,
 } from "./_git.ts";
 import { exists } from "./_fs.ts";
-import { errorText } from "../schema/errors.ts";
+import { CrosstalkError, errorText } from "../schema/errors.ts";
 
 /** Options for {@linkcode GitTransport}. */
 export interface GitTransportOptions extends LocalTransportOptions {
@@ -82,6 +86,7 @@ export class GitTransport extends LocalTransport {
   #nextRetryMs: number;
   #commitError: CommitError | undefined;
   #errorListeners = new Set<(error: unknown) => void>();
+  #repairListeners = new Set<(done: string[]) => void>();
 
   constructor(root: string, options: GitTransportOptions = {}) {
     super(root, options);
@@ -99,6 +104,15 @@ export class GitTransport extends LocalTransport {
   onCommitError(listener: (error: unknown) => void): () => void {
     this.#errorListeners.add(listener);
     return () => this.#errorListeners.delete(listener);
+  }
+
+  /**
+   * Calls `listener` with what was done each time a commit found a rebase or merge that a
+   * crashed process left in the clone, and aborted it first. Returns an unsubscribe.
+   */
+  onRepair(listener: (done: string[]) => void): () => void {
+    this.#repairListeners.add(listener);
+    return () => this.#repairListeners.delete(listener);
   }
 
   /** While background commits fail: the last error, since when, and how many changes wait. */
@@ -322,6 +336,7 @@ export class GitTransport extends LocalTransport {
   }
 
   async #commitBatch(batch: PendingChange[]): Promise<void> {
+    if (await integrationInProgress(this.root)) await this.#abortInterrupted();
     const applied: PendingChange[] = [];
     for (const change of batch) {
       try {
@@ -350,6 +365,29 @@ export class GitTransport extends LocalTransport {
     const urgent = changes.some((b) => b.urgent);
     for (const b of applied) b.resolve();
     for (const listener of this.#listeners) listener(urgent);
+  }
+
+  /**
+   * Every crosstalk rebase and merge runs under the lock, so one found while holding it was left
+   * by a process that died (an engine killed during a sync). A commit made inside it would land
+   * on its detached HEAD, and the abort at the next start would throw that commit away: the
+   * rebase is aborted first, once the dead process's git commands have ended.
+   *
+   * @throws {CrosstalkError} `ERR_GIT_FAILED` when it cannot be aborted
+   */
+  async #abortInterrupted(): Promise<void> {
+    const running = await waitForGitProcesses(this.root, ORPHAN_GIT_WAIT_MS);
+    const done = running.length === 0 ? await abortInterruptedIntegration(this.root) : [];
+    if (await integrationInProgress(this.root)) {
+      const busy = running.length > 0
+        ? ` (git processes ${running.join(", ")} still work in it)`
+        : "";
+      throw new CrosstalkError(
+        "ERR_GIT_FAILED",
+        `Cannot commit in "${this.root}": a rebase or merge that a crashed process left there could not be aborted${busy}; \`git status\` there says what is left`,
+      );
+    }
+    if (done.length > 0) { for (const listener of this.#repairListeners) listener(done); }
   }
 
   async #commitNow(paths: string[], message: string, folders: boolean): Promise<void> {

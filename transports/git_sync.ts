@@ -26,13 +26,16 @@ import { CrosstalkError } from "../schema/errors.ts";
 import type { GitTransport } from "./git.ts";
 import { exists, writeFileAtomic } from "./_fs.ts";
 import {
+  abortInterruptedIntegration,
   aheadLoose,
   git,
   gitDetail,
   type GitOptions,
   type GitResult,
   isAncestorLoose,
+  ORPHAN_GIT_WAIT_MS,
   readRef,
+  rebaseInProgress,
   removeStaleGitLocks,
   waitForGitProcesses,
 } from "./_git.ts";
@@ -793,17 +796,6 @@ export async function readPresenceRefs(
 }
 
 /**
- * How long crash recovery waits for git commands of a crashed engine to end before it takes
- * their locks away (a hung one would otherwise block the clone for good).
- */
-const ORPHAN_GIT_WAIT_MS = 30_000;
-
-async function rebaseInProgress(cwd: string): Promise<boolean> {
-  return await exists(join(cwd, ".git", "rebase-merge")) ||
-    await exists(join(cwd, ".git", "rebase-apply"));
-}
-
-/**
  * Puts a clone back in a usable state after a crash (with or without a remote): aborts an
  * interrupted rebase or merge, removes stale git locks, and commits files crosstalk wrote that a
  * crash left uncommitted. Returns what it did.
@@ -818,14 +810,7 @@ async function recoverClone(root: string): Promise<string[]> {
   const running = await waitForGitProcesses(root, ORPHAN_GIT_WAIT_MS);
   for (const pid of running) done.push(`git process ${pid} still running, its locks removed`);
   for (const path of await removeStaleGitLocks(root, 0)) done.push(`removed stale lock ${path}`);
-  if (await rebaseInProgress(root)) {
-    await git(["rebase", "--abort"], { cwd: root, okCodes: [1, 128] });
-    done.push("aborted an interrupted rebase");
-  }
-  if (await exists(join(root, ".git", "MERGE_HEAD"))) {
-    await git(["merge", "--abort"], { cwd: root, okCodes: [1, 128] });
-    done.push("aborted an interrupted merge");
-  }
+  done.push(...await abortInterruptedIntegration(root));
   const status = await git(
     ["status", "--porcelain", "-z", "--untracked-files=all", "--", ...ENGINE_WRITTEN],
     { cwd: root },
