@@ -20,6 +20,7 @@ import {
   MAX_MESSAGE_FILE_BYTES,
   type Message,
   type MessageFields,
+  newMessageId,
   parseAddress,
   parseMessageHandle,
   parseMessageId,
@@ -462,6 +463,11 @@ export class Bus implements AsyncDisposable {
       ? { next: ids.at(-1)! }
       : { previous: ids[0]! };
     return { channel, messages, skipped, ...cursor };
+  }
+
+  /** A new message id, by this Bus's clock: for a send that records its id before it writes. */
+  newMessageId(): string {
+    return newMessageId(this.#now());
   }
 
   /**

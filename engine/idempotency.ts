@@ -1,20 +1,39 @@
 /**
  * `IdempotencyStore`: which message a sender's `Idempotency-Key` produced, kept in the state dir
  * (append-only, last 50,000 keys) so that a retried send returns the first message even after
- * the engine restarted in between. A retry that arrives while the first send is still being
- * written waits for it instead of writing a second message, and a key reused for a different
- * request is refused (each key remembers a fingerprint of its request).
+ * the engine restarted in between. A key is recorded, with the id its message will have, before
+ * the message is written: an engine killed just after the write still knows the key when it
+ * restarts. A retry that arrives while the first send is still being written waits for it
+ * instead of writing a second message, and a key reused for a different request is refused
+ * (each key remembers a fingerprint of its request).
  */
 import { join } from "../transports/path.ts";
-import { type MessageRef, writeAll } from "../transports/mod.ts";
+import { type MessageRef, writeAll, writeFileAtomic } from "../transports/mod.ts";
 import { CrosstalkError } from "../schema/errors.ts";
 
 const KEEP = 50_000;
 
-/** What a key produced, and a fingerprint of the request that used it (none in old journals). */
+/**
+ * What a key produced, and a fingerprint of the request that used it (none in old journals).
+ * `channel` is empty while the write is not known to have happened: recorded before it, and
+ * found by its id when a retry asks.
+ */
 interface Entry extends MessageRef {
   fingerprint?: string;
 }
+
+/** How {@linkcode IdempotencyStore.once} makes a send and finds one made before. */
+export interface KeyedSend<T extends MessageRef> {
+  /** A new message id, chosen before the write so that it is recorded first. */
+  newId: () => string;
+  /** Writes the message, with the id `newId` gave. */
+  send: (id: string) => Promise<T>;
+  /** Where the message of `id` is, when it was written (in any channel); else undefined. */
+  find: (id: string) => Promise<MessageRef | undefined>;
+}
+
+/** The answer of {@linkcode IdempotencyStore.once}: the message sent now, or the earlier one. */
+export type KeyedResult<T> = { first: true; message: T } | { first: false; ref: MessageRef };
 
 /** Idempotency keys of one engine. */
 export class IdempotencyStore {
@@ -32,7 +51,7 @@ export class IdempotencyStore {
     try {
       for (const line of (await Deno.readTextFile(store.#path)).split("\n")) {
         const [key, channel, id, fingerprint] = line.split("\t");
-        if (key && channel && id) {
+        if (key && channel !== undefined && id) {
           store.#map.set(key, fingerprint ? { channel, id, fingerprint } : { channel, id });
         }
       }
@@ -42,26 +61,19 @@ export class IdempotencyStore {
     if (store.#map.size > KEEP) {
       const kept = [...store.#map].slice(-KEEP);
       store.#map = new Map(kept);
-      await Deno.writeTextFile(
-        store.#path,
-        kept.map(([k, r]) => journalLine(k, r)).join(""),
-        { mode: 0o600 },
-      );
+      await writeFileAtomic(store.#path, kept.map(([k, r]) => journalLine(k, r)).join(""), {
+        mode: 0o600,
+      });
     }
     store.#file = await Deno.open(store.#path, { append: true, create: true, mode: 0o600 });
     return store;
   }
 
-  /** The message a sender's key produced, if any. */
-  get(sender: string, key: string): MessageRef | undefined {
-    const entry = this.#map.get(scoped(sender, key));
-    return entry && { channel: entry.channel, id: entry.id };
-  }
-
   /**
-   * Sends once per (sender, key): the first call runs `send` and records what it wrote; a call
-   * with the same key, then or while that send is still running, gets that message instead
-   * (`first` false). A failed send records nothing, so a retry sends again.
+   * Sends once per (sender, key): the first call records the key with a new id, then sends; a
+   * call with the same key, then, while that send is still running, or after a restart, gets
+   * that message instead (`first` false). A send that failed, or that a crash stopped before
+   * its write, left no message: a retry sends again.
    *
    * @throws {CrosstalkError} `ERR_BODY_INVALID` when the key was used for another request
    *   (`fingerprint` differs)
@@ -70,41 +82,54 @@ export class IdempotencyStore {
     sender: string,
     key: string,
     fingerprint: string,
-    send: () => Promise<T>,
-  ): Promise<{ first: true; message: T } | { first: false; ref: MessageRef }> {
+    how: KeyedSend<T>,
+  ): Promise<KeyedResult<T>> {
     const k = scoped(sender, key);
     for (;;) {
-      const entry = this.#map.get(k);
-      if (entry) {
-        checkSame(key, entry.fingerprint, fingerprint);
-        return { first: false, ref: { channel: entry.channel, id: entry.id } };
-      }
       const running = this.#inFlight.get(k);
       if (!running) break;
       checkSame(key, running.fingerprint, fingerprint);
       await running.done.catch(() => {});
     }
-    const done = (async () => {
-      const message = await send();
-      await this.set(sender, key, message, fingerprint);
-      return message;
-    })();
+    const entry = this.#map.get(k);
+    if (entry) checkSame(key, entry.fingerprint, fingerprint);
+    if (entry?.channel) return { first: false, ref: { channel: entry.channel, id: entry.id } };
+    const done = this.#send(k, fingerprint, how, entry);
     this.#inFlight.set(k, { fingerprint, done });
     try {
-      return { first: true, message: await done };
+      return await done;
     } finally {
       this.#inFlight.delete(k);
     }
   }
 
-  /** Records the message a sender's key produced. */
-  async set(sender: string, key: string, ref: MessageRef, fingerprint?: string): Promise<void> {
-    const k = scoped(sender, key);
-    const entry: Entry = fingerprint === undefined
-      ? { channel: ref.channel, id: ref.id }
-      : { channel: ref.channel, id: ref.id, fingerprint };
-    this.#map.set(k, entry);
-    if (this.#file) await writeAll(this.#file, this.#encoder.encode(journalLine(k, entry)));
+  async #send<T extends MessageRef>(
+    k: string,
+    fingerprint: string,
+    how: KeyedSend<T>,
+    recorded: Entry | undefined,
+  ): Promise<KeyedResult<T>> {
+    if (recorded) {
+      // Recorded before an earlier engine's write: did the write happen?
+      const found = await how.find(recorded.id);
+      if (found) {
+        this.#map.set(k, { ...recorded, channel: found.channel });
+        return { first: false, ref: found };
+      }
+    }
+    const id = how.newId();
+    const pending: Entry = { channel: "", id, fingerprint };
+    this.#map.set(k, pending);
+    try {
+      if (this.#file) await writeAll(this.#file, this.#encoder.encode(journalLine(k, pending)));
+      const message = await how.send(id);
+      this.#map.set(k, { ...pending, channel: message.channel });
+      return { first: true, message };
+    } catch (error) {
+      // Nothing was written (a retry after a restart finds no message of that id either).
+      this.#map.delete(k);
+      throw error;
+    }
   }
 
   close(): void {

@@ -64,8 +64,9 @@ export function messageRoutes(deps: AppDeps): Hono<Env> {
     ) => (v === undefined ? undefined : Array.isArray(v) ? v as string[] : [v as string]);
     // A live agent's messages say which model wrote them (as it registered), for those who read.
     const model = identity.kind === "live" ? liveModel(deps, identity.subject) : undefined;
-    const send = () =>
+    const send = (id?: string) =>
       deps.bus.send({
+        ...(id === undefined ? {} : { id }),
         ...(model ? { extra: { model } } : {}),
         to: list(body.to),
         exclude: list(body.exclude),
@@ -99,7 +100,17 @@ export function messageRoutes(deps: AppDeps): Hono<Env> {
     if (key === undefined) return c.json(await warned(await send()), 201);
     // A retry (even one racing the first attempt) returns the first message; the same key for
     // another message is a client's mistake, refused.
-    const sent = await (await keys()).once(identity.subject, key, fingerprintOf(body), send);
+    const sent = await (await keys()).once(identity.subject, key, fingerprintOf(body), {
+      newId: () => deps.bus.newMessageId(),
+      send,
+      find: (id) =>
+        deps.bus.findMessage(id).catch((error) => {
+          if (error instanceof CrosstalkError && error.code === "ERR_MESSAGE_NOT_FOUND") {
+            return undefined;
+          }
+          throw error;
+        }),
+    });
     if (sent.first) return c.json(await warned(sent.message), 201);
     return c.json(await deps.bus.transport.readMessage(sent.ref.channel, sent.ref.id), 200);
   });
