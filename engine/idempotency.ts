@@ -136,6 +136,10 @@ export class IdempotencyStore {
     this.#file?.close();
     this.#file = undefined;
   }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
 }
 
 function scoped(sender: string, key: string): string {

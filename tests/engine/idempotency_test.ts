@@ -42,18 +42,14 @@ Deno.test("a retried send returns the first message, after a restart too, and ke
   });
   first.close();
 
-  const restarted = await IdempotencyStore.open(dir.path);
-  try {
-    const retry = await restarted.once("ann", "retry\t1\nweird", "f", bus.how());
-    assert.equal(retry.first, false);
-    assert.equal(!retry.first && retry.ref.id, sent.first && sent.message.id);
-    assert.equal(bus.sends(), 1);
-    const bobs = await restarted.once("bob", "retry\t1\nweird", "f", bus.how());
-    assert.equal(bobs.first, true, "another sender's key is another key");
-    assert.equal(bus.sends(), 2);
-  } finally {
-    restarted.close();
-  }
+  using restarted = await IdempotencyStore.open(dir.path);
+  const retry = await restarted.once("ann", "retry\t1\nweird", "f", bus.how());
+  assert.equal(retry.first, false);
+  assert.equal(!retry.first && retry.ref.id, sent.first && sent.message.id);
+  assert.equal(bus.sends(), 1);
+  const bobs = await restarted.once("bob", "retry\t1\nweird", "f", bus.how());
+  assert.equal(bobs.first, true, "another sender's key is another key");
+  assert.equal(bus.sends(), 2);
 });
 
 Deno.test("an engine killed after writing a keyed message and before answering: the restarted engine answers the retry with that message, and writes no second", async () => {
@@ -66,16 +62,12 @@ Deno.test("an engine killed after writing a keyed message and before answering: 
   killed.close();
   void never;
 
-  const restarted = await IdempotencyStore.open(dir.path);
-  try {
-    const retry = await restarted.once("ann", "k", "f", bus.how());
-    assert.equal(retry.first, false, "the retry gets the message written before the crash");
-    assert.deepEqual(!retry.first && retry.ref, [...bus.written.values()][0]);
-    assert.equal(bus.written.size, 1, "no second message");
-    assert.equal(bus.sends(), 1);
-  } finally {
-    restarted.close();
-  }
+  using restarted = await IdempotencyStore.open(dir.path);
+  const retry = await restarted.once("ann", "k", "f", bus.how());
+  assert.equal(retry.first, false, "the retry gets the message written before the crash");
+  assert.deepEqual(!retry.first && retry.ref, [...bus.written.values()][0]);
+  assert.equal(bus.written.size, 1, "no second message");
+  assert.equal(bus.sends(), 1);
 });
 
 Deno.test("a keyed send that failed, or that a crash stopped before its write, is sent by the retry, after a restart too", async () => {
@@ -88,14 +80,10 @@ Deno.test("a keyed send that failed, or that a crash stopped before its write, i
   // Recorded, then the engine died before the write: the restarted one finds no message.
   await assert.rejects(store.once("ann", "k2", "f", bus.how({ fail: true })));
   store.close();
-  const restarted = await IdempotencyStore.open(dir.path);
-  try {
-    const late = await restarted.once("ann", "k2", "f", bus.how());
-    assert.equal(late.first, true);
-    assert.equal(bus.written.size, 2);
-  } finally {
-    restarted.close();
-  }
+  using restarted = await IdempotencyStore.open(dir.path);
+  const late = await restarted.once("ann", "k2", "f", bus.how());
+  assert.equal(late.first, true);
+  assert.equal(bus.written.size, 2);
 });
 
 Deno.test("concurrent sends with one key write one message; the key reused for another request is refused, after a restart too", async () => {
@@ -107,11 +95,7 @@ Deno.test("concurrent sends with one key write one message; the key reused for a
   assert.equal(bus.written.size, 1);
   await assert.rejects(store.once("ann", "k", "other", bus.how()), /already used/);
   store.close();
-  const restarted = await IdempotencyStore.open(dir.path);
-  try {
-    await assert.rejects(restarted.once("ann", "k", "other", bus.how()), /already used/);
-    assert.equal(bus.written.size, 1);
-  } finally {
-    restarted.close();
-  }
+  using restarted = await IdempotencyStore.open(dir.path);
+  await assert.rejects(restarted.once("ann", "k", "other", bus.how()), /already used/);
+  assert.equal(bus.written.size, 1);
 });

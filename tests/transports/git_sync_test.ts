@@ -319,17 +319,14 @@ Deno.test("a remote that refuses our push still hands on what our fetch brought 
   assert.equal((await b!.sync.sync({ fetch: true })).added.length, 0, "reported once");
 });
 
-Deno.test("recovery aborts an interrupted rebase, removes stale locks and commits what a crash left", async () => {
-  await using dir = await tempDir();
-  const { machines: [a, b] } = await network(dir.path, 2);
-  await b!.sync.sync();
-  const root = b!.transport.root;
-  // A rebase stopped by a conflict, as a crash in the middle of a sync leaves it.
-  for (const [m, who] of [[a!, "a"], [b!, "b"]] as const) {
+/** Both clones add one path; `b` fetches and rebases onto `a`'s push, which stops on it. */
+async function stopRebaseOnConflict(a: Machine, b: Machine): Promise<void> {
+  for (const [m, who] of [[a, "a"], [b, "b"]] as const) {
     await Deno.writeTextFile(join(m.transport.root, "data/clash"), who);
     await m.transport.change(["data/clash"], who);
   }
-  await a!.sync.sync({ push: true });
+  await a.sync.sync({ push: true });
+  const root = b.transport.root;
   await git(root, "fetch", "-q", "origin");
   const rebase = await new Deno.Command("git", {
     args: ["rebase", "-q", "origin/main"],
@@ -337,7 +334,16 @@ Deno.test("recovery aborts an interrupted rebase, removes stale locks and commit
     stdout: "null",
     stderr: "null",
   }).output();
-  assert.notEqual(rebase.code, 0, "the rebase stopped");
+  assert.notEqual(rebase.code, 0, "the rebase stopped on the conflict");
+}
+
+Deno.test("recovery aborts an interrupted rebase, removes stale locks and commits what a crash left", async () => {
+  await using dir = await tempDir();
+  const { machines: [a, b] } = await network(dir.path, 2);
+  await b!.sync.sync();
+  const root = b!.transport.root;
+  // A rebase stopped by a conflict, as a crash in the middle of a sync leaves it.
+  await stopRebaseOnConflict(a!, b!);
   await Deno.writeTextFile(join(root, ".git", "index.lock"), "");
   const stray = join(root, "data/channels", b!.channel, "2026/01/01");
   await Deno.mkdir(stray, { recursive: true });
@@ -368,20 +374,8 @@ for (
     const root = b!.transport.root;
     const before = await send(b!, "before");
     if (stop === "conflict") {
-      // What a sync that dies in a claim race leaves: both clones added the same path.
-      for (const [m, who] of [[a!, "a"], [b!, "b"]] as const) {
-        await Deno.writeTextFile(join(m.transport.root, "data/clash"), who);
-        await m.transport.change(["data/clash"], who);
-      }
-      await a!.sync.sync({ push: true });
-      await git(root, "fetch", "-q", "origin");
-      const rebase = await new Deno.Command("git", {
-        args: ["rebase", "-q", "origin/main"],
-        cwd: root,
-        stdout: "null",
-        stderr: "null",
-      }).output();
-      assert.notEqual(rebase.code, 0, "the rebase stopped on the conflict");
+      // What a sync that dies in a claim race leaves.
+      await stopRebaseOnConflict(a!, b!);
     } else {
       // A rebase that has detached HEAD and not yet put the branch back.
       await git(root, "-c", "sequence.editor=sed -i 1ibreak", "rebase", "-q", "-i", "HEAD~1");
