@@ -43,7 +43,6 @@ import {
 } from "./registry.ts";
 import { initTransport } from "./setup.ts";
 import { VERSION } from "./version.ts";
-import { isProcessAlive } from "./_process.ts";
 import { HERE, type LiveAgentInfo, LiveAgents, type Registration } from "./live.ts";
 import { type TaskActor, taskOf } from "./tasks.ts";
 import { shellWord } from "./which.ts";
@@ -137,6 +136,8 @@ export class Engine implements AsyncDisposable {
   #baseline: boolean;
   #stopping: Promise<void> | undefined;
   #holder: Holder;
+  /** The state dir, held while this engine runs. */
+  #claim: StateDirClaim;
   #sync: SyncLoop | undefined;
   #key: EngineKey | undefined;
   #api: string | undefined;
@@ -173,6 +174,7 @@ export class Engine implements AsyncDisposable {
       live: LiveAgents;
       tmuxAgents: TmuxAgents;
       annotations: AnnotationStore;
+      claim: StateDirClaim;
     },
     holder: Holder,
     watch: "events" | "poll",
@@ -199,6 +201,7 @@ export class Engine implements AsyncDisposable {
     this.live = parts.live;
     this.tmuxAgents = parts.tmuxAgents;
     this.annotations = parts.annotations;
+    this.#claim = parts.claim;
     this.#watch = watch;
     this.#baseline = baseline;
     this.#env = env;
@@ -256,8 +259,11 @@ export class Engine implements AsyncDisposable {
     }
     const bus = await Bus.open(location, { env: options.env, backgroundCommits: true });
     await prepareStateDir(location.stateDir);
-    await claimPidFile(location.stateDir);
-    const log = await Logger.open(location.stateDir, options.sinks ?? []);
+    const claim = await claimStateDir(location.stateDir);
+    const log = await Logger.open(location.stateDir, options.sinks ?? []).catch(async (error) => {
+      await claim.release();
+      throw error;
+    });
     try {
       const alias = options.alias ?? location.name;
       for (const p of bus.config.problems) {
@@ -324,7 +330,7 @@ export class Engine implements AsyncDisposable {
         transportFlag: transportFlagOf(location, options.env),
       });
       const engine: Engine = new Engine(
-        { bus, cursor, log, location, alias, live, tmuxAgents, annotations },
+        { bus, cursor, log, location, alias, live, tmuxAgents, annotations, claim },
         holder,
         watch,
         baseline,
@@ -336,7 +342,7 @@ export class Engine implements AsyncDisposable {
     } catch (error) {
       log.error("engine.start_failed", { error });
       log.close();
-      await Deno.remove(join(location.stateDir, "engine.pid")).catch(() => {});
+      await claim.release();
       throw error;
     }
   }
@@ -664,7 +670,7 @@ export class Engine implements AsyncDisposable {
     if (this.#statusTimer !== undefined) clearTimeout(this.#statusTimer);
     this.cursor.close();
     await this.bus[Symbol.asyncDispose]();
-    await Deno.remove(join(this.location.stateDir, "engine.pid")).catch(() => {});
+    await this.#claim.release();
     this.log.info("engine.stopped");
     this.log.close();
   }
@@ -1071,28 +1077,47 @@ async function prepareStateDir(stateDir: string): Promise<void> {
   }
 }
 
+/** An engine's hold on its state dir: see {@linkcode claimStateDir}. */
+interface StateDirClaim {
+  /** Removes the pid file and lets go of the lock. */
+  release(): Promise<void>;
+}
+
 /**
- * Takes the state dir's pid file, refusing when a live engine holds it.
+ * Takes the state dir for this engine: an OS lock on `engine.lock` (flock; the kernel lets go of
+ * it when the process ends, however it ends), held while the engine runs, and `engine.pid` naming
+ * it for the CLI. A pid file that a killed engine left is replaced, even when its pid has been
+ * reused by another process since (after a reboot, say), and on systems without `/proc`.
  *
- * @throws {CrosstalkError} `ERR_ENGINE_RUNNING`
+ * @throws {CrosstalkError} `ERR_ENGINE_RUNNING` when another engine holds the lock
  */
-async function claimPidFile(stateDir: string): Promise<void> {
-  const path = join(stateDir, "engine.pid");
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      await writeFileAtomic(path, `${Deno.pid}\n`, { exclusive: true });
-      return;
-    } catch (error) {
-      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
-    }
-    const pid = Number((await Deno.readTextFile(path).catch(() => "")).trim());
-    if (pid > 0 && pid !== Deno.pid && isProcessAlive(pid)) {
+async function claimStateDir(stateDir: string): Promise<StateDirClaim> {
+  const pidPath = join(stateDir, "engine.pid");
+  const lock = await Deno.open(join(stateDir, "engine.lock"), {
+    read: true,
+    write: true,
+    create: true,
+    mode: 0o600,
+  });
+  try {
+    if (!(await lock.tryLock(true))) {
+      const pid = Number((await Deno.readTextFile(pidPath).catch(() => "")).trim());
       throw new CrosstalkError(
         "ERR_ENGINE_RUNNING",
-        `Another engine (pid ${pid}) is running with the state dir "${stateDir}" (stop it, or use another --state)`,
+        `Another engine${
+          pid > 0 ? ` (pid ${pid})` : ""
+        } is running with the state dir "${stateDir}" (stop it, or use another --state)`,
       );
     }
-    // A pid file left by a crashed engine.
-    await Deno.remove(path).catch(() => {});
+    await writeFileAtomic(pidPath, `${Deno.pid}\n`);
+  } catch (error) {
+    lock.close();
+    throw error;
   }
+  return {
+    async release() {
+      await Deno.remove(pidPath).catch(() => {});
+      lock.close();
+    },
+  };
 }

@@ -82,6 +82,36 @@ Deno.test("a second engine on the same state dir is refused", async () => {
   assert.match(second.stderr, new RegExp(`Another engine \\(pid ${engine.pid}\\) is running`));
 });
 
+Deno.test("an engine killed with -9 leaves a pid file that does not stop the next start, even when its pid now names another live process", async () => {
+  await using dir = await tempDir();
+  const root = join(dir.path, "bus");
+  const state = join(dir.path, "state");
+  await makeTransport(root, "providers: {}\n");
+  const killed = await EngineProcess.start(root, { alias: "a", state });
+  killed.signal("SIGKILL");
+  await killed.exit();
+  assert.equal(
+    (await Deno.readTextFile(join(state, "engine.pid"))).trim(),
+    String(killed.pid),
+    "the killed engine's pid file is still there",
+  );
+  // After a reboot another program may have its pid: here a sleep.
+  const other = new Deno.Command("sleep", { args: ["60"] }).spawn();
+  try {
+    await Deno.writeTextFile(join(state, "engine.pid"), `${other.pid}\n`);
+    await using again = await EngineProcess.start(root, { alias: "a", state });
+    assert.equal((await Deno.readTextFile(join(state, "engine.pid"))).trim(), String(again.pid));
+    const second = await runCrosstalk(["serve", "--path", root, "--state", state], {
+      home: dir.path,
+    });
+    assert.equal(second.code, 73, "the running engine still keeps a second one out");
+    assert.match(second.stderr, new RegExp(`Another engine \\(pid ${again.pid}\\) is running`));
+  } finally {
+    other.kill("SIGKILL");
+    await other.status;
+  }
+});
+
 Deno.test("logs -f prints the engine's new records as they are written", async () => {
   await using dir = await tempDir();
   const root = join(dir.path, "bus");
