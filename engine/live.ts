@@ -546,7 +546,9 @@ export class LiveAgents {
     agent.unread.unshift(...back);
     if (back.length > 0) {
       this.#options.log.info("live.given_back", { name, messages: back.length });
-      this.#saveSoon();
+      // Saved before the answer: the read they undo was saved already, so a crash before this
+      // save would lose them (unlike a read's or a wake report's, which at worst repeats one).
+      await this.#changed(false);
       // A wait that began before they came back (the session's retry) takes them now.
       for (const waiter of this.#waiters.get(name) ?? []) waiter();
     }

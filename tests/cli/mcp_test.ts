@@ -644,6 +644,56 @@ Deno.test("messages given back to a live agent go to the wait it has open (a ret
   assert.deepEqual(inbox.messages.map((m: { id: string }) => m.id), [message.id]);
 });
 
+Deno.test("messages given back to a live agent are in its saved inbox once the engine has answered: an engine killed right after loses none", async () => {
+  await using dir = await tempDir();
+  await using engine = await startTeam(dir.path);
+  const { state } = namedTransport(dir.path);
+  const { url, user, live } = await registerCarol(engine);
+  const as = (token: string) => ({
+    Authorization: `Bearer ${token}`,
+    "content-type": "application/json",
+  });
+  const sent = await fetch(`${url}/api/messages`, {
+    method: "POST",
+    headers: as(user),
+    body: JSON.stringify({ to: "carol", body: "handed out, never seen, given back" }),
+  });
+  const message = await sent.json();
+  const ref = `${message.channel}/${message.id}`;
+  const carolsUnread = async () => {
+    // What a restarted engine loads: the newest state of live.json and live.journal.
+    let newest: { seq: number; agents: { name: string; unread: { ref: string }[] }[] } = {
+      seq: -1,
+      agents: [],
+    };
+    for (const file of ["live.json", "live.journal"]) {
+      const text = await Deno.readTextFile(join(state, file)).catch(() => "");
+      for (const line of text.split("\n").filter((l) => l.trim() !== "")) {
+        const saved = JSON.parse(line);
+        if (saved.seq >= newest.seq) newest = saved;
+      }
+    }
+    return newest.agents.find((a) => a.name === "carol")?.unread.map((u) => u.ref) ?? [];
+  };
+  await waitUntil(async () => (await carolsUnread()).includes(ref));
+  const read = await (await fetch(`${url}/api/live/me/inbox?limit=5`, { headers: as(live) }))
+    .json();
+  assert.deepEqual(read.messages.map((m: { id: string }) => m.id), [message.id]);
+  // The read is saved a moment later.
+  await waitUntil(async () => !(await carolsUnread()).includes(ref));
+
+  const back = await fetch(`${url}/api/live/me/unread`, {
+    method: "POST",
+    headers: as(live),
+    body: JSON.stringify({ refs: [ref] }),
+  });
+  assert.equal(back.status, 200);
+  await back.body?.cancel();
+  engine.signal("SIGKILL");
+  await engine.exit();
+  assert.deepEqual(await carolsUnread(), [ref], "the inbox a restart loads holds it again");
+});
+
 Deno.test("crosstalk mcp sends a held tool call to at most three engines: one that every engine went away with gets an error", async () => {
   await using dir = await tempDir();
   const home = dir.path;
