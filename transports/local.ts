@@ -166,16 +166,26 @@ export class LocalTransport implements Transport {
     try {
       await Deno.mkdir(dir, { recursive: false });
     } catch (error) {
+      // A folder already there without its CHANNEL.md is a creation that a crash cut short
+      // (nothing is written into a channel before its CHANNEL.md): this one finishes it.
+      if (!(error instanceof Deno.errors.AlreadyExists)) {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+        await Deno.mkdir(this.channelsDir, { recursive: true });
+        await Deno.mkdir(dir, { recursive: true });
+      }
+    }
+    try {
+      // Linked into place only if there is none yet: of two creations of one id, one wins.
+      await writeFileAtomic(join(dir, "CHANNEL.md"), formatChannelFile(created), {
+        sync: this.#sync,
+        exclusive: true,
+      });
+    } catch (error) {
       if (error instanceof Deno.errors.AlreadyExists) {
         throw new CrosstalkError("ERR_CHANNEL_EXISTS", `Channel "${id}" already exists`);
       }
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-      await Deno.mkdir(this.channelsDir, { recursive: true });
-      await Deno.mkdir(dir);
+      throw error;
     }
-    await writeFileAtomic(join(dir, "CHANNEL.md"), formatChannelFile(created), {
-      sync: this.#sync,
-    });
     return created;
   }
 

@@ -135,6 +135,36 @@ Deno.test("LocalTransport creates, renames and deletes channels", async () => {
   });
 });
 
+Deno.test("LocalTransport finishes a channel whose creation a crash cut short after its folder; a channel of that id made whole is refused, and of two racing creations one wins", async () => {
+  await withTransport(async (t) => {
+    const id = "6a2c1f10-8d1e-4c55-9a86-1d2e3f405162";
+    // Killed between the folder and its CHANNEL.md.
+    await Deno.mkdir(join(t.channelsDir, id));
+    const made = await t.createChannel({ id, name: "child-of-a-workflow" });
+    assert.equal((await t.getChannel(id)).name, made.name);
+    await assert.rejects(
+      () => t.createChannel({ id, name: "again" }),
+      (e: unknown) => e instanceof CrosstalkError && e.code === "ERR_CHANNEL_EXISTS",
+    );
+    assert.equal((await t.getChannel(id)).name, "child-of-a-workflow", "the first one stands");
+
+    const raced = "7b3d2a21-9e2f-4d66-8b97-2e3f40516273";
+    const results = await Promise.allSettled(
+      ["one", "two", "three"].map((name) => t.createChannel({ id: raced, name })),
+    );
+    const won = results.filter((r) => r.status === "fulfilled");
+    assert.equal(won.length, 1, "exactly one creation wins");
+    const winner = (won[0] as PromiseFulfilledResult<{ name: string }>).value.name;
+    assert.equal((await t.getChannel(raced)).name, winner);
+    for (const r of results.filter((r) => r.status === "rejected")) {
+      assert.equal(
+        ((r as PromiseRejectedResult).reason as CrosstalkError).code,
+        "ERR_CHANNEL_EXISTS",
+      );
+    }
+  });
+});
+
 const holder = { alias: "a", host: "h", pid: 1, instance: "i" };
 
 Deno.test("LocalTransport deletes a channel with its receipts, claims and open leases, and late records do not bring them back", async () => {
