@@ -22,6 +22,7 @@ import {
   MessageFeed,
   recoverGitClone,
   remoteUrl,
+  tryParseMessageId,
   writeFileAtomic,
 } from "../transports/mod.ts";
 import { EngineKey, tokenExpiry, verifyNudge } from "./auth.ts";
@@ -133,7 +134,8 @@ export class Engine implements AsyncDisposable {
   #started = new Date();
   #timers: ReturnType<typeof setInterval>[] = [];
   #statusTimer: ReturnType<typeof setTimeout> | undefined;
-  #baseline: boolean;
+  /** On a first start, until its first scan is done: the id before which history is left alone. */
+  #baseline: string | undefined;
   #stopping: Promise<void> | undefined;
   #holder: Holder;
   /** The state dir, held while this engine runs. */
@@ -178,7 +180,7 @@ export class Engine implements AsyncDisposable {
     },
     holder: Holder,
     watch: "events" | "poll",
-    baseline: boolean,
+    baseline: string | undefined,
     env: Env,
     git: {
       sync?: GitSync | undefined;
@@ -283,7 +285,7 @@ export class Engine implements AsyncDisposable {
         instance: randomHex(16),
       };
       const cursorPath = join(location.stateDir, "cursor");
-      const baseline = !(await exists(cursorPath));
+      const baseline = await baselineHorizon(location.stateDir, !(await exists(cursorPath)));
       const cursor = await Cursor.open(cursorPath);
       const setting = bus.config.engine.watch;
       const watch = setting === "auto" ? await detectWatchMode(bus.transport.channelsDir) : setting;
@@ -355,13 +357,13 @@ export class Engine implements AsyncDisposable {
     await this.dispatcher.sweep();
     await this.workflows.sweep();
     // An engine that starts with no cursor leaves old history alone: it neither reads nor runs it.
-    const horizon = new Date(this.#started.getTime() - LATE_WINDOW_MS);
-    await this.#feed.start(
-      this.#baseline
-        ? { ignoreBefore: formatMessageId({ time: horizon, random: "00000000" }) }
-        : {},
-    );
-    this.#baseline = false;
+    await this.#feed.start(this.#baseline ? { ignoreBefore: this.#baseline } : {});
+    if (this.#baseline) {
+      await Deno.remove(join(this.location.stateDir, BASELINE_FILE)).catch((error) =>
+        this.log.warn("engine.baseline_kept", { error })
+      );
+    }
+    this.#baseline = undefined;
     this.#feedStarted = true;
     await this.tmuxAgents.start();
     if (this.#early.length > 0) this.#feed.deliver(this.#early.splice(0));
@@ -1075,6 +1077,29 @@ async function prepareStateDir(stateDir: string): Promise<void> {
     }
     throw error;
   }
+}
+
+/** Where a first start keeps its horizon until its first scan is done. */
+const BASELINE_FILE = "cursor.baseline";
+
+/**
+ * On a first start (`fresh`: no cursor yet), the message id before which history is left alone:
+ * `LATE_WINDOW_MS` before now. It is kept in the state dir until the first scan is done, so that
+ * a first start killed before then (its cursor file made, its scan not finished) is a first start
+ * again at the next one, with the same horizon, instead of running the whole history. Undefined
+ * when this is not a first start.
+ */
+async function baselineHorizon(stateDir: string, fresh: boolean): Promise<string | undefined> {
+  const path = join(stateDir, BASELINE_FILE);
+  const kept = (await Deno.readTextFile(path).catch(() => "")).trim();
+  if (tryParseMessageId(kept)) return kept;
+  if (!fresh) return undefined;
+  const horizon = formatMessageId({
+    time: new Date(Date.now() - LATE_WINDOW_MS),
+    random: "00000000",
+  });
+  await writeFileAtomic(path, `${horizon}\n`, { sync: true });
+  return horizon;
 }
 
 /** An engine's hold on its state dir: see {@linkcode claimStateDir}. */

@@ -2,7 +2,14 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { tempDir, waitUntil } from "../_helpers.ts";
-import { ClaimStore, formatMessage, newMessageId } from "../../transports/mod.ts";
+import {
+  ClaimStore,
+  Cursor,
+  formatMessage,
+  formatMessageId,
+  LATE_WINDOW_MS,
+  newMessageId,
+} from "../../transports/mod.ts";
 import {
   AGENTS,
   EngineProcess,
@@ -550,47 +557,61 @@ Deno.test("Engine runs a message to all once per model, even with two engines cl
   assert.equal(won, 2, "one claim per model");
 });
 
-Deno.test("Engine's first start leaves old history alone: it neither reads nor runs it, but runs what is recent", async () => {
-  await using dir = await tempDir();
-  const root = join(dir.path, "bus");
-  await makeTransport(root, `providers:\n  test:\n    models:\n      reply: ${a("reply.sh")}\n`);
-  {
-    await using bus = await openBus(root);
-    const transport = bus.transport;
-    const channel = (await transport.listChannels())[0]!;
-    const old = new Date(Date.now() - 48 * 3600 * 1000).toISOString();
-    for (let i = 0; i < 40; i++) {
-      await transport.writeMessage(channel.id, {
+for (const killed of [false, true]) {
+  const which = killed
+    ? "a first start killed before its first scan was done is a first start again: it leaves old history alone"
+    : "Engine's first start leaves old history alone";
+  Deno.test(`${which}: it neither reads nor runs it, but runs what is recent`, async () => {
+    await using dir = await tempDir();
+    const root = join(dir.path, "bus");
+    await makeTransport(root, `providers:\n  test:\n    models:\n      reply: ${a("reply.sh")}\n`);
+    {
+      await using bus = await openBus(root);
+      const transport = bus.transport;
+      const channel = (await transport.listChannels())[0]!;
+      const old = new Date(Date.now() - 48 * 3600 * 1000).toISOString();
+      for (let i = 0; i < 40; i++) {
+        await transport.writeMessage(channel.id, {
+          from: "tester",
+          to: ["reply"],
+          timestamp: old,
+          body: `old ${i}`,
+        });
+      }
+      // One old file is not even valid: a first start must not read it to find out.
+      const broken = await transport.writeMessage(channel.id, {
         from: "tester",
         to: ["reply"],
         timestamp: old,
-        body: `old ${i}`,
+        body: "x",
+      });
+      await Deno.writeTextFile(transport.messagePath(broken), "---\nfrom: [broken\n---\n");
+      await transport.writeMessage(channel.id, {
+        from: "tester",
+        to: ["reply"],
+        timestamp: new Date().toISOString(),
+        body: "recent",
       });
     }
-    // One old file is not even valid: a first start must not read it to find out.
-    const broken = await transport.writeMessage(channel.id, {
-      from: "tester",
-      to: ["reply"],
-      timestamp: old,
-      body: "x",
-    });
-    await Deno.writeTextFile(transport.messagePath(broken), "---\nfrom: [broken\n---\n");
-    await transport.writeMessage(channel.id, {
-      from: "tester",
-      to: ["reply"],
-      timestamp: new Date().toISOString(),
-      body: "recent",
-    });
-  }
-  await using engine = await EngineProcess.start(root, {
-    alias: "a",
-    state: join(dir.path, "state"),
+    const state = join(dir.path, "state");
+    if (killed) {
+      // What the killed start left: its cursor file, made before the scan, and its horizon.
+      await Deno.mkdir(state, { recursive: true });
+      (await Cursor.open(join(state, "cursor"))).close();
+      const horizon = formatMessageId({
+        time: new Date(Date.now() - LATE_WINDOW_MS),
+        random: "00000000",
+      });
+      await Deno.writeTextFile(join(state, "cursor.baseline"), `${horizon}\n`);
+    }
+    await using engine = await EngineProcess.start(root, { alias: "a", state });
+    await engine.waitFor((r) => r.event === "run.replied");
+    assert.equal(engine.count((r) => r.event === "message.new" && r.from === "tester"), 1);
+    assert.equal(engine.count((r) => r.event === "file.invalid"), 0);
+    assert.equal(engine.count((r) => r.event === "run.start"), 1);
+    await assert.rejects(Deno.stat(join(state, "cursor.baseline")), Deno.errors.NotFound);
   });
-  await engine.waitFor((r) => r.event === "run.replied");
-  assert.equal(engine.count((r) => r.event === "message.new" && r.from === "tester"), 1);
-  assert.equal(engine.count((r) => r.event === "file.invalid"), 0);
-  assert.equal(engine.count((r) => r.event === "run.start"), 1);
-});
+}
 
 Deno.test("Engine names a channel in the prompt by its name at the time of the run, after a rename", async () => {
   await using dir = await tempDir();
