@@ -22,6 +22,9 @@ import { type Plan, planInBody, planInReply, plannerPrompt, proseOf } from "./wo
  */
 export const WORKFLOW_CLAIM = "crosstalk/workflow";
 
+/** The claim milestone of a workflow whose child channel was made. */
+const CHILD_MADE = "started";
+
 /** Where a workflow is. */
 export type WorkflowPhase = "compile" | "fanout" | "synthesize" | "complete" | "failed";
 
@@ -531,7 +534,9 @@ export class Workflows {
     } catch (error) {
       if (!(error instanceof CrosstalkError) || error.code !== "ERR_CHANNEL_NOT_FOUND") throw error;
     }
-    if (active.childSeen) {
+    // Made before (seen here, or marked by an engine that crashed or stopped since) and gone:
+    // deleted to cancel the workflow, which is not started again.
+    if (active.childSeen || await this.#claims.marked(active.key, CHILD_MADE)) {
       await this.#finish(active, {
         failed: "Cancelled: its channel was deleted while it ran",
       });
@@ -556,6 +561,7 @@ export class Workflows {
       parent: parent.id,
       extra: { workflow: active.request.id },
     });
+    await this.#claims.mark(active.key, CHILD_MADE);
     active.childSeen = true;
     this.#log.info("workflow.started", {
       trace: traceOf(active.request),

@@ -12,6 +12,8 @@
  * data/claims/<channel>/<YYYY>/<MM>/<DD>/<stem>~<provider>~<model>~done
  *     created exclusively (hard link) when the run ends: the outcome and the staged reply;
  *     whoever creates it is the one whose reply is written
+ * data/claims/<channel>/<YYYY>/<MM>/<DD>/<stem>~<provider>~<model>~<milestone>
+ *     a step the claim's holder passed, for the next holder (a workflow's `started`)
  * ```
  *
  * Creating `done` is the linearization point: two holders (a slow one and the one that took over
@@ -335,6 +337,27 @@ export class ClaimStore {
     }
   }
 
+  /**
+   * Records that a claim passed `milestone` (a file beside its `done`, made once and kept), so
+   * that whoever holds the claim next, after a crash or a takeover, knows: that a workflow made
+   * its child channel, for one. Travels with the next push.
+   */
+  async mark(key: ClaimKey, milestone: string): Promise<void> {
+    const path = this.#markPath(key, milestone);
+    try {
+      await writeFileAtomic(path, `${new Date().toISOString()}\n`, { exclusive: true });
+    } catch (error) {
+      if (error instanceof Deno.errors.AlreadyExists) return;
+      throw error;
+    }
+    await this.#record([path], `crosstalk: ${milestone} ${describe(key)}`, undefined, false, false);
+  }
+
+  /** True when the claim passed `milestone` ({@linkcode mark}). */
+  marked(key: ClaimKey, milestone: string): Promise<boolean> {
+    return exists(this.#markPath(key, milestone));
+  }
+
   /** Claims not yet closed (in flight, or finished with the reply not yet confirmed written). */
   async listOpen(): Promise<ClaimKey[]> {
     const keys = new Map<string, ClaimKey>();
@@ -460,6 +483,16 @@ export class ClaimStore {
   #leasePath(key: ClaimKey, generation: number): string {
     const [provider, model] = splitModel(key);
     return join(this.openDir, `${openStem(key)}~${provider}~${model}~${generation}.lease`);
+  }
+
+  #markPath(key: ClaimKey, milestone: string): string {
+    if (!/^[a-z]+$/.test(milestone) || milestone === "done") {
+      throw new TypeError(
+        `A claim milestone is a lowercase word other than done, not "${milestone}"`,
+      );
+    }
+    const [provider, model] = splitModel(key);
+    return join(this.#dayDir(key), `${stemOf(key.id)}~${provider}~${model}~${milestone}`);
   }
 
   #donePath(key: ClaimKey): string {

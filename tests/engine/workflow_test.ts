@@ -199,6 +199,36 @@ Deno.test("Workflow is cancelled by deleting its child channel: a failed result,
   assert.equal(engine.count((r) => r.event === "workflow.started"), 1);
 });
 
+Deno.test("Workflow whose child channel is deleted while its engine is down is cancelled by the engine that takes it over, not started again", async () => {
+  await using dir = await tempDir();
+  const root = join(dir.path, "bus");
+  const state = join(dir.path, "state");
+  await makeTransport(root, `engine:\n  lease_seconds: 2\n${MODELS}`);
+  const env = { SLOW_SECONDS: "30" };
+  const first = await EngineProcess.start(root, { alias: "a", state, env });
+  await using bus = await openBus(root);
+  const request = await bus.send({
+    to: ["workflow"],
+    body: "```yaml\nfanout:\n  - to: slow\n    prompt: Think\nsynthesize:\n  to: merge\n" +
+      "  prompt: Merge\n```\n",
+    type: "workflow",
+  });
+  await first.waitFor((r) => r.event === "run.spawned");
+  first.signal("SIGKILL");
+  await first.exit();
+  const child = await childChannelOf(request);
+  await bus.deleteChannel(child);
+
+  await using second = await EngineProcess.start(root, { alias: "a", state, env });
+  const result = await resultOf(bus, request);
+  assert.equal(result.error, "Cancelled: its channel was deleted while it ran");
+  await second.waitFor((r) => r.event === "workflow.failed");
+  await assert.rejects(bus.transport.getChannel(child), /No channel/, "not made again");
+  assert.equal(second.count((r) => r.event === "workflow.started"), 0);
+  const results = (await bus.replies(request)).filter((m) => m.from === "workflow");
+  assert.equal(results.length, 1, "one result");
+});
+
 Deno.test("Workflow on a folder shared by two engines is coordinated by exactly one", async () => {
   await using dir = await tempDir();
   const root = join(dir.path, "bus");
@@ -259,7 +289,7 @@ Deno.test("Workflow across two machines on a git remote: steps run where their m
     "test/merge@b",
   ]);
   await a.stop();
-  const log = await git(roots.a!, "log", "--format=%s", "main");
+  const log = await git(roots.a!, "log", "--format=%B", "main");
   assert.match(log, /PLAN\.json of channel/);
   assert.match(log, /COMPLETE of channel/);
 });

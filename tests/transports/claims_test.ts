@@ -35,3 +35,30 @@ Deno.test("ClaimStore sees a claim whose first generation is gone (its slow hold
   assert.deepEqual(await claims.listOpen(), [], "nothing stays open");
   assert.equal(await claims.lease(key), undefined);
 });
+
+Deno.test("ClaimStore keeps a claim's milestones for its next holder, past its close; the claim's states do not count them as claims", async () => {
+  await using dir = await tempDir();
+  await scaffoldTransport(dir.path, { kind: "local" });
+  const transport = new LocalTransport(dir.path);
+  const channel = (await transport.listChannels())[0]!.id;
+  const message = await transport.writeMessage(channel, {
+    from: "tester",
+    to: ["workflow"],
+    timestamp: new Date().toISOString(),
+    body: "x",
+  });
+  const claims = new ClaimStore(dir.path);
+  const key = { channel, id: message.id, model: "crosstalk/workflow" };
+  await claims.acquire(key, slow);
+  assert.equal(await claims.marked(key, "started"), false);
+  await claims.mark(key, "started");
+  await claims.mark(key, "started"); // made once, the second is a no-op
+  assert.equal(await claims.marked(key, "started"), true);
+  assert.equal(await claims.marked({ ...key, model: "test/echo" }, "started"), false);
+  await claims.close(key);
+  assert.equal(await claims.marked(key, "started"), true, "kept past the close");
+  const states = await claims.states(key);
+  assert.deepEqual(states.map((s) => s.key.model), [], "a milestone is not a claim");
+  assert.throws(() => claims.marked(key, "done"), /milestone/);
+  assert.throws(() => claims.marked(key, "../x"), /milestone/);
+});
