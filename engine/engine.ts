@@ -304,6 +304,7 @@ export class Engine implements AsyncDisposable {
           sync = await GitSync.open(bus.transport, {
             ...Engine.#syncOptions(bus, location),
             guard: (fn) => engine.#feed.exclusive(fn),
+            onRecreating: (arrivals) => engine.#feed.keepArrivals(arrivals),
           });
         }
         if (sync) key = await EngineKey.open(location.stateDir);
@@ -848,6 +849,7 @@ export class Engine implements AsyncDisposable {
     const sync = await GitSync.open(transport, {
       ...Engine.#syncOptions(this.bus, this.location),
       guard: (fn) => this.#feed.exclusive(fn),
+      onRecreating: (arrivals) => this.#feed.keepArrivals(arrivals),
       // Every commit up to now went through this engine's feed: only what the remote brings is
       // new.
       fresh: true,

@@ -15,6 +15,9 @@ import { readDirNames } from "./_fs.ts";
 /** How many written messages wait for their turn at most (beyond that, their files are read). */
 const MAX_WRITTEN = 10_000;
 
+/** How long the arrival times of files a rebase re-creates are kept (see `keepArrivals`). */
+const ARRIVALS_KEPT_MS = 10 * 60_000;
+
 /**
  * When a new folder is scanned again after its first scan (ms). The OS watcher starts watching
  * a new folder some time after reporting it; a file that another process puts in the folder
@@ -57,6 +60,11 @@ export class MessageFeed implements AsyncDisposable {
   #rechecks = new Map<string, ReturnType<typeof setTimeout>>();
   /** Folders handed to the watcher by a recheck, not by the OS. */
   #rechecking = new Set<string>();
+  /**
+   * When files a git rebase re-created had arrived, by `<channel>/<id>`, with when that was
+   * said: judged by it instead of by their new ctime (see {@linkcode keepArrivals}).
+   */
+  #arrivals = new Map<string, { at: number; told: number }>();
   #closed = false;
 
   constructor(
@@ -111,6 +119,22 @@ export class MessageFeed implements AsyncDisposable {
     this.#watcher.add([join(this.#transport.channelsDir, message.channel, message.id)]);
   }
 
+  /**
+   * Says when message files (relative to the transport root) that are about to be re-created
+   * arrived: a git rebase writes our own unpushed files again, and one older than the cursor's
+   * horizon, already handled and forgotten since, would otherwise look new. Kept ten minutes.
+   */
+  keepArrivals(arrivals: Map<string, number>): void {
+    const now = Date.now();
+    for (const [key, { told }] of this.#arrivals) {
+      if (now - told > ARRIVALS_KEPT_MS) this.#arrivals.delete(key);
+    }
+    const prefix = `${relative(this.#transport.root, this.#transport.channelsDir)}/`;
+    for (const [path, at] of arrivals) {
+      if (path.startsWith(prefix)) this.#arrivals.set(path.slice(prefix.length), { at, told: now });
+    }
+  }
+
   /** Delivers these files (relative to the transport root) if they are new messages. */
   deliver(paths: Iterable<string>): void {
     const root = this.#transport.root;
@@ -160,7 +184,12 @@ export class MessageFeed implements AsyncDisposable {
         if (!channel || !isChannelId(channel)) continue;
         const id = rest.join("/");
         if (rest.length === 4 && tryParseMessageId(id)) {
-          if (this.#options.cursor.isNew({ channel, id }) === true) add({ channel, id });
+          // A file that shows up has just arrived, unless a rebase re-created it.
+          const arrived = this.#arrivals.get(`${channel}/${id}`);
+          const fresh = arrived === undefined
+            ? this.#options.cursor.isNew({ channel, id })
+            : await this.#options.cursor.isNew({ channel, id }, () => Promise.resolve(arrived.at));
+          if (fresh === true) add({ channel, id });
           else this.#written.delete(`${channel}/${id}`); // its file was read first
         } else if (rest.length < 4 && rest.every((part) => /^\d+$/.test(part))) {
           foldersToScan.set(rel, { channel, under: rest });
@@ -283,6 +312,8 @@ export class MessageFeed implements AsyncDisposable {
         if (!entry.isFile || !tryParseMessageId(rel)) continue;
         const ref = { channel, id: rel };
         const fresh = await cursor.isNew(ref, async () => {
+          const arrived = this.#arrivals.get(`${channel}/${rel}`);
+          if (arrived !== undefined) return arrived.at;
           const info = await Deno.stat(path);
           return Math.max(info.ctime?.getTime() ?? 0, info.mtime?.getTime() ?? 0);
         });

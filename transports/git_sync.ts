@@ -61,6 +61,13 @@ export interface GitSyncOptions {
    * old cursor would hand its files on again) and never saw the new remote.
    */
   fresh?: boolean;
+  /**
+   * Told, before a rebase re-creates our own unpushed message files (git removes and writes them
+   * again: new inode, new ctime), when each arrived: its ctime or mtime before, by path relative
+   * to the root. A reader that judges old files by when they arrived (the engine's feed) keeps
+   * judging them by that.
+   */
+  onRecreating?: (arrivals: Map<string, number>) => void;
 }
 
 /**
@@ -135,6 +142,7 @@ const ENGINE_WRITTEN = ["data/channels", "data/claims", "data/annotations", "dat
 const EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
 const PRESENCE_PREFIX = "refs/crosstalk/presence/";
 const CLAIMS_DIR = "data/claims";
+const CHANNELS_DIR = "data/channels";
 /** How many commits an ancestry question walks through loose objects before asking git. */
 const LOOSE_WALK = 32;
 
@@ -152,6 +160,7 @@ export class GitSync {
   #timeoutMs: number;
   #pushAttempts: number;
   #guard: <T>(fn: () => Promise<T>) => Promise<T>;
+  #onRecreating: ((arrivals: Map<string, number>) => void) | undefined;
   #presence = new Map<string, Presence & { sha: string }>();
 
   private constructor(
@@ -175,6 +184,7 @@ export class GitSync {
     this.#timeoutMs = options.networkTimeoutMs ?? 30_000;
     this.#pushAttempts = options.pushAttempts ?? 8;
     this.#guard = options.guard ?? ((fn) => fn());
+    this.#onRecreating = options.onRecreating;
   }
 
   /**
@@ -412,12 +422,45 @@ export class GitSync {
           if (base !== undefined && base === head) {
             await git(["merge", "-q", "--ff-only", remote], { cwd: this.transport.root });
           } else {
+            await this.#tellRecreating(onto ?? base);
             await this.#rebase(remote, onto, report);
           }
         });
         report.pulled = true;
       })
     );
+  }
+
+  /**
+   * Before a rebase of our commits since `from`: tells {@linkcode GitSyncOptions.onRecreating}
+   * when each message file they added arrived (one git process more per rebase).
+   */
+  async #tellRecreating(from: string | undefined): Promise<void> {
+    if (!this.#onRecreating || from === undefined) return;
+    const cwd = this.transport.root;
+    const out = await git(
+      [
+        "diff",
+        "--name-only",
+        "-z",
+        "--no-renames",
+        "--diff-filter=A",
+        from,
+        "HEAD",
+        "--",
+        CHANNELS_DIR,
+      ],
+      { cwd, readOnly: true },
+    );
+    const arrivals = new Map<string, number>();
+    for (const path of out.stdout.split("\0")) {
+      if (!path.endsWith(".md")) continue;
+      const info = await Deno.stat(join(cwd, path)).catch(() => undefined);
+      if (info) {
+        arrivals.set(path, Math.max(info.ctime?.getTime() ?? 0, info.mtime?.getTime() ?? 0));
+      }
+    }
+    if (arrivals.size > 0) this.#onRecreating(arrivals);
   }
 
   /** Fetches; returns the remote's commit and, after a rewrite, where our own commits start. */

@@ -4,13 +4,15 @@ import { fileURLToPath } from "node:url";
 import {
   type BadFile,
   Cursor,
+  GitSync,
+  GitTransport,
   LocalTransport,
   type LocalTransportOptions,
   type Message,
   MessageFeed,
   scaffoldTransport,
 } from "../../transports/mod.ts";
-import { tempDir, waitUntil } from "../_helpers.ts";
+import { git, tempDir, waitUntil } from "../_helpers.ts";
 
 const WRITER = fileURLToPath(new URL("../testdata/write_messages.ts", import.meta.url));
 
@@ -240,5 +242,81 @@ Deno.test("MessageFeed with OS events tells its transport of a channel renamed o
     });
   } finally {
     await feed.close();
+  }
+});
+
+Deno.test("MessageFeed on a git clone: a rebase that re-creates our own message, handled long ago and forgotten by the cursor since, does not deliver it again", async () => {
+  await using dir = await tempDir();
+  const remote = join(dir.path, "remote.git");
+  await git(dir.path, "init", "-q", "--bare", "-b", "main", remote);
+  const machines: { transport: GitTransport; sync: GitSync }[] = [];
+  for (const name of ["a", "b"]) {
+    const root = join(dir.path, name);
+    await scaffoldTransport(root, { kind: "git", remote });
+    const transport = new GitTransport(root);
+    const sync = (await GitSync.open(transport, {
+      cursorPath: join(dir.path, `${name}-git-cursor.json`),
+      // As the engine does: files are not read while git rewrites them.
+      guard: (fn) => feed ? feed.exclusive(fn) : fn(),
+      onRecreating: (arrivals) => feed?.keepArrivals(arrivals),
+    }))!;
+    await sync.sync({ push: true });
+    machines.push({ transport, sync });
+  }
+  const [a, b] = machines as [(typeof machines)[0], (typeof machines)[0]];
+  const channel = (await a.transport.listChannels())[0]!.id;
+  // a's feed, whose clock moves on half an hour between handling the message and compacting.
+  let now = Date.now();
+  const cursor = await Cursor.open(join(dir.path, "cursor"), { now: () => now });
+  const delivered: Message[] = [];
+  const arrived = Promise.withResolvers<void>();
+  let feed: MessageFeed | undefined = new MessageFeed(a.transport, (messages) => {
+    delivered.push(...messages);
+    if (messages.some((m) => m.body.trim() === "from b")) arrived.resolve();
+    return Promise.resolve();
+  }, { cursor, mode: "events", pollIntervalMs: 0 });
+  await feed.start();
+  try {
+    // Written while a was offline, about a message of two days ago; not pushed yet.
+    const offline = await a.transport.writeMessage(channel, {
+      from: "tester",
+      to: ["echo"],
+      timestamp: new Date(Date.now() - 2 * 86_400_000).toISOString(),
+      body: "written offline",
+    });
+    await feed.flush();
+    assert.deepEqual(delivered.map((m) => m.id), [offline.id]);
+    now = Date.now() + 30 * 60_000;
+    await cursor.compact();
+    assert.equal(cursor.has(offline), false, "the cursor has forgotten it");
+
+    await b.transport.writeMessage(channel, {
+      from: "tester",
+      to: ["echo"],
+      timestamp: new Date().toISOString(),
+      body: "from b",
+    });
+    await b.sync.sync({ push: true });
+    // Back online: a's push is refused, it rebases its commit onto b's, and pushes.
+    const report = await a.sync.sync({ push: true });
+    assert.ok(report.pushed && report.pulled);
+    feed.deliver(report.added);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      arrived.promise,
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error("b's message not delivered in 10 s")), 10_000);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    await feed.flush();
+    assert.deepEqual(
+      delivered.map((m) => m.body.trim()),
+      ["written offline", "from b"],
+      "b's message is new; ours is not delivered twice",
+    );
+  } finally {
+    await feed.close();
+    feed = undefined;
+    cursor.close();
   }
 });
