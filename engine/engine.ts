@@ -323,6 +323,7 @@ export class Engine implements AsyncDisposable {
         knownSender: (from) => engine.#knownSender(from),
         isRemoteAgent: (name) => engine.#peerAgents.has(name),
         onChange: () => engine.#presenceChanged(),
+        handled: (ref) => cursor.has(ref),
       });
       const tmuxAgents = await TmuxAgents.open({
         bus,

@@ -110,6 +110,12 @@ export interface LiveAgentsOptions {
   isRemoteAgent?: (name: string) => boolean;
   /** Told when the public view of the agents changed (for presence). */
   onChange?: () => void;
+  /**
+   * True once the engine's feed has recorded the message as handled (its cursor). One read or
+   * typed before then is remembered until then: after a crash, the feed hands it over again,
+   * and it must not go back into the inbox (and be typed into a pane a second time).
+   */
+  handled?: (ref: MessageRef) => boolean;
 }
 
 interface Unread {
@@ -124,6 +130,8 @@ interface Stored extends LiveAgentInfo {
   tmux_socket?: string;
   allow?: string[];
   unread: Unread[];
+  /** Messages read or typed before the feed recorded them as handled (see `handled`). */
+  taken?: string[];
 }
 
 interface Session {
@@ -132,6 +140,8 @@ interface Session {
   closed: boolean;
 }
 
+/** How many messages taken before the feed recorded them an agent remembers at most. */
+const MAX_TAKEN = 100;
 /** Live agents forgotten after this long offline. */
 const FORGET_MS = 7 * 24 * 3600 * 1000;
 const PREVIEW_CHARS = 500;
@@ -518,6 +528,7 @@ export class LiveAgents {
       this.#options.log.info("live.read_cancelled", { name, messages: handed.length });
       return { messages: [], more: agent.unread.length };
     }
+    this.#took(agent, handed.map((u) => u.ref));
     this.#saveSoon();
     return { messages, more: agent.unread.length };
   }
@@ -545,6 +556,7 @@ export class LiveAgents {
     }
     agent.unread.unshift(...back);
     if (back.length > 0) {
+      if (agent.taken) agent.taken = agent.taken.filter((r) => !back.some((b) => b.ref === r));
       this.#options.log.info("live.given_back", { name, messages: back.length });
       // Saved before the answer: the read they undo was saved already, so a crash before this
       // save would lose them (unlike a read's or a wake report's, which at worst repeats one).
@@ -565,6 +577,7 @@ export class LiveAgents {
     const at = agent.unread.findIndex((u) => u.ref === ref);
     if (at < 0) return;
     agent.unread.splice(at, 1);
+    this.#took(agent, [ref]);
     agent.seen = new Date().toISOString();
     try {
       await this.#options.annotations.receipt(refOf(ref), "read", name, {
@@ -721,7 +734,7 @@ export class LiveAgents {
       for (const name of await this.#addressees(message)) {
         const agent = this.#agents.get(name)!;
         const ref = `${message.channel}/${message.id}`;
-        if (agent.unread.some((u) => u.ref === ref)) continue;
+        if (agent.unread.some((u) => u.ref === ref) || agent.taken?.includes(ref)) continue;
         if (agent.unread.length >= MAX_UNREAD) {
           // The message stays on the bus; only this inbox's pointer to it goes, and says so.
           const dropped = agent.unread.shift()!;
@@ -983,6 +996,27 @@ export class LiveAgents {
 
   #saveTimer: ReturnType<typeof setTimeout> | undefined;
 
+  /** Remembers messages taken out of `agent`'s inbox that the feed has not recorded yet. */
+  #took(agent: Stored, refs: string[]): void {
+    const handled = this.#options.handled;
+    if (!handled) return;
+    const pending = refs.filter((ref) => !handled(refOf(ref)));
+    if (pending.length === 0) return;
+    agent.taken = [...(agent.taken ?? []), ...pending].slice(-MAX_TAKEN);
+  }
+
+  /** Lets go of taken messages that the feed has recorded since. */
+  #forgetHandled(): void {
+    const handled = this.#options.handled;
+    if (!handled) return;
+    for (const agent of this.#agents.values()) {
+      if (!agent.taken) continue;
+      const pending = agent.taken.filter((ref) => !handled(refOf(ref)));
+      if (pending.length > 0) agent.taken = pending;
+      else delete agent.taken;
+    }
+  }
+
   /**
    * Saves within LAZY_SAVE_MS, for changes that a crash may undo without loss: a wake report or
    * a read (the receipts are on the bus already; at worst the message shows as unread again).
@@ -1002,6 +1036,7 @@ export class LiveAgents {
     this.#saving = this.#saving.catch(() => {}).then(async () => {
       if (!this.#dirty) return;
       this.#dirty = false;
+      this.#forgetHandled();
       const agents = [...this.#agents.values()];
       const line = new TextEncoder().encode(`${JSON.stringify({ seq: ++this.#seq, agents })}\n`);
       if (this.#journal && this.#journalBytes + line.length <= JOURNAL_MAX_BYTES) {
@@ -1032,7 +1067,14 @@ export class LiveAgents {
 }
 
 function publicInfo(agent: Stored): LiveAgentInfo {
-  const { jti: _jti, allow: _allow, unread: _unread, tmux_socket: _socket, ...info } = agent;
+  const {
+    jti: _jti,
+    allow: _allow,
+    unread: _unread,
+    tmux_socket: _socket,
+    taken: _taken,
+    ...info
+  } = agent;
   return info;
 }
 
