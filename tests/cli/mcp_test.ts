@@ -602,21 +602,35 @@ Deno.test("crosstalk mcp on a shared folder: replies between live agents of two 
   assert.equal(gated.message, ref);
 });
 
+/** The team's engine in `home`, carol registered (pull), and a message from boss to her. */
+async function messageForCarol(home: string, body: string) {
+  const engine = await startTeam(home);
+  try {
+    const { url, user, live } = await registerCarol(engine);
+    const as = (token: string) => ({
+      Authorization: `Bearer ${token}`,
+      "content-type": "application/json",
+    });
+    const sent = await fetch(`${url}/api/messages`, {
+      method: "POST",
+      headers: as(user),
+      body: JSON.stringify({ to: "carol", body }),
+    });
+    const message = await sent.json();
+    return { engine, url, live, as, message, ref: `${message.channel}/${message.id}` };
+  } catch (error) {
+    await engine[Symbol.asyncDispose]();
+    throw error;
+  }
+}
+
 Deno.test("messages given back to a live agent go to the wait it has open (a retried wait is not left waiting)", async () => {
   await using dir = await tempDir();
-  await using engine = await startTeam(dir.path);
-  const { url, user, live } = await registerCarol(engine);
-  const as = (token: string) => ({
-    Authorization: `Bearer ${token}`,
-    "content-type": "application/json",
-  });
-  const sent = await fetch(`${url}/api/messages`, {
-    method: "POST",
-    headers: as(user),
-    body: JSON.stringify({ to: "carol", body: "handed out, then back" }),
-  });
-  const message = await sent.json();
-  const ref = `${message.channel}/${message.id}`;
+  const { engine: started, url, live, as, message, ref } = await messageForCarol(
+    dir.path,
+    "handed out, then back",
+  );
+  await using engine = started;
   await waitUntil(async () => {
     const inbox = await (await fetch(`${url}/api/live/me/inbox?limit=5`, { headers: as(live) }))
       .json();
@@ -646,20 +660,12 @@ Deno.test("messages given back to a live agent go to the wait it has open (a ret
 
 Deno.test("messages given back to a live agent are in its saved inbox once the engine has answered: an engine killed right after loses none", async () => {
   await using dir = await tempDir();
-  await using engine = await startTeam(dir.path);
+  const { engine: started, url, live, as, message, ref } = await messageForCarol(
+    dir.path,
+    "handed out, never seen, given back",
+  );
+  await using engine = started;
   const { state } = namedTransport(dir.path);
-  const { url, user, live } = await registerCarol(engine);
-  const as = (token: string) => ({
-    Authorization: `Bearer ${token}`,
-    "content-type": "application/json",
-  });
-  const sent = await fetch(`${url}/api/messages`, {
-    method: "POST",
-    headers: as(user),
-    body: JSON.stringify({ to: "carol", body: "handed out, never seen, given back" }),
-  });
-  const message = await sent.json();
-  const ref = `${message.channel}/${message.id}`;
   const carolsUnread = async () => {
     // What a restarted engine loads: the newest state of live.json and live.journal.
     let newest: { seq: number; agents: { name: string; unread: { ref: string }[] }[] } = {

@@ -141,20 +141,30 @@ Deno.test("Workflow fails with a clear result when its plan names an unknown mod
   assert.equal(view.phase, "failed");
 });
 
+/**
+ * An engine (`first`, SIGKILLed by the test) on a transport in `dir` with a 2 s lease, a bus on
+ * it, and a workflow request sent: the fan-out and synthesis in `plan`.
+ */
+async function workflowToKill(dir: string, slowSeconds: string, plan: string) {
+  const root = join(dir, "bus");
+  const state = join(dir, "state");
+  await makeTransport(root, `engine:\n  lease_seconds: 2\n${MODELS}`);
+  const env = { SLOW_SECONDS: slowSeconds };
+  const first = await EngineProcess.start(root, { alias: "a", state, env });
+  const bus = await openBus(root);
+  const request = await bus.send({ to: ["workflow"], body: plan, type: "workflow" });
+  return { root, state, env, first, bus, request };
+}
+
 Deno.test("Workflow carries on after its engine is killed mid-fan-out, without repeating a step", async () => {
   await using dir = await tempDir();
-  const root = join(dir.path, "bus");
-  const state = join(dir.path, "state");
-  await makeTransport(root, `engine:\n  lease_seconds: 2\n${MODELS}`);
-  const env = { SLOW_SECONDS: "2" };
-  const first = await EngineProcess.start(root, { alias: "a", state, env });
-  await using bus = await openBus(root);
-  const request = await bus.send({
-    to: ["workflow"],
-    body: "```yaml\nfanout:\n  - to: slow\n    count: 3\n    prompt: Think\n" +
+  const { root, state, env, first, bus: opened, request } = await workflowToKill(
+    dir.path,
+    "2",
+    "```yaml\nfanout:\n  - to: slow\n    count: 3\n    prompt: Think\n" +
       "synthesize:\n  to: merge\n  prompt: Merge\n```\n",
-    type: "workflow",
-  });
+  );
+  await using bus = opened;
   await first.waitFor((r) => r.event === "workflow.phase" && r.phase === "fanout");
   first.signal("SIGKILL");
   await first.exit();
@@ -201,18 +211,13 @@ Deno.test("Workflow is cancelled by deleting its child channel: a failed result,
 
 Deno.test("Workflow whose child channel is deleted while its engine is down is cancelled by the engine that takes it over, not started again", async () => {
   await using dir = await tempDir();
-  const root = join(dir.path, "bus");
-  const state = join(dir.path, "state");
-  await makeTransport(root, `engine:\n  lease_seconds: 2\n${MODELS}`);
-  const env = { SLOW_SECONDS: "30" };
-  const first = await EngineProcess.start(root, { alias: "a", state, env });
-  await using bus = await openBus(root);
-  const request = await bus.send({
-    to: ["workflow"],
-    body: "```yaml\nfanout:\n  - to: slow\n    prompt: Think\nsynthesize:\n  to: merge\n" +
+  const { root, state, env, first, bus: opened, request } = await workflowToKill(
+    dir.path,
+    "30",
+    "```yaml\nfanout:\n  - to: slow\n    prompt: Think\nsynthesize:\n  to: merge\n" +
       "  prompt: Merge\n```\n",
-    type: "workflow",
-  });
+  );
+  await using bus = opened;
   await first.waitFor((r) => r.event === "run.spawned");
   first.signal("SIGKILL");
   await first.exit();

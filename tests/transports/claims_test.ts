@@ -6,19 +6,23 @@ import { tempDir } from "../_helpers.ts";
 const slow = { alias: "a", host: "h", pid: 1, instance: "slow" };
 const rescuer = { alias: "b", host: "h", pid: 2, instance: "rescuer" };
 
-Deno.test("ClaimStore sees a claim whose first generation is gone (its slow holder closed it after a takeover), and closes it whole", async () => {
-  await using dir = await tempDir();
-  await scaffoldTransport(dir.path, { kind: "local" });
-  const transport = new LocalTransport(dir.path);
+/** A local transport in `root` with one message, and the claim of `model` on it. */
+async function claimable(root: string, model: string) {
+  await scaffoldTransport(root, { kind: "local" });
+  const transport = new LocalTransport(root);
   const channel = (await transport.listChannels())[0]!.id;
   const message = await transport.writeMessage(channel, {
     from: "tester",
-    to: ["echo"],
+    to: [model.split("/")[1]!],
     timestamp: new Date().toISOString(),
     body: "x",
   });
-  const claims = new ClaimStore(dir.path);
-  const key = { channel, id: message.id, model: "test/echo" };
+  return { claims: new ClaimStore(root), key: { channel, id: message.id, model } };
+}
+
+Deno.test("ClaimStore sees a claim whose first generation is gone (its slow holder closed it after a takeover), and closes it whole", async () => {
+  await using dir = await tempDir();
+  const { claims, key } = await claimable(dir.path, "test/echo");
   assert.equal(await claims.acquire(key, slow), 1);
   assert.equal(await claims.takeOver(key, await claims.lease(key), rescuer), 2);
   // The slow holder finished first, wrote its reply and closed the generation it knew of.
@@ -38,17 +42,7 @@ Deno.test("ClaimStore sees a claim whose first generation is gone (its slow hold
 
 Deno.test("ClaimStore keeps a claim's milestones for its next holder, past its close; the claim's states do not count them as claims", async () => {
   await using dir = await tempDir();
-  await scaffoldTransport(dir.path, { kind: "local" });
-  const transport = new LocalTransport(dir.path);
-  const channel = (await transport.listChannels())[0]!.id;
-  const message = await transport.writeMessage(channel, {
-    from: "tester",
-    to: ["workflow"],
-    timestamp: new Date().toISOString(),
-    body: "x",
-  });
-  const claims = new ClaimStore(dir.path);
-  const key = { channel, id: message.id, model: "crosstalk/workflow" };
+  const { claims, key } = await claimable(dir.path, "crosstalk/workflow");
   await claims.acquire(key, slow);
   assert.equal(await claims.marked(key, "started"), false);
   await claims.mark(key, "started");
